@@ -1,0 +1,359 @@
+"""The settings: declared once, with type, description and default; loaded once.
+
+This module is the only reader of the configuration file. `init` writes a commented
+`returnpath.toml` from the same declarations (`render`), so the file a user gets always lists
+every setting with its default, and `docs/configuration.md` is generated from it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .core.retry import RetryPolicy
+from .errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(k|kb|m|mb|g|gb)?\s*$", re.I)
+_SIZES = {None: 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+class Duration(float):
+    """Seconds; written in the file as a number or as "30s", "5m", "4h", "5d"."""
+
+
+class Size(int):
+    """Bytes; written in the file as a number or as "512k", "25m", "1g"."""
+
+
+def setting(default: Any, description: str, **kw: Any) -> Any:
+    """Declare a setting: its default and the one-line description shown in the file."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": description, **kw})
+    return field(default=default, metadata={"doc": description, **kw})
+
+
+@dataclass
+class SubmissionSettings:
+    """[smtp.submission] the SMTP server applications submit mail to."""
+
+    listen: str = setting("127.0.0.1:2587", "host:port to listen on (587 in production)")
+    tls_cert: str = setting("tls/cert.pem", "certificate for STARTTLS (PEM), relative to the data folder")
+    tls_key: str = setting("tls/key.pem", "private key for STARTTLS (PEM), relative to the data folder")
+    auth_over_cleartext: str = setting(
+        "loopback", "allow AUTH without STARTTLS: never, loopback (clients on 127.0.0.0/8 and ::1), always",
+        choices=("never", "loopback", "always"))
+    max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
+    max_recipients: int = setting(1000, "most recipients in one message")
+    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    auth_failures_before_disconnect: int = setting(5, "failed AUTH attempts on one connection before it is closed")
+
+
+@dataclass
+class InboundSettings:
+    """[smtp.inbound] the SMTP server of the bounce domain (receives what comes back)."""
+
+    listen: str = setting("127.0.0.1:2525", "host:port to listen on (25 in production)")
+
+
+@dataclass
+class SmtpSettings:
+    submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
+
+
+@dataclass
+class HttpSettings:
+    """[http] the HTTP API."""
+
+    listen: str = setting("127.0.0.1:8587", "host:port to listen on")
+    max_body_size: Size = setting(Size(40 * 1024 * 1024), "largest request body accepted, in bytes")
+
+
+@dataclass
+class StorageSettings:
+    """[storage] where messages, deliveries and events are kept."""
+
+    url: str = setting("sqlite:///returnpath.db", "sqlite:///PATH (relative to the data folder)")
+
+
+@dataclass
+class LogSettings:
+    """[logs] the JSON-lines log files (deliveries.log, failures.log, ...)."""
+
+    dir: str = setting("logs", "folder of the log files, relative to the data folder")
+
+
+@dataclass
+class TimeoutSettings:
+    """[delivery.timeouts] per SMTP step, as RFC 5321 section 4.5.3.2 advises."""
+
+    connect: Duration = setting(Duration(30), "TCP connect")
+    greeting: Duration = setting(Duration(300), "the server's 220 greeting")
+    ehlo: Duration = setting(Duration(300), "EHLO and STARTTLS")
+    mail: Duration = setting(Duration(300), "MAIL FROM")
+    rcpt: Duration = setting(Duration(300), "RCPT TO")
+    data: Duration = setting(Duration(120), "the DATA command")
+    block: Duration = setting(Duration(180), "sending the message data")
+    eom: Duration = setting(Duration(600), "the reply to the end of data")
+
+
+@dataclass
+class RetrySettings:
+    """[delivery.retry] when to try again after a temporary failure (4xx, timeouts, refused connections)."""
+
+    first: Duration = setting(Duration(300), "wait after the first failed attempt")
+    factor: float = setting(2.0, "each wait is this many times the one before")
+    max_interval: Duration = setting(Duration(4000), "the longest wait between attempts")
+    lifetime: Duration = setting(Duration(5 * 86400), "give up this long after submission")
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(first=self.first, factor=self.factor, max_interval=self.max_interval,
+                           lifetime=self.lifetime)
+
+
+@dataclass
+class DeliverySettings:
+    """[delivery] sending to the recipients' mail servers."""
+
+    helo_name: str = setting("", "name given in EHLO; empty: the settings' hostname")
+    concurrency: int = setting(100, "most outgoing connections in total")
+    per_destination: int = setting(20, "most outgoing connections to one destination domain")
+    reuse_idle: Duration = setting(Duration(5), "keep an idle outgoing connection open this long for the next message")
+    reuse_limit: int = setting(1000, "most messages sent over one connection")
+    tls: str = setting("opportunistic", "STARTTLS: opportunistic (when offered, unverified) or none",
+                       choices=("opportunistic", "none"))
+    poll_interval: Duration = setting(Duration(1), "how often to look for deliveries due for a retry")
+    lease: Duration = setting(Duration(300), "how long a worker holds a delivery before another may take it")
+    timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    routes: dict[str, str] = setting(
+        {}, 'domain (or "*") = "host:port": send there instead of looking up MX records')
+
+
+@dataclass
+class Settings:
+    """returnpath settings. Paths are relative to the data folder."""
+
+    data_dir: str = setting(".", "the data folder; relative to this file")
+    bounce_domain: str = setting("bounces.example.com", "the domain of the tracking envelope addresses")
+    secret: str = setting("", "key of the envelope tokens' signatures (keep it; changing it orphans bounces)")
+    hostname: str = setting("localhost", "this server's name, in greetings and EHLO")
+    workers: int = setting(0, "processes sharing the work; 0: one per CPU core")
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+
+    # Resolved by `load`, not settings of their own.
+    base: Path = field(default=Path("."), metadata={"internal": True})
+
+    def path(self, relative: str) -> Path:
+        """A path from the settings, resolved against the data folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else (self.base / self.data_dir / p).resolve()
+
+    @property
+    def secret_bytes(self) -> bytes:
+        return self.secret.encode("utf-8")
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+    @property
+    def sqlite_path(self) -> Path:
+        url = self.storage.url
+        if not url.startswith("sqlite:///"):
+            raise ConfigError(f"storage.url {url!r}: only sqlite:///PATH is supported in this version")
+        return self.path(url[len("sqlite:///"):])
+
+
+def parse_hostport(value: str, name: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` to a pair; raise ConfigError naming the setting."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ConfigError(f"{name} = {value!r}: expected host:port")
+    return host.strip("[]"), int(port)
+
+
+def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
+    if kind is Duration:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            result: Any = Duration(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            result = Duration(float(m.group(1)) * _UNITS[m.group(2)])
+        else:
+            raise ConfigError(f"{name} = {value!r}: expected seconds or a duration like \"5m\"")
+        if result < 0:
+            raise ConfigError(f"{name} must not be negative")
+        return result
+    if kind is Size:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Size(value)
+        if isinstance(value, str) and (m := _SIZE.match(value)):
+            return Size(int(m.group(1)) * _SIZES[(m.group(2) or "").lower() or None])
+        raise ConfigError(f"{name} = {value!r}: expected bytes or a size like \"25m\"")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} = {value!r}: expected a number")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected a whole number")
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} = {value!r}: expected a string")
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{name} = {value!r}: expected one of {', '.join(meta['choices'])}")
+        return value
+    if kind == dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"[{name}] must map names to strings")
+        return dict(value)
+    raise ConfigError(f"{name}: unsupported setting type")  # pragma: no cover - a bug in this module
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    unknown = set(data) - set(known)
+    if unknown:
+        where = f"[{prefix}]" if prefix else "the top level"
+        raise ConfigError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        full = f"{prefix}.{name}" if prefix else name
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"[{full}] must be a table")
+            values[name] = _build(kind, data[name], full)  # type: ignore[arg-type]
+        else:
+            values[name] = _coerce(data[name], kind, full, dict(f.metadata))
+    return cls(**values)
+
+
+def validate(settings: Settings) -> None:
+    """Checks that involve more than one setting or a setting's shape beyond its type."""
+    for name, value in (("smtp.submission.listen", settings.smtp.submission.listen),
+                        ("smtp.inbound.listen", settings.smtp.inbound.listen),
+                        ("http.listen", settings.http.listen)):
+        parse_hostport(value, name)
+    for domain, target in settings.delivery.routes.items():
+        parse_hostport(target, f"delivery.routes.{domain!r}")
+    if len(settings.secret) < 16:
+        raise ConfigError("secret must be at least 16 characters (init writes a random one)")
+    if "." not in settings.bounce_domain:
+        raise ConfigError(f"bounce_domain = {settings.bounce_domain!r}: expected a domain name")
+    if settings.delivery.concurrency < 1 or settings.delivery.per_destination < 1:
+        raise ConfigError("delivery.concurrency and delivery.per_destination must be at least 1")
+    settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL
+
+
+def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and check a configuration file. Raises ConfigError with the reason."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such configuration file (create one with `returnpath init`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    settings: Settings = _build(Settings, data, "")
+    settings.base = file.resolve().parent
+    validate(settings)
+    return settings
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+# ---- writing the commented file ------------------------------------------------------------
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Duration):
+        seconds = float(value)
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f'"{int(seconds // size)}{unit}"'
+        return f'"{seconds:g}s"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(value)
+
+
+def render(settings: Settings) -> str:
+    """The settings as a commented TOML file: every setting, its description and default."""
+    lines = ["# returnpath configuration. Every setting is listed with its description;",
+             "# the value shown is the default unless `returnpath init` chose it for you.", ""]
+
+    def table(obj: Any, prefix: str) -> None:
+        doc = (type(obj).__doc__ or "").strip()
+        hints = get_type_hints(type(obj))
+        subtables: list[tuple[str, Any]] = []
+        if prefix:
+            if doc and doc.startswith("["):
+                lines.append("# " + doc.split("]", 1)[1].strip())
+            lines.append(f"[{prefix}]")
+        for f in fields(obj):
+            if f.metadata.get("internal"):
+                continue
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(hints[f.name]):
+                subtables.append((f.name, value))
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else None
+            lines.append(f"# {f.metadata['doc']}")
+            if isinstance(value, dict):
+                subtables.append((f.name, value))
+                lines.pop()
+                continue
+            line = f"{f.name} = {_toml_value(value)}"
+            if default is not None and value != default:
+                line += f"  # default: {_toml_value(default)}"
+            lines.append(line)
+        lines.append("")
+        for name, value in subtables:
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, dict):
+                meta = next(f for f in fields(obj) if f.name == name).metadata
+                lines.append(f"# {meta['doc']}")
+                lines.append(f"[{full}]")
+                if not value:
+                    lines.append('# "example.com" = "127.0.0.1:2526"')
+                    lines.append('# "*" = "smarthost.example.net:25"')
+                for key, target in value.items():
+                    lines.append(f"{_toml_value(key)} = {_toml_value(target)}")
+                lines.append("")
+            elif any(not dataclasses.is_dataclass(get_type_hints(type(value))[f.name])
+                     for f in fields(value)):
+                table(value, full)
+            else:
+                table(value, full)
+
+    table(settings, "")
+    return "\n".join(lines).rstrip() + "\n"

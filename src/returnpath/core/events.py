@@ -1,0 +1,81 @@
+"""Events: one row per outcome, and where each kind of event goes.
+
+Event kinds are nouns, the same words as the feedback-loop types of SMTPeter. The table of
+../shared/DESIGN.md ("Which outcome goes where") is `LOGS` below plus the loop types: later
+issues add the bounce log and the feedback loops by adding to these tables.
+"""
+
+from __future__ import annotations
+
+import enum
+import time as _time
+from dataclasses import dataclass
+from typing import Any
+
+from .model import DeliveryJob, Outcome
+
+
+class EventKind(enum.StrEnum):
+    DELIVERY = "delivery"  # a remote server accepted the message
+    DEFERRED = "deferred"  # a temporary failure; the delivery will be retried
+    FAILURE = "failure"  # refused during SMTP, the retry window closed, or a recognised bounce
+    BOUNCE = "bounce"  # something came back to a tracking envelope address
+    ABUSE = "abuse"  # a complaint (ARF feedback report)
+
+
+# Which log file (under the log folder, with ".log") receives each kind of event.
+LOGS: dict[EventKind, str] = {
+    EventKind.DELIVERY: "deliveries",
+    EventKind.FAILURE: "failures",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One outcome, ready to be stored. `data` holds the kind's own fields."""
+
+    kind: EventKind
+    delivery_id: str
+    message_id: str
+    account_id: str
+    time: float
+    data: dict[str, Any]
+
+
+def format_time(t: float) -> str:
+    """UTC `YYYY-MM-DD HH:MM:SS`, as SMTPeter writes timestamps."""
+    return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(t))
+
+
+def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: int, now: float,
+                  **extra: Any) -> Event:
+    """The event for an attempt's outcome: a delivery, a deferral or a synchronous failure."""
+    data: dict[str, Any] = {
+        "recipient": job.recipient,
+        "envelope": job.envelope_sender,
+        "attempt": attempt,
+        "state": outcome.step.value,
+        "code": outcome.code,
+        "status": outcome.status,
+        "description": outcome.text,
+        "remote": outcome.remote,
+        "tags": list(job.tags),
+    }
+    if kind is EventKind.FAILURE:
+        data["type"] = "sync"
+    data.update(extra)
+    return Event(kind, job.delivery_id, job.message_id, job.account_id, now, data)
+
+
+def log_record(event_id: int, event: Event) -> dict[str, Any]:
+    """The JSON object written to a log file for an event: its common fields, then its data."""
+    record: dict[str, Any] = {
+        "event": event_id,
+        "kind": event.kind.value,
+        "id": event.delivery_id,
+        "message": event.message_id,
+        "time": format_time(event.time),
+        "timestamp": round(event.time, 3),
+    }
+    record.update(event.data)
+    return record

@@ -1,0 +1,92 @@
+"""The small interfaces (ports) between the core and its adapters.
+
+Workers and services depend on these Protocols, never on a concrete adapter; `app.py` picks
+the adapters. The store has two backends (SQLite now, PostgreSQL later) that must both pass
+tests/store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .events import Event, EventKind
+from .model import Account, Attempt, DeliveryJob, DeliveryView, Submission
+from .retry import Settlement
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery about to be stored: its id, recipient and the envelope sender it will use."""
+
+    id: str
+    recipient: str
+    envelope_sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back from the store, with its id (ascending in commit order)."""
+
+    id: int
+    event: Event
+
+
+class Store(Protocol):
+    """Durable state. Every method that writes has committed when it returns."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # accounts
+    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str,
+                             now: float) -> None: ...
+
+    async def account_by_token(self, api_token_hash: str) -> Account | None: ...
+
+    async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
+        """The account and its stored password hash."""
+        ...
+
+    async def accounts(self) -> list[Account]: ...
+
+    # messages and deliveries
+    async def submit(self, account_id: str, message_id: str, submission: Submission,
+                     deliveries: Sequence[NewDelivery], *, now: float, expires_at: float,
+                     owner: str | None, lease_until: float) -> None:
+        """Store a message and its deliveries, queued; leased to `owner` when it is given."""
+        ...
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
+        """Lease up to `limit` deliveries that are due and not leased (or whose lease expired)."""
+        ...
+
+    async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
+        """Extend the leases `owner` holds on these deliveries."""
+        ...
+
+    async def release(self, owner: str | None = None) -> int:
+        """Drop the leases of `owner` (of everybody when None); returns how many."""
+        ...
+
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
+        """Record an attempt, the delivery's new state and its event; returns the event id."""
+        ...
+
+    async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...
+
+    async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
+
+    async def queue_summary(self) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        ...
+
+    # events
+    async def events(self, *, after: int = 0, limit: int = 1000, kinds: Sequence[EventKind] = (),
+                     account_id: str | None = None, since: float | None = None) -> list[StoredEvent]: ...
+
+    async def cursor(self, name: str) -> int: ...
+
+    async def set_cursor(self, name: str, value: int) -> None: ...

@@ -1,0 +1,53 @@
+"""Every exception returnpath raises on purpose, in one tree.
+
+    ReturnpathError            base of all of them
+    ├── ConfigError            the settings file or a setting is wrong (CLI: exit 2)
+    ├── InputError             a caller gave something we refuse (HTTP 400, SMTP 5xx)
+    │   ├── AddressError       a mailbox that is not a valid address
+    │   ├── MessageError       a message we will not relay (too big, bare LF, ...)
+    │   └── OptionError        a submission option with a bad value
+    ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
+    ├── NotFound               no such thing for this account (HTTP 404)
+    └── StoreError             the store could not do what was asked (outage, corruption)
+
+Adapters translate these at their boundary: the SMTP handlers into replies with enhanced
+status codes, the HTTP API into RFC 9457 problem documents, the CLI into a message and an
+exit code. Exceptions of libraries (sqlite3, aiosmtplib, ...) are caught in their adapter
+and re-raised as one of these, or turned into an outcome value.
+"""
+
+
+class ReturnpathError(Exception):
+    """Base of every returnpath exception."""
+
+
+class ConfigError(ReturnpathError):
+    """The configuration file or one of its settings is wrong."""
+
+
+class InputError(ReturnpathError):
+    """Input from a client that we refuse; the message says what is wrong."""
+
+
+class AddressError(InputError):
+    """A mailbox that is not a valid address."""
+
+
+class MessageError(InputError):
+    """A message that will not be relayed."""
+
+
+class OptionError(InputError):
+    """A submission option (tags, maxdelivertime, dsn, ...) with a bad value."""
+
+
+class AuthError(ReturnpathError):
+    """Wrong or missing credentials."""
+
+
+class NotFound(ReturnpathError):
+    """The thing asked for does not exist, or belongs to another account."""
+
+
+class StoreError(ReturnpathError):
+    """The store failed: the database is unreachable, locked for too long or corrupt."""

@@ -1,0 +1,120 @@
+"""The relay's use cases, shared by every door (SMTP, HTTP, CLI).
+
+`Relay.submit` is the one way a message enters returnpath: validate, give each recipient a
+delivery with its own envelope sender, commit, and only then answer. When this process runs
+delivery workers, the new deliveries are leased to them and handed over in memory, so the
+common case needs no second trip through the database; if the process dies, the leases run
+out (or `serve` releases them at start) and another worker takes them from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from .config import Settings
+from .core import credentials, ids, tokens
+from .core.events import EventKind
+from .core.model import Account, Accepted, DeliveryJob, DeliveryView, Submission
+from .core.ports import NewDelivery, Store, StoredEvent
+from .core.retry import expires_at
+from .errors import AuthError, NotFound
+
+
+class JobSink(Protocol):
+    """Where freshly accepted deliveries go: the delivery engine of this process."""
+
+    owner: str
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None: ...
+
+
+def envelope_sender(submission: Submission, delivery_id: str, settings: Settings) -> str:
+    """The MAIL FROM for one delivery: our tracking address, or the application's own."""
+    if submission.trackbounces:
+        return tokens.envelope_address(settings.secret_bytes, delivery_id, settings.bounce_domain)
+    return submission.envelope or submission.mail_from
+
+
+class Relay:
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 sink: JobSink | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.sink = sink
+        # Verified SMTP credentials, so that a client that logs in per message does not pay
+        # for scrypt every time: sha256(username, password) -> account.
+        self._verified: dict[bytes, Account] = {}
+
+    # ---- authentication ----------------------------------------------------------------
+
+    async def account_for_token(self, token: str) -> Account:
+        account = await self.store.account_by_token(credentials.hash_token(token))
+        if account is None:
+            raise AuthError("invalid API token")
+        return account
+
+    async def account_for_login(self, username: str, password: str) -> Account:
+        key = hashlib.sha256(username.encode() + b"\0" + password.encode()).digest()
+        if (account := self._verified.get(key)) is not None:
+            return account
+        found = await self.store.account_by_username(username)
+        if found is None:
+            # Spend the same time as a real check, so usernames cannot be probed by timing.
+            await asyncio.to_thread(credentials.verify_password, password, _dummy_hash())
+            raise AuthError("invalid username or password")
+        account, stored = found
+        if not await asyncio.to_thread(credentials.verify_password, password, stored):
+            raise AuthError("invalid username or password")
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = account
+        return account
+
+    # ---- submission --------------------------------------------------------------------
+
+    async def submit(self, account: Account, submission: Submission) -> Accepted:
+        """Store a message for delivery; returns after the commit."""
+        now = self.clock()
+        message_id = ids.new_id(now)
+        deliveries = []
+        for recipient in submission.recipients:
+            delivery_id = ids.new_id(now)
+            deliveries.append(NewDelivery(delivery_id, recipient,
+                                          envelope_sender(submission, delivery_id, self.settings)))
+        expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
+        owner = self.sink.owner if self.sink else None
+        await self.store.submit(account.id, message_id, submission, deliveries, now=now,
+                                expires_at=expiry, owner=owner,
+                                lease_until=now + self.settings.delivery.lease)
+        if self.sink is not None:
+            self.sink.enqueue([
+                DeliveryJob(delivery_id=d.id, message_id=message_id, account_id=account.id,
+                            recipient=d.recipient, envelope_sender=d.envelope_sender,
+                            mime=submission.mime, attempts=0, created_at=now, expires_at=expiry,
+                            tags=submission.tags, dsn=submission.dsn)
+                for d in deliveries])
+        return Accepted(message_id, tuple((d.recipient, d.id) for d in deliveries))
+
+    # ---- reading -----------------------------------------------------------------------
+
+    async def delivery(self, account: Account, delivery_id: str) -> DeliveryView:
+        view = await self.store.delivery(account.id, delivery_id) if ids.is_id(delivery_id) else None
+        if view is None:
+            raise NotFound(f"no delivery {delivery_id!r} in this account")
+        return view
+
+    async def events(self, account: Account, *, kinds: Sequence[EventKind] = (), since: float | None = None,
+                     after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        return await self.store.events(after=after, limit=limit, kinds=kinds, account_id=account.id,
+                                       since=since)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return credentials.hash_password("not a password", salt=b"returnpath-dummy")
