@@ -79,6 +79,10 @@ class Store(Protocol):
 
     async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
 
+    async def mime(self, message_id: str) -> bytes | None:
+        """The message as stored (as it will be sent)."""
+        ...
+
     async def queue_summary(self) -> dict[str, int]:
         """How many deliveries are in each state."""
         ...

@@ -1,0 +1,1 @@
+"""Durable state behind the `core.ports.Store` interface, one sub-package per backend."""

@@ -1,0 +1,169 @@
+"""SQLite connections: one writer thread that commits in groups, and a few reader threads.
+
+Durability: WAL with `synchronous = FULL`, so a commit is on disk (fsynced) before any caller
+hears "OK" — that survives power loss, which `NORMAL` in WAL mode does not. To keep fsyncs from
+capping throughput, writes are group-committed: every write is a function queued to the one
+writer thread, which runs all functions waiting at that moment in one transaction (each in a
+savepoint, so one failing write does not undo the others) and commits once. Under light load
+that is a transaction per write; under heavy load hundreds of writes share one fsync.
+
+Several processes may open the same file (the worker processes of `serve`); the busy timeout
+makes their writers take turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ...errors import StoreError
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+MAX_BATCH = 512
+BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Database:
+    """An SQLite file opened for asyncio callers."""
+
+    def __init__(self, path: Path, readers: int = 4) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any], asyncio.AbstractEventLoop] | None] = (
+            queue.SimpleQueue())
+        self._writer: threading.Thread | None = None
+        self._reader_count = readers
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Create the file and schema if needed and start the writer thread."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            schema = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+            conn.executescript(schema)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from None
+        self._readers = ThreadPoolExecutor(max_workers=self._reader_count, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="sqlite-write",
+                                        daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `op` in a transaction; returns after the commit is durable."""
+        if self._writer is None:
+            raise StoreError("the database is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((op, future, loop))
+        return await future
+
+    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `op` on a reader connection (sees everything committed before it starts)."""
+        if self._readers is None:
+            raise StoreError("the database is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, op)
+
+    def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        try:
+            return op(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from None
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._commit(conn, batch)
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection,
+                batch: list[tuple[Op, asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _, _ in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    if isinstance(exc, sqlite3.Error):
+                        exc = StoreError(f"database write failed: {exc}")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            error = StoreError(f"database commit failed: {exc}")
+            results = [(False, error)] * len(batch)
+        for (_, future, loop), (ok, value) in zip(batch, results):
+            try:
+                loop.call_soon_threadsafe(_resolve, future, ok, value)
+            except RuntimeError:  # the caller's loop has closed; nobody is waiting any more
+                pass
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

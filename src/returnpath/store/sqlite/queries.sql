@@ -1,0 +1,101 @@
+-- name: insert_account
+INSERT INTO accounts (id, name, smtp_username, smtp_password_hash, api_token_hash, created_at)
+VALUES (:id, :name, :smtp_username, :smtp_password_hash, :api_token_hash, :created_at)
+
+-- name: account_by_token
+SELECT id, name, smtp_username FROM accounts WHERE api_token_hash = ?
+
+-- name: account_by_username
+SELECT id, name, smtp_username, smtp_password_hash FROM accounts WHERE smtp_username = ?
+
+-- name: accounts
+SELECT id, name, smtp_username FROM accounts ORDER BY created_at
+
+-- name: insert_message
+INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
+                      size, mime, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: insert_delivery
+INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
+                        created_at, updated_at, next_attempt_at, expires_at, lease_owner, lease_until)
+VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)
+
+-- name: claim
+-- Lease the deliveries that are due and held by nobody (or by a lease that ran out).
+UPDATE deliveries SET lease_owner = :owner, lease_until = :until
+WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit
+)
+RETURNING id
+
+-- name: jobs
+-- The deliveries with the fields of their message; filled with the ids of a claim.
+SELECT d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
+       d.expires_at, m.tags, m.dsn
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.id IN (SELECT value FROM json_each(?))
+
+-- name: mime
+SELECT id, mime FROM messages WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: renew
+UPDATE deliveries SET lease_until = ?
+WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))
+
+-- name: release_owner
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
+
+-- name: release_all
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: update_delivery
+-- A delivery that is final already (another worker got there first) stays as it is.
+UPDATE deliveries
+SET state = :state, attempts = :attempts, updated_at = :now, next_attempt_at = :next,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state NOT IN ('delivered', 'failed')
+
+-- name: insert_event
+INSERT INTO events (kind, delivery_id, message_id, account_id, time, data)
+VALUES (?, ?, ?, ?, ?, ?)
+RETURNING id
+
+-- name: delivery
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.id = ? AND d.account_id = ?
+
+-- name: message_deliveries
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.message_id = ? AND d.account_id = ?
+ORDER BY d.rowid
+
+-- name: attempts
+SELECT number, time, remote, step, code, status, text, verdict
+FROM attempts WHERE delivery_id = ? ORDER BY number, id
+
+-- name: delivery_events
+SELECT id, kind, delivery_id, message_id, account_id, time, data
+FROM events WHERE delivery_id = ? ORDER BY id
+
+-- name: queue_summary
+SELECT state, count(*) FROM deliveries GROUP BY state
+
+-- name: cursor
+SELECT value FROM cursors WHERE name = ?
+
+-- name: set_cursor
+INSERT INTO cursors (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value

@@ -1,0 +1,76 @@
+-- The SQLite schema. Applied at open; every statement is idempotent.
+-- Times are Unix seconds (REAL). Ids are ULIDs (see core/ids.py), events use a rowid
+-- so that their ids ascend in commit order (the log writer relies on it).
+
+CREATE TABLE IF NOT EXISTS accounts (
+    id                  TEXT PRIMARY KEY,
+    name                TEXT NOT NULL UNIQUE,
+    smtp_username       TEXT NOT NULL UNIQUE,
+    smtp_password_hash  TEXT NOT NULL,
+    api_token_hash      TEXT NOT NULL UNIQUE,
+    created_at          REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id              TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    mail_from       TEXT NOT NULL,
+    envelope        TEXT,
+    trackbounces    INTEGER NOT NULL,
+    tags            TEXT NOT NULL,          -- JSON list of strings
+    maxdelivertime  REAL,
+    dsn             TEXT,                   -- JSON object, or NULL
+    size            INTEGER NOT NULL,
+    mime            BLOB NOT NULL,
+    created_at      REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id               TEXT PRIMARY KEY,
+    message_id       TEXT NOT NULL REFERENCES messages (id),
+    account_id       TEXT NOT NULL,
+    recipient        TEXT NOT NULL,
+    envelope_sender  TEXT NOT NULL,
+    state            TEXT NOT NULL,         -- queued, deferred, delivered, failed
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    next_attempt_at  REAL,                  -- NULL once the delivery is final
+    expires_at       REAL NOT NULL,
+    lease_owner      TEXT,
+    lease_until      REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id);
+CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  TEXT NOT NULL,
+    number       INTEGER NOT NULL,
+    time         REAL NOT NULL,
+    remote       TEXT,
+    step         TEXT NOT NULL,
+    code         INTEGER,
+    status       TEXT,
+    text         TEXT NOT NULL,
+    verdict      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+
+CREATE TABLE IF NOT EXISTS events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    time         REAL NOT NULL,
+    data         TEXT NOT NULL              -- JSON object: the kind's own fields
+);
+CREATE INDEX IF NOT EXISTS events_delivery ON events (delivery_id);
+CREATE INDEX IF NOT EXISTS events_account ON events (account_id, id);
+
+CREATE TABLE IF NOT EXISTS cursors (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);

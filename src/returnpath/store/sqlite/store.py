@@ -1,0 +1,203 @@
+"""`core.ports.Store` on SQLite. The SQL lives in queries.sql; this module maps rows to values."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...core.events import Event, EventKind
+from ...core.model import (Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Step,
+                           Submission, Verdict)
+from ...core.ports import NewDelivery, StoredEvent
+from ...core.retry import Settlement
+from ...errors import InputError
+from ..sql import load_queries
+from .database import Database
+
+Q = load_queries(__package__, "queries.sql")
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.db = Database(self.path)
+
+    async def open(self) -> None:
+        self.db.open()
+
+    async def close(self) -> None:
+        self.db.close()
+
+    # ---- accounts ------------------------------------------------------------------------
+
+    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str,
+                             now: float) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(Q["insert_account"], {
+                    "id": account.id, "name": account.name, "smtp_username": account.smtp_username,
+                    "smtp_password_hash": smtp_password_hash, "api_token_hash": api_token_hash,
+                    "created_at": now})
+            except sqlite3.IntegrityError:
+                raise InputError(f"an account named {account.name!r} exists already") from None
+        await self.db.write(op)
+
+    async def account_by_token(self, api_token_hash: str) -> Account | None:
+        row = await self.db.read(lambda c: c.execute(Q["account_by_token"], (api_token_hash,)).fetchone())
+        return Account(*row) if row else None
+
+    async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
+        row = await self.db.read(lambda c: c.execute(Q["account_by_username"], (smtp_username,)).fetchone())
+        return (Account(*row[:3]), row[3]) if row else None
+
+    async def accounts(self) -> list[Account]:
+        rows = await self.db.read(lambda c: c.execute(Q["accounts"]).fetchall())
+        return [Account(*row) for row in rows]
+
+    # ---- messages and deliveries ---------------------------------------------------------
+
+    async def submit(self, account_id: str, message_id: str, submission: Submission,
+                     deliveries: Sequence[NewDelivery], *, now: float, expires_at: float,
+                     owner: str | None, lease_until: float) -> None:
+        message_row = (message_id, account_id, submission.mail_from, submission.envelope,
+                       int(submission.trackbounces), json.dumps(list(submission.tags)),
+                       submission.maxdelivertime,
+                       json.dumps(submission.dsn.as_dict()) if submission.dsn else None,
+                       len(submission.mime), submission.mime, now)
+        lease = lease_until if owner else None
+        delivery_rows = [(d.id, message_id, account_id, d.recipient, d.envelope_sender, now, now, now,
+                          expires_at, owner, lease) for d in deliveries]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(Q["insert_message"], message_row)
+            conn.executemany(Q["insert_delivery"], delivery_rows)
+        await self.db.write(op)
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(Q["claim"], {"owner": owner, "until": lease_until, "now": now,
+                                             "limit": limit}).fetchall()
+            return [row[0] for row in rows]
+        claimed = await self.db.write(op)
+        if not claimed:
+            return []
+        return await self.db.read(lambda c: _jobs(c, claimed))
+
+    async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
+        if delivery_ids:
+            ids = json.dumps(list(delivery_ids))
+            await self.db.write(lambda c: c.execute(Q["renew"], (lease_until, owner, ids)))
+
+    async def release(self, owner: str | None = None) -> int:
+        if owner is None:
+            return await self.db.write(lambda c: c.execute(Q["release_all"]).rowcount)
+        return await self.db.write(lambda c: c.execute(Q["release_owner"], (owner,)).rowcount)
+
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
+        event = settlement.event
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute(Q["insert_attempt"], (
+                job.delivery_id, attempt.number, attempt.time, attempt.remote, attempt.step.value,
+                attempt.code, attempt.status, attempt.text, attempt.verdict.value))
+            conn.execute(Q["update_delivery"], {
+                "state": settlement.state.value, "attempts": attempt.number, "now": attempt.time,
+                "next": settlement.next_attempt_at, "id": job.delivery_id})
+            return _insert_event(conn, event)
+        return await self.db.write(op)
+
+    async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None:
+        def op(conn: sqlite3.Connection) -> DeliveryView | None:
+            row = conn.execute(Q["delivery"], (delivery_id, account_id)).fetchone()
+            return _view(conn, row, history=True) if row else None
+        return await self.db.read(op)
+
+    async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]:
+        def op(conn: sqlite3.Connection) -> list[DeliveryView]:
+            rows = conn.execute(Q["message_deliveries"], (message_id, account_id)).fetchall()
+            return [_view(conn, row, history=False) for row in rows]
+        return await self.db.read(op)
+
+    async def mime(self, message_id: str) -> bytes | None:
+        rows = await self.db.read(lambda c: c.execute(Q["mime"], (json.dumps([message_id]),)).fetchall())
+        return bytes(rows[0][1]) if rows else None
+
+    async def queue_summary(self) -> dict[str, int]:
+        rows = await self.db.read(lambda c: c.execute(Q["queue_summary"]).fetchall())
+        summary = {state.value: 0 for state in DeliveryState}
+        summary.update({state: count for state, count in rows})
+        return summary
+
+    # ---- events --------------------------------------------------------------------------
+
+    async def events(self, *, after: int = 0, limit: int = 1000, kinds: Sequence[EventKind] = (),
+                     account_id: str | None = None, since: float | None = None) -> list[StoredEvent]:
+        # Built here rather than in queries.sql: the filters are optional.
+        sql = "SELECT id, kind, delivery_id, message_id, account_id, time, data FROM events WHERE id > ?"
+        args: list[Any] = [after]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(k.value for k in kinds)
+        if account_id is not None:
+            sql += " AND account_id = ?"
+            args.append(account_id)
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
+        return [_stored_event(row) for row in rows]
+
+    async def cursor(self, name: str) -> int:
+        row = await self.db.read(lambda c: c.execute(Q["cursor"], (name,)).fetchone())
+        return int(row[0]) if row else 0
+
+    async def set_cursor(self, name: str, value: int) -> None:
+        await self.db.write(lambda c: c.execute(Q["set_cursor"], (name, value)))
+
+
+def _insert_event(conn: sqlite3.Connection, event: Event) -> int:
+    row = conn.execute(Q["insert_event"], (event.kind.value, event.delivery_id, event.message_id,
+                                            event.account_id, event.time, json.dumps(event.data))).fetchone()
+    return int(row[0])
+
+
+def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob]:
+    rows = conn.execute(Q["jobs"], (json.dumps(delivery_ids),)).fetchall()
+    message_ids = sorted({row[1] for row in rows})
+    # One bytes object per message, shared by all of its deliveries.
+    mimes = {mid: bytes(mime) for mid, mime in conn.execute(Q["mime"], (json.dumps(message_ids),))}
+    return [DeliveryJob(delivery_id=r[0], message_id=r[1], account_id=r[2], recipient=r[3],
+                        envelope_sender=r[4], mime=mimes[r[1]], attempts=r[5], created_at=r[6],
+                        expires_at=r[7], tags=tuple(json.loads(r[8])),
+                        dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None)
+            for r in rows]
+
+
+def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+    event_id, kind, delivery_id, message_id, account_id, time, data = row
+    return StoredEvent(event_id, Event(EventKind(kind), delivery_id, message_id, account_id, time,
+                                       json.loads(data)))
+
+
+def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> DeliveryView:
+    view = DeliveryView(
+        id=row[0], message_id=row[1], account_id=row[2], recipient=row[3], mail_from=row[4],
+        envelope=row[5], envelope_sender=row[6], state=DeliveryState(row[7]), attempts=row[8],
+        created_at=row[9], updated_at=row[10], next_attempt_at=row[11], expires_at=row[12],
+        tags=tuple(json.loads(row[13])))
+    if history:
+        view.history = [Attempt(number=a[0], time=a[1], remote=a[2], step=Step(a[3]), code=a[4], status=a[5],
+                                text=a[6], verdict=Verdict(a[7]))
+                        for a in conn.execute(Q["attempts"], (row[0],))]
+        view.events = [_event_dict(_stored_event(e)) for e in conn.execute(Q["delivery_events"], (row[0],))]
+    return view
+
+
+def _event_dict(stored: StoredEvent) -> dict[str, Any]:
+    event = stored.event
+    return {"event": stored.id, "type": event.kind.value, "time": event.time, **event.data}

@@ -1,0 +1,42 @@
+"""Fixtures shared by every test folder: settings on a temporary data folder, a real store,
+the relay service over it, and an account with its credentials."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from returnpath.accounts import NewAccount, create_account
+from returnpath.config import Settings
+from returnpath.service import Relay
+from returnpath.store.sqlite import SqliteStore
+
+SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = Settings(secret=SECRET, bounce_domain="bounces.example.test", hostname="relay.example.test")
+    s.base = tmp_path
+    return s
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(settings.sqlite_path)
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def relay(store: SqliteStore, settings: Settings) -> Relay:
+    return Relay(store, settings)
+
+
+@pytest.fixture
+async def account(store: SqliteStore) -> NewAccount:
+    return await create_account(store, "app", time.time())
