@@ -315,8 +315,10 @@ def render(settings: Settings) -> str:
         doc = (type(obj).__doc__ or "").strip()
         hints = get_type_hints(type(obj))
         subtables: list[tuple[str, Any]] = []
-        if prefix:
-            if doc and doc.startswith("["):
+        scalars = [f for f in fields(obj) if not f.metadata.get("internal")
+                   and not dataclasses.is_dataclass(hints[f.name]) and not isinstance(getattr(obj, f.name), dict)]
+        if prefix and scalars:
+            if doc.startswith("["):
                 lines.append("# " + doc.split("]", 1)[1].strip())
             lines.append(f"[{prefix}]")
         for f in fields(obj):
@@ -336,7 +338,8 @@ def render(settings: Settings) -> str:
             if default is not None and value != default:
                 line += f"  # default: {_toml_value(default)}"
             lines.append(line)
-        lines.append("")
+        if scalars:
+            lines.append("")
         for name, value in subtables:
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, dict):
@@ -349,9 +352,6 @@ def render(settings: Settings) -> str:
                 for key, target in value.items():
                     lines.append(f"{_toml_value(key)} = {_toml_value(target)}")
                 lines.append("")
-            elif any(not dataclasses.is_dataclass(get_type_hints(type(value))[f.name])
-                     for f in fields(value)):
-                table(value, full)
             else:
                 table(value, full)
 

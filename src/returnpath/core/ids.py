@@ -14,6 +14,8 @@ _DECODE = {c: i for i, c in enumerate(ALPHABET)}
 # Crockford's base32 reads the look-alike letters as the digits they resemble.
 _DECODE.update({"i": 1, "l": 1, "o": 0})
 
+_CANONICAL = frozenset(ALPHABET)
+
 ID_LENGTH = 26
 
 
@@ -47,5 +49,5 @@ def new_id(now: float, randbits: int | None = None) -> str:
 
 
 def is_id(text: str) -> bool:
-    """True when `text` has the shape of an id (lowercase, 26 base32 characters)."""
-    return len(text) == ID_LENGTH and all(c in _DECODE for c in text)
+    """True when `text` is an id as `new_id` writes it: 26 lowercase base32 characters, 128 bits."""
+    return len(text) == ID_LENGTH and text[0] <= "7" and all(c in _CANONICAL for c in text)

@@ -1,0 +1,246 @@
+"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__, config
+from .accounts import create_account
+from .config import Settings
+from .core.events import LOGS
+from .core.submission import build, split_option_headers
+from .errors import ConfigError, InputError, NotFound, ReturnpathError
+from .logs import format_record, read_records
+from .service import Relay
+from .store.sqlite import SqliteStore
+
+DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="returnpath", description="An outbound mail relay that knows what "
+                                     "happened to every message it sent.")
+    parser.add_argument("--version", action="version", version=f"returnpath {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        if name != "init":
+            p.add_argument("--config", default=DEFAULT_CONFIG,
+                           help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})")
+        return p
+
+    p = command("init", "create a data folder with a commented configuration and a first account")
+    p.add_argument("--data", required=True, help="the data folder to create")
+    p.add_argument("--bounce-domain", required=True, help="domain of the tracking envelope addresses")
+    p.add_argument("--hostname", default=socket.getfqdn() or "localhost", help="this server's name")
+    p.add_argument("--account", default="default", help="name of the first account (default: default)")
+
+    command("serve", "run the relay: submission SMTP, HTTP API, delivery")
+
+    p = command("send", "submit a message from a file (- for standard input)")
+    p.add_argument("--from", dest="mail_from", required=True, help="the sender address")
+    p.add_argument("--to", action="append", required=True, help="a recipient (repeat for more)")
+    p.add_argument("--tag", action="append", default=[], help="a tag (repeat for more)")
+    p.add_argument("--account", help="the account to send as (default: the first one)")
+    p.add_argument("file", help="the message, as an .eml file")
+
+    p = command("logs", "read a log: deliveries or failures")
+    p.add_argument("log", choices=sorted(LOGS.values()))
+    p.add_argument("--since", help='"YYYY-MM-DD HH:MM:SS" (UTC) or an age such as 30m, 2h, 1d')
+    p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
+    p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
+
+    p = command("accounts", "list accounts, or add one (its credentials are printed once)")
+    p.add_argument("action", choices=["list", "add"])
+    p.add_argument("name", nargs="?")
+
+    command("queue", "how many deliveries are queued, deferred, delivered and failed")
+
+    p = command("delivery", "show a delivery: its state, attempts and events")
+    p.add_argument("id")
+    p.add_argument("--account", help="the account (default: the first one)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"returnpath: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ReturnpathError as exc:
+        print(f"returnpath: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .tls import make_self_signed
+
+    folder = Path(args.data)
+    path = folder / "returnpath.toml"
+    if path.exists():
+        raise ConfigError(f"{path} exists already; init will not overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(bounce_domain=args.bounce_domain, hostname=args.hostname,
+                        secret=secrets.token_urlsafe(32))
+    settings.base = folder.resolve()
+    config.validate(settings)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the secret
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(config.render(settings))
+    make_self_signed(settings.path(settings.smtp.submission.tls_cert),
+                     settings.path(settings.smtp.submission.tls_key), args.hostname)
+    settings.path(settings.logs.dir).mkdir(parents=True, exist_ok=True)
+
+    async def first_account() -> dict[str, str]:
+        store = SqliteStore(settings.sqlite_path)
+        await store.open()
+        try:
+            return (await create_account(store, args.account, time.time())).as_dict()
+        finally:
+            await store.close()
+
+    print(json.dumps(asyncio.run(first_account())))
+    print(f"returnpath: created {path}; run `returnpath serve --config {path}`", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    return serve(config.load(args.config), Path(args.config))
+
+
+async def _with_store(settings: Settings, work: Any) -> Any:
+    store = SqliteStore(settings.sqlite_path)
+    await store.open()
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+async def _account(store: SqliteStore, name: str | None) -> Any:
+    accounts = await store.accounts()
+    if not accounts:
+        raise InputError("there is no account yet (create one with `returnpath accounts add NAME`)")
+    if name is None:
+        return accounts[0]
+    for account in accounts:
+        if account.name == name or account.id == name:
+            return account
+    raise NotFound(f"no account named {name!r}")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.file}: {exc.strerror}") from None
+    # Files on disk usually have LF line endings; SMTP wants CRLF.
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    mime, options = split_option_headers(raw)
+    if args.tag:
+        options["tags"] = list(args.tag)
+    submission = build(args.mail_from, args.to, mime, options,
+                       max_recipients=settings.smtp.submission.max_recipients,
+                       max_size=settings.smtp.submission.max_message_size)
+
+    async def work(store: SqliteStore) -> Any:
+        account = await _account(store, args.account)
+        return await Relay(store, settings).submit(account, submission)
+
+    accepted = asyncio.run(_with_store(settings, work))
+    print(json.dumps({"id": accepted.message_id,
+                      "recipients": {rcpt: delivery for rcpt, delivery in accepted.deliveries}}))
+    return 0
+
+
+def _since(value: str | None) -> float | None:
+    if value is None:
+        return None
+    age = config._DURATION.match(value)
+    if age and age.group(2):
+        return time.time() - float(age.group(1)) * config._UNITS[age.group(2)]
+    from .core.submission import parse_time
+
+    try:
+        return parse_time(value, "--since")
+    except InputError:
+        raise InputError(f"--since {value!r}: use 'YYYY-MM-DD HH:MM:SS' (UTC) or an age like 2h") from None
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    path = settings.path(settings.logs.dir) / f"{args.log}.log"
+    since = _since(args.since)
+    if not path.exists() and not args.follow:
+        print(f"returnpath: {path} has no lines yet", file=sys.stderr)
+        return 0
+    try:
+        for record in read_records(path, since=since, follow=args.follow):
+            print(json.dumps(record, ensure_ascii=False) if args.json else format_record(record), flush=True)
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if args.action == "add":
+        if not args.name:
+            raise InputError("accounts add needs a NAME")
+        created = asyncio.run(_with_store(settings, lambda s: create_account(s, args.name, time.time())))
+        print(json.dumps(created.as_dict()))
+        return 0
+    accounts = asyncio.run(_with_store(settings, lambda s: s.accounts()))
+    for account in accounts:
+        print(json.dumps({"account": account.id, "name": account.name, "smtp_username": account.smtp_username}))
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    print(json.dumps(asyncio.run(_with_store(settings, lambda s: s.queue_summary()))))
+    return 0
+
+
+def cmd_delivery(args: argparse.Namespace) -> int:
+    from .http.views import delivery_json
+
+    settings = config.load(args.config)
+
+    async def work(store: SqliteStore) -> Any:
+        account = await _account(store, args.account)
+        return delivery_json(await Relay(store, settings).delivery(account, args.id))
+
+    print(json.dumps(asyncio.run(_with_store(settings, work)), indent=2))
+    return 0
+
+
+COMMANDS = {"init": cmd_init, "serve": cmd_serve, "send": cmd_send, "logs": cmd_logs,
+            "accounts": cmd_accounts, "queue": cmd_queue, "delivery": cmd_delivery}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

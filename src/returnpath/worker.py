@@ -1,0 +1,84 @@
+"""One worker process of `serve`: submission SMTP, HTTP API and a delivery engine.
+
+Started by the supervisor (app.py) with the listening sockets inherited as file descriptors.
+It dies with the supervisor (PR_SET_PDEATHSIG), so a killed `serve` leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import logging
+import math
+import os
+import signal
+import socket
+import sys
+
+from . import config
+from .app import STOP_GRACE
+from .config import Settings
+from .delivery.engine import DeliveryEngine
+from .http.app import create_app, serve_http
+from .service import Relay
+from .smtp.submission import start_submission_server
+from .store.sqlite import SqliteStore
+
+log = logging.getLogger("returnpath.worker")
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the supervisor dies; exit if it already has."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the supervisor's own stop handles the usual case
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, workers: int) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    store = SqliteStore(settings.sqlite_path)
+    await store.open()
+    delivery = settings.delivery
+    engine = DeliveryEngine(store, settings, owner=owner,
+                            concurrency=math.ceil(delivery.concurrency / workers),
+                            per_destination=math.ceil(delivery.per_destination / workers))
+    relay = Relay(store, settings, sink=engine)
+    submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
+    http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]))
+    await engine.start()
+    log.info("worker %d ready (owner %s)", index, owner)
+    await stop.wait()
+    # Stop taking new work, let what is under way finish, then give back what is left.
+    submission.close()
+    await http.stop()
+    await engine.stop(STOP_GRACE / 2)
+    await store.release(owner)
+    await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="returnpath.worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--owner", required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--fd", action="append", default=[])
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args()
+    die_with_parent(args.parent)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s w{args.index} %(levelname)s %(name)s: %(message)s")
+    fds = {name: int(fd) for name, _, fd in (item.partition("=") for item in args.fd)}
+    asyncio.run(run(config.load(args.config), fds, args.owner, args.index, args.workers))
+
+
+if __name__ == "__main__":
+    main()
