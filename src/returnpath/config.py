@@ -357,3 +357,42 @@ def render(settings: Settings) -> str:
 
     table(settings, "")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def reference(settings: Settings | None = None) -> str:
+    """The configuration reference in Markdown (docs/configuration.md is this text)."""
+    settings = settings or Settings()
+    out = ["# Configuration reference", "",
+           "Generated from `src/returnpath/config.py` (`python -m returnpath.config > docs/configuration.md`).",
+           "`returnpath init` writes the same settings, with these defaults, into `returnpath.toml`.",
+           "Durations take `30s`, `5m`, `4h`, `5d` or seconds; sizes take `512k`, `25m` or bytes.", ""]
+
+    def table(obj: Any, prefix: str) -> None:
+        hints = get_type_hints(type(obj))
+        rows, subs = [], []
+        for f in fields(obj):
+            if f.metadata.get("internal"):
+                continue
+            if dataclasses.is_dataclass(hints[f.name]):
+                subs.append((f.name, getattr(obj, f.name)))
+                continue
+            value = getattr(obj, f.name)
+            shown = "(empty table)" if isinstance(value, dict) else f"`{_toml_value(value)}`"
+            rows.append(f"| `{f.name}` | {shown} | {f.metadata['doc']} |")
+        if rows:
+            doc = (type(obj).__doc__ or "").strip()
+            out.append(f"## [{prefix}]" if prefix else "## Top level")
+            out.append("")
+            if prefix and doc.startswith("["):
+                text = doc.split("]", 1)[1].strip()
+                out.extend([text[:1].upper() + text[1:], ""])
+            out.extend(["| setting | default | meaning |", "|---|---|---|", *rows, ""])
+        for name, value in subs:
+            table(value, f"{prefix}.{name}" if prefix else name)
+
+    table(settings, "")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

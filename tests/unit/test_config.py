@@ -62,3 +62,8 @@ def test_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     settings = config.load(write(tmp_path, ""))
     assert settings.sqlite_path == tmp_path / "returnpath.db"
     assert settings.path("logs") == tmp_path / "logs"
+
+
+def test_the_configuration_reference_is_current() -> None:
+    committed = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    assert committed == config.reference(), "regenerate: python -m returnpath.config > docs/configuration.md"
