@@ -76,6 +76,8 @@ def main() -> None:
     die_with_parent(args.parent)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s w{args.index} %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: far too much for a relay under load.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     fds = {name: int(fd) for name, _, fd in (item.partition("=") for item in args.fd)}
     asyncio.run(run(config.load(args.config), fds, args.owner, args.index, args.workers))
 

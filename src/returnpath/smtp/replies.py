@@ -1,0 +1,64 @@
+"""The replies of returnpath's SMTP servers, named, each with its RFC 3463 enhanced status code.
+
+Handlers return these (or format them) instead of writing reply text inline, so that a reply
+means the same everywhere and tests can assert on names that read as prose. Replies that take
+details are format strings with `{}` fields; `one_line` makes client-supplied text safe to put
+in a reply.
+"""
+
+from __future__ import annotations
+
+# ---- 2xx: done -------------------------------------------------------------------------
+S235_AUTH_SUCCESS = "235 2.7.0 Authentication successful"
+S250_SENDER_OK = "250 2.1.0 Sender OK"
+S250_RECIPIENT_OK = "250 2.1.5 Recipient OK"
+# The end of DATA: one recipient gets one line; several get one line each and a last line.
+S250_QUEUED_ONE = "250 2.0.0 OK queued as {message_id} delivery {delivery_id}"
+S250_QUEUED_LINE = "250-2.0.0 <{recipient}> delivery {delivery_id}"
+S250_QUEUED_LAST = "250 2.0.0 OK queued as {message_id}"
+
+# ---- 4xx: try again later -----------------------------------------------------------------
+S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed authentication attempts; closing connection"
+S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
+S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
+S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+S454_AUTH_UNAVAILABLE = "454 4.7.0 Temporary authentication failure; try again later"
+
+# ---- 5xx: refused ------------------------------------------------------------------------
+S500_LINE_TOO_LONG = "500 5.5.2 Line too long; RFC 5321 section 4.5.3.1.6 allows 998 octets"
+S501_OPTION = "501 5.5.4 {}"  # a bad X-Returnpath-* option header
+S501_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
+S501_BAD_PLAIN = "501 5.5.2 AUTH PLAIN takes authzid NUL authcid NUL password"
+S530_AUTH_REQUIRED = "530 5.7.0 Authentication required"
+S535_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+S538_ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
+S550_MESSAGE = "550 5.6.0 {}"  # a message we will not relay: bare LF, empty, ...
+S552_SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
+S552_MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
+S553_ADDRESS = "553 5.1.3 {}"  # a mailbox that is not a valid address; says what is wrong
+S553_NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII address {} needs the SMTPUTF8 parameter on MAIL FROM"
+
+# aiosmtpd writes some replies itself, without enhanced status codes; the submission server
+# rewrites these as they are sent, so every refusal a client sees carries one.
+REWRITES: dict[str, str] = {
+    "552 Error: message size exceeds fixed maximum message size": S552_SIZE_EXCEEDED,
+    "552 Error: Too much mail data": S552_MESSAGE_TOO_BIG,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": S500_LINE_TOO_LONG,
+    "503 Error: need MAIL command": "503 5.5.1 Error: need MAIL command",
+    "503 Error: need RCPT command": "503 5.5.1 Error: need RCPT command",
+    "503 Error: nested MAIL command": "503 5.5.1 Error: nested MAIL command",
+    "503 Already authenticated": "503 5.5.1 Already authenticated",
+    "555 MAIL FROM parameters not recognized or not implemented":
+        "555 5.5.4 MAIL FROM parameters not recognized or not implemented",
+    "555 RCPT TO parameters not recognized or not implemented":
+        "555 5.5.4 RCPT TO parameters not recognized or not implemented",
+}
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """Text fit for the end of a reply line: no control characters (a CR or LF from a client
+    would start a reply of its own), and short enough for RFC 5321's 512-octet reply lines."""
+    # Surrogates (from undecodable client bytes) would make the reply unencodable.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    cleaned = "".join(c if c >= " " and c != "\x7f" else " " for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."

@@ -1,0 +1,350 @@
+"""The submission server: applications hand their mail to returnpath over SMTP.
+
+aiosmtpd speaks the protocol. `SubmissionHandler` is what the server does at each step
+(authenticate, check the sender and recipients, turn the data into a `Submission` and store it
+through `Relay.submit`); `SubmissionSMTP` is aiosmtpd's SMTP class with the few changes the
+handler cannot make from outside; `start_submission_server` serves both on a listening socket
+that the worker processes of `serve` share.
+
+A message is accepted only when it has been committed: the 250 reply to the end of DATA comes
+after `Relay.submit` returns, and names the delivery id of every recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import ipaddress
+import logging
+import socket
+import ssl
+from base64 import b64decode
+from typing import Any, AnyStr, cast
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+
+from ..config import Settings
+from ..core.model import Account, Accepted, Submission
+from ..core.submission import build, check_data, split_option_headers, validate_address
+from ..errors import AddressError, AuthError, ConfigError, MessageError, OptionError, StoreError
+from ..service import Relay
+from . import replies as R
+
+log = logging.getLogger(__name__)
+
+# Before the reply to each failed AUTH on a connection the server waits AUTH_DELAY seconds,
+# doubled after every failure up to MAX_AUTH_DELAY: slow for a password guesser, unnoticed by
+# an application with the right password.
+AUTH_DELAY = 0.5
+MAX_AUTH_DELAY = 8.0
+
+NULL_SENDER = "<>"  # what aiosmtpd hands the MAIL hook for `MAIL FROM:<>`
+
+# The X-Returnpath-* header fields a message may carry, by their name without the prefix;
+# they are the options of the HTTP API, under the same (SMTPeter's) names.
+OPTION_HEADERS = ("tags", "trackbounces", "envelope", "maxdelivertime", "dsn")
+
+
+class SubmissionSession(Session):
+    """aiosmtpd's session, minus the deprecation warning it logs on every successful AUTH
+    (its `login_data` property warns; a plain attribute does not)."""
+
+    login_data: Any = None
+
+
+class SubmissionSMTP(SMTP):
+    """aiosmtpd's SMTP protocol (one instance per connection) with what the submission server adds:
+
+    - a count of failed AUTH attempts on the connection, read by the handler;
+    - replies that aiosmtpd writes itself get enhanced status codes (`replies.REWRITES`);
+    - the timeout counts from the last byte received, not from the last command, so that a
+      large message on a slow link is not cut off while it is still arriving.
+    """
+
+    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.failed_logins = 0
+
+    def _create_session(self) -> Session:
+        return SubmissionSession(self.loop)
+
+    def data_received(self, data: bytes) -> None:
+        self._reset_timeout()
+        super().data_received(data)
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            status = R.REWRITES.get(status, status)
+        await super().push(status)
+
+    def hang_up(self) -> None:
+        """Close the connection (after the last reply has been pushed)."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+class SubmissionHandler:
+    """The submission server's decisions, as aiosmtpd hooks: `handle_*` for commands,
+    `auth_*` for the AUTH mechanisms (async, so checking a password never blocks the loop).
+
+    aiosmtpd takes every attribute named `handle_*` or `auth_*` for a hook or a mechanism, so
+    nothing else here may start with those words.
+    """
+
+    def __init__(self, relay: Relay, settings: Settings, *, auth_delay: float = AUTH_DELAY) -> None:
+        self.relay = relay
+        self.settings = settings
+        self.limits = settings.smtp.submission
+        self.failure_delay = auth_delay
+        self._submitting: set[asyncio.Task[Accepted]] = set()
+
+    # ---- EHLO and AUTH -------------------------------------------------------------------
+
+    async def handle_EHLO(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        """Adjust aiosmtpd's EHLO reply: add what it does not say, drop AUTH where not allowed."""
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that takes over EHLO
+        greeting, *keywords = [line[4:] for line in responses]
+        if not self.may_authenticate(session):
+            keywords = [k for k in keywords if not k.startswith("AUTH ")]
+        keywords = [k for k in keywords if k != "HELP"]  # no EHLO keyword; HELP the command stays
+        # aiosmtpd reads commands one after another from a stream and answers in order, which
+        # is all PIPELINING (RFC 2920) asks of a server. ENHANCEDSTATUSCODES is not offered:
+        # our replies carry codes, but some of aiosmtpd's (NOOP, QUIT, syntax errors) do not.
+        keywords.append("PIPELINING")
+        lines = [greeting, *keywords]
+        return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
+
+    def may_authenticate(self, session: Session) -> bool:
+        """Whether AUTH may be used on this connection now (TLS, or the cleartext policy)."""
+        if session.ssl is not None:
+            return True
+        policy = self.limits.auth_over_cleartext
+        return policy == "always" or (policy == "loopback" and is_loopback_peer(session.peer))
+
+    async def handle_AUTH(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+                          args: list[str]) -> Any:
+        if not self.may_authenticate(session):
+            return R.S538_ENCRYPTION_REQUIRED
+        return MISSING  # go on to the mechanism
+
+    async def auth_PLAIN(self, server: SubmissionSMTP, args: list[str]) -> AuthResult:
+        """AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL password`, with the command or after 334."""
+        blob = await _client_response(server, args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        parts = blob.split(b"\0")
+        if len(parts) != 3:
+            await server.push(R.S501_BAD_PLAIN)
+            return AuthResult(success=False, handled=True)
+        authzid, login, password = parts
+        if authzid and authzid != login:
+            # Nobody may act for another account: a different authorization identity fails.
+            return await self._refuse(server, login)
+        return await self._verify(server, login, password)
+
+    async def auth_LOGIN(self, server: SubmissionSMTP, args: list[str]) -> AuthResult:
+        """AUTH LOGIN (the old, undocumented-but-universal one): username, then password."""
+        login = await _client_response(server, args, "Username:")
+        if login is None:
+            return AuthResult(success=False, handled=True)
+        password = await server.challenge_auth("Password:")
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        assert isinstance(password, bytes)
+        return await self._verify(server, login, password)
+
+    async def _verify(self, server: SubmissionSMTP, login: bytes, password: bytes) -> AuthResult:
+        try:
+            account = await self.relay.account_for_login(login.decode("utf-8", "replace"),
+                                                         password.decode("utf-8", "replace"))
+        except AuthError:
+            return await self._refuse(server, login)
+        except StoreError as exc:
+            log.warning("cannot check credentials: %s", exc)
+            await server.push(R.S454_AUTH_UNAVAILABLE)
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=True, auth_data=account)
+
+    async def _refuse(self, server: SubmissionSMTP, login: bytes) -> AuthResult:
+        """Reply 535 after a delay that grows with each failure; hang up after too many."""
+        server.failed_logins += 1
+        failures = server.failed_logins
+        log.info("failed AUTH #%d from %s as %r", failures, server.session and server.session.peer,
+                 login.decode("utf-8", "replace")[:64])
+        await asyncio.sleep(min(self.failure_delay * 2 ** (failures - 1), MAX_AUTH_DELAY))
+        await server.push(R.S535_AUTH_INVALID)
+        if failures >= self.limits.auth_failures_before_disconnect:
+            await server.push(R.S421_TOO_MANY_AUTH_FAILURES)
+            server.hang_up()
+        return AuthResult(success=False, handled=True)
+
+    # ---- the envelope --------------------------------------------------------------------
+
+    async def handle_MAIL(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if not session.authenticated:
+            return R.S530_AUTH_REQUIRED  # never an open relay
+        if address != NULL_SENDER and (refusal := _address_refusal(address, "sender", envelope)):
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return R.S250_SENDER_OK
+
+    async def handle_RCPT(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if not session.authenticated:  # aiosmtpd wants MAIL first, but say why if it ever gets here
+            return R.S530_AUTH_REQUIRED
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            return R.S452_TOO_MANY_RECIPIENTS
+        if refusal := _address_refusal(address, "recipient", envelope):
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return R.S250_RECIPIENT_OK
+
+    # ---- the message ---------------------------------------------------------------------
+
+    async def handle_DATA(self, server: SubmissionSMTP, session: Session, envelope: Envelope) -> str:
+        """The end of DATA: make a Submission, store it, and only then say OK."""
+        account = cast(Account, session.auth_data)  # what _verify gave aiosmtpd
+        try:
+            submission = self.submission(envelope)
+        except AddressError as exc:
+            return R.S553_ADDRESS.format(R.one_line(str(exc)))
+        except OptionError as exc:
+            return R.S501_OPTION.format(R.one_line(str(exc)))
+        except MessageError as exc:
+            return R.S550_MESSAGE.format(R.one_line(str(exc)))
+        try:
+            accepted = await self._submit(account, submission)
+        except StoreError as exc:
+            log.warning("cannot store a message of account %s: %s", account.id, exc)
+            return R.S451_STORE_FAILED
+        log.debug("accepted %s for %d recipient(s) of account %s", accepted.message_id,
+                  len(accepted.deliveries), account.id)
+        return queued_reply(accepted)
+
+    def submission(self, envelope: Envelope) -> Submission:
+        """The envelope and data as a validated Submission; raises InputError subclasses."""
+        raw = envelope.original_content or b""
+        check_data(raw)  # before anything reads lines out of it: bare LF or CR is refused, never split
+        mime, headers = split_option_headers(raw)
+        options: dict[str, Any] = dict(headers)
+        unknown = sorted(set(options) - set(OPTION_HEADERS))
+        if unknown:
+            raise OptionError(f"unknown option header X-Returnpath-{unknown[0].capitalize()}; known: "
+                              + ", ".join(f"X-Returnpath-{name.capitalize()}" for name in OPTION_HEADERS))
+        mail_from = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from or ""
+        if mail_from:
+            options.setdefault("envelope", mail_from)
+        return build(mail_from, envelope.rcpt_tos, mime, options,
+                     max_recipients=self.limits.max_recipients, max_size=self.limits.max_message_size)
+
+    async def _submit(self, account: Account, submission: Submission) -> Accepted:
+        # A client that hangs up while we store cancels this handler. The store would commit
+        # anyway, but the new deliveries, leased to this process, would then never reach its
+        # delivery engine and wait for the lease to run out. So the store runs to the end.
+        task = asyncio.ensure_future(self.relay.submit(account, submission))
+        self._submitting.add(task)
+        task.add_done_callback(self._submitting.discard)
+        return await asyncio.shield(task)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("submission server error", exc_info=error)
+        return R.S451_INTERNAL_ERROR
+
+
+def queued_reply(accepted: Accepted) -> str:
+    """The 250 reply to the end of DATA, naming every recipient's delivery id.
+
+    Several recipients give a multi-line reply (aiosmtpd writes a reply with CRLFs in it as is).
+    """
+    if len(accepted.deliveries) == 1:
+        (_, delivery_id), = accepted.deliveries
+        return R.S250_QUEUED_ONE.format(message_id=accepted.message_id, delivery_id=delivery_id)
+    lines = [R.S250_QUEUED_LINE.format(recipient=recipient, delivery_id=delivery_id)
+             for recipient, delivery_id in accepted.deliveries]
+    return "\r\n".join([*lines, R.S250_QUEUED_LAST.format(message_id=accepted.message_id)])
+
+
+def _address_refusal(address: str, what: str, envelope: Envelope) -> str | None:
+    """The reply refusing an address in MAIL or RCPT, or None when it is fine."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # aiosmtpd keeps bytes that are not UTF-8 as surrogates
+        return R.S553_ADDRESS.format(f"{what} is not valid UTF-8")
+    if not address.isascii() and not envelope.smtp_utf8:
+        return R.S553_NON_ASCII_ADDRESS.format(R.one_line(address))
+    try:
+        validate_address(address, what)
+    except AddressError as exc:
+        return R.S553_ADDRESS.format(R.one_line(str(exc)))
+    return None
+
+
+async def _client_response(server: SubmissionSMTP, args: list[str], challenge: str) -> bytes | None:
+    """The client's first AUTH response: given with the command, or asked for with a 334.
+
+    None when the client gave up (`*`) or sent bad base64; the reply has then been sent.
+    """
+    if len(args) == 1:
+        blob = await server.challenge_auth(challenge)
+        return blob if isinstance(blob, bytes) else None
+    try:
+        return b64decode(args[1], validate=True)
+    except binascii.Error:
+        await server.push(R.S501_BAD_BASE64)
+        return None
+
+
+def is_loopback_peer(peer: Any) -> bool:
+    """Whether a peer address (as asyncio gives it) is on 127.0.0.0/8 or ::1."""
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
+        return False
+    try:
+        ip = ipaddress.ip_address(peer[0].partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d
+    return ip.is_loopback
+
+
+def load_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The STARTTLS context from the configured certificate and key; None if either is missing."""
+    cert = settings.path(settings.smtp.submission.tls_cert)
+    key = settings.path(settings.smtp.submission.tls_key)
+    if not (cert.is_file() and key.is_file()):
+        log.warning("submission without STARTTLS: %s or %s does not exist", cert, key)
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the STARTTLS certificate {cert} and key {key}: {exc}") from None
+    return context
+
+
+async def start_submission_server(relay: Relay, settings: Settings, sock: socket.socket, *,
+                                  auth_delay: float = AUTH_DELAY) -> asyncio.Server:
+    """Serve SMTP submission on `sock`, a bound, listening socket (shared by the worker processes).
+
+    `auth_delay` is the wait before the first failed-AUTH reply (tests make it small).
+    Close the returned server to stop accepting connections.
+    """
+    loop = asyncio.get_running_loop()
+    handler = SubmissionHandler(relay, settings, auth_delay=auth_delay)
+    tls = load_tls_context(settings)
+    limits = settings.smtp.submission
+
+    def connection() -> SubmissionSMTP:
+        return SubmissionSMTP(
+            handler, hostname=settings.hostname, ident="ESMTP returnpath", loop=loop,
+            data_size_limit=int(limits.max_message_size), enable_SMTPUTF8=True, decode_data=False,
+            tls_context=tls, timeout=float(limits.timeout),
+            # The handler decides where AUTH is allowed (auth_over_cleartext) and that MAIL
+            # needs it; aiosmtpd's own switches know neither loopback nor our replies.
+            auth_require_tls=False, auth_required=False)
+
+    return await loop.create_server(connection, sock=sock)
