@@ -226,7 +226,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_delivery(args: argparse.Namespace) -> int:
-    from .views import delivery_json
+    from .http.views import delivery_json
 
     settings = config.load(args.config)
 

@@ -109,6 +109,12 @@ class Relay:
             raise NotFound(f"no delivery {delivery_id!r} in this account")
         return view
 
+    async def message_deliveries(self, account: Account, message_id: str) -> list[DeliveryView]:
+        views = await self.store.message_deliveries(account.id, message_id) if ids.is_id(message_id) else []
+        if not views:
+            raise NotFound(f"no message {message_id!r} in this account")
+        return views
+
     async def events(self, account: Account, *, kinds: Sequence[EventKind] = (), since: float | None = None,
                      after: int = 0, limit: int = 100) -> list[StoredEvent]:
         return await self.store.events(after=after, limit=limit, kinds=kinds, account_id=account.id,

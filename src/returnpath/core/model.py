@@ -176,4 +176,4 @@ class DeliveryView:
     expires_at: float
     tags: tuple[str, ...]
     history: list[Attempt] = field(default_factory=list)
-    events: list[dict[str, object]] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)  # in the shape of their log lines

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...core.events import Event, EventKind
+from ...core.events import Event, EventKind, log_record
 from ...core.model import (Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Step,
                            Submission, Verdict)
 from ...core.ports import NewDelivery, StoredEvent
@@ -194,10 +194,6 @@ def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> D
         view.history = [Attempt(number=a[0], time=a[1], remote=a[2], step=Step(a[3]), code=a[4], status=a[5],
                                 text=a[6], verdict=Verdict(a[7]))
                         for a in conn.execute(Q["attempts"], (row[0],))]
-        view.events = [_event_dict(_stored_event(e)) for e in conn.execute(Q["delivery_events"], (row[0],))]
+        view.events = [log_record(stored.id, stored.event)
+                       for stored in map(_stored_event, conn.execute(Q["delivery_events"], (row[0],)))]
     return view
-
-
-def _event_dict(stored: StoredEvent) -> dict[str, Any]:
-    event = stored.event
-    return {"event": stored.id, "type": event.kind.value, "time": event.time, **event.data}

@@ -1,0 +1,87 @@
+"""The HTTP API: the Starlette app, and running it under uvicorn on a listening socket.
+
+One module per resource (send, deliveries, events, ...), each with its `routes` and the
+OpenAPI `paths` that describe them; `RESOURCES` lists them, and a new resource (the feedback
+loops of a later issue) is one more module in that list. Errors leave as problem documents
+(problems.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from types import ModuleType
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from ..config import Settings
+from ..errors import ReturnpathError
+from ..service import Relay
+from . import deliveries, events, health, openapi, send
+from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
+
+RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, openapi)
+
+
+def create_app(relay: Relay, settings: Settings) -> Starlette:
+    app = Starlette(
+        routes=[route for resource in RESOURCES for route in resource.routes],
+        exception_handlers={
+            Problem: problem_handler,
+            ReturnpathError: error_handler,
+            HTTPException: http_exception_handler,
+            Exception: internal_error_handler,
+        },
+    )
+    app.router.redirect_slashes = False  # one URL per resource; /v1/send/ is a 404, not a redirect
+    app.state.relay = relay
+    app.state.settings = settings
+    app.state.openapi = openapi.document({path: item for resource in RESOURCES
+                                          for path, item in resource.paths.items()})
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that runs it handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    """A running API server; `stop` ends it."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+        self._server = server
+        self._task = task
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests under way finish (up to the grace period), return."""
+        self._server.should_exit = True
+        await self._task
+
+
+async def serve_http(app: Starlette, settings: Settings, sock: socket.socket, *,
+                     access_log: bool = False, grace: int = 5) -> HttpServer:
+    """Serve `app` on an already listening socket (shared by the worker processes); returns once
+    it accepts connections. The server owns the socket from then on and closes it when it stops."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        # asyncio sets TCP_NODELAY on accepted connections only when the listening socket object
+        # says IPPROTO_TCP; `socket.socket()` says 0. Without it, Nagle's algorithm and the
+        # client's delayed ACK add some 40 ms to every response sent in two segments.
+        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    config = uvicorn.Config(app, lifespan="off", access_log=access_log, log_config=None,
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=grace)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    while not server.started:
+        if task.done():
+            task.result()  # raises what went wrong at startup
+            raise OSError(f"the HTTP server on {settings.http.listen} stopped while starting")
+        await asyncio.sleep(0.01)
+    return HttpServer(server, task)

@@ -1,0 +1,93 @@
+"""Request bodies: read within the size limit, strictly UTF-8, one JSON object."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+from starlette.requests import Request
+
+from .problems import Problem
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body; a 413 problem as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise Problem("too-large", f"the body is {int(declared)} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem("too-large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, or a 400/413/415 problem saying why not."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem("unsupported-media-type",
+                      f"the body must be application/json, not {media_type}")
+    raw = await read_body(request, limit)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem("invalid-body", f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise Problem("invalid-body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                      f"column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise Problem("invalid-body", f"the body is not valid JSON: {reason}") from None
+    if not isinstance(value, dict):
+        raise Problem("invalid-body", f"the body must be a JSON object, not {json_type(value)}")
+    if _SURROGATE_ESCAPE.search(text):
+        _check_strings(value, "")
+    return value
+
+
+# Valid UTF-8 cannot hold a surrogate: only a JSON escape like "\ud800" can make one, and a lone
+# one is no character at all (it cannot be stored or sent). Look for them only when escaped.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_strings(value: object, path: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = path or "a field name"
+            raise Problem("invalid-field", f"{where} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at "
+                          f"offset {exc.start}): it is not a character and has no UTF-8 form",
+                          field=path or None) from None
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, path)
+            _check_strings(item, f"{path}.{key}" if path else key)
+
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"

@@ -1,0 +1,97 @@
+"""`GET /v1/events`: an account's events, oldest first, a page at a time.
+
+Filters: `type` (repeatable or comma-separated: delivery, deferred, failure, bounce, abuse),
+`since` (UTC `YYYY-MM-DD hh:mm:ss`, or Unix seconds) and `after` (an event id). The answer's
+`next` is the `after` of the following page; an empty page means there is nothing newer yet.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..core.events import EventKind
+from ..core.submission import parse_time
+from ..errors import OptionError
+from .auth import authenticate
+from .problems import Problem
+from .state import relay_of
+from .views import event_json
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+KINDS = [kind.value for kind in EventKind]
+
+
+def _kinds(request: Request) -> list[EventKind]:
+    names = [n.strip() for value in request.query_params.getlist("type") for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in KINDS:
+            raise Problem("invalid-field", f"type {name!r} is not one of {', '.join(KINDS)}", field="type")
+    return [EventKind(name) for name in dict.fromkeys(names)]
+
+
+def _since(request: Request) -> float | None:
+    value = request.query_params.get("since")
+    if value is None or not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            return parse_time(value, "since")
+        except OptionError as exc:
+            raise Problem("invalid-field", f"{exc}, or Unix seconds", field="since") from None
+    if not math.isfinite(number):
+        raise Problem("invalid-field", "since must be a time", field="since")
+    return number
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 19 and low <= int(value) <= high):
+        raise Problem("invalid-field", f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(value)
+
+
+async def events(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    kinds, since = _kinds(request), _since(request)
+    after = _int(request, "after", 0, 0, 2**63 - 1)
+    limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    page = await relay_of(request).events(account, kinds=kinds, since=since, after=after, limit=limit)
+    return JSONResponse({"events": [event_json(e) for e in page], "next": page[-1].id if page else after})
+
+
+routes = [Route("/v1/events", events, methods=["GET"])]
+
+paths: dict[str, Any] = {"/v1/events": {"get": {
+    "operationId": "listEvents",
+    "summary": "The account's events (outcomes of deliveries), oldest first",
+    "security": [{"bearer": []}, {"access_token": []}],
+    "parameters": [
+        {"name": "type", "in": "query", "description": "event types; repeat or separate with commas",
+         "style": "form", "explode": True, "schema": {"type": "array", "items": {"enum": KINDS}}},
+        {"name": "since", "in": "query", "description": "UTC `YYYY-MM-DD hh:mm:ss` or Unix seconds",
+         "schema": {"type": "string"}},
+        {"name": "after", "in": "query", "description": "only events after this event id (`next` of "
+         "the previous page)", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                                   "default": DEFAULT_LIMIT}},
+    ],
+    "responses": {
+        "200": {"description": "a page of events", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["events", "next"], "properties": {
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                "next": {"type": "integer", "description": "pass as `after` for the next page"}}}}}},
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "503": {"$ref": "#/components/responses/Unavailable"},
+    },
+}}}

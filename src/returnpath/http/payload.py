@@ -1,0 +1,141 @@
+"""The body of `POST /v1/send`, in SMTPeter's names, turned into a `Submission`.
+
+The HTTP layer checks the JSON shape of each field and names the field in its error; what the
+values mean (addresses, tags, times, DSN options, the message itself) is checked by
+core.submission, the same code the SMTP door uses.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import email.utils
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ..config import Settings
+from ..core import submission as checks
+from ..core.model import Submission
+from ..errors import AddressError, InputError, MessageError
+from . import compose
+from .problems import Problem, from_error
+
+# The options core.submission.build takes, all in SMTPeter's names.
+OPTIONS = ("envelope", "trackbounces", "tags", "maxdelivertime", "dsn")
+OWN = ("recipients", "recipient", "mime", *OPTIONS)
+# SMTPeter fields we do not act on but that do not change what is sent: accepted and ignored.
+PRESENTATION = ("trackclicks", "trackopens", "inlinecss", "preview")
+# SMTPeter fields that describe content; with `mime` they are ignored (as SMTPeter does).
+CONTENT = (*compose.FIELDS, "images", "attachments")
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+@contextmanager
+def blame(field: str | None) -> Iterator[None]:
+    """Turn the core's InputError into a 400 problem naming `field`."""
+    try:
+        yield
+    except InputError as exc:
+        raise from_error(exc, field) from None
+
+
+def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) -> Submission:
+    """Validate a send request and make the Submission; raise a Problem saying what is wrong."""
+    _check_fields(payload)
+    recipients = _recipients(payload)
+    mime = _mime(payload, settings, now)
+    options = {name: payload[name] for name in OPTIONS if payload.get(name) is not None}
+    _check_options(options)
+    mail_from = options.get("envelope") or _from_address(mime)
+    limits = settings.smtp.submission
+    try:
+        return checks.build(mail_from, recipients, mime, options, max_recipients=limits.max_recipients,
+                            max_size=limits.max_message_size)
+    except AddressError as exc:  # what is left for build to refuse: the number of recipients
+        raise from_error(exc, "recipients") from None
+    except MessageError as exc:
+        raise from_error(exc, "mime" if "mime" in payload else None) from None
+
+
+def _check_fields(payload: Mapping[str, Any]) -> None:
+    known = set(OWN) | set(PRESENTATION) | set(CONTENT)
+    for name in payload:
+        if name not in known:
+            raise Problem("invalid-field", f"unknown field {name!r}", field=name)
+    if payload.get("mime") is None:
+        for name in ("images", "attachments"):
+            if payload.get(name):
+                raise Problem("invalid-field", f"{name} is not supported when building the message "
+                              "from fields; build it yourself and send it as mime", field=name)
+
+
+def _recipients(payload: Mapping[str, Any]) -> list[str]:
+    """`recipients` (a list) and `recipient` (one), both allowed at once."""
+    recipients = payload.get("recipients")
+    if recipients is None:
+        recipients = []
+    elif not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise Problem("invalid-field", "recipients must be a list of addresses", field="recipients")
+    single = payload.get("recipient")
+    if single is not None and not isinstance(single, str):
+        raise Problem("invalid-field", "recipient must be an address", field="recipient")
+    if not recipients and single is None:
+        raise Problem("invalid-field", "recipients (a list) or recipient (one address) is required",
+                      field="recipients")
+    for index, address in enumerate(recipients):
+        with blame(f"recipients[{index}]"):
+            checks.validate_address(address, "recipient")
+    if single is not None:
+        with blame("recipient"):
+            checks.validate_address(single, "recipient")
+    return [*recipients, *([single] if single is not None else [])]
+
+
+def _mime(payload: Mapping[str, Any], settings: Settings, now: float) -> bytes:
+    """The message as it will be stored: given as `mime`, or built from SMTPeter's fields."""
+    mime = payload.get("mime")
+    if mime is None:
+        if compose.wants_composing(payload):
+            return compose.compose(payload, hostname=settings.hostname, now=now)
+        raise Problem("invalid-field", "mime is required (or subject, text, html and from to build "
+                      "the message from)", field="mime")
+    if not isinstance(mime, str):
+        raise Problem("invalid-field", "mime must be a string: the whole message", field="mime")
+    # JSON clients write "\n"; on the wire a line ends with CRLF. body.py has refused lone
+    # surrogates already, so this encoding cannot fail.
+    return _BARE_LF.sub(b"\r\n", mime.encode("utf-8"))
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Each option checked alone, so that an error names its field; build checks them again."""
+    with blame("envelope"):
+        if not isinstance(options.get("envelope", ""), str):
+            raise Problem("invalid-field", "envelope must be an address", field="envelope")
+        if options.get("envelope"):
+            checks.validate_address(options["envelope"], "envelope")
+    with blame("trackbounces"):
+        checks.parse_bool(options.get("trackbounces", True), "trackbounces")
+    with blame("tags"):
+        checks.parse_tags(options.get("tags"))
+    with blame("maxdelivertime"):
+        if "maxdelivertime" in options:
+            checks.parse_time(options["maxdelivertime"], "maxdelivertime")
+    with blame("dsn"):
+        checks.parse_dsn(options.get("dsn"))
+
+
+def _from_address(mime: bytes) -> str:
+    """The address of the message's From header, or "" when it has none."""
+    end = mime.find(b"\r\n\r\n")
+    header = mime if end < 0 else mime[:end + 2]
+    # RFC 6532 allows UTF-8 in headers; anything that is not UTF-8 cannot be an address we use.
+    parsed = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(header.decode("utf-8", "replace"))
+    values = [str(v) for v in parsed.get_all("From", [])]
+    address = next((addr for _, addr in email.utils.getaddresses(values) if addr), "")
+    if address:
+        with blame("mime"):
+            checks.validate_address(address, "the From header's address")
+    return address

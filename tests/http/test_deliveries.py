@@ -1,0 +1,103 @@
+"""GET /v1/deliveries/{id}, /v1/messages/{id} and /v1/events, after real attempts were settled."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from returnpath.config import Settings
+from returnpath.core.model import Attempt, Outcome, Step, Verdict
+from returnpath.core.retry import settle
+from returnpath.store.sqlite import SqliteStore
+
+from .conftest import MESSAGE, assert_problem
+
+
+async def _attempt(store: SqliteStore, settings: Settings, verdict: Verdict, code: int, step: Step) -> None:
+    """One attempt at every due delivery, as the delivery engine would record it."""
+    now = time.time()
+    for job in await store.claim("test", now, now + 60, 100):
+        outcome = Outcome(verdict, step, code, f"{code // 100}.1.1", f"{code} said the server",
+                          "mx.example.net[127.0.0.1]:25")
+        settlement = settle(job, outcome, now, settings.delivery.retry.policy())
+        attempt = Attempt(job.attempts + 1, now, outcome.remote, step, code, outcome.status, outcome.text,
+                          verdict)
+        await store.settle(job, attempt, settlement)
+
+
+async def test_a_delivery_with_its_attempts_and_events(client: httpx.AsyncClient, store: SqliteStore,
+                                                       settings: Settings) -> None:
+    sent = (await client.post("/v1/send", json={"recipient": "x@example.net", "mime": MESSAGE,
+                                                "tags": ["t1"]})).json()
+    delivery_id = sent["recipients"]["x@example.net"]
+    queued = (await client.get(f"/v1/deliveries/{delivery_id}")).json()
+    assert queued["state"] == "queued" and queued["attempts"] == [] and queued["events"] == []
+    assert queued["recipient"] == "x@example.net" and queued["message"] == sent["id"]
+    assert queued["sender"] == "app@example.com" and queued["envelope"].endswith("@bounces.example.test")
+    assert queued["tags"] == ["t1"] and queued["own_envelope"] is None
+
+    await _attempt(store, settings, Verdict.PERMANENT, 550, Step.RCPT)
+    failed = (await client.get(f"/v1/deliveries/{delivery_id.upper()}")).json()
+    assert failed["state"] == "failed" and failed["attempt_count"] == 1
+    [attempt] = failed["attempts"]
+    assert attempt["state"] == "rcpt" and attempt["code"] == 550 and attempt["status"] == "5.1.1"
+    assert attempt["description"] == "550 said the server" and attempt["verdict"] == "permanent"
+    assert attempt["remote"] == "mx.example.net[127.0.0.1]:25"
+    assert time.strptime(attempt["time"], "%Y-%m-%d %H:%M:%S") and abs(attempt["timestamp"] - time.time()) < 60
+    [event] = failed["events"]
+    assert event["kind"] == "failure" and event["type"] == "sync" and event["id"] == delivery_id
+    assert event["code"] == 550 and event["state"] == "rcpt" and event["tags"] == ["t1"]
+
+
+async def test_a_message_lists_its_deliveries(client: httpx.AsyncClient) -> None:
+    sent = (await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"],
+                                                "mime": MESSAGE})).json()
+    listing = (await client.get(f"/v1/messages/{sent['id']}")).json()
+    assert listing["id"] == sent["id"]
+    assert {d["recipient"]: d["id"] for d in listing["deliveries"]} == sent["recipients"]
+    assert all(d["state"] == "queued" and "attempts" not in d for d in listing["deliveries"])
+
+
+async def test_unknown_ids_are_404(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/deliveries/" + "0" * 26, "/v1/deliveries/not-an-id", "/v1/messages/" + "1" * 26):
+        assert_problem(await client.get(path), 404, "not-found")
+
+
+async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: SqliteStore,
+                                         settings: Settings) -> None:
+    await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"], "mime": MESSAGE})
+    await _attempt(store, settings, Verdict.TEMPORARY, 451, Step.RCPT)
+    await client.post("/v1/send", json={"recipient": "c@example.net", "mime": MESSAGE})
+    store_now = time.time() + 10**6  # make the deferred ones due as well
+    for job in await store.claim("test", store_now, store_now + 60, 100):
+        outcome = Outcome(Verdict.ACCEPTED, Step.EOM, 250, "2.0.0", "250 ok", None)
+        await store.settle(job, Attempt(job.attempts + 1, time.time(), None, Step.EOM, 250, "2.0.0", "250 ok",
+                                        Verdict.ACCEPTED), settle(job, outcome, time.time(),
+                                                                  settings.delivery.retry.policy()))
+    everything = (await client.get("/v1/events")).json()
+    kinds = [e["kind"] for e in everything["events"]]
+    assert sorted(kinds) == ["deferred", "deferred", "delivery", "delivery", "delivery"]
+    assert everything["next"] == everything["events"][-1]["event"]
+
+    deferred = (await client.get("/v1/events", params={"type": "deferred"})).json()["events"]
+    assert [e["kind"] for e in deferred] == ["deferred", "deferred"]
+    both = (await client.get("/v1/events", params=[("type", "deferred,failure"), ("type", "delivery")])).json()
+    assert len(both["events"]) == 5
+
+    page1 = (await client.get("/v1/events", params={"limit": 2})).json()
+    page2 = (await client.get("/v1/events", params={"limit": 2, "after": page1["next"]})).json()
+    assert [e["event"] for e in page1["events"] + page2["events"]] == [e["event"] for e in everything["events"][:4]]
+    last = (await client.get("/v1/events", params={"after": everything["next"]})).json()
+    assert last == {"events": [], "next": everything["next"]}
+
+    future = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 3600))
+    assert (await client.get("/v1/events", params={"since": future})).json()["events"] == []
+    assert len((await client.get("/v1/events", params={"since": "0"})).json()["events"]) == 5
+
+
+async def test_bad_event_queries(client: httpx.AsyncClient) -> None:
+    for params, field in (({"type": "bounced"}, "type"), ({"since": "yesterday"}, "since"),
+                          ({"since": "nan"}, "since"), ({"after": "-1"}, "after"),
+                          ({"limit": "0"}, "limit"), ({"limit": "5000"}, "limit"), ({"after": "x"}, "after")):
+        assert_problem(await client.get("/v1/events", params=params), 400, "invalid-field", field)

@@ -1,0 +1,100 @@
+"""POST /v1/send: every bad request gets a problem document naming what is wrong, and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from returnpath.config import Settings, Size
+from returnpath.store.sqlite import SqliteStore
+
+from .conftest import MESSAGE, assert_problem
+
+OK = {"recipients": ["x@example.net"], "mime": MESSAGE}
+
+# (name, body, status, problem type, field)
+CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
+    ("no recipients", {"mime": MESSAGE}, 400, "invalid-field", "recipients"),
+    ("empty recipients", {"recipients": [], "mime": MESSAGE}, 400, "invalid-field", "recipients"),
+    ("recipients not a list", {"recipients": "x@example.net", "mime": MESSAGE}, 400, "invalid-field", "recipients"),
+    ("recipient not a string", {"recipient": ["x@example.net"], "mime": MESSAGE}, 400, "invalid-field",
+     "recipient"),
+    ("bad recipient", {"recipients": ["x@example.net", "nobody"], "mime": MESSAGE}, 400, "invalid-address",
+     "recipients[1]"),
+    ("bad single recipient", {"recipient": "a@b@", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
+    ("no mime", {"recipients": ["x@example.net"]}, 400, "invalid-field", "mime"),
+    ("mime not a string", {**OK, "mime": 42}, 400, "invalid-field", "mime"),
+    ("empty mime", {**OK, "mime": "\n"}, 400, "invalid-message", "mime"),
+    ("bare CR", {**OK, "mime": "From: a@example.com\r\rSubject: x\n\nbody\n"}, 400, "invalid-message", "mime"),
+    ("lone surrogate", {**OK, "mime": "From: a@example.com\n\n\ud800\n"}, 400, "invalid-field", "mime"),
+    ("bad From header", {**OK, "mime": "From: someone <not an address>\n\nx\n"}, 400, "invalid-address", "mime"),
+    ("unknown field", {**OK, "recipents": ["x@example.net"]}, 400, "invalid-field", "recipents"),
+    ("bad envelope", {**OK, "envelope": "no-at-sign"}, 400, "invalid-address", "envelope"),
+    ("envelope not a string", {**OK, "envelope": 1}, 400, "invalid-field", "envelope"),
+    ("bad trackbounces", {**OK, "trackbounces": "maybe"}, 400, "invalid-option", "trackbounces"),
+    ("tags not strings", {**OK, "tags": [1, 2]}, 400, "invalid-option", "tags"),
+    ("bad maxdelivertime", {**OK, "maxdelivertime": "tomorrow"}, 400, "invalid-option", "maxdelivertime"),
+    ("bad dsn notify", {**OK, "dsn": {"notify": ["SOMETIMES"]}}, 400, "invalid-option", "dsn"),
+    ("dsn not an object", {**OK, "dsn": 5}, 400, "invalid-option", "dsn"),
+    ("fields without from", {"recipients": ["x@example.net"], "subject": "hi", "text": "x"}, 400,
+     "invalid-field", "from"),
+    ("header injection", {"recipients": ["x@example.net"], "from": "a@example.com", "subject": "hi\nBcc: y@z.com"},
+     400, "invalid-field", "subject"),
+    ("attachments without mime", {"recipients": ["x@example.net"], "from": "a@example.com",
+                                  "attachments": [{"name": "a.txt"}]}, 400, "invalid-field", "attachments"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "slug", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_bad_send_requests(client: httpx.AsyncClient, store: SqliteStore, body: dict[str, Any],
+                                 status: int, slug: str, field: str | None) -> None:
+    # json.dumps escapes non-ASCII, so a lone surrogate travels as the "\\ud800" a client would send.
+    response = await client.post("/v1/send", content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert_problem(response, status, slug, field)
+    assert (await store.queue_summary())["queued"] == 0
+
+
+# (name, raw body, content type, status, problem type)
+RAW: list[tuple[str, bytes, str, int, str]] = [
+    ("not JSON", b"{recipients: ", "application/json", 400, "invalid-body"),
+    ("not UTF-8", b'{"recipient": "x@example.net", "mime": "\xff\xfe"}', "application/json", 400, "invalid-body"),
+    ("an array", b"[1, 2]", "application/json", 400, "invalid-body"),
+    ("NaN", b'{"recipient": NaN}', "application/json", 400, "invalid-body"),
+    ("empty body", b"", "application/json", 400, "invalid-body"),
+    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "invalid-body"),
+    ("a form", b"recipient=x%40example.net", "application/x-www-form-urlencoded", 415, "unsupported-media-type"),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type", "status", "slug"), [c[1:] for c in RAW], ids=[c[0] for c in RAW])
+async def test_bad_bodies(client: httpx.AsyncClient, raw: bytes, content_type: str, status: int, slug: str) -> None:
+    response = await client.post("/v1/send", content=raw, headers={"Content-Type": content_type})
+    assert_problem(response, status, slug)
+
+
+async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient, settings: Settings) -> None:
+    settings.http.max_body_size = Size(2000)
+    big = {"recipient": "x@example.net", "mime": MESSAGE + "x" * 3000}
+    assert_problem(await client.post("/v1/send", json=big), 413, "too-large")
+
+    async def chunks() -> Any:  # no Content-Length: the limit holds while reading
+        yield b'{"recipient": "x@example.net", "mime": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}'
+    assert_problem(await client.post("/v1/send", content=chunks()), 413, "too-large")
+
+
+async def test_a_message_over_the_size_limit(client: httpx.AsyncClient, settings: Settings) -> None:
+    settings.smtp.submission.max_message_size = Size(100)
+    assert_problem(await client.post("/v1/send", json={**OK, "mime": MESSAGE + "x" * 200}), 400,
+                   "invalid-message", "mime")
+
+
+async def test_too_many_recipients(client: httpx.AsyncClient, settings: Settings) -> None:
+    settings.smtp.submission.max_recipients = 2
+    body = {**OK, "recipients": ["a@example.net", "b@example.net", "c@example.net"]}
+    assert_problem(await client.post("/v1/send", json=body), 400, "invalid-address", "recipients")
