@@ -16,6 +16,7 @@ recipient per transaction (every delivery has its own envelope sender), per-step
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import re
@@ -79,6 +80,7 @@ def verdict_of(code: int) -> Verdict:
     return Verdict.PERMANENT if 500 <= code < 600 else Verdict.TEMPORARY
 
 
+@functools.cache
 def unverified_tls_context() -> ssl.SSLContext:
     """TLS for opportunistic STARTTLS: encrypt, but do not check the certificate.
 
@@ -124,8 +126,8 @@ class Session:
     @property
     def tls(self) -> bool:
         """Whether the current connection is encrypted."""
-        return self.connected and self._smtp is not None and \
-            self._smtp.get_transport_info("sslcontext") is not None
+        smtp = self._smtp
+        return smtp is not None and smtp.is_connected and smtp.get_transport_info("sslcontext") is not None
 
     @property
     def extensions(self) -> dict[str, str]:
@@ -229,7 +231,7 @@ class Session:
     def _wants_tls(self, target: Target) -> bool:
         smtp = self._live()
         return (self.use_tls and target not in self._plaintext and smtp.supports_extension("starttls")
-                and smtp.get_transport_info("sslcontext") is None)
+                and smtp.is_connected and smtp.get_transport_info("sslcontext") is None)
 
     async def _starttls(self, target: Target) -> Outcome | None:
         """STARTTLS, then EHLO again. A refusal of the command itself leaves us in plaintext."""
@@ -324,9 +326,9 @@ class Session:
         reply = await self._call(Step.EOM, self._transmit(_payload(job.mime)))
         if isinstance(reply, Outcome):
             return reply
+        self._in_transaction = False  # a reply to the end of data ends the transaction
         if not 200 <= reply.code < 300:
             return self._refused(Step.EOM, reply.code, reply.message)
-        self._in_transaction = False
         self.sent += 1
         return Outcome(Verdict.ACCEPTED, Step.EOM, reply.code, enhanced_status(reply.message),
                        reply.message, self.remote)

@@ -1,0 +1,323 @@
+"""The delivery engine of one process: per-destination queues and the sessions that empty them.
+
+Deliveries reach the engine two ways: handed over in memory by `Relay.submit` right after their
+commit (already leased to this engine's owner), and claimed from the store by the poller when
+a retry falls due or the lease of a dead worker ran out. Each destination domain has its own
+queue. Up to `per_destination` session tasks send from a queue, each over one reused
+connection, and at most `concurrency` session tasks run in all.
+
+After every attempt, `core.retry.settle` decides what the outcome means (delivered, deferred
+until when, failed) and the store records the attempt, the delivery's new state and its event
+in one transaction. A lease keeper renews the leases of every delivery held in memory, so
+that no other worker takes it meanwhile; if this process dies, the leases run out and another
+worker attempts those deliveries again: at least once, never zero times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..config import Settings
+from ..core.model import Attempt, DeliveryJob, Outcome, Step, Verdict
+from ..core.ports import Store
+from ..core.retry import settle
+from ..smtp.client import Session
+from .routes import Destination, DnsResolver, Routes
+
+log = logging.getLogger("returnpath.delivery")
+
+# Deliveries held in memory (queued or in flight) before the poller stops claiming more.
+# Fresh submissions are always taken: they are in memory already.
+MAX_HELD = 500
+ROUTE_TTL = 60.0  # seconds a destination's route is used before it is looked up again
+
+
+@dataclass(eq=False)
+class _Queue:
+    """One destination domain: its waiting jobs and the session tasks sending to it."""
+
+    domain: str
+    jobs: deque[DeliveryJob] = field(default_factory=deque)
+    sessions: int = 0  # session tasks running for this domain
+    free: int = 0  # of which looking for a job (starting, or idle with an open connection)
+    links: set[_Link] = field(default_factory=set)  # what those session tasks hold
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # wakes idle sessions
+    route: Destination | Outcome | None = None  # looked up once for all of its sessions
+    routed_at: float = 0.0  # monotonic time of that lookup
+    routing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(eq=False)
+class _Link:
+    """What one session task holds: its SMTP session (once routed) and how many jobs it took."""
+
+    session: Session | None = None
+    jobs: int = 0
+
+
+class DeliveryEngine:
+    """Delivers the deliveries of one process. Implements `service.JobSink`."""
+
+    def __init__(self, store: Store, settings: Settings, *, owner: str, concurrency: int | None = None,
+                 per_destination: int | None = None, routes: Routes | None = None,
+                 clock: Callable[[], float] = time.time, max_held: int = MAX_HELD,
+                 tls_context: ssl.SSLContext | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.owner = owner
+        # Per process: `serve` divides the settings' limits among its workers.
+        self.concurrency = concurrency or settings.delivery.concurrency
+        self.per_destination = per_destination or settings.delivery.per_destination
+        self.routes = routes or Routes(settings, DnsResolver())
+        self.clock = clock
+        self.max_held = max_held
+        self.policy = settings.delivery.retry.policy()
+        self.tls_context = tls_context
+        self._held: dict[str, DeliveryJob] = {}  # by delivery id: queued or in flight
+        self._queues: dict[str, _Queue] = {}
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._chores: list[asyncio.Task[None]] = []  # the poller and the lease keeper
+        self._running = False
+        self._stopping = False
+        self._wanted = 0  # destinations with jobs but no session, while every slot is taken
+
+    # ---- the public face -------------------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Deliveries in memory: queued or being attempted."""
+        return len(self._held)
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Take deliveries leased to this engine's owner; they are attempted as soon as limits allow."""
+        for job in jobs:
+            if job.delivery_id in self._held:
+                continue  # claimed again while still here (a lease renewal came late)
+            self._held[job.delivery_id] = job
+            queue = self._queues.get(job.domain)
+            if queue is None:
+                queue = self._queues[job.domain] = _Queue(job.domain)
+            queue.jobs.append(job)
+            queue.arrived.set()
+        self._dispatch()
+
+    async def start(self) -> None:
+        self._running = True
+        self._chores = [asyncio.create_task(self._poll(), name="delivery poller"),
+                        asyncio.create_task(self._keep_leases(), name="delivery lease keeper")]
+        self._dispatch()
+
+    async def stop(self, grace: float) -> None:
+        """Start no new attempts; let those under way finish, for up to `grace` seconds.
+
+        Deliveries still held keep their leases: the caller releases them (`store.release`).
+        """
+        self._stopping = True
+        for task in self._chores:
+            task.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
+        for queue in self._queues.values():
+            queue.arrived.set()  # idle sessions end now
+        if self._sessions:
+            _, pending = await asyncio.wait(set(self._sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._running = False
+
+    # ---- sessions ----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start session tasks where jobs wait for one, within both limits."""
+        if not self._running or self._stopping:
+            return
+        self._wanted = 0
+        for queue in list(self._queues.values()):
+            while len(queue.jobs) > queue.free and queue.sessions < self.per_destination:
+                if len(self._sessions) >= self.concurrency:
+                    self._wanted += queue.sessions == 0
+                    break
+                self._start_session(queue)
+        if self._wanted:
+            for queue in self._queues.values():
+                queue.arrived.set()  # idle connections elsewhere give their slots up
+
+    def _start_session(self, queue: _Queue) -> None:
+        queue.sessions += 1
+        queue.free += 1
+        task = asyncio.create_task(self._session(queue), name=f"delivery to {queue.domain}")
+        self._sessions.add(task)
+        task.add_done_callback(self._session_ended)
+
+    def _session_ended(self, task: asyncio.Task[None]) -> None:
+        self._sessions.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("a delivery session crashed", exc_info=error)
+        self._dispatch()
+
+    async def _session(self, queue: _Queue) -> None:
+        """One session task: the destination's jobs, one after another over one connection."""
+        link = _Link()
+        queue.links.add(link)
+        try:
+            while (job := await self._next(queue, link)) is not None:
+                await self._attempt(queue, link, job)
+                queue.free += 1
+            if link.session is not None:
+                await link.session.close()
+        except asyncio.CancelledError:
+            if link.session is not None:
+                link.session.abort()
+            raise
+        finally:
+            queue.sessions -= 1
+            queue.links.discard(link)
+            if not queue.jobs and not queue.sessions and self._queues.get(queue.domain) is queue:
+                del self._queues[queue.domain]
+
+    async def _next(self, queue: _Queue, link: _Link) -> DeliveryJob | None:
+        """The session's next job, or None when the session should end.
+
+        With nothing to do and an open connection, wait up to `reuse_idle` seconds for more.
+        """
+        try:
+            while not self._stopping:
+                if link.jobs and self._wanted:
+                    # Give the slot to a destination that has none, so that one busy
+                    # destination cannot hold every connection while others wait.
+                    self._wanted -= 1
+                    return None
+                if queue.jobs:
+                    job = queue.jobs.popleft()
+                    if job.attempts == 0 and self.clock() >= job.expires_at:
+                        await self._record(job, _expired())
+                        continue
+                    return job
+                if link.session is None or not link.session.connected:
+                    return None
+                if not await self._idle(queue):
+                    return None
+            return None
+        finally:
+            queue.free -= 1
+
+    async def _idle(self, queue: _Queue) -> bool:
+        """Wait for a job to arrive; False when `reuse_idle` passed without one."""
+        queue.arrived.clear()
+        try:
+            await asyncio.wait_for(queue.arrived.wait(), self.settings.delivery.reuse_idle)
+        except TimeoutError:
+            return False
+        return True
+
+    # ---- one attempt -------------------------------------------------------------------------
+
+    async def _attempt(self, queue: _Queue, link: _Link, job: DeliveryJob) -> None:
+        """One attempt at one delivery: the delivery worker's pipeline."""
+        link.jobs += 1
+        try:
+            unreachable = await self._connect(queue, link)
+            outcome = unreachable or await self._send(link, job)
+        except Exception:
+            # A bug, not the remote server: record it as a temporary failure, so that the
+            # delivery is retried on the usual schedule instead of being stuck in memory.
+            log.exception("delivery %s: unexpected error", job.delivery_id)
+            if link.session is not None:
+                link.session.abort()
+            unreachable, outcome = None, _internal_error()
+        await self._record(job, outcome)
+        if unreachable and not any(other.session and other.session.connected for other in queue.links):
+            await self._record_waiting(queue, unreachable)
+
+    async def _connect(self, queue: _Queue, link: _Link) -> Outcome | None:
+        """A connection to the destination: its route first (once per session), then a server
+        that answers. None when connected, else the outcome that ends the attempt."""
+        if link.session is None:
+            route = await self._route(queue)
+            if isinstance(route, Outcome):
+                return route
+            link.session = Session(route.targets, self.settings, tls_context=self.tls_context)
+        return await link.session.connect()
+
+    async def _route(self, queue: _Queue) -> Destination | Outcome:
+        """The destination's route, shared by its sessions so the DNS is asked once."""
+        async with queue.routing:
+            if queue.route is None or time.monotonic() - queue.routed_at > ROUTE_TTL:
+                queue.route = await self.routes.resolve(queue.domain)
+                queue.routed_at = time.monotonic()
+            return queue.route
+
+    async def _send(self, link: _Link, job: DeliveryJob) -> Outcome:
+        assert link.session is not None
+        return await link.session.send(job)
+
+    async def _record(self, job: DeliveryJob, outcome: Outcome) -> None:
+        """Settle the attempt and write it, the delivery's new state and its event together."""
+        now = self.clock()
+        settlement = settle(job, outcome, now, self.policy)
+        attempt = Attempt(number=job.attempts + 1, time=now, remote=outcome.remote, step=outcome.step,
+                          code=outcome.code, status=outcome.status, text=outcome.text,
+                          verdict=outcome.verdict)
+        try:
+            await self.store.settle(job, attempt, settlement)
+            log.debug("delivery %s to %s: %s", job.delivery_id, job.recipient, settlement.state.value)
+        except Exception:
+            # Not written: the lease runs out (it is no longer renewed) and the delivery is
+            # attempted again, perhaps by another worker.
+            log.exception("delivery %s: recording the attempt failed", job.delivery_id)
+        finally:
+            self._held.pop(job.delivery_id, None)
+
+    async def _record_waiting(self, queue: _Queue, outcome: Outcome) -> None:
+        """Give every job waiting for an unreachable destination the same outcome.
+
+        One failed connection says enough; trying again for each job would only multiply the
+        timeouts (Postfix likewise marks such a destination dead for a while).
+        """
+        while queue.jobs:
+            await self._record(queue.jobs.popleft(), outcome)
+
+    # ---- chores ------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Claim the deliveries that are due (retries, and leases that ran out) and queue them."""
+        delivery = self.settings.delivery
+        while True:
+            room = self.max_held - len(self._held)
+            if room > 0:
+                now = self.clock()
+                try:
+                    jobs = await self.store.claim(self.owner, now, now + delivery.lease, room)
+                except Exception:
+                    log.exception("claiming due deliveries failed")
+                    jobs = []
+                self.enqueue(jobs)
+            await asyncio.sleep(delivery.poll_interval)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of everything held, a few times per lease period."""
+        lease = self.settings.delivery.lease
+        while True:
+            await asyncio.sleep(lease / 3)
+            if self._held:
+                try:
+                    await self.store.renew(self.owner, list(self._held), self.clock() + lease)
+                except Exception:
+                    log.exception("renewing leases failed")
+
+
+def _expired() -> Outcome:
+    # Temporary, so that settle() reports it as the retry window closing (expired=True).
+    return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.4.7",
+                   "delivery time expired before the first attempt")
+
+
+def _internal_error() -> Outcome:
+    return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.3.0",
+                   "internal error in returnpath's delivery engine; will try again")
