@@ -1,11 +1,11 @@
 """`returnpath serve`: a supervisor process and its worker processes.
 
-The supervisor binds the listening sockets, releases leases left by a previous run (on the
+The supervisor binds the listening sockets (submission, inbound, HTTP), releases leases left by a previous run (on the
 embedded SQLite store nothing else can be running: a lock file makes sure), starts one worker
 process per core with the sockets inherited, writes the log files from the events table, and
 restarts a worker that dies (releasing its leases first, so its deliveries are attempted
-again at once). Workers each run the submission server, the HTTP API and a delivery engine,
-sharing the store; the kernel spreads connections over them.
+again at once). Workers each run the submission server, the inbound server of the bounce
+domain, the HTTP API, a delivery engine and a returned-mail worker, sharing the store; the kernel spreads connections over them.
 
 On SIGINT or SIGTERM every worker stops accepting, finishes what it is doing (briefly) and
 exits; then the supervisor writes the last log lines and exits. Nothing accepted is lost at
@@ -41,7 +41,8 @@ RESTART_DELAY = 1.0
 
 def listeners(settings: Settings) -> dict[str, str]:
     """The listening sockets of a worker, by name, and their settings."""
-    return {"submission": settings.smtp.submission.listen, "http": settings.http.listen}
+    return {"submission": settings.smtp.submission.listen, "inbound": settings.smtp.inbound.listen,
+            "http": settings.http.listen}
 
 
 def bind(hostport: str, name: str) -> socket.socket:
@@ -117,9 +118,9 @@ class Supervisor:
             self.sockets[name] = bind(hostport, f"{name}.listen")
         for worker in self.workers:
             self.spawn(worker)
-        log.info("returnpath serving: submission smtp://%s, http://%s, %d worker(s), data in %s",
-                 self.settings.smtp.submission.listen, self.settings.http.listen, len(self.workers),
-                 self.settings.path("."))
+        log.info("returnpath serving: submission smtp://%s, inbound smtp://%s (%s), http://%s, %d worker(s), "
+                 "data in %s", self.settings.smtp.submission.listen, self.settings.smtp.inbound.listen,
+                 self.settings.bounce_domain, self.settings.http.listen, len(self.workers), self.settings.path("."))
         writer = LogWriter(store, self.settings.path(self.settings.logs.dir))
         writing = asyncio.create_task(writer.run(self.stopping))
         try:

@@ -61,6 +61,9 @@ class InboundSettings:
     """[smtp.inbound] the SMTP server of the bounce domain (receives what comes back)."""
 
     listen: str = setting("127.0.0.1:2525", "host:port to listen on (25 in production)")
+    max_message_size: Size = setting(Size(50 * 1024 * 1024), "largest returned message accepted, in bytes")
+    max_recipients: int = setting(100, "most recipients in one returned message")
+    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
 
 
 @dataclass

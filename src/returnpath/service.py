@@ -20,7 +20,7 @@ from .config import Settings
 from .core import credentials, ids, tokens
 from .core.events import EventKind
 from .core.model import Account, Accepted, DeliveryJob, DeliveryView, Submission
-from .core.ports import NewDelivery, Store, StoredEvent
+from .core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from .core.retry import expires_at
 from .errors import AuthError, NotFound
 
@@ -78,9 +78,8 @@ class Relay:
 
     # ---- submission --------------------------------------------------------------------
 
-    async def submit(self, account: Account, submission: Submission) -> Accepted:
-        """Store a message for delivery; returns after the commit."""
-        now = self.clock()
+    def new_message(self, account_id: str, submission: Submission, now: float) -> NewMessage:
+        """A message with its deliveries, ids and envelope senders, ready to store."""
         message_id = ids.new_id(now)
         deliveries = []
         for recipient in submission.recipients:
@@ -88,18 +87,24 @@ class Relay:
             deliveries.append(NewDelivery(delivery_id, recipient,
                                           envelope_sender(submission, delivery_id, self.settings)))
         expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
+        return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry)
+
+    async def submit(self, account: Account, submission: Submission) -> Accepted:
+        """Store a message for delivery; returns after the commit."""
+        now = self.clock()
+        message = self.new_message(account.id, submission, now)
         owner = self.sink.owner if self.sink else None
-        await self.store.submit(account.id, message_id, submission, deliveries, now=now,
-                                expires_at=expiry, owner=owner,
+        await self.store.submit(account.id, message.id, submission, message.deliveries, now=now,
+                                expires_at=message.expires_at, owner=owner,
                                 lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
             self.sink.enqueue([
-                DeliveryJob(delivery_id=d.id, message_id=message_id, account_id=account.id,
+                DeliveryJob(delivery_id=d.id, message_id=message.id, account_id=account.id,
                             recipient=d.recipient, envelope_sender=d.envelope_sender,
-                            mime=submission.mime, attempts=0, created_at=now, expires_at=expiry,
+                            mime=submission.mime, attempts=0, created_at=now, expires_at=message.expires_at,
                             tags=submission.tags, dsn=submission.dsn)
-                for d in deliveries])
-        return Accepted(message_id, tuple((d.recipient, d.id) for d in deliveries))
+                for d in message.deliveries])
+        return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
 
     # ---- reading -----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""One worker process of `serve`: submission SMTP, HTTP API and a delivery engine.
+"""One worker process of `serve`: submission and inbound SMTP, HTTP API, delivery, returned mail.
 
 Started by the supervisor (app.py) with the listening sockets inherited as file descriptors.
 It dies with the supervisor (PR_SET_PDEATHSIG), so a killed `serve` leaves nothing running.
@@ -21,7 +21,9 @@ from .app import STOP_GRACE
 from .config import Settings
 from .delivery.engine import DeliveryEngine
 from .http.app import create_app, serve_http
+from .returns.worker import ReturnsWorker
 from .service import Relay
+from .smtp.inbound import start_inbound_server
 from .smtp.submission import start_submission_server
 from .store.sqlite import SqliteStore
 
@@ -51,14 +53,19 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
                             concurrency=math.ceil(delivery.concurrency / workers),
                             per_destination=math.ceil(delivery.per_destination / workers))
     relay = Relay(store, settings, sink=engine)
+    returns = ReturnsWorker(store, relay, settings, owner=owner)
     submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
+    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))
     http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]))
     await engine.start()
+    await returns.start()
     log.info("worker %d ready (owner %s)", index, owner)
     await stop.wait()
     # Stop taking new work, let what is under way finish, then give back what is left.
     submission.close()
+    inbound.close()
     await http.stop()
+    await returns.stop()
     await engine.stop(STOP_GRACE / 2)
     await store.release(owner)
     await store.close()

@@ -27,6 +27,7 @@ class EventKind(enum.StrEnum):
 LOGS: dict[EventKind, str] = {
     EventKind.DELIVERY: "deliveries",
     EventKind.FAILURE: "failures",
+    EventKind.BOUNCE: "bounces",
 }
 
 

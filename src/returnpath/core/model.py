@@ -177,3 +177,18 @@ class DeliveryView:
     tags: tuple[str, ...]
     history: list[Attempt] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)  # in the shape of their log lines
+    trackbounces: bool = True
+    dsn: DsnOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """A message that came back to the bounce domain, as the inbound server stored it."""
+
+    id: str
+    mailfrom: str  # the envelope sender ("" for the null sender)
+    rcptto: tuple[str, ...]
+    deliveries: tuple[str, ...]  # the delivery ids that the recipients' tokens name
+    client: str | None  # the address of the server that sent it to us
+    received_at: float
+    raw: bytes

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .events import Event, EventKind
-from .model import Account, Attempt, DeliveryJob, DeliveryView, Submission
+from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submission
 from .retry import Settlement
 
 
@@ -23,6 +23,18 @@ class NewDelivery:
     id: str
     recipient: str
     envelope_sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message about to be stored with its deliveries."""
+
+    account_id: str
+    id: str
+    submission: Submission
+    deliveries: tuple[NewDelivery, ...]
+    now: float
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,26 @@ class Store(Protocol):
         ...
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...
+
+    async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
+        """Deliveries by id, whatever their account (for the returned-mail worker), with the
+        message's options (trackbounces, dsn)."""
+        ...
+
+    # returned messages
+    async def receive(self, returned: Returned) -> None:
+        """Store a returned message, raw, as state 'new'."""
+        ...
+
+    async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]: ...
+
+    async def returned(self, return_id: str) -> Returned | None: ...
+
+    async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
+                            forwards: Sequence[NewMessage], now: float) -> list[int]:
+        """In one transaction: the events, the deliveries that failed, the forwarded copies,
+        and the returned message marked processed. Returns the event ids."""
+        ...
 
     async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
 

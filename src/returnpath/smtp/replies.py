@@ -17,6 +17,8 @@ S250_QUEUED_ONE = "250 2.0.0 OK queued as {message_id} delivery {delivery_id}"
 S250_QUEUED_LINE = "250-2.0.0 <{recipient}> delivery {delivery_id}"
 S250_QUEUED_LAST = "250 2.0.0 OK queued as {message_id}"
 
+S250_RETURN_QUEUED = "250 2.0.0 OK received as {}"
+
 # ---- 4xx: try again later -----------------------------------------------------------------
 S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed authentication attempts; closing connection"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
@@ -35,6 +37,7 @@ S538_ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authent
 S550_MESSAGE = "550 5.6.0 {}"  # a message we will not relay: bare LF, empty, ...
 S552_SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
+S550_NO_SUCH_USER = "550 5.1.1 No such recipient here"
 S553_ADDRESS = "553 5.1.3 {}"  # a mailbox that is not a valid address; says what is wrong
 S553_NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII address {} needs the SMTPUTF8 parameter on MAIL FROM"
 

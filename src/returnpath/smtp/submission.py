@@ -2,7 +2,7 @@
 
 aiosmtpd speaks the protocol. `SubmissionHandler` is what the server does at each step
 (authenticate, check the sender and recipients, turn the data into a `Submission` and store it
-through `Relay.submit`); `SubmissionSMTP` is aiosmtpd's SMTP class with the few changes the
+through `Relay.submit`); `ServerSMTP` is aiosmtpd's SMTP class with the few changes the
 handler cannot make from outside; `start_submission_server` serves both on a listening socket
 that the worker processes of `serve` share.
 
@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import ipaddress
 import logging
 import socket
-import ssl
 from base64 import b64decode
-from typing import Any, AnyStr, cast
+from typing import Any, cast
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from ..config import Settings
 from ..core.model import Account, Accepted, Submission
 from ..core.submission import build, check_data, split_option_headers, validate_address
-from ..errors import AddressError, AuthError, ConfigError, MessageError, OptionError, StoreError
+from ..errors import AddressError, AuthError, MessageError, OptionError, StoreError
 from ..service import Relay
 from . import replies as R
+from .server import ServerSMTP, is_loopback_peer, load_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -43,44 +42,6 @@ NULL_SENDER = "<>"  # what aiosmtpd hands the MAIL hook for `MAIL FROM:<>`
 # The X-Returnpath-* header fields a message may carry, by their name without the prefix;
 # they are the options of the HTTP API, under the same (SMTPeter's) names.
 OPTION_HEADERS = ("tags", "trackbounces", "envelope", "maxdelivertime", "dsn")
-
-
-class SubmissionSession(Session):
-    """aiosmtpd's session, minus the deprecation warning it logs on every successful AUTH
-    (its `login_data` property warns; a plain attribute does not)."""
-
-    login_data: Any = None
-
-
-class SubmissionSMTP(SMTP):
-    """aiosmtpd's SMTP protocol (one instance per connection) with what the submission server adds:
-
-    - a count of failed AUTH attempts on the connection, read by the handler;
-    - replies that aiosmtpd writes itself get enhanced status codes (`replies.REWRITES`);
-    - the timeout counts from the last byte received, not from the last command, so that a
-      large message on a slow link is not cut off while it is still arriving.
-    """
-
-    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.failed_logins = 0
-
-    def _create_session(self) -> Session:
-        return SubmissionSession(self.loop)
-
-    def data_received(self, data: bytes) -> None:
-        self._reset_timeout()
-        super().data_received(data)
-
-    async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str):
-            status = R.REWRITES.get(status, status)
-        await super().push(status)
-
-    def hang_up(self) -> None:
-        """Close the connection (after the last reply has been pushed)."""
-        if self.transport is not None:
-            self.transport.close()
 
 
 class SubmissionHandler:
@@ -100,7 +61,7 @@ class SubmissionHandler:
 
     # ---- EHLO and AUTH -------------------------------------------------------------------
 
-    async def handle_EHLO(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+    async def handle_EHLO(self, server: ServerSMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
         """Adjust aiosmtpd's EHLO reply: add what it does not say, drop AUTH where not allowed."""
         session.host_name = hostname  # aiosmtpd leaves this to a handler that takes over EHLO
@@ -122,13 +83,13 @@ class SubmissionHandler:
         policy = self.limits.auth_over_cleartext
         return policy == "always" or (policy == "loopback" and is_loopback_peer(session.peer))
 
-    async def handle_AUTH(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+    async def handle_AUTH(self, server: ServerSMTP, session: Session, envelope: Envelope,
                           args: list[str]) -> Any:
         if not self.may_authenticate(session):
             return R.S538_ENCRYPTION_REQUIRED
         return MISSING  # go on to the mechanism
 
-    async def auth_PLAIN(self, server: SubmissionSMTP, args: list[str]) -> AuthResult:
+    async def auth_PLAIN(self, server: ServerSMTP, args: list[str]) -> AuthResult:
         """AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL password`, with the command or after 334."""
         blob = await _client_response(server, args, "")
         if blob is None:
@@ -143,7 +104,7 @@ class SubmissionHandler:
             return await self._refuse(server, login)
         return await self._verify(server, login, password)
 
-    async def auth_LOGIN(self, server: SubmissionSMTP, args: list[str]) -> AuthResult:
+    async def auth_LOGIN(self, server: ServerSMTP, args: list[str]) -> AuthResult:
         """AUTH LOGIN (the old, undocumented-but-universal one): username, then password."""
         login = await _client_response(server, args, "Username:")
         if login is None:
@@ -154,7 +115,7 @@ class SubmissionHandler:
         assert isinstance(password, bytes)
         return await self._verify(server, login, password)
 
-    async def _verify(self, server: SubmissionSMTP, login: bytes, password: bytes) -> AuthResult:
+    async def _verify(self, server: ServerSMTP, login: bytes, password: bytes) -> AuthResult:
         try:
             account = await self.relay.account_for_login(login.decode("utf-8", "replace"),
                                                          password.decode("utf-8", "replace"))
@@ -166,7 +127,7 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=True)
         return AuthResult(success=True, auth_data=account)
 
-    async def _refuse(self, server: SubmissionSMTP, login: bytes) -> AuthResult:
+    async def _refuse(self, server: ServerSMTP, login: bytes) -> AuthResult:
         """Reply 535 after a delay that grows with each failure; hang up after too many."""
         server.failed_logins += 1
         failures = server.failed_logins
@@ -181,7 +142,7 @@ class SubmissionHandler:
 
     # ---- the envelope --------------------------------------------------------------------
 
-    async def handle_MAIL(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+    async def handle_MAIL(self, server: ServerSMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         if not session.authenticated:
             return R.S530_AUTH_REQUIRED  # never an open relay
@@ -191,7 +152,7 @@ class SubmissionHandler:
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
 
-    async def handle_RCPT(self, server: SubmissionSMTP, session: Session, envelope: Envelope,
+    async def handle_RCPT(self, server: ServerSMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if not session.authenticated:  # aiosmtpd wants MAIL first, but say why if it ever gets here
             return R.S530_AUTH_REQUIRED
@@ -205,7 +166,7 @@ class SubmissionHandler:
 
     # ---- the message ---------------------------------------------------------------------
 
-    async def handle_DATA(self, server: SubmissionSMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: ServerSMTP, session: Session, envelope: Envelope) -> str:
         """The end of DATA: make a Submission, store it, and only then say OK."""
         account = cast(Account, session.auth_data)  # what _verify gave aiosmtpd
         try:
@@ -283,7 +244,7 @@ def _address_refusal(address: str, what: str, envelope: Envelope) -> str | None:
     return None
 
 
-async def _client_response(server: SubmissionSMTP, args: list[str], challenge: str) -> bytes | None:
+async def _client_response(server: ServerSMTP, args: list[str], challenge: str) -> bytes | None:
     """The client's first AUTH response: given with the command, or asked for with a 334.
 
     None when the client gave up (`*`) or sent bad base64; the reply has then been sent.
@@ -298,34 +259,6 @@ async def _client_response(server: SubmissionSMTP, args: list[str], challenge: s
         return None
 
 
-def is_loopback_peer(peer: Any) -> bool:
-    """Whether a peer address (as asyncio gives it) is on 127.0.0.0/8 or ::1."""
-    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
-        return False
-    try:
-        ip = ipaddress.ip_address(peer[0].partition("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d
-    return ip.is_loopback
-
-
-def load_tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The STARTTLS context from the configured certificate and key; None if either is missing."""
-    cert = settings.path(settings.smtp.submission.tls_cert)
-    key = settings.path(settings.smtp.submission.tls_key)
-    if not (cert.is_file() and key.is_file()):
-        log.warning("submission without STARTTLS: %s or %s does not exist", cert, key)
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load the STARTTLS certificate {cert} and key {key}: {exc}") from None
-    return context
-
-
 async def start_submission_server(relay: Relay, settings: Settings, sock: socket.socket, *,
                                   auth_delay: float = AUTH_DELAY) -> asyncio.Server:
     """Serve SMTP submission on `sock`, a bound, listening socket (shared by the worker processes).
@@ -338,8 +271,8 @@ async def start_submission_server(relay: Relay, settings: Settings, sock: socket
     tls = load_tls_context(settings)
     limits = settings.smtp.submission
 
-    def connection() -> SubmissionSMTP:
-        return SubmissionSMTP(
+    def connection() -> ServerSMTP:
+        return ServerSMTP(
             handler, hostname=settings.hostname, ident="ESMTP returnpath", loop=loop,
             data_size_limit=int(limits.max_message_size), enable_SMTPUTF8=True, decode_data=False,
             tls_context=tls, timeout=float(limits.timeout),

@@ -99,3 +99,43 @@ SELECT value FROM cursors WHERE name = ?
 -- name: set_cursor
 INSERT INTO cursors (name, value) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value
+
+-- name: insert_return
+INSERT INTO returns (id, mailfrom, rcptto, deliveries, client, received_at, size, raw, state)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new')
+
+-- name: claim_returns
+UPDATE returns SET lease_owner = :owner, lease_until = :until
+WHERE id IN (
+    SELECT id FROM returns
+    WHERE state = 'new' AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY received_at
+    LIMIT :limit
+)
+RETURNING id, mailfrom, rcptto, deliveries, client, received_at, raw
+
+-- name: return_by_id
+SELECT id, mailfrom, rcptto, deliveries, client, received_at, raw FROM returns WHERE id = ?
+
+-- name: finish_return
+UPDATE returns SET state = 'processed', kind = ?, processed_at = ?, lease_owner = NULL, lease_until = NULL
+WHERE id = ?
+
+-- name: release_returns_owner
+UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
+
+-- name: release_returns_all
+UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: deliveries_by_id
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags,
+       m.trackbounces, m.dsn
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.id IN (SELECT value FROM json_each(?))
+
+-- name: fail_delivery
+-- An asynchronous failure: the delivery failed after all, whatever it was before.
+UPDATE deliveries SET state = 'failed', updated_at = ?, next_attempt_at = NULL, lease_owner = NULL,
+    lease_until = NULL
+WHERE id = ?

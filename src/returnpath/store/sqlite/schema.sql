@@ -74,3 +74,22 @@ CREATE TABLE IF NOT EXISTS cursors (
     name   TEXT PRIMARY KEY,
     value  INTEGER NOT NULL
 );
+
+-- Messages that came back to the bounce domain, raw and byte-exact, with their envelope.
+-- Committed before the inbound server answers 250; processed afterwards (state 'new' until then).
+CREATE TABLE IF NOT EXISTS returns (
+    id           TEXT PRIMARY KEY,
+    mailfrom     TEXT NOT NULL,              -- '' for the null sender
+    rcptto       TEXT NOT NULL,              -- JSON list
+    deliveries   TEXT NOT NULL,              -- JSON list of the delivery ids the tokens name
+    client       TEXT,
+    received_at  REAL NOT NULL,
+    size         INTEGER NOT NULL,
+    raw          BLOB NOT NULL,
+    state        TEXT NOT NULL,              -- new, processed
+    kind         TEXT,                       -- the verdict's kind, once processed
+    processed_at REAL,
+    lease_owner  TEXT,
+    lease_until  REAL
+);
+CREATE INDEX IF NOT EXISTS returns_new ON returns (received_at) WHERE state = 'new';

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ...core.events import Event, EventKind, log_record
-from ...core.model import (Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Step,
-                           Submission, Verdict)
-from ...core.ports import NewDelivery, StoredEvent
+from ...core.model import (Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned,
+                           Step, Submission, Verdict)
+from ...core.ports import NewDelivery, NewMessage, StoredEvent
 from ...core.retry import Settlement
 from ...errors import InputError
 from ..sql import load_queries
@@ -62,19 +62,8 @@ class SqliteStore:
     async def submit(self, account_id: str, message_id: str, submission: Submission,
                      deliveries: Sequence[NewDelivery], *, now: float, expires_at: float,
                      owner: str | None, lease_until: float) -> None:
-        message_row = (message_id, account_id, submission.mail_from, submission.envelope,
-                       int(submission.trackbounces), json.dumps(list(submission.tags)),
-                       submission.maxdelivertime,
-                       json.dumps(submission.dsn.as_dict()) if submission.dsn else None,
-                       len(submission.mime), submission.mime, now)
-        lease = lease_until if owner else None
-        delivery_rows = [(d.id, message_id, account_id, d.recipient, d.envelope_sender, now, now, now,
-                          expires_at, owner, lease) for d in deliveries]
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(Q["insert_message"], message_row)
-            conn.executemany(Q["insert_delivery"], delivery_rows)
-        await self.db.write(op)
+        message = NewMessage(account_id, message_id, submission, tuple(deliveries), now, expires_at)
+        await self.db.write(lambda conn: _insert_message(conn, message, owner, lease_until))
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
         def op(conn: sqlite3.Connection) -> list[str]:
@@ -92,9 +81,13 @@ class SqliteStore:
             await self.db.write(lambda c: c.execute(Q["renew"], (lease_until, owner, ids)))
 
     async def release(self, owner: str | None = None) -> int:
-        if owner is None:
-            return await self.db.write(lambda c: c.execute(Q["release_all"]).rowcount)
-        return await self.db.write(lambda c: c.execute(Q["release_owner"], (owner,)).rowcount)
+        def op(conn: sqlite3.Connection) -> int:
+            if owner is None:
+                conn.execute(Q["release_returns_all"])
+                return int(conn.execute(Q["release_all"]).rowcount)
+            conn.execute(Q["release_returns_owner"], (owner,))
+            return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
+        return await self.db.write(op)
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
         event = settlement.event
@@ -107,6 +100,44 @@ class SqliteStore:
                 "state": settlement.state.value, "attempts": attempt.number, "now": attempt.time,
                 "next": settlement.next_attempt_at, "id": job.delivery_id})
             return _insert_event(conn, event)
+        return await self.db.write(op)
+
+    async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
+        if not delivery_ids:
+            return {}
+        ids = json.dumps(list(delivery_ids))
+
+        def op(conn: sqlite3.Connection) -> dict[str, DeliveryView]:
+            return {row[0]: _view(conn, row, history=False) for row in conn.execute(Q["deliveries_by_id"], (ids,))}
+        return await self.db.read(op)
+
+    # ---- returned messages ---------------------------------------------------------------
+
+    async def receive(self, returned: Returned) -> None:
+        row = (returned.id, returned.mailfrom, json.dumps(list(returned.rcptto)),
+               json.dumps(list(returned.deliveries)), returned.client, returned.received_at,
+               len(returned.raw), returned.raw)
+        await self.db.write(lambda conn: conn.execute(Q["insert_return"], row))
+
+    async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]:
+        rows = await self.db.write(lambda conn: conn.execute(Q["claim_returns"], {
+            "owner": owner, "until": lease_until, "now": now, "limit": limit}).fetchall())
+        return [_returned(row) for row in rows]
+
+    async def returned(self, return_id: str) -> Returned | None:
+        row = await self.db.read(lambda c: c.execute(Q["return_by_id"], (return_id,)).fetchone())
+        return _returned(row) if row else None
+
+    async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
+                            forwards: Sequence[NewMessage], now: float) -> list[int]:
+        def op(conn: sqlite3.Connection) -> list[int]:
+            ids = [_insert_event(conn, event) for event in events]
+            for delivery_id in failed:
+                conn.execute(Q["fail_delivery"], (now, delivery_id))
+            for message in forwards:
+                _insert_message(conn, message, None, None)
+            conn.execute(Q["finish_return"], (kind, now, return_id))
+            return ids
         return await self.db.write(op)
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None:
@@ -160,6 +191,25 @@ class SqliteStore:
         await self.db.write(lambda c: c.execute(Q["set_cursor"], (name, value)))
 
 
+def _insert_message(conn: sqlite3.Connection, message: NewMessage, owner: str | None,
+                    lease_until: float | None) -> None:
+    submission = message.submission
+    conn.execute(Q["insert_message"], (
+        message.id, message.account_id, submission.mail_from, submission.envelope, int(submission.trackbounces),
+        json.dumps(list(submission.tags)), submission.maxdelivertime,
+        json.dumps(submission.dsn.as_dict()) if submission.dsn else None, len(submission.mime), submission.mime,
+        message.now))
+    lease = lease_until if owner else None
+    conn.executemany(Q["insert_delivery"], [
+        (d.id, message.id, message.account_id, d.recipient, d.envelope_sender, message.now, message.now,
+         message.now, message.expires_at, owner, lease) for d in message.deliveries])
+
+
+def _returned(row: tuple[Any, ...]) -> Returned:
+    return Returned(id=row[0], mailfrom=row[1], rcptto=tuple(json.loads(row[2])),
+                    deliveries=tuple(json.loads(row[3])), client=row[4], received_at=row[5], raw=bytes(row[6]))
+
+
 def _insert_event(conn: sqlite3.Connection, event: Event) -> int:
     row = conn.execute(Q["insert_event"], (event.kind.value, event.delivery_id, event.message_id,
                                             event.account_id, event.time, json.dumps(event.data))).fetchone()
@@ -190,6 +240,9 @@ def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> D
         envelope=row[5], envelope_sender=row[6], state=DeliveryState(row[7]), attempts=row[8],
         created_at=row[9], updated_at=row[10], next_attempt_at=row[11], expires_at=row[12],
         tags=tuple(json.loads(row[13])))
+    if len(row) > 14:  # deliveries_by_id adds the message's options
+        view.trackbounces = bool(row[14])
+        view.dsn = DsnOptions.from_dict(json.loads(row[15])) if row[15] else None
     if history:
         view.history = [Attempt(number=a[0], time=a[1], remote=a[2], step=Step(a[3]), code=a[4], status=a[5],
                                 text=a[6], verdict=Verdict(a[7]))

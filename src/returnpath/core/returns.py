@@ -1,0 +1,120 @@
+"""What a returned message means for the deliveries it answers: the events it makes.
+
+This is the lower half of the table in ../shared/DESIGN.md ("Which outcome goes where"), as a
+pure function from the stored message, its verdict and the deliveries its tokens name:
+
+| verdict                                  | events                                         |
+|------------------------------------------|------------------------------------------------|
+| anything at all                          | `bounce` (every returned message, always)      |
+| DSN or non-standard bounce, failed rcpt  | + `failure` (type async; the delivery fails)   |
+| DSN with Action: delayed                 | + `deferred` (type async)                      |
+| ARF complaint                            | + `abuse`                                      |
+| DSN reporting success / relay            | noted in the `bounce` event (`dsn_action`)     |
+
+The token in the envelope recipient says which delivery a message answers; when the report
+names a different recipient (forwarding, aliases), the events keep both: `recipient` is the
+one we sent to, `reported_recipient` the one the report names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..bounces.verdict import BounceVerdict, Kind, Recipient
+from .events import Event, EventKind
+from .model import DeliveryView, Returned
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOutcome:
+    events: tuple[Event, ...]
+    failed: tuple[str, ...] = ()  # delivery ids that failed asynchronously
+    forward: tuple[DeliveryView, ...] = field(default=())  # deliveries whose application gets a copy
+
+
+def _pick(verdict: BounceVerdict, view: DeliveryView, action: str) -> Recipient | None:
+    """The report's row about this delivery: the one naming its recipient, else the first."""
+    rows = [r for r in verdict.recipients if r.action == action]
+    for row in rows:
+        if row.address.lower() == view.recipient.lower():
+            return row
+    return rows[0] if rows else None
+
+
+def _report_fields(row: Recipient, view: DeliveryView) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "status": row.status, "code": row.code, "description": row.diagnostic, "remote": row.remote_mta,
+        "command": row.command, "reason": row.reason, "hard": row.hard, "rule": row.rule,
+    }
+    if row.address and row.address.lower() != view.recipient.lower():
+        data["reported_recipient"] = row.address
+    return data
+
+
+def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, DeliveryView],
+          now: float) -> ReturnOutcome:
+    """The events for one returned message, one set per delivery its tokens name.
+
+    A message that names no known delivery (sent to postmaster@, or a token of a delivery that
+    is gone) still gets its `bounce` event, with no delivery or account, so that it is logged.
+    """
+    base: dict[str, Any] = {
+        "mailfrom": returned.mailfrom, "rcptto": list(returned.rcptto), "kind": verdict.kind.value,
+        "return": returned.id, "raw": f"returns/{returned.id}",
+    }
+    targets = [views[d] for d in returned.deliveries if d in views]
+    if not targets:
+        return ReturnOutcome((Event(EventKind.BOUNCE, "", "", "", now, {**base, "recipient": None,
+                                                                         "envelope": None, "tags": []}),))
+    events: list[Event] = []
+    failed: list[str] = []
+    forward: list[DeliveryView] = []
+    for view in targets:
+        common = {"recipient": view.recipient, "envelope": view.envelope, "tags": list(view.tags)}
+
+        def event(kind: EventKind, data: dict[str, Any]) -> Event:
+            return Event(kind, view.id, view.message_id, view.account_id, now, {**common, **data})
+
+        bounce = dict(base)
+        failure_row = _pick(verdict, view, "failed") if verdict.kind in (Kind.DSN, Kind.BOUNCE) else None
+        if verdict.kind is Kind.DELIVERY and verdict.recipients:
+            bounce["dsn_action"] = verdict.recipients[0].action
+        if failure_row is not None:
+            bounce.update({"reason": failure_row.reason, "status": failure_row.status})
+        events.append(event(EventKind.BOUNCE, bounce))
+        if failure_row is not None:
+            events.append(event(EventKind.FAILURE, {
+                "type": "async", "state": "bounce", "action": "failed", "dsn": verdict.kind is Kind.DSN,
+                **_report_fields(failure_row, view)}))
+            failed.append(view.id)
+        elif verdict.kind is Kind.DSN and (delayed := _pick(verdict, view, "delayed")) is not None:
+            events.append(event(EventKind.DEFERRED, {"type": "async", "state": "bounce", "action": "delayed",
+                                                     "dsn": True, **_report_fields(delayed, view)}))
+        elif verdict.kind is Kind.COMPLAINT:
+            row = verdict.recipients[0] if verdict.recipients else None
+            events.append(event(EventKind.ABUSE, {
+                "emailfrom": row.address if row else None,
+                "feedbacktype": row.feedback_type if row else None,
+                "description": row.diagnostic if row else ""}))
+        if _should_forward(view, verdict):
+            forward.append(view)
+    return ReturnOutcome(tuple(events), tuple(failed), tuple(forward))
+
+
+def _should_forward(view: DeliveryView, verdict: BounceVerdict) -> bool:
+    """SMTPeter's behaviour: an application that gave its own envelope (and kept tracking on)
+    gets every returned message forwarded; recognised DSNs only where its `dsn.notify` asks
+    for them (failures by default, as RFC 3461 has it when NOTIFY is absent)."""
+    if not view.envelope or not view.trackbounces:
+        return False
+    if verdict.kind not in (Kind.DSN, Kind.DELIVERY):
+        return True
+    notify = set(view.dsn.notify) if view.dsn and view.dsn.notify else {"FAILURE"}
+    if "NEVER" in notify:
+        return False
+    actions = {r.action for r in verdict.recipients}
+    wanted = {"failed": "FAILURE", "delayed": "DELAY", "delivered": "SUCCESS", "relayed": "SUCCESS",
+              "expanded": "SUCCESS"}
+    return any(wanted.get(a) in notify for a in actions) or not actions

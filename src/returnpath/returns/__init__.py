@@ -1,0 +1,1 @@
+"""The returned-mail worker: stored raw message -> verdict -> events (and forwarded copies)."""

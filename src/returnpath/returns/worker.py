@@ -1,0 +1,93 @@
+"""The returned-mail worker of one process.
+
+It claims returned messages the inbound server stored (leased, like deliveries, so that any
+worker may take over from one that died), and for each runs the pipeline:
+
+    recognise  the raw bytes -> a BounceVerdict (pure; bounces/)
+    link       the deliveries its tokens name, with their messages' options
+    route      verdict + deliveries -> events, failed deliveries, copies to forward (pure)
+    forward    a copy for each application that gave its own envelope, null sender
+    record     all of it and "processed", in one transaction
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from .. import bounces
+from ..bounces.verdict import BounceVerdict
+from ..config import Settings
+from ..core.model import DeliveryView, Returned, Submission
+from ..core.ports import NewMessage, Store
+from ..core.returns import route
+from ..service import Relay
+
+log = logging.getLogger("returnpath.returns")
+
+BATCH = 50
+BIG = 1024 * 1024  # messages larger than this are recognised in a thread, not on the event loop
+
+
+class ReturnsWorker:
+    def __init__(self, store: Store, relay: Relay, settings: Settings, *, owner: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.relay = relay
+        self.settings = settings
+        self.owner = owner
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="returned-mail worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        interval = self.settings.delivery.poll_interval
+        while True:
+            try:
+                done = await self.work_once()
+            except Exception:
+                log.exception("processing returned messages failed")
+                done = 0
+            if done < BATCH:
+                await asyncio.sleep(interval)
+
+    async def work_once(self) -> int:
+        """Claim and process one batch; returns how many messages it processed."""
+        now = self.clock()
+        batch = await self.store.claim_returns(self.owner, now, now + self.settings.delivery.lease, BATCH)
+        for returned in batch:
+            await self.process(returned)
+        return len(batch)
+
+    async def process(self, returned: Returned) -> None:
+        verdict = await self._recognise(returned.raw)
+        views = await self.store.views(returned.deliveries)
+        now = self.clock()
+        outcome = route(returned, verdict, views, now)
+        forwards = [self._forward(view, returned, now) for view in outcome.forward]
+        await self.store.finish_return(returned.id, verdict.kind.value, outcome.events, outcome.failed,
+                                       forwards, now)
+        log.debug("returned message %s: %s, %d event(s)", returned.id, verdict.kind.value, len(outcome.events))
+
+    async def _recognise(self, raw: bytes) -> BounceVerdict:
+        if len(raw) > BIG:
+            return await asyncio.to_thread(bounces.recognise, raw)
+        return bounces.recognise(raw)
+
+    def _forward(self, view: DeliveryView, returned: Returned, now: float) -> NewMessage:
+        """A copy of the returned message for the application's own envelope address, sent with
+        the null sender (RFC 3834: never answer an automatic message with one that can bounce)."""
+        assert view.envelope is not None
+        mime = returned.raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        submission = Submission(mail_from="", recipients=(view.envelope,), mime=mime, envelope=None,
+                                trackbounces=False, tags=view.tags)
+        return self.relay.new_message(view.account_id, submission, now)

@@ -1,0 +1,126 @@
+"""The inbound server of the bounce domain: where everything sent back arrives.
+
+It accepts mail only for valid tracking addresses (`b<token>@<bounce domain>`, whose token
+must carry our signature) and for postmaster@ and abuse@ of the bounce domain; anything else
+is refused at RCPT with 550 5.1.1, so it is never an open relay and stores no junk. The null
+sender is normal here. A message is committed raw and byte-exact, with its envelope, before
+the 250 reply; recognising it happens later, from the store (returns/worker.py), so a crash
+between the two loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import Envelope, Session
+
+from ..config import Settings
+from ..core import ids, tokens
+from ..core.model import Returned
+from ..core.ports import Store
+from ..core.submission import check_data
+from ..errors import MessageError, StoreError
+from . import replies as R
+from .server import ServerSMTP, load_tls_context
+
+log = logging.getLogger(__name__)
+
+NULL_SENDER = "<>"
+ROLE_ACCOUNTS = ("postmaster", "abuse")
+
+
+class InboundHandler:
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.limits = settings.smtp.inbound
+        self.domain = settings.bounce_domain.lower()
+        self.clock = clock
+        self._storing: set[asyncio.Task[None]] = set()
+
+    def delivery_of(self, address: str) -> str | None:
+        """The delivery id an envelope recipient's token names; "" for a role account; None
+        for an address that is not ours."""
+        local, at, domain = address.rpartition("@")
+        if not at:
+            local, domain = address, self.domain  # RFC 5321 4.5.1: a bare "postmaster"
+        if domain.lower().rstrip(".") != self.domain:
+            return None
+        if local.lower() in ROLE_ACCOUNTS:
+            return ""
+        return tokens.decode(self.settings.secret_bytes, local)
+
+    async def handle_EHLO(self, server: ServerSMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """aiosmtpd's EHLO reply without AUTH (nobody logs in here) and without HELP."""
+        session.host_name = hostname
+        lines = [line[4:] for line in responses if not line[4:].startswith(("AUTH", "HELP"))]
+        lines.append("PIPELINING")
+        return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
+
+    async def handle_MAIL(self, server: ServerSMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return R.S250_SENDER_OK
+
+    async def handle_RCPT(self, server: ServerSMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            return R.S452_TOO_MANY_RECIPIENTS
+        if self.delivery_of(address) is None:
+            return R.S550_NO_SUCH_USER
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return R.S250_RECIPIENT_OK
+
+    async def handle_DATA(self, server: ServerSMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        try:
+            check_data(raw)  # the same smuggling defence as submission: refuse, never split
+        except MessageError as exc:
+            return R.S550_MESSAGE.format(R.one_line(str(exc)))
+        deliveries = tuple(dict.fromkeys(d for r in envelope.rcpt_tos if (d := self.delivery_of(r))))
+        now = self.clock()
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
+        mailfrom = "" if envelope.mail_from in (NULL_SENDER, None) else str(envelope.mail_from)
+        returned = Returned(ids.new_id(now), mailfrom, tuple(envelope.rcpt_tos), deliveries, peer, now, raw)
+        try:
+            await self._store(returned)
+        except StoreError as exc:
+            log.warning("cannot store a returned message: %s", exc)
+            return R.S451_STORE_FAILED
+        return R.S250_RETURN_QUEUED.format(returned.id)
+
+    async def _store(self, returned: Returned) -> None:
+        # Runs to the end even if the client hangs up: it will send again, and a duplicate
+        # bounce is better than a lost one.
+        task = asyncio.ensure_future(self.store.receive(returned))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
+        await asyncio.shield(task)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("inbound server error", exc_info=error)
+        return R.S451_INTERNAL_ERROR
+
+
+async def start_inbound_server(store: Store, settings: Settings, sock: socket.socket, **kw: Any) -> asyncio.Server:
+    """Serve the bounce domain's SMTP on `sock`, a bound, listening socket."""
+    loop = asyncio.get_running_loop()
+    handler = InboundHandler(store, settings, **kw)
+    tls = load_tls_context(settings)
+    limits = settings.smtp.inbound
+
+    def connection() -> ServerSMTP:
+        return ServerSMTP(handler, hostname=settings.hostname, ident="ESMTP returnpath", loop=loop,
+                          data_size_limit=int(limits.max_message_size), enable_SMTPUTF8=True,
+                          decode_data=False, tls_context=tls, timeout=float(limits.timeout),
+                          auth_require_tls=False, auth_required=False)
+
+    return await loop.create_server(connection, sock=sock)

@@ -1,0 +1,114 @@
+"""Which events a returned message makes (the lower half of DESIGN.md's table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from returnpath.bounces.verdict import BounceVerdict, Kind, Recipient
+from returnpath.core.events import EventKind
+from returnpath.core.model import DeliveryState, DeliveryView, DsnOptions, Returned
+from returnpath.core.returns import route
+
+NOW = 1_800_000_000.0
+DELIVERY = "0" * 25 + "1"
+
+
+def view(envelope: str | None = None, trackbounces: bool = True, dsn: DsnOptions | None = None) -> DeliveryView:
+    return DeliveryView(id=DELIVERY, message_id="m" * 26, account_id="a" * 26, recipient="Gone@example.net",
+                        mail_from="app@example.com", envelope=envelope, envelope_sender="b…@bounces.test",
+                        state=DeliveryState.DELIVERED, attempts=1, created_at=NOW, updated_at=NOW,
+                        next_attempt_at=None, expires_at=NOW + 1, tags=("t",), trackbounces=trackbounces, dsn=dsn)
+
+
+def returned(deliveries: tuple[str, ...] = (DELIVERY,)) -> Returned:
+    return Returned("r" * 26, "", ("b…@bounces.test",), deliveries, "192.0.2.1", NOW, b"raw")
+
+
+def row(action: str, address: str = "gone@example.net", **kw: object) -> Recipient:
+    fields: dict[str, object] = {"status": "5.1.1", "code": 550, "diagnostic": "550 5.1.1 no such user",
+                                 "remote_mta": "mx.example.net", "command": "RCPT", "reason": "userunknown",
+                                 "hard": True, "rule": "dsn:Status"}
+    fields.update(kw)
+    return Recipient(address=address, action=action, **fields)  # type: ignore[arg-type]
+
+
+def kinds(outcome) -> list[EventKind]:  # type: ignore[no-untyped-def]
+    return [e.kind for e in outcome.events]
+
+
+def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.DSN, (row("failed"),)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.FAILURE]
+    assert outcome.failed == (DELIVERY,)
+    bounce, failure = outcome.events
+    assert bounce.data["kind"] == "dsn" and bounce.data["mailfrom"] == "" and bounce.data["raw"] == "returns/" + "r" * 26
+    assert failure.data == {
+        "recipient": "Gone@example.net", "envelope": None, "tags": ["t"], "type": "async", "state": "bounce",
+        "action": "failed", "dsn": True, "status": "5.1.1", "code": 550, "description": "550 5.1.1 no such user",
+        "remote": "mx.example.net", "command": "RCPT", "reason": "userunknown", "hard": True, "rule": "dsn:Status"}
+
+
+def test_a_recognised_non_standard_bounce_is_marked_not_dsn() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.BOUNCE, (row("failed"),)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.FAILURE]
+    assert outcome.events[1].data["dsn"] is False
+
+
+def test_a_report_naming_another_recipient_keeps_both() -> None:
+    verdict = BounceVerdict(Kind.DSN, (row("failed", address="alias@example.org"),))
+    failure = route(returned(), verdict, {DELIVERY: view()}, NOW).events[1]
+    assert failure.data["recipient"] == "Gone@example.net"
+    assert failure.data["reported_recipient"] == "alias@example.org"
+
+
+@pytest.mark.parametrize("verdict", [BounceVerdict(Kind.AUTOREPLY), BounceVerdict(Kind.OTHER),
+                                     BounceVerdict(Kind.BOUNCE)])
+def test_anything_else_is_only_a_bounce(verdict: BounceVerdict) -> None:
+    outcome = route(returned(), verdict, {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE] and outcome.failed == ()
+
+
+def test_a_delayed_dsn_is_an_async_deferral() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.DSN, (row("delayed", status="4.4.7"),)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.DEFERRED] and outcome.failed == ()
+    assert outcome.events[1].data["type"] == "async" and outcome.events[1].data["status"] == "4.4.7"
+
+
+def test_a_complaint_is_an_abuse_event() -> None:
+    complaint = row("failed", address="complainer@example.org", feedback_type="abuse", reason="feedback")
+    outcome = route(returned(), BounceVerdict(Kind.COMPLAINT, (complaint,)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.ABUSE] and outcome.failed == ()
+    assert outcome.events[1].data["emailfrom"] == "complainer@example.org"
+    assert outcome.events[1].data["feedbacktype"] == "abuse"
+
+
+def test_a_success_dsn_is_noted_on_the_bounce() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.DELIVERY, (row("delivered", status="2.0.0"),)),
+                    {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE] and outcome.events[0].data["dsn_action"] == "delivered"
+
+
+def test_a_message_for_no_known_delivery_is_still_logged() -> None:
+    outcome = route(returned(deliveries=()), BounceVerdict(Kind.OTHER), {}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE] and outcome.events[0].account_id == ""
+
+
+@pytest.mark.parametrize("own, verdict, notify, forwarded", [
+    (None, BounceVerdict(Kind.DSN, (row("failed"),)), None, False),  # no envelope of its own
+    ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), None, True),  # failures by default
+    ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), None, False),
+    ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), ("DELAY",), True),
+    ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), ("NEVER",), False),
+    ("me@app.example", BounceVerdict(Kind.AUTOREPLY), ("NEVER",), True),  # not a DSN: always
+    ("me@app.example", BounceVerdict(Kind.OTHER), None, True),
+])
+def test_forwarding_to_the_applications_own_envelope(own: str | None, verdict: BounceVerdict,
+                                                     notify: tuple[str, ...] | None, forwarded: bool) -> None:
+    dsn = DsnOptions(notify=notify) if notify else None
+    outcome = route(returned(), verdict, {DELIVERY: view(envelope=own, dsn=dsn)}, NOW)
+    assert bool(outcome.forward) is forwarded
+
+
+def test_no_forwarding_when_tracking_was_off() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.OTHER), {DELIVERY: view("me@app.example", trackbounces=False)}, NOW)
+    assert outcome.forward == ()
