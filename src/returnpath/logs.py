@@ -4,7 +4,7 @@ One writer (the `serve` supervisor) tails the events table in id order and appen
 whose kind has a log (`core.events.LOGS`) to `<logs>/<name>.log`, then moves a cursor kept in
 the store. Events commit before anyone is told "OK", so the logs lose nothing: after a crash
 the writer resumes from its cursor. The price is that an event written just before a crash,
-whose cursor move did not commit, may appear twice; each line carries its `event` id so
+whose cursor move did not commit, may appear twice; each line carries its `event_id` so
 readers can tell.
 """
 
@@ -125,7 +125,7 @@ def read_records(path: Path, *, since: float | None = None, follow: bool = False
 def format_record(record: dict[str, Any]) -> str:
     """One human-readable line for a log record."""
     reply = " ".join(str(record[k]) for k in ("code", "status") if record.get(k) is not None)
-    parts = [record.get("time", "?"), record.get("kind", "?"), record.get("id", "?"),
+    parts = [record.get("time", "?"), record.get("event", "?"), record.get("id", "?"),
              record.get("recipient", "?")]
     if record.get("state"):
         parts.append(f"at {record['state']}")

@@ -89,7 +89,7 @@ async def test_delivered(store: SqliteStore, fast: Settings, engines: Engines, s
     assert view.state is DeliveryState.DELIVERED
     assert [(a.number, a.verdict, a.step.value, a.code) for a in view.history] == [(1, Verdict.ACCEPTED, "eom", 250)]
     [event] = view.events
-    assert event["kind"] == "delivery"
+    assert event["event"] == "delivery"
     assert (event["state"], event["code"], event["status"], event["remote"]) == \
         ("eom", 250, "2.0.0", f"127.0.0.1[127.0.0.1]:{sink.port}")
     assert event["tags"] == ["t1"]
@@ -106,7 +106,7 @@ async def test_refused_with_5xx_fails(store: SqliteStore, fast: Settings, engine
     refused, delivered = await settled(store, account, accepted)
     assert (refused.state, delivered.state) == (DeliveryState.FAILED, DeliveryState.DELIVERED)
     [event] = refused.events
-    assert (event["kind"], event["type"], event["state"], event["code"], event["status"]) == \
+    assert (event["event"], event["type"], event["state"], event["code"], event["status"]) == \
         ("failure", "sync", "rcpt", 550, "5.1.1")
     assert sink.recipients() == ["ok@example.test"]
 
@@ -129,7 +129,7 @@ async def test_4xx_is_retried_and_delivered_later(store: SqliteStore, fast: Sett
     assert [(a.verdict, a.step.value, a.code) for a in view.history][-1] == (Verdict.ACCEPTED, "eom", 250)
     assert (view.history[0].verdict, view.history[0].code, view.history[0].status) == \
         (Verdict.TEMPORARY, 451, "4.7.1")
-    kinds = [e["kind"] for e in view.events]
+    kinds = [e["event"] for e in view.events]
     assert kinds[-1] == "delivery" and set(kinds[:-1]) == {"deferred"}
     # Waited for the retry schedule: at least `first` seconds between the attempts.
     assert view.history[1].time - view.history[0].time >= 0.2 - 0.01
@@ -145,8 +145,8 @@ async def test_retry_window_closes_with_failure(store: SqliteStore, fast: Settin
     assert view.state is DeliveryState.FAILED
     assert len(view.history) >= 3
     last = view.events[-1]
-    assert (last["kind"], last["expired"], last["state"], last["code"]) == ("failure", True, "mail", 421)
-    assert {e["kind"] for e in view.events[:-1]} == {"deferred"}
+    assert (last["event"], last["expired"], last["state"], last["code"]) == ("failure", True, "mail", 421)
+    assert {e["event"] for e in view.events[:-1]} == {"deferred"}
 
 
 async def test_expired_before_the_first_attempt(store: SqliteStore, fast: Settings, engines: Engines,

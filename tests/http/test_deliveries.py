@@ -46,7 +46,7 @@ async def test_a_delivery_with_its_attempts_and_events(client: httpx.AsyncClient
     assert attempt["remote"] == "mx.example.net[127.0.0.1]:25"
     assert time.strptime(attempt["time"], "%Y-%m-%d %H:%M:%S") and abs(attempt["timestamp"] - time.time()) < 60
     [event] = failed["events"]
-    assert event["kind"] == "failure" and event["type"] == "sync" and event["id"] == delivery_id
+    assert event["event"] == "failure" and event["type"] == "sync" and event["id"] == delivery_id
     assert event["code"] == 550 and event["state"] == "rcpt" and event["tags"] == ["t1"]
 
 
@@ -76,18 +76,18 @@ async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: Sqlit
                                         Verdict.ACCEPTED), settle(job, outcome, time.time(),
                                                                   settings.delivery.retry.policy()))
     everything = (await client.get("/v1/events")).json()
-    kinds = [e["kind"] for e in everything["events"]]
+    kinds = [e["event"] for e in everything["events"]]
     assert sorted(kinds) == ["deferred", "deferred", "delivery", "delivery", "delivery"]
-    assert everything["next"] == everything["events"][-1]["event"]
+    assert everything["next"] == everything["events"][-1]["event_id"]
 
     deferred = (await client.get("/v1/events", params={"type": "deferred"})).json()["events"]
-    assert [e["kind"] for e in deferred] == ["deferred", "deferred"]
+    assert [e["event"] for e in deferred] == ["deferred", "deferred"]
     both = (await client.get("/v1/events", params=[("type", "deferred,failure"), ("type", "delivery")])).json()
     assert len(both["events"]) == 5
 
     page1 = (await client.get("/v1/events", params={"limit": 2})).json()
     page2 = (await client.get("/v1/events", params={"limit": 2, "after": page1["next"]})).json()
-    assert [e["event"] for e in page1["events"] + page2["events"]] == [e["event"] for e in everything["events"][:4]]
+    assert [e["event_id"] for e in page1["events"] + page2["events"]] == [e["event_id"] for e in everything["events"][:4]]
     last = (await client.get("/v1/events", params={"after": everything["next"]})).json()
     assert last == {"events": [], "next": everything["next"]}
 

@@ -111,8 +111,8 @@ async def test_settle_records_attempt_state_and_event(backend: Store) -> None:
     assert view.state is DeliveryState.DEFERRED and view.attempts == 1
     assert view.next_attempt_at == NOW + 11
     assert view.history == [attempt]
-    assert [e["event"] for e in view.events] == [event_id]
-    assert view.events[0]["kind"] == "deferred" and view.events[0]["code"] == 451
+    assert [e["event_id"] for e in view.events] == [event_id]
+    assert view.events[0]["event"] == "deferred" and view.events[0]["code"] == 451
     # Not due before its retry time; due after it, with the attempt counted.
     assert await backend.claim("w1", NOW + 5, NOW + 65, 10) == []
     [retry] = await backend.claim("w1", NOW + 11, NOW + 71, 10)

@@ -70,9 +70,11 @@ def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: 
 
 def log_record(event_id: int, event: Event) -> dict[str, Any]:
     """The JSON object written to a log file for an event: its common fields, then its data."""
+    # `event` names the kind of event; `kind` is left to the bounce event (what came back:
+    # dsn, autoreply, ...) and `type` to the failure (sync or async), as the issues name them.
     record: dict[str, Any] = {
-        "event": event_id,
-        "kind": event.kind.value,
+        "event": event.kind.value,
+        "event_id": event_id,
         "id": event.delivery_id,
         "message": event.message_id,
         "time": format_time(event.time),

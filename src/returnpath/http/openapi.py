@@ -64,10 +64,10 @@ COMPONENTS: dict[str, Any] = {
             "code": {"type": ["integer", "null"]}, "status": _nullable_string,
             "description": {"type": "string", "description": "the remote reply, or what went wrong"},
             "verdict": {"enum": ["accepted", "temporary", "permanent"]}}},
-        "Event": {"type": "object", "required": ["event", "kind", "id", "message", "time", "timestamp"],
+        "Event": {"type": "object", "required": ["event", "event_id", "id", "message", "time", "timestamp"],
                   "additionalProperties": True, "properties": {
-                      "event": {"type": "integer"},
-                      "kind": {"enum": ["delivery", "deferred", "failure", "bounce", "abuse"]},
+                      "event": {"enum": ["delivery", "deferred", "failure", "bounce", "abuse"]},
+                      "event_id": {"type": "integer"},
                       "id": {"type": "string", "description": "the delivery"}, "message": {"type": "string"},
                       "time": _time, "timestamp": _timestamp}},
         "DeliverySummary": {"type": "object", "properties": _summary_properties},
