@@ -86,7 +86,7 @@ class Sink:
     def __init__(self, *, tls_context: ssl.SSLContext | None = None, dsn: bool = False, smtputf8: bool = True,
                  size_limit: int = 32 * 1024 * 1024, hostname: str = "sink.test",
                  drop_after: int | None = None, slow: float = 0.0, broken_tls: bool = False,
-                 esmtp: bool = True) -> None:
+                 esmtp: bool = True, port: int = 0) -> None:
         self.tls_context = tls_context
         self.dsn = dsn  # offer DSN (RFC 3461) and take its parameters
         self.smtputf8 = smtputf8
@@ -97,7 +97,7 @@ class Sink:
         self.broken_tls = broken_tls  # answer STARTTLS with 220, then garbage instead of TLS
         self.esmtp = esmtp  # False: an old server that answers EHLO with 502 and takes HELO only
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port  # 0: any free port
         self.transactions: list[Transaction] = []
         self.connections = 0  # connections accepted so far
         self.concurrent = 0  # connections open now
@@ -179,7 +179,7 @@ class Sink:
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._server = loop.run_until_complete(
-            loop.create_server(lambda: _SinkSMTP(self, loop), self.host, 0))
+            loop.create_server(lambda: _SinkSMTP(self, loop), self.host, self.port))
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()
         try:

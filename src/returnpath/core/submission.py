@@ -23,6 +23,8 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9\-\u0080-\U0010ffff]{1,63}(?<!-)$")
 _LITERAL = re.compile(r"^\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]$")
 
 OPTION_HEADER_PREFIX = b"x-returnpath-"
+# RFC 5322 2.1.1 and RFC 5321 4.5.3.1.6: a line is at most 998 octets before its CRLF.
+_LONG_LINE = re.compile(rb"[^\r\n]{999}")
 
 
 def validate_address(address: str, what: str = "address") -> str:
@@ -59,6 +61,11 @@ def check_data(raw: bytes) -> None:
     lf = raw.count(b"\n")
     if lf != raw.count(b"\r\n") or raw.count(b"\r") != lf:
         raise MessageError("the message contains a bare LF or CR; lines must end with CRLF")
+    if _LONG_LINE.search(raw):
+        # Receiving servers refuse such lines (at the end of data, after everything else
+        # went well); better to say so now than to fail every delivery later.
+        raise MessageError("the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
+                           "use a transfer encoding such as quoted-printable or base64")
 
 
 def _header_end(raw: bytes) -> int:

@@ -41,6 +41,12 @@ def test_bare_lf_and_cr_are_refused(data: bytes) -> None:
         check_data(data)
 
 
+def test_lines_longer_than_998_octets_are_refused() -> None:
+    check_data(b"Subject: x\r\n\r\n" + b"a" * 998 + b"\r\n")
+    with pytest.raises(MessageError, match="longer than 998"):
+        check_data(b"Subject: x\r\n\r\n" + b"a" * 999 + b"\r\n")
+
+
 def test_empty_message_is_refused() -> None:
     with pytest.raises(MessageError, match="empty"):
         check_data(b"\r\n")

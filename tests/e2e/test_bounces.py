@@ -1,0 +1,165 @@
+"""Returned mail end to end: a message goes out through returnpath, something comes back to its
+tracking envelope address on the inbound port, and the events and log lines follow."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from returnpath import config
+from returnpath.core import tokens
+from tests.delivery.sinks import Sink
+from tests.e2e.harness import Server, wait_for
+
+DSN = """\
+From: MAILER-DAEMON@mx.example.net
+To: {envelope}
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mailstore.example.net
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown
+
+--B
+Content-Type: text/rfc822-headers
+
+From: app@example.com
+To: {recipient}
+Subject: hello
+
+--B--
+"""
+
+AUTOREPLY = """\
+From: {recipient}
+To: {envelope}
+Subject: Out of Office: hello
+Auto-Submitted: auto-replied
+
+I am on holiday until Monday.
+"""
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[Sink]:
+    with Sink() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("bounces") / "data", workers=1, delivery__routes={"*": sink.route},
+                 delivery__poll_interval=config.Duration(0.1))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def send(server: Server, recipient: str, **options: object) -> str:
+    reply = httpx.post(f"{server.http_url}/v1/send", headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+                       json={"recipient": recipient, "mime": "From: app@example.com\nSubject: hello\n\nhi\n", **options})
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["recipients"][recipient])
+
+
+def envelope_seen_by(sink: Sink, recipient: str) -> str:
+    transaction = wait_for(lambda: next((t for t in sink.transactions if t.rcpt_to == [recipient]), None),
+                           what=f"the sink to receive mail for {recipient}")
+    return str(transaction.mail_from)
+
+
+def give_back(server: Server, envelope: str, text: str, **fields: str) -> str:
+    host, port = config.parse_hostport(server.settings.smtp.inbound.listen, "")
+    raw = text.format(envelope=envelope, **fields).replace("\n", "\r\n").encode()
+    with smtplib.SMTP(host, port) as client:
+        client.sendmail("", [envelope], raw)
+    return raw.decode()
+
+
+def events(server: Server, delivery_id: str) -> list[dict[str, object]]:
+    reply = httpx.get(f"{server.http_url}/v1/deliveries/{delivery_id}",
+                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"})
+    return list(reply.json()["events"])
+
+
+def test_a_dsn_fails_the_delivery_asynchronously(server: Server, sink: Sink) -> None:
+    delivery_id = send(server, "gone@example.net", tags=["news"])
+    envelope = envelope_seen_by(sink, "gone@example.net")
+    assert tokens.decode(server.settings.secret_bytes, envelope.split("@")[0]) == delivery_id
+    give_back(server, envelope, DSN, recipient="gone@example.net")
+    failure = wait_for(lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+                       what="the async failure in failures.log")
+    assert {k: failure[k] for k in ("type", "state", "status", "code", "reason", "hard", "dsn", "recipient",
+                                    "tags")} == {
+        "type": "async", "state": "bounce", "status": "5.1.1", "code": 550, "reason": "userunknown", "hard": True,
+        "dsn": True, "recipient": "gone@example.net", "tags": ["news"]}
+    assert "User unknown" in str(failure["description"])
+    bounce = next(b for b in server.log("bounces") if b["id"] == delivery_id)
+    assert bounce["kind"] == "dsn" and bounce["mailfrom"] == "" and bounce["rcptto"] == [envelope]
+    assert bounce["raw"] == f"returns/{bounce['return']}"
+    kept = server.cli("returned", str(bounce["return"]))
+    assert kept.returncode == 0 and "Status: 5.1.1" in kept.stdout
+    kinds = [e["event"] for e in events(server, delivery_id)]
+    assert kinds == ["delivery", "bounce", "failure"]
+    state = httpx.get(f"{server.http_url}/v1/deliveries/{delivery_id}",
+                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"}).json()["state"]
+    assert state == "failed"
+
+
+def test_an_autoreply_is_only_a_bounce(server: Server, sink: Sink) -> None:
+    delivery_id = send(server, "holiday@example.net")
+    envelope = envelope_seen_by(sink, "holiday@example.net")
+    give_back(server, envelope, AUTOREPLY, recipient="holiday@example.net")
+    bounce = wait_for(lambda: next((b for b in server.log("bounces") if b["id"] == delivery_id), None),
+                      what="the bounce line")
+    assert bounce["kind"] == "autoreply"
+    assert not [f for f in server.log("failures") if f["id"] == delivery_id]
+    assert [e["event"] for e in events(server, delivery_id)] == ["delivery", "bounce"]
+
+
+def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Server, sink: Sink) -> None:
+    delivery_id = send(server, "gone2@example.net", envelope="bounces@app.example")
+    envelope = envelope_seen_by(sink, "gone2@example.net")
+    assert envelope != "bounces@app.example"  # tracking stays on: our envelope goes out
+    raw = give_back(server, envelope, DSN, recipient="gone2@example.net")
+    forwarded = wait_for(lambda: next((t for t in sink.transactions if t.rcpt_to == ["bounces@app.example"]), None),
+                         what="the forwarded copy")
+    assert forwarded.mail_from in ("", "<>")  # the null sender (the sink writes it "<>"): no bounce of a bounce
+    assert forwarded.data.replace(b"\r\n", b"\n").rstrip(b"\n") == raw.encode().replace(b"\r\n", b"\n").rstrip(b"\n")
+    wait_for(lambda: any(f["id"] == delivery_id and f["type"] == "async" for f in server.log("failures")),
+             what="the async failure, logged as well")
+
+
+def test_logs_bounces_reads_the_bounce_log(server: Server, sink: Sink) -> None:
+    wait_for(lambda: server.log("bounces"), what="a bounce line")
+    result = server.cli("logs", "bounces", "--json")
+    assert result.returncode == 0 and '"event": "bounce"' in result.stdout
+
+
+def test_events_api_lists_bounces_and_failures(server: Server, sink: Sink) -> None:
+    wait_for(lambda: server.log("failures"), what="a failure line")
+    reply = httpx.get(f"{server.http_url}/v1/events", params={"type": "failure"},
+                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"})
+    assert reply.status_code == 200
+    assert {e["event"] for e in reply.json()["events"]} == {"failure"}
+    assert any(e.get("type") == "async" for e in reply.json()["events"])
+
+

@@ -1,0 +1,219 @@
+"""The `returnpath` command beside a running `serve`: send, logs (human, --json, --since,
+--follow), queue, delivery, accounts; and its errors: a bad configuration file is exit code 2
+with a message that says what is wrong, and `init` never overwrites."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.delivery.sinks import Sink
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Server, run_cli, wait_for
+
+# An .eml file as editors write it: LF line endings.
+EML = (b"From: Ops <ops@example.com>\n"
+       b"To: a@example.net, b@example.org\n"
+       b"Subject: from the command line\n"
+       b"X-Returnpath-Tags: cli\n"
+       b"\n"
+       b"Sent with returnpath send.\n")
+ON_THE_WIRE = (b"From: Ops <ops@example.com>\r\n"
+               b"To: a@example.net, b@example.org\r\n"
+               b"Subject: from the command line\r\n"
+               b"\r\n"
+               b"Sent with returnpath send.\r\n")
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[Sink]:
+    with Sink() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(make_module_server: ServerFactory, sink: Sink) -> Server:
+    return make_module_server(workers=1, delivery__routes={"*": sink.route})
+
+
+@pytest.fixture(scope="module")
+def sent(server: Server, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A message sent with `returnpath send` to two recipients, delivered."""
+    eml = tmp_path_factory.mktemp("eml") / "message.eml"
+    eml.write_bytes(EML)
+    result = server.cli("send", "--from", "ops@example.com", "--to", "a@example.net", "--to", "b@example.org",
+                        str(eml))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    server.wait_final(answer["recipients"].values())
+    server.wait_logged("deliveries", answer["recipients"].values())
+    return answer  # type: ignore[no-any-return]
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# ---- send, and what the other commands show of it -------------------------------------------
+
+def test_send_delivers_through_the_running_server(server: Server, sink: Sink, sent: dict[str, Any]) -> None:
+    ids = sent["recipients"]
+    assert list(ids) == ["a@example.net", "b@example.org"]
+    for recipient, delivery_id in ids.items():
+        (transaction,) = [t for t in sink.transactions if t.rcpt_to == [recipient]]
+        assert server.token_of(transaction.mail_from) == delivery_id
+        assert transaction.data == ON_THE_WIRE
+        view = server.delivery(delivery_id)
+        assert (view["state"], view["message"], view["sender"], view["tags"]) == \
+            ("delivered", sent["id"], "ops@example.com", ["cli"])
+
+
+def test_delivery_shows_what_the_api_shows(server: Server, sent: dict[str, Any]) -> None:
+    delivery_id = sent["recipients"]["a@example.net"]
+    shown = json.loads(ok(server.cli("delivery", delivery_id)))
+    assert shown == server.delivery(delivery_id)
+    assert shown["state"] == "delivered"
+    assert [(a["state"], a["code"]) for a in shown["attempts"]] == [("eom", 250)]
+
+    unknown = server.cli("delivery", "0" * 26)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == f"returnpath: no delivery {'0' * 26!r} in this account"
+
+
+def test_queue_counts_deliveries_by_state(server: Server, sent: dict[str, Any]) -> None:
+    summary = json.loads(ok(server.cli("queue")))
+    assert set(summary) == {"queued", "deferred", "delivered", "failed"}
+    assert summary["delivered"] >= 2
+    assert summary["queued"] == summary["deferred"] == 0
+
+
+def test_logs_human_and_json(server: Server, sent: dict[str, Any]) -> None:
+    ids = sent["recipients"]
+    records = [json.loads(line) for line in ok(server.cli("logs", "deliveries", "--json")).splitlines()]
+    assert records == server.log("deliveries")
+    assert {r["id"] for r in records} >= set(ids.values())
+
+    human = ok(server.cli("logs", "deliveries")).splitlines()
+    assert len(human) == len(records)
+    for recipient, delivery_id in ids.items():
+        (line,) = [line for line in human if delivery_id in line]
+        record = next(r for r in records if r["id"] == delivery_id)
+        assert line.startswith(f"{record['time']}  delivery  {delivery_id}  {recipient}  at eom  250 2.0.0  ")
+        assert not line.lstrip().startswith("{")
+
+
+def test_logs_since(server: Server, sent: dict[str, Any]) -> None:
+    recent = ok(server.cli("logs", "deliveries", "--json", "--since", "1h")).splitlines()
+    assert {json.loads(line)["id"] for line in recent} >= set(sent["recipients"].values())
+    assert ok(server.cli("logs", "deliveries", "--json", "--since", "2099-01-01 00:00:00")) == ""
+
+    bad = server.cli("logs", "deliveries", "--since", "yesterday")
+    assert bad.returncode == 1
+    assert "--since 'yesterday'" in bad.stderr
+
+
+def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> None:
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "returnpath.cli", "logs", "deliveries", "--follow", "--json",
+         "--config", str(server.config_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert follower.stdout is not None
+    lines: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in follower.stdout))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        # The lines already there come first; then, while it waits, a new delivery's line.
+        wait_for(lambda: {r["id"] for r in lines} >= set(sent["recipients"].values()), what="the old lines")
+        answer = server.send_http({"recipient": "followed@example.net",
+                                   "mime": "From: ops@example.com\nSubject: follow\n\nhi\n"})
+        new_id = answer["recipients"]["followed@example.net"]
+        wait_for(lambda: any(r["id"] == new_id for r in lines), what="the new line")
+        assert follower.poll() is None  # still following
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        reader.join(10)
+        follower.stdout.close()
+    (new,) = [r for r in lines if r["id"] == new_id]
+    assert (new["event"], new["recipient"], new["state"], new["code"]) == \
+        ("delivery", "followed@example.net", "eom", 250)
+
+
+def test_logs_of_an_empty_log(server: Server) -> None:
+    result = server.cli("logs", "failures")
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"returnpath: {server.data.resolve() / 'logs' / 'failures.log'} has no lines yet"
+
+
+# ---- accounts --------------------------------------------------------------------------------
+
+def test_accounts_add_and_list(server: Server) -> None:
+    created = json.loads(ok(server.cli("accounts", "add", "billing")))
+    assert set(created) == {"account", "name", "api_token", "smtp_username", "smtp_password"}
+    assert created["name"] == "billing"
+    assert created["account"] != server.credentials["account"]
+
+    listed = [json.loads(line) for line in ok(server.cli("accounts", "list")).splitlines()]
+    by_name = {entry["name"]: entry for entry in listed}
+    assert by_name["default"]["account"] == server.credentials["account"]
+    assert by_name["billing"] == {"account": created["account"], "name": "billing",
+                                  "smtp_username": created["smtp_username"]}
+    # Secrets are printed once, at creation, and never again.
+    listing = server.cli("accounts", "list").stdout
+    assert created["api_token"] not in listing and created["smtp_password"] not in listing
+
+    missing = server.cli("accounts", "add")
+    assert missing.returncode == 1
+    assert "accounts add needs a NAME" in missing.stderr
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such configuration file"),
+    ("this is = = not toml", "not valid TOML"),
+    ('colour = "blue"\n', "unknown setting(s) in the top level: colour"),
+    ('[delivery.retry]\nfirst = "soon"\n', "delivery.retry.first = 'soon': expected seconds or a duration"),
+    ('secret = "short"\n', "secret must be at least 16 characters"),
+])
+@pytest.mark.parametrize("command", [["serve"], ["queue"], ["logs", "deliveries"]])
+def test_a_bad_configuration_file_is_exit_code_2(tmp_path: Path, command: list[str], content: str | None,
+                                                 message: str) -> None:
+    path = tmp_path / "returnpath.toml"
+    if content is not None:
+        path.write_text(content)
+    result = run_cli(*command, "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("returnpath: configuration error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_second_server_on_the_same_data_folder(server: Server) -> None:
+    result = server.cli("serve")
+    assert result.returncode == 2
+    assert f"another `returnpath serve` is running on {server.data.resolve()}" in result.stderr
+
+
+def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, server: Server) -> None:
+    other = make_server(workers=1, start=False, smtp__submission__listen=server.settings.smtp.submission.listen)
+    result = other.cli("serve")
+    assert result.returncode == 2
+    assert f"submission.listen = '{server.settings.smtp.submission.listen}': cannot listen there" in result.stderr
+
+
+def test_init_refuses_to_overwrite(server: Server) -> None:
+    before = server.config_path.read_bytes()
+    result = run_cli("init", "--data", str(server.data), "--bounce-domain", "other.example.test")
+    assert result.returncode == 2
+    assert f"{server.config_path} exists already; init will not overwrite it" in result.stderr
+    assert result.stdout == ""  # no new account, no credentials
+    assert server.config_path.read_bytes() == before
