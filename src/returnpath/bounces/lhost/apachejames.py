@@ -1,0 +1,39 @@
+"""Apache James: the bounce mailet's "Error message below:" report.
+
+James's default bounce (org.apache.james.transport.mailets.Bounce / DSNBounce without the
+report part) writes the remote error, then the original envelope::
+
+    Error: Invalid user address
+
+    Error message below:
+    550 - Requested action not taken: no such user here
+
+    Message details:
+      Subject: Test message
+      MAIL FROM: sender@example.com
+      RCPT TO: 0000000000@vtext.example.com
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, detector, found, text
+
+NAME = "apachejames"
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if "Error message below:" not in body or "Message details:" not in body:
+        return None
+    said = body.split("Error message below:", 1)[1].split("Message details:", 1)[0]
+    details = body.split("Message details:", 1)[1]
+    rcpt = re.search(r"^\s*RCPT TO:\s*(.*)$", details, re.MULTILINE)
+    return [found(a.group(0), said, "Error message below")
+            for a in ADDRESS.finditer(rcpt.group(1) if rcpt else "")]
+
+
+DETECTOR = detector(NAME, detect)

@@ -1,0 +1,54 @@
+"""Courier MTA: "NOTICE: mail delivery status." from its courierdsn module.
+
+Courier always attaches a delivery-status part; its text part alone is still complete::
+
+    This is a delivery status notification from mx.example.org,
+    running the Courier mail server, version 0.65.2.
+    ...
+                               UNDELIVERABLE MAIL
+
+    Your message to the following recipients cannot be delivered:
+
+    <kijitora@example.com>:
+        mx.example.com [192.0.2.1]:
+    >>> RCPT TO:<kijitora@example.com>
+    <<< 550 5.1.1 <kijitora@example.com>... User Unknown
+
+    ---------------------------------------------------------------------------
+
+">>>" is what Courier sent (the step), "<<<" the remote reply, the indented line before them
+the remote host. "DELAYED MAIL" / "cannot be delivered yet" mark a delay warning.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import detector, found, has, text
+
+NAME = "courier"
+_HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*$", re.MULTILINE)
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if not has(body, "running the Courier mail server"):
+        return None
+    action = "delayed" if has(body, "DELAYED MAIL", "cannot be delivered yet") else "failed"
+    heads = list(_HEAD.finditer(body))
+    out = []
+    for i, h in enumerate(heads):
+        block = body[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(body)]
+        block = re.split(r"^-{20,}", block, maxsplit=1, flags=re.MULTILINE)[0]
+        sent = re.search(r"^>>> ([A-Z]+)", block, re.MULTILINE)
+        said = re.findall(r"^<<< (.*)$", block, re.MULTILINE)
+        host = re.search(r"^[ \t]+([\w.-]+) \[[^\]]*\]:", block, re.MULTILINE)
+        out.append(found(h.group(1), " ".join(said) or block, "<<< reply" if said else
+                         "<address>: block", command_=sent.group(1) if sent else None,
+                         remote_mta=host.group(1) if host else None, action=action))
+    return out
+
+
+DETECTOR = detector(NAME, detect)

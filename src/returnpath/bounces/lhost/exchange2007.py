@@ -1,0 +1,85 @@
+"""Microsoft Exchange 2007 and later, Exchange Online (Office 365) and Outlook.com, as text.
+
+These servers normally attach a delivery-status part; when it is missing (a relay dropped
+it, or only the text was kept) the human-readable part still carries everything::
+
+    Delivery has failed to these recipients or groups:
+
+    kijitora@example.com<mailto:kijitora@example.com>
+    The email address wasn't found at the destination domain. ...
+
+    Diagnostic information for administrators:
+
+    Generating server: FFFFFFFFFFFF.e0.prod.outlook.com
+
+    kijitora@example.com
+    Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found
+    by SMTP address lookup'
+
+    Original message headers:
+
+Under "Diagnostic information for administrators" each recipient is an address on its own
+line followed by the reply: "Remote Server returned '...'" (Exchange 2010+) or
+"#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##" (Exchange 2007). The RESOLVER.* and
+STOREDRV.* tokens are Exchange's own component codes; the status before them is the one to
+report. The heading is translated with the rest of the report; the usual translations are
+listed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, detector, found, text
+
+NAME = "exchange2007"
+_DIAGNOSTIC = re.compile(
+    r"^[ \t]*(?:Diagnostic information for administrators|"
+    r"Informations de diagnostic pour les administrateurs|"
+    r"Diagnoseinformationen für Administratoren|"
+    r"Información de diagnóstico para administradores|"
+    r"Informazioni di diagnostica per gli amministratori|"
+    r"Informações de diagnóstico para administradores|"
+    r"Diagnostische gegevens voor beheerders|"
+    r"管理者向けの診断情報|管理員診斷資訊|管理员的诊断信息)\s*[:：]", re.MULTILINE | re.IGNORECASE)
+_END = re.compile(r"^[ \t]*(?:Original message headers|En-têtes de message d'origine|"
+                  r"Ursprüngliche Nachrichtenkopfzeilen|Encabezados del mensaje original|"
+                  r"元のメッセージ ヘッダー|Received:|Return-Path:)", re.MULTILINE | re.IGNORECASE)
+_RECIPIENT = re.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$",
+                        re.MULTILINE)
+_REPLY = re.compile(r"Remote Server returned '(.*?)'|#([245]\d\d .*?)\s*##|"
+                    r"^[ \t]*([245]\.\d+\.\d+ [^\n]*)$", re.DOTALL | re.IGNORECASE | re.MULTILINE)
+_SERVER = re.compile(r"Generating server:\s*([\w.-]+)", re.IGNORECASE)
+
+
+_COULDNT = re.compile(r"Your message to (" + ADDRESS.pattern + r") couldn't be delivered\.\s*\n"
+                      r"\s*(.*)")
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    start = _DIAGNOSTIC.search(body)
+    if not start:
+        # Office 365's layout since 2017 opens "Your message to a@b couldn't be delivered." and
+        # says why on the next line ("a wasn't found at b."); the details are in its report
+        return [found(m.group(1), m.group(2), "Your message to ... couldn't be delivered")
+                for m in _COULDNT.finditer(body)] or None
+    section = body[start.end():]
+    end = _END.search(section)
+    section = section[:end.start()] if end else section
+    heads = list(_RECIPIENT.finditer(section))
+    out = []
+    for i, h in enumerate(heads):
+        block = section[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(section)]
+        said = _REPLY.search(block)
+        if not said:
+            continue
+        words = next(g for g in said.groups() if g)
+        out.append(found(h.group(1), words, "Remote Server returned" if said.group(1) else
+                         "#reply##" if said.group(2) else "status line"))
+    return out
+
+
+DETECTOR = detector(NAME, detect)

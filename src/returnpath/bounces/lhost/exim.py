@@ -1,0 +1,132 @@
+"""Exim (and the services that run it: Mail.ru, MX Logic, cPanel hosts, many ISPs).
+
+Exim's bounce is plain text with one block per recipient, the address indented by two
+spaces and the explanation by four::
+
+    This message was created automatically by mail delivery software.
+
+    A message that you sent could not be delivered to one or more of its
+    recipients. This is a permanent error. The following address(es) failed:
+
+      kijitora@example.com
+        host mx.example.com [192.0.2.20]
+        SMTP error from remote mail server after RCPT TO:<kijitora@example.com>:
+        550 5.1.1 <kijitora@example.com>... User unknown
+
+    ------ This is a copy of the message, including all the headers. ------
+
+Lore:
+- the SMTP step is in "SMTP error from remote mail server after RCPT TO:<...>:" ("after MAIL
+  FROM", "after end of data", "after initial connection"); older versions put "host X [ip]:"
+  before the reply on the same line, newer ones on a line of their own;
+- local outcomes are Exim's own words: "retry timeout exceeded", "all hosts have been
+  failing for a long time", "Unrouteable address", "mailbox is full";
+- "(generated from X)" / "(ultimately generated from X)" name the alias that expanded into
+  the failed address: not the cause, left out of the diagnostic;
+- a pipe or file delivery ("save to ...", "|/usr/bin/procmail") stands where an address
+  would: then the X-Failed-Recipients header, which Exim always adds, names the recipient.
+  The header is not preferred otherwise: forwarders rewrite it (the body is the report);
+- the delay warning ("Warning: message ... delayed 24 hours") has the same blocks under
+  "The address(es) to which the message has not yet been delivered is/are:";
+- "Mail failure - malformed recipient address" lists "address: malformed address: <x> ...";
+- Mail.ru repeats the English report under a Russian one; MX Logic writes "<address>: reply"
+  on one line. Both are this layout.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, addresses, detector, found, has, header, text
+
+NAME = "exim"
+
+_START = re.compile(
+    r"(?:following\s+address(?:\(es\)|es)?\s+failed|"
+    r"has not yet been delivered (?:is|are)|incorrectly\s+constructed):[ \t]*\n",
+    re.IGNORECASE)
+_END = re.compile(
+    r"^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|"
+    r"-{3,} ?The header of the original|"
+    r"Included is a copy of the message|No action is required on your part|\*{5,})",
+    re.MULTILINE | re.IGNORECASE)
+_MARKS = ("This message was created automatically by mail delivery software",
+          "could not be delivered to one or more", "has not yet been delivered")
+_GENERATED = re.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$",
+                        re.MULTILINE | re.IGNORECASE)
+_HOST = re.compile(r"\bhost ([\w.-]+) \[")
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+def _blocks(body: str) -> list[tuple[str, str]]:
+    """[(recipient line, explanation)] under the first "failed:" heading."""
+    m = _START.search(body)
+    if not m:
+        return []
+    rest = body[m.end():]
+    end = _END.search(rest)
+    if end:
+        rest = rest[:end.start()]
+    out: list[tuple[str, list[str]]] = []
+    for line in rest.splitlines():
+        if not line.strip():
+            continue
+        depth = _indent(line)
+        if depth == 0:
+            if out:
+                break  # prose after the blocks ("This address has been ignored. ...")
+            continue
+        if depth < 4 or not out:
+            out.append((line.strip(), []))
+        else:
+            out[-1][1].append(line.strip())
+    return [(head, "\n".join(lines)) for head, lines in out]
+
+
+def _split(head: str) -> tuple[str | None, str]:
+    """The address on a recipient line, and any reply written on the same line."""
+    rest = ""
+    if ": " in head and ADDRESS.search(head.split(": ", 1)[0]):
+        head, rest = head.split(": ", 1)
+    angled = re.search(r"<(" + ADDRESS.pattern + r")>", head)
+    plain = ADDRESS.search(head)
+    address = angled.group(1) if angled else plain.group(0) if plain else None
+    return address, rest
+
+
+def read(mail: Mail, body: str) -> list[Found]:
+    failed = addresses(header(mail, "X-Failed-Recipients"))
+    action = "delayed" if re.search(r"not yet been delivered", body, re.IGNORECASE) else "failed"
+    out = []
+    for i, (head, explanation) in enumerate(_blocks(body)):
+        address, same_line = _split(head)
+        if address is None:  # a pipe or a file: the header names the recipient
+            if i >= len(failed):
+                continue
+            address = failed[i]
+        diagnostic = _GENERATED.sub("", (same_line + "\n" + explanation).strip())
+        host = _HOST.search(explanation)
+        pattern = "SMTP error from remote mail server" if "SMTP error" in explanation else (
+            "<address>: reply" if same_line else "address block")
+        out.append(found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None,
+                         action=action))
+    return out
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if not (has(body, *_MARKS) or header(mail, "X-Failed-Recipients")
+            or mail.subject.lower().startswith(("mail delivery failed", "warning: message",
+                                                "mail failure"))):
+        return None
+    if not _START.search(body):
+        return None
+    return read(mail, body) or None
+
+
+DETECTOR = detector(NAME, detect)

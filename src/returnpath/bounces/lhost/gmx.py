@@ -1,0 +1,54 @@
+"""GMX, WEB.DE and 1&1 (IONOS): the mail platform of United Internet.
+
+Its bounces borrow Exim's opening sentences but not its layout: the address stands alone on
+a line, sometimes quoted and followed by a colon, with the explanation below it, and the
+copy of the message starts at "--- The header of the original message is following. ---"::
+
+    The following address failed:
+
+    "kijitora@example.jp":
+
+    SMTP error from remote server after RCPT command:
+    host: mx.example.jp
+    5.2.2 <kijitora@example.jp>... Mailbox Full
+
+1&1 (kundenserver.de) writes "For the following reason:" between the address and the
+explanation, and "SMTP error from remote server for TEXT command, host: ... reason: ..." on
+one line (TEXT is the message data: the DATA step).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, cut, detector, found, has, text
+
+NAME = "gmx"
+_END = "--- The header of the original message is following. ---"
+_START = re.compile(r"following\s+address(?:\(es\)|es)?\s+failed:", re.IGNORECASE)
+_ADDRESS_LINE = re.compile(r"^[ \t]*\"?<?(" + ADDRESS.pattern + r")>?\"?:?[ \t]*$", re.MULTILINE)
+_HOST = re.compile(r"\bhost:\s*([\w.-]+)")
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if not has(body, _END):
+        return None
+    start = _START.search(body)
+    if not start:
+        return None
+    report = cut(body[start.end():], _END)
+    heads = list(_ADDRESS_LINE.finditer(report))
+    out = []
+    for i, h in enumerate(heads):
+        block = report[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(report)]
+        block = re.sub(r"^\s*For the following reason:\s*$", "", block, flags=re.MULTILINE)
+        host = _HOST.search(block)
+        out.append(found(h.group(1), block, "address block",
+                         remote_mta=host.group(1) if host else None))
+    return out
+
+
+DETECTOR = detector(NAME, detect)

@@ -1,0 +1,33 @@
+"""KDDI's older mail service (dion.ne.jp, and au's PC mail): a three-line English notice.
+
+From no-reply@<host>.dion.ne.jp::
+
+    Your mail sent on: Thu, 29 Apr 2013 00:00:00 +0900
+         Could not be delivered to: <kijitora@example.dion.ne.jp>
+         As their mailbox is full.
+
+The line after the address is the whole reason, in KDDI's words.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, detector, found, text
+
+NAME = "kddi"
+_LINE = re.compile(r"Could not be delivered to: <(" + ADDRESS.pattern + r")>[ \t]*\n"
+                   r"((?:[ \t]+\S.*\n?)*)")
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if "Your mail sent on:" not in body:
+        return None
+    return [found(m.group(1), m.group(2), "Could not be delivered to")
+            for m in _LINE.finditer(body)]
+
+
+DETECTOR = detector(NAME, detect)

@@ -1,0 +1,51 @@
+"""Oracle (Sun, iPlanet, Netscape) Messaging Server and its ancestor PMDF.
+
+"Delivery Notification: Delivery has failed". The text part repeats each recipient's DSN
+fields as labelled prose, which survives when the report's MIME structure does not::
+
+    This report relates to a message you sent with the following header fields:
+      ...
+    Your message cannot be delivered to the following recipients:
+
+      Recipient address: kijitora@example.jp
+      Reason: Remote SMTP server has rejected address
+      Diagnostic code: smtp;550 5.1.1 <kijitora@example.jp>... User Unknown
+      Remote system: dns;mx.example.jp (TCP|192.0.2.1|47323|192.0.2.2|25) (...)
+
+"Your message is being delayed" / "has not yet been delivered" heads a delay warning.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import detector, found, has, text
+
+NAME = "messagingserver"
+_RECIPIENT = re.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_LABEL = re.compile(r"^[ \t]*(Reason|Diagnostic code|Remote system|Original address): *(.*)$",
+                    re.MULTILINE | re.IGNORECASE)
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if not has(body, "This report relates to a message you sent"):
+        return None
+    action = "delayed" if has(body, "is being delayed", "has not yet been delivered") else "failed"
+    heads = list(_RECIPIENT.finditer(body))
+    out = []
+    for i, h in enumerate(heads):
+        block = body[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(body)]
+        labels = {m.group(1).lower(): m.group(2).strip() for m in _LABEL.finditer(block)}
+        said = re.sub(r"^\s*smtp\s*;\s*", "", labels.get("diagnostic code", ""),
+                      flags=re.IGNORECASE)
+        remote = re.sub(r"^\s*dns\s*;\s*", "", labels.get("remote system", "")).split()
+        out.append(found(h.group(1), said or labels.get("reason", ""),
+                         "Diagnostic code" if said else "Reason", action=action,
+                         remote_mta=remote[0] if remote else None))
+    return out
+
+
+DETECTOR = detector(NAME, detect)

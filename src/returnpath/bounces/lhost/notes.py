@@ -1,0 +1,53 @@
+"""Lotus Notes / IBM Domino SMTP gateway: "Undeliverable message".
+
+The Domino gateway writes the reason first and the recipient after it::
+
+    ------- Failure Reasons  --------
+
+    User not listed in public Name & Address Book
+    kijitora@example.com
+
+    ------- Returned Message --------
+
+The reason is often translated (Japanese servers write it in ISO-2022-JP). "User not listed
+in public Name & Address Book" is Domino's own wording for an unknown mailbox.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import ADDRESS, cut, detector, found, has, text
+
+NAME = "notes"
+_START = re.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    start = _START.search(body)
+    if not start:
+        return None
+    section = cut(body[start.end():], "------- Returned Message", "-------")
+    reasons: list[str] = []
+    out = []
+    for line in section.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = ADDRESS.fullmatch(line.strip("<>"))
+        if m:
+            out.append(found(m.group(0), " ".join(reasons), "Failure Reasons section"))
+            reasons = []
+        else:
+            reasons.append(line)
+    if has(section, "not listed in public Name & Address Book"):
+        out = [replace(f, reason="userunknown", pattern="not listed in public Name & Address Book")
+               for f in out]
+    return out
+
+
+DETECTOR = detector(NAME, detect)

@@ -1,0 +1,101 @@
+"""qmail (qmail-send) and the MTAs that kept its bounce layout.
+
+qmail-send writes the same plain-text bounce it has since 1998::
+
+    Hi. This is the qmail-send program at mx.example.jp.
+    I'm afraid I wasn't able to deliver your message to the following addresses.
+    This is a permanent error; I've given up. Sorry it didn't work out.
+
+    <kijitora@example.jp>:
+    192.0.2.135 does not like recipient.
+    Remote host said: 550 5.1.1 <kijitora@example.jp>... User unknown
+    Giving up on 192.0.2.135.
+
+    --- Below this line is a copy of the message.
+
+One block per recipient, opened by a line "<address>:". The phrase before "Remote host
+said:" tells the SMTP step: "does not like recipient" (RCPT), "Connected to X but sender was
+rejected" (MAIL), "... but my name was rejected" (HELO/EHLO), "failed after I sent the
+message" (DATA). Local failures carry qmail's own status in "(#5.1.1)". Patched qmails
+(netqmail, vpopmail's chkuser, qmail-ldap) and ISPs' rebrands change the greeting ("Unable to
+deliver message to the following address(es).", "Your mail message to the following
+address(es) could not be delivered.") and the closing line ("--- Original message
+follows."), never the "<address>:" blocks; those greetings are listed here too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..mail import Mail
+from ..rules import Found
+from ._text import detector, found, has, text
+
+NAME = "qmail"
+
+GREETINGS = (
+    "This is the qmail-send program at",
+    "I'm afraid I wasn't able to deliver your message to the following addresses",
+    "Unable to deliver message to the following address(es)",  # qmail rebrands (ISPs)
+    "Your mail message to the following address(es) could not be delivered",  # likewise
+)
+# Where the bounce's own text ends and the returned message begins.
+ENDINGS = re.compile(
+    r"^--- (?:Below this line is a copy of the message|Enclosed is a copy of the message|"
+    r"Below the next line is a copy of the message|Original message follows|"
+    r"Undelivered message follows)", re.MULTILINE | re.IGNORECASE)
+_BLOCK = re.compile(r"^[ \t]*<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", re.MULTILINE)
+_REMOTE = re.compile(r"(?:Connected to|Giving up on) ([\w.:-]+?)\.?(?:\s|$)|"
+                     r"^([\w.:-]+) (?:does not like recipient|failed after I sent)", re.MULTILINE)
+
+
+def blocks(body: str) -> list[tuple[str, str]]:
+    """[(address, its explanation)] for each "<address>:" block before the returned copy."""
+    m = ENDINGS.search(body)
+    if m:
+        body = body[:m.start()]
+    heads = list(_BLOCK.finditer(body))
+    out = []
+    for i, h in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(body)
+        out.append((h.group(1), h.group(2) + "\n" + body[h.end():end]))
+    return out
+
+
+# qmail's own sentences, named in the rule when one of them is the block's explanation.
+PHRASES = (
+    "does not like recipient", "sender was rejected", "my name was rejected",
+    "failed after I sent the message", "Sorry, no mailbox here by that name",
+    "Sorry, I couldn't find any host", "Sorry, I couldn't find a mail exchanger or IP address",
+    "Sorry, I wasn't able to establish an SMTP connection",
+    "Although I'm listed as a best-preference MX or A for that host",
+    "This message is looping", "Remote host said",
+)
+
+
+def _remote(block: str) -> str | None:
+    m = _REMOTE.search(block)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def read(body: str) -> list[Found]:
+    """The recipients of a bounce in qmail's layout, one per "<address>:" block."""
+    out = []
+    for address, block in blocks(body):
+        # qmail ends blocks with sentences that say nothing about the cause: leave them out.
+        diagnostic = re.sub(r"I'm not going to try again; this message has been in the queue "
+                            r"too long\.|Giving up on [\w.:-]+\.", "", block)
+        low = block.lower()
+        pattern = next((p for p in PHRASES if p.lower() in low), "<address>: block")
+        out.append(found(address, diagnostic, pattern, remote_mta=_remote(block)))
+    return out
+
+
+def detect(mail: Mail) -> list[Found] | None:
+    body = text(mail)
+    if not has(body, *GREETINGS):
+        return None
+    return read(body)
+
+
+DETECTOR = detector(NAME, detect)

@@ -1,0 +1,194 @@
+"""The per-software detectors (bounces/lhost/) over the Sisimai corpus, plus hand-made samples.
+
+For every non-standard bounce of the corpus: the detector named below is the first in
+`lhost.ORDER` to claim it, and it finds every expected recipient, with the status the email
+gives (Sisimai's made-up x.0.9xx statuses are not expected) and, where the detector states a
+reason itself, Sisimai's reason. No detector claims a failure in a DSN, an auto-reply, a
+complaint or a message that is not a bounce.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from returnpath.bounces import lhost
+from returnpath.bounces.mail import Mail
+from returnpath.bounces.rules import Found
+
+CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
+SISIMAI = CORPUS / "sisimai"
+pytestmark = pytest.mark.skipif(not (SISIMAI / "expected.json").exists(),
+                                reason="the shared corpus is not here")
+
+# The corpus's engine -> the detector that should claim its non-standard bounces.
+DETECTOR_FOR_ENGINE = {
+    "Activehunter": "sendmail", "AmazonSES": "amazonses", "AmazonWorkMail": "amazonworkmail",
+    "ApacheJames": "apachejames", "Biglobe": "sendmail", "DragonFly": "dragonfly",
+    "EinsUndEins": "gmx", "Exchange2003": "exchange2003", "Exim": "exim", "EZweb": "ezweb",
+    "FML": "fml", "GMX": "gmx", "Gmail": "gmail", "Google": "postfix",
+    "GoogleGroups": "googlegroups", "IMailServer": "imailserver", "InterScanMSS": "trendmicro",
+    "KDDI": "kddi", "MailFoundry": "mailfoundry", "MailMarshalSMTP": "mailmarshal",
+    "MailRu": "exim", "MessagingServer": "messagingserver", "MXLogic": "exim", "mFILTER": "mfilter",
+    "Notes": "notes", "Office365": "exchange2007", "OpenSMTPD": "opensmtpd",
+    "Postfix": "postfix", "qmail": "qmail", "Sendmail": "sendmail", "V5sendmail": "sendmail",
+    "Verizon": "verizon", "X1": "sendmail", "X2": "qmail", "X3": "x3", "X4": "qmail",
+    "X6": "x6", "Yahoo": "yahoo", "Zoho": "zoho",
+}
+# Files whose engine says too little (a receiving host, or "RFC3464" for a broken report).
+DETECTOR_FOR_FILE = {
+    "rhost-franceptt-03.eml": "exim", "rhost-franceptt-04.eml": "gmx",
+    "rhost-franceptt-07.eml": "postfix", "rfc3464-04.eml": "sendmail",
+    "rfc3464-06.eml": "sendmail", "rfc3464-35.eml": "sendmail", "rfc3464-37.eml": "smail",
+    "rfc3464-38.eml": None, "rfc3464-39.eml": "exchange2003",
+}
+KNOWN_MISSES = {
+    "lhost-apachejames-01.eml": "expected.json names 11 zeros, the email 12: an anonymising slip",
+    "lhost-v5sendmail-01.eml": "we read kijitora@example.com from the unsent message; "
+                               "Sisimai's row says 'kijitora@exampl'",
+    "rfc3464-38.eml": "an unidentified one-sentence format ('User's mailbox is full: <a>')",
+}
+
+
+def _emails() -> dict[str, dict[str, Any]]:
+    if not (SISIMAI / "expected.json").exists():
+        return {}
+    emails: dict[str, dict[str, Any]] = json.loads(
+        (SISIMAI / "expected.json").read_text(encoding="utf-8"))["emails"]
+    return emails
+
+
+EMAILS = _emails()
+
+
+def claim(path: str) -> tuple[str | None, list[Found]]:
+    """The first detector that claims the email, and what it found."""
+    mail = Mail.parse((SISIMAI / path).read_bytes())
+    for detector in lhost.ORDER:
+        found = detector.detect(mail)
+        if found is not None:
+            return detector.name, list(found)
+    return None, []
+
+
+def _case(path: str) -> object:
+    name = path.rsplit("/", 1)[-1]
+    if name in KNOWN_MISSES:
+        return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[name]))
+    return path
+
+
+NON_STANDARD = [_case(p) for p, e in sorted(EMAILS.items())
+                if e["kind"] == "non-standard-bounce" and p.split("/")[1] != "not"]
+OTHERS = [p for p, e in sorted(EMAILS.items()) if e["kind"] != "non-standard-bounce"]
+
+
+@pytest.mark.parametrize("path", NON_STANDARD)
+def test_the_right_detector_finds_every_expected_recipient(path: str) -> None:
+    entry = EMAILS[path]
+    name = path.rsplit("/", 1)[-1]
+    detector, found = claim(path)
+    assert detector == DETECTOR_FOR_FILE.get(name, DETECTOR_FOR_ENGINE.get(entry["engine"]))
+    by_address = {f.address.lower(): f for f in found}
+    for row in entry["expected"]:
+        f = by_address.get(row["recipient"].lower())
+        assert f is not None, f"{row['recipient']} not in {sorted(by_address)}"
+        if row["deliverystatus"] and not row["status_is_sisimai_pseudo"]:
+            assert f.status == row["deliverystatus"]
+        if row["replycode"]:
+            assert f.code == int(row["replycode"])
+        if f.reason is not None:  # a reason the detector states itself must be Sisimai's
+            assert f.reason == row["reason"]
+        assert f.pattern, "every recipient says which pattern matched"
+
+
+@pytest.mark.parametrize("path", OTHERS)
+def test_no_detector_claims_a_failure_in_anything_else(path: str) -> None:
+    detector, found = claim(path)
+    assert [f for f in found if f.action in ("failed", "delayed")] == []
+    if EMAILS[path]["kind"] in ("dsn", "auto-reply", "not-bounce"):
+        assert detector is None
+
+
+def test_not_bounces_folder_is_never_claimed() -> None:
+    for path in sorted((SISIMAI / "maildir" / "not").glob("*.eml")):
+        assert claim(str(path.relative_to(SISIMAI)))[0] is None
+
+
+def test_line_endings_do_not_change_the_answer() -> None:
+    for path in sorted(p for p in EMAILS if p.startswith(("maildir/dos/", "maildir/mac/"))):
+        twin = "maildir/bsd/" + path.split("/", 2)[2]
+        if twin in EMAILS and (SISIMAI / twin).exists():
+            assert claim(path) == claim(twin), path
+
+
+# ---- hand-made samples: the same formats with other values and line endings -------------
+
+SAMPLES = [
+    ("qmail", "failure notice", """Hi. This is the qmail-send program at mx.example.net.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<a@example.org>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+<b@example.org>:
+198.51.100.7 does not like recipient.
+Remote host said: 552 5.2.2 <b@example.org>: Mailbox full
+Giving up on 198.51.100.7.
+
+--- Below this line is a copy of the message.
+
+Return-Path: <me@example.net>
+To: a@example.org, b@example.org
+""", [("a@example.org", "5.1.1", None, None), ("b@example.org", "5.2.2", 552, "RCPT")]),
+    ("exim", "Mail delivery failed: returning message to sender", """This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  c@example.com
+    host mx.example.com [203.0.113.9]
+    SMTP error from remote mail server after RCPT TO:<c@example.com>:
+    550 5.1.1 <c@example.com>: Recipient address rejected
+
+------ This is a copy of the message, including all the headers. ------
+To: c@example.com
+""", [("c@example.com", "5.1.1", 550, "RCPT")]),
+    ("postfix", "Undelivered Mail Returned to Sender", """This is the mail system at host mx.example.net.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<d@example.com>: host mx.example.com[203.0.113.5] said: 554 5.7.1 Spam
+    message rejected (in reply to end of DATA command)
+""", [("d@example.com", "5.7.1", 554, "DATA")]),
+    ("opensmtpd", "Delivery status notification: error", """    Hi!
+
+    This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.
+
+    An error has occurred while attempting to deliver a message for
+    the following list of recipients:
+
+e@example.com: 550 5.1.1 <e@example.com>: user does not exist
+
+    Below is a copy of the original message:
+""", [("e@example.com", "5.1.1", 550, None)]),
+]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize(("name", "subject", "body", "rows"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_hand_made_samples(name: str, subject: str, body: str,
+                           rows: list[tuple[str, str, int | None, str | None]], newline: str) -> None:
+    raw = (f"From: MAILER-DAEMON@mx.example.net\nTo: me@example.net\nSubject: {subject}\n"
+           f"Content-Type: text/plain; charset=us-ascii\n\n{body}").replace("\n", newline)
+    mail = Mail.parse(raw.encode())
+    claimed = next(((d.name, d.detect(mail)) for d in lhost.ORDER if d.detect(mail) is not None),
+                   (None, None))
+    assert claimed[0] == name
+    got = [(f.address, f.status, f.code, f.command) for f in claimed[1] or []]
+    assert got == rows
