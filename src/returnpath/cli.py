@@ -68,9 +68,18 @@ def _parser() -> argparse.ArgumentParser:
 
     command("queue", "how many deliveries are queued, deferred, delivered and failed")
 
+    p = command("returned", "print a returned message (bounce, auto-reply, ...) as it arrived")
+    p.add_argument("id", help='its id: the "return" field of its line in bounces.log')
+
     p = command("delivery", "show a delivery: its state, attempts and events")
     p.add_argument("id")
     p.add_argument("--account", help="the account (default: the first one)")
+
+    # offline bounce recognition: needs no configuration
+    p = sub.add_parser("parse", help="recognise returned mail in files: .eml files, maildirs, mbox files",
+                       description="recognise returned mail in files: .eml files, maildirs, mbox files")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="a message, mbox file or folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -238,8 +247,42 @@ def cmd_delivery(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    """One verdict per message; a file that cannot be read is reported and skipped."""
+    from .bounces import recognise
+    from .bounces.files import messages
+
+    unreadable = 0
+    for item in messages(args.paths):
+        if item.raw is None:
+            unreadable += 1
+            print(f"returnpath: {item.label}: {item.error}", file=sys.stderr)
+            continue
+        verdict = recognise(item.raw)
+        if args.json:
+            print(json.dumps({"file": item.label, **verdict.as_dict()}, ensure_ascii=False))
+            continue
+        if not verdict.recipients:
+            print(f"{item.label}: {verdict.kind.value}")
+        for r in verdict.recipients:
+            print(f"{item.label}: {verdict.kind.value} {r.address} {r.action or '-'} "
+                  f"{r.status or '-'} {r.code or '-'} {r.reason} {'hard' if r.hard else 'soft'}")
+    return 1 if unreadable else 0
+
+
+def cmd_returned(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    returned = asyncio.run(_with_store(settings, lambda s: s.returned(args.id.lower())))
+    if returned is None:
+        raise NotFound(f"no returned message {args.id!r}")
+    sys.stdout.buffer.write(returned.raw)
+    sys.stdout.flush()
+    return 0
+
+
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "send": cmd_send, "logs": cmd_logs,
-            "accounts": cmd_accounts, "queue": cmd_queue, "delivery": cmd_delivery}
+            "accounts": cmd_accounts, "queue": cmd_queue, "delivery": cmd_delivery,
+            "parse": cmd_parse, "returned": cmd_returned}
 
 
 if __name__ == "__main__":

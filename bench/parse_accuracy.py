@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Bounce recognition accuracy over the Sisimai corpus (issue 3, "Accuracy and speed").
+
+Runs `returnpath.bounces.recognise` on every email of ../shared/corpus/sisimai/maildir/
+{bsd,dos,mac,not} and compares with `expected.json` (Sisimai's own results):
+
+- recipients: share of expected recipients found among the verdict's recipients;
+- statuses:   of the found rows whose status Sisimai read from the email (not a made-up
+              x.0.9xx pseudo status), the share with the same RFC 3463 status;
+- reasons, hard/soft: of the found rows, the share with Sisimai's reason / hard flag;
+- kinds:      share of emails with the right kind;
+- false failures: `failed` recipients reported for not-bounces and auto-replies;
+- dos/ and mac/: emails whose verdict differs from the bsd/ copy's.
+
+Goal: >= 98% recipients, 95% statuses, 90% reasons, no false failures.
+
+    python bench/parse_accuracy.py            # the table
+    python bench/parse_accuracy.py --misses   # and every miss, one line each
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from returnpath.bounces import Kind, recognise
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "sisimai"
+FOLDERS = ("bsd", "dos", "mac", "not")
+
+# expected.json's kind -> the verdict kinds that are right for it
+KINDS: dict[str, frozenset[Kind]] = {
+    "dsn": frozenset({Kind.DSN}),
+    "non-standard-bounce": frozenset({Kind.BOUNCE, Kind.DSN}),
+    "auto-reply": frozenset({Kind.AUTOREPLY}),
+    "feedback-report": frozenset({Kind.COMPLAINT}),
+    "delivered-notice": frozenset({Kind.DELIVERY}),
+    "not-bounce": frozenset({Kind.OTHER}),
+}
+
+
+def expected_kinds(entry: dict) -> frozenset[Kind]:
+    rows = entry["expected"]
+    if rows and all(r["reason"] == "delivered" for r in rows):
+        return frozenset({Kind.DELIVERY})
+    return KINDS[entry["kind"]]
+
+
+def load() -> dict[str, dict]:
+    return json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["emails"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    args = parser.parse_args()
+    if not CORPUS.exists():
+        print(f"no corpus at {CORPUS}", file=sys.stderr)
+        return 1
+    emails = load()
+    count: Counter[str] = Counter()
+    misses: list[str] = []
+    verdicts = {}
+    for path, entry in sorted(emails.items()):
+        folder = path.split("/")[1] if path.startswith("maildir/") else ""
+        if folder not in FOLDERS:
+            continue
+        verdict = recognise((CORPUS / path).read_bytes())
+        verdicts[path] = verdict
+        got = {r.address: r for r in verdict.recipients}
+        if folder in ("dos", "mac"):
+            twin = "maildir/bsd/" + path.split("/", 2)[2]
+            if twin in emails:
+                count["twins"] += 1
+                continue  # compared below, once bsd/ is done
+        count["emails"] += 1
+        count["kinds ok"] += verdict.kind in expected_kinds(entry)
+        if verdict.kind not in expected_kinds(entry):
+            misses.append(f"kind     {path}: {verdict.kind.value} "
+                          f"(expected {entry['kind']})")
+        if entry["kind"] in ("not-bounce", "auto-reply"):
+            false = [r.address for r in verdict.recipients if r.action == "failed"]
+            count["false failures"] += len(false)
+            if false:
+                misses.append(f"false    {path}: {false}")
+        for row in entry["expected"]:
+            address = (row["recipient"] or "").lower()
+            if not address:
+                continue
+            count["rows"] += 1
+            r = got.get(address)
+            if r is None:
+                misses.append(f"rcpt     {path}: {address} not in {sorted(got)}")
+                continue
+            count["found"] += 1
+            if row["deliverystatus"] and not row["status_is_sisimai_pseudo"]:
+                count["status rows"] += 1
+                count["status ok"] += r.status == row["deliverystatus"]
+                if r.status != row["deliverystatus"]:
+                    misses.append(f"status   {path}: {r.status} (expected "
+                                  f"{row['deliverystatus']}) {r.diagnostic[:90]!r}")
+            count["reason ok"] += r.reason == row["reason"]
+            if r.reason != row["reason"]:
+                misses.append(f"reason   {path}: {r.reason} (expected {row['reason']}) "
+                              f"[{r.status}] {r.rule[:60]} | {r.diagnostic[:100]!r}")
+            count["hard ok"] += r.hard == bool(row["hardbounce"])
+    for path, verdict in verdicts.items():
+        folder = path.split("/")[1]
+        if folder in ("dos", "mac"):
+            twin = "maildir/bsd/" + path.split("/", 2)[2]
+            if twin in verdicts and verdicts[twin].as_dict() != verdict.as_dict():
+                count["twins differ"] += 1
+                misses.append(f"twin     {path}: differs from {twin}")
+
+    def share(ok: str, total: str) -> str:
+        return f"{count[ok] / count[total]:7.1%}" if count[total] else "    n/a"
+
+    print(f"{'measure':<34}{'result':>9}{'count':>14}   goal")
+    print(f"{'recipients found':<34}{share('found', 'rows'):>9}"
+          f"{count['found']:>8}/{count['rows']:<5}  >= 98%")
+    print(f"{'statuses equal (non-pseudo)':<34}{share('status ok', 'status rows'):>9}"
+          f"{count['status ok']:>8}/{count['status rows']:<5}  >= 95%")
+    print(f"{'reasons equal':<34}{share('reason ok', 'found'):>9}"
+          f"{count['reason ok']:>8}/{count['found']:<5}  >= 90%")
+    print(f"{'hard/soft equal':<34}{share('hard ok', 'found'):>9}"
+          f"{count['hard ok']:>8}/{count['found']:<5}")
+    print(f"{'kinds right':<34}{share('kinds ok', 'emails'):>9}"
+          f"{count['kinds ok']:>8}/{count['emails']:<5}")
+    print(f"{'false failures (not/, auto-reply)':<34}{count['false failures']:>9}"
+          f"{'':>14}   0")
+    print(f"{'dos/ and mac/ differing from bsd/':<34}{count['twins differ']:>9}"
+          f"{'':>8}/{count['twins']:<5}  0")
+    if args.misses:
+        print()
+        print("\n".join(sorted(misses)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Bounce recognition: the raw bytes of a returned message -> a `BounceVerdict`.
+
+Pure code: no I/O, no clock. `recognise` never raises — a message nothing can read is
+`Kind.OTHER`. The steps, in order (the first that recognises the message decides):
+
+1. `arf`       an RFC 5965 feedback report (or Apple's unsubscribe mail) -> complaint
+2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
+3. `autoreply` RFC 3834 and the non-standard signs of auto-responders -> autoreply
+4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce
+5. a broken delivery-status report that no rule could read -> dsn without recipients
+6. anything else -> other
+
+Why (reason, hard/soft) is decided for every recipient by `reasons.classify`; each
+`Recipient.rule` says which field or rule decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from . import arf, autoreply, dsn, rules
+from .mail import Mail, clean_address
+from .reasons import classify, is_hard, normalise_text
+from .rules import Detector, Found
+from .verdict import BounceVerdict, Kind, Recipient
+
+__all__ = ["BounceVerdict", "Kind", "Recipient", "recognise"]
+
+_FAILURES = ("failed", "delayed")
+
+
+def recognise(raw: bytes) -> BounceVerdict:
+    """What a returned message says; never raises (worst case `Kind.OTHER`)."""
+    try:
+        return _recognise(Mail.parse(raw))
+    except Exception:  # a bug here must not stop the returned-mail worker; the raw is kept
+        return BounceVerdict(Kind.OTHER)
+
+
+def _recognise(mail: Mail) -> BounceVerdict:
+    complaint = arf.read(mail)
+    if complaint is None:
+        complaint = arf.read_jmrp(mail)
+    if complaint is None:
+        complaint = arf.read_unsubscribe(mail)
+    if complaint is not None:
+        return BounceVerdict(Kind.COMPLAINT, tuple(complaint))
+
+    report, text = dsn.read(mail), mail.body
+    if report is None:
+        # a report forwarded as an attachment (a help desk, or a filter that wraps bounces)
+        for inner in mail.attached_mails(containing=b"elivery-status"):
+            report, text = dsn.read(inner), inner.body
+            if report is not None:
+                break
+    if report is not None:
+        found = dsn.recipients(report, text) or (
+            dsn.unnamed(mail, text) if not report.recipients else [])
+        if found:
+            return BounceVerdict(_report_kind(found, Kind.DSN), tuple(found))
+
+    replier = autoreply.read(mail)
+    if replier is not None:
+        return BounceVerdict(Kind.AUTOREPLY, tuple(replier))
+
+    verdict = _run_detectors(mail)
+    if verdict is not None:
+        return verdict
+
+    if report is not None:  # a delivery-status report without readable recipient fields
+        return BounceVerdict(Kind.DSN)
+    return BounceVerdict(Kind.OTHER)
+
+
+def _report_kind(recipients: Sequence[Recipient], failure: Kind) -> Kind:
+    if any(r.action in _FAILURES for r in recipients):
+        return failure
+    if recipients and all(r.reason == "feedback" for r in recipients):
+        return Kind.COMPLAINT
+    if recipients and all(r.reason == "vacation" for r in recipients):
+        return Kind.AUTOREPLY
+    return Kind.DELIVERY
+
+
+def _run_detectors(mail: Mail) -> BounceVerdict | None:
+    for detector in rules.DETECTORS:
+        try:
+            found = detector.detect(mail)
+        except Exception:  # one detector's bug must not hide the others' answers
+            continue
+        if found is None:
+            continue
+        recipients = _dedupe(_recipient(detector, f) for f in found)
+        return BounceVerdict(_report_kind(recipients, Kind.BOUNCE) if recipients else Kind.BOUNCE,
+                             tuple(recipients))
+    return None
+
+
+def _recipient(detector: Detector, found: Found) -> Recipient | None:
+    address = clean_address(found.address)
+    if not address:
+        return None
+    diagnostic = normalise_text(found.diagnostic)
+    where = f"lhost/{detector.name}" + (f": {found.pattern}" if found.pattern else "")
+    if found.action in ("delivered", "relayed", "expanded"):
+        return Recipient(address, found.action, found.status, found.code, diagnostic,
+                         found.remote_mta, found.command, "delivered", False, where)
+    if found.reason:
+        return Recipient(address, found.action, found.status, found.code, diagnostic,
+                         found.remote_mta, found.command, found.reason,
+                         is_hard(found.reason, found.status, found.code, found.action), where,
+                         found.feedback_type)
+    decided = classify(found.status, found.code, diagnostic, found.command, found.action)
+    return Recipient(address, found.action, decided.status, found.code, diagnostic,
+                     found.remote_mta, found.command, decided.reason, decided.hard,
+                     f"{where}; {decided.rule}", found.feedback_type)
+
+
+def _dedupe(recipients: Iterable[Recipient | None]) -> list[Recipient]:
+    seen: dict[str, Recipient] = {}
+    for r in recipients:
+        if r is not None and r.address not in seen:
+            seen[r.address] = r
+    return list(seen.values())

@@ -1,0 +1,279 @@
+"""RFC 3464 delivery status notifications, read by their fields.
+
+`read(mail)` answers `None` when the message carries no delivery-status report at all, and a
+`Report` otherwise — also for a broken one (no recipient block, fields out of place), whose
+`broken` says what is wrong, so that the caller can still try the text.
+
+Where the report sits: a message/delivery-status part (the stdlib parses it into header
+blocks: one per message, one per recipient), message/global-delivery-status (RFC 6533, left
+as text by the stdlib), or — written by some MTAs — a text/plain part of a
+multipart/report; report-type=delivery-status, or a delivery-status part whose blocks are not
+separated by blank lines. All of them are read as the same list of (field, value) pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .mail import Mail, addresses, clean_address
+from .reasons import classify, find_code, find_status, is_vague, normalise_text
+from .verdict import Recipient
+
+ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
+# Misspellings and variants seen in the wild (some MTAs write "failure", "Failed.", "deferred").
+_ACTION_ALIASES = {"failure": "failed", "fail": "failed", "deferred": "delayed", "delay": "delayed",
+                   "delivery": "delivered", "success": "delivered", "relay": "relayed"}
+
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
+_TO = re.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+MAX_PROSE = 500  # characters of a report's prose kept as the diagnostic when no field has one
+_TYPE = re.compile(r"\s*[\w-]+\s*")
+_HAS_RECIPIENT = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
+_STATUS_FIELD = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+_HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", re.IGNORECASE)
+# The SMTP step a diagnostic names, in order of precedence (the first listed that matches
+# wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
+# substrings of the lower-cased text: this runs for every recipient of every report.
+_COMMANDS = (
+    ("DATA", ("in reply to end of data", "in reply to data", "after end of data", "after data",
+              "after sending message", "final data", "after the message")),
+    ("RCPT", ("in reply to rcpt to", "after rcpt to", "rcpt to:")),
+    ("MAIL", ("in reply to mail from", "after mail from", "mail from:")),
+    ("CONN", ("in reply to helo", "in reply to ehlo", "after helo", "after ehlo",
+              "refused to talk to me", "after initial connection", "greeting")),
+    ("STARTTLS", ("in reply to starttls", "after starttls")),
+)
+
+
+@dataclass
+class Report:
+    """A delivery-status report as found: per-message fields and one dict per recipient."""
+
+    message_fields: dict[str, str] = field(default_factory=dict)
+    recipients: list[dict[str, str]] = field(default_factory=list)
+    broken: str = ""  # what is wrong with it, "" when well-formed
+
+
+def find_report(mail: Mail) -> Report | None:
+    """The delivery-status fields of a message, or None when it has no such report."""
+    for part in mail.parts:
+        if part.ctype in ("message/delivery-status", "message/global-delivery-status"):
+            return _report(_blocks_of_text(part.text()))
+    if mail.content_type == "multipart/report" and \
+            mail.param("report-type").lower() in ("delivery-status", ""):
+        # a report whose status part is text/plain (or misnamed), or whose report-type was
+        # left out: the part with the recipient fields
+        for part in mail.parts:
+            if part.ctype.startswith(("text/", "message/")):
+                text = part.text()
+                if _HAS_RECIPIENT.search(text):
+                    return _report(_blocks_of_text(text))
+    return None
+
+
+def _blocks_of_text(text: str) -> list[list[tuple[str, str]]]:
+    """Blank-line separated blocks of "Field: value" lines (continuation lines folded in)."""
+    blocks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for line in text.replace("\r", "").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = []
+            continue
+        if line[:1] in (" ", "\t") and current:
+            name, value = current[-1]
+            current[-1] = (name, value + " " + line.strip())
+            continue
+        m = _FIELD.match(line)
+        if m:
+            current.append((m.group(1).lower(), m.group(2).strip()))
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _report(blocks: list[list[tuple[str, str]]]) -> Report:
+    report = Report()
+    for block in blocks:
+        record: dict[str, str] | None = None
+        for name, value in block:
+            if name in _RECIPIENT_FIELDS:
+                # a second recipient field of the same name in one block: the MTA left out the
+                # blank line between two recipients
+                if record is None or name in record:
+                    record = {}
+                    report.recipients.append(record)
+                record.setdefault(name, value)
+            elif record is not None:
+                record.setdefault(name, value)
+            else:
+                report.message_fields.setdefault(name, value)
+    # per-recipient fields written before any recipient field (a one-recipient report that
+    # put Action/Status in the per-message block)
+    if not report.recipients:
+        report.broken = "no recipient fields"
+    elif len(report.recipients) == 1:
+        for name in ("action", "status", "diagnostic-code", "remote-mta"):
+            if name in report.message_fields:
+                report.recipients[0].setdefault(name, report.message_fields[name])
+    return report
+
+
+# ---- one recipient -------------------------------------------------------------------------
+
+def typed_value(value: str) -> tuple[str, str]:
+    """("smtp", "550 5.1.1 ...") from "smtp; 550 5.1.1 ..." (type "" when none is given)."""
+    if ";" in value:
+        kind, rest = value.split(";", 1)
+        if _TYPE.fullmatch(kind):
+            return kind.strip().lower(), rest.strip()
+    return "", value.strip()
+_COMMAND_WORDS = ("data", "rcpt", "mail from", "helo", "ehlo", "refused to talk", "greeting",
+                  "initial connection", "starttls", "after the message", "after sending")
+
+
+def find_command(text: str) -> str | None:
+    """The SMTP command a diagnostic says it answered (DATA, RCPT, MAIL, CONN, STARTTLS)."""
+    low = text.lower()
+    if not any(word in low for word in _COMMAND_WORDS):  # the usual case: no step named
+        return None
+    for command, phrases in _COMMANDS:
+        if any(phrase in low for phrase in phrases):
+            return command
+    return None
+
+
+def _action(value: str, status: str | None) -> str:
+    word = re.sub(r"[^a-z]", " ", value.lower()).split()
+    action = word[0] if word else ""
+    action = _ACTION_ALIASES.get(action, action)
+    if action in ACTIONS:
+        return action
+    # no (or an unknown) Action: the status class says it
+    if status and status[0] == "2":
+        return "delivered"
+    if status and status[0] == "4":
+        return "delayed"
+    return "failed"
+
+
+def _status(value: str) -> str | None:
+    m = _STATUS_FIELD.search(value)
+    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
+
+
+def recipient(fields: dict[str, str], message_fields: dict[str, str],
+              human_text: str = "") -> Recipient | None:
+    """One Recipient from a per-recipient block; None when it names no usable address.
+
+    `human_text` is the report's human-readable part: where the fields are broken or
+    say nothing (no Diagnostic-Code), its lines about this recipient are read instead.
+    """
+    address = ""
+    for name in ("final-recipient", "x-actual-recipient", "original-recipient"):
+        if name in fields:
+            address = clean_address(typed_value(fields[name])[1])
+            if address:
+                break
+    if not address:
+        # Sendmail writes "Final-Recipient: RFC822; @mx.example.org" when a recipient had
+        # a route-address form: the human-readable part names the full address
+        address = _address_in_text(typed_value(fields.get("final-recipient", ""))[1],
+                                   human_text)
+    if not address:
+        return None
+    status = _status(fields.get("status", ""))
+    diag_type, diagnostic = typed_value(fields.get("diagnostic-code", ""))
+    diagnostic = normalise_text(diagnostic)
+    if not diagnostic and human_text:
+        diagnostic = normalise_text(_about(human_text, address))
+    code = find_code(diagnostic) if diagnostic else None
+    if code is None and diag_type == "smtp":
+        m = re.match(r"\s*([245]\d\d)\b", diagnostic)
+        code = int(m.group(1)) if m else None
+    text_status = find_status(diagnostic) if diagnostic else None
+    if text_status and not is_vague(text_status) and (is_vague(status) or (
+            text_status != status and text_status[0] == (status or "5")[0] != "2")):
+        # the remote server's own status is more precise than the reporting MTA's summary
+        # (Sendmail writes "Status: 5.1.1" over a "552 5.2.2 Over quota" reply)
+        status = text_status
+    action = _action(fields.get("action", ""), status)
+    remote = typed_value(fields.get("remote-mta", ""))[1] or None
+    if not remote:
+        m = _HOST_SAID.search(diagnostic)
+        remote = m.group(1) if m else None
+    command = find_command(diagnostic)
+    if command is None and human_text:  # Postfix: "(in reply to RCPT TO command)" in prose
+        command = find_command(_about(human_text, address))
+    if action in ("delivered", "relayed", "expanded"):
+        return Recipient(address, action, status, code, diagnostic, remote, command,
+                         "delivered", False, f"dsn:Action {action}")
+    decided = classify(status, code, diagnostic, command, action, diag_type)
+    rule = "dsn:Status" if decided.rule.startswith("status") else "dsn:Diagnostic-Code"
+    return Recipient(address, action, decided.status or status, code, diagnostic, remote,
+                     command, decided.reason, decided.hard, f"{rule} -> {decided.rule}")
+
+
+def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
+    """For a report that names no recipient at all (a delivery-status part without
+    recipient blocks: Postfix's "Delivery report unavailable", Google Workspace's group
+    notices): the `X-Failed-Recipients` header (Exim, Google), else the one recipient of the
+    returned message; with the report's words as diagnostic."""
+    found, where = addresses(mail.header("x-failed-recipients")), "X-Failed-Recipients"
+    if not found:
+        head = mail.original.split("\n\n", 1)[0]
+        found = [a for m in _TO.finditer(head) for a in addresses(m.group(1))]
+        where = "returned message's To"
+        if len(found) != 1:
+            return []  # several (or no) recipients: which one failed is unknown
+    diagnostic = normalise_text(human_text)[:MAX_PROSE]
+    decided = classify(None, None, diagnostic, None, "failed")
+    return [Recipient(address, "failed", decided.status, None, diagnostic, None, None,
+                      decided.reason, decided.hard, f"dsn:{where} -> {decided.rule}")
+            for address in found]
+
+
+def _address_in_text(broken: str, text: str) -> str:
+    domain = broken.rsplit("@", 1)[-1].strip(" <>").lower() if "@" in broken else ""
+    if not domain or not text:
+        return ""
+    for candidate in addresses(text):
+        other = candidate.rsplit("@", 1)[1]
+        if other == domain or domain.endswith("." + other) or other.endswith("." + domain):
+            return candidate
+    return ""
+
+
+def read(mail: Mail) -> Report | None:
+    """Alias of find_report, for symmetry with the other readers."""
+    return find_report(mail)
+
+
+def recipients(report: Report, human_text: str = "") -> list[Recipient]:
+    out: list[Recipient] = []
+    for fields in report.recipients:
+        r = recipient(fields, report.message_fields, human_text)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def _about(text: str, address: str) -> str:
+    """The lines of the human-readable part about one address (for reports that give no
+    Diagnostic-Code): the line naming it and the few after, up to a blank line."""
+    low = text.lower()
+    at = low.find(address) if len(low) == len(text) else text.find(address)
+    if at < 0:
+        return ""
+    lines = text[text.rfind("\n", 0, at) + 1:].split("\n", 5)
+    chunk = [lines[0].strip()]
+    for line in lines[1:5]:
+        if not line.strip():
+            break
+        if "@" in line and address not in line.lower() and addresses(line):
+            break  # the next recipient's paragraph
+        chunk.append(line.strip())
+    return " ".join(chunk)

@@ -1,0 +1,523 @@
+"""A returned message split once into its MIME parts, with the views recognisers need.
+
+`Mail.parse(raw)` never raises. Line endings are normalised to LF first (LF, CRLF and CR
+copies of a bounce must give the same answer). Every view is computed on first use and
+cached; texts are decoded with the declared charset, falling back to UTF-8 and Latin-1, and
+capped (`MAX_TEXT`), so that a huge message costs a bounded scan.
+
+Why not `email.message_from_bytes`: the stdlib parser builds the whole tree, decodes every
+header and walks every line of every part in Python; on bounce-sized mail it alone is slower
+than a whole flufl.bounce run. This module only *splits*: headers with one regular
+expression, multiparts at their boundary lines with `bytes` searches, and nothing is decoded
+until a recogniser asks for it. The stdlib still does the decoding it is good at (RFC 2047
+words, base64, quoted-printable, codecs), and `Mail.message` gives the stdlib's own parse to
+code that wants it.
+
+Broken MIME is read the way mail clients read it: a multipart whose boundary never appears
+is one text part (the report is usually in it); a missing closing boundary ends the part at
+the end of the message; a header block without a blank line ends at the first non-header
+line. Nesting is limited to `MAX_DEPTH` levels and `MAX_PARTS` parts.
+
+The views (`Mail`):
+
+- `header(name)`: a header's value, RFC 2047-decoded and unfolded ("" if absent);
+- `subject`, `sender` (the From address, lower-case), `content_type`;
+- `body`: the bounce's own words — the decoded text of the message's text parts that are
+  not inside an attached (returned) message, HTML reduced to text (report parts such as
+  message/delivery-status are not text: read them with `parts_of_type`) (a multipart whose
+  boundary never appears counts as a text part, so its words are here too);
+  `lower_body`: the same, lower-cased once;
+- `original`: the returned message as text — the headers and start of an attached
+  message/rfc822 or text/rfc822-headers part ("" when the bounce quotes it inline instead);
+- `parts`: the leaf parts outside attached messages, in order; `attached`: the parts that
+  hold a returned message; `attached_mails()`: those messages as `Mail`s.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email
+import email.header
+import email.message
+import html
+import re
+from functools import cached_property
+
+MAX_TEXT = 256 * 1024  # characters of any one text view that are scanned
+MAX_PARTS = 200  # parts looked at: past this a message is a MIME bomb, not a bounce
+MAX_DEPTH = 20  # nesting of multiparts and attached messages
+MAX_PARSE = 16 * 1024 * 1024  # bytes split into parts: reports come first, and what lies
+# beyond 16 MB is the returned message's payload (a report after it is not read)
+
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+_QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
+_ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
+
+# A header block: an optional mbox "From " line, then fields and their continuation lines.
+_HEADER_BLOCK = re.compile(
+    rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
+_CONTENT_TYPE = re.compile(rb"^content-type[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)",
+                           re.IGNORECASE | re.MULTILINE)
+_PARAM = re.compile(r';\s*([\w*.-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_ATTACHED_TYPES = frozenset({"message/rfc822", "text/rfc822-headers", "message/rfc822-headers",
+                             "message/global", "message/global-headers", "message/partial",
+                             "text/rfc822-header"})
+
+
+def normalise_newlines(raw: bytes) -> bytes:
+    """LF line endings, whatever the message came with (CRLF, CR, or a mix)."""
+    if b"\r" not in raw:
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def decode_header(value: object, encoded_words: bool = True) -> str:
+    """A header value as text: encoded words decoded, folding removed; never raises.
+
+    `encoded_words=False` keeps RFC 2047 words as written (DSN fields are not headers: an
+    address like `=?utf-8?B?...?=@example.org` is the address, not an encoding of it).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        try:
+            text = str(value)
+        except Exception:
+            text = value.encode()
+    else:
+        text = str(value)
+    if encoded_words and "=?" in text:
+        try:
+            text = str(email.header.make_header(email.header.decode_header(text)))
+        except Exception:  # a broken encoded word: keep it as written
+            pass
+    if _SURROGATES.search(text):  # undecodable 8-bit bytes kept as surrogates by compat32
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Text from bytes: the declared charset, else UTF-8, else Latin-1; never raises."""
+    if b"\x1b$" in data or b"\x1b(" in data:  # ISO-2022-JP, whatever the label says
+        charset = "iso-2022-jp" if not charset or charset in ("us-ascii", "ascii") else charset
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeError, ValueError):
+            continue
+    return data.decode("latin-1")
+
+
+def html_to_text(markup: str) -> str:
+    """Rough text of an HTML part: enough to read a bounce written in HTML only."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(1):  # script, style: dropped with their content
+            return ""
+        return "\n" if m.group(2) or m.group(3) else ""
+
+    return html.unescape(_TAG.sub(replace, markup))
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<(?:(br|p|div|tr|li|h\d)\b|/(p|div|tr|li|h\d)\b)?[^>]*>",
+                  re.IGNORECASE | re.DOTALL)
+
+
+def addresses(text: str) -> list[str]:
+    """The e-mail addresses in a text, in order, lower-cased, without duplicates."""
+    seen: dict[str, None] = {}
+    for m in _ADDRESS.finditer(text):
+        seen.setdefault(clean_address(m.group(0)), None)
+    return [a for a in seen if a]
+
+
+def clean_address(value: str) -> str:
+    """An address as written in a report, reduced to local@domain, lower-cased ("" if none).
+
+    Reports write `rfc822; <a@b>`, `"a@b"`, `a@b.`, `<a@b>...`, `Name <a@b>`; a quoted local
+    part (`"a..b"@example.org`) keeps its quotes, without which it is no address.
+    """
+    value = value.strip()
+    quoted = _QUOTED.search(value)
+    if quoted:
+        return quoted.group(0).lower()
+    if ";" in value and value.split(";", 1)[0].strip().lower() in ("rfc822", "rfc-822", "x400", "utf-8"):
+        value = value.split(";", 1)[1]
+    m = _ANGLED.search(value)
+    if m:
+        value = m.group(1)
+    value = value.strip().strip("<>\"'()[],;:.").strip()
+    m = _ADDRESS.search(value)
+    if not m:
+        return ""
+    return m.group(0).rstrip(".").lower()
+
+
+# ---- parts ---------------------------------------------------------------------------------
+
+class Part:
+    """One MIME entity: its header fields and (still transfer-encoded) body.
+
+    Offers the few `email.message.Message` methods recognisers use (`get_content_type`,
+    `get_payload`, `get_param`, `get`, ...), so code written against either reads the same.
+    """
+
+    __slots__ = ("_budget", "_index", "_inner", "body", "children", "ctype", "depth", "head",
+                 "params")
+
+    def __init__(self, head: bytes, body: bytes, depth: int, budget: list[int],
+                 default_type: str = "text/plain") -> None:
+        self.head = head
+        self._index: dict[str, bytes] | None = None  # lower-cased name -> first raw value
+        self.body = body
+        self.depth = depth
+        self._budget = budget
+        self._inner: Part | None | bool = False  # the attached message, parsed on demand
+        m = _CONTENT_TYPE.search(head)  # the one field every part needs: no full index yet
+        self.ctype, self.params = _content_type(
+            m.group(1).decode("utf-8", "replace") if m else None, default_type)
+        self.children: list[Part] = []
+        if self.ctype.startswith("multipart/"):
+            self.children = self._split()
+            if not self.children:  # no boundary line found: read it as the text it is
+                self.ctype = "text/plain"
+
+    @classmethod
+    def parse(cls, data: bytes, depth: int = 0, budget: list[int] | None = None,
+              default_type: str = "text/plain") -> Part:
+        budget = budget if budget is not None else [MAX_PARTS]
+        budget[0] -= 1
+        m = _HEADER_BLOCK.match(data)
+        end = m.end() if m else 0
+        head, body = data[:end], data[end:]
+        if body.startswith(b"\n"):
+            body = body[1:]
+        return cls(head, body, depth, budget, default_type)
+
+    def _split(self) -> list[Part]:
+        boundary = self.params.get("boundary", "")
+        if not boundary or self.depth >= MAX_DEPTH or self._budget[0] <= 0:
+            return []
+        child_type = "message/rfc822" if self.ctype == "multipart/digest" else "text/plain"
+        parts: list[Part] = []
+        start: int | None = None
+        for begin, end, closing in _delimiters(self.body, b"--" + boundary.encode("utf-8", "replace")):
+            if start is not None:
+                chunk = self.body[start:max(start, begin - 1)]
+                parts.append(Part.parse(chunk, self.depth + 1, self._budget, child_type))
+                if self._budget[0] <= 0:
+                    return parts
+            if closing:
+                start = None
+                break
+            start = end + 1
+        if start is not None and start < len(self.body):  # no closing delimiter: to the end
+            parts.append(Part.parse(self.body[start:], self.depth + 1, self._budget, child_type))
+        return parts
+
+    # -- the email.message.Message subset --
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """Every header field, in order: (lower-cased name, raw value)."""
+        return [(name.decode("ascii", "replace").lower(), value.decode("utf-8", "replace"))
+                for name, value in _FIELD.findall(self.head)]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if self._index is None:
+            index: dict[str, bytes] = {}
+            for key, value in _FIELD.findall(self.head):
+                index.setdefault(key.decode("latin-1").lower(), value)
+            self._index = index
+        value = self._index.get(name.lower())
+        return default if value is None else value.decode("utf-8", "replace")
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.fields if key == name]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.fields)
+
+    def get_content_type(self) -> str:
+        return self.ctype
+
+    def get_content_maintype(self) -> str:
+        return self.ctype.split("/", 1)[0]
+
+    def get_param(self, name: str, default: str | None = None) -> str | None:
+        return self.params.get(name.lower(), default)
+
+    def get_content_charset(self, default: str | None = None) -> str | None:
+        charset = self.params.get("charset")
+        return charset.lower() if charset else default
+
+    def is_multipart(self) -> bool:
+        return bool(self.children)
+
+    def get_payload(self, decode: bool = False) -> list[Part] | str | bytes | None:
+        """Children of a multipart; else the body as text, or as bytes when `decode`."""
+        if self.children:
+            return None if decode else self.children
+        if decode:
+            return self.decoded()
+        return self.body.decode("utf-8", "replace")
+
+    # -- our own --
+
+    def decoded(self, limit: int | None = None) -> bytes:
+        """The body with its Content-Transfer-Encoding undone (base64, quoted-printable)."""
+        body = self.body if limit is None else self.body[:limit]
+        cte = (self.get("content-transfer-encoding") or "").strip().lower()
+        try:
+            if cte == "base64":
+                return _base64(body)
+            if cte == "quoted-printable":
+                return binascii.a2b_qp(body)
+        except (binascii.Error, ValueError):
+            pass
+        return body
+
+    def text(self, limit: int = MAX_TEXT) -> str:
+        """The body as decoded text, capped at `limit` characters."""
+        return decode_bytes(self.decoded(limit * 4), self.get_content_charset())[:limit]
+
+    @property
+    def inner(self) -> Part | None:
+        """For message/rfc822 (and the like): the attached message, parsed on first use."""
+        if self._inner is False:
+            self._inner = None
+            if self.depth < MAX_DEPTH and self._budget[0] > 0:
+                data = self.decoded()
+                self._inner = Part.parse(data, self.depth + 1, self._budget)
+        return self._inner if isinstance(self._inner, Part) else None
+
+
+def _delimiters(body: bytes, dash_boundary: bytes) -> list[tuple[int, int, bool]]:
+    """(start, end of line, is closing) of each boundary delimiter line in a multipart body."""
+    found: list[tuple[int, int, bool]] = []
+    size = len(dash_boundary)
+    at = 0 if body.startswith(dash_boundary) else body.find(b"\n" + dash_boundary)
+    if at > 0 or (at == 0 and not body.startswith(dash_boundary)):
+        at += 1
+    while at >= 0:
+        eol = body.find(b"\n", at)
+        if eol < 0:
+            eol = len(body)
+        rest = body[at + size:eol].rstrip(b" \t")
+        if rest in (b"", b"--"):  # a delimiter line, not a longer boundary that starts alike
+            found.append((at, eol, rest == b"--"))
+            if rest == b"--":
+                break
+        nxt = body.find(b"\n" + dash_boundary, eol)
+        at = nxt + 1 if nxt >= 0 else -1
+    return found
+
+
+def _base64(body: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(body)
+    except binascii.Error:  # bad padding or stray characters: keep what decodes
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", body)
+        return binascii.a2b_base64(clean[: len(clean) // 4 * 4])
+
+
+def _content_type(value: str | None, default: str) -> tuple[str, dict[str, str]]:
+    if not value:
+        return default, {}
+    main, semicolon, rest = value.partition(";")
+    main = main.strip().lower()
+    if main.count("/") != 1 or " " in main:
+        main = "text/plain"
+    params: dict[str, str] = {}
+    if not semicolon:
+        return main, params
+    for name, raw in _PARAM.findall(";" + rest):
+        raw = raw.strip('"').replace('\\"', '"')
+        params.setdefault(name.lower().rstrip("*"), raw)
+    return main, params
+
+
+def payload_text(part: Part | email.message.Message, limit: int = MAX_TEXT) -> str:
+    """The decoded text of a leaf part ("" for a multipart); never raises."""
+    if isinstance(part, Part):
+        if part.children:
+            return ""
+        return part.text(limit)
+    try:  # a stdlib message (Mail.message users)
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if not isinstance(data, bytes):
+        payload = part.get_payload()
+        return payload[:limit] if isinstance(payload, str) else ""
+    return decode_bytes(data[: limit * 4], part.get_content_charset())[:limit]
+
+
+def attached_text(part: Part, limit: int = MAX_TEXT) -> str:
+    """The text of an attached message part: its header lines, a blank line, its text."""
+    if part.ctype in ("message/rfc822", "message/global"):
+        inner = part.inner
+        if inner is None:
+            return ""
+        head = "\n".join(f"{k}: {decode_header(v)}" for k, v in inner.fields)
+        body = "" if inner.children else inner.text(limit)
+        return (head + "\n\n" + body)[:limit]
+    return part.text(limit)
+
+
+# ---- the message ---------------------------------------------------------------------------
+
+class Mail:
+    """A returned message, split into parts, with cached views."""
+
+    def __init__(self, raw: bytes, root: Part) -> None:
+        self.raw = raw  # the bytes split: LF line endings, capped at MAX_PARSE
+        self.root = root
+        self._decoded: dict[str, str] = {}
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Mail:
+        raw = normalise_newlines(bytes(raw[:MAX_PARSE]))
+        try:
+            root = Part.parse(raw)
+        except RecursionError:  # cannot happen with MAX_DEPTH; kept as a last defence
+            root = Part.parse(b"")
+        return cls(raw, root)
+
+    @classmethod
+    def of(cls, part: Part) -> Mail:
+        return cls(b"", part)
+
+    @cached_property
+    def message(self) -> email.message.Message:
+        """The stdlib's own parse (compat32), for code that wants an email.message.Message."""
+        try:
+            return email.message_from_bytes(self.raw)
+        except Exception:
+            return email.message.Message()
+
+    # ---- headers ---------------------------------------------------------------------------
+
+    def header(self, name: str) -> str:
+        """The first value of header `name`, decoded and unfolded ("" if absent)."""
+        name = name.lower()
+        if name not in self._decoded:
+            self._decoded[name] = decode_header(self.root.get(name, ""))
+        return self._decoded[name]
+
+    def has_header(self, name: str) -> bool:
+        return self.root.get(name) is not None
+
+    @cached_property
+    def subject(self) -> str:
+        return self.header("subject")
+
+    @cached_property
+    def sender(self) -> str:
+        """The From address, lower-cased ("" if none)."""
+        return clean_address(self.header("from"))
+
+    @property
+    def content_type(self) -> str:
+        return self.root.ctype
+
+    def param(self, name: str) -> str:
+        """A parameter of the top-level Content-Type ("" if absent), e.g. report-type."""
+        return self.root.params.get(name.lower(), "")
+
+    # ---- parts -----------------------------------------------------------------------------
+
+    @cached_property
+    def _walk(self) -> tuple[list[Part], list[Part]]:
+        """(leaf parts outside attached messages, attached message parts), in order."""
+        leaves: list[Part] = []
+        attached: list[Part] = []
+        stack = [self.root]
+        while stack:
+            part = stack.pop()
+            if part.ctype in _ATTACHED_TYPES:
+                attached.append(part)
+            elif part.children:
+                stack.extend(reversed(part.children))
+            else:
+                leaves.append(part)
+        return leaves, attached
+
+    @property
+    def parts(self) -> list[Part]:
+        return self._walk[0]
+
+    @property
+    def attached(self) -> list[Part]:
+        """The parts that hold a returned message (message/rfc822, text/rfc822-headers)."""
+        return self._walk[1]
+
+    @cached_property
+    def _types(self) -> frozenset[str]:
+        return frozenset(p.ctype for p in self.parts)
+
+    def parts_of_type(self, *ctypes: str) -> list[Part]:
+        if self._types.isdisjoint(ctypes):  # the common answer, without a walk
+            return []
+        return [p for p in self.parts if p.ctype in ctypes]
+
+    def attached_mails(self, containing: bytes = b"") -> list[Mail]:
+        """The returned messages attached as message/rfc822, each as a Mail of its own.
+
+        With `containing`, only those whose raw text contains it (a cheap test that spares
+        parsing returned messages that cannot matter).
+        """
+        out: list[Mail] = []
+        for part in self.attached:
+            if part.ctype in ("message/rfc822", "message/global"):
+                if containing and containing not in part.body:
+                    continue
+                inner = part.inner
+                if inner is not None:
+                    out.append(Mail.of(inner))
+        return out
+
+    # ---- texts -----------------------------------------------------------------------------
+
+    @cached_property
+    def body(self) -> str:
+        """The bounce's own words: its text parts (outside attached messages), decoded."""
+        chunks: list[str] = []
+        size = 0
+        plain_seen = False
+        for part in self.parts:
+            ctype = part.ctype
+            if ctype == "text/html":
+                if plain_seen:  # an alternative of the plain text just read
+                    continue
+                text = html_to_text(part.text(MAX_TEXT))
+            elif ctype.startswith("text/"):
+                text = part.text(MAX_TEXT)
+                plain_seen = plain_seen or ctype == "text/plain"
+            else:
+                continue
+            chunks.append(text)
+            size += len(text)
+            if size >= MAX_TEXT:
+                break
+        return "\n".join(chunks)[:MAX_TEXT]
+
+    @cached_property
+    def lower_body(self) -> str:
+        """`body` lower-cased, once: for the cheap `"phrase" in mail.lower_body` tests that
+        let a detector say "not mine" without running its regular expressions."""
+        return self.body.lower()
+
+    @cached_property
+    def original(self) -> str:
+        """The returned message as text: headers and start of body ("" if not attached)."""
+        for part in self.attached:
+            text = attached_text(part)
+            if text:
+                return text
+        return ""
