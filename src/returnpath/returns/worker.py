@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .. import bounces
+from ..bounces import recognise
 from ..bounces.verdict import BounceVerdict
 from ..config import Settings
 from ..core.model import DeliveryView, Returned, Submission
@@ -80,8 +80,8 @@ class ReturnsWorker:
 
     async def _recognise(self, raw: bytes) -> BounceVerdict:
         if len(raw) > BIG:
-            return await asyncio.to_thread(bounces.recognise, raw)
-        return bounces.recognise(raw)
+            return await asyncio.to_thread(recognise, raw)
+        return recognise(raw)
 
     def _forward(self, view: DeliveryView, returned: Returned, now: float) -> NewMessage:
         """A copy of the returned message for the application's own envelope address, sent with
