@@ -105,6 +105,9 @@ class Session:
         self.use_tls = settings.delivery.tls == "opportunistic"
         self._tls_context = tls_context
         self._smtp: aiosmtplib.SMTP | None = None
+        # The plain TCP transport under the connection. A failed TLS handshake can leave it
+        # open behind aiosmtplib's back, so abort() closes it itself.
+        self._tcp: asyncio.BaseTransport | None = None
         self._target: Target | None = None
         self._plaintext: set[Target] = set()  # where STARTTLS failed: plaintext from now on
         self._in_transaction = False  # a transaction ended early: RSET before the next MAIL
@@ -166,7 +169,7 @@ class Session:
 
     async def close(self) -> None:
         """Say QUIT and close the connection."""
-        smtp, self._smtp = self._smtp, None
+        smtp = self._smtp
         if smtp is None:
             return
         try:
@@ -175,13 +178,16 @@ class Session:
         except (aiosmtplib.SMTPException, OSError):
             pass  # closing anyway
         finally:
-            smtp.close()
+            self.abort()
 
     def abort(self) -> None:
         """Close the connection at once, without QUIT (it is broken, or we are cancelled)."""
         smtp, self._smtp = self._smtp, None
+        tcp, self._tcp = self._tcp, None
         if smtp is not None:
             smtp.close()
+        if tcp is not None and not tcp.is_closing():
+            tcp.close()
 
     # ---- opening a connection ------------------------------------------------------------
 
@@ -218,6 +224,8 @@ class Session:
         self._smtp = aiosmtplib.SMTP(sock=sock, local_hostname=self.helo_name, timeout=None,
                                      start_tls=False)
         reply = await self._call(Step.CONNECT, self._smtp.connect(timeout=self.timeouts.greeting))
+        if self._smtp is not None and self._smtp.protocol is not None:
+            self._tcp = self._smtp.protocol.transport
         return reply if isinstance(reply, Outcome) else None
 
     async def _hello(self) -> Outcome | None:
