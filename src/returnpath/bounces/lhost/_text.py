@@ -7,6 +7,7 @@ those pieces; each detector decides where in its own format to look for them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -130,8 +131,15 @@ def cut(text: str, *markers: str) -> str:
     return text[:end]
 
 
+@functools.lru_cache(maxsize=16)
+def _lower(text: str) -> str:
+    # Every detector asks `has(mail.body, ...)` of the same body: lower-case it once. (A str
+    # keeps its hash, and the cache compares by identity first, so a hit costs next to nothing.)
+    return text.lower()
+
+
 def has(text: str, *phrases: str) -> bool:
-    low = text.lower()
+    low = _lower(text)
     return any(p.lower() in low for p in phrases)
 
 
