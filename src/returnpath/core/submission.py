@@ -24,7 +24,7 @@ _LITERAL = re.compile(r"^\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]$")
 
 OPTION_HEADER_PREFIX = b"x-returnpath-"
 # RFC 5322 2.1.1 and RFC 5321 4.5.3.1.6: a line is at most 998 octets before its CRLF.
-_LONG_LINE = re.compile(rb"[^\r\n]{999}")
+MAX_LINE = 998
 
 
 def validate_address(address: str, what: str = "address") -> str:
@@ -61,7 +61,8 @@ def check_data(raw: bytes) -> None:
     lf = raw.count(b"\n")
     if lf != raw.count(b"\r\n") or raw.count(b"\r") != lf:
         raise MessageError("the message contains a bare LF or CR; lines must end with CRLF")
-    if _LONG_LINE.search(raw):
+    # (Splitting is some hundred times faster than a regular expression for a long line here.)
+    if len(raw) > MAX_LINE and max(map(len, raw.split(b"\r\n"))) > MAX_LINE:
         # Receiving servers refuse such lines (at the end of data, after everything else
         # went well); better to say so now than to fail every delivery later.
         raise MessageError("the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
