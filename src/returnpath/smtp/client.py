@@ -425,7 +425,8 @@ def _payload(mime: bytes) -> bytes:
 
     Submission stores only messages with CRLF line ends (bare CR and LF are refused there).
     """
-    data = _LEADING_DOT.sub(b"..", mime)
+    # Most messages have no line starting with a dot: skip the regular expression for them.
+    data = _LEADING_DOT.sub(b"..", mime) if mime.startswith(b".") or b"\n." in mime else mime
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
