@@ -163,3 +163,49 @@ def test_events_api_lists_bounces_and_failures(server: Server, sink: Sink) -> No
     assert any(e.get("type") == "async" for e in reply.json()["events"])
 
 
+
+
+ARF = """\
+From: feedback@isp.example.org
+To: abuse@bounces.example.test
+Subject: Complaint
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="F"
+
+--F
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--F
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: isp-fbl/1.0
+Version: 1
+Original-Rcpt-To: {recipient}
+
+--F
+Content-Type: message/rfc822
+
+Return-Path: <{envelope}>
+From: app@example.com
+To: {recipient}
+Subject: hello
+
+hi
+--F--
+"""
+
+
+def test_a_complaint_to_abuse_is_linked_through_the_quoted_return_path(server: Server, sink: Sink) -> None:
+    delivery_id = send(server, "complainer@example.net")
+    envelope = envelope_seen_by(sink, "complainer@example.net")
+    host, port = config.parse_hostport(server.settings.smtp.inbound.listen, "")
+    raw = ARF.format(envelope=envelope, recipient="complainer@example.net").replace("\n", "\r\n").encode()
+    with smtplib.SMTP(host, port) as client:
+        client.sendmail("feedback@isp.example.org", [f"abuse@{server.settings.bounce_domain}"], raw)
+    wait_for(lambda: any(e["event"] == "abuse" for e in events(server, delivery_id)), what="the abuse event")
+    abuse = next(e for e in events(server, delivery_id) if e["event"] == "abuse")
+    assert abuse["emailfrom"] == "complainer@example.net" and abuse["feedbacktype"] == "abuse"
+    assert not [f for f in server.log("failures") if f["id"] == delivery_id]

@@ -13,13 +13,17 @@ worker may take over from one that died), and for each runs the pipeline:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..bounces import recognise
 from ..bounces.verdict import BounceVerdict
 from ..config import Settings
+from ..core import tokens
 from ..core.model import DeliveryView, Returned, Submission
 from ..core.ports import NewMessage, Store
 from ..core.returns import route
@@ -29,6 +33,7 @@ log = logging.getLogger("returnpath.returns")
 
 BATCH = 50
 BIG = 1024 * 1024  # messages larger than this are recognised in a thread, not on the event loop
+TOKEN_SCAN = 1024 * 1024  # how much of a message is searched for tracking addresses
 
 
 class ReturnsWorker:
@@ -70,6 +75,8 @@ class ReturnsWorker:
 
     async def process(self, returned: Returned) -> None:
         verdict = await self._recognise(returned.raw)
+        if not returned.deliveries:
+            returned = replace(returned, deliveries=self._tokens_inside(returned.raw))
         views = await self.store.views(returned.deliveries)
         now = self.clock()
         outcome = route(returned, verdict, views, now)
@@ -77,6 +84,24 @@ class ReturnsWorker:
         await self.store.finish_return(returned.id, verdict.kind.value, outcome.events, outcome.failed,
                                        forwards, now)
         log.debug("returned message %s: %s, %d event(s)", returned.id, verdict.kind.value, len(outcome.events))
+
+    def _tokens_inside(self, raw: bytes) -> tuple[str, ...]:
+        """The deliveries whose tracking addresses appear in the message itself.
+
+        Complaint reports (ARF) and forwarded bounces often reach postmaster@ or abuse@ rather
+        than a tracking address, but they quote the original message, whose Return-Path is
+        ours. Only addresses whose signature checks out count.
+        """
+        pattern = self._token_pattern
+        found = (tokens.decode(self.settings.secret_bytes, m.group(1).decode("ascii"))
+                 for m in pattern.finditer(raw[:TOKEN_SCAN]))
+        return tuple(dict.fromkeys(d for d in found if d))
+
+    @functools.cached_property
+    def _token_pattern(self) -> re.Pattern[bytes]:
+        domain = re.escape(self.settings.bounce_domain.encode("ascii"))
+        return re.compile(rb"(?<![0-9A-Za-z])(b[0-9A-Za-z]{%d})@%s" % (tokens.LOCAL_PART_LENGTH - 1, domain),
+                          re.IGNORECASE)
 
     async def _recognise(self, raw: bytes) -> BounceVerdict:
         if len(raw) > BIG:
