@@ -3,8 +3,11 @@
 Pure code: no I/O, no clock. `recognise` never raises — a message nothing can read is
 `Kind.OTHER`. The steps, in order (the first that recognises the message decides):
 
-1. `arf`       an RFC 5965 feedback report (or Apple's unsubscribe mail) -> complaint
+1. `arf`       an RFC 5965 feedback report (or Microsoft's JMRP, Apple's unsubscribe
+                mail) -> complaint
 2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
+                (also one forwarded as an attachment; one without recipient blocks names
+                them in X-Failed-Recipients or the returned message's To)
 3. `autoreply` RFC 3834 and the non-standard signs of auto-responders -> autoreply
 4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce
 5. a broken delivery-status report that no rule could read -> dsn without recipients

@@ -1,14 +1,23 @@
 """RFC 3464 delivery status notifications, read by their fields.
 
 `read(mail)` answers `None` when the message carries no delivery-status report at all, and a
-`Report` otherwise — also for a broken one (no recipient block, fields out of place), whose
-`broken` says what is wrong, so that the caller can still try the text.
+`Report` otherwise — also a broken one (no recipient block, fields out of place), so that
+the caller can still make the best of it (`unnamed`: X-Failed-Recipients, the returned
+message's To). `recipients(report, prose)` turns each per-recipient block into a `Recipient`.
 
-Where the report sits: a message/delivery-status part (the stdlib parses it into header
-blocks: one per message, one per recipient), message/global-delivery-status (RFC 6533, left
-as text by the stdlib), or — written by some MTAs — a text/plain part of a
-multipart/report; report-type=delivery-status, or a delivery-status part whose blocks are not
-separated by blank lines. All of them are read as the same list of (field, value) pairs.
+Where the report sits: a message/delivery-status part, message/global-delivery-status
+(RFC 6533), or — written by some MTAs — a text part of a multipart/report whose
+report-type is delivery-status or missing. All are read as text: blank-line separated blocks
+of "Field: value" lines; a recipient starts at each Final-/Original-Recipient field that the
+current block already has (some MTAs leave out the blank line between recipients).
+
+Per recipient: the address (Final-Recipient, else X-Actual-Recipient or Original-Recipient;
+Sendmail's "RFC822; @host" is completed from the prose), Action (misspellings mended, or
+inferred from the status class), Status (a vague one, or one the remote reply contradicts,
+is replaced by the reply's own), Diagnostic-Code split into type, reply code and text,
+Remote-MTA (else the "host X[ip] said:" of the text), the SMTP command (from the diagnostic,
+else from the prose about this recipient: Postfix's "(in reply to RCPT TO command)"), and
+`reasons.classify` for reason and hard/soft.
 """
 
 from __future__ import annotations
