@@ -1,0 +1,318 @@
+"""The dispatcher: posts the outbox's items to their loops, and records what came of each.
+
+Each turn (`turn`) reads as its steps: claim what is due, queue each call behind its endpoint
+(one loop URL), give back the calls of endpoints whose circuit is open, start the posts that
+the limits allow. Each post (`_post`) reads as its steps too: check the target, sign and send,
+settle (policy.py decides done / retry when / dead), update the endpoint's breaker, record.
+
+A turn comes every `poll_interval` (items fall due after their backoff), at once after
+`notify()` (new items were committed), after a full batch, and when an endpoint that may have
+more items in the outbox has run down to half of what it may hold. Never after every post:
+with the store behind the outbox, a claim is a query.
+
+What keeps one endpoint from holding back the others:
+- at most `per_endpoint` posts in flight to one endpoint, and at most `held_per_endpoint` of
+  its items claimed at once (the claim skips its loops beyond that);
+- a circuit breaker per endpoint (policy.Breaker): an endpoint that keeps failing gets no posts
+  for a growing cool-down; its items go back to the outbox, due when the cool-down ends;
+- free slots go round-robin to the endpoints that have calls waiting;
+- every post has a timeout.
+
+Order per loop is by event time, best effort: the outbox gives the oldest events first and an
+endpoint posts its calls in that order, but up to `per_endpoint` at once, and a retried item
+comes after the ones that succeeded.
+
+Delivery is at least once. Items are leased while held here; a post is not started when its
+lease is about to run out (another process may have the item by then), and if this process
+dies its leases run out and the items are posted again. Receivers drop duplicates by the
+`webhook-id` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import ReturnpathError
+from . import signing, targets
+from .payloads import encode, payload
+from .policy import Answer, Backoff, Breaker, BreakerPolicy, Circuit, Settlement, settle
+from .ports import Call, Outbox, Poster
+
+log = logging.getLogger("returnpath.webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    concurrency: int = 500  # posts in flight in all
+    per_endpoint: int = 8  # posts in flight to one endpoint
+    held_per_endpoint: int = 32  # items of one endpoint held at once (in flight and waiting)
+    batch: int = 500  # most items claimed at once
+    timeout: float = 10.0  # a post that has not answered by then has failed
+    lease: float = 300.0  # how long a claimed item is ours
+    poll_interval: float = 1.0  # how often to look for items that fell due
+    allow_private_targets: bool = False  # see targets.py
+    resolve_ttl: float = 60.0  # how long a host's checked addresses are trusted
+
+
+@dataclass(eq=False, slots=True)
+class _Endpoint:
+    """One loop URL: its waiting calls, its posts in flight and its circuit."""
+
+    url: str
+    waiting: deque[tuple[Call, float]] = field(default_factory=deque)  # (call, lease end)
+    in_flight: int = 0
+    breaker: Breaker = field(default_factory=Breaker)
+    loops: set[str] = field(default_factory=set)
+    ready: bool = False  # in the dispatcher's round-robin of endpoints with calls to start
+    more: bool = True  # the outbox may hold more of its due items than the last claim gave
+
+    @property
+    def held(self) -> int:
+        return len(self.waiting) + self.in_flight
+
+
+class Dispatcher:
+    def __init__(self, outbox: Outbox, poster: Poster, *, owner: str, limits: Limits | None = None,
+                 backoff: Backoff | None = None, breaker: BreakerPolicy | None = None,
+                 resolve: targets.Resolver = targets.system_resolve,
+                 clock: Callable[[], float] = time.time, jitter: Callable[[], float] = random.random) -> None:
+        self.outbox = outbox
+        self.poster = poster
+        self.owner = owner
+        self.limits = limits or Limits()
+        self.backoff = backoff or Backoff()
+        self.breaker_policy = breaker or BreakerPolicy()
+        self.resolve = resolve
+        self.clock = clock
+        self.jitter = jitter
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoint_of_loop: dict[str, _Endpoint] = {}
+        self._ready: deque[_Endpoint] = deque()  # endpoints with calls that may start, in turn
+        self._held = 0  # calls waiting or in flight, over all endpoints
+        self._in_flight = 0
+        self._posts: set[asyncio.Task[None]] = set()
+        self._checked: dict[str, tuple[float, Answer | None]] = {}  # url -> (until, refusal)
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ---- the public face -------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New items were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="webhook dispatcher")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Start no new posts; let those in flight finish (up to `grace`, default the timeout);
+        give back to the outbox every call not posted."""
+        self._stopping = True
+        self._wake.set()
+        if self._runner is not None:
+            await self._runner
+        if self._posts:
+            _, pending = await asyncio.wait(set(self._posts), timeout=grace or self.limits.timeout + 1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        waiting = [call.item.id for ep in self._endpoints.values() for call, _ in ep.waiting]
+        for ep in self._endpoints.values():
+            ep.waiting.clear()
+        if waiting:
+            await self._give_back(waiting, self.clock())
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                more = await self.turn()
+            except ReturnpathError as exc:  # the store is down: try again at the next poll
+                log.warning("webhook dispatcher: %s", exc)
+                more = False
+            if not more and not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.limits.poll_interval)
+                except TimeoutError:
+                    pass
+
+    # ---- one turn --------------------------------------------------------------------------
+
+    async def turn(self) -> bool:
+        """Claim, queue, hold back, start. True when a full batch came: there may be more."""
+        now = self.clock()
+        calls, limit = await self._claim_due(now)
+        self._queue_behind_endpoints(calls, now, cut=limit > 0 and len(calls) == limit)
+        await self._give_back_open_circuits(now)
+        self._start_posts(now)
+        return limit > 0 and len(calls) == limit
+
+    async def _claim_due(self, now: float) -> tuple[list[Call], int]:
+        """Lease due items, as many as there is room for, none of endpoints that are full or
+        whose circuit is open."""
+        room = 2 * self.limits.concurrency - self._held
+        if self._stopping or room <= 0 or (self._held and room < min(self.limits.batch, self.limits.concurrency) // 4):
+            return [], 0  # claim in batches, not an item each time a post ends
+        limit = min(room, self.limits.batch)
+        skip = [loop for ep in self._endpoints.values()
+                if ep.held >= self.limits.held_per_endpoint or not ep.breaker.admits(now)
+                for loop in ep.loops]
+        calls = await self.outbox.claim(self.owner, now, now + self.limits.lease, limit=limit,
+                                        per_loop=self.limits.held_per_endpoint, skip_loops=skip)
+        return calls, limit
+
+    def _queue_behind_endpoints(self, calls: list[Call], now: float, *, cut: bool) -> None:
+        """Queue each call behind its endpoint, and note which endpoints may have more in the
+        outbox: those that got all a claim gives one loop, and all when the batch was cut."""
+        lease_end = now + self.limits.lease
+        got: dict[str, int] = {}
+        for call in calls:
+            ep = self._endpoint(call)
+            ep.waiting.append((call, lease_end))
+            got[ep.url] = got.get(ep.url, 0) + 1
+            self._held += 1
+            self._make_ready(ep)
+        if self._stopping:
+            return
+        for ep in self._endpoints.values():
+            if ep.held < self.limits.held_per_endpoint and ep.breaker.admits(now):  # it was not skipped
+                ep.more = cut or got.get(ep.url, 0) >= self.limits.held_per_endpoint
+
+    async def _give_back_open_circuits(self, now: float) -> None:
+        """An endpoint whose circuit is open keeps none of its calls: they are due again when
+        its cool-down ends. (Half-open keeps them: the trial's answer comes within a timeout.)"""
+        for ep in self._endpoints.values():
+            if ep.waiting and ep.breaker.circuit is Circuit.OPEN and not ep.breaker.admits(now):
+                ids = [call.item.id for call, _ in ep.waiting]
+                self._held -= len(ids)
+                ep.waiting.clear()
+                await self._give_back(ids, ep.breaker.open_until)
+
+    def _start_posts(self, now: float) -> None:
+        """Start posts, one endpoint after the other, while both limits allow."""
+        while self._ready and self._in_flight < self.limits.concurrency and not self._stopping:
+            ep = self._ready.popleft()
+            ep.ready = False
+            call = self._next_call(ep, now)
+            if call is None:
+                continue
+            ep.breaker = ep.breaker.start(now)
+            ep.in_flight += 1
+            self._in_flight += 1
+            task = asyncio.create_task(self._post(ep, call))
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
+            self._make_ready(ep)
+
+    def _next_call(self, ep: _Endpoint, now: float) -> Call | None:
+        """The endpoint's next call to post, if it may post now. A call whose lease ends
+        before its post would is dropped here: the outbox offers it again."""
+        if ep.in_flight >= self.limits.per_endpoint or not ep.breaker.admits(now):
+            return None
+        while ep.waiting:
+            call, lease_end = ep.waiting.popleft()
+            if lease_end - self.limits.timeout > now:
+                return call
+            self._held -= 1
+        return None
+
+    # ---- one post --------------------------------------------------------------------------
+
+    async def _post(self, ep: _Endpoint, call: Call) -> None:
+        """Check the target, sign and send, settle, update the breaker, record."""
+        try:
+            answer = await self._check_target(call.loop.url) or await self._send(call)
+            now = self.clock()
+            settlement = settle(call.item, answer, now, self.jitter(), self.backoff)
+            ep.breaker = ep.breaker.record(answer.ok, now, self.breaker_policy)
+            await self._record(call, settlement)
+        except Exception:  # a bug: keep dispatching; the lease brings the item back
+            log.exception("webhook dispatcher: posting item %s failed", call.item.id)
+        finally:
+            ep.in_flight -= 1
+            self._in_flight -= 1
+            self._held -= 1
+            self._make_ready(ep)
+            self._start_posts(self.clock())
+            if self._worth_a_turn(ep):
+                self._wake.set()
+
+    async def _check_target(self, url: str) -> Answer | None:
+        """None when the URL may be posted to; else why not, as an answer. A host's checked
+        addresses are trusted for `resolve_ttl`."""
+        if self.limits.allow_private_targets:
+            return None
+        now = self.clock()
+        cached = self._checked.get(url)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            target = targets.parse(url)
+        except targets.TargetError as exc:  # checked at registration; only an old row could
+            return Answer(None, str(exc), refused=True)
+        try:
+            found = await targets.addresses(target, self.resolve)
+        except targets.TargetError as exc:  # DNS may come back: a connection failure, retried
+            return Answer(None, str(exc))
+        refusal: Answer | None = None
+        try:
+            targets.check_addresses(target, found)
+        except targets.TargetError as exc:
+            refusal = Answer(None, str(exc), refused=True)
+        self._checked[url] = (now + self.limits.resolve_ttl, refusal)
+        return refusal
+
+    async def _send(self, call: Call) -> Answer:
+        """Write the event in the loop's format, sign it, post it."""
+        fields = payload(call.event_id, call.event, call.returned_mime)
+        content_type, body = encode(fields, call.loop.format)
+        headers = signing.headers(call.loop.secret, call.item.webhook_id, int(self.clock()), body)
+        headers["Content-Type"] = content_type
+        return await self.poster.post(call.loop.url, headers, body)
+
+    async def _record(self, call: Call, settlement: Settlement) -> None:
+        try:
+            await self.outbox.settle(self.owner, call.item.id, settlement)
+        except ReturnpathError as exc:  # the lease runs out and the item is posted again
+            log.warning("webhook dispatcher: cannot record item %s: %s", call.item.id, exc)
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+
+    def _endpoint(self, call: Call) -> _Endpoint:
+        url, loop_id = call.loop.url, call.loop.id
+        ep = self._endpoints.get(url)
+        if ep is None:
+            ep = self._endpoints[url] = _Endpoint(url)
+        previous = self._endpoint_of_loop.get(loop_id)
+        if previous is not ep:
+            if previous is not None:
+                previous.loops.discard(loop_id)  # the loop's URL was changed
+            ep.loops.add(loop_id)
+            self._endpoint_of_loop[loop_id] = ep
+        return ep
+
+    def _worth_a_turn(self, ep: _Endpoint) -> bool:
+        """After a post: is a turn worth its claim now, rather than at the next poll? When the
+        endpoint ran down to half of what it may hold and the outbox may have more of its
+        items, and when its circuit opened with calls waiting (they go back). Not after every
+        post: a claim per post would cost a query per post."""
+        return ((ep.more and ep.held <= self.limits.held_per_endpoint // 2)
+                or (ep.breaker.circuit is Circuit.OPEN and bool(ep.waiting)))
+
+    def _make_ready(self, ep: _Endpoint) -> None:
+        if ep.waiting and not ep.ready and ep.in_flight < self.limits.per_endpoint:
+            ep.ready = True
+            self._ready.append(ep)
+
+    async def _give_back(self, item_ids: list[str], due_at: float) -> None:
+        try:
+            await self.outbox.release(self.owner, item_ids, due_at)
+        except ReturnpathError as exc:  # their leases run out instead
+            log.warning("webhook dispatcher: cannot give back %d items: %s", len(item_ids), exc)

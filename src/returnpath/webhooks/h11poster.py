@@ -1,0 +1,190 @@
+"""Posting over asyncio streams with h11: the lean HTTP adapter of the dispatcher.
+
+h11 is the HTTP/1.1 state machine under httpx (httpcore) and uvicorn; here it runs straight on
+asyncio streams, without httpx's layers of client, transport, pool and anyio. On the machine
+of bench/webhooks.py that costs a fifth of httpx's CPU per request, which is what lets one
+process post a few thousand events per second. It behaves as `HttpxPoster` does (poster.py)
+and passes the same tests: no redirects, a timeout for the whole post, the start of a failed
+answer's body kept, proxies ignored, every failure an `Answer` without a status.
+
+Connections are kept alive per endpoint (loop URL), at most `per_endpoint` idle ones. One that the
+server closed while idle is noticed (end of stream) and not reused; a post that still races a
+server closing its connection fails, and is retried by the policy like any failed post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import h11
+
+from .policy import Answer
+from .poster import READ_AT_MOST, USER_AGENT, describe
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # path and query, as sent in the request line
+    host_header: str
+
+
+class _Dropped(Exception):
+    """The connection ended before the answer did."""
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.http = h11.Connection(h11.CLIENT)
+
+    @property
+    def usable(self) -> bool:
+        """Still open at both ends (an idle connection the server closed is at its end)."""
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    async def exchange(self, request: h11.Request, body: bytes) -> tuple[h11.Response, bytes, bool]:
+        """Send one request; the answer, the start of its body, and whether the connection may
+        carry the next request."""
+        self.writer.write(self.http.send(request) + self.http.send(h11.Data(data=body))
+                          + self.http.send(h11.EndOfMessage()))
+        await self.writer.drain()
+        response: h11.Response | None = None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                self.http.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+                size += len(event.data)
+                if size >= READ_AT_MOST:  # a long answer: stop reading, drop the connection
+                    assert response is not None
+                    return response, b"".join(chunks), False
+            elif isinstance(event, h11.EndOfMessage):
+                assert response is not None
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise _Dropped("the server closed the connection without answering")
+            # h11.InformationalResponse (100 Continue...): wait for the real answer
+        reusable = self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
+        if reusable:
+            self.http.start_next_cycle()
+        return response, b"".join(chunks), reusable
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+class H11Poster:
+    def __init__(self, *, timeout: float = 10.0, per_endpoint: int = 8, user_agent: str = USER_AGENT,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.timeout = timeout
+        self.per_endpoint = per_endpoint
+        self.user_agent = user_agent
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._targets: dict[str, _Target] = {}
+        self._idle: dict[str, list[_Connection]] = {}  # by URL, as the dispatcher counts endpoints
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        target = self._target(url)
+        connection: _Connection | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                connection = self._take(url) or await self._connect(target)
+                response, start, reusable = await connection.exchange(self._request(target, headers, body), body)
+        except TimeoutError:
+            answer = Answer(None, f"no answer within {self.timeout:g}s")
+        except (_Dropped, h11.RemoteProtocolError) as exc:
+            answer = Answer(None, f"connection dropped: {exc}")
+        except h11.LocalProtocolError as exc:  # a URL or header h11 will not send: no retry cures it
+            answer = Answer(None, f"cannot send: {exc}", refused=True)
+        except _ConnectError as exc:
+            answer = Answer(None, f"cannot connect: {exc.__cause__ or exc}")
+        except (OSError, EOFError) as exc:
+            answer = Answer(None, f"connection dropped: {exc or type(exc).__name__}")
+        except asyncio.CancelledError:  # the dispatcher is stopping
+            if connection is not None:
+                connection.close()
+            raise
+        else:
+            self._give_back(url, connection, reusable)
+            return _answer(response, start)
+        if connection is not None:
+            connection.close()
+        return answer
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    # ---- connections -------------------------------------------------------------------------
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme.lower(), parts.hostname or ""
+            port = parts.port or (443 if scheme == "https" else 80)
+            default = port == (443 if scheme == "https" else 80)
+            shown = f"[{host}]" if ":" in host else host
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            target = self._targets[url] = _Target(url, scheme, host, port, path,
+                                                  shown if default else f"{shown}:{port}")
+        return target
+
+    def _take(self, url: str) -> _Connection | None:
+        idle = self._idle.get(url)
+        while idle:
+            connection = idle.pop()
+            if connection.usable:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, target: _Target) -> _Connection:
+        tls = self.ssl_context if target.scheme == "https" else None
+        try:
+            reader, writer = await asyncio.open_connection(target.host, target.port, ssl=tls,
+                                                           server_hostname=target.host if tls else None,
+                                                           limit=2 * READ_AT_MOST)
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, certificate
+            raise _ConnectError() from exc
+        return _Connection(reader, writer)
+
+    def _give_back(self, url: str, connection: _Connection, reusable: bool) -> None:
+        idle = self._idle.setdefault(url, [])
+        if reusable and len(idle) < self.per_endpoint:
+            idle.append(connection)
+        else:
+            connection.close()
+
+    def _request(self, target: _Target, headers: Mapping[str, str], body: bytes) -> h11.Request:
+        return h11.Request(method="POST", target=target.path, headers=[
+            ("Host", target.host_header), ("User-Agent", self.user_agent), ("Content-Length", str(len(body))),
+            *headers.items()])
+
+
+class _ConnectError(Exception):
+    """No connection could be made; the cause says why."""
+
+
+def _answer(response: h11.Response, start: bytes) -> Answer:
+    status = response.status_code
+    if 200 <= status < 300:
+        return Answer(status)
+    found = {name.lower(): value.decode("latin-1") for name, value in response.headers}
+    return Answer(status, describe(status, found.get(b"location"), start), found.get(b"retry-after"))

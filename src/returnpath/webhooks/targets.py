@@ -1,0 +1,127 @@
+"""Which URLs a loop may post to.
+
+A loop's URL is checked when it is registered and its host again before each post (a name can
+be pointed elsewhere after registration): http or https, a host, no user name or password, no
+fragment, and every address the host resolves to public. Loopback, private, link-local,
+multicast, reserved and other non-global addresses are refused unless the settings allow
+private targets (`[webhooks] allow_private_targets`, for tests and single-host set-ups): a
+relay that posts wherever it is told would otherwise let any account probe the network it
+runs in.
+
+The resolver is a parameter, so the checks are tested without DNS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .model import LoopError
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+MAX_URL_LENGTH = 2000
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class TargetError(LoopError):
+    """A loop URL that returnpath will not post to; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "url")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    scheme: str
+    host: str  # lowercase; an IPv6 literal without brackets
+    port: int
+
+
+def parse(url: str) -> Target:
+    """Check a URL's form (no DNS); raise TargetError naming what is wrong."""
+    if not isinstance(url, str) or not url:
+        raise TargetError("the loop needs a URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise TargetError(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise TargetError(f"{url!r}: the URL contains spaces or control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise TargetError(f"{url!r}: the URL must start with http:// or https://")
+    if "@" in parts.netloc:
+        raise TargetError(f"{url!r}: the URL must not contain a user name or password")
+    if parts.fragment or url.endswith("#"):
+        raise TargetError(f"{url!r}: the URL must not have a #fragment")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise TargetError(f"{url!r}: the URL has no host")
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise TargetError(f"{url!r}: the port is not a number from 1 to 65535") from None
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise TargetError(f"{url!r}: {host!r} is not a valid host name") from None
+    return Target(url, scheme, host, port)
+
+
+def refusal(address: str) -> str | None:
+    """Why an address may not be posted to ("loopback", "private", ...); None when public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    for name, refused in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
+                          ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                          ("reserved", ip.is_reserved), ("private", ip.is_private)):
+        if refused:
+            return name
+    return None if ip.is_global else "non-public"  # e.g. 100.64.0.0/10, shared address space
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses of a host, as the system resolver gives them."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def addresses(target: Target, resolve: Resolver) -> list[str]:
+    """The host's addresses; an IP literal is its own. Raises TargetError when it has none."""
+    try:
+        return [str(ipaddress.ip_address(target.host))]
+    except ValueError:
+        pass
+    try:
+        found = list(await resolve(target.host, target.port))
+    except OSError as exc:
+        raise TargetError(f"{target.url!r}: cannot resolve {target.host}: {exc}") from None
+    if not found:
+        raise TargetError(f"{target.url!r}: {target.host} has no address")
+    return found
+
+
+def check_addresses(target: Target, found: Sequence[str]) -> None:
+    """Raise TargetError when one of the host's addresses is not public."""
+    for address in found:
+        reason = refusal(address)
+        if reason is not None:
+            where = target.host if target.host == address else f"{target.host} resolves to {address}, which"
+            raise TargetError(f"{target.url!r}: {where} is a {reason} address; loops post only to public "
+                              "addresses unless [webhooks] allow_private_targets = true")
+
+
+async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> Target:
+    """Check a URL before a loop is registered with it: its form, that its host resolves, and
+    (unless `allow_private`) that every address is public."""
+    target = parse(url)
+    found = await addresses(target, resolve)
+    if not allow_private:
+        check_addresses(target, found)
+    return target

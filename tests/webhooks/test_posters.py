@@ -1,0 +1,85 @@
+"""Both posters, one request at a time, against the real receiver: TLS, kept-alive connections,
+long answers. (What the dispatcher makes of their answers is in test_dispatcher.py.)"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from returnpath.tls import make_self_signed
+from returnpath.webhooks import signing
+from returnpath.webhooks.h11poster import H11Poster
+from returnpath.webhooks.poster import ERROR_BODY, HttpxPoster
+
+from .receiver import Receiver, Reply
+
+Poster = HttpxPoster | H11Poster
+POSTERS = pytest.mark.parametrize("make", [HttpxPoster, H11Poster], ids=["httpx", "h11"])
+SECRET = signing.new_secret()
+
+
+def signed(body: bytes, n: int = 1) -> dict[str, str]:
+    return {**signing.headers(SECRET, f"msg_{n}", int(time.time()), body), "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_self_signed(cert, key, "localhost")
+    return cert, key
+
+
+@pytest.fixture
+async def tls_receiver(certificate: tuple[Path, Path]) -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start(tls=certificate)
+    yield r
+    await r.stop()
+
+
+@POSTERS
+async def test_https_is_verified_against_the_trusted_certificates(make: type[Poster], tls_receiver: Receiver,
+                                                                  certificate: tuple[Path, Path]) -> None:
+    url = tls_receiver.endpoint("/tls", SECRET)
+    trusting = make(timeout=2, ssl_context=ssl.create_default_context(cafile=str(certificate[0])))
+    default = make(timeout=2)
+    try:
+        assert (await trusting.post(url, signed(b"{}"), b"{}")).status == 200
+        refused = await default.post(url, signed(b"{}", 2), b"{}")
+    finally:
+        await trusting.close()
+        await default.close()
+    assert refused.status is None and refused.error is not None
+    assert refused.error.startswith("cannot connect") and "certificate verify failed" in refused.error
+    assert len(tls_receiver.unique("/tls")) == 1
+
+
+@POSTERS
+async def test_connections_are_kept_alive_between_posts(make: type[Poster], receiver: Receiver) -> None:
+    url = receiver.endpoint("/alive", SECRET)
+    poster = make(timeout=2)
+    try:
+        for n in range(5):
+            assert (await poster.post(url, signed(b"{}", n), b"{}")).ok
+    finally:
+        await poster.close()
+    assert len({a.client for a in receiver.at("/alive")}) == 1
+
+
+@POSTERS
+async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(make: type[Poster], receiver: Receiver) -> None:
+    url = receiver.endpoint("/long", SECRET, Reply(503, (("Retry-After", "120"),), body=b"x" * 100_000),
+                            Reply(500))
+    poster = make(timeout=2)
+    try:
+        long = await poster.post(url, signed(b"{}"), b"{}")
+        after = await poster.post(url, signed(b"{}", 2), b"{}")  # the connection is still fine, or a new one is
+    finally:
+        await poster.close()
+    assert (long.status, long.retry_after) == (503, "120")
+    assert long.error == "HTTP 503: " + "x" * ERROR_BODY
+    assert (after.status, after.error) == (500, "HTTP 500: no")
