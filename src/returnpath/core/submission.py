@@ -61,22 +61,22 @@ def check_data(raw: bytes) -> None:
     lf = raw.count(b"\n")
     if lf != raw.count(b"\r\n") or raw.count(b"\r") != lf:
         raise MessageError("the message contains a bare LF or CR; lines must end with CRLF")
-    if _has_long_line(raw):
+    if has_long_line(raw):
         # Receiving servers refuse such lines (at the end of data, after everything else
         # went well); better to say so now than to fail every delivery later.
         raise MessageError("the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
                            "use a transfer encoding such as quoted-printable or base64")
 
 
-def _has_long_line(raw: bytes) -> bool:
-    """Whether a line of `raw` (split at CRLF) is longer than MAX_LINE octets.
+def has_long_line(raw: bytes, longest: int = MAX_LINE) -> bool:
+    """Whether a line of `raw` (split at CRLF) is longer than `longest` octets, CRLF not counted.
 
     Rather than split every line (or run a regular expression, some hundred times slower
     again), this jumps from the last CRLF within MAX_LINE + 2 bytes of a line's start to the
     next such window: a few dozen steps for 20 KB of short lines.
     """
-    pos, size, window = 0, len(raw), MAX_LINE + 2
-    while size - pos > MAX_LINE:
+    pos, size, window = 0, len(raw), longest + 2
+    while size - pos > longest:
         crlf = raw.rfind(b"\r\n", pos, pos + window)
         if crlf < 0:
             return True

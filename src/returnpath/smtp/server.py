@@ -11,6 +11,7 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import MISSING, SMTP, Session, _DataState, syntax
 
 from ..config import Settings
+from ..core.submission import has_long_line
 from ..errors import ConfigError
 from . import replies as R
 
@@ -27,19 +28,6 @@ def _marker_overlap(tail: bytes) -> int:
         if tail.endswith(prefix):
             return len(prefix)
     return 0
-
-
-def _has_long_line(data: bytes, longest: int) -> bool:
-    """Whether a line of `data` (lines end at CRLF) is longer than `longest` octets, CRLF
-    not counted. Jumps from the last CRLF in one window of `longest` + 2 bytes to the next
-    window instead of splitting every line: some twenty steps for 20 KB of short lines."""
-    pos, size, window = 0, len(data), longest + 2
-    while size - pos > longest:
-        crlf = data.rfind(b"\r\n", pos, pos + window)
-        if crlf < 0:
-            return True
-        pos = crlf + 2
-    return False
 
 
 class QuietSession(Session):
@@ -192,7 +180,7 @@ class ServerSMTP(SMTP):
                     # now. A line that was too long before the limit is what aiosmtpd would name.
                     parts.append(piece)
                     seen = b"".join(parts)[:limit]
-                    too_long = _has_long_line(seen, self.line_length_limit - 2)
+                    too_long = has_long_line(seen, self.line_length_limit - 2)
                     state = _DataState.TOO_LONG if too_long else _DataState.TOO_MUCH
                     parts = []
                 else:
@@ -203,7 +191,7 @@ class ServerSMTP(SMTP):
             return b"", state
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         data = data[:-len(_END_TAIL)]
-        if _has_long_line(data, self.line_length_limit - 2):
+        if has_long_line(data, self.line_length_limit - 2):
             return b"", _DataState.TOO_LONG
         return data, state
 
