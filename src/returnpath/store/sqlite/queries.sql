@@ -139,3 +139,115 @@ WHERE d.id IN (SELECT value FROM json_each(?))
 UPDATE deliveries SET state = 'failed', updated_at = ?, next_attempt_at = NULL, lease_owner = NULL,
     lease_until = NULL
 WHERE id = ?
+
+-- name: insert_loop
+INSERT INTO loops (id, account_id, url, format, active, secret, created_at, updated_at)
+VALUES (:id, :account_id, :url, :format, :active, :secret, :now, :now)
+
+-- name: insert_loop_event
+INSERT INTO loop_events (loop_id, kind) VALUES (?, ?)
+
+-- name: delete_loop_events
+DELETE FROM loop_events WHERE loop_id = ?
+
+-- name: loops
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+       (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.account_id = ? ORDER BY l.created_at, l.id
+
+-- name: loop
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+       (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.id = ? AND l.account_id = ?
+
+-- name: loops_by_id
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+       (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.id IN (SELECT value FROM json_each(?))
+
+-- name: update_loop
+UPDATE loops SET url = :url, format = :format, active = :active, secret = :secret, updated_at = :now
+WHERE id = :id AND account_id = :account_id
+
+-- name: delete_loop
+DELETE FROM loops WHERE id = ? AND account_id = ?
+
+-- name: fan_out_loops
+-- The loops (paused ones too) that want an event of this account and kind: Loop.wants.
+SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
+WHERE l.account_id = ? AND e.kind = ?
+
+-- name: insert_outbox
+INSERT INTO loop_outbox (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
+                         next_attempt_at)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
+
+-- name: claim_outbox
+-- Due, unleased (or lease run out) items of active loops, not skipped, at most :per_loop of a
+-- loop, oldest event first.
+UPDATE loop_outbox SET lease_owner = :owner, lease_until = :until
+WHERE id IN (
+    SELECT id FROM (
+        SELECT o.id, o.event_time, o.event_id,
+               ROW_NUMBER() OVER (PARTITION BY o.loop_id ORDER BY o.event_time, o.event_id) AS n
+        FROM loop_outbox o JOIN loops l ON l.id = o.loop_id
+        WHERE o.state = 'pending' AND o.next_attempt_at <= :now
+          AND (o.lease_until IS NULL OR o.lease_until <= :now)
+          AND l.active = 1
+          AND o.loop_id NOT IN (SELECT value FROM json_each(:skip))
+    )
+    WHERE n <= :per_loop
+    ORDER BY event_time, event_id
+    LIMIT :limit
+)
+RETURNING id
+
+-- name: outbox_calls
+-- The claimed items with their event; filled with the ids of a claim.
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
+       e.kind, e.delivery_id, e.message_id, e.account_id, e.time, e.data
+FROM loop_outbox o JOIN events e ON e.id = o.event_id
+WHERE o.id IN (SELECT value FROM json_each(?))
+ORDER BY o.event_time, o.event_id
+
+-- name: return_raw
+SELECT raw FROM returns WHERE id = ?
+
+-- name: settle_outbox
+UPDATE loop_outbox
+SET state = :state, attempts = :attempts, next_attempt_at = :next, last_attempt_at = :at,
+    last_status = :status, last_error = :error, lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND lease_owner = :owner
+
+-- name: release_outbox
+UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
+WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))
+
+-- name: outbox_items
+-- A loop's items, newest event first; :state is NULL (all), a state, or 'in_flight' (leased).
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
+       o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now
+FROM loop_outbox o
+WHERE o.loop_id = :loop_id
+  AND (:state IS NULL
+       OR (:state = 'in_flight' AND o.state = 'pending' AND o.lease_until > :now)
+       OR o.state = :state)
+ORDER BY o.event_time DESC, o.event_id DESC
+LIMIT :limit
+
+-- name: replay_item
+-- A done or dead item is pending again with a new retry window; its last status and error stay.
+UPDATE loop_outbox
+SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expires,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state != 'pending'
+  AND loop_id IN (SELECT id FROM loops WHERE id = :loop_id AND account_id = :account_id)
+
+-- name: replay_dead
+UPDATE loop_outbox
+SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expires,
+    lease_owner = NULL, lease_until = NULL
+WHERE state = 'dead'
+  AND loop_id IN (SELECT id FROM loops WHERE id = :loop_id AND account_id = :account_id)

@@ -93,3 +93,42 @@ CREATE TABLE IF NOT EXISTS returns (
     lease_until  REAL
 );
 CREATE INDEX IF NOT EXISTS returns_new ON returns (received_at) WHERE state = 'new';
+
+-- Feedback loops (webhooks/model.py): where an account wants its events posted, and which.
+CREATE TABLE IF NOT EXISTS loops (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts (id),
+    url         TEXT NOT NULL,
+    format      TEXT NOT NULL,               -- form, json
+    active      INTEGER NOT NULL,            -- 0: paused (its items wait)
+    secret      TEXT NOT NULL,               -- whsec_...: needed in clear to sign
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS loops_account ON loops (account_id);
+
+CREATE TABLE IF NOT EXISTS loop_events (
+    loop_id  TEXT NOT NULL REFERENCES loops (id) ON DELETE CASCADE,
+    kind     TEXT NOT NULL,
+    PRIMARY KEY (loop_id, kind)
+);
+
+-- One row per event per loop that wants it, written in the event's transaction.
+CREATE TABLE IF NOT EXISTS loop_outbox (
+    id               TEXT PRIMARY KEY,       -- webhook-id is "msg_" + this
+    loop_id          TEXT NOT NULL REFERENCES loops (id) ON DELETE CASCADE,
+    event_id         INTEGER NOT NULL,
+    event_time       REAL NOT NULL,
+    created_at       REAL NOT NULL,
+    expires_at       REAL NOT NULL,
+    state            TEXT NOT NULL,          -- pending, done, dead
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  REAL,                   -- NULL once done or dead
+    last_attempt_at  REAL,
+    last_status      INTEGER,
+    last_error       TEXT,
+    lease_owner      TEXT,
+    lease_until      REAL
+);
+CREATE INDEX IF NOT EXISTS loop_outbox_due ON loop_outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS loop_outbox_loop ON loop_outbox (loop_id, state, event_time);

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+import time as _time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...core.events import Event, EventKind, log_record
-from ...core.model import (Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned,
-                           Step, Submission, Verdict)
+from ...core.model import (
+    Account,
+    Attempt,
+    DeliveryJob,
+    DeliveryState,
+    DeliveryView,
+    DsnOptions,
+    Returned,
+    Step,
+    Submission,
+    Verdict,
+)
 from ...core.ports import NewDelivery, NewMessage, StoredEvent
 from ...core.retry import Settlement
 from ...errors import InputError
+from ...webhooks.model import Format, Loop, OutboxItem, OutboxState
 from ..sql import load_queries
 from .database import Database
+from .outbox import WINDOW, SqliteOutbox, fan_out, item_from_row, loop_from_row
 
 Q = load_queries(__package__, "queries.sql")
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, loop_window: float = WINDOW) -> None:
         self.path = Path(path)
         self.db = Database(self.path)
+        self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
+        self.outbox = SqliteOutbox(self.db)  # webhooks.ports.Outbox, for the dispatcher
 
     async def open(self) -> None:
         self.db.open()
@@ -99,7 +114,7 @@ class SqliteStore:
             conn.execute(Q["update_delivery"], {
                 "state": settlement.state.value, "attempts": attempt.number, "now": attempt.time,
                 "next": settlement.next_attempt_at, "id": job.delivery_id})
-            return _insert_event(conn, event)
+            return _insert_event(conn, event, attempt.time, self.loop_window)
         return await self.db.write(op)
 
     async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
@@ -131,7 +146,7 @@ class SqliteStore:
     async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
                             forwards: Sequence[NewMessage], now: float) -> list[int]:
         def op(conn: sqlite3.Connection) -> list[int]:
-            ids = [_insert_event(conn, event) for event in events]
+            ids = [_insert_event(conn, event, now, self.loop_window) for event in events]
             for delivery_id in failed:
                 conn.execute(Q["fail_delivery"], (now, delivery_id))
             for message in forwards:
@@ -190,6 +205,89 @@ class SqliteStore:
     async def set_cursor(self, name: str, value: int) -> None:
         await self.db.write(lambda c: c.execute(Q["set_cursor"], (name, value)))
 
+    # ---- feedback loops (webhooks/model.py); each scoped by account ----------------------
+
+    async def create_loop(self, loop: Loop, now: float | None = None) -> Loop:
+        at = _time.time() if now is None else now
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(Q["insert_loop"], {
+                "id": loop.id, "account_id": loop.account_id, "url": loop.url, "format": loop.format.value,
+                "active": int(loop.active), "secret": loop.secret, "now": at})
+            conn.executemany(Q["insert_loop_event"], [(loop.id, k.value) for k in sorted(loop.events)])
+        await self.db.write(op)
+        return loop
+
+    async def loops(self, account_id: str) -> list[Loop]:
+        rows = await self.db.read(lambda c: c.execute(Q["loops"], (account_id,)).fetchall())
+        return [loop_from_row(row) for row in rows]
+
+    async def loop(self, account_id: str, loop_id: str) -> Loop | None:
+        """The account's loop; None when there is none by that id (or it is another account's)."""
+        row = await self.db.read(lambda c: c.execute(Q["loop"], (loop_id, account_id)).fetchone())
+        return loop_from_row(row) if row else None
+
+    async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
+                          events: Iterable[EventKind] | None = None, format: Format | None = None,
+                          active: bool | None = None, secret: str | None = None,
+                          now: float | None = None) -> Loop | None:
+        """Change what is given (a new `secret` rotates it); None when the account has no such
+        loop. New event kinds apply to events stored from now on."""
+        at = _time.time() if now is None else now
+
+        def op(conn: sqlite3.Connection) -> Loop | None:
+            row = conn.execute(Q["loop"], (loop_id, account_id)).fetchone()
+            if row is None:
+                return None
+            old = loop_from_row(row)
+            new = Loop(old.id, old.account_id, old.url if url is None else url,
+                       old.events if events is None else frozenset(events),
+                       old.secret if secret is None else secret, old.format if format is None else format,
+                       old.active if active is None else active)
+            conn.execute(Q["update_loop"], {"url": new.url, "format": new.format.value, "active": int(new.active),
+                                            "secret": new.secret, "now": at, "id": loop_id,
+                                            "account_id": account_id})
+            if new.events != old.events:
+                conn.execute(Q["delete_loop_events"], (loop_id,))
+                conn.executemany(Q["insert_loop_event"], [(loop_id, k.value) for k in sorted(new.events)])
+            return new
+        return await self.db.write(op)
+
+    async def delete_loop(self, account_id: str, loop_id: str) -> bool:
+        """Remove the loop with its outbox items; False when the account has no such loop."""
+        return await self.db.write(lambda c: c.execute(Q["delete_loop"], (loop_id, account_id)).rowcount > 0)
+
+    async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
+                         now: float | None = None, limit: int = 100) -> list[tuple[OutboxItem, bool]] | None:
+        """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
+        in flight (leased now). `state` is an OutboxState or "in_flight". None when the account
+        has no such loop."""
+        at = _time.time() if now is None else now
+        wanted = None if state is None else str(state)
+
+        def op(conn: sqlite3.Connection) -> list[tuple[OutboxItem, bool]] | None:
+            if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
+                return None
+            rows = conn.execute(Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at,
+                                                    "limit": limit}).fetchall()
+            return [(item_from_row(row[:12]), bool(row[12])) for row in rows]
+        return await self.db.read(op)
+
+    async def replay_item(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
+        """Post a done or dead item again: pending, attempts 0, due now, a new retry window; its
+        last status and error stay until the next attempt. False when there is no such item
+        (of this account's loop) or it is pending already."""
+        at = _time.time() if now is None else now
+        params = {"id": item_id, "loop_id": loop_id, "account_id": account_id, "now": at,
+                  "expires": at + self.loop_window}
+        return await self.db.write(lambda c: c.execute(Q["replay_item"], params).rowcount > 0)
+
+    async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
+        """Replay every dead item of the loop; returns how many."""
+        at = _time.time() if now is None else now
+        params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
+        return await self.db.write(lambda c: int(c.execute(Q["replay_dead"], params).rowcount))
+
 
 def _insert_message(conn: sqlite3.Connection, message: NewMessage, owner: str | None,
                     lease_until: float | None) -> None:
@@ -210,10 +308,13 @@ def _returned(row: tuple[Any, ...]) -> Returned:
                     deliveries=tuple(json.loads(row[3])), client=row[4], received_at=row[5], raw=bytes(row[6]))
 
 
-def _insert_event(conn: sqlite3.Connection, event: Event) -> int:
+def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float) -> int:
+    """Insert an event and, in the same transaction, its feedback-loop outbox items."""
     row = conn.execute(Q["insert_event"], (event.kind.value, event.delivery_id, event.message_id,
                                             event.account_id, event.time, json.dumps(event.data))).fetchone()
-    return int(row[0])
+    event_id = int(row[0])
+    fan_out(conn, event_id, event, now, window)
+    return event_id
 
 
 def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob]:

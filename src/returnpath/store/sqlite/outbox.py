@@ -1,0 +1,97 @@
+"""Feedback loops on SQLite: the loops, the fan-out of events into `loop_outbox`, and the
+`webhooks.ports.Outbox` the dispatcher works from. The SQL lives in queries.sql."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ...core import ids
+from ...core.events import Event, EventKind
+from ...webhooks.model import Format, Loop, OutboxItem, OutboxState
+from ...webhooks.policy import Settlement
+from ...webhooks.ports import Call
+from ..sql import load_queries
+from .database import Database
+
+Q = load_queries(__package__, "queries.sql")
+
+WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) outbox item; [webhooks] retry_window
+
+
+def fan_out(conn: sqlite3.Connection, event_id: int, event: Event, now: float, window: float) -> int:
+    """Insert one outbox item per loop (paused ones too) of the event's account that wants its
+    kind, in the caller's transaction. Events of no account go nowhere. Returns the count."""
+    if not event.account_id:
+        return 0
+    loop_ids = [row[0] for row in conn.execute(Q["fan_out_loops"], (event.account_id, event.kind.value))]
+    conn.executemany(Q["insert_outbox"], [
+        (ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids])
+    return len(loop_ids)
+
+
+def loop_from_row(row: Sequence[Any]) -> Loop:
+    loop_id, account_id, url, fmt, active, secret, kinds = row
+    return Loop(id=loop_id, account_id=account_id, url=url,
+                events=frozenset(EventKind(k) for k in json.loads(kinds or "[]")),
+                secret=secret, format=Format(fmt), active=bool(active))
+
+
+def item_from_row(row: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(id=row[0], loop_id=row[1], event_id=row[2], event_time=row[3], created_at=row[4],
+                      expires_at=row[5], state=OutboxState(row[6]), attempts=row[7], next_attempt_at=row[8],
+                      last_attempt_at=row[9], last_status=row[10], last_error=row[11])
+
+
+class SqliteOutbox:
+    """`webhooks.ports.Outbox` over the store's SQLite file."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
+                    skip_loops: Collection[str] = ()) -> list[Call]:
+        if limit <= 0 or per_loop <= 0:
+            return []
+        params = {"owner": owner, "until": lease_until, "now": now, "limit": limit, "per_loop": per_loop,
+                  "skip": json.dumps(sorted(skip_loops))}
+
+        def op(conn: sqlite3.Connection) -> list[Call]:
+            # Claimed and read in one transaction: nobody can settle an item in between.
+            claimed = [row[0] for row in conn.execute(Q["claim_outbox"], params).fetchall()]
+            return _calls(conn, claimed) if claimed else []
+        return await self.db.write(op)
+
+    async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
+        params = {"state": settlement.state.value, "attempts": settlement.attempts,
+                  "next": settlement.next_attempt_at, "at": settlement.at, "status": settlement.status,
+                  "error": settlement.error, "id": item_id, "owner": owner}
+        await self.db.write(lambda conn: conn.execute(Q["settle_outbox"], params))
+
+    async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
+        if item_ids:
+            args = (due_at, owner, json.dumps(list(item_ids)))
+            await self.db.write(lambda conn: conn.execute(Q["release_outbox"], args))
+
+
+def _calls(conn: sqlite3.Connection, item_ids: list[str]) -> list[Call]:
+    rows = conn.execute(Q["outbox_calls"], (json.dumps(item_ids),)).fetchall()
+    loop_ids = sorted({row[1] for row in rows})
+    loops = {row[0]: loop_from_row(row) for row in conn.execute(Q["loops_by_id"], (json.dumps(loop_ids),))}
+    raws: dict[str, bytes | None] = {}
+    calls = []
+    for row in rows:
+        item = item_from_row(row[:12])
+        kind, delivery_id, message_id, account_id, time, data = row[12:]
+        event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
+        mime = None
+        return_id = event.data.get("return")
+        if event.kind in (EventKind.BOUNCE, EventKind.ABUSE) and isinstance(return_id, str):
+            if return_id not in raws:  # one bytes object per returned message
+                raw = conn.execute(Q["return_raw"], (return_id,)).fetchone()
+                raws[return_id] = bytes(raw[0]) if raw else None
+            mime = raws[return_id]
+        calls.append(Call(item, loops[item.loop_id], item.event_id, event, mime))
+    return calls

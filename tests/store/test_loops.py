@@ -1,0 +1,380 @@
+"""Feedback loops in the store: loop CRUD per account, the fan-out of events into the outbox in
+the event's own transaction, and the `webhooks.ports.Outbox` the dispatcher claims from. The
+claim/lease/settle/release cases mirror tests/webhooks/memory.py, which states the contract."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from returnpath.core import ids
+from returnpath.core.events import Event, EventKind
+from returnpath.core.model import (
+    Account,
+    Attempt,
+    DsnOptions,
+    Outcome,
+    Returned,
+    Step,
+    Submission,
+    Verdict,
+)
+from returnpath.core.ports import NewDelivery
+from returnpath.core.retry import RetryPolicy, settle
+from returnpath.errors import StoreError
+from returnpath.store.sqlite import SqliteStore
+from returnpath.store.sqlite.store import _insert_event
+from returnpath.webhooks.model import Format, Loop, OutboxState
+from returnpath.webhooks.policy import Settlement
+from returnpath.webhooks.ports import Outbox
+
+NOW = 1_800_000_000.0
+WINDOW = 1000.0
+MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
+RAW = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered\r\n\r\ngone\r\n"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "store.db", loop_window=WINDOW)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _account(store: SqliteStore, name: str) -> Account:
+    account = Account(ids.new_id(NOW), name, name)
+    await store.create_account(account, f"token-{name}", "hash", NOW)
+    return account
+
+
+async def _loop(store: SqliteStore, account: Account, *kinds: EventKind, active: bool = True,
+                url: str = "https://hooks.example.com/rp") -> Loop:
+    loop = Loop(ids.new_id(NOW), account.id, url, frozenset(kinds), "whsec_c2VjcmV0", Format.FORM, active)
+    return await store.create_loop(loop, NOW)
+
+
+async def _publish(store: SqliteStore, account: Account | None, kind: EventKind, time: float,
+                   data: dict | None = None) -> int:
+    """An event stored as settle() and finish_return() store them (with its fan-out)."""
+    event = Event(kind, ids.new_id(time), ids.new_id(time), account.id if account else "", time,
+                  data or {"recipient": "x@example.net"})
+    return await store.db.write(lambda conn: _insert_event(conn, event, time, store.loop_window))
+
+
+async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: float = NOW):
+    found = await store.loop_items(loop.account_id, loop.id, state=state, now=now)
+    assert found is not None
+    return found
+
+
+# ---- loops ---------------------------------------------------------------------------------
+
+async def test_loops_are_kept_per_account(store: SqliteStore) -> None:
+    mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
+    a = await _loop(store, mine, EventKind.FAILURE, EventKind.BOUNCE)
+    b = await _loop(store, mine, EventKind.DELIVERY, active=False)
+    c = await _loop(store, theirs, EventKind.FAILURE)
+    assert await store.loops(mine.id) == sorted([a, b], key=lambda loop: loop.id)  # same created_at
+    assert await store.loops(theirs.id) == [c]
+    assert await store.loop(mine.id, a.id) == a
+    assert await store.loop(theirs.id, a.id) is None  # another account's id is not found
+    # Another account can neither change, list, replay nor remove it.
+    assert await store.update_loop(theirs.id, a.id, active=False) is None
+    assert await store.loop_items(theirs.id, a.id) is None
+    assert await store.replay_dead(theirs.id, a.id) == 0
+    assert await store.delete_loop(theirs.id, a.id) is False
+    assert await store.loop(mine.id, a.id) == a
+
+
+async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    paused = await store.update_loop(account.id, loop.id, active=False, now=NOW + 1)
+    assert paused is not None and not paused.active and paused.events == loop.events
+    changed = await store.update_loop(account.id, loop.id, url="https://new.example.com/x",
+                                      events=[EventKind.BOUNCE, EventKind.ABUSE], format=Format.JSON,
+                                      secret="whsec_bmV3", active=True)
+    assert changed == Loop(loop.id, account.id, "https://new.example.com/x",
+                           frozenset({EventKind.BOUNCE, EventKind.ABUSE}), "whsec_bmV3", Format.JSON, True)
+    assert await store.loop(account.id, loop.id) == changed
+    await _publish(store, account, EventKind.BOUNCE, NOW)
+    assert len(await _items(store, changed)) == 1
+    assert await store.delete_loop(account.id, loop.id) is True
+    assert await store.loop(account.id, loop.id) is None
+    assert await store.loops(account.id) == []
+    assert await store.loop_items(account.id, loop.id) is None
+    # Its items went with it: the outbox has nothing left to claim.
+    assert await store.outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10) == []
+
+
+# ---- fan-out -------------------------------------------------------------------------------
+
+def _outcome(verdict: Verdict, code: int) -> Outcome:
+    return Outcome(verdict, Step.RCPT, code, "5.1.1", f"{code} no such user", "mx.example.net[127.0.0.1]:25")
+
+
+async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(store: SqliteStore) -> None:
+    mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
+    failures = await _loop(store, mine, EventKind.FAILURE, EventKind.BOUNCE)
+    paused = await _loop(store, mine, EventKind.FAILURE, active=False)
+    deliveries_only = await _loop(store, mine, EventKind.DELIVERY)
+    other = await _loop(store, theirs, EventKind.FAILURE)
+    message_id = ids.new_id(NOW)
+    delivery = NewDelivery(ids.new_id(NOW), "x@example.net", "b@bounces.test")
+    await store.submit(mine.id, message_id, Submission(mail_from="a@example.com", recipients=("x@example.net",),
+                                                       mime=MIME, tags=("t",), dsn=DsnOptions()),
+                       [delivery], now=NOW, expires_at=NOW + 100, owner=None, lease_until=NOW)
+    [job] = await store.claim("w1", NOW, NOW + 60, 10)
+    outcome = _outcome(Verdict.PERMANENT, 550)
+    event_id = await store.settle(job, Attempt(1, NOW + 5, outcome.remote, outcome.step, 550, "5.1.1",
+                                               outcome.text, Verdict.PERMANENT),
+                                  settle(job, outcome, NOW + 5, RetryPolicy()))
+    for loop in (failures, paused):
+        [(item, in_flight)] = await _items(store, loop)
+        assert item.event_id == event_id and item.state is OutboxState.PENDING and not in_flight
+        assert item.created_at == NOW + 5 and item.next_attempt_at == NOW + 5
+        assert item.expires_at == NOW + 5 + WINDOW and item.attempts == 0
+        assert item.webhook_id == f"msg_{item.id}"
+    assert await _items(store, deliveries_only) == []
+    assert await _items(store, other) == []
+    # The paused loop's item waits; the active one's is claimed, with the event as stored.
+    [call] = await store.outbox.claim("w1", NOW + 5, NOW + 65, limit=10, per_loop=10)
+    assert call.loop == failures and call.event_id == event_id and call.returned_mime is None
+    assert call.event.kind is EventKind.FAILURE and call.event.account_id == mine.id
+    assert call.event.delivery_id == delivery.id and call.event.data["code"] == 550
+
+
+async def test_fan_out_is_in_the_events_transaction(store: SqliteStore) -> None:
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    event = Event(EventKind.FAILURE, "d", "m", account.id, NOW, {})
+
+    def op(conn: sqlite3.Connection) -> None:
+        _insert_event(conn, event, NOW, WINDOW)
+        assert conn.execute("SELECT count(*) FROM loop_outbox").fetchone()[0] == 1
+        raise sqlite3.OperationalError("the process dies before the commit")
+    with pytest.raises(StoreError):
+        await store.db.write(op)
+    assert await store.events() == [] and await _items(store, loop) == []
+
+
+async def test_a_bounce_from_finish_return_carries_the_returned_message(store: SqliteStore) -> None:
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.BOUNCE, EventKind.ABUSE)
+    catch_all = await _loop(store, account, *EventKind)
+    returned = Returned(ids.new_id(NOW), "", ("b+tok@bounces.test",), (), "192.0.2.1", NOW, RAW)
+    await store.receive(returned)
+    data = {"recipient": "x@example.net", "return": returned.id, "kind": "dsn"}
+    orphan = Event(EventKind.BOUNCE, "", "", "", NOW + 1, {**data, "recipient": None})  # of no account
+    bounce = Event(EventKind.BOUNCE, "d1", "m1", account.id, NOW + 1, data)
+    abuse = Event(EventKind.ABUSE, "d1", "m1", account.id, NOW + 2, {**data, "feedbacktype": "abuse"})
+    await store.finish_return(returned.id, "dsn", [orphan, bounce, abuse], [], [], NOW + 3)
+    assert len(await _items(store, loop)) == 2 and len(await _items(store, catch_all)) == 2
+    calls = await store.outbox.claim("w1", NOW + 3, NOW + 60, limit=10, per_loop=10)
+    assert [(c.loop.id, c.event.kind) for c in calls if c.loop.id == loop.id] == [
+        (loop.id, EventKind.BOUNCE), (loop.id, EventKind.ABUSE)]
+    assert all(c.returned_mime == RAW for c in calls)
+    assert {c.event.account_id for c in calls} == {account.id}
+
+
+# ---- the Outbox port -----------------------------------------------------------------------
+
+def _done(attempts: int, at: float, status: int = 200) -> Settlement:
+    return Settlement(OutboxState.DONE, attempts, None, at, status, None)
+
+
+async def test_claim_takes_due_items_of_active_loops_oldest_first(store: SqliteStore) -> None:
+    outbox: Outbox = store.outbox
+    account = await _account(store, "app")
+    a = await _loop(store, account, EventKind.FAILURE)
+    b = await _loop(store, account, EventKind.FAILURE, EventKind.DELIVERY)
+    paused = await _loop(store, account, EventKind.FAILURE, active=False)
+    for t in (NOW + 3, NOW + 1, NOW + 2):  # stored out of time order
+        await _publish(store, account, EventKind.FAILURE, t)
+    await _publish(store, account, EventKind.DELIVERY, NOW + 10)  # due only at NOW + 10
+    calls = await outbox.claim("w1", NOW + 5, NOW + 60, limit=10, per_loop=10)
+    assert [c.loop.id for c in calls].count(a.id) == 3 and [c.loop.id for c in calls].count(b.id) == 3
+    assert paused.id not in {c.loop.id for c in calls}
+    assert [c.event.time for c in calls] == sorted(c.event.time for c in calls)
+    assert [c.item.event_time for c in calls if c.loop.id == a.id] == [NOW + 1, NOW + 2, NOW + 3]
+    # Leased: nobody else gets them; the delivery event is due later.
+    assert await outbox.claim("w2", NOW + 6, NOW + 66, limit=10, per_loop=10) == []
+    [late] = await outbox.claim("w2", NOW + 10, NOW + 66, limit=10, per_loop=10)
+    assert late.loop.id == b.id and late.event.kind is EventKind.DELIVERY
+    # The paused loop's items wait for it to be resumed.
+    await store.update_loop(account.id, paused.id, active=True)
+    resumed = await outbox.claim("w2", NOW + 10, NOW + 66, limit=10, per_loop=10)
+    assert [c.loop.id for c in resumed] == [paused.id] * 3
+
+
+async def test_claim_limits_per_loop_overall_and_skips_loops(store: SqliteStore) -> None:
+    outbox = store.outbox
+    account = await _account(store, "app")
+    a = await _loop(store, account, EventKind.FAILURE)
+    b = await _loop(store, account, EventKind.FAILURE)
+    for i in range(5):
+        await _publish(store, account, EventKind.FAILURE, NOW + i)
+    calls = await outbox.claim("w1", NOW + 10, NOW + 60, limit=10, per_loop=2)
+    assert sorted(c.loop.id for c in calls) == sorted([a.id, a.id, b.id, b.id])
+    assert {c.item.event_time for c in calls} == {NOW, NOW + 1}  # the oldest of each loop
+    skipped = await outbox.claim("w1", NOW + 10, NOW + 60, limit=10, per_loop=10, skip_loops=[a.id])
+    assert [c.loop.id for c in skipped] == [b.id] * 3
+    [one] = await outbox.claim("w1", NOW + 10, NOW + 60, limit=1, per_loop=10)
+    assert one.loop.id == a.id and one.item.event_time == NOW + 2
+    assert await outbox.claim("w1", NOW + 10, NOW + 60, limit=0, per_loop=10) == []
+
+
+async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_again(store: SqliteStore) -> None:
+    outbox = store.outbox
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    await _publish(store, account, EventKind.FAILURE, NOW)
+    [call] = await outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10)
+    [(_, in_flight)] = await _items(store, loop, now=NOW + 1)
+    assert in_flight and len(await _items(store, loop, "in_flight", now=NOW + 1)) == 1
+    await outbox.settle("w2", call.item.id, _done(1, NOW + 1))  # not w2's lease: ignored
+    [(item, _)] = await _items(store, loop)
+    assert item.state is OutboxState.PENDING and item.attempts == 0
+    # A retry: pending again, due later, the lease dropped.
+    retry = Settlement(OutboxState.PENDING, 1, NOW + 30, NOW + 2, 503, "HTTP 503")
+    await outbox.settle("w1", call.item.id, retry)
+    [(item, in_flight)] = await _items(store, loop, now=NOW + 3)
+    assert not in_flight and item == retry.apply(call.item)
+    assert await outbox.claim("w2", NOW + 29, NOW + 90, limit=10, per_loop=10) == []
+    [again] = await outbox.claim("w2", NOW + 30, NOW + 90, limit=10, per_loop=10)
+    assert again.item.id == call.item.id and again.item.attempts == 1 and again.item.last_status == 503
+    # w2's lease runs out: w3 takes the item over, and w2's late answer is ignored.
+    [taken] = await outbox.claim("w3", NOW + 90, NOW + 150, limit=10, per_loop=10)
+    assert taken.item.id == call.item.id
+    await outbox.settle("w2", call.item.id, _done(2, NOW + 91))
+    assert (await _items(store, loop))[0][0].state is OutboxState.PENDING
+    await outbox.settle("w3", call.item.id, _done(2, NOW + 92, 204))
+    [(item, in_flight)] = await _items(store, loop, now=NOW + 93)
+    assert item.state is OutboxState.DONE and item.attempts == 2 and item.next_attempt_at is None
+    assert item.last_status == 204 and item.last_error is None and item.last_attempt_at == NOW + 92
+    assert not in_flight
+    # Done is final: never claimed again.
+    assert await outbox.claim("w1", NOW + 10_000, NOW + 10_060, limit=10, per_loop=10) == []
+
+
+async def test_release_drops_only_the_owners_leases(store: SqliteStore) -> None:
+    outbox = store.outbox
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    await _publish(store, account, EventKind.FAILURE, NOW)
+    await _publish(store, account, EventKind.FAILURE, NOW + 1)
+    first, second = await outbox.claim("w1", NOW + 1, NOW + 60, limit=10, per_loop=10)
+    await outbox.release("w2", [first.item.id], NOW + 2)  # not w2's: no effect
+    assert await outbox.claim("w3", NOW + 2, NOW + 60, limit=10, per_loop=10) == []
+    await outbox.release("w1", [first.item.id], NOW + 20)
+    await outbox.release("w1", [], NOW + 20)
+    assert await outbox.claim("w3", NOW + 19, NOW + 60, limit=10, per_loop=10) == []
+    [back] = await outbox.claim("w3", NOW + 20, NOW + 80, limit=10, per_loop=10)
+    assert back.item.id == first.item.id and back.item.attempts == 0 and back.item.next_attempt_at == NOW + 20
+    assert len(await _items(store, loop, "in_flight", now=NOW + 21)) == 2
+    assert second.item.id != first.item.id
+
+
+async def test_accounts_get_their_own_events_only(store: SqliteStore) -> None:
+    mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
+    my_loop = await _loop(store, mine, *EventKind)
+    their_loop = await _loop(store, theirs, *EventKind)
+    await _publish(store, mine, EventKind.DELIVERY, NOW)
+    await _publish(store, theirs, EventKind.FAILURE, NOW)
+    await _publish(store, None, EventKind.BOUNCE, NOW)  # no account: nobody's
+    calls = await store.outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10)
+    assert sorted((c.loop.id, c.event.account_id) for c in calls) == sorted(
+        [(my_loop.id, mine.id), (their_loop.id, theirs.id)])
+    for call in calls:
+        assert call.loop.wants(call.event)
+
+
+async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
+    outbox = store.outbox
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    for i in range(3):
+        await _publish(store, account, EventKind.FAILURE, NOW + i)
+    calls = await outbox.claim("w1", NOW + 5, NOW + 60, limit=10, per_loop=10)
+    dead = Settlement(OutboxState.DEAD, 4, None, NOW + 6, 410, "HTTP 410")
+    await outbox.settle("w1", calls[0].item.id, dead)
+    await outbox.settle("w1", calls[1].item.id, dead)
+    await outbox.settle("w1", calls[2].item.id, _done(1, NOW + 6))
+    assert len(await _items(store, loop, OutboxState.DEAD)) == 2
+    assert len(await _items(store, loop, "done")) == 1
+    # One by one (a done item too); a pending one or another loop's id is refused.
+    assert await store.replay_item(account.id, loop.id, calls[0].item.id, NOW + 100) is True
+    assert await store.replay_item(account.id, loop.id, calls[0].item.id, NOW + 100) is False
+    assert await store.replay_item(account.id, "nope", calls[1].item.id, NOW + 100) is False
+    [(item, _)] = [(i, f) for i, f in await _items(store, loop) if i.id == calls[0].item.id]
+    assert item.state is OutboxState.PENDING and item.attempts == 0 and item.next_attempt_at == NOW + 100
+    assert item.expires_at == NOW + 100 + WINDOW
+    assert item.last_status == 410 and item.last_error == "HTTP 410"  # kept until the next attempt
+    # All dead at once: only the dead one left.
+    assert await store.replay_dead(account.id, loop.id, NOW + 200) == 1
+    assert await _items(store, loop, "dead") == []
+    again = await outbox.claim("w2", NOW + 200, NOW + 260, limit=10, per_loop=10)
+    assert sorted(c.item.id for c in again) == sorted([calls[0].item.id, calls[1].item.id])
+    assert await store.replay_item(account.id, loop.id, calls[2].item.id, NOW + 300) is True
+
+
+# ---- with the dispatcher -------------------------------------------------------------------
+
+async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -> None:
+    """End to end over a real receiver: every event reaches its loop once, signed, after retries."""
+    import asyncio
+    import time
+
+    from returnpath.webhooks.dispatcher import Dispatcher, Limits
+    from returnpath.webhooks.h11poster import H11Poster
+    from returnpath.webhooks.policy import Backoff
+    from returnpath.webhooks.signing import new_secret
+    from tests.webhooks.receiver import Receiver, Reply
+
+    receiver = Receiver()
+    await receiver.start()
+    account = await _account(store, "app")
+    loops = {}
+    for path, behaviours in (("/ok", ()), ("/flaky", (Reply(500), Reply(503)))):
+        loop = Loop(ids.new_id(NOW), account.id, receiver.base_url + path, frozenset({EventKind.FAILURE}),
+                    new_secret(), Format.JSON)
+        receiver.endpoint(path, loop.secret, *behaviours)
+        loops[path] = await store.create_loop(loop, NOW)
+    now = time.time()
+    for i in range(20):
+        await _publish(store, account, EventKind.FAILURE, now + i / 1000)
+    limits = Limits(timeout=0.5, poll_interval=0.02, lease=30.0, allow_private_targets=True)
+    poster = H11Poster(timeout=limits.timeout, per_endpoint=limits.per_endpoint)
+    dispatcher = Dispatcher(store.outbox, poster, owner="w1", limits=limits,
+                            backoff=Backoff(first=0.05, factor=2, max_interval=0.2, min_interval=0.01, window=60,
+                                            max_retry_after=1, client_error_attempts=3))
+
+    async def all_done() -> bool:
+        for loop in loops.values():
+            if any(i.state is not OutboxState.DONE for i, _ in await _items(store, loop)):
+                return False
+        return True
+
+    await dispatcher.start()
+    try:
+        began = time.monotonic()
+        while not await all_done():
+            assert time.monotonic() - began < 10, "not all done within 10 s"
+            await asyncio.sleep(0.02)
+    finally:
+        await dispatcher.stop(grace=0.5)
+        await poster.close()
+        await receiver.stop()
+    assert receiver.unverified == []
+    for path, loop in loops.items():
+        items = [i for i, _ in await _items(store, loop, now=time.time())]
+        assert len(items) == 20
+        assert set(receiver.unique(path)) == {i.webhook_id for i in items}
+    # The two failed posts (to one item or two) were retried and counted.
+    flaky = [i for i, _ in await _items(store, loops["/flaky"])]
+    assert sum(i.attempts for i in flaky) == 22 == len(receiver.at("/flaky"))
+    assert sum(i.attempts for i, _ in await _items(store, loops["/ok"])) == 20
