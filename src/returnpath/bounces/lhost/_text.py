@@ -121,6 +121,14 @@ def command(text: str) -> str | None:
     return best[1] if best else None
 
 
+def sections(pattern: re.Pattern[str], text: str) -> list[tuple[re.Match[str], str]]:
+    """Each match of `pattern` (a heading: a recipient line, say) with the text after it up
+    to the next match or the end: how most formats list one block per recipient."""
+    heads = list(pattern.finditer(text))
+    ends = [h.start() for h in heads[1:]] + [len(text)]
+    return [(h, text[h.end():end]) for h, end in zip(heads, ends)]
+
+
 def cut(text: str, *markers: str) -> str:
     """`text` up to the first line that starts (after indentation) with one of `markers`."""
     end = len(text)

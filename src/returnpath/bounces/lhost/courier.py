@@ -26,7 +26,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, text
+from ._text import detector, found, has, sections, text
 
 NAME = "courier"
 _HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*$", re.MULTILINE)
@@ -37,10 +37,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if not has(body, "running the Courier mail server"):
         return None
     action = "delayed" if has(body, "DELAYED MAIL", "cannot be delivered yet") else "failed"
-    heads = list(_HEAD.finditer(body))
     out = []
-    for i, h in enumerate(heads):
-        block = body[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(body)]
+    for h, block in sections(_HEAD, body):
         block = re.split(r"^-{20,}", block, maxsplit=1, flags=re.MULTILINE)[0]
         sent = re.search(r"^>>> ([A-Z]+)", block, re.MULTILINE)
         said = re.findall(r"^<<< (.*)$", block, re.MULTILINE)

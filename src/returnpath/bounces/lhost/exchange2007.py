@@ -32,7 +32,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, text
+from ._text import ADDRESS, detector, found, sections, text
 
 NAME = "exchange2007"
 _DIAGNOSTIC = re.compile(
@@ -69,10 +69,8 @@ def detect(mail: Mail) -> list[Found] | None:
     section = body[start.end():]
     end = _END.search(section)
     section = section[:end.start()] if end else section
-    heads = list(_RECIPIENT.finditer(section))
     out = []
-    for i, h in enumerate(heads):
-        block = section[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(section)]
+    for h, block in sections(_RECIPIENT, section):
         said = _REPLY.search(block)
         if not said:
             continue

@@ -19,7 +19,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, has, text
+from ._text import ADDRESS, detector, found, has, sections, text
 
 NAME = "ezweb"
 _RECIPIENT = re.compile(r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>[ \t]*$", re.MULTILINE)
@@ -34,10 +34,8 @@ def detect(mail: Mail) -> list[Found] | None:
         return None
     end = _END.search(body)
     report = body[:end.start()] if end else body
-    heads = list(_RECIPIENT.finditer(report))
     out = []
-    for i, h in enumerate(heads):
-        block = report[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(report)]
+    for h, block in sections(_RECIPIENT, report):
         said = re.findall(r"^[ \t]*<<< (.*)$", block, re.MULTILINE)
         sent = re.search(r"^[ \t]*>>> ([A-Z]+)", block, re.MULTILINE)
         if said:

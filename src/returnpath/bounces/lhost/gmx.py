@@ -23,7 +23,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, cut, detector, found, has, text
+from ._text import ADDRESS, cut, detector, found, has, sections, text
 
 NAME = "gmx"
 _END = "--- The header of the original message is following. ---"
@@ -40,10 +40,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if not start:
         return None
     report = cut(body[start.end():], _END)
-    heads = list(_ADDRESS_LINE.finditer(report))
     out = []
-    for i, h in enumerate(heads):
-        block = report[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(report)]
+    for h, block in sections(_ADDRESS_LINE, report):
         block = re.sub(r"^\s*For the following reason:\s*$", "", block, flags=re.MULTILINE)
         host = _HOST.search(block)
         out.append(found(h.group(1), block, "address block",

@@ -21,7 +21,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, text
+from ._text import detector, found, has, sections, text
 
 NAME = "messagingserver"
 _RECIPIENT = re.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
@@ -34,10 +34,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if not has(body, "This report relates to a message you sent"):
         return None
     action = "delayed" if has(body, "is being delayed", "has not yet been delivered") else "failed"
-    heads = list(_RECIPIENT.finditer(body))
     out = []
-    for i, h in enumerate(heads):
-        block = body[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(body)]
+    for h, block in sections(_RECIPIENT, body):
         labels = {m.group(1).lower(): m.group(2).strip() for m in _LABEL.finditer(block)}
         said = re.sub(r"^\s*smtp\s*;\s*", "", labels.get("diagnostic code", ""),
                       flags=re.IGNORECASE)

@@ -29,7 +29,7 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, text
+from ._text import detector, found, has, sections, text
 
 NAME = "qmail"
 
@@ -54,11 +54,9 @@ def blocks(body: str) -> list[tuple[str, str]]:
     m = ENDINGS.search(body)
     if m:
         body = body[:m.start()]
-    heads = list(_BLOCK.finditer(body))
     out = []
-    for i, h in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(body)
-        out.append((h.group(1), h.group(2) + "\n" + body[h.end():end]))
+    for h, block in sections(_BLOCK, body):
+        out.append((h.group(1), h.group(2) + "\n" + block))
     return out
 
 
