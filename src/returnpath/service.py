@@ -94,9 +94,7 @@ class Relay:
         now = self.clock()
         message = self.new_message(account.id, submission, now)
         owner = self.sink.owner if self.sink else None
-        await self.store.submit(account.id, message.id, submission, message.deliveries, now=now,
-                                expires_at=message.expires_at, owner=owner,
-                                lease_until=now + self.settings.delivery.lease)
+        await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
             self.sink.enqueue([
                 DeliveryJob(delivery_id=d.id, message_id=message.id, account_id=account.id,

@@ -22,7 +22,7 @@ from returnpath.core.model import (
     Submission,
     Verdict,
 )
-from returnpath.core.ports import NewDelivery
+from returnpath.core.ports import NewDelivery, NewMessage
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
@@ -125,9 +125,10 @@ async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(st
     other = await _loop(store, theirs, EventKind.FAILURE)
     message_id = ids.new_id(NOW)
     delivery = NewDelivery(ids.new_id(NOW), "x@example.net", "b@bounces.test")
-    await store.submit(mine.id, message_id, Submission(mail_from="a@example.com", recipients=("x@example.net",),
-                                                       mime=MIME, tags=("t",), dsn=DsnOptions()),
-                       [delivery], now=NOW, expires_at=NOW + 100, owner=None, lease_until=NOW)
+    submission = Submission(mail_from="a@example.com", recipients=("x@example.net",), mime=MIME, tags=("t",),
+                            dsn=DsnOptions())
+    await store.submit(NewMessage(mine.id, message_id, submission, (delivery,), NOW, NOW + 100),
+                       owner=None, lease_until=NOW)
     [job] = await store.claim("w1", NOW, NOW + 60, 10)
     outcome = _outcome(Verdict.PERMANENT, 550)
     event_id = await store.settle(job, Attempt(1, NOW + 5, outcome.remote, outcome.step, 550, "5.1.1",

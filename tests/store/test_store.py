@@ -4,7 +4,6 @@ BACKENDS (SQLite now; PostgreSQL joins when it lands)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
 from returnpath.core.model import (Account, Attempt, DeliveryState, DsnOptions, Outcome, Step, Submission,
                                    Verdict)
-from returnpath.core.ports import NewDelivery, Store
+from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import InputError
 from returnpath.store.sqlite import SqliteStore
@@ -44,7 +43,7 @@ async def _submit(store: Store, account: Account, recipients: list[str], *, owne
     deliveries = [NewDelivery(ids.new_id(now), r, f"b{i}@bounces.test") for i, r in enumerate(recipients)]
     submission = Submission(mail_from="a@example.com", recipients=tuple(recipients), mime=MIME, tags=tags,
                             dsn=DsnOptions(notify=("FAILURE",), ret="HDRS"))
-    await store.submit(account.id, message_id, submission, deliveries, now=now, expires_at=now + 100,
+    await store.submit(NewMessage(account.id, message_id, submission, tuple(deliveries), now, now + 100),
                        owner=owner, lease_until=now + 60)
     return message_id, deliveries
 

@@ -65,9 +65,7 @@ class Store(Protocol):
     async def accounts(self) -> list[Account]: ...
 
     # messages and deliveries
-    async def submit(self, account_id: str, message_id: str, submission: Submission,
-                     deliveries: Sequence[NewDelivery], *, now: float, expires_at: float,
-                     owner: str | None, lease_until: float) -> None:
+    async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
         """Store a message and its deliveries, queued; leased to `owner` when it is given."""
         ...
 

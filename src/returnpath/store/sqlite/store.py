@@ -19,10 +19,9 @@ from ...core.model import (
     DsnOptions,
     Returned,
     Step,
-    Submission,
     Verdict,
 )
-from ...core.ports import NewDelivery, NewMessage, StoredEvent
+from ...core.ports import NewMessage, StoredEvent
 from ...core.retry import Settlement
 from ...errors import InputError
 from ...webhooks.model import Format, Loop, OutboxItem, OutboxState
@@ -74,10 +73,7 @@ class SqliteStore:
 
     # ---- messages and deliveries ---------------------------------------------------------
 
-    async def submit(self, account_id: str, message_id: str, submission: Submission,
-                     deliveries: Sequence[NewDelivery], *, now: float, expires_at: float,
-                     owner: str | None, lease_until: float) -> None:
-        message = NewMessage(account_id, message_id, submission, tuple(deliveries), now, expires_at)
+    async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
         await self.db.write(lambda conn: _insert_message(conn, message, owner, lease_until))
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
