@@ -31,6 +31,7 @@ from typing import IO
 from .config import Settings, parse_hostport
 from .errors import ConfigError
 from .logs import LogWriter
+from .store import open_store
 from .store.sqlite import SqliteStore
 
 log = logging.getLogger("returnpath")
@@ -109,7 +110,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
-        store = SqliteStore(self.settings.sqlite_path)
+        store = open_store(self.settings)
         await store.open()
         released = await store.release()  # a previous run's in-flight deliveries: try them again
         if released:

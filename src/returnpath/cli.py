@@ -23,6 +23,7 @@ from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, NotFound, ReturnpathError
 from .logs import format_record, read_records
 from .service import Relay
+from .store import open_store
 from .store.sqlite import SqliteStore
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
@@ -121,7 +122,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     settings.path(settings.logs.dir).mkdir(parents=True, exist_ok=True)
 
     async def first_account() -> dict[str, str]:
-        store = SqliteStore(settings.sqlite_path)
+        store = open_store(settings)
         await store.open()
         try:
             return (await create_account(store, args.account, time.time())).as_dict()
@@ -140,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:
-    store = SqliteStore(settings.sqlite_path)
+    store = open_store(settings)
     await store.open()
     try:
         return await work(store)

@@ -18,6 +18,7 @@ from typing import Any, get_type_hints
 
 from .core.retry import RetryPolicy
 from .errors import ConfigError
+from .webhooks.dispatcher import Limits
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -142,6 +143,25 @@ class DeliverySettings:
 
 
 @dataclass
+class WebhookSettings:
+    """[webhooks] posting events to the accounts' feedback loops."""
+
+    allow_private_targets: bool = setting(
+        False, "let loops post to loopback, private and link-local addresses (tests, single-host set-ups)")
+    retry_window: Duration = setting(Duration(3 * 86400), "retry a failing post for this long, then keep it as dead")
+    timeout: Duration = setting(Duration(10), "a post that has not been answered by then has failed")
+    concurrency: int = setting(500, "most posts in flight per worker process")
+    per_endpoint: int = setting(8, "most posts in flight to one loop URL per worker process")
+    poll_interval: Duration = setting(Duration(1), "how often to look for posts due for a retry")
+    lease: Duration = setting(Duration(300), "how long a worker holds a post before another may take it")
+
+    def limits(self) -> Limits:
+        return Limits(concurrency=self.concurrency, per_endpoint=self.per_endpoint,
+                      held_per_endpoint=max(4 * self.per_endpoint, 32), timeout=self.timeout, lease=self.lease,
+                      poll_interval=self.poll_interval, allow_private_targets=self.allow_private_targets)
+
+
+@dataclass
 class Settings:
     """returnpath settings. Paths are relative to the data folder."""
 
@@ -155,6 +175,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     # Resolved by `load`, not settings of their own.
     base: Path = field(default=Path("."), metadata={"internal": True})
@@ -205,6 +226,10 @@ def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
         if isinstance(value, str) and (m := _SIZE.match(value)):
             return Size(int(m.group(1)) * _SIZES[(m.group(2) or "").lower() or None])
         raise ConfigError(f"{name} = {value!r}: expected bytes or a size like \"25m\"")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected true or false")
     if kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -262,6 +287,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"bounce_domain = {settings.bounce_domain!r}: expected a domain name")
     if settings.delivery.concurrency < 1 or settings.delivery.per_destination < 1:
         raise ConfigError("delivery.concurrency and delivery.per_destination must be at least 1")
+    hooks = settings.webhooks
+    if hooks.concurrency < 1 or hooks.per_endpoint < 1:
+        raise ConfigError("webhooks.concurrency and webhooks.per_endpoint must be at least 1")
+    if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
+        raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL
 
 

@@ -5,7 +5,9 @@
     ├── InputError             a caller gave something we refuse (HTTP 400, SMTP 5xx)
     │   ├── AddressError       a mailbox that is not a valid address
     │   ├── MessageError       a message we will not relay (too big, bare LF, ...)
-    │   └── OptionError        a submission option with a bad value
+    │   ├── OptionError        a submission option with a bad value
+    │   └── LoopError          a feedback loop setting with a bad value (names the `field`)
+    │       └── TargetError    a loop URL returnpath will not post to
     ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
     ├── NotFound               no such thing for this account (HTTP 404)
     └── StoreError             the store could not do what was asked (outage, corruption)
@@ -39,6 +41,23 @@ class MessageError(InputError):
 
 class OptionError(InputError):
     """A submission option (tags, maxdelivertime, dsn, ...) with a bad value."""
+
+
+class LoopError(InputError):
+    """A feedback loop's settings are wrong (unknown event type, format, URL). `field` names
+    the one: "url", "events", "format", ..."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TargetError(LoopError):
+    """A loop URL that returnpath will not post to (form, scheme, private address); the message
+    says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "url")
 
 
 class AuthError(ReturnpathError):

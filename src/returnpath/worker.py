@@ -1,4 +1,5 @@
-"""One worker process of `serve`: submission and inbound SMTP, HTTP API, delivery, returned mail.
+"""One worker process of `serve`: submission and inbound SMTP, HTTP API, delivery, returned mail,
+feedback loops.
 
 Started by the supervisor (app.py) with the listening sockets inherited as file descriptors.
 It dies with the supervisor (PR_SET_PDEATHSIG), so a killed `serve` leaves nothing running.
@@ -25,7 +26,9 @@ from .returns.worker import ReturnsWorker
 from .service import Relay
 from .smtp.inbound import start_inbound_server
 from .smtp.submission import start_submission_server
-from .store.sqlite import SqliteStore
+from .store import open_store
+from .webhooks.dispatcher import Dispatcher
+from .webhooks.h11poster import H11Poster
 
 log = logging.getLogger("returnpath.worker")
 
@@ -46,7 +49,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    store = SqliteStore(settings.sqlite_path)
+    store = open_store(settings)
     await store.open()
     delivery = settings.delivery
     engine = DeliveryEngine(store, settings, owner=owner,
@@ -54,11 +57,16 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
                             per_destination=math.ceil(delivery.per_destination / workers))
     relay = Relay(store, settings, sink=engine)
     returns = ReturnsWorker(store, relay, settings, owner=owner)
+    hooks = settings.webhooks
+    poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
+    dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits())
+    store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
     submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
     inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))
     http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]))
     await engine.start()
     await returns.start()
+    await dispatcher.start()
     log.info("worker %d ready (owner %s)", index, owner)
     await stop.wait()
     # Stop taking new work, let what is under way finish, then give back what is left.
@@ -67,6 +75,8 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     await http.stop()
     await returns.stop()
     await engine.stop(STOP_GRACE / 2)
+    await dispatcher.stop(STOP_GRACE / 4)
+    await poster.close()
     await store.release(owner)
     await store.close()
 

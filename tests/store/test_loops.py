@@ -62,7 +62,7 @@ async def _publish(store: SqliteStore, account: Account | None, kind: EventKind,
     """An event stored as settle() and finish_return() store them (with its fan-out)."""
     event = Event(kind, ids.new_id(time), ids.new_id(time), account.id if account else "", time,
                   data or {"recipient": "x@example.net"})
-    return await store.db.write(lambda conn: _insert_event(conn, event, time, store.loop_window))
+    return await store.db.write(lambda conn: _insert_event(conn, event, time, store.loop_window)[0])
 
 
 async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: float = NOW):
@@ -351,7 +351,7 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
     limits = Limits(timeout=0.5, poll_interval=0.02, lease=30.0, allow_private_targets=True)
     poster = H11Poster(timeout=limits.timeout, per_endpoint=limits.per_endpoint)
     dispatcher = Dispatcher(store.outbox, poster, owner="w1", limits=limits,
-                            backoff=Backoff(first=0.05, factor=2, max_interval=0.2, min_interval=0.01, window=60,
+                            backoff=Backoff(first=0.05, factor=2, max_interval=0.2, min_interval=0.01,
                                             max_retry_after=1, client_error_attempts=3))
 
     async def all_done() -> bool:

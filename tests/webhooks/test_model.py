@@ -6,7 +6,8 @@ import pytest
 
 from returnpath.core.events import EventKind
 from returnpath.errors import InputError
-from returnpath.webhooks.model import Format, LoopError, parse_events, parse_format
+from returnpath.errors import LoopError
+from returnpath.webhooks.model import Format, parse_events, parse_format
 
 from . import samples
 

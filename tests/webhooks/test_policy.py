@@ -16,7 +16,7 @@ from returnpath.webhooks.policy import (
 )
 
 NOW = 1_800_000_000.0
-BACKOFF = Backoff(first=10, factor=2, max_interval=3600, min_interval=1, window=3 * 86400, max_retry_after=3600,
+BACKOFF = Backoff(first=10, factor=2, max_interval=3600, min_interval=1, max_retry_after=3600,
                   client_error_attempts=3)
 
 

@@ -1,4 +1,4 @@
-"""Both posters, one request at a time, against the real receiver: TLS, kept-alive connections,
+"""The poster, one request at a time, against the real receiver: TLS, kept-alive connections,
 long answers. (What the dispatcher makes of their answers is in test_dispatcher.py.)"""
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ import pytest
 
 from returnpath.tls import make_self_signed
 from returnpath.webhooks import signing
-from returnpath.webhooks.h11poster import H11Poster
-from returnpath.webhooks.poster import ERROR_BODY, HttpxPoster
+from returnpath.webhooks.h11poster import ERROR_BODY, H11Poster
 
 from .receiver import Receiver, Reply
 
-Poster = HttpxPoster | H11Poster
-POSTERS = pytest.mark.parametrize("make", [HttpxPoster, H11Poster], ids=["httpx", "h11"])
 SECRET = signing.new_secret()
 
 
@@ -41,12 +38,11 @@ async def tls_receiver(certificate: tuple[Path, Path]) -> AsyncIterator[Receiver
     await r.stop()
 
 
-@POSTERS
-async def test_https_is_verified_against_the_trusted_certificates(make: type[Poster], tls_receiver: Receiver,
+async def test_https_is_verified_against_the_trusted_certificates(tls_receiver: Receiver,
                                                                   certificate: tuple[Path, Path]) -> None:
     url = tls_receiver.endpoint("/tls", SECRET)
-    trusting = make(timeout=2, ssl_context=ssl.create_default_context(cafile=str(certificate[0])))
-    default = make(timeout=2)
+    trusting = H11Poster(timeout=2, ssl_context=ssl.create_default_context(cafile=str(certificate[0])))
+    default = H11Poster(timeout=2)
     try:
         assert (await trusting.post(url, signed(b"{}"), b"{}")).status == 200
         refused = await default.post(url, signed(b"{}", 2), b"{}")
@@ -58,10 +54,9 @@ async def test_https_is_verified_against_the_trusted_certificates(make: type[Pos
     assert len(tls_receiver.unique("/tls")) == 1
 
 
-@POSTERS
-async def test_connections_are_kept_alive_between_posts(make: type[Poster], receiver: Receiver) -> None:
+async def test_connections_are_kept_alive_between_posts(receiver: Receiver) -> None:
     url = receiver.endpoint("/alive", SECRET)
-    poster = make(timeout=2)
+    poster = H11Poster(timeout=2)
     try:
         for n in range(5):
             assert (await poster.post(url, signed(b"{}", n), b"{}")).ok
@@ -70,11 +65,10 @@ async def test_connections_are_kept_alive_between_posts(make: type[Poster], rece
     assert len({a.client for a in receiver.at("/alive")}) == 1
 
 
-@POSTERS
-async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(make: type[Poster], receiver: Receiver) -> None:
+async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(receiver: Receiver) -> None:
     url = receiver.endpoint("/long", SECRET, Reply(503, (("Retry-After", "120"),), body=b"x" * 100_000),
                             Reply(500))
-    poster = make(timeout=2)
+    poster = H11Poster(timeout=2)
     try:
         long = await poster.post(url, signed(b"{}"), b"{}")
         after = await poster.post(url, signed(b"{}", 2), b"{}")  # the connection is still fine, or a new one is

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from returnpath.errors import InputError
-from returnpath.webhooks.targets import TargetError, check, parse, refusal
+from returnpath.errors import TargetError
+from returnpath.webhooks.targets import check, parse, refusal
 
 NAMES = {
     "public.example": ["93.184.215.14"],

@@ -95,6 +95,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
         elif verdict.kind is Kind.COMPLAINT:
             row = verdict.recipients[0] if verdict.recipients else None
             events.append(event(EventKind.ABUSE, {
+                "return": returned.id,  # the ARF report: its `mime` for the feedback loops
                 "emailfrom": row.address if row else None,
                 "feedbacktype": row.feedback_type if row else None,
                 "description": row.diagnostic if row else ""}))

@@ -47,6 +47,7 @@ _BY_ERROR: tuple[tuple[type[errors.ReturnpathError], str], ...] = (
     (errors.AddressError, "invalid-address"),
     (errors.MessageError, "invalid-message"),
     (errors.OptionError, "invalid-option"),
+    (errors.LoopError, "invalid-field"),
     (errors.InputError, "invalid-input"),
     (errors.AuthError, "unauthorized"),
     (errors.NotFound, "not-found"),
@@ -90,6 +91,8 @@ class Problem(Exception):
 def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem:
     """The problem for one of the project's exceptions."""
     slug = next((slug for cls, slug in _BY_ERROR if isinstance(exc, cls)), "internal-error")
+    if field is None and isinstance(exc, errors.LoopError):
+        field = exc.field
     headers: dict[str, str] = {}
     detail = str(exc)
     if slug == "unauthorized":

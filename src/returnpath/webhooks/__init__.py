@@ -6,9 +6,9 @@
     targets.py     which URLs may be posted to
     policy.py      what an answer means: done, retry when, dead; the endpoint's circuit breaker
     ports.py       the Outbox the dispatcher works from and the Poster it posts with
-    poster.py      the Poster over httpx
-    h11poster.py   the Poster over h11 and asyncio streams (five times less CPU per post)
+    h11poster.py   the Poster over h11 and asyncio streams
     dispatcher.py  claims due items, posts them within limits, records what came of each
 
-The first five are pure. INTEGRATION.md says what the store, API and CLI still owe.
+The first five are pure. The SQLite outbox is store/sqlite/outbox.py; ../loops.py has the
+use cases the API and CLI share.
 """

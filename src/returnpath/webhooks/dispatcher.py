@@ -38,13 +38,24 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..core.events import Event
 from ..errors import ReturnpathError
 from . import signing, targets
+from .model import Loop
 from .payloads import encode, payload
 from .policy import Answer, Backoff, Breaker, BreakerPolicy, Circuit, Settlement, settle
 from .ports import Call, Outbox, Poster
 
 log = logging.getLogger("returnpath.webhooks")
+
+
+def signed_request(loop: Loop, webhook_id: str, event_id: int, event: Event, returned_mime: bytes | None,
+                   timestamp: int) -> tuple[dict[str, str], bytes]:
+    """The headers and body of one post: the event in the loop's format, signed with its secret."""
+    content_type, body = encode(payload(event_id, event, returned_mime), loop.format)
+    headers = signing.headers(loop.secret, webhook_id, timestamp, body)
+    headers["Content-Type"] = content_type
+    return headers, body
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +282,8 @@ class Dispatcher:
 
     async def _send(self, call: Call) -> Answer:
         """Write the event in the loop's format, sign it, post it."""
-        fields = payload(call.event_id, call.event, call.returned_mime)
-        content_type, body = encode(fields, call.loop.format)
-        headers = signing.headers(call.loop.secret, call.item.webhook_id, int(self.clock()), body)
-        headers["Content-Type"] = content_type
+        headers, body = signed_request(call.loop, call.item.webhook_id, call.event_id, call.event,
+                                       call.returned_mime, int(self.clock()))
         return await self.poster.post(call.loop.url, headers, body)
 
     async def _record(self, call: Call, settlement: Settlement) -> None:

@@ -18,18 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..core.events import Event, EventKind
-from ..errors import InputError
-
-
-class LoopError(InputError):
-    """A loop's settings are wrong (unknown event type, format, URL). `field` names the one.
-
-    Belongs in ../errors.py with the other InputErrors; it is here until the lead moves it.
-    """
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+from ..errors import LoopError
 
 
 class Format(enum.StrEnum):

@@ -55,7 +55,6 @@ class Backoff:
     factor: float = 2.0
     max_interval: float = 3600.0  # the ceiling stops growing here
     min_interval: float = 1.0  # never sooner than this
-    window: float = 3 * 86400.0  # retry window, from the item's creation (or replay)
     max_retry_after: float = 3600.0  # a Retry-After longer than this is cut to it
     client_error_attempts: int = 3  # attempts in all for a 4xx (not 408 or 429) or 3xx
 

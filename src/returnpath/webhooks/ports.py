@@ -7,12 +7,12 @@ with httpx). The dispatcher sees only these, so both can be swapped and tested a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.events import Event
-from .model import Loop, OutboxItem
+from ..core.events import Event, EventKind
+from .model import Format, Loop, OutboxItem, OutboxState
 from .policy import Answer, Settlement
 
 
@@ -47,6 +47,40 @@ class Outbox(Protocol):
         """Drop the leases `owner` holds on these items without an attempt: they are due again
         at `due_at` (an endpoint's circuit is open, or the dispatcher is stopping)."""
         ...
+
+
+class LoopStore(Protocol):
+    """The loops of each account, as the API and CLI manage them (../loops.py). Every call is
+    scoped by the account: another account's loop is not there (None / False)."""
+
+    async def create_loop(self, loop: Loop, now: float | None = None) -> Loop: ...
+
+    async def loops(self, account_id: str) -> list[Loop]: ...
+
+    async def loop(self, account_id: str, loop_id: str) -> Loop | None: ...
+
+    async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
+                          events: Iterable[EventKind] | None = None, format: Format | None = None,
+                          active: bool | None = None, secret: str | None = None,
+                          now: float | None = None) -> Loop | None:
+        """Change what is given (a new `secret` rotates it)."""
+        ...
+
+    async def delete_loop(self, account_id: str, loop_id: str) -> bool:
+        """Remove the loop with its outbox items."""
+        ...
+
+    async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
+                         now: float | None = None, limit: int = 100) -> list[tuple[OutboxItem, bool]] | None:
+        """The loop's items, newest event first, each with whether it is in flight (leased);
+        `state` is an OutboxState or "in_flight"."""
+        ...
+
+    async def replay_item(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
+        """A done or dead item pending again, due now, with a new retry window."""
+        ...
+
+    async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int: ...
 
 
 class Poster(Protocol):

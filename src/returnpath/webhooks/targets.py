@@ -20,19 +20,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .model import LoopError
+from ..errors import TargetError
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 MAX_URL_LENGTH = 2000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class TargetError(LoopError):
-    """A loop URL that returnpath will not post to; the message says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "url")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ...core import ids
@@ -50,6 +50,16 @@ class SqliteOutbox:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (a dispatcher's `notify`) whenever this process has committed new
+        items, so that they are posted at once rather than at the next poll."""
+        self._listeners.append(listener)
+
+    def committed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
                     skip_loops: Collection[str] = ()) -> list[Call]:

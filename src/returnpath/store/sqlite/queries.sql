@@ -224,6 +224,12 @@ WHERE id = :id AND lease_owner = :owner
 UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
 WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))
 
+-- name: release_outbox_owner
+UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
+
+-- name: release_outbox_all
+UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
 -- name: outbox_items
 -- A loop's items, newest event first; :state is NULL (all), a state, or 'in_flight' (leased).
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,

@@ -95,15 +95,17 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> int:
             if owner is None:
                 conn.execute(Q["release_returns_all"])
+                conn.execute(Q["release_outbox_all"])
                 return int(conn.execute(Q["release_all"]).rowcount)
             conn.execute(Q["release_returns_owner"], (owner,))
+            conn.execute(Q["release_outbox_owner"], (owner,))
             return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
         return await self.db.write(op)
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
         event = settlement.event
 
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection) -> tuple[int, int]:
             conn.execute(Q["insert_attempt"], (
                 job.delivery_id, attempt.number, attempt.time, attempt.remote, attempt.step.value,
                 attempt.code, attempt.status, attempt.text, attempt.verdict.value))
@@ -111,7 +113,10 @@ class SqliteStore:
                 "state": settlement.state.value, "attempts": attempt.number, "now": attempt.time,
                 "next": settlement.next_attempt_at, "id": job.delivery_id})
             return _insert_event(conn, event, attempt.time, self.loop_window)
-        return await self.db.write(op)
+        event_id, posts = await self.db.write(op)
+        if posts:
+            self.outbox.committed()
+        return event_id
 
     async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
         if not delivery_ids:
@@ -141,15 +146,18 @@ class SqliteStore:
 
     async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
                             forwards: Sequence[NewMessage], now: float) -> list[int]:
-        def op(conn: sqlite3.Connection) -> list[int]:
-            ids = [_insert_event(conn, event, now, self.loop_window) for event in events]
+        def op(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+            inserted = [_insert_event(conn, event, now, self.loop_window) for event in events]
             for delivery_id in failed:
                 conn.execute(Q["fail_delivery"], (now, delivery_id))
             for message in forwards:
                 _insert_message(conn, message, None, None)
             conn.execute(Q["finish_return"], (kind, now, return_id))
-            return ids
-        return await self.db.write(op)
+            return inserted
+        inserted = await self.db.write(op)
+        if any(posts for _, posts in inserted):
+            self.outbox.committed()
+        return [event_id for event_id, _ in inserted]
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None:
         def op(conn: sqlite3.Connection) -> DeliveryView | None:
@@ -304,13 +312,13 @@ def _returned(row: tuple[Any, ...]) -> Returned:
                     deliveries=tuple(json.loads(row[3])), client=row[4], received_at=row[5], raw=bytes(row[6]))
 
 
-def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float) -> int:
-    """Insert an event and, in the same transaction, its feedback-loop outbox items."""
+def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float) -> tuple[int, int]:
+    """Insert an event and, in the same transaction, its feedback-loop outbox items. Returns
+    the event's id and how many outbox items it got."""
     row = conn.execute(Q["insert_event"], (event.kind.value, event.delivery_id, event.message_id,
                                             event.account_id, event.time, json.dumps(event.data))).fetchone()
     event_id = int(row[0])
-    fan_out(conn, event_id, event, now, window)
-    return event_id
+    return event_id, fan_out(conn, event_id, event, now, window)
 
 
 def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob]:

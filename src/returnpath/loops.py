@@ -1,0 +1,190 @@
+"""Feedback loops, as an account manages them: the use cases the HTTP API and the CLI share.
+
+Every call is scoped by the account: another account's loop is `NotFound`, like one that does
+not exist. Settings are checked here, once for both doors (`LoopError` names the field):
+the URL by webhooks/targets.py (its form, and that it resolves to public addresses unless
+`[webhooks] allow_private_targets`), event types and format by webhooks/model.py.
+
+The secret is made here and shown only when a loop is created and when it is rotated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from .config import Settings
+from .core import ids
+from .core.events import Event, EventKind
+from .core.model import Account
+from .errors import InputError, LoopError, NotFound
+from .webhooks import signing, targets
+from .webhooks.dispatcher import signed_request
+from .webhooks.model import Loop, OutboxItem, parse_events, parse_format
+from .webhooks.policy import Answer
+from .webhooks.ports import LoopStore, Poster
+
+ITEM_STATES = ("pending", "in_flight", "done", "dead")  # what a loop's deliveries can be listed by
+MAX_LISTED = 1000
+
+
+class Loops:
+    def __init__(self, store: LoopStore, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 resolve: targets.Resolver = targets.system_resolve) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.resolve = resolve
+
+    async def create(self, account: Account, url: str, events: Iterable[str], format: str = "form",
+                     active: bool = True) -> Loop:
+        """A new loop with a new secret."""
+        loop = Loop(id=ids.new_id(self.clock()), account_id=account.id, url=await self._checked_url(url),
+                    events=parse_events(_names(events)), secret=signing.new_secret(),
+                    format=parse_format(_text(format, "format")), active=_flag(active, "active"))
+        return await self.store.create_loop(loop, self.clock())
+
+    async def list(self, account: Account) -> list[Loop]:
+        return await self.store.loops(account.id)
+
+    async def get(self, account: Account, loop_id: str) -> Loop:
+        loop = await self.store.loop(account.id, _loop_id(loop_id))
+        if loop is None:
+            raise NotFound(f"no feedback loop {loop_id!r} in this account")
+        return loop
+
+    async def update(self, account: Account, loop_id: str, *, url: str | None = None,
+                     events: Iterable[str] | None = None, format: str | None = None,
+                     active: bool | None = None) -> Loop:
+        """Change what is given. A paused loop keeps collecting its events; they are posted
+        when it is resumed."""
+        loop = await self.store.update_loop(
+            account.id, _loop_id(loop_id),
+            url=None if url is None else await self._checked_url(url),
+            events=None if events is None else parse_events(_names(events)),
+            format=None if format is None else parse_format(_text(format, "format")),
+            active=None if active is None else _flag(active, "active"), now=self.clock())
+        if loop is None:
+            raise NotFound(f"no feedback loop {loop_id!r} in this account")
+        return loop
+
+    async def rotate_secret(self, account: Account, loop_id: str) -> Loop:
+        """A new secret; posts from now on are signed with it (retries of earlier events too)."""
+        loop = await self.store.update_loop(account.id, _loop_id(loop_id), secret=signing.new_secret(),
+                                            now=self.clock())
+        if loop is None:
+            raise NotFound(f"no feedback loop {loop_id!r} in this account")
+        return loop
+
+    async def remove(self, account: Account, loop_id: str) -> None:
+        """Remove the loop and what it had still to post."""
+        if not await self.store.delete_loop(account.id, _loop_id(loop_id)):
+            raise NotFound(f"no feedback loop {loop_id!r} in this account")
+
+    async def deliveries(self, account: Account, loop_id: str, *, state: str | None = None,
+                         limit: int = 100) -> list[tuple[OutboxItem, bool]]:
+        """The loop's posts (outbox items), newest event first, each with whether it is in
+        flight; `state` is one of ITEM_STATES."""
+        if state is not None and state not in ITEM_STATES:
+            raise LoopError(f"unknown state {state!r}: expected one of {', '.join(ITEM_STATES)}", "state")
+        if not 1 <= limit <= MAX_LISTED:
+            raise LoopError(f"limit must be from 1 to {MAX_LISTED}", "limit")
+        items = await self.store.loop_items(account.id, _loop_id(loop_id), state=state, now=self.clock(),
+                                            limit=limit)
+        if items is None:
+            raise NotFound(f"no feedback loop {loop_id!r} in this account")
+        return items
+
+    async def replay(self, account: Account, loop_id: str, item_id: str) -> None:
+        """Post a done or dead item again, with a new retry window."""
+        if await self.store.replay_item(account.id, _loop_id(loop_id), _item_id(item_id), self.clock()):
+            return
+        items = await self.deliveries(account, loop_id, limit=MAX_LISTED)  # NotFound for the loop
+        if any(item.id == _item_id(item_id) for item, _ in items):
+            raise InputError(f"delivery {item_id!r} is still pending: it is posted (again) without a replay")
+        raise NotFound(f"no delivery {item_id!r} in feedback loop {loop_id!r}")
+
+    async def replay_dead(self, account: Account, loop_id: str) -> int:
+        """Post every dead item of the loop again; how many."""
+        await self.get(account, loop_id)
+        return await self.store.replay_dead(account.id, _loop_id(loop_id), self.clock())
+
+    async def test(self, account: Account, loop_id: str, poster: Poster, kind: str | None = None) -> Answer:
+        """Post one sample event to the loop now, signed, in its format, and say what came of
+        it. Nothing is stored: the sample has no outbox item and is not retried."""
+        loop = await self.get(account, loop_id)
+        wanted = parse_events([kind]) if kind else loop.events
+        event_kind = next(k for k in EventKind if k in wanted)
+        refusal = await self._target_refusal(loop.url)
+        if refusal is not None:
+            return refusal
+        now = self.clock()
+        headers, body = signed_request(loop, f"msg_test{ids.new_id(now)}", 0, sample_event(account, event_kind, now),
+                                       SAMPLE_MIME if event_kind in (EventKind.BOUNCE, EventKind.ABUSE) else None,
+                                       int(now))
+        return await poster.post(loop.url, headers, body)
+
+    # ---- checks ------------------------------------------------------------------------------
+
+    async def _checked_url(self, url: object) -> str:
+        if not isinstance(url, str):
+            raise LoopError("url must be a string: the http:// or https:// URL to post to", "url")
+        await targets.check(url, allow_private=self.settings.webhooks.allow_private_targets, resolve=self.resolve)
+        return url
+
+    async def _target_refusal(self, url: str) -> Answer | None:
+        try:
+            await self._checked_url(url)
+        except LoopError as exc:
+            return Answer(None, str(exc), refused=True)
+        return None
+
+
+SAMPLE_MIME = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: test@example.com\r\nSubject: Undelivered Mail\r\n"
+               b"\r\nThis is a sample returned message posted by `returnpath loops test`.\r\n")
+
+
+def sample_event(account: Account, kind: EventKind, now: float) -> Event:
+    """A made-up event of `kind` with every variable filled in, for `test`."""
+    data: dict[str, object] = {"recipient": "test@example.com", "tags": ["test"]}
+    if kind is EventKind.DELIVERY:
+        data.update(code=250, status="2.0.0", description="250 2.0.0 Ok: queued as TEST")
+    elif kind in (EventKind.FAILURE, EventKind.DEFERRED):
+        data.update(type="sync", state="rcpt", code=550 if kind is EventKind.FAILURE else 451,
+                    status="5.1.1" if kind is EventKind.FAILURE else "4.7.1",
+                    description="sample: this is a test post from returnpath", reason="test")
+    elif kind is EventKind.BOUNCE:
+        data.update(kind="dsn", envelope="", mailfrom="", rcptto=["b-test@bounces.example.com"],
+                    reason="test")
+    else:
+        data.update(emailfrom="complainer@example.net", feedbacktype="abuse")
+    return Event(kind, "test", "test", account.id, now, data)
+
+
+def _names(events: object) -> list[str]:
+    if isinstance(events, str):
+        return [name for name in events.replace(",", " ").split() if name]
+    if not isinstance(events, (list, tuple, set, frozenset)) or not all(isinstance(e, str) for e in events):
+        raise LoopError("events must be a list of event types (failure, bounce, delivery, abuse, deferred)",
+                        "events")
+    return list(events)
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise LoopError(f"{field} must be a string", field)
+    return value
+
+
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise LoopError(f"{field} must be true or false", field)
+    return value
+
+
+def _loop_id(value: str) -> str:
+    return value.strip().lower()
+
+
+_item_id = _loop_id
+
