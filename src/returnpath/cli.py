@@ -1,4 +1,4 @@
-"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery."""
+"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Any
 from . import __version__, config
 from .accounts import create_account
 from .config import Settings
-from .core.events import LOGS
+from .core.events import LOGS, EventKind
 from .core.submission import build, split_option_headers
-from .errors import ConfigError, InputError, NotFound, ReturnpathError
+from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
 from .logs import format_record, read_records
 from .service import Relay
 from .store import open_store
@@ -76,12 +76,64 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--account", help="the account (default: the first one)")
 
+    _loops_parser(sub)
+
     # offline bounce recognition: needs no configuration
     p = sub.add_parser("parse", help="recognise returned mail in files: .eml files, maildirs, mbox files",
                        description="recognise returned mail in files: .eml files, maildirs, mbox files")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="a message, mbox file or folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _loops_parser(sub: Any) -> None:
+    """`returnpath loops ACTION`: one sub-command per action, each with --config and --account."""
+    help = "manage the account's feedback loops (webhooks): add, list, pause, test, replay, ..."
+    loops = sub.add_parser("loops", help=help, description=help)
+    actions = loops.add_subparsers(dest="loop_action", required=True, metavar="ACTION")
+    # --config is given to each action, not to `loops`: a sub-parser's default would overwrite
+    # the value given before the action.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})")
+    common.add_argument("--account", help="the account, by name or id (default: the first one)")
+    kinds = ", ".join(k.value for k in EventKind)
+
+    def action(name: str, help: str, *, loop_id: bool = True) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help, parents=[common])
+        if loop_id:
+            p.add_argument("id", help="the loop's id")
+        return p
+
+    def loop_settings(p: argparse.ArgumentParser, *, required: bool) -> None:
+        # Values are checked by loops.Loops, as for the API, so that a bad one is named the same way.
+        p.add_argument("--events", action="append", required=required, metavar="KINDS",
+                       help=f"event types, comma-separated or repeated: some of {kinds}")
+        p.add_argument("--format", default="form" if required else None,
+                       help="the body of the posts: form or json" + (" (default: form)" if required else ""))
+
+    p = action("add", "register a loop; its signing secret is printed once", loop_id=False)
+    p.add_argument("url", help="the http:// or https:// URL to post events to")
+    loop_settings(p, required=True)
+    p.add_argument("--paused", action="store_true", help="create it paused (events wait until it is resumed)")
+    action("list", "the account's loops (without their secrets)", loop_id=False)
+    action("show", "one loop")
+    action("pause", "stop posting; the loop keeps collecting its events")
+    action("resume", "post again, the events collected meanwhile first")
+    p = action("update", "change a loop's URL, event types or format")
+    p.add_argument("--url", help="the new URL")
+    loop_settings(p, required=False)
+    action("remove", "remove a loop and what it had still to post")
+    action("rotate", "give a loop a new signing secret, printed once")
+    p = action("test", "post one signed sample event now; exit code 1 unless answered 2xx")
+    p.add_argument("--event", metavar="KIND", help=f"the event type of the sample: one of {kinds} "
+                   "(default: the loop's first)")
+    p = action("deliveries", "the loop's posts, newest event first, with their last status and error")
+    p.add_argument("--state", help="only these: pending, in_flight, done or dead")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    p = action("replay", "post a done or dead post again (or every dead one, with --dead)")
+    p.add_argument("item", nargs="?", metavar="ITEM_ID", help="the post's id, from `loops deliveries`")
+    p.add_argument("--dead", action="store_true", help="replay every dead post of the loop")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"returnpath: configuration error: {exc}", file=sys.stderr)
         return 2
+    except LoopError as exc:  # names the setting, as the API's problem documents do
+        print(f"returnpath: {exc.field}: {exc}", file=sys.stderr)
+        return 1
     except ReturnpathError as exc:
         print(f"returnpath: {exc}", file=sys.stderr)
         return 1
@@ -169,7 +224,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise InputError(f"cannot read {args.file}: {exc.strerror}") from None
     # Files on disk usually have LF line endings; SMTP wants CRLF.
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    mime, options = split_option_headers(raw)
+    mime, headers = split_option_headers(raw)
+    options: dict[str, Any] = dict(headers)
     if args.tag:
         options["tags"] = list(args.tag)
     submission = build(args.mail_from, args.to, mime, options,
@@ -281,9 +337,76 @@ def cmd_returned(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loops(args: argparse.Namespace) -> int:
+    """One action on the account's feedback loops; prints JSON, one object per line."""
+    settings = config.load(args.config)
+    done: tuple[list[dict[str, Any]], int] = asyncio.run(
+        _with_store(settings, lambda store: _loop_action(store, settings, args)))
+    lines, code = done
+    for line in lines:
+        print(json.dumps(line))
+    return code
+
+
+async def _loop_action(store: SqliteStore, settings: Settings,
+                       args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
+    """What to print, and the exit code."""
+    from .http.views import loop_delivery_json, loop_json
+    from .loops import Loops
+    from .webhooks.h11poster import H11Poster
+
+    account = await _account(store, args.account)
+    loops = Loops(store, settings)
+    match args.loop_action:
+        case "add":
+            loop = await loops.create(account, args.url, _event_names(args.events), args.format,
+                                      active=not args.paused)
+            return [loop_json(loop, secret=True)], 0
+        case "list":
+            return [loop_json(loop) for loop in await loops.list(account)], 0
+        case "show":
+            return [loop_json(await loops.get(account, args.id))], 0
+        case "pause" | "resume":
+            return [loop_json(await loops.update(account, args.id, active=args.loop_action == "resume"))], 0
+        case "update":
+            if args.url is None and args.events is None and args.format is None:
+                raise InputError("loops update needs --url, --events or --format")
+            loop = await loops.update(account, args.id, url=args.url, format=args.format,
+                                      events=None if args.events is None else _event_names(args.events))
+            return [loop_json(loop)], 0
+        case "remove":
+            await loops.remove(account, args.id)
+            return [{"removed": args.id}], 0
+        case "rotate":
+            return [loop_json(await loops.rotate_secret(account, args.id), secret=True)], 0
+        case "test":
+            poster = H11Poster(timeout=settings.webhooks.timeout)
+            try:
+                answer = await loops.test(account, args.id, poster, args.event)
+            finally:
+                await poster.close()
+            return [{"status": answer.status, "ok": answer.ok, "error": answer.error}], 0 if answer.ok else 1
+        case "deliveries":
+            items = await loops.deliveries(account, args.id, state=args.state, limit=args.limit)
+            return [loop_delivery_json(item, in_flight) for item, in_flight in items], 0
+        case "replay":
+            if (args.item is None) == (not args.dead):
+                raise InputError("loops replay needs an ITEM_ID or --dead (one of them)")
+            if args.dead:
+                return [{"replayed": await loops.replay_dead(account, args.id)}], 0
+            await loops.replay(account, args.id, args.item)
+            return [{"replayed": 1}], 0
+    raise AssertionError(f"unknown loops action {args.loop_action!r}")  # argparse allows only the above
+
+
+def _event_names(values: list[str]) -> str:
+    """`--events failure,bounce --events abuse` as one list for Loops, which splits it."""
+    return ",".join(values)
+
+
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "send": cmd_send, "logs": cmd_logs,
             "accounts": cmd_accounts, "queue": cmd_queue, "delivery": cmd_delivery,
-            "parse": cmd_parse, "returned": cmd_returned}
+            "parse": cmd_parse, "returned": cmd_returned, "loops": cmd_loops}
 
 
 if __name__ == "__main__":

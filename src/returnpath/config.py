@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 from .core.retry import RetryPolicy
 from .errors import ConfigError
 from .webhooks.dispatcher import Limits
+from .webhooks.policy import Backoff
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -152,8 +153,15 @@ class WebhookSettings:
     timeout: Duration = setting(Duration(10), "a post that has not been answered by then has failed")
     concurrency: int = setting(500, "most posts in flight per worker process")
     per_endpoint: int = setting(8, "most posts in flight to one loop URL per worker process")
+    retry_first: Duration = setting(
+        Duration(10), "a failed post is retried after a random wait up to this, doubling with each failure")
+    retry_max_interval: Duration = setting(Duration(3600), "the longest wait between two attempts of a post")
     poll_interval: Duration = setting(Duration(1), "how often to look for posts due for a retry")
     lease: Duration = setting(Duration(300), "how long a worker holds a post before another may take it")
+
+    def backoff(self) -> Backoff:
+        return Backoff(first=self.retry_first, max_interval=max(self.retry_first, self.retry_max_interval),
+                       min_interval=min(1.0, self.retry_first / 4))
 
     def limits(self) -> Limits:
         return Limits(concurrency=self.concurrency, per_endpoint=self.per_endpoint,

@@ -10,6 +10,7 @@ The secret is made here and shown only when a loop is created and when it is rot
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterable
 
@@ -82,7 +83,7 @@ class Loops:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
 
     async def deliveries(self, account: Account, loop_id: str, *, state: str | None = None,
-                         limit: int = 100) -> list[tuple[OutboxItem, bool]]:
+                         limit: int = 100) -> builtins.list[tuple[OutboxItem, bool]]:
         """The loop's posts (outbox items), newest event first, each with whether it is in
         flight; `state` is one of ITEM_STATES."""
         if state is not None and state not in ITEM_STATES:

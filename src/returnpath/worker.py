@@ -59,7 +59,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     returns = ReturnsWorker(store, relay, settings, owner=owner)
     hooks = settings.webhooks
     poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
-    dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits())
+    dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits(), backoff=hooks.backoff())
     store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
     submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
     inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))

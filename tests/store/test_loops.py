@@ -1,6 +1,7 @@
 """Feedback loops in the store: loop CRUD per account, the fan-out of events into the outbox in
 the event's own transaction, and the `webhooks.ports.Outbox` the dispatcher claims from. The
-claim/lease/settle/release cases mirror tests/webhooks/memory.py, which states the contract."""
+claim/lease/settle/release cases mirror tests/webhooks/memory.py, which states the contract.
+Part of the conformance suite: runs against each backend in test_store.BACKENDS."""
 
 from __future__ import annotations
 
@@ -31,14 +32,16 @@ from returnpath.webhooks.model import Format, Loop, OutboxState
 from returnpath.webhooks.policy import Settlement
 from returnpath.webhooks.ports import Outbox
 
+from .test_store import BACKENDS
+
 NOW = 1_800_000_000.0
 WINDOW = 1000.0
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
 RAW = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered\r\n\r\ngone\r\n"
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "store.db", loop_window=WINDOW)
     await s.open()
     yield s

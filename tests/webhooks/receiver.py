@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -161,3 +162,30 @@ async def _answer(send: Any, status: int, headers: tuple[tuple[str, str], ...] =
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), *raw]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ThreadedReceiver:
+    """A `Receiver` on an event loop of its own in a thread, for blocking tests (the end-to-end
+    ones run `returnpath serve` as a process and wait on it):
+
+        with ThreadedReceiver() as hooks:
+            url = hooks.endpoint("/a", secret)
+            ...
+            assert hooks.unique("/a")
+    """
+
+    def __init__(self) -> None:
+        self.receiver = Receiver()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="receiver", daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.receiver.start(), self._loop).result(10)
+        return self.receiver
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.receiver.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -2,7 +2,7 @@
 
 One module per resource (send, deliveries, events, ...), each with its `routes` and the
 OpenAPI `paths` that describe them; `RESOURCES` lists them, and a new resource (the feedback
-loops of a later issue) is one more module in that list. Errors leave as problem documents
+loops) is one more module in that list. Errors leave as problem documents
 (problems.py).
 """
 
@@ -13,6 +13,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 from types import ModuleType
+from typing import cast
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,11 +21,13 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from ..errors import ReturnpathError
+from ..loops import Loops
 from ..service import Relay
-from . import deliveries, events, health, openapi, send
+from ..webhooks.ports import LoopStore
+from . import deliveries, events, health, loops, openapi, send
 from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
 
-RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, openapi)
+RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, loops, openapi)
 
 
 def create_app(relay: Relay, settings: Settings) -> Starlette:
@@ -40,6 +43,7 @@ def create_app(relay: Relay, settings: Settings) -> Starlette:
     app.router.redirect_slashes = False  # one URL per resource; /v1/send/ is a 404, not a redirect
     app.state.relay = relay
     app.state.settings = settings
+    app.state.loops = Loops(cast(LoopStore, relay.store), settings)
     app.state.openapi = openapi.document({path: item for resource in RESOURCES
                                           for path, item in resource.paths.items()})
     return app

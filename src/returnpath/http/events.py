@@ -51,7 +51,7 @@ def _since(request: Request) -> float | None:
     return number
 
 
-def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
@@ -63,8 +63,8 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 async def events(request: Request) -> JSONResponse:
     account = await authenticate(request)
     kinds, since = _kinds(request), _since(request)
-    after = _int(request, "after", 0, 0, 2**63 - 1)
-    limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    after = int_param(request, "after", 0, 0, 2**63 - 1)
+    limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     page = await relay_of(request).events(account, kinds=kinds, since=since, after=after, limit=limit)
     return JSONResponse({"events": [event_json(e) for e in page], "next": page[-1].id if page else after})
 

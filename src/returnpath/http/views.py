@@ -1,4 +1,4 @@
-"""The JSON shapes of deliveries, attempts and events, shared by the API and the CLI.
+"""The JSON shapes of deliveries, attempts, events and feedback loops, shared by the API and the CLI.
 
 Times are given twice, as the logs write them: `time` as UTC `YYYY-MM-DD HH:MM:SS` and
 `timestamp` in Unix seconds. An event has the shape of its line in the log files
@@ -12,6 +12,7 @@ from typing import Any
 from ..core.events import format_time, log_record
 from ..core.model import Attempt, DeliveryView
 from ..core.ports import StoredEvent
+from ..webhooks.model import Loop, OutboxItem
 
 
 def _times(prefix: str, t: float | None) -> dict[str, Any]:
@@ -60,3 +61,36 @@ def delivery_json(view: DeliveryView, *, history: bool = True) -> dict[str, Any]
         result["attempts"] = [attempt_json(a) for a in view.history]
         result["events"] = list(view.events)
     return result
+
+
+def loop_json(loop: Loop, *, secret: bool = False) -> dict[str, Any]:
+    """A feedback loop; its `secret` only when it was just made (created or rotated)."""
+    result: dict[str, Any] = {
+        "id": loop.id,
+        "url": loop.url,
+        "events": sorted(k.value for k in loop.events),
+        "format": loop.format.value,
+        "active": loop.active,
+    }
+    if secret:
+        result["secret"] = loop.secret
+    return result
+
+
+def loop_delivery_json(item: OutboxItem, in_flight: bool) -> dict[str, Any]:
+    """One event posted (or to be posted) to a loop: an outbox item. `state` is pending,
+    in_flight (being posted now), done or dead; `webhook_id` is the header receivers see."""
+    return {
+        "id": item.id,
+        "webhook_id": item.webhook_id,
+        "event_id": item.event_id,
+        "state": "in_flight" if in_flight else item.state.value,
+        "attempts": item.attempts,
+        "last_status": item.last_status,
+        "last_error": item.last_error,
+        **_times("event", item.event_time),
+        **_times("created", item.created_at),
+        **_times("last_attempt", item.last_attempt_at),
+        **_times("next_attempt", item.next_attempt_at),
+        **_times("expires", item.expires_at),
+    }

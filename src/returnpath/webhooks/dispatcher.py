@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.events import Event
-from ..errors import ReturnpathError
+from ..errors import ReturnpathError, TargetError
 from . import signing, targets
 from .model import Loop
 from .payloads import encode, payload
@@ -266,16 +266,16 @@ class Dispatcher:
             return cached[1]
         try:
             target = targets.parse(url)
-        except targets.TargetError as exc:  # checked at registration; only an old row could
+        except TargetError as exc:  # checked at registration; only an old row could
             return Answer(None, str(exc), refused=True)
         try:
             found = await targets.addresses(target, self.resolve)
-        except targets.TargetError as exc:  # DNS may come back: a connection failure, retried
+        except TargetError as exc:  # DNS may come back: a connection failure, retried
             return Answer(None, str(exc))
         refusal: Answer | None = None
         try:
             targets.check_addresses(target, found)
-        except targets.TargetError as exc:
+        except TargetError as exc:
             refusal = Answer(None, str(exc), refused=True)
         self._checked[url] = (now + self.limits.resolve_ttl, refusal)
         return refusal

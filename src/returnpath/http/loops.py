@@ -1,0 +1,226 @@
+"""`/v1/feedback-loops`: the account's feedback loops (webhooks), and what was posted to them.
+
+    GET    /v1/feedback-loops                          the account's loops
+    POST   /v1/feedback-loops                          a new loop: 201, with its secret (shown once)
+    GET    /v1/feedback-loops/{id}                     one loop
+    PATCH  /v1/feedback-loops/{id}                     change url, events, format, active
+    DELETE /v1/feedback-loops/{id}                     remove it, with what it had still to post
+    POST   /v1/feedback-loops/{id}/secret              rotate the secret (the new one is shown once)
+    POST   /v1/feedback-loops/{id}/test                post one signed sample event now
+    GET    /v1/feedback-loops/{id}/deliveries          its posts: pending, in flight, done, dead
+    POST   /v1/feedback-loops/{id}/replay              post every dead one again
+    POST   /v1/feedback-loops/{id}/deliveries/{item}/replay   post one again
+
+The checks are those of ../loops.py, shared with the CLI; a bad setting is a 400 problem that
+names its `field`. Another account's loop is a 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..loops import ITEM_STATES, MAX_LISTED, Loops
+from ..webhooks.h11poster import H11Poster
+from .auth import authenticate
+from .body import read_json_object
+from .events import int_param
+from .problems import Problem
+from .state import settings_of
+from .views import loop_delivery_json, loop_json
+
+BODY_LIMIT = 64 * 1024
+FIELDS = ("url", "events", "format", "active")
+
+
+def loops_of(request: Request) -> Loops:
+    return cast(Loops, request.app.state.loops)
+
+
+async def _settings_body(request: Request, *, required: tuple[str, ...]) -> dict[str, Any]:
+    body = await read_json_object(request, BODY_LIMIT)
+    for name in body:
+        if name not in FIELDS:
+            raise Problem("invalid-field", f"unknown field {name!r}: a loop has {', '.join(FIELDS)}", field=name)
+    for name in required:
+        if body.get(name) is None:
+            raise Problem("invalid-field", f"{name} is required", field=name)
+    return body
+
+
+async def list_loops(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    return JSONResponse({"loops": [loop_json(loop) for loop in await loops_of(request).list(account)]})
+
+
+async def create_loop(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    body = await _settings_body(request, required=("url", "events"))
+    loop = await loops_of(request).create(account, body["url"], body["events"], body.get("format", "form"),
+                                          body.get("active", True))
+    return JSONResponse(loop_json(loop, secret=True), status_code=201,
+                        headers={"Location": f"/v1/feedback-loops/{loop.id}"})
+
+
+async def get_loop(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    return JSONResponse(loop_json(await loops_of(request).get(account, request.path_params["id"])))
+
+
+async def update_loop(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    body = await _settings_body(request, required=())
+    loop = await loops_of(request).update(account, request.path_params["id"], **body)
+    return JSONResponse(loop_json(loop))
+
+
+async def delete_loop(request: Request) -> Response:
+    account = await authenticate(request)
+    await loops_of(request).remove(account, request.path_params["id"])
+    return Response(status_code=204)
+
+
+async def rotate_secret(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    loop = await loops_of(request).rotate_secret(account, request.path_params["id"])
+    return JSONResponse(loop_json(loop, secret=True))
+
+
+async def post_sample(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    kind = request.query_params.get("event")
+    timeout = settings_of(request).webhooks.timeout
+    poster = H11Poster(timeout=timeout, per_endpoint=1)
+    try:
+        answer = await loops_of(request).test(account, request.path_params["id"], poster, kind)
+    finally:
+        await poster.close()
+    return JSONResponse({"ok": answer.ok, "status": answer.status, "error": answer.error})
+
+
+async def deliveries(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    state = request.query_params.get("state") or None
+    limit = int_param(request, "limit", 100, 1, MAX_LISTED)
+    items = await loops_of(request).deliveries(account, request.path_params["id"], state=state, limit=limit)
+    return JSONResponse({"deliveries": [loop_delivery_json(item, in_flight) for item, in_flight in items]})
+
+
+async def replay_one(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    await loops_of(request).replay(account, request.path_params["id"], request.path_params["item"])
+    return JSONResponse({"replayed": 1}, status_code=202)
+
+
+async def replay_dead(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    count = await loops_of(request).replay_dead(account, request.path_params["id"])
+    return JSONResponse({"replayed": count}, status_code=202)
+
+
+routes = [
+    Route("/v1/feedback-loops", list_loops, methods=["GET"]),
+    Route("/v1/feedback-loops", create_loop, methods=["POST"]),
+    Route("/v1/feedback-loops/{id}", get_loop, methods=["GET"]),
+    Route("/v1/feedback-loops/{id}", update_loop, methods=["PATCH"]),
+    Route("/v1/feedback-loops/{id}", delete_loop, methods=["DELETE"]),
+    Route("/v1/feedback-loops/{id}/secret", rotate_secret, methods=["POST"]),
+    Route("/v1/feedback-loops/{id}/test", post_sample, methods=["POST"]),
+    Route("/v1/feedback-loops/{id}/deliveries", deliveries, methods=["GET"]),
+    Route("/v1/feedback-loops/{id}/replay", replay_dead, methods=["POST"]),
+    Route("/v1/feedback-loops/{id}/deliveries/{item}/replay", replay_one, methods=["POST"]),
+]
+
+# ---- OpenAPI ---------------------------------------------------------------------------------
+
+_security: list[dict[str, list[str]]] = [{"bearer": []}, {"access_token": []}]
+_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_item = {"name": "item", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "the delivery's `id` (its `webhook_id` without `msg_`)"}
+_kinds = ["delivery", "deferred", "failure", "bounce", "abuse"]
+_events = {"type": "array", "minItems": 1, "items": {"enum": _kinds}}
+_time = {"type": ["string", "null"], "description": "UTC YYYY-MM-DD HH:MM:SS"}
+_timestamp = {"type": ["number", "null"], "description": "Unix seconds"}
+
+
+def _times(*names: str) -> dict[str, Any]:
+    return {k: v for name in names for k, v in ((name, _time), (f"{name}_timestamp", _timestamp))}
+
+
+_loop = {"type": "object", "required": ["id", "url", "events", "format", "active"], "properties": {
+    "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}, "events": _events,
+    "format": {"enum": ["form", "json"]}, "active": {"type": "boolean"},
+    "secret": {"type": "string", "description": "whsec_ + base64: only when created or rotated"}}}
+_delivery = {"type": "object", "properties": {
+    "id": {"type": "string"}, "webhook_id": {"type": "string", "description": "the webhook-id header"},
+    "event_id": {"type": "integer"}, "state": {"enum": list(ITEM_STATES)}, "attempts": {"type": "integer"},
+    "last_status": {"type": ["integer", "null"], "description": "HTTP status of the last answer"},
+    "last_error": {"type": ["string", "null"]},
+    **_times("event", "created", "last_attempt", "next_attempt", "expires")}}
+_settings = {"type": "object", "additionalProperties": False, "properties": {
+    "url": {"type": "string", "format": "uri", "description": "http or https; public addresses only unless "
+            "[webhooks] allow_private_targets"},
+    "events": _events, "format": {"enum": ["form", "json"], "default": "form"},
+    "active": {"type": "boolean", "default": True}}}
+_errors = {"400": {"$ref": "#/components/responses/BadRequest"},
+           "401": {"$ref": "#/components/responses/Unauthorized"},
+           "404": {"$ref": "#/components/responses/NotFound"},
+           "503": {"$ref": "#/components/responses/Unavailable"}}
+
+
+def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def _op(op_id: str, summary: str, responses: dict[str, Any], *, params: tuple[dict[str, Any], ...] = (_id,),
+        body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "security": _security,
+                          "parameters": list(params), "responses": {**responses, **_errors}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+paths: dict[str, Any] = {
+    "/v1/feedback-loops": {
+        "get": _op("listFeedbackLoops", "The account's feedback loops (without secrets)",
+                   _ok("the loops", {"type": "object", "properties": {"loops": {"type": "array", "items": _loop}}}),
+                   params=()),
+        "post": _op("createFeedbackLoop", "Register a URL for events; the answer holds its secret, shown once",
+                    _ok("the new loop, with its secret", _loop, "201"), params=(),
+                    body={**_settings, "required": ["url", "events"]}),
+    },
+    "/v1/feedback-loops/{id}": {
+        "get": _op("getFeedbackLoop", "One loop", _ok("the loop", _loop)),
+        "patch": _op("updateFeedbackLoop", "Change a loop; a paused loop (active false) keeps its events "
+                     "until it is resumed", _ok("the loop", _loop), body=_settings),
+        "delete": _op("deleteFeedbackLoop", "Remove a loop and what it had still to post",
+                      {"204": {"description": "removed"}}),
+    },
+    "/v1/feedback-loops/{id}/secret": {"post": _op(
+        "rotateFeedbackLoopSecret", "A new signing secret (shown once); posts are signed with it from now on",
+        _ok("the loop, with its new secret", _loop))},
+    "/v1/feedback-loops/{id}/test": {"post": _op(
+        "testFeedbackLoop", "Post one signed sample event to the loop now; nothing is stored or retried",
+        _ok("what the loop answered", {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "status": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]}}}),
+        params=(_id, {"name": "event", "in": "query", "schema": {"enum": _kinds},
+                      "description": "the sample's event type (default: one the loop wants)"}))},
+    "/v1/feedback-loops/{id}/deliveries": {"get": _op(
+        "listFeedbackLoopDeliveries", "The loop's posts, newest event first, with their last status and error",
+        _ok("the posts", {"type": "object", "properties": {"deliveries": {"type": "array", "items": _delivery}}}),
+        params=(_id, {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED,
+                                                            "default": 100}}))},
+    "/v1/feedback-loops/{id}/replay": {"post": _op(
+        "replayDeadFeedbackLoopDeliveries", "Post every dead delivery of the loop again",
+        _ok("how many", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"))},
+    "/v1/feedback-loops/{id}/deliveries/{item}/replay": {"post": _op(
+        "replayFeedbackLoopDelivery", "Post one done or dead delivery again, with a new retry window",
+        _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+        params=(_id, _item))},
+}
