@@ -399,9 +399,9 @@ async def _loop_action(store: SqliteStore, settings: Settings,
     raise AssertionError(f"unknown loops action {args.loop_action!r}")  # argparse allows only the above
 
 
-def _event_names(values: list[str]) -> str:
-    """`--events failure,bounce --events abuse` as one list for Loops, which splits it."""
-    return ",".join(values)
+def _event_names(values: list[str]) -> list[str]:
+    """`--events failure,bounce --events abuse` as one list of names."""
+    return [name for value in values for name in value.replace(",", " ").split()]
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "send": cmd_send, "logs": cmd_logs,

@@ -100,8 +100,8 @@ class Loops:
         """Post a done or dead item again, with a new retry window."""
         if await self.store.replay_item(account.id, _loop_id(loop_id), _item_id(item_id), self.clock()):
             return
-        items = await self.deliveries(account, loop_id, limit=MAX_LISTED)  # NotFound for the loop
-        if any(item.id == _item_id(item_id) for item, _ in items):
+        await self.get(account, loop_id)
+        if await self.store.loop_item(account.id, _loop_id(loop_id), _item_id(item_id)) is not None:
             raise InputError(f"delivery {item_id!r} is still pending: it is posted (again) without a replay")
         raise NotFound(f"no delivery {item_id!r} in feedback loop {loop_id!r}")
 
@@ -114,7 +114,10 @@ class Loops:
         """Post one sample event to the loop now, signed, in its format, and say what came of
         it. Nothing is stored: the sample has no outbox item and is not retried."""
         loop = await self.get(account, loop_id)
-        wanted = parse_events([kind]) if kind else loop.events
+        try:
+            wanted = parse_events([kind]) if kind else loop.events
+        except LoopError as exc:
+            raise LoopError(str(exc), "event") from None
         event_kind = next(k for k in EventKind if k in wanted)
         refusal = await self._target_refusal(loop.url)
         if refusal is not None:
@@ -163,8 +166,6 @@ def sample_event(account: Account, kind: EventKind, now: float) -> Event:
 
 
 def _names(events: object) -> list[str]:
-    if isinstance(events, str):
-        return [name for name in events.replace(",", " ").split() if name]
     if not isinstance(events, (list, tuple, set, frozenset)) or not all(isinstance(e, str) for e in events):
         raise LoopError("events must be a list of event types (failure, bounce, delivery, abuse, deferred)",
                         "events")

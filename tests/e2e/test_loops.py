@@ -234,6 +234,18 @@ def test_a_paused_loop_keeps_its_events_until_it_is_resumed(server: Server, hook
     posted(hooks, "/paused", delivery_id, "failure")
 
 
+def test_a_slow_endpoint_does_not_hold_back_another_loop(server: Server, hooks: Receiver) -> None:
+    """A receiver that takes longer than the timeout to answer keeps failing; the loop next to
+    it gets every event meanwhile, while the slow one still has posts waiting."""
+    slow = add_loop(server, hooks, "/isolation/slow", ["failure"], "form", None, *[Slow(1.5)] * 100)
+    add_loop(server, hooks, "/isolation/healthy", ["failure"])
+    sent = [send(server, f"rcpt-550-5.1.{n}@isolation.example") for n in range(30)]
+    for delivery_id in sent:
+        posted(hooks, "/isolation/healthy", delivery_id, "failure")
+    waiting = call(server, "GET", f"/v1/feedback-loops/{slow['id']}/deliveries?state=pending").json()["deliveries"]
+    assert waiting, "the slow endpoint got all its posts through: it held nothing back to test"
+
+
 # ---- a crash while posting -----------------------------------------------------------------------
 
 def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: ServerFactory, sink: Sink) -> None:

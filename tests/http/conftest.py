@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from returnpath.accounts import NewAccount
 from returnpath.config import Settings
@@ -17,6 +18,7 @@ from returnpath.core.model import Account
 from returnpath.http import create_app, serve_http
 from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
+from tests.webhooks.receiver import receiver  # noqa: F401 - a fixture
 
 
 @functools.cache
@@ -24,24 +26,34 @@ def _password_hash(password: str) -> str:
     return credentials.hash_password(password)
 
 
-@pytest.fixture
-async def account(store: SqliteStore) -> NewAccount:
-    """The test account, as accounts.create_account makes it, with the scrypt of its SMTP password
+async def make_account(store: SqliteStore, name: str) -> NewAccount:
+    """An account as accounts.create_account makes it, with the scrypt of its SMTP password
     computed once per run: these tests call the API with the token and never log in over SMTP."""
     now = time.time()
-    created = NewAccount(Account(ids.new_id(now), "app", "app"), credentials.new_token(), "smtp-password")
+    created = NewAccount(Account(ids.new_id(now), name, name), credentials.new_token(), f"{name}-password")
     await store.create_account(created.account, credentials.hash_token(created.api_token),
                                _password_hash(created.smtp_password), now)
     return created
 
 
 @pytest.fixture
-async def base_url(relay: Relay, settings: Settings) -> AsyncIterator[str]:
+async def account(store: SqliteStore) -> NewAccount:
+    """The test account."""
+    return await make_account(store, "app")
+
+
+@pytest.fixture
+def app(relay: Relay, settings: Settings) -> Starlette:
+    return create_app(relay, settings)
+
+
+@pytest.fixture
+async def base_url(app: Starlette, settings: Settings) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    server = await serve_http(create_app(relay, settings), settings, sock)
+    server = await serve_http(app, settings, sock)
     yield f"http://127.0.0.1:{port}"
     await server.stop()
 

@@ -16,20 +16,12 @@ from returnpath.webhooks.h11poster import H11Poster
 from returnpath.webhooks.policy import Backoff, BreakerPolicy
 
 from .memory import MemoryOutbox
-from .receiver import Receiver
+from .receiver import Receiver, receiver  # noqa: F401
 
 TIMEOUT = 0.5  # a post that has not answered by then has failed
 FAST_BACKOFF = Backoff(first=0.1, factor=2, max_interval=0.4, min_interval=0.02,
                        max_retry_after=2, client_error_attempts=3)
 FAST_BREAKER = BreakerPolicy(threshold=5, cooldown=0.2, factor=2, max_cooldown=0.5)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

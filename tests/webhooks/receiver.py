@@ -17,11 +17,13 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import pytest
 import uvicorn
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -162,6 +164,15 @@ async def _answer(send: Any, status: int, headers: tuple[tuple[str, str], ...] =
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), *raw]})
     await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A running receiver (import this fixture into a conftest or test module to use it)."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
 
 
 class ThreadedReceiver:

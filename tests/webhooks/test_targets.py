@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from returnpath.errors import InputError
-from returnpath.errors import TargetError
+from returnpath.errors import InputError, TargetError
 from returnpath.webhooks.targets import check, parse, refusal
 
 NAMES = {

@@ -48,6 +48,10 @@ async def _settings_body(request: Request, *, required: tuple[str, ...]) -> dict
     for name in required:
         if body.get(name) is None:
             raise Problem("invalid-field", f"{name} is required", field=name)
+    for name, value in body.items():
+        if value is None:
+            raise Problem("invalid-field", f"{name} must not be null (leave it out to keep it as it is)",
+                          field=name)
     return body
 
 

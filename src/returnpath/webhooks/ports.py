@@ -76,6 +76,10 @@ class LoopStore(Protocol):
         `state` is an OutboxState or "in_flight"."""
         ...
 
+    async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:
+        """One item of the account's loop."""
+        ...
+
     async def replay_item(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
         """A done or dead item pending again, due now, with a new retry window."""
         ...

@@ -231,7 +231,8 @@ UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner 
 UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
 -- name: outbox_items
--- A loop's items, newest event first; :state is NULL (all), a state, or 'in_flight' (leased).
+-- A loop's items, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
+-- 'in_flight' (pending and leased now), 'done' or 'dead'.
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
        o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now
@@ -239,9 +240,16 @@ FROM loop_outbox o
 WHERE o.loop_id = :loop_id
   AND (:state IS NULL
        OR (:state = 'in_flight' AND o.state = 'pending' AND o.lease_until > :now)
-       OR o.state = :state)
+       OR (:state = 'pending' AND o.state = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= :now))
+       OR (:state IN ('done', 'dead') AND o.state = :state))
 ORDER BY o.event_time DESC, o.event_id DESC
 LIMIT :limit
+
+-- name: outbox_item
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error
+FROM loop_outbox o JOIN loops l ON l.id = o.loop_id
+WHERE o.id = ? AND o.loop_id = ? AND l.account_id = ?
 
 -- name: replay_item
 -- A done or dead item is pending again with a new retry window; its last status and error stay.

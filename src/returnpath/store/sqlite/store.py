@@ -277,6 +277,11 @@ class SqliteStore:
             return [(item_from_row(row[:12]), bool(row[12])) for row in rows]
         return await self.db.read(op)
 
+    async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:
+        """One item of the account's loop; None when there is none by that id there."""
+        row = await self.db.read(lambda c: c.execute(Q["outbox_item"], (item_id, loop_id, account_id)).fetchone())
+        return item_from_row(row) if row else None
+
     async def replay_item(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
         """Post a done or dead item again: pending, attempts 0, due now, a new retry window; its
         last status and error stay until the next attempt. False when there is no such item
