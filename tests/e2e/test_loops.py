@@ -242,8 +242,8 @@ def test_a_slow_endpoint_does_not_hold_back_another_loop(server: Server, hooks: 
     sent = [send(server, f"rcpt-550-5.1.{n}@isolation.example") for n in range(30)]
     for delivery_id in sent:
         posted(hooks, "/isolation/healthy", delivery_id, "failure")
-    waiting = call(server, "GET", f"/v1/feedback-loops/{slow['id']}/deliveries?state=pending").json()["deliveries"]
-    assert waiting, "the slow endpoint got all its posts through: it held nothing back to test"
+    items = call(server, "GET", f"/v1/feedback-loops/{slow['id']}/deliveries").json()["deliveries"]
+    assert [i for i in items if i["state"] != "done"], "the slow endpoint got all its posts through: nothing to test"
 
 
 # ---- a crash while posting -----------------------------------------------------------------------
