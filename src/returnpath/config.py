@@ -165,7 +165,7 @@ class WebhookSettings:
 
     def limits(self) -> Limits:
         return Limits(concurrency=self.concurrency, per_endpoint=self.per_endpoint,
-                      held_per_endpoint=max(4 * self.per_endpoint, 32), timeout=self.timeout, lease=self.lease,
+                      held_per_endpoint=max(8 * self.per_endpoint, 64), timeout=self.timeout, lease=self.lease,
                       poll_interval=self.poll_interval, allow_private_targets=self.allow_private_targets)
 
 

@@ -162,6 +162,20 @@ async def test_a_loop_gets_its_events_in_event_order(receiver: Receiver, outbox:
     assert [a.fields["time"] for a in receiver.at("/ordered")] == [str(int(samples.NOW) + n) for n in range(20)]
 
 
+async def test_a_full_endpoint_keeps_claiming_as_its_posts_end_without_waiting_for_a_poll(
+        receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
+    """Events that come while an endpoint holds all it may (a claim after a notify filled it)
+    are claimed as its posts end; not only at the next poll, which here never comes."""
+    register(receiver, outbox, "/streaming")
+    publish(outbox, 2)
+    dispatcher = await start(per_endpoint=1, held_per_endpoint=4, poll_interval=3600)
+    await eventually(outbox.settled)  # the last claim found fewer than it could take
+    publish(outbox, 12)
+    dispatcher.notify()  # one claim, which fills the endpoint; the rest must follow by itself
+    await eventually(outbox.settled)
+    assert len(receiver.unique("/streaming")) == 14
+
+
 async def test_a_private_target_is_not_posted_to_unless_allowed(receiver: Receiver, outbox: MemoryOutbox,
                                                                 start: Start) -> None:
     loop = register(receiver, outbox, "/private")

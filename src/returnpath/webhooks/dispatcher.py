@@ -62,7 +62,7 @@ def signed_request(loop: Loop, webhook_id: str, event_id: int, event: Event, ret
 class Limits:
     concurrency: int = 500  # posts in flight in all
     per_endpoint: int = 8  # posts in flight to one endpoint
-    held_per_endpoint: int = 32  # items of one endpoint held at once (in flight and waiting)
+    held_per_endpoint: int = 64  # items of one endpoint held at once (in flight and waiting)
     batch: int = 500  # most items claimed at once
     timeout: float = 10.0  # a post that has not answered by then has failed
     lease: float = 300.0  # how long a claimed item is ours
@@ -159,30 +159,32 @@ class Dispatcher:
     async def turn(self) -> bool:
         """Claim, queue, hold back, start. True when a full batch came: there may be more."""
         now = self.clock()
-        calls, limit = await self._claim_due(now)
-        self._queue_behind_endpoints(calls, now, cut=limit > 0 and len(calls) == limit)
+        calls, limit, skipped = await self._claim_due(now)
+        self._queue_behind_endpoints(calls, now, skipped, cut=limit > 0 and len(calls) == limit)
         await self._give_back_open_circuits(now)
         self._start_posts(now)
         return limit > 0 and len(calls) == limit
 
-    async def _claim_due(self, now: float) -> tuple[list[Call], int]:
+    async def _claim_due(self, now: float) -> tuple[list[Call], int, set[str]]:
         """Lease due items, as many as there is room for, none of endpoints that are full or
-        whose circuit is open."""
+        whose circuit is open. Returns the calls, the limit asked for, and the URLs of the
+        endpoints that were skipped."""
         room = 2 * self.limits.concurrency - self._held
         if self._stopping or room <= 0 or (self._held and room < min(self.limits.batch, self.limits.concurrency) // 4):
-            return [], 0  # claim in batches, not an item each time a post ends
+            return [], 0, set(self._endpoints)  # claim in batches, not an item each time a post ends
         limit = min(room, self.limits.batch)
-        skip = [loop for ep in self._endpoints.values()
-                if ep.held >= self.limits.held_per_endpoint or not ep.breaker.admits(now)
-                for loop in ep.loops]
+        skipped = {ep.url for ep in self._endpoints.values()
+                   if ep.held >= self.limits.held_per_endpoint or not ep.breaker.admits(now)}
+        skip = [loop for url in skipped for loop in self._endpoints[url].loops]
         calls = await self.outbox.claim(self.owner, now, now + self.limits.lease, limit=limit,
                                         per_loop=self.limits.held_per_endpoint, skip_loops=skip)
-        return calls, limit
+        return calls, limit, skipped
 
-    def _queue_behind_endpoints(self, calls: list[Call], now: float, *, cut: bool) -> None:
+    def _queue_behind_endpoints(self, calls: list[Call], now: float, skipped: set[str], *, cut: bool) -> None:
         """Queue each call behind its endpoint, and note which endpoints may have more in the
-        outbox: those that got all a claim gives one loop, and all when the batch was cut."""
-        lease_end = now + self.limits.lease
+        outbox: of those the claim looked at, the ones that got all it gives one loop, and all
+        when the batch was cut. (A skipped endpoint keeps what it knew.)"""
+        lease_end = now + self.limits.lease  # as the claim leased them
         got: dict[str, int] = {}
         for call in calls:
             ep = self._endpoint(call)
@@ -193,7 +195,7 @@ class Dispatcher:
         if self._stopping:
             return
         for ep in self._endpoints.values():
-            if ep.held < self.limits.held_per_endpoint and ep.breaker.admits(now):  # it was not skipped
+            if ep.url not in skipped:
                 ep.more = cut or got.get(ep.url, 0) >= self.limits.held_per_endpoint
 
     async def _give_back_open_circuits(self, now: float) -> None:

@@ -65,13 +65,20 @@ class SqliteOutbox:
                     skip_loops: Collection[str] = ()) -> list[Call]:
         if limit <= 0 or per_loop <= 0:
             return []
-        params = {"owner": owner, "until": lease_until, "now": now, "limit": limit, "per_loop": per_loop,
-                  "skip": json.dumps(sorted(skip_loops))}
+        skip = json.dumps(sorted(skip_loops))
 
         def op(conn: sqlite3.Connection) -> list[Call]:
-            # Claimed and read in one transaction: nobody can settle an item in between.
-            claimed = [row[0] for row in conn.execute(Q["claim_outbox"], params).fetchall()]
-            return _calls(conn, claimed) if claimed else []
+            # Up to `per_loop` of each loop, then the oldest `limit` of those, leased and read in
+            # one transaction: nobody can claim or settle them in between.
+            due: list[tuple[float, int, str]] = []
+            for (loop_id,) in conn.execute(Q["claimable_loops"], {"skip": skip}).fetchall():
+                rows = conn.execute(Q["due_of_loop"], {"loop_id": loop_id, "now": now, "per_loop": per_loop})
+                due.extend((event_time, event_id, item_id) for item_id, event_time, event_id in rows)
+            claimed = [item_id for _, _, item_id in sorted(due)[:limit]]
+            if not claimed:
+                return []
+            conn.execute(Q["lease_outbox"], {"owner": owner, "until": lease_until, "ids": json.dumps(claimed)})
+            return _calls(conn, claimed)
         return await self.db.write(op)
 
     async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:

@@ -182,25 +182,24 @@ INSERT INTO loop_outbox (id, loop_id, event_id, event_time, created_at, expires_
                          next_attempt_at)
 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
 
--- name: claim_outbox
--- Due, unleased (or lease run out) items of active loops, not skipped, at most :per_loop of a
--- loop, oldest event first.
+-- name: claimable_loops
+-- Active loops with pending items, none of those skipped.
+SELECT l.id FROM loops l
+WHERE l.active = 1 AND l.id NOT IN (SELECT value FROM json_each(:skip))
+  AND EXISTS (SELECT 1 FROM loop_outbox o INDEXED BY loop_outbox_pending WHERE o.loop_id = l.id AND o.state = 'pending')
+
+-- name: due_of_loop
+-- A loop's oldest due, unleased items: one walk of its pending items in event order, whatever
+-- the size of the outbox.
+SELECT o.id, o.event_time, o.event_id FROM loop_outbox o INDEXED BY loop_outbox_pending
+WHERE o.loop_id = :loop_id AND o.state = 'pending' AND o.next_attempt_at <= :now
+  AND (o.lease_until IS NULL OR o.lease_until <= :now)
+ORDER BY o.event_time, o.event_id
+LIMIT :per_loop
+
+-- name: lease_outbox
 UPDATE loop_outbox SET lease_owner = :owner, lease_until = :until
-WHERE id IN (
-    SELECT id FROM (
-        SELECT o.id, o.event_time, o.event_id,
-               ROW_NUMBER() OVER (PARTITION BY o.loop_id ORDER BY o.event_time, o.event_id) AS n
-        FROM loop_outbox o JOIN loops l ON l.id = o.loop_id
-        WHERE o.state = 'pending' AND o.next_attempt_at <= :now
-          AND (o.lease_until IS NULL OR o.lease_until <= :now)
-          AND l.active = 1
-          AND o.loop_id NOT IN (SELECT value FROM json_each(:skip))
-    )
-    WHERE n <= :per_loop
-    ORDER BY event_time, event_id
-    LIMIT :limit
-)
-RETURNING id
+WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: outbox_calls
 -- The claimed items with their event; filled with the ids of a claim.

@@ -130,5 +130,9 @@ CREATE TABLE IF NOT EXISTS loop_outbox (
     lease_owner      TEXT,
     lease_until      REAL
 );
-CREATE INDEX IF NOT EXISTS loop_outbox_due ON loop_outbox (state, next_attempt_at);
+-- Claims walk a loop's pending items in event order (small: done and dead ones are not in it);
+-- listings and replays go by loop and state.
+CREATE INDEX IF NOT EXISTS loop_outbox_pending ON loop_outbox (loop_id, event_time, event_id)
+    WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS loop_outbox_loop ON loop_outbox (loop_id, state, event_time);
+DROP INDEX IF EXISTS loop_outbox_due;  -- the claim of version 0.1 (a window over every due row)
