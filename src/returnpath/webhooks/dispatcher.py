@@ -5,7 +5,7 @@ Each turn (`turn`) reads as its steps: claim what is due, queue each call behind
 the limits allow. Each post (`_post`) reads as its steps too: check the target, sign and send,
 settle (policy.py decides done / retry when / dead), update the endpoint's breaker, record.
 
-A turn comes every `poll_interval` (items fall due after their backoff), at once after
+A turn comes every `poll_interval` (items fall due after their backoff), `notify_delay` after
 `notify()` (new items were committed), after a full batch, and when an endpoint that may have
 more items in the outbox has run down to half of what it may hold. Never after every post:
 with the store behind the outbox, a claim is a query.
@@ -67,6 +67,7 @@ class Limits:
     timeout: float = 10.0  # a post that has not answered by then has failed
     lease: float = 300.0  # how long a claimed item is ours
     poll_interval: float = 1.0  # how often to look for items that fell due
+    notify_delay: float = 0.02  # after a notice of new items, wait this long for more before claiming
     allow_private_targets: bool = False  # see targets.py
     resolve_ttl: float = 60.0  # how long a host's checked addresses are trusted
 
@@ -110,13 +111,21 @@ class Dispatcher:
         self._posts: set[asyncio.Task[None]] = set()
         self._checked: dict[str, tuple[float, Answer | None]] = {}  # url -> (until, refusal)
         self._wake = asyncio.Event()
+        self._notice: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
 
     # ---- the public face -------------------------------------------------------------------
 
     def notify(self) -> None:
-        """New items were committed: look now rather than at the next poll."""
+        """New items were committed: look within `notify_delay` rather than at the next poll.
+        The notices of that short while make one claim: under load they come with every
+        delivery, and a claim per notice would cost a write per delivery."""
+        if self._notice is None:
+            self._notice = asyncio.get_running_loop().call_later(self.limits.notify_delay, self._noticed)
+
+    def _noticed(self) -> None:
+        self._notice = None
         self._wake.set()
 
     async def start(self) -> None:
@@ -126,6 +135,8 @@ class Dispatcher:
         """Start no new posts; let those in flight finish (up to `grace`, default the timeout);
         give back to the outbox every call not posted."""
         self._stopping = True
+        if self._notice is not None:
+            self._notice.cancel()
         self._wake.set()
         if self._runner is not None:
             await self._runner
