@@ -119,14 +119,16 @@ class Loops:
         except LoopError as exc:
             raise LoopError(str(exc), "event") from None
         event_kind = next(k for k in EventKind if k in wanted)
-        refusal = await self._target_refusal(loop.url)
-        if refusal is not None:
-            return refusal
+        allow_private = self.settings.webhooks.allow_private_targets
+        try:
+            _, found = await targets.check(loop.url, allow_private=allow_private, resolve=self.resolve)
+        except LoopError as exc:
+            return Answer(None, str(exc), refused=True)
         now = self.clock()
         headers, body = signed_request(loop, f"msg_test{ids.new_id(now)}", 0, sample_event(account, event_kind, now),
                                        SAMPLE_MIME if event_kind in (EventKind.BOUNCE, EventKind.ABUSE) else None,
                                        int(now))
-        return await poster.post(loop.url, headers, body)
+        return await poster.post(loop.url, headers, body, address=None if allow_private else found[0])
 
     # ---- checks ------------------------------------------------------------------------------
 
@@ -135,13 +137,6 @@ class Loops:
             raise LoopError("url must be a string: the http:// or https:// URL to post to", "url")
         await targets.check(url, allow_private=self.settings.webhooks.allow_private_targets, resolve=self.resolve)
         return url
-
-    async def _target_refusal(self, url: str) -> Answer | None:
-        try:
-            await self._checked_url(url)
-        except LoopError as exc:
-            return Answer(None, str(exc), refused=True)
-        return None
 
 
 SAMPLE_MIME = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: test@example.com\r\nSubject: Undelivered Mail\r\n"

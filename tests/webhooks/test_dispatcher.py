@@ -17,8 +17,10 @@ import pytest
 
 from returnpath import __version__
 from returnpath.core.events import EventKind
+from returnpath.webhooks.dispatcher import Dispatcher, Limits
 from returnpath.webhooks.model import Format, Loop, OutboxState
 from returnpath.webhooks.payloads import encode, payload
+from returnpath.webhooks.policy import Answer
 
 from . import samples
 from .conftest import TIMEOUT, Start, eventually
@@ -185,6 +187,42 @@ async def test_a_private_target_is_not_posted_to_unless_allowed(receiver: Receiv
     (dead,) = outbox.in_state(OutboxState.DEAD, loop.id)
     assert dead.attempts == 3 and "127.0.0.1 is a loopback address" in (dead.last_error or "")
     assert receiver.at("/private") == []
+
+
+class _Recording:
+    """A poster that answers 200 and notes where it was told to connect."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str | None]] = []
+
+    async def post(self, url: str, headers: object, body: bytes, *, address: str | None = None) -> Answer:
+        self.posts.append((url, address))
+        return Answer(200, None)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_poster_connects_to_the_address_that_was_checked(outbox: MemoryOutbox) -> None:
+    """Not to the name again: it could point at a private address by then (DNS rebinding)."""
+    names = {"hooks.example": ["93.184.215.14"]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return names[host]
+    outbox.add_loop(samples.loop("pinned", "https://hooks.example/in", EventKind.FAILURE))
+    publish(outbox, 2)
+    poster = _Recording()
+    dispatcher = Dispatcher(outbox, poster, owner="test", limits=Limits(poll_interval=0.02), resolve=resolve)
+    await dispatcher.start()
+    try:
+        await eventually(outbox.settled)
+        names["hooks.example"] = ["10.0.0.7"]  # rebound, but the checked address is still trusted
+        publish(outbox, 1)
+        dispatcher.notify()
+        await eventually(outbox.settled)
+    finally:
+        await dispatcher.stop()
+    assert poster.posts == [("https://hooks.example/in", "93.184.215.14")] * 3
 
 
 async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(receiver: Receiver, outbox: MemoryOutbox,

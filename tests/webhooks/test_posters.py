@@ -54,6 +54,21 @@ async def test_https_is_verified_against_the_trusted_certificates(tls_receiver: 
     assert len(tls_receiver.unique("/tls")) == 1
 
 
+async def test_a_checked_address_is_connected_to_rather_than_the_name(receiver: Receiver) -> None:
+    """The dispatcher checks where a name points and hands the poster that address: a name
+    that resolves elsewhere a moment later (DNS rebinding) is not looked up again."""
+    port = receiver.base_url.rsplit(":", 1)[1]
+    receiver.endpoint("/pinned", SECRET)
+    poster = H11Poster(timeout=2)
+    try:
+        answer = await poster.post(f"http://hooks.invalid:{port}/pinned", signed(b"{}"), b"{}", address="127.0.0.1")
+    finally:
+        await poster.close()
+    assert answer.status == 200
+    [arrival] = receiver.at("/pinned")
+    assert arrival.headers["host"] == f"hooks.invalid:{port}"
+
+
 async def test_connections_are_kept_alive_between_posts(receiver: Receiver) -> None:
     url = receiver.endpoint("/alive", SECRET)
     poster = H11Poster(timeout=2)

@@ -59,8 +59,8 @@ def test_addresses_that_are_not_public_are_named(address: str, why: str | None) 
 
 
 async def test_a_public_host_is_accepted() -> None:
-    target = await check("https://public.example/hook", allow_private=False, resolve=resolve)
-    assert target.host == "public.example"
+    target, found = await check("https://public.example/hook", allow_private=False, resolve=resolve)
+    assert target.host == "public.example" and found == ["93.184.215.14"]
 
 
 @pytest.mark.parametrize(("url", "why"), [

@@ -109,7 +109,7 @@ class Dispatcher:
         self._held = 0  # calls waiting or in flight, over all endpoints
         self._in_flight = 0
         self._posts: set[asyncio.Task[None]] = set()
-        self._checked: dict[str, tuple[float, Answer | None]] = {}  # url -> (until, refusal)
+        self._checked: dict[str, tuple[float, Answer | None, str | None]] = {}  # url -> (until, refusal, address)
         self._wake = asyncio.Event()
         self._notice: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -252,7 +252,8 @@ class Dispatcher:
     async def _post(self, ep: _Endpoint, call: Call) -> None:
         """Check the target, sign and send, settle, update the breaker, record."""
         try:
-            answer = await self._check_target(call.loop.url) or await self._send(call)
+            refusal, address = await self._check_target(call.loop.url)
+            answer = refusal or await self._send(call, address)
             now = self.clock()
             settlement = settle(call.item, answer, now, self.jitter(), self.backoff)
             ep.breaker = ep.breaker.record(answer.ok, now, self.breaker_policy)
@@ -268,36 +269,32 @@ class Dispatcher:
             if self._worth_a_turn(ep):
                 self._wake.set()
 
-    async def _check_target(self, url: str) -> Answer | None:
-        """None when the URL may be posted to; else why not, as an answer. A host's checked
-        addresses are trusted for `resolve_ttl`."""
+    async def _check_target(self, url: str) -> tuple[Answer | None, str | None]:
+        """Whether the URL may be posted to, and where to connect: (None, an address that was
+        checked) when it may; (why not, as an answer, None) when not. A host's checked
+        addresses are trusted for `resolve_ttl`. With private targets allowed nothing is
+        checked, and the poster connects to the host name."""
         if self.limits.allow_private_targets:
-            return None
+            return None, None
         now = self.clock()
         cached = self._checked.get(url)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return cached[1], cached[2]
         try:
-            target = targets.parse(url)
-        except TargetError as exc:  # checked at registration; only an old row could
-            return Answer(None, str(exc), refused=True)
-        try:
-            found = await targets.addresses(target, self.resolve)
-        except TargetError as exc:  # DNS may come back: a connection failure, retried
-            return Answer(None, str(exc))
-        refusal: Answer | None = None
-        try:
-            targets.check_addresses(target, found)
+            _, found = await targets.check(url, allow_private=False, resolve=self.resolve)
+        except targets.ResolveError as exc:  # DNS may come back: a connection failure, retried
+            return Answer(None, str(exc)), None
         except TargetError as exc:
-            refusal = Answer(None, str(exc), refused=True)
-        self._checked[url] = (now + self.limits.resolve_ttl, refusal)
-        return refusal
+            self._checked[url] = (now + self.limits.resolve_ttl, Answer(None, str(exc), refused=True), None)
+        else:
+            self._checked[url] = (now + self.limits.resolve_ttl, None, found[0])
+        return self._checked[url][1], self._checked[url][2]
 
-    async def _send(self, call: Call) -> Answer:
-        """Write the event in the loop's format, sign it, post it."""
+    async def _send(self, call: Call, address: str | None) -> Answer:
+        """Write the event in the loop's format, sign it, post it (to the checked address)."""
         headers, body = signed_request(call.loop, call.item.webhook_id, call.event_id, call.event,
                                        call.returned_mime, int(self.clock()))
-        return await self.poster.post(call.loop.url, headers, body)
+        return await self.poster.post(call.loop.url, headers, body, address=address)
 
     async def _record(self, call: Call, settlement: Settlement) -> None:
         try:

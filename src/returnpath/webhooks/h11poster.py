@@ -107,12 +107,12 @@ class H11Poster:
         self._targets: dict[str, _Target] = {}
         self._idle: dict[str, list[_Connection]] = {}  # by URL, as the dispatcher counts endpoints
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, *, address: str | None = None) -> Answer:
         target = self._target(url)
         connection: _Connection | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                connection = self._take(url) or await self._connect(target)
+                connection = self._take(url) or await self._connect(target, address)
                 response, start, reusable = await connection.exchange(self._request(target, headers, body), body)
         except TimeoutError:
             answer = Answer(None, f"no answer within {self.timeout:g}s")
@@ -165,10 +165,12 @@ class H11Poster:
             connection.close()
         return None
 
-    async def _connect(self, target: _Target) -> _Connection:
+    async def _connect(self, target: _Target, address: str | None) -> _Connection:
+        """A new connection to the target: to `address` when given (the dispatcher checked it),
+        else to the host name; TLS verified against the host name either way."""
         tls = self.ssl_context if target.scheme == "https" else None
         try:
-            reader, writer = await asyncio.open_connection(target.host, target.port, ssl=tls,
+            reader, writer = await asyncio.open_connection(address or target.host, target.port, ssl=tls,
                                                            server_hostname=target.host if tls else None,
                                                            limit=2 * READ_AT_MOST)
         except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, certificate

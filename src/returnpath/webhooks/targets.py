@@ -25,6 +25,11 @@ from ..errors import TargetError
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 MAX_URL_LENGTH = 2000
+
+
+class ResolveError(TargetError):
+    """The URL's host has no address now: DNS may come back, so a post is retried."""
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -94,9 +99,9 @@ async def addresses(target: Target, resolve: Resolver) -> list[str]:
     try:
         found = list(await resolve(target.host, target.port))
     except OSError as exc:
-        raise TargetError(f"{target.url!r}: cannot resolve {target.host}: {exc}") from None
+        raise ResolveError(f"{target.url!r}: cannot resolve {target.host}: {exc}") from None
     if not found:
-        raise TargetError(f"{target.url!r}: {target.host} has no address")
+        raise ResolveError(f"{target.url!r}: {target.host} has no address")
     return found
 
 
@@ -110,11 +115,13 @@ def check_addresses(target: Target, found: Sequence[str]) -> None:
                               "addresses unless [webhooks] allow_private_targets = true")
 
 
-async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> Target:
-    """Check a URL before a loop is registered with it: its form, that its host resolves, and
-    (unless `allow_private`) that every address is public."""
+async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[Target, list[str]]:
+    """Check a URL before a loop is registered with it, or posted to: its form, that its host
+    resolves, and (unless `allow_private`) that every address is public. Returns the target and
+    the addresses checked: connect to one of those, not to the name again, or the name could
+    point elsewhere in between (DNS rebinding)."""
     target = parse(url)
     found = await addresses(target, resolve)
     if not allow_private:
         check_addresses(target, found)
-    return target
+    return target, found
