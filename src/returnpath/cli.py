@@ -388,7 +388,7 @@ async def _loop_action(store: SqliteStore, settings: Settings,
             return [{"status": answer.status, "ok": answer.ok, "error": answer.error}], 0 if answer.ok else 1
         case "deliveries":
             items = await loops.deliveries(account, args.id, state=args.state, limit=args.limit)
-            return [loop_delivery_json(item, in_flight) for item, in_flight in items], 0
+            return [loop_delivery_json(view) for view in items], 0
         case "replay":
             if (args.item is None) == (not args.dead):
                 raise InputError("loops replay needs an ITEM_ID or --dead (one of them)")

@@ -21,7 +21,7 @@ from .core.model import Account
 from .errors import InputError, LoopError, NotFound
 from .webhooks import signing, targets
 from .webhooks.dispatcher import signed_request
-from .webhooks.model import Loop, OutboxItem, parse_events, parse_format
+from .webhooks.model import ItemView, Loop, parse_events, parse_format
 from .webhooks.policy import Answer
 from .webhooks.ports import LoopStore, Poster
 
@@ -83,9 +83,9 @@ class Loops:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
 
     async def deliveries(self, account: Account, loop_id: str, *, state: str | None = None,
-                         limit: int = 100) -> builtins.list[tuple[OutboxItem, bool]]:
+                         limit: int = 100) -> builtins.list[ItemView]:
         """The loop's posts (outbox items), newest event first, each with whether it is in
-        flight; `state` is one of ITEM_STATES."""
+        flight and what its event was; `state` is one of ITEM_STATES."""
         if state is not None and state not in ITEM_STATES:
             raise LoopError(f"unknown state {state!r}: expected one of {', '.join(ITEM_STATES)}", "state")
         if not 1 <= limit <= MAX_LISTED:

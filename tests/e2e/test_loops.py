@@ -134,6 +134,7 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     items = call(server, "GET", f"/v1/feedback-loops/{form['id']}/deliveries").json()["deliveries"]
     [item] = [i for i in items if i["webhook_id"] == as_form.webhook_id]
     assert item["state"] == "done" and item["attempts"] == 1 and item["last_status"] == 200
+    assert item["type"] == "failure" and item["delivery"] == delivery_id
 
 
 def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Server, sink: Sink,

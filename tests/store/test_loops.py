@@ -71,7 +71,7 @@ async def _publish(store: SqliteStore, account: Account | None, kind: EventKind,
 async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: float = NOW):
     found = await store.loop_items(loop.account_id, loop.id, state=state, now=now)
     assert found is not None
-    return found
+    return [(view.item, view.in_flight) for view in found]
 
 
 # ---- loops ---------------------------------------------------------------------------------

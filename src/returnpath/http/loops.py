@@ -110,7 +110,7 @@ async def deliveries(request: Request) -> JSONResponse:
     state = request.query_params.get("state") or None
     limit = int_param(request, "limit", 100, 1, MAX_LISTED)
     items = await loops_of(request).deliveries(account, request.path_params["id"], state=state, limit=limit)
-    return JSONResponse({"deliveries": [loop_delivery_json(item, in_flight) for item, in_flight in items]})
+    return JSONResponse({"deliveries": [loop_delivery_json(view) for view in items]})
 
 
 async def replay_one(request: Request) -> JSONResponse:
@@ -160,7 +160,9 @@ _loop = {"type": "object", "required": ["id", "url", "events", "format", "active
     "secret": {"type": "string", "description": "whsec_ + base64: only when created or rotated"}}}
 _delivery = {"type": "object", "properties": {
     "id": {"type": "string"}, "webhook_id": {"type": "string", "description": "the webhook-id header"},
-    "event_id": {"type": "integer"}, "state": {"enum": list(ITEM_STATES)}, "attempts": {"type": "integer"},
+    "event_id": {"type": "integer"}, "type": {"enum": _kinds, "description": "the event's type"},
+    "delivery": {"type": "string", "description": "the delivery the event is about"},
+    "state": {"enum": list(ITEM_STATES)}, "attempts": {"type": "integer"},
     "last_status": {"type": ["integer", "null"], "description": "HTTP status of the last answer"},
     "last_error": {"type": ["string", "null"]},
     **_times("event", "created", "last_attempt", "next_attempt", "expires")}}

@@ -12,7 +12,7 @@ from typing import Any
 from ..core.events import format_time, log_record
 from ..core.model import Attempt, DeliveryView
 from ..core.ports import StoredEvent
-from ..webhooks.model import Loop, OutboxItem
+from ..webhooks.model import ItemView, Loop
 
 
 def _times(prefix: str, t: float | None) -> dict[str, Any]:
@@ -77,14 +77,18 @@ def loop_json(loop: Loop, *, secret: bool = False) -> dict[str, Any]:
     return result
 
 
-def loop_delivery_json(item: OutboxItem, in_flight: bool) -> dict[str, Any]:
+def loop_delivery_json(view: ItemView) -> dict[str, Any]:
     """One event posted (or to be posted) to a loop: an outbox item. `state` is pending,
-    in_flight (being posted now), done or dead; `webhook_id` is the header receivers see."""
+    in_flight (being posted now), done or dead; `webhook_id` is the header receivers see;
+    `type` and `delivery` say what the event was."""
+    item = view.item
     return {
         "id": item.id,
         "webhook_id": item.webhook_id,
         "event_id": item.event_id,
-        "state": "in_flight" if in_flight else item.state.value,
+        "type": view.event.value,
+        "delivery": view.delivery_id,
+        "state": "in_flight" if view.in_flight else item.state.value,
         "attempts": item.attempts,
         "last_status": item.last_status,
         "last_error": item.last_error,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..core.events import Event, EventKind
 from ..errors import LoopError
@@ -79,6 +80,16 @@ class OutboxItem:
         """The Standard Webhooks message id: the same for every retry of this item, so that
         receivers can drop duplicates."""
         return f"msg_{self.id}"
+
+
+class ItemView(NamedTuple):
+    """An outbox item as the API and CLI list it (a loop's "delivery"): whether it is in flight
+    now, and what its event was (its kind and the delivery it is about)."""
+
+    item: OutboxItem
+    in_flight: bool
+    event: EventKind
+    delivery_id: str
 
 
 def parse_events(names: Iterable[str]) -> frozenset[EventKind]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core.events import Event, EventKind
-from .model import Format, Loop, OutboxItem, OutboxState
+from .model import Format, ItemView, Loop, OutboxItem, OutboxState
 from .policy import Answer, Settlement
 
 
@@ -71,9 +71,8 @@ class LoopStore(Protocol):
         ...
 
     async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
-                         now: float | None = None, limit: int = 100) -> list[tuple[OutboxItem, bool]] | None:
-        """The loop's items, newest event first, each with whether it is in flight (leased);
-        `state` is an OutboxState or "in_flight"."""
+                         now: float | None = None, limit: int = 100) -> list[ItemView] | None:
+        """The loop's items, newest event first; `state` is an OutboxState or "in_flight"."""
         ...
 
     async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:

@@ -234,8 +234,9 @@ UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner 
 -- 'in_flight' (pending and leased now), 'done' or 'dead'.
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
-       o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now
-FROM loop_outbox o
+       o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now,
+       e.kind, e.delivery_id
+FROM loop_outbox o JOIN events e ON e.id = o.event_id
 WHERE o.loop_id = :loop_id
   AND (:state IS NULL
        OR (:state = 'in_flight' AND o.state = 'pending' AND o.lease_until > :now)

@@ -24,7 +24,7 @@ from ...core.model import (
 from ...core.ports import NewMessage, StoredEvent
 from ...core.retry import Settlement
 from ...errors import InputError
-from ...webhooks.model import Format, Loop, OutboxItem, OutboxState
+from ...webhooks.model import Format, ItemView, Loop, OutboxItem, OutboxState
 from ..sql import load_queries
 from .database import Database
 from .outbox import WINDOW, SqliteOutbox, fan_out, item_from_row, loop_from_row
@@ -262,19 +262,19 @@ class SqliteStore:
         return await self.db.write(lambda c: c.execute(Q["delete_loop"], (loop_id, account_id)).rowcount > 0)
 
     async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
-                         now: float | None = None, limit: int = 100) -> list[tuple[OutboxItem, bool]] | None:
+                         now: float | None = None, limit: int = 100) -> list[ItemView] | None:
         """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
-        in flight (leased now). `state` is an OutboxState or "in_flight". None when the account
-        has no such loop."""
+        in flight (leased now) and its event's kind and delivery. `state` is an OutboxState or
+        "in_flight". None when the account has no such loop."""
         at = _time.time() if now is None else now
         wanted = None if state is None else str(state)
 
-        def op(conn: sqlite3.Connection) -> list[tuple[OutboxItem, bool]] | None:
+        def op(conn: sqlite3.Connection) -> list[ItemView] | None:
             if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
                 return None
             rows = conn.execute(Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at,
                                                     "limit": limit}).fetchall()
-            return [(item_from_row(row[:12]), bool(row[12])) for row in rows]
+            return [ItemView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
         return await self.db.read(op)
 
     async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:
