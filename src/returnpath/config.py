@@ -149,6 +149,7 @@ class WebhookSettings:
 
     allow_private_targets: bool = setting(
         False, "let loops post to loopback, private and link-local addresses (tests, single-host set-ups)")
+    max_loops: int = setting(100, "most feedback loops one account may have (each event is written once per loop)")
     retry_window: Duration = setting(Duration(3 * 86400), "retry a failing post for this long, then keep it as dead")
     timeout: Duration = setting(Duration(10), "a post that has not been answered by then has failed")
     concurrency: int = setting(500, "most posts in flight per worker process")
@@ -296,8 +297,8 @@ def validate(settings: Settings) -> None:
     if settings.delivery.concurrency < 1 or settings.delivery.per_destination < 1:
         raise ConfigError("delivery.concurrency and delivery.per_destination must be at least 1")
     hooks = settings.webhooks
-    if hooks.concurrency < 1 or hooks.per_endpoint < 1:
-        raise ConfigError("webhooks.concurrency and webhooks.per_endpoint must be at least 1")
+    if hooks.concurrency < 1 or hooks.per_endpoint < 1 or hooks.max_loops < 1:
+        raise ConfigError("webhooks.concurrency, webhooks.per_endpoint and webhooks.max_loops must be at least 1")
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL

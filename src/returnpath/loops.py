@@ -40,6 +40,10 @@ class Loops:
     async def create(self, account: Account, url: str, events: Iterable[str], format: str = "form",
                      active: bool = True) -> Loop:
         """A new loop with a new secret."""
+        most = self.settings.webhooks.max_loops
+        if len(await self.store.loops(account.id)) >= most:
+            raise InputError(f"this account has {most} feedback loops, the most it may have "
+                             "([webhooks] max_loops); remove one first")
         loop = Loop(id=ids.new_id(self.clock()), account_id=account.id, url=await self._checked_url(url),
                     events=parse_events(_names(events)), secret=signing.new_secret(),
                     format=parse_format(_text(format, "format")), active=_flag(active, "active"))

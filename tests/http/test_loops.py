@@ -114,6 +114,18 @@ async def test_create_answers_201_with_the_loop_and_its_secret(client: httpx.Asy
     assert (await _create(client))["secret"] != secret
 
 
+async def test_an_account_has_at_most_max_loops(client: httpx.AsyncClient, other_client: httpx.AsyncClient,
+                                                settings: Settings) -> None:
+    settings.webhooks.max_loops = 2
+    first = await _create(client)
+    await _create(client)
+    doc = assert_problem(await client.post(LOOPS, json={"url": URL, "events": ["failure"]}), 400, "invalid-input")
+    assert "max_loops" in str(doc["detail"])
+    await _create(other_client)  # per account
+    assert (await client.delete(f"{LOOPS}/{first['id']}")).status_code == 204
+    await _create(client)
+
+
 async def test_create_with_every_setting(client: httpx.AsyncClient) -> None:
     loop = await _create(client, url="https://new.example.com:8443/hook?x=1", events=["Abuse", "delivery"],
                          format="json", active=False)
