@@ -379,6 +379,13 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def module_sink() -> Iterator[Sink]:
+    """A sink shared by a module's tests, for a server the module shares too."""
+    with Sink() as running:
+        yield running
+
+
 @pytest.fixture
 def tls_sink(sink_tls_context: ssl.SSLContext) -> Iterator[Sink]:
     """A running sink that offers STARTTLS with a self-signed certificate."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.delivery.sinks import sink  # noqa: F401
+from tests.delivery.sinks import module_sink, sink  # noqa: F401
 from tests.e2e.harness import Server
 
 ServerFactory = Callable[..., Server]

@@ -59,14 +59,8 @@ class RawSMTP:
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def server(make_module_server: ServerFactory, sink: Sink) -> Server:
-    return make_module_server(workers=1, delivery__routes={"*": sink.route},
+def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
+    return make_module_server(workers=1, delivery__routes={"*": module_sink.route},
                               smtp__submission__max_message_size=config.Size(MAX_SIZE),
                               smtp__submission__max_recipients=MAX_RECIPIENTS)
 
@@ -80,13 +74,13 @@ def accepted(server: Server) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_changes(server: Server, sink: Sink, accepted: dict[str, str]) -> Iterator[None]:
+def nothing_changes(server: Server, module_sink: Sink, accepted: dict[str, str]) -> Iterator[None]:
     """After each bad input, the store holds the one accepted delivery, delivered, and the sink
     got nothing else."""
     yield
     time.sleep(0.3)  # time enough for anything wrongly stored to be attempted
     assert server.queue() == {"queued": 0, "deferred": 0, "delivered": 1, "failed": 0}
-    assert sink.recipients() == list(accepted)
+    assert module_sink.recipients() == list(accepted)
 
 
 @pytest.fixture

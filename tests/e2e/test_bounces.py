@@ -59,14 +59,8 @@ I am on holiday until Monday.
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    with Sink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("bounces") / "data", workers=1, delivery__routes={"*": sink.route},
+def server(tmp_path_factory: pytest.TempPathFactory, module_sink: Sink) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("bounces") / "data", workers=1, delivery__routes={"*": module_sink.route},
                  delivery__poll_interval=config.Duration(0.1))
     srv.start()
     yield srv
@@ -80,8 +74,8 @@ def send(server: Server, recipient: str, **options: object) -> str:
     return str(reply.json()["recipients"][recipient])
 
 
-def envelope_seen_by(sink: Sink, recipient: str) -> str:
-    transaction = wait_for(lambda: next((t for t in sink.transactions if t.rcpt_to == [recipient]), None),
+def envelope_seen_by(module_sink: Sink, recipient: str) -> str:
+    transaction = wait_for(lambda: next((t for t in module_sink.transactions if t.rcpt_to == [recipient]), None),
                            what=f"the sink to receive mail for {recipient}")
     return str(transaction.mail_from)
 
@@ -100,9 +94,9 @@ def events(server: Server, delivery_id: str) -> list[dict[str, object]]:
     return list(reply.json()["events"])
 
 
-def test_a_dsn_fails_the_delivery_asynchronously(server: Server, sink: Sink) -> None:
+def test_a_dsn_fails_the_delivery_asynchronously(server: Server, module_sink: Sink) -> None:
     delivery_id = send(server, "gone@example.net", tags=["news"])
-    envelope = envelope_seen_by(sink, "gone@example.net")
+    envelope = envelope_seen_by(module_sink, "gone@example.net")
     assert tokens.decode(server.settings.secret_bytes, envelope.split("@")[0]) == delivery_id
     give_back(server, envelope, DSN, recipient="gone@example.net")
     failure = wait_for(lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
@@ -124,9 +118,9 @@ def test_a_dsn_fails_the_delivery_asynchronously(server: Server, sink: Sink) -> 
     assert state == "failed"
 
 
-def test_an_autoreply_is_only_a_bounce(server: Server, sink: Sink) -> None:
+def test_an_autoreply_is_only_a_bounce(server: Server, module_sink: Sink) -> None:
     delivery_id = send(server, "holiday@example.net")
-    envelope = envelope_seen_by(sink, "holiday@example.net")
+    envelope = envelope_seen_by(module_sink, "holiday@example.net")
     give_back(server, envelope, AUTOREPLY, recipient="holiday@example.net")
     bounce = wait_for(lambda: next((b for b in server.log("bounces") if b["id"] == delivery_id), None),
                       what="the bounce line")
@@ -135,12 +129,12 @@ def test_an_autoreply_is_only_a_bounce(server: Server, sink: Sink) -> None:
     assert [e["event"] for e in events(server, delivery_id)] == ["delivery", "bounce"]
 
 
-def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Server, sink: Sink) -> None:
+def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Server, module_sink: Sink) -> None:
     delivery_id = send(server, "gone2@example.net", envelope="bounces@app.example")
-    envelope = envelope_seen_by(sink, "gone2@example.net")
+    envelope = envelope_seen_by(module_sink, "gone2@example.net")
     assert envelope != "bounces@app.example"  # tracking stays on: our envelope goes out
     raw = give_back(server, envelope, DSN, recipient="gone2@example.net")
-    forwarded = wait_for(lambda: next((t for t in sink.transactions if t.rcpt_to == ["bounces@app.example"]), None),
+    forwarded = wait_for(lambda: next((t for t in module_sink.transactions if t.rcpt_to == ["bounces@app.example"]), None),
                          what="the forwarded copy")
     assert forwarded.mail_from in ("", "<>")  # the null sender (the sink writes it "<>"): no bounce of a bounce
     assert forwarded.data.replace(b"\r\n", b"\n").rstrip(b"\n") == raw.encode().replace(b"\r\n", b"\n").rstrip(b"\n")
@@ -148,13 +142,13 @@ def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Ser
              what="the async failure, logged as well")
 
 
-def test_logs_bounces_reads_the_bounce_log(server: Server, sink: Sink) -> None:
+def test_logs_bounces_reads_the_bounce_log(server: Server, module_sink: Sink) -> None:
     wait_for(lambda: server.log("bounces"), what="a bounce line")
     result = server.cli("logs", "bounces", "--json")
     assert result.returncode == 0 and '"event": "bounce"' in result.stdout
 
 
-def test_events_api_lists_bounces_and_failures(server: Server, sink: Sink) -> None:
+def test_events_api_lists_bounces_and_failures(server: Server, module_sink: Sink) -> None:
     wait_for(lambda: server.log("failures"), what="a failure line")
     reply = httpx.get(f"{server.http_url}/v1/events", params={"type": "failure"},
                       headers={"Authorization": f"Bearer {server.credentials['api_token']}"})
@@ -198,9 +192,9 @@ hi
 """
 
 
-def test_a_complaint_to_abuse_is_linked_through_the_quoted_return_path(server: Server, sink: Sink) -> None:
+def test_a_complaint_to_abuse_is_linked_through_the_quoted_return_path(server: Server, module_sink: Sink) -> None:
     delivery_id = send(server, "complainer@example.net")
-    envelope = envelope_seen_by(sink, "complainer@example.net")
+    envelope = envelope_seen_by(module_sink, "complainer@example.net")
     host, port = config.parse_hostport(server.settings.smtp.inbound.listen, "")
     raw = ARF.format(envelope=envelope, recipient="complainer@example.net").replace("\n", "\r\n").encode()
     with smtplib.SMTP(host, port) as client:

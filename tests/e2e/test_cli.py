@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,12 @@ ON_THE_WIRE = (b"From: Ops <ops@example.com>\r\n"
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
+def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
+    return make_module_server(workers=1, delivery__routes={"*": module_sink.route})
 
 
 @pytest.fixture(scope="module")
-def server(make_module_server: ServerFactory, sink: Sink) -> Server:
-    return make_module_server(workers=1, delivery__routes={"*": sink.route})
-
-
-@pytest.fixture(scope="module")
-def sent(server: Server, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def sent(server: Server, module_sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A message sent with `returnpath send` to two recipients, delivered."""
     eml = tmp_path_factory.mktemp("eml") / "message.eml"
     eml.write_bytes(EML)
@@ -64,11 +57,11 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 # ---- send, and what the other commands show of it -------------------------------------------
 
-def test_send_delivers_through_the_running_server(server: Server, sink: Sink, sent: dict[str, Any]) -> None:
+def test_send_delivers_through_the_running_server(server: Server, module_sink: Sink, sent: dict[str, Any]) -> None:
     ids = sent["recipients"]
     assert list(ids) == ["a@example.net", "b@example.org"]
     for recipient, delivery_id in ids.items():
-        (transaction,) = [t for t in sink.transactions if t.rcpt_to == [recipient]]
+        (transaction,) = [t for t in module_sink.transactions if t.rcpt_to == [recipient]]
         assert server.token_of(transaction.mail_from) == delivery_id
         assert transaction.data == ON_THE_WIRE
         view = server.delivery(delivery_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import BOUNCE_DOMAIN

@@ -32,20 +32,14 @@ MESSAGE = "From: app@example.com\nSubject: hello\n\nhi\n"
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    with Sink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def hooks() -> Iterator[Receiver]:
     with ThreadedReceiver() as receiver:
         yield receiver
 
 
 @pytest.fixture(scope="module")
-def server(make_module_server: ServerFactory, sink: Sink) -> Server:
-    return make_module_server(delivery__routes={"*": sink.route}, **LOOP_SETTINGS)
+def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
+    return make_module_server(delivery__routes={"*": module_sink.route}, **LOOP_SETTINGS)
 
 
 # ---- the API, as an application calls it -------------------------------------------------------
@@ -137,12 +131,12 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     assert item["type"] == "failure" and item["delivery"] == delivery_id
 
 
-def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Server, sink: Sink,
+def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Server, module_sink: Sink,
                                                                     hooks: Receiver) -> None:
     add_loop(server, hooks, "/dsn/bounces", ["bounce"], "json")
     add_loop(server, hooks, "/dsn/failures", ["failure"])
     delivery_id = send(server, "gone@example.net", tags=["news"])
-    envelope = envelope_seen_by(sink, "gone@example.net")
+    envelope = envelope_seen_by(module_sink, "gone@example.net")
     give_back(server, "", envelope, DSN, envelope=envelope, recipient="gone@example.net")
 
     bounce = posted(hooks, "/dsn/bounces", delivery_id, "bounce").fields
@@ -158,11 +152,11 @@ def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Serv
     assert "User unknown" in failure["description"]
 
 
-def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(server: Server, sink: Sink,
+def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(server: Server, module_sink: Sink,
                                                                                hooks: Receiver) -> None:
     add_loop(server, hooks, "/autoreply/all", ["bounce", "failure", "deferred"])
     delivery_id = send(server, "holiday@example.net")
-    envelope = envelope_seen_by(sink, "holiday@example.net")
+    envelope = envelope_seen_by(module_sink, "holiday@example.net")
     give_back(server, "holiday@example.net", envelope, AUTOREPLY, envelope=envelope, recipient="holiday@example.net")
     bounce = posted(hooks, "/autoreply/all", delivery_id, "bounce").fields
     assert bounce["kind"] == "autoreply" and "I am on holiday" in bounce["mime"]
@@ -170,10 +164,10 @@ def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(s
     assert [a.fields["type"] for a in hooks.at("/autoreply/all") if a.fields["id"] == delivery_id] == ["bounce"]
 
 
-def test_a_complaint_is_posted_as_abuse_with_the_report(server: Server, sink: Sink, hooks: Receiver) -> None:
+def test_a_complaint_is_posted_as_abuse_with_the_report(server: Server, module_sink: Sink, hooks: Receiver) -> None:
     add_loop(server, hooks, "/abuse", ["abuse"], "json")
     delivery_id = send(server, "complainer@example.net")
-    envelope = envelope_seen_by(sink, "complainer@example.net")
+    envelope = envelope_seen_by(module_sink, "complainer@example.net")
     give_back(server, "feedback@isp.example.org", f"abuse@{server.settings.bounce_domain}", ARF,
               envelope=envelope, recipient="complainer@example.net")
     abuse = posted(hooks, "/abuse", delivery_id, "abuse").fields
@@ -249,11 +243,11 @@ def test_a_slow_endpoint_does_not_hold_back_another_loop(server: Server, hooks: 
 
 # ---- a crash while posting -----------------------------------------------------------------------
 
-def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: ServerFactory, sink: Sink) -> None:
+def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: ServerFactory, module_sink: Sink) -> None:
     """SIGKILL while posts are in flight (the receiver answers slowly), restart: every event
     arrives, at least once."""
     with ThreadedReceiver() as receiver:
-        server = make_server(delivery__routes={"*": sink.route}, **LOOP_SETTINGS)
+        server = make_server(delivery__routes={"*": module_sink.route}, **LOOP_SETTINGS)
         add_loop(server, receiver, "/crash", ["failure"], "form", None, *[Slow(0.4)] * 200)
         sent = [send(server, f"rcpt-550-5.1.{n}@crash.example") for n in range(40)]
         wait_for(lambda: len(receiver.at("/crash")) >= 8, what="posts to be under way")

@@ -17,7 +17,6 @@ import base64
 import json
 import sqlite3
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from returnpath.core.events import Event, EventKind
 from returnpath.store import open_store
 from returnpath.store.sqlite.store import _insert_event
 from tests.e2e.harness import BOUNCE_DOMAIN, run_cli
-from tests.webhooks.receiver import Receiver, Reply
+from tests.webhooks.receiver import Receiver, Reply, ThreadedReceiver
 
 PUBLIC_URL = "https://93.184.215.14/hooks"  # a public IP literal: passes the target checks without DNS
 
@@ -66,20 +65,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    """The test receiver (uvicorn) on an event loop of its own, in a background thread, while the
-    tests run the CLI as subprocesses."""
-    running = Receiver()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="receiver", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(running.start(), loop).result(10)
+    """The test receiver, in a background thread, while the tests run the CLI as subprocesses."""
+    with ThreadedReceiver() as running:
         yield running
-        asyncio.run_coroutine_threadsafe(running.stop(), loop).result(10)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
