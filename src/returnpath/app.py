@@ -1,11 +1,13 @@
 """`returnpath serve`: a supervisor process and its worker processes.
 
-The supervisor binds the listening sockets (submission, inbound, HTTP), releases leases left by a previous run (on the
-embedded SQLite store nothing else can be running: a lock file makes sure), starts one worker
-process per core with the sockets inherited, writes the log files from the events table, and
-restarts a worker that dies (releasing its leases first, so its deliveries are attempted
-again at once). Workers each run the submission server, the inbound server of the bounce
-domain, the HTTP API, a delivery engine and a returned-mail worker, sharing the store; the kernel spreads connections over them.
+The supervisor binds the listening sockets (submission, inbound, HTTP), releases leases left
+by a previous run (on the embedded SQLite store nothing else can be running: a lock file makes
+sure), starts one worker process per core with the sockets inherited, writes the log files
+from the events table, restarts a worker that dies (releasing its leases first, so its
+deliveries are attempted again at once), and every ten minutes deletes the feedback loops'
+posts that are past keeping. Workers each run the submission server, the inbound server of
+the bounce domain, the HTTP API, a delivery engine, a returned-mail worker and a feedback-loop
+dispatcher, sharing the store; the kernel spreads connections over them.
 
 On SIGINT or SIGTERM every worker stops accepting, finishes what it is doing (briefly) and
 exits; then the supervisor writes the last log lines and exits. Nothing accepted is lost at
@@ -38,6 +40,8 @@ log = logging.getLogger("returnpath")
 
 STOP_GRACE = 20.0  # seconds a worker gets to finish before it is killed
 RESTART_DELAY = 1.0
+PURGE_INTERVAL = 600.0  # seconds between purges of what is past keeping
+PURGE_BATCH = 5000
 
 
 def listeners(settings: Settings) -> dict[str, str]:
@@ -94,6 +98,7 @@ class Supervisor:
         self.sockets: dict[str, socket.socket] = {}
         self.workers = [Worker(i) for i in range(settings.worker_count)]
         self.stopping = asyncio.Event()
+        self.purged_at = 0.0  # monotonic time of the last purge
 
     def spawn(self, worker: Worker) -> None:
         worker.owner = f"{socket.gethostname()}-{self.nonce}-{worker.index}-{worker.restarts}"
@@ -127,6 +132,8 @@ class Supervisor:
         try:
             while not self.stopping.is_set():
                 await self.watch(store)
+                if time.monotonic() - self.purged_at >= PURGE_INTERVAL:
+                    await self.purge(store, time.time())
                 try:
                     await asyncio.wait_for(self.stopping.wait(), 0.5)
                 except TimeoutError:
@@ -155,6 +162,22 @@ class Supervisor:
             if time.monotonic() - worker.started < RESTART_DELAY:
                 await asyncio.sleep(RESTART_DELAY)
             self.spawn(worker)
+
+    async def purge(self, store: SqliteStore, now: float) -> int:
+        """Delete the feedback loops' posts that are past keeping (`[webhooks] keep_done`,
+        `keep_dead`), a batch per transaction, yielding to the workers' writes in between."""
+        self.purged_at = time.monotonic()
+        hooks = self.settings.webhooks
+        total = 0
+        while not self.stopping.is_set():
+            deleted = await store.purge_outbox(now - hooks.keep_done, now - hooks.keep_dead, PURGE_BATCH)
+            total += deleted
+            if deleted < PURGE_BATCH:
+                break
+            await asyncio.sleep(0.05)
+        if total:
+            log.info("purged %d feedback-loop posts past keeping", total)
+        return total
 
     async def stop_workers(self) -> None:
         for worker in self.workers:

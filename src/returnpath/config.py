@@ -151,6 +151,8 @@ class WebhookSettings:
         False, "let loops post to loopback, private and link-local addresses (tests, single-host set-ups)")
     max_loops: int = setting(100, "most feedback loops one account may have (each event is written once per loop)")
     retry_window: Duration = setting(Duration(3 * 86400), "retry a failing post for this long, then keep it as dead")
+    keep_done: Duration = setting(Duration(7 * 86400), "how long a post that was answered 2xx stays listed, then it is deleted")
+    keep_dead: Duration = setting(Duration(30 * 86400), "how long a post that was given up on is kept for a replay")
     timeout: Duration = setting(Duration(10), "a post that has not been answered by then has failed")
     concurrency: int = setting(500, "most posts in flight per worker process")
     per_endpoint: int = setting(8, "most posts in flight to one loop URL per worker process")

@@ -382,3 +382,25 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
     flaky = [i for i, _ in await _items(store, loops["/flaky"])]
     assert sum(i.attempts for i in flaky) == 22 == len(receiver.at("/flaky"))
     assert sum(i.attempts for i, _ in await _items(store, loops["/ok"])) == 20
+
+
+# ---- keeping ---------------------------------------------------------------------------------
+
+async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pending_ones(store: SqliteStore) -> None:
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    for n in range(6):
+        await _publish(store, account, EventKind.FAILURE, NOW + n)
+    items = sorted((item for item, _ in await _items(store, loop)), key=lambda item: item.event_time)
+    # done long ago, done lately, dead long ago, dead lately, pending (attempted long ago), pending
+    fates = [("done", NOW - 100), ("done", NOW - 5), ("dead", NOW - 100), ("dead", NOW - 5),
+             ("pending", NOW - 100), ("pending", None)]
+    for item, (state, at) in zip(items, fates, strict=True):
+        await store.db.write(lambda c, i=item.id, s=state, a=at: c.execute(
+            "UPDATE loop_outbox SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)))
+
+    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50, batch=1) == 1  # a batch at a time
+    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 1
+    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 0
+    left = {item.id for item, _ in await _items(store, loop)}
+    assert left == {items[1].id, items[3].id, items[4].id, items[5].id}

@@ -229,6 +229,15 @@ UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner 
 -- name: release_outbox_all
 UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
+-- name: purge_outbox
+-- Done posts answered before :done, dead ones given up before :dead; a batch at a time, so
+-- that the writer is never held for long.
+DELETE FROM loop_outbox WHERE id IN (
+    SELECT id FROM loop_outbox INDEXED BY loop_outbox_finished
+    WHERE state != 'pending'
+      AND ((state = 'done' AND last_attempt_at < :done) OR (state = 'dead' AND last_attempt_at < :dead))
+    LIMIT :batch)
+
 -- name: outbox_items
 -- A loop's items, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
 -- 'in_flight' (pending and leased now), 'done' or 'dead'.

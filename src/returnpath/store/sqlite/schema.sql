@@ -135,4 +135,6 @@ CREATE TABLE IF NOT EXISTS loop_outbox (
 CREATE INDEX IF NOT EXISTS loop_outbox_pending ON loop_outbox (loop_id, event_time, event_id)
     WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS loop_outbox_loop ON loop_outbox (loop_id, state, event_time);
+CREATE INDEX IF NOT EXISTS loop_outbox_finished ON loop_outbox (state, last_attempt_at)
+    WHERE state != 'pending';  -- what the purge deletes
 DROP INDEX IF EXISTS loop_outbox_due;  -- the claim of version 0.1 (a window over every due row)

@@ -277,6 +277,12 @@ class SqliteStore:
             return [ItemView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
         return await self.db.read(op)
 
+    async def purge_outbox(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
+        """Delete done posts last attempted before `done_before` and dead ones before
+        `dead_before`, at most `batch` of them; how many. Pending posts are never deleted."""
+        params = {"done": done_before, "dead": dead_before, "batch": batch}
+        return await self.db.write(lambda c: int(c.execute(Q["purge_outbox"], params).rowcount))
+
     async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:
         """One item of the account's loop; None when there is none by that id there."""
         row = await self.db.read(lambda c: c.execute(Q["outbox_item"], (item_id, loop_id, account_id)).fetchone())
