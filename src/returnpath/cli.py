@@ -19,6 +19,7 @@ from . import __version__, config
 from .accounts import create_account
 from .config import Settings
 from .core.events import LOGS, EventKind
+from .core.model import Trace
 from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
 from .logs import format_record, read_records
@@ -234,7 +235,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     async def work(store: SqliteStore) -> Any:
         account = await _account(store, args.account)
-        return await Relay(store, settings).submit(account, submission)
+        return await Relay(store, settings).submit(account, submission, Trace(None))
 
     accepted = asyncio.run(_with_store(settings, work))
     print(json.dumps({"id": accepted.message_id,

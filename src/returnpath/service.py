@@ -14,14 +14,16 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from .config import Settings
 from .core import credentials, ids, tokens
 from .core.events import EventKind
-from .core.model import Account, Accepted, DeliveryJob, DeliveryView, Submission
+from .core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
 from .core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from .core.retry import expires_at
+from .core.submission import received_header
 from .errors import AuthError, NotFound
 
 
@@ -78,9 +80,14 @@ class Relay:
 
     # ---- submission --------------------------------------------------------------------
 
-    def new_message(self, account_id: str, submission: Submission, now: float) -> NewMessage:
-        """A message with its deliveries, ids and envelope senders, ready to store."""
+    def new_message(self, account_id: str, submission: Submission, now: float,
+                    trace: Trace | None = None) -> NewMessage:
+        """A message with its deliveries, ids and envelope senders, ready to store; with the
+        Received line of `trace` on top when it is given."""
         message_id = ids.new_id(now)
+        if trace is not None:
+            submission = replace(submission, mime=received_header(trace, self.settings.hostname, message_id, now)
+                                 + submission.mime)
         deliveries = []
         for recipient in submission.recipients:
             delivery_id = ids.new_id(now)
@@ -89,17 +96,18 @@ class Relay:
         expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
         return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry)
 
-    async def submit(self, account: Account, submission: Submission) -> Accepted:
-        """Store a message for delivery; returns after the commit."""
+    async def submit(self, account: Account, submission: Submission, trace: Trace | None = None) -> Accepted:
+        """Store a message for delivery; returns after the commit. `trace` says where it came
+        from, for its Received line."""
         now = self.clock()
-        message = self.new_message(account.id, submission, now)
+        message = self.new_message(account.id, submission, now, trace)
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
             self.sink.enqueue([
                 DeliveryJob(delivery_id=d.id, message_id=message.id, account_id=account.id,
                             recipient=d.recipient, envelope_sender=d.envelope_sender,
-                            mime=submission.mime, attempts=0, created_at=now, expires_at=message.expires_at,
+                            mime=message.submission.mime, attempts=0, created_at=now, expires_at=message.expires_at,
                             tags=submission.tags, dsn=submission.dsn)
                 for d in message.deliveries])
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))

@@ -15,9 +15,16 @@ from returnpath.accounts import NewAccount
 from returnpath.config import Settings
 from returnpath.core import tokens
 from returnpath.core.model import DeliveryState, DsnOptions
-from returnpath.smtp.replies import (S235_AUTH_SUCCESS, S250_RECIPIENT_OK, S250_SENDER_OK, S530_AUTH_REQUIRED,
-                                     S538_ENCRYPTION_REQUIRED, S553_NON_ASCII_ADDRESS)
+from returnpath.smtp.replies import (
+    S235_AUTH_SUCCESS,
+    S250_RECIPIENT_OK,
+    S250_SENDER_OK,
+    S530_AUTH_REQUIRED,
+    S538_ENCRYPTION_REQUIRED,
+    S553_NON_ASCII_ADDRESS,
+)
 from returnpath.store.sqlite import SqliteStore
+from tests.trace import without_trace
 
 from .conftest import MIME, Address, RawClient, Start, b64, plain
 
@@ -95,7 +102,7 @@ async def test_a_message_is_committed_before_the_250_and_stored_byte_for_byte(
     local, _, domain = delivery.envelope_sender.partition("@")
     assert domain == settings.bounce_domain
     assert tokens.decode(settings.secret_bytes, local) == delivery.id
-    assert await store.mime(match["message"]) == MIME
+    assert without_trace(await store.mime(match["message"]) or b"", "ESMTPA") == MIME
 
 
 async def test_several_recipients_get_one_reply_line_each(client: RawClient, account: NewAccount,
@@ -126,7 +133,7 @@ async def test_option_headers_are_read_and_removed(client: RawClient, account: N
     await client.login(account)
     match = QUEUED_ONE.match(await send(client, "app@example.com", ["someone@example.net"], data))
     assert match
-    assert await store.mime(match["message"]) == MIME
+    assert without_trace(await store.mime(match["message"]) or b"") == MIME
     [delivery] = await store.message_deliveries(account.account.id, match["message"])
     assert delivery.tags == ("newsletter", "week 12")
     assert delivery.envelope == delivery.envelope_sender == "bounces@app.example.com"

@@ -99,6 +99,15 @@ class Submission:
 
 
 @dataclass(frozen=True, slots=True)
+class Trace:
+    """Where a submission came from, for the Received header a relay must add (RFC 5321 4.4)."""
+
+    protocol: str | None  # the "with" of RFC 3848: ESMTPA, ESMTPSA, HTTP...; None: not over a network
+    client_ip: str | None = None
+    helo: str | None = None  # the name the client gave in EHLO or HELO
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """What the store gives back for a stored submission."""
 

@@ -8,13 +8,16 @@ Everything here is pure and raises `InputError` subclasses with a message fit fo
 from __future__ import annotations
 
 import calendar
+import datetime
+import email.utils
+import ipaddress
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import AddressError, MessageError, OptionError
-from .model import DsnOptions, Submission
+from .model import DsnOptions, Submission, Trace
 
 # RFC 5321 section 4.1.2 / 4.5.3.1: local part up to 64 octets, a path up to 256.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
@@ -236,3 +239,39 @@ def build(mail_from: str, recipients: Iterable[str], mime: bytes, options: Mappi
         maxdelivertime=None if maxdelivertime is None else parse_time(maxdelivertime, "maxdelivertime"),
         dsn=parse_dsn(options.get("dsn")),
     )
+
+
+# ---- trace -----------------------------------------------------------------------------------
+
+_HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.:_\-\[\]]")
+
+
+def received_header(trace: Trace, by: str, message_id: str, now: float) -> bytes:
+    """The Received line returnpath puts on top of a message it accepts (RFC 5321 4.4 and
+    section 4.4's grammar; the protocol names of RFC 3848):
+
+        Received: from app.example.com ([192.0.2.10])
+                by relay.example.com (returnpath) with ESMTPSA id 01k...;
+                Sun, 29 Nov 2026 05:30:00 +0000
+    """
+    clauses = []
+    helo = _HELO_UNSAFE.sub("_", trace.helo)[:255] if trace.helo else None
+    literal = _address_literal(trace.client_ip) if trace.client_ip else None
+    if helo and literal:
+        clauses.append(f"from {helo} ({literal})")
+    elif helo or literal:
+        clauses.append(f"from {helo or literal}")
+    protocol = f" with {trace.protocol}" if trace.protocol else ""
+    clauses.append(f"by {by} (returnpath){protocol} id {message_id}")
+    date = email.utils.format_datetime(datetime.datetime.fromtimestamp(now, datetime.UTC).replace(microsecond=0))
+    return ("Received: " + "\r\n\t".join(clauses) + ";\r\n\t" + date + "\r\n").encode("ascii")
+
+
+def _address_literal(ip: str) -> str:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "[" + _HELO_UNSAFE.sub("_", ip) + "]"
+    if isinstance(address, ipaddress.IPv6Address):
+        return f"[{address.ipv4_mapped}]" if address.ipv4_mapped else f"[IPv6:{address}]"
+    return f"[{address}]"

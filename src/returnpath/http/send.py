@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..core.model import Accepted
+from ..core.model import Accepted, Trace
 from .auth import authenticate
 from .body import read_json_object
 from .payload import submission_from
@@ -32,7 +32,8 @@ async def send(request: Request) -> JSONResponse:
     relay, settings = relay_of(request), settings_of(request)
     payload = await read_json_object(request, settings.http.max_body_size)
     submission = submission_from(payload, settings, relay.clock())
-    accepted = await relay.submit(account, submission)
+    client = request.client.host if request.client else None
+    accepted = await relay.submit(account, submission, Trace("HTTP", client))
     return JSONResponse(accepted_json(accepted))
 
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from ..config import Settings
-from ..core.model import Account, Accepted, Submission
+from ..core.model import Accepted, Account, Submission, Trace
 from ..core.submission import build, check_data, split_option_headers, validate_address
 from ..errors import AddressError, AuthError, MessageError, OptionError, StoreError
 from ..service import Relay
@@ -178,7 +178,7 @@ class SubmissionHandler:
         except MessageError as exc:
             return R.S550_MESSAGE.format(R.one_line(str(exc)))
         try:
-            accepted = await self._submit(account, submission)
+            accepted = await self._submit(account, submission, self.trace(session))
         except StoreError as exc:
             log.warning("cannot store a message of account %s: %s", account.id, exc)
             return R.S451_STORE_FAILED
@@ -202,11 +202,19 @@ class SubmissionHandler:
         return build(mail_from, envelope.rcpt_tos, mime, options,
                      max_recipients=self.limits.max_recipients, max_size=self.limits.max_message_size)
 
-    async def _submit(self, account: Account, submission: Submission) -> Accepted:
+    @staticmethod
+    def trace(session: Session) -> Trace:
+        """Where the message came from, for its Received line: ESMTPA, or ESMTPSA over TLS
+        (RFC 3848); every submission here is authenticated."""
+        protocol = ("ESMTPSA" if session.ssl else "ESMTPA") if session.extended_smtp else "SMTPA"
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
+        return Trace(protocol, peer, session.host_name or None)
+
+    async def _submit(self, account: Account, submission: Submission, trace: Trace) -> Accepted:
         # A client that hangs up while we store cancels this handler. The store would commit
         # anyway, but the new deliveries, leased to this process, would then never reach its
         # delivery engine and wait for the lease to run out. So the store runs to the end.
-        task = asyncio.ensure_future(self.relay.submit(account, submission))
+        task = asyncio.ensure_future(self.relay.submit(account, submission, trace))
         self._submitting.add(task)
         task.add_done_callback(self._submitting.discard)
         return await asyncio.shield(task)

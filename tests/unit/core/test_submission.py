@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import pytest
 
-from returnpath.core.model import DsnOptions
-from returnpath.core.submission import (build, check_data, parse_dsn, parse_tags, parse_time, split_option_headers,
-                                        validate_address)
+from returnpath.core.model import DsnOptions, Trace
+from returnpath.core.submission import (build, check_data, parse_dsn, parse_tags, parse_time, received_header,
+                                        split_option_headers, validate_address)
 from returnpath.errors import AddressError, MessageError, OptionError
 
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -105,3 +108,26 @@ def test_build_limits() -> None:
         build("", ["r@example.net"], MIME, {}, max_recipients=2, max_size=10)
     with pytest.raises(AddressError, match="no recipients"):
         build("", [], MIME, {}, max_recipients=2, max_size=1000)
+
+
+# ---- the Received line ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("trace", "first"), [
+    (Trace("ESMTPSA", "192.0.2.10", "app.example.com"), "from app.example.com ([192.0.2.10])"),
+    (Trace("ESMTPA", "::ffff:192.0.2.10", "app"), "from app ([192.0.2.10])"),
+    (Trace("HTTP", "2001:db8::1"), "from [IPv6:2001:db8::1]"),
+    (Trace("ESMTPA", "192.0.2.10", "x (y)\r\nInjected: 1"), "from x__y___Injected:_1 ([192.0.2.10])"),
+])
+def test_the_received_line_names_the_client_us_the_protocol_and_the_message(trace: Trace, first: str) -> None:
+    header = received_header(trace, "relay.example.com", "0" * 26, 1_800_000_000.5)
+    lines = header.decode("ascii").split("\r\n")
+    assert lines[0] == f"Received: {first}"
+    assert lines[1] == f"\tby relay.example.com (returnpath) with {trace.protocol} id {'0' * 26};"
+    assert lines[2] == "\tFri, 15 Jan 2027 08:00:00 +0000" and lines[3] == ""
+    parsed = email.message_from_bytes(header + b"Subject: hi\r\n\r\nbody\r\n", policy=email.policy.default)
+    assert parsed["Subject"] == "hi" and list(parsed.keys()) == ["Received", "Subject"]
+
+
+def test_a_message_from_no_network_says_only_by_whom() -> None:
+    header = received_header(Trace(None), "relay.example.com", "0" * 26, 1_800_000_000)
+    assert header.startswith(b"Received: by relay.example.com (returnpath) id 00000000000000000000000000;\r\n\t")
