@@ -27,6 +27,7 @@ from .webhooks.ports import LoopStore, Poster
 
 ITEM_STATES = ("pending", "in_flight", "done", "dead")  # what a loop's deliveries can be listed by
 MAX_LISTED = 1000
+ROTATION_GRACE = 24 * 3600.0  # seconds a rotated-out secret still signs posts
 
 
 class Loops:
@@ -74,9 +75,12 @@ class Loops:
         return loop
 
     async def rotate_secret(self, account: Account, loop_id: str) -> Loop:
-        """A new secret; posts from now on are signed with it (retries of earlier events too)."""
+        """A new secret. Posts from now on are signed with it (retries of earlier events too)
+        and, for ROTATION_GRACE, with the old one as well: a receiver verifies them with
+        either, so it can switch to the new secret without losing a post."""
+        now = self.clock()
         loop = await self.store.update_loop(account.id, _loop_id(loop_id), secret=signing.new_secret(),
-                                            now=self.clock())
+                                            previous_until=now + ROTATION_GRACE, now=now)
         if loop is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return loop

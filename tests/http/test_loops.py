@@ -23,6 +23,7 @@ from returnpath.config import Settings
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
 from returnpath.http import create_app
+from returnpath.loops import ROTATION_GRACE
 from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
@@ -593,16 +594,23 @@ async def test_a_sample_tells_what_went_wrong(client: httpx.AsyncClient, setting
     assert await _deliveries(client, loop["id"]) == []
 
 
-async def test_a_sample_is_signed_with_the_rotated_secret(client: httpx.AsyncClient, settings: Settings,
-                                                          receiver: Receiver) -> None:
+async def test_a_rotated_out_secret_signs_along_with_the_new_one_for_a_day(
+        client: httpx.AsyncClient, settings: Settings, receiver: Receiver, app: Starlette) -> None:
+    """So that a receiver can switch to the new secret without losing a post."""
     settings.webhooks.allow_private_targets = True
     loop = await _create(client, url=f"{receiver.base_url}/hook")
     receiver.endpoint("/hook", loop["secret"])
     new = (await client.post(f"{LOOPS}/{loop['id']}/secret")).json()["secret"]
-    answer = (await client.post(f"{LOOPS}/{loop['id']}/test")).json()
-    assert answer["ok"] is False and answer["status"] == 401  # the receiver still has the old one
+    assert (await client.post(f"{LOOPS}/{loop['id']}/test")).json()["ok"] is True  # still has the old one
     receiver.endpoint("/hook", new)
-    assert (await client.post(f"{LOOPS}/{loop['id']}/test")).json()["ok"] is True
+    assert (await client.post(f"{LOOPS}/{loop['id']}/test")).json()["ok"] is True  # has the new one
+    [_, with_new] = receiver.at("/hook")
+    assert len(with_new.headers["webhook-signature"].split(" ")) == 2
+
+    receiver.endpoint("/hook", loop["secret"])
+    app.state.loops.clock = lambda: time.time() + ROTATION_GRACE + 1  # a day later: the new one only
+    answer = (await client.post(f"{LOOPS}/{loop['id']}/test")).json()
+    assert answer["ok"] is False and answer["status"] == 401
 
 
 async def test_a_sample_is_not_posted_to_a_target_refused_now(client: httpx.AsyncClient, settings: Settings,

@@ -100,9 +100,12 @@ async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
     assert paused is not None and not paused.active and paused.events == loop.events
     changed = await store.update_loop(account.id, loop.id, url="https://new.example.com/x",
                                       events=[EventKind.BOUNCE, EventKind.ABUSE], format=Format.JSON,
-                                      secret="whsec_bmV3", active=True)
+                                      secret="whsec_bmV3", previous_until=NOW + 100, active=True)
     assert changed == Loop(loop.id, account.id, "https://new.example.com/x",
-                           frozenset({EventKind.BOUNCE, EventKind.ABUSE}), "whsec_bmV3", Format.JSON, True)
+                           frozenset({EventKind.BOUNCE, EventKind.ABUSE}), "whsec_bmV3", Format.JSON, True,
+                           previous_secret=loop.secret, previous_until=NOW + 100)
+    assert changed.secrets_at(NOW + 99) == ("whsec_bmV3", loop.secret)
+    assert changed.secrets_at(NOW + 100) == ("whsec_bmV3",)
     assert await store.loop(account.id, loop.id) == changed
     await _publish(store, account, EventKind.BOUNCE, NOW)
     assert len(await _items(store, changed)) == 1
@@ -404,3 +407,21 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
     assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 0
     left = {item.id for item, _ in await _items(store, loop)}
     assert left == {items[1].id, items[3].id, items[4].id, items[5].id}
+
+
+async def test_a_file_from_before_secret_rotation_gets_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the loops table as version 0.1 made it
+        conn.execute("CREATE TABLE loops (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, url TEXT NOT NULL, "
+                     "format TEXT NOT NULL, active INTEGER NOT NULL, secret TEXT NOT NULL, "
+                     "created_at REAL NOT NULL, updated_at REAL NOT NULL)")
+    old = SqliteStore(path)
+    await old.open()
+    try:
+        account = await _account(old, "app")
+        loop = await _loop(old, account, EventKind.FAILURE)
+        rotated = await old.update_loop(account.id, loop.id, secret="whsec_bmV3", previous_until=NOW + 1)
+        assert rotated is not None and await old.loop(account.id, loop.id) == rotated
+        assert rotated.previous_secret == loop.secret
+    finally:
+        await old.close()

@@ -53,7 +53,7 @@ def signed_request(loop: Loop, webhook_id: str, event_id: int, event: Event, ret
                    timestamp: int) -> tuple[dict[str, str], bytes]:
     """The headers and body of one post: the event in the loop's format, signed with its secret."""
     content_type, body = encode(payload(event_id, event, returned_mime), loop.format)
-    headers = signing.headers(loop.secret, webhook_id, timestamp, body)
+    headers = signing.headers(loop.secrets_at(timestamp), webhook_id, timestamp, body)
     headers["Content-Type"] = content_type
     return headers, body
 

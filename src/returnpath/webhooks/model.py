@@ -48,6 +48,15 @@ class Loop:
     secret: str  # "whsec_" + base64, see signing.py
     format: Format = Format.FORM
     active: bool = True  # a paused loop keeps its pending items until it is resumed
+    previous_secret: str | None = None  # the secret before the last rotation, still signed with...
+    previous_until: float | None = None  # ...until then, so receivers can switch without losing posts
+
+    def secrets_at(self, now: float) -> tuple[str, ...]:
+        """The secrets a post made at `now` is signed with: the loop's, and during the grace
+        period after a rotation the one before it too."""
+        if self.previous_secret and self.previous_until is not None and now < self.previous_until:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
     def wants(self, event: Event) -> bool:
         """True when this loop receives `event`: its account's, and of a kind it asked for.

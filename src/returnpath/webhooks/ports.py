@@ -62,8 +62,9 @@ class LoopStore(Protocol):
     async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
                           events: Iterable[EventKind] | None = None, format: Format | None = None,
                           active: bool | None = None, secret: str | None = None,
-                          now: float | None = None) -> Loop | None:
-        """Change what is given (a new `secret` rotates it)."""
+                          previous_until: float | None = None, now: float | None = None) -> Loop | None:
+        """Change what is given; a new `secret` rotates it, the old one signed with too until
+        `previous_until`."""
         ...
 
     async def delete_loop(self, account_id: str, loop_id: str) -> bool:

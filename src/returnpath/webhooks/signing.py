@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -37,10 +38,13 @@ def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers of one request."""
+def headers(secrets: str | Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one request. With several secrets (a rotation's
+    grace period) the signature header holds one signature per secret, space-separated: a
+    receiver that knows either verifies it."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(signature(secret, msg_id, timestamp, body) for secret in keys),
     }

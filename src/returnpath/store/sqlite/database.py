@@ -63,6 +63,7 @@ class Database:
             conn = connect(self.path)
             schema = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
             conn.executescript(schema)
+            _add_columns(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         self._readers = ThreadPoolExecutor(max_workers=self._reader_count, thread_name_prefix="sqlite-read")
@@ -167,3 +168,18 @@ def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+# Columns added to a table after it was first released: CREATE TABLE IF NOT EXISTS leaves an
+# older file's table as it was, so they are added when such a file is opened.
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "loops": (("previous_secret", "TEXT"), ("previous_until", "REAL")),
+}
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")

@@ -33,10 +33,11 @@ def fan_out(conn: sqlite3.Connection, event_id: int, event: Event, now: float, w
 
 
 def loop_from_row(row: Sequence[Any]) -> Loop:
-    loop_id, account_id, url, fmt, active, secret, kinds = row
+    loop_id, account_id, url, fmt, active, secret, previous_secret, previous_until, kinds = row
     return Loop(id=loop_id, account_id=account_id, url=url,
                 events=frozenset(EventKind(k) for k in json.loads(kinds or "[]")),
-                secret=secret, format=Format(fmt), active=bool(active))
+                secret=secret, format=Format(fmt), active=bool(active), previous_secret=previous_secret,
+                previous_until=previous_until)
 
 
 def item_from_row(row: Sequence[Any]) -> OutboxItem:

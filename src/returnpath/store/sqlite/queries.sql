@@ -151,22 +151,23 @@ INSERT INTO loop_events (loop_id, kind) VALUES (?, ?)
 DELETE FROM loop_events WHERE loop_id = ?
 
 -- name: loops
-SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
        (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
 FROM loops l WHERE l.account_id = ? ORDER BY l.created_at, l.id
 
 -- name: loop
-SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
        (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
 FROM loops l WHERE l.id = ? AND l.account_id = ?
 
 -- name: loops_by_id
-SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret,
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
        (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
 FROM loops l WHERE l.id IN (SELECT value FROM json_each(?))
 
 -- name: update_loop
-UPDATE loops SET url = :url, format = :format, active = :active, secret = :secret, updated_at = :now
+UPDATE loops SET url = :url, format = :format, active = :active, secret = :secret,
+                 previous_secret = :previous_secret, previous_until = :previous_until, updated_at = :now
 WHERE id = :id AND account_id = :account_id
 
 -- name: delete_loop

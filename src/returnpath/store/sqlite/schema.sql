@@ -102,6 +102,8 @@ CREATE TABLE IF NOT EXISTS loops (
     format      TEXT NOT NULL,               -- form, json
     active      INTEGER NOT NULL,            -- 0: paused (its items wait)
     secret      TEXT NOT NULL,               -- whsec_...: needed in clear to sign
+    previous_secret TEXT,                    -- the one before the last rotation, also signed with
+    previous_until  REAL,                    -- until then
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL
 );

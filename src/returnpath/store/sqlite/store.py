@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time as _time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +235,10 @@ class SqliteStore:
     async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
                           events: Iterable[EventKind] | None = None, format: Format | None = None,
                           active: bool | None = None, secret: str | None = None,
-                          now: float | None = None) -> Loop | None:
-        """Change what is given (a new `secret` rotates it); None when the account has no such
-        loop. New event kinds apply to events stored from now on."""
+                          previous_until: float | None = None, now: float | None = None) -> Loop | None:
+        """Change what is given; None when the account has no such loop. New event kinds apply
+        to events stored from now on. A new `secret` rotates it: the old one is kept as the
+        previous secret, signed with too until `previous_until`."""
         at = _time.time() if now is None else now
 
         def op(conn: sqlite3.Connection) -> Loop | None:
@@ -244,12 +246,15 @@ class SqliteStore:
             if row is None:
                 return None
             old = loop_from_row(row)
-            new = Loop(old.id, old.account_id, old.url if url is None else url,
-                       old.events if events is None else frozenset(events),
-                       old.secret if secret is None else secret, old.format if format is None else format,
-                       old.active if active is None else active)
+            new = replace(old, url=old.url if url is None else url,
+                          events=old.events if events is None else frozenset(events),
+                          format=old.format if format is None else format,
+                          active=old.active if active is None else active)
+            if secret is not None:
+                new = replace(new, secret=secret, previous_secret=old.secret, previous_until=previous_until)
             conn.execute(Q["update_loop"], {"url": new.url, "format": new.format.value, "active": int(new.active),
-                                            "secret": new.secret, "now": at, "id": loop_id,
+                                            "secret": new.secret, "previous_secret": new.previous_secret,
+                                            "previous_until": new.previous_until, "now": at, "id": loop_id,
                                             "account_id": account_id})
             if new.events != old.events:
                 conn.execute(Q["delete_loop_events"], (loop_id,))
