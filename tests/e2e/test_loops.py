@@ -119,7 +119,11 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
 
     # Only loops of the account that wants the kind; the other account's loop gets nothing of it.
     delivered = send(server, "someone@example.net")
-    posted(hooks, "/refused/deliveries-only", delivered, "delivery")
+    accepted = posted(hooks, "/refused/deliveries-only", delivered, "delivery").fields
+    assert {k: accepted[k] for k in ("recipient", "code", "extended")} == {
+        "recipient": "someone@example.net", "code": "250", "extended": "2.0.0"}
+    assert "queued as" in accepted["description"]  # the remote server's acceptance
+    assert "tags" not in accepted  # no tags: an empty list is left out of a form, as PHP does
     assert not [a for a in hooks.at("/refused/deliveries-only") if a.fields["id"] == delivery_id]
     assert not [a for a in hooks.at("/refused/other-account") if a.fields["id"] in (delivery_id, delivered)]
     assert not hooks.unverified
