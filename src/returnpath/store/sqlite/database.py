@@ -154,20 +154,27 @@ class Database:
                 conn.rollback()
             error = StoreError(f"database commit failed: {exc}")
             results = [(False, error)] * len(batch)
-        for (_, future, loop), (ok, value) in zip(batch, results):
+        # One wake-up of each caller's event loop for the whole batch, not one per write: waking
+        # a loop from another thread writes to its self-pipe, which costs about as much as a
+        # small write does.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_, future, loop), (ok, value) in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, settled in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_resolve, future, ok, value)
+                loop.call_soon_threadsafe(_resolve, settled)
             except RuntimeError:  # the caller's loop has closed; nobody is waiting any more
                 pass
 
 
-def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _resolve(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 # Columns added to a table after it was first released: CREATE TABLE IF NOT EXISTS leaves an
