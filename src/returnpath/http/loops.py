@@ -27,7 +27,8 @@ from ..loops import ITEM_STATES, MAX_LISTED, Loops
 from ..webhooks.h11poster import H11Poster
 from .auth import authenticate
 from .body import read_json_object
-from .events import int_param
+from .events import KINDS, int_param
+from .openapi import times
 from .problems import Problem
 from .state import settings_of
 from .views import loop_delivery_json, loop_json
@@ -144,28 +145,19 @@ _security: list[dict[str, list[str]]] = [{"bearer": []}, {"access_token": []}]
 _id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _item = {"name": "item", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the delivery's `id` (its `webhook_id` without `msg_`)"}
-_kinds = ["delivery", "deferred", "failure", "bounce", "abuse"]
-_events = {"type": "array", "minItems": 1, "items": {"enum": _kinds}}
-_time = {"type": ["string", "null"], "description": "UTC YYYY-MM-DD HH:MM:SS"}
-_timestamp = {"type": ["number", "null"], "description": "Unix seconds"}
-
-
-def _times(*names: str) -> dict[str, Any]:
-    return {k: v for name in names for k, v in ((name, _time), (f"{name}_timestamp", _timestamp))}
-
-
+_events = {"type": "array", "minItems": 1, "items": {"enum": KINDS}}
 _loop = {"type": "object", "required": ["id", "url", "events", "format", "active"], "properties": {
     "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}, "events": _events,
     "format": {"enum": ["form", "json"]}, "active": {"type": "boolean"},
     "secret": {"type": "string", "description": "whsec_ + base64: only when created or rotated"}}}
 _delivery = {"type": "object", "properties": {
     "id": {"type": "string"}, "webhook_id": {"type": "string", "description": "the webhook-id header"},
-    "event_id": {"type": "integer"}, "type": {"enum": _kinds, "description": "the event's type"},
+    "event_id": {"type": "integer"}, "type": {"enum": KINDS, "description": "the event's type"},
     "delivery": {"type": "string", "description": "the delivery the event is about"},
     "state": {"enum": list(ITEM_STATES)}, "attempts": {"type": "integer"},
     "last_status": {"type": ["integer", "null"], "description": "HTTP status of the last answer"},
     "last_error": {"type": ["string", "null"]},
-    **_times("event", "created", "last_attempt", "next_attempt", "expires")}}
+    **times("event", "created", "last_attempt", "next_attempt", "expires")}}
 _settings = {"type": "object", "additionalProperties": False, "properties": {
     "url": {"type": "string", "format": "uri", "description": "http or https; public addresses only unless "
             "[webhooks] allow_private_targets"},
@@ -214,7 +206,7 @@ paths: dict[str, Any] = {
         _ok("what the loop answered", {"type": "object", "properties": {
             "ok": {"type": "boolean"}, "status": {"type": ["integer", "null"]},
             "error": {"type": ["string", "null"]}}}),
-        params=(_id, {"name": "event", "in": "query", "schema": {"enum": _kinds},
+        params=(_id, {"name": "event", "in": "query", "schema": {"enum": KINDS},
                       "description": "the sample's event type (default: one the loop wants)"}))},
     "/v1/feedback-loops/{id}/deliveries": {"get": _op(
         "listFeedbackLoopDeliveries", "The loop's posts, newest event first, with their last status and error",

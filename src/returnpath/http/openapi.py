@@ -31,7 +31,9 @@ _timestamp = {"type": ["number", "null"], "description": "Unix seconds"}
 _nullable_string = {"type": ["string", "null"]}
 
 
-def _times(*names: str) -> dict[str, Any]:
+def times(*names: str) -> dict[str, Any]:
+    """The schema of a time given twice, as the JSON views write it: `name` (UTC text) and
+    `name_timestamp` (Unix seconds)."""
     return {k: v for name in names for k, v in ((name, _time), (f"{name}_timestamp", _timestamp))}
 
 
@@ -43,7 +45,7 @@ _summary_properties: dict[str, Any] = {
     "own_envelope": {**_nullable_string, "description": "the application's own envelope, if it gave one"},
     "tags": {"type": "array", "items": {"type": "string"}},
     "attempt_count": {"type": "integer"},
-    **_times("created", "updated", "next_attempt", "expires"),
+    **times("created", "updated", "next_attempt", "expires"),
 }
 
 COMPONENTS: dict[str, Any] = {
