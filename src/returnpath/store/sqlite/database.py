@@ -33,8 +33,7 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                           timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -48,7 +47,8 @@ class Database:
     def __init__(self, path: Path, readers: int = 4) -> None:
         self.path = path
         self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any], asyncio.AbstractEventLoop] | None] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._writer: threading.Thread | None = None
         self._reader_count = readers
         self._readers: ThreadPoolExecutor | None = None
@@ -61,15 +61,12 @@ class Database:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            schema = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
-            conn.executescript(schema)
-            _add_columns(conn)
+            migrate(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         self._readers = ThreadPoolExecutor(max_workers=self._reader_count, thread_name_prefix="sqlite-read")
         self._local = threading.local()
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="sqlite-write",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True)
         self._writer.start()
 
     def close(self) -> None:
@@ -132,8 +129,9 @@ class Database:
             self._commit(conn, batch)
         conn.close()
 
-    def _commit(self, conn: sqlite3.Connection,
-                batch: list[tuple[Op, asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
+    def _commit(
+        self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any], asyncio.AbstractEventLoop]]
+    ) -> None:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -175,6 +173,85 @@ def _resolve(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The schema's versions after the first, in order: (version, SQL) from
+    `migrations/NNNN_what.sql`. Version 1 is `schema.sql` as released before versioning."""
+    folder = resources.files(__package__).joinpath("migrations")
+    found: list[tuple[int, str]] = []
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    found.sort()
+    return found
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file's schema to the newest version this code knows (`PRAGMA user_version`),
+    one version per transaction, and return that version. A file written by a newer returnpath
+    is refused rather than used with a schema this code does not know."""
+    steps = migrations()
+    newest = steps[-1][0] if steps else 1
+    version = schema_version(conn)
+    if version > newest:
+        raise StoreError(
+            f"the database is at schema version {version}, newer than this returnpath "
+            f"knows ({newest}): upgrade returnpath"
+        )
+    if version == 0:
+        # A new file, or one from before versioning: schema.sql is idempotent and the columns
+        # added later are added if missing.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(
+                resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+            ):
+                conn.execute(statement)
+            _add_columns(conn)
+            conn.execute("PRAGMA user_version = 1")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+        version = 1
+    for number, sql in steps:
+        if number <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) < number:  # another process may have migrated meanwhile
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+        version = number
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a schema script into statements (executescript would commit on its own)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not pending.strip().startswith("--"):
+        statements.append(pending.strip())
+    return [
+        s for s in statements if s and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())
+    ]
 
 
 # Columns added to a table after it was first released: CREATE TABLE IF NOT EXISTS leaves an
