@@ -82,8 +82,7 @@ def main() -> int:
         count["emails"] += 1
         count["kinds ok"] += verdict.kind in expected_kinds(entry)
         if verdict.kind not in expected_kinds(entry):
-            misses.append(f"kind     {path}: {verdict.kind.value} "
-                          f"(expected {entry['kind']})")
+            misses.append(f"kind     {path}: {verdict.kind.value} (expected {entry['kind']})")
         if entry["kind"] in ("not-bounce", "auto-reply"):
             false = [r.address for r in verdict.recipients if r.action == "failed"]
             count["false failures"] += len(false)
@@ -103,12 +102,15 @@ def main() -> int:
                 count["status rows"] += 1
                 count["status ok"] += r.status == row["deliverystatus"]
                 if r.status != row["deliverystatus"]:
-                    misses.append(f"status   {path}: {r.status} (expected "
-                                  f"{row['deliverystatus']}) {r.diagnostic[:90]!r}")
+                    misses.append(
+                        f"status   {path}: {r.status} (expected {row['deliverystatus']}) {r.diagnostic[:90]!r}"
+                    )
             count["reason ok"] += r.reason == row["reason"]
             if r.reason != row["reason"]:
-                misses.append(f"reason   {path}: {r.reason} (expected {row['reason']}) "
-                              f"[{r.status}] {r.rule[:60]} | {r.diagnostic[:100]!r}")
+                misses.append(
+                    f"reason   {path}: {r.reason} (expected {row['reason']}) "
+                    f"[{r.status}] {r.rule[:60]} | {r.diagnostic[:100]!r}"
+                )
             count["hard ok"] += r.hard == bool(row["hardbounce"])
     for path, verdict in verdicts.items():
         folder = path.split("/")[1]
@@ -122,20 +124,16 @@ def main() -> int:
         return f"{count[ok] / count[total]:7.1%}" if count[total] else "    n/a"
 
     print(f"{'measure':<34}{'result':>9}{'count':>14}   goal")
-    print(f"{'recipients found':<34}{share('found', 'rows'):>9}"
-          f"{count['found']:>8}/{count['rows']:<5}  >= 98%")
-    print(f"{'statuses equal (non-pseudo)':<34}{share('status ok', 'status rows'):>9}"
-          f"{count['status ok']:>8}/{count['status rows']:<5}  >= 95%")
-    print(f"{'reasons equal':<34}{share('reason ok', 'found'):>9}"
-          f"{count['reason ok']:>8}/{count['found']:<5}  >= 90%")
-    print(f"{'hard/soft equal':<34}{share('hard ok', 'found'):>9}"
-          f"{count['hard ok']:>8}/{count['found']:<5}")
-    print(f"{'kinds right':<34}{share('kinds ok', 'emails'):>9}"
-          f"{count['kinds ok']:>8}/{count['emails']:<5}")
-    print(f"{'false failures (not/, auto-reply)':<34}{count['false failures']:>9}"
-          f"{'':>14}   0")
-    print(f"{'dos/ and mac/ differing from bsd/':<34}{count['twins differ']:>9}"
-          f"{'':>8}/{count['twins']:<5}  0")
+    print(f"{'recipients found':<34}{share('found', 'rows'):>9}{count['found']:>8}/{count['rows']:<5}  >= 98%")
+    print(
+        f"{'statuses equal (non-pseudo)':<34}{share('status ok', 'status rows'):>9}"
+        f"{count['status ok']:>8}/{count['status rows']:<5}  >= 95%"
+    )
+    print(f"{'reasons equal':<34}{share('reason ok', 'found'):>9}{count['reason ok']:>8}/{count['found']:<5}  >= 90%")
+    print(f"{'hard/soft equal':<34}{share('hard ok', 'found'):>9}{count['hard ok']:>8}/{count['found']:<5}")
+    print(f"{'kinds right':<34}{share('kinds ok', 'emails'):>9}{count['kinds ok']:>8}/{count['emails']:<5}")
+    print(f"{'false failures (not/, auto-reply)':<34}{count['false failures']:>9}{'':>14}   0")
+    print(f"{'dos/ and mac/ differing from bsd/':<34}{count['twins differ']:>9}{'':>8}/{count['twins']:<5}  0")
     if args.misses:
         print()
         print("\n".join(sorted(misses)))

@@ -80,7 +80,7 @@ def main() -> int:
 
     hits = {"returnpath": 0, "flufl.bounce": 0}
     with_rcpt = 0
-    for path, raw in zip(paths, raws):
+    for path, raw in zip(paths, raws, strict=True):
         expected = {(r["recipient"] or "").lower() for r in emails[path]["expected"]} - {""}
         if not expected:
             continue
@@ -92,10 +92,8 @@ def main() -> int:
     print(f"{len(raws)} emails, best of {args.rounds} rounds each")
     print(f"{'':<14}{'messages/s':>12}{'>=1 right recipient':>24}")
     for name in ("returnpath", "flufl.bounce"):
-        print(f"{name:<14}{rate[name]:>12,.0f}{hits[name] / with_rcpt:>18.1%} "
-              f"({hits[name]}/{with_rcpt})")
-    print(f"ratio returnpath / flufl.bounce: {rate['returnpath'] / rate['flufl.bounce']:.2f}x"
-          "  (goal: >= 2x)")
+        print(f"{name:<14}{rate[name]:>12,.0f}{hits[name] / with_rcpt:>18.1%} ({hits[name]}/{with_rcpt})")
+    print(f"ratio returnpath / flufl.bounce: {rate['returnpath'] / rate['flufl.bounce']:.2f}x  (goal: >= 2x)")
     return 0
 
 

@@ -68,14 +68,14 @@ def postfix_available() -> str | None:
 
 def postfix_version() -> str:
     """The installed Postfix's version, e.g. ``3.7.11``."""
-    out = subprocess.run([POSTCONF, "-dh", "mail_version"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([POSTCONF, "-dh", "mail_version"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
+
 
 def _nexthop(dest: HostPort) -> str:
     """An SMTP next hop for ``dest``. The brackets say "this host, do not look up MX"."""
@@ -186,16 +186,18 @@ def main_cf(
         # Bounce mode: accept any recipient at these domains (empty local_recipient_maps:
         # smtpd does not check users at RCPT TO), then hand them to local(8), which finds
         # that the user does not exist and bounces: Postfix writes the DSN itself.
-        cf.update({
-            "mydestination": ", ".join(local_domains),
-            "local_transport": "local:$myhostname",
-            # Should a recipient name a real user (root@...), the mailbox lands in our
-            # directory, never in the machine's /var/mail; no commands or files either.
-            "mail_spool_directory": str(base / "mail"),
-            "allow_mail_to_commands": "",
-            "allow_mail_to_files": "",
-            "luser_relay": "",
-        })
+        cf.update(
+            {
+                "mydestination": ", ".join(local_domains),
+                "local_transport": "local:$myhostname",
+                # Should a recipient name a real user (root@...), the mailbox lands in our
+                # directory, never in the machine's /var/mail; no commands or files either.
+                "mail_spool_directory": str(base / "mail"),
+                "allow_mail_to_commands": "",
+                "allow_mail_to_files": "",
+                "luser_relay": "",
+            }
+        )
     cf.update(extra)
     return cf
 
@@ -245,6 +247,7 @@ def _format_main_cf(cf: Mapping[str, str]) -> str:
 # The running instance
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class PostfixInstance:
     """A private Postfix started by :func:`start_postfix`. Call :meth:`stop` when done."""
@@ -281,8 +284,7 @@ class PostfixInstance:
         prog, *rest = args
         if "/" not in prog:
             prog = f"/usr/sbin/{prog}"
-        return subprocess.run([prog, "-c", str(self.config_dir), *rest], capture_output=True,
-                              text=True, check=check)
+        return subprocess.run([prog, "-c", str(self.config_dir), *rest], capture_output=True, text=True, check=check)
 
     def queue_size(self) -> int:
         """How many messages are in the queue (any state), counted from the queue tree."""
@@ -415,8 +417,11 @@ def _supervise(config_dir: str, timeout: float, keep_dir: bool) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
-    queue_dir = Path(subprocess.run([POSTCONF, "-c", config_dir, "-h", "queue_directory"],
-                                    capture_output=True, text=True, check=True).stdout.strip())
+    queue_dir = Path(
+        subprocess.run(
+            [POSTCONF, "-c", config_dir, "-h", "queue_directory"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     master_pid: int | None = None
     try:
         # "postfix start" creates the queue subdirectories with the right owners
@@ -425,12 +430,12 @@ def _supervise(config_dir: str, timeout: float, keep_dir: bool) -> int:
         # MAIL_CONFIG is what "-c" sets too; set it so that every helper the scripts start
         # reads our main.cf, never /etc/postfix's.
         env = {**os.environ, "MAIL_CONFIG": config_dir}
-        res = subprocess.run([POSTFIX, "-c", config_dir, "start"], env=env, check=False,
-                             capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(
+            [POSTFIX, "-c", config_dir, "start"], env=env, check=False, capture_output=True, text=True, timeout=timeout
+        )
         master_pid = _read_master_pid(queue_dir)
         if res.returncode != 0 or master_pid is None:
-            sys.stdout.write(f"failed\npostfix start exited {res.returncode}:\n"
-                             f"{res.stdout}{res.stderr}")
+            sys.stdout.write(f"failed\npostfix start exited {res.returncode}:\n{res.stdout}{res.stderr}")
             return 1
         sys.stdout.write(f"ready {master_pid}\n")
         sys.stdout.flush()
@@ -515,24 +520,39 @@ def start_postfix(
     os.chmod(base / "mail", 0o1777)
 
     inst = PostfixInstance(dir=base, smtp_port=smtp_port, keep_dir=keep_dir)
-    cf = main_cf(base, relay_to=relay_to, transports=transports or {},
-                 local_domains=local_domains, hostname=hostname, extra=extra or {})
+    cf = main_cf(
+        base,
+        relay_to=relay_to,
+        transports=transports or {},
+        local_domains=local_domains,
+        hostname=hostname,
+        extra=extra or {},
+    )
     (inst.config_dir / "main.cf").write_text(_format_main_cf(cf))
     (inst.config_dir / "master.cf").write_text(master_cf(smtp_port))
     try:
         inst.supervisor = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "_supervise", str(inst.config_dir),
-             "--timeout", str(timeout), *(["--keep"] if keep_dir else [])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "_supervise",
+                str(inst.config_dir),
+                "--timeout",
+                str(timeout),
+                *(["--keep"] if keep_dir else []),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             # Its own process group: a Ctrl-C in the terminal goes to the parent, which
             # then stops the instance in order, instead of killing the supervisor midway.
-            start_new_session=True)
+            start_new_session=True,
+        )
         assert inst.supervisor.stdout is not None
         first = inst.supervisor.stdout.readline().decode(errors="replace").split()
         if first[:1] != ["ready"]:
             rest = inst.supervisor.stdout.read().decode(errors="replace")
-            raise PostfixError(f"private postfix did not start: {' '.join(first)}\n{rest}"
-                               f"--- maillog:\n{inst.log()}")
+            raise PostfixError(f"private postfix did not start: {' '.join(first)}\n{rest}--- maillog:\n{inst.log()}")
         inst.master_pid = int(first[1])
         wait_for_port("127.0.0.1", smtp_port, timeout=timeout)
     except BaseException:
@@ -564,9 +584,17 @@ def private_postfix(
     >>> with private_postfix(2525, relay_to=("127.0.0.1", 2526)) as pf:  # doctest: +SKIP
     ...     smtplib.SMTP("127.0.0.1", 2525).sendmail(...)
     """
-    inst = start_postfix(smtp_port, relay_to, transports=transports,
-                         local_domains=local_domains, hostname=hostname, extra=extra,
-                         base_dir=base_dir, keep_dir=keep_dir, timeout=timeout)
+    inst = start_postfix(
+        smtp_port,
+        relay_to,
+        transports=transports,
+        local_domains=local_domains,
+        hostname=hostname,
+        extra=extra,
+        base_dir=base_dir,
+        keep_dir=keep_dir,
+        timeout=timeout,
+    )
     try:
         yield inst
     finally:
@@ -584,6 +612,7 @@ def free_port() -> int:
 # Command line
 # --------------------------------------------------------------------------------------------
 
+
 def _hostport(text: str) -> HostPort:
     host, _, port = text.rpartition(":")
     return (host or "127.0.0.1", int(port))
@@ -593,17 +622,20 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     # Stop in order on SIGTERM too (a CI time-out, kill PID), not only on Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with private_postfix(args.port, args.relay_to, keep_dir=args.keep) as pf:
-        print(f"postfix {postfix_version()} on 127.0.0.1:{args.port}, relaying to "
-              f"{args.relay_to[0]}:{args.relay_to[1]}; dir {pf.dir}; Ctrl-C stops it",
-              flush=True)
+        print(
+            f"postfix {postfix_version()} on 127.0.0.1:{args.port}, relaying to "
+            f"{args.relay_to[0]}:{args.relay_to[1]}; dir {pf.dir}; Ctrl-C stops it",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             while pf.running():
                 time.sleep(0.5)
     return 0
 
 
-def bounce_demo(bounce_domain: str = "bounces.example.com",
-                unknown_domain: str = "example.test", timeout: float = 30.0) -> bytes:
+def bounce_demo(
+    bounce_domain: str = "bounces.example.com", unknown_domain: str = "example.test", timeout: float = 30.0
+) -> bytes:
     """Make Postfix write a DSN and return it as an aiosmtpd sink received it.
 
     A message from ``b-demo@<bounce_domain>`` to ``no-such-user@<unknown_domain>`` is accepted by
@@ -628,8 +660,9 @@ def bounce_demo(bounce_domain: str = "bounces.example.com",
     ctl = Controller(Sink(), hostname="127.0.0.1", port=sink_port)
     ctl.start()
     try:
-        with private_postfix(pf_port, None, local_domains=[unknown_domain],
-                             transports={bounce_domain: ("127.0.0.1", sink_port)}) as pf:
+        with private_postfix(
+            pf_port, None, local_domains=[unknown_domain], transports={bounce_domain: ("127.0.0.1", sink_port)}
+        ) as pf:
             msg = EmailMessage()
             msg["From"] = f"app@{bounce_domain}"
             msg["To"] = f"no-such-user@{unknown_domain}"
@@ -637,8 +670,7 @@ def bounce_demo(bounce_domain: str = "bounces.example.com",
             msg["Message-ID"] = "<bounce-demo@returnpath.test>"
             msg.set_content("This message is for a user who does not exist.\n")
             with smtplib.SMTP("127.0.0.1", pf_port) as s:
-                s.send_message(msg, from_addr=f"b-demo@{bounce_domain}",
-                               to_addrs=[f"no-such-user@{unknown_domain}"])
+                s.send_message(msg, from_addr=f"b-demo@{bounce_domain}", to_addrs=[f"no-such-user@{unknown_domain}"])
             deadline = time.monotonic() + timeout
             while not received and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -671,8 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("relay", help="run a relaying instance in the foreground")
     r.add_argument("--port", type=int, default=2525, help="loopback SMTP port to listen on")
-    r.add_argument("--relay-to", type=_hostport, default=("127.0.0.1", 2526),
-                   help="HOST:PORT to relay all mail to")
+    r.add_argument("--relay-to", type=_hostport, default=("127.0.0.1", 2526), help="HOST:PORT to relay all mail to")
     r.add_argument("--keep", action="store_true", help="keep the instance's directory")
     r.set_defaults(func=_cmd_relay)
     b = sub.add_parser("bounce-demo", help="show a DSN written by Postfix for an unknown user")

@@ -73,12 +73,12 @@ except ImportError:  # run as a script: bench/ is on sys.path, the repository ro
         wait_for_port,
     )
 
-import tempfile  # noqa: E402
+import tempfile
 
-import httpx  # noqa: E402
+import httpx
+from tests.e2e.harness import Server
 
-from returnpath import __version__  # noqa: E402
-from tests.e2e.harness import Server  # noqa: E402  (the same real `serve` the e2e tests run)
+from returnpath import __version__
 
 Auth = tuple[str, str]
 
@@ -86,6 +86,7 @@ Auth = tuple[str, str]
 # --------------------------------------------------------------------------------------------
 # The sink
 # --------------------------------------------------------------------------------------------
+
 
 class Sink:
     """Postfix's ``smtp-sink`` on a loopback port, counting the messages it receives.
@@ -113,13 +114,13 @@ class Sink:
             # -c: the counter on stdout. -u: smtp-sink refuses to keep root; it binds the
             # port first, then drops to this user. -h: its hostname in the greeting.
             # 1000: the listen backlog, so a burst of connections is never refused.
-            [SMTP_SINK, "-c", "-u", "postfix", "-h", "sink.test", f"{self.host}:{self.port}",
-             "1000"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [SMTP_SINK, "-c", "-u", "postfix", "-h", "sink.test", f"{self.host}:{self.port}", "1000"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             # Own process group: Ctrl-C goes to us, and we stop the sink in order.
-            start_new_session=True)
-        self._reader = threading.Thread(target=self._read, name="smtp-sink-counter",
-                                        daemon=True)
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="smtp-sink-counter", daemon=True)
         self._reader.start()
         try:
             wait_for_port(self.host, self.port, timeout=10)
@@ -163,8 +164,7 @@ class Sink:
             while len(self._times) < total:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"sink has {len(self._times)} of {total} messages "
-                                       f"after {timeout}s")
+                    raise TimeoutError(f"sink has {len(self._times)} of {total} messages after {timeout}s")
                 self._cond.wait(min(left, 1.0))
             return self._times[total - 1] if total > 0 else time.monotonic()
 
@@ -197,6 +197,7 @@ class Sink:
 # The load generator
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class LoadStats:
     """What the load generator did. Times are ``time.monotonic()`` values, which on Linux
@@ -225,9 +226,11 @@ _FILLER_LINE = "The quick brown fox jumps over the lazy dog, again and again: 01
 
 def make_message(i: int, size: int, sender: str, rcpt: str, run: str = "bench") -> bytes:
     """A plain-text message of exactly ``size`` bytes (CRLF line ends, lines < 78 chars)."""
-    head = (f"From: Bench <{sender}>\r\nTo: <{rcpt}>\r\nSubject: benchmark message {i}\r\n"
-            f"Message-ID: <{run}.{i}@bench.test>\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
+    head = (
+        f"From: Bench <{sender}>\r\nTo: <{rcpt}>\r\nSubject: benchmark message {i}\r\n"
+        f"Message-ID: <{run}.{i}@bench.test>\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+    )
     room = size - len(head)
     line = _FILLER_LINE + "\r\n"
     body = (line * (room // len(line) + 1))[: max(room - 2, 0)] + "\r\n"
@@ -253,13 +256,11 @@ class SmtpClient:
     one reply, no PIPELINING, so every relay gets the same round trips.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 timeout: float) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
         self.reader, self.writer, self.timeout = reader, writer, timeout
 
     @classmethod
-    async def connect(cls, host: str, port: int, auth: Auth | None = None,
-                      timeout: float = 120.0) -> SmtpClient:
+    async def connect(cls, host: str, port: int, auth: Auth | None = None, timeout: float = 120.0) -> SmtpClient:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         c = cls(reader, writer, timeout)
         await c.expect("connect", 220)
@@ -321,16 +322,16 @@ def smtp_data(message: bytes) -> bytes:
     return message + b".\r\n"
 
 
-async def _run_load(host: str, port: int, n: int, size: int, clients: int, auth: Auth | None,
-                    sender: str, rcpt_domain: str) -> LoadStats:
+async def _run_load(
+    host: str, port: int, n: int, size: int, clients: int, auth: Auth | None, sender: str, rcpt_domain: str
+) -> LoadStats:
     stats = LoadStats(n=n, size=size, clients=clients)
     counter = itertools.count()  # the next message's number; shared, asyncio is one thread
     run = f"{os.getpid()}-{int(time.time())}"
 
     # Connections are opened (and authenticated) before the clock starts, as an
     # application with a pool of connections would have them.
-    conns = await asyncio.gather(*(SmtpClient.connect(host, port, auth)
-                                   for _ in range(clients)))
+    conns = await asyncio.gather(*(SmtpClient.connect(host, port, auth) for _ in range(clients)))
     stats.t_start = time.monotonic()
 
     async def client(smtp: SmtpClient) -> None:
@@ -353,9 +354,17 @@ async def _run_load(host: str, port: int, n: int, size: int, clients: int, auth:
     return stats
 
 
-def run_load(host: str, port: int, n: int, size: int, clients: int = 10,
-             auth: Auth | None = None, *, sender: str = "bench@sender.test",
-             rcpt_domain: str = "example.net") -> LoadStats:
+def run_load(
+    host: str,
+    port: int,
+    n: int,
+    size: int,
+    clients: int = 10,
+    auth: Auth | None = None,
+    *,
+    sender: str = "bench@sender.test",
+    rcpt_domain: str = "example.net",
+) -> LoadStats:
     """Submit ``n`` messages of ``size`` bytes over ``clients`` concurrent SMTP connections.
 
     Runs in the calling process; :func:`measure` runs it in a process of its own. ``auth`` is
@@ -368,6 +377,7 @@ def run_load(host: str, port: int, n: int, size: int, clients: int = 10,
 # --------------------------------------------------------------------------------------------
 # One measurement
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Measurement:
@@ -386,8 +396,17 @@ class Measurement:
     errors: list[str]
 
 
-def measure(relay_port: int, sink: Sink, n: int, size: int, auth: Auth | None = None, *,
-            clients: int = 10, host: str = "127.0.0.1", timeout: float = 900.0) -> Measurement:
+def measure(
+    relay_port: int,
+    sink: Sink,
+    n: int,
+    size: int,
+    auth: Auth | None = None,
+    *,
+    clients: int = 10,
+    host: str = "127.0.0.1",
+    timeout: float = 900.0,
+) -> Measurement:
     """Send ``n`` messages of ``size`` bytes through the relay on ``relay_port`` and time
     them end to end, until ``sink`` has them all.
 
@@ -401,27 +420,45 @@ def measure(relay_port: int, sink: Sink, n: int, size: int, auth: Auth | None = 
         # Not on the command line, where ps would show it. (A NUL cannot go into the
         # environment, so the pair travels as JSON.)
         env["RP_BENCH_AUTH"] = json.dumps(list(auth))
-    cmd = [sys.executable, os.path.abspath(__file__), "_load", "--host", host,
-           "--port", str(relay_port), "--n", str(n), "--size", str(size),
-           "--clients", str(clients)]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                         check=False)
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "_load",
+        "--host",
+        host,
+        "--port",
+        str(relay_port),
+        "--n",
+        str(n),
+        "--size",
+        str(size),
+        "--clients",
+        str(clients),
+    ]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"load generator failed ({res.returncode}):\n{res.stderr}")
     stats = LoadStats(**json.loads(res.stdout))
     if stats.refused:
-        raise RuntimeError(f"the relay refused {stats.refused} of {n} messages: "
-                           f"{stats.errors}")
+        raise RuntimeError(f"the relay refused {stats.refused} of {n} messages: {stats.errors}")
     t_done = sink.wait_for(base + stats.accepted, timeout=timeout)
     elapsed = t_done - stats.t_start
-    return Measurement(n=n, size=size, clients=clients, rate=stats.accepted / elapsed,
-                       submit_rate=stats.submit_rate, elapsed=elapsed,
-                       refused=stats.refused, errors=stats.errors)
+    return Measurement(
+        n=n,
+        size=size,
+        clients=clients,
+        rate=stats.accepted / elapsed,
+        submit_rate=stats.submit_rate,
+        elapsed=elapsed,
+        refused=stats.refused,
+        errors=stats.errors,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The relays under test
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Relay:
@@ -440,8 +477,7 @@ def postfix_relay(sink_port: int) -> Iterator[Relay]:
     """Debian's Postfix, a private instance on loopback, relaying everything to the sink."""
     port = free_port()
     with private_postfix(port, ("127.0.0.1", sink_port)) as pf:
-        yield Relay("postfix", port, None, lambda: pf.queue_size() == 0,
-                    f"Postfix {postfix_version()}")
+        yield Relay("postfix", port, None, lambda: pf.queue_size() == 0, f"Postfix {postfix_version()}")
 
 
 @contextlib.contextmanager
@@ -457,8 +493,13 @@ def returnpath_relay(sink_port: int) -> Iterator[Relay]:
                 queue = json.loads(server.cli("queue").stdout)
                 return queue["queued"] == 0 and queue["deferred"] == 0
 
-            yield Relay("returnpath", server.submission_port, (creds["smtp_username"], creds["smtp_password"]),
-                        drained, f"returnpath {__version__}, {server.workers} workers")
+            yield Relay(
+                "returnpath",
+                server.submission_port,
+                (creds["smtp_username"], creds["smtp_password"]),
+                drained,
+                f"returnpath {__version__}, {server.workers} workers",
+            )
         finally:
             server.stop()
 
@@ -473,14 +514,19 @@ def returnpath_with_loop_relay(sink_port: int) -> Iterator[Relay]:
     hooks = HookReceiver(0.0)
     try:
         with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
-            server = Server(Path(folder) / "data", delivery__routes={"*": f"127.0.0.1:{sink_port}"},
-                            webhooks__allow_private_targets=True)
+            server = Server(
+                Path(folder) / "data",
+                delivery__routes={"*": f"127.0.0.1:{sink_port}"},
+                webhooks__allow_private_targets=True,
+            )
             server.start()
             try:
                 creds = server.credentials
-                reply = httpx.post(f"{server.http_url}/v1/feedback-loops",
-                                   headers={"Authorization": f"Bearer {creds['api_token']}"},
-                                   json={"url": hooks.url(0), "events": ["delivery"]})
+                reply = httpx.post(
+                    f"{server.http_url}/v1/feedback-loops",
+                    headers={"Authorization": f"Bearer {creds['api_token']}"},
+                    json={"url": hooks.url(0), "events": ["delivery"]},
+                )
                 assert reply.status_code == 201, reply.text
 
                 def drained() -> bool:
@@ -488,9 +534,13 @@ def returnpath_with_loop_relay(sink_port: int) -> Iterator[Relay]:
                     posted = hooks.report()[1]
                     return queue["queued"] == 0 and queue["deferred"] == 0 and posted >= queue["delivered"]
 
-                yield Relay("returnpath+loop", server.submission_port,
-                            (creds["smtp_username"], creds["smtp_password"]), drained,
-                            f"returnpath {__version__}, {server.workers} workers, a loop for every delivery")
+                yield Relay(
+                    "returnpath+loop",
+                    server.submission_port,
+                    (creds["smtp_username"], creds["smtp_password"]),
+                    drained,
+                    f"returnpath {__version__}, {server.workers} workers, a loop for every delivery",
+                )
             finally:
                 server.stop()
     finally:
@@ -500,25 +550,32 @@ def returnpath_with_loop_relay(sink_port: int) -> Iterator[Relay]:
 RELAYS = {"returnpath": returnpath_relay, "postfix": postfix_relay, "returnpath+loop": returnpath_with_loop_relay}
 
 
-def bench(names: Sequence[str], n: int, sizes: Sequence[int], clients: int, warmup: int,
-          repeat: int = 1, out: Callable[[str], None] = print
-          ) -> dict[tuple[str, int], Measurement]:
+def bench(
+    names: Sequence[str],
+    n: int,
+    sizes: Sequence[int],
+    clients: int,
+    warmup: int,
+    repeat: int = 1,
+    out: Callable[[str], None] = print,
+) -> dict[tuple[str, int], Measurement]:
     """Measure each relay in ``names`` at each size; print a table and, for two, the ratio.
 
     With ``repeat`` > 1 each figure is the best of that many runs: on a shared machine the
     noise only ever slows a run down, so the fastest run is the closest to the truth.
     """
     results: dict[tuple[str, int], Measurement] = {}
-    out(f"# {n} messages per size, {clients} clients, {os.cpu_count()} cores"
-        + (f", best of {repeat}" if repeat > 1 else ""))
+    out(
+        f"# {n} messages per size, {clients} clients, {os.cpu_count()} cores"
+        + (f", best of {repeat}" if repeat > 1 else "")
+    )
     for name in names:
         with Sink() as sink, RELAYS[name](sink.port) as relay:
             if warmup:
                 # Let the relay start its processes and (Postfix) ramp up its concurrency.
                 measure(relay.port, sink, warmup, 2048, relay.auth, clients=clients)
             for size in sizes:
-                runs = [measure(relay.port, sink, n, size, relay.auth, clients=clients)
-                        for _ in range(repeat)]
+                runs = [measure(relay.port, sink, n, size, relay.auth, clients=clients) for _ in range(repeat)]
                 m = max(runs, key=lambda r: r.rate)
                 results[(name, size)] = m
                 # Everything the sink got has left the relay; nothing may be left behind.
@@ -529,11 +586,12 @@ def bench(names: Sequence[str], n: int, sizes: Sequence[int], clients: int, warm
                 waited = time.monotonic() - waited
                 left = f"  (drained {waited:.1f} s later)" if waited > 0.5 else ""
                 left = left if relay.drained() else "  (queue not empty!)"
-                out(f"{name:<11} {size // 1024:>3} KB  {m.rate:8.0f} msgs/s end to end  "
+                out(
+                    f"{name:<11} {size // 1024:>3} KB  {m.rate:8.0f} msgs/s end to end  "
                     f"({m.submit_rate:.0f}/s accepted, {m.elapsed:.1f} s)  "
                     f"{relay.description}{left}"
-                    + (f"  runs: {', '.join(f'{r.rate:.0f}' for r in runs)}"
-                       if repeat > 1 else ""))
+                    + (f"  runs: {', '.join(f'{r.rate:.0f}' for r in runs)}" if repeat > 1 else "")
+                )
     if len(names) == 2:
         a, b = names
         for size in sizes:
@@ -566,8 +624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["_load"]:
         return _load_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", help=f"comma-separated relays to measure, of {', '.join(RELAYS)} "
-                   "(default: returnpath,postfix)")
+    p.add_argument(
+        "--only", help=f"comma-separated relays to measure, of {', '.join(RELAYS)} (default: returnpath,postfix)"
+    )
     p.add_argument("--n", type=int, default=5000, help="messages per size (default 5000)")
     p.add_argument("--sizes", default="2048,20480", help="message sizes in bytes")
     p.add_argument("--clients", type=int, default=10, help="concurrent SMTP clients")

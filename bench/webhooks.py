@@ -81,6 +81,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 import httpx
+from tests.webhooks import samples
+from tests.webhooks.memory import MemoryOutbox
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
@@ -94,8 +96,6 @@ from returnpath.webhooks.payloads import encode, payload
 from returnpath.webhooks.policy import Backoff, BreakerPolicy, Settlement
 from returnpath.webhooks.ports import Call, Outbox
 from returnpath.webhooks.signing import new_secret
-from tests.webhooks import samples
-from tests.webhooks.memory import MemoryOutbox
 
 BENCH_BACKOFF = Backoff(first=0.01, max_interval=0.05, min_interval=0.001)
 BENCH_BREAKER = BreakerPolicy(cooldown=0.05, max_cooldown=0.5)
@@ -130,6 +130,7 @@ class Figures:
 
 # ---- the receiver: a lean HTTP/1.1 sink in its own process -------------------------------------
 
+
 @dataclass
 class _Seen:
     requests: int = 0
@@ -152,11 +153,11 @@ class _Sink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head = self.buffer[:end + 2]
+            head = self.buffer[: end + 2]
             length = int(_header(head, b"content-length") or 0)
             if len(self.buffer) < end + 4 + length:
                 return
-            self.buffer = self.buffer[end + 4 + length:]
+            self.buffer = self.buffer[end + 4 + length :]
             if head.startswith(b"GET /_report "):
                 body = json.dumps(asdict(self.seen)).encode()
                 self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
@@ -176,14 +177,15 @@ def _header(head: bytes, name: bytes) -> bytes | None:
     if at < 0:
         return None
     start = at + len(name) + 3
-    return head[start:head.index(b"\r\n", start)].strip()
+    return head[start : head.index(b"\r\n", start)].strip()
 
 
 async def _serve_sink(failing: float) -> None:
     seen = _Seen()
     rng = random.Random(4)
-    server = await asyncio.get_running_loop().create_server(lambda: _Sink(failing, rng, seen), "127.0.0.1", 0,
-                                                            backlog=1024)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: _Sink(failing, rng, seen), "127.0.0.1", 0, backlog=1024
+    )
     print("ready", server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
@@ -192,8 +194,9 @@ class Receiver:
     """The sink process, started fresh for each measurement."""
 
     def __init__(self, failing: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "_sink", str(failing)], stdout=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "_sink", str(failing)], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         ready, port = self.proc.stdout.readline().split()
         assert ready == "ready"
@@ -214,6 +217,7 @@ class Receiver:
 
 # ---- the outboxes ----------------------------------------------------------------------------
 
+
 class Counted:
     """An outbox that tells when `n` items have been settled done (checked in the store after)."""
 
@@ -221,10 +225,10 @@ class Counted:
         self.outbox, self.n, self.done = outbox, n, 0
         self.all_done = asyncio.Event()
 
-    async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
-                    skip_loops: Collection[str] = ()) -> list[Call]:
-        return await self.outbox.claim(owner, now, lease_until, limit=limit, per_loop=per_loop,
-                                       skip_loops=skip_loops)
+    async def claim(
+        self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
+    ) -> list[Call]:
+        return await self.outbox.claim(owner, now, lease_until, limit=limit, per_loop=per_loop, skip_loops=skip_loops)
 
     async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
         await self.outbox.settle(owner, item_id, settlement)
@@ -242,8 +246,10 @@ def make_events(n: int, accounts: Sequence[str]) -> list[Event]:
     each with its own delivery id (by which the lag is measured)."""
     template = samples.refused(at=time.time())
     now = time.time()
-    return [replace(template, account_id=accounts[i % len(accounts)], delivery_id=ids.new_id(now), time=now + i * 1e-6)
-            for i in range(n)]
+    return [
+        replace(template, account_id=accounts[i % len(accounts)], delivery_id=ids.new_id(now), time=now + i * 1e-6)
+        for i in range(n)
+    ]
 
 
 async def open_store(directory: Path, scenario: Scenario, receiver: Receiver) -> tuple[SqliteStore, list[Loop]]:
@@ -255,8 +261,11 @@ async def open_store(directory: Path, scenario: Scenario, receiver: Receiver) ->
     for i in range(scenario.endpoints):
         account = Account(ids.new_id(now), f"bench{i}", f"bench{i}")
         await store.create_account(account, f"token-{i}", "hash", now)
-        loops.append(await store.create_loop(
-            Loop(ids.new_id(now), account.id, receiver.url(i), frozenset(EventKind), new_secret(), Format.FORM), now))
+        loops.append(
+            await store.create_loop(
+                Loop(ids.new_id(now), account.id, receiver.url(i), frozenset(EventKind), new_secret(), Format.FORM), now
+            )
+        )
     return store, loops
 
 
@@ -267,27 +276,31 @@ async def insert(store: SqliteStore, events: Sequence[Event]) -> None:
 
 
 async def check_store(store: SqliteStore, n: int) -> None:
-    states = dict(await store.db.read(lambda c: c.execute(
-        "SELECT state, count(*) FROM loop_outbox GROUP BY state").fetchall()))
+    states = dict(
+        await store.db.read(lambda c: c.execute("SELECT state, count(*) FROM loop_outbox GROUP BY state").fetchall())
+    )
     assert states == {OutboxState.DONE.value: n}, f"the outbox holds {states}, not {n} items done"
 
 
 # ---- our side --------------------------------------------------------------------------------
 
-async def dispatch(outbox: Outbox, n: int, producer: Callable[[Dispatcher], Coroutine[Any, Any, float]] | None = None
-                   ) -> Figures:
+
+async def dispatch(
+    outbox: Outbox, n: int, producer: Callable[[Dispatcher], Coroutine[Any, Any, float]] | None = None
+) -> Figures:
     """Run the dispatcher over the outbox until it has settled N items done."""
     counted = Counted(outbox, n)
     poster = H11Poster(timeout=LIMITS.timeout, per_endpoint=LIMITS.per_endpoint)
-    dispatcher = Dispatcher(counted, poster, owner="bench", limits=LIMITS, backoff=BENCH_BACKOFF,
-                            breaker=BENCH_BREAKER)
+    dispatcher = Dispatcher(counted, poster, owner="bench", limits=LIMITS, backoff=BENCH_BACKOFF, breaker=BENCH_BREAKER)
     cpu, began = time.process_time(), time.perf_counter()
     await dispatcher.start()
     produced = asyncio.create_task(producer(dispatcher)) if producer else None
     try:
         await asyncio.wait_for(counted.all_done.wait(), 60 + n / 100)
     except TimeoutError:
-        raise SystemExit(f"only {counted.done} of {n} items were done after {time.perf_counter() - began:.0f}s") from None
+        raise SystemExit(
+            f"only {counted.done} of {n} items were done after {time.perf_counter() - began:.0f}s"
+        ) from None
     took, cpu = time.perf_counter() - began, time.process_time() - cpu
     inserted_in = await produced - began if produced else None
     await dispatcher.stop()
@@ -297,8 +310,10 @@ async def dispatch(outbox: Outbox, n: int, producer: Callable[[Dispatcher], Coro
 
 async def memory(scenario: Scenario, n: int, receiver: Receiver) -> Figures:
     outbox = MemoryOutbox()
-    loops = [outbox.add_loop(samples.loop(f"loop{i}", receiver.url(i), account=f"acct{i:022d}"))
-             for i in range(scenario.endpoints)]
+    loops = [
+        outbox.add_loop(samples.loop(f"loop{i}", receiver.url(i), account=f"acct{i:022d}"))
+        for i in range(scenario.endpoints)
+    ]
     now = time.time()
     for event in make_events(n, [loop.account_id for loop in loops]):
         outbox.publish(event, now)
@@ -314,10 +329,11 @@ async def sqlite(scenario: Scenario, n: int, receiver: Receiver) -> Figures:
             events = make_events(n, [loop.account_id for loop in loops])
             began = time.perf_counter()
             for start in range(0, n, FILL_BATCH):
-                await insert(store, events[start:start + FILL_BATCH])
+                await insert(store, events[start : start + FILL_BATCH])
             filled = time.perf_counter() - began
-            print(f"#   (filled the outbox with {n} events at {n / filled:.0f}/s, {FILL_BATCH} a transaction)",
-                  flush=True)
+            print(
+                f"#   (filled the outbox with {n} events at {n / filled:.0f}/s, {FILL_BATCH} a transaction)", flush=True
+            )
             figures = await dispatch(store.outbox, n)
             await check_store(store, n)
         finally:
@@ -338,7 +354,7 @@ async def sqlite_streaming(scenario: Scenario, n: int, receiver: Receiver, rate:
                 for start in range(0, n, PRODUCER_BATCH):
                     if rate and (ahead := began + start / rate - time.perf_counter()) > 0:
                         await asyncio.sleep(ahead)
-                    batch = events[start:start + PRODUCER_BATCH]
+                    batch = events[start : start + PRODUCER_BATCH]
                     await insert(store, batch)
                     at = time.monotonic()
                     committed.update((event.delivery_id, at) for event in batch)
@@ -347,8 +363,11 @@ async def sqlite_streaming(scenario: Scenario, n: int, receiver: Receiver, rate:
 
             figures = await dispatch(store.outbox, n, produce)
             await check_store(store, n)
-            rows = await store.db.read(lambda c: c.execute(
-                "SELECT o.id, e.delivery_id FROM loop_outbox o JOIN events e ON e.id = o.event_id").fetchall())
+            rows = await store.db.read(
+                lambda c: c.execute(
+                    "SELECT o.id, e.delivery_id FROM loop_outbox o JOIN events e ON e.id = o.event_id"
+                ).fetchall()
+            )
         finally:
             await store.close()
     _, _, arrivals = receiver.report()
@@ -358,20 +377,26 @@ async def sqlite_streaming(scenario: Scenario, n: int, receiver: Receiver, rate:
 
 # ---- the other side --------------------------------------------------------------------------
 
+
 async def httpx_alone(scenario: Scenario, n: int, receiver: Receiver) -> Figures:
     """The same bodies posted by httpx, as fast as it goes, over the same connections."""
     _, body = encode(payload(1, samples.refused(), None), Format.FORM)
     per = LIMITS.per_endpoint
-    clients = [httpx.AsyncClient(limits=httpx.Limits(max_connections=per, max_keepalive_connections=per))
-               for _ in range(scenario.endpoints)]
+    clients = [
+        httpx.AsyncClient(limits=httpx.Limits(max_connections=per, max_keepalive_connections=per))
+        for _ in range(scenario.endpoints)
+    ]
     left = n
 
     async def worker(client: httpx.AsyncClient, url: str) -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            await client.post(url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
-                                                          "webhook-id": f"msg_{left}"})
+            await client.post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "webhook-id": f"msg_{left}"},
+            )
 
     cpu, began = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(c, receiver.url(i)) for i, c in enumerate(clients) for _ in range(per)))
@@ -405,13 +430,16 @@ def measure(side: Side, scenario: Scenario, n: int) -> Figures:
 
 
 def row(scenario: str, side: str, figures: Figures, ceiling: Figures) -> str:
-    line = (f"{scenario:<11} {side:<17} {figures.rate:>8.0f} {figures.requests:>9} "
-            f"{figures.cpu / figures.events * 1000:>12.2f} {figures.rate / ceiling.rate:>8.1f}")
+    line = (
+        f"{scenario:<11} {side:<17} {figures.rate:>8.0f} {figures.requests:>9} "
+        f"{figures.cpu / figures.events * 1000:>12.2f} {figures.rate / ceiling.rate:>8.1f}"
+    )
     if figures.lags and figures.inserted_in:
         lags = sorted(figures.lags)
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-        line += (f" {figures.events / figures.inserted_in:>10.0f} {statistics.median(lags) * 1000:>8.0f} "
-                 f"{p99 * 1000:>7.0f}")
+        line += (
+            f" {figures.events / figures.inserted_in:>10.0f} {statistics.median(lags) * 1000:>8.0f} {p99 * 1000:>7.0f}"
+        )
     return line
 
 
@@ -422,15 +450,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="events per scenario")
     parser.add_argument("--only", default="", help="comma-separated scenario names: 1, 50, 50-failing")
-    parser.add_argument("--rate", type=float, default=0,
-                        help="events/s the streaming producer inserts (default: as fast as its commits allow)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="events/s the streaming producer inserts (default: as fast as its commits allow)",
+    )
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(",")))
-    print(f"# {args.n} events per scenario; {os.cpu_count()} CPUs; the receiver in its own process; "
-          f"the store in {tempfile.gettempdir()}; streaming producer at "
-          f"{f'{args.rate:g} events/s' if args.rate else 'its fastest'}, {PRODUCER_BATCH} a transaction")
-    print(f"{'scenario':<11} {'outbox':<17} {'events/s':>8} {'requests':>9} {'cpu ms/event':>12} {'x httpx':>8} "
-          f"{'inserted/s':>10} {'lag p50':>8} {'p99 ms':>7}")
+    print(
+        f"# {args.n} events per scenario; {os.cpu_count()} CPUs; the receiver in its own process; "
+        f"the store in {tempfile.gettempdir()}; streaming producer at "
+        f"{f'{args.rate:g} events/s' if args.rate else 'its fastest'}, {PRODUCER_BATCH} a transaction"
+    )
+    print(
+        f"{'scenario':<11} {'outbox':<17} {'events/s':>8} {'requests':>9} {'cpu ms/event':>12} {'x httpx':>8} "
+        f"{'inserted/s':>10} {'lag p50':>8} {'p99 ms':>7}"
+    )
     ceilings: dict[int, Figures] = {}  # httpx alone, by number of endpoints
     for scenario in SCENARIOS:
         if wanted and scenario.name not in wanted:

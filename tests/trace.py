@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
-_RECEIVED = re.compile(rb"^Received: (?:from (?P<from>[^\r\n]+)\r\n\t)?by (?P<by>\S+) \(returnpath\)"
-                       rb"(?: with (?P<with>[A-Z]+))? id (?P<id>[0-9a-z]{26});\r\n\t(?P<date>[^\r\n]+)\r\n")
+_RECEIVED = re.compile(
+    rb"^Received: (?:from (?P<from>[^\r\n]+)\r\n\t)?by (?P<by>\S+) \(returnpath\)"
+    rb"(?: with (?P<with>[A-Z]+))? id (?P<id>[0-9a-z]{26});\r\n\t(?P<date>[^\r\n]+)\r\n"
+)
 
 
 def without_trace(data: bytes, protocol: str | None = None) -> bytes:
@@ -16,4 +18,4 @@ def without_trace(data: bytes, protocol: str | None = None) -> bytes:
     assert match, data[:300]
     if protocol is not None:
         assert (match["with"] or b"").decode() == protocol, match.group(0)
-    return data[match.end():]
+    return data[match.end() :]

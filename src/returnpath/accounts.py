@@ -23,8 +23,13 @@ class NewAccount:
     smtp_password: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"account": self.account.id, "name": self.account.name, "api_token": self.api_token,
-                "smtp_username": self.account.smtp_username, "smtp_password": self.smtp_password}
+        return {
+            "account": self.account.id,
+            "name": self.account.name,
+            "api_token": self.api_token,
+            "smtp_username": self.account.smtp_username,
+            "smtp_password": self.smtp_password,
+        }
 
 
 async def create_account(store: Store, name: str, now: float) -> NewAccount:

@@ -46,8 +46,11 @@ PURGE_BATCH = 5000
 
 def listeners(settings: Settings) -> dict[str, str]:
     """The listening sockets of a worker, by name, and their settings."""
-    return {"submission": settings.smtp.submission.listen, "inbound": settings.smtp.inbound.listen,
-            "http": settings.http.listen}
+    return {
+        "submission": settings.smtp.submission.listen,
+        "inbound": settings.smtp.inbound.listen,
+        "http": settings.http.listen,
+    }
 
 
 def bind(hostport: str, name: str) -> socket.socket:
@@ -103,9 +106,21 @@ class Supervisor:
     def spawn(self, worker: Worker) -> None:
         worker.owner = f"{socket.gethostname()}-{self.nonce}-{worker.index}-{worker.restarts}"
         fds = {name: sock.fileno() for name, sock in self.sockets.items()}
-        args = [sys.executable, "-m", "returnpath.worker", "--config", str(self.config_path),
-                "--owner", worker.owner, "--index", str(worker.index),
-                "--workers", str(len(self.workers)), "--parent", str(os.getpid())]
+        args = [
+            sys.executable,
+            "-m",
+            "returnpath.worker",
+            "--config",
+            str(self.config_path),
+            "--owner",
+            worker.owner,
+            "--index",
+            str(worker.index),
+            "--workers",
+            str(len(self.workers)),
+            "--parent",
+            str(os.getpid()),
+        ]
         for name, fd in fds.items():
             args += ["--fd", f"{name}={fd}"]
         worker.process = subprocess.Popen(args, pass_fds=list(fds.values()))
@@ -124,9 +139,15 @@ class Supervisor:
             self.sockets[name] = bind(hostport, f"{name}.listen")
         for worker in self.workers:
             self.spawn(worker)
-        log.info("returnpath serving: submission smtp://%s, inbound smtp://%s (%s), http://%s, %d worker(s), "
-                 "data in %s", self.settings.smtp.submission.listen, self.settings.smtp.inbound.listen,
-                 self.settings.bounce_domain, self.settings.http.listen, len(self.workers), self.settings.path("."))
+        log.info(
+            "returnpath serving: submission smtp://%s, inbound smtp://%s (%s), http://%s, %d worker(s), data in %s",
+            self.settings.smtp.submission.listen,
+            self.settings.smtp.inbound.listen,
+            self.settings.bounce_domain,
+            self.settings.http.listen,
+            len(self.workers),
+            self.settings.path("."),
+        )
         writer = LogWriter(store, self.settings.path(self.settings.logs.dir))
         writing = asyncio.create_task(writer.run(self.stopping))
         try:
@@ -156,8 +177,7 @@ class Supervisor:
             if code is None:
                 continue
             released = await store.release(worker.owner)
-            log.error("worker %d exited with %s; released %d deliveries; restarting", worker.index, code,
-                      released)
+            log.error("worker %d exited with %s; released %d deliveries; restarting", worker.index, code, released)
             worker.restarts += 1
             if time.monotonic() - worker.started < RESTART_DELAY:
                 await asyncio.sleep(RESTART_DELAY)

@@ -31,16 +31,20 @@ DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="returnpath", description="An outbound mail relay that knows what "
-                                     "happened to every message it sent.")
+    parser = argparse.ArgumentParser(
+        prog="returnpath", description="An outbound mail relay that knows what happened to every message it sent."
+    )
     parser.add_argument("--version", action="version", version=f"returnpath {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         if name != "init":
-            p.add_argument("--config", default=DEFAULT_CONFIG,
-                           help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})")
+            p.add_argument(
+                "--config",
+                default=DEFAULT_CONFIG,
+                help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+            )
         return p
 
     p = command("init", "create a data folder with a commented configuration and a first account")
@@ -80,8 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     _loops_parser(sub)
 
     # offline bounce recognition: needs no configuration
-    p = sub.add_parser("parse", help="recognise returned mail in files: .eml files, maildirs, mbox files",
-                       description="recognise returned mail in files: .eml files, maildirs, mbox files")
+    p = sub.add_parser(
+        "parse",
+        help="recognise returned mail in files: .eml files, maildirs, mbox files",
+        description="recognise returned mail in files: .eml files, maildirs, mbox files",
+    )
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="a message, mbox file or folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -95,8 +102,11 @@ def _loops_parser(sub: Any) -> None:
     # --config is given to each action, not to `loops`: a sub-parser's default would overwrite
     # the value given before the action.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=DEFAULT_CONFIG,
-                        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})")
+    common.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+    )
     common.add_argument("--account", help="the account, by name or id (default: the first one)")
     kinds = ", ".join(k.value for k in EventKind)
 
@@ -108,10 +118,18 @@ def _loops_parser(sub: Any) -> None:
 
     def loop_settings(p: argparse.ArgumentParser, *, required: bool) -> None:
         # Values are checked by loops.Loops, as for the API, so that a bad one is named the same way.
-        p.add_argument("--events", action="append", required=required, metavar="KINDS",
-                       help=f"event types, comma-separated or repeated: some of {kinds}")
-        p.add_argument("--format", default="form" if required else None,
-                       help="the body of the posts: form or json" + (" (default: form)" if required else ""))
+        p.add_argument(
+            "--events",
+            action="append",
+            required=required,
+            metavar="KINDS",
+            help=f"event types, comma-separated or repeated: some of {kinds}",
+        )
+        p.add_argument(
+            "--format",
+            default="form" if required else None,
+            help="the body of the posts: form or json" + (" (default: form)" if required else ""),
+        )
 
     p = action("add", "register a loop; its signing secret is printed once", loop_id=False)
     p.add_argument("url", help="the http:// or https:// URL to post events to")
@@ -127,8 +145,9 @@ def _loops_parser(sub: Any) -> None:
     action("remove", "remove a loop and what it had still to post")
     action("rotate", "give a loop a new signing secret, printed once")
     p = action("test", "post one signed sample event now; exit code 1 unless answered 2xx")
-    p.add_argument("--event", metavar="KIND", help=f"the event type of the sample: one of {kinds} "
-                   "(default: the loop's first)")
+    p.add_argument(
+        "--event", metavar="KIND", help=f"the event type of the sample: one of {kinds} (default: the loop's first)"
+    )
     p = action("deliveries", "the loop's posts, newest event first, with their last status and error")
     p.add_argument("--state", help="only these: pending, in_flight, done or dead")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
@@ -139,8 +158,7 @@ def _loops_parser(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -158,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---- commands ------------------------------------------------------------------------------
 
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .tls import make_self_signed
 
@@ -166,15 +185,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path.exists():
         raise ConfigError(f"{path} exists already; init will not overwrite it")
     folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(bounce_domain=args.bounce_domain, hostname=args.hostname,
-                        secret=secrets.token_urlsafe(32))
+    settings = Settings(bounce_domain=args.bounce_domain, hostname=args.hostname, secret=secrets.token_urlsafe(32))
     settings.base = folder.resolve()
     config.validate(settings)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the secret
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(config.render(settings))
-    make_self_signed(settings.path(settings.smtp.submission.tls_cert),
-                     settings.path(settings.smtp.submission.tls_key), args.hostname)
+    make_self_signed(
+        settings.path(settings.smtp.submission.tls_cert), settings.path(settings.smtp.submission.tls_key), args.hostname
+    )
     settings.path(settings.logs.dir).mkdir(parents=True, exist_ok=True)
 
     async def first_account() -> dict[str, str]:
@@ -229,17 +248,25 @@ def cmd_send(args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(headers)
     if args.tag:
         options["tags"] = list(args.tag)
-    submission = build(args.mail_from, args.to, mime, options,
-                       max_recipients=settings.smtp.submission.max_recipients,
-                       max_size=settings.smtp.submission.max_message_size)
+    submission = build(
+        args.mail_from,
+        args.to,
+        mime,
+        options,
+        max_recipients=settings.smtp.submission.max_recipients,
+        max_size=settings.smtp.submission.max_message_size,
+    )
 
     async def work(store: SqliteStore) -> Any:
         account = await _account(store, args.account)
         return await Relay(store, settings).submit(account, submission, Trace(None))
 
     accepted = asyncio.run(_with_store(settings, work))
-    print(json.dumps({"id": accepted.message_id,
-                      "recipients": {rcpt: delivery for rcpt, delivery in accepted.deliveries}}))
+    print(
+        json.dumps(
+            {"id": accepted.message_id, "recipients": {rcpt: delivery for rcpt, delivery in accepted.deliveries}}
+        )
+    )
     return 0
 
 
@@ -323,8 +350,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
         if not verdict.recipients:
             print(f"{item.label}: {verdict.kind.value}")
         for r in verdict.recipients:
-            print(f"{item.label}: {verdict.kind.value} {r.address} {r.action or '-'} "
-                  f"{r.status or '-'} {r.code or '-'} {r.reason} {'hard' if r.hard else 'soft'}")
+            print(
+                f"{item.label}: {verdict.kind.value} {r.address} {r.action or '-'} "
+                f"{r.status or '-'} {r.code or '-'} {r.reason} {'hard' if r.hard else 'soft'}"
+            )
     return 1 if unreadable else 0
 
 
@@ -342,15 +371,17 @@ def cmd_loops(args: argparse.Namespace) -> int:
     """One action on the account's feedback loops; prints JSON, one object per line."""
     settings = config.load(args.config)
     done: tuple[list[dict[str, Any]], int] = asyncio.run(
-        _with_store(settings, lambda store: _loop_action(store, settings, args)))
+        _with_store(settings, lambda store: _loop_action(store, settings, args))
+    )
     lines, code = done
     for line in lines:
         print(json.dumps(line))
     return code
 
 
-async def _loop_action(store: SqliteStore, settings: Settings,
-                       args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
+async def _loop_action(
+    store: SqliteStore, settings: Settings, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], int]:
     """What to print, and the exit code."""
     from .http.views import loop_delivery_json, loop_json
     from .loops import Loops
@@ -360,8 +391,7 @@ async def _loop_action(store: SqliteStore, settings: Settings,
     loops = Loops(store, settings)
     match args.loop_action:
         case "add":
-            loop = await loops.create(account, args.url, _event_names(args.events), args.format,
-                                      active=not args.paused)
+            loop = await loops.create(account, args.url, _event_names(args.events), args.format, active=not args.paused)
             return [loop_json(loop, secret=True)], 0
         case "list":
             return [loop_json(loop) for loop in await loops.list(account)], 0
@@ -372,8 +402,13 @@ async def _loop_action(store: SqliteStore, settings: Settings,
         case "update":
             if args.url is None and args.events is None and args.format is None:
                 raise InputError("loops update needs --url, --events or --format")
-            loop = await loops.update(account, args.id, url=args.url, format=args.format,
-                                      events=None if args.events is None else _event_names(args.events))
+            loop = await loops.update(
+                account,
+                args.id,
+                url=args.url,
+                format=args.format,
+                events=None if args.events is None else _event_names(args.events),
+            )
             return [loop_json(loop)], 0
         case "remove":
             await loops.remove(account, args.id)
@@ -405,9 +440,18 @@ def _event_names(values: list[str]) -> list[str]:
     return [name for value in values for name in value.replace(",", " ").split()]
 
 
-COMMANDS = {"init": cmd_init, "serve": cmd_serve, "send": cmd_send, "logs": cmd_logs,
-            "accounts": cmd_accounts, "queue": cmd_queue, "delivery": cmd_delivery,
-            "parse": cmd_parse, "returned": cmd_returned, "loops": cmd_loops}
+COMMANDS = {
+    "init": cmd_init,
+    "serve": cmd_serve,
+    "send": cmd_send,
+    "logs": cmd_logs,
+    "accounts": cmd_accounts,
+    "queue": cmd_queue,
+    "delivery": cmd_delivery,
+    "parse": cmd_parse,
+    "returned": cmd_returned,
+    "loops": cmd_loops,
+}
 
 
 if __name__ == "__main__":

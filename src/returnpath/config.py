@@ -50,8 +50,10 @@ class SubmissionSettings:
     tls_cert: str = setting("tls/cert.pem", "certificate for STARTTLS (PEM), relative to the data folder")
     tls_key: str = setting("tls/key.pem", "private key for STARTTLS (PEM), relative to the data folder")
     auth_over_cleartext: str = setting(
-        "loopback", "allow AUTH without STARTTLS: never, loopback (clients on 127.0.0.0/8 and ::1), always",
-        choices=("never", "loopback", "always"))
+        "loopback",
+        "allow AUTH without STARTTLS: never, loopback (clients on 127.0.0.0/8 and ::1), always",
+        choices=("never", "loopback", "always"),
+    )
     max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
     max_recipients: int = setting(1000, "most recipients in one message")
     timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
@@ -120,8 +122,7 @@ class RetrySettings:
     lifetime: Duration = setting(Duration(5 * 86400), "give up this long after submission")
 
     def policy(self) -> RetryPolicy:
-        return RetryPolicy(first=self.first, factor=self.factor, max_interval=self.max_interval,
-                           lifetime=self.lifetime)
+        return RetryPolicy(first=self.first, factor=self.factor, max_interval=self.max_interval, lifetime=self.lifetime)
 
 
 @dataclass
@@ -133,14 +134,14 @@ class DeliverySettings:
     per_destination: int = setting(20, "most outgoing connections to one destination domain")
     reuse_idle: Duration = setting(Duration(5), "keep an idle outgoing connection open this long for the next message")
     reuse_limit: int = setting(1000, "most messages sent over one connection")
-    tls: str = setting("opportunistic", "STARTTLS: opportunistic (when offered, unverified) or none",
-                       choices=("opportunistic", "none"))
+    tls: str = setting(
+        "opportunistic", "STARTTLS: opportunistic (when offered, unverified) or none", choices=("opportunistic", "none")
+    )
     poll_interval: Duration = setting(Duration(1), "how often to look for deliveries due for a retry")
     lease: Duration = setting(Duration(300), "how long a worker holds a delivery before another may take it")
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
-    routes: dict[str, str] = setting(
-        {}, 'domain (or "*") = "host:port": send there instead of looking up MX records')
+    routes: dict[str, str] = setting({}, 'domain (or "*") = "host:port": send there instead of looking up MX records')
 
 
 @dataclass
@@ -148,28 +149,41 @@ class WebhookSettings:
     """[webhooks] posting events to the accounts' feedback loops."""
 
     allow_private_targets: bool = setting(
-        False, "let loops post to loopback, private and link-local addresses (tests, single-host set-ups)")
+        False, "let loops post to loopback, private and link-local addresses (tests, single-host set-ups)"
+    )
     max_loops: int = setting(100, "most feedback loops one account may have (each event is written once per loop)")
     retry_window: Duration = setting(Duration(3 * 86400), "retry a failing post for this long, then keep it as dead")
-    keep_done: Duration = setting(Duration(7 * 86400), "how long a post that was answered 2xx stays listed, then it is deleted")
+    keep_done: Duration = setting(
+        Duration(7 * 86400), "how long a post that was answered 2xx stays listed, then it is deleted"
+    )
     keep_dead: Duration = setting(Duration(30 * 86400), "how long a post that was given up on is kept for a replay")
     timeout: Duration = setting(Duration(10), "a post that has not been answered by then has failed")
     concurrency: int = setting(500, "most posts in flight per worker process")
     per_endpoint: int = setting(8, "most posts in flight to one loop URL per worker process")
     retry_first: Duration = setting(
-        Duration(10), "a failed post is retried after a random wait up to this, doubling with each failure")
+        Duration(10), "a failed post is retried after a random wait up to this, doubling with each failure"
+    )
     retry_max_interval: Duration = setting(Duration(3600), "the longest wait between two attempts of a post")
     poll_interval: Duration = setting(Duration(1), "how often to look for posts due for a retry")
     lease: Duration = setting(Duration(300), "how long a worker holds a post before another may take it")
 
     def backoff(self) -> Backoff:
-        return Backoff(first=self.retry_first, max_interval=max(self.retry_first, self.retry_max_interval),
-                       min_interval=min(1.0, self.retry_first / 4))
+        return Backoff(
+            first=self.retry_first,
+            max_interval=max(self.retry_first, self.retry_max_interval),
+            min_interval=min(1.0, self.retry_first / 4),
+        )
 
     def limits(self) -> Limits:
-        return Limits(concurrency=self.concurrency, per_endpoint=self.per_endpoint,
-                      held_per_endpoint=max(8 * self.per_endpoint, 64), timeout=self.timeout, lease=self.lease,
-                      poll_interval=self.poll_interval, allow_private_targets=self.allow_private_targets)
+        return Limits(
+            concurrency=self.concurrency,
+            per_endpoint=self.per_endpoint,
+            held_per_endpoint=max(8 * self.per_endpoint, 64),
+            timeout=self.timeout,
+            lease=self.lease,
+            poll_interval=self.poll_interval,
+            allow_private_targets=self.allow_private_targets,
+        )
 
 
 @dataclass
@@ -209,7 +223,7 @@ class Settings:
         url = self.storage.url
         if not url.startswith("sqlite:///"):
             raise ConfigError(f"storage.url {url!r}: only sqlite:///PATH is supported in this version")
-        return self.path(url[len("sqlite:///"):])
+        return self.path(url[len("sqlite:///") :])
 
 
 def parse_hostport(value: str, name: str) -> tuple[str, int]:
@@ -227,7 +241,7 @@ def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
         elif isinstance(value, str) and (m := _DURATION.match(value)):
             result = Duration(float(m.group(1)) * _UNITS[m.group(2)])
         else:
-            raise ConfigError(f"{name} = {value!r}: expected seconds or a duration like \"5m\"")
+            raise ConfigError(f'{name} = {value!r}: expected seconds or a duration like "5m"')
         if result < 0:
             raise ConfigError(f"{name} must not be negative")
         return result
@@ -236,7 +250,7 @@ def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
             return Size(value)
         if isinstance(value, str) and (m := _SIZE.match(value)):
             return Size(int(m.group(1)) * _SIZES[(m.group(2) or "").lower() or None])
-        raise ConfigError(f"{name} = {value!r}: expected bytes or a size like \"25m\"")
+        raise ConfigError(f'{name} = {value!r}: expected bytes or a size like "25m"')
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -286,9 +300,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 def validate(settings: Settings) -> None:
     """Checks that involve more than one setting or a setting's shape beyond its type."""
-    for name, value in (("smtp.submission.listen", settings.smtp.submission.listen),
-                        ("smtp.inbound.listen", settings.smtp.inbound.listen),
-                        ("http.listen", settings.http.listen)):
+    for name, value in (
+        ("smtp.submission.listen", settings.smtp.submission.listen),
+        ("smtp.inbound.listen", settings.smtp.inbound.listen),
+        ("http.listen", settings.http.listen),
+    ):
         parse_hostport(value, name)
     for domain, target in settings.delivery.routes.items():
         parse_hostport(target, f"delivery.routes.{domain!r}")
@@ -334,6 +350,7 @@ def is_loopback(host: str) -> bool:
 
 # ---- writing the commented file ------------------------------------------------------------
 
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -352,15 +369,23 @@ def _toml_value(value: Any) -> str:
 
 def render(settings: Settings) -> str:
     """The settings as a commented TOML file: every setting, its description and default."""
-    lines = ["# returnpath configuration. Every setting is listed with its description;",
-             "# the value shown is the default unless `returnpath init` chose it for you.", ""]
+    lines = [
+        "# returnpath configuration. Every setting is listed with its description;",
+        "# the value shown is the default unless `returnpath init` chose it for you.",
+        "",
+    ]
 
     def table(obj: Any, prefix: str) -> None:
         doc = (type(obj).__doc__ or "").strip()
         hints = get_type_hints(type(obj))
         subtables: list[tuple[str, Any]] = []
-        scalars = [f for f in fields(obj) if not f.metadata.get("internal")
-                   and not dataclasses.is_dataclass(hints[f.name]) and not isinstance(getattr(obj, f.name), dict)]
+        scalars = [
+            f
+            for f in fields(obj)
+            if not f.metadata.get("internal")
+            and not dataclasses.is_dataclass(hints[f.name])
+            and not isinstance(getattr(obj, f.name), dict)
+        ]
         if prefix and scalars:
             if doc.startswith("["):
                 lines.append("# " + doc.split("]", 1)[1].strip())
@@ -406,10 +431,14 @@ def render(settings: Settings) -> str:
 def reference(settings: Settings | None = None) -> str:
     """The configuration reference in Markdown (docs/configuration.md is this text)."""
     settings = settings or Settings()
-    out = ["# Configuration reference", "",
-           "Generated from `src/returnpath/config.py` (`python -m returnpath.config > docs/configuration.md`).",
-           "`returnpath init` writes the same settings, with these defaults, into `returnpath.toml`.",
-           "Durations take `30s`, `5m`, `4h`, `5d` or seconds; sizes take `512k`, `25m` or bytes.", ""]
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `src/returnpath/config.py` (`python -m returnpath.config > docs/configuration.md`).",
+        "`returnpath init` writes the same settings, with these defaults, into `returnpath.toml`.",
+        "Durations take `30s`, `5m`, `4h`, `5d` or seconds; sizes take `512k`, `25m` or bytes.",
+        "",
+    ]
 
     def table(obj: Any, prefix: str) -> None:
         hints = get_type_hints(type(obj))

@@ -80,8 +80,10 @@ class LogWriter:
 
 # ---- reading -------------------------------------------------------------------------------
 
-def read_records(path: Path, *, since: float | None = None, follow: bool = False,
-                 poll: float = 0.5, stop_after: float | None = None) -> Iterator[dict[str, Any]]:
+
+def read_records(
+    path: Path, *, since: float | None = None, follow: bool = False, poll: float = 0.5, stop_after: float | None = None
+) -> Iterator[dict[str, Any]]:
     """The records of a log file, oldest first; with `follow`, wait for new ones (tail -f).
 
     A rotated or truncated file is reopened from its start. Lines that are not JSON (a torn
@@ -112,10 +114,10 @@ def read_records(path: Path, *, since: float | None = None, follow: bool = False
         if handle is not None:
             try:
                 stat = path.stat()
-                if stat.st_ino != inode or stat.st_size < handle.tell():
-                    handle.close()
-                    handle = None
+                moved = stat.st_ino != inode or stat.st_size < handle.tell()
             except FileNotFoundError:
+                moved = True
+            if moved:
                 handle.close()
                 handle = None
     if handle is not None:
@@ -125,8 +127,7 @@ def read_records(path: Path, *, since: float | None = None, follow: bool = False
 def format_record(record: dict[str, Any]) -> str:
     """One human-readable line for a log record."""
     reply = " ".join(str(record[k]) for k in ("code", "status") if record.get(k) is not None)
-    parts = [record.get("time", "?"), record.get("event", "?"), record.get("id", "?"),
-             record.get("recipient", "?")]
+    parts = [record.get("time", "?"), record.get("event", "?"), record.get("id", "?"), record.get("recipient", "?")]
     if record.get("state"):
         parts.append(f"at {record['state']}")
     if reply:

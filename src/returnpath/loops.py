@@ -31,23 +31,37 @@ ROTATION_GRACE = 24 * 3600.0  # seconds a rotated-out secret still signs posts
 
 
 class Loops:
-    def __init__(self, store: LoopStore, settings: Settings, *, clock: Callable[[], float] = time.time,
-                 resolve: targets.Resolver = targets.system_resolve) -> None:
+    def __init__(
+        self,
+        store: LoopStore,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        resolve: targets.Resolver = targets.system_resolve,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.resolve = resolve
 
-    async def create(self, account: Account, url: str, events: Iterable[str], format: str = "form",
-                     active: bool = True) -> Loop:
+    async def create(
+        self, account: Account, url: str, events: Iterable[str], format: str = "form", active: bool = True
+    ) -> Loop:
         """A new loop with a new secret."""
         most = self.settings.webhooks.max_loops
         if len(await self.store.loops(account.id)) >= most:
-            raise InputError(f"this account has {most} feedback loops, the most it may have "
-                             "([webhooks] max_loops); remove one first")
-        loop = Loop(id=ids.new_id(self.clock()), account_id=account.id, url=await self._checked_url(url),
-                    events=parse_events(_names(events)), secret=signing.new_secret(),
-                    format=parse_format(_text(format, "format")), active=_flag(active, "active"))
+            raise InputError(
+                f"this account has {most} feedback loops, the most it may have ([webhooks] max_loops); remove one first"
+            )
+        loop = Loop(
+            id=ids.new_id(self.clock()),
+            account_id=account.id,
+            url=await self._checked_url(url),
+            events=parse_events(_names(events)),
+            secret=signing.new_secret(),
+            format=parse_format(_text(format, "format")),
+            active=_flag(active, "active"),
+        )
         return await self.store.create_loop(loop, self.clock())
 
     async def list(self, account: Account) -> list[Loop]:
@@ -59,17 +73,27 @@ class Loops:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return loop
 
-    async def update(self, account: Account, loop_id: str, *, url: str | None = None,
-                     events: Iterable[str] | None = None, format: str | None = None,
-                     active: bool | None = None) -> Loop:
+    async def update(
+        self,
+        account: Account,
+        loop_id: str,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        format: str | None = None,
+        active: bool | None = None,
+    ) -> Loop:
         """Change what is given. A paused loop keeps collecting its events; they are posted
         when it is resumed."""
         loop = await self.store.update_loop(
-            account.id, _loop_id(loop_id),
+            account.id,
+            _loop_id(loop_id),
             url=None if url is None else await self._checked_url(url),
             events=None if events is None else parse_events(_names(events)),
             format=None if format is None else parse_format(_text(format, "format")),
-            active=None if active is None else _flag(active, "active"), now=self.clock())
+            active=None if active is None else _flag(active, "active"),
+            now=self.clock(),
+        )
         if loop is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return loop
@@ -79,8 +103,9 @@ class Loops:
         and, for ROTATION_GRACE, with the old one as well: a receiver verifies them with
         either, so it can switch to the new secret without losing a post."""
         now = self.clock()
-        loop = await self.store.update_loop(account.id, _loop_id(loop_id), secret=signing.new_secret(),
-                                            previous_until=now + ROTATION_GRACE, now=now)
+        loop = await self.store.update_loop(
+            account.id, _loop_id(loop_id), secret=signing.new_secret(), previous_until=now + ROTATION_GRACE, now=now
+        )
         if loop is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return loop
@@ -90,16 +115,16 @@ class Loops:
         if not await self.store.delete_loop(account.id, _loop_id(loop_id)):
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
 
-    async def deliveries(self, account: Account, loop_id: str, *, state: str | None = None,
-                         limit: int = 100) -> builtins.list[ItemView]:
+    async def deliveries(
+        self, account: Account, loop_id: str, *, state: str | None = None, limit: int = 100
+    ) -> builtins.list[ItemView]:
         """The loop's posts (outbox items), newest event first, each with whether it is in
         flight and what its event was; `state` is one of ITEM_STATES."""
         if state is not None and state not in ITEM_STATES:
             raise LoopError(f"unknown state {state!r}: expected one of {', '.join(ITEM_STATES)}", "state")
         if not 1 <= limit <= MAX_LISTED:
             raise LoopError(f"limit must be from 1 to {MAX_LISTED}", "limit")
-        items = await self.store.loop_items(account.id, _loop_id(loop_id), state=state, now=self.clock(),
-                                            limit=limit)
+        items = await self.store.loop_items(account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit)
         if items is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return items
@@ -133,9 +158,14 @@ class Loops:
         except LoopError as exc:
             return Answer(None, str(exc), refused=True)
         now = self.clock()
-        headers, body = signed_request(loop, f"msg_test{ids.new_id(now)}", 0, sample_event(account, event_kind, now),
-                                       SAMPLE_MIME if event_kind in (EventKind.BOUNCE, EventKind.ABUSE) else None,
-                                       int(now))
+        headers, body = signed_request(
+            loop,
+            f"msg_test{ids.new_id(now)}",
+            0,
+            sample_event(account, event_kind, now),
+            SAMPLE_MIME if event_kind in (EventKind.BOUNCE, EventKind.ABUSE) else None,
+            int(now),
+        )
         return await poster.post(loop.url, headers, body, address=None if allow_private else found[0])
 
     # ---- checks ------------------------------------------------------------------------------
@@ -147,8 +177,10 @@ class Loops:
         return url
 
 
-SAMPLE_MIME = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: test@example.com\r\nSubject: Undelivered Mail\r\n"
-               b"\r\nThis is a sample returned message posted by `returnpath loops test`.\r\n")
+SAMPLE_MIME = (
+    b"From: MAILER-DAEMON@mx.example.net\r\nTo: test@example.com\r\nSubject: Undelivered Mail\r\n"
+    b"\r\nThis is a sample returned message posted by `returnpath loops test`.\r\n"
+)
 
 
 def sample_event(account: Account, kind: EventKind, now: float) -> Event:
@@ -157,12 +189,16 @@ def sample_event(account: Account, kind: EventKind, now: float) -> Event:
     if kind is EventKind.DELIVERY:
         data.update(code=250, status="2.0.0", description="250 2.0.0 Ok: queued as TEST")
     elif kind in (EventKind.FAILURE, EventKind.DEFERRED):
-        data.update(type="sync", state="rcpt", code=550 if kind is EventKind.FAILURE else 451,
-                    status="5.1.1" if kind is EventKind.FAILURE else "4.7.1",
-                    description="sample: this is a test post from returnpath", reason="test")
+        data.update(
+            type="sync",
+            state="rcpt",
+            code=550 if kind is EventKind.FAILURE else 451,
+            status="5.1.1" if kind is EventKind.FAILURE else "4.7.1",
+            description="sample: this is a test post from returnpath",
+            reason="test",
+        )
     elif kind is EventKind.BOUNCE:
-        data.update(kind="dsn", envelope="", mailfrom="", rcptto=["b-test@bounces.example.com"],
-                    reason="test")
+        data.update(kind="dsn", envelope="", mailfrom="", rcptto=["b-test@bounces.example.com"], reason="test")
     else:
         data.update(emailfrom="complainer@example.net", feedbacktype="abuse")
     return Event(kind, "test", "test", account.id, now, data)
@@ -170,8 +206,7 @@ def sample_event(account: Account, kind: EventKind, now: float) -> Event:
 
 def _names(events: object) -> list[str]:
     if not isinstance(events, (list, tuple, set, frozenset)) or not all(isinstance(e, str) for e in events):
-        raise LoopError("events must be a list of event types (failure, bounce, delivery, abuse, deferred)",
-                        "events")
+        raise LoopError("events must be a list of event types (failure, bounce, delivery, abuse, deferred)", "events")
     return list(events)
 
 
@@ -192,4 +227,3 @@ def _loop_id(value: str) -> str:
 
 
 _item_id = _loop_id
-

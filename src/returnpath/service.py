@@ -43,8 +43,9 @@ def envelope_sender(submission: Submission, delivery_id: str, settings: Settings
 
 
 class Relay:
-    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time,
-                 sink: JobSink | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time, sink: JobSink | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -80,19 +81,22 @@ class Relay:
 
     # ---- submission --------------------------------------------------------------------
 
-    def new_message(self, account_id: str, submission: Submission, now: float,
-                    trace: Trace | None = None) -> NewMessage:
+    def new_message(
+        self, account_id: str, submission: Submission, now: float, trace: Trace | None = None
+    ) -> NewMessage:
         """A message with its deliveries, ids and envelope senders, ready to store; with the
         Received line of `trace` on top when it is given."""
         message_id = ids.new_id(now)
         if trace is not None:
-            submission = replace(submission, mime=received_header(trace, self.settings.hostname, message_id, now)
-                                 + submission.mime)
+            submission = replace(
+                submission, mime=received_header(trace, self.settings.hostname, message_id, now) + submission.mime
+            )
         deliveries = []
         for recipient in submission.recipients:
             delivery_id = ids.new_id(now)
-            deliveries.append(NewDelivery(delivery_id, recipient,
-                                          envelope_sender(submission, delivery_id, self.settings)))
+            deliveries.append(
+                NewDelivery(delivery_id, recipient, envelope_sender(submission, delivery_id, self.settings))
+            )
         expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
         return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry)
 
@@ -104,12 +108,24 @@ class Relay:
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
-            self.sink.enqueue([
-                DeliveryJob(delivery_id=d.id, message_id=message.id, account_id=account.id,
-                            recipient=d.recipient, envelope_sender=d.envelope_sender,
-                            mime=message.submission.mime, attempts=0, created_at=now, expires_at=message.expires_at,
-                            tags=submission.tags, dsn=submission.dsn)
-                for d in message.deliveries])
+            self.sink.enqueue(
+                [
+                    DeliveryJob(
+                        delivery_id=d.id,
+                        message_id=message.id,
+                        account_id=account.id,
+                        recipient=d.recipient,
+                        envelope_sender=d.envelope_sender,
+                        mime=message.submission.mime,
+                        attempts=0,
+                        created_at=now,
+                        expires_at=message.expires_at,
+                        tags=submission.tags,
+                        dsn=submission.dsn,
+                    )
+                    for d in message.deliveries
+                ]
+            )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
 
     # ---- reading -----------------------------------------------------------------------
@@ -126,10 +142,16 @@ class Relay:
             raise NotFound(f"no message {message_id!r} in this account")
         return views
 
-    async def events(self, account: Account, *, kinds: Sequence[EventKind] = (), since: float | None = None,
-                     after: int = 0, limit: int = 100) -> list[StoredEvent]:
-        return await self.store.events(after=after, limit=limit, kinds=kinds, account_id=account.id,
-                                       since=since)
+    async def events(
+        self,
+        account: Account,
+        *,
+        kinds: Sequence[EventKind] = (),
+        since: float | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[StoredEvent]:
+        return await self.store.events(after=after, limit=limit, kinds=kinds, account_id=account.id, since=since)
 
 
 @functools.cache

@@ -52,9 +52,13 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     store = open_store(settings)
     await store.open()
     delivery = settings.delivery
-    engine = DeliveryEngine(store, settings, owner=owner,
-                            concurrency=math.ceil(delivery.concurrency / workers),
-                            per_destination=math.ceil(delivery.per_destination / workers))
+    engine = DeliveryEngine(
+        store,
+        settings,
+        owner=owner,
+        concurrency=math.ceil(delivery.concurrency / workers),
+        per_destination=math.ceil(delivery.per_destination / workers),
+    )
     relay = Relay(store, settings, sink=engine)
     returns = ReturnsWorker(store, relay, settings, owner=owner)
     hooks = settings.webhooks
@@ -91,8 +95,9 @@ def main() -> None:
     parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args()
     die_with_parent(args.parent)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s w{args.index} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s w{args.index} %(levelname)s %(name)s: %(message)s"
+    )
     # aiosmtpd logs every SMTP command at INFO: far too much for a relay under load.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     fds = {name: int(fd) for name, _, fd in (item.partition("=") for item in args.fd)}

@@ -26,8 +26,7 @@ from returnpath.bounces import BounceVerdict, Kind, recognise
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
 SISIMAI = CORPUS / "sisimai"
 FOLDERS = ("bsd", "dos", "mac", "not")
-pytestmark = pytest.mark.skipif(not (SISIMAI / "expected.json").exists(),
-                                reason="the shared corpus is not here")
+pytestmark = pytest.mark.skipif(not (SISIMAI / "expected.json").exists(), reason="the shared corpus is not here")
 
 KINDS: dict[str, set[Kind]] = {
     "dsn": {Kind.DSN},
@@ -40,15 +39,16 @@ KINDS: dict[str, set[Kind]] = {
 
 # (email, aspect) -> why we miss it. Sisimai's answer comes from its per-receiving-host
 # tables or its per-software modules where these disagree with what the words say.
-_USERUNKNOWN_AT_UNKNOWN_STEP = ("'user unknown' with a vague 5.0.0 (or no status) and no SMTP "
-                                "step: Sisimai says filtered here, userunknown elsewhere")
+_USERUNKNOWN_AT_UNKNOWN_STEP = (
+    "'user unknown' with a vague 5.0.0 (or no status) and no SMTP "
+    "step: Sisimai says filtered here, userunknown elsewhere"
+)
 KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/lhost-apachejames-01.eml", "recipients"): "expected.json has 11 zeros, the email 12",
-    ("bsd/lhost-domino-03.eml", "recipients"): "Sisimai takes the address of the text, not of "
-                                                "Final-Recipient",
+    ("bsd/lhost-domino-03.eml", "recipients"): "Sisimai takes the address of the text, not of Final-Recipient",
     ("bsd/lhost-office365-04.eml", "recipients"): "expected.json's address is cut in the middle",
     ("bsd/lhost-postfix-64.eml", "reasons"): "'Delivery report unavailable': Postfix's prose is "
-                                              "onhold to us, no diagnostic (undefined) to Sisimai",
+    "onhold to us, no diagnostic (undefined) to Sisimai",
     ("bsd/lhost-v5sendmail-01.eml", "recipients"): "the recipient is only in the returned message",
     ("bsd/rfc3464-28.eml", "recipients"): "two reports concatenated in one file",
     ("bsd/rfc3464-38.eml", "recipients"): "a bare 'message could not be delivered' notice",
@@ -60,23 +60,19 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/rhost-franceptt-10.eml", "statuses"): "Orange's code table",
     ("bsd/lhost-amazonses-01.eml", "reasons"): "Sisimai's Amazon SES table",
     ("bsd/lhost-bigfoot-02.eml", "reasons"): "'Invalid recipient' with 5.7.1: Sisimai finds RCPT",
-    ("bsd/lhost-dragonfly-18.eml", "reasons"): "'Policy violation' with 5.7.0 is securityerror "
-                                               "to Sisimai",
-    ("bsd/lhost-exim-38.eml", "reasons"): "'permits 2 unverifyable sending IPs' is requireptr "
-                                          "to Sisimai",
-    ("bsd/lhost-exim-46.eml", "reasons"): "'Missing reverse DNS' is blocked to Sisimai here, "
-                                          "requireptr elsewhere",
+    ("bsd/lhost-dragonfly-18.eml", "reasons"): "'Policy violation' with 5.7.0 is securityerror to Sisimai",
+    ("bsd/lhost-exim-38.eml", "reasons"): "'permits 2 unverifyable sending IPs' is requireptr to Sisimai",
+    ("bsd/lhost-exim-46.eml", "reasons"): "'Missing reverse DNS' is blocked to Sisimai here, requireptr elsewhere",
     ("bsd/lhost-gmail-03.eml", "reasons"): "Sisimai's Gmail table (state 18)",
     ("bsd/lhost-gmail-05.eml", "reasons"): "Sisimai's Gmail table (state 13)",
-    ("bsd/lhost-postfix-74.eml", "reasons"): "Yahoo's TSS04 is rejected here, badreputation in "
-                                             "lhost-qmail-19",
+    ("bsd/lhost-postfix-74.eml", "reasons"): "Yahoo's TSS04 is rejected here, badreputation in lhost-qmail-19",
     ("bsd/lhost-powermta-01.eml", "reasons"): "'User Unknown' with 5.2.1 is suspend to Sisimai "
-                                              "here, filtered elsewhere",
+    "here, filtered elsewhere",
     ("bsd/lhost-sendmail-13.eml", "reasons"): "x-unix exit 77 is systemerror to Sisimai",
     ("bsd/lhost-v5sendmail-05.eml", "reasons"): "'You cannot send E-Mail to yourself'",
     ("bsd/lhost-x2-05.eml", "reasons"): "the 'queue too long' line is outside the diagnostic",
     ("bsd/lhost-x2-06.eml", "reasons"): "qmail's 'wasn't able to establish an SMTP connection' is "
-                                        "expired here, networkerror in lhost-qmail-07",
+    "expired here, networkerror in lhost-qmail-07",
     ("bsd/lhost-yahoo-07.eml", "reasons"): "'user unknown' without status: Sisimai finds RCPT",
     ("bsd/lhost-messagingserver-08.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
     ("bsd/lhost-sendmail-27.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
@@ -86,7 +82,7 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/rfc3464-35.eml", "reasons"): "a delayed report without diagnostic; a gateway's words",
     ("bsd/rfc3464-39.eml", "reasons"): "no diagnostic at all: onhold to Sisimai",
     ("bsd/rhost-aol-06.eml", "reasons"): "'Malformed name server reply' is notaccept here, "
-                                         "networkerror in lhost-postfix-17",
+    "networkerror in lhost-postfix-17",
     ("bsd/rhost-cox-01.eml", "reasons"): "Cox's code table",
     ("bsd/rhost-franceptt-03.eml", "reasons"): "Orange's code table",
     ("bsd/rhost-franceptt-04.eml", "reasons"): "Orange's code table",
@@ -134,8 +130,7 @@ def _cases() -> list[Any]:
 
 def _found(path: str) -> list[tuple[dict[str, Any], Any]]:
     got = {r.address: r for r in _verdict(path).recipients}
-    return [(row, got.get(row["recipient"].lower()))
-            for row in _expected()[path]["expected"] if row["recipient"]]
+    return [(row, got.get(row["recipient"].lower())) for row in _expected()[path]["expected"] if row["recipient"]]
 
 
 @pytest.mark.parametrize(("path", "aspect"), _cases())
@@ -144,8 +139,7 @@ def test_corpus(path: str, aspect: str) -> None:
     verdict = _verdict(path)
     if aspect == "kind":
         rows = entry["expected"]
-        kinds = ({Kind.DELIVERY} if rows and all(r["reason"] == "delivered" for r in rows)
-                 else KINDS[entry["kind"]])
+        kinds = {Kind.DELIVERY} if rows and all(r["reason"] == "delivered" for r in rows) else KINDS[entry["kind"]]
         assert verdict.kind in kinds
         if entry["kind"] in ("not-bounce", "auto-reply"):
             assert not verdict.failed

@@ -61,7 +61,14 @@ def _expect_dsn(verdict: BounceVerdict) -> None:
     assert verdict.kind is Kind.DSN
     (r,) = verdict.recipients
     assert (r.address, r.action, r.status, r.code, r.reason, r.hard, r.command) == (
-        "nobody@example.org", "failed", "5.1.1", 550, "userunknown", True, "RCPT")
+        "nobody@example.org",
+        "failed",
+        "5.1.1",
+        550,
+        "userunknown",
+        True,
+        "RCPT",
+    )
 
 
 def test_the_sample_dsn_is_read() -> None:
@@ -88,31 +95,37 @@ def test_every_corpus_email_answers_the_same_with_crlf_and_cr() -> None:
         assert recognise(raw.replace(b"\n", b"\r")).as_dict() == lf, path.name
 
 
-@pytest.mark.parametrize("raw", [
-    b"",
-    b"\n\n\n",
-    b"\r",
-    b"From: \n",
-    b"no headers at all, just text",
-    b":\n:\n: :\n",
-    b"Content-Type: multipart/report; report-type=delivery-status\n\nno boundary here",
-    b'Content-Type: multipart/mixed; boundary=""\n\n--\n--\n',
-    b'Content-Type: multipart/mixed; boundary="a"\n\n--a\n',
-    b'Content-Type: multipart/mixed; boundary="a"\n\n--a--\n',
-    b"Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822;\nAction: failed\n",
-    b"Content-Type: message/delivery-status\n\nFinal-Recipient:\nStatus: 9.9.9999999999\n",
-    b"Content-Type: message/rfc822\n\n",
-    b"Content-Type: text/plain; charset=x-no-such-charset\n\n\xff\xfe\xfd",
-    b"Content-Type: text/plain; charset=utf-7\n\n+AGEAYgBj-+ZZZ-",
-    b"Content-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B%f!<\x1b(",
-    b"Content-Transfer-Encoding: base64\n\n!!!not base64===\n",
-    b"Content-Transfer-Encoding: quoted-printable\n\n=ZZ=\n=",
-    b"Subject: =?utf-8?B?broken?= =?x-unknown?Q?=FF?=\nFrom: =?utf-8?q?=ff=fe?=\n\nx",
-    b"From: \xff\xfe\x00\x01@\xc3\x28\nSubject: \x80\x81\x82\n\n\x00\x00",
-    (b"Content-Type: multipart/report; report-type=feedback-report; boundary=b\n\n--b\n"
-     b"Content-Type: message/feedback-report\n\nFeedback-Type: abuse\nOriginal-Rcpt-To: <>\n--b--"),
-    b"X-" + b"A" * 100_000 + b": " + b"B" * 100_000 + b"\n\n" + b"C" * 100_000,
-], ids=lambda raw: repr(raw[:40]))
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\n\n\n",
+        b"\r",
+        b"From: \n",
+        b"no headers at all, just text",
+        b":\n:\n: :\n",
+        b"Content-Type: multipart/report; report-type=delivery-status\n\nno boundary here",
+        b'Content-Type: multipart/mixed; boundary=""\n\n--\n--\n',
+        b'Content-Type: multipart/mixed; boundary="a"\n\n--a\n',
+        b'Content-Type: multipart/mixed; boundary="a"\n\n--a--\n',
+        b"Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822;\nAction: failed\n",
+        b"Content-Type: message/delivery-status\n\nFinal-Recipient:\nStatus: 9.9.9999999999\n",
+        b"Content-Type: message/rfc822\n\n",
+        b"Content-Type: text/plain; charset=x-no-such-charset\n\n\xff\xfe\xfd",
+        b"Content-Type: text/plain; charset=utf-7\n\n+AGEAYgBj-+ZZZ-",
+        b"Content-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B%f!<\x1b(",
+        b"Content-Transfer-Encoding: base64\n\n!!!not base64===\n",
+        b"Content-Transfer-Encoding: quoted-printable\n\n=ZZ=\n=",
+        b"Subject: =?utf-8?B?broken?= =?x-unknown?Q?=FF?=\nFrom: =?utf-8?q?=ff=fe?=\n\nx",
+        b"From: \xff\xfe\x00\x01@\xc3\x28\nSubject: \x80\x81\x82\n\n\x00\x00",
+        (
+            b"Content-Type: multipart/report; report-type=feedback-report; boundary=b\n\n--b\n"
+            b"Content-Type: message/feedback-report\n\nFeedback-Type: abuse\nOriginal-Rcpt-To: <>\n--b--"
+        ),
+        b"X-" + b"A" * 100_000 + b": " + b"B" * 100_000 + b"\n\n" + b"C" * 100_000,
+    ],
+    ids=lambda raw: repr(raw[:40]),
+)
 def test_malformed_input_gives_a_verdict(raw: bytes) -> None:
     verdict = recognise(raw)
     assert isinstance(verdict, BounceVerdict)
@@ -138,8 +151,10 @@ def test_a_dsn_cut_after_its_status_part_is_still_read() -> None:
 
 def test_deeply_nested_multiparts() -> None:
     depth = 5000
-    raw = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i)
-                   for i in range(depth)) + b"Content-Type: text/plain\n\nhello\n"
+    raw = (
+        b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth))
+        + b"Content-Type: text/plain\n\nhello\n"
+    )
     assert recognise(raw).kind is Kind.OTHER
 
 
@@ -149,20 +164,23 @@ def test_deeply_nested_attached_messages() -> None:
 
 
 def test_thousands_of_parts() -> None:
-    parts = b"".join(b"--b\nContent-Type: message/delivery-status\n\n"
-                     b"Final-Recipient: rfc822; user%d@example.org\nAction: failed\n"
-                     b"Status: 5.1.1\n\n" % i for i in range(20_000))
-    raw = (b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-           + parts + b"--b--\n")
+    parts = b"".join(
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Final-Recipient: rfc822; user%d@example.org\nAction: failed\n"
+        b"Status: 5.1.1\n\n" % i
+        for i in range(20_000)
+    )
+    raw = b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n' + parts + b"--b--\n"
     verdict = recognise(raw)
     assert verdict.kind is Kind.DSN  # the first report part is read, the rest are ignored
 
 
 def test_a_dsn_whose_fields_are_base64() -> None:
     fields = DSN.split(b"message/delivery-status\n\n", 1)[1].split(b"\n--BOUNDARY", 1)[0]
-    raw = DSN.replace(b"Content-Type: message/delivery-status\n\n" + fields,
-                      b"Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n"
-                      + base64.encodebytes(fields))
+    raw = DSN.replace(
+        b"Content-Type: message/delivery-status\n\n" + fields,
+        b"Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n" + base64.encodebytes(fields),
+    )
     _expect_dsn(recognise(raw))
 
 

@@ -21,34 +21,66 @@ from returnpath.bounces.rules import Found
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
 SISIMAI = CORPUS / "sisimai"
-pytestmark = pytest.mark.skipif(not (SISIMAI / "expected.json").exists(),
-                                reason="the shared corpus is not here")
+pytestmark = pytest.mark.skipif(not (SISIMAI / "expected.json").exists(), reason="the shared corpus is not here")
 
 # The corpus's engine -> the detector that should claim its non-standard bounces.
 DETECTOR_FOR_ENGINE = {
-    "Activehunter": "sendmail", "AmazonSES": "amazonses", "AmazonWorkMail": "amazonworkmail",
-    "ApacheJames": "apachejames", "Biglobe": "sendmail", "DragonFly": "dragonfly",
-    "EinsUndEins": "gmx", "Exchange2003": "exchange2003", "Exim": "exim", "EZweb": "ezweb",
-    "FML": "fml", "GMX": "gmx", "Gmail": "gmail", "Google": "postfix",
-    "GoogleGroups": "googlegroups", "IMailServer": "imailserver", "InterScanMSS": "trendmicro",
-    "KDDI": "kddi", "MailFoundry": "mailfoundry", "MailMarshalSMTP": "mailmarshal",
-    "MailRu": "exim", "MessagingServer": "messagingserver", "MXLogic": "exim", "mFILTER": "mfilter",
-    "Notes": "notes", "Office365": "exchange2007", "OpenSMTPD": "opensmtpd",
-    "Postfix": "postfix", "qmail": "qmail", "Sendmail": "sendmail", "V5sendmail": "sendmail",
-    "Verizon": "verizon", "X1": "sendmail", "X2": "qmail", "X3": "x3", "X4": "qmail",
-    "X6": "x6", "Yahoo": "yahoo", "Zoho": "zoho",
+    "Activehunter": "sendmail",
+    "AmazonSES": "amazonses",
+    "AmazonWorkMail": "amazonworkmail",
+    "ApacheJames": "apachejames",
+    "Biglobe": "sendmail",
+    "DragonFly": "dragonfly",
+    "EinsUndEins": "gmx",
+    "Exchange2003": "exchange2003",
+    "Exim": "exim",
+    "EZweb": "ezweb",
+    "FML": "fml",
+    "GMX": "gmx",
+    "Gmail": "gmail",
+    "Google": "postfix",
+    "GoogleGroups": "googlegroups",
+    "IMailServer": "imailserver",
+    "InterScanMSS": "trendmicro",
+    "KDDI": "kddi",
+    "MailFoundry": "mailfoundry",
+    "MailMarshalSMTP": "mailmarshal",
+    "MailRu": "exim",
+    "MessagingServer": "messagingserver",
+    "MXLogic": "exim",
+    "mFILTER": "mfilter",
+    "Notes": "notes",
+    "Office365": "exchange2007",
+    "OpenSMTPD": "opensmtpd",
+    "Postfix": "postfix",
+    "qmail": "qmail",
+    "Sendmail": "sendmail",
+    "V5sendmail": "sendmail",
+    "Verizon": "verizon",
+    "X1": "sendmail",
+    "X2": "qmail",
+    "X3": "x3",
+    "X4": "qmail",
+    "X6": "x6",
+    "Yahoo": "yahoo",
+    "Zoho": "zoho",
 }
 # Files whose engine says too little (a receiving host, or "RFC3464" for a broken report).
 DETECTOR_FOR_FILE = {
-    "rhost-franceptt-03.eml": "exim", "rhost-franceptt-04.eml": "gmx",
-    "rhost-franceptt-07.eml": "postfix", "rfc3464-04.eml": "sendmail",
-    "rfc3464-06.eml": "sendmail", "rfc3464-35.eml": "sendmail", "rfc3464-37.eml": "smail",
-    "rfc3464-38.eml": None, "rfc3464-39.eml": "exchange2003",
+    "rhost-franceptt-03.eml": "exim",
+    "rhost-franceptt-04.eml": "gmx",
+    "rhost-franceptt-07.eml": "postfix",
+    "rfc3464-04.eml": "sendmail",
+    "rfc3464-06.eml": "sendmail",
+    "rfc3464-35.eml": "sendmail",
+    "rfc3464-37.eml": "smail",
+    "rfc3464-38.eml": None,
+    "rfc3464-39.eml": "exchange2003",
 }
 KNOWN_MISSES = {
     "lhost-apachejames-01.eml": "expected.json names 11 zeros, the email 12: an anonymising slip",
     "lhost-v5sendmail-01.eml": "we read kijitora@example.com from the unsent message; "
-                               "Sisimai's row says 'kijitora@exampl'",
+    "Sisimai's row says 'kijitora@exampl'",
     "rfc3464-38.eml": "an unidentified one-sentence format ('User's mailbox is full: <a>')",
 }
 
@@ -56,8 +88,7 @@ KNOWN_MISSES = {
 def _emails() -> dict[str, dict[str, Any]]:
     if not (SISIMAI / "expected.json").exists():
         return {}
-    emails: dict[str, dict[str, Any]] = json.loads(
-        (SISIMAI / "expected.json").read_text(encoding="utf-8"))["emails"]
+    emails: dict[str, dict[str, Any]] = json.loads((SISIMAI / "expected.json").read_text(encoding="utf-8"))["emails"]
     return emails
 
 
@@ -81,8 +112,9 @@ def _case(path: str) -> object:
     return path
 
 
-NON_STANDARD = [_case(p) for p, e in sorted(EMAILS.items())
-                if e["kind"] == "non-standard-bounce" and p.split("/")[1] != "not"]
+NON_STANDARD = [
+    _case(p) for p, e in sorted(EMAILS.items()) if e["kind"] == "non-standard-bounce" and p.split("/")[1] != "not"
+]
 OTHERS = [p for p, e in sorted(EMAILS.items()) if e["kind"] != "non-standard-bounce"]
 
 
@@ -128,7 +160,10 @@ def test_line_endings_do_not_change_the_answer() -> None:
 # ---- hand-made samples: the same formats with other values and line endings -------------
 
 SAMPLES = [
-    ("qmail", "failure notice", """Hi. This is the qmail-send program at mx.example.net.
+    (
+        "qmail",
+        "failure notice",
+        """Hi. This is the qmail-send program at mx.example.net.
 I'm afraid I wasn't able to deliver your message to the following addresses.
 This is a permanent error; I've given up. Sorry it didn't work out.
 
@@ -144,8 +179,13 @@ Giving up on 198.51.100.7.
 
 Return-Path: <me@example.net>
 To: a@example.org, b@example.org
-""", [("a@example.org", "5.1.1", None, None), ("b@example.org", "5.2.2", 552, "RCPT")]),
-    ("exim", "Mail delivery failed: returning message to sender", """This message was created automatically by mail delivery software.
+""",
+        [("a@example.org", "5.1.1", None, None), ("b@example.org", "5.2.2", 552, "RCPT")],
+    ),
+    (
+        "exim",
+        "Mail delivery failed: returning message to sender",
+        """This message was created automatically by mail delivery software.
 
 A message that you sent could not be delivered to one or more of its
 recipients. This is a permanent error. The following address(es) failed:
@@ -157,16 +197,26 @@ recipients. This is a permanent error. The following address(es) failed:
 
 ------ This is a copy of the message, including all the headers. ------
 To: c@example.com
-""", [("c@example.com", "5.1.1", 550, "RCPT")]),
-    ("postfix", "Undelivered Mail Returned to Sender", """This is the mail system at host mx.example.net.
+""",
+        [("c@example.com", "5.1.1", 550, "RCPT")],
+    ),
+    (
+        "postfix",
+        "Undelivered Mail Returned to Sender",
+        """This is the mail system at host mx.example.net.
 
 I'm sorry to have to inform you that your message could not
 be delivered to one or more recipients.
 
 <d@example.com>: host mx.example.com[203.0.113.5] said: 554 5.7.1 Spam
     message rejected (in reply to end of DATA command)
-""", [("d@example.com", "5.7.1", 554, "DATA")]),
-    ("opensmtpd", "Delivery status notification: error", """    Hi!
+""",
+        [("d@example.com", "5.7.1", 554, "DATA")],
+    ),
+    (
+        "opensmtpd",
+        "Delivery status notification: error",
+        """    Hi!
 
     This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.
 
@@ -176,19 +226,23 @@ be delivered to one or more recipients.
 e@example.com: 550 5.1.1 <e@example.com>: user does not exist
 
     Below is a copy of the original message:
-""", [("e@example.com", "5.1.1", 550, None)]),
+""",
+        [("e@example.com", "5.1.1", 550, None)],
+    ),
 ]
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
 @pytest.mark.parametrize(("name", "subject", "body", "rows"), SAMPLES, ids=[s[0] for s in SAMPLES])
-def test_hand_made_samples(name: str, subject: str, body: str,
-                           rows: list[tuple[str, str, int | None, str | None]], newline: str) -> None:
-    raw = (f"From: MAILER-DAEMON@mx.example.net\nTo: me@example.net\nSubject: {subject}\n"
-           f"Content-Type: text/plain; charset=us-ascii\n\n{body}").replace("\n", newline)
+def test_hand_made_samples(
+    name: str, subject: str, body: str, rows: list[tuple[str, str, int | None, str | None]], newline: str
+) -> None:
+    raw = (
+        f"From: MAILER-DAEMON@mx.example.net\nTo: me@example.net\nSubject: {subject}\n"
+        f"Content-Type: text/plain; charset=us-ascii\n\n{body}"
+    ).replace("\n", newline)
     mail = Mail.parse(raw.encode())
-    claimed = next(((d.name, d.detect(mail)) for d in lhost.ORDER if d.detect(mail) is not None),
-                   (None, None))
+    claimed = next(((d.name, d.detect(mail)) for d in lhost.ORDER if d.detect(mail) is not None), (None, None))
     assert claimed[0] == name
     got = [(f.address, f.status, f.code, f.command) for f in claimed[1] or []]
     assert got == rows

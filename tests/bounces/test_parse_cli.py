@@ -26,17 +26,25 @@ def folder(tmp_path: Path) -> Path:
     (box / "new" / "1700000000.1.host").write_bytes(AUTOREPLY)
     (box / "cur" / "1700000000.2.host:2,S").write_bytes(DSN.replace(b"\n", b"\r\n"))
     (tmp_path / "box.mbox").write_bytes(
-        b"From MAILER-DAEMON Mon Sep 20 19:29:27 2021\n" + DSN + b"\n"
-        + b"From lee@example.org Mon Sep 20 19:29:28 2021\n" + HUMAN.replace(b"\n>From", b"\n>>From")
-        + b"\n")
+        b"From MAILER-DAEMON Mon Sep 20 19:29:27 2021\n"
+        + DSN
+        + b"\n"
+        + b"From lee@example.org Mon Sep 20 19:29:28 2021\n"
+        + HUMAN.replace(b"\n>From", b"\n>>From")
+        + b"\n"
+    )
     return tmp_path
 
 
 def test_files_maildirs_and_mboxes_give_one_item_per_message(folder: Path) -> None:
     items = list(messages([folder / "one.eml", folder / "Maildir", folder / "box.mbox"]))
     assert [i.label.replace(str(folder), "") for i in items] == [
-        "/one.eml", "/Maildir/cur/1700000000.2.host:2,S", "/Maildir/new/1700000000.1.host",
-        "/box.mbox:1", "/box.mbox:2"]
+        "/one.eml",
+        "/Maildir/cur/1700000000.2.host:2,S",
+        "/Maildir/new/1700000000.1.host",
+        "/box.mbox:1",
+        "/box.mbox:2",
+    ]
     assert items[3].raw == DSN
     assert items[4].raw == HUMAN  # its ">>From" line unescaped
 
@@ -45,23 +53,35 @@ def test_parse_json_lines(folder: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["parse", "--json", str(folder)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = {Path(line["file"]).name: line["kind"] for line in lines}
-    assert kinds == {"1700000000.2.host:2,S": "dsn", "1700000000.1.host": "autoreply",
-                     "box.mbox:1": "dsn", "box.mbox:2": "other", "one.eml": "dsn"}
+    assert kinds == {
+        "1700000000.2.host:2,S": "dsn",
+        "1700000000.1.host": "autoreply",
+        "box.mbox:1": "dsn",
+        "box.mbox:2": "other",
+        "one.eml": "dsn",
+    }
     dsn = next(line for line in lines if line["file"].endswith("one.eml"))
-    assert dsn["recipients"] == [{
-        "address": "nobody@example.org", "action": "failed", "status": "5.1.1", "code": 550,
-        "diagnostic": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown",
-        "remote_mta": "mx.example.org", "command": "RCPT", "reason": "userunknown", "hard": True,
-        "rule": dsn["recipients"][0]["rule"]}]
+    assert dsn["recipients"] == [
+        {
+            "address": "nobody@example.org",
+            "action": "failed",
+            "status": "5.1.1",
+            "code": 550,
+            "diagnostic": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown",
+            "remote_mta": "mx.example.org",
+            "command": "RCPT",
+            "reason": "userunknown",
+            "hard": True,
+            "rule": dsn["recipients"][0]["rule"],
+        }
+    ]
     assert dsn["recipients"][0]["rule"].startswith("dsn:")
 
 
 def test_parse_goes_on_after_a_bad_file(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (folder / "dangling").symlink_to(folder / "nowhere")
-    code = main(["parse", str(folder / "missing.eml"), str(folder / "dangling"),
-                 str(folder / "one.eml")])
+    code = main(["parse", str(folder / "missing.eml"), str(folder / "dangling"), str(folder / "one.eml")])
     out, err = capsys.readouterr()
     assert code == 1
     assert "missing.eml" in err and "dangling" in err
-    assert out.strip() == (f"{folder / 'one.eml'}: dsn nobody@example.org failed 5.1.1 550 "
-                           "userunknown hard")
+    assert out.strip() == (f"{folder / 'one.eml'}: dsn nobody@example.org failed 5.1.1 550 userunknown hard")

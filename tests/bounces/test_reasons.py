@@ -8,8 +8,10 @@ from returnpath.bounces.reasons import RULES, classify, normalise_text
 
 CASES = [
     # (status, code, diagnostic, command) -> reason, hard
-    (("5.1.1", 550, "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown", "RCPT"),
-     ("userunknown", True)),
+    (
+        ("5.1.1", 550, "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown", "RCPT"),
+        ("userunknown", True),
+    ),
     (("5.0.0", 550, "550 No such user here", None), ("userunknown", True)),
     (("5.0.0", 550, "550 Unknown user a@example.org", "DATA"), ("filtered", False)),
     (("5.2.1", 550, "550 5.2.1 <a@example.org>... User Unknown", None), ("filtered", False)),
@@ -18,29 +20,41 @@ CASES = [
     (("5.0.0", 550, "550 Host unknown", None), ("hostunknown", True)),
     (("5.1.2", None, "Host or domain name not found", None), ("hostunknown", True)),
     (("5.0.0", 554, "554 5.7.1 <a@example.org>: Relay access denied", "RCPT"), ("norelaying", False)),
-    (("5.7.1", 554, ("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using "
-                     "zen.spamhaus.org"), "RCPT"), ("blocked", False)),
+    (
+        (
+            "5.7.1",
+            554,
+            ("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"),
+            "RCPT",
+        ),
+        ("blocked", False),
+    ),
     (("5.7.1", 550, "550 5.7.1 Message rejected as spam", "DATA"), ("spamdetected", False)),
-    (("5.7.26", 550, ("550-5.7.26 This mail is unauthenticated, which poses a security risk "
-                      "550-5.7.26 to the sender"), None), ("authfailure", False)),
-    (("5.7.1", 550, "550 5.7.1 Email rejected per DMARC policy for example.com", "DATA"),
-     ("authfailure", False)),
-    (("5.7.25", 550, "550 5.7.25 The IP address sending this message does not have a PTR record",
-      None), ("requireptr", False)),
+    (
+        (
+            "5.7.26",
+            550,
+            ("550-5.7.26 This mail is unauthenticated, which poses a security risk 550-5.7.26 to the sender"),
+            None,
+        ),
+        ("authfailure", False),
+    ),
+    (("5.7.1", 550, "550 5.7.1 Email rejected per DMARC policy for example.com", "DATA"), ("authfailure", False)),
+    (
+        ("5.7.25", 550, "550 5.7.25 The IP address sending this message does not have a PTR record", None),
+        ("requireptr", False),
+    ),
     (("4.7.0", 421, "421 4.7.0 Too many concurrent SMTP connections", None), ("toomanyconn", False)),
     (("5.3.4", 552, "552 5.3.4 Message size exceeds fixed limit", "DATA"), ("mesgtoobig", False)),
-    (("5.1.8", 553, "553 5.1.8 Domain of sender address a@b.example does not exist", "MAIL"),
-     ("rejected", False)),
+    (("5.1.8", 553, "553 5.1.8 Domain of sender address a@b.example does not exist", "MAIL"), ("rejected", False)),
     (("5.0.0", 550, "550 5.0.0 No such domain", "MAIL"), ("rejected", False)),
-    (("5.2.1", 550, "550 5.2.1 The email account that you tried to reach is disabled", None),
-     ("suspend", False)),
+    (("5.2.1", 550, "550 5.2.1 The email account that you tried to reach is disabled", None), ("suspend", False)),
     (("4.4.7", None, "Delivery expired (message too old)", None), ("expired", False)),
     (("5.4.6", 554, "554 5.4.6 Too many hops", None), ("networkerror", False)),
     (("5.0.0", 550, "550 Access denied", "CONN"), ("blocked", False)),
     (("5.0.0", None, "", None), ("undefined", False)),
     (("5.0.0", 550, "550 something nobody has ever written", None), ("onhold", False)),
-    (("5.1.10", 550, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", None),
-     ("userunknown", True)),
+    (("5.1.10", 550, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", None), ("userunknown", True)),
     (("5.7.27", 550, "550 5.7.27 Sender address has null MX", "MAIL"), ("notaccept", True)),
     (("2.0.0", 250, "250 2.0.0 Ok: queued", None), ("delivered", False)),
 ]
@@ -58,9 +72,9 @@ def test_a_vague_status_is_made_precise_from_the_text() -> None:
 
 
 def test_multiline_replies_are_joined() -> None:
-    assert normalise_text("550-5.7.1 Messages with multiple\n550-5.7.1 addresses in From: header "
-                          "are not accepted") == ("550-5.7.1 Messages with multiple addresses in "
-                                                  "From: header are not accepted")
+    assert normalise_text("550-5.7.1 Messages with multiple\n550-5.7.1 addresses in From: header are not accepted") == (
+        "550-5.7.1 Messages with multiple addresses in From: header are not accepted"
+    )
 
 
 def test_every_rule_is_documented_and_compiles() -> None:

@@ -45,8 +45,11 @@ from returnpath.tls import make_self_signed
 
 STEPS = ("connect", "ehlo", "mail", "rcpt", "data", "eom")
 # A recipient's local part that says what should happen to it: step-code[-status] or hang-step.
-_BY_LOCAL_PART = re.compile(r"^(?:(?P<step>rcpt|data|eom)-(?P<code>[45]\d\d)(?:-(?P<status>[245]\.\d{1,3}\.\d{1,3}))?"
-                            r"|hang-(?P<hang>rcpt|data|eom))$", re.I)
+_BY_LOCAL_PART = re.compile(
+    r"^(?:(?P<step>rcpt|data|eom)-(?P<code>[45]\d\d)(?:-(?P<status>[245]\.\d{1,3}\.\d{1,3}))?"
+    r"|hang-(?P<hang>rcpt|data|eom))$",
+    re.I,
+)
 # aiosmtpd refuses ESMTP parameters it does not know; a sink that offers DSN takes these.
 _DSN_PARAMS = ("RET", "ENVID", "NOTIFY", "ORCPT")
 
@@ -83,10 +86,20 @@ class _Rules:
 class Sink:
     """An SMTP server that records what it accepts and refuses what it is told to."""
 
-    def __init__(self, *, tls_context: ssl.SSLContext | None = None, dsn: bool = False, smtputf8: bool = True,
-                 size_limit: int = 32 * 1024 * 1024, hostname: str = "sink.test",
-                 drop_after: int | None = None, slow: float = 0.0, broken_tls: bool = False,
-                 esmtp: bool = True, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        dsn: bool = False,
+        smtputf8: bool = True,
+        size_limit: int = 32 * 1024 * 1024,
+        hostname: str = "sink.test",
+        drop_after: int | None = None,
+        slow: float = 0.0,
+        broken_tls: bool = False,
+        esmtp: bool = True,
+        port: int = 0,
+    ) -> None:
         self.tls_context = tls_context
         self.dsn = dsn  # offer DSN (RFC 3461) and take its parameters
         self.smtputf8 = smtputf8
@@ -178,8 +191,7 @@ class Sink:
     def _run(self, ready: threading.Event) -> None:
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._server = loop.run_until_complete(
-            loop.create_server(lambda: _SinkSMTP(self, loop), self.host, self.port))
+        self._server = loop.run_until_complete(loop.create_server(lambda: _SinkSMTP(self, loop), self.host, self.port))
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()
         try:
@@ -238,9 +250,15 @@ class _SinkSMTP(SMTP):
     DATA command before its 354, and the DSN parameters."""
 
     def __init__(self, sink: Sink, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(_Handler(sink), hostname=sink.hostname, ident="returnpath test sink",
-                         tls_context=sink.tls_context, enable_SMTPUTF8=sink.smtputf8,
-                         data_size_limit=sink.size_limit, loop=loop)
+        super().__init__(
+            _Handler(sink),
+            hostname=sink.hostname,
+            ident="returnpath test sink",
+            tls_context=sink.tls_context,
+            enable_SMTPUTF8=sink.smtputf8,
+            data_size_limit=sink.size_limit,
+            loop=loop,
+        )
         self.sink = sink
         self.connection = _Connection(0)
 
@@ -310,8 +328,9 @@ class _Handler:
             await asyncio.Future()  # cancelled when the connection closes
         return reply
 
-    async def handle_EHLO(self, server: _SinkSMTP, session: Session, envelope: Envelope, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: _SinkSMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         if refusal := await self._hold("ehlo"):
             return [refusal]
         if not self.sink.esmtp:
@@ -327,16 +346,18 @@ class _Handler:
         session.host_name = hostname
         return f"250 {server.hostname}"
 
-    async def handle_MAIL(self, server: _SinkSMTP, session: Session, envelope: Envelope, address: str,
-                          options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: _SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if refusal := await self._hold("mail"):
             return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Sender OK"
 
-    async def handle_RCPT(self, server: _SinkSMTP, session: Session, envelope: Envelope, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: _SinkSMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if refusal := await self._hold("rcpt", [address]):
             return refusal
         envelope.rcpt_tos.append(address)
@@ -352,15 +373,23 @@ class _Handler:
         connection.transactions += 1
         content = envelope.original_content  # bytes as received (the server does not decode)
         assert content is None or isinstance(content, bytes)
-        self.sink.transactions.append(Transaction(
-            connection=connection.number, helo=session.host_name, tls=connection.tls,
-            mail_from=envelope.mail_from or "", mail_options=list(envelope.mail_options),
-            rcpt_to=list(envelope.rcpt_tos), rcpt_options=list(envelope.rcpt_options),
-            data=bytes(content or b"")))
+        self.sink.transactions.append(
+            Transaction(
+                connection=connection.number,
+                helo=session.host_name,
+                tls=connection.tls,
+                mail_from=envelope.mail_from or "",
+                mail_options=list(envelope.mail_options),
+                rcpt_to=list(envelope.rcpt_tos),
+                rcpt_options=list(envelope.rcpt_options),
+                data=bytes(content or b""),
+            )
+        )
         return f"{S250_OK} queued as {len(self.sink.transactions)}"
 
 
 # ---- fixtures -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def sink_tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:

@@ -14,16 +14,32 @@ from returnpath.smtp.client import Session, Target, enhanced_status, xtext
 
 from .sinks import Sink
 
-MESSAGE = (b"From: app@example.test\r\nTo: rcpt@example.test\r\nSubject: test\r\n\r\n"
-           b"Hello.\r\n.A line that starts with a dot.\r\n")
+MESSAGE = (
+    b"From: app@example.test\r\nTo: rcpt@example.test\r\nSubject: test\r\n\r\n"
+    b"Hello.\r\n.A line that starts with a dot.\r\n"
+)
 
 
-def job(recipient: str = "rcpt@example.test", *, sender: str = "b0123@bounces.example.test",
-        mime: bytes = MESSAGE, dsn: DsnOptions | None = None) -> DeliveryJob:
+def job(
+    recipient: str = "rcpt@example.test",
+    *,
+    sender: str = "b0123@bounces.example.test",
+    mime: bytes = MESSAGE,
+    dsn: DsnOptions | None = None,
+) -> DeliveryJob:
     now = time.time()
-    return DeliveryJob(delivery_id="d" + recipient, message_id="m1", account_id="a1", recipient=recipient,
-                       envelope_sender=sender, mime=mime, attempts=0, created_at=now,
-                       expires_at=now + 3600, dsn=dsn)
+    return DeliveryJob(
+        delivery_id="d" + recipient,
+        message_id="m1",
+        account_id="a1",
+        recipient=recipient,
+        envelope_sender=sender,
+        mime=mime,
+        attempts=0,
+        created_at=now,
+        expires_at=now + 3600,
+        dsn=dsn,
+    )
 
 
 def session_for(sink: Sink, settings: Settings, **kw: ssl.SSLContext) -> Session:
@@ -40,8 +56,9 @@ async def test_accepted(sink: Sink, settings: Settings) -> None:
     session = session_for(sink, settings)
     outcome = await session.send(job())
     await session.close()
-    assert outcome == Outcome(Verdict.ACCEPTED, Step.EOM, 250, "2.0.0", "2.0.0 OK queued as 1",
-                              f"127.0.0.1[127.0.0.1]:{sink.port}")
+    assert outcome == Outcome(
+        Verdict.ACCEPTED, Step.EOM, 250, "2.0.0", "2.0.0 OK queued as 1", f"127.0.0.1[127.0.0.1]:{sink.port}"
+    )
     [received] = sink.transactions
     assert received.mail_from == "b0123@bounces.example.test"
     assert received.rcpt_to == ["rcpt@example.test"]
@@ -75,8 +92,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize(("where", "reply", "verdict", "step"), REFUSALS)
-async def test_refused(sink: Sink, settings: Settings, where: str, reply: str, verdict: Verdict,
-                       step: Step) -> None:
+async def test_refused(sink: Sink, settings: Settings, where: str, reply: str, verdict: Verdict, step: Step) -> None:
     sink.refuse(where, reply)
     session = session_for(sink, settings)
     outcome = await session.send(job())
@@ -93,28 +109,43 @@ async def test_reply_without_enhanced_status(sink: Sink, settings: Settings) -> 
     session = session_for(sink, settings)
     outcome = await session.send(job())
     await session.close()
-    assert (outcome.verdict, outcome.code, outcome.status, outcome.text) == \
-        (Verdict.PERMANENT, 550, None, "No such user here")
+    assert (outcome.verdict, outcome.code, outcome.status, outcome.text) == (
+        Verdict.PERMANENT,
+        550,
+        None,
+        "No such user here",
+    )
 
 
-@pytest.mark.parametrize(("recipient", "verdict", "step", "code", "status"), [
-    ("rcpt-550@example.test", Verdict.PERMANENT, Step.RCPT, 550, "5.0.0"),
-    ("rcpt-450-4.2.1@example.test", Verdict.TEMPORARY, Step.RCPT, 450, "4.2.1"),
-    ("data-554@example.test", Verdict.PERMANENT, Step.DATA, 554, "5.0.0"),
-    ("eom-452-4.2.2@example.test", Verdict.TEMPORARY, Step.EOM, 452, "4.2.2"),
-])
-async def test_refused_by_local_part(sink: Sink, settings: Settings, recipient: str, verdict: Verdict,
-                                     step: Step, code: int, status: str) -> None:
+@pytest.mark.parametrize(
+    ("recipient", "verdict", "step", "code", "status"),
+    [
+        ("rcpt-550@example.test", Verdict.PERMANENT, Step.RCPT, 550, "5.0.0"),
+        ("rcpt-450-4.2.1@example.test", Verdict.TEMPORARY, Step.RCPT, 450, "4.2.1"),
+        ("data-554@example.test", Verdict.PERMANENT, Step.DATA, 554, "5.0.0"),
+        ("eom-452-4.2.2@example.test", Verdict.TEMPORARY, Step.EOM, 452, "4.2.2"),
+    ],
+)
+async def test_refused_by_local_part(
+    sink: Sink, settings: Settings, recipient: str, verdict: Verdict, step: Step, code: int, status: str
+) -> None:
     session = session_for(sink, settings)
     outcome = await session.send(job(recipient))
     await session.close()
     assert (outcome.verdict, outcome.step, outcome.code, outcome.status) == (verdict, step, code, status)
 
 
-@pytest.mark.parametrize(("where", "step"), [
-    ("connect", Step.CONNECT), ("ehlo", Step.EHLO), ("mail", Step.MAIL), ("rcpt", Step.RCPT),
-    ("data", Step.DATA), ("eom", Step.EOM),
-])
+@pytest.mark.parametrize(
+    ("where", "step"),
+    [
+        ("connect", Step.CONNECT),
+        ("ehlo", Step.EHLO),
+        ("mail", Step.MAIL),
+        ("rcpt", Step.RCPT),
+        ("data", Step.DATA),
+        ("eom", Step.EOM),
+    ],
+)
 async def test_a_server_that_hangs_times_out(sink: Sink, settings: Settings, where: str, step: Step) -> None:
     short_timeouts(settings)
     sink.hang(where)
@@ -133,8 +164,12 @@ async def test_connection_refused(settings: Settings) -> None:
         port = probe.getsockname()[1]  # nobody listens here once the socket is closed
     session = Session([Target("mx.example.test", "127.0.0.1", port)], settings)
     outcome = await session.send(job())
-    assert (outcome.verdict, outcome.step, outcome.code, outcome.status) == \
-        (Verdict.TEMPORARY, Step.CONNECT, None, "4.4.1")
+    assert (outcome.verdict, outcome.step, outcome.code, outcome.status) == (
+        Verdict.TEMPORARY,
+        Step.CONNECT,
+        None,
+        "4.4.1",
+    )
     assert outcome.remote == f"mx.example.test[127.0.0.1]:{port}"
     assert "refused" in outcome.text.lower()
 
@@ -143,8 +178,9 @@ async def test_next_target_when_the_first_does_not_answer(sink: Sink, settings: 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
-    session = Session([Target("mx1.example.test", "127.0.0.1", dead),
-                       Target("mx2.example.test", "127.0.0.1", sink.port)], settings)
+    session = Session(
+        [Target("mx1.example.test", "127.0.0.1", dead), Target("mx2.example.test", "127.0.0.1", sink.port)], settings
+    )
     outcome = await session.send(job())
     await session.close()
     assert outcome.accepted
@@ -178,8 +214,7 @@ async def test_no_starttls_when_the_settings_say_none(tls_sink: Sink, settings: 
     assert not tls_sink.transactions[0].tls
 
 
-async def test_plaintext_after_a_failed_tls_handshake(sink_tls_context: ssl.SSLContext,
-                                                      settings: Settings) -> None:
+async def test_plaintext_after_a_failed_tls_handshake(sink_tls_context: ssl.SSLContext, settings: Settings) -> None:
     with Sink(tls_context=sink_tls_context, broken_tls=True) as broken:
         session = session_for(broken, settings)
         first = await session.send(job("a@example.test"))
@@ -269,15 +304,16 @@ async def test_large_message(sink: Sink, settings: Settings) -> None:
 
 # ---- connection reuse -----------------------------------------------------------------------
 
+
 async def test_one_connection_for_several_messages(sink: Sink, settings: Settings) -> None:
     session = session_for(sink, settings)
-    outcomes = [await session.send(job(f"r{i}@example.test", sender=f"b{i}@bounces.example.test"))
-                for i in range(3)]
+    outcomes = [await session.send(job(f"r{i}@example.test", sender=f"b{i}@bounces.example.test")) for i in range(3)]
     await session.close()
     assert all(o.accepted for o in outcomes)
     assert sink.connections == 1
     assert [(t.connection, t.mail_from, t.rcpt_to) for t in sink.transactions] == [
-        (1, f"b{i}@bounces.example.test", [f"r{i}@example.test"]) for i in range(3)]
+        (1, f"b{i}@bounces.example.test", [f"r{i}@example.test"]) for i in range(3)
+    ]
 
 
 async def test_reuse_after_a_refused_transaction(sink: Sink, settings: Settings) -> None:
@@ -325,16 +361,20 @@ async def test_reconnect_when_the_server_says_421_to_mail(sink: Sink, settings: 
 
 # ---- pure helpers ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "status"), [
-    ("5.1.1 <x@example.test>: Recipient address rejected", "5.1.1"),
-    ("4.7.1 Greylisted", "4.7.1"),
-    ("2.0.0 Ok: queued as 12345", "2.0.0"),
-    ("5.7.26 Unauthenticated email is not accepted\n5.7.26 more text", "5.7.26"),
-    ("No such user", None),
-    ("5.1 incomplete", None),
-    ("Mailbox 5.1.1 unknown", None),
-    ("", None),
-])
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("5.1.1 <x@example.test>: Recipient address rejected", "5.1.1"),
+        ("4.7.1 Greylisted", "4.7.1"),
+        ("2.0.0 Ok: queued as 12345", "2.0.0"),
+        ("5.7.26 Unauthenticated email is not accepted\n5.7.26 more text", "5.7.26"),
+        ("No such user", None),
+        ("5.1 incomplete", None),
+        ("Mailbox 5.1.1 unknown", None),
+        ("", None),
+    ],
+)
 def test_enhanced_status(text: str, status: str | None) -> None:
     assert enhanced_status(text) == status
 

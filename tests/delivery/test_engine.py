@@ -61,15 +61,18 @@ async def started(engine: DeliveryEngine) -> DeliveryEngine:
     return engine
 
 
-async def submit(store: SqliteStore, settings: Settings, engine: DeliveryEngine | None, account: NewAccount,
-                 *recipients: str) -> Accepted:
+async def submit(
+    store: SqliteStore, settings: Settings, engine: DeliveryEngine | None, account: NewAccount, *recipients: str
+) -> Accepted:
     relay = Relay(store, settings, sink=engine)
-    return await relay.submit(account.account, Submission(mail_from="app@example.test", recipients=recipients,
-                                                          mime=MIME, tags=("t1",)))
+    return await relay.submit(
+        account.account, Submission(mail_from="app@example.test", recipients=recipients, mime=MIME, tags=("t1",))
+    )
 
 
-async def settled(store: SqliteStore, account: NewAccount, accepted: Accepted,
-                  timeout: float = 10.0) -> list[DeliveryView]:
+async def settled(
+    store: SqliteStore, account: NewAccount, accepted: Accepted, timeout: float = 10.0
+) -> list[DeliveryView]:
     """Wait until every delivery of the message is delivered or failed; with their history."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,8 +84,7 @@ async def settled(store: SqliteStore, account: NewAccount, accepted: Accepted,
         await asyncio.sleep(0.02)
 
 
-async def test_delivered(store: SqliteStore, fast: Settings, engines: Engines, sink: Sink,
-                         account: NewAccount) -> None:
+async def test_delivered(store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount) -> None:
     engine = await started(engines())
     accepted = await submit(store, fast, engine, account, "rcpt@example.test")
     [view] = await settled(store, account, accepted)
@@ -90,8 +92,12 @@ async def test_delivered(store: SqliteStore, fast: Settings, engines: Engines, s
     assert [(a.number, a.verdict, a.step.value, a.code) for a in view.history] == [(1, Verdict.ACCEPTED, "eom", 250)]
     [event] = view.events
     assert event["event"] == "delivery"
-    assert (event["state"], event["code"], event["status"], event["remote"]) == \
-        ("eom", 250, "2.0.0", f"127.0.0.1[127.0.0.1]:{sink.port}")
+    assert (event["state"], event["code"], event["status"], event["remote"]) == (
+        "eom",
+        250,
+        "2.0.0",
+        f"127.0.0.1[127.0.0.1]:{sink.port}",
+    )
     assert event["tags"] == ["t1"]
     [received] = sink.transactions
     assert received.mail_from == view.envelope_sender
@@ -99,20 +105,27 @@ async def test_delivered(store: SqliteStore, fast: Settings, engines: Engines, s
     assert engine.held == 0
 
 
-async def test_refused_with_5xx_fails(store: SqliteStore, fast: Settings, engines: Engines, sink: Sink,
-                                      account: NewAccount) -> None:
+async def test_refused_with_5xx_fails(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     engine = await started(engines())
     accepted = await submit(store, fast, engine, account, "rcpt-550-5.1.1@example.test", "ok@example.test")
     refused, delivered = await settled(store, account, accepted)
     assert (refused.state, delivered.state) == (DeliveryState.FAILED, DeliveryState.DELIVERED)
     [event] = refused.events
-    assert (event["event"], event["type"], event["state"], event["code"], event["status"]) == \
-        ("failure", "sync", "rcpt", 550, "5.1.1")
+    assert (event["event"], event["type"], event["state"], event["code"], event["status"]) == (
+        "failure",
+        "sync",
+        "rcpt",
+        550,
+        "5.1.1",
+    )
     assert sink.recipients() == ["ok@example.test"]
 
 
-async def test_4xx_is_retried_and_delivered_later(store: SqliteStore, fast: Settings, engines: Engines,
-                                                  sink: Sink, account: NewAccount) -> None:
+async def test_4xx_is_retried_and_delivered_later(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     sink.refuse("rcpt", "451 4.7.1 Greylisted, try again later")
     engine = await started(engines())
     accepted = await submit(store, fast, engine, account, "rcpt@example.test")
@@ -127,16 +140,16 @@ async def test_4xx_is_retried_and_delivered_later(store: SqliteStore, fast: Sett
     [view] = await settled(store, account, accepted)
     assert view.state is DeliveryState.DELIVERED
     assert [(a.verdict, a.step.value, a.code) for a in view.history][-1] == (Verdict.ACCEPTED, "eom", 250)
-    assert (view.history[0].verdict, view.history[0].code, view.history[0].status) == \
-        (Verdict.TEMPORARY, 451, "4.7.1")
+    assert (view.history[0].verdict, view.history[0].code, view.history[0].status) == (Verdict.TEMPORARY, 451, "4.7.1")
     kinds = [e["event"] for e in view.events]
     assert kinds[-1] == "delivery" and set(kinds[:-1]) == {"deferred"}
     # Waited for the retry schedule: at least `first` seconds between the attempts.
     assert view.history[1].time - view.history[0].time >= 0.2 - 0.01
 
 
-async def test_retry_window_closes_with_failure(store: SqliteStore, fast: Settings, engines: Engines,
-                                                sink: Sink, account: NewAccount) -> None:
+async def test_retry_window_closes_with_failure(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     fast.delivery.retry.lifetime = Duration(0.7)
     sink.refuse("mail", "421 4.3.2 System not accepting messages")
     engine = await started(engines())
@@ -149,8 +162,9 @@ async def test_retry_window_closes_with_failure(store: SqliteStore, fast: Settin
     assert {e["event"] for e in view.events[:-1]} == {"deferred"}
 
 
-async def test_expired_before_the_first_attempt(store: SqliteStore, fast: Settings, engines: Engines,
-                                                sink: Sink, account: NewAccount) -> None:
+async def test_expired_before_the_first_attempt(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     fast.delivery.retry.lifetime = Duration(0)
     engine = engines()
     accepted = await submit(store, fast, engine, account, "rcpt@example.test")
@@ -162,9 +176,9 @@ async def test_expired_before_the_first_attempt(store: SqliteStore, fast: Settin
     assert sink.connections == 0
 
 
-async def test_every_recipient_has_its_own_envelope_sender(store: SqliteStore, fast: Settings,
-                                                           engines: Engines, sink: Sink,
-                                                           account: NewAccount) -> None:
+async def test_every_recipient_has_its_own_envelope_sender(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     engine = await started(engines())
     recipients = [f"r{i}@example.test" for i in range(5)]
     accepted = await submit(store, fast, engine, account, *recipients)
@@ -179,8 +193,9 @@ async def test_every_recipient_has_its_own_envelope_sender(store: SqliteStore, f
         assert tokens.decode(fast.secret_bytes, local) == ids[recipient]
 
 
-async def test_per_destination_concurrency_and_reuse(store: SqliteStore, fast: Settings, engines: Engines,
-                                                     account: NewAccount) -> None:
+async def test_per_destination_concurrency_and_reuse(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount
+) -> None:
     with Sink(slow=0.05) as slow:
         fast.delivery.routes = {"*": slow.route}
         engine = await started(engines(per_destination=2, concurrency=10))
@@ -191,8 +206,7 @@ async def test_per_destination_concurrency_and_reuse(store: SqliteStore, fast: S
     assert slow.connections == 2  # each session sent its share over one connection
 
 
-async def test_total_concurrency(store: SqliteStore, fast: Settings, engines: Engines,
-                                 account: NewAccount) -> None:
+async def test_total_concurrency(store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount) -> None:
     with Sink(slow=0.05) as slow:
         fast.delivery.routes = {"*": slow.route}
         engine = await started(engines(per_destination=3, concurrency=4))
@@ -203,8 +217,9 @@ async def test_total_concurrency(store: SqliteStore, fast: Settings, engines: En
     assert slow.max_concurrent == 4
 
 
-async def test_connection_reused_across_submissions(store: SqliteStore, fast: Settings, engines: Engines,
-                                                    sink: Sink, account: NewAccount) -> None:
+async def test_connection_reused_across_submissions(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     engine = await started(engines())
     for i in range(3):
         await settled(store, account, await submit(store, fast, engine, account, f"r{i}@example.test"))
@@ -212,8 +227,9 @@ async def test_connection_reused_across_submissions(store: SqliteStore, fast: Se
     assert len(sink.transactions) == 3
 
 
-async def test_unreachable_destination_defers_its_whole_queue(store: SqliteStore, fast: Settings,
-                                                              engines: Engines, account: NewAccount) -> None:
+async def test_unreachable_destination_defers_its_whole_queue(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         fast.delivery.routes = {"*": f"127.0.0.1:{probe.getsockname()[1]}"}  # nobody listens there
@@ -230,8 +246,9 @@ async def test_unreachable_destination_defers_its_whole_queue(store: SqliteStore
     assert next(iter(texts))[:2] == ("connect", "4.4.1")
 
 
-async def test_null_mx_fails_every_delivery(store: SqliteStore, fast: Settings, engines: Engines,
-                                            account: NewAccount) -> None:
+async def test_null_mx_fails_every_delivery(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount
+) -> None:
     fast.delivery.routes = {}
     dns = FakeDns(mx_records={"example.test": [(0, ".")]})
     engine = await started(engines(routes=Routes(fast, dns)))
@@ -241,8 +258,9 @@ async def test_null_mx_fails_every_delivery(store: SqliteStore, fast: Settings, 
     assert dns.questions == ["MX example.test"]  # asked once for the whole queue
 
 
-async def test_mx_records_lead_to_the_server(store: SqliteStore, fast: Settings, engines: Engines,
-                                             sink: Sink, account: NewAccount) -> None:
+async def test_mx_records_lead_to_the_server(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     fast.delivery.routes = {}
     dns = FakeDns(mx_records={"example.test": [(10, "mx.example.test")]}, hosts={"mx.example.test": ["127.0.0.1"]})
     engine = await started(engines(routes=Routes(fast, dns, mx_port=sink.port)))
@@ -251,22 +269,22 @@ async def test_mx_records_lead_to_the_server(store: SqliteStore, fast: Settings,
     assert view.events[-1]["remote"] == f"mx.example.test[127.0.0.1]:{sink.port}"
 
 
-async def test_the_poller_takes_what_was_stored_without_the_engine(store: SqliteStore, fast: Settings,
-                                                                   engines: Engines, sink: Sink,
-                                                                   account: NewAccount) -> None:
+async def test_the_poller_takes_what_was_stored_without_the_engine(
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     accepted = await submit(store, fast, None, account, "a@example.test", "b@example.test")
     await started(engines())
     views = await settled(store, account, accepted)
     assert {v.state for v in views} == {DeliveryState.DELIVERED}
 
 
-async def test_stop_finishes_attempts_under_way_and_leaves_the_rest(store: SqliteStore, fast: Settings,
-                                                                    engines: Engines, account: NewAccount) -> None:
+async def test_stop_finishes_attempts_under_way_and_leaves_the_rest(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount
+) -> None:
     with Sink(slow=0.3) as slow:
         fast.delivery.routes = {"*": slow.route}
         engine = await started(engines(per_destination=1))
-        accepted = await submit(store, fast, engine, account, "a@example.test", "b@example.test",
-                                "c@example.test")
+        accepted = await submit(store, fast, engine, account, "a@example.test", "b@example.test", "c@example.test")
         await asyncio.sleep(0.1)  # the first attempt is under way
         await engine.stop(2)
         assert [t.rcpt_to for t in slow.transactions] == [["a@example.test"]]
@@ -281,7 +299,8 @@ async def test_stop_finishes_attempts_under_way_and_leaves_the_rest(store: Sqlit
 
 
 async def test_an_idle_connection_gives_its_slot_to_a_waiting_destination(
-        store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount) -> None:
+    store: SqliteStore, fast: Settings, engines: Engines, sink: Sink, account: NewAccount
+) -> None:
     fast.delivery.reuse_idle = Duration(30)  # far longer than the test may take
     engine = await started(engines(concurrency=1, per_destination=1))
     first = await submit(store, fast, engine, account, "a1@one.example.test", "a2@one.example.test")
@@ -294,8 +313,9 @@ async def test_an_idle_connection_gives_its_slot_to_a_waiting_destination(
     assert sink.connections == 2
 
 
-async def test_leases_are_renewed_while_an_attempt_takes_long(store: SqliteStore, fast: Settings,
-                                                              engines: Engines, account: NewAccount) -> None:
+async def test_leases_are_renewed_while_an_attempt_takes_long(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount
+) -> None:
     fast.delivery.lease = Duration(0.3)
     with Sink(slow=1.0) as slow:
         fast.delivery.routes = {"*": slow.route}

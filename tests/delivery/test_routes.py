@@ -35,27 +35,33 @@ async def test_star_route_for_every_other_domain(settings: Settings) -> None:
 
 
 async def test_mx_hosts_by_preference(settings: Settings) -> None:
-    dns = FakeDns(mx_records={"example.test": [(20, "backup.example.test."), (10, "mx1.example.test.")]},
-                  hosts={"mx1.example.test": ["192.0.2.1", "2001:db8::1"], "backup.example.test": ["192.0.2.9"]})
+    dns = FakeDns(
+        mx_records={"example.test": [(20, "backup.example.test."), (10, "mx1.example.test.")]},
+        hosts={"mx1.example.test": ["192.0.2.1", "2001:db8::1"], "backup.example.test": ["192.0.2.9"]},
+    )
     destination = await resolve(settings, dns, "example.test")
     assert isinstance(destination, Destination)
-    assert destination.targets == (Target("mx1.example.test", "192.0.2.1", 25),
-                                   Target("mx1.example.test", "2001:db8::1", 25),
-                                   Target("backup.example.test", "192.0.2.9", 25))
+    assert destination.targets == (
+        Target("mx1.example.test", "192.0.2.1", 25),
+        Target("mx1.example.test", "2001:db8::1", 25),
+        Target("backup.example.test", "192.0.2.9", 25),
+    )
 
 
 async def test_random_order_among_equal_preferences(settings: Settings) -> None:
-    dns = FakeDns(mx_records={"example.test": [(10, "a.example.test"), (10, "b.example.test"),
-                                               (5, "first.example.test")]},
-                  hosts={"a.example.test": ["192.0.2.1"], "b.example.test": ["192.0.2.2"],
-                         "first.example.test": ["192.0.2.5"]})
+    dns = FakeDns(
+        mx_records={"example.test": [(10, "a.example.test"), (10, "b.example.test"), (5, "first.example.test")]},
+        hosts={"a.example.test": ["192.0.2.1"], "b.example.test": ["192.0.2.2"], "first.example.test": ["192.0.2.5"]},
+    )
     orders = set()
     for seed in range(20):
         destination = await resolve(settings, dns, "example.test", seed)
         assert isinstance(destination, Destination)
         orders.add(tuple(t.host for t in destination.targets))
-    assert orders == {("first.example.test", "a.example.test", "b.example.test"),
-                      ("first.example.test", "b.example.test", "a.example.test")}
+    assert orders == {
+        ("first.example.test", "a.example.test", "b.example.test"),
+        ("first.example.test", "b.example.test", "a.example.test"),
+    }
 
 
 async def test_implicit_mx_from_the_domains_addresses(settings: Settings) -> None:
@@ -65,8 +71,10 @@ async def test_implicit_mx_from_the_domains_addresses(settings: Settings) -> Non
 
 
 async def test_at_most_five_addresses(settings: Settings) -> None:
-    dns = FakeDns(mx_records={"example.test": [(i, f"mx{i}.example.test") for i in range(4)]},
-                  hosts={f"mx{i}.example.test": [f"192.0.2.{i}", f"192.0.3.{i}"] for i in range(4)})
+    dns = FakeDns(
+        mx_records={"example.test": [(i, f"mx{i}.example.test") for i in range(4)]},
+        hosts={f"mx{i}.example.test": [f"192.0.2.{i}", f"192.0.3.{i}"] for i in range(4)},
+    )
     destination = await resolve(settings, dns, "example.test")
     assert isinstance(destination, Destination)
     assert len(destination.targets) == 5
@@ -99,14 +107,15 @@ async def test_mx_host_without_address(settings: Settings) -> None:
 
 
 async def test_address_lookup_failure_is_temporary(settings: Settings) -> None:
-    dns = FakeDns(mx_records={"example.test": [(10, "mx.example.test")]},
-                  hosts={"mx.example.test": DnsStatus.FAILED})
+    dns = FakeDns(mx_records={"example.test": [(10, "mx.example.test")]}, hosts={"mx.example.test": DnsStatus.FAILED})
     failure(Verdict.TEMPORARY, "4.4.3", "will try again", await resolve(settings, dns, "example.test"))
 
 
 async def test_one_host_failing_does_not_hide_the_others(settings: Settings) -> None:
-    dns = FakeDns(mx_records={"example.test": [(10, "mx1.example.test"), (20, "mx2.example.test")]},
-                  hosts={"mx1.example.test": DnsStatus.FAILED, "mx2.example.test": ["192.0.2.2"]})
+    dns = FakeDns(
+        mx_records={"example.test": [(10, "mx1.example.test"), (20, "mx2.example.test")]},
+        hosts={"mx1.example.test": DnsStatus.FAILED, "mx2.example.test": ["192.0.2.2"]},
+    )
     destination = await resolve(settings, dns, "example.test")
     assert destination == Destination("example.test", (Target("mx2.example.test", "192.0.2.2", 25),))
 

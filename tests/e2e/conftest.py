@@ -55,8 +55,9 @@ def make_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serv
 
 
 @pytest.fixture(scope="module")
-def make_module_server(tmp_path_factory: pytest.TempPathFactory,
-                       request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
+def make_module_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerFactory]:
     """Like make_server, for a server shared by a module's tests."""
     servers: list[Server] = []
 
@@ -66,4 +67,6 @@ def make_module_server(tmp_path_factory: pytest.TempPathFactory,
         return server.start()
 
     yield make
-    _shut(servers, any(_failed(item) for item in request.session.items if getattr(item, "module", None) is request.module))
+    _shut(
+        servers, any(_failed(item) for item in request.session.items if getattr(item, "module", None) is request.module)
+    )

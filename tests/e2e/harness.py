@@ -118,8 +118,9 @@ class Server:
     def __init__(self, data: Path, **changes: Any) -> None:
         self.data = data
         self.config_path = data / "returnpath.toml"
-        result = run_cli("init", "--data", str(data), "--bounce-domain", BOUNCE_DOMAIN, "--hostname",
-                         "relay.example.test")
+        result = run_cli(
+            "init", "--data", str(data), "--bounce-domain", BOUNCE_DOMAIN, "--hostname", "relay.example.test"
+        )
         assert result.returncode == 0, result.stderr
         self.credentials: dict[str, str] = json.loads(result.stdout)
         settings = config.load(self.config_path)
@@ -145,10 +146,15 @@ class Server:
         with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "returnpath.cli", "serve", "--config", str(self.config_path)],
-                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)  # a process group of its own
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )  # a process group of its own
         # Every worker must be up, not just the first.
-        wait_for(lambda: self.stderr_path.read_bytes().count(b" ready ") >= self._ready_count + self.workers
-                 or self._died(), what="all workers to be ready")
+        wait_for(
+            lambda: self.stderr_path.read_bytes().count(b" ready ") >= self._ready_count + self.workers or self._died(),
+            what="all workers to be ready",
+        )
         self._ready_count += self.workers
         assert self.process.poll() is None, self.stderr()
         return self
@@ -246,8 +252,9 @@ class Server:
         client.login(creds["smtp_username"], creds["smtp_password"])
         return client
 
-    def submit_smtp(self, mail_from: str, recipients: list[str], message: bytes,
-                    client: smtplib.SMTP | None = None) -> dict[str, str]:
+    def submit_smtp(
+        self, mail_from: str, recipients: list[str], message: bytes, client: smtplib.SMTP | None = None
+    ) -> dict[str, str]:
         """Submit one message; returns recipient -> delivery id, read from the 250 reply."""
         own = client is None
         client = client or self.smtp()
@@ -266,8 +273,11 @@ class Server:
 
     def api(self, token: str | None = None) -> httpx.Client:
         """An HTTP client for the API with the first account's token (or `token`)."""
-        return httpx.Client(base_url=self.http_url, timeout=30,
-                            headers={"Authorization": f"Bearer {token or self.credentials['api_token']}"})
+        return httpx.Client(
+            base_url=self.http_url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token or self.credentials['api_token']}"},
+        )
 
     def send_http(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self.api() as api:
@@ -286,6 +296,7 @@ class Server:
         pending = list(delivery_ids)
         done: dict[str, dict[str, Any]] = {}
         with self.api() as api:
+
             def settled() -> bool:
                 for delivery_id in list(pending):
                     view = api.get(f"/v1/deliveries/{delivery_id}").json()
@@ -294,6 +305,7 @@ class Server:
                     done[delivery_id] = view
                     pending.remove(delivery_id)
                 return True
+
             wait_for(settled, timeout, interval=0.1, what=f"deliveries {pending} to settle")
         return done
 
@@ -305,7 +317,12 @@ class Server:
 
 def run_cli(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    result = subprocess.run([sys.executable, "-m", "returnpath.cli", *args], input=input, capture_output=True,
-                            env=env, timeout=60, check=False)
-    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(),
-                                       result.stderr.decode())
+    result = subprocess.run(
+        [sys.executable, "-m", "returnpath.cli", *args],
+        input=input,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())

@@ -60,9 +60,12 @@ class RawSMTP:
 
 @pytest.fixture(scope="module")
 def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
-    return make_module_server(workers=1, delivery__routes={"*": module_sink.route},
-                              smtp__submission__max_message_size=config.Size(MAX_SIZE),
-                              smtp__submission__max_recipients=MAX_RECIPIENTS)
+    return make_module_server(
+        workers=1,
+        delivery__routes={"*": module_sink.route},
+        smtp__submission__max_message_size=config.Size(MAX_SIZE),
+        smtp__submission__max_recipients=MAX_RECIPIENTS,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +101,9 @@ def authenticated(raw: RawSMTP, server: Server) -> RawSMTP:
 
 
 def test_wrong_password(raw: RawSMTP, server: Server) -> None:
-    assert raw.auth_plain(server.credentials["smtp_username"], "wrong") == \
-        "535 5.7.8 Authentication credentials invalid"
+    assert (
+        raw.auth_plain(server.credentials["smtp_username"], "wrong") == "535 5.7.8 Authentication credentials invalid"
+    )
     assert raw.command("MAIL FROM:<app@example.com>") == "530 5.7.0 Authentication required"
 
 
@@ -112,8 +116,10 @@ def test_bad_addresses(authenticated: RawSMTP) -> None:
     raw = authenticated
     assert raw.command("MAIL FROM:<app@localhost>") == "553 5.1.3 sender 'app@localhost' has an invalid domain"
     assert raw.command("MAIL FROM:<app@example.com>") == "250 2.1.0 Sender OK"
-    assert raw.command("RCPT TO:<someone@exa_mple.net>") == \
-        "553 5.1.3 recipient 'someone@exa_mple.net' has an invalid domain"
+    assert (
+        raw.command("RCPT TO:<someone@exa_mple.net>")
+        == "553 5.1.3 recipient 'someone@exa_mple.net' has an invalid domain"
+    )
     assert raw.command("DATA") == "503 5.5.1 Error: need RCPT command"
 
 
@@ -128,8 +134,10 @@ def test_too_many_recipients(authenticated: RawSMTP) -> None:
 
 def test_over_the_size_limit(authenticated: RawSMTP) -> None:
     raw = authenticated
-    assert raw.command(f"MAIL FROM:<app@example.com> SIZE={MAX_SIZE + 1}") == \
-        "552 5.3.4 Message size exceeds fixed maximum message size"
+    assert (
+        raw.command(f"MAIL FROM:<app@example.com> SIZE={MAX_SIZE + 1}")
+        == "552 5.3.4 Message size exceeds fixed maximum message size"
+    )
     raw.command("MAIL FROM:<app@example.com>")
     raw.command("RCPT TO:<big@example.net>")
     assert raw.command("DATA").startswith("354")
@@ -142,12 +150,14 @@ def test_smtp_smuggling_is_refused_not_split(authenticated: RawSMTP) -> None:
     raw.command("MAIL FROM:<app@example.com>")
     raw.command("RCPT TO:<smuggler@example.net>")
     assert raw.command("DATA").startswith("354")
-    raw.send(MIME + b"\n.\n"
-             b"MAIL FROM:<ceo@example.com>\r\n"
-             b"RCPT TO:<victim@example.org>\r\n"
-             b"DATA\r\n"
-             b"From: ceo@example.com\r\n\r\nPay the invoice.\r\n"
-             b".\r\n")
+    raw.send(
+        MIME + b"\n.\n"
+        b"MAIL FROM:<ceo@example.com>\r\n"
+        b"RCPT TO:<victim@example.org>\r\n"
+        b"DATA\r\n"
+        b"From: ceo@example.com\r\n\r\nPay the invoice.\r\n"
+        b".\r\n"
+    )
     assert raw.reply() == "550 5.6.0 the message contains a bare LF or CR; lines must end with CRLF"
     assert raw.command("NOOP").startswith("250")  # one reply: nothing was read as commands
 
@@ -161,13 +171,17 @@ def test_a_client_that_disconnects_mid_data(authenticated: RawSMTP) -> None:
     raw.close()
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    (b'{"recipients": ["a@example.net"], "mime": "Subject: x\\n\\nhi"', None),  # not JSON
-    (b'{"mime": "Subject: x\\n\\nhi\\n"}', "recipients"),
-    (b'{"recipients": ["a@example.net"]}', "mime"),
-    (b'{"recipients": ["a@example.net"], "mime": "Subject: \\ud800\\n\\nhi\\n"}', "mime"),  # not UTF-8
-    (b'{"recipients": ["a@example.net"], "mime": "Subject: x\\n\\nhi\\n", "tags": [1, 2]}', "tags"),
-], ids=["not-json", "no-recipients", "no-mime", "mime-not-utf8", "bad-tags"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"recipients": ["a@example.net"], "mime": "Subject: x\\n\\nhi"', None),  # not JSON
+        (b'{"mime": "Subject: x\\n\\nhi\\n"}', "recipients"),
+        (b'{"recipients": ["a@example.net"]}', "mime"),
+        (b'{"recipients": ["a@example.net"], "mime": "Subject: \\ud800\\n\\nhi\\n"}', "mime"),  # not UTF-8
+        (b'{"recipients": ["a@example.net"], "mime": "Subject: x\\n\\nhi\\n", "tags": [1, 2]}', "tags"),
+    ],
+    ids=["not-json", "no-recipients", "no-mime", "mime-not-utf8", "bad-tags"],
+)
 def test_bad_http_requests(server: Server, body: bytes, field: str | None) -> None:
     with server.api() as api:
         response = api.post("/v1/send", content=body, headers={"Content-Type": "application/json"})
@@ -176,5 +190,3 @@ def test_bad_http_requests(server: Server, body: bytes, field: str | None) -> No
     problem = response.json()
     assert problem["status"] == 400 and problem["detail"]
     assert problem.get("field") == field
-
-

@@ -60,23 +60,32 @@ I am on holiday until Monday.
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, module_sink: Sink) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("bounces") / "data", workers=1, delivery__routes={"*": module_sink.route},
-                 delivery__poll_interval=config.Duration(0.1))
+    srv = Server(
+        tmp_path_factory.mktemp("bounces") / "data",
+        workers=1,
+        delivery__routes={"*": module_sink.route},
+        delivery__poll_interval=config.Duration(0.1),
+    )
     srv.start()
     yield srv
     srv.stop()
 
 
 def send(server: Server, recipient: str, **options: object) -> str:
-    reply = httpx.post(f"{server.http_url}/v1/send", headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
-                       json={"recipient": recipient, "mime": "From: app@example.com\nSubject: hello\n\nhi\n", **options})
+    reply = httpx.post(
+        f"{server.http_url}/v1/send",
+        headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+        json={"recipient": recipient, "mime": "From: app@example.com\nSubject: hello\n\nhi\n", **options},
+    )
     assert reply.status_code == 200, reply.text
     return str(reply.json()["recipients"][recipient])
 
 
 def envelope_seen_by(module_sink: Sink, recipient: str) -> str:
-    transaction = wait_for(lambda: next((t for t in module_sink.transactions if t.rcpt_to == [recipient]), None),
-                           what=f"the sink to receive mail for {recipient}")
+    transaction = wait_for(
+        lambda: next((t for t in module_sink.transactions if t.rcpt_to == [recipient]), None),
+        what=f"the sink to receive mail for {recipient}",
+    )
     return str(transaction.mail_from)
 
 
@@ -89,8 +98,10 @@ def give_back(server: Server, envelope: str, text: str, **fields: str) -> str:
 
 
 def events(server: Server, delivery_id: str) -> list[dict[str, object]]:
-    reply = httpx.get(f"{server.http_url}/v1/deliveries/{delivery_id}",
-                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"})
+    reply = httpx.get(
+        f"{server.http_url}/v1/deliveries/{delivery_id}",
+        headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+    )
     return list(reply.json()["events"])
 
 
@@ -99,12 +110,23 @@ def test_a_dsn_fails_the_delivery_asynchronously(server: Server, module_sink: Si
     envelope = envelope_seen_by(module_sink, "gone@example.net")
     assert tokens.decode(server.settings.secret_bytes, envelope.split("@")[0]) == delivery_id
     give_back(server, envelope, DSN, recipient="gone@example.net")
-    failure = wait_for(lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
-                       what="the async failure in failures.log")
-    assert {k: failure[k] for k in ("type", "state", "status", "code", "reason", "hard", "dsn", "recipient",
-                                    "tags")} == {
-        "type": "async", "state": "bounce", "status": "5.1.1", "code": 550, "reason": "userunknown", "hard": True,
-        "dsn": True, "recipient": "gone@example.net", "tags": ["news"]}
+    failure = wait_for(
+        lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+        what="the async failure in failures.log",
+    )
+    assert {
+        k: failure[k] for k in ("type", "state", "status", "code", "reason", "hard", "dsn", "recipient", "tags")
+    } == {
+        "type": "async",
+        "state": "bounce",
+        "status": "5.1.1",
+        "code": 550,
+        "reason": "userunknown",
+        "hard": True,
+        "dsn": True,
+        "recipient": "gone@example.net",
+        "tags": ["news"],
+    }
     assert "User unknown" in str(failure["description"])
     bounce = next(b for b in server.log("bounces") if b["id"] == delivery_id)
     assert bounce["kind"] == "dsn" and bounce["mailfrom"] == "" and bounce["rcptto"] == [envelope]
@@ -113,8 +135,10 @@ def test_a_dsn_fails_the_delivery_asynchronously(server: Server, module_sink: Si
     assert kept.returncode == 0 and "Status: 5.1.1" in kept.stdout
     kinds = [e["event"] for e in events(server, delivery_id)]
     assert kinds == ["delivery", "bounce", "failure"]
-    state = httpx.get(f"{server.http_url}/v1/deliveries/{delivery_id}",
-                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"}).json()["state"]
+    state = httpx.get(
+        f"{server.http_url}/v1/deliveries/{delivery_id}",
+        headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+    ).json()["state"]
     assert state == "failed"
 
 
@@ -122,8 +146,9 @@ def test_an_autoreply_is_only_a_bounce(server: Server, module_sink: Sink) -> Non
     delivery_id = send(server, "holiday@example.net")
     envelope = envelope_seen_by(module_sink, "holiday@example.net")
     give_back(server, envelope, AUTOREPLY, recipient="holiday@example.net")
-    bounce = wait_for(lambda: next((b for b in server.log("bounces") if b["id"] == delivery_id), None),
-                      what="the bounce line")
+    bounce = wait_for(
+        lambda: next((b for b in server.log("bounces") if b["id"] == delivery_id), None), what="the bounce line"
+    )
     assert bounce["kind"] == "autoreply"
     assert not [f for f in server.log("failures") if f["id"] == delivery_id]
     assert [e["event"] for e in events(server, delivery_id)] == ["delivery", "bounce"]
@@ -134,12 +159,16 @@ def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Ser
     envelope = envelope_seen_by(module_sink, "gone2@example.net")
     assert envelope != "bounces@app.example"  # tracking stays on: our envelope goes out
     raw = give_back(server, envelope, DSN, recipient="gone2@example.net")
-    forwarded = wait_for(lambda: next((t for t in module_sink.transactions if t.rcpt_to == ["bounces@app.example"]), None),
-                         what="the forwarded copy")
+    forwarded = wait_for(
+        lambda: next((t for t in module_sink.transactions if t.rcpt_to == ["bounces@app.example"]), None),
+        what="the forwarded copy",
+    )
     assert forwarded.mail_from in ("", "<>")  # the null sender (the sink writes it "<>"): no bounce of a bounce
     assert forwarded.data.replace(b"\r\n", b"\n").rstrip(b"\n") == raw.encode().replace(b"\r\n", b"\n").rstrip(b"\n")
-    wait_for(lambda: any(f["id"] == delivery_id and f["type"] == "async" for f in server.log("failures")),
-             what="the async failure, logged as well")
+    wait_for(
+        lambda: any(f["id"] == delivery_id and f["type"] == "async" for f in server.log("failures")),
+        what="the async failure, logged as well",
+    )
 
 
 def test_logs_bounces_reads_the_bounce_log(server: Server, module_sink: Sink) -> None:
@@ -150,13 +179,14 @@ def test_logs_bounces_reads_the_bounce_log(server: Server, module_sink: Sink) ->
 
 def test_events_api_lists_bounces_and_failures(server: Server, module_sink: Sink) -> None:
     wait_for(lambda: server.log("failures"), what="a failure line")
-    reply = httpx.get(f"{server.http_url}/v1/events", params={"type": "failure"},
-                      headers={"Authorization": f"Bearer {server.credentials['api_token']}"})
+    reply = httpx.get(
+        f"{server.http_url}/v1/events",
+        params={"type": "failure"},
+        headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+    )
     assert reply.status_code == 200
     assert {e["event"] for e in reply.json()["events"]} == {"failure"}
     assert any(e.get("type") == "async" for e in reply.json()["events"])
-
-
 
 
 ARF = """\

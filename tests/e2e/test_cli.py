@@ -19,17 +19,21 @@ from tests.e2e.harness import Server, run_cli, wait_for
 from tests.trace import without_trace
 
 # An .eml file as editors write it: LF line endings.
-EML = (b"From: Ops <ops@example.com>\n"
-       b"To: a@example.net, b@example.org\n"
-       b"Subject: from the command line\n"
-       b"X-Returnpath-Tags: cli\n"
-       b"\n"
-       b"Sent with returnpath send.\n")
-ON_THE_WIRE = (b"From: Ops <ops@example.com>\r\n"
-               b"To: a@example.net, b@example.org\r\n"
-               b"Subject: from the command line\r\n"
-               b"\r\n"
-               b"Sent with returnpath send.\r\n")
+EML = (
+    b"From: Ops <ops@example.com>\n"
+    b"To: a@example.net, b@example.org\n"
+    b"Subject: from the command line\n"
+    b"X-Returnpath-Tags: cli\n"
+    b"\n"
+    b"Sent with returnpath send.\n"
+)
+ON_THE_WIRE = (
+    b"From: Ops <ops@example.com>\r\n"
+    b"To: a@example.net, b@example.org\r\n"
+    b"Subject: from the command line\r\n"
+    b"\r\n"
+    b"Sent with returnpath send.\r\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +46,7 @@ def sent(server: Server, module_sink: Sink, tmp_path_factory: pytest.TempPathFac
     """A message sent with `returnpath send` to two recipients, delivered."""
     eml = tmp_path_factory.mktemp("eml") / "message.eml"
     eml.write_bytes(EML)
-    result = server.cli("send", "--from", "ops@example.com", "--to", "a@example.net", "--to", "b@example.org",
-                        str(eml))
+    result = server.cli("send", "--from", "ops@example.com", "--to", "a@example.net", "--to", "b@example.org", str(eml))
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     server.wait_final(answer["recipients"].values())
@@ -58,6 +61,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 # ---- send, and what the other commands show of it -------------------------------------------
 
+
 def test_send_delivers_through_the_running_server(server: Server, module_sink: Sink, sent: dict[str, Any]) -> None:
     ids = sent["recipients"]
     assert list(ids) == ["a@example.net", "b@example.org"]
@@ -66,8 +70,12 @@ def test_send_delivers_through_the_running_server(server: Server, module_sink: S
         assert server.token_of(transaction.mail_from) == delivery_id
         assert without_trace(transaction.data, "") == ON_THE_WIRE
         view = server.delivery(delivery_id)
-        assert (view["state"], view["message"], view["sender"], view["tags"]) == \
-            ("delivered", sent["id"], "ops@example.com", ["cli"])
+        assert (view["state"], view["message"], view["sender"], view["tags"]) == (
+            "delivered",
+            sent["id"],
+            "ops@example.com",
+            ["cli"],
+        )
 
 
 def test_delivery_shows_what_the_api_shows(server: Server, sent: dict[str, Any]) -> None:
@@ -116,8 +124,20 @@ def test_logs_since(server: Server, sent: dict[str, Any]) -> None:
 
 def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> None:
     follower = subprocess.Popen(
-        [sys.executable, "-m", "returnpath.cli", "logs", "deliveries", "--follow", "--json",
-         "--config", str(server.config_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "returnpath.cli",
+            "logs",
+            "deliveries",
+            "--follow",
+            "--json",
+            "--config",
+            str(server.config_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert follower.stdout is not None
     lines: list[dict[str, Any]] = []
     reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in follower.stdout))  # type: ignore[union-attr]
@@ -125,8 +145,9 @@ def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> No
     try:
         # The lines already there come first; then, while it waits, a new delivery's line.
         wait_for(lambda: {r["id"] for r in lines} >= set(sent["recipients"].values()), what="the old lines")
-        answer = server.send_http({"recipient": "followed@example.net",
-                                   "mime": "From: ops@example.com\nSubject: follow\n\nhi\n"})
+        answer = server.send_http(
+            {"recipient": "followed@example.net", "mime": "From: ops@example.com\nSubject: follow\n\nhi\n"}
+        )
         new_id = answer["recipients"]["followed@example.net"]
         wait_for(lambda: any(r["id"] == new_id for r in lines), what="the new line")
         assert follower.poll() is None  # still following
@@ -136,8 +157,12 @@ def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> No
         reader.join(10)
         follower.stdout.close()
     (new,) = [r for r in lines if r["id"] == new_id]
-    assert (new["event"], new["recipient"], new["state"], new["code"]) == \
-        ("delivery", "followed@example.net", "eom", 250)
+    assert (new["event"], new["recipient"], new["state"], new["code"]) == (
+        "delivery",
+        "followed@example.net",
+        "eom",
+        250,
+    )
 
 
 def test_logs_of_an_empty_log(server: Server) -> None:
@@ -149,6 +174,7 @@ def test_logs_of_an_empty_log(server: Server) -> None:
 
 # ---- accounts --------------------------------------------------------------------------------
 
+
 def test_accounts_add_and_list(server: Server) -> None:
     created = json.loads(ok(server.cli("accounts", "add", "billing")))
     assert set(created) == {"account", "name", "api_token", "smtp_username", "smtp_password"}
@@ -158,8 +184,11 @@ def test_accounts_add_and_list(server: Server) -> None:
     listed = [json.loads(line) for line in ok(server.cli("accounts", "list")).splitlines()]
     by_name = {entry["name"]: entry for entry in listed}
     assert by_name["default"]["account"] == server.credentials["account"]
-    assert by_name["billing"] == {"account": created["account"], "name": "billing",
-                                  "smtp_username": created["smtp_username"]}
+    assert by_name["billing"] == {
+        "account": created["account"],
+        "name": "billing",
+        "smtp_username": created["smtp_username"],
+    }
     # Secrets are printed once, at creation, and never again.
     listing = server.cli("accounts", "list").stdout
     assert created["api_token"] not in listing and created["smtp_password"] not in listing
@@ -171,16 +200,21 @@ def test_accounts_add_and_list(server: Server) -> None:
 
 # ---- errors ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "no such configuration file"),
-    ("this is = = not toml", "not valid TOML"),
-    ('colour = "blue"\n', "unknown setting(s) in the top level: colour"),
-    ('[delivery.retry]\nfirst = "soon"\n', "delivery.retry.first = 'soon': expected seconds or a duration"),
-    ('secret = "short"\n', "secret must be at least 16 characters"),
-])
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such configuration file"),
+        ("this is = = not toml", "not valid TOML"),
+        ('colour = "blue"\n', "unknown setting(s) in the top level: colour"),
+        ('[delivery.retry]\nfirst = "soon"\n', "delivery.retry.first = 'soon': expected seconds or a duration"),
+        ('secret = "short"\n', "secret must be at least 16 characters"),
+    ],
+)
 @pytest.mark.parametrize("command", [["serve"], ["queue"], ["logs", "deliveries"]])
-def test_a_bad_configuration_file_is_exit_code_2(tmp_path: Path, command: list[str], content: str | None,
-                                                 message: str) -> None:
+def test_a_bad_configuration_file_is_exit_code_2(
+    tmp_path: Path, command: list[str], content: str | None, message: str
+) -> None:
     path = tmp_path / "returnpath.toml"
     if content is not None:
         path.write_text(content)

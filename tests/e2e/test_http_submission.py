@@ -13,14 +13,16 @@ from tests.e2e.harness import BOUNCE_DOMAIN
 from tests.trace import without_trace
 
 # JSON clients write LF line endings; the message goes out with CRLF.
-MIME = ("From: App <app@example.com>\n"
-        "To: undisclosed-recipients:;\n"
-        "Subject: Welcome, Zoë\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "\n"
-        "Hello Zoë,\n"
-        ".this line starts with a dot\n")
+MIME = (
+    "From: App <app@example.com>\n"
+    "To: undisclosed-recipients:;\n"
+    "Subject: Welcome, Zoë\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "\n"
+    "Hello Zoë,\n"
+    ".this line starts with a dot\n"
+)
 ON_THE_WIRE = MIME.replace("\n", "\r\n").encode("utf-8")
 
 
@@ -28,14 +30,16 @@ def test_send_with_options(make_server: ServerFactory) -> None:
     with Sink(dsn=True) as sink:
         server = make_server(workers=1, delivery__routes={"*": sink.route})
         maxdelivertime = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 3600))
-        answer = server.send_http({
-            "recipients": ["alice@example.net", "bob@example.org"],
-            "recipient": "carol@example.net",
-            "mime": MIME,
-            "tags": ["welcome", "campaign-7"],
-            "maxdelivertime": maxdelivertime,
-            "dsn": {"notify": ["FAILURE", "DELAY"], "ret": "HDRS", "envid": "env-42"},
-        })
+        answer = server.send_http(
+            {
+                "recipients": ["alice@example.net", "bob@example.org"],
+                "recipient": "carol@example.net",
+                "mime": MIME,
+                "tags": ["welcome", "campaign-7"],
+                "maxdelivertime": maxdelivertime,
+                "dsn": {"notify": ["FAILURE", "DELAY"], "ret": "HDRS", "envid": "env-42"},
+            }
+        )
 
         recipients = ["alice@example.net", "bob@example.org", "carol@example.net"]
         assert list(answer["recipients"]) == recipients
@@ -53,8 +57,12 @@ def test_send_with_options(make_server: ServerFactory) -> None:
         assert server.token_of(transaction.mail_from) == ids[recipient]
         assert without_trace(transaction.data, "HTTP") == ON_THE_WIRE
         # aiosmtpd (the sink) upper-cases the parameters it hands on: ENVID was env-42.
-        assert sorted(transaction.mail_options) == ["BODY=8BITMIME", "ENVID=ENV-42", "RET=HDRS",
-                                                    f"SIZE={len(transaction.data)}"]
+        assert sorted(transaction.mail_options) == [
+            "BODY=8BITMIME",
+            "ENVID=ENV-42",
+            "RET=HDRS",
+            f"SIZE={len(transaction.data)}",
+        ]
         assert transaction.rcpt_options == ["NOTIFY=FAILURE,DELAY"]
 
     for recipient, delivery_id in ids.items():
@@ -67,8 +75,12 @@ def test_send_with_options(make_server: ServerFactory) -> None:
         assert view["tags"] == ["welcome", "campaign-7"]
         assert view["expires"] == maxdelivertime
         (attempt,) = view["attempts"]
-        assert (attempt["state"], attempt["code"], attempt["status"], attempt["verdict"]) == \
-            ("eom", 250, "2.0.0", "accepted")
+        assert (attempt["state"], attempt["code"], attempt["status"], attempt["verdict"]) == (
+            "eom",
+            250,
+            "2.0.0",
+            "accepted",
+        )
         assert attempt["remote"] == f"127.0.0.1[127.0.0.1]:{sink.port}"
 
     server.wait_logged("deliveries", ids.values())
@@ -88,8 +100,14 @@ def test_send_with_options(make_server: ServerFactory) -> None:
 
 def test_trackbounces_false_sends_the_applications_envelope(make_server: ServerFactory, sink: Sink) -> None:
     server = make_server(workers=1, delivery__routes={"*": sink.route})
-    answer = server.send_http({"recipients": ["alice@example.net", "bob@example.org"], "mime": MIME,
-                               "envelope": "bounces@app.example.com", "trackbounces": False})
+    answer = server.send_http(
+        {
+            "recipients": ["alice@example.net", "bob@example.org"],
+            "mime": MIME,
+            "envelope": "bounces@app.example.com",
+            "trackbounces": False,
+        }
+    )
     ids = answer["recipients"]
     sink.wait(2)
     views = server.wait_final(ids.values())
@@ -111,13 +129,19 @@ def test_bad_requests_are_problem_documents_and_store_nothing(make_server: Serve
         not_json = api.post("/v1/send", content=b"{not json", headers={"Content-Type": "application/json"})
         no_recipients = api.post("/v1/send", json={"mime": MIME})
         bad_address = api.post("/v1/send", json={"recipients": ["not an address"], "mime": MIME})
-        bare_cr = api.post("/v1/send", json={"recipients": ["a@example.net"],
-                                             "mime": "Subject: x\r\n\r\nhi\rthere\r\n"})
+        bare_cr = api.post(
+            "/v1/send", json={"recipients": ["a@example.net"], "mime": "Subject: x\r\n\r\nhi\rthere\r\n"}
+        )
     with server.api(token="rp_wrong") as api:
         wrong_token = api.post("/v1/send", json={"recipients": ["a@example.net"], "mime": MIME})
 
-    for response, status in ((not_json, 400), (no_recipients, 400), (bad_address, 400),
-                             (bare_cr, 400), (wrong_token, 401)):
+    for response, status in (
+        (not_json, 400),
+        (no_recipients, 400),
+        (bad_address, 400),
+        (bare_cr, 400),
+        (wrong_token, 401),
+    ):
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         problem = response.json()
@@ -138,7 +162,8 @@ def test_a_line_over_998_octets_is_refused_as_over_smtp(make_server: ServerFacto
         code, reply = client.data(b"Subject: long\r\n\r\n" + long_line.encode() + b"\r\n")
     assert (code, reply[:25]) == (500, b"5.5.2 Line too long; RFC ")
     with server.api() as api:
-        response = api.post("/v1/send", json={"recipient": "long@example.net",
-                                              "mime": f"Subject: long\n\n{long_line}\n"})
+        response = api.post(
+            "/v1/send", json={"recipient": "long@example.net", "mime": f"Subject: long\n\n{long_line}\n"}
+        )
     assert response.status_code == 400, response.text
     assert response.json()["field"] == "mime"

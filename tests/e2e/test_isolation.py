@@ -26,8 +26,9 @@ def test_accounts_see_only_their_own_mail(make_server: ServerFactory, sink: Sink
     first = server.send_http({"recipient": "first@example.net", "mime": MIME})
     first_delivery = first["recipients"]["first@example.net"]
     with server.smtp(credentials=other) as client:
-        second = server.submit_smtp("other@example.com", ["second@example.net"],
-                                    MIME.replace("\n", "\r\n").encode(), client=client)
+        second = server.submit_smtp(
+            "other@example.com", ["second@example.net"], MIME.replace("\n", "\r\n").encode(), client=client
+        )
     second_delivery = second["second@example.net"]
     server.wait_final([first_delivery])
     sink.wait(2)
@@ -37,10 +38,12 @@ def test_accounts_see_only_their_own_mail(make_server: ServerFactory, sink: Sink
         assert mine.get(f"/v1/deliveries/{first_delivery}").json()["state"] == "delivered"
 
         # Someone else's id is answered exactly like an id that does not exist.
-        for api, path, what, wanted in ((theirs, "deliveries", "delivery", first_delivery),
-                                           (theirs, "messages", "message", first["id"]),
-                                           (mine, "deliveries", "delivery", second_delivery),
-                                           (mine, "deliveries", "delivery", "0" * 26)):
+        for api, path, what, wanted in (
+            (theirs, "deliveries", "delivery", first_delivery),
+            (theirs, "messages", "message", first["id"]),
+            (mine, "deliveries", "delivery", second_delivery),
+            (mine, "deliveries", "delivery", "0" * 26),
+        ):
             response = api.get(f"/v1/{path}/{wanted}")
             assert response.status_code == 404
             assert response.headers["content-type"].startswith("application/problem+json")
@@ -60,8 +63,7 @@ def test_accounts_see_only_their_own_mail(make_server: ServerFactory, sink: Sink
     as_other = server.cli("delivery", first_delivery, "--account", "other")
     assert as_other.returncode == 1
     assert "no delivery" in as_other.stderr
-    assert json.loads(server.cli("delivery", second_delivery, "--account", "other").stdout)["id"] == \
-        second_delivery
+    assert json.loads(server.cli("delivery", second_delivery, "--account", "other").stdout)["id"] == second_delivery
 
 
 def test_credentials_of_one_account_do_not_open_another(make_server: ServerFactory) -> None:
@@ -72,8 +74,7 @@ def test_credentials_of_one_account_do_not_open_another(make_server: ServerFacto
     try:
         with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
             client.login(other["smtp_username"], server.credentials["smtp_password"])
-        assert (refused.value.smtp_code, refused.value.smtp_error) == \
-            (535, b"5.7.8 Authentication credentials invalid")
+        assert (refused.value.smtp_code, refused.value.smtp_error) == (535, b"5.7.8 Authentication credentials invalid")
         # Without AUTH, nothing is relayed.
         assert client.mail("app@example.com") == (530, b"5.7.0 Authentication required")
     finally:

@@ -44,13 +44,21 @@ def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
 
 # ---- the API, as an application calls it -------------------------------------------------------
 
+
 def call(server: Server, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token or server.credentials['api_token']}"}
     return httpx.request(method, f"{server.http_url}{path}", headers=headers, timeout=10, **kwargs)
 
 
-def add_loop(server: Server, hooks: Receiver, path: str, events: list[str], fmt: str = "form",
-             token: str | None = None, *behaviours: Any) -> dict[str, Any]:
+def add_loop(
+    server: Server,
+    hooks: Receiver,
+    path: str,
+    events: list[str],
+    fmt: str = "form",
+    token: str | None = None,
+    *behaviours: Any,
+) -> dict[str, Any]:
     """Register a loop posting to the receiver's `path`; the receiver verifies with its secret."""
     url = f"{hooks.base_url}{path}"
     reply = call(server, "POST", "/v1/feedback-loops", token, json={"url": url, "events": events, "format": fmt})
@@ -68,8 +76,10 @@ def send(server: Server, recipient: str, token: str | None = None, **options: An
 
 def posted(hooks: Receiver, path: str, delivery_id: str, kind: str, timeout: float = 20) -> Arrival:
     """The one event of `kind` about the delivery that reached `path` (after de-duplication)."""
+
     def find() -> list[Arrival]:
         return [a for a in hooks.unique(path).values() if a.fields["id"] == delivery_id and a.fields["type"] == kind]
+
     [arrival] = wait_for(find, timeout, what=f"a {kind} post for {delivery_id} at {path}")
     return arrival
 
@@ -89,8 +99,10 @@ def second_account(server: Server) -> dict[str, str]:
 
 # ---- what is posted ------------------------------------------------------------------------------
 
+
 def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats(
-        server: Server, hooks: Receiver) -> None:
+    server: Server, hooks: Receiver
+) -> None:
     form = add_loop(server, hooks, "/refused/form", ["failure"])
     add_loop(server, hooks, "/refused/json", ["failure", "bounce"], "json")
     add_loop(server, hooks, "/refused/deliveries-only", ["delivery"])
@@ -103,10 +115,22 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
 
     # SMTPeter's variables, then ours; PHP reads tags[] as an array and booleans as 1/0.
     fields = as_form.fields
-    assert {k: fields[k] for k in ("type", "recipient", "action", "state", "code", "extended", "async", "hard",
-                                   "dsn", "tags", "id")} == {
-        "type": "failure", "recipient": "rcpt-550@example.net", "action": "failed", "state": "rcpt", "code": "550",
-        "extended": "5.0.0", "async": "0", "hard": "1", "dsn": "0", "tags": ["welcome", "a b"], "id": delivery_id}
+    assert {
+        k: fields[k]
+        for k in ("type", "recipient", "action", "state", "code", "extended", "async", "hard", "dsn", "tags", "id")
+    } == {
+        "type": "failure",
+        "recipient": "rcpt-550@example.net",
+        "action": "failed",
+        "state": "rcpt",
+        "code": "550",
+        "extended": "5.0.0",
+        "async": "0",
+        "hard": "1",
+        "dsn": "0",
+        "tags": ["welcome", "a b"],
+        "id": delivery_id,
+    }
     assert "550" in fields["description"] and fields["timestamp"].count(":") == 2 and fields["time"].isdigit()
     assert as_form.headers["content-type"] == "application/x-www-form-urlencoded"
     assert as_form.headers["user-agent"].startswith("returnpath/")
@@ -121,7 +145,10 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     delivered = send(server, "someone@example.net")
     accepted = posted(hooks, "/refused/deliveries-only", delivered, "delivery").fields
     assert {k: accepted[k] for k in ("recipient", "code", "extended")} == {
-        "recipient": "someone@example.net", "code": "250", "extended": "2.0.0"}
+        "recipient": "someone@example.net",
+        "code": "250",
+        "extended": "2.0.0",
+    }
     assert "queued as" in accepted["description"]  # the remote server's acceptance
     assert "tags" not in accepted  # no tags: an empty list is left out of a form, as PHP does
     assert not [a for a in hooks.at("/refused/deliveries-only") if a.fields["id"] == delivery_id]
@@ -135,8 +162,9 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     assert item["type"] == "failure" and item["delivery"] == delivery_id
 
 
-def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Server, module_sink: Sink,
-                                                                    hooks: Receiver) -> None:
+def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(
+    server: Server, module_sink: Sink, hooks: Receiver
+) -> None:
     add_loop(server, hooks, "/dsn/bounces", ["bounce"], "json")
     add_loop(server, hooks, "/dsn/failures", ["failure"])
     delivery_id = send(server, "gone@example.net", tags=["news"])
@@ -145,19 +173,32 @@ def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(server: Serv
 
     bounce = posted(hooks, "/dsn/bounces", delivery_id, "bounce").fields
     assert {k: bounce[k] for k in ("recipient", "kind", "mailfrom", "rcptto", "envelope", "tags")} == {
-        "recipient": "gone@example.net", "kind": "dsn", "mailfrom": "", "rcptto": envelope, "envelope": "",
-        "tags": ["news"]}
+        "recipient": "gone@example.net",
+        "kind": "dsn",
+        "mailfrom": "",
+        "rcptto": envelope,
+        "envelope": "",
+        "tags": ["news"],
+    }
     assert "Status: 5.1.1" in bounce["mime"] and bounce["mime"].startswith("From: MAILER-DAEMON@mx.example.net")
 
     failure = posted(hooks, "/dsn/failures", delivery_id, "failure").fields
     assert {k: failure[k] for k in ("state", "async", "hard", "dsn", "reason", "code", "extended", "action")} == {
-        "state": "bounce", "async": "1", "hard": "1", "dsn": "1", "reason": "userunknown", "code": "550",
-        "extended": "5.1.1", "action": "failed"}
+        "state": "bounce",
+        "async": "1",
+        "hard": "1",
+        "dsn": "1",
+        "reason": "userunknown",
+        "code": "550",
+        "extended": "5.1.1",
+        "action": "failed",
+    }
     assert "User unknown" in failure["description"]
 
 
-def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(server: Server, module_sink: Sink,
-                                                                               hooks: Receiver) -> None:
+def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(
+    server: Server, module_sink: Sink, hooks: Receiver
+) -> None:
     add_loop(server, hooks, "/autoreply/all", ["bounce", "failure", "deferred"])
     delivery_id = send(server, "holiday@example.net")
     envelope = envelope_seen_by(module_sink, "holiday@example.net")
@@ -172,8 +213,14 @@ def test_a_complaint_is_posted_as_abuse_with_the_report(server: Server, module_s
     add_loop(server, hooks, "/abuse", ["abuse"], "json")
     delivery_id = send(server, "complainer@example.net")
     envelope = envelope_seen_by(module_sink, "complainer@example.net")
-    give_back(server, "feedback@isp.example.org", f"abuse@{server.settings.bounce_domain}", ARF,
-              envelope=envelope, recipient="complainer@example.net")
+    give_back(
+        server,
+        "feedback@isp.example.org",
+        f"abuse@{server.settings.bounce_domain}",
+        ARF,
+        envelope=envelope,
+        recipient="complainer@example.net",
+    )
     abuse = posted(hooks, "/abuse", delivery_id, "abuse").fields
     assert abuse["emailfrom"] == "complainer@example.net" and abuse["feedbacktype"] == "abuse"
     assert "message/feedback-report" in abuse["mime"] and abuse["recipient"] == "complainer@example.net"
@@ -181,21 +228,32 @@ def test_a_complaint_is_posted_as_abuse_with_the_report(server: Server, module_s
 
 # ---- a receiver that fails -----------------------------------------------------------------------
 
-def test_each_event_arrives_exactly_once_through_errors_timeouts_and_drops(server: Server,
-                                                                           hooks: Receiver) -> None:
+
+def test_each_event_arrives_exactly_once_through_errors_timeouts_and_drops(server: Server, hooks: Receiver) -> None:
     """500, 429 with Retry-After, an answer slower than the timeout, a dropped connection: then
     it answers. Every event arrives; after de-duplication by webhook-id each exactly once; every
     request is an attempt the API shows."""
-    loop = add_loop(server, hooks, "/flaky", ["failure"], "form", None,
-                    Reply(500), Reply(429, (("Retry-After", "1"),)), Slow(2.5), Drop(), Reply(503))
+    loop = add_loop(
+        server,
+        hooks,
+        "/flaky",
+        ["failure"],
+        "form",
+        None,
+        Reply(500),
+        Reply(429, (("Retry-After", "1"),)),
+        Slow(2.5),
+        Drop(),
+        Reply(503),
+    )
     sent = [send(server, f"rcpt-550-5.1.{n}@example.net") for n in range(6)]
     for delivery_id in sent:
         posted(hooks, "/flaky", delivery_id, "failure", timeout=30)
 
-
     def recorded() -> list[dict[str, Any]] | None:
         items = call(server, "GET", f"/v1/feedback-loops/{loop['id']}/deliveries").json()["deliveries"]
         return items if all(i["state"] == "done" for i in items) else None
+
     items = wait_for(recorded, what="every post recorded as done")
     assert len(items) == 6 and {i["last_status"] for i in items} == {200}
 
@@ -215,6 +273,7 @@ def test_a_dead_post_is_listed_and_replayed(server: Server, hooks: Receiver) -> 
 
     def dead() -> list[dict[str, Any]]:
         return list(call(server, "GET", f"/v1/feedback-loops/{loop['id']}/deliveries?state=dead").json()["deliveries"])
+
     [item] = wait_for(dead, what="the post to be dead")
     assert item["last_status"] == 410 and "no such hook" in item["last_error"] and item["attempts"] == 3
 
@@ -226,8 +285,10 @@ def test_a_paused_loop_keeps_its_events_until_it_is_resumed(server: Server, hook
     loop = add_loop(server, hooks, "/paused", ["failure"])
     assert call(server, "PATCH", f"/v1/feedback-loops/{loop['id']}", json={"active": False}).json()["active"] is False
     delivery_id = send(server, "rcpt-550@example.com")
-    wait_for(lambda: call(server, "GET", f"/v1/feedback-loops/{loop['id']}/deliveries").json()["deliveries"],
-             what="the event to wait in the outbox")
+    wait_for(
+        lambda: call(server, "GET", f"/v1/feedback-loops/{loop['id']}/deliveries").json()["deliveries"],
+        what="the event to wait in the outbox",
+    )
     assert not hooks.at("/paused")
     call(server, "PATCH", f"/v1/feedback-loops/{loop['id']}", json={"active": True})
     posted(hooks, "/paused", delivery_id, "failure")
@@ -247,6 +308,7 @@ def test_a_slow_endpoint_does_not_hold_back_another_loop(server: Server, hooks: 
 
 # ---- a crash while posting -----------------------------------------------------------------------
 
+
 def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: ServerFactory, module_sink: Sink) -> None:
     """SIGKILL while posts are in flight (the receiver answers slowly), restart: every event
     arrives, at least once."""
@@ -259,5 +321,8 @@ def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: Se
         arrived_before = {a.fields["id"] for a in receiver.unique("/crash").values()}
         assert len(arrived_before) < len(sent), "the kill came too late to test anything"
         server.start()
-        wait_for(lambda: {a.fields["id"] for a in receiver.unique("/crash").values()} >= set(sent), timeout=60,
-                 what="every event to arrive after the restart")
+        wait_for(
+            lambda: {a.fields["id"] for a in receiver.unique("/crash").values()} >= set(sent),
+            timeout=60,
+            what="every event to arrive after the restart",
+        )

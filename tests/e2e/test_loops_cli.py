@@ -51,8 +51,9 @@ class Data:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     folder = tmp_path_factory.mktemp("rp-data")
-    result = run_cli("init", "--data", str(folder), "--bounce-domain", BOUNCE_DOMAIN, "--hostname",
-                     "relay.example.test")
+    result = run_cli(
+        "init", "--data", str(folder), "--bounce-domain", BOUNCE_DOMAIN, "--hostname", "relay.example.test"
+    )
     assert result.returncode == 0, result.stderr
     default = folder / "returnpath.toml"
     settings = config.load(default)
@@ -105,12 +106,16 @@ def loop_count(data: Data) -> int:
 
 # ---- add, list, show, pause, resume, update, rotate, remove ----------------------------------
 
+
 def test_add_prints_the_loop_with_its_secret_once(data: Data) -> None:
-    created = ok(data.cli("add", PUBLIC_URL, "--events", "failure, bounce", "--events", "abuse",
-                          "--format", "json"))[0]
+    created = ok(data.cli("add", PUBLIC_URL, "--events", "failure, bounce", "--events", "abuse", "--format", "json"))[0]
     assert set(created) == {"id", "url", "events", "format", "active", "secret"}
-    assert (created["url"], created["events"], created["format"], created["active"]) == \
-        (PUBLIC_URL, ["abuse", "bounce", "failure"], "json", True)
+    assert (created["url"], created["events"], created["format"], created["active"]) == (
+        PUBLIC_URL,
+        ["abuse", "bounce", "failure"],
+        "json",
+        True,
+    )
     assert len(created["id"]) == 26
     assert created["secret"].startswith("whsec_")
     assert len(base64.b64decode(created["secret"].removeprefix("whsec_"), validate=True)) >= 24
@@ -128,43 +133,56 @@ def test_pause_resume_and_update(data: Data) -> None:
     assert ok(data.cli("resume", created["id"]))[0]["active"] is True
     assert ok(data.cli("pause", created["id"]))[0]["active"] is False
 
-    (updated,) = ok(data.cli("update", created["id"], "--url", "https://93.184.215.14/other", "--events",
-                             "delivery", "--format", "json"))
-    assert updated == {"id": created["id"], "url": "https://93.184.215.14/other", "events": ["delivery"],
-                       "format": "json", "active": False}
+    (updated,) = ok(
+        data.cli(
+            "update", created["id"], "--url", "https://93.184.215.14/other", "--events", "delivery", "--format", "json"
+        )
+    )
+    assert updated == {
+        "id": created["id"],
+        "url": "https://93.184.215.14/other",
+        "events": ["delivery"],
+        "format": "json",
+        "active": False,
+    }
     assert "secret" not in updated
-    assert failed(data.cli("update", created["id"])) == \
-        "returnpath: loops update needs --url, --events or --format"
+    assert failed(data.cli("update", created["id"])) == "returnpath: loops update needs --url, --events or --format"
 
 
 def test_rotate_gives_a_new_secret(data: Data) -> None:
     created = add(data)
     (rotated,) = ok(data.cli("rotate", created["id"]))
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
-    assert {k: v for k, v in rotated.items() if k != "secret"} == \
-        {k: v for k, v in created.items() if k != "secret"}
+    assert {k: v for k, v in rotated.items() if k != "secret"} == {k: v for k, v in created.items() if k != "secret"}
 
 
 def test_remove(data: Data) -> None:
     created = add(data)
     assert ok(data.cli("remove", created["id"])) == [{"removed": created["id"]}]
-    assert failed(data.cli("show", created["id"])) == \
-        f"returnpath: no feedback loop {created['id']!r} in this account"
+    assert failed(data.cli("show", created["id"])) == f"returnpath: no feedback loop {created['id']!r} in this account"
     assert failed(data.cli("remove", created["id"])).startswith("returnpath: no feedback loop")
 
 
 # ---- bad settings ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["ftp://example.com/hook", "--events", "failure"],
-     "url: 'ftp://example.com/hook': the URL must start with http:// or https://"),
-    (["http:///hook", "--events", "failure"], "url: 'http:///hook': the URL has no host"),
-    (["http://exa mple.com/hook", "--events", "failure"],
-     "url: 'http://exa mple.com/hook': the URL contains spaces or control characters"),
-    ([PUBLIC_URL, "--events", "failure,bogus"], "events: unknown event type 'bogus': expected some of "),
-    ([PUBLIC_URL, "--events", ","], "events: a loop needs at least one event type"),
-    ([PUBLIC_URL, "--events", "failure", "--format", "xml"], "format: unknown format 'xml': expected form or json"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["ftp://example.com/hook", "--events", "failure"],
+            "url: 'ftp://example.com/hook': the URL must start with http:// or https://",
+        ),
+        (["http:///hook", "--events", "failure"], "url: 'http:///hook': the URL has no host"),
+        (
+            ["http://exa mple.com/hook", "--events", "failure"],
+            "url: 'http://exa mple.com/hook': the URL contains spaces or control characters",
+        ),
+        ([PUBLIC_URL, "--events", "failure,bogus"], "events: unknown event type 'bogus': expected some of "),
+        ([PUBLIC_URL, "--events", ","], "events: a loop needs at least one event type"),
+        ([PUBLIC_URL, "--events", "failure", "--format", "xml"], "format: unknown format 'xml': expected form or json"),
+    ],
+)
 def test_a_bad_setting_is_named_and_nothing_is_created(data: Data, args: list[str], message: str) -> None:
     before = loop_count(data)
     assert failed(data.cli("add", *args)).startswith(f"returnpath: {message}")
@@ -180,11 +198,15 @@ def test_a_bad_setting_in_an_update_changes_nothing(data: Data) -> None:
 
 def test_a_private_target_is_refused_unless_allowed(data: Data) -> None:
     before = loop_count(data)
-    for url, host, reason in (("http://127.0.0.1:8080/hook", "127.0.0.1", "loopback"),
-                              ("http://10.1.2.3/hook", "10.1.2.3", "private")):
+    for url, host, reason in (
+        ("http://127.0.0.1:8080/hook", "127.0.0.1", "loopback"),
+        ("http://10.1.2.3/hook", "10.1.2.3", "private"),
+    ):
         message = failed(data.cli("add", url, "--events", "failure", private=False))
-        assert message == (f"returnpath: url: {url!r}: {host} is a {reason} address; "
-                           "loops post only to public addresses unless [webhooks] allow_private_targets = true")
+        assert message == (
+            f"returnpath: url: {url!r}: {host} is a {reason} address; "
+            "loops post only to public addresses unless [webhooks] allow_private_targets = true"
+        )
     assert loop_count(data) == before
     created = add(data, "http://127.0.0.1:8080/hook")  # private.toml allows it
     assert created["url"] == "http://127.0.0.1:8080/hook"
@@ -203,6 +225,7 @@ def test_another_accounts_loop_is_not_found(data: Data) -> None:
 
 
 # ---- test: one signed sample post -------------------------------------------------------------
+
 
 def test_test_posts_one_signed_sample(data: Data, receiver: Receiver) -> None:
     created = add(data, receiver.base_url + "/sample")
@@ -242,6 +265,7 @@ def test_test_of_a_target_no_longer_allowed_is_not_sent(data: Data, receiver: Re
 
 # ---- deliveries and replay --------------------------------------------------------------------
 
+
 def _publish(data: Data, account_id: str, kind: EventKind, count: int) -> None:
     """Store events as `serve` does, fanned out into the outbox of the matching loops."""
     settings = config.load(data.private)
@@ -252,8 +276,9 @@ def _publish(data: Data, account_id: str, kind: EventKind, count: int) -> None:
         try:
             for n in range(count):
                 now = time.time() + n / 1000
-                event = Event(kind, ids.new_id(now), ids.new_id(now), account_id, now,
-                              {"recipient": f"r{n}@example.net"})
+                event = Event(
+                    kind, ids.new_id(now), ids.new_id(now), account_id, now, {"recipient": f"r{n}@example.net"}
+                )
                 await store.db.write(lambda conn, e=event, t=now: _insert_event(conn, e, t, store.loop_window))
         finally:
             await store.close()
@@ -282,27 +307,39 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     assert len(ok(data.cli("deliveries", loop["id"], "--account", "replays", "--limit", "2"))) == 2
 
     for item_id in (dead, also_dead):
-        _sql(data, "UPDATE loop_outbox SET state = 'dead', attempts = 3, next_attempt_at = NULL, last_status = 500,"
-             " last_error = 'HTTP 500: no (retry window closed)' WHERE id = ?", item_id)
+        _sql(
+            data,
+            "UPDATE loop_outbox SET state = 'dead', attempts = 3, next_attempt_at = NULL, last_status = 500,"
+            " last_error = 'HTTP 500: no (retry window closed)' WHERE id = ?",
+            item_id,
+        )
     _sql(data, "UPDATE loop_outbox SET lease_owner = 'w1', lease_until = ? WHERE id = ?", time.time() + 300, leased)
 
     shown = ok(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "dead"))
     assert [item["id"] for item in shown] == [dead, also_dead]
-    assert all((i["state"], i["attempts"], i["last_status"], i["last_error"]) ==
-               ("dead", 3, 500, "HTTP 500: no (retry window closed)") for i in shown)
+    assert all(
+        (i["state"], i["attempts"], i["last_status"], i["last_error"])
+        == ("dead", 3, 500, "HTTP 500: no (retry window closed)")
+        for i in shown
+    )
     (in_flight,) = ok(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "in_flight"))
     assert (in_flight["id"], in_flight["state"]) == (leased, "in_flight")
     assert failed(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "lost")).startswith(
-        "returnpath: state: unknown state 'lost'")
+        "returnpath: state: unknown state 'lost'"
+    )
 
     # One by one: the replayed item is pending again, keeping its last status and error.
     assert ok(data.cli("replay", loop["id"], dead, "--account", "replays")) == [{"replayed": 1}]
     (replayed,) = [i for i in ok(data.cli("deliveries", loop["id"], "--account", "replays")) if i["id"] == dead]
     assert (replayed["state"], replayed["attempts"], replayed["last_status"]) == ("pending", 0, 500)
-    assert failed(data.cli("replay", loop["id"], pending, "--account", "replays")) == \
-        f"returnpath: delivery {pending!r} is still pending: it is posted (again) without a replay"
-    assert failed(data.cli("replay", loop["id"], "0" * 26, "--account", "replays")) == \
-        f"returnpath: no delivery {'0' * 26!r} in feedback loop {loop['id']!r}"
+    assert (
+        failed(data.cli("replay", loop["id"], pending, "--account", "replays"))
+        == f"returnpath: delivery {pending!r} is still pending: it is posted (again) without a replay"
+    )
+    assert (
+        failed(data.cli("replay", loop["id"], "0" * 26, "--account", "replays"))
+        == f"returnpath: no delivery {'0' * 26!r} in feedback loop {loop['id']!r}"
+    )
 
     # All dead ones at once.
     _sql(data, "UPDATE loop_outbox SET state = 'dead' WHERE id = ?", dead)
@@ -311,5 +348,7 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
 
     # Exactly one of ITEM_ID and --dead.
     for args in ([], [dead, "--dead"]):
-        assert failed(data.cli("replay", loop["id"], *args, "--account", "replays")) == \
-            "returnpath: loops replay needs an ITEM_ID or --dead (one of them)"
+        assert (
+            failed(data.cli("replay", loop["id"], *args, "--account", "replays"))
+            == "returnpath: loops replay needs an ITEM_ID or --dead (one of them)"
+        )

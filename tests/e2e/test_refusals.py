@@ -50,14 +50,25 @@ def expected(step: str, sinks: dict[str, Sink]) -> tuple[str, int, str, str, Sin
         domain, reply = SESSION_REFUSALS[step]
         number, text = reply.split(" ", 1)
         return f"someone@{domain}", int(number), text.split()[0], text, sinks[step]
-    recipient = {"rcpt": "rcpt-550@example.net", "data": "data-554@example.net",
-                 "eom": "eom-554-5.6.0@example.net"}[step]
+    recipient = {"rcpt": "rcpt-550@example.net", "data": "data-554@example.net", "eom": "eom-554-5.6.0@example.net"}[
+        step
+    ]
     code, status = {"rcpt": (550, "5.0.0"), "data": (554, "5.0.0"), "eom": (554, "5.6.0")}[step]
     return recipient, code, status, f"{status} {step} refused for {recipient} by the sink", sinks["*"]
 
 
-def check_failure(server: Server, delivery_id: str, recipient: str, line: dict[str, Any], *, step: str,
-                  code: int, status: str, description: str, sink: Sink) -> None:
+def check_failure(
+    server: Server,
+    delivery_id: str,
+    recipient: str,
+    line: dict[str, Any],
+    *,
+    step: str,
+    code: int,
+    status: str,
+    description: str,
+    sink: Sink,
+) -> None:
     assert line["event"] == "failure"
     assert line["type"] == "sync"
     assert line["id"] == delivery_id
@@ -88,13 +99,19 @@ def test_a_5xx_refusal_fails_the_delivery_at_once(server: Server, sinks: dict[st
     assert view["attempt_count"] == 1
     assert view["next_attempt"] is None
     (attempt,) = view["attempts"]
-    assert (attempt["state"], attempt["code"], attempt["status"], attempt["description"], attempt["verdict"]) \
-        == (step, code, status, description, "permanent")
+    assert (attempt["state"], attempt["code"], attempt["status"], attempt["description"], attempt["verdict"]) == (
+        step,
+        code,
+        status,
+        description,
+        "permanent",
+    )
     assert [event["event"] for event in view["events"]] == ["failure"]
 
     (line,) = server.log_of("failures", delivery_id)
-    check_failure(server, delivery_id, recipient, line, step=step, code=code, status=status,
-                  description=description, sink=sink)
+    check_failure(
+        server, delivery_id, recipient, line, step=step, code=code, status=status, description=description, sink=sink
+    )
     assert view["events"][0] == line  # the API shows the event as the log line
     assert server.log_of("deliveries", delivery_id) == []
     assert recipient not in sink.recipients()
@@ -102,8 +119,13 @@ def test_a_5xx_refusal_fails_the_delivery_at_once(server: Server, sinks: dict[st
 
 def test_one_message_several_fates(server: Server, sinks: dict[str, Sink]) -> None:
     """Each recipient's copy is its own delivery: refusals of some do not touch the others."""
-    recipients = ["fine@example.net", "rcpt-550@example.net", "eom-554-5.6.0@example.net",
-                  "someone@mail.test", "also-fine@example.org"]
+    recipients = [
+        "fine@example.net",
+        "rcpt-550@example.net",
+        "eom-554-5.6.0@example.net",
+        "someone@mail.test",
+        "also-fine@example.org",
+    ]
     answer = server.send_http({"recipients": recipients, "mime": MESSAGE, "tags": TAGS})
     ids = answer["recipients"]
     views = server.wait_final(ids.values())
@@ -111,13 +133,15 @@ def test_one_message_several_fates(server: Server, sinks: dict[str, Sink]) -> No
     server.wait_logged("deliveries", [ids["fine@example.net"], ids["also-fine@example.org"]])
 
     states = {recipient: views[ids[recipient]]["state"] for recipient in recipients}
-    assert states == {"fine@example.net": "delivered", "rcpt-550@example.net": "failed",
-                      "eom-554-5.6.0@example.net": "failed", "someone@mail.test": "failed",
-                      "also-fine@example.org": "delivered"}
-    failed = {line["recipient"]: line["state"] for line in server.log("failures")
-              if line["message"] == answer["id"]}
-    assert failed == {"rcpt-550@example.net": "rcpt", "eom-554-5.6.0@example.net": "eom",
-                      "someone@mail.test": "mail"}
+    assert states == {
+        "fine@example.net": "delivered",
+        "rcpt-550@example.net": "failed",
+        "eom-554-5.6.0@example.net": "failed",
+        "someone@mail.test": "failed",
+        "also-fine@example.org": "delivered",
+    }
+    failed = {line["recipient"]: line["state"] for line in server.log("failures") if line["message"] == answer["id"]}
+    assert failed == {"rcpt-550@example.net": "rcpt", "eom-554-5.6.0@example.net": "eom", "someone@mail.test": "mail"}
     delivered = {line["recipient"] for line in server.log("deliveries") if line["message"] == answer["id"]}
     assert delivered == {"fine@example.net", "also-fine@example.org"}
     assert {"fine@example.net", "also-fine@example.org"} <= set(sinks["*"].recipients())

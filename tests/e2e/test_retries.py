@@ -23,8 +23,9 @@ MESSAGE = "From: app@example.com\nSubject: retried\n\nhello\n"
 
 
 def start(make_server: ServerFactory, routes: dict[str, str], **changes: Any) -> Server:
-    return make_server(workers=1, delivery__routes=routes, delivery__retry__first=RETRY,
-                       delivery__retry__factor=1.0, **changes)
+    return make_server(
+        workers=1, delivery__routes=routes, delivery__retry__first=RETRY, delivery__retry__factor=1.0, **changes
+    )
 
 
 def send(server: Server, recipient: str, **options: Any) -> str:
@@ -34,36 +35,51 @@ def send(server: Server, recipient: str, **options: Any) -> str:
 
 def deferrals(server: Server, delivery_id: str, count: int) -> dict[str, Any]:
     """Wait until the delivery was deferred `count` times; returns its view."""
-    return wait_for(lambda: (view := server.delivery(delivery_id))["attempt_count"] >= count and view,
-                    what=f"{count} attempts")  # type: ignore[no-any-return]
+    return wait_for(
+        lambda: (view := server.delivery(delivery_id))["attempt_count"] >= count and view, what=f"{count} attempts"
+    )  # type: ignore[no-any-return]
 
 
-def check_deferred(view: dict[str, Any], step: str, code: int | None, status: str, description: str,
-                   remote: str) -> None:
+def check_deferred(
+    view: dict[str, Any], step: str, code: int | None, status: str, description: str, remote: str
+) -> None:
     """Every attempt but the last was this temporary failure, each with its deferred event."""
     *earlier, _ = view["attempts"]
     assert earlier
     for number, attempt in enumerate(earlier, 1):
         assert attempt["attempt"] == number
-        assert (attempt["state"], attempt["code"], attempt["status"], attempt["description"], attempt["remote"],
-                attempt["verdict"]) == (step, code, status, description, remote, "temporary")
+        assert (
+            attempt["state"],
+            attempt["code"],
+            attempt["status"],
+            attempt["description"],
+            attempt["remote"],
+            attempt["verdict"],
+        ) == (step, code, status, description, remote, "temporary")
     deferred = [event for event in view["events"] if event["event"] == "deferred"]
     assert [event["attempt"] for event in deferred] == list(range(1, len(earlier) + 1))
     for event in deferred:
-        assert (event["state"], event["code"], event["status"], event["description"]) == \
-            (step, code, status, description)
+        assert (event["state"], event["code"], event["status"], event["description"]) == (
+            step,
+            code,
+            status,
+            description,
+        )
         assert event["tags"] == ["retry"]
         # The schedule: each retry is due 0.3 s after the attempt before it, and no later than
         # the close of the retry window.
-        assert event["retry_at"] == pytest.approx(min(event["timestamp"] + RETRY, view["expires_timestamp"]),
-                                                  abs=0.002)
+        assert event["retry_at"] == pytest.approx(min(event["timestamp"] + RETRY, view["expires_timestamp"]), abs=0.002)
 
 
-@pytest.mark.parametrize(("step", "reply"), [("rcpt", "451 4.3.0 Try again later"),
-                                             ("eom", "452 4.2.2 Mailbox full, try later"),
-                                             ("data", "421 4.3.2 Going down, try later")])
-def test_a_4xx_reply_is_retried_until_accepted(make_server: ServerFactory, sink: Sink, step: str,
-                                               reply: str) -> None:
+@pytest.mark.parametrize(
+    ("step", "reply"),
+    [
+        ("rcpt", "451 4.3.0 Try again later"),
+        ("eom", "452 4.2.2 Mailbox full, try later"),
+        ("data", "421 4.3.2 Going down, try later"),
+    ],
+)
+def test_a_4xx_reply_is_retried_until_accepted(make_server: ServerFactory, sink: Sink, step: str, reply: str) -> None:
     server = start(make_server, {"*": sink.route})
     sink.refuse(step, reply)
     delivery_id = send(server, "patient@example.net")
@@ -118,8 +134,7 @@ def test_a_server_that_hangs_times_out_and_is_deferred(make_server: ServerFactor
 
     remote = f"127.0.0.1[127.0.0.1]:{sink.port}"
     assert view["state"] == "delivered"
-    check_deferred(view, "rcpt", None, "4.4.2", f"conversation with {remote} timed out while sending RCPT TO",
-                   remote)
+    check_deferred(view, "rcpt", None, "4.4.2", f"conversation with {remote} timed out while sending RCPT TO", remote)
 
 
 def test_the_retry_window_closing_fails_with_the_last_reply(make_server: ServerFactory) -> None:
@@ -139,8 +154,13 @@ def test_the_retry_window_closing_fails_with_the_last_reply(make_server: ServerF
     assert line["expired"] is True
     assert line["type"] == "sync"
     assert line["attempt"] == view["attempt_count"]
-    assert (line["state"], line["code"], line["status"], line["description"], line["remote"]) == \
-        ("connect", None, "4.4.1", description, remote)
+    assert (line["state"], line["code"], line["status"], line["description"], line["remote"]) == (
+        "connect",
+        None,
+        "4.4.1",
+        description,
+        remote,
+    )
     assert line["tags"] == ["retry"]
     assert view["events"][-1] == line
     assert server.log("deliveries") == []
@@ -158,12 +178,15 @@ def test_maxdelivertime_closes_the_window(make_server: ServerFactory, sink: Sink
 
     assert view["state"] == "failed"
     assert view["expires"] == maxdelivertime
-    check_deferred(view, "rcpt", 450, "4.2.0", "4.2.0 Greylisted, come back later",
-                   f"127.0.0.1[127.0.0.1]:{sink.port}")
+    check_deferred(view, "rcpt", 450, "4.2.0", "4.2.0 Greylisted, come back later", f"127.0.0.1[127.0.0.1]:{sink.port}")
     (line,) = server.log_of("failures", delivery_id)
     assert line["expired"] is True
-    assert (line["state"], line["code"], line["status"], line["description"]) == \
-        ("rcpt", 450, "4.2.0", "4.2.0 Greylisted, come back later")
+    assert (line["state"], line["code"], line["status"], line["description"]) == (
+        "rcpt",
+        450,
+        "4.2.0",
+        "4.2.0 Greylisted, come back later",
+    )
     assert line["attempt"] == view["attempt_count"]
     assert sink.recipients() == []
 

@@ -18,29 +18,35 @@ RECIPIENTS = ["alice@example.net", "bob@example.org", "carol@example.net"]
 # The header as the application wrote it; folded lines, a line starting with a dot (which
 # SMTP stuffs and unstuffs), 8-bit UTF-8 in the body, and no final line ending after the
 # option header block.
-HEADER_BEFORE = (b"From: App <app@example.com>\r\n"
-                 b"To: alice@example.net, bob@example.org, carol@example.net\r\n"
-                 b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= and a long subject that is\r\n"
-                 b"\tfolded onto a second line\r\n")
-OPTION_HEADERS = (b"X-Returnpath-Tags: welcome, onboarding\r\n"
-                  b"X-Returnpath-Dsn: notify=FAILURE,DELAY;\r\n ret=HDRS\r\n")
-HEADER_AFTER = (b"Message-ID: <e2e-1@example.com>\r\n"
-                b"X-Mailer: e2e\r\n"
-                b"MIME-Version: 1.0\r\n"
-                b"Content-Type: text/plain; charset=utf-8\r\n"
-                b"Content-Transfer-Encoding: 8bit\r\n")
-BODY = (b"\r\nHello,\r\n"
-        b".a line that starts with a dot\r\n"
-        b"..and one with two\r\n"
-        b"Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\r\n"
-        b"X-Returnpath-Tags: in the body, so not an option\r\n")
+HEADER_BEFORE = (
+    b"From: App <app@example.com>\r\n"
+    b"To: alice@example.net, bob@example.org, carol@example.net\r\n"
+    b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= and a long subject that is\r\n"
+    b"\tfolded onto a second line\r\n"
+)
+OPTION_HEADERS = b"X-Returnpath-Tags: welcome, onboarding\r\nX-Returnpath-Dsn: notify=FAILURE,DELAY;\r\n ret=HDRS\r\n"
+HEADER_AFTER = (
+    b"Message-ID: <e2e-1@example.com>\r\n"
+    b"X-Mailer: e2e\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+)
+BODY = (
+    b"\r\nHello,\r\n"
+    b".a line that starts with a dot\r\n"
+    b"..and one with two\r\n"
+    b"Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\r\n"
+    b"X-Returnpath-Tags: in the body, so not an option\r\n"
+)
 SUBMITTED = HEADER_BEFORE + OPTION_HEADERS + HEADER_AFTER + BODY
 DELIVERED = HEADER_BEFORE + HEADER_AFTER + BODY
 
 
 @pytest.mark.parametrize("starttls", [False, True], ids=["cleartext-loopback", "starttls"])
 def test_each_recipient_is_delivered_with_its_own_tracking_envelope(
-        make_server: ServerFactory, sink: Sink, starttls: bool) -> None:
+    make_server: ServerFactory, sink: Sink, starttls: bool
+) -> None:
     server = make_server(delivery__routes={"*": sink.route})
 
     with server.smtp(starttls=starttls) as client:
@@ -123,8 +129,12 @@ def test_envelope_options_as_headers(make_server: ServerFactory, sink: Sink) -> 
     body = b"Subject: envelope\r\n\r\nhello\r\n"
     cases = [  # MAIL FROM, option headers, recipient, MAIL FROM the sink should see (None: tracking)
         ("app@example.com", b"X-Returnpath-Trackbounces: false\r\n", "own@example.net", "app@example.com"),
-        ("app@example.com", b"X-Returnpath-Trackbounces: no\r\nX-Returnpath-Envelope: bounces@app.example.com\r\n",
-         "given@example.net", "bounces@app.example.com"),
+        (
+            "app@example.com",
+            b"X-Returnpath-Trackbounces: no\r\nX-Returnpath-Envelope: bounces@app.example.com\r\n",
+            "given@example.net",
+            "bounces@app.example.com",
+        ),
         ("", b"X-Returnpath-Trackbounces: false\r\n", "null@example.net", "<>"),
         ("", b"", "tracked@example.net", None),
     ]

@@ -31,8 +31,9 @@ async def make_account(store: SqliteStore, name: str) -> NewAccount:
     computed once per run: these tests call the API with the token and never log in over SMTP."""
     now = time.time()
     created = NewAccount(Account(ids.new_id(now), name, name), credentials.new_token(), f"{name}-password")
-    await store.create_account(created.account, credentials.hash_token(created.api_token),
-                               _password_hash(created.smtp_password), now)
+    await store.create_account(
+        created.account, credentials.hash_token(created.api_token), _password_hash(created.smtp_password), now
+    )
     return created
 
 
@@ -68,8 +69,9 @@ async def anonymous(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def client(base_url: str, account: NewAccount) -> AsyncIterator[httpx.AsyncClient]:
     """A client with the test account's token."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {account.api_token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {account.api_token}"}
+    ) as client:
         yield client
 
 

@@ -36,13 +36,19 @@ def _refs(node: Any) -> list[str]:
     return [r for value in node for r in _refs(value)] if isinstance(node, list) else []
 
 
-async def test_openapi_describes_exactly_the_routes(anonymous: httpx.AsyncClient, relay: Relay,
-                                                    settings: Settings) -> None:
+async def test_openapi_describes_exactly_the_routes(
+    anonymous: httpx.AsyncClient, relay: Relay, settings: Settings
+) -> None:
     spec = (await anonymous.get("/v1/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     app = create_app(relay, settings)
-    served = {(route.path, method.lower()) for route in app.routes if isinstance(route, Route)
-              for method in route.methods or () if method != "HEAD"}
+    served = {
+        (route.path, method.lower())
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
     described = {(path, method) for path, item in spec["paths"].items() for method in item if method in METHODS}
     assert served == described
     for ref in _refs(spec):  # every $ref points at something that exists
@@ -56,8 +62,13 @@ async def test_openapi_describes_exactly_the_routes(anonymous: httpx.AsyncClient
                 if parameter["in"] == "path":
                     assert "{" + parameter["name"] + "}" in path
     schemes = set(spec["components"]["securitySchemes"])
-    assert {name for item in spec["paths"].values() for op in item.values()
-            for requirement in op["security"] for name in requirement} <= schemes
+    assert {
+        name
+        for item in spec["paths"].values()
+        for op in item.values()
+        for requirement in op["security"]
+        for name in requirement
+    } <= schemes
 
 
 async def test_serve_http_stops_cleanly(relay: Relay, settings: Settings) -> None:
@@ -85,10 +96,12 @@ async def test_a_store_outage_is_503_with_retry_after(client: httpx.AsyncClient,
     assert "database" not in response.text  # the store's own message stays in the log
 
 
-async def test_an_unexpected_error_is_500_without_internals(client: httpx.AsyncClient, relay: Relay,
-                                                            monkeypatch: Any) -> None:
+async def test_an_unexpected_error_is_500_without_internals(
+    client: httpx.AsyncClient, relay: Relay, monkeypatch: Any
+) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
+
     monkeypatch.setattr(relay, "submit", broken)
     response = await client.post("/v1/send", json={"recipient": "x@example.net", "mime": "From: a@b.example\n\nx\n"})
     assert_problem(response, 500, "internal-error")

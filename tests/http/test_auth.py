@@ -15,17 +15,24 @@ from .conftest import MESSAGE, assert_problem
 SEND = {"recipient": "x@example.net", "mime": MESSAGE}
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer rp_not-a-real-token"},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-    {"Authorization": "Bearer"},
-], ids=["missing", "wrong token", "wrong scheme", "empty"])
-async def test_without_a_valid_token_is_401(anonymous: httpx.AsyncClient, store: SqliteStore,
-                                             headers: dict[str, str]) -> None:
-    for response in (await anonymous.post("/v1/send", json=SEND, headers=headers),
-                     await anonymous.get("/v1/events", headers=headers),
-                     await anonymous.get("/v1/deliveries/" + "0" * 26, headers=headers)):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer rp_not-a-real-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+    ],
+    ids=["missing", "wrong token", "wrong scheme", "empty"],
+)
+async def test_without_a_valid_token_is_401(
+    anonymous: httpx.AsyncClient, store: SqliteStore, headers: dict[str, str]
+) -> None:
+    for response in (
+        await anonymous.post("/v1/send", json=SEND, headers=headers),
+        await anonymous.get("/v1/events", headers=headers),
+        await anonymous.get("/v1/deliveries/" + "0" * 26, headers=headers),
+    ):
         assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"].startswith("Bearer")
     assert (await store.queue_summary())["queued"] == 0
@@ -36,8 +43,9 @@ async def test_a_refused_token_says_invalid_token(anonymous: httpx.AsyncClient) 
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
-async def test_an_account_sees_only_its_own(client: httpx.AsyncClient, anonymous: httpx.AsyncClient,
-                                            store: SqliteStore) -> None:
+async def test_an_account_sees_only_its_own(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, store: SqliteStore
+) -> None:
     sent = (await client.post("/v1/send", json=SEND)).json()
     delivery_id = sent["recipients"]["x@example.net"]
     assert (await client.get(f"/v1/deliveries/{delivery_id}")).status_code == 200

@@ -18,18 +18,18 @@ async def _attempt(store: SqliteStore, settings: Settings, verdict: Verdict, cod
     """One attempt at every due delivery, as the delivery engine would record it."""
     now = time.time()
     for job in await store.claim("test", now, now + 60, 100):
-        outcome = Outcome(verdict, step, code, f"{code // 100}.1.1", f"{code} said the server",
-                          "mx.example.net[127.0.0.1]:25")
+        outcome = Outcome(
+            verdict, step, code, f"{code // 100}.1.1", f"{code} said the server", "mx.example.net[127.0.0.1]:25"
+        )
         settlement = settle(job, outcome, now, settings.delivery.retry.policy())
-        attempt = Attempt(job.attempts + 1, now, outcome.remote, step, code, outcome.status, outcome.text,
-                          verdict)
+        attempt = Attempt(job.attempts + 1, now, outcome.remote, step, code, outcome.status, outcome.text, verdict)
         await store.settle(job, attempt, settlement)
 
 
-async def test_a_delivery_with_its_attempts_and_events(client: httpx.AsyncClient, store: SqliteStore,
-                                                       settings: Settings) -> None:
-    sent = (await client.post("/v1/send", json={"recipient": "x@example.net", "mime": MESSAGE,
-                                                "tags": ["t1"]})).json()
+async def test_a_delivery_with_its_attempts_and_events(
+    client: httpx.AsyncClient, store: SqliteStore, settings: Settings
+) -> None:
+    sent = (await client.post("/v1/send", json={"recipient": "x@example.net", "mime": MESSAGE, "tags": ["t1"]})).json()
     delivery_id = sent["recipients"]["x@example.net"]
     queued = (await client.get(f"/v1/deliveries/{delivery_id}")).json()
     assert queued["state"] == "queued" and queued["attempts"] == [] and queued["events"] == []
@@ -51,8 +51,9 @@ async def test_a_delivery_with_its_attempts_and_events(client: httpx.AsyncClient
 
 
 async def test_a_message_lists_its_deliveries(client: httpx.AsyncClient) -> None:
-    sent = (await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"],
-                                                "mime": MESSAGE})).json()
+    sent = (
+        await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"], "mime": MESSAGE})
+    ).json()
     listing = (await client.get(f"/v1/messages/{sent['id']}")).json()
     assert listing["id"] == sent["id"]
     assert {d["recipient"]: d["id"] for d in listing["deliveries"]} == sent["recipients"]
@@ -64,17 +65,18 @@ async def test_unknown_ids_are_404(client: httpx.AsyncClient) -> None:
         assert_problem(await client.get(path), 404, "not-found")
 
 
-async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: SqliteStore,
-                                         settings: Settings) -> None:
+async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: SqliteStore, settings: Settings) -> None:
     await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"], "mime": MESSAGE})
     await _attempt(store, settings, Verdict.TEMPORARY, 451, Step.RCPT)
     await client.post("/v1/send", json={"recipient": "c@example.net", "mime": MESSAGE})
     store_now = time.time() + 10**6  # make the deferred ones due as well
     for job in await store.claim("test", store_now, store_now + 60, 100):
         outcome = Outcome(Verdict.ACCEPTED, Step.EOM, 250, "2.0.0", "250 ok", None)
-        await store.settle(job, Attempt(job.attempts + 1, time.time(), None, Step.EOM, 250, "2.0.0", "250 ok",
-                                        Verdict.ACCEPTED), settle(job, outcome, time.time(),
-                                                                  settings.delivery.retry.policy()))
+        await store.settle(
+            job,
+            Attempt(job.attempts + 1, time.time(), None, Step.EOM, 250, "2.0.0", "250 ok", Verdict.ACCEPTED),
+            settle(job, outcome, time.time(), settings.delivery.retry.policy()),
+        )
     everything = (await client.get("/v1/events")).json()
     kinds = [e["event"] for e in everything["events"]]
     assert sorted(kinds) == ["deferred", "deferred", "delivery", "delivery", "delivery"]
@@ -87,7 +89,9 @@ async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: Sqlit
 
     page1 = (await client.get("/v1/events", params={"limit": 2})).json()
     page2 = (await client.get("/v1/events", params={"limit": 2, "after": page1["next"]})).json()
-    assert [e["event_id"] for e in page1["events"] + page2["events"]] == [e["event_id"] for e in everything["events"][:4]]
+    assert [e["event_id"] for e in page1["events"] + page2["events"]] == [
+        e["event_id"] for e in everything["events"][:4]
+    ]
     last = (await client.get("/v1/events", params={"after": everything["next"]})).json()
     assert last == {"events": [], "next": everything["next"]}
 
@@ -97,7 +101,13 @@ async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: Sqlit
 
 
 async def test_bad_event_queries(client: httpx.AsyncClient) -> None:
-    for params, field in (({"type": "bounced"}, "type"), ({"since": "yesterday"}, "since"),
-                          ({"since": "nan"}, "since"), ({"after": "-1"}, "after"),
-                          ({"limit": "0"}, "limit"), ({"limit": "5000"}, "limit"), ({"after": "x"}, "after")):
+    for params, field in (
+        ({"type": "bounced"}, "type"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "nan"}, "since"),
+        ({"after": "-1"}, "after"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "5000"}, "limit"),
+        ({"after": "x"}, "after"),
+    ):
         assert_problem(await client.get("/v1/events", params=params), 400, "invalid-field", field)

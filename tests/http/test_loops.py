@@ -67,8 +67,9 @@ async def other(store: SqliteStore) -> NewAccount:
 
 @pytest.fixture
 async def other_client(base_url: str, other: NewAccount) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {other.api_token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {other.api_token}"}
+    ) as client:
         yield client
 
 
@@ -98,8 +99,10 @@ async def _set(store: SqliteStore, item_id: str, sql: str, *params: Any) -> None
 
 # ---- create, list, get ---------------------------------------------------------------------
 
-async def test_create_answers_201_with_the_loop_and_its_secret(client: httpx.AsyncClient, store: SqliteStore,
-                                                               account: NewAccount) -> None:
+
+async def test_create_answers_201_with_the_loop_and_its_secret(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     response = await client.post(LOOPS, json={"url": URL, "events": ["failure", "bounce"]})
     assert response.status_code == 201, response.text
     loop = response.json()
@@ -115,8 +118,9 @@ async def test_create_answers_201_with_the_loop_and_its_secret(client: httpx.Asy
     assert (await _create(client))["secret"] != secret
 
 
-async def test_an_account_has_at_most_max_loops(client: httpx.AsyncClient, other_client: httpx.AsyncClient,
-                                                settings: Settings) -> None:
+async def test_an_account_has_at_most_max_loops(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, settings: Settings
+) -> None:
     settings.webhooks.max_loops = 2
     first = await _create(client)
     await _create(client)
@@ -128,14 +132,14 @@ async def test_an_account_has_at_most_max_loops(client: httpx.AsyncClient, other
 
 
 async def test_create_with_every_setting(client: httpx.AsyncClient) -> None:
-    loop = await _create(client, url="https://new.example.com:8443/hook?x=1", events=["Abuse", "delivery"],
-                         format="json", active=False)
+    loop = await _create(
+        client, url="https://new.example.com:8443/hook?x=1", events=["Abuse", "delivery"], format="json", active=False
+    )
     assert loop["url"] == "https://new.example.com:8443/hook?x=1"
     assert loop["events"] == ["abuse", "delivery"] and loop["format"] == "json" and loop["active"] is False
 
 
-async def test_list_and_get_do_not_show_the_secret(client: httpx.AsyncClient,
-                                                   other_client: httpx.AsyncClient) -> None:
+async def test_list_and_get_do_not_show_the_secret(client: httpx.AsyncClient, other_client: httpx.AsyncClient) -> None:
     first = await _create(client)
     second = await _create(client, events=["delivery"], format="json")
     for loop in (first, second):
@@ -206,8 +210,9 @@ PRIVATE_TARGETS = [  # url, why it is refused
 
 async def test_a_private_target_is_refused_unless_allowed(client: httpx.AsyncClient, settings: Settings) -> None:
     for url, reason in PRIVATE_TARGETS:
-        doc = assert_problem(await client.post(LOOPS, json={"url": url, "events": ["failure"]}), 400,
-                             "invalid-field", "url")
+        doc = assert_problem(
+            await client.post(LOOPS, json={"url": url, "events": ["failure"]}), 400, "invalid-field", "url"
+        )
         assert f"{reason} address" in str(doc["detail"]) and "allow_private_targets" in str(doc["detail"]), doc
     # Allowed by the settings (read at each call).
     settings.webhooks.allow_private_targets = True
@@ -217,24 +222,32 @@ async def test_a_private_target_is_refused_unless_allowed(client: httpx.AsyncCli
 
 async def test_a_name_that_does_not_resolve_is_refused(client: httpx.AsyncClient, settings: Settings) -> None:
     settings.webhooks.allow_private_targets = True  # not resolving is refused all the same
-    doc = assert_problem(await client.post(LOOPS, json={"url": "https://nowhere.example.com/x", "events": ["bounce"]}),
-                         400, "invalid-field", "url")
+    doc = assert_problem(
+        await client.post(LOOPS, json={"url": "https://nowhere.example.com/x", "events": ["bounce"]}),
+        400,
+        "invalid-field",
+        "url",
+    )
     assert "cannot resolve nowhere.example.com" in str(doc["detail"])
 
 
 async def test_a_public_target_is_accepted(client: httpx.AsyncClient) -> None:
-    for url in (URL, "https://new.example.com/x", "http://93.184.215.14/x",
-                "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/x"):
+    for url in (
+        URL,
+        "https://new.example.com/x",
+        "http://93.184.215.14/x",
+        "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/x",
+    ):
         assert (await _create(client, url=url))["url"] == url
 
 
 async def test_events_given_as_a_string_are_refused(client: httpx.AsyncClient) -> None:
     loop = await _create(client)
     for events in ("failure", "failure,bounce"):
-        assert_problem(await client.post(LOOPS, json={"url": URL, "events": events}), 400, "invalid-field",
-                       "events")
-        assert_problem(await client.patch(f"{LOOPS}/{loop['id']}", json={"events": events}), 400,
-                       "invalid-field", "events")
+        assert_problem(await client.post(LOOPS, json={"url": URL, "events": events}), 400, "invalid-field", "events")
+        assert_problem(
+            await client.patch(f"{LOOPS}/{loop['id']}", json={"events": events}), 400, "invalid-field", "events"
+        )
 
 
 NOT_AN_OBJECT = [  # body, its content type, status, problem
@@ -253,22 +266,29 @@ async def test_a_body_that_is_not_a_json_object_is_refused(client: httpx.AsyncCl
     for content, content_type, status, slug in NOT_AN_OBJECT:
         headers = {"Content-Type": content_type}
         assert_problem(await client.post(LOOPS, content=content, headers=headers), status, slug)
-        assert_problem(await client.patch(f"{LOOPS}/{loop['id']}", content=content, headers=headers), status,
-                       slug)
+        assert_problem(await client.patch(f"{LOOPS}/{loop['id']}", content=content, headers=headers), status, slug)
     too_large = b'{"url": "' + b"x" * (65 * 1024) + b'"}'
-    assert_problem(await client.post(LOOPS, content=too_large, headers={"Content-Type": "application/json"}), 413,
-                   "too-large")
+    assert_problem(
+        await client.post(LOOPS, content=too_large, headers={"Content-Type": "application/json"}), 413, "too-large"
+    )
 
 
 # ---- change, rotate, delete ----------------------------------------------------------------
+
 
 async def test_patch_changes_each_field(client: httpx.AsyncClient, store: SqliteStore, account: NewAccount) -> None:
     loop = await _create(client)
     path, secret = f"{LOOPS}/{loop['id']}", loop.pop("secret")
     changes: list[dict[str, Any]] = [
-        {"url": "https://new.example.com/other"}, {"events": ["delivery", "abuse"]}, {"events": ["deferred"]},
-        {"format": "json"}, {"active": False}, {"active": True},
-        {"format": "FORM", "active": False, "events": ["bounce"], "url": URL}, {}]
+        {"url": "https://new.example.com/other"},
+        {"events": ["delivery", "abuse"]},
+        {"events": ["deferred"]},
+        {"format": "json"},
+        {"active": False},
+        {"active": True},
+        {"format": "FORM", "active": False, "events": ["bounce"], "url": URL},
+        {},
+    ]
     for change in changes:
         response = await client.patch(path, json=change)
         assert response.status_code == 200, response.text
@@ -319,8 +339,9 @@ async def test_patch_refuses_null(client: httpx.AsyncClient) -> None:
         assert_problem(await client.patch(f"{LOOPS}/{loop['id']}", json={name: None}), 400, "invalid-field", name)
 
 
-async def test_rotating_the_secret_shows_the_new_one_once(client: httpx.AsyncClient, store: SqliteStore,
-                                                          account: NewAccount) -> None:
+async def test_rotating_the_secret_shows_the_new_one_once(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop = await _create(client)
     old = loop.pop("secret")
     response = await client.post(f"{LOOPS}/{loop['id']}/secret")
@@ -335,8 +356,9 @@ async def test_rotating_the_secret_shows_the_new_one_once(client: httpx.AsyncCli
     assert all("secret" not in one for one in (await client.get(LOOPS)).json()["loops"])
 
 
-async def test_delete_removes_the_loop_and_its_items(client: httpx.AsyncClient, store: SqliteStore,
-                                                     account: NewAccount) -> None:
+async def test_delete_removes_the_loop_and_its_items(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop, kept = await _create(client), await _create(client)
     assert (await _publish(store, account.account.id, EventKind.FAILURE))[1] == 2
     path = f"{LOOPS}/{loop['id']}"
@@ -346,15 +368,18 @@ async def test_delete_removes_the_loop_and_its_items(client: httpx.AsyncClient, 
     assert_problem(await client.delete(path), 404, "not-found")
     assert_problem(await client.get(f"{path}/deliveries"), 404, "not-found")
     assert [one["id"] for one in (await client.get(LOOPS)).json()["loops"]] == [kept["id"]]
-    counts = await store.db.read(lambda c: c.execute(
-        "SELECT loop_id, count(*) FROM loop_outbox GROUP BY loop_id").fetchall())
+    counts = await store.db.read(
+        lambda c: c.execute("SELECT loop_id, count(*) FROM loop_outbox GROUP BY loop_id").fetchall()
+    )
     assert [tuple(row) for row in counts] == [(kept["id"], 1)]
 
 
 # ---- accounts ------------------------------------------------------------------------------
 
-async def test_another_accounts_loop_is_not_found(client: httpx.AsyncClient, other_client: httpx.AsyncClient,
-                                                  store: SqliteStore, other: NewAccount) -> None:
+
+async def test_another_accounts_loop_is_not_found(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, store: SqliteStore, other: NewAccount
+) -> None:
     theirs = await _create(other_client)
     assert (await _publish(store, other.account.id, EventKind.FAILURE))[1] == 1
     [item] = await _deliveries(other_client, theirs["id"])
@@ -362,14 +387,16 @@ async def test_another_accounts_loop_is_not_found(client: httpx.AsyncClient, oth
     unknown = ids.new_id(time.time()).lower()
     for loop_id in (theirs["id"], unknown):
         path = f"{LOOPS}/{loop_id}"
-        for response in (await client.get(path),
-                         await client.patch(path, json={"active": False}),
-                         await client.delete(path),
-                         await client.post(f"{path}/secret"),
-                         await client.post(f"{path}/test"),
-                         await client.get(f"{path}/deliveries"),
-                         await client.post(f"{path}/replay"),
-                         await client.post(f"{path}/deliveries/{item['id']}/replay")):
+        for response in (
+            await client.get(path),
+            await client.patch(path, json={"active": False}),
+            await client.delete(path),
+            await client.post(f"{path}/secret"),
+            await client.post(f"{path}/test"),
+            await client.get(f"{path}/deliveries"),
+            await client.post(f"{path}/replay"),
+            await client.post(f"{path}/deliveries/{item['id']}/replay"),
+        ):
             doc = assert_problem(response, 404, "not-found")
             assert loop_id in str(doc["detail"])
     # Nothing of theirs changed.
@@ -380,9 +407,13 @@ async def test_another_accounts_loop_is_not_found(client: httpx.AsyncClient, oth
     assert [one["state"] for one in await _deliveries(other_client, theirs["id"])] == ["dead"]
 
 
-async def test_an_account_gets_its_own_events_only(client: httpx.AsyncClient, other_client: httpx.AsyncClient,
-                                                   store: SqliteStore, account: NewAccount,
-                                                   other: NewAccount) -> None:
+async def test_an_account_gets_its_own_events_only(
+    client: httpx.AsyncClient,
+    other_client: httpx.AsyncClient,
+    store: SqliteStore,
+    account: NewAccount,
+    other: NewAccount,
+) -> None:
     mine = await _create(client, events=["failure"])
     theirs = await _create(other_client, events=["failure"])
     their_event, _ = await _publish(store, other.account.id, EventKind.FAILURE)
@@ -398,9 +429,18 @@ async def test_an_account_gets_its_own_events_only(client: httpx.AsyncClient, ot
 async def test_no_token_is_401(anonymous: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
     path = f"{LOOPS}/{(await _create(client))['id']}"
     for bad in ({}, {"Authorization": "Bearer not-a-token"}):
-        for method, url in (("GET", LOOPS), ("POST", LOOPS), ("GET", path), ("PATCH", path), ("DELETE", path),
-                            ("POST", f"{path}/secret"), ("POST", f"{path}/test"), ("GET", f"{path}/deliveries"),
-                            ("POST", f"{path}/replay"), ("POST", f"{path}/deliveries/x/replay")):
+        for method, url in (
+            ("GET", LOOPS),
+            ("POST", LOOPS),
+            ("GET", path),
+            ("PATCH", path),
+            ("DELETE", path),
+            ("POST", f"{path}/secret"),
+            ("POST", f"{path}/test"),
+            ("GET", f"{path}/deliveries"),
+            ("POST", f"{path}/replay"),
+            ("POST", f"{path}/deliveries/x/replay"),
+        ):
             json = {"url": URL, "events": ["failure"]} if method in ("POST", "PATCH") else None
             response = await anonymous.request(method, url, json=json, headers=bad)
             assert_problem(response, 401, "unauthorized")
@@ -410,8 +450,10 @@ async def test_no_token_is_401(anonymous: httpx.AsyncClient, client: httpx.Async
 
 # ---- deliveries and replays ----------------------------------------------------------------
 
-async def test_deliveries_list_the_loops_posts_newest_first(client: httpx.AsyncClient, store: SqliteStore,
-                                                            account: NewAccount) -> None:
+
+async def test_deliveries_list_the_loops_posts_newest_first(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop = await _create(client)
     now = time.time()
     failure, _ = await _publish(store, account.account.id, EventKind.FAILURE, now - 10)
@@ -437,15 +479,20 @@ async def test_deliveries_list_the_loops_posts_newest_first(client: httpx.AsyncC
     assert [d["event_id"] for d in await _deliveries(client, loop["id"])] == [delivery, bounce, failure]
 
 
-async def test_dead_and_in_flight_items_show_their_last_status_and_error(client: httpx.AsyncClient,
-                                                                         store: SqliteStore,
-                                                                         account: NewAccount) -> None:
+async def test_dead_and_in_flight_items_show_their_last_status_and_error(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop = await _create(client)
     for _ in range(3):
         await _publish(store, account.account.id, EventKind.FAILURE)
     dead, flying, waiting = await _deliveries(client, loop["id"])
-    await _set(store, dead["id"], "state = 'dead', attempts = 7, last_status = 500, last_error = 'HTTP 500: boom', "
-               "last_attempt_at = ?, next_attempt_at = NULL", time.time())
+    await _set(
+        store,
+        dead["id"],
+        "state = 'dead', attempts = 7, last_status = 500, last_error = 'HTTP 500: boom', "
+        "last_attempt_at = ?, next_attempt_at = NULL",
+        time.time(),
+    )
     await _set(store, flying["id"], "lease_owner = 'w1', lease_until = ?", time.time() + 60)
     [item] = await _deliveries(client, loop["id"], state="dead")
     assert item["id"] == dead["id"] and item["attempts"] == 7
@@ -454,12 +501,16 @@ async def test_dead_and_in_flight_items_show_their_last_status_and_error(client:
     [item] = await _deliveries(client, loop["id"], state="in_flight")
     assert item["id"] == flying["id"] and item["state"] == "in_flight"
     assert {d["id"]: d["state"] for d in await _deliveries(client, loop["id"])} == {
-        dead["id"]: "dead", flying["id"]: "in_flight", waiting["id"]: "pending"}
+        dead["id"]: "dead",
+        flying["id"]: "in_flight",
+        waiting["id"]: "pending",
+    }
     assert await _deliveries(client, loop["id"], state="done") == []
 
 
-async def test_pending_does_not_list_the_items_in_flight(client: httpx.AsyncClient, store: SqliteStore,
-                                                         account: NewAccount) -> None:
+async def test_pending_does_not_list_the_items_in_flight(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop = await _create(client)
     await _publish(store, account.account.id, EventKind.FAILURE)
     await _publish(store, account.account.id, EventKind.FAILURE)
@@ -473,8 +524,11 @@ async def test_replay_one_item(client: httpx.AsyncClient, store: SqliteStore, ac
     await _publish(store, account.account.id, EventKind.BOUNCE)
     [item] = await _deliveries(client, loop["id"])
     [sibling_item] = await _deliveries(client, sibling["id"])
-    await _set(store, item["id"], "state = 'dead', attempts = 9, last_status = 500, last_error = 'HTTP 500: boom', "
-               "next_attempt_at = NULL")
+    await _set(
+        store,
+        item["id"],
+        "state = 'dead', attempts = 9, last_status = 500, last_error = 'HTTP 500: boom', next_attempt_at = NULL",
+    )
     await _set(store, sibling_item["id"], "state = 'done', attempts = 1, last_status = 200, next_attempt_at = NULL")
     path = f"{LOOPS}/{loop['id']}/deliveries"
     # Another loop's item, even of the same account, is not found through this loop.
@@ -500,8 +554,9 @@ async def test_replay_one_item(client: httpx.AsyncClient, store: SqliteStore, ac
     assert [d["state"] for d in await _deliveries(client, sibling["id"])] == ["pending"]
 
 
-async def test_replaying_an_old_pending_item_says_it_is_pending(client: httpx.AsyncClient, store: SqliteStore,
-                                                                account: NewAccount) -> None:
+async def test_replaying_an_old_pending_item_says_it_is_pending(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
     loop = await _create(client, events=["failure"])
     now = time.time()
 
@@ -509,9 +564,11 @@ async def test_replaying_an_old_pending_item_says_it_is_pending(client: httpx.As
         for n in range(1001):
             event = Event(EventKind.FAILURE, f"d{n}", f"m{n}", account.account.id, now + n, {})
             _insert_event(conn, event, now, store.loop_window)
+
     await store.db.write(publish_many)
-    oldest = await store.db.read(lambda c: c.execute(
-        "SELECT id FROM loop_outbox ORDER BY event_time LIMIT 1").fetchone()[0])
+    oldest = await store.db.read(
+        lambda c: c.execute("SELECT id FROM loop_outbox ORDER BY event_time LIMIT 1").fetchone()[0]
+    )
     response = await client.post(f"{LOOPS}/{loop['id']}/deliveries/{oldest}/replay")
     assert_problem(response, 400, "invalid-input")
 
@@ -547,14 +604,15 @@ BAD_QUERIES = [  # query, field
 async def test_deliveries_refuse_bad_queries(client: httpx.AsyncClient) -> None:
     loop = await _create(client)
     for params, field in BAD_QUERIES:
-        assert_problem(await client.get(f"{LOOPS}/{loop['id']}/deliveries", params=params), 400, "invalid-field",
-                       field)
+        assert_problem(await client.get(f"{LOOPS}/{loop['id']}/deliveries", params=params), 400, "invalid-field", field)
 
 
 # ---- the sample post -----------------------------------------------------------------------
 
-async def test_a_sample_arrives_signed_at_a_real_receiver(client: httpx.AsyncClient, settings: Settings,
-                                                          receiver: Receiver, account: NewAccount) -> None:
+
+async def test_a_sample_arrives_signed_at_a_real_receiver(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver, account: NewAccount
+) -> None:
     settings.webhooks.allow_private_targets = True
     loop = await _create(client, url=f"{receiver.base_url}/form", events=["bounce", "failure"])
     receiver.endpoint("/form", loop["secret"])
@@ -568,20 +626,23 @@ async def test_a_sample_arrives_signed_at_a_real_receiver(client: httpx.AsyncCli
     json_loop = await _create(client, url=f"{receiver.base_url}/json", events=["delivery"], format="json")
     receiver.endpoint("/json", json_loop["secret"])
     for kind in ("delivery", "abuse"):
-        response = await client.post(f"{LOOPS}/{json_loop['id']}/test", params={"event": kind} if kind != "delivery"
-                                     else None)
+        response = await client.post(
+            f"{LOOPS}/{json_loop['id']}/test", params={"event": kind} if kind != "delivery" else None
+        )
         assert response.json() == {"ok": True, "status": 200, "error": None}
     assert [a.fields["type"] for a in receiver.at("/json")] == ["delivery", "abuse"]
     assert all(a.headers["content-type"] == "application/json" for a in receiver.at("/json"))
     assert receiver.unverified == []
 
 
-async def test_a_sample_tells_what_went_wrong(client: httpx.AsyncClient, settings: Settings,
-                                              receiver: Receiver) -> None:
+async def test_a_sample_tells_what_went_wrong(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
     settings.webhooks.allow_private_targets = True
     loop = await _create(client, url=f"{receiver.base_url}/hook")
-    receiver.endpoint("/hook", loop["secret"], Reply(500, body=b"boom"),
-                      Reply(302, (("Location", f"{receiver.base_url}/elsewhere"),)))
+    receiver.endpoint(
+        "/hook", loop["secret"], Reply(500, body=b"boom"), Reply(302, (("Location", f"{receiver.base_url}/elsewhere"),))
+    )
     receiver.endpoint("/elsewhere", loop["secret"])
     path = f"{LOOPS}/{loop['id']}/test"
     answer = (await client.post(path)).json()
@@ -595,7 +656,8 @@ async def test_a_sample_tells_what_went_wrong(client: httpx.AsyncClient, setting
 
 
 async def test_a_rotated_out_secret_signs_along_with_the_new_one_for_a_day(
-        client: httpx.AsyncClient, settings: Settings, receiver: Receiver, app: Starlette) -> None:
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver, app: Starlette
+) -> None:
     """So that a receiver can switch to the new secret without losing a post."""
     settings.webhooks.allow_private_targets = True
     loop = await _create(client, url=f"{receiver.base_url}/hook")
@@ -613,8 +675,9 @@ async def test_a_rotated_out_secret_signs_along_with_the_new_one_for_a_day(
     assert answer["ok"] is False and answer["status"] == 401
 
 
-async def test_a_sample_is_not_posted_to_a_target_refused_now(client: httpx.AsyncClient, settings: Settings,
-                                                              receiver: Receiver) -> None:
+async def test_a_sample_is_not_posted_to_a_target_refused_now(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
     settings.webhooks.allow_private_targets = True
     loop = await _create(client, url=f"{receiver.base_url}/hook")
     receiver.endpoint("/hook", loop["secret"])
@@ -628,11 +691,13 @@ async def test_a_sample_is_not_posted_to_a_target_refused_now(client: httpx.Asyn
 
 async def test_a_sample_of_an_unknown_type_is_refused(client: httpx.AsyncClient) -> None:
     loop = await _create(client)
-    assert_problem(await client.post(f"{LOOPS}/{loop['id']}/test", params={"event": "opened"}), 400,
-                   "invalid-field", "event")
+    assert_problem(
+        await client.post(f"{LOOPS}/{loop['id']}/test", params={"event": "opened"}), 400, "invalid-field", "event"
+    )
 
 
 # ---- the description -----------------------------------------------------------------------
+
 
 async def test_openapi_describes_the_loops(anonymous: httpx.AsyncClient) -> None:
     paths = (await anonymous.get("/v1/openapi.json")).json()["paths"]

@@ -16,53 +16,74 @@ from tests.trace import without_trace
 from .conftest import MESSAGE
 
 
-async def test_send_to_recipients_stores_the_message_byte_exact(client: httpx.AsyncClient, store: SqliteStore,
-                                                                account: NewAccount) -> None:
-    response = await client.post("/v1/send", json={"recipients": ["x@example.net", "y@example.org"],
-                                                   "mime": MESSAGE})
+async def test_send_to_recipients_stores_the_message_byte_exact(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
+    response = await client.post("/v1/send", json={"recipients": ["x@example.net", "y@example.org"], "mime": MESSAGE})
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body["recipients"]) == {"x@example.net", "y@example.org"}
-    assert body["deliveries"] == [{"id": body["recipients"][r], "recipient": r}
-                                  for r in ("x@example.net", "y@example.org")]
+    assert body["deliveries"] == [
+        {"id": body["recipients"][r], "recipient": r} for r in ("x@example.net", "y@example.org")
+    ]
     views = await store.message_deliveries(account.account.id, body["id"])
     assert {v.id: v.recipient for v in views} == {d: r for r, d in body["recipients"].items()}
     assert all(v.mail_from == "app@example.com" and v.envelope is None for v in views)
     assert without_trace(await store.mime(body["id"]) or b"", "HTTP") == MESSAGE.replace("\n", "\r\n").encode()
 
 
-async def test_each_delivery_gets_its_own_tracking_envelope(client: httpx.AsyncClient, store: SqliteStore,
-                                                            account: NewAccount) -> None:
-    body = (await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"],
-                                                "mime": MESSAGE})).json()
+async def test_each_delivery_gets_its_own_tracking_envelope(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
+    body = (
+        await client.post("/v1/send", json={"recipients": ["a@example.net", "b@example.net"], "mime": MESSAGE})
+    ).json()
     views = await store.message_deliveries(account.account.id, body["id"])
     senders = {v.envelope_sender for v in views}
     assert len(senders) == 2 and all(s.endswith("@bounces.example.test") for s in senders)
-    assert all(tokens.envelope_address(b"test-secret-0123456789abcdef", v.id, "bounces.example.test")
-               == v.envelope_sender for v in views)
+    assert all(
+        tokens.envelope_address(b"test-secret-0123456789abcdef", v.id, "bounces.example.test") == v.envelope_sender
+        for v in views
+    )
 
 
 async def test_send_to_a_single_recipient_and_both_fields(client: httpx.AsyncClient) -> None:
     one = (await client.post("/v1/send", json={"recipient": "x@example.net", "mime": MESSAGE})).json()
     assert list(one["recipients"]) == ["x@example.net"]
-    both = (await client.post("/v1/send", json={"recipients": ["x@example.net"], "recipient": "y@example.net",
-                                                 "mime": MESSAGE})).json()
+    both = (
+        await client.post(
+            "/v1/send", json={"recipients": ["x@example.net"], "recipient": "y@example.net", "mime": MESSAGE}
+        )
+    ).json()
     assert list(both["recipients"]) == ["x@example.net", "y@example.net"]
 
 
 async def test_crlf_and_utf8_are_kept(client: httpx.AsyncClient, store: SqliteStore) -> None:
     mime = "From: app@example.com\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nGrüße 👋\nmixed\r\n"
     body = (await client.post("/v1/send", json={"recipient": "x@example.net", "mime": mime})).json()
-    assert without_trace(await store.mime(body["id"]) or b"") == "From: app@example.com\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nGrüße 👋\r\nmixed\r\n".encode()
+    assert (
+        without_trace(await store.mime(body["id"]) or b"")
+        == "From: app@example.com\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nGrüße 👋\r\nmixed\r\n".encode()
+    )
 
 
 async def test_options_are_stored(client: httpx.AsyncClient, store: SqliteStore, account: NewAccount) -> None:
     deadline = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 3600))
-    response = await client.post("/v1/send", json={
-        "recipients": ["x@example.net"], "mime": MESSAGE, "envelope": "bounces@app.example.com",
-        "trackbounces": False, "tags": ["welcome", "batch-7"], "maxdelivertime": deadline,
-        "dsn": {"notify": ["FAILURE", "DELAY"], "ret": "HDRS", "envid": "abc123"},
-        "trackclicks": True, "inlinecss": True, "subject": "ignored: mime is given"})
+    response = await client.post(
+        "/v1/send",
+        json={
+            "recipients": ["x@example.net"],
+            "mime": MESSAGE,
+            "envelope": "bounces@app.example.com",
+            "trackbounces": False,
+            "tags": ["welcome", "batch-7"],
+            "maxdelivertime": deadline,
+            "dsn": {"notify": ["FAILURE", "DELAY"], "ret": "HDRS", "envid": "abc123"},
+            "trackclicks": True,
+            "inlinecss": True,
+            "subject": "ignored: mime is given",
+        },
+    )
     assert response.status_code == 200, response.text
     [view] = await store.message_deliveries(account.account.id, response.json()["id"])
     assert view.tags == ("welcome", "batch-7")
@@ -73,11 +94,19 @@ async def test_options_are_stored(client: httpx.AsyncClient, store: SqliteStore,
     assert job.tags == ("welcome", "batch-7")
 
 
-async def test_a_message_built_from_fields(client: httpx.AsyncClient, store: SqliteStore,
-                                           account: NewAccount) -> None:
-    response = await client.post("/v1/send", json={
-        "recipient": "x@example.net", "from": "Ünïcode App <app@example.com>", "to": ["x@example.net"],
-        "subject": "Grüße", "text": "hello\nworld", "html": "<p>hello</p>", "trackopens": True})
+async def test_a_message_built_from_fields(client: httpx.AsyncClient, store: SqliteStore, account: NewAccount) -> None:
+    response = await client.post(
+        "/v1/send",
+        json={
+            "recipient": "x@example.net",
+            "from": "Ünïcode App <app@example.com>",
+            "to": ["x@example.net"],
+            "subject": "Grüße",
+            "text": "hello\nworld",
+            "html": "<p>hello</p>",
+            "trackopens": True,
+        },
+    )
     assert response.status_code == 200, response.text
     message_id = response.json()["id"]
     mime = await store.mime(message_id)
@@ -90,6 +119,7 @@ async def test_a_message_built_from_fields(client: httpx.AsyncClient, store: Sql
 
 
 async def test_access_token_as_query_parameter(anonymous: httpx.AsyncClient, account: NewAccount) -> None:
-    response = await anonymous.post("/v1/send", params={"access_token": account.api_token},
-                                    json={"recipient": "x@example.net", "mime": MESSAGE})
+    response = await anonymous.post(
+        "/v1/send", params={"access_token": account.api_token}, json={"recipient": "x@example.net", "mime": MESSAGE}
+    )
     assert response.status_code == 200, response.text

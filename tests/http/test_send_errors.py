@@ -20,10 +20,14 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("no recipients", {"mime": MESSAGE}, 400, "invalid-field", "recipients"),
     ("empty recipients", {"recipients": [], "mime": MESSAGE}, 400, "invalid-field", "recipients"),
     ("recipients not a list", {"recipients": "x@example.net", "mime": MESSAGE}, 400, "invalid-field", "recipients"),
-    ("recipient not a string", {"recipient": ["x@example.net"], "mime": MESSAGE}, 400, "invalid-field",
-     "recipient"),
-    ("bad recipient", {"recipients": ["x@example.net", "nobody"], "mime": MESSAGE}, 400, "invalid-address",
-     "recipients[1]"),
+    ("recipient not a string", {"recipient": ["x@example.net"], "mime": MESSAGE}, 400, "invalid-field", "recipient"),
+    (
+        "bad recipient",
+        {"recipients": ["x@example.net", "nobody"], "mime": MESSAGE},
+        400,
+        "invalid-address",
+        "recipients[1]",
+    ),
     ("bad single recipient", {"recipient": "a@b@", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
     ("no mime", {"recipients": ["x@example.net"]}, 400, "invalid-field", "mime"),
     ("mime not a string", {**OK, "mime": 42}, 400, "invalid-field", "mime"),
@@ -39,18 +43,34 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bad maxdelivertime", {**OK, "maxdelivertime": "tomorrow"}, 400, "invalid-option", "maxdelivertime"),
     ("bad dsn notify", {**OK, "dsn": {"notify": ["SOMETIMES"]}}, 400, "invalid-option", "dsn"),
     ("dsn not an object", {**OK, "dsn": 5}, 400, "invalid-option", "dsn"),
-    ("fields without from", {"recipients": ["x@example.net"], "subject": "hi", "text": "x"}, 400,
-     "invalid-field", "from"),
-    ("header injection", {"recipients": ["x@example.net"], "from": "a@example.com", "subject": "hi\nBcc: y@z.com"},
-     400, "invalid-field", "subject"),
-    ("attachments without mime", {"recipients": ["x@example.net"], "from": "a@example.com",
-                                  "attachments": [{"name": "a.txt"}]}, 400, "invalid-field", "attachments"),
+    (
+        "fields without from",
+        {"recipients": ["x@example.net"], "subject": "hi", "text": "x"},
+        400,
+        "invalid-field",
+        "from",
+    ),
+    (
+        "header injection",
+        {"recipients": ["x@example.net"], "from": "a@example.com", "subject": "hi\nBcc: y@z.com"},
+        400,
+        "invalid-field",
+        "subject",
+    ),
+    (
+        "attachments without mime",
+        {"recipients": ["x@example.net"], "from": "a@example.com", "attachments": [{"name": "a.txt"}]},
+        400,
+        "invalid-field",
+        "attachments",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "status", "slug", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_bad_send_requests(client: httpx.AsyncClient, store: SqliteStore, body: dict[str, Any],
-                                 status: int, slug: str, field: str | None) -> None:
+async def test_bad_send_requests(
+    client: httpx.AsyncClient, store: SqliteStore, body: dict[str, Any], status: int, slug: str, field: str | None
+) -> None:
     # json.dumps escapes non-ASCII, so a lone surrogate travels as the "\\ud800" a client would send.
     response = await client.post("/v1/send", content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert_problem(response, status, slug, field)
@@ -85,13 +105,15 @@ async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient, settings:
         for _ in range(10):
             yield b"x" * 500
         yield b'"}'
+
     assert_problem(await client.post("/v1/send", content=chunks()), 413, "too-large")
 
 
 async def test_a_message_over_the_size_limit(client: httpx.AsyncClient, settings: Settings) -> None:
     settings.smtp.submission.max_message_size = Size(100)
-    assert_problem(await client.post("/v1/send", json={**OK, "mime": MESSAGE + "x" * 200}), 400,
-                   "invalid-message", "mime")
+    assert_problem(
+        await client.post("/v1/send", json={**OK, "mime": MESSAGE + "x" * 200}), 400, "invalid-message", "mime"
+    )
 
 
 async def test_too_many_recipients(client: httpx.AsyncClient, settings: Settings) -> None:

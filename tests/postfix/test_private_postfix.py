@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
 from bench.postfix import bounce_demo, free_port, postfix_available, private_postfix
 from bench.relay import Sink, make_message, run_load
 
@@ -35,8 +34,7 @@ class Collector:
         self.received: list[tuple[str, list[str], bytes]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              envelope.original_content))
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 2.0.0 OK"
 
 
@@ -64,15 +62,17 @@ def _master_alive(pid: int) -> bool:
         return False
 
 
-def test_relays_everything_to_the_given_host_and_leaves_nothing(
-        collector: tuple[Collector, int]) -> None:
+def test_relays_everything_to_the_given_host_and_leaves_nothing(collector: tuple[Collector, int]) -> None:
     handler, sink_port = collector
     port = free_port()
     with private_postfix(port, ("127.0.0.1", sink_port)) as pf:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
             for i in range(3):
-                smtp.sendmail("app@sender.test", [f"r{i}@example.net"],
-                              make_message(i, 2048, "app@sender.test", f"r{i}@example.net"))
+                smtp.sendmail(
+                    "app@sender.test",
+                    [f"r{i}@example.net"],
+                    make_message(i, 2048, "app@sender.test", f"r{i}@example.net"),
+                )
         wait_until(lambda: len(handler.received) == 3)
         wait_until(lambda: pf.queue_size() == 0)
         assert sorted(r[1][0] for r in handler.received) == [f"r{i}@example.net" for i in range(3)]
@@ -123,15 +123,20 @@ def test_smtp_sink_counts_what_the_load_generator_sends() -> None:
 def test_load_generator_authenticates_with_auth_plain() -> None:
     seen: list[tuple[bytes, bytes]] = []
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         assert isinstance(auth_data, LoginPassword)
         seen.append((auth_data.login, auth_data.password))
         return AuthResult(success=auth_data.password == b"s3cret")
 
     handler, port = Collector(), free_port()
-    ctl = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                     auth_require_tls=False, auth_required=True)
+    ctl = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+        auth_required=True,
+    )
     ctl.start()
     try:
         stats = run_load("127.0.0.1", port, 20, 2048, clients=2, auth=("app", "s3cret"))

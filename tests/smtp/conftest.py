@@ -21,14 +21,16 @@ from returnpath.tls import make_self_signed
 # Failed AUTH replies wait this long, doubled per failure (0.5 s in production).
 TEST_AUTH_DELAY = 0.05
 
-MIME = (b"From: App <app@example.com>\r\n"
-        b"To: Someone <someone@example.net>\r\n"
-        b"Subject: hello\r\n"
-        b"Message-ID: <1@example.com>\r\n"
-        b"\r\n"
-        b"Hello,\r\n"
-        b"..a line that starts with a dot\r\n"
-        b"bye\r\n")
+MIME = (
+    b"From: App <app@example.com>\r\n"
+    b"To: Someone <someone@example.net>\r\n"
+    b"Subject: hello\r\n"
+    b"Message-ID: <1@example.com>\r\n"
+    b"\r\n"
+    b"Hello,\r\n"
+    b"..a line that starts with a dot\r\n"
+    b"bye\r\n"
+)
 
 
 @dataclass
@@ -79,7 +81,7 @@ class RawClient:
         """Whether the server has closed the connection (reads what is left first)."""
         try:
             return await asyncio.wait_for(self.reader.read(), 5) == b"" or self.reader.at_eof()
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             return False
 
     async def close(self) -> None:
@@ -123,8 +125,11 @@ async def start(relay: Relay, settings: Settings) -> AsyncIterator[Start]:
 @pytest.fixture
 def certificate(settings: Settings) -> Settings:
     """Write the STARTTLS certificate and key where the settings look for them."""
-    make_self_signed(settings.path(settings.smtp.submission.tls_cert),
-                     settings.path(settings.smtp.submission.tls_key), settings.hostname)
+    make_self_signed(
+        settings.path(settings.smtp.submission.tls_cert),
+        settings.path(settings.smtp.submission.tls_key),
+        settings.hostname,
+    )
     return settings
 
 

@@ -47,14 +47,25 @@ Serve = Callable[..., Awaitable[tuple[Address, Recorder]]]
 async def serve() -> AsyncIterator[Serve]:
     servers: list[asyncio.Server] = []
 
-    async def run(protocol: type[ServerSMTP] = ServerSMTP, limit: int = 1_000_000,
-                  timeout: float = 30) -> tuple[Address, Recorder]:
+    async def run(
+        protocol: type[ServerSMTP] = ServerSMTP, limit: int = 1_000_000, timeout: float = 30
+    ) -> tuple[Address, Recorder]:
         handler = Recorder()
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: protocol(handler, hostname="test.example", data_size_limit=limit, enable_SMTPUTF8=True,
-                             decode_data=False, auth_require_tls=False, auth_required=False, timeout=timeout),
-            "127.0.0.1", 0)
+            lambda: protocol(
+                handler,
+                hostname="test.example",
+                data_size_limit=limit,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                auth_require_tls=False,
+                auth_required=False,
+                timeout=timeout,
+            ),
+            "127.0.0.1",
+            0,
+        )
         servers.append(server)
         return Address("127.0.0.1", server.sockets[0].getsockname()[1]), handler
 
@@ -98,6 +109,7 @@ CONTENT = b".Subject: dots\r\n\r\n.one\r\n.\r\n..\r\n\r\nend.\r\n"
 
 # ---- where the data ends --------------------------------------------------------------------
 
+
 async def test_the_end_marker_split_across_writes_at_every_offset(serve: Serve) -> None:
     address, recorder = await serve()
     client = await connect(address)
@@ -114,8 +126,10 @@ async def test_one_byte_per_write(serve: Serve) -> None:
     for protocol in (ServerSMTP, Reference):
         address, recorder = await serve(protocol)
         client = await connect(address)
-        assert await transaction(client, [stream[i:i + 1] for i in range(len(stream))], pause=0.001) == (
-            STORED, S250_OK)
+        assert await transaction(client, [stream[i : i + 1] for i in range(len(stream))], pause=0.001) == (
+            STORED,
+            S250_OK,
+        )
         assert recorder.messages == [(b"a\r\n.\r\n\r\n\r\r\n\n\r\n",) * 2], protocol
         await client.close()
 
@@ -128,12 +142,15 @@ async def test_dot_unstuffing(serve: Serve) -> None:
     await client.close()
 
 
-@pytest.mark.parametrize("stream, content", [
-    (b".\r\n", b""),  # the marker right after the 354: an empty message
-    (b"\r\n.\r\n", b"\r\n"),
-    (b"x\r\n.\r\n", b"x\r\n"),
-    (b"..\r\n.\r\n", b".\r\n"),
-])
+@pytest.mark.parametrize(
+    "stream, content",
+    [
+        (b".\r\n", b""),  # the marker right after the 354: an empty message
+        (b"\r\n.\r\n", b"\r\n"),
+        (b"x\r\n.\r\n", b"x\r\n"),
+        (b"..\r\n.\r\n", b".\r\n"),
+    ],
+)
 async def test_short_and_empty_messages(serve: Serve, stream: bytes, content: bytes) -> None:
     address, recorder = await serve()
     client = await connect(address)
@@ -143,8 +160,21 @@ async def test_short_and_empty_messages(serve: Serve, stream: bytes, content: by
     await client.close()
 
 
-@pytest.mark.parametrize("ending", [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\r.\r", b"\n..\r\n",
-                                    b"\r\n\r.\r\n", b"\r\n.\r\r\n", b"\r\n .\r\n"])
+@pytest.mark.parametrize(
+    "ending",
+    [
+        b"\n.\n",
+        b"\r\n.\n",
+        b"\n.\r\n",
+        b"\r.\r\n",
+        b"\r\n.\r",
+        b"\r.\r",
+        b"\n..\r\n",
+        b"\r\n\r.\r\n",
+        b"\r\n.\r\r\n",
+        b"\r\n .\r\n",
+    ],
+)
 async def test_only_crlf_dot_crlf_ends_the_data(serve: Serve, ending: bytes) -> None:
     """SMTP smuggling: any other ending stays in the data (where check_data refuses it), and
     what follows it is not read as commands."""
@@ -162,6 +192,7 @@ async def test_only_crlf_dot_crlf_ends_the_data(serve: Serve, ending: bytes) -> 
 
 # ---- limits ---------------------------------------------------------------------------------
 
+
 async def test_the_size_limit(serve: Serve) -> None:
     limit = 1000
     address, recorder = await serve(limit=limit)
@@ -171,8 +202,10 @@ async def test_the_size_limit(serve: Serve) -> None:
     assert await transaction(client, [line * 10 + b"y\r\n.\r\n"]) == (S552_MESSAGE_TOO_BIG, S250_OK)
     assert await transaction(client, [line * 9 + b".y" + line + b".\r\n"]) == (S552_MESSAGE_TOO_BIG, S250_OK)
     big = line * 5000  # far over the limit, in many writes: read to the end, then refused
-    assert await transaction(client, [big[i:i + 7000] for i in range(0, len(big), 7000)] + [b".\r\n"]) == (
-        S552_MESSAGE_TOO_BIG, S250_OK)
+    assert await transaction(client, [big[i : i + 7000] for i in range(0, len(big), 7000)] + [b".\r\n"]) == (
+        S552_MESSAGE_TOO_BIG,
+        S250_OK,
+    )
     assert recorder.messages == [(line * 10, line * 10)]
     await client.close()
 
@@ -192,13 +225,14 @@ async def test_long_lines(serve: Serve) -> None:
 async def test_a_10_mb_message(serve: Serve) -> None:
     address, recorder = await serve(limit=16 * 1024 * 1024)
     client = await connect(address)
-    body = b"".join(b"%08d .%s\r\n" % (i, b"y" * (i % 90)) for i in range(220_000))[:10 * 1024 * 1024]
-    body = body[:body.rfind(b"\r\n") + 2]
+    body = b"".join(b"%08d .%s\r\n" % (i, b"y" * (i % 90)) for i in range(220_000))[: 10 * 1024 * 1024]
+    body = body[: body.rfind(b"\r\n") + 2]
     body = b"Subject: big\r\n\r\n" + body.replace(b"\r\n", b"\r\n.", 1000)
     assert len(body) > 10_000_000
     stream = body.replace(b"\r\n.", b"\r\n..") + b".\r\n"
-    assert await transaction(client, [stream[i:i + 1_000_003] for i in range(0, len(stream), 1_000_003)],
-                             pause=0) == (STORED, S250_OK)
+    assert await transaction(
+        client, [stream[i : i + 1_000_003] for i in range(0, len(stream), 1_000_003)], pause=0
+    ) == (STORED, S250_OK)
     assert recorder.messages[0][0] == body
     await client.close()
 
@@ -214,8 +248,10 @@ async def test_a_10_mb_message_over_a_1_mb_limit(serve: Serve) -> None:
 
 # ---- the connection -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("partial", [b"", b"Subject: x\r\n\r\nbody", b"body\r\n", b"body\r\n.", b"body\r\n.\r",
-                                     b"x" * 5000])
+
+@pytest.mark.parametrize(
+    "partial", [b"", b"Subject: x\r\n\r\nbody", b"body\r\n", b"body\r\n.", b"body\r\n.\r", b"x" * 5000]
+)
 async def test_a_client_that_disconnects_mid_data(serve: Serve, partial: bytes) -> None:
     address, recorder = await serve()
     client = await connect(address)
@@ -250,8 +286,23 @@ async def test_the_idle_timeout_counts_from_the_last_byte_of_data(serve: Serve) 
 
 # ---- the same as aiosmtpd -------------------------------------------------------------------
 
-TOKENS = [b"\r\n", b"\r\n", b"\r\n", b"\r", b"\n", b".", b".", b"..", b"x", b"hello world", b"\r\n.\r",
-          b"\r\n.", b"\n.\n", b"y" * 400, b"z" * 998]
+TOKENS = [
+    b"\r\n",
+    b"\r\n",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b".",
+    b".",
+    b"..",
+    b"x",
+    b"hello world",
+    b"\r\n.\r",
+    b"\r\n.",
+    b"\n.\n",
+    b"y" * 400,
+    b"z" * 998,
+]
 
 
 async def test_the_same_outcome_as_aiosmtpd_for_random_data(serve: Serve) -> None:
@@ -268,7 +319,7 @@ async def test_the_same_outcome_as_aiosmtpd_for_random_data(serve: Serve) -> Non
         if (b"\r\n" + stream).find(b"\r\n.\r\n") != len(stream) - 3:
             continue  # the data would end early, and the rest be commands
         cuts = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randrange(0, 4))))
-        pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+        pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
         ours_replies = await transaction(ours_client, pieces, pause=0.001)
         reference_replies = await transaction(reference_client, pieces, pause=0.001)
         assert ours_replies == reference_replies, stream

@@ -17,8 +17,10 @@ from .conftest import Address, RawClient
 
 S250_RECIPIENT_OK = "250 2.1.5 Recipient OK"
 S550_NO_SUCH_USER = "550 5.1.1 No such recipient here"
-DSN = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: x@bounces.example.test\r\nSubject: Undelivered\r\n\r\n"
-       b"The mail system: <gone@example.net>: user unknown\r\n")
+DSN = (
+    b"From: MAILER-DAEMON@mx.example.net\r\nTo: x@bounces.example.test\r\nSubject: Undelivered\r\n\r\n"
+    b"The mail system: <gone@example.net>: user unknown\r\n"
+)
 
 
 @pytest.fixture
@@ -37,8 +39,7 @@ def tracking_address(settings: Settings, delivery_id: str | None = None) -> tupl
     return delivery_id, tokens.envelope_address(settings.secret_bytes, delivery_id, settings.bounce_domain)
 
 
-async def dialogue(address: Address, rcpts: list[str], data: bytes | None = DSN,
-                   mail_from: str = "<>") -> list[str]:
+async def dialogue(address: Address, rcpts: list[str], data: bytes | None = DSN, mail_from: str = "<>") -> list[str]:
     client = await RawClient.connect(address)
     replies = [await client.command("EHLO mx.example.net"), await client.command(f"MAIL FROM:{mail_from}")]
     replies += [await client.command(f"RCPT TO:<{r}>") for r in rcpts]
@@ -50,8 +51,9 @@ async def dialogue(address: Address, rcpts: list[str], data: bytes | None = DSN,
     return replies
 
 
-async def test_a_bounce_to_a_valid_token_is_stored_raw_before_250(inbound: Address, store: SqliteStore,
-                                                                  settings: Settings) -> None:
+async def test_a_bounce_to_a_valid_token_is_stored_raw_before_250(
+    inbound: Address, store: SqliteStore, settings: Settings
+) -> None:
     delivery_id, address = tracking_address(settings)
     replies = await dialogue(inbound, [address.upper()])  # some servers change the case
     assert replies[1].startswith("250") and replies[2] == S250_RECIPIENT_OK
@@ -64,17 +66,18 @@ async def test_a_bounce_to_a_valid_token_is_stored_raw_before_250(inbound: Addre
 
 
 @pytest.mark.parametrize("local_part", ["postmaster", "abuse", "Postmaster"])
-async def test_role_accounts_are_accepted(inbound: Address, store: SqliteStore, settings: Settings,
-                                          local_part: str) -> None:
-    replies = await dialogue(inbound, [f"{local_part}@{settings.bounce_domain}"],
-                             mail_from="<isp@example.org>")
+async def test_role_accounts_are_accepted(
+    inbound: Address, store: SqliteStore, settings: Settings, local_part: str
+) -> None:
+    replies = await dialogue(inbound, [f"{local_part}@{settings.bounce_domain}"], mail_from="<isp@example.org>")
     assert replies[2] == S250_RECIPIENT_OK and replies[-1].startswith("250")
     returned = await store.returned(replies[-1].rsplit(" ", 1)[1])
     assert returned is not None and returned.deliveries == () and returned.mailfrom == "isp@example.org"
 
 
-async def test_anything_else_is_refused_at_rcpt_and_never_stored(inbound: Address, store: SqliteStore,
-                                                                 settings: Settings) -> None:
+async def test_anything_else_is_refused_at_rcpt_and_never_stored(
+    inbound: Address, store: SqliteStore, settings: Settings
+) -> None:
     delivery_id, address = tracking_address(settings)
     local, _, domain = address.partition("@")
     forged = local[:-1] + ("a" if local[-1] != "a" else "b")
@@ -89,16 +92,16 @@ async def test_anything_else_is_refused_at_rcpt_and_never_stored(inbound: Addres
     assert await store.claim_returns("w", 2e9, 2e9 + 60, 10) == []
 
 
-async def test_bare_lf_is_refused_like_at_submission(inbound: Address, store: SqliteStore,
-                                                     settings: Settings) -> None:
+async def test_bare_lf_is_refused_like_at_submission(inbound: Address, store: SqliteStore, settings: Settings) -> None:
     _, address = tracking_address(settings)
     replies = await dialogue(inbound, [address], data=DSN + b"smuggled\n.\nMAIL FROM:<x@y>\r\n")
     assert replies[-1].startswith("550 5.6.0") and "bare LF" in replies[-1]
     assert await store.claim_returns("w", 2e9, 2e9 + 60, 10) == []
 
 
-async def test_a_client_that_hangs_up_mid_data_stores_nothing(inbound: Address, store: SqliteStore,
-                                                              settings: Settings) -> None:
+async def test_a_client_that_hangs_up_mid_data_stores_nothing(
+    inbound: Address, store: SqliteStore, settings: Settings
+) -> None:
     _, address = tracking_address(settings)
     client = await RawClient.connect(inbound)
     await client.command("EHLO mx.example.net")

@@ -54,13 +54,21 @@ async def send(client: RawClient, mail_from: str, recipients: list[str], data: b
 
 # ---- the dialogue ---------------------------------------------------------------------------
 
-async def test_greeting_and_ehlo_name_the_host_and_advertise_the_extensions(client: RawClient,
-                                                                            settings: Settings) -> None:
+
+async def test_greeting_and_ehlo_name_the_host_and_advertise_the_extensions(
+    client: RawClient, settings: Settings
+) -> None:
     assert client.greeting == S220_GREETING
     reply = await client.command("EHLO client.example.com")
     assert reply.split("\n")[0] == "250-relay.example.test"
-    assert ehlo_keywords(reply) == [f"SIZE {settings.smtp.submission.max_message_size}", "8BITMIME", "SMTPUTF8",
-                                    "STARTTLS", "AUTH LOGIN PLAIN", "PIPELINING"]
+    assert ehlo_keywords(reply) == [
+        f"SIZE {settings.smtp.submission.max_message_size}",
+        "8BITMIME",
+        "SMTPUTF8",
+        "STARTTLS",
+        "AUTH LOGIN PLAIN",
+        "PIPELINING",
+    ]
 
 
 async def test_without_a_certificate_there_is_no_starttls(start: Start) -> None:
@@ -69,11 +77,12 @@ async def test_without_a_certificate_there_is_no_starttls(start: Start) -> None:
     await client.close()
 
 
-async def test_auth_plain_and_login_accept_the_account(client: RawClient, server: Address,
-                                                       account: NewAccount) -> None:
+async def test_auth_plain_and_login_accept_the_account(client: RawClient, server: Address, account: NewAccount) -> None:
     await client.command("EHLO client.example.com")
-    assert await client.command(f"AUTH PLAIN {plain(account.account.smtp_username, account.smtp_password)}") \
+    assert (
+        await client.command(f"AUTH PLAIN {plain(account.account.smtp_username, account.smtp_password)}")
         == S235_AUTH_SUCCESS
+    )
     other = await RawClient.connect(server)
     await other.command("EHLO client.example.com")
     assert await other.command("AUTH LOGIN") == S334_USERNAME
@@ -89,15 +98,19 @@ async def test_auth_plain_with_a_challenge(client: RawClient, account: NewAccoun
 
 
 async def test_a_message_is_committed_before_the_250_and_stored_byte_for_byte(
-        client: RawClient, account: NewAccount, store: SqliteStore, settings: Settings) -> None:
+    client: RawClient, account: NewAccount, store: SqliteStore, settings: Settings
+) -> None:
     await client.login(account)
     reply = await send(client, "app@example.com", ["someone@example.net"], MIME)
     match = QUEUED_ONE.match(reply)
     assert match, reply
     [delivery] = await store.message_deliveries(account.account.id, match["message"])
     assert delivery.id == match["delivery"]
-    assert (delivery.recipient, delivery.mail_from, delivery.state) == \
-        ("someone@example.net", "app@example.com", DeliveryState.QUEUED)
+    assert (delivery.recipient, delivery.mail_from, delivery.state) == (
+        "someone@example.net",
+        "app@example.com",
+        DeliveryState.QUEUED,
+    )
     # The tracking envelope: a signed token for this very delivery, on the bounce domain.
     local, _, domain = delivery.envelope_sender.partition("@")
     assert domain == settings.bounce_domain
@@ -105,8 +118,9 @@ async def test_a_message_is_committed_before_the_250_and_stored_byte_for_byte(
     assert without_trace(await store.mime(match["message"]) or b"", "ESMTPA") == MIME
 
 
-async def test_several_recipients_get_one_reply_line_each(client: RawClient, account: NewAccount,
-                                                          store: SqliteStore) -> None:
+async def test_several_recipients_get_one_reply_line_each(
+    client: RawClient, account: NewAccount, store: SqliteStore
+) -> None:
     recipients = ["a@example.net", "b@example.org", "c@example.com"]
     await client.login(account)
     *lines, last = (await send(client, "app@example.com", recipients, MIME)).split("\n")
@@ -122,14 +136,17 @@ async def test_several_recipients_get_one_reply_line_each(client: RawClient, acc
     assert {d.recipient: d.id for d in stored} == ids
 
 
-async def test_option_headers_are_read_and_removed(client: RawClient, account: NewAccount,
-                                                   store: SqliteStore, settings: Settings) -> None:
+async def test_option_headers_are_read_and_removed(
+    client: RawClient, account: NewAccount, store: SqliteStore, settings: Settings
+) -> None:
     deadline = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 86400))
-    data = (b"X-Returnpath-Tags: newsletter, week 12\r\n"
-            b"X-Returnpath-Trackbounces: false\r\n"
-            b"X-Returnpath-Envelope: bounces@app.example.com\r\n"
-            b"X-Returnpath-Maxdelivertime: " + deadline.encode() + b"\r\n"
-            b"X-Returnpath-Dsn: notify=FAILURE,DELAY; ret=HDRS; envid=abc123\r\n" + MIME)
+    data = (
+        b"X-Returnpath-Tags: newsletter, week 12\r\n"
+        b"X-Returnpath-Trackbounces: false\r\n"
+        b"X-Returnpath-Envelope: bounces@app.example.com\r\n"
+        b"X-Returnpath-Maxdelivertime: " + deadline.encode() + b"\r\n"
+        b"X-Returnpath-Dsn: notify=FAILURE,DELAY; ret=HDRS; envid=abc123\r\n" + MIME
+    )
     await client.login(account)
     match = QUEUED_ONE.match(await send(client, "app@example.com", ["someone@example.net"], data))
     assert match
@@ -142,8 +159,9 @@ async def test_option_headers_are_read_and_removed(client: RawClient, account: N
     assert job.dsn == DsnOptions(notify=("FAILURE", "DELAY"), ret="HDRS", envid="abc123")
 
 
-async def test_mail_from_is_the_envelope_unless_a_header_says_otherwise(client: RawClient, account: NewAccount,
-                                                                       store: SqliteStore) -> None:
+async def test_mail_from_is_the_envelope_unless_a_header_says_otherwise(
+    client: RawClient, account: NewAccount, store: SqliteStore
+) -> None:
     await client.login(account)
     data = b"X-Returnpath-Trackbounces: no\r\n" + MIME
     match = QUEUED_ONE.match(await send(client, "app@example.com", ["someone@example.net"], data))
@@ -152,8 +170,9 @@ async def test_mail_from_is_the_envelope_unless_a_header_says_otherwise(client: 
     assert delivery.envelope == delivery.envelope_sender == "app@example.com"
 
 
-async def test_the_null_sender_gives_no_envelope(client: RawClient, account: NewAccount,
-                                                 store: SqliteStore, settings: Settings) -> None:
+async def test_the_null_sender_gives_no_envelope(
+    client: RawClient, account: NewAccount, store: SqliteStore, settings: Settings
+) -> None:
     await client.login(account)
     match = QUEUED_ONE.match(await send(client, "", ["someone@example.net"], MIME))
     assert match
@@ -164,16 +183,15 @@ async def test_the_null_sender_gives_no_envelope(client: RawClient, account: New
 
 async def test_commands_may_be_pipelined(client: RawClient, account: NewAccount) -> None:
     await client.login(account)
-    await client.send(b"MAIL FROM:<app@example.com>\r\nRCPT TO:<a@example.net>\r\n"
-                      b"RCPT TO:<b@example.net>\r\nDATA\r\n")
-    assert [await client.reply() for _ in range(4)] == [S250_SENDER_OK, S250_RECIPIENT_OK, S250_RECIPIENT_OK,
-                                                        S354_DATA]
+    await client.send(b"MAIL FROM:<app@example.com>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+    assert [await client.reply() for _ in range(4)] == [S250_SENDER_OK, S250_RECIPIENT_OK, S250_RECIPIENT_OK, S354_DATA]
     await client.send(MIME + b".\r\n")
     assert QUEUED_LAST.match((await client.reply()).split("\n")[-1])
 
 
-async def test_international_addresses_need_smtputf8(client: RawClient, account: NewAccount,
-                                                     store: SqliteStore) -> None:
+async def test_international_addresses_need_smtputf8(
+    client: RawClient, account: NewAccount, store: SqliteStore
+) -> None:
     await client.login(account)
     assert await client.command("MAIL FROM:<jörg@exämple.de>") == S553_NON_ASCII_ADDRESS.format("jörg@exämple.de")
     assert await client.command("MAIL FROM:<jörg@exämple.de> SMTPUTF8") == S250_SENDER_OK
@@ -188,8 +206,10 @@ async def test_international_addresses_need_smtputf8(client: RawClient, account:
 
 # ---- TLS and real clients -------------------------------------------------------------------
 
-async def test_starttls_with_smtplib(server: Address, account: NewAccount, store: SqliteStore,
-                                     settings: Settings) -> None:
+
+async def test_starttls_with_smtplib(
+    server: Address, account: NewAccount, store: SqliteStore, settings: Settings
+) -> None:
     settings.smtp.submission.auth_over_cleartext = "never"
 
     def submit() -> tuple[bool, str, str | None, dict[str, tuple[int, bytes]]]:
@@ -201,8 +221,12 @@ async def test_starttls_with_smtplib(server: Address, account: NewAccount, store
             smtp.ehlo("client.example.com")
             smtp.login(account.account.smtp_username, account.smtp_password)
             version = smtp.sock.version() if isinstance(smtp.sock, ssl.SSLSocket) else None
-            return offered, f"{code} {text.decode()}", version, smtp.sendmail("app@example.com",
-                                                                              ["someone@example.net"], MIME)
+            return (
+                offered,
+                f"{code} {text.decode()}",
+                version,
+                smtp.sendmail("app@example.com", ["someone@example.net"], MIME),
+            )
 
     offered, refusal, version, refused = await asyncio.to_thread(submit)
     assert (offered, refusal) == (False, S538_ENCRYPTION_REQUIRED)
@@ -211,8 +235,9 @@ async def test_starttls_with_smtplib(server: Address, account: NewAccount, store
     assert (await store.queue_summary()).get("queued") == 1
 
 
-async def test_aiosmtplib_submits_to_several_recipients(server: Address, account: NewAccount,
-                                                        store: SqliteStore) -> None:
+async def test_aiosmtplib_submits_to_several_recipients(
+    server: Address, account: NewAccount, store: SqliteStore
+) -> None:
     smtp = aiosmtplib.SMTP(hostname=server.host, port=server.port, start_tls=True, validate_certs=False)
     async with smtp:
         await smtp.login(account.account.smtp_username, account.smtp_password)

@@ -54,17 +54,29 @@ async def _account(store: SqliteStore, name: str) -> Account:
     return account
 
 
-async def _loop(store: SqliteStore, account: Account, *kinds: EventKind, active: bool = True,
-                url: str = "https://hooks.example.com/rp") -> Loop:
+async def _loop(
+    store: SqliteStore,
+    account: Account,
+    *kinds: EventKind,
+    active: bool = True,
+    url: str = "https://hooks.example.com/rp",
+) -> Loop:
     loop = Loop(ids.new_id(NOW), account.id, url, frozenset(kinds), "whsec_c2VjcmV0", Format.FORM, active)
     return await store.create_loop(loop, NOW)
 
 
-async def _publish(store: SqliteStore, account: Account | None, kind: EventKind, time: float,
-                   data: dict | None = None) -> int:
+async def _publish(
+    store: SqliteStore, account: Account | None, kind: EventKind, time: float, data: dict | None = None
+) -> int:
     """An event stored as settle() and finish_return() store them (with its fan-out)."""
-    event = Event(kind, ids.new_id(time), ids.new_id(time), account.id if account else "", time,
-                  data or {"recipient": "x@example.net"})
+    event = Event(
+        kind,
+        ids.new_id(time),
+        ids.new_id(time),
+        account.id if account else "",
+        time,
+        data or {"recipient": "x@example.net"},
+    )
     return await store.db.write(lambda conn: _insert_event(conn, event, time, store.loop_window)[0])
 
 
@@ -75,6 +87,7 @@ async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: 
 
 
 # ---- loops ---------------------------------------------------------------------------------
+
 
 async def test_loops_are_kept_per_account(store: SqliteStore) -> None:
     mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
@@ -98,12 +111,27 @@ async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
     loop = await _loop(store, account, EventKind.FAILURE)
     paused = await store.update_loop(account.id, loop.id, active=False, now=NOW + 1)
     assert paused is not None and not paused.active and paused.events == loop.events
-    changed = await store.update_loop(account.id, loop.id, url="https://new.example.com/x",
-                                      events=[EventKind.BOUNCE, EventKind.ABUSE], format=Format.JSON,
-                                      secret="whsec_bmV3", previous_until=NOW + 100, active=True)
-    assert changed == Loop(loop.id, account.id, "https://new.example.com/x",
-                           frozenset({EventKind.BOUNCE, EventKind.ABUSE}), "whsec_bmV3", Format.JSON, True,
-                           previous_secret=loop.secret, previous_until=NOW + 100)
+    changed = await store.update_loop(
+        account.id,
+        loop.id,
+        url="https://new.example.com/x",
+        events=[EventKind.BOUNCE, EventKind.ABUSE],
+        format=Format.JSON,
+        secret="whsec_bmV3",
+        previous_until=NOW + 100,
+        active=True,
+    )
+    assert changed == Loop(
+        loop.id,
+        account.id,
+        "https://new.example.com/x",
+        frozenset({EventKind.BOUNCE, EventKind.ABUSE}),
+        "whsec_bmV3",
+        Format.JSON,
+        True,
+        previous_secret=loop.secret,
+        previous_until=NOW + 100,
+    )
     assert changed.secrets_at(NOW + 99) == ("whsec_bmV3", loop.secret)
     assert changed.secrets_at(NOW + 100) == ("whsec_bmV3",)
     assert await store.loop(account.id, loop.id) == changed
@@ -119,6 +147,7 @@ async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
 
 # ---- fan-out -------------------------------------------------------------------------------
 
+
 def _outcome(verdict: Verdict, code: int) -> Outcome:
     return Outcome(verdict, Step.RCPT, code, "5.1.1", f"{code} no such user", "mx.example.net[127.0.0.1]:25")
 
@@ -131,15 +160,19 @@ async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(st
     other = await _loop(store, theirs, EventKind.FAILURE)
     message_id = ids.new_id(NOW)
     delivery = NewDelivery(ids.new_id(NOW), "x@example.net", "b@bounces.test")
-    submission = Submission(mail_from="a@example.com", recipients=("x@example.net",), mime=MIME, tags=("t",),
-                            dsn=DsnOptions())
-    await store.submit(NewMessage(mine.id, message_id, submission, (delivery,), NOW, NOW + 100),
-                       owner=None, lease_until=NOW)
+    submission = Submission(
+        mail_from="a@example.com", recipients=("x@example.net",), mime=MIME, tags=("t",), dsn=DsnOptions()
+    )
+    await store.submit(
+        NewMessage(mine.id, message_id, submission, (delivery,), NOW, NOW + 100), owner=None, lease_until=NOW
+    )
     [job] = await store.claim("w1", NOW, NOW + 60, 10)
     outcome = _outcome(Verdict.PERMANENT, 550)
-    event_id = await store.settle(job, Attempt(1, NOW + 5, outcome.remote, outcome.step, 550, "5.1.1",
-                                               outcome.text, Verdict.PERMANENT),
-                                  settle(job, outcome, NOW + 5, RetryPolicy()))
+    event_id = await store.settle(
+        job,
+        Attempt(1, NOW + 5, outcome.remote, outcome.step, 550, "5.1.1", outcome.text, Verdict.PERMANENT),
+        settle(job, outcome, NOW + 5, RetryPolicy()),
+    )
     for loop in (failures, paused):
         [(item, in_flight)] = await _items(store, loop)
         assert item.event_id == event_id and item.state is OutboxState.PENDING and not in_flight
@@ -164,6 +197,7 @@ async def test_fan_out_is_in_the_events_transaction(store: SqliteStore) -> None:
         _insert_event(conn, event, NOW, WINDOW)
         assert conn.execute("SELECT count(*) FROM loop_outbox").fetchone()[0] == 1
         raise sqlite3.OperationalError("the process dies before the commit")
+
     with pytest.raises(StoreError):
         await store.db.write(op)
     assert await store.events() == [] and await _items(store, loop) == []
@@ -183,12 +217,15 @@ async def test_a_bounce_from_finish_return_carries_the_returned_message(store: S
     assert len(await _items(store, loop)) == 2 and len(await _items(store, catch_all)) == 2
     calls = await store.outbox.claim("w1", NOW + 3, NOW + 60, limit=10, per_loop=10)
     assert [(c.loop.id, c.event.kind) for c in calls if c.loop.id == loop.id] == [
-        (loop.id, EventKind.BOUNCE), (loop.id, EventKind.ABUSE)]
+        (loop.id, EventKind.BOUNCE),
+        (loop.id, EventKind.ABUSE),
+    ]
     assert all(c.returned_mime == RAW for c in calls)
     assert {c.event.account_id for c in calls} == {account.id}
 
 
 # ---- the Outbox port -----------------------------------------------------------------------
+
 
 def _done(attempts: int, at: float, status: int = 200) -> Settlement:
     return Settlement(OutboxState.DONE, attempts, None, at, status, None)
@@ -295,7 +332,8 @@ async def test_accounts_get_their_own_events_only(store: SqliteStore) -> None:
     await _publish(store, None, EventKind.BOUNCE, NOW)  # no account: nobody's
     calls = await store.outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10)
     assert sorted((c.loop.id, c.event.account_id) for c in calls) == sorted(
-        [(my_loop.id, mine.id), (their_loop.id, theirs.id)])
+        [(my_loop.id, mine.id), (their_loop.id, theirs.id)]
+    )
     for call in calls:
         assert call.loop.wants(call.event)
 
@@ -331,6 +369,7 @@ async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
 
 # ---- with the dispatcher -------------------------------------------------------------------
 
+
 async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -> None:
     """End to end over a real receiver: every event reaches its loop once, signed, after retries."""
     import asyncio
@@ -347,8 +386,14 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
     account = await _account(store, "app")
     loops = {}
     for path, behaviours in (("/ok", ()), ("/flaky", (Reply(500), Reply(503)))):
-        loop = Loop(ids.new_id(NOW), account.id, receiver.base_url + path, frozenset({EventKind.FAILURE}),
-                    new_secret(), Format.JSON)
+        loop = Loop(
+            ids.new_id(NOW),
+            account.id,
+            receiver.base_url + path,
+            frozenset({EventKind.FAILURE}),
+            new_secret(),
+            Format.JSON,
+        )
         receiver.endpoint(path, loop.secret, *behaviours)
         loops[path] = await store.create_loop(loop, NOW)
     now = time.time()
@@ -356,9 +401,15 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
         await _publish(store, account, EventKind.FAILURE, now + i / 1000)
     limits = Limits(timeout=0.5, poll_interval=0.02, lease=30.0, allow_private_targets=True)
     poster = H11Poster(timeout=limits.timeout, per_endpoint=limits.per_endpoint)
-    dispatcher = Dispatcher(store.outbox, poster, owner="w1", limits=limits,
-                            backoff=Backoff(first=0.05, factor=2, max_interval=0.2, min_interval=0.01,
-                                            max_retry_after=1, client_error_attempts=3))
+    dispatcher = Dispatcher(
+        store.outbox,
+        poster,
+        owner="w1",
+        limits=limits,
+        backoff=Backoff(
+            first=0.05, factor=2, max_interval=0.2, min_interval=0.01, max_retry_after=1, client_error_attempts=3
+        ),
+    )
 
     async def all_done() -> bool:
         for loop in loops.values():
@@ -389,6 +440,7 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
 
 # ---- keeping ---------------------------------------------------------------------------------
 
+
 async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pending_ones(store: SqliteStore) -> None:
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
@@ -396,11 +448,20 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
         await _publish(store, account, EventKind.FAILURE, NOW + n)
     items = sorted((item for item, _ in await _items(store, loop)), key=lambda item: item.event_time)
     # done long ago, done lately, dead long ago, dead lately, pending (attempted long ago), pending
-    fates = [("done", NOW - 100), ("done", NOW - 5), ("dead", NOW - 100), ("dead", NOW - 5),
-             ("pending", NOW - 100), ("pending", None)]
+    fates = [
+        ("done", NOW - 100),
+        ("done", NOW - 5),
+        ("dead", NOW - 100),
+        ("dead", NOW - 5),
+        ("pending", NOW - 100),
+        ("pending", None),
+    ]
     for item, (state, at) in zip(items, fates, strict=True):
-        await store.db.write(lambda c, i=item.id, s=state, a=at: c.execute(
-            "UPDATE loop_outbox SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)))
+        await store.db.write(
+            lambda c, i=item.id, s=state, a=at: c.execute(
+                "UPDATE loop_outbox SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)
+            )
+        )
 
     assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50, batch=1) == 1  # a batch at a time
     assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 1
@@ -412,9 +473,11 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
 async def test_a_file_from_before_secret_rotation_gets_the_new_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # the loops table as version 0.1 made it
-        conn.execute("CREATE TABLE loops (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, url TEXT NOT NULL, "
-                     "format TEXT NOT NULL, active INTEGER NOT NULL, secret TEXT NOT NULL, "
-                     "created_at REAL NOT NULL, updated_at REAL NOT NULL)")
+        conn.execute(
+            "CREATE TABLE loops (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, url TEXT NOT NULL, "
+            "format TEXT NOT NULL, active INTEGER NOT NULL, secret TEXT NOT NULL, "
+            "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
     old = SqliteStore(path)
     await old.open()
     try:

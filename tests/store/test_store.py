@@ -11,8 +11,7 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
-from returnpath.core.model import (Account, Attempt, DeliveryState, DsnOptions, Outcome, Step, Submission,
-                                   Verdict)
+from returnpath.core.model import Account, Attempt, DeliveryState, DsnOptions, Outcome, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import InputError
@@ -37,14 +36,29 @@ async def _account(store: Store, name: str = "app") -> Account:
     return account
 
 
-async def _submit(store: Store, account: Account, recipients: list[str], *, owner: str | None = None,
-                  tags: tuple[str, ...] = ("t1",), now: float = NOW) -> tuple[str, list[NewDelivery]]:
+async def _submit(
+    store: Store,
+    account: Account,
+    recipients: list[str],
+    *,
+    owner: str | None = None,
+    tags: tuple[str, ...] = ("t1",),
+    now: float = NOW,
+) -> tuple[str, list[NewDelivery]]:
     message_id = ids.new_id(now)
     deliveries = [NewDelivery(ids.new_id(now), r, f"b{i}@bounces.test") for i, r in enumerate(recipients)]
-    submission = Submission(mail_from="a@example.com", recipients=tuple(recipients), mime=MIME, tags=tags,
-                            dsn=DsnOptions(notify=("FAILURE",), ret="HDRS"))
-    await store.submit(NewMessage(account.id, message_id, submission, tuple(deliveries), now, now + 100),
-                       owner=owner, lease_until=now + 60)
+    submission = Submission(
+        mail_from="a@example.com",
+        recipients=tuple(recipients),
+        mime=MIME,
+        tags=tags,
+        dsn=DsnOptions(notify=("FAILURE",), ret="HDRS"),
+    )
+    await store.submit(
+        NewMessage(account.id, message_id, submission, tuple(deliveries), now, now + 100),
+        owner=owner,
+        lease_until=now + 60,
+    )
     return message_id, deliveries
 
 
@@ -91,19 +105,26 @@ async def test_renew_extends_only_the_owners_lease(backend: Store) -> None:
 
 
 def _outcome(verdict: Verdict, code: int) -> Outcome:
-    return Outcome(verdict, Step.RCPT if verdict is not Verdict.ACCEPTED else Step.EOM, code,
-                   f"{code // 100}.1.1", f"{code} reply", "mx.example.net[127.0.0.1]:25")
+    return Outcome(
+        verdict,
+        Step.RCPT if verdict is not Verdict.ACCEPTED else Step.EOM,
+        code,
+        f"{code // 100}.1.1",
+        f"{code} reply",
+        "mx.example.net[127.0.0.1]:25",
+    )
 
 
 async def test_settle_records_attempt_state_and_event(backend: Store) -> None:
     account = await _account(backend)
-    _, deliveries = await _submit(backend, account, ["x@example.net"])
+    await _submit(backend, account, ["x@example.net"])
     [job] = await backend.claim("w1", NOW, NOW + 60, 10)
     policy = RetryPolicy(first=10)
     outcome = _outcome(Verdict.TEMPORARY, 451)
     settlement = settle(job, outcome, NOW + 1, policy)
-    attempt = Attempt(1, NOW + 1, outcome.remote, outcome.step, outcome.code, outcome.status, outcome.text,
-                      outcome.verdict)
+    attempt = Attempt(
+        1, NOW + 1, outcome.remote, outcome.step, outcome.code, outcome.status, outcome.text, outcome.verdict
+    )
     event_id = await backend.settle(job, attempt, settlement)
     view = await backend.delivery(account.id, job.delivery_id)
     assert view is not None
@@ -152,10 +173,13 @@ async def test_events_filter_by_kind_account_time_and_cursor(backend: Store) -> 
     await _submit(backend, account, ["x@example.net", "y@example.net"])
     jobs = await backend.claim("w1", NOW, NOW + 60, 10)
     policy = RetryPolicy()
-    for job, verdict, code in zip(jobs, (Verdict.ACCEPTED, Verdict.PERMANENT), (250, 550)):
+    for job, verdict, code in zip(jobs, (Verdict.ACCEPTED, Verdict.PERMANENT), (250, 550), strict=True):
         outcome = _outcome(verdict, code)
-        await backend.settle(job, Attempt(1, NOW + code, None, outcome.step, code, None, "t", verdict),
-                             settle(job, outcome, NOW + code, policy))
+        await backend.settle(
+            job,
+            Attempt(1, NOW + code, None, outcome.step, code, None, "t", verdict),
+            settle(job, outcome, NOW + code, policy),
+        )
     every = await backend.events()
     assert [s.event.kind for s in every] == [EventKind.DELIVERY, EventKind.FAILURE]
     assert [s.event.kind for s in await backend.events(kinds=[EventKind.FAILURE])] == [EventKind.FAILURE]

@@ -20,8 +20,17 @@ def test_rendered_file_lists_every_setting_and_loads_back(tmp_path: Path) -> Non
     settings = config.Settings(secret="s" * 32, bounce_domain="bounces.example.org")
     settings.delivery.routes = {"example.net": "127.0.0.1:2526"}
     text = config.render(settings)
-    for name in ("listen", "max_message_size", "auth_over_cleartext", "per_destination", "lifetime", "eom",
-                 "[delivery.routes]", "[smtp.inbound]", "url"):
+    for name in (
+        "listen",
+        "max_message_size",
+        "auth_over_cleartext",
+        "per_destination",
+        "lifetime",
+        "eom",
+        "[delivery.routes]",
+        "[smtp.inbound]",
+        "url",
+    ):
         assert name in text
     path = tmp_path / "returnpath.toml"
     path.write_text(text)
@@ -31,23 +40,29 @@ def test_rendered_file_lists_every_setting_and_loads_back(tmp_path: Path) -> Non
 
 
 def test_durations_and_sizes(tmp_path: Path) -> None:
-    settings = config.load(write(tmp_path, '[delivery.retry]\nfirst = "90s"\nlifetime = "2d"\n'
-                                           '[smtp.submission]\nmax_message_size = "10m"\n'))
+    settings = config.load(
+        write(
+            tmp_path, '[delivery.retry]\nfirst = "90s"\nlifetime = "2d"\n[smtp.submission]\nmax_message_size = "10m"\n'
+        )
+    )
     assert settings.delivery.retry.first == 90 and settings.delivery.retry.lifetime == 172800
     assert settings.smtp.submission.max_message_size == 10 * 1024 * 1024
 
 
-@pytest.mark.parametrize("text, message", [
-    ("colour = 1\n", "unknown setting.*colour"),
-    ("[delivery]\nconcurency = 3\n", r"\[delivery\].*concurency"),
-    ("[delivery.retry]\nfirst = \"soon\"\n", "delivery.retry.first"),
-    ("[http]\nlisten = \"8080\"\n", "http.listen.*host:port"),
-    ("[smtp.submission]\nauth_over_cleartext = \"sometimes\"\n", "never, loopback, always"),
-    ("[delivery.routes]\n\"example.com\" = \"nowhere\"\n", "host:port"),
-    ("[storage]\nurl = \"mysql://x\"\n", "sqlite"),
-    ("workers = \"two\"\n", "whole number"),
-    ("this is not toml", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("colour = 1\n", "unknown setting.*colour"),
+        ("[delivery]\nconcurency = 3\n", r"\[delivery\].*concurency"),
+        ('[delivery.retry]\nfirst = "soon"\n', "delivery.retry.first"),
+        ('[http]\nlisten = "8080"\n', "http.listen.*host:port"),
+        ('[smtp.submission]\nauth_over_cleartext = "sometimes"\n', "never, loopback, always"),
+        ('[delivery.routes]\n"example.com" = "nowhere"\n', "host:port"),
+        ('[storage]\nurl = "mysql://x"\n', "sqlite"),
+        ('workers = "two"\n', "whole number"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config.load(write(tmp_path, text))

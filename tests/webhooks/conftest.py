@@ -19,8 +19,9 @@ from .memory import MemoryOutbox
 from .receiver import Receiver, receiver  # noqa: F401
 
 TIMEOUT = 0.5  # a post that has not answered by then has failed
-FAST_BACKOFF = Backoff(first=0.1, factor=2, max_interval=0.4, min_interval=0.02,
-                       max_retry_after=2, client_error_attempts=3)
+FAST_BACKOFF = Backoff(
+    first=0.1, factor=2, max_interval=0.4, min_interval=0.02, max_retry_after=2, client_error_attempts=3
+)
 FAST_BREAKER = BreakerPolicy(threshold=5, cooldown=0.2, factor=2, max_cooldown=0.5)
 
 
@@ -38,11 +39,13 @@ async def start(outbox: MemoryOutbox) -> AsyncIterator[Start]:
     started: list[Dispatcher] = []
 
     async def start(**limits: Any) -> Dispatcher:
-        settings = Limits(**{"timeout": TIMEOUT, "poll_interval": 0.02, "lease": 30.0,
-                             "allow_private_targets": True, **limits})
+        settings = Limits(
+            **{"timeout": TIMEOUT, "poll_interval": 0.02, "lease": 30.0, "allow_private_targets": True, **limits}
+        )
         poster = H11Poster(timeout=settings.timeout, per_endpoint=settings.per_endpoint)
-        dispatcher = Dispatcher(outbox, poster, owner="test", limits=settings, backoff=FAST_BACKOFF,
-                                breaker=FAST_BREAKER)
+        dispatcher = Dispatcher(
+            outbox, poster, owner="test", limits=settings, backoff=FAST_BACKOFF, breaker=FAST_BREAKER
+        )
         await dispatcher.start()
         started.append(dispatcher)
         return dispatcher

@@ -57,8 +57,15 @@ class MemoryOutbox:
         made = []
         for loop in self.loops.values():
             if loop.wants(event):
-                item = OutboxItem(f"{next(self._item_ids):08d}", loop.id, event_id, event.time, now,
-                                  now + self.window, next_attempt_at=now)
+                item = OutboxItem(
+                    f"{next(self._item_ids):08d}",
+                    loop.id,
+                    event_id,
+                    event.time,
+                    now,
+                    now + self.window,
+                    next_attempt_at=now,
+                )
                 self.items[item.id] = item
                 self._pending.setdefault(loop.id, {})[item.id] = None
                 made.append(item)
@@ -66,8 +73,9 @@ class MemoryOutbox:
 
     # ---- the port ------------------------------------------------------------------------------
 
-    async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
-                    skip_loops: Collection[str] = ()) -> list[Call]:
+    async def claim(
+        self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
+    ) -> list[Call]:
         skip = set(skip_loops)
         found: list[OutboxItem] = []
         for loop_id, pending in self._pending.items():
@@ -115,8 +123,9 @@ class MemoryOutbox:
         """True when every item (of the loop) is done or dead."""
         if loop_id is None:
             return not any(self._pending.values())
-        return not any(i.state is OutboxState.PENDING for i in self.items.values()
-                       if loop_id is None or i.loop_id == loop_id)
+        return not any(
+            i.state is OutboxState.PENDING for i in self.items.values() if loop_id is None or i.loop_id == loop_id
+        )
 
     def attempts_of(self, item_id: str) -> list[Settlement]:
         return [r.settlement for r in self.attempts if r.item_id == item_id]

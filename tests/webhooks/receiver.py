@@ -108,8 +108,16 @@ class Receiver:
         port = sock.getsockname()[1]
         self.base_url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
         cert, key = tls or (None, None)
-        config = uvicorn.Config(self, lifespan="off", access_log=False, log_config=None, log_level="critical",
-                                timeout_graceful_shutdown=1, ssl_certfile=cert, ssl_keyfile=key)
+        config = uvicorn.Config(
+            self,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            log_level="critical",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
@@ -146,8 +154,9 @@ class Receiver:
         script = self.scripts[path]
         behaviour = script.popleft() if script else Reply(200, body=b"ok")
         answered = {Slow: "slow", Drop: "drop"}.get(type(behaviour)) or str(getattr(behaviour, "status", ""))
-        self.arrivals.append(Arrival(path, headers["webhook-id"], headers, body, fields, answered,
-                                     client=tuple(scope["client"])))
+        self.arrivals.append(
+            Arrival(path, headers["webhook-id"], headers, body, fields, answered, client=tuple(scope["client"]))
+        )
         if isinstance(behaviour, Reply):
             await _answer(send, behaviour.status, behaviour.headers, behaviour.body)
         elif isinstance(behaviour, Slow):
@@ -161,8 +170,7 @@ class Receiver:
 
 async def _answer(send: Any, status: int, headers: tuple[tuple[str, str], ...] = (), body: bytes = b"ok") -> None:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"), *raw]})
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain"), *raw]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -28,8 +28,14 @@ from .memory import MemoryOutbox
 from .receiver import Behaviour, Drop, Receiver, Reply, Slow
 
 
-def register(receiver: Receiver, outbox: MemoryOutbox, path: str, *kinds: EventKind,
-             behaviours: tuple[Behaviour, ...] = (), **loop_args: object) -> Loop:
+def register(
+    receiver: Receiver,
+    outbox: MemoryOutbox,
+    path: str,
+    *kinds: EventKind,
+    behaviours: tuple[Behaviour, ...] = (),
+    **loop_args: object,
+) -> Loop:
     """A loop posting to an endpoint of the receiver that behaves as told, then answers 200."""
     loop = samples.loop(path.strip("/"), receiver.base_url + path, *kinds, **loop_args)  # type: ignore[arg-type]
     receiver.endpoint(path, loop.secret, *behaviours)
@@ -43,7 +49,8 @@ def publish(outbox: MemoryOutbox, count: int) -> None:
 
 @pytest.mark.parametrize("fmt", list(Format))
 async def test_each_event_reaches_the_loops_that_want_it_once_signed_with_its_variables(
-        fmt: Format, receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
+    fmt: Format, receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     everything = register(receiver, outbox, "/all", fmt=fmt)
     failures = register(receiver, outbox, "/failures", EventKind.FAILURE, fmt=fmt)
     other_account = register(receiver, outbox, "/other", fmt=fmt, account="b" * 26)
@@ -67,22 +74,35 @@ async def test_each_event_reaches_the_loops_that_want_it_once_signed_with_its_va
             assert arrival.headers["content-type"] == content_type
             assert arrival.headers["user-agent"] == f"returnpath/{__version__}"
             assert arrival.fields["type"] == event.kind.value and arrival.fields["id"] == samples.DELIVERY
-    assert sorted(a.fields["type"] for a in receiver.at("/all")) == sorted(k.value for k in [
-        EventKind.DELIVERY, EventKind.FAILURE, EventKind.DEFERRED, EventKind.BOUNCE, EventKind.FAILURE,
-        EventKind.BOUNCE, EventKind.ABUSE])
+    assert sorted(a.fields["type"] for a in receiver.at("/all")) == sorted(
+        k.value
+        for k in [
+            EventKind.DELIVERY,
+            EventKind.FAILURE,
+            EventKind.DEFERRED,
+            EventKind.BOUNCE,
+            EventKind.FAILURE,
+            EventKind.BOUNCE,
+            EventKind.ABUSE,
+        ]
+    )
     assert [a.fields["state"] for a in receiver.at("/failures")] in (["rcpt", "bounce"], ["bounce", "rcpt"])
 
 
-@pytest.mark.parametrize(("behaviours", "errors"), [
-    ((Reply(500), Reply(500), Reply(500)), ["HTTP 500: no"] * 3),
-    ((Reply(503, body=b"<html>\n  <b>down</b>\n</html>"),), ["HTTP 503: <html> <b>down</b> </html>"]),
-    ((Reply(429, (("Retry-After", "1"),)),), ["HTTP 429: no"]),
-    ((Slow(TIMEOUT * 2),), [f"no answer within {TIMEOUT:g}s"]),
-    ((Drop(), Drop()), ["connection dropped"] * 2),
-], ids=["500", "503-html", "429-retry-after", "slow", "dropped"])
+@pytest.mark.parametrize(
+    ("behaviours", "errors"),
+    [
+        ((Reply(500), Reply(500), Reply(500)), ["HTTP 500: no"] * 3),
+        ((Reply(503, body=b"<html>\n  <b>down</b>\n</html>"),), ["HTTP 503: <html> <b>down</b> </html>"]),
+        ((Reply(429, (("Retry-After", "1"),)),), ["HTTP 429: no"]),
+        ((Slow(TIMEOUT * 2),), [f"no answer within {TIMEOUT:g}s"]),
+        ((Drop(), Drop()), ["connection dropped"] * 2),
+    ],
+    ids=["500", "503-html", "429-retry-after", "slow", "dropped"],
+)
 async def test_a_failing_receiver_gets_each_event_exactly_once_after_duplicates_are_dropped(
-        behaviours: tuple[Behaviour, ...], errors: list[str], receiver: Receiver, outbox: MemoryOutbox,
-        start: Start) -> None:
+    behaviours: tuple[Behaviour, ...], errors: list[str], receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     loop = register(receiver, outbox, "/flaky", behaviours=behaviours)
     publish(outbox, 3)
     await start()
@@ -100,12 +120,17 @@ async def test_a_failing_receiver_gets_each_event_exactly_once_after_duplicates_
         assert again.at - first.at >= 0.9  # Retry-After: 1, not the backoff's milliseconds
 
 
-@pytest.mark.parametrize(("behaviour", "error"), [
-    (Reply(404), "HTTP 404: no"),
-    (Reply(302, (("Location", "/elsewhere"),)), "HTTP 302: redirects to /elsewhere (redirects are not followed)"),
-], ids=["404", "redirect"])
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        (Reply(404), "HTTP 404: no"),
+        (Reply(302, (("Location", "/elsewhere"),)), "HTTP 302: redirects to /elsewhere (redirects are not followed)"),
+    ],
+    ids=["404", "redirect"],
+)
 async def test_a_client_error_is_tried_three_times_then_kept_as_dead(
-        behaviour: Reply, error: str, receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
+    behaviour: Reply, error: str, receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     loop = register(receiver, outbox, "/gone", behaviours=(behaviour,) * 5)
     receiver.endpoint("/elsewhere", loop.secret)
     publish(outbox, 1)
@@ -117,8 +142,9 @@ async def test_a_client_error_is_tried_three_times_then_kept_as_dead(
     assert len(receiver.at("/gone")) == 3 and receiver.at("/elsewhere") == []
 
 
-async def test_a_dead_endpoint_does_not_delay_a_healthy_one(receiver: Receiver, outbox: MemoryOutbox,
-                                                             start: Start) -> None:
+async def test_a_dead_endpoint_does_not_delay_a_healthy_one(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     hanging = register(receiver, outbox, "/hanging", behaviours=(Slow(1.5),) * 200)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -134,14 +160,19 @@ async def test_a_dead_endpoint_does_not_delay_a_healthy_one(receiver: Receiver, 
     assert len(receiver.unique("/healthy")) == 40
     assert not outbox.settled(hanging.id) and not outbox.settled(refusing.id)
     # Both failing endpoints' circuits opened: their items went back to the outbox, due later.
-    await eventually(lambda: {hanging.id, refusing.id} <= {outbox.items[i].loop_id for i, _ in outbox.released},
-                     within=3)
-    assert any((e := outbox.items[i].last_error) and e.startswith("cannot connect")
-               for i, _ in outbox.released if outbox.items[i].loop_id == refusing.id)
+    await eventually(
+        lambda: {hanging.id, refusing.id} <= {outbox.items[i].loop_id for i, _ in outbox.released}, within=3
+    )
+    assert any(
+        (e := outbox.items[i].last_error) and e.startswith("cannot connect")
+        for i, _ in outbox.released
+        if outbox.items[i].loop_id == refusing.id
+    )
 
 
-async def test_an_open_circuit_stops_the_posts_for_a_growing_cool_down(receiver: Receiver, outbox: MemoryOutbox,
-                                                                       start: Start) -> None:
+async def test_an_open_circuit_stops_the_posts_for_a_growing_cool_down(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     loop = register(receiver, outbox, "/down", behaviours=(Reply(500),) * 6)
     publish(outbox, 10)
     await start(per_endpoint=1)
@@ -155,8 +186,7 @@ async def test_an_open_circuit_stops_the_posts_for_a_growing_cool_down(receiver:
     assert len(outbox.in_state(OutboxState.DONE, loop.id)) == 10
 
 
-async def test_a_loop_gets_its_events_in_event_order(receiver: Receiver, outbox: MemoryOutbox,
-                                                     start: Start) -> None:
+async def test_a_loop_gets_its_events_in_event_order(receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
     register(receiver, outbox, "/ordered")
     publish(outbox, 20)
     await start(per_endpoint=1)
@@ -165,7 +195,8 @@ async def test_a_loop_gets_its_events_in_event_order(receiver: Receiver, outbox:
 
 
 async def test_a_full_endpoint_keeps_claiming_as_its_posts_end_without_waiting_for_a_poll(
-        receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     """Events that come while an endpoint holds all it may (a claim after a notify filled it)
     are claimed as its posts end; not only at the next poll, which here never comes."""
     register(receiver, outbox, "/streaming")
@@ -178,8 +209,9 @@ async def test_a_full_endpoint_keeps_claiming_as_its_posts_end_without_waiting_f
     assert len(receiver.unique("/streaming")) == 14
 
 
-async def test_a_private_target_is_not_posted_to_unless_allowed(receiver: Receiver, outbox: MemoryOutbox,
-                                                                start: Start) -> None:
+async def test_a_private_target_is_not_posted_to_unless_allowed(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     loop = register(receiver, outbox, "/private")
     publish(outbox, 1)
     await start(allow_private_targets=False)
@@ -209,6 +241,7 @@ async def test_the_poster_connects_to_the_address_that_was_checked(outbox: Memor
 
     async def resolve(host: str, port: int) -> list[str]:
         return names[host]
+
     outbox.add_loop(samples.loop("pinned", "https://hooks.example/in", EventKind.FAILURE))
     publish(outbox, 2)
     poster = _Recording()
@@ -225,8 +258,9 @@ async def test_the_poster_connects_to_the_address_that_was_checked(outbox: Memor
     assert poster.posts == [("https://hooks.example/in", "93.184.215.14")] * 3
 
 
-async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(receiver: Receiver, outbox: MemoryOutbox,
-                                                                  start: Start) -> None:
+async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
     loop = register(receiver, outbox, "/paused", active=False)
     publish(outbox, 2)
     dispatcher = await start()
@@ -238,8 +272,7 @@ async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(receiver: Rece
     assert len(receiver.unique("/paused")) == 2
 
 
-async def test_stopping_gives_back_what_was_not_posted(receiver: Receiver, outbox: MemoryOutbox,
-                                                       start: Start) -> None:
+async def test_stopping_gives_back_what_was_not_posted(receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
     loop = register(receiver, outbox, "/slow", behaviours=(Slow(TIMEOUT * 2),) * 10)
     publish(outbox, 5)
     dispatcher = await start(per_endpoint=1)

@@ -14,8 +14,12 @@ from . import samples
 def test_a_loop_receives_its_accounts_events_of_the_kinds_it_asked_for() -> None:
     loop = samples.loop("l1", "https://hooks.example/x", EventKind.FAILURE, EventKind.BOUNCE)
     events = samples.every_kind()
-    assert [e.kind for e in events if loop.wants(e)] == [EventKind.FAILURE, EventKind.BOUNCE, EventKind.FAILURE,
-                                                         EventKind.BOUNCE]
+    assert [e.kind for e in events if loop.wants(e)] == [
+        EventKind.FAILURE,
+        EventKind.BOUNCE,
+        EventKind.FAILURE,
+        EventKind.BOUNCE,
+    ]
     others = samples.every_kind(account="b" * 26)
     assert not any(loop.wants(e) for e in others)
 
@@ -30,10 +34,13 @@ def test_event_types_are_smtpeters_names_and_deferred() -> None:
     assert parse_events(["failure", " Bounce", "delivery", "abuse", "deferred"]) == frozenset(EventKind)
 
 
-@pytest.mark.parametrize(("names", "why"), [
-    (["failure", "bounced"], "unknown event type 'bounced': expected some of delivery, deferred, failure"),
-    ([], "at least one event type"),
-])
+@pytest.mark.parametrize(
+    ("names", "why"),
+    [
+        (["failure", "bounced"], "unknown event type 'bounced': expected some of delivery, deferred, failure"),
+        ([], "at least one event type"),
+    ],
+)
 def test_unknown_event_types_are_refused_naming_the_known_ones(names: list[str], why: str) -> None:
     with pytest.raises(LoopError, match=why) as caught:
         parse_events(names)

@@ -16,8 +16,7 @@ from returnpath.webhooks.policy import (
 )
 
 NOW = 1_800_000_000.0
-BACKOFF = Backoff(first=10, factor=2, max_interval=3600, min_interval=1, max_retry_after=3600,
-                  client_error_attempts=3)
+BACKOFF = Backoff(first=10, factor=2, max_interval=3600, min_interval=1, max_retry_after=3600, client_error_attempts=3)
 
 
 def item(attempts: int = 0, expires_at: float = NOW + 3 * 86400) -> OutboxItem:
@@ -34,10 +33,19 @@ def test_2xx_is_done(status: int) -> None:
     assert (s.state, s.attempts, s.next_attempt_at, s.status, s.error) == (OutboxState.DONE, 1, None, status, None)
 
 
-@pytest.mark.parametrize("answer", [
-    Answer(500, "HTTP 500: oops"), Answer(502), Answer(503), Answer(408), Answer(429),
-    Answer(None, "no answer within 10s"), Answer(None, "cannot connect: refused"),
-], ids=lambda a: str(a.status or a.error))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(500, "HTTP 500: oops"),
+        Answer(502),
+        Answer(503),
+        Answer(408),
+        Answer(429),
+        Answer(None, "no answer within 10s"),
+        Answer(None, "cannot connect: refused"),
+    ],
+    ids=lambda a: str(a.status or a.error),
+)
 def test_busy_or_broken_receivers_are_retried_with_full_jitter(answer: Answer) -> None:
     s = settle(item(attempts=3), answer, NOW, 0.25, BACKOFF)  # the 4th attempt: ceiling 80s
     assert (s.state, s.attempts, s.next_attempt_at) == (OutboxState.PENDING, 4, NOW + 20)
@@ -48,29 +56,53 @@ def test_the_jitter_never_retries_sooner_than_the_minimum() -> None:
     assert settle(item(), Answer(500), NOW, 0.0, BACKOFF).next_attempt_at == NOW + 1
 
 
-@pytest.mark.parametrize(("header", "wait"), [
-    ("120", 120), ("0", 1), ("86400", 3600),  # at least the minimum, at most the cap
-    ("Fri, 15 Jan 2027 08:01:00 GMT", 60), ("Fri, 15 Jan 2027 07:00:00 GMT", 1),
-    ("soon", 10 * 0.5),  # not understood: the backoff
-])
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("120", 120),
+        ("0", 1),
+        ("86400", 3600),  # at least the minimum, at most the cap
+        ("Fri, 15 Jan 2027 08:01:00 GMT", 60),
+        ("Fri, 15 Jan 2027 07:00:00 GMT", 1),
+        ("soon", 10 * 0.5),  # not understood: the backoff
+    ],
+)
 def test_retry_after_is_honoured_within_limits(header: str, wait: float) -> None:
     s = settle(item(), Answer(429, retry_after=header), NOW, 0.5, BACKOFF)
     assert s.next_attempt_at == NOW + wait
 
 
-@pytest.mark.parametrize(("value", "seconds"), [
-    (None, None), ("", None), ("  30 ", 30.0), ("-5", None), ("1.5", None),
-    ("Fri, 15 Jan 2027 08:00:30 GMT", 30.0), ("Friday, 15-Jan-27 08:00:30 GMT", 30.0),
-    ("Fri Jan 15 08:00:30 2027", 30.0), ("Fri, 15 Jan 2027 08:00:30 -0000", 30.0), ("tomorrow", None),
-])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("  30 ", 30.0),
+        ("-5", None),
+        ("1.5", None),
+        ("Fri, 15 Jan 2027 08:00:30 GMT", 30.0),
+        ("Friday, 15-Jan-27 08:00:30 GMT", 30.0),
+        ("Fri Jan 15 08:00:30 2027", 30.0),
+        ("Fri, 15 Jan 2027 08:00:30 -0000", 30.0),
+        ("tomorrow", None),
+    ],
+)
 def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float | None) -> None:
     assert retry_after(value, NOW) == seconds
 
 
-@pytest.mark.parametrize("answer", [
-    Answer(400), Answer(401), Answer(404), Answer(410), Answer(301, "HTTP 301: redirects to /x"),
-    Answer(None, "loopback address", refused=True),
-], ids=lambda a: str(a.status or "refused"))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(400),
+        Answer(401),
+        Answer(404),
+        Answer(410),
+        Answer(301, "HTTP 301: redirects to /x"),
+        Answer(None, "loopback address", refused=True),
+    ],
+    ids=lambda a: str(a.status or "refused"),
+)
 def test_a_client_error_is_retried_three_times_in_all_then_dead(answer: Answer) -> None:
     first, second = settle(item(0), answer, NOW, 0.5, BACKOFF), settle(item(1), answer, NOW, 0.5, BACKOFF)
     assert first.state is second.state is OutboxState.PENDING
@@ -94,7 +126,12 @@ def test_a_settlement_applies_to_its_item() -> None:
     s = settle(item(attempts=1), Answer(500, "HTTP 500: oops"), NOW, 0.5, BACKOFF)
     after = s.apply(item(attempts=1))
     assert (after.attempts, after.last_status, after.last_error, after.last_attempt_at, after.next_attempt_at) == (
-        2, 500, "HTTP 500: oops", NOW, NOW + 10)
+        2,
+        500,
+        "HTTP 500: oops",
+        NOW,
+        NOW + 10,
+    )
 
 
 # ---- the circuit breaker ------------------------------------------------------------------------

@@ -38,8 +38,9 @@ async def tls_receiver(certificate: tuple[Path, Path]) -> AsyncIterator[Receiver
     await r.stop()
 
 
-async def test_https_is_verified_against_the_trusted_certificates(tls_receiver: Receiver,
-                                                                  certificate: tuple[Path, Path]) -> None:
+async def test_https_is_verified_against_the_trusted_certificates(
+    tls_receiver: Receiver, certificate: tuple[Path, Path]
+) -> None:
     url = tls_receiver.endpoint("/tls", SECRET)
     trusting = H11Poster(timeout=2, ssl_context=ssl.create_default_context(cafile=str(certificate[0])))
     default = H11Poster(timeout=2)
@@ -81,8 +82,7 @@ async def test_connections_are_kept_alive_between_posts(receiver: Receiver) -> N
 
 
 async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(receiver: Receiver) -> None:
-    url = receiver.endpoint("/long", SECRET, Reply(503, (("Retry-After", "120"),), body=b"x" * 100_000),
-                            Reply(500))
+    url = receiver.endpoint("/long", SECRET, Reply(503, (("Retry-After", "120"),), body=b"x" * 100_000), Reply(500))
     poster = H11Poster(timeout=2)
     try:
         long = await poster.post(url, signed(b"{}"), b"{}")

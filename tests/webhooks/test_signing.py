@@ -38,12 +38,16 @@ def test_the_library_verifies_our_headers(body: bytes) -> None:
     Webhook(secret).verify(body, headers, json_parse=False)  # raises if it does not verify
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda h, b: (h, b + b"&x=1"),
-    lambda h, b: ({**h, "webhook-id": "msg_00000002"}, b),
-    lambda h, b: ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}, b),
-    lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
-], ids=["body", "id", "timestamp", "no-signature"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h, b: (h, b + b"&x=1"),
+        lambda h, b: ({**h, "webhook-id": "msg_00000002"}, b),
+        lambda h, b: ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}, b),
+        lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
+    ],
+    ids=["body", "id", "timestamp", "no-signature"],
+)
 def test_the_library_rejects_a_tampered_request(tamper) -> None:  # type: ignore[no-untyped-def]
     secret = signing.new_secret()
     headers, body = tamper(signing.headers(secret, "msg_00000001", int(time.time()), BODY), BODY)

@@ -57,8 +57,7 @@ def _recognise(mail: Mail) -> BounceVerdict:
             if report is not None:
                 break
     if report is not None:
-        found = dsn.recipients(report, text) or (
-            dsn.unnamed(mail, text) if not report.recipients else [])
+        found = dsn.recipients(report, text) or (dsn.unnamed(mail, text) if not report.recipients else [])
         if found:
             return BounceVerdict(_report_kind(found, Kind.DSN), tuple(found))
 
@@ -94,8 +93,7 @@ def _run_detectors(mail: Mail) -> BounceVerdict | None:
         if found is None:
             continue
         recipients = _dedupe(_recipient(detector, f) for f in found)
-        return BounceVerdict(_report_kind(recipients, Kind.BOUNCE) if recipients else Kind.BOUNCE,
-                             tuple(recipients))
+        return BounceVerdict(_report_kind(recipients, Kind.BOUNCE) if recipients else Kind.BOUNCE, tuple(recipients))
     return None
 
 
@@ -106,17 +104,46 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
     diagnostic = normalise_text(found.diagnostic)
     where = f"lhost/{detector.name}" + (f": {found.pattern}" if found.pattern else "")
     if found.action in ("delivered", "relayed", "expanded"):
-        return Recipient(address, found.action, found.status, found.code, diagnostic,
-                         found.remote_mta, found.command, "delivered", False, where)
+        return Recipient(
+            address,
+            found.action,
+            found.status,
+            found.code,
+            diagnostic,
+            found.remote_mta,
+            found.command,
+            "delivered",
+            False,
+            where,
+        )
     if found.reason:
-        return Recipient(address, found.action, found.status, found.code, diagnostic,
-                         found.remote_mta, found.command, found.reason,
-                         is_hard(found.reason, found.status, found.code, found.action), where,
-                         found.feedback_type)
+        return Recipient(
+            address,
+            found.action,
+            found.status,
+            found.code,
+            diagnostic,
+            found.remote_mta,
+            found.command,
+            found.reason,
+            is_hard(found.reason, found.status, found.code, found.action),
+            where,
+            found.feedback_type,
+        )
     decided = classify(found.status, found.code, diagnostic, found.command, found.action)
-    return Recipient(address, found.action, decided.status, found.code, diagnostic,
-                     found.remote_mta, found.command, decided.reason, decided.hard,
-                     f"{where}; {decided.rule}", found.feedback_type)
+    return Recipient(
+        address,
+        found.action,
+        decided.status,
+        found.code,
+        diagnostic,
+        found.remote_mta,
+        found.command,
+        decided.reason,
+        decided.hard,
+        f"{where}; {decided.rule}",
+        found.feedback_type,
+    )
 
 
 def _dedupe(recipients: Iterable[Recipient | None]) -> list[Recipient]:

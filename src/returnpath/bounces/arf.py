@@ -23,8 +23,7 @@ _TO = re.compile(r"^to:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
 def is_report(mail: Mail) -> bool:
-    if mail.content_type == "multipart/report" and \
-            mail.param("report-type").lower() == "feedback-report":
+    if mail.content_type == "multipart/report" and mail.param("report-type").lower() == "feedback-report":
         return True
     return bool(mail.parts_of_type("message/feedback-report"))
 
@@ -61,13 +60,18 @@ def read(mail: Mail) -> list[Recipient] | None:
         found = [a for k, v in fields if k == "removal-recipient" for a in [clean_address(v)] if a]
     diagnostic = " ".join(mail.body.split("\n\n", 1)[0].split())[:500]
     seen: dict[str, None] = dict.fromkeys(found)
-    return [Recipient(address, "", None, None, diagnostic, None, None, "feedback", False,
-                      "arf:Feedback-Type", feedback_type) for address in seen]
+    return [
+        Recipient(
+            address, "", None, None, diagnostic, None, None, "feedback", False, "arf:Feedback-Type", feedback_type
+        )
+        for address in seen
+    ]
 
 
 # ---- non-standard complaints ---------------------------------------------------------------
 # Apple Mail's "unsubscribe" button sends a plain message to the List-Unsubscribe mailto
 # address with `X-Apple-Unsubscribe: true`: an opt-out by the sender of that message.
+
 
 def read_unsubscribe(mail: Mail) -> list[Recipient] | None:
     if mail.header("x-apple-unsubscribe").strip().lower() != "true":
@@ -75,18 +79,45 @@ def read_unsubscribe(mail: Mail) -> list[Recipient] | None:
     address = mail.sender
     if not address:
         return []
-    return [Recipient(address, "", None, None, " ".join(mail.body.split())[:500], None, None,
-                      "feedback", False, "arf:X-Apple-Unsubscribe", "opt-out")]
+    return [
+        Recipient(
+            address,
+            "",
+            None,
+            None,
+            " ".join(mail.body.split())[:500],
+            None,
+            None,
+            "feedback",
+            False,
+            "arf:X-Apple-Unsubscribe",
+            "opt-out",
+        )
+    ]
 
 
 # Microsoft's Junk Mail Reporting Program (Outlook.com, Hotmail) predates ARF and still sends
 # its own layout: a multipart/mixed from staff@hotmail.com whose attached message carries the
 # complaining mailbox in `X-HmXmrOriginalRecipient`.
 
+
 def read_jmrp(mail: Mail) -> list[Recipient] | None:
     for inner in mail.attached_mails(containing=b"X-HmXmrOriginalRecipient"):
         original = clean_address(inner.header("x-hmxmroriginalrecipient"))
         if original:
-            return [Recipient(original, "", None, None, mail.subject, None, None, "feedback",
-                              False, "arf:X-HmXmrOriginalRecipient", "abuse")]
+            return [
+                Recipient(
+                    original,
+                    "",
+                    None,
+                    None,
+                    mail.subject,
+                    None,
+                    None,
+                    "feedback",
+                    False,
+                    "arf:X-HmXmrOriginalRecipient",
+                    "abuse",
+                )
+            ]
     return None

@@ -54,17 +54,23 @@ _SUBJECT = re.compile(
     r"automatyczna odpowied[źz]|automatick[áa] odpov[ěe][ďd]|"  # Polish, Czech
     r"автоответ|автоматический ответ|"  # Russian
     r"自動応答|自動返信|不在|自动回复|自動回覆|자동 응답"  # Japanese, Chinese, Korean
-    r")", re.IGNORECASE)
+    r")",
+    re.IGNORECASE,
+)
 
 # What makes a message a delivery report rather than an auto-reply, whatever its headers say.
-_DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|mdaemon|"
-                     r"mail\.?delivery|bounce[sd]?|no-?reply-?bounce)", re.IGNORECASE)
+_DAEMON = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|mdaemon|"
+    r"mail\.?delivery|bounce[sd]?|no-?reply-?bounce)",
+    re.IGNORECASE,
+)
 _REPORT_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status|fail|notification|report|has failed|problem)|"
     r"returned mail|mail delivery|failure notice|delivery failure|non[- ]?delivery|"
     r"could not be delivered|delivery incomplete|error sending|warning: message|rejected|bounce|"
     r"mail system error|nicht zustellbar|unzustellbar|non remis|no entregado",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def looks_like_report(mail: Mail) -> bool:
@@ -91,5 +97,4 @@ def read(mail: Mail) -> list[Recipient] | None:
     if not address:
         return []
     diagnostic = " ".join(mail.body.split())[:500]
-    return [Recipient(address, "", None, None, diagnostic, None, None, "vacation", False,
-                      f"autoreply:{found}")]
+    return [Recipient(address, "", None, None, diagnostic, None, None, "vacation", False, f"autoreply:{found}")]

@@ -31,8 +31,15 @@ from .verdict import Recipient
 
 ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
 # Misspellings and variants seen in the wild (some MTAs write "failure", "Failed.", "deferred").
-_ACTION_ALIASES = {"failure": "failed", "fail": "failed", "deferred": "delayed", "delay": "delayed",
-                   "delivery": "delivered", "success": "delivered", "relay": "relayed"}
+_ACTION_ALIASES = {
+    "failure": "failed",
+    "fail": "failed",
+    "deferred": "delayed",
+    "delay": "delayed",
+    "delivery": "delivered",
+    "success": "delivered",
+    "relay": "relayed",
+}
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
@@ -46,12 +53,32 @@ _HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", r
 # wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
 # substrings of the lower-cased text: this runs for every recipient of every report.
 _COMMANDS = (
-    ("DATA", ("in reply to end of data", "in reply to data", "after end of data", "after data",
-              "after sending message", "final data", "after the message")),
+    (
+        "DATA",
+        (
+            "in reply to end of data",
+            "in reply to data",
+            "after end of data",
+            "after data",
+            "after sending message",
+            "final data",
+            "after the message",
+        ),
+    ),
     ("RCPT", ("in reply to rcpt to", "after rcpt to", "rcpt to:")),
     ("MAIL", ("in reply to mail from", "after mail from", "mail from:")),
-    ("CONN", ("in reply to helo", "in reply to ehlo", "after helo", "after ehlo",
-              "refused to talk to me", "after initial connection", "greeting")),
+    (
+        "CONN",
+        (
+            "in reply to helo",
+            "in reply to ehlo",
+            "after helo",
+            "after ehlo",
+            "refused to talk to me",
+            "after initial connection",
+            "greeting",
+        ),
+    ),
     ("STARTTLS", ("in reply to starttls", "after starttls")),
 )
 
@@ -70,8 +97,7 @@ def find_report(mail: Mail) -> Report | None:
     for part in mail.parts:
         if part.ctype in ("message/delivery-status", "message/global-delivery-status"):
             return _report(_blocks_of_text(part.text()))
-    if mail.content_type == "multipart/report" and \
-            mail.param("report-type").lower() in ("delivery-status", ""):
+    if mail.content_type == "multipart/report" and mail.param("report-type").lower() in ("delivery-status", ""):
         # a report whose status part is text/plain (or misnamed), or whose report-type was
         # left out: the part with the recipient fields
         for part in mail.parts:
@@ -133,6 +159,7 @@ def _report(blocks: list[list[tuple[str, str]]]) -> Report:
 
 # ---- one recipient -------------------------------------------------------------------------
 
+
 def typed_value(value: str) -> tuple[str, str]:
     """("smtp", "550 5.1.1 ...") from "smtp; 550 5.1.1 ..." (type "" when none is given)."""
     if ";" in value:
@@ -140,8 +167,21 @@ def typed_value(value: str) -> tuple[str, str]:
         if _TYPE.fullmatch(kind):
             return kind.strip().lower(), rest.strip()
     return "", value.strip()
-_COMMAND_WORDS = ("data", "rcpt", "mail from", "helo", "ehlo", "refused to talk", "greeting",
-                  "initial connection", "starttls", "after the message", "after sending")
+
+
+_COMMAND_WORDS = (
+    "data",
+    "rcpt",
+    "mail from",
+    "helo",
+    "ehlo",
+    "refused to talk",
+    "greeting",
+    "initial connection",
+    "starttls",
+    "after the message",
+    "after sending",
+)
 
 
 def find_command(text: str) -> str | None:
@@ -174,8 +214,7 @@ def _status(value: str) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
 
 
-def recipient(fields: dict[str, str], message_fields: dict[str, str],
-              human_text: str = "") -> Recipient | None:
+def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text: str = "") -> Recipient | None:
     """One Recipient from a per-recipient block; None when it names no usable address.
 
     `human_text` is the report's human-readable part: where the fields are broken or
@@ -190,8 +229,7 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str],
     if not address:
         # Sendmail writes "Final-Recipient: RFC822; @mx.example.org" when a recipient had
         # a route-address form: the human-readable part names the full address
-        address = _address_in_text(typed_value(fields.get("final-recipient", ""))[1],
-                                   human_text)
+        address = _address_in_text(typed_value(fields.get("final-recipient", ""))[1], human_text)
     if not address:
         return None
     status = _status(fields.get("status", ""))
@@ -204,8 +242,11 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str],
         m = re.match(r"\s*([245]\d\d)\b", diagnostic)
         code = int(m.group(1)) if m else None
     text_status = find_status(diagnostic) if diagnostic else None
-    if text_status and not is_vague(text_status) and (is_vague(status) or (
-            text_status != status and text_status[0] == (status or "5")[0] != "2")):
+    if (
+        text_status
+        and not is_vague(text_status)
+        and (is_vague(status) or (text_status != status and text_status[0] == (status or "5")[0] != "2"))
+    ):
         # the remote server's own status is more precise than the reporting MTA's summary
         # (Sendmail writes "Status: 5.1.1" over a "552 5.2.2 Over quota" reply)
         status = text_status
@@ -218,12 +259,23 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str],
     if command is None and human_text:  # Postfix: "(in reply to RCPT TO command)" in prose
         command = find_command(_about(human_text, address))
     if action in ("delivered", "relayed", "expanded"):
-        return Recipient(address, action, status, code, diagnostic, remote, command,
-                         "delivered", False, f"dsn:Action {action}")
+        return Recipient(
+            address, action, status, code, diagnostic, remote, command, "delivered", False, f"dsn:Action {action}"
+        )
     decided = classify(status, code, diagnostic, command, action, diag_type)
     rule = "dsn:Status" if decided.rule.startswith("status") else "dsn:Diagnostic-Code"
-    return Recipient(address, action, decided.status or status, code, diagnostic, remote,
-                     command, decided.reason, decided.hard, f"{rule} -> {decided.rule}")
+    return Recipient(
+        address,
+        action,
+        decided.status or status,
+        code,
+        diagnostic,
+        remote,
+        command,
+        decided.reason,
+        decided.hard,
+        f"{rule} -> {decided.rule}",
+    )
 
 
 def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
@@ -240,9 +292,21 @@ def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
             return []  # several (or no) recipients: which one failed is unknown
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
     decided = classify(None, None, diagnostic, None, "failed")
-    return [Recipient(address, "failed", decided.status, None, diagnostic, None, None,
-                      decided.reason, decided.hard, f"dsn:{where} -> {decided.rule}")
-            for address in found]
+    return [
+        Recipient(
+            address,
+            "failed",
+            decided.status,
+            None,
+            diagnostic,
+            None,
+            None,
+            decided.reason,
+            decided.hard,
+            f"dsn:{where} -> {decided.rule}",
+        )
+        for address in found
+    ]
 
 
 def _address_in_text(broken: str, text: str) -> str:
@@ -277,7 +341,7 @@ def _about(text: str, address: str) -> str:
     at = low.find(address) if len(low) == len(text) else text.find(address)
     if at < 0:
         return ""
-    lines = text[text.rfind("\n", 0, at) + 1:].split("\n", 5)
+    lines = text[text.rfind("\n", 0, at) + 1 :].split("\n", 5)
     chunk = [lines[0].strip()]
     for line in lines[1:5]:
         if not line.strip():

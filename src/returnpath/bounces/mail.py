@@ -54,15 +54,22 @@ _QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
 _ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 
 # A header block: an optional mbox "From " line, then fields and their continuation lines.
-_HEADER_BLOCK = re.compile(
-    rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
+_HEADER_BLOCK = re.compile(rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _VALUE = re.compile(rb"[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
 _PARAM = re.compile(r';\s*([\w*.-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
 _SURROGATES = re.compile("[\udc80-\udcff]")
-_ATTACHED_TYPES = frozenset({"message/rfc822", "text/rfc822-headers", "message/rfc822-headers",
-                             "message/global", "message/global-headers", "message/partial",
-                             "text/rfc822-header"})
+_ATTACHED_TYPES = frozenset(
+    {
+        "message/rfc822",
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global",
+        "message/global-headers",
+        "message/partial",
+        "text/rfc822-header",
+    }
+)
 
 
 def normalise_newlines(raw: bytes) -> bytes:
@@ -122,8 +129,9 @@ def html_to_text(markup: str) -> str:
     return html.unescape(_TAG.sub(replace, markup))
 
 
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<(?:(br|p|div|tr|li|h\d)\b|/(p|div|tr|li|h\d)\b)?[^>]*>",
-                  re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(
+    r"<(script|style)\b.*?</\1\s*>|<(?:(br|p|div|tr|li|h\d)\b|/(p|div|tr|li|h\d)\b)?[^>]*>", re.IGNORECASE | re.DOTALL
+)
 
 
 def addresses(text: str) -> list[str]:
@@ -158,6 +166,7 @@ def clean_address(value: str) -> str:
 
 # ---- parts ---------------------------------------------------------------------------------
 
+
 class Part:
     """One MIME entity: its header fields and (still transfer-encoded) body.
 
@@ -165,17 +174,17 @@ class Part:
     `get_payload`, `get_param`, `get`, ...), so code written against either reads the same.
     """
 
-    __slots__ = ("_budget", "_index", "_inner", "body", "children", "ctype", "depth", "head",
-                 "params")
+    __slots__ = ("_budget", "_index", "_inner", "body", "children", "ctype", "depth", "head", "params")
 
-    def __init__(self, head: bytes, body: bytes, depth: int, budget: list[int],
-                 default_type: str = "text/plain") -> None:
+    def __init__(
+        self, head: bytes, body: bytes, depth: int, budget: list[int], default_type: str = "text/plain"
+    ) -> None:
         self.head = head
         self._index: dict[str, bytes] | None = None  # lower-cased name -> first raw value
         self.body = body
         self.depth = depth
         self._budget = budget
-        self._inner: Part | None | bool = False  # the attached message, parsed on demand
+        self._inner: Part | bool | None = False  # the attached message, parsed on demand
         # the one field every part needs, found without indexing all of them
         self.ctype, self.params = _content_type(_content_type_field(head), default_type)
         self.children: list[Part] = []
@@ -185,8 +194,9 @@ class Part:
                 self.ctype = "text/plain"
 
     @classmethod
-    def parse(cls, data: bytes, depth: int = 0, budget: list[int] | None = None,
-              default_type: str = "text/plain") -> Part:
+    def parse(
+        cls, data: bytes, depth: int = 0, budget: list[int] | None = None, default_type: str = "text/plain"
+    ) -> Part:
         budget = budget if budget is not None else [MAX_PARTS]
         budget[0] -= 1
         m = _HEADER_BLOCK.match(data)
@@ -205,7 +215,7 @@ class Part:
         start: int | None = None
         for begin, end, closing in _delimiters(self.body, b"--" + boundary.encode("utf-8", "replace")):
             if start is not None:
-                chunk = self.body[start:max(start, begin - 1)]
+                chunk = self.body[start : max(start, begin - 1)]
                 parts.append(Part.parse(chunk, self.depth + 1, self._budget, child_type))
                 if self._budget[0] <= 0:
                     return parts
@@ -222,8 +232,10 @@ class Part:
     @property
     def fields(self) -> list[tuple[str, str]]:
         """Every header field, in order: (lower-cased name, raw value)."""
-        return [(name.decode("ascii", "replace").lower(), value.decode("utf-8", "replace"))
-                for name, value in _FIELD.findall(self.head)]
+        return [
+            (name.decode("ascii", "replace").lower(), value.decode("utf-8", "replace"))
+            for name, value in _FIELD.findall(self.head)
+        ]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         if self._index is None:
@@ -306,7 +318,7 @@ def _delimiters(body: bytes, dash_boundary: bytes) -> list[tuple[int, int, bool]
         eol = body.find(b"\n", at)
         if eol < 0:
             eol = len(body)
-        rest = body[at + size:eol].rstrip(b" \t")
+        rest = body[at + size : eol].rstrip(b" \t")
         if rest in (b"", b"--"):  # a delimiter line, not a longer boundary that starts alike
             found.append((at, eol, rest == b"--"))
             if rest == b"--":
@@ -382,6 +394,7 @@ def attached_text(part: Part, limit: int = MAX_TEXT) -> str:
 
 
 # ---- the message ---------------------------------------------------------------------------
+
 
 class Mail:
     """A returned message, split into parts, with cached views."""

@@ -60,8 +60,13 @@ def load(path: Path = RULES_FILE) -> Rules:
 def _rule(entry: dict[str, object]) -> Rule:
     # the diagnostic is lower-cased once before matching, so no IGNORECASE (slower) here
     patterns = tuple(re.compile(str(p)) for p in entry.get("patterns", ()))  # type: ignore[attr-defined]
-    return Rule(str(entry["name"]), bool(entry.get("hard", False)), str(entry.get("doc", "")),
-                patterns, tuple((required_literal(p.pattern), p) for p in patterns))
+    return Rule(
+        str(entry["name"]),
+        bool(entry.get("hard", False)),
+        str(entry.get("doc", "")),
+        patterns,
+        tuple((required_literal(p.pattern), p) for p in patterns),
+    )
 
 
 def required_literal(pattern: str) -> str:
@@ -86,8 +91,7 @@ RULES = load()
 MAX_DIAGNOSTIC = 4096  # characters of a diagnostic that the rules read
 
 
-def is_hard(reason: str, status: str | None, code: int | None = None,
-            action: str = "failed") -> bool:
+def is_hard(reason: str, status: str | None, code: int | None = None, action: str = "failed") -> bool:
     """Sisimai's hard-bounce flag for a reason (notaccept is hard only when permanent)."""
     if reason == "notaccept":
         if status:
@@ -106,7 +110,7 @@ def normalise_text(text: str) -> str:
     m = _REPLY_PREFIX.search(text)
     if m:
         prefix = re.escape(m.group(1)) + r"[ -]" + (re.escape(m.group(2)) + " " if m.group(2) else "")
-        head, tail = text[:m.end()], text[m.end():]
+        head, tail = text[: m.end()], text[m.end() :]
         text = head + re.sub(r"\s?" + prefix, " ", tail)
         text = " ".join(text.split())
     return text
@@ -157,9 +161,14 @@ def match_text(diagnostic: str) -> tuple[str, str] | None:
     return None
 
 
-def classify(status: str | None, code: int | None, diagnostic: str,
-             command: str | None = None, action: str = "failed",
-             diagnostic_type: str | None = None) -> Classification:
+def classify(
+    status: str | None,
+    code: int | None,
+    diagnostic: str,
+    command: str | None = None,
+    action: str = "failed",
+    diagnostic_type: str | None = None,
+) -> Classification:
     """Decide the reason for one recipient's report.
 
     `status` is the RFC 3463 status as reported (may be vague or absent); `code` the SMTP
@@ -179,8 +188,7 @@ def classify(status: str | None, code: int | None, diagnostic: str,
     return Classification(reason, is_hard(reason, status, code, action), status, rule)
 
 
-def _decide(status: str | None, code: int | None, text: str, action: str,
-            diagnostic_type: str) -> tuple[str, str]:
+def _decide(status: str | None, code: int | None, text: str, action: str, diagnostic_type: str) -> tuple[str, str]:
     if status and status.startswith("2"):
         return "delivered", f"status {status}"
     decisive = _status_key(RULES.decisive, status)
@@ -205,8 +213,9 @@ def _decide(status: str | None, code: int | None, text: str, action: str,
     return "onhold", "no rule matched"
 
 
-_NOT_A_MISSING_MAILBOX = frozenset({"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected",
-                                    "notaccept", "filtered"})
+_NOT_A_MISSING_MAILBOX = frozenset(
+    {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered"}
+)
 _SENDER_STAGE = ("userunknown", "hostunknown", "filtered", "suspend", "undefined", "onhold")
 
 
@@ -220,12 +229,16 @@ def _adjust(reason: str, rule: str, status: str | None, command: str | None) -> 
     if cmd == "MAIL" and reason in _SENDER_STAGE:
         # refused at MAIL FROM: whatever the words, it is the sender that was refused
         return "rejected", rule + "; at MAIL"
-    if cmd in ("HELO", "EHLO", "CONN") and (reason in ("hostunknown", "userunknown", "onhold",
-                                                       "undefined") or rule.startswith("vague status")):
+    if cmd in ("HELO", "EHLO", "CONN") and (
+        reason in ("hostunknown", "userunknown", "onhold", "undefined") or rule.startswith("vague status")
+    ):
         # refused before any address was given: it is this client that was refused
         return "blocked", rule + f"; at {cmd}"
-    if reason == "userunknown" and rule.startswith("text") and (
-            cmd == "DATA" or (cmd != "RCPT" and _filter_status(status))):
+    if (
+        reason == "userunknown"
+        and rule.startswith("text")
+        and (cmd == "DATA" or (cmd != "RCPT" and _filter_status(status)))
+    ):
         # "user unknown" said after the recipient had been accepted (at DATA), or with a
         # mailbox or policy status (5.2.x, 5.7.x) or none at a step the report does not
         # name: the mailbox exists, a filter refused the message. (With an address status,

@@ -47,9 +47,22 @@ class BounceVerdict:
         return tuple(r for r in self.recipients if r.action == "failed")
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind.value, "recipients": [
-            {"address": r.address, "action": r.action, "status": r.status, "code": r.code,
-             "diagnostic": r.diagnostic, "remote_mta": r.remote_mta, "command": r.command,
-             "reason": r.reason, "hard": r.hard, "rule": r.rule,
-             **({"feedback_type": r.feedback_type} if r.feedback_type else {})}
-            for r in self.recipients]}
+        return {
+            "kind": self.kind.value,
+            "recipients": [
+                {
+                    "address": r.address,
+                    "action": r.action,
+                    "status": r.status,
+                    "code": r.code,
+                    "diagnostic": r.diagnostic,
+                    "remote_mta": r.remote_mta,
+                    "command": r.command,
+                    "reason": r.reason,
+                    "hard": r.hard,
+                    "rule": r.rule,
+                    **({"feedback_type": r.feedback_type} if r.feedback_type else {}),
+                }
+                for r in self.recipients
+            ],
+        }

@@ -31,10 +31,8 @@ def hash_token(token: str) -> str:
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
-                            dklen=32)
-    return "scrypt${}${}${}${}${}".format(_SCRYPT_N, _SCRYPT_R, _SCRYPT_P,
-                                          base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -43,8 +41,15 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-        digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected), maxmem=64 * 1024 * 1024)
+        digest = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=salt,
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=64 * 1024 * 1024,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest, expected)

@@ -48,8 +48,7 @@ def format_time(t: float) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(t))
 
 
-def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: int, now: float,
-                  **extra: Any) -> Event:
+def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: int, now: float, **extra: Any) -> Event:
     """The event for an attempt's outcome: a delivery, a deferral or a synchronous failure."""
     data: dict[str, Any] = {
         "recipient": job.recipient,

@@ -53,8 +53,9 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     # accounts
-    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str,
-                             now: float) -> None: ...
+    async def create_account(
+        self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float
+    ) -> None: ...
 
     async def account_by_token(self, api_token_hash: str) -> Account | None: ...
 
@@ -101,8 +102,15 @@ class Store(Protocol):
 
     async def returned(self, return_id: str) -> Returned | None: ...
 
-    async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
-                            forwards: Sequence[NewMessage], now: float) -> list[int]:
+    async def finish_return(
+        self,
+        return_id: str,
+        kind: str,
+        events: Sequence[Event],
+        failed: Sequence[str],
+        forwards: Sequence[NewMessage],
+        now: float,
+    ) -> list[int]:
         """In one transaction: the events, the deliveries that failed, the forwarded copies,
         and the returned message marked processed. Returns the event ids."""
         ...
@@ -118,8 +126,15 @@ class Store(Protocol):
         ...
 
     # events
-    async def events(self, *, after: int = 0, limit: int = 1000, kinds: Sequence[EventKind] = (),
-                     account_id: str | None = None, since: float | None = None) -> list[StoredEvent]: ...
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        kinds: Sequence[EventKind] = (),
+        account_id: str | None = None,
+        since: float | None = None,
+    ) -> list[StoredEvent]: ...
 
     async def cursor(self, name: str) -> int: ...
 

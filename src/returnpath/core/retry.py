@@ -38,20 +38,21 @@ def settle(job: DeliveryJob, outcome: Outcome, now: float, policy: RetryPolicy) 
     """Decide what an attempt's outcome means. `job.attempts` counts the attempts before it."""
     attempt = job.attempts + 1
     if outcome.verdict is Verdict.ACCEPTED:
-        return Settlement(DeliveryState.DELIVERED, None,
-                          attempt_event(EventKind.DELIVERY, job, outcome, attempt, now))
+        return Settlement(DeliveryState.DELIVERED, None, attempt_event(EventKind.DELIVERY, job, outcome, attempt, now))
     if outcome.verdict is Verdict.PERMANENT:
-        return Settlement(DeliveryState.FAILED, None,
-                          attempt_event(EventKind.FAILURE, job, outcome, attempt, now))
+        return Settlement(DeliveryState.FAILED, None, attempt_event(EventKind.FAILURE, job, outcome, attempt, now))
     if now >= job.expires_at:
         # The retry window has closed: fail with the last reply.
-        return Settlement(DeliveryState.FAILED, None,
-                          attempt_event(EventKind.FAILURE, job, outcome, attempt, now, expired=True))
+        return Settlement(
+            DeliveryState.FAILED, None, attempt_event(EventKind.FAILURE, job, outcome, attempt, now, expired=True)
+        )
     # The last retry falls on the close of the window, so the whole window is used.
     retry_at = min(now + policy.interval(attempt), job.expires_at)
-    return Settlement(DeliveryState.DEFERRED, retry_at,
-                      attempt_event(EventKind.DEFERRED, job, outcome, attempt, now,
-                                    retry_at=round(retry_at, 3)))
+    return Settlement(
+        DeliveryState.DEFERRED,
+        retry_at,
+        attempt_event(EventKind.DEFERRED, job, outcome, attempt, now, retry_at=round(retry_at, 3)),
+    )
 
 
 def expires_at(created_at: float, policy: RetryPolicy, maxdelivertime: float | None) -> float:

@@ -45,37 +45,46 @@ def _pick(verdict: BounceVerdict, view: DeliveryView, action: str) -> Recipient 
 
 def _report_fields(row: Recipient, view: DeliveryView) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "status": row.status, "code": row.code, "description": row.diagnostic, "remote": row.remote_mta,
-        "command": row.command, "reason": row.reason, "hard": row.hard, "rule": row.rule,
+        "status": row.status,
+        "code": row.code,
+        "description": row.diagnostic,
+        "remote": row.remote_mta,
+        "command": row.command,
+        "reason": row.reason,
+        "hard": row.hard,
+        "rule": row.rule,
     }
     if row.address and row.address.lower() != view.recipient.lower():
         data["reported_recipient"] = row.address
     return data
 
 
-def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, DeliveryView],
-          now: float) -> ReturnOutcome:
+def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, DeliveryView], now: float) -> ReturnOutcome:
     """The events for one returned message, one set per delivery its tokens name.
 
     A message that names no known delivery (sent to postmaster@, or a token of a delivery that
     is gone) still gets its `bounce` event, with no delivery or account, so that it is logged.
     """
     base: dict[str, Any] = {
-        "mailfrom": returned.mailfrom, "rcptto": list(returned.rcptto), "kind": verdict.kind.value,
-        "return": returned.id, "raw": f"returns/{returned.id}",
+        "mailfrom": returned.mailfrom,
+        "rcptto": list(returned.rcptto),
+        "kind": verdict.kind.value,
+        "return": returned.id,
+        "raw": f"returns/{returned.id}",
     }
     targets = [views[d] for d in returned.deliveries if d in views]
     if not targets:
-        return ReturnOutcome((Event(EventKind.BOUNCE, "", "", "", now, {**base, "recipient": None,
-                                                                         "envelope": None, "tags": []}),))
+        return ReturnOutcome(
+            (Event(EventKind.BOUNCE, "", "", "", now, {**base, "recipient": None, "envelope": None, "tags": []}),)
+        )
     events: list[Event] = []
     failed: list[str] = []
     forward: list[DeliveryView] = []
     for view in targets:
         common = {"recipient": view.recipient, "envelope": view.envelope, "tags": list(view.tags)}
 
-        def event(kind: EventKind, data: dict[str, Any]) -> Event:
-            return Event(kind, view.id, view.message_id, view.account_id, now, {**common, **data})
+        def event(kind: EventKind, data: dict[str, Any]) -> Event:  # called in this iteration only
+            return Event(kind, view.id, view.message_id, view.account_id, now, {**common, **data})  # noqa: B023
 
         bounce = dict(base)
         failure_row = _pick(verdict, view, "failed") if verdict.kind in (Kind.DSN, Kind.BOUNCE) else None
@@ -85,20 +94,45 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
             bounce.update({"reason": failure_row.reason, "status": failure_row.status})
         events.append(event(EventKind.BOUNCE, bounce))
         if failure_row is not None:
-            events.append(event(EventKind.FAILURE, {
-                "type": "async", "state": "bounce", "action": "failed", "dsn": verdict.kind is Kind.DSN,
-                **_report_fields(failure_row, view)}))
+            events.append(
+                event(
+                    EventKind.FAILURE,
+                    {
+                        "type": "async",
+                        "state": "bounce",
+                        "action": "failed",
+                        "dsn": verdict.kind is Kind.DSN,
+                        **_report_fields(failure_row, view),
+                    },
+                )
+            )
             failed.append(view.id)
         elif verdict.kind is Kind.DSN and (delayed := _pick(verdict, view, "delayed")) is not None:
-            events.append(event(EventKind.DEFERRED, {"type": "async", "state": "bounce", "action": "delayed",
-                                                     "dsn": True, **_report_fields(delayed, view)}))
+            events.append(
+                event(
+                    EventKind.DEFERRED,
+                    {
+                        "type": "async",
+                        "state": "bounce",
+                        "action": "delayed",
+                        "dsn": True,
+                        **_report_fields(delayed, view),
+                    },
+                )
+            )
         elif verdict.kind is Kind.COMPLAINT:
             row = verdict.recipients[0] if verdict.recipients else None
-            events.append(event(EventKind.ABUSE, {
-                "return": returned.id,  # the ARF report: its `mime` for the feedback loops
-                "emailfrom": row.address if row else None,
-                "feedbacktype": row.feedback_type if row else None,
-                "description": row.diagnostic if row else ""}))
+            events.append(
+                event(
+                    EventKind.ABUSE,
+                    {
+                        "return": returned.id,  # the ARF report: its `mime` for the feedback loops
+                        "emailfrom": row.address if row else None,
+                        "feedbacktype": row.feedback_type if row else None,
+                        "description": row.diagnostic if row else "",
+                    },
+                )
+            )
         if _should_forward(view, verdict):
             forward.append(view)
     return ReturnOutcome(tuple(events), tuple(failed), tuple(forward))
@@ -116,6 +150,11 @@ def _should_forward(view: DeliveryView, verdict: BounceVerdict) -> bool:
     if "NEVER" in notify:
         return False
     actions = {r.action for r in verdict.recipients}
-    wanted = {"failed": "FAILURE", "delayed": "DELAY", "delivered": "SUCCESS", "relayed": "SUCCESS",
-              "expanded": "SUCCESS"}
+    wanted = {
+        "failed": "FAILURE",
+        "delayed": "DELAY",
+        "delivered": "SUCCESS",
+        "relayed": "SUCCESS",
+        "expanded": "SUCCESS",
+    }
     return any(wanted.get(a) in notify for a in actions) or not actions

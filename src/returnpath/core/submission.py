@@ -67,8 +67,10 @@ def check_data(raw: bytes) -> None:
     if has_long_line(raw):
         # Receiving servers refuse such lines (at the end of data, after everything else
         # went well); better to say so now than to fail every delivery later.
-        raise MessageError("the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
-                           "use a transfer encoding such as quoted-printable or base64")
+        raise MessageError(
+            "the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
+            "use a transfer encoding such as quoted-printable or base64"
+        )
 
 
 def has_long_line(raw: bytes, longest: int = MAX_LINE) -> bool:
@@ -119,7 +121,7 @@ def split_option_headers(raw: bytes) -> tuple[bytes, dict[str, str]]:
         name, colon, _ = field[0].partition(b":")
         if colon and name.strip().lower().startswith(OPTION_HEADER_PREFIX):
             value = b" ".join(part.strip() for part in [field[0].partition(b":")[2], *field[1:]])
-            key = name.strip().lower()[len(OPTION_HEADER_PREFIX):].decode("ascii", "replace")
+            key = name.strip().lower()[len(OPTION_HEADER_PREFIX) :].decode("ascii", "replace")
             options[key] = value.strip().decode("utf-8", "replace")
         else:
             kept.extend(field)
@@ -194,7 +196,7 @@ def parse_dsn(value: Any) -> DsnOptions | None:
     if isinstance(notify, str):
         notify = [n for n in notify.split(",") if n.strip()]
     if not isinstance(notify, list) or not all(isinstance(n, str) for n in notify):
-        raise OptionError("dsn.notify must be a list such as [\"FAILURE\", \"DELAY\"]")
+        raise OptionError('dsn.notify must be a list such as ["FAILURE", "DELAY"]')
     notify_up = tuple(n.strip().upper() for n in notify)
     if any(n not in _NOTIFY for n in notify_up) or ("NEVER" in notify_up and len(notify_up) > 1):
         raise OptionError("dsn.notify takes NEVER alone, or any of SUCCESS, FAILURE, DELAY")
@@ -203,15 +205,27 @@ def parse_dsn(value: Any) -> DsnOptions | None:
         raise OptionError("dsn.ret must be FULL or HDRS")
     for key in ("envid", "orcpt"):
         item = value.get(key)
-        if item is not None and (not isinstance(item, str) or not item.isascii()
-                                 or any(ord(c) <= 0x20 or c in "+=" for c in item) or len(item) > 100):
+        if item is not None and (
+            not isinstance(item, str)
+            or not item.isascii()
+            or any(ord(c) <= 0x20 or c in "+=" for c in item)
+            or len(item) > 100
+        ):
             raise OptionError(f"dsn.{key} must be up to 100 printable ASCII characters without '+', '=' or spaces")
-    return DsnOptions(notify=notify_up, ret=ret.upper() if ret else None,
-                      envid=value.get("envid"), orcpt=value.get("orcpt"))
+    return DsnOptions(
+        notify=notify_up, ret=ret.upper() if ret else None, envid=value.get("envid"), orcpt=value.get("orcpt")
+    )
 
 
-def build(mail_from: str, recipients: Iterable[str], mime: bytes, options: Mapping[str, Any], *,
-          max_recipients: int, max_size: int) -> Submission:
+def build(
+    mail_from: str,
+    recipients: Iterable[str],
+    mime: bytes,
+    options: Mapping[str, Any],
+    *,
+    max_recipients: int,
+    max_size: int,
+) -> Submission:
     """Validate everything and make a Submission. `options` uses SMTPeter's names."""
     if mail_from:
         validate_address(mail_from, "sender")

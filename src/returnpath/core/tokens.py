@@ -47,7 +47,7 @@ def decode(secret: bytes, local_part: str) -> str | None:
     text = local_part.lower()
     if len(text) != LOCAL_PART_LENGTH or not text.startswith(PREFIX):
         return None
-    body = text[len(PREFIX):]
+    body = text[len(PREFIX) :]
     if any(c not in ALPHABET for c in body):
         return None
     delivery_id, mac = body[:ID_LENGTH], body[ID_LENGTH:]

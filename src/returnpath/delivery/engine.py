@@ -64,10 +64,19 @@ class _Link:
 class DeliveryEngine:
     """Delivers the deliveries of one process. Implements `service.JobSink`."""
 
-    def __init__(self, store: Store, settings: Settings, *, owner: str, concurrency: int | None = None,
-                 per_destination: int | None = None, routes: Routes | None = None,
-                 clock: Callable[[], float] = time.time, max_held: int = MAX_HELD,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        owner: str,
+        concurrency: int | None = None,
+        per_destination: int | None = None,
+        routes: Routes | None = None,
+        clock: Callable[[], float] = time.time,
+        max_held: int = MAX_HELD,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.owner = owner
@@ -109,8 +118,10 @@ class DeliveryEngine:
 
     async def start(self) -> None:
         self._running = True
-        self._chores = [asyncio.create_task(self._poll(), name="delivery poller"),
-                        asyncio.create_task(self._keep_leases(), name="delivery lease keeper")]
+        self._chores = [
+            asyncio.create_task(self._poll(), name="delivery poller"),
+            asyncio.create_task(self._keep_leases(), name="delivery lease keeper"),
+        ]
         self._dispatch()
 
     async def stop(self, grace: float) -> None:
@@ -261,9 +272,16 @@ class DeliveryEngine:
         """Settle the attempt and write it, the delivery's new state and its event together."""
         now = self.clock()
         settlement = settle(job, outcome, now, self.policy)
-        attempt = Attempt(number=job.attempts + 1, time=now, remote=outcome.remote, step=outcome.step,
-                          code=outcome.code, status=outcome.status, text=outcome.text,
-                          verdict=outcome.verdict)
+        attempt = Attempt(
+            number=job.attempts + 1,
+            time=now,
+            remote=outcome.remote,
+            step=outcome.step,
+            code=outcome.code,
+            status=outcome.status,
+            text=outcome.text,
+            verdict=outcome.verdict,
+        )
         try:
             await self.store.settle(job, attempt, settlement)
             log.debug("delivery %s to %s: %s", job.delivery_id, job.recipient, settlement.state.value)
@@ -314,10 +332,10 @@ class DeliveryEngine:
 
 def _expired() -> Outcome:
     # Temporary, so that settle() reports it as the retry window closing (expired=True).
-    return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.4.7",
-                   "delivery time expired before the first attempt")
+    return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.4.7", "delivery time expired before the first attempt")
 
 
 def _internal_error() -> Outcome:
-    return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.3.0",
-                   "internal error in returnpath's delivery engine; will try again")
+    return Outcome(
+        Verdict.TEMPORARY, Step.CONNECT, None, "4.3.0", "internal error in returnpath's delivery engine; will try again"
+    )

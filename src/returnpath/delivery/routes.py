@@ -71,10 +71,13 @@ class Destination:
 class Routes:
     """Answers "where does mail for this domain go?" from the settings and the DNS."""
 
-    def __init__(self, settings: Settings, resolver: Resolver, *, mx_port: int = SMTP_PORT,
-                 rng: random.Random | None = None) -> None:
-        self.static = {domain.lower(): parse_hostport(target, f"delivery.routes.{domain!r}")
-                       for domain, target in settings.delivery.routes.items()}
+    def __init__(
+        self, settings: Settings, resolver: Resolver, *, mx_port: int = SMTP_PORT, rng: random.Random | None = None
+    ) -> None:
+        self.static = {
+            domain.lower(): parse_hostport(target, f"delivery.routes.{domain!r}")
+            for domain, target in settings.delivery.routes.items()
+        }
         self.resolver = resolver
         self.mx_port = mx_port  # 25; tests point MX hosts at a sink's port
         self.rng = rng or random.Random()
@@ -94,14 +97,14 @@ class Routes:
         if records is DnsStatus.NO_DOMAIN:
             return _failure(Verdict.PERMANENT, "5.1.2", f"Host or domain name not found: {domain} (NXDOMAIN)")
         if records is DnsStatus.FAILED:
-            return _failure(Verdict.TEMPORARY, "4.4.3", f"DNS lookup of the MX records of {domain} failed; "
-                            "will try again")
+            return _failure(
+                Verdict.TEMPORARY, "4.4.3", f"DNS lookup of the MX records of {domain} failed; will try again"
+            )
         assert not isinstance(records, DnsStatus)
         if not records:
             return [(domain, self.mx_port)]  # the implicit MX: the domain's own A/AAAA records
         if any(host in (".", "") for _, host in records):
-            return _failure(Verdict.PERMANENT, "5.1.10", f"Domain {domain} does not accept mail (null MX, "
-                            "RFC 7505)")
+            return _failure(Verdict.PERMANENT, "5.1.10", f"Domain {domain} does not accept mail (null MX, RFC 7505)")
         shuffled = list(records)
         self.rng.shuffle(shuffled)  # then a stable sort: random order among equal preferences
         shuffled.sort(key=lambda record: record[0])
@@ -111,16 +114,17 @@ class Routes:
     async def _targets(self, domain: str, hosts: Sequence[tuple[str, int]]) -> Destination | Outcome:
         """Every address of every host, in order; looked up together."""
         answers = await asyncio.gather(*(self._addresses(host) for host, _ in hosts))
-        targets = [Target(host, address, port)
-                   for (host, port), answer in zip(hosts, answers, strict=True)
-                   if not isinstance(answer, DnsStatus)
-                   for address in answer]
+        targets = [
+            Target(host, address, port)
+            for (host, port), answer in zip(hosts, answers, strict=True)
+            if not isinstance(answer, DnsStatus)
+            for address in answer
+        ]
         if targets:
             return Destination(domain, tuple(targets[:MAX_TARGETS]))
         names = ", ".join(host for host, _ in hosts)
         if DnsStatus.FAILED in answers:
-            return _failure(Verdict.TEMPORARY, "4.4.3", f"DNS lookup of the address of {names} failed; "
-                            "will try again")
+            return _failure(Verdict.TEMPORARY, "4.4.3", f"DNS lookup of the address of {names} failed; will try again")
         return _failure(Verdict.PERMANENT, "5.4.4", f"Host or domain name not found: no address for {names}")
 
     async def _addresses(self, host: str) -> list[str] | DnsStatus:
@@ -160,9 +164,13 @@ class DnsResolver:
             return []
         except dns.exception.DNSException:  # timeout, SERVFAIL from every server, ...
             return DnsStatus.FAILED
-        return [(int(record.preference),
-                 "." if record.exchange == dns.name.root else record.exchange.to_text(omit_final_dot=True))
-                for record in answer]
+        return [
+            (
+                int(record.preference),
+                "." if record.exchange == dns.name.root else record.exchange.to_text(omit_final_dot=True),
+            )
+            for record in answer
+        ]
 
     async def addresses(self, host: str) -> list[str] | DnsStatus:
         try:

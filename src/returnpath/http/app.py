@@ -44,8 +44,9 @@ def create_app(relay: Relay, settings: Settings) -> Starlette:
     app.state.relay = relay
     app.state.settings = settings
     app.state.loops = Loops(cast(LoopStore, relay.store), settings)
-    app.state.openapi = openapi.document({path: item for resource in RESOURCES
-                                          for path, item in resource.paths.items()})
+    app.state.openapi = openapi.document(
+        {path: item for resource in RESOURCES for path, item in resource.paths.items()}
+    )
     return app
 
 
@@ -70,8 +71,9 @@ class HttpServer:
         await self._task
 
 
-async def serve_http(app: Starlette, settings: Settings, sock: socket.socket, *,
-                     access_log: bool = False, grace: int = 5) -> HttpServer:
+async def serve_http(
+    app: Starlette, settings: Settings, sock: socket.socket, *, access_log: bool = False, grace: int = 5
+) -> HttpServer:
     """Serve `app` on an already listening socket (shared by the worker processes); returns once
     it accepts connections. The server owns the socket from then on and closes it when it stops."""
     if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
@@ -79,8 +81,15 @@ async def serve_http(app: Starlette, settings: Settings, sock: socket.socket, *,
         # says IPPROTO_TCP; `socket.socket()` says 0. Without it, Nagle's algorithm and the
         # client's delayed ACK add some 40 ms to every response sent in two segments.
         sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    config = uvicorn.Config(app, lifespan="off", access_log=access_log, log_config=None,
-                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=grace)
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        access_log=access_log,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=grace,
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
     while not server.started:

@@ -21,8 +21,11 @@ def token_of(request: Request) -> str | None:
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Problem("unauthorized", "the Authorization header must be 'Bearer <api token>'",
-                          headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+            raise Problem(
+                "unauthorized",
+                "the Authorization header must be 'Bearer <api token>'",
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
         return token.strip()
     return request.query_params.get("access_token") or None
 
@@ -31,8 +34,11 @@ async def authenticate(request: Request) -> Account:
     """The calling account; raises a 401 problem when there is no valid token."""
     token = token_of(request)
     if token is None:
-        raise Problem("unauthorized", "an API token is required: send 'Authorization: Bearer <api token>'",
-                      headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        raise Problem(
+            "unauthorized",
+            "an API token is required: send 'Authorization: Bearer <api token>'",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
     try:
         return await relay_of(request).account_for_token(token)
     except AuthError as exc:

@@ -34,8 +34,7 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object, or a 400/413/415 problem saying why not."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise Problem("unsupported-media-type",
-                      f"the body must be application/json, not {media_type}")
+        raise Problem("unsupported-media-type", f"the body must be application/json, not {media_type}")
     raw = await read_body(request, limit)
     try:
         text = raw.decode("utf-8")
@@ -44,8 +43,9 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise Problem("invalid-body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                                      f"column {exc.colno}") from None
+        raise Problem(
+            "invalid-body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise Problem("invalid-body", f"the body is not valid JSON: {reason}") from None
@@ -67,9 +67,12 @@ def _check_strings(value: object, path: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             where = path or "a field name"
-            raise Problem("invalid-field", f"{where} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at "
-                          f"offset {exc.start}): it is not a character and has no UTF-8 form",
-                          field=path or None) from None
+            raise Problem(
+                "invalid-field",
+                f"{where} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at "
+                f"offset {exc.start}): it is not a character and has no UTF-8 form",
+                field=path or None,
+            ) from None
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check_strings(item, f"{path}[{i}]")
@@ -77,7 +80,6 @@ def _check_strings(value: object, path: str) -> None:
         for key, item in value.items():
             _check_strings(key, path)
             _check_strings(item, f"{path}.{key}" if path else key)
-
 
 
 def json_type(value: object) -> str:

@@ -43,8 +43,12 @@ def _addresses(payload: Mapping[str, Any], name: str) -> str | None:
         raise Problem("invalid-field", f"{name} must be an address or a list of addresses", field=name)
     for _, address in email.utils.getaddresses(items):
         if not address.isascii():
-            raise Problem("invalid-field", f"{name}: {address!r} is not ASCII; internationalised addresses "
-                          "need a message built by the client, sent as mime", field=name)
+            raise Problem(
+                "invalid-field",
+                f"{name}: {address!r} is not ASCII; internationalised addresses "
+                "need a message built by the client, sent as mime",
+                field=name,
+            )
     return ", ".join(items)
 
 
@@ -52,11 +56,14 @@ def compose(payload: Mapping[str, Any], *, hostname: str, now: float) -> bytes:
     """The message the fields describe, as CRLF bytes; a 400 problem naming a bad field."""
     sender = _addresses(payload, "from")
     if sender is None:
-        raise Problem("invalid-field", "from is required to build a message from fields (or give mime)",
-                      field="from")
+        raise Problem("invalid-field", "from is required to build a message from fields (or give mime)", field="from")
     message = EmailMessage(policy=email.policy.SMTP)
-    headers = {"From": sender, "To": _addresses(payload, "to"), "Cc": _addresses(payload, "cc"),
-               "Subject": _text(payload, "subject")}
+    headers = {
+        "From": sender,
+        "To": _addresses(payload, "to"),
+        "Cc": _addresses(payload, "cc"),
+        "Subject": _text(payload, "subject"),
+    }
     for header, value in headers.items():
         if value is None:
             continue

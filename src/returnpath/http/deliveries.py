@@ -34,30 +34,56 @@ routes = [
     Route("/v1/messages/{id}", message, methods=["GET"]),
 ]
 
-_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 26,
-                                                                  "maxLength": 26}}
-_errors = {"401": {"$ref": "#/components/responses/Unauthorized"},
-           "404": {"$ref": "#/components/responses/NotFound"},
-           "503": {"$ref": "#/components/responses/Unavailable"}}
+_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 26, "maxLength": 26}}
+_errors = {
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "404": {"$ref": "#/components/responses/NotFound"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
 
 paths: dict[str, Any] = {
-    "/v1/deliveries/{id}": {"get": {
-        "operationId": "getDelivery",
-        "summary": "A delivery (one message to one recipient): state, attempts and events",
-        "security": [{"bearer": []}, {"access_token": []}],
-        "parameters": [_id],
-        "responses": {"200": {"description": "the delivery", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Delivery"}}}}, **_errors},
-    }},
-    "/v1/messages/{id}": {"get": {
-        "operationId": "getMessage",
-        "summary": "A message's deliveries, one per recipient (without their history)",
-        "security": [{"bearer": []}, {"access_token": []}],
-        "parameters": [_id],
-        "responses": {"200": {"description": "the message", "content": {"application/json": {"schema": {
-            "type": "object", "required": ["id", "deliveries"], "properties": {
-                "id": {"type": "string"},
-                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/DeliverySummary"}}}}}}},
-            **_errors},
-    }},
+    "/v1/deliveries/{id}": {
+        "get": {
+            "operationId": "getDelivery",
+            "summary": "A delivery (one message to one recipient): state, attempts and events",
+            "security": [{"bearer": []}, {"access_token": []}],
+            "parameters": [_id],
+            "responses": {
+                "200": {
+                    "description": "the delivery",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}},
+                },
+                **_errors,
+            },
+        }
+    },
+    "/v1/messages/{id}": {
+        "get": {
+            "operationId": "getMessage",
+            "summary": "A message's deliveries, one per recipient (without their history)",
+            "security": [{"bearer": []}, {"access_token": []}],
+            "parameters": [_id],
+            "responses": {
+                "200": {
+                    "description": "the message",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["id", "deliveries"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "deliveries": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/DeliverySummary"},
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                **_errors,
+            },
+        }
+    },
 }

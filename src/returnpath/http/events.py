@@ -71,27 +71,59 @@ async def events(request: Request) -> JSONResponse:
 
 routes = [Route("/v1/events", events, methods=["GET"])]
 
-paths: dict[str, Any] = {"/v1/events": {"get": {
-    "operationId": "listEvents",
-    "summary": "The account's events (outcomes of deliveries), oldest first",
-    "security": [{"bearer": []}, {"access_token": []}],
-    "parameters": [
-        {"name": "type", "in": "query", "description": "event types; repeat or separate with commas",
-         "style": "form", "explode": True, "schema": {"type": "array", "items": {"enum": KINDS}}},
-        {"name": "since", "in": "query", "description": "UTC `YYYY-MM-DD hh:mm:ss` or Unix seconds",
-         "schema": {"type": "string"}},
-        {"name": "after", "in": "query", "description": "only events after this event id (`next` of "
-         "the previous page)", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                                                   "default": DEFAULT_LIMIT}},
-    ],
-    "responses": {
-        "200": {"description": "a page of events", "content": {"application/json": {"schema": {
-            "type": "object", "required": ["events", "next"], "properties": {
-                "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                "next": {"type": "integer", "description": "pass as `after` for the next page"}}}}}},
-        "400": {"$ref": "#/components/responses/BadRequest"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "503": {"$ref": "#/components/responses/Unavailable"},
-    },
-}}}
+paths: dict[str, Any] = {
+    "/v1/events": {
+        "get": {
+            "operationId": "listEvents",
+            "summary": "The account's events (outcomes of deliveries), oldest first",
+            "security": [{"bearer": []}, {"access_token": []}],
+            "parameters": [
+                {
+                    "name": "type",
+                    "in": "query",
+                    "description": "event types; repeat or separate with commas",
+                    "style": "form",
+                    "explode": True,
+                    "schema": {"type": "array", "items": {"enum": KINDS}},
+                },
+                {
+                    "name": "since",
+                    "in": "query",
+                    "description": "UTC `YYYY-MM-DD hh:mm:ss` or Unix seconds",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "description": "only events after this event id (`next` of the previous page)",
+                    "schema": {"type": "integer", "minimum": 0, "default": 0},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "a page of events",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["events", "next"],
+                                "properties": {
+                                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                                    "next": {"type": "integer", "description": "pass as `after` for the next page"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    }
+}

@@ -15,10 +15,20 @@ async def healthz(request: Request) -> JSONResponse:
 
 routes = [Route("/healthz", healthz, methods=["GET"])]
 
-paths: dict[str, Any] = {"/healthz": {"get": {
-    "operationId": "health",
-    "summary": "Liveness: answers 200 while the process serves HTTP",
-    "security": [],
-    "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"status": {"const": "ok"}}}}}}},
-}}}
+paths: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness: answers 200 while the process serves HTTP",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "alive",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {"status": {"const": "ok"}}}}
+                    },
+                }
+            },
+        }
+    }
+}

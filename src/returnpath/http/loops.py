@@ -51,8 +51,7 @@ async def _settings_body(request: Request, *, required: tuple[str, ...]) -> dict
             raise Problem("invalid-field", f"{name} is required", field=name)
     for name, value in body.items():
         if value is None:
-            raise Problem("invalid-field", f"{name} must not be null (leave it out to keep it as it is)",
-                          field=name)
+            raise Problem("invalid-field", f"{name} must not be null (leave it out to keep it as it is)", field=name)
     return body
 
 
@@ -64,10 +63,12 @@ async def list_loops(request: Request) -> JSONResponse:
 async def create_loop(request: Request) -> JSONResponse:
     account = await authenticate(request)
     body = await _settings_body(request, required=("url", "events"))
-    loop = await loops_of(request).create(account, body["url"], body["events"], body.get("format", "form"),
-                                          body.get("active", True))
-    return JSONResponse(loop_json(loop, secret=True), status_code=201,
-                        headers={"Location": f"/v1/feedback-loops/{loop.id}"})
+    loop = await loops_of(request).create(
+        account, body["url"], body["events"], body.get("format", "form"), body.get("active", True)
+    )
+    return JSONResponse(
+        loop_json(loop, secret=True), status_code=201, headers={"Location": f"/v1/feedback-loops/{loop.id}"}
+    )
 
 
 async def get_loop(request: Request) -> JSONResponse:
@@ -143,40 +144,82 @@ routes = [
 
 _security: list[dict[str, list[str]]] = [{"bearer": []}, {"access_token": []}]
 _id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_item = {"name": "item", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "the delivery's `id` (its `webhook_id` without `msg_`)"}
+_item = {
+    "name": "item",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the delivery's `id` (its `webhook_id` without `msg_`)",
+}
 _events = {"type": "array", "minItems": 1, "items": {"enum": KINDS}}
-_loop = {"type": "object", "required": ["id", "url", "events", "format", "active"], "properties": {
-    "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}, "events": _events,
-    "format": {"enum": ["form", "json"]}, "active": {"type": "boolean"},
-    "secret": {"type": "string", "description": "whsec_ + base64: only when created or rotated"}}}
-_delivery = {"type": "object", "properties": {
-    "id": {"type": "string"}, "webhook_id": {"type": "string", "description": "the webhook-id header"},
-    "event_id": {"type": "integer"}, "type": {"enum": KINDS, "description": "the event's type"},
-    "delivery": {"type": "string", "description": "the delivery the event is about"},
-    "state": {"enum": list(ITEM_STATES)}, "attempts": {"type": "integer"},
-    "last_status": {"type": ["integer", "null"], "description": "HTTP status of the last answer"},
-    "last_error": {"type": ["string", "null"]},
-    **times("event", "created", "last_attempt", "next_attempt", "expires")}}
-_settings = {"type": "object", "additionalProperties": False, "properties": {
-    "url": {"type": "string", "format": "uri", "description": "http or https; public addresses only unless "
-            "[webhooks] allow_private_targets"},
-    "events": _events, "format": {"enum": ["form", "json"], "default": "form"},
-    "active": {"type": "boolean", "default": True}}}
-_errors = {"400": {"$ref": "#/components/responses/BadRequest"},
-           "401": {"$ref": "#/components/responses/Unauthorized"},
-           "404": {"$ref": "#/components/responses/NotFound"},
-           "503": {"$ref": "#/components/responses/Unavailable"}}
+_loop = {
+    "type": "object",
+    "required": ["id", "url", "events", "format", "active"],
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string", "format": "uri"},
+        "events": _events,
+        "format": {"enum": ["form", "json"]},
+        "active": {"type": "boolean"},
+        "secret": {"type": "string", "description": "whsec_ + base64: only when created or rotated"},
+    },
+}
+_delivery = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "webhook_id": {"type": "string", "description": "the webhook-id header"},
+        "event_id": {"type": "integer"},
+        "type": {"enum": KINDS, "description": "the event's type"},
+        "delivery": {"type": "string", "description": "the delivery the event is about"},
+        "state": {"enum": list(ITEM_STATES)},
+        "attempts": {"type": "integer"},
+        "last_status": {"type": ["integer", "null"], "description": "HTTP status of the last answer"},
+        "last_error": {"type": ["string", "null"]},
+        **times("event", "created", "last_attempt", "next_attempt", "expires"),
+    },
+}
+_settings = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "url": {
+            "type": "string",
+            "format": "uri",
+            "description": "http or https; public addresses only unless [webhooks] allow_private_targets",
+        },
+        "events": _events,
+        "format": {"enum": ["form", "json"], "default": "form"},
+        "active": {"type": "boolean", "default": True},
+    },
+}
+_errors = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "404": {"$ref": "#/components/responses/NotFound"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
 
 
 def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
     return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
-def _op(op_id: str, summary: str, responses: dict[str, Any], *, params: tuple[dict[str, Any], ...] = (_id,),
-        body: dict[str, Any] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "security": _security,
-                          "parameters": list(params), "responses": {**responses, **_errors}}
+def _op(
+    op_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    params: tuple[dict[str, Any], ...] = (_id,),
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "security": _security,
+        "parameters": list(params),
+        "responses": {**responses, **_errors},
+    }
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
@@ -184,41 +227,94 @@ def _op(op_id: str, summary: str, responses: dict[str, Any], *, params: tuple[di
 
 paths: dict[str, Any] = {
     "/v1/feedback-loops": {
-        "get": _op("listFeedbackLoops", "The account's feedback loops (without secrets)",
-                   _ok("the loops", {"type": "object", "properties": {"loops": {"type": "array", "items": _loop}}}),
-                   params=()),
-        "post": _op("createFeedbackLoop", "Register a URL for events; the answer holds its secret, shown once",
-                    _ok("the new loop, with its secret", _loop, "201"), params=(),
-                    body={**_settings, "required": ["url", "events"]}),
+        "get": _op(
+            "listFeedbackLoops",
+            "The account's feedback loops (without secrets)",
+            _ok("the loops", {"type": "object", "properties": {"loops": {"type": "array", "items": _loop}}}),
+            params=(),
+        ),
+        "post": _op(
+            "createFeedbackLoop",
+            "Register a URL for events; the answer holds its secret, shown once",
+            _ok("the new loop, with its secret", _loop, "201"),
+            params=(),
+            body={**_settings, "required": ["url", "events"]},
+        ),
     },
     "/v1/feedback-loops/{id}": {
         "get": _op("getFeedbackLoop", "One loop", _ok("the loop", _loop)),
-        "patch": _op("updateFeedbackLoop", "Change a loop; a paused loop (active false) keeps its events "
-                     "until it is resumed", _ok("the loop", _loop), body=_settings),
-        "delete": _op("deleteFeedbackLoop", "Remove a loop and what it had still to post",
-                      {"204": {"description": "removed"}}),
+        "patch": _op(
+            "updateFeedbackLoop",
+            "Change a loop; a paused loop (active false) keeps its events until it is resumed",
+            _ok("the loop", _loop),
+            body=_settings,
+        ),
+        "delete": _op(
+            "deleteFeedbackLoop", "Remove a loop and what it had still to post", {"204": {"description": "removed"}}
+        ),
     },
-    "/v1/feedback-loops/{id}/secret": {"post": _op(
-        "rotateFeedbackLoopSecret", "A new signing secret (shown once); posts are signed with it from now on",
-        _ok("the loop, with its new secret", _loop))},
-    "/v1/feedback-loops/{id}/test": {"post": _op(
-        "testFeedbackLoop", "Post one signed sample event to the loop now; nothing is stored or retried",
-        _ok("what the loop answered", {"type": "object", "properties": {
-            "ok": {"type": "boolean"}, "status": {"type": ["integer", "null"]},
-            "error": {"type": ["string", "null"]}}}),
-        params=(_id, {"name": "event", "in": "query", "schema": {"enum": KINDS},
-                      "description": "the sample's event type (default: one the loop wants)"}))},
-    "/v1/feedback-loops/{id}/deliveries": {"get": _op(
-        "listFeedbackLoopDeliveries", "The loop's posts, newest event first, with their last status and error",
-        _ok("the posts", {"type": "object", "properties": {"deliveries": {"type": "array", "items": _delivery}}}),
-        params=(_id, {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED,
-                                                            "default": 100}}))},
-    "/v1/feedback-loops/{id}/replay": {"post": _op(
-        "replayDeadFeedbackLoopDeliveries", "Post every dead delivery of the loop again",
-        _ok("how many", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"))},
-    "/v1/feedback-loops/{id}/deliveries/{item}/replay": {"post": _op(
-        "replayFeedbackLoopDelivery", "Post one done or dead delivery again, with a new retry window",
-        _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
-        params=(_id, _item))},
+    "/v1/feedback-loops/{id}/secret": {
+        "post": _op(
+            "rotateFeedbackLoopSecret",
+            "A new signing secret (shown once); posts are signed with it from now on",
+            _ok("the loop, with its new secret", _loop),
+        )
+    },
+    "/v1/feedback-loops/{id}/test": {
+        "post": _op(
+            "testFeedbackLoop",
+            "Post one signed sample event to the loop now; nothing is stored or retried",
+            _ok(
+                "what the loop answered",
+                {
+                    "type": "object",
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "status": {"type": ["integer", "null"]},
+                        "error": {"type": ["string", "null"]},
+                    },
+                },
+            ),
+            params=(
+                _id,
+                {
+                    "name": "event",
+                    "in": "query",
+                    "schema": {"enum": KINDS},
+                    "description": "the sample's event type (default: one the loop wants)",
+                },
+            ),
+        )
+    },
+    "/v1/feedback-loops/{id}/deliveries": {
+        "get": _op(
+            "listFeedbackLoopDeliveries",
+            "The loop's posts, newest event first, with their last status and error",
+            _ok("the posts", {"type": "object", "properties": {"deliveries": {"type": "array", "items": _delivery}}}),
+            params=(
+                _id,
+                {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
+                },
+            ),
+        )
+    },
+    "/v1/feedback-loops/{id}/replay": {
+        "post": _op(
+            "replayDeadFeedbackLoopDeliveries",
+            "Post every dead delivery of the loop again",
+            _ok("how many", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+        )
+    },
+    "/v1/feedback-loops/{id}/deliveries/{item}/replay": {
+        "post": _op(
+            "replayFeedbackLoopDelivery",
+            "Post one done or dead delivery again, with a new retry window",
+            _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+            params=(_id, _item),
+        )
+    },
 }

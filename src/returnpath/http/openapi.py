@@ -19,8 +19,10 @@ from .problems import MEDIA_TYPE
 
 
 def _problem_response(description: str, header: str | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {
-        MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     if header:
         response["headers"] = {header: {"schema": {"type": "string"}}}
     return response
@@ -38,9 +40,11 @@ def times(*names: str) -> dict[str, Any]:
 
 
 _summary_properties: dict[str, Any] = {
-    "id": {"type": "string"}, "message": {"type": "string"}, "recipient": {"type": "string"},
+    "id": {"type": "string"},
+    "message": {"type": "string"},
+    "recipient": {"type": "string"},
     "state": {"enum": ["queued", "deferred", "delivered", "failed"]},
-    "sender": {"type": "string", "description": "the application's sender (\"\" for none)"},
+    "sender": {"type": "string", "description": 'the application\'s sender ("" for none)'},
     "envelope": {"type": "string", "description": "the MAIL FROM this delivery is sent with"},
     "own_envelope": {**_nullable_string, "description": "the application's own envelope, if it gave one"},
     "tags": {"type": "array", "items": {"type": "string"}},
@@ -51,32 +55,64 @@ _summary_properties: dict[str, Any] = {
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "description": "the account's API token"},
-        "access_token": {"type": "apiKey", "in": "query", "name": "access_token",
-                         "description": "the API token as a query parameter, as SMTPeter's clients send it"},
+        "access_token": {
+            "type": "apiKey",
+            "in": "query",
+            "name": "access_token",
+            "description": "the API token as a query parameter, as SMTPeter's clients send it",
+        },
     },
     "schemas": {
-        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
-            "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
-            "status": {"type": "integer"}, "detail": {"type": "string"},
-            "field": {"type": "string", "description": "the request field or query parameter at fault"}}},
-        "Attempt": {"type": "object", "properties": {
-            "attempt": {"type": "integer"}, "time": _time, "timestamp": _timestamp, "remote": _nullable_string,
-            "state": {"enum": ["connect", "ehlo", "starttls", "mail", "rcpt", "data", "eom"],
-                      "description": "the SMTP step the attempt reached"},
-            "code": {"type": ["integer", "null"]}, "status": _nullable_string,
-            "description": {"type": "string", "description": "the remote reply, or what went wrong"},
-            "verdict": {"enum": ["accepted", "temporary", "permanent"]}}},
-        "Event": {"type": "object", "required": ["event", "event_id", "id", "message", "time", "timestamp"],
-                  "additionalProperties": True, "properties": {
-                      "event": {"enum": ["delivery", "deferred", "failure", "bounce", "abuse"]},
-                      "event_id": {"type": "integer"},
-                      "id": {"type": "string", "description": "the delivery"}, "message": {"type": "string"},
-                      "time": _time, "timestamp": _timestamp}},
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "field": {"type": "string", "description": "the request field or query parameter at fault"},
+            },
+        },
+        "Attempt": {
+            "type": "object",
+            "properties": {
+                "attempt": {"type": "integer"},
+                "time": _time,
+                "timestamp": _timestamp,
+                "remote": _nullable_string,
+                "state": {
+                    "enum": ["connect", "ehlo", "starttls", "mail", "rcpt", "data", "eom"],
+                    "description": "the SMTP step the attempt reached",
+                },
+                "code": {"type": ["integer", "null"]},
+                "status": _nullable_string,
+                "description": {"type": "string", "description": "the remote reply, or what went wrong"},
+                "verdict": {"enum": ["accepted", "temporary", "permanent"]},
+            },
+        },
+        "Event": {
+            "type": "object",
+            "required": ["event", "event_id", "id", "message", "time", "timestamp"],
+            "additionalProperties": True,
+            "properties": {
+                "event": {"enum": ["delivery", "deferred", "failure", "bounce", "abuse"]},
+                "event_id": {"type": "integer"},
+                "id": {"type": "string", "description": "the delivery"},
+                "message": {"type": "string"},
+                "time": _time,
+                "timestamp": _timestamp,
+            },
+        },
         "DeliverySummary": {"type": "object", "properties": _summary_properties},
-        "Delivery": {"type": "object", "properties": {
-            **_summary_properties,
-            "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}},
+        "Delivery": {
+            "type": "object",
+            "properties": {
+                **_summary_properties,
+                "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            },
+        },
     },
     "responses": {
         "BadRequest": _problem_response("the request is malformed or a field is invalid"),
@@ -93,9 +129,12 @@ def document(paths: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAPI document for these paths."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "returnpath", "version": __version__,
-                 "description": "An outbound mail relay that knows what happened to every message it sent. "
-                                "Errors are RFC 9457 problem documents (application/problem+json)."},
+        "info": {
+            "title": "returnpath",
+            "version": __version__,
+            "description": "An outbound mail relay that knows what happened to every message it sent. "
+            "Errors are RFC 9457 problem documents (application/problem+json).",
+        },
         "paths": dict(paths),
         "components": COMPONENTS,
     }
@@ -107,10 +146,18 @@ async def openapi(request: Request) -> JSONResponse:
 
 routes = [Route("/v1/openapi.json", openapi, methods=["GET"])]
 
-paths: dict[str, Any] = {"/v1/openapi.json": {"get": {
-    "operationId": "openapi",
-    "summary": "This description of the API",
-    "security": [],
-    "responses": {"200": {"description": "an OpenAPI 3.1 document", "content": {"application/json": {
-        "schema": {"type": "object"}}}}},
-}}}
+paths: dict[str, Any] = {
+    "/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This description of the API",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "an OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+}

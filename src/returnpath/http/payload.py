@@ -52,8 +52,9 @@ def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) 
     mail_from = options.get("envelope") or _from_address(mime)
     limits = settings.smtp.submission
     try:
-        return checks.build(mail_from, recipients, mime, options, max_recipients=limits.max_recipients,
-                            max_size=limits.max_message_size)
+        return checks.build(
+            mail_from, recipients, mime, options, max_recipients=limits.max_recipients, max_size=limits.max_message_size
+        )
     except AddressError as exc:  # what is left for build to refuse: the number of recipients
         raise from_error(exc, "recipients") from None
     except MessageError as exc:
@@ -68,8 +69,12 @@ def _check_fields(payload: Mapping[str, Any]) -> None:
     if payload.get("mime") is None:
         for name in ("images", "attachments"):
             if payload.get(name):
-                raise Problem("invalid-field", f"{name} is not supported when building the message "
-                              "from fields; build it yourself and send it as mime", field=name)
+                raise Problem(
+                    "invalid-field",
+                    f"{name} is not supported when building the message "
+                    "from fields; build it yourself and send it as mime",
+                    field=name,
+                )
 
 
 def _recipients(payload: Mapping[str, Any]) -> list[str]:
@@ -83,8 +88,7 @@ def _recipients(payload: Mapping[str, Any]) -> list[str]:
     if single is not None and not isinstance(single, str):
         raise Problem("invalid-field", "recipient must be an address", field="recipient")
     if not recipients and single is None:
-        raise Problem("invalid-field", "recipients (a list) or recipient (one address) is required",
-                      field="recipients")
+        raise Problem("invalid-field", "recipients (a list) or recipient (one address) is required", field="recipients")
     for index, address in enumerate(recipients):
         with blame(f"recipients[{index}]"):
             checks.validate_address(address, "recipient")
@@ -100,8 +104,11 @@ def _mime(payload: Mapping[str, Any], settings: Settings, now: float) -> bytes:
     if mime is None:
         if compose.wants_composing(payload):
             return compose.compose(payload, hostname=settings.hostname, now=now)
-        raise Problem("invalid-field", "mime is required (or subject, text, html and from to build "
-                      "the message from)", field="mime")
+        raise Problem(
+            "invalid-field",
+            "mime is required (or subject, text, html and from to build the message from)",
+            field="mime",
+        )
     if not isinstance(mime, str):
         raise Problem("invalid-field", "mime must be a string: the whole message", field="mime")
     # JSON clients write "\n"; on the wire a line ends with CRLF. body.py has refused lone
@@ -130,7 +137,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
 def _from_address(mime: bytes) -> str:
     """The address of the message's From header, or "" when it has none."""
     end = mime.find(b"\r\n\r\n")
-    header = mime if end < 0 else mime[:end + 2]
+    header = mime if end < 0 else mime[: end + 2]
     # RFC 6532 allows UTF-8 in headers; anything that is not UTF-8 cannot be an address we use.
     parsed = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(header.decode("utf-8", "replace"))
     values = [str(v) for v in parsed.get_all("From", [])]

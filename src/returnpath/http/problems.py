@@ -64,8 +64,9 @@ WWW_AUTHENTICATE_INVALID = 'Bearer realm="returnpath", error="invalid_token"'
 class Problem(Exception):
     """An HTTP answer of the API's own, raised from deep in a handler and sent as it is."""
 
-    def __init__(self, slug: str, detail: str, *, field: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, slug: str, detail: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
@@ -77,15 +78,18 @@ class Problem(Exception):
         return KINDS[self.slug][0]
 
     def document(self) -> dict[str, object]:
-        doc: dict[str, object] = {"type": TYPE_PREFIX + self.slug, "title": KINDS[self.slug][1],
-                                  "status": self.status, "detail": self.detail}
+        doc: dict[str, object] = {
+            "type": TYPE_PREFIX + self.slug,
+            "title": KINDS[self.slug][1],
+            "status": self.status,
+            "detail": self.detail,
+        }
         if self.field is not None:
             doc["field"] = self.field
         return doc
 
     def response(self) -> Response:
-        return JSONResponse(self.document(), status_code=self.status, headers=self.headers,
-                            media_type=MEDIA_TYPE)
+        return JSONResponse(self.document(), status_code=self.status, headers=self.headers, media_type=MEDIA_TYPE)
 
 
 def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem:
@@ -107,6 +111,7 @@ def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem
 
 
 # ---- exception handlers, installed by app.create_app --------------------------------------
+
 
 async def problem_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)

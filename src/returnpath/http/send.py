@@ -42,51 +42,118 @@ routes = [Route("/v1/send", send, methods=["POST"])]
 _address = {"type": "string", "format": "email"}
 _strings = {"type": "array", "items": {"type": "string"}}
 
-paths: dict[str, Any] = {"/v1/send": {"post": {
-    "operationId": "send",
-    "summary": "Submit a message for delivery (SMTPeter's /v1/send)",
-    "description": "Give `mime` (the whole message; bare LF line endings become CRLF), or build the "
-                   "message from `from`, `subject`, `text` and `html`. Recipients come from "
-                   "`recipients` and `recipient` together. Answers after the commit.",
-    "security": [{"bearer": []}, {"access_token": []}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object",
-        "properties": {
-            "recipients": {"type": "array", "items": _address, "description": "the recipients"},
-            "recipient": {**_address, "description": "one recipient (added to recipients)"},
-            "mime": {"type": "string", "description": "the complete message, header and body"},
-            "envelope": {**_address, "description": "your own bounce address instead of a tracking one"},
-            "trackbounces": {"type": "boolean", "default": True,
-                             "description": "use a tracking envelope address per delivery"},
-            "tags": {**_strings, "maxItems": 32, "description": "labels kept with every event"},
-            "maxdelivertime": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
-                               "description": "UTC `YYYY-MM-DD hh:mm:ss`: stop retrying after this"},
-            "dsn": {"type": "object", "additionalProperties": False, "properties": {
-                "notify": {"type": "array", "items": {"enum": ["NEVER", "SUCCESS", "FAILURE", "DELAY"]}},
-                "ret": {"enum": ["FULL", "HDRS"]}, "envid": {"type": "string"}, "orcpt": {"type": "string"}}},
-            "from": {"type": "string", "description": "From header, when building the message from fields"},
-            "to": {"oneOf": [{"type": "string"}, _strings], "description": "To header (fields only)"},
-            "cc": {"oneOf": [{"type": "string"}, _strings], "description": "Cc header (fields only)"},
-            "subject": {"type": "string", "description": "Subject (fields only)"},
-            "text": {"type": "string", "description": "text body (fields only)"},
-            "html": {"type": "string", "description": "HTML body (fields only)"},
-            **{name: {"description": "accepted for SMTPeter compatibility; ignored"}
-               for name in ("trackclicks", "trackopens", "inlinecss", "preview", "images", "attachments")},
-        },
-        "additionalProperties": False,
-    }}}},
-    "responses": {
-        "200": {"description": "stored; every recipient has a delivery", "content": {"application/json": {
-            "schema": {"type": "object", "required": ["id", "recipients", "deliveries"], "properties": {
-                "id": {"type": "string", "description": "the message id"},
-                "recipients": {"type": "object", "additionalProperties": {"type": "string"},
-                               "description": "recipient -> delivery id"},
-                "deliveries": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "recipient": {"type": "string"}}}}}}}}},
-        "400": {"$ref": "#/components/responses/BadRequest"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "413": {"$ref": "#/components/responses/TooLarge"},
-        "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-        "503": {"$ref": "#/components/responses/Unavailable"},
-    },
-}}}
+paths: dict[str, Any] = {
+    "/v1/send": {
+        "post": {
+            "operationId": "send",
+            "summary": "Submit a message for delivery (SMTPeter's /v1/send)",
+            "description": "Give `mime` (the whole message; bare LF line endings become CRLF), or build the "
+            "message from `from`, `subject`, `text` and `html`. Recipients come from "
+            "`recipients` and `recipient` together. Answers after the commit.",
+            "security": [{"bearer": []}, {"access_token": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "recipients": {"type": "array", "items": _address, "description": "the recipients"},
+                                "recipient": {**_address, "description": "one recipient (added to recipients)"},
+                                "mime": {"type": "string", "description": "the complete message, header and body"},
+                                "envelope": {
+                                    **_address,
+                                    "description": "your own bounce address instead of a tracking one",
+                                },
+                                "trackbounces": {
+                                    "type": "boolean",
+                                    "default": True,
+                                    "description": "use a tracking envelope address per delivery",
+                                },
+                                "tags": {**_strings, "maxItems": 32, "description": "labels kept with every event"},
+                                "maxdelivertime": {
+                                    "type": "string",
+                                    "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
+                                    "description": "UTC `YYYY-MM-DD hh:mm:ss`: stop retrying after this",
+                                },
+                                "dsn": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "notify": {
+                                            "type": "array",
+                                            "items": {"enum": ["NEVER", "SUCCESS", "FAILURE", "DELAY"]},
+                                        },
+                                        "ret": {"enum": ["FULL", "HDRS"]},
+                                        "envid": {"type": "string"},
+                                        "orcpt": {"type": "string"},
+                                    },
+                                },
+                                "from": {
+                                    "type": "string",
+                                    "description": "From header, when building the message from fields",
+                                },
+                                "to": {
+                                    "oneOf": [{"type": "string"}, _strings],
+                                    "description": "To header (fields only)",
+                                },
+                                "cc": {
+                                    "oneOf": [{"type": "string"}, _strings],
+                                    "description": "Cc header (fields only)",
+                                },
+                                "subject": {"type": "string", "description": "Subject (fields only)"},
+                                "text": {"type": "string", "description": "text body (fields only)"},
+                                "html": {"type": "string", "description": "HTML body (fields only)"},
+                                **{
+                                    name: {"description": "accepted for SMTPeter compatibility; ignored"}
+                                    for name in (
+                                        "trackclicks",
+                                        "trackopens",
+                                        "inlinecss",
+                                        "preview",
+                                        "images",
+                                        "attachments",
+                                    )
+                                },
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "stored; every recipient has a delivery",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["id", "recipients", "deliveries"],
+                                "properties": {
+                                    "id": {"type": "string", "description": "the message id"},
+                                    "recipients": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                        "description": "recipient -> delivery id",
+                                    },
+                                    "deliveries": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {"id": {"type": "string"}, "recipient": {"type": "string"}},
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "413": {"$ref": "#/components/responses/TooLarge"},
+                "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    }
+}

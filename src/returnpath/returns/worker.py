@@ -37,8 +37,9 @@ TOKEN_SCAN = 1024 * 1024  # how much of a message is searched for tracking addre
 
 
 class ReturnsWorker:
-    def __init__(self, store: Store, relay: Relay, settings: Settings, *, owner: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, relay: Relay, settings: Settings, *, owner: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.relay = relay
         self.settings = settings
@@ -81,8 +82,7 @@ class ReturnsWorker:
         now = self.clock()
         outcome = route(returned, verdict, views, now)
         forwards = [self._forward(view, returned, now) for view in outcome.forward]
-        await self.store.finish_return(returned.id, verdict.kind.value, outcome.events, outcome.failed,
-                                       forwards, now)
+        await self.store.finish_return(returned.id, verdict.kind.value, outcome.events, outcome.failed, forwards, now)
         log.debug("returned message %s: %s, %d event(s)", returned.id, verdict.kind.value, len(outcome.events))
 
     def _tokens_inside(self, raw: bytes) -> tuple[str, ...]:
@@ -93,15 +93,18 @@ class ReturnsWorker:
         ours. Only addresses whose signature checks out count.
         """
         pattern = self._token_pattern
-        found = (tokens.decode(self.settings.secret_bytes, m.group(1).decode("ascii"))
-                 for m in pattern.finditer(raw[:TOKEN_SCAN]))
+        found = (
+            tokens.decode(self.settings.secret_bytes, m.group(1).decode("ascii"))
+            for m in pattern.finditer(raw[:TOKEN_SCAN])
+        )
         return tuple(dict.fromkeys(d for d in found if d))
 
     @functools.cached_property
     def _token_pattern(self) -> re.Pattern[bytes]:
         domain = re.escape(self.settings.bounce_domain.encode("ascii"))
-        return re.compile(rb"(?<![0-9A-Za-z])(b[0-9A-Za-z]{%d})@%s" % (tokens.LOCAL_PART_LENGTH - 1, domain),
-                          re.IGNORECASE)
+        return re.compile(
+            rb"(?<![0-9A-Za-z])(b[0-9A-Za-z]{%d})@%s" % (tokens.LOCAL_PART_LENGTH - 1, domain), re.IGNORECASE
+        )
 
     async def _recognise(self, raw: bytes) -> BounceVerdict:
         if len(raw) > BIG:
@@ -113,6 +116,7 @@ class ReturnsWorker:
         the null sender (RFC 3834: never answer an automatic message with one that can bounce)."""
         assert view.envelope is not None
         mime = returned.raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
-        submission = Submission(mail_from="", recipients=(view.envelope,), mime=mime, envelope=None,
-                                trackbounces=False, tags=view.tags)
+        submission = Submission(
+            mail_from="", recipients=(view.envelope,), mime=mime, envelope=None, trackbounces=False, tags=view.tags
+        )
         return self.relay.new_message(view.account_id, submission, now)

@@ -96,8 +96,9 @@ def unverified_tls_context() -> ssl.SSLContext:
 class Session:
     """One outbound SMTP connection to the first of `targets` that answers, reused for many sends."""
 
-    def __init__(self, targets: Sequence[Target], settings: Settings, *,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, targets: Sequence[Target], settings: Settings, *, tls_context: ssl.SSLContext | None = None
+    ) -> None:
         self.targets = tuple(targets)
         self.helo_name = settings.delivery.helo_name or settings.hostname
         self.timeouts = settings.delivery.timeouts
@@ -150,8 +151,7 @@ class Session:
             outcome = await self._open(target)
             if outcome is None:
                 return None
-        return outcome or Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.4.3",
-                                  "no server to connect to")
+        return outcome or Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.4.3", "no server to connect to")
 
     async def send(self, job: DeliveryJob) -> Outcome:
         """Make one attempt at one delivery over this session's connection (opened when needed)."""
@@ -215,14 +215,13 @@ class Session:
         try:
             sock = await asyncio.wait_for(_tcp_connect(target), self.timeouts.connect)
         except TimeoutError:
-            return self._no_reply(Step.CONNECT, "4.4.1",
-                                  f"connect to {target.remote}: timed out after {self.timeouts.connect:g}s")
+            return self._no_reply(
+                Step.CONNECT, "4.4.1", f"connect to {target.remote}: timed out after {self.timeouts.connect:g}s"
+            )
         except OSError as exc:
-            return self._no_reply(Step.CONNECT, "4.4.1",
-                                  f"connect to {target.remote}: {_reason(exc)}")
+            return self._no_reply(Step.CONNECT, "4.4.1", f"connect to {target.remote}: {_reason(exc)}")
         self.connections += 1
-        self._smtp = aiosmtplib.SMTP(sock=sock, local_hostname=self.helo_name, timeout=None,
-                                     start_tls=False)
+        self._smtp = aiosmtplib.SMTP(sock=sock, local_hostname=self.helo_name, timeout=None, start_tls=False)
         reply = await self._call(Step.CONNECT, self._smtp.connect(timeout=self.timeouts.greeting))
         if self._smtp is not None and self._smtp.protocol is not None:
             self._tcp = self._smtp.protocol.transport
@@ -238,15 +237,22 @@ class Session:
 
     def _wants_tls(self, target: Target) -> bool:
         smtp = self._live()
-        return (self.use_tls and target not in self._plaintext and smtp.supports_extension("starttls")
-                and smtp.is_connected and smtp.get_transport_info("sslcontext") is None)
+        return (
+            self.use_tls
+            and target not in self._plaintext
+            and smtp.supports_extension("starttls")
+            and smtp.is_connected
+            and smtp.get_transport_info("sslcontext") is None
+        )
 
     async def _starttls(self, target: Target) -> Outcome | None:
         """STARTTLS, then EHLO again. A refusal of the command itself leaves us in plaintext."""
         smtp = self._live()
         context = self._tls_context or unverified_tls_context()
-        reply = await self._call(Step.STARTTLS, smtp.starttls(
-            tls_context=context, server_hostname=target.server_name, timeout=self.timeouts.ehlo))
+        reply = await self._call(
+            Step.STARTTLS,
+            smtp.starttls(tls_context=context, server_hostname=target.server_name, timeout=self.timeouts.ehlo),
+        )
         if isinstance(reply, Outcome):
             if reply.code is not None and smtp.is_connected:
                 return None  # e.g. "454 TLS not available": carry on in plaintext
@@ -258,11 +264,13 @@ class Session:
     async def _transaction(self, job: DeliveryJob) -> Outcome:
         """The steps of one delivery over an open connection."""
         self._lost = False
-        return (await self._reset()
-                or await self._mail(job)
-                or await self._rcpt(job)
-                or await self._data()
-                or await self._message(job))
+        return (
+            await self._reset()
+            or await self._mail(job)
+            or await self._rcpt(job)
+            or await self._data()
+            or await self._message(job)
+        )
 
     async def _reset(self) -> Outcome | None:
         """RSET after a transaction that ended early, so that the next MAIL starts clean."""
@@ -276,16 +284,30 @@ class Session:
         smtp = self._live()
         utf8 = not (job.envelope_sender.isascii() and job.recipient.isascii())
         if utf8 and not smtp.supports_extension("smtputf8"):
-            return self._no_reply(Step.MAIL, "5.6.7", "SMTPUTF8 is required, but was not offered by "
-                                  f"{self.remote}", verdict=Verdict.PERMANENT)
+            return self._no_reply(
+                Step.MAIL,
+                "5.6.7",
+                f"SMTPUTF8 is required, but was not offered by {self.remote}",
+                verdict=Verdict.PERMANENT,
+            )
         limit = smtp.esmtp_extensions.get("size", "")
         if limit.isdigit() and int(limit) and len(job.mime) > int(limit):
-            return self._no_reply(Step.MAIL, "5.3.4", f"message size {len(job.mime)} exceeds the limit "
-                                  f"{limit} of {self.remote}", verdict=Verdict.PERMANENT)
+            return self._no_reply(
+                Step.MAIL,
+                "5.3.4",
+                f"message size {len(job.mime)} exceeds the limit {limit} of {self.remote}",
+                verdict=Verdict.PERMANENT,
+            )
         self._in_transaction = True
-        reply = await self._call(Step.MAIL, smtp.mail(
-            job.envelope_sender, options=self._mail_options(job, utf8),
-            encoding="utf-8" if utf8 else "ascii", timeout=self.timeouts.mail))
+        reply = await self._call(
+            Step.MAIL,
+            smtp.mail(
+                job.envelope_sender,
+                options=self._mail_options(job, utf8),
+                encoding="utf-8" if utf8 else "ascii",
+                timeout=self.timeouts.mail,
+            ),
+        )
         return reply if isinstance(reply, Outcome) else None
 
     def _mail_options(self, job: DeliveryJob, utf8: bool) -> list[str]:
@@ -312,11 +334,11 @@ class Session:
                 options.append("NOTIFY=" + ",".join(job.dsn.notify))
             if job.dsn.orcpt:
                 addr_type, sep, address = job.dsn.orcpt.partition(";")
-                options.append(f"ORCPT={addr_type};{xtext(address)}" if sep
-                               else f"ORCPT=rfc822;{xtext(job.dsn.orcpt)}")
+                options.append(f"ORCPT={addr_type};{xtext(address)}" if sep else f"ORCPT=rfc822;{xtext(job.dsn.orcpt)}")
         encoding = "ascii" if job.recipient.isascii() else "utf-8"
-        reply = await self._call(Step.RCPT, smtp.rcpt(job.recipient, options=options, encoding=encoding,
-                                                      timeout=self.timeouts.rcpt))
+        reply = await self._call(
+            Step.RCPT, smtp.rcpt(job.recipient, options=options, encoding=encoding, timeout=self.timeouts.rcpt)
+        )
         return reply if isinstance(reply, Outcome) else None
 
     async def _data(self) -> Outcome | None:
@@ -338,8 +360,9 @@ class Session:
         if not 200 <= reply.code < 300:
             return self._refused(Step.EOM, reply.code, reply.message)
         self.sent += 1
-        return Outcome(Verdict.ACCEPTED, Step.EOM, reply.code, enhanced_status(reply.message),
-                       reply.message, self.remote)
+        return Outcome(
+            Verdict.ACCEPTED, Step.EOM, reply.code, enhanced_status(reply.message), reply.message, self.remote
+        )
 
     async def _transmit(self, payload: bytes) -> SMTPResponse:
         """Write the message in blocks, each within the block timeout; then read the reply.
@@ -351,7 +374,7 @@ class Session:
             raise aiosmtplib.SMTPServerDisconnected("connection lost")
         last = (len(payload) - 1) // BLOCK * BLOCK  # where the last block starts
         for start in range(0, last, BLOCK):
-            protocol.write(payload[start:start + BLOCK])
+            protocol.write(payload[start : start + BLOCK])
             try:
                 # aiosmtplib's protocol does asyncio flow control (it is what StreamWriter.drain
                 # waits on); waiting here keeps a stalled server from filling our memory.
@@ -378,28 +401,23 @@ class Session:
             return self._refused(step, exc.code, exc.message)
         except TimeoutError:
             self.abort()
-            return self._no_reply(step, "4.4.2", f"conversation with {self.remote} timed out while "
-                                  f"{_DOING[step]}")
+            return self._no_reply(step, "4.4.2", f"conversation with {self.remote} timed out while {_DOING[step]}")
         except (aiosmtplib.SMTPException, OSError) as exc:  # OSError covers ssl.SSLError
             # Lost connection, reset, TLS failure, ...: aiosmtplib has closed the connection.
             self._lost = isinstance(exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError))
             self.abort()
-            return self._no_reply(step, "4.4.2", f"lost connection with {self.remote} while "
-                                  f"{_DOING[step]}: {exc}")
+            return self._no_reply(step, "4.4.2", f"lost connection with {self.remote} while {_DOING[step]}: {exc}")
         except ValueError as exc:
             # aiosmtplib refuses to send a command with control characters: a bad address
             # got this far. Sending it again will not help.
-            return self._no_reply(step, "5.1.3", f"cannot send this command: {exc}",
-                                  verdict=Verdict.PERMANENT)
+            return self._no_reply(step, "5.1.3", f"cannot send this command: {exc}", verdict=Verdict.PERMANENT)
 
     def _refused(self, step: Step, code: int, text: str) -> Outcome:
         if code == 421 or not self.connected:
             self.abort()  # the server is closing the connection (RFC 5321 3.8)
-        return Outcome(verdict_of(code), step, code if code > 0 else None, enhanced_status(text), text,
-                       self.remote)
+        return Outcome(verdict_of(code), step, code if code > 0 else None, enhanced_status(text), text, self.remote)
 
-    def _no_reply(self, step: Step, status: str, text: str, *,
-                  verdict: Verdict = Verdict.TEMPORARY) -> Outcome:
+    def _no_reply(self, step: Step, status: str, text: str, *, verdict: Verdict = Verdict.TEMPORARY) -> Outcome:
         """An outcome without a reply from the server. The status follows Postfix's choices:
         4.4.1 no answer from host, 4.4.2 bad connection."""
         return Outcome(verdict, step, None, status, text, self.remote)
@@ -416,8 +434,7 @@ class Session:
 
 def xtext(value: str) -> str:
     """RFC 3461 xtext: `+` followed by two hex digits for `+`, `=` and anything not printable."""
-    return "".join(c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
-                   for c in value)
+    return "".join(c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode()) for c in value)
 
 
 def _payload(mime: bytes) -> bytes:
@@ -433,7 +450,7 @@ def _payload(mime: bytes) -> bytes:
 
 
 def _reason(exc: OSError) -> str:
-    """"Connection refused" rather than asyncio's "Connect call failed ('192.0.2.1', 25)"."""
+    """ "Connection refused" rather than asyncio's "Connect call failed ('192.0.2.1', 25)"."""
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 

@@ -55,22 +55,25 @@ class InboundHandler:
             return ""
         return tokens.decode(self.settings.secret_bytes, local)
 
-    async def handle_EHLO(self, server: ServerSMTP, session: Session, envelope: Envelope, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         """aiosmtpd's EHLO reply without AUTH (nobody logs in here) and without HELP."""
         session.host_name = hostname
         lines = [line[4:] for line in responses if not line[4:].startswith(("AUTH", "HELP"))]
         lines.append("PIPELINING")
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
 
-    async def handle_MAIL(self, server: ServerSMTP, session: Session, envelope: Envelope, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
 
-    async def handle_RCPT(self, server: ServerSMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if len(envelope.rcpt_tos) >= self.limits.max_recipients:
             return R.S452_TOO_MANY_RECIPIENTS
         if self.delivery_of(address) is None:
@@ -118,9 +121,18 @@ async def start_inbound_server(store: Store, settings: Settings, sock: socket.so
     limits = settings.smtp.inbound
 
     def connection() -> ServerSMTP:
-        return ServerSMTP(handler, hostname=settings.hostname, ident="ESMTP returnpath", loop=loop,
-                          data_size_limit=int(limits.max_message_size), enable_SMTPUTF8=True,
-                          decode_data=False, tls_context=tls, timeout=float(limits.timeout),
-                          auth_require_tls=False, auth_required=False)
+        return ServerSMTP(
+            handler,
+            hostname=settings.hostname,
+            ident="ESMTP returnpath",
+            loop=loop,
+            data_size_limit=int(limits.max_message_size),
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls,
+            timeout=float(limits.timeout),
+            auth_require_tls=False,
+            auth_required=False,
+        )
 
     return await loop.create_server(connection, sock=sock)

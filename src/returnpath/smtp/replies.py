@@ -51,10 +51,8 @@ REWRITES: dict[str, str] = {
     "503 Error: need RCPT command": "503 5.5.1 Error: need RCPT command",
     "503 Error: nested MAIL command": "503 5.5.1 Error: nested MAIL command",
     "503 Already authenticated": "503 5.5.1 Already authenticated",
-    "555 MAIL FROM parameters not recognized or not implemented":
-        "555 5.5.4 MAIL FROM parameters not recognized or not implemented",
-    "555 RCPT TO parameters not recognized or not implemented":
-        "555 5.5.4 RCPT TO parameters not recognized or not implemented",
+    "555 MAIL FROM parameters not recognized or not implemented": "555 5.5.4 MAIL FROM parameters not recognized or not implemented",
+    "555 RCPT TO parameters not recognized or not implemented": "555 5.5.4 RCPT TO parameters not recognized or not implemented",
 }
 
 

@@ -190,7 +190,7 @@ class ServerSMTP(SMTP):
         if state is not _DataState.NOMINAL:
             return b"", state
         data = parts[0] if len(parts) == 1 else b"".join(parts)
-        data = data[:-len(_END_TAIL)]
+        data = data[: -len(_END_TAIL)]
         if has_long_line(data, self.line_length_limit - 2):
             return b"", _DataState.TOO_LONG
         return data, state

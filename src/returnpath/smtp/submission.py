@@ -61,8 +61,9 @@ class SubmissionHandler:
 
     # ---- EHLO and AUTH -------------------------------------------------------------------
 
-    async def handle_EHLO(self, server: ServerSMTP, session: Session, envelope: Envelope,
-                          hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         """Adjust aiosmtpd's EHLO reply: add what it does not say, drop AUTH where not allowed."""
         session.host_name = hostname  # aiosmtpd leaves this to a handler that takes over EHLO
         greeting, *keywords = [line[4:] for line in responses]
@@ -83,8 +84,7 @@ class SubmissionHandler:
         policy = self.limits.auth_over_cleartext
         return policy == "always" or (policy == "loopback" and is_loopback_peer(session.peer))
 
-    async def handle_AUTH(self, server: ServerSMTP, session: Session, envelope: Envelope,
-                          args: list[str]) -> Any:
+    async def handle_AUTH(self, server: ServerSMTP, session: Session, envelope: Envelope, args: list[str]) -> Any:
         if not self.may_authenticate(session):
             return R.S538_ENCRYPTION_REQUIRED
         return MISSING  # go on to the mechanism
@@ -117,8 +117,9 @@ class SubmissionHandler:
 
     async def _verify(self, server: ServerSMTP, login: bytes, password: bytes) -> AuthResult:
         try:
-            account = await self.relay.account_for_login(login.decode("utf-8", "replace"),
-                                                         password.decode("utf-8", "replace"))
+            account = await self.relay.account_for_login(
+                login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+            )
         except AuthError:
             return await self._refuse(server, login)
         except StoreError as exc:
@@ -131,8 +132,12 @@ class SubmissionHandler:
         """Reply 535 after a delay that grows with each failure; hang up after too many."""
         server.failed_logins += 1
         failures = server.failed_logins
-        log.info("failed AUTH #%d from %s as %r", failures, server.session and server.session.peer,
-                 login.decode("utf-8", "replace")[:64])
+        log.info(
+            "failed AUTH #%d from %s as %r",
+            failures,
+            server.session and server.session.peer,
+            login.decode("utf-8", "replace")[:64],
+        )
         await asyncio.sleep(min(self.failure_delay * 2 ** (failures - 1), MAX_AUTH_DELAY))
         await server.push(R.S535_AUTH_INVALID)
         if failures >= self.limits.auth_failures_before_disconnect:
@@ -142,8 +147,9 @@ class SubmissionHandler:
 
     # ---- the envelope --------------------------------------------------------------------
 
-    async def handle_MAIL(self, server: ServerSMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         if not session.authenticated:
             return R.S530_AUTH_REQUIRED  # never an open relay
         if address != NULL_SENDER and (refusal := _address_refusal(address, "sender", envelope)):
@@ -152,8 +158,9 @@ class SubmissionHandler:
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
 
-    async def handle_RCPT(self, server: ServerSMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if not session.authenticated:  # aiosmtpd wants MAIL first, but say why if it ever gets here
             return R.S530_AUTH_REQUIRED
         if len(envelope.rcpt_tos) >= self.limits.max_recipients:
@@ -182,8 +189,9 @@ class SubmissionHandler:
         except StoreError as exc:
             log.warning("cannot store a message of account %s: %s", account.id, exc)
             return R.S451_STORE_FAILED
-        log.debug("accepted %s for %d recipient(s) of account %s", accepted.message_id,
-                  len(accepted.deliveries), account.id)
+        log.debug(
+            "accepted %s for %d recipient(s) of account %s", accepted.message_id, len(accepted.deliveries), account.id
+        )
         return queued_reply(accepted)
 
     def submission(self, envelope: Envelope) -> Submission:
@@ -194,13 +202,21 @@ class SubmissionHandler:
         options: dict[str, Any] = dict(headers)
         unknown = sorted(set(options) - set(OPTION_HEADERS))
         if unknown:
-            raise OptionError(f"unknown option header X-Returnpath-{unknown[0].capitalize()}; known: "
-                              + ", ".join(f"X-Returnpath-{name.capitalize()}" for name in OPTION_HEADERS))
+            raise OptionError(
+                f"unknown option header X-Returnpath-{unknown[0].capitalize()}; known: "
+                + ", ".join(f"X-Returnpath-{name.capitalize()}" for name in OPTION_HEADERS)
+            )
         mail_from = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from or ""
         if mail_from:
             options.setdefault("envelope", mail_from)
-        return build(mail_from, envelope.rcpt_tos, mime, options,
-                     max_recipients=self.limits.max_recipients, max_size=self.limits.max_message_size)
+        return build(
+            mail_from,
+            envelope.rcpt_tos,
+            mime,
+            options,
+            max_recipients=self.limits.max_recipients,
+            max_size=self.limits.max_message_size,
+        )
 
     @staticmethod
     def trace(session: Session) -> Trace:
@@ -230,10 +246,12 @@ def queued_reply(accepted: Accepted) -> str:
     Several recipients give a multi-line reply (aiosmtpd writes a reply with CRLFs in it as is).
     """
     if len(accepted.deliveries) == 1:
-        (_, delivery_id), = accepted.deliveries
+        ((_, delivery_id),) = accepted.deliveries
         return R.S250_QUEUED_ONE.format(message_id=accepted.message_id, delivery_id=delivery_id)
-    lines = [R.S250_QUEUED_LINE.format(recipient=recipient, delivery_id=delivery_id)
-             for recipient, delivery_id in accepted.deliveries]
+    lines = [
+        R.S250_QUEUED_LINE.format(recipient=recipient, delivery_id=delivery_id)
+        for recipient, delivery_id in accepted.deliveries
+    ]
     return "\r\n".join([*lines, R.S250_QUEUED_LAST.format(message_id=accepted.message_id)])
 
 
@@ -267,8 +285,9 @@ async def _client_response(server: ServerSMTP, args: list[str], challenge: str) 
         return None
 
 
-async def start_submission_server(relay: Relay, settings: Settings, sock: socket.socket, *,
-                                  auth_delay: float = AUTH_DELAY) -> asyncio.Server:
+async def start_submission_server(
+    relay: Relay, settings: Settings, sock: socket.socket, *, auth_delay: float = AUTH_DELAY
+) -> asyncio.Server:
     """Serve SMTP submission on `sock`, a bound, listening socket (shared by the worker processes).
 
     `auth_delay` is the wait before the first failed-AUTH reply (tests make it small).
@@ -281,11 +300,19 @@ async def start_submission_server(relay: Relay, settings: Settings, sock: socket
 
     def connection() -> ServerSMTP:
         return ServerSMTP(
-            handler, hostname=settings.hostname, ident="ESMTP returnpath", loop=loop,
-            data_size_limit=int(limits.max_message_size), enable_SMTPUTF8=True, decode_data=False,
-            tls_context=tls, timeout=float(limits.timeout),
+            handler,
+            hostname=settings.hostname,
+            ident="ESMTP returnpath",
+            loop=loop,
+            data_size_limit=int(limits.max_message_size),
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls,
+            timeout=float(limits.timeout),
             # The handler decides where AUTH is allowed (auth_over_cleartext) and that MAIL
             # needs it; aiosmtpd's own switches know neither loopback nor our replies.
-            auth_require_tls=False, auth_required=False)
+            auth_require_tls=False,
+            auth_required=False,
+        )
 
     return await loop.create_server(connection, sock=sock)

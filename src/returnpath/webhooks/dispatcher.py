@@ -49,8 +49,9 @@ from .ports import Call, Outbox, Poster
 log = logging.getLogger("returnpath.webhooks")
 
 
-def signed_request(loop: Loop, webhook_id: str, event_id: int, event: Event, returned_mime: bytes | None,
-                   timestamp: int) -> tuple[dict[str, str], bytes]:
+def signed_request(
+    loop: Loop, webhook_id: str, event_id: int, event: Event, returned_mime: bytes | None, timestamp: int
+) -> tuple[dict[str, str], bytes]:
     """The headers and body of one post: the event in the loop's format, signed with its secret."""
     content_type, body = encode(payload(event_id, event, returned_mime), loop.format)
     headers = signing.headers(loop.secrets_at(timestamp), webhook_id, timestamp, body)
@@ -90,10 +91,19 @@ class _Endpoint:
 
 
 class Dispatcher:
-    def __init__(self, outbox: Outbox, poster: Poster, *, owner: str, limits: Limits | None = None,
-                 backoff: Backoff | None = None, breaker: BreakerPolicy | None = None,
-                 resolve: targets.Resolver = targets.system_resolve,
-                 clock: Callable[[], float] = time.time, jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        poster: Poster,
+        *,
+        owner: str,
+        limits: Limits | None = None,
+        backoff: Backoff | None = None,
+        breaker: BreakerPolicy | None = None,
+        resolve: targets.Resolver = targets.system_resolve,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.outbox = outbox
         self.poster = poster
         self.owner = owner
@@ -184,11 +194,20 @@ class Dispatcher:
         if self._stopping or room <= 0 or (self._held and room < min(self.limits.batch, self.limits.concurrency) // 4):
             return [], 0, set(self._endpoints)  # claim in batches, not an item each time a post ends
         limit = min(room, self.limits.batch)
-        skipped = {ep.url for ep in self._endpoints.values()
-                   if ep.held >= self.limits.held_per_endpoint or not ep.breaker.admits(now)}
+        skipped = {
+            ep.url
+            for ep in self._endpoints.values()
+            if ep.held >= self.limits.held_per_endpoint or not ep.breaker.admits(now)
+        }
         skip = [loop for url in skipped for loop in self._endpoints[url].loops]
-        calls = await self.outbox.claim(self.owner, now, now + self.limits.lease, limit=limit,
-                                        per_loop=self.limits.held_per_endpoint, skip_loops=skip)
+        calls = await self.outbox.claim(
+            self.owner,
+            now,
+            now + self.limits.lease,
+            limit=limit,
+            per_loop=self.limits.held_per_endpoint,
+            skip_loops=skip,
+        )
         return calls, limit, skipped
 
     def _queue_behind_endpoints(self, calls: list[Call], now: float, skipped: set[str], *, cut: bool) -> None:
@@ -292,8 +311,9 @@ class Dispatcher:
 
     async def _send(self, call: Call, address: str | None) -> Answer:
         """Write the event in the loop's format, sign it, post it (to the checked address)."""
-        headers, body = signed_request(call.loop, call.item.webhook_id, call.event_id, call.event,
-                                       call.returned_mime, int(self.clock()))
+        headers, body = signed_request(
+            call.loop, call.item.webhook_id, call.event_id, call.event, call.returned_mime, int(self.clock())
+        )
         return await self.poster.post(call.loop.url, headers, body, address=address)
 
     async def _record(self, call: Call, settlement: Settlement) -> None:
@@ -322,8 +342,9 @@ class Dispatcher:
         endpoint ran down to half of what it may hold and the outbox may have more of its
         items, and when its circuit opened with calls waiting (they go back). Not after every
         post: a claim per post would cost a query per post."""
-        return ((ep.more and ep.held <= self.limits.held_per_endpoint // 2)
-                or (ep.breaker.circuit is Circuit.OPEN and bool(ep.waiting)))
+        return (ep.more and ep.held <= self.limits.held_per_endpoint // 2) or (
+            ep.breaker.circuit is Circuit.OPEN and bool(ep.waiting)
+        )
 
     def _make_ready(self, ep: _Endpoint) -> None:
         if ep.waiting and not ep.ready and ep.in_flight < self.limits.per_endpoint:

@@ -64,8 +64,9 @@ class _Connection:
     async def exchange(self, request: h11.Request, body: bytes) -> tuple[h11.Response, bytes, bool]:
         """Send one request; the answer, the start of its body, and whether the connection may
         carry the next request."""
-        self.writer.write(self.http.send(request) + self.http.send(h11.Data(data=body))
-                          + self.http.send(h11.EndOfMessage()))
+        self.writer.write(
+            self.http.send(request) + self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage())
+        )
         await self.writer.drain()
         response: h11.Response | None = None
         chunks: list[bytes] = []
@@ -98,8 +99,14 @@ class _Connection:
 
 
 class H11Poster:
-    def __init__(self, *, timeout: float = 10.0, per_endpoint: int = 8, user_agent: str = USER_AGENT,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        per_endpoint: int = 8,
+        user_agent: str = USER_AGENT,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.timeout = timeout
         self.per_endpoint = per_endpoint
         self.user_agent = user_agent
@@ -152,8 +159,9 @@ class H11Poster:
             default = port == (443 if scheme == "https" else 80)
             shown = f"[{host}]" if ":" in host else host
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            target = self._targets[url] = _Target(url, scheme, host, port, path,
-                                                  shown if default else f"{shown}:{port}")
+            target = self._targets[url] = _Target(
+                url, scheme, host, port, path, shown if default else f"{shown}:{port}"
+            )
         return target
 
     def _take(self, url: str) -> _Connection | None:
@@ -170,9 +178,13 @@ class H11Poster:
         else to the host name; TLS verified against the host name either way."""
         tls = self.ssl_context if target.scheme == "https" else None
         try:
-            reader, writer = await asyncio.open_connection(address or target.host, target.port, ssl=tls,
-                                                           server_hostname=target.host if tls else None,
-                                                           limit=2 * READ_AT_MOST)
+            reader, writer = await asyncio.open_connection(
+                address or target.host,
+                target.port,
+                ssl=tls,
+                server_hostname=target.host if tls else None,
+                limit=2 * READ_AT_MOST,
+            )
         except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, certificate
             raise _ConnectError() from exc
         return _Connection(reader, writer)
@@ -185,9 +197,16 @@ class H11Poster:
             connection.close()
 
     def _request(self, target: _Target, headers: Mapping[str, str], body: bytes) -> h11.Request:
-        return h11.Request(method="POST", target=target.path, headers=[
-            ("Host", target.host_header), ("User-Agent", self.user_agent), ("Content-Length", str(len(body))),
-            *headers.items()])
+        return h11.Request(
+            method="POST",
+            target=target.path,
+            headers=[
+                ("Host", target.host_header),
+                ("User-Agent", self.user_agent),
+                ("Content-Length", str(len(body))),
+                *headers.items(),
+            ],
+        )
 
 
 class _ConnectError(Exception):

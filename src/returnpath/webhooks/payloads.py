@@ -90,6 +90,7 @@ def _quote(value: str) -> str:
 
 # ---- the variables of each kind of event -----------------------------------------------------
 
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 

@@ -76,8 +76,15 @@ class Settlement:
 
     def apply(self, item: OutboxItem) -> OutboxItem:
         """The item as it is after this settlement (what the outbox stores)."""
-        return replace(item, state=self.state, attempts=self.attempts, next_attempt_at=self.next_attempt_at,
-                       last_attempt_at=self.at, last_status=self.status, last_error=self.error)
+        return replace(
+            item,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_attempt_at,
+            last_attempt_at=self.at,
+            last_status=self.status,
+            last_error=self.error,
+        )
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -107,8 +114,7 @@ def settle(item: OutboxItem, answer: Answer, now: float, jitter: float, backoff:
     if not answer.retryable and attempts >= backoff.client_error_attempts:
         return Settlement(OutboxState.DEAD, attempts, None, now, answer.status, error)
     if now >= item.expires_at:
-        return Settlement(OutboxState.DEAD, attempts, None, now, answer.status,
-                          f"{error} (retry window closed)")
+        return Settlement(OutboxState.DEAD, attempts, None, now, answer.status, f"{error} (retry window closed)")
     wait = retry_after(answer.retry_after, now) if answer.retryable else None
     if wait is None:
         wait = jitter * backoff.ceiling(attempts)
@@ -118,6 +124,7 @@ def settle(item: OutboxItem, answer: Answer, now: float, jitter: float, backoff:
 
 
 # ---- the circuit breaker of an endpoint -------------------------------------------------------
+
 
 class Circuit(enum.StrEnum):
     CLOSED = "closed"  # posts go through

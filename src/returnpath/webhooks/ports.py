@@ -31,8 +31,9 @@ class Outbox(Protocol):
     """The outbox items of every loop. Items are leased while one dispatcher posts them, so
     several processes (or nodes) can share the work and a dead one's items come back."""
 
-    async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
-                    skip_loops: Collection[str] = ()) -> list[Call]:
+    async def claim(
+        self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
+    ) -> list[Call]:
         """Lease up to `limit` pending items that are due (`next_attempt_at <= now`) and not
         leased (or whose lease ran out), of active loops, none of `skip_loops`, at most
         `per_loop` of one loop; oldest event first."""
@@ -59,10 +60,19 @@ class LoopStore(Protocol):
 
     async def loop(self, account_id: str, loop_id: str) -> Loop | None: ...
 
-    async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
-                          events: Iterable[EventKind] | None = None, format: Format | None = None,
-                          active: bool | None = None, secret: str | None = None,
-                          previous_until: float | None = None, now: float | None = None) -> Loop | None:
+    async def update_loop(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        url: str | None = None,
+        events: Iterable[EventKind] | None = None,
+        format: Format | None = None,
+        active: bool | None = None,
+        secret: str | None = None,
+        previous_until: float | None = None,
+        now: float | None = None,
+    ) -> Loop | None:
         """Change what is given; a new `secret` rotates it, the old one signed with too until
         `previous_until`."""
         ...
@@ -71,8 +81,15 @@ class LoopStore(Protocol):
         """Remove the loop with its outbox items."""
         ...
 
-    async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
-                         now: float | None = None, limit: int = 100) -> list[ItemView] | None:
+    async def loop_items(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        state: OutboxState | str | None = None,
+        now: float | None = None,
+        limit: int = 100,
+    ) -> list[ItemView] | None:
         """The loop's items, newest event first; `state` is an OutboxState or "in_flight"."""
         ...
 

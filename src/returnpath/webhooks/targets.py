@@ -30,6 +30,7 @@ MAX_URL_LENGTH = 2000
 class ResolveError(TargetError):
     """The URL's host has no address now: DNS may come back, so a post is retried."""
 
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -76,9 +77,14 @@ def refusal(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    for name, refused in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
-                          ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                          ("reserved", ip.is_reserved), ("private", ip.is_private)):
+    for name, refused in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+    ):
         if refused:
             return name
     return None if ip.is_global else "non-public"  # e.g. 100.64.0.0/10, shared address space
@@ -111,8 +117,10 @@ def check_addresses(target: Target, found: Sequence[str]) -> None:
         reason = refusal(address)
         if reason is not None:
             where = target.host if target.host == address else f"{target.host} resolves to {address}, which"
-            raise TargetError(f"{target.url!r}: {where} is a {reason} address; loops post only to public "
-                              "addresses unless [webhooks] allow_private_targets = true")
+            raise TargetError(
+                f"{target.url!r}: {where} is a {reason} address; loops post only to public "
+                "addresses unless [webhooks] allow_private_targets = true"
+            )
 
 
 async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[Target, list[str]]:

@@ -13,8 +13,9 @@ POLICY = RetryPolicy(first=300, factor=2, max_interval=4000, lifetime=5 * 86400)
 
 
 def job(attempts: int = 0, expiry: float = NOW + 86400) -> DeliveryJob:
-    return DeliveryJob("d" * 26, "m" * 26, "a" * 26, "x@example.net", "b@bounces.test", b"", attempts, NOW, expiry,
-                       tags=("t",))
+    return DeliveryJob(
+        "d" * 26, "m" * 26, "a" * 26, "x@example.net", "b@bounces.test", b"", attempts, NOW, expiry, tags=("t",)
+    )
 
 
 def outcome(verdict: Verdict, code: int | None = 451, step: Step = Step.RCPT) -> Outcome:
@@ -36,8 +37,14 @@ def test_permanent_is_a_sync_failure_with_the_step_and_reply() -> None:
     assert s.state is DeliveryState.FAILED
     assert s.event.kind is EventKind.FAILURE
     assert {k: s.event.data[k] for k in ("type", "state", "code", "status", "description", "remote", "tags")} == {
-        "type": "sync", "state": "rcpt", "code": 550, "status": "4.2.2", "description": "reply text",
-        "remote": "mx[1.2.3.4]:25", "tags": ["t"]}
+        "type": "sync",
+        "state": "rcpt",
+        "code": 550,
+        "status": "4.2.2",
+        "description": "reply text",
+        "remote": "mx[1.2.3.4]:25",
+        "tags": ["t"],
+    }
 
 
 @pytest.mark.parametrize("attempts, wait", [(0, 300), (1, 600), (4, 4000)])

@@ -14,10 +14,24 @@ DELIVERY = "0" * 25 + "1"
 
 
 def view(envelope: str | None = None, trackbounces: bool = True, dsn: DsnOptions | None = None) -> DeliveryView:
-    return DeliveryView(id=DELIVERY, message_id="m" * 26, account_id="a" * 26, recipient="Gone@example.net",
-                        mail_from="app@example.com", envelope=envelope, envelope_sender="b…@bounces.test",
-                        state=DeliveryState.DELIVERED, attempts=1, created_at=NOW, updated_at=NOW,
-                        next_attempt_at=None, expires_at=NOW + 1, tags=("t",), trackbounces=trackbounces, dsn=dsn)
+    return DeliveryView(
+        id=DELIVERY,
+        message_id="m" * 26,
+        account_id="a" * 26,
+        recipient="Gone@example.net",
+        mail_from="app@example.com",
+        envelope=envelope,
+        envelope_sender="b…@bounces.test",
+        state=DeliveryState.DELIVERED,
+        attempts=1,
+        created_at=NOW,
+        updated_at=NOW,
+        next_attempt_at=None,
+        expires_at=NOW + 1,
+        tags=("t",),
+        trackbounces=trackbounces,
+        dsn=dsn,
+    )
 
 
 def returned(deliveries: tuple[str, ...] = (DELIVERY,)) -> Returned:
@@ -25,9 +39,16 @@ def returned(deliveries: tuple[str, ...] = (DELIVERY,)) -> Returned:
 
 
 def row(action: str, address: str = "gone@example.net", **kw: object) -> Recipient:
-    fields: dict[str, object] = {"status": "5.1.1", "code": 550, "diagnostic": "550 5.1.1 no such user",
-                                 "remote_mta": "mx.example.net", "command": "RCPT", "reason": "userunknown",
-                                 "hard": True, "rule": "dsn:Status"}
+    fields: dict[str, object] = {
+        "status": "5.1.1",
+        "code": 550,
+        "diagnostic": "550 5.1.1 no such user",
+        "remote_mta": "mx.example.net",
+        "command": "RCPT",
+        "reason": "userunknown",
+        "hard": True,
+        "rule": "dsn:Status",
+    }
     fields.update(kw)
     return Recipient(address=address, action=action, **fields)  # type: ignore[arg-type]
 
@@ -41,11 +62,26 @@ def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
     assert kinds(outcome) == [EventKind.BOUNCE, EventKind.FAILURE]
     assert outcome.failed == (DELIVERY,)
     bounce, failure = outcome.events
-    assert bounce.data["kind"] == "dsn" and bounce.data["mailfrom"] == "" and bounce.data["raw"] == "returns/" + "r" * 26
+    assert (
+        bounce.data["kind"] == "dsn" and bounce.data["mailfrom"] == "" and bounce.data["raw"] == "returns/" + "r" * 26
+    )
     assert failure.data == {
-        "recipient": "Gone@example.net", "envelope": None, "tags": ["t"], "type": "async", "state": "bounce",
-        "action": "failed", "dsn": True, "status": "5.1.1", "code": 550, "description": "550 5.1.1 no such user",
-        "remote": "mx.example.net", "command": "RCPT", "reason": "userunknown", "hard": True, "rule": "dsn:Status"}
+        "recipient": "Gone@example.net",
+        "envelope": None,
+        "tags": ["t"],
+        "type": "async",
+        "state": "bounce",
+        "action": "failed",
+        "dsn": True,
+        "status": "5.1.1",
+        "code": 550,
+        "description": "550 5.1.1 no such user",
+        "remote": "mx.example.net",
+        "command": "RCPT",
+        "reason": "userunknown",
+        "hard": True,
+        "rule": "dsn:Status",
+    }
 
 
 def test_a_recognised_non_standard_bounce_is_marked_not_dsn() -> None:
@@ -61,8 +97,9 @@ def test_a_report_naming_another_recipient_keeps_both() -> None:
     assert failure.data["reported_recipient"] == "alias@example.org"
 
 
-@pytest.mark.parametrize("verdict", [BounceVerdict(Kind.AUTOREPLY), BounceVerdict(Kind.OTHER),
-                                     BounceVerdict(Kind.BOUNCE)])
+@pytest.mark.parametrize(
+    "verdict", [BounceVerdict(Kind.AUTOREPLY), BounceVerdict(Kind.OTHER), BounceVerdict(Kind.BOUNCE)]
+)
 def test_anything_else_is_only_a_bounce(verdict: BounceVerdict) -> None:
     outcome = route(returned(), verdict, {DELIVERY: view()}, NOW)
     assert kinds(outcome) == [EventKind.BOUNCE] and outcome.failed == ()
@@ -83,8 +120,9 @@ def test_a_complaint_is_an_abuse_event() -> None:
 
 
 def test_a_success_dsn_is_noted_on_the_bounce() -> None:
-    outcome = route(returned(), BounceVerdict(Kind.DELIVERY, (row("delivered", status="2.0.0"),)),
-                    {DELIVERY: view()}, NOW)
+    outcome = route(
+        returned(), BounceVerdict(Kind.DELIVERY, (row("delivered", status="2.0.0"),)), {DELIVERY: view()}, NOW
+    )
     assert kinds(outcome) == [EventKind.BOUNCE] and outcome.events[0].data["dsn_action"] == "delivered"
 
 
@@ -93,17 +131,21 @@ def test_a_message_for_no_known_delivery_is_still_logged() -> None:
     assert kinds(outcome) == [EventKind.BOUNCE] and outcome.events[0].account_id == ""
 
 
-@pytest.mark.parametrize("own, verdict, notify, forwarded", [
-    (None, BounceVerdict(Kind.DSN, (row("failed"),)), None, False),  # no envelope of its own
-    ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), None, True),  # failures by default
-    ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), None, False),
-    ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), ("DELAY",), True),
-    ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), ("NEVER",), False),
-    ("me@app.example", BounceVerdict(Kind.AUTOREPLY), ("NEVER",), True),  # not a DSN: always
-    ("me@app.example", BounceVerdict(Kind.OTHER), None, True),
-])
-def test_forwarding_to_the_applications_own_envelope(own: str | None, verdict: BounceVerdict,
-                                                     notify: tuple[str, ...] | None, forwarded: bool) -> None:
+@pytest.mark.parametrize(
+    "own, verdict, notify, forwarded",
+    [
+        (None, BounceVerdict(Kind.DSN, (row("failed"),)), None, False),  # no envelope of its own
+        ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), None, True),  # failures by default
+        ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), None, False),
+        ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), ("DELAY",), True),
+        ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), ("NEVER",), False),
+        ("me@app.example", BounceVerdict(Kind.AUTOREPLY), ("NEVER",), True),  # not a DSN: always
+        ("me@app.example", BounceVerdict(Kind.OTHER), None, True),
+    ],
+)
+def test_forwarding_to_the_applications_own_envelope(
+    own: str | None, verdict: BounceVerdict, notify: tuple[str, ...] | None, forwarded: bool
+) -> None:
     dsn = DsnOptions(notify=notify) if notify else None
     outcome = route(returned(), verdict, {DELIVERY: view(envelope=own, dsn=dsn)}, NOW)
     assert bool(outcome.forward) is forwarded

@@ -8,37 +8,66 @@ import email.policy
 import pytest
 
 from returnpath.core.model import DsnOptions, Trace
-from returnpath.core.submission import (build, check_data, parse_dsn, parse_tags, parse_time, received_header,
-                                        split_option_headers, validate_address)
+from returnpath.core.submission import (
+    build,
+    check_data,
+    parse_dsn,
+    parse_tags,
+    parse_time,
+    received_header,
+    split_option_headers,
+    validate_address,
+)
 from returnpath.errors import AddressError, MessageError, OptionError
 
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
 
 
-@pytest.mark.parametrize("address", ["a@example.com", "first.last+tag@sub.example.co.uk",
-                                     '"quoted local"@example.com', "x@[127.0.0.1]", "jörg@exämple.de"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@example.com",
+        "first.last+tag@sub.example.co.uk",
+        '"quoted local"@example.com',
+        "x@[127.0.0.1]",
+        "jörg@exämple.de",
+    ],
+)
 def test_valid_addresses(address: str) -> None:
     assert validate_address(address) == address
 
 
-@pytest.mark.parametrize("address, reason", [
-    ("", "empty"), ("nodomain", "local@domain"), ("@example.com", "local@domain"), ("a@", "local@domain"),
-    ("a b@example.com", "invalid local part"), ("a..b@example.com", "invalid local part"),
-    ("a@example", "invalid domain"), ("a@-bad.com", "invalid domain"), ("a@exa mple.com", "invalid domain"),
-    ("x" * 65 + "@example.com", "longer than 64"), ("a@" + "b" * 250 + ".com", "254"),
-    ("a\r\n@example.com", "control"),
-])
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        ("", "empty"),
+        ("nodomain", "local@domain"),
+        ("@example.com", "local@domain"),
+        ("a@", "local@domain"),
+        ("a b@example.com", "invalid local part"),
+        ("a..b@example.com", "invalid local part"),
+        ("a@example", "invalid domain"),
+        ("a@-bad.com", "invalid domain"),
+        ("a@exa mple.com", "invalid domain"),
+        ("x" * 65 + "@example.com", "longer than 64"),
+        ("a@" + "b" * 250 + ".com", "254"),
+        ("a\r\n@example.com", "control"),
+    ],
+)
 def test_invalid_addresses_say_what_is_wrong(address: str, reason: str) -> None:
     with pytest.raises(AddressError, match=reason):
         validate_address(address)
 
 
-@pytest.mark.parametrize("data", [
-    b"Subject: x\r\n\r\nline\nsmuggled\r\n",
-    b"Subject: x\r\n\r\nfirst\r\n\n.\nMAIL FROM:<evil@example.com>\r\n",
-    b"Subject: x\r\n\r\nfirst\r\n.\r\r\nx\r\n",
-    b"Subject: x\r\n\r\nbare\rcr\r\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: x\r\n\r\nline\nsmuggled\r\n",
+        b"Subject: x\r\n\r\nfirst\r\n\n.\nMAIL FROM:<evil@example.com>\r\n",
+        b"Subject: x\r\n\r\nfirst\r\n.\r\r\nx\r\n",
+        b"Subject: x\r\n\r\nbare\rcr\r\n",
+    ],
+)
 def test_bare_lf_and_cr_are_refused(data: bytes) -> None:
     with pytest.raises(MessageError, match="bare LF or CR"):
         check_data(data)
@@ -56,12 +85,15 @@ def test_empty_message_is_refused() -> None:
 
 
 def test_option_headers_are_removed_and_everything_else_kept() -> None:
-    raw = (b"From: a@example.com\r\nX-Returnpath-Tags: news, weekly\r\nSubject: hi\r\n"
-           b"X-RETURNPATH-Trackbounces: false\r\nX-Returnpath-Dsn: notify=FAILURE,DELAY;\r\n ret=HDRS\r\n"
-           b"X-Other: stays\r\n\r\nX-Returnpath-Tags: in the body stays\r\n")
+    raw = (
+        b"From: a@example.com\r\nX-Returnpath-Tags: news, weekly\r\nSubject: hi\r\n"
+        b"X-RETURNPATH-Trackbounces: false\r\nX-Returnpath-Dsn: notify=FAILURE,DELAY;\r\n ret=HDRS\r\n"
+        b"X-Other: stays\r\n\r\nX-Returnpath-Tags: in the body stays\r\n"
+    )
     mime, options = split_option_headers(raw)
-    assert mime == (b"From: a@example.com\r\nSubject: hi\r\nX-Other: stays\r\n\r\n"
-                    b"X-Returnpath-Tags: in the body stays\r\n")
+    assert mime == (
+        b"From: a@example.com\r\nSubject: hi\r\nX-Other: stays\r\n\r\nX-Returnpath-Tags: in the body stays\r\n"
+    )
     assert options == {"tags": "news, weekly", "trackbounces": "false", "dsn": "notify=FAILURE,DELAY; ret=HDRS"}
 
 
@@ -77,25 +109,38 @@ def test_options_parse_from_header_strings_and_json_values() -> None:
     assert parse_dsn({"notify": ["NEVER"]}) == DsnOptions(("NEVER",))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: parse_tags([1]), "list of strings"),
-    (lambda: parse_tags(["x"] * 40), "at most"),
-    (lambda: parse_time("tomorrow", "maxdelivertime"), "YYYY-MM-DD"),
-    (lambda: parse_dsn({"notify": ["SOMETIMES"]}), "NEVER alone"),
-    (lambda: parse_dsn({"notify": ["NEVER", "FAILURE"]}), "NEVER alone"),
-    (lambda: parse_dsn({"ret": "ALL"}), "FULL or HDRS"),
-    (lambda: parse_dsn({"colour": "red"}), "unknown fields"),
-    (lambda: parse_dsn({"envid": "a b"}), "printable ASCII"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: parse_tags([1]), "list of strings"),
+        (lambda: parse_tags(["x"] * 40), "at most"),
+        (lambda: parse_time("tomorrow", "maxdelivertime"), "YYYY-MM-DD"),
+        (lambda: parse_dsn({"notify": ["SOMETIMES"]}), "NEVER alone"),
+        (lambda: parse_dsn({"notify": ["NEVER", "FAILURE"]}), "NEVER alone"),
+        (lambda: parse_dsn({"ret": "ALL"}), "FULL or HDRS"),
+        (lambda: parse_dsn({"colour": "red"}), "unknown fields"),
+        (lambda: parse_dsn({"envid": "a b"}), "printable ASCII"),
+    ],
+)
 def test_bad_options_say_what_is_wrong(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(OptionError, match=message):
         call()
 
 
 def test_build_validates_everything_and_dedupes_recipients() -> None:
-    submission = build("a@example.com", ["b@example.net", "b@example.net", "c@example.net"], MIME,
-                       {"tags": ["t"], "trackbounces": "false", "envelope": "bounce@example.com",
-                        "maxdelivertime": "2030-01-01 00:00:00"}, max_recipients=10, max_size=1000)
+    submission = build(
+        "a@example.com",
+        ["b@example.net", "b@example.net", "c@example.net"],
+        MIME,
+        {
+            "tags": ["t"],
+            "trackbounces": "false",
+            "envelope": "bounce@example.com",
+            "maxdelivertime": "2030-01-01 00:00:00",
+        },
+        max_recipients=10,
+        max_size=1000,
+    )
     assert submission.recipients == ("b@example.net", "c@example.net")
     assert submission.trackbounces is False and submission.envelope == "bounce@example.com"
     assert submission.tags == ("t",) and submission.maxdelivertime == 1893456000.0
@@ -112,12 +157,16 @@ def test_build_limits() -> None:
 
 # ---- the Received line ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("trace", "first"), [
-    (Trace("ESMTPSA", "192.0.2.10", "app.example.com"), "from app.example.com ([192.0.2.10])"),
-    (Trace("ESMTPA", "::ffff:192.0.2.10", "app"), "from app ([192.0.2.10])"),
-    (Trace("HTTP", "2001:db8::1"), "from [IPv6:2001:db8::1]"),
-    (Trace("ESMTPA", "192.0.2.10", "x (y)\r\nInjected: 1"), "from x__y___Injected:_1 ([192.0.2.10])"),
-])
+
+@pytest.mark.parametrize(
+    ("trace", "first"),
+    [
+        (Trace("ESMTPSA", "192.0.2.10", "app.example.com"), "from app.example.com ([192.0.2.10])"),
+        (Trace("ESMTPA", "::ffff:192.0.2.10", "app"), "from app ([192.0.2.10])"),
+        (Trace("HTTP", "2001:db8::1"), "from [IPv6:2001:db8::1]"),
+        (Trace("ESMTPA", "192.0.2.10", "x (y)\r\nInjected: 1"), "from x__y___Injected:_1 ([192.0.2.10])"),
+    ],
+)
 def test_the_received_line_names_the_client_us_the_protocol_and_the_message(trace: Trace, first: str) -> None:
     header = received_header(trace, "relay.example.com", "0" * 26, 1_800_000_000.5)
     lines = header.decode("ascii").split("\r\n")

@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 from returnpath.core import ids, tokens
 
 SECRET = b"a server secret of some length"
-any_id = st.builds(ids.new_id, st.floats(min_value=0, max_value=2**47 / 1000, allow_nan=False),
-                   st.integers(min_value=0, max_value=2**80 - 1))
+any_id = st.builds(
+    ids.new_id,
+    st.floats(min_value=0, max_value=2**47 / 1000, allow_nan=False),
+    st.integers(min_value=0, max_value=2**80 - 1),
+)
 
 
 @given(any_id)
@@ -38,7 +41,7 @@ def test_any_change_to_a_token_is_rejected(delivery_id: str, data: st.DataObject
     token = tokens.encode(SECRET, delivery_id)
     position = data.draw(st.integers(min_value=0, max_value=len(token) - 1))
     replacement = data.draw(st.sampled_from(ids.ALPHABET + "xyz!@-"))
-    changed = token[:position] + replacement + token[position + 1:]
+    changed = token[:position] + replacement + token[position + 1 :]
     if changed != token:
         assert tokens.decode(SECRET, changed) is None
 

@@ -26,9 +26,11 @@ _CODE_STATUS = re.compile(r"(?<![\d.])([245]\d\d)[ :-]+#?([245]\.\d{1,3}\.\d{1,3
 # An enhanced status on its own: "5.1.1", "(#5.1.1)", "[#4.1.9]". Not part of an IP address.
 _STATUS = re.compile(r"(?<![\d.])#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]*\d)")
 # A reply code on its own, where it stands as one: at the start, after a colon, "said:", "<<<".
-_CODE = re.compile(r"(?:^|[:>]\s*|\bsaid:?\s+|\bwas:?\s+|\breason:\s*|\bbecause of\s+)"
-                   r"([45]\d\d)(?=[\s:-]|$)",
-                   re.MULTILINE | re.IGNORECASE)
+_CODE = re.compile(
+    r"(?:^|[:>]\s*|\bsaid:?\s+|\bwas:?\s+|\breason:\s*|\bbecause of\s+)"
+    r"([45]\d\d)(?=[\s:-]|$)",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 def addresses(text: str) -> list[str]:
@@ -74,7 +76,7 @@ def unwrap_reply(text: str) -> str:
         else:
             m = re.match(re.escape(prefix) + r"[ -](?:[245]\.\d{1,3}\.\d{1,3}\s+)?", ln)
             if m:
-                ln = ln[m.end():]
+                ln = ln[m.end() :]
         out.append(ln)
     return squash(" ".join(out))
 
@@ -95,19 +97,48 @@ def reply(text: str) -> tuple[int | None, str | None]:
 
 # Phrases that say which SMTP command a reply answered, in the words of several MTAs.
 _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("RCPT", re.compile(r"after RCPT\b|\bRCPT TO\b|does not like recipient|did not like our RCPT|"
-                        r"\[RCPT_TO\]|after RCPT command|in reply to RCPT|>>> RCPT|SMTP:RCPT",
-                        re.IGNORECASE)),
-    ("MAIL", re.compile(r"after MAIL\b|\bMAIL FROM\b|sender was rejected|did not like our MAIL|"
-                        r"\[MAIL_FROM\]|in reply to MAIL|>>> MAIL", re.IGNORECASE)),
-    ("DATA", re.compile(r"after (?:end of )?data\b|failed after I sent the message|"
-                        r"did not like our (?:final )?DATA|in reply to (?:end of )?DATA|>>> DATA|"
-                        r"for TEXT command|\(DATA\)", re.IGNORECASE)),
-    ("EHLO", re.compile(r"my name was rejected|after (?:EHLO|HELO)\b|in reply to (?:EHLO|HELO)|"
-                        r">>> [EH]ELO", re.IGNORECASE)),
+    (
+        "RCPT",
+        re.compile(
+            r"after RCPT\b|\bRCPT TO\b|does not like recipient|did not like our RCPT|"
+            r"\[RCPT_TO\]|after RCPT command|in reply to RCPT|>>> RCPT|SMTP:RCPT",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "MAIL",
+        re.compile(
+            r"after MAIL\b|\bMAIL FROM\b|sender was rejected|did not like our MAIL|"
+            r"\[MAIL_FROM\]|in reply to MAIL|>>> MAIL",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "DATA",
+        re.compile(
+            r"after (?:end of )?data\b|failed after I sent the message|"
+            r"did not like our (?:final )?DATA|in reply to (?:end of )?DATA|>>> DATA|"
+            r"for TEXT command|\(DATA\)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "EHLO",
+        re.compile(
+            r"my name was rejected|after (?:EHLO|HELO)\b|in reply to (?:EHLO|HELO)|"
+            r">>> [EH]ELO",
+            re.IGNORECASE,
+        ),
+    ),
     # refused in the greeting, before any command: "CONN", as reasons.classify calls it
-    ("CONN", re.compile(r"after initial connection|refused to talk to me|"
-                        r"greeting (?:failed|wait)", re.IGNORECASE)),
+    (
+        "CONN",
+        re.compile(
+            r"after initial connection|refused to talk to me|"
+            r"greeting (?:failed|wait)",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 
@@ -126,7 +157,7 @@ def sections(pattern: re.Pattern[str], text: str) -> list[tuple[re.Match[str], s
     to the next match or the end: how most formats list one block per recipient."""
     heads = list(pattern.finditer(text))
     ends = [h.start() for h in heads[1:]] + [len(text)]
-    return [(h, text[h.end():end]) for h, end in zip(heads, ends)]
+    return [(h, text[h.end() : end]) for h, end in zip(heads, ends, strict=True)]
 
 
 def cut(text: str, *markers: str) -> str:
@@ -151,10 +182,19 @@ def has(text: str, *phrases: str) -> bool:
     return any(p.lower() in low for p in phrases)
 
 
-def found(address: str, diagnostic: str, pattern: str, *, context: str | None = None,
-          code: int | None = None, status: str | None = None, command_: str | None = None,
-          remote_mta: str | None = None, action: str = "failed",
-          reason: str | None = None) -> Found:
+def found(
+    address: str,
+    diagnostic: str,
+    pattern: str,
+    *,
+    context: str | None = None,
+    code: int | None = None,
+    status: str | None = None,
+    command_: str | None = None,
+    remote_mta: str | None = None,
+    action: str = "failed",
+    reason: str | None = None,
+) -> Found:
     """A `Found` whose code, status and command, unless given, are read from the text.
 
     `context` is where to read them (default: the diagnostic itself); the diagnostic is
@@ -189,6 +229,7 @@ def dedupe(items: Iterable[Found]) -> list[Found]:
 
 
 # --- the only place that knows how `Mail` presents a message (see ../mail.py) ---
+
 
 def header(mail: Mail, name: str) -> str:
     """A header's value ("" when absent), decoded and unfolded."""

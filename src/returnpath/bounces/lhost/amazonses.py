@@ -31,16 +31,18 @@ from ._text import detector, found, text
 NAME = "amazonses"
 _FIELD = r'"{0}"\s*:\s*"((?:[^"\\]|\\.)*)"'
 # notificationType -> (the event's key, its list of recipients)
-_EVENTS = {"Bounce": ("bounce", "bouncedRecipients"),
-           "Complaint": ("complaint", "complainedRecipients"),
-           "Delivery": ("delivery", "recipients")}
+_EVENTS = {
+    "Bounce": ("bounce", "bouncedRecipients"),
+    "Complaint": ("complaint", "complainedRecipients"),
+    "Delivery": ("delivery", "recipients"),
+}
 
 
 def _document(body: str) -> dict[str, object] | None:
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end < start:
         return None
-    raw = body[start:end + 1]
+    raw = body[start : end + 1]
     for candidate in (raw, re.sub(r"\n ?", "", raw)):
         try:
             doc = json.loads(candidate)
@@ -57,22 +59,31 @@ def _rows(body: str, kind: str) -> tuple[list[dict[str, str]], dict[str, str]]:
     event = doc.get(event_key) if doc is not None else None
     if isinstance(event, dict):
         listed = event.get(list_key)
-        rows = [r if isinstance(r, dict) else {"emailAddress": r}
-                for r in (listed if isinstance(listed, list) else []) if isinstance(r, (dict, str))]
+        rows = [
+            r if isinstance(r, dict) else {"emailAddress": r}
+            for r in (listed if isinstance(listed, list) else [])
+            if isinstance(r, (dict, str))
+        ]
         own = {str(k): str(v) for k, v in event.items() if isinstance(v, (str, int))}
         return rows, own
     # the document does not parse (cut, or mangled beyond its folds): read what is there
     part = body.split(f'"{list_key}"', 1)[1].split("]", 1)[0] if f'"{list_key}"' in body else ""
     rows = []
     for chunk in part.split("{")[1:] or [part]:
-        row = {name: m.group(1) for name in ("emailAddress", "action", "status", "diagnosticCode")
-               if (m := re.search(_FIELD.format(name), chunk))}
+        row = {
+            name: m.group(1)
+            for name in ("emailAddress", "action", "status", "diagnosticCode")
+            if (m := re.search(_FIELD.format(name), chunk))
+        }
         if "emailAddress" not in row and (a := re.search(r'"([^"@\s]+@[^"\s]+)"', chunk)):
             row["emailAddress"] = a.group(1)
         if "emailAddress" in row:
             rows.append(row)
-    own = {name: m.group(1) for name in ("complaintFeedbackType", "smtpResponse", "bounceType")
-           if (m := re.search(_FIELD.format(name), body))}
+    own = {
+        name: m.group(1)
+        for name in ("complaintFeedbackType", "smtpResponse", "bounceType")
+        if (m := re.search(_FIELD.format(name), body))
+    }
     return rows, own
 
 
@@ -89,17 +100,27 @@ def detect(mail: Mail) -> list[Found] | None:
         if not address:
             continue
         if kind.group(1) == "Complaint":  # reported as ARF complaints are: no failure
-            out.append(replace(found(address, "", pattern, action=""), reason="feedback",
-                               feedback_type=own.get("complaintFeedbackType") or "abuse"))
+            out.append(
+                replace(
+                    found(address, "", pattern, action=""),
+                    reason="feedback",
+                    feedback_type=own.get("complaintFeedbackType") or "abuse",
+                )
+            )
             continue
         if kind.group(1) == "Delivery":
             out.append(found(address, own.get("smtpResponse", ""), pattern, action="delivered"))
             continue
-        diagnostic = re.sub(r"^\s*smtp;\s*", "", str(row.get("diagnosticCode") or ""),
-                            flags=re.IGNORECASE)
-        out.append(found(address, diagnostic, pattern,
-                         status=str(row["status"]) if row.get("status") else None,
-                         action=str(row.get("action") or "failed")))
+        diagnostic = re.sub(r"^\s*smtp;\s*", "", str(row.get("diagnosticCode") or ""), flags=re.IGNORECASE)
+        out.append(
+            found(
+                address,
+                diagnostic,
+                pattern,
+                status=str(row["status"]) if row.get("status") else None,
+                action=str(row.get("action") or "failed"),
+            )
+        )
     return out
 
 

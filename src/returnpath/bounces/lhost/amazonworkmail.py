@@ -45,8 +45,10 @@ def detect(mail: Mail) -> list[Found] | None:
     fields = read_fields(body, pattern="Technical report fields")
     if not fields:  # Amazon SES's own bounce opens with the same sentence: read its list
         listed = body.split(_OPENING, 1)[-1].lstrip("\n").split("\n\n", 1)[0]
-        return [found(a.group(0), "", "An error occurred while trying to deliver the mail")
-                for a in ADDRESS.finditer(listed)]
+        return [
+            found(a.group(0), "", "An error occurred while trying to deliver the mail")
+            for a in ADDRESS.finditer(listed)
+        ]
     for f in fields:
         inner = _INNER.search(f.diagnostic)
         if inner:

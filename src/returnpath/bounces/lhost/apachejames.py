@@ -32,8 +32,7 @@ def detect(mail: Mail) -> list[Found] | None:
     said = body.split("Error message below:", 1)[1].split("Message details:", 1)[0]
     details = body.split("Message details:", 1)[1]
     rcpt = re.search(r"^\s*RCPT TO:\s*(.*)$", details, re.MULTILINE)
-    return [found(a.group(0), said, "Error message below")
-            for a in ADDRESS.finditer(rcpt.group(1) if rcpt else "")]
+    return [found(a.group(0), said, "Error message below") for a in ADDRESS.finditer(rcpt.group(1) if rcpt else "")]
 
 
 DETECTOR = detector(NAME, detect)

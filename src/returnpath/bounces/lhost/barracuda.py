@@ -17,16 +17,17 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "barracuda"
-_LINE = re.compile(r"Your message to: *<?(" + ADDRESS.pattern + r")>?\s*\n(was blocked by .*)$",
-                   re.MULTILINE)
+_LINE = re.compile(r"Your message to: *<?(" + ADDRESS.pattern + r")>?\s*\n(was blocked by .*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "Spam & Virus Firewall" not in body:
         return None
-    return [found(m.group(1), mail.subject.strip("* ") + ". " + m.group(2),
-                  "was blocked by our Spam & Virus Firewall") for m in _LINE.finditer(body)]
+    return [
+        found(m.group(1), mail.subject.strip("* ") + ". " + m.group(2), "was blocked by our Spam & Virus Firewall")
+        for m in _LINE.finditer(body)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

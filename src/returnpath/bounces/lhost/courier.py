@@ -43,9 +43,16 @@ def detect(mail: Mail) -> list[Found] | None:
         sent = re.search(r"^>>> ([A-Z]+)", block, re.MULTILINE)
         said = re.findall(r"^<<< (.*)$", block, re.MULTILINE)
         host = re.search(r"^[ \t]+([\w.-]+) \[[^\]]*\]:", block, re.MULTILINE)
-        out.append(found(h.group(1), " ".join(said) or block, "<<< reply" if said else
-                         "<address>: block", command_=sent.group(1) if sent else None,
-                         remote_mta=host.group(1) if host else None, action=action))
+        out.append(
+            found(
+                h.group(1),
+                " ".join(said) or block,
+                "<<< reply" if said else "<address>: block",
+                command_=sent.group(1) if sent else None,
+                remote_mta=host.group(1) if host else None,
+                action=action,
+            )
+        )
     return out
 
 

@@ -26,8 +26,9 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "domino"
-_REPORT = re.compile(r"was not delivered to:\s*\n(.*?)\n\s*because:\s*\n(.*?)(?:\n[ \t]*\n|\Z)",
-                     re.DOTALL | re.IGNORECASE)
+_REPORT = re.compile(
+    r"was not delivered to:\s*\n(.*?)\n\s*because:\s*\n(.*?)(?:\n[ \t]*\n|\Z)", re.DOTALL | re.IGNORECASE
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -35,8 +36,7 @@ def detect(mail: Mail) -> list[Found] | None:
     m = _REPORT.search(body)
     if not m:
         return None
-    return [found(a.group(0), m.group(2), "was not delivered to / because")
-            for a in ADDRESS.finditer(m.group(1))]
+    return [found(a.group(0), m.group(2), "was not delivered to / because") for a in ADDRESS.finditer(m.group(1))]
 
 
 DETECTOR = detector(NAME, detect)

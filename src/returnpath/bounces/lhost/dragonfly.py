@@ -37,7 +37,7 @@ def detect(mail: Mail) -> list[Found] | None:
     m = _RECIPIENT.search(body)
     if not m:
         return []
-    report = cut(body[m.end():], "Original message follows", "Message headers follow")
+    report = cut(body[m.end() :], "Original message follows", "Message headers follow")
     host = _REMOTE.search(report)
     pattern = "did not like our" if host else "There was an error delivering your mail to"
     return [found(m.group(1), report, pattern, remote_mta=host.group(1) if host else None)]

@@ -68,13 +68,17 @@ def detect(mail: Mail) -> list[Found] | None:
     if not start:
         return None
     out = []
-    for address, block in _blocks(body[start.end():]):
-        block = re.sub(r"The MTS-ID of the original message is:.*?;l=\S*", "", block,
-                       flags=re.DOTALL)
+    for address, block in _blocks(body[start.end() :]):
+        block = re.sub(r"The MTS-ID of the original message is:.*?;l=\S*", "", block, flags=re.DOTALL)
         code = _CODE.search(block)
-        out.append(found(address, block, f"MSEXCH code {code.group(1)}" if code else
-                         "did not reach the following recipient(s)",
-                         reason=_CODES.get(code.group(1)) if code else None))
+        out.append(
+            found(
+                address,
+                block,
+                f"MSEXCH code {code.group(1)}" if code else "did not reach the following recipient(s)",
+                reason=_CODES.get(code.group(1)) if code else None,
+            )
+        )
     return out
 
 

@@ -43,19 +43,28 @@ _DIAGNOSTIC = re.compile(
     r"Informazioni di diagnostica per gli amministratori|"
     r"Informações de diagnóstico para administradores|"
     r"Diagnostische gegevens voor beheerders|"
-    r"管理者向けの診断情報|管理員診斷資訊|管理员的诊断信息)\s*[:：]", re.MULTILINE | re.IGNORECASE)
-_END = re.compile(r"^[ \t]*(?:Original message headers|En-têtes de message d'origine|"
-                  r"Ursprüngliche Nachrichtenkopfzeilen|Encabezados del mensaje original|"
-                  r"元のメッセージ ヘッダー|Received:|Return-Path:)", re.MULTILINE | re.IGNORECASE)
-_RECIPIENT = re.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$",
-                        re.MULTILINE)
-_REPLY = re.compile(r"Remote Server returned '(.*?)'|#([245]\d\d .*?)\s*##|"
-                    r"^[ \t]*([245]\.\d+\.\d+ [^\n]*)$", re.DOTALL | re.IGNORECASE | re.MULTILINE)
+    r"管理者向けの診断情報|管理員診斷資訊|管理员的诊断信息)\s*[:：]",
+    re.MULTILINE | re.IGNORECASE,
+)
+_END = re.compile(
+    r"^[ \t]*(?:Original message headers|En-têtes de message d'origine|"
+    r"Ursprüngliche Nachrichtenkopfzeilen|Encabezados del mensaje original|"
+    r"元のメッセージ ヘッダー|Received:|Return-Path:)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_RECIPIENT = re.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$", re.MULTILINE)
+_REPLY = re.compile(
+    r"Remote Server returned '(.*?)'|#([245]\d\d .*?)\s*##|"
+    r"^[ \t]*([245]\.\d+\.\d+ [^\n]*)$",
+    re.DOTALL | re.IGNORECASE | re.MULTILINE,
+)
 _SERVER = re.compile(r"Generating server:\s*([\w.-]+)", re.IGNORECASE)
 
 
-_COULDNT = re.compile(r"Your message to (" + ADDRESS.pattern + r") couldn't be delivered\.\s*\n"
-                      r"\s*(.*)")
+_COULDNT = re.compile(
+    r"Your message to (" + ADDRESS.pattern + r") couldn't be delivered\.\s*\n"
+    r"\s*(.*)"
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -64,19 +73,25 @@ def detect(mail: Mail) -> list[Found] | None:
     if not start:
         # Office 365's layout since 2017 opens "Your message to a@b couldn't be delivered." and
         # says why on the next line ("a wasn't found at b."); the details are in its report
-        return [found(m.group(1), m.group(2), "Your message to ... couldn't be delivered")
-                for m in _COULDNT.finditer(body)] or None
-    section = body[start.end():]
+        return [
+            found(m.group(1), m.group(2), "Your message to ... couldn't be delivered") for m in _COULDNT.finditer(body)
+        ] or None
+    section = body[start.end() :]
     end = _END.search(section)
-    section = section[:end.start()] if end else section
+    section = section[: end.start()] if end else section
     out = []
     for h, block in sections(_RECIPIENT, section):
         said = _REPLY.search(block)
         if not said:
             continue
         words = next(g for g in said.groups() if g)
-        out.append(found(h.group(1), words, "Remote Server returned" if said.group(1) else
-                         "#reply##" if said.group(2) else "status line"))
+        out.append(
+            found(
+                h.group(1),
+                words,
+                "Remote Server returned" if said.group(1) else "#reply##" if said.group(2) else "status line",
+            )
+        )
     return out
 
 

@@ -46,16 +46,20 @@ NAME = "exim"
 _START = re.compile(
     r"(?:following\s+address(?:\(es\)|es)?\s+failed|"
     r"has not yet been delivered (?:is|are)|incorrectly\s+constructed):[ \t]*\n",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _END = re.compile(
     r"^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|"
     r"-{3,} ?The header of the original|"
     r"Included is a copy of the message|No action is required on your part|\*{5,})",
-    re.MULTILINE | re.IGNORECASE)
-_MARKS = ("This message was created automatically by mail delivery software",
-          "could not be delivered to one or more", "has not yet been delivered")
-_GENERATED = re.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$",
-                        re.MULTILINE | re.IGNORECASE)
+    re.MULTILINE | re.IGNORECASE,
+)
+_MARKS = (
+    "This message was created automatically by mail delivery software",
+    "could not be delivered to one or more",
+    "has not yet been delivered",
+)
+_GENERATED = re.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
 _HOST = re.compile(r"\bhost ([\w.-]+) \[")
 
 
@@ -68,10 +72,10 @@ def _blocks(body: str) -> list[tuple[str, str]]:
     m = _START.search(body)
     if not m:
         return []
-    rest = body[m.end():]
+    rest = body[m.end() :]
     end = _END.search(rest)
     if end:
-        rest = rest[:end.start()]
+        rest = rest[: end.start()]
     out: list[tuple[str, list[str]]] = []
     for line in rest.splitlines():
         if not line.strip():
@@ -111,18 +115,22 @@ def read(mail: Mail, body: str) -> list[Found]:
             address = failed[i]
         diagnostic = _GENERATED.sub("", (same_line + "\n" + explanation).strip())
         host = _HOST.search(explanation)
-        pattern = "SMTP error from remote mail server" if "SMTP error" in explanation else (
-            "<address>: reply" if same_line else "address block")
-        out.append(found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None,
-                         action=action))
+        pattern = (
+            "SMTP error from remote mail server"
+            if "SMTP error" in explanation
+            else ("<address>: reply" if same_line else "address block")
+        )
+        out.append(found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None, action=action))
     return out
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
-    if not (has(body, *_MARKS) or header(mail, "X-Failed-Recipients")
-            or mail.subject.lower().startswith(("mail delivery failed", "warning: message",
-                                                "mail failure"))):
+    if not (
+        has(body, *_MARKS)
+        or header(mail, "X-Failed-Recipients")
+        or mail.subject.lower().startswith(("mail delivery failed", "warning: message", "mail failure"))
+    ):
         return None
     if not _START.search(body):
         return None

@@ -24,8 +24,7 @@ from ._text import ADDRESS, detector, found, has, sections, text
 NAME = "ezweb"
 _RECIPIENT = re.compile(r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>[ \t]*$", re.MULTILINE)
 _END = re.compile(r"^-{10,}|^Received: ", re.MULTILINE)
-_OWN = ("The user(s) account is disabled",
-        "Each of the following recipients was rejected by a remote")
+_OWN = ("The user(s) account is disabled", "Each of the following recipients was rejected by a remote")
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -33,22 +32,24 @@ def detect(mail: Mail) -> list[Found] | None:
     if not (mail.sender.endswith("ezweb.ne.jp") and has(mail.subject, "Mail System Error")):
         return None
     end = _END.search(body)
-    report = body[:end.start()] if end else body
+    report = body[: end.start()] if end else body
     out = []
     for h, block in sections(_RECIPIENT, report):
         said = re.findall(r"^[ \t]*<<< (.*)$", block, re.MULTILINE)
         sent = re.search(r"^[ \t]*>>> ([A-Z]+)", block, re.MULTILINE)
         if said:
-            out.append(found(h.group(1), " ".join(said), "<<< reply",
-                             command_=sent.group(1) if sent else None))
+            out.append(found(h.group(1), " ".join(said), "<<< reply", command_=sent.group(1) if sent else None))
         else:
             own = next((p for p in _OWN if has(report, p)), "")
             # The bare "rejected by a remote mail server", with no reply quoted, is what EZweb
             # writes when the recipient's own reception filter (domain or address list set on
             # the phone) refused the sender.
             bare = own.startswith("Each of the following")
-            out.append(found(h.group(1), own + "." if own else "", own or "recipient line",
-                             reason="filtered" if bare else None))
+            out.append(
+                found(
+                    h.group(1), own + "." if own else "", own or "recipient line", reason="filtered" if bare else None
+                )
+            )
     return out
 
 

@@ -22,8 +22,7 @@ def detect(mail: Mail) -> list[Found] | None:
     m = _LINE.search(body)
     if not m or not re.search(r"are not member \(.* ML\)", mail.subject):
         return None
-    return [found(m.group(1), m.group(0), "You are not a member of this mailing list",
-                  reason="rejected")]
+    return [found(m.group(1), m.group(0), "You are not a member of this mailing list", reason="rejected")]
 
 
 DETECTOR = detector(NAME, detect)

@@ -39,65 +39,88 @@ from ..rules import Found
 from ._text import cut, detector, found, has, text
 
 NAME = "gmail"
-_HEAD = re.compile(r"Delivery to the following recipients? (failed permanently|has been delayed|"
-                   r"failed temporarily):?\s*\n\s*(.+?)\s*\n", re.IGNORECASE)
+_HEAD = re.compile(
+    r"Delivery to the following recipients? (failed permanently|has been delayed|"
+    r"failed temporarily):?\s*\n\s*(.+?)\s*\n",
+    re.IGNORECASE,
+)
 _STATES = {"6": "MAIL", "13": "EHLO", "18": "DATA"}
 _BY = re.compile(r"rejected by the server for the recipient domain \S+ by ([\w.-]+?)\.? \[")
 
 
-_NEW = re.compile(r"Your message wasn't delivered to (\S+?@\S+?) because (.*?)"
-                  r"(?:\n\s*\n|$)", re.DOTALL)
-_RESPONSE = re.compile(r"^The response (?:from the remote server )?was:\s*\n(.*?)(?:\n\s*\n|\Z)",
-                       re.MULTILINE | re.DOTALL)
+_NEW = re.compile(
+    r"Your message wasn't delivered to (\S+?@\S+?) because (.*?)"
+    r"(?:\n\s*\n|$)",
+    re.DOTALL,
+)
+_RESPONSE = re.compile(
+    r"^The response (?:from the remote server )?was:\s*\n(.*?)(?:\n\s*\n|\Z)", re.MULTILINE | re.DOTALL
+)
 
 
-_RETRY = re.compile(r"There was a temporary problem delivering your message to "
-                    r"(\S+?@\S+?)\.(?:\s|$)")
+_RETRY = re.compile(
+    r"There was a temporary problem delivering your message to "
+    r"(\S+?@\S+?)\.(?:\s|$)"
+)
 
 
 def _current(body: str) -> list[Found]:
     """The layout since 2015 ("** Address not found **"), when its report part is missing."""
     response = _RESPONSE.search(body)
     said = response.group(1) if response else ""
-    out = [found(m.group(1), said or m.group(2), "The response from the remote server was"
-                 if said else "Your message wasn't delivered to") for m in _NEW.finditer(body)]
-    out += [found(m.group(1), said, "There was a temporary problem delivering your message to",
-                  action="delayed") for m in _RETRY.finditer(body)]  # "** Delivery incomplete **"
+    out = [
+        found(
+            m.group(1),
+            said or m.group(2),
+            "The response from the remote server was" if said else "Your message wasn't delivered to",
+        )
+        for m in _NEW.finditer(body)
+    ]
+    out += [
+        found(m.group(1), said, "There was a temporary problem delivering your message to", action="delayed")
+        for m in _RETRY.finditer(body)
+    ]  # "** Delivery incomplete **"
     return out
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
-    if (_NEW.search(body) or _RETRY.search(body)) and mail.sender.endswith(("@googlemail.com", "@gmail.com",
-                                                    "@google.com")):
+    if (_NEW.search(body) or _RETRY.search(body)) and mail.sender.endswith(
+        ("@googlemail.com", "@gmail.com", "@google.com")
+    ):
         return _current(body)
     if not has(body, "Delivery to the following recipient"):
         return None
-    if not (mail.sender.endswith(("@googlemail.com", "@gmail.com")) or
-            has(body, "Technical details of permanent failure",
-                "Technical details of temporary failure")):
+    if not (
+        mail.sender.endswith(("@googlemail.com", "@gmail.com"))
+        or has(body, "Technical details of permanent failure", "Technical details of temporary failure")
+    ):
         return None
     report = cut(body, "----- Original message -----", "----- Message header follows -----")
     out = []
     for m in _HEAD.finditer(report):
         delayed = "delayed" in m.group(1).lower() or "temporarily" in m.group(1).lower()
-        details = report[m.end():]
+        details = report[m.end() :]
         nxt = _HEAD.search(details)
         if nxt:
-            details = details[:nxt.start()]
+            details = details[: nxt.start()]
         state = re.search(r"\(state (\d+)\)", details)
         by = _BY.search(details)
-        said = re.search(r"The error that the other server returned was:\s*(.*)", details,
-                         re.DOTALL | re.IGNORECASE)
+        said = re.search(r"The error that the other server returned was:\s*(.*)", details, re.DOTALL | re.IGNORECASE)
         for address in re.split(r"[\s,]+", m.group(2).strip()):
             if "@" not in address:
                 continue
-            out.append(found(address, details, "Delivery to the following recipient "
-                             + m.group(1).lower(),
-                             context=said.group(1) if said else details,
-                             command_=_STATES.get(state.group(1)) if state else None,
-                             remote_mta=by.group(1) if by else None,
-                             action="delayed" if delayed else "failed"))
+            out.append(
+                found(
+                    address,
+                    details,
+                    "Delivery to the following recipient " + m.group(1).lower(),
+                    context=said.group(1) if said else details,
+                    command_=_STATES.get(state.group(1)) if state else None,
+                    remote_mta=by.group(1) if by else None,
+                    action="delayed" if delayed else "failed",
+                )
+            )
     return out
 
 

@@ -39,13 +39,12 @@ def detect(mail: Mail) -> list[Found] | None:
     start = _START.search(body)
     if not start:
         return None
-    report = cut(body[start.end():], _END)
+    report = cut(body[start.end() :], _END)
     out = []
     for h, block in sections(_ADDRESS_LINE, report):
         block = re.sub(r"^\s*For the following reason:\s*$", "", block, flags=re.MULTILINE)
         host = _HOST.search(block)
-        out.append(found(h.group(1), block, "address block",
-                         remote_mta=host.group(1) if host else None))
+        out.append(found(h.group(1), block, "address block", remote_mta=host.group(1) if host else None))
     return out
 
 

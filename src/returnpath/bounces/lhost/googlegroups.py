@@ -18,14 +18,12 @@ NAME = "googlegroups"
 
 
 def detect(mail: Mail) -> list[Found] | None:
-    failed = [a for a in addresses(header(mail, "X-Failed-Recipients"))
-              if a.lower().endswith("@googlegroups.com")]
+    failed = [a for a in addresses(header(mail, "X-Failed-Recipients")) if a.lower().endswith("@googlegroups.com")]
     body = text(mail)
     if not failed or not has(body, "groups.google.com/support"):
         return None
     explanation = squash(cut(body, "----- Original message -----"))[:500]
-    return [found(a, explanation, "groups.google.com/support notice", reason="rejected")
-            for a in failed]
+    return [found(a, explanation, "groups.google.com/support notice", reason="rejected") for a in failed]
 
 
 DETECTOR = detector(NAME, detect)

@@ -16,13 +16,14 @@ from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, header, text
 
 NAME = "imailserver"
-_SENTENCE = re.compile(r"^[ \t]*([A-Z][^:\n]{3,60}): *(" + ADDRESS.pattern + r")[ \t]*$",
-                       re.MULTILINE)
+_SENTENCE = re.compile(r"^[ \t]*([A-Z][^:\n]{3,60}): *(" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE)
 # IMail's own sentences, whose meaning is fixed (the remote server was not involved).
-_OWN = ((r"Unknown user", "userunknown"), (r"Delivery failed \d+ attempts", "expired"),
-        (r"User mailbox exceeds allowed size", "mailboxfull"))
-_TO = re.compile(r"^[ \t]*undeliverable to (" + ADDRESS.pattern + r")[ \t]*$",
-                 re.MULTILINE | re.IGNORECASE)
+_OWN = (
+    (r"Unknown user", "userunknown"),
+    (r"Delivery failed \d+ attempts", "expired"),
+    (r"User mailbox exceeds allowed size", "mailboxfull"),
+)
+_TO = re.compile(r"^[ \t]*undeliverable to (" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -31,7 +32,7 @@ def detect(mail: Mail) -> list[Found] | None:
     body = cut(text(mail), "Original message follows")
     out = []
     for m in _TO.finditer(body):
-        said = re.sub(r"^.*generated response:\s*", "", body[m.end():], count=1, flags=re.DOTALL)
+        said = re.sub(r"^.*generated response:\s*", "", body[m.end() :], count=1, flags=re.DOTALL)
         out.append(found(m.group(1), said, "undeliverable to / generated response"))
     for m in _SENTENCE.finditer(body):
         if m.group(1).lower() not in ("to", "cc", "from", "subject"):

@@ -18,16 +18,17 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "kddi"
-_LINE = re.compile(r"Could not be delivered to: <(" + ADDRESS.pattern + r")>[ \t]*\n"
-                   r"((?:[ \t]+\S.*\n?)*)")
+_LINE = re.compile(
+    r"Could not be delivered to: <(" + ADDRESS.pattern + r")>[ \t]*\n"
+    r"((?:[ \t]+\S.*\n?)*)"
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "Your mail sent on:" not in body:
         return None
-    return [found(m.group(1), m.group(2), "Could not be delivered to")
-            for m in _LINE.finditer(body)]
+    return [found(m.group(1), m.group(2), "Could not be delivered to") for m in _LINE.finditer(body)]
 
 
 DETECTOR = detector(NAME, detect)

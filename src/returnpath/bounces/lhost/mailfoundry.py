@@ -25,11 +25,14 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "Delivery failed for the following reason:" not in body:
         return None
-    reason = cut(body.split("Delivery failed for the following reason:", 1)[1],
-                 "This has been a permanent failure")
+    reason = cut(body.split("Delivery failed for the following reason:", 1)[1], "This has been a permanent failure")
     host = re.search(r"([\w.-]+)\[[^\]]*\] responded with failure", reason)
-    return [found(m.group(1), reason, "Delivery failed for the following reason",
-                  remote_mta=host.group(1) if host else None) for m in _TO.finditer(body)]
+    return [
+        found(
+            m.group(1), reason, "Delivery failed for the following reason", remote_mta=host.group(1) if host else None
+        )
+        for m in _TO.finditer(body)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

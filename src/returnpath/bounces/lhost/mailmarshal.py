@@ -34,13 +34,15 @@ def detect(mail: Mail) -> list[Found] | None:
     if "The following recipients were affected:" not in body:
         return None
     head, tail = body.split("The following recipients were affected:", 1)
-    reason = head.split("Could not be delivered because of", 1)[-1] if \
-        "Could not be delivered because of" in head else ""
+    reason = (
+        head.split("Could not be delivered because of", 1)[-1] if "Could not be delivered because of" in head else ""
+    )
     remote = re.search(r"^Remote-MTA:\s*<([^>]+)>", tail, re.MULTILINE)
     recipients = cut(tail, "Additional Information")
-    return [found(a.group(0), reason, "Could not be delivered because of",
-                  remote_mta=remote.group(1) if remote else None)
-            for a in ADDRESS.finditer(recipients)]
+    return [
+        found(a.group(0), reason, "Could not be delivered because of", remote_mta=remote.group(1) if remote else None)
+        for a in ADDRESS.finditer(recipients)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

@@ -31,11 +31,15 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if _START not in body:
         return None
-    report = re.split(r"^The message (?:subject|date|identifier) was:", body.split(_START, 1)[1],
-                      maxsplit=1, flags=re.MULTILINE)[0]
+    report = re.split(
+        r"^The message (?:subject|date|identifier) was:", body.split(_START, 1)[1], maxsplit=1, flags=re.MULTILINE
+    )[0]
     out = []
-    for m in re.finditer(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?[ \t]*\n(.*?)(?=^[ \t]*<?"
-                         + ADDRESS.pattern + r">?[ \t]*$|\Z)", report, re.MULTILINE | re.DOTALL):
+    for m in re.finditer(
+        r"^[ \t]*<?(" + ADDRESS.pattern + r")>?[ \t]*\n(.*?)(?=^[ \t]*<?" + ADDRESS.pattern + r">?[ \t]*$|\Z)",
+        report,
+        re.MULTILINE | re.DOTALL,
+    ):
         reason = re.sub(r"^\s*Reason:\s*", "", m.group(2).strip())
         out.append(found(m.group(1), reason, "Reason:"))
     return out

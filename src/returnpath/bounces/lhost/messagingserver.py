@@ -25,8 +25,9 @@ from ._text import detector, found, has, sections, text
 
 NAME = "messagingserver"
 _RECIPIENT = re.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
-_LABEL = re.compile(r"^[ \t]*(Reason|Diagnostic code|Remote system|Original address): *(.*)$",
-                    re.MULTILINE | re.IGNORECASE)
+_LABEL = re.compile(
+    r"^[ \t]*(Reason|Diagnostic code|Remote system|Original address): *(.*)$", re.MULTILINE | re.IGNORECASE
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -37,12 +38,17 @@ def detect(mail: Mail) -> list[Found] | None:
     out = []
     for h, block in sections(_RECIPIENT, body):
         labels = {m.group(1).lower(): m.group(2).strip() for m in _LABEL.finditer(block)}
-        said = re.sub(r"^\s*smtp\s*;\s*", "", labels.get("diagnostic code", ""),
-                      flags=re.IGNORECASE)
+        said = re.sub(r"^\s*smtp\s*;\s*", "", labels.get("diagnostic code", ""), flags=re.IGNORECASE)
         remote = re.sub(r"^\s*dns\s*;\s*", "", labels.get("remote system", "")).split()
-        out.append(found(h.group(1), said or labels.get("reason", ""),
-                         "Diagnostic code" if said else "Reason", action=action,
-                         remote_mta=remote[0] if remote else None))
+        out.append(
+            found(
+                h.group(1),
+                said or labels.get("reason", ""),
+                "Diagnostic code" if said else "Reason",
+                action=action,
+                remote_mta=remote[0] if remote else None,
+            )
+        )
     return out
 
 

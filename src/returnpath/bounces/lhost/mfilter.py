@@ -24,8 +24,11 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, has, header, text
 
 NAME = "mfilter"
-_SECTION = re.compile(r"^-{5,}(server message|SMTP command|original mail info|original message)"
-                      r"[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_SECTION = re.compile(
+    r"^-{5,}(server message|SMTP command|original mail info|original message)"
+    r"[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -35,14 +38,18 @@ def detect(mail: Mail) -> list[Found] | None:
     cuts = list(_SECTION.finditer(body))
     if not cuts:
         return []
-    sections = {m.group(1).lower(): body[m.end():cuts[i + 1].start() if i + 1 < len(cuts)
-                                         else len(body)].strip() for i, m in enumerate(cuts)}
-    head = body[:cuts[0].start()]
+    sections = {
+        m.group(1).lower(): body[m.end() : cuts[i + 1].start() if i + 1 < len(cuts) else len(body)].strip()
+        for i, m in enumerate(cuts)
+    }
+    head = body[: cuts[0].start()]
     said = sections.get("server message", "")
     sent = sections.get("smtp command", "").split()
-    return [found(a.group(0), said, "server message section",
-                  command_=sent[0].upper() if sent else None)
-            for a in ADDRESS.finditer(head) if not a.group(0).lower().endswith("m-filter")]
+    return [
+        found(a.group(0), said, "server message section", command_=sent[0].upper() if sent else None)
+        for a in ADDRESS.finditer(head)
+        if not a.group(0).lower().endswith("m-filter")
+    ]
 
 
 DETECTOR = detector(NAME, detect)

@@ -31,7 +31,7 @@ def detect(mail: Mail) -> list[Found] | None:
     start = _START.search(body)
     if not start:
         return None
-    section = cut(body[start.end():], "------- Returned Message", "-------")
+    section = cut(body[start.end() :], "------- Returned Message", "-------")
     reasons: list[str] = []
     out = []
     for line in section.splitlines():
@@ -45,8 +45,7 @@ def detect(mail: Mail) -> list[Found] | None:
         else:
             reasons.append(line)
     if has(section, "not listed in public Name & Address Book"):
-        out = [replace(f, reason="userunknown", pattern="not listed in public Name & Address Book")
-               for f in out]
+        out = [replace(f, reason="userunknown", pattern="not listed in public Name & Address Book") for f in out]
     return out
 
 

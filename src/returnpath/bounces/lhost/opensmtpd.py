@@ -29,8 +29,10 @@ from ._text import ADDRESS, cut, detector, found, has, text
 
 NAME = "opensmtpd"
 _LINE = re.compile(r"^(" + ADDRESS.pattern + r"): (.+)$", re.MULTILINE)
-_MARKS = ("This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail",
-          "This is the MAILER-DAEMON, please DO NOT REPLY to this email")
+_MARKS = (
+    "This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail",
+    "This is the MAILER-DAEMON, please DO NOT REPLY to this email",
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -38,10 +40,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if not has(body, *_MARKS):
         return None
     report = cut(body, "Below is a copy of the original message")
-    action = "delayed" if has(report, "is delayed for more than", "temporary failure report") \
-        else "failed"
-    return [found(m.group(1), m.group(2), "address: reply", action=action)
-            for m in _LINE.finditer(report)]
+    action = "delayed" if has(report, "is delayed for more than", "temporary failure report") else "failed"
+    return [found(m.group(1), m.group(2), "address: reply", action=action) for m in _LINE.finditer(report)]
 
 
 DETECTOR = detector(NAME, detect)

@@ -22,9 +22,12 @@ from ._text import ADDRESS, detector, found, text
 from .textdsn import read_fields
 
 NAME = "outlook"
-_HEAD = re.compile(r"(?:Delivery to the following recipients? (failed|(?:has been |was )?delayed)|"
-                   r"Unable to deliver message to the following recipients)([^\n]*)\n"
-                   r"((?:[ \t]*\n|[ \t]+\S+[ \t]*\n)+)", re.IGNORECASE)
+_HEAD = re.compile(
+    r"(?:Delivery to the following recipients? (failed|(?:has been |was )?delayed)|"
+    r"Unable to deliver message to the following recipients)([^\n]*)\n"
+    r"((?:[ \t]*\n|[ \t]+\S+[ \t]*\n)+)",
+    re.IGNORECASE,
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -37,9 +40,15 @@ def detect(mail: Mail) -> list[Found] | None:
         delayed = "delay" in (m.group(1) or "").lower()
         why = m.group(2).strip(" ,.")  # "due to being unable to connect successfully to ..."
         for a in ADDRESS.finditer(m.group(3)):
-            out.append(fields.get(a.group(0).lower()) or found(
-                a.group(0), why, "Delivery to the following recipients " + (
-                    m.group(1) or "failed"), action="delayed" if delayed else "failed"))
+            out.append(
+                fields.get(a.group(0).lower())
+                or found(
+                    a.group(0),
+                    why,
+                    "Delivery to the following recipients " + (m.group(1) or "failed"),
+                    action="delayed" if delayed else "failed",
+                )
+            )
     return out or None
 
 

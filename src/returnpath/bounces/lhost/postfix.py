@@ -33,11 +33,13 @@ from ._text import detector, found, has, reply, text
 from .textdsn import read_fields
 
 NAME = "postfix"
-_MARKS = ("This is the mail system at host", "This is the Postfix program at host",
-          "I'm sorry to have to inform you that your message could not",
-          "I'm sorry to have to inform you that the message returned")
-_HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded\s+from\s+<[^<>]*>\))?:[ \t]*",
-                   re.MULTILINE)
+_MARKS = (
+    "This is the mail system at host",
+    "This is the Postfix program at host",
+    "I'm sorry to have to inform you that your message could not",
+    "I'm sorry to have to inform you that the message returned",
+)
+_HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded\s+from\s+<[^<>]*>\))?:[ \t]*", re.MULTILINE)
 _HOST = re.compile(r"\bhost ([\w.-]+)\[")
 
 
@@ -48,16 +50,26 @@ def detect(mail: Mail) -> list[Found] | None:
     fields = {f.address.lower(): f for f in read_fields(body)}  # a lost delivery-status part
     out = []
     for m in _HEAD.finditer(body):
-        paragraph = re.split(r"\n[ \t]*\n", body[m.end():], maxsplit=1)[0]
+        paragraph = re.split(r"\n[ \t]*\n", body[m.end() :], maxsplit=1)[0]
         host = _HOST.search(paragraph)
-        pattern = ("host said" if " said:" in paragraph else
-                   "refused to talk to me" if "refused to talk to me" in paragraph else
-                   "<address>: paragraph")
+        pattern = (
+            "host said"
+            if " said:" in paragraph
+            else "refused to talk to me"
+            if "refused to talk to me" in paragraph
+            else "<address>: paragraph"
+        )
         field = fields.get(m.group(1).lower())
-        out.append(found(m.group(1), paragraph, pattern,
-                         status=None if reply(paragraph)[1] or not field else field.status,
-                         remote_mta=host.group(1) if host else None,
-                         action="delayed" if has(mail.subject, "Delayed Mail") else "failed"))
+        out.append(
+            found(
+                m.group(1),
+                paragraph,
+                pattern,
+                status=None if reply(paragraph)[1] or not field else field.status,
+                remote_mta=host.group(1) if host else None,
+                action="delayed" if has(mail.subject, "Delayed Mail") else "failed",
+            )
+        )
     return out or None
 
 

@@ -24,8 +24,9 @@ from ._text import ADDRESS, detector, found, text
 from .textdsn import read_fields
 
 NAME = "powermta"
-_LINE = re.compile(r"^[ \t]*<(" + ADDRESS.pattern + r")>\s+(delivery failed.*|delayed.*)$",
-                   re.MULTILINE | re.IGNORECASE)
+_LINE = re.compile(
+    r"^[ \t]*<(" + ADDRESS.pattern + r")>\s+(delivery failed.*|delayed.*)$", re.MULTILINE | re.IGNORECASE
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -37,8 +38,10 @@ def detect(mail: Mail) -> list[Found] | None:
     for m in _LINE.finditer(body):
         field = fields.get(m.group(1).lower())
         delayed = not m.group(2).lower().startswith("delivery failed")
-        out.append(field or found(m.group(1), m.group(2), "affected recipients list",
-                                  action="delayed" if delayed else "failed"))
+        out.append(
+            field
+            or found(m.group(1), m.group(2), "affected recipients list", action="delayed" if delayed else "failed")
+        )
     return out
 
 

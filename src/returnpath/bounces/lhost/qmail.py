@@ -43,17 +43,22 @@ GREETINGS = (
 ENDINGS = re.compile(
     r"^--- (?:Below this line is a copy of the message|Enclosed is a copy of the message|"
     r"Below the next line is a copy of the message|Original message follows|"
-    r"Undelivered message follows)", re.MULTILINE | re.IGNORECASE)
+    r"Undelivered message follows)",
+    re.MULTILINE | re.IGNORECASE,
+)
 _BLOCK = re.compile(r"^[ \t]*<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", re.MULTILINE)
-_REMOTE = re.compile(r"(?:Connected to|Giving up on) ([\w.:-]+?)\.?(?:\s|$)|"
-                     r"^([\w.:-]+) (?:does not like recipient|failed after I sent)", re.MULTILINE)
+_REMOTE = re.compile(
+    r"(?:Connected to|Giving up on) ([\w.:-]+?)\.?(?:\s|$)|"
+    r"^([\w.:-]+) (?:does not like recipient|failed after I sent)",
+    re.MULTILINE,
+)
 
 
 def blocks(body: str) -> list[tuple[str, str]]:
     """[(address, its explanation)] for each "<address>:" block before the returned copy."""
     m = ENDINGS.search(body)
     if m:
-        body = body[:m.start()]
+        body = body[: m.start()]
     out = []
     for h, block in sections(_BLOCK, body):
         out.append((h.group(1), h.group(2) + "\n" + block))
@@ -62,12 +67,17 @@ def blocks(body: str) -> list[tuple[str, str]]:
 
 # qmail's own sentences, named in the rule when one of them is the block's explanation.
 PHRASES = (
-    "does not like recipient", "sender was rejected", "my name was rejected",
-    "failed after I sent the message", "Sorry, no mailbox here by that name",
-    "Sorry, I couldn't find any host", "Sorry, I couldn't find a mail exchanger or IP address",
+    "does not like recipient",
+    "sender was rejected",
+    "my name was rejected",
+    "failed after I sent the message",
+    "Sorry, no mailbox here by that name",
+    "Sorry, I couldn't find any host",
+    "Sorry, I couldn't find a mail exchanger or IP address",
     "Sorry, I wasn't able to establish an SMTP connection",
     "Although I'm listed as a best-preference MX or A for that host",
-    "This message is looping", "Remote host said",
+    "This message is looping",
+    "Remote host said",
 )
 
 
@@ -81,8 +91,12 @@ def read(body: str) -> list[Found]:
     out = []
     for address, block in blocks(body):
         # qmail ends blocks with sentences that say nothing about the cause: leave them out.
-        diagnostic = re.sub(r"I'm not going to try again; this message has been in the queue "
-                            r"too long\.|Giving up on [\w.:-]+\.", "", block)
+        diagnostic = re.sub(
+            r"I'm not going to try again; this message has been in the queue "
+            r"too long\.|Giving up on [\w.:-]+\.",
+            "",
+            block,
+        )
         low = block.lower()
         pattern = next((p for p in PHRASES if p.lower() in low), "<address>: block")
         out.append(found(address, diagnostic, pattern, remote_mta=_remote(block)))

@@ -33,8 +33,15 @@ def detect(mail: Mail) -> list[Found] | None:
         said = fields[-1]
         host = re.match(r"([\w.-]+):\[", fields[-2]) if len(fields) >= 2 else None
         step = re.search(r"\s+in (RCPT TO|MAIL FROM|DATA|EHLO|HELO|connect)$", said)
-        out.append(found(m.group(1), said[:step.start()] if step else said, "recipient line",
-                         context=said, remote_mta=host.group(1) if host else None))
+        out.append(
+            found(
+                m.group(1),
+                said[: step.start()] if step else said,
+                "recipient line",
+                context=said,
+                remote_mta=host.group(1) if host else None,
+            )
+        )
     return out
 
 

@@ -39,26 +39,34 @@ from ._text import ADDRESS, dedupe, detector, found, reply, text
 from .textdsn import read_fields
 
 NAME = "sendmail"
-_SECTION = re.compile(r"^[ \t>]*-{3,}\s*The following addresses had (permanent fatal errors|"
-                      r"transient non-fatal errors|fatal errors|delivery problems|"
-                      r"delivery errors)\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
-_TRANSCRIPT = re.compile(r"^[ \t>]*-{3,}\s*Transcript of (?:the )?session follows\s*-{3,}[ \t]*$",
-                         re.MULTILINE | re.IGNORECASE)
+_SECTION = re.compile(
+    r"^[ \t>]*-{3,}\s*The following addresses had (permanent fatal errors|"
+    r"transient non-fatal errors|fatal errors|delivery problems|"
+    r"delivery errors)\s*-{3,}[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_TRANSCRIPT = re.compile(
+    r"^[ \t>]*-{3,}\s*Transcript of (?:the )?session follows\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE
+)
 # Where a section ends: the next dashed heading, a MIME boundary left in the text, or the
 # fields of a delivery-status part that lost its MIME headers.
-_ANY_SECTION = re.compile(r"^[ \t]*-{3,}[^\n]*-{3,}[ \t]*$|^\s*--[\w.=/+-]{8,}\s*$|"
-                          r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient|Return-Path|"
-                          r"Received|Content-Type):", re.MULTILINE | re.IGNORECASE)
+_ANY_SECTION = re.compile(
+    r"^[ \t]*-{3,}[^\n]*-{3,}[ \t]*$|^\s*--[\w.=/+-]{8,}\s*$|"
+    r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient|Return-Path|"
+    r"Received|Content-Type):",
+    re.MULTILINE | re.IGNORECASE,
+)
 # mail.local (sendmail's local delivery agent) and its kin name a user they do not have.
 _LOCAL_UNKNOWN = re.compile(r"\b(?:mail\.local|local): unknown user", re.IGNORECASE)
 _INFO = re.compile(r"^[ \t]*-{3,}\s*Non-delivered information\s*-{3,}[ \t]*$", re.MULTILINE)
 # "550 5.1.1 <a@b>... User unknown" (with the code: sendmail 8, V5) or "<a@b>... Deferred: 421"
-_VERDICT = re.compile(r"^(?:([245]\d\d) (?:[245]\.\d{1,3}\.\d{1,3} )?)?<?([^\s<>]+@[^\s<>]+?)>?"
-                      r"\.\.\. ?(.*)$")
+_VERDICT = re.compile(
+    r"^(?:([245]\d\d) (?:[245]\.\d{1,3}\.\d{1,3} )?)?<?([^\s<>]+@[^\s<>]+?)>?"
+    r"\.\.\. ?(.*)$"
+)
 # "421 example.com (smtp)... Deferred: Connection timed out": a verdict on a whole host
 _HOST_VERDICT = re.compile(r"^([245]\d\d) ([\w.-]+) \(\w+\)\.\.\. ?(.*)$")
-_UNSENT = re.compile(r"^[ \t]*-{3,}\s*(?:Unsent|Original) message follows\s*-{3,}[ \t]*$",
-                     re.MULTILINE | re.IGNORECASE)
+_UNSENT = re.compile(r"^[ \t]*-{3,}\s*(?:Unsent|Original) message follows\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SENT = re.compile(r"^>>> ([A-Za-z]+)")
 _GOT = re.compile(r"^<<< (.*)$")
 _TALKING = re.compile(r"^\.*\s*while talking to ([\w.-]+?)\.?:", re.IGNORECASE)
@@ -73,7 +81,7 @@ class _Said:
 
 def _section(body: str, start: int) -> str:
     nxt = _ANY_SECTION.search(body, start)
-    return body[start:nxt.start() if nxt else len(body)]
+    return body[start : nxt.start() if nxt else len(body)]
 
 
 def _transcript(body: str) -> tuple[dict[str, _Said], _Said | None]:
@@ -101,14 +109,14 @@ def _transcript(body: str) -> tuple[dict[str, _Said], _Said | None]:
         elif (hv := _HOST_VERDICT.match(line)) and hv.group(2).lower() not in verdicts:
             # (leaves the reply to the address verdict that usually follows it)
             said = " ".join(got) if got else hv.group(3)
-            verdicts.setdefault("@" + hv.group(2).lower(), _Said(said, int(hv.group(1)),
-                                                                 sent if got else None, host))
+            verdicts.setdefault("@" + hv.group(2).lower(), _Said(said, int(hv.group(1)), sent if got else None, host))
         elif v := _VERDICT.match(line):
-            said = " ".join(got) if got else " ".join(notes + [v.group(3)])
+            said = " ".join(got) if got else " ".join([*notes, v.group(3)])
             code, _status = reply(said)
-            verdicts.setdefault(v.group(2).lower(), _Said(
-                said, code or (int(v.group(1)) if v.group(1) else None), sent if got else None,
-                host))
+            verdicts.setdefault(
+                v.group(2).lower(),
+                _Said(said, code or (int(v.group(1)) if v.group(1) else None), sent if got else None, host),
+            )
             got, notes = [], []  # a reply answers one verdict
         elif line:
             notes.append(line)
@@ -122,13 +130,14 @@ def _recipients_at(body: str, on_hosts: dict[str, _Said]) -> dict[str, _Said]:
     unsent = _UNSENT.search(body)
     if not unsent:
         return {}
-    head = body[unsent.end():].lstrip("\n").split("\n\n", 1)[0]
+    head = body[unsent.end() :].lstrip("\n").split("\n\n", 1)[0]
     named = " ".join(re.findall(r"^(?:To|Cc):(.*(?:\n[ \t].*)*)", head, re.MULTILINE | re.IGNORECASE))
     out = {}
     for address in ADDRESS.findall(named):
         domain = address.rsplit("@", 1)[1].lower()
         said = on_hosts.get("@" + domain) or next(
-            (s for host, s in on_hosts.items() if domain.endswith("." + host[1:])), None)
+            (s for host, s in on_hosts.items() if domain.endswith("." + host[1:])), None
+        )
         if said:
             out[address.lower()] = said
     return out
@@ -144,7 +153,7 @@ def _listed(section: str) -> list[tuple[str, str]]:
         if not line:
             continue
         if line.startswith("(reason:") and listed:
-            listed[-1] = (listed[-1][0], line[len("(reason:"):].rstrip(")").strip())
+            listed[-1] = (listed[-1][0], line[len("(reason:") :].rstrip(")").strip())
         elif not line.startswith("("):
             angled = re.search(r"<([^<>\s]+@[^<>\s]+)>", line)
             plain = ADDRESS.match(line)
@@ -173,8 +182,7 @@ def read(body: str) -> list[Found] | None:
         return None
     fields = read_fields(body)
     warning = "THIS IS A WARNING MESSAGE ONLY" in body  # "could not send message for past 4h"
-    action = "delayed" if warning or heading and "transient" in heading.group(1).lower() \
-        else "failed"
+    action = "delayed" if warning or (heading and "transient" in heading.group(1).lower()) else "failed"
     listed = _listed(_section(body, heading.end())) if heading else [(a, "") for a in verdicts]
     info = _INFO.search(body)  # BIGLOBE's own section, under the addresses
     own_words = _section(body, info.end()) if info else ""
@@ -195,13 +203,19 @@ def read(body: str) -> list[Found] | None:
         if not diagnostic:
             diagnostic = own_words
         local = _LOCAL_UNKNOWN.search(diagnostic)  # the local mailer's word on its own user
-        out.append(found(word, diagnostic, local.group(0) if local else
-                         "transcript" if said else "addresses heading",
-                         reason="userunknown" if local else None,
-                         code=said.code if said else None,
-                         command_=said.command if said else None,
-                         remote_mta=said.host if said else None, action=action,
-                         status=None if reply(diagnostic)[1] else field.status if field else None))
+        out.append(
+            found(
+                word,
+                diagnostic,
+                local.group(0) if local else "transcript" if said else "addresses heading",
+                reason="userunknown" if local else None,
+                code=said.code if said else None,
+                command_=said.command if said else None,
+                remote_mta=said.host if said else None,
+                action=action,
+                status=None if reply(diagnostic)[1] else field.status if field else None,
+            )
+        )
     named = {f.address.lower() for f in out}
     out += [f for f in fields if f.address.lower() not in named]  # only in the status fields
     return dedupe(out)

@@ -32,9 +32,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if "failed addresses follow" not in names:
         return None
     i = names.index("failed addresses follow")
-    section = body[rulers[i].end():rulers[i + 1].start() if i + 1 < len(rulers) else len(body)]
-    return [found(m.group(1), m.group(2), "Failed addresses follow")
-            for m in _LINE.finditer(section)]
+    section = body[rulers[i].end() : rulers[i + 1].start() if i + 1 < len(rulers) else len(body)]
+    return [found(m.group(1), m.group(2), "Failed addresses follow") for m in _LINE.finditer(section)]
 
 
 DETECTOR = detector(NAME, detect)

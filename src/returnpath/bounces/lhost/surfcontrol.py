@@ -29,8 +29,10 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "A transcript of the attempts to send the message follows" not in body:
         return None
-    attempts = [found(m.group(1), m.group(3), "Failed to send to identified host",
-                      remote_mta=m.group(2)) for m in reversed(list(_LINE.finditer(body)))]
+    attempts = [
+        found(m.group(1), m.group(3), "Failed to send to identified host", remote_mta=m.group(2))
+        for m in reversed(list(_LINE.finditer(body)))
+    ]
     return dedupe(attempts)  # the last attempt for each address is the one that counts
 
 

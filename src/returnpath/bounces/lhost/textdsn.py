@@ -21,8 +21,11 @@ from ..rules import Found
 from ._text import clean, detector, found, reply, text
 
 NAME = "textdsn"
-_FIELD = re.compile(r"^[ \t]*(?:>+ ?)?(final-recipient|original-recipient|action|status|"
-                    r"diagnostic-code|remote-mta)[ \t]*:[ \t]*(.*)$", re.IGNORECASE)
+_FIELD = re.compile(
+    r"^[ \t]*(?:>+ ?)?(final-recipient|original-recipient|action|status|"
+    r"diagnostic-code|remote-mta)[ \t]*:[ \t]*(.*)$",
+    re.IGNORECASE,
+)
 _CONTINUED = re.compile(r"^(?:>+ ?)?[ \t]+\S")
 
 
@@ -54,8 +57,7 @@ def read_fields(body: str, pattern: str = "Final-Recipient field in text") -> li
         address = clean(g.get("final-recipient") or g.get("original-recipient") or "")
         if not address:
             continue
-        diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", g.get("diagnostic-code", ""),
-                            flags=re.IGNORECASE)
+        diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", g.get("diagnostic-code", ""), flags=re.IGNORECASE)
         comment = re.search(r"\((.+)\)", g.get("status", ""))
         if not diagnostic and comment:  # "Status: 4.0.0 (host name lookup failure)"
             diagnostic = comment.group(1)
@@ -66,8 +68,9 @@ def read_fields(body: str, pattern: str = "Final-Recipient field in text") -> li
             status = said
         action = (g.get("action") or "failed").split()[0].lower()
         remote = re.sub(r"^\s*dns\s*;\s*", "", g.get("remote-mta", ""), flags=re.IGNORECASE).split()
-        out.append(found(address, diagnostic, pattern, status=status, action=action,
-                         remote_mta=remote[0] if remote else None))
+        out.append(
+            found(address, diagnostic, pattern, status=status, action=action, remote_mta=remote[0] if remote else None)
+        )
     return out
 
 

@@ -22,26 +22,33 @@ from . import sendmail
 from ._text import ADDRESS, detector, found, has, text
 
 NAME = "trendmicro"
-_SENT = re.compile(r"^Sent <<< ([A-Z]+)[ \w]*:?<?(" + ADDRESS.pattern + r")?>?.*\n"
-                   r"Received >>> (.*)$", re.MULTILINE)
+_SENT = re.compile(
+    r"^Sent <<< ([A-Z]+)[ \w]*:?<?(" + ADDRESS.pattern + r")?>?.*\n"
+    r"Received >>> (.*)$",
+    re.MULTILINE,
+)
 _REASON = re.compile(r"Reason: +(.*<(" + ADDRESS.pattern + r")>.*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
-    if not (has(body, "End of message ***", "InterScan Messaging Security Suite")
-            or "interscan" in mail.header("From").lower()):
+    if not (
+        has(body, "End of message ***", "InterScan Messaging Security Suite")
+        or "interscan" in mail.header("From").lower()
+    ):
         return None
-    out = [found(m.group(2), m.group(3), "Sent <<< / Received >>>", command_=m.group(1))
-           for m in _SENT.finditer(body) if m.group(2)]
+    out = [
+        found(m.group(2), m.group(3), "Sent <<< / Received >>>", command_=m.group(1))
+        for m in _SENT.finditer(body)
+        if m.group(2)
+    ]
     for inner in [] if out else mail.attached_mails():
         # IMSS attaches what the next hop sent back, often a Sendmail report: it says more
         out = list(sendmail.read(inner.body) or [])
         if out:
             break
     if not out:
-        out = [found(m.group(2), m.group(1), "Reason: Unable to deliver message to")
-               for m in _REASON.finditer(body)]
+        out = [found(m.group(2), m.group(1), "Reason: Unable to deliver message to") for m in _REASON.finditer(body)]
     return out or None
 
 

@@ -26,17 +26,25 @@ NAME = "verizon"
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
-    if not ("vzwpix.com" in mail.sender or "vtext.com" in mail.sender) or \
-            "could not be delivered to mobile" not in body.lower():
+    if (
+        not ("vzwpix.com" in mail.sender or "vtext.com" in mail.sender)
+        or "could not be delivered to mobile" not in body.lower()
+    ):
         return None
     error = re.search(r"^Error: (.*)$", body, re.MULTILINE)
     original = body.split("Original Message:", 1)[-1]
     to = re.search(r"^To: *(.*)$", original, re.MULTILINE)
     said = error.group(1) if error else ""
     unknown = "No valid recipients" in said
-    return [found(a.group(0), said, "No valid recipients for this MM" if unknown else "Error:",
-                  reason="userunknown" if unknown else None)
-            for a in ADDRESS.finditer(to.group(1) if to else "")]
+    return [
+        found(
+            a.group(0),
+            said,
+            "No valid recipients for this MM" if unknown else "Error:",
+            reason="userunknown" if unknown else None,
+        )
+        for a in ADDRESS.finditer(to.group(1) if to else "")
+    ]
 
 
 DETECTOR = detector(NAME, detect)

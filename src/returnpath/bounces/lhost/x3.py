@@ -22,8 +22,10 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "x3"
-_HEAD = re.compile(r"Del[ei]very to the following recipients "
-                   r"(?:failed permanently|was aborted[^:]*):")
+_HEAD = re.compile(
+    r"Del[ei]very to the following recipients "
+    r"(?:failed permanently|was aborted[^:]*):"
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -31,13 +33,14 @@ def detect(mail: Mail) -> list[Found] | None:
     head = _HEAD.search(body)
     if not head:
         return None
-    parts = re.split(r"^=+[ \t]*$", body[head.end():], flags=re.MULTILINE)
+    parts = re.split(r"^=+[ \t]*$", body[head.end() :], flags=re.MULTILINE)
     details = parts[1] if len(parts) > 1 else ""
     details = details.replace("Technical details:", "")
     host = re.search(r"SMTP:[A-Z]+ host ([\w.:-]+):", details)
-    return [found(m.group(1), details, "Delevery to the following recipients",
-                  remote_mta=host.group(1) if host else None)
-            for m in re.finditer(r"^\s*\* *(" + ADDRESS.pattern + r")", parts[0], re.MULTILINE)]
+    return [
+        found(m.group(1), details, "Delevery to the following recipients", remote_mta=host.group(1) if host else None)
+        for m in re.finditer(r"^\s*\* *(" + ADDRESS.pattern + r")", parts[0], re.MULTILINE)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

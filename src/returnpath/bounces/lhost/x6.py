@@ -20,8 +20,11 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "x6"
-_LINE = re.compile(r"The following recipients returned (permanent|temporary) errors: (.*?)\. "
-                   r"Reason: (.*)$", re.MULTILINE)
+_LINE = re.compile(
+    r"The following recipients returned (permanent|temporary) errors: (.*?)\. "
+    r"Reason: (.*)$",
+    re.MULTILINE,
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -32,11 +35,17 @@ def detect(mail: Mail) -> list[Found] | None:
     for m in _LINE.finditer(body):
         host = re.search(r"SMTP Server <([^>]+)>", m.group(3))
         said = re.search(r"error message: \[(.*)\]", m.group(3))
-        out += [found(a.group(0), said.group(1) if said else m.group(3),
-                      "The following recipients returned errors", context=m.group(3),
-                      remote_mta=host.group(1) if host else None,
-                      action="failed" if m.group(1) == "permanent" else "delayed")
-                for a in ADDRESS.finditer(m.group(2))]
+        out += [
+            found(
+                a.group(0),
+                said.group(1) if said else m.group(3),
+                "The following recipients returned errors",
+                context=m.group(3),
+                remote_mta=host.group(1) if host else None,
+                action="failed" if m.group(1) == "permanent" else "delayed",
+            )
+            for a in ADDRESS.finditer(m.group(2))
+        ]
     return out
 
 

@@ -19,8 +19,11 @@ from ._text import ADDRESS, detector, found, has, header, text
 
 NAME = "zoho"
 _LINE = re.compile(r"^(" + ADDRESS.pattern + r") +(.*ERROR_CODE.*)$", re.MULTILINE)
-_DELAY = re.compile(r"^\[Status: \w+, Address: <(" + ADDRESS.pattern + r")>, ResponseCode (\d{3}),"
-                    r"[ ,]*(.*?)\]?$", re.MULTILINE)
+_DELAY = re.compile(
+    r"^\[Status: \w+, Address: <(" + ADDRESS.pattern + r")>, ResponseCode (\d{3}),"
+    r"[ ,]*(.*?)\]?$",
+    re.MULTILINE,
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -35,8 +38,16 @@ def detect(mail: Mail) -> list[Found] | None:
         status = next((c for c in codes if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", c)), None)
         out.append(found(m.group(1), said, "ERROR_CODE line", code=code, status=status))
     delayed = has(body, "Message will be retried", "THIS IS A WARNING MESSAGE ONLY")
-    out += [found(m.group(1), m.group(3), "[Status: ..., ResponseCode]", code=int(m.group(2)),
-                  action="delayed" if delayed else "failed") for m in _DELAY.finditer(body)]
+    out += [
+        found(
+            m.group(1),
+            m.group(3),
+            "[Status: ..., ResponseCode]",
+            code=int(m.group(2)),
+            action="delayed" if delayed else "failed",
+        )
+        for m in _DELAY.finditer(body)
+    ]
     return out or None
 
 

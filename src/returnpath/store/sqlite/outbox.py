@@ -27,23 +27,43 @@ def fan_out(conn: sqlite3.Connection, event_id: int, event: Event, now: float, w
     if not event.account_id:
         return 0
     loop_ids = [row[0] for row in conn.execute(Q["fan_out_loops"], (event.account_id, event.kind.value))]
-    conn.executemany(Q["insert_outbox"], [
-        (ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids])
+    conn.executemany(
+        Q["insert_outbox"],
+        [(ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids],
+    )
     return len(loop_ids)
 
 
 def loop_from_row(row: Sequence[Any]) -> Loop:
     loop_id, account_id, url, fmt, active, secret, previous_secret, previous_until, kinds = row
-    return Loop(id=loop_id, account_id=account_id, url=url,
-                events=frozenset(EventKind(k) for k in json.loads(kinds or "[]")),
-                secret=secret, format=Format(fmt), active=bool(active), previous_secret=previous_secret,
-                previous_until=previous_until)
+    return Loop(
+        id=loop_id,
+        account_id=account_id,
+        url=url,
+        events=frozenset(EventKind(k) for k in json.loads(kinds or "[]")),
+        secret=secret,
+        format=Format(fmt),
+        active=bool(active),
+        previous_secret=previous_secret,
+        previous_until=previous_until,
+    )
 
 
 def item_from_row(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(id=row[0], loop_id=row[1], event_id=row[2], event_time=row[3], created_at=row[4],
-                      expires_at=row[5], state=OutboxState(row[6]), attempts=row[7], next_attempt_at=row[8],
-                      last_attempt_at=row[9], last_status=row[10], last_error=row[11])
+    return OutboxItem(
+        id=row[0],
+        loop_id=row[1],
+        event_id=row[2],
+        event_time=row[3],
+        created_at=row[4],
+        expires_at=row[5],
+        state=OutboxState(row[6]),
+        attempts=row[7],
+        next_attempt_at=row[8],
+        last_attempt_at=row[9],
+        last_status=row[10],
+        last_error=row[11],
+    )
 
 
 class SqliteOutbox:
@@ -62,8 +82,9 @@ class SqliteOutbox:
         for listener in self._listeners:
             listener()
 
-    async def claim(self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int,
-                    skip_loops: Collection[str] = ()) -> list[Call]:
+    async def claim(
+        self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
+    ) -> list[Call]:
         if limit <= 0 or per_loop <= 0:
             return []
         skip = json.dumps(sorted(skip_loops))
@@ -80,12 +101,20 @@ class SqliteOutbox:
                 return []
             conn.execute(Q["lease_outbox"], {"owner": owner, "until": lease_until, "ids": json.dumps(claimed)})
             return _calls(conn, claimed)
+
         return await self.db.write(op)
 
     async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
-        params = {"state": settlement.state.value, "attempts": settlement.attempts,
-                  "next": settlement.next_attempt_at, "at": settlement.at, "status": settlement.status,
-                  "error": settlement.error, "id": item_id, "owner": owner}
+        params = {
+            "state": settlement.state.value,
+            "attempts": settlement.attempts,
+            "next": settlement.next_attempt_at,
+            "at": settlement.at,
+            "status": settlement.status,
+            "error": settlement.error,
+            "id": item_id,
+            "owner": owner,
+        }
         await self.db.write(lambda conn: conn.execute(Q["settle_outbox"], params))
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:

@@ -48,16 +48,23 @@ class SqliteStore:
 
     # ---- accounts ------------------------------------------------------------------------
 
-    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str,
-                             now: float) -> None:
+    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(Q["insert_account"], {
-                    "id": account.id, "name": account.name, "smtp_username": account.smtp_username,
-                    "smtp_password_hash": smtp_password_hash, "api_token_hash": api_token_hash,
-                    "created_at": now})
+                conn.execute(
+                    Q["insert_account"],
+                    {
+                        "id": account.id,
+                        "name": account.name,
+                        "smtp_username": account.smtp_username,
+                        "smtp_password_hash": smtp_password_hash,
+                        "api_token_hash": api_token_hash,
+                        "created_at": now,
+                    },
+                )
             except sqlite3.IntegrityError:
                 raise InputError(f"an account named {account.name!r} exists already") from None
+
         await self.db.write(op)
 
     async def account_by_token(self, api_token_hash: str) -> Account | None:
@@ -79,9 +86,11 @@ class SqliteStore:
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
         def op(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(Q["claim"], {"owner": owner, "until": lease_until, "now": now,
-                                             "limit": limit}).fetchall()
+            rows = conn.execute(
+                Q["claim"], {"owner": owner, "until": lease_until, "now": now, "limit": limit}
+            ).fetchall()
             return [row[0] for row in rows]
+
         claimed = await self.db.write(op)
         if not claimed:
             return []
@@ -101,19 +110,39 @@ class SqliteStore:
             conn.execute(Q["release_returns_owner"], (owner,))
             conn.execute(Q["release_outbox_owner"], (owner,))
             return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
+
         return await self.db.write(op)
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
         event = settlement.event
 
         def op(conn: sqlite3.Connection) -> tuple[int, int]:
-            conn.execute(Q["insert_attempt"], (
-                job.delivery_id, attempt.number, attempt.time, attempt.remote, attempt.step.value,
-                attempt.code, attempt.status, attempt.text, attempt.verdict.value))
-            conn.execute(Q["update_delivery"], {
-                "state": settlement.state.value, "attempts": attempt.number, "now": attempt.time,
-                "next": settlement.next_attempt_at, "id": job.delivery_id})
+            conn.execute(
+                Q["insert_attempt"],
+                (
+                    job.delivery_id,
+                    attempt.number,
+                    attempt.time,
+                    attempt.remote,
+                    attempt.step.value,
+                    attempt.code,
+                    attempt.status,
+                    attempt.text,
+                    attempt.verdict.value,
+                ),
+            )
+            conn.execute(
+                Q["update_delivery"],
+                {
+                    "state": settlement.state.value,
+                    "attempts": attempt.number,
+                    "now": attempt.time,
+                    "next": settlement.next_attempt_at,
+                    "id": job.delivery_id,
+                },
+            )
             return _insert_event(conn, event, attempt.time, self.loop_window)
+
         event_id, posts = await self.db.write(op)
         if posts:
             self.outbox.committed()
@@ -126,27 +155,45 @@ class SqliteStore:
 
         def op(conn: sqlite3.Connection) -> dict[str, DeliveryView]:
             return {row[0]: _view(conn, row, history=False) for row in conn.execute(Q["deliveries_by_id"], (ids,))}
+
         return await self.db.read(op)
 
     # ---- returned messages ---------------------------------------------------------------
 
     async def receive(self, returned: Returned) -> None:
-        row = (returned.id, returned.mailfrom, json.dumps(list(returned.rcptto)),
-               json.dumps(list(returned.deliveries)), returned.client, returned.received_at,
-               len(returned.raw), returned.raw)
+        row = (
+            returned.id,
+            returned.mailfrom,
+            json.dumps(list(returned.rcptto)),
+            json.dumps(list(returned.deliveries)),
+            returned.client,
+            returned.received_at,
+            len(returned.raw),
+            returned.raw,
+        )
         await self.db.write(lambda conn: conn.execute(Q["insert_return"], row))
 
     async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]:
-        rows = await self.db.write(lambda conn: conn.execute(Q["claim_returns"], {
-            "owner": owner, "until": lease_until, "now": now, "limit": limit}).fetchall())
+        rows = await self.db.write(
+            lambda conn: conn.execute(
+                Q["claim_returns"], {"owner": owner, "until": lease_until, "now": now, "limit": limit}
+            ).fetchall()
+        )
         return [_returned(row) for row in rows]
 
     async def returned(self, return_id: str) -> Returned | None:
         row = await self.db.read(lambda c: c.execute(Q["return_by_id"], (return_id,)).fetchone())
         return _returned(row) if row else None
 
-    async def finish_return(self, return_id: str, kind: str, events: Sequence[Event], failed: Sequence[str],
-                            forwards: Sequence[NewMessage], now: float) -> list[int]:
+    async def finish_return(
+        self,
+        return_id: str,
+        kind: str,
+        events: Sequence[Event],
+        failed: Sequence[str],
+        forwards: Sequence[NewMessage],
+        now: float,
+    ) -> list[int]:
         def op(conn: sqlite3.Connection) -> list[tuple[int, int]]:
             inserted = [_insert_event(conn, event, now, self.loop_window) for event in events]
             for delivery_id in failed:
@@ -155,6 +202,7 @@ class SqliteStore:
                 _insert_message(conn, message, None, None)
             conn.execute(Q["finish_return"], (kind, now, return_id))
             return inserted
+
         inserted = await self.db.write(op)
         if any(posts for _, posts in inserted):
             self.outbox.committed()
@@ -164,12 +212,14 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> DeliveryView | None:
             row = conn.execute(Q["delivery"], (delivery_id, account_id)).fetchone()
             return _view(conn, row, history=True) if row else None
+
         return await self.db.read(op)
 
     async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]:
         def op(conn: sqlite3.Connection) -> list[DeliveryView]:
             rows = conn.execute(Q["message_deliveries"], (message_id, account_id)).fetchall()
             return [_view(conn, row, history=False) for row in rows]
+
         return await self.db.read(op)
 
     async def mime(self, message_id: str) -> bytes | None:
@@ -184,8 +234,15 @@ class SqliteStore:
 
     # ---- events --------------------------------------------------------------------------
 
-    async def events(self, *, after: int = 0, limit: int = 1000, kinds: Sequence[EventKind] = (),
-                     account_id: str | None = None, since: float | None = None) -> list[StoredEvent]:
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        kinds: Sequence[EventKind] = (),
+        account_id: str | None = None,
+        since: float | None = None,
+    ) -> list[StoredEvent]:
         # Built here rather than in queries.sql: the filters are optional.
         sql = "SELECT id, kind, delivery_id, message_id, account_id, time, data FROM events WHERE id > ?"
         args: list[Any] = [after]
@@ -216,10 +273,20 @@ class SqliteStore:
         at = _time.time() if now is None else now
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(Q["insert_loop"], {
-                "id": loop.id, "account_id": loop.account_id, "url": loop.url, "format": loop.format.value,
-                "active": int(loop.active), "secret": loop.secret, "now": at})
+            conn.execute(
+                Q["insert_loop"],
+                {
+                    "id": loop.id,
+                    "account_id": loop.account_id,
+                    "url": loop.url,
+                    "format": loop.format.value,
+                    "active": int(loop.active),
+                    "secret": loop.secret,
+                    "now": at,
+                },
+            )
             conn.executemany(Q["insert_loop_event"], [(loop.id, k.value) for k in sorted(loop.events)])
+
         await self.db.write(op)
         return loop
 
@@ -232,10 +299,19 @@ class SqliteStore:
         row = await self.db.read(lambda c: c.execute(Q["loop"], (loop_id, account_id)).fetchone())
         return loop_from_row(row) if row else None
 
-    async def update_loop(self, account_id: str, loop_id: str, *, url: str | None = None,
-                          events: Iterable[EventKind] | None = None, format: Format | None = None,
-                          active: bool | None = None, secret: str | None = None,
-                          previous_until: float | None = None, now: float | None = None) -> Loop | None:
+    async def update_loop(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        url: str | None = None,
+        events: Iterable[EventKind] | None = None,
+        format: Format | None = None,
+        active: bool | None = None,
+        secret: str | None = None,
+        previous_until: float | None = None,
+        now: float | None = None,
+    ) -> Loop | None:
         """Change what is given; None when the account has no such loop. New event kinds apply
         to events stored from now on. A new `secret` rotates it: the old one is kept as the
         previous secret, signed with too until `previous_until`."""
@@ -246,28 +322,49 @@ class SqliteStore:
             if row is None:
                 return None
             old = loop_from_row(row)
-            new = replace(old, url=old.url if url is None else url,
-                          events=old.events if events is None else frozenset(events),
-                          format=old.format if format is None else format,
-                          active=old.active if active is None else active)
+            new = replace(
+                old,
+                url=old.url if url is None else url,
+                events=old.events if events is None else frozenset(events),
+                format=old.format if format is None else format,
+                active=old.active if active is None else active,
+            )
             if secret is not None:
                 new = replace(new, secret=secret, previous_secret=old.secret, previous_until=previous_until)
-            conn.execute(Q["update_loop"], {"url": new.url, "format": new.format.value, "active": int(new.active),
-                                            "secret": new.secret, "previous_secret": new.previous_secret,
-                                            "previous_until": new.previous_until, "now": at, "id": loop_id,
-                                            "account_id": account_id})
+            conn.execute(
+                Q["update_loop"],
+                {
+                    "url": new.url,
+                    "format": new.format.value,
+                    "active": int(new.active),
+                    "secret": new.secret,
+                    "previous_secret": new.previous_secret,
+                    "previous_until": new.previous_until,
+                    "now": at,
+                    "id": loop_id,
+                    "account_id": account_id,
+                },
+            )
             if new.events != old.events:
                 conn.execute(Q["delete_loop_events"], (loop_id,))
                 conn.executemany(Q["insert_loop_event"], [(loop_id, k.value) for k in sorted(new.events)])
             return new
+
         return await self.db.write(op)
 
     async def delete_loop(self, account_id: str, loop_id: str) -> bool:
         """Remove the loop with its outbox items; False when the account has no such loop."""
         return await self.db.write(lambda c: c.execute(Q["delete_loop"], (loop_id, account_id)).rowcount > 0)
 
-    async def loop_items(self, account_id: str, loop_id: str, *, state: OutboxState | str | None = None,
-                         now: float | None = None, limit: int = 100) -> list[ItemView] | None:
+    async def loop_items(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        state: OutboxState | str | None = None,
+        now: float | None = None,
+        limit: int = 100,
+    ) -> list[ItemView] | None:
         """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
         in flight (leased now) and its event's kind and delivery. `state` is an OutboxState or
         "in_flight". None when the account has no such loop."""
@@ -277,9 +374,11 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> list[ItemView] | None:
             if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
                 return None
-            rows = conn.execute(Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at,
-                                                    "limit": limit}).fetchall()
+            rows = conn.execute(
+                Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit}
+            ).fetchall()
             return [ItemView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
+
         return await self.db.read(op)
 
     async def purge_outbox(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
@@ -298,8 +397,13 @@ class SqliteStore:
         last status and error stay until the next attempt. False when there is no such item
         (of this account's loop) or it is pending already."""
         at = _time.time() if now is None else now
-        params = {"id": item_id, "loop_id": loop_id, "account_id": account_id, "now": at,
-                  "expires": at + self.loop_window}
+        params = {
+            "id": item_id,
+            "loop_id": loop_id,
+            "account_id": account_id,
+            "now": at,
+            "expires": at + self.loop_window,
+        }
         return await self.db.write(lambda c: c.execute(Q["replay_item"], params).rowcount > 0)
 
     async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
@@ -309,30 +413,67 @@ class SqliteStore:
         return await self.db.write(lambda c: int(c.execute(Q["replay_dead"], params).rowcount))
 
 
-def _insert_message(conn: sqlite3.Connection, message: NewMessage, owner: str | None,
-                    lease_until: float | None) -> None:
+def _insert_message(
+    conn: sqlite3.Connection, message: NewMessage, owner: str | None, lease_until: float | None
+) -> None:
     submission = message.submission
-    conn.execute(Q["insert_message"], (
-        message.id, message.account_id, submission.mail_from, submission.envelope, int(submission.trackbounces),
-        json.dumps(list(submission.tags)), submission.maxdelivertime,
-        json.dumps(submission.dsn.as_dict()) if submission.dsn else None, len(submission.mime), submission.mime,
-        message.now))
+    conn.execute(
+        Q["insert_message"],
+        (
+            message.id,
+            message.account_id,
+            submission.mail_from,
+            submission.envelope,
+            int(submission.trackbounces),
+            json.dumps(list(submission.tags)),
+            submission.maxdelivertime,
+            json.dumps(submission.dsn.as_dict()) if submission.dsn else None,
+            len(submission.mime),
+            submission.mime,
+            message.now,
+        ),
+    )
     lease = lease_until if owner else None
-    conn.executemany(Q["insert_delivery"], [
-        (d.id, message.id, message.account_id, d.recipient, d.envelope_sender, message.now, message.now,
-         message.now, message.expires_at, owner, lease) for d in message.deliveries])
+    conn.executemany(
+        Q["insert_delivery"],
+        [
+            (
+                d.id,
+                message.id,
+                message.account_id,
+                d.recipient,
+                d.envelope_sender,
+                message.now,
+                message.now,
+                message.now,
+                message.expires_at,
+                owner,
+                lease,
+            )
+            for d in message.deliveries
+        ],
+    )
 
 
 def _returned(row: tuple[Any, ...]) -> Returned:
-    return Returned(id=row[0], mailfrom=row[1], rcptto=tuple(json.loads(row[2])),
-                    deliveries=tuple(json.loads(row[3])), client=row[4], received_at=row[5], raw=bytes(row[6]))
+    return Returned(
+        id=row[0],
+        mailfrom=row[1],
+        rcptto=tuple(json.loads(row[2])),
+        deliveries=tuple(json.loads(row[3])),
+        client=row[4],
+        received_at=row[5],
+        raw=bytes(row[6]),
+    )
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float) -> tuple[int, int]:
     """Insert an event and, in the same transaction, its feedback-loop outbox items. Returns
     the event's id and how many outbox items it got."""
-    row = conn.execute(Q["insert_event"], (event.kind.value, event.delivery_id, event.message_id,
-                                            event.account_id, event.time, json.dumps(event.data))).fetchone()
+    row = conn.execute(
+        Q["insert_event"],
+        (event.kind.value, event.delivery_id, event.message_id, event.account_id, event.time, json.dumps(event.data)),
+    ).fetchone()
     event_id = int(row[0])
     return event_id, fan_out(conn, event_id, event, now, window)
 
@@ -342,32 +483,65 @@ def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob
     message_ids = sorted({row[1] for row in rows})
     # One bytes object per message, shared by all of its deliveries.
     mimes = {mid: bytes(mime) for mid, mime in conn.execute(Q["mime"], (json.dumps(message_ids),))}
-    return [DeliveryJob(delivery_id=r[0], message_id=r[1], account_id=r[2], recipient=r[3],
-                        envelope_sender=r[4], mime=mimes[r[1]], attempts=r[5], created_at=r[6],
-                        expires_at=r[7], tags=tuple(json.loads(r[8])),
-                        dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None)
-            for r in rows]
+    return [
+        DeliveryJob(
+            delivery_id=r[0],
+            message_id=r[1],
+            account_id=r[2],
+            recipient=r[3],
+            envelope_sender=r[4],
+            mime=mimes[r[1]],
+            attempts=r[5],
+            created_at=r[6],
+            expires_at=r[7],
+            tags=tuple(json.loads(r[8])),
+            dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
+        )
+        for r in rows
+    ]
 
 
 def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
     event_id, kind, delivery_id, message_id, account_id, time, data = row
-    return StoredEvent(event_id, Event(EventKind(kind), delivery_id, message_id, account_id, time,
-                                       json.loads(data)))
+    return StoredEvent(event_id, Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data)))
 
 
 def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> DeliveryView:
     view = DeliveryView(
-        id=row[0], message_id=row[1], account_id=row[2], recipient=row[3], mail_from=row[4],
-        envelope=row[5], envelope_sender=row[6], state=DeliveryState(row[7]), attempts=row[8],
-        created_at=row[9], updated_at=row[10], next_attempt_at=row[11], expires_at=row[12],
-        tags=tuple(json.loads(row[13])))
+        id=row[0],
+        message_id=row[1],
+        account_id=row[2],
+        recipient=row[3],
+        mail_from=row[4],
+        envelope=row[5],
+        envelope_sender=row[6],
+        state=DeliveryState(row[7]),
+        attempts=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        next_attempt_at=row[11],
+        expires_at=row[12],
+        tags=tuple(json.loads(row[13])),
+    )
     if len(row) > 14:  # deliveries_by_id adds the message's options
         view.trackbounces = bool(row[14])
         view.dsn = DsnOptions.from_dict(json.loads(row[15])) if row[15] else None
     if history:
-        view.history = [Attempt(number=a[0], time=a[1], remote=a[2], step=Step(a[3]), code=a[4], status=a[5],
-                                text=a[6], verdict=Verdict(a[7]))
-                        for a in conn.execute(Q["attempts"], (row[0],))]
-        view.events = [log_record(stored.id, stored.event)
-                       for stored in map(_stored_event, conn.execute(Q["delivery_events"], (row[0],)))]
+        view.history = [
+            Attempt(
+                number=a[0],
+                time=a[1],
+                remote=a[2],
+                step=Step(a[3]),
+                code=a[4],
+                status=a[5],
+                text=a[6],
+                verdict=Verdict(a[7]),
+            )
+            for a in conn.execute(Q["attempts"], (row[0],))
+        ]
+        view.events = [
+            log_record(stored.id, stored.event)
+            for stored in map(_stored_event, conn.execute(Q["delivery_events"], (row[0],)))
+        ]
     return view
