@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib
 import logging
 import os
 import secrets
@@ -31,15 +32,18 @@ from pathlib import Path
 from typing import IO
 
 from .config import Settings, parse_hostport
-from .errors import ConfigError
+from .errors import ConfigError, ReturnpathError
 from .logs import LogWriter
+from .private import warn_if_loose
 from .store import open_store
 from .store.sqlite import SqliteStore
 
 log = logging.getLogger("returnpath")
 
 STOP_GRACE = 20.0  # seconds a worker gets to finish before it is killed
-RESTART_DELAY = 1.0
+QUICK_DEATH = 60.0  # a worker that dies sooner than this after its start died "quickly"
+MAX_RESTART_DELAY = 60.0
+GAVE_UP = 3  # the exit code of a `serve` whose workers keep dying
 PURGE_INTERVAL = 600.0  # seconds between purges of what is past keeping
 PURGE_BATCH = 5000
 
@@ -84,6 +88,18 @@ def lock_data_folder(settings: Settings) -> IO[str]:
     return handle
 
 
+def preflight(settings: Settings) -> None:
+    """Load now what every worker loads at its start, so that a broken certificate or an
+    incomplete installation is one clear message, not workers dying one after another."""
+    from .smtp.server import load_tls_context
+
+    load_tls_context(settings)
+    try:
+        importlib.import_module(".bounces", __package__)  # reads the recognition rules
+    except OSError as exc:
+        raise ReturnpathError(f"this installation of returnpath is incomplete ({exc}); install it again") from None
+
+
 @dataclass
 class Worker:
     index: int
@@ -91,6 +107,8 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restarts: int = field(default=0)
+    quick_deaths: int = 0  # deaths in a row, each within QUICK_DEATH of its start
+    restart_at: float | None = None  # monotonic time of a restart that waits out its back-off
 
 
 class Supervisor:
@@ -102,6 +120,7 @@ class Supervisor:
         self.workers = [Worker(i) for i in range(settings.worker_count)]
         self.stopping = asyncio.Event()
         self.purged_at = 0.0  # monotonic time of the last purge
+        self.gave_up = ""  # why `serve` stopped on its own, when its workers kept dying
 
     def spawn(self, worker: Worker) -> None:
         worker.owner = f"{socket.gethostname()}-{self.nonce}-{worker.index}-{worker.restarts}"
@@ -130,6 +149,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
+        preflight(self.settings)
         store = open_store(self.settings)
         await store.open()
         released = await store.release()  # a previous run's in-flight deliveries: try them again
@@ -166,22 +186,46 @@ class Supervisor:
             for sock in self.sockets.values():
                 sock.close()
             await store.close()
+        if self.gave_up:
+            return GAVE_UP
         log.info("returnpath stopped")
         return 0
 
     async def watch(self, store: SqliteStore) -> None:
-        """Restart workers that died, after releasing what they held."""
+        """Restart workers that died, after releasing what they held, waiting longer after each
+        quick death in a row; give up (stop everything) when one keeps dying at once, as a
+        worker does whose configuration or installation is broken."""
+        now = time.monotonic()
         for worker in self.workers:
             assert worker.process is not None
+            if worker.restart_at is not None:
+                if now >= worker.restart_at:
+                    worker.restart_at = None
+                    self.spawn(worker)
+                continue
             code = worker.process.poll()
             if code is None:
                 continue
             released = await store.release(worker.owner)
-            log.error("worker %d exited with %s; released %d deliveries; restarting", worker.index, code, released)
             worker.restarts += 1
-            if time.monotonic() - worker.started < RESTART_DELAY:
-                await asyncio.sleep(RESTART_DELAY)
-            self.spawn(worker)
+            worker.quick_deaths = worker.quick_deaths + 1 if now - worker.started < QUICK_DEATH else 1
+            if worker.quick_deaths >= self.settings.worker_max_quick_deaths:
+                self.gave_up = (
+                    f"worker {worker.index} died {worker.quick_deaths} times in a row, each within "
+                    f"{QUICK_DEATH:.0f} s of its start (last exit code {code}); giving up — its errors are above"
+                )
+                log.critical("%s", self.gave_up)
+                self.stopping.set()
+                return
+            delay = min(self.settings.worker_restart_delay * 2 ** (worker.quick_deaths - 1), MAX_RESTART_DELAY)
+            log.error(
+                "worker %d exited with %s; released %d deliveries; restarting in %.1f s",
+                worker.index,
+                code,
+                released,
+                delay,
+            )
+            worker.restart_at = now + delay
 
     async def purge(self, store: SqliteStore, now: float) -> int:
         """Delete the feedback loops' posts that are past keeping (`[webhooks] keep_done`,
@@ -216,6 +260,7 @@ class Supervisor:
 
 def serve(settings: Settings, config_path: Path) -> int:
     lock = lock_data_folder(settings)
+    warn_if_loose(settings.path("."))
     try:
         return asyncio.run(Supervisor(settings, config_path).run())
     finally:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, config
+from . import __version__, config, private
 from .accounts import create_account
 from .config import Settings
 from .core.events import LOGS, EventKind
@@ -23,6 +23,7 @@ from .core.model import Trace
 from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
 from .logs import format_record, read_records
+from .private import warn_if_loose
 from .service import Relay
 from .store import open_store
 from .store.sqlite import SqliteStore
@@ -158,6 +159,7 @@ def _loops_parser(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    private.restrict()  # the data folder holds secrets: whatever a command creates there is private
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
@@ -205,6 +207,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             await store.close()
 
     print(json.dumps(asyncio.run(first_account())))
+    warn_if_loose(folder)
     print(f"returnpath: created {path}; run `returnpath serve --config {path}`", file=sys.stderr)
     return 0
 

@@ -195,6 +195,12 @@ class Settings:
     secret: str = setting("", "key of the envelope tokens' signatures (keep it; changing it orphans bounces)")
     hostname: str = setting("localhost", "this server's name, in greetings and EHLO")
     workers: int = setting(0, "processes sharing the work; 0: one per CPU core")
+    worker_restart_delay: Duration = setting(
+        Duration(1), "wait before restarting a worker that died; doubles with each quick death in a row, to 1 min"
+    )
+    worker_max_quick_deaths: int = setting(
+        5, "`serve` gives up (exit 3) when a worker dies this many times in a row within a minute of its start"
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)

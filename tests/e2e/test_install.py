@@ -1,0 +1,94 @@
+"""returnpath as a user installs it: a wheel built from this tree, installed with pip into a
+clean virtual environment (not the editable install the scripts use), runs `parse`, `init` and
+`serve`. An editable install reads data files from the source tree, so only this shows one
+left out of the package."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.harness import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DSN = (
+    b"From: MAILER-DAEMON@mx.example.net\r\nTo: b@bounces.example.test\r\nSubject: Undelivered Mail\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+    b"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+    b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+    b"Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown\r\n"
+    b"--b--\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `bin` folder of a clean virtual environment with the wheel installed."""
+    folder = tmp_path_factory.mktemp("install")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(folder / "dist"), str(ROOT)], check=True)
+    [wheel] = (folder / "dist").glob("returnpath-*.whl")
+    venv.create(folder / "venv", with_pip=True)
+    bin = folder / "venv" / "bin"
+    subprocess.run(
+        [bin / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel], check=True
+    )
+    return bin
+
+
+def test_the_wheel_carries_every_data_file_the_code_reads(installed: Path) -> None:
+    [wheel] = (installed.parents[1] / "dist").glob("returnpath-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    source = ROOT / "src"
+    data = {str(p.relative_to(source)) for p in source.rglob("*") if p.suffix in (".sql", ".toml", ".json")}
+    assert data and data <= names, sorted(data - names)
+
+
+def test_parse_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "dsn.eml").write_bytes(DSN)
+    result = subprocess.run(
+        [installed / "returnpath", "parse", "--json", str(tmp_path / "dsn.eml")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"gone@example.net"' in result.stdout and '"userunknown"' in result.stdout
+
+
+def test_serve_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    data = tmp_path / "rp-data"
+    init = subprocess.run(
+        [installed / "returnpath", "init", "--data", data, "--bounce-domain", "bounces.example.test"],
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stderr
+    token = json.loads(init.stdout)["api_token"]
+    config = data / "returnpath.toml"
+    http = f"127.0.0.1:{free_port()}"
+    text = config.read_text()
+    for old, new in (("127.0.0.1:2587", f"127.0.0.1:{free_port()}"), ("127.0.0.1:2525", f"127.0.0.1:{free_port()}"),
+                     ("127.0.0.1:8587", http), ("workers = 0", "workers = 1")):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
+    stderr = tmp_path / "serve.stderr"
+    with open(stderr, "wb") as err:
+        serve = subprocess.Popen([installed / "returnpath", "serve", "--config", config], stderr=err)
+    try:
+        wait_for(lambda: b" ready " in stderr.read_bytes() or serve.poll() is not None, what="the worker")
+        assert serve.poll() is None, stderr.read_text()
+        assert httpx.get(f"http://{http}/healthz").status_code == 200
+        answer = httpx.get(f"http://{http}/v1/feedback-loops", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        assert "restarting" not in stderr.read_text()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0, stderr.read_text()
