@@ -40,3 +40,9 @@ def relay(store: SqliteStore, settings: Settings) -> Relay:
 @pytest.fixture
 async def account(store: SqliteStore) -> NewAccount:
     return await create_account(store, "app", time.time())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long", action="store_true", help="the hostile crash matrix for 10 minutes and 50 kills, not its CI version"
+    )
