@@ -157,7 +157,7 @@ def sections(pattern: re.Pattern[str], text: str) -> list[tuple[re.Match[str], s
     to the next match or the end: how most formats list one block per recipient."""
     heads = list(pattern.finditer(text))
     ends = [h.start() for h in heads[1:]] + [len(text)]
-    return [(h, text[h.end() : end]) for h, end in zip(heads, ends, strict=True)]
+    return [(h, text[h.end() : end]) for h, end in zip(heads, ends[: len(heads)], strict=True)]
 
 
 def cut(text: str, *markers: str) -> str:
