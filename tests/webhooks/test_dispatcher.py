@@ -262,9 +262,11 @@ async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(
     receiver: Receiver, outbox: MemoryOutbox, start: Start
 ) -> None:
     loop = register(receiver, outbox, "/paused", active=False)
+    witness = register(receiver, outbox, "/witness")  # active, with the same events
     publish(outbox, 2)
     dispatcher = await start()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: outbox.settled(witness.id))  # the dispatcher has been through the outbox
+    assert len(receiver.unique("/witness")) == 2
     assert receiver.at("/paused") == [] and not outbox.settled(loop.id)
     outbox.add_loop(replace(loop, active=True))
     dispatcher.notify()
