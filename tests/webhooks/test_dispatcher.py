@@ -7,7 +7,6 @@ The outbox is the in-memory double (memory.py) until the store has its own.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
 import time
