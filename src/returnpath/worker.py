@@ -50,6 +50,9 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP is for the supervisor (reopen the log files); one sent to the whole process group
+    # (a closed terminal, `kill -HUP -PGID`) must not stop the worker in the middle of its work.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     store = open_store(settings)
     await store.open()
     delivery = settings.delivery
