@@ -21,8 +21,7 @@ import pytest
 
 from returnpath.accounts import NewAccount
 from returnpath.config import Duration, Settings
-from returnpath.core.model import Attempt, DeliveryJob, DeliveryState, Submission, Verdict
-from returnpath.core.retry import Settlement
+from returnpath.core.model import DeliveryState, Submission, Verdict
 from returnpath.delivery.engine import DeliveryEngine
 from returnpath.errors import StoreError
 from returnpath.logs import CURSOR, LogWriter
@@ -170,23 +169,43 @@ def test_serve_reports_a_stalled_log_writer_in_healthz_and_writes_every_line_lat
     assert server.stop() == 0
 
 
-class FullDiskOnSettle:
-    """The real store, whose `settle` fails as SQLite does on a full disk for its first
-    `failures` calls; everything else (renewing leases, claiming) goes through."""
+class FullDisk:
+    """The real store, one of whose writes (`method`) fails as SQLite's does on a full disk for
+    its first `failures` calls; everything else (renewing leases, claiming, reading) goes through."""
 
-    def __init__(self, store: SqliteStore, failures: int) -> None:
+    def __init__(self, store: SqliteStore, method: str, failures: int) -> None:
         self.store = store
+        self.method = method
         self.failures = failures
         self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+        real = getattr(self.store, name)
+        if name != self.method:
+            return real
 
-    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise StoreError("database commit failed: database or disk is full")
-        return await self.store.settle(job, attempt, settlement)
+        async def failing(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise StoreError("database commit failed: database or disk is full")
+            return await real(*args, **kwargs)
+
+        return failing
+
+
+async def test_lines_are_not_written_again_while_the_cursor_cannot_be_moved(store: SqliteStore, tmp_path: Path) -> None:
+    account = await an_account(store)
+    delivered = await record_outcomes(store, account, ["a@example.test", "b@example.test"])
+    writer = LogWriter(FullDisk(store, "set_cursor", failures=3), tmp_path / "logs")  # type: ignore[arg-type]
+    try:
+        for _ in range(3):
+            with pytest.raises(StoreError):
+                await writer.drain()
+        assert await writer.drain() == 0
+    finally:
+        writer.close()
+    assert [r["id"] for r in records(tmp_path / "logs" / "deliveries.log")] == delivered
+    assert await store.cursor(CURSOR) == (await store.events())[-1].id
 
 
 async def test_a_sent_message_whose_record_fails_is_sent_once_and_recorded_when_the_store_works_again(
@@ -201,7 +220,7 @@ async def test_a_sent_message_whose_record_fails_is_sent_once_and_recorded_when_
     # The record fails for longer than a lease: were the delivery let go, its lease would run
     # out and the poller would claim it and send the message again.
     settings.delivery.lease = Duration(1)
-    failing = FullDiskOnSettle(store, failures=10)
+    failing = FullDisk(store, "settle", failures=10)
     engine = DeliveryEngine(failing, settings, owner="w1")  # type: ignore[arg-type]
     await engine.start()
     try:
