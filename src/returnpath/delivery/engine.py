@@ -39,10 +39,11 @@ log = logging.getLogger("returnpath.delivery")
 # Fresh submissions are always taken: they are in memory already.
 MAX_HELD = 500
 ROUTE_TTL = 60.0  # seconds a destination's route is used before it is looked up again
-# Seconds between tries to record an attempt while the store fails (at most a sixth of the
-# lease, so that the record is retried several times within one lease period).
+# Seconds between tries to record an attempt while the store fails. Short: when the failure
+# outlasted the lease (its renewals failed too), the record must land before another worker's
+# claim does once the store works again, or that worker sends the message a second time.
 RECORD_RETRY_FIRST = 0.25
-RECORD_RETRY_MAX = 5.0
+RECORD_RETRY_MAX = 1.0
 
 
 @dataclass(eq=False)
