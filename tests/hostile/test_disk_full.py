@@ -154,8 +154,10 @@ def test_serve_reports_a_stalled_log_writer_in_healthz_and_writes_every_line_lat
     assert report["logs"]["state"] == "stalled" and report["logs"]["stalled_for"] >= 1
     wait_for(lambda: "log writer stalled" in server.stderr(), what="the stall in serve's log")
     assert "No space left on device" in server.stderr()
-    assert (logs / "deliveries.log").read_bytes() == before
-    assert records(logs / "failures.log") == []
+    # Lines that fit in the room left in the file's last page may have been written; whole.
+    assert (logs / "deliveries.log").read_bytes().startswith(before)
+    assert len(records(logs / "deliveries.log")) < 1 + 30
+    assert records(logs / "failures.log") == []  # a new file: not a byte of room
     assert server.running
 
     small_disk.free()

@@ -67,8 +67,8 @@ def test_serve_follows_rotation_with_and_without_sighup(
     result = subprocess.run(["sh", "-c", POSTROTATE.format(data=server.data)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     wait_for(log.exists, what="failures.log to be opened again on SIGHUP")
+    wait_for(lambda: "log files reopened" in server.stderr(), what="the reopening in serve's log")
     assert server.running
-    assert "log files reopened" in server.stderr()
     second = fail("rcpt-550@second.example.net")
     assert (ids(rotated), ids(log)) == ([first], [second])
 
