@@ -11,7 +11,8 @@ dispatcher, sharing the store; the kernel spreads connections over them.
 
 On SIGINT or SIGTERM every worker stops accepting, finishes what it is doing (briefly) and
 exits; then the supervisor writes the last log lines and exits. Nothing accepted is lost at
-any point: it is in the store before the client hears OK.
+any point: it is in the store before the client hears OK. SIGHUP makes the supervisor reopen
+the log files (after logrotate moved them); the workers ignore it.
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ class Supervisor:
         preflight(self.settings)
         store = open_store(self.settings)
         await store.open()
+        writer = LogWriter(store, self.settings.path(self.settings.logs.dir))
+        loop.add_signal_handler(signal.SIGHUP, writer.reopen)  # logrotate's postrotate
         released = await store.release()  # a previous run's in-flight deliveries: try them again
         if released:
             log.info("released %d deliveries left in flight by a previous run", released)
@@ -168,7 +171,6 @@ class Supervisor:
             len(self.workers),
             self.settings.path("."),
         )
-        writer = LogWriter(store, self.settings.path(self.settings.logs.dir))
         writing = asyncio.create_task(writer.run(self.stopping))
         try:
             while not self.stopping.is_set():

@@ -96,6 +96,9 @@ class LogSettings:
     """[logs] the JSON-lines log files (deliveries.log, failures.log, ...)."""
 
     dir: str = setting("logs", "folder of the log files, relative to the data folder")
+    stall_after: Duration = setting(
+        Duration(60), "/healthz reports the log writer stalled when events wait this long without it moving on"
+    )
 
 
 @dataclass

@@ -6,76 +6,282 @@ the store. Events commit before anyone is told "OK", so the logs lose nothing: a
 the writer resumes from its cursor. The price is that an event written just before a crash,
 whose cursor move did not commit, may appear twice; each line carries its `event_id` so
 readers can tell.
+
+A batch of lines is appended whole or not at all: when a write fails (a full disk), every file
+of the batch is cut back to where it was, the cursor stays, and the writer tries again with
+backoff, logging that it is stalled and, later, that it resumed. A line torn by a crash in
+the middle of a write is cut off when the file is next opened. A file that was moved away or
+removed (log rotation) is noticed before each batch and the writer starts a new one at the
+same path; SIGHUP makes it reopen its files at once.
+
+The workers, which serve `/healthz`, see the writer only through the store: `LogWatch` reads
+its cursor and the first event after it, and calls the writer stalled when events have been
+waiting for `[logs] stall_after` without the cursor moving. That needs no write of the
+writer's own, so it works when the disk is full, or the supervisor hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO
 
 from .core.events import LOGS, log_record
 from .core.ports import Store
+from .errors import StoreError
+
+log = logging.getLogger("returnpath.logs")
 
 CURSOR = "logs"
 BATCH = 2000
+MAX_BACKOFF = 5.0  # seconds between tries while writing fails
+REPORT_EVERY = 60.0  # seconds between log messages while the writer stays stalled
 
 
 class LogWriter:
+    """Appends the events' lines to the log files; survives a full disk, follows rotation."""
+
     def __init__(self, store: Store, folder: Path, *, poll_interval: float = 0.2) -> None:
         self.store = store
         self.folder = folder
         self.poll_interval = poll_interval
-        self._files: dict[str, TextIO] = {}
+        self._files: dict[str, int] = {}  # log name -> open file descriptor
+        # The last event written to the files: ahead of the store's cursor when moving that
+        # failed, so that the same lines are not written again meanwhile.
+        self._written = 0
+        self.stalled_since: float | None = None  # wall time of the first failure of a stall
+        self.error: str | None = None  # what went wrong last, while stalled
+        self._reported_at = 0.0
 
-    def _file(self, name: str) -> TextIO:
-        handle = self._files.get(name)
-        if handle is None:
+    # ---- the files -------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name}.log"
+
+    def _file(self, name: str) -> int:
+        """The open log file, opened anew if the one at its path is another (rotated) or gone."""
+        path = self._path(name)
+        fd = self._files.get(name)
+        if fd is not None and not _is_at(fd, path):
+            self._close(name)
+            fd = None
+        if fd is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle = open(self.folder / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115
-            self._files[name] = handle
-        return handle
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                cut = _cut_torn_tail(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            if cut:
+                log.warning("%s ended in a torn line (%d bytes, from an interrupted write): cut off", path, cut)
+            self._files[name] = fd
+        return fd
+
+    def _close(self, name: str) -> None:
+        fd = self._files.pop(name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _append(self, lines: dict[str, list[str]]) -> None:
+        """Append each log's lines, durably, whole: on any error every file of the batch is cut
+        back to its size before it, so that neither a torn line nor a line written twice is left."""
+        started: list[tuple[str, int, int]] = []  # name, file descriptor, size before
+        current = ""  # the file being written, for the error
+        try:
+            for current, chunk in lines.items():
+                fd = self._file(current)
+                started.append((current, fd, os.fstat(fd).st_size))
+                _write_all(fd, "".join(chunk).encode())
+            for name, fd, _ in started:
+                current = name
+                os.fsync(fd)
+        except OSError as exc:
+            for name, fd, size in started:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    self._close(name)  # a torn tail is cut when it is opened again
+            raise OSError(exc.errno, exc.strerror, str(self._path(current))) from None
+
+    def reopen(self) -> None:
+        """Close the log files and open them again at their paths (SIGHUP, after rotation)."""
+        names = list(self._files)
+        for name in names:
+            self._close(name)
+        for name in names:
+            try:
+                self._file(name)
+            except OSError as exc:
+                log.error("cannot reopen %s: %s; trying again at the next line", self._path(name), exc.strerror)
+        log.info("log files reopened")
+
+    def close(self) -> None:
+        for name in list(self._files):
+            self._close(name)
+
+    # ---- writing ---------------------------------------------------------------------------
 
     async def drain(self) -> int:
-        """Write every event committed so far; returns how many lines were written."""
+        """Write every event committed so far; returns how many lines were written.
+
+        Raises OSError when a log file cannot be written and StoreError when the store cannot
+        be read or the cursor moved; nothing is lost then, the next call starts where this
+        one stopped."""
         written = 0
         cursor = await self.store.cursor(CURSOR)
+        if self._written > cursor:
+            cursor = self._written
+            await self.store.set_cursor(CURSOR, cursor)  # a move that failed last time
         while True:
             batch = await self.store.events(after=cursor, limit=BATCH)
             if not batch:
                 return written
-            touched: set[str] = set()
+            lines: dict[str, list[str]] = {}
             for stored in batch:
                 name = LOGS.get(stored.event.kind)
                 if name is not None:
-                    line = json.dumps(log_record(stored.id, stored.event), ensure_ascii=False)
-                    self._file(name).write(line + "\n")
-                    touched.add(name)
-                    written += 1
-            for name in touched:
-                self._files[name].flush()
-                os.fsync(self._files[name].fileno())
-            cursor = batch[-1].id
+                    record = log_record(stored.id, stored.event)
+                    lines.setdefault(name, []).append(json.dumps(record, ensure_ascii=False) + "\n")
+            self._append(lines)
+            written += sum(len(chunk) for chunk in lines.values())
+            cursor = self._written = batch[-1].id
             await self.store.set_cursor(CURSOR, cursor)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until `stop` is set, then drain once more."""
+        """Drain until `stop` is set, then drain once more. Never raises: while writing fails it
+        tries again, backing off up to MAX_BACKOFF seconds, and says so in the process's log."""
+        delay = self.poll_interval
         while not stop.is_set():
-            await self.drain()
+            delay = self.poll_interval if await self.attempt() else min(delay * 2, MAX_BACKOFF)
             try:
-                await asyncio.wait_for(stop.wait(), self.poll_interval)
+                await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
                 pass
-        await self.drain()
+        if not await self.attempt():
+            log.error("log writer stopped with events not yet in the log files; they are written at the next start")
 
-    def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
+    async def attempt(self) -> bool:
+        """One drain; False (logged) when it failed."""
+        try:
+            written = await self.drain()
+        except Exception as exc:  # noqa: BLE001 - a full disk, the store away, or a bug: never die
+            self._stalled(exc)
+            return False
+        if self.stalled_since is not None:
+            log.warning(
+                "log writer resumed after %.0f s stalled; %d lines written now",
+                time.time() - self.stalled_since,
+                written,
+            )
+            self.stalled_since = self.error = None
+        return True
+
+    def _stalled(self, exc: Exception) -> None:
+        error = str(exc) or type(exc).__name__
+        now = time.time()
+        if self.stalled_since is None:
+            self.stalled_since = now
+        elif error == self.error and now - self._reported_at < REPORT_EVERY:
+            return
+        self.error, self._reported_at = error, now
+        expected = isinstance(exc, (OSError, StoreError))
+        log.error(
+            "log writer stalled (%.0f s so far): %s; the events wait in the store, trying again",
+            now - self.stalled_since,
+            error,
+            exc_info=None if expected else exc,
+        )
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether `path` still names the open file `fd` (not moved away, removed or replaced)."""
+    try:
+        at_path = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (at_path.st_dev, at_path.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _cut_torn_tail(fd: int) -> int:
+    """Cut a last line that has no newline (a write interrupted by a crash); returns the bytes cut."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end < size:
+        os.ftruncate(fd, end)
+    return size - end
+
+
+class LogWatch:
+    """The log writer's progress as a worker sees it, through the store (for `/healthz`).
+
+    Every few seconds it reads the writer's cursor and whether an event waits after it. The
+    writer is *stalled* when events have been waiting for `stall_after` seconds while the
+    cursor did not move. (Not the events' own times: an attempt recorded late, or a bounce
+    processed from a backlog, has an old time and is written at once.)
+    """
+
+    def __init__(self, store: Store, stall_after: float, *, interval: float | None = None) -> None:
+        self.store = store
+        self.stall_after = stall_after
+        self.interval = interval if interval is not None else max(0.05, min(stall_after / 4, 5.0))
+        self.cursor: int | None = None
+        self.moved_at = time.monotonic()  # when the cursor last moved, or nothing was waiting
+        self.waiting = False  # whether events wait after the cursor
+        self.error: str | None = None  # the store could not be read
+
+    async def check(self) -> None:
+        try:
+            cursor = await self.store.cursor(CURSOR)
+            waiting = bool(await self.store.events(after=cursor, limit=1))
+        except StoreError as exc:
+            self.error = str(exc)
+            return
+        self.error = None
+        if cursor != self.cursor or not waiting:
+            self.moved_at = time.monotonic()
+        self.cursor, self.waiting = cursor, waiting
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check every `interval` seconds until `stop` is set."""
+        while not stop.is_set():
+            await self.check()
+            try:
+                await asyncio.wait_for(stop.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    def report(self) -> dict[str, Any]:
+        """`{"state": "ok"}`; `"stalled"` with `stalled_for` (seconds) and the `cursor`; or
+        `"unknown"` with the `error` when the store cannot be read."""
+        if self.error is not None:
+            return {"state": "unknown", "error": self.error}
+        still = time.monotonic() - self.moved_at
+        if self.waiting and still >= self.stall_after:
+            return {"state": "stalled", "stalled_for": round(still), "cursor": self.cursor}
+        return {"state": "ok"}
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .app import STOP_GRACE
 from .config import Settings
 from .delivery.engine import DeliveryEngine
 from .http.app import create_app, serve_http
+from .logs import LogWatch
 from .returns.worker import ReturnsWorker
 from .service import Relay
 from .smtp.inbound import start_inbound_server
@@ -49,6 +50,9 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP is for the supervisor (reopen the log files); one sent to the whole process group
+    # (a closed terminal, `kill -HUP -PGID`) must not stop the worker in the middle of its work.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     store = open_store(settings)
     await store.open()
     delivery = settings.delivery
@@ -67,7 +71,11 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
     submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
     inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))
-    http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]))
+    log_watch = LogWatch(store, settings.logs.stall_after)
+    await log_watch.check()
+    watching = asyncio.create_task(log_watch.run(stop), name="log watch")
+    app = create_app(relay, settings, log_watch=log_watch)
+    http = await serve_http(app, settings, socket.socket(fileno=fds["http"]))
     await engine.start()
     await returns.start()
     await dispatcher.start()
@@ -81,6 +89,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     await engine.stop(STOP_GRACE / 2)
     await dispatcher.stop(STOP_GRACE / 4)
     await poster.close()
+    await watching
     await store.release(owner)
     await store.close()
 

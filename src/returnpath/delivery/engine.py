@@ -10,7 +10,9 @@ After every attempt, `core.retry.settle` decides what the outcome means (deliver
 until when, failed) and the store records the attempt, the delivery's new state and its event
 in one transaction. A lease keeper renews the leases of every delivery held in memory, so
 that no other worker takes it meanwhile; if this process dies, the leases run out and another
-worker attempts those deliveries again: at least once, never zero times.
+worker attempts those deliveries again: at least once, never zero times. When the store
+cannot record an attempt (a full disk), the delivery stays held and the record is tried again
+until it is written: a message is not sent again because its first sending went unrecorded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..core.model import Attempt, DeliveryJob, Outcome, Step, Verdict
 from ..core.ports import Store
-from ..core.retry import settle
+from ..core.retry import Settlement, settle
+from ..errors import StoreError
 from ..smtp.client import Session
 from .routes import Destination, DnsResolver, Routes
 
@@ -36,6 +39,11 @@ log = logging.getLogger("returnpath.delivery")
 # Fresh submissions are always taken: they are in memory already.
 MAX_HELD = 500
 ROUTE_TTL = 60.0  # seconds a destination's route is used before it is looked up again
+# Seconds between tries to record an attempt while the store fails. Short: when the failure
+# outlasted the lease (its renewals failed too), the record must land before another worker's
+# claim does once the store works again, or that worker sends the message a second time.
+RECORD_RETRY_FIRST = 0.25
+RECORD_RETRY_MAX = 1.0
 
 
 @dataclass(eq=False)
@@ -283,14 +291,48 @@ class DeliveryEngine:
             verdict=outcome.verdict,
         )
         try:
-            await self.store.settle(job, attempt, settlement)
+            await self._settle(job, attempt, settlement)
             log.debug("delivery %s to %s: %s", job.delivery_id, job.recipient, settlement.state.value)
+        except asyncio.CancelledError:
+            log.error(
+                "delivery %s: stopped before its attempt could be recorded; it will be attempted again", job.delivery_id
+            )
+            raise
         except Exception:
-            # Not written: the lease runs out (it is no longer renewed) and the delivery is
-            # attempted again, perhaps by another worker.
+            # A bug, not an outage: the lease runs out (it is no longer renewed) and the
+            # delivery is attempted again, perhaps by another worker.
             log.exception("delivery %s: recording the attempt failed", job.delivery_id)
         finally:
             self._held.pop(job.delivery_id, None)
+
+    async def _settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> None:
+        """Write the attempt, trying again with backoff for as long as the store fails (a full
+        disk, a locked database). The message may have been sent: were the record given up,
+        the lease would run out and the message be sent again. So the delivery stays held,
+        its lease renewed by the lease keeper, and this session sends nothing else meanwhile."""
+        delay = RECORD_RETRY_FIRST
+        failing_since: float | None = None
+        while True:
+            try:
+                await self.store.settle(job, attempt, settlement)
+            except StoreError as exc:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.error(
+                        "delivery %s: recording the attempt failed (%s); keeping it and trying again",
+                        job.delivery_id,
+                        exc,
+                    )
+                await asyncio.sleep(delay)
+                delay = max(0.05, min(delay * 2, RECORD_RETRY_MAX, self.settings.delivery.lease / 6))
+                continue
+            if failing_since is not None:
+                log.warning(
+                    "delivery %s: attempt recorded after %.1f s of trying",
+                    job.delivery_id,
+                    time.monotonic() - failing_since,
+                )
+            return
 
     async def _record_waiting(self, queue: _Queue, outcome: Outcome) -> None:
         """Give every job waiting for an unreachable destination the same outcome.

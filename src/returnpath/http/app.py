@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from ..errors import ReturnpathError
+from ..logs import LogWatch
 from ..loops import Loops
 from ..service import Relay
 from ..webhooks.ports import LoopStore
@@ -30,7 +31,8 @@ from .problems import Problem, error_handler, http_exception_handler, internal_e
 RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, loops, openapi)
 
 
-def create_app(relay: Relay, settings: Settings) -> Starlette:
+def create_app(relay: Relay, settings: Settings, *, log_watch: LogWatch | None = None) -> Starlette:
+    """The API over `relay`; `log_watch` (the worker's view of the log writer) feeds /healthz."""
     app = Starlette(
         routes=[route for resource in RESOURCES for route in resource.routes],
         exception_handlers={
@@ -43,6 +45,7 @@ def create_app(relay: Relay, settings: Settings) -> Starlette:
     app.router.redirect_slashes = False  # one URL per resource; /v1/send/ is a 404, not a redirect
     app.state.relay = relay
     app.state.settings = settings
+    app.state.log_watch = log_watch
     app.state.loops = Loops(cast(LoopStore, relay.store), settings)
     app.state.openapi = openapi.document(
         {path: item for resource in RESOURCES for path, item in resource.paths.items()}
