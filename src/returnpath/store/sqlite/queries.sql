@@ -289,7 +289,7 @@ SELECT count(*) FROM messages WHERE account_id = ? AND forward_of IS NOT NULL AN
 -- name: purge_bodies
 -- The MIME of messages created before :before whose deliveries are all final (nothing will
 -- read it to send it again); a batch at a time.
-UPDATE messages SET mime = X'', purged_at = :now
+UPDATE messages SET mime = :nothing, purged_at = :now
 WHERE id IN (
     SELECT m.id FROM messages m
     WHERE m.purged_at IS NULL AND m.created_at < :before
@@ -299,7 +299,7 @@ WHERE id IN (
 -- name: purge_returns
 -- The raw bytes of returned messages received before :before and processed; the row stays, so
 -- that events which name it still find what it was.
-UPDATE returns SET raw = X'', purged_at = :now
+UPDATE returns SET raw = :nothing, purged_at = :now
 WHERE id IN (
     SELECT id FROM returns
     WHERE purged_at IS NULL AND state = 'processed' AND received_at < :before

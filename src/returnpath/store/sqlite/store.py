@@ -254,11 +254,11 @@ class SqliteStore:
     # ---- retention ([retention]; the supervisor's periodic purge) -------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
-        params = {"before": before, "now": now, "batch": batch}
+        params = {"before": before, "now": now, "batch": batch, "nothing": b""}
         return await self.db.write(lambda c: int(c.execute(Q["purge_bodies"], params).rowcount))
 
     async def purge_returns(self, before: float, now: float, batch: int) -> int:
-        params = {"before": before, "now": now, "batch": batch}
+        params = {"before": before, "now": now, "batch": batch, "nothing": b""}
 
         def op(conn: sqlite3.Connection) -> int:
             sizes = [row[0] for row in conn.execute(Q["purge_returns"], params).fetchall()]
