@@ -49,6 +49,7 @@ class ReturnsWorker:
         self.owner = owner
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._rationed: dict[str, float] = {}  # account -> when it was last said that forwards wait
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="returned-mail worker")
@@ -101,13 +102,14 @@ class ReturnsWorker:
             if view.account_id not in used:
                 used[view.account_id] = await self.store.forwards_since(view.account_id, now - FORWARD_WINDOW)
             if used[view.account_id] >= allowance:
-                log.warning(
-                    "returned message %s not forwarded to %s: account %s has had %d forwards in the last hour",
-                    returned.id,
-                    view.envelope,
-                    view.account_id,
-                    used[view.account_id],
-                )
+                if now - self._rationed.get(view.account_id, float("-inf")) >= 60:  # once a minute, not per message
+                    self._rationed[view.account_id] = now
+                    log.warning(
+                        "not forwarding returned mail of account %s to %s: %d forwards in the last hour",
+                        view.account_id,
+                        view.envelope,
+                        used[view.account_id],
+                    )
                 continue
             used[view.account_id] += 1
             copies[view.id] = self._forward(view, returned, now)
