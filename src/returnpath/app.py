@@ -6,9 +6,10 @@ sure), starts one worker process per core with the sockets inherited, writes the
 from the events table, restarts a worker that dies (releasing its leases first, so its
 deliveries are attempted again at once), and every ten minutes deletes what is past keeping:
 the feedback loops' done and dead posts, and after their `[retention]` periods the MIME of
-messages whose deliveries are all final, the raw bytes of returned messages, and events. Workers each run the submission server, the inbound server of
-the bounce domain, the HTTP API, a delivery engine, a returned-mail worker and a feedback-loop
-dispatcher, sharing the store; the kernel spreads connections over them.
+messages whose deliveries are all final, the raw bytes of returned messages, and events.
+Workers each run the submission server, the inbound server of the bounce domain, the HTTP API,
+a delivery engine, a returned-mail worker and a feedback-loop dispatcher, sharing the store;
+the kernel spreads connections over them.
 
 On SIGINT or SIGTERM every worker stops accepting, finishes what it is doing (briefly) and
 exits; then the supervisor writes the last log lines and exits. Nothing accepted is lost at
