@@ -49,6 +49,7 @@ class InboundHandler:
         self.clock = clock
         self._storing: set[asyncio.Task[None]] = set()
         self._warned_at = float("-inf")
+        self._database_folder = settings.sqlite_path.parent  # whose disk keeps reserve_free_space
 
     def delivery_of(self, address: str) -> str | None:
         """The delivery id an envelope recipient's token names; "" for a role account; None
@@ -117,7 +118,7 @@ class InboundHandler:
     async def _room(self, size: int, *, count_stored: bool) -> bool:
         """Whether `size` more bytes of returned mail may be stored: the disk keeps its reserve
         (one statvfs call) and, when `count_stored`, the returned mail kept stays under its limit."""
-        folder = self.settings.sqlite_path.parent
+        folder = self._database_folder
         try:
             disk = os.statvfs(folder)
         except OSError as exc:
