@@ -4,10 +4,12 @@ The supervisor binds the listening sockets (submission, inbound, HTTP), releases
 by a previous run (on the embedded SQLite store nothing else can be running: a lock file makes
 sure), starts one worker process per core with the sockets inherited, writes the log files
 from the events table, restarts a worker that dies (releasing its leases first, so its
-deliveries are attempted again at once), and every ten minutes deletes the feedback loops'
-posts that are past keeping. Workers each run the submission server, the inbound server of
-the bounce domain, the HTTP API, a delivery engine, a returned-mail worker and a feedback-loop
-dispatcher, sharing the store; the kernel spreads connections over them.
+deliveries are attempted again at once), and every ten minutes deletes what is past keeping:
+the feedback loops' done and dead posts, and after their `[retention]` periods the MIME of
+messages whose deliveries are all final, the raw bytes of returned messages, and events.
+Workers each run the submission server, the inbound server of the bounce domain, the HTTP API,
+a delivery engine, a returned-mail worker and a feedback-loop dispatcher, sharing the store;
+the kernel spreads connections over them.
 
 On SIGINT or SIGTERM every worker stops accepting, finishes what it is doing (briefly) and
 exits; then the supervisor writes the last log lines and exits. Nothing accepted is lost at
@@ -28,13 +30,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from .config import Settings, parse_hostport
 from .errors import ConfigError, ReturnpathError
-from .logs import LogWriter
+from .logs import CURSOR, LogWriter
 from .private import warn_if_loose
 from .store import open_store
 from .store.sqlite import SqliteStore
@@ -120,7 +123,7 @@ class Supervisor:
         self.sockets: dict[str, socket.socket] = {}
         self.workers = [Worker(i) for i in range(settings.worker_count)]
         self.stopping = asyncio.Event()
-        self.purged_at = 0.0  # monotonic time of the last purge
+        self.purged_at = float("-inf")  # monotonic time of the last purge: the first is at start
         self.gave_up = ""  # why `serve` stopped on its own, when its workers kept dying
 
     def spawn(self, worker: Worker) -> None:
@@ -230,19 +233,33 @@ class Supervisor:
             worker.restart_at = now + delay
 
     async def purge(self, store: SqliteStore, now: float) -> int:
-        """Delete the feedback loops' posts that are past keeping (`[webhooks] keep_done`,
-        `keep_dead`), a batch per transaction, yielding to the workers' writes in between."""
+        """Delete what is past keeping: the feedback loops' posts (`[webhooks] keep_done`,
+        `keep_dead`) and what `[retention]` says (0: kept forever), a batch per transaction,
+        yielding to the workers' writes in between. Returns how many things went."""
         self.purged_at = time.monotonic()
-        hooks = self.settings.webhooks
+        hooks, keep = self.settings.webhooks, self.settings.retention
+        steps: list[tuple[str, Callable[[int], Awaitable[int]]]] = [
+            ("feedback-loop posts", lambda n: store.purge_outbox(now - hooks.keep_done, now - hooks.keep_dead, n)),
+        ]
+        if keep.message_bodies:
+            steps.append(("message bodies", lambda n: store.purge_bodies(now - keep.message_bodies, now, n)))
+        if keep.returned_mail:
+            steps.append(("returned messages", lambda n: store.purge_returns(now - keep.returned_mail, now, n)))
+        if keep.events:
+            logged = await store.cursor(CURSOR)  # never an event the log files have not got yet
+            steps.append(("events", lambda n: store.purge_events(now - keep.events, logged, n)))
         total = 0
-        while not self.stopping.is_set():
-            deleted = await store.purge_outbox(now - hooks.keep_done, now - hooks.keep_dead, PURGE_BATCH)
-            total += deleted
-            if deleted < PURGE_BATCH:
-                break
-            await asyncio.sleep(0.05)
-        if total:
-            log.info("purged %d feedback-loop posts past keeping", total)
+        for what, step in steps:
+            purged = 0
+            while not self.stopping.is_set():
+                deleted = await step(PURGE_BATCH)
+                purged += deleted
+                if deleted < PURGE_BATCH:
+                    break
+                await asyncio.sleep(0.05)
+            if purged:
+                log.info("purged %d %s past keeping", purged, what)
+            total += purged
         return total
 
     async def stop_workers(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__, config, private
 from .accounts import create_account
 from .config import Settings
-from .core.events import LOGS, EventKind
+from .core.events import LOGS, EventKind, format_time
 from .core.model import Trace
 from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
@@ -365,6 +365,11 @@ def cmd_returned(args: argparse.Namespace) -> int:
     returned = asyncio.run(_with_store(settings, lambda s: s.returned(args.id.lower())))
     if returned is None:
         raise NotFound(f"no returned message {args.id!r}")
+    if returned.purged_at is not None:
+        raise NotFound(
+            f"returned message {returned.id} was purged on {format_time(returned.purged_at)} UTC, "
+            f"after [retention] returned_mail"
+        )
     sys.stdout.buffer.write(returned.raw)
     sys.stdout.flush()
     return 0

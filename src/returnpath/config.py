@@ -35,6 +35,10 @@ class Size(int):
     """Bytes; written in the file as a number or as "512k", "25m", "1g"."""
 
 
+class Keep(Duration):
+    """How long something is kept: a duration, or 0 or "forever" to keep it forever."""
+
+
 def setting(default: Any, description: str, **kw: Any) -> Any:
     """Declare a setting: its default and the one-line description shown in the file."""
     if isinstance(default, (dict, list)):
@@ -68,6 +72,17 @@ class InboundSettings:
     max_message_size: Size = setting(Size(50 * 1024 * 1024), "largest returned message accepted, in bytes")
     max_recipients: int = setting(100, "most recipients in one returned message")
     timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    max_stored_returns: Size = setting(
+        Size(5 * 1024**3), "most returned mail kept, in bytes; beyond it more is refused (452 4.3.1); 0: no limit"
+    )
+    reserve_free_space: Size = setting(
+        Size(1024**3),
+        "refuse returned mail (452 4.3.1) when the database's disk has less free space than this, "
+        "so that it is left to submissions",
+    )
+    max_forwards_per_hour: int = setting(
+        1000, "most returned messages forwarded to one account's own envelope addresses in an hour"
+    )
 
 
 @dataclass
@@ -190,6 +205,17 @@ class WebhookSettings:
 
 
 @dataclass
+class RetentionSettings:
+    """[retention] how long what was sent, what came back and events are kept (0 or "forever": always)."""
+
+    message_bodies: Keep = setting(
+        Keep(7 * 86400), "the MIME of a message, once all of its deliveries are delivered or failed"
+    )
+    returned_mail: Keep = setting(Keep(30 * 86400), "the raw bytes of a returned message (bounce, auto-reply, ...)")
+    events: Keep = setting(Keep(90 * 86400), "events (the API's and the CLI's history; the log files are kept apart)")
+
+
+@dataclass
 class Settings:
     """returnpath settings. Paths are relative to the data folder."""
 
@@ -210,6 +236,7 @@ class Settings:
     logs: LogSettings = field(default_factory=LogSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     # Resolved by `load`, not settings of their own.
     base: Path = field(default=Path("."), metadata={"internal": True})
@@ -244,13 +271,16 @@ def parse_hostport(value: str, name: str) -> tuple[str, int]:
 
 
 def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
-    if kind is Duration:
+    if kind is Keep and isinstance(value, str) and value.strip().lower() == "forever":
+        return Keep(0)
+    if kind in (Duration, Keep):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            result: Any = Duration(value)
+            result: Any = kind(value)
         elif isinstance(value, str) and (m := _DURATION.match(value)):
-            result = Duration(float(m.group(1)) * _UNITS[m.group(2)])
+            result = kind(float(m.group(1)) * _UNITS[m.group(2)])
         else:
-            raise ConfigError(f'{name} = {value!r}: expected seconds or a duration like "5m"')
+            also = ', or "forever"' if kind is Keep else ""
+            raise ConfigError(f'{name} = {value!r}: expected seconds or a duration like "5m"{also}')
         if result < 0:
             raise ConfigError(f"{name} must not be negative")
         return result
@@ -363,6 +393,8 @@ def is_loopback(host: str) -> bool:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Keep) and not value:
+        return '"forever"'
     if isinstance(value, Duration):
         seconds = float(value)
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -11,6 +11,7 @@
     ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
     ├── NotFound               no such thing for this account (HTTP 404)
     └── StoreError             the store could not do what was asked (outage, corruption)
+        └── StoreFull          it will not take more of something (returned mail over its limit)
 
 Adapters translate these at their boundary: the SMTP handlers into replies with enhanced
 status codes, the HTTP API into RFC 9457 problem documents, the CLI into a message and an
@@ -70,3 +71,8 @@ class NotFound(ReturnpathError):
 
 class StoreError(ReturnpathError):
     """The store failed: the database is unreachable, locked for too long or corrupt."""
+
+
+class StoreFull(StoreError):
+    """The store refuses to keep more of something: returned mail over `[smtp.inbound]
+    max_stored_returns`, or the disk below its reserve. Try again later (SMTP 452 4.3.1)."""

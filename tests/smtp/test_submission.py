@@ -159,7 +159,20 @@ async def test_option_headers_are_read_and_removed(
     assert job.dsn == DsnOptions(notify=("FAILURE", "DELAY"), ret="HDRS", envid="abc123")
 
 
-async def test_mail_from_is_the_envelope_unless_a_header_says_otherwise(
+async def test_mail_from_is_not_an_envelope_of_the_applications_own(
+    client: RawClient, account: NewAccount, store: SqliteStore, settings: Settings
+) -> None:
+    """Only X-Returnpath-Envelope asks for returned mail to be forwarded; MAIL FROM does not
+    (it did once, and everything sent to a tracking address went on to the sender)."""
+    await client.login(account)
+    match = QUEUED_ONE.match(await send(client, "app@example.com", ["someone@example.net"], MIME))
+    assert match
+    [delivery] = await store.message_deliveries(account.account.id, match["message"])
+    assert delivery.envelope is None
+    assert delivery.envelope_sender.endswith("@" + settings.bounce_domain)
+
+
+async def test_without_tracking_mail_from_is_the_envelope_sender(
     client: RawClient, account: NewAccount, store: SqliteStore
 ) -> None:
     await client.login(account)
@@ -167,7 +180,7 @@ async def test_mail_from_is_the_envelope_unless_a_header_says_otherwise(
     match = QUEUED_ONE.match(await send(client, "app@example.com", ["someone@example.net"], data))
     assert match
     [delivery] = await store.message_deliveries(account.account.id, match["message"])
-    assert delivery.envelope == delivery.envelope_sender == "app@example.com"
+    assert (delivery.envelope, delivery.envelope_sender) == (None, "app@example.com")
 
 
 async def test_the_null_sender_gives_no_envelope(

@@ -49,10 +49,22 @@ def test_durations_and_sizes(tmp_path: Path) -> None:
     assert settings.smtp.submission.max_message_size == 10 * 1024 * 1024
 
 
+def test_retention_keeps_forever_at_0_or_forever(tmp_path: Path) -> None:
+    settings = config.load(
+        write(tmp_path, '[retention]\nmessage_bodies = "forever"\nreturned_mail = 0\nevents = "12h"\n')
+    )
+    assert (settings.retention.message_bodies, settings.retention.returned_mail) == (0, 0)
+    assert settings.retention.events == 12 * 3600
+    assert 'message_bodies = "forever"' in config.render(settings)  # and loads back the same
+    assert config.Settings().retention.returned_mail == 30 * 86400  # the default is not forever
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         ("colour = 1\n", "unknown setting.*colour"),
+        ('[retention]\nevents = "always"\n', 'retention.events.*or "forever"'),
+        ('[delivery.retry]\nlifetime = "forever"\n', "delivery.retry.lifetime"),  # only retention keeps forever
         ("[delivery]\nconcurency = 3\n", r"\[delivery\].*concurency"),
         ('[delivery.retry]\nfirst = "soon"\n', "delivery.retry.first"),
         ('[http]\nlisten = "8080"\n', "http.listen.*host:port"),

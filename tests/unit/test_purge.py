@@ -1,4 +1,5 @@
-"""`serve`'s supervisor deletes the feedback loops' posts that are past keeping."""
+"""`serve`'s supervisor deletes what is past keeping: the feedback loops' posts, and what
+[retention] says."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from returnpath import app
-from returnpath.config import Duration, Settings
+from returnpath.config import Duration, Keep, Settings
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
-from returnpath.core.model import Account
+from returnpath.core.model import Account, Returned, Submission
+from returnpath.core.ports import NewDelivery, NewMessage
+from returnpath.logs import CURSOR
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
 from returnpath.webhooks.model import Format, Loop
@@ -47,3 +50,32 @@ async def test_the_supervisor_purges_in_batches_until_nothing_is_left(
     monkeypatch.setattr(app, "PURGE_BATCH", 3)
     assert await supervisor.purge(store, now) == 7
     assert await store.db.read(lambda c: c.execute("SELECT count(*) FROM loop_outbox").fetchone()[0]) == 0
+
+
+async def test_retention_purges_bodies_returns_and_events_and_0_keeps_forever(
+    settings: Settings, store: SqliteStore
+) -> None:
+    now = time.time()
+    old = now - 2 * 86400
+    account = Account(ids.new_id(old), "app", "app")
+    await store.create_account(account, "token", "hash", old)
+    submission = Submission("a@example.com", ("x@example.net",), b"Subject: hi\r\n\r\nhi\r\n")
+    delivery = NewDelivery(ids.new_id(old), "x@example.net", "b@bounces.example.test")
+    await store.submit(
+        NewMessage(account.id, "m" * 26, submission, (delivery,), old, old + 60), owner=None, lease_until=0
+    )
+    returned = Returned(ids.new_id(old), "", ("postmaster@bounces.example.test",), (), None, old, b"Subject: x\r\n\r\n")
+    await store.receive(returned)
+    bounce = Event(EventKind.BOUNCE, delivery.id, "m" * 26, account.id, old, {})
+    [event_id] = await store.finish_return(returned.id, "other", [bounce], [delivery.id], [], old)
+    await store.set_cursor(CURSOR, event_id)  # written to the log files
+    supervisor = app.Supervisor(settings, Path(settings.base) / "returnpath.toml")
+    for name in ("message_bodies", "returned_mail", "events"):
+        setattr(settings.retention, name, Keep(0))  # forever
+    assert await supervisor.purge(store, now) == 0
+    for name in ("message_bodies", "returned_mail", "events"):
+        setattr(settings.retention, name, Keep(86400))
+    assert await supervisor.purge(store, now) == 3
+    assert await store.mime("m" * 26) == b""
+    assert (await store.returned(returned.id)).purged_at == now  # type: ignore[union-attr]
+    assert await store.events() == []

@@ -130,6 +130,7 @@ class DeliveryJob:
     expires_at: float  # no new attempt after this
     tags: tuple[str, ...] = ()
     dsn: DsnOptions | None = None
+    forward: bool = False  # a copy of returned mail for the application's own envelope (no events)
 
     @property
     def domain(self) -> str:
@@ -200,4 +201,5 @@ class Returned:
     deliveries: tuple[str, ...]  # the delivery ids that the recipients' tokens name
     client: str | None  # the address of the server that sent it to us
     received_at: float
-    raw: bytes
+    raw: bytes  # b"" once purged
+    purged_at: float | None = None  # when its raw bytes were deleted ([retention] returned_mail)

@@ -35,6 +35,7 @@ class NewMessage:
     deliveries: tuple[NewDelivery, ...]
     now: float
     expires_at: float
+    forward_of: str | None = None  # a copy of this returned message, for the application's envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,9 @@ class Store(Protocol):
         """Drop the leases of `owner` (of everybody when None); returns how many."""
         ...
 
-    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
-        """Record an attempt, the delivery's new state and its event; returns the event id."""
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
+        """Record an attempt, the delivery's new state and its event; returns the event id
+        (None when the settlement has no event: a forwarded copy of returned mail)."""
         ...
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...
@@ -94,8 +96,17 @@ class Store(Protocol):
         ...
 
     # returned messages
-    async def receive(self, returned: Returned) -> None:
-        """Store a returned message, raw, as state 'new'."""
+    async def receive(self, returned: Returned, *, limit: int | None = None) -> None:
+        """Store a returned message, raw, as state 'new'. With a `limit`, raise StoreFull
+        instead when the returned mail kept would then be more than `limit` bytes."""
+        ...
+
+    async def stored_returns(self) -> int:
+        """The size in bytes of the returned messages whose raw bytes are kept."""
+        ...
+
+    async def forwards_since(self, account_id: str, since: float) -> int:
+        """How many copies of returned mail were forwarded for the account since then."""
         ...
 
     async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]: ...
@@ -112,7 +123,10 @@ class Store(Protocol):
         now: float,
     ) -> list[int]:
         """In one transaction: the events, the deliveries that failed, the forwarded copies,
-        and the returned message marked processed. Returns the event ids."""
+        and the returned message marked processed. Returns the event ids.
+
+        A delivery fails once: one in `failed` that has failed already (another report of it
+        was recorded meanwhile) stays as it was, and its `failure` event is not recorded."""
         ...
 
     async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
@@ -123,6 +137,21 @@ class Store(Protocol):
 
     async def queue_summary(self) -> dict[str, int]:
         """How many deliveries are in each state."""
+        ...
+
+    # retention: each deletes at most `batch` and returns how many
+    async def purge_bodies(self, before: float, now: float, batch: int) -> int:
+        """Delete the MIME of messages created before `before` whose deliveries are all final."""
+        ...
+
+    async def purge_returns(self, before: float, now: float, batch: int) -> int:
+        """Delete the raw bytes of processed returned messages received before `before`; their
+        rows stay, marked purged."""
+        ...
+
+    async def purge_events(self, before: float, logged: int, batch: int) -> int:
+        """Delete events older than `before` with ids up to `logged` (written to the logs) that
+        no feedback-loop post refers to."""
         ...
 
     # events

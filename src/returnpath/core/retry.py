@@ -27,15 +27,26 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The new state of a delivery after an attempt, and the event that records it."""
+    """The new state of a delivery after an attempt, and the event that records it (none for
+    a forwarded copy of returned mail: its outcomes are not events of the application's mail)."""
 
     state: DeliveryState
     next_attempt_at: float | None
-    event: Event
+    event: Event | None
 
 
 def settle(job: DeliveryJob, outcome: Outcome, now: float, policy: RetryPolicy) -> Settlement:
     """Decide what an attempt's outcome means. `job.attempts` counts the attempts before it."""
+    settlement = _settle(job, outcome, now, policy)
+    if job.forward:
+        # The copy of a bounce sent on to the application's own envelope: its state and
+        # attempts are kept, but a `failure` or `delivery` of it would read as one of the
+        # application's own message.
+        return Settlement(settlement.state, settlement.next_attempt_at, None)
+    return settlement
+
+
+def _settle(job: DeliveryJob, outcome: Outcome, now: float, policy: RetryPolicy) -> Settlement:
     attempt = job.attempts + 1
     if outcome.verdict is Verdict.ACCEPTED:
         return Settlement(DeliveryState.DELIVERED, None, attempt_event(EventKind.DELIVERY, job, outcome, attempt, now))

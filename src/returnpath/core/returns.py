@@ -11,6 +11,10 @@ pure function from the stored message, its verdict and the deliveries its tokens
 | ARF complaint                            | + `abuse`                                      |
 | DSN reporting success / relay            | noted in the `bounce` event (`dsn_action`)     |
 
+A delivery fails once: a report about a delivery that has failed already (the same DSN sent
+again, a copy to postmaster@ that quotes the tracking address) is a `bounce` event only, with
+no second `failure` (or `deferred`) and so no second post to the failure loop.
+
 The token in the envelope recipient says which delivery a message answers; when the report
 names a different recipient (forwarding, aliases), the events keep both: `recipient` is the
 one we sent to, `reported_recipient` the one the report names.
@@ -24,7 +28,7 @@ from typing import Any
 
 from ..bounces.verdict import BounceVerdict, Kind, Recipient
 from .events import Event, EventKind
-from .model import DeliveryView, Returned
+from .model import DeliveryState, DeliveryView, Returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +92,13 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
 
         bounce = dict(base)
         failure_row = _pick(verdict, view, "failed") if verdict.kind in (Kind.DSN, Kind.BOUNCE) else None
+        failed_before = view.state is DeliveryState.FAILED
         if verdict.kind is Kind.DELIVERY and verdict.recipients:
             bounce["dsn_action"] = verdict.recipients[0].action
         if failure_row is not None:
             bounce.update({"reason": failure_row.reason, "status": failure_row.status})
         events.append(event(EventKind.BOUNCE, bounce))
-        if failure_row is not None:
+        if failure_row is not None and not failed_before:
             events.append(
                 event(
                     EventKind.FAILURE,
@@ -107,7 +112,9 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                 )
             )
             failed.append(view.id)
-        elif verdict.kind is Kind.DSN and (delayed := _pick(verdict, view, "delayed")) is not None:
+        elif (
+            not failed_before and verdict.kind is Kind.DSN and (delayed := _pick(verdict, view, "delayed")) is not None
+        ):
             events.append(
                 event(
                     EventKind.DEFERRED,
@@ -133,16 +140,24 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                     },
                 )
             )
-        if _should_forward(view, verdict):
+        repeated = failed_before and verdict.kind in (Kind.DSN, Kind.BOUNCE)  # forwarded the first time
+        if not repeated and _should_forward(view, verdict):
             forward.append(view)
     return ReturnOutcome(tuple(events), tuple(failed), tuple(forward))
 
 
+# What is forwarded to an application's own envelope: what a mail server or an auto-responder
+# sends back. Anybody can send anything to a tracking address, so the rest (`other`: human
+# replies, spam, whatever reached the token) is recorded but never relayed on; complaints
+# reach the application as `abuse` events.
+FORWARDED = frozenset({Kind.DSN, Kind.DELIVERY, Kind.BOUNCE, Kind.AUTOREPLY})
+
+
 def _should_forward(view: DeliveryView, verdict: BounceVerdict) -> bool:
-    """SMTPeter's behaviour: an application that gave its own envelope (and kept tracking on)
-    gets every returned message forwarded; recognised DSNs only where its `dsn.notify` asks
-    for them (failures by default, as RFC 3461 has it when NOTIFY is absent)."""
-    if not view.envelope or not view.trackbounces:
+    """SMTPeter's behaviour, made safe: an application that gave its own envelope (and kept
+    tracking on) gets the bounces and auto-replies forwarded; recognised DSNs only where its
+    `dsn.notify` asks for them (failures by default, as RFC 3461 has it when NOTIFY is absent)."""
+    if not view.envelope or not view.trackbounces or verdict.kind not in FORWARDED:
         return False
     if verdict.kind not in (Kind.DSN, Kind.DELIVERY):
         return True

@@ -6,7 +6,8 @@ worker may take over from one that died), and for each runs the pipeline:
     recognise  the raw bytes -> a BounceVerdict (pure; bounces/)
     link       the deliveries its tokens name, with their messages' options
     route      verdict + deliveries -> events, failed deliveries, copies to forward (pure)
-    forward    a copy for each application that gave its own envelope, null sender
+    forward    a copy for each application that gave its own envelope, null sender, within
+               the account's `[smtp.inbound] max_forwards_per_hour`
     record     all of it and "processed", in one transaction
 """
 
@@ -24,6 +25,7 @@ from ..bounces import recognise
 from ..bounces.verdict import BounceVerdict
 from ..config import Settings
 from ..core import tokens
+from ..core.events import Event, EventKind
 from ..core.model import DeliveryView, Returned, Submission
 from ..core.ports import NewMessage, Store
 from ..core.returns import route
@@ -33,6 +35,7 @@ log = logging.getLogger("returnpath.returns")
 
 BATCH = 50
 BIG = 1024 * 1024  # messages larger than this are recognised in a thread, not on the event loop
+FORWARD_WINDOW = 3600.0  # max_forwards_per_hour counts the forwards of an account in this window
 TOKEN_SCAN = 1024 * 1024  # how much of a message is searched for tracking addresses
 
 
@@ -46,6 +49,7 @@ class ReturnsWorker:
         self.owner = owner
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._rationed: dict[str, float] = {}  # account -> when it was last said that forwards wait
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="returned-mail worker")
@@ -81,9 +85,35 @@ class ReturnsWorker:
         views = await self.store.views(returned.deliveries)
         now = self.clock()
         outcome = route(returned, verdict, views, now)
-        forwards = [self._forward(view, returned, now) for view in outcome.forward]
-        await self.store.finish_return(returned.id, verdict.kind.value, outcome.events, outcome.failed, forwards, now)
-        log.debug("returned message %s: %s, %d event(s)", returned.id, verdict.kind.value, len(outcome.events))
+        forwards = await self._forwards(outcome.forward, returned, now)
+        events = _note_forwards(outcome.events, forwards)
+        messages = list(forwards.values())
+        await self.store.finish_return(returned.id, verdict.kind.value, events, outcome.failed, messages, now)
+        log.debug("returned message %s: %s, %d event(s)", returned.id, verdict.kind.value, len(events))
+
+    async def _forwards(self, views: tuple[DeliveryView, ...], returned: Returned, now: float) -> dict[str, NewMessage]:
+        """The copies to forward, by the delivery they answer: as many as each account's
+        hourly allowance still has room for (anybody can send to a tracking address, so the
+        copies an application gets are rationed)."""
+        allowance = self.settings.smtp.inbound.max_forwards_per_hour
+        used: dict[str, int] = {}
+        copies: dict[str, NewMessage] = {}
+        for view in views:
+            if view.account_id not in used:
+                used[view.account_id] = await self.store.forwards_since(view.account_id, now - FORWARD_WINDOW)
+            if used[view.account_id] >= allowance:
+                if now - self._rationed.get(view.account_id, float("-inf")) >= 60:  # once a minute, not per message
+                    self._rationed[view.account_id] = now
+                    log.warning(
+                        "not forwarding returned mail of account %s to %s: %d forwards in the last hour",
+                        view.account_id,
+                        view.envelope,
+                        used[view.account_id],
+                    )
+                continue
+            used[view.account_id] += 1
+            copies[view.id] = self._forward(view, returned, now)
+        return copies
 
     def _tokens_inside(self, raw: bytes) -> tuple[str, ...]:
         """The deliveries whose tracking addresses appear in the message itself.
@@ -119,4 +149,14 @@ class ReturnsWorker:
         submission = Submission(
             mail_from="", recipients=(view.envelope,), mime=mime, envelope=None, trackbounces=False, tags=view.tags
         )
-        return self.relay.new_message(view.account_id, submission, now)
+        return replace(self.relay.new_message(view.account_id, submission, now), forward_of=returned.id)
+
+
+def _note_forwards(events: tuple[Event, ...], forwards: dict[str, NewMessage]) -> tuple[Event, ...]:
+    """The bounce events, each naming the delivery that forwards its message (`forward`), if any."""
+    return tuple(
+        replace(event, data={**event.data, "forward": forwards[event.delivery_id].deliveries[0].id})
+        if event.kind is EventKind.BOUNCE and event.delivery_id in forwards
+        else event
+        for event in events
+    )

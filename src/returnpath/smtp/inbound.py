@@ -6,12 +6,18 @@ is refused at RCPT with 550 5.1.1, so it is never an open relay and stores no ju
 sender is normal here. A message is committed raw and byte-exact, with its envelope, before
 the 250 reply; recognising it happens later, from the store (returns/worker.py), so a crash
 between the two loses nothing.
+
+Returned mail must not crowd out what applications submit: when the returned mail kept
+reaches `max_stored_returns`, or the database's disk has less than `reserve_free_space` free,
+the server answers 452 4.3.1 at RCPT (and at the end of DATA) and stores nothing; senders
+try again later, and submission goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -24,7 +30,7 @@ from ..core import ids, tokens
 from ..core.model import Returned
 from ..core.ports import Store
 from ..core.submission import check_data
-from ..errors import MessageError, StoreError
+from ..errors import MessageError, StoreError, StoreFull
 from . import replies as R
 from .server import ServerSMTP, load_tls_context
 
@@ -42,6 +48,8 @@ class InboundHandler:
         self.domain = settings.bounce_domain.lower()
         self.clock = clock
         self._storing: set[asyncio.Task[None]] = set()
+        self._warned_at = float("-inf")
+        self._database_folder = settings.sqlite_path.parent  # whose disk keeps reserve_free_space
 
     def delivery_of(self, address: str) -> str | None:
         """The delivery id an envelope recipient's token names; "" for a role account; None
@@ -78,6 +86,8 @@ class InboundHandler:
             return R.S452_TOO_MANY_RECIPIENTS
         if self.delivery_of(address) is None:
             return R.S550_NO_SUCH_USER
+        if not envelope.rcpt_tos and not await self._room(0, count_stored=True):
+            return R.S452_NO_ROOM
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return R.S250_RECIPIENT_OK
@@ -93,17 +103,52 @@ class InboundHandler:
         peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
         mailfrom = "" if envelope.mail_from in (NULL_SENDER, None) else str(envelope.mail_from)
         returned = Returned(ids.new_id(now), mailfrom, tuple(envelope.rcpt_tos), deliveries, peer, now, raw)
+        if not await self._room(len(raw), count_stored=False):  # the store checks its limit itself
+            return R.S452_NO_ROOM
         try:
             await self._store(returned)
+        except StoreFull as exc:
+            self._refusing(str(exc))
+            return R.S452_NO_ROOM
         except StoreError as exc:
             log.warning("cannot store a returned message: %s", exc)
             return R.S451_STORE_FAILED
         return R.S250_RETURN_QUEUED.format(returned.id)
 
+    async def _room(self, size: int, *, count_stored: bool) -> bool:
+        """Whether `size` more bytes of returned mail may be stored: the disk keeps its reserve
+        (one statvfs call) and, when `count_stored`, the returned mail kept stays under its limit."""
+        folder = self._database_folder
+        try:
+            disk = os.statvfs(folder)
+        except OSError as exc:
+            log.warning("cannot see the free space of %s: %s", folder, exc)
+        else:
+            free = disk.f_bavail * disk.f_frsize
+            if free - size < self.limits.reserve_free_space:
+                return self._refusing(f"{free} bytes free on {folder}, below reserve_free_space")
+        if count_stored and self.limits.max_stored_returns:
+            try:
+                stored = await self.store.stored_returns()
+            except StoreError:
+                return True  # the store is not answering: storing will say so
+            if stored + size >= self.limits.max_stored_returns:
+                return self._refusing(f"{stored} bytes of returned mail kept, at max_stored_returns")
+        return True
+
+    def _refusing(self, why: str) -> bool:
+        """Say why returned mail is refused, once a minute rather than once per client."""
+        now = self.clock()
+        if now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning("refusing returned mail (452 4.3.1): %s", why)
+        return False
+
     async def _store(self, returned: Returned) -> None:
         # Runs to the end even if the client hangs up: it will send again, and a duplicate
         # bounce is better than a lost one.
-        task = asyncio.ensure_future(self.store.receive(returned))
+        limit = int(self.limits.max_stored_returns) or None
+        task = asyncio.ensure_future(self.store.receive(returned, limit=limit))
         self._storing.add(task)
         task.add_done_callback(self._storing.discard)
         await asyncio.shield(task)

@@ -24,6 +24,7 @@ S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed authentication attempts
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+S452_NO_ROOM = "452 4.3.1 Insufficient system storage for returned mail; try again later"
 S454_AUTH_UNAVAILABLE = "454 4.7.0 Temporary authentication failure; try again later"
 
 # ---- 5xx: refused ------------------------------------------------------------------------

@@ -206,9 +206,9 @@ class SubmissionHandler:
                 f"unknown option header X-Returnpath-{unknown[0].capitalize()}; known: "
                 + ", ".join(f"X-Returnpath-{name.capitalize()}" for name in OPTION_HEADERS)
             )
+        # MAIL FROM is the application's sender, not its own bounce address: returned mail is
+        # forwarded only to an `envelope` it asked for (X-Returnpath-Envelope).
         mail_from = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from or ""
-        if mail_from:
-            options.setdefault("envelope", mail_from)
         return build(
             mail_from,
             envelope.rcpt_tos,

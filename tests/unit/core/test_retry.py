@@ -69,3 +69,14 @@ def test_temporary_after_the_window_closed_fails_with_the_last_reply() -> None:
 def test_maxdelivertime_shortens_the_window() -> None:
     assert expires_at(NOW, POLICY, None) == NOW + 5 * 86400
     assert expires_at(NOW, POLICY, NOW + 60) == NOW + 60
+
+
+@pytest.mark.parametrize("verdict", [Verdict.ACCEPTED, Verdict.PERMANENT, Verdict.TEMPORARY])
+def test_a_forwarded_copy_of_returned_mail_settles_without_an_event(verdict: Verdict) -> None:
+    """Its outcome is kept on its delivery, but never reads as a `delivery` or `failure` of the
+    application's mail in its logs and loops."""
+    forward = job()
+    forward.forward = True
+    s = settle(forward, outcome(verdict), NOW, POLICY)
+    assert s.event is None
+    assert s.state is settle(job(), outcome(verdict), NOW, POLICY).state

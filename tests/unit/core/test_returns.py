@@ -140,7 +140,12 @@ def test_a_message_for_no_known_delivery_is_still_logged() -> None:
         ("me@app.example", BounceVerdict(Kind.DSN, (row("delayed"),)), ("DELAY",), True),
         ("me@app.example", BounceVerdict(Kind.DSN, (row("failed"),)), ("NEVER",), False),
         ("me@app.example", BounceVerdict(Kind.AUTOREPLY), ("NEVER",), True),  # not a DSN: always
-        ("me@app.example", BounceVerdict(Kind.OTHER), None, True),
+        ("me@app.example", BounceVerdict(Kind.BOUNCE, (row("failed"),)), None, True),
+        ("me@app.example", BounceVerdict(Kind.BOUNCE), None, True),  # a bounce, no recipient found
+        # Anything at all can be sent to a tracking address: what is not recognised as
+        # returned mail (spam, a human reply, a MIME bomb) is never relayed on.
+        ("me@app.example", BounceVerdict(Kind.OTHER), None, False),
+        ("me@app.example", BounceVerdict(Kind.COMPLAINT), None, False),  # an `abuse` event instead
     ],
 )
 def test_forwarding_to_the_applications_own_envelope(
@@ -152,5 +157,39 @@ def test_forwarding_to_the_applications_own_envelope(
 
 
 def test_no_forwarding_when_tracking_was_off() -> None:
-    outcome = route(returned(), BounceVerdict(Kind.OTHER), {DELIVERY: view("me@app.example", trackbounces=False)}, NOW)
+    outcome = route(
+        returned(), BounceVerdict(Kind.AUTOREPLY), {DELIVERY: view("me@app.example", trackbounces=False)}, NOW
+    )
     assert outcome.forward == ()
+
+
+def failed_before(envelope: str | None = None) -> DeliveryView:
+    failed = view(envelope)
+    failed.state = DeliveryState.FAILED
+    return failed
+
+
+@pytest.mark.parametrize("kind", [Kind.DSN, Kind.BOUNCE])
+def test_a_delivery_that_failed_already_gets_a_bounce_event_only(kind: Kind) -> None:
+    """The same DSN again, or a copy to postmaster@ quoting the tracking address: a delivery
+    fails once, so no second failure (and no second post to the failure loop)."""
+    outcome = route(returned(), BounceVerdict(kind, (row("failed"),)), {DELIVERY: failed_before()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE] and outcome.failed == ()
+    assert outcome.events[0].data["reason"] == "userunknown"  # the bounce still says what it reported
+
+
+def test_a_late_delay_report_of_a_failed_delivery_is_a_bounce_event_only() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.DSN, (row("delayed"),)), {DELIVERY: failed_before()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE]
+
+
+def test_a_repeated_failure_report_is_not_forwarded_again() -> None:
+    verdict = BounceVerdict(Kind.DSN, (row("failed"),))
+    assert route(returned(), verdict, {DELIVERY: failed_before("me@app.example")}, NOW).forward == ()
+    assert route(returned(), verdict, {DELIVERY: view("me@app.example")}, NOW).forward != ()
+
+
+def test_a_complaint_about_a_failed_delivery_is_still_an_abuse_event() -> None:
+    complaint = row("failed", feedback_type="abuse", reason="feedback")
+    outcome = route(returned(), BounceVerdict(Kind.COMPLAINT, (complaint,)), {DELIVERY: failed_before()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.ABUSE]

@@ -13,8 +13,8 @@ SELECT id, name, smtp_username FROM accounts ORDER BY created_at
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      size, mime, created_at, forward_of)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: insert_delivery
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
@@ -36,7 +36,7 @@ RETURNING id
 -- name: jobs
 -- The deliveries with the fields of their message; filled with the ids of a claim.
 SELECT d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-       d.expires_at, m.tags, m.dsn
+       d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.id IN (SELECT value FROM json_each(?))
 
@@ -112,10 +112,10 @@ WHERE id IN (
     ORDER BY received_at
     LIMIT :limit
 )
-RETURNING id, mailfrom, rcptto, deliveries, client, received_at, raw
+RETURNING id, mailfrom, rcptto, deliveries, client, received_at, raw, purged_at
 
 -- name: return_by_id
-SELECT id, mailfrom, rcptto, deliveries, client, received_at, raw FROM returns WHERE id = ?
+SELECT id, mailfrom, rcptto, deliveries, client, received_at, raw, purged_at FROM returns WHERE id = ?
 
 -- name: finish_return
 UPDATE returns SET state = 'processed', kind = ?, processed_at = ?, lease_owner = NULL, lease_until = NULL
@@ -135,10 +135,11 @@ FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.id IN (SELECT value FROM json_each(?))
 
 -- name: fail_delivery
--- An asynchronous failure: the delivery failed after all, whatever it was before.
+-- An asynchronous failure: the delivery failed after all, whatever it was before, unless it
+-- has failed already (a delivery fails once; no row changed then).
 UPDATE deliveries SET state = 'failed', updated_at = ?, next_attempt_at = NULL, lease_owner = NULL,
     lease_until = NULL
-WHERE id = ?
+WHERE id = ? AND state != 'failed'
 
 -- name: insert_loop
 INSERT INTO loops (id, account_id, url, format, active, secret, created_at, updated_at)
@@ -275,3 +276,41 @@ SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expir
     lease_owner = NULL, lease_until = NULL
 WHERE state = 'dead'
   AND loop_id IN (SELECT id FROM loops WHERE id = :loop_id AND account_id = :account_id)
+
+-- name: stored_returns
+SELECT bytes FROM stored_bytes WHERE name = 'returns'
+
+-- name: add_stored_returns
+UPDATE stored_bytes SET bytes = bytes + ? WHERE name = 'returns'
+
+-- name: forwards_since
+SELECT count(*) FROM messages WHERE account_id = ? AND forward_of IS NOT NULL AND created_at >= ?
+
+-- name: purge_bodies
+-- The MIME of messages created before :before whose deliveries are all final (nothing will
+-- read it to send it again); a batch at a time.
+UPDATE messages SET mime = :nothing, purged_at = :now
+WHERE id IN (
+    SELECT m.id FROM messages m
+    WHERE m.purged_at IS NULL AND m.created_at < :before
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state NOT IN ('delivered', 'failed'))
+    LIMIT :batch)
+
+-- name: purge_returns
+-- The raw bytes of returned messages received before :before and processed; the row stays, so
+-- that events which name it still find what it was.
+UPDATE returns SET raw = :nothing, purged_at = :now
+WHERE id IN (
+    SELECT id FROM returns
+    WHERE purged_at IS NULL AND state = 'processed' AND received_at < :before
+    LIMIT :batch)
+RETURNING size
+
+-- name: purge_events
+-- Events older than :before that the log writer has written (id up to :logged) and that no
+-- feedback-loop post refers to any more (those go with [webhooks] keep_done and keep_dead).
+DELETE FROM events WHERE id IN (
+    SELECT e.id FROM events e
+    WHERE e.time < :before AND e.id <= :logged
+      AND NOT EXISTS (SELECT 1 FROM loop_outbox o WHERE o.event_id = e.id)
+    LIMIT :batch)

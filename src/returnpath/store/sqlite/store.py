@@ -24,7 +24,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, StoredEvent
 from ...core.retry import Settlement
-from ...errors import InputError
+from ...errors import InputError, StoreFull
 from ...webhooks.model import Format, ItemView, Loop, OutboxItem, OutboxState
 from ..sql import load_queries
 from .database import Database
@@ -113,10 +113,10 @@ class SqliteStore:
 
         return await self.db.write(op)
 
-    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int:
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
         event = settlement.event
 
-        def op(conn: sqlite3.Connection) -> tuple[int, int]:
+        def op(conn: sqlite3.Connection) -> tuple[int | None, int]:
             conn.execute(
                 Q["insert_attempt"],
                 (
@@ -141,6 +141,8 @@ class SqliteStore:
                     "id": job.delivery_id,
                 },
             )
+            if event is None:
+                return None, 0
             return _insert_event(conn, event, attempt.time, self.loop_window)
 
         event_id, posts = await self.db.write(op)
@@ -160,7 +162,8 @@ class SqliteStore:
 
     # ---- returned messages ---------------------------------------------------------------
 
-    async def receive(self, returned: Returned) -> None:
+    async def receive(self, returned: Returned, *, limit: int | None = None) -> None:
+        size = len(returned.raw)
         row = (
             returned.id,
             returned.mailfrom,
@@ -168,10 +171,27 @@ class SqliteStore:
             json.dumps(list(returned.deliveries)),
             returned.client,
             returned.received_at,
-            len(returned.raw),
+            size,
             returned.raw,
         )
-        await self.db.write(lambda conn: conn.execute(Q["insert_return"], row))
+
+        def op(conn: sqlite3.Connection) -> None:
+            if limit is not None:
+                stored = int(conn.execute(Q["stored_returns"]).fetchone()[0])
+                if stored + size > limit:
+                    raise StoreFull(f"returned mail takes {stored} bytes; {size} more would pass the limit of {limit}")
+            conn.execute(Q["insert_return"], row)
+            conn.execute(Q["add_stored_returns"], (size,))
+
+        await self.db.write(op)
+
+    async def stored_returns(self) -> int:
+        row = await self.db.read(lambda c: c.execute(Q["stored_returns"]).fetchone())
+        return int(row[0]) if row else 0
+
+    async def forwards_since(self, account_id: str, since: float) -> int:
+        row = await self.db.read(lambda c: c.execute(Q["forwards_since"], (account_id, since)).fetchone())
+        return int(row[0])
 
     async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]:
         rows = await self.db.write(
@@ -195,9 +215,14 @@ class SqliteStore:
         now: float,
     ) -> list[int]:
         def op(conn: sqlite3.Connection) -> list[tuple[int, int]]:
-            inserted = [_insert_event(conn, event, now, self.loop_window) for event in events]
-            for delivery_id in failed:
-                conn.execute(Q["fail_delivery"], (now, delivery_id))
+            # A delivery fails once: if another report failed it since the worker looked,
+            # this one's failure event is not recorded (its bounce event is).
+            failed_before = {d for d in failed if conn.execute(Q["fail_delivery"], (now, d)).rowcount == 0}
+            inserted = [
+                _insert_event(conn, event, now, self.loop_window)
+                for event in events
+                if not (event.kind is EventKind.FAILURE and event.delivery_id in failed_before)
+            ]
             for message in forwards:
                 _insert_message(conn, message, None, None)
             conn.execute(Q["finish_return"], (kind, now, return_id))
@@ -225,6 +250,26 @@ class SqliteStore:
     async def mime(self, message_id: str) -> bytes | None:
         rows = await self.db.read(lambda c: c.execute(Q["mime"], (json.dumps([message_id]),)).fetchall())
         return bytes(rows[0][1]) if rows else None
+
+    # ---- retention ([retention]; the supervisor's periodic purge) -------------------------
+
+    async def purge_bodies(self, before: float, now: float, batch: int) -> int:
+        params = {"before": before, "now": now, "batch": batch, "nothing": b""}
+        return await self.db.write(lambda c: int(c.execute(Q["purge_bodies"], params).rowcount))
+
+    async def purge_returns(self, before: float, now: float, batch: int) -> int:
+        params = {"before": before, "now": now, "batch": batch, "nothing": b""}
+
+        def op(conn: sqlite3.Connection) -> int:
+            sizes = [row[0] for row in conn.execute(Q["purge_returns"], params).fetchall()]
+            conn.execute(Q["add_stored_returns"], (-sum(sizes),))
+            return len(sizes)
+
+        return await self.db.write(op)
+
+    async def purge_events(self, before: float, logged: int, batch: int) -> int:
+        params = {"before": before, "logged": logged, "batch": batch}
+        return await self.db.write(lambda c: int(c.execute(Q["purge_events"], params).rowcount))
 
     async def queue_summary(self) -> dict[str, int]:
         rows = await self.db.read(lambda c: c.execute(Q["queue_summary"]).fetchall())
@@ -431,6 +476,7 @@ def _insert_message(
             len(submission.mime),
             submission.mime,
             message.now,
+            message.forward_of,
         ),
     )
     lease = lease_until if owner else None
@@ -464,6 +510,7 @@ def _returned(row: tuple[Any, ...]) -> Returned:
         client=row[4],
         received_at=row[5],
         raw=bytes(row[6]),
+        purged_at=row[7],
     )
 
 
@@ -496,6 +543,7 @@ def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob
             expires_at=r[7],
             tags=tuple(json.loads(r[8])),
             dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
+            forward=bool(r[10]),
         )
         for r in rows
     ]
