@@ -93,6 +93,15 @@ def test_sender_domains_are_kept_listed_and_enforced_at_mail_from(server: Server
         "envelope",
     )
 
+    # `returnpath send` goes through the same check.
+    sent = server.cli(
+        "send", "--account", "shop", "--from", "shop@example.net", "--to", "a@example.net", "-", input=MESSAGE
+    )
+    assert refused(sent) == (
+        "returnpath: sender <shop@example.net> is not allowed for account 'shop': "
+        "it may send from example.com, *.example.org"
+    )
+
     [updated] = ok(server.cli("accounts", "update", "shop", "--sender-domains", ""))
     assert updated["sender_domains"] == []
     with server.smtp(credentials=created) as client:
