@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, config, private
+from . import __version__, accounts, config, private
 from .accounts import create_account
 from .config import Settings
 from .core.events import LOGS, EventKind, format_time
@@ -69,9 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
     p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
 
-    p = command("accounts", "list accounts, or add one (its credentials are printed once)")
-    p.add_argument("action", choices=["list", "add"])
-    p.add_argument("name", nargs="?")
+    p = command(
+        "accounts",
+        "manage accounts: list, add (credentials printed once), rotate, disable, enable, update, remove",
+    )
+    p.add_argument("action", choices=["list", "add", "rotate", "disable", "enable", "update", "remove"])
+    p.add_argument("name", nargs="?", help="the account's name (or id)")
+    p.add_argument(
+        "--sender-domains",
+        metavar="DOMAINS",
+        help="add, update: the envelope sender domains it may use, comma-separated; "
+        "*.example.com for subdomains; empty: any",
+    )
+    p.add_argument(
+        "--token", action="store_true", help="rotate: a new API token (with --password: both; neither: both)"
+    )
+    p.add_argument("--password", action="store_true", help="rotate: a new SMTP password")
+    p.add_argument("--force", action="store_true", help="remove: even with queued or deferred deliveries (dropped)")
 
     command("queue", "how many deliveries are queued, deferred, delivered and failed")
 
@@ -303,17 +317,42 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
+    """One action on accounts; prints JSON, one object per line."""
     settings = config.load(args.config)
-    if args.action == "add":
-        if not args.name:
-            raise InputError("accounts add needs a NAME")
-        created = asyncio.run(_with_store(settings, lambda s: create_account(s, args.name, time.time())))
-        print(json.dumps(created.as_dict()))
-        return 0
-    accounts = asyncio.run(_with_store(settings, lambda s: s.accounts()))
-    for account in accounts:
-        print(json.dumps({"account": account.id, "name": account.name, "smtp_username": account.smtp_username}))
+    if args.action != "list" and not args.name:
+        raise InputError(f"accounts {args.action} needs a NAME")
+    if args.sender_domains is not None and args.action not in ("add", "update"):
+        raise InputError("--sender-domains goes with accounts add or accounts update")
+    if (args.token or args.password) and args.action != "rotate":
+        raise InputError("--token and --password go with accounts rotate")
+    if args.force and args.action != "remove":
+        raise InputError("--force goes with accounts remove")
+    lines: list[Any] = asyncio.run(_with_store(settings, lambda store: _account_action(store, args)))
+    for line in lines:
+        print(json.dumps(line))
     return 0
+
+
+async def _account_action(store: SqliteStore, args: argparse.Namespace) -> list[Any]:
+    domains = [] if args.sender_domains is None else [args.sender_domains]
+    match args.action:
+        case "add":
+            return [(await accounts.create_account(store, args.name, time.time(), domains)).as_dict()]
+        case "rotate":
+            both = not (args.token or args.password)
+            rotated = await accounts.rotate_credentials(
+                store, args.name, token=both or args.token, password=both or args.password
+            )
+            return [rotated]
+        case "disable" | "enable":
+            return [accounts.account_json(await accounts.set_disabled(store, args.name, args.action == "disable"))]
+        case "update":
+            if args.sender_domains is None:
+                raise InputError("accounts update needs --sender-domains (empty: any sender)")
+            return [accounts.account_json(await accounts.set_sender_domains(store, args.name, domains))]
+        case "remove":
+            return [await accounts.remove_account(store, args.name, force=args.force)]
+    return [accounts.account_json(account) for account in await store.accounts()]
 
 
 def cmd_queue(args: argparse.Namespace) -> int:

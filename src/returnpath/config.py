@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .core.retry import RetryPolicy
+from .core.throttle import AuthLimits
 from .errors import ConfigError
 from .webhooks.dispatcher import Limits
 from .webhooks.policy import Backoff
@@ -62,6 +63,22 @@ class SubmissionSettings:
     max_recipients: int = setting(1000, "most recipients in one message")
     timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
     auth_failures_before_disconnect: int = setting(5, "failed AUTH attempts on one connection before it is closed")
+    auth_failures_per_address: int = setting(
+        10,
+        "failed AUTH attempts from one client address (IPv6: its /64), over all connections, after which "
+        "its attempts are refused with 454 4.7.0, unchecked, until auth_failure_window has passed; 0: no limit",
+    )
+    auth_failures_per_username: int = setting(
+        20,
+        "the same for one username, from addresses that have not logged in as it in the last 30 days "
+        "(those are not held back); 0: no limit",
+    )
+    auth_failure_window: Duration = setting(
+        Duration(900), "failed AUTH attempts count for this long after the first of them"
+    )
+
+    def auth_limits(self) -> AuthLimits:
+        return AuthLimits(self.auth_failures_per_address, self.auth_failures_per_username, self.auth_failure_window)
 
 
 @dataclass
@@ -353,6 +370,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"bounce_domain = {settings.bounce_domain!r}: expected a domain name")
     if settings.delivery.concurrency < 1 or settings.delivery.per_destination < 1:
         raise ConfigError("delivery.concurrency and delivery.per_destination must be at least 1")
+    submission = settings.smtp.submission
+    if min(submission.auth_failures_per_address, submission.auth_failures_per_username) < 0:
+        raise ConfigError("smtp.submission.auth_failures_per_address and _per_username must be 0 (no limit) or more")
+    if submission.auth_failure_window <= 0:
+        raise ConfigError("smtp.submission.auth_failure_window must be positive")
     hooks = settings.webhooks
     if hooks.concurrency < 1 or hooks.per_endpoint < 1 or hooks.max_loops < 1:
         raise ConfigError("webhooks.concurrency, webhooks.per_endpoint and webhooks.max_loops must be at least 1")

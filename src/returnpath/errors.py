@@ -6,9 +6,12 @@
     │   ├── AddressError       a mailbox that is not a valid address
     │   ├── MessageError       a message we will not relay (too big, bare LF, ...)
     │   ├── OptionError        a submission option with a bad value
+    │   ├── SenderError        a sender outside the account's sender domains (SMTP 550 5.7.1, HTTP 403)
     │   └── LoopError          a feedback loop setting with a bad value (names the `field`)
     │       └── TargetError    a loop URL returnpath will not post to
     ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
+    │   ├── AccountDisabled    right credentials of a disabled account (HTTP 403, SMTP 535)
+    │   └── AuthThrottled      too many failed attempts; not checked (SMTP 454 4.7.0)
     ├── NotFound               no such thing for this account (HTTP 404)
     └── StoreError             the store could not do what was asked (outage, corruption)
         └── StoreFull          it will not take more of something (returned mail over its limit)
@@ -44,6 +47,15 @@ class OptionError(InputError):
     """A submission option (tags, maxdelivertime, dsn, ...) with a bad value."""
 
 
+class SenderError(InputError):
+    """A sender address outside the domains the account may send from. `field` names what
+    carried it ("envelope", "from", ...), for the API's problem document."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class LoopError(InputError):
     """A feedback loop's settings are wrong (unknown event type, format, URL). `field` names
     the one: "url", "events", "format", ..."""
@@ -63,6 +75,15 @@ class TargetError(LoopError):
 
 class AuthError(ReturnpathError):
     """Wrong or missing credentials."""
+
+
+class AccountDisabled(AuthError):
+    """The credentials are right, but the account is disabled."""
+
+
+class AuthThrottled(AuthError):
+    """Too many failed logins from this address or for this username lately: the attempt was
+    refused without its password being checked."""
 
 
 class NotFound(ReturnpathError):

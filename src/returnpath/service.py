@@ -18,13 +18,18 @@ from dataclasses import replace
 from typing import Protocol
 
 from .config import Settings
-from .core import credentials, ids, tokens
+from .core import credentials, ids, senders, throttle, tokens
 from .core.events import EventKind
 from .core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
 from .core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from .core.retry import expires_at
 from .core.submission import received_header
-from .errors import AuthError, NotFound
+from .errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError
+
+_THROTTLED = {
+    "address": "too many failed logins from this address; try again later",
+    "username": "too many failed logins for this username; try again later",
+}
 
 
 class JobSink(Protocol):
@@ -60,24 +65,66 @@ class Relay:
         account = await self.store.account_by_token(credentials.hash_token(token))
         if account is None:
             raise AuthError("invalid API token")
+        if account.disabled:
+            raise AccountDisabled(f"the account {account.name!r} is disabled")
         return account
 
-    async def account_for_login(self, username: str, password: str) -> Account:
-        key = hashlib.sha256(username.encode() + b"\0" + password.encode()).digest()
-        if (account := self._verified.get(key)) is not None:
-            return account
+    async def account_for_login(self, username: str, password: str, client: str | None = None) -> Account:
+        """The account of SMTP credentials given from the address `client`.
+
+        Failed attempts are counted in the store per client address and per username (see
+        core/throttle.py): past the limits an attempt is refused with AuthThrottled before its
+        password is checked, and every check is counted before it is made.
+        """
+        limits = self.settings.smtp.submission.auth_limits()
+        address, login = throttle.client_address(client), throttle.username_of(username)
+        if limits.active and (why := await self.store.auth_refusal(address, login, self.clock(), limits)):
+            raise AuthThrottled(_THROTTLED[why])
         found = await self.store.account_by_username(username)
-        if found is None:
-            # Spend the same time as a real check, so usernames cannot be probed by timing.
-            await asyncio.to_thread(credentials.verify_password, password, _dummy_hash())
-            raise AuthError("invalid username or password")
-        account, stored = found
-        if not await asyncio.to_thread(credentials.verify_password, password, stored):
-            raise AuthError("invalid username or password")
-        if len(self._verified) > 10_000:
-            self._verified.clear()
-        self._verified[key] = account
+        # The stored hash is part of the key, so a rotated password is not found here.
+        key = hashlib.sha256(b"\0".join(s.encode() for s in (username, password, found[1] if found else ""))).digest()
+        account = self._verified.get(key)
+        if account is None:
+            if limits.active and (why := await self.store.reserve_auth(address, login, self.clock(), limits)):
+                raise AuthThrottled(_THROTTLED[why])
+            if found is None:
+                # Spend the same time as a real check, so usernames cannot be probed by timing.
+                await asyncio.to_thread(credentials.verify_password, password, _dummy_hash())
+                raise AuthError("invalid username or password")
+            if not await asyncio.to_thread(credentials.verify_password, password, found[1]):
+                raise AuthError("invalid username or password")
+            if limits.active:
+                await self.store.release_auth(address, login, self.clock())
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = found[0]
+        assert found is not None  # only found accounts are verified
+        account = found[0]  # as stored now, not as cached
+        if account.disabled:
+            raise AccountDisabled(f"the account {account.name!r} is disabled")
         return account
+
+    async def current(self, account: Account) -> Account:
+        """The account as it is now (a connection may outlive a change); AccountDisabled when it
+        has been disabled, AuthError when removed."""
+        now = await self.store.account(account.id)
+        if now is None:
+            raise AuthError(f"the account {account.name!r} no longer exists")
+        if now.disabled:
+            raise AccountDisabled(f"the account {account.name!r} is disabled")
+        return now
+
+    @staticmethod
+    def check_sender(account: Account, address: str, field: str = "envelope") -> None:
+        """Raise SenderError unless the account may send from `address` ("" is the null sender)."""
+        if senders.allows(account.sender_domains, address):
+            return
+        shown = f"<{address}>" if address else "the null sender <>"
+        raise SenderError(
+            f"sender {shown} is not allowed for account {account.name!r}: "
+            f"it may send from {', '.join(account.sender_domains)}",
+            field,
+        )
 
     # ---- submission --------------------------------------------------------------------
 
@@ -103,6 +150,11 @@ class Relay:
     async def submit(self, account: Account, submission: Submission, trace: Trace | None = None) -> Accepted:
         """Store a message for delivery; returns after the commit. `trace` says where it came
         from, for its Received line."""
+        if account.disabled:
+            raise AccountDisabled(f"the account {account.name!r} is disabled")
+        self.check_sender(account, submission.mail_from, "from")
+        if submission.envelope:
+            self.check_sender(account, submission.envelope, "envelope")
         now = self.clock()
         message = self.new_message(account.id, submission, now, trace)
         owner = self.sink.owner if self.sink else None

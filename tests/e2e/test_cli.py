@@ -188,6 +188,8 @@ def test_accounts_add_and_list(server: Server) -> None:
         "account": created["account"],
         "name": "billing",
         "smtp_username": created["smtp_username"],
+        "disabled": False,
+        "sender_domains": [],
     }
     # Secrets are printed once, at creation, and never again.
     listing = server.cli("accounts", "list").stdout

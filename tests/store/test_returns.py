@@ -14,10 +14,13 @@ from returnpath.errors import StoreFull
 from returnpath.store.sqlite import SqliteStore
 from returnpath.webhooks.model import Format, Loop
 
-from . import test_store
 from .test_store import MIME, NOW, _account, _outcome, _submit
 
-store = test_store.backend  # the conformance suite's fixture: every backend
+
+@pytest.fixture
+def store(backend: Store) -> Store:
+    """The conformance suite's store (tests/store/conftest.py): every backend."""
+    return backend
 
 
 RAW = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failed\r\n\r\nno such user\r\n"

@@ -4,7 +4,6 @@ BACKENDS (SQLite now; PostgreSQL joins when it lands)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ from returnpath.store.sqlite import SqliteStore
 BACKENDS = ["sqlite"]
 NOW = 1_800_000_000.0
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
-
-
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def _account(store: Store, name: str = "app") -> Account:

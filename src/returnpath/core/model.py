@@ -53,6 +53,8 @@ class Account:
     id: str
     name: str
     smtp_username: str
+    disabled: bool = False  # may not submit; what it queued is still delivered and reported
+    sender_domains: tuple[str, ...] = ()  # the envelope senders' domains it may use; () = any
 
 
 @dataclass(frozen=True, slots=True)

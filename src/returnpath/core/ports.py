@@ -14,6 +14,7 @@ from typing import Protocol
 from .events import Event, EventKind
 from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submission
 from .retry import Settlement
+from .throttle import AuthLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,45 @@ class Store(Protocol):
         ...
 
     async def accounts(self) -> list[Account]: ...
+
+    async def account(self, account_id: str) -> Account | None:
+        """The account as it is now (disabled, sender domains), or None when it was removed."""
+        ...
+
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        api_token_hash: str | None = None,
+        smtp_password_hash: str | None = None,
+        disabled: bool | None = None,
+        sender_domains: Sequence[str] | None = None,
+    ) -> Account | None:
+        """Change what is given (a new hash replaces the old credential at once); None when
+        there is no such account."""
+        ...
+
+    async def remove_account(self, account_id: str, *, force: bool = False) -> int | None:
+        """Delete the account with everything it owns: loops and their posts, messages,
+        deliveries, attempts, events. Refuses (InputError) while it has queued or deferred
+        deliveries unless `force`. Returns how many deliveries went with it; None when there
+        is no such account."""
+        ...
+
+    # failed logins, counted across connections and processes (core/throttle.py)
+    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        """Why an attempt from `address` as `username` may not be checked now, or None."""
+        ...
+
+    async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        """In one transaction: the refusal, or else count the attempt as a failure for the
+        address and the username (it stays counted unless `release_auth` follows)."""
+        ...
+
+    async def release_auth(self, address: str, username: str, now: float) -> None:
+        """The reserved attempt succeeded: uncount it, and remember the address as known for
+        the username (for throttle.KNOWN_FOR)."""
+        ...
 
     # messages and deliveries
     async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:

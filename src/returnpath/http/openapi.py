@@ -117,6 +117,9 @@ COMPONENTS: dict[str, Any] = {
     "responses": {
         "BadRequest": _problem_response("the request is malformed or a field is invalid"),
         "Unauthorized": _problem_response("missing or invalid API token", "WWW-Authenticate"),
+        "Forbidden": _problem_response(
+            "the account is disabled, or the sender is outside its sender domains (`field` names it)"
+        ),
         "NotFound": _problem_response("no such thing in this account"),
         "TooLarge": _problem_response("the body exceeds http.max_body_size"),
         "UnsupportedMediaType": _problem_response("the body is not JSON"),

@@ -35,6 +35,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "invalid-option": (400, "An option has a bad value"),
     "invalid-input": (400, "The request was refused"),
     "unauthorized": (401, "Missing or invalid API token"),
+    "account-disabled": (403, "The account is disabled"),
+    "sender-not-allowed": (403, "The sender is outside the account's sender domains"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "too-large": (413, "The request body is too large"),
@@ -47,8 +49,10 @@ _BY_ERROR: tuple[tuple[type[errors.ReturnpathError], str], ...] = (
     (errors.AddressError, "invalid-address"),
     (errors.MessageError, "invalid-message"),
     (errors.OptionError, "invalid-option"),
+    (errors.SenderError, "sender-not-allowed"),
     (errors.LoopError, "invalid-field"),
     (errors.InputError, "invalid-input"),
+    (errors.AccountDisabled, "account-disabled"),
     (errors.AuthError, "unauthorized"),
     (errors.NotFound, "not-found"),
     (errors.StoreError, "unavailable"),
@@ -95,7 +99,7 @@ class Problem(Exception):
 def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem:
     """The problem for one of the project's exceptions."""
     slug = next((slug for cls, slug in _BY_ERROR if isinstance(exc, cls)), "internal-error")
-    if field is None and isinstance(exc, errors.LoopError):
+    if field is None and isinstance(exc, (errors.LoopError, errors.SenderError)):
         field = exc.field
     headers: dict[str, str] = {}
     detail = str(exc)

@@ -13,9 +13,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.model import Accepted, Trace
+from ..errors import SenderError
 from .auth import authenticate
 from .body import read_json_object
 from .payload import submission_from
+from .problems import from_error
 from .state import relay_of, settings_of
 
 
@@ -33,8 +35,19 @@ async def send(request: Request) -> JSONResponse:
     payload = await read_json_object(request, settings.http.max_body_size)
     submission = submission_from(payload, settings, relay.clock())
     client = request.client.host if request.client else None
-    accepted = await relay.submit(account, submission, Trace("HTTP", client))
+    try:
+        accepted = await relay.submit(account, submission, Trace("HTTP", client))
+    except SenderError as exc:
+        raise from_error(exc, _sender_field(exc, payload)) from None
     return JSONResponse(accepted_json(accepted))
+
+
+def _sender_field(exc: SenderError, payload: dict[str, Any]) -> str:
+    """The request field that gave a refused sender: the envelope sender is `envelope` when
+    given, else the From address (the `from` field, or the From header in `mime`)."""
+    if exc.field == "envelope" or payload.get("envelope"):
+        return "envelope"
+    return "mime" if payload.get("mime") is not None else "from"
 
 
 routes = [Route("/v1/send", send, methods=["POST"])]
@@ -150,6 +163,7 @@ paths: dict[str, Any] = {
                 },
                 "400": {"$ref": "#/components/responses/BadRequest"},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
                 "413": {"$ref": "#/components/responses/TooLarge"},
                 "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
                 "503": {"$ref": "#/components/responses/Unavailable"},

@@ -26,6 +26,9 @@ S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 S452_NO_ROOM = "452 4.3.1 Insufficient system storage for returned mail; try again later"
 S454_AUTH_UNAVAILABLE = "454 4.7.0 Temporary authentication failure; try again later"
+# Too many failures from the client's address or for the username, over all connections: the
+# credentials were not even checked (core/throttle.py).
+S454_AUTH_THROTTLED = "454 4.7.0 Too many failed authentication attempts; try again later"
 
 # ---- 5xx: refused ------------------------------------------------------------------------
 S500_LINE_TOO_LONG = "500 5.5.2 Line too long; RFC 5321 section 4.5.3.1.6 allows 998 octets"
@@ -34,10 +37,12 @@ S501_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
 S501_BAD_PLAIN = "501 5.5.2 AUTH PLAIN takes authzid NUL authcid NUL password"
 S530_AUTH_REQUIRED = "530 5.7.0 Authentication required"
 S535_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+S535_ACCOUNT_DISABLED = "535 5.7.8 Authentication credentials invalid: the account is disabled"
 S538_ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 S550_MESSAGE = "550 5.6.0 {}"  # a message we will not relay: bare LF, empty, ...
 S552_SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
+S550_NOT_AUTHORIZED = "550 5.7.1 {}"  # a sender outside the account's domains; a disabled account
 S550_NO_SUCH_USER = "550 5.1.1 No such recipient here"
 S553_ADDRESS = "553 5.1.3 {}"  # a mailbox that is not a valid address; says what is wrong
 S553_NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII address {} needs the SMTPUTF8 parameter on MAIL FROM"

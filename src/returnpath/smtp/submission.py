@@ -24,7 +24,16 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 from ..config import Settings
 from ..core.model import Accepted, Account, Submission, Trace
 from ..core.submission import build, check_data, split_option_headers, validate_address
-from ..errors import AddressError, AuthError, MessageError, OptionError, StoreError
+from ..errors import (
+    AccountDisabled,
+    AddressError,
+    AuthError,
+    AuthThrottled,
+    MessageError,
+    OptionError,
+    SenderError,
+    StoreError,
+)
 from ..service import Relay
 from . import replies as R
 from .server import ServerSMTP, is_loopback_peer, load_tls_context
@@ -116,10 +125,18 @@ class SubmissionHandler:
         return await self._verify(server, login, password)
 
     async def _verify(self, server: ServerSMTP, login: bytes, password: bytes) -> AuthResult:
+        peer = server.session.peer if server.session else None
         try:
             account = await self.relay.account_for_login(
-                login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+                login.decode("utf-8", "replace"),
+                password.decode("utf-8", "replace"),
+                peer[0] if isinstance(peer, tuple) else None,
             )
+        except AuthThrottled:
+            return await self._refuse(server, login, R.S454_AUTH_THROTTLED)
+        except AccountDisabled:
+            await server.push(R.S535_ACCOUNT_DISABLED)
+            return AuthResult(success=False, handled=True)
         except AuthError:
             return await self._refuse(server, login)
         except StoreError as exc:
@@ -128,8 +145,9 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=True)
         return AuthResult(success=True, auth_data=account)
 
-    async def _refuse(self, server: ServerSMTP, login: bytes) -> AuthResult:
-        """Reply 535 after a delay that grows with each failure; hang up after too many."""
+    async def _refuse(self, server: ServerSMTP, login: bytes, reply: str = R.S535_AUTH_INVALID) -> AuthResult:
+        """Reply 535 (or `reply`) after a delay that grows with each failure on the connection;
+        hang up after too many."""
         server.failed_logins += 1
         failures = server.failed_logins
         log.info(
@@ -139,7 +157,7 @@ class SubmissionHandler:
             login.decode("utf-8", "replace")[:64],
         )
         await asyncio.sleep(min(self.failure_delay * 2 ** (failures - 1), MAX_AUTH_DELAY))
-        await server.push(R.S535_AUTH_INVALID)
+        await server.push(reply)
         if failures >= self.limits.auth_failures_before_disconnect:
             await server.push(R.S421_TOO_MANY_AUTH_FAILURES)
             server.hang_up()
@@ -154,6 +172,17 @@ class SubmissionHandler:
             return R.S530_AUTH_REQUIRED  # never an open relay
         if address != NULL_SENDER and (refusal := _address_refusal(address, "sender", envelope)):
             return refusal
+        try:
+            # As the account is now: it may have been disabled or bound to other sender
+            # domains since this connection logged in.
+            account = await self.relay.current(cast(Account, session.auth_data))
+            self.relay.check_sender(account, "" if address == NULL_SENDER else address)
+        except (AuthError, SenderError) as exc:
+            return R.S550_NOT_AUTHORIZED.format(R.one_line(str(exc)))
+        except StoreError as exc:
+            log.warning("cannot read account %s: %s", cast(Account, session.auth_data).id, exc)
+            return R.S451_STORE_FAILED
+        cast(Any, session).auth_data = account  # (aiosmtpd declares it None)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -186,6 +215,8 @@ class SubmissionHandler:
             return R.S550_MESSAGE.format(R.one_line(str(exc)))
         try:
             accepted = await self._submit(account, submission, self.trace(session))
+        except (AccountDisabled, SenderError) as exc:  # an X-Returnpath-Envelope of another domain
+            return R.S550_NOT_AUTHORIZED.format(R.one_line(str(exc)))
         except StoreError as exc:
             log.warning("cannot store a message of account %s: %s", account.id, exc)
             return R.S451_STORE_FAILED

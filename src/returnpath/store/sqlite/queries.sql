@@ -3,13 +3,75 @@ INSERT INTO accounts (id, name, smtp_username, smtp_password_hash, api_token_has
 VALUES (:id, :name, :smtp_username, :smtp_password_hash, :api_token_hash, :created_at)
 
 -- name: account_by_token
-SELECT id, name, smtp_username FROM accounts WHERE api_token_hash = ?
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts WHERE api_token_hash = ?
 
 -- name: account_by_username
-SELECT id, name, smtp_username, smtp_password_hash FROM accounts WHERE smtp_username = ?
+SELECT id, name, smtp_username, disabled, sender_domains, smtp_password_hash FROM accounts WHERE smtp_username = ?
 
 -- name: accounts
-SELECT id, name, smtp_username FROM accounts ORDER BY created_at
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts ORDER BY created_at
+
+-- name: account_by_id
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts WHERE id = ?
+
+-- name: update_account
+-- NULL leaves a column as it is.
+UPDATE accounts SET
+    api_token_hash = coalesce(:api_token_hash, api_token_hash),
+    smtp_password_hash = coalesce(:smtp_password_hash, smtp_password_hash),
+    disabled = coalesce(:disabled, disabled),
+    sender_domains = coalesce(:sender_domains, sender_domains)
+WHERE id = :id
+
+-- name: account_pending_deliveries
+SELECT count(*) FROM deliveries WHERE account_id = ? AND state IN ('queued', 'deferred')
+
+-- name: account_delivery_count
+SELECT count(*) FROM deliveries WHERE account_id = ?
+
+-- name: delete_account_attempts
+DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE account_id = ?)
+
+-- name: delete_account_events
+-- Their outbox items are the account's loops', which go with the loops.
+DELETE FROM events WHERE account_id = ?
+
+-- name: delete_account_deliveries
+DELETE FROM deliveries WHERE account_id = ?
+
+-- name: delete_account_messages
+DELETE FROM messages WHERE account_id = ?
+
+-- name: delete_account_loops
+-- loop_events and loop_outbox go with them (ON DELETE CASCADE).
+DELETE FROM loops WHERE account_id = ?
+
+-- name: delete_account
+DELETE FROM accounts WHERE id = ?
+
+-- name: prune_auth_failures
+DELETE FROM auth_failures WHERE window_start <= ?
+
+-- name: auth_failure_count
+SELECT count FROM auth_failures WHERE key = ? AND window_start > ?
+
+-- name: auth_known
+SELECT count(*) FROM auth_logins WHERE username = ? AND address = ? AND at > ?
+
+-- name: count_auth_failure
+-- Expired rows were pruned first, so an existing row is in its window.
+INSERT INTO auth_failures (key, window_start, count) VALUES (?, ?, 1)
+ON CONFLICT (key) DO UPDATE SET count = auth_failures.count + 1
+
+-- name: uncount_auth_failure
+UPDATE auth_failures SET count = count - 1 WHERE key = ? AND count > 0
+
+-- name: remember_auth_login
+INSERT INTO auth_logins (username, address, at) VALUES (?, ?, ?)
+ON CONFLICT (username, address) DO UPDATE SET at = excluded.at
+
+-- name: prune_auth_logins
+DELETE FROM auth_logins WHERE at <= ?
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ...core import throttle
 from ...core.events import Event, EventKind, log_record
 from ...core.model import (
     Account,
@@ -24,6 +25,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, StoredEvent
 from ...core.retry import Settlement
+from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
 from ...webhooks.model import Format, ItemView, Loop, OutboxItem, OutboxState
 from ..sql import load_queries
@@ -69,15 +71,91 @@ class SqliteStore:
 
     async def account_by_token(self, api_token_hash: str) -> Account | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_token"], (api_token_hash,)).fetchone())
-        return Account(*row) if row else None
+        return _account(row) if row else None
 
     async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_username"], (smtp_username,)).fetchone())
-        return (Account(*row[:3]), row[3]) if row else None
+        return (_account(row[:5]), row[5]) if row else None
 
     async def accounts(self) -> list[Account]:
         rows = await self.db.read(lambda c: c.execute(Q["accounts"]).fetchall())
-        return [Account(*row) for row in rows]
+        return [_account(row) for row in rows]
+
+    async def account(self, account_id: str) -> Account | None:
+        row = await self.db.read(lambda c: c.execute(Q["account_by_id"], (account_id,)).fetchone())
+        return _account(row) if row else None
+
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        api_token_hash: str | None = None,
+        smtp_password_hash: str | None = None,
+        disabled: bool | None = None,
+        sender_domains: Sequence[str] | None = None,
+    ) -> Account | None:
+        params = {
+            "id": account_id,
+            "api_token_hash": api_token_hash,
+            "smtp_password_hash": smtp_password_hash,
+            "disabled": None if disabled is None else int(disabled),
+            "sender_domains": None if sender_domains is None else json.dumps(list(sender_domains)),
+        }
+
+        def op(conn: sqlite3.Connection) -> Account | None:
+            if conn.execute(Q["update_account"], params).rowcount == 0:
+                return None
+            return _account(conn.execute(Q["account_by_id"], (account_id,)).fetchone())
+
+        return await self.db.write(op)
+
+    async def remove_account(self, account_id: str, *, force: bool = False) -> int | None:
+        def op(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(Q["account_by_id"], (account_id,)).fetchone()
+            if row is None:
+                return None
+            pending = conn.execute(Q["account_pending_deliveries"], (account_id,)).fetchone()[0]
+            if pending and not force:
+                raise InputError(
+                    f"account {row[1]!r} has {pending} queued or deferred deliveries; "
+                    "remove it when they are done, or with --force to drop them"
+                )
+            deliveries = int(conn.execute(Q["account_delivery_count"], (account_id,)).fetchone()[0])
+            for query in (
+                "delete_account_attempts",
+                "delete_account_events",
+                "delete_account_deliveries",
+                "delete_account_messages",
+                "delete_account_loops",
+                "delete_account",
+            ):
+                conn.execute(Q[query], (account_id,))
+            return deliveries
+
+        return await self.db.write(op)
+
+    # ---- failed logins (core/throttle.py) ------------------------------------------------
+
+    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        return await self.db.read(lambda c: throttle.refusal(limits, _auth_counts(c, address, username, now, limits)))
+
+    async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        def op(conn: sqlite3.Connection) -> str | None:
+            conn.execute(Q["prune_auth_failures"], (now - limits.window,))
+            refused = throttle.refusal(limits, _auth_counts(conn, address, username, now, limits))
+            if refused is None:
+                conn.executemany(Q["count_auth_failure"], [(f"addr:{address}", now), (f"user:{username}", now)])
+            return refused
+
+        return await self.db.write(op)
+
+    async def release_auth(self, address: str, username: str, now: float) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(Q["uncount_auth_failure"], [(f"addr:{address}",), (f"user:{username}",)])
+            conn.execute(Q["prune_auth_logins"], (now - throttle.KNOWN_FOR,))
+            conn.execute(Q["remember_auth_login"], (username, address, now))
+
+        await self.db.write(op)
 
     # ---- messages and deliveries ---------------------------------------------------------
 
@@ -499,6 +577,22 @@ def _insert_message(
             for d in message.deliveries
         ],
     )
+
+
+def _account(row: tuple[Any, ...]) -> Account:
+    id, name, smtp_username, disabled, sender_domains = row
+    return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
+
+
+def _auth_counts(conn: sqlite3.Connection, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
+    since = now - limits.window
+
+    def failures(key: str) -> int:
+        row = conn.execute(Q["auth_failure_count"], (key, since)).fetchone()
+        return int(row[0]) if row else 0
+
+    known = conn.execute(Q["auth_known"], (username, address, now - throttle.KNOWN_FOR)).fetchone()[0]
+    return AuthCounts(failures(f"addr:{address}"), failures(f"user:{username}"), bool(known))
 
 
 def _returned(row: tuple[Any, ...]) -> Returned:

@@ -1,0 +1,85 @@
+"""Password guessing with many parallel connections against a real `serve` of two worker
+processes: the failed logins are counted per client address and per username in the store, so
+the limits hold whichever worker a connection lands on, and past them no guess is checked.
+
+Loopback has a whole /8, so connections "from other addresses" come from 127.0.0.2, .3, ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from returnpath import config
+from tests.e2e.conftest import ServerFactory, make_server  # noqa: F401 - the fixture, for getfixturevalue
+from tests.e2e.harness import Server
+from tests.smtp.conftest import RawClient, plain
+
+PER_ADDRESS = 5
+PER_USERNAME = 8
+PARALLEL = 50
+
+S235 = "235 2.7.0 Authentication successful"
+S535 = "535 5.7.8 Authentication credentials invalid"
+S454 = "454 4.7.0 Too many failed authentication attempts; try again later"
+
+
+async def login(server: Server, source: str, username: str, password: str) -> str:
+    """One connection from `source`: EHLO, AUTH PLAIN; the reply to the AUTH."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.submission_port, local_addr=(source, 0))
+    client = RawClient(reader, writer)
+    try:
+        client.greeting = await client.reply()
+        await client.command("EHLO hostile.example")
+        return await client.command(f"AUTH PLAIN {plain(username, password)}")
+    finally:
+        await client.close()
+
+
+async def guesses(server: Server, source: str, username: str) -> list[str]:
+    """PARALLEL wrong passwords for `username` at once, each on its own connection."""
+    return await asyncio.gather(*(login(server, source, username, f"guess-{n}") for n in range(PARALLEL)))
+
+
+def failed_auth_lines_per_worker(server: Server) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for worker in re.findall(r" (w\d+) INFO returnpath\.smtp\.submission: failed AUTH", server.stderr()):
+        found[worker] = found.get(worker, 0) + 1
+    return found
+
+
+async def test_parallel_guesses_stop_at_the_limits_over_all_connections_and_workers(
+    request: pytest.FixtureRequest,
+) -> None:
+    start: ServerFactory = request.getfixturevalue("make_server")
+    server = start(
+        workers=2,
+        smtp__submission__auth_failures_per_address=PER_ADDRESS,
+        smtp__submission__auth_failures_per_username=PER_USERNAME,
+        smtp__submission__auth_failure_window=config.Duration(3600),
+    )
+    user, password = server.credentials["smtp_username"], server.credentials["smtp_password"]
+    other = json.loads(server.cli("accounts", "add", "billing").stdout)
+    # The application's own server has logged in before the attack.
+    assert await login(server, "127.0.0.3", user, password) == S235
+
+    # Fifty guesses at once from one address: only PER_ADDRESS of them are checked.
+    replies = await guesses(server, "127.0.0.1", user)
+    assert sorted(replies) == sorted([S535] * PER_ADDRESS + [S454] * (PARALLEL - PER_ADDRESS))
+    # Fifty more from a second address: the username's limit lets only the rest of its count by.
+    replies = await guesses(server, "127.0.0.2", user)
+    checked = PER_USERNAME - PER_ADDRESS
+    assert sorted(replies) == sorted([S535] * checked + [S454] * (PARALLEL - checked))
+    print("failed AUTH replies per worker:", failed_auth_lines_per_worker(server))
+
+    # The attacker's address is held for every username, the right password too: not checked.
+    assert await login(server, "127.0.0.1", user, password) == S454
+    assert await login(server, "127.0.0.1", "billing", other["smtp_password"]) == S454
+    # A new address is held for the attacked username only ...
+    assert await login(server, "127.0.0.4", user, password) == S454
+    assert await login(server, "127.0.0.4", "billing", other["smtp_password"]) == S235
+    # ... and an address that logged in as it before is not held at all.
+    assert await login(server, "127.0.0.3", user, password) == S235

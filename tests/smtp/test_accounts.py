@@ -1,0 +1,146 @@
+"""What the submission server does with an account's controls: rotated passwords, a disabled
+account, sender domains, and failed logins counted over all connections (core/throttle.py).
+Each test runs a real server over a real SQLite store and changes the account as the CLI does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from returnpath import accounts
+from returnpath.accounts import NewAccount
+from returnpath.config import Settings
+from returnpath.smtp.replies import (
+    S235_AUTH_SUCCESS,
+    S250_RECIPIENT_OK,
+    S250_SENDER_OK,
+    S454_AUTH_THROTTLED,
+    S535_ACCOUNT_DISABLED,
+    S535_AUTH_INVALID,
+)
+from returnpath.store.sqlite import SqliteStore
+
+from .conftest import MIME, Address, RawClient, plain
+
+S354_DATA = "354 End data with <CR><LF>.<CR><LF>"
+NOT_ALLOWED = "550 5.7.1 sender <{}> is not allowed for account 'app': it may send from example.com, *.example.org"
+
+Connect = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def connect(server: Address) -> AsyncIterator[Connect]:
+    """`await connect("127.0.0.2")`: a connection from that loopback address (all of
+    127.0.0.0/8 is this host), closed after the test."""
+    opened: list[RawClient] = []
+
+    async def open_from(source: str = "127.0.0.1") -> RawClient:
+        reader, writer = await asyncio.open_connection(server.host, server.port, local_addr=(source, 0))
+        client = RawClient(reader, writer)
+        client.greeting = await client.reply()
+        opened.append(client)
+        await client.command("EHLO client.example.com")
+        return client
+
+    yield open_from
+    for client in opened:
+        await client.close()
+
+
+async def auth(client: RawClient, username: str, password: str) -> str:
+    return await client.command(f"AUTH PLAIN {plain(username, password)}")
+
+
+# ---- credentials and disabling ---------------------------------------------------------------
+
+
+async def test_a_rotated_password_stops_working_at_once(
+    connect: Connect, account: NewAccount, store: SqliteStore
+) -> None:
+    # A login first, so that the server has verified (and remembered) the old password.
+    assert await auth(await connect(), "app", account.smtp_password) == S235_AUTH_SUCCESS
+    rotated = await accounts.rotate_credentials(store, "app", token=False, password=True)
+    assert set(rotated) == {"account", "name", "smtp_username", "smtp_password"}
+
+    assert await auth(await connect(), "app", account.smtp_password) == S535_AUTH_INVALID
+    assert await auth(await connect(), "app", rotated["smtp_password"]) == S235_AUTH_SUCCESS
+
+
+async def test_a_disabled_account_cannot_log_in_nor_go_on_in_an_open_session(
+    connect: Connect, account: NewAccount, store: SqliteStore
+) -> None:
+    session = await connect()
+    assert await auth(session, "app", account.smtp_password) == S235_AUTH_SUCCESS
+    await accounts.set_disabled(store, "app", True)
+
+    assert await auth(await connect(), "app", account.smtp_password) == S535_ACCOUNT_DISABLED
+    assert await session.command("MAIL FROM:<app@example.com>") == "550 5.7.1 the account 'app' is disabled"
+    # A wrong password is still only a wrong password: the account's state is not told.
+    assert await auth(await connect(), "app", "wrong") == S535_AUTH_INVALID
+
+    await accounts.set_disabled(store, "app", False)
+    assert await session.command("MAIL FROM:<app@example.com>") == S250_SENDER_OK
+
+
+# ---- sender domains --------------------------------------------------------------------------
+
+
+async def test_mail_from_outside_the_sender_domains_is_refused_with_550_5_7_1(
+    connect: Connect, account: NewAccount, store: SqliteStore
+) -> None:
+    await accounts.set_sender_domains(store, "app", ["example.com,*.example.org"])
+    client = await connect()
+    assert await auth(client, "app", account.smtp_password) == S235_AUTH_SUCCESS
+    for refused in ("app@example.net", "app@mail.example.com", "app@example.org"):
+        assert await client.command(f"MAIL FROM:<{refused}>") == NOT_ALLOWED.format(refused)
+    assert await client.command("MAIL FROM:<>") == NOT_ALLOWED.format("").replace(
+        "sender <>", "sender the null sender <>"
+    )
+    for allowed in ("app@example.com", "app@EXAMPLE.COM", "app@mail.example.org"):
+        assert await client.command(f"MAIL FROM:<{allowed}>") == S250_SENDER_OK
+        assert await client.command("RSET") == "250 OK"
+
+    # An envelope of its own, given in a header, is held to the same domains.
+    assert await client.command("MAIL FROM:<app@example.com>") == S250_SENDER_OK
+    assert await client.command("RCPT TO:<someone@example.net>") == S250_RECIPIENT_OK
+    assert await client.command("DATA") == S354_DATA
+    await client.send(b"X-Returnpath-Envelope: bounces@example.net\r\n" + MIME.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+    assert await client.reply() == NOT_ALLOWED.format("bounces@example.net")
+    assert set((await store.queue_summary()).values()) == {0}
+
+    # Domains changed while a connection is open apply to its next message.
+    await accounts.set_sender_domains(store, "app", [])
+    assert await client.command("MAIL FROM:<app@example.net>") == S250_SENDER_OK
+
+
+# ---- failed logins over all connections --------------------------------------------------------
+
+
+async def test_the_address_limit_holds_across_connections_and_a_success_does_not_reset_it(
+    connect: Connect, account: NewAccount, settings: Settings, store: SqliteStore
+) -> None:
+    await accounts.create_account(store, "other", 0.0)
+    settings.smtp.submission.auth_failures_per_address = 3
+    assert await auth(await connect(), "other", "guess-1") == S535_AUTH_INVALID
+    assert await auth(await connect(), "other", "guess-2") == S535_AUTH_INVALID
+    assert await auth(await connect(), "app", account.smtp_password) == S235_AUTH_SUCCESS
+    assert await auth(await connect(), "app", "typo") == S535_AUTH_INVALID  # the third failure
+    # Held now, every username, the right password too: it is not even checked.
+    assert await auth(await connect(), "app", account.smtp_password) == S454_AUTH_THROTTLED
+    assert await auth(await connect(), "other", "guess-3") == S454_AUTH_THROTTLED
+    # Another address is not.
+    assert await auth(await connect("127.0.0.2"), "app", account.smtp_password) == S235_AUTH_SUCCESS
+
+
+async def test_the_username_limit_holds_new_addresses_but_not_known_ones(
+    connect: Connect, account: NewAccount, settings: Settings
+) -> None:
+    settings.smtp.submission.auth_failures_per_address = 0  # only the username's count here
+    settings.smtp.submission.auth_failures_per_username = 3
+    assert await auth(await connect("127.0.0.3"), "app", account.smtp_password) == S235_AUTH_SUCCESS
+    for n in (4, 5, 6):
+        assert await auth(await connect(f"127.0.0.{n}"), "app", f"guess-{n}") == S535_AUTH_INVALID
+    assert await auth(await connect("127.0.0.7"), "app", account.smtp_password) == S454_AUTH_THROTTLED
+    assert await auth(await connect("127.0.0.3"), "app", account.smtp_password) == S235_AUTH_SUCCESS

@@ -1,0 +1,164 @@
+"""Accounts in the store after creation: credentials replaced, disabled, sender domains, removal
+with what it owns; and the failed-login counts the SMTP throttle keeps (core/throttle.py).
+Part of the conformance suite: runs against each backend in test_store.BACKENDS."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from returnpath.core import ids
+from returnpath.core.events import EventKind
+from returnpath.core.model import Account, Attempt, Verdict
+from returnpath.core.ports import Store
+from returnpath.core.retry import RetryPolicy, settle
+from returnpath.core.throttle import KNOWN_FOR, AuthLimits
+from returnpath.errors import InputError
+from returnpath.store.sqlite import SqliteStore
+from returnpath.webhooks.model import Format, Loop
+
+from .test_store import NOW, _account, _outcome, _submit
+
+LIMITS = AuthLimits(per_address=3, per_username=5, window=600)
+
+
+# ---- accounts --------------------------------------------------------------------------------
+
+
+async def test_a_new_account_is_enabled_and_may_use_any_sender(backend: Store) -> None:
+    account = await _account(backend)
+    assert (account.disabled, account.sender_domains) == (False, ())
+    assert await backend.account(account.id) == account
+    assert await backend.account("nope") is None
+
+
+async def test_new_credentials_replace_the_old_at_once(backend: Store) -> None:
+    account = await _account(backend)
+    assert await backend.update_account(account.id, api_token_hash="token-2", smtp_password_hash="hash-2") == account
+    assert await backend.account_by_token("token-app") is None
+    assert await backend.account_by_token("token-2") == account
+    assert await backend.account_by_username("app") == (account, "hash-2")
+    # One alone leaves the other as it is.
+    await backend.update_account(account.id, smtp_password_hash="hash-3")
+    assert await backend.account_by_token("token-2") == account
+
+
+async def test_disabled_and_sender_domains_are_kept_and_read_everywhere(backend: Store) -> None:
+    account = await _account(backend)
+    changed = await backend.update_account(account.id, disabled=True, sender_domains=["example.com", "*.example.org"])
+    expected = Account(account.id, "app", "app", True, ("example.com", "*.example.org"))
+    assert changed == expected
+    assert await backend.account(account.id) == expected
+    assert await backend.account_by_token("token-app") == expected
+    assert await backend.account_by_username("app") == (expected, "hash")
+    assert await backend.accounts() == [expected]
+    # Each change leaves the rest alone; an empty list is "any sender" again.
+    assert await backend.update_account(account.id, disabled=False) == Account(
+        account.id, "app", "app", False, ("example.com", "*.example.org")
+    )
+    assert await backend.update_account(account.id, sender_domains=[]) == account
+    assert await backend.update_account("nope", disabled=True) is None
+
+
+async def test_remove_refuses_while_deliveries_are_pending_unless_forced(backend: Store) -> None:
+    account = await _account(backend)
+    other = await _account(backend, "other")
+    _, [delivery] = await _submit(backend, account, ["x@example.net"])
+    _, [kept] = await _submit(backend, other, ["y@example.net"])
+    with pytest.raises(InputError, match=r"account 'app' has 1 queued or deferred deliveries"):
+        await backend.remove_account(account.id)
+    assert await backend.account(account.id) == account
+    assert await backend.delivery(account.id, delivery.id) is not None
+
+    assert await backend.remove_account(account.id, force=True) == 1
+    assert await backend.account(account.id) is None
+    assert await backend.account_by_token("token-app") is None
+    assert await backend.delivery(account.id, delivery.id) is None
+    assert await backend.claim("w1", NOW, NOW + 60, 10) != []  # the other account's
+    assert await backend.delivery(other.id, kept.id) is not None
+    assert await backend.remove_account(account.id) is None
+    # Its name may be used again.
+    await backend.create_account(Account(ids.new_id(NOW), "app", "app"), "token-new", "hash", NOW)
+
+
+async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: SqliteStore) -> None:
+    account = await _account(backend)
+    other = await _account(backend, "other")
+    loop = Loop(
+        ids.new_id(NOW), account.id, "https://hooks.example.com/", frozenset(EventKind), "whsec_eA==", Format.FORM
+    )
+    await backend.create_loop(loop, NOW)
+    await _submit(backend, account, ["x@example.net"])
+    await _submit(backend, other, ["y@example.net"])
+    for job in await backend.claim("w1", NOW, NOW + 60, 10):
+        outcome = _outcome(Verdict.ACCEPTED, 250)
+        attempt = Attempt(1, NOW + 1, outcome.remote, outcome.step, 250, outcome.status, outcome.text, outcome.verdict)
+        await backend.settle(job, attempt, settle(job, outcome, NOW + 1, RetryPolicy()))
+    assert await backend.remove_account(account.id) == 1  # nothing pending: no force needed
+
+    def rows(conn: sqlite3.Connection) -> dict[str, int]:
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("messages", "deliveries", "attempts", "events", "loops", "loop_outbox")
+        }
+
+    # What is left is the other account's.
+    assert await backend.db.read(rows) == {
+        "messages": 1,
+        "deliveries": 1,
+        "attempts": 1,
+        "events": 1,
+        "loops": 0,
+        "loop_outbox": 0,
+    }
+    assert [stored.event.account_id for stored in await backend.events()] == [other.id]
+
+
+# ---- failed logins ---------------------------------------------------------------------------
+
+
+async def test_reserved_attempts_count_until_the_limit_and_then_are_refused(backend: Store) -> None:
+    for _ in range(LIMITS.per_address):
+        assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
+    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
+    assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) == "address"
+    assert await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS) == "address"  # any username
+    # Another address may go on, for the same username, up to the username's limit.
+    assert await backend.auth_refusal("192.0.2.2", "app", NOW, LIMITS) is None
+    for _ in range(LIMITS.per_username - LIMITS.per_address):
+        assert await backend.reserve_auth("192.0.2.2", "app", NOW, LIMITS) is None
+    assert await backend.reserve_auth("192.0.2.3", "app", NOW, LIMITS) == "username"
+    # The refused attempts were not counted: "other" has none.
+    assert await backend.auth_refusal("192.0.2.9", "other", NOW, LIMITS) is None
+
+
+async def test_counts_end_with_the_window_that_began_with_the_first_failure(backend: Store) -> None:
+    for _ in range(LIMITS.per_address):
+        await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS)
+    assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window - 1, LIMITS) == "address"
+    assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
+    assert await backend.reserve_auth("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
+
+
+async def test_a_success_uncounts_only_its_own_attempt_and_makes_the_address_known(backend: Store) -> None:
+    for _ in range(LIMITS.per_address - 1):
+        await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS)
+    await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS)
+    await backend.release_auth("192.0.2.1", "app", NOW)
+    # The failures as "other" still count: one more and the address is held.
+    assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
+    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
+
+    # An address that logged in as "app" before is not held by the username's count.
+    await backend.reserve_auth("192.0.2.7", "app", NOW - 10, LIMITS)
+    await backend.release_auth("192.0.2.7", "app", NOW - 10)
+    for n in range(LIMITS.per_username):
+        await backend.reserve_auth(f"198.51.100.{n}", "app", NOW, LIMITS)
+    assert await backend.auth_refusal("203.0.113.1", "app", NOW, LIMITS) == "username"
+    assert await backend.auth_refusal("192.0.2.7", "app", NOW, LIMITS) is None
+    assert await backend.auth_refusal("192.0.2.7", "other", NOW, LIMITS) is None
+    # ... for KNOWN_FOR after that login.
+    long_window = AuthLimits(LIMITS.per_address, LIMITS.per_username, 2 * KNOWN_FOR)
+    assert await backend.auth_refusal("192.0.2.7", "app", NOW - 11 + KNOWN_FOR, long_window) is None
+    assert await backend.auth_refusal("192.0.2.7", "app", NOW - 10 + KNOWN_FOR, long_window) == "username"
