@@ -255,6 +255,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         options,
         max_recipients=settings.smtp.submission.max_recipients,
         max_size=settings.smtp.submission.max_message_size,
+        now=time.time(),
     )
 
     async def work(store: SqliteStore) -> Any:

@@ -41,6 +41,7 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bad trackbounces", {**OK, "trackbounces": "maybe"}, 400, "invalid-option", "trackbounces"),
     ("tags not strings", {**OK, "tags": [1, 2]}, 400, "invalid-option", "tags"),
     ("bad maxdelivertime", {**OK, "maxdelivertime": "tomorrow"}, 400, "invalid-option", "maxdelivertime"),
+    ("past maxdelivertime", {**OK, "maxdelivertime": "2020-01-01 00:00:00"}, 400, "invalid-option", "maxdelivertime"),
     ("bad dsn notify", {**OK, "dsn": {"notify": ["SOMETIMES"]}}, 400, "invalid-option", "dsn"),
     ("dsn not an object", {**OK, "dsn": 5}, 400, "invalid-option", "dsn"),
     (
