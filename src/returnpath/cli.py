@@ -22,7 +22,7 @@ from .core.events import LOGS, EventKind
 from .core.model import Trace
 from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
-from .logs import format_record, read_records
+from .logs import format_record, json_line, read_records
 from .service import Relay
 from .store import open_store
 from .store.sqlite import SqliteStore
@@ -294,7 +294,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 0
     try:
         for record in read_records(path, since=since, follow=args.follow):
-            print(json.dumps(record, ensure_ascii=False) if args.json else format_record(record), flush=True)
+            print(json_line(record) if args.json else format_record(record), flush=True)
     except BrokenPipeError:
         pass
     return 0
