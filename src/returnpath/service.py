@@ -84,14 +84,14 @@ class Relay:
     def new_message(
         self, account_id: str, submission: Submission, now: float, trace: Trace | None = None
     ) -> NewMessage:
-        """A message with its deliveries, ids and envelope senders, ready to store: on top, the
-        Received line of `trace` when it is given, then a Message-ID and a Date if it has none."""
+        """A message with its deliveries, ids and envelope senders, ready to store. A submission
+        (one with the `trace` of the door it came through) gets on top its Received line, then
+        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not."""
         message_id = ids.new_id(now)
-        hostname = self.settings.hostname
-        top = origin_fields(submission.mime, hostname, message_id, now)
         if trace is not None:
-            top = received_header(trace, hostname, message_id, now) + top
-        if top:
+            hostname = self.settings.hostname
+            top = received_header(trace, hostname, message_id, now)
+            top += origin_fields(submission.mime, hostname, message_id, now)
             submission = replace(submission, mime=top + submission.mime)
         deliveries = []
         for recipient in submission.recipients:
