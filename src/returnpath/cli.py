@@ -21,7 +21,7 @@ from .config import Settings
 from .core.events import LOGS, EventKind
 from .core.model import Trace
 from .core.submission import build, split_option_headers
-from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
+from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError, StartError
 from .logs import format_record, json_line, read_records
 from .service import Relay
 from .store import open_store
@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--account", help="the account to send as (default: the first one)")
     p.add_argument("file", help="the message, as an .eml file")
 
-    p = command("logs", "read a log: deliveries or failures")
-    p.add_argument("log", choices=sorted(LOGS.values()))
+    logs = sorted(set(LOGS.values()))
+    p = command("logs", f"read a log: {', '.join(logs[:-1])} or {logs[-1]}")
+    p.add_argument("log", choices=logs, help="which log")
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM:SS" (UTC) or an age such as 30m, 2h, 1d')
     p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
     p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
@@ -163,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"returnpath: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StartError as exc:  # a port in use is no mistake of the file: say only what happened
+        print(f"returnpath: {exc}", file=sys.stderr)
         return 2
     except LoopError as exc:  # names the setting, as the API's problem documents do
         print(f"returnpath: {exc.field}: {exc}", file=sys.stderr)

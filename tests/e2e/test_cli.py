@@ -5,6 +5,7 @@ with a message that says what is wrong, and `init` never overwrites."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -248,14 +249,30 @@ def test_a_bad_configuration_file_is_exit_code_2(
 def test_serve_refuses_a_second_server_on_the_same_data_folder(server: Server) -> None:
     result = server.cli("serve")
     assert result.returncode == 2
-    assert f"another `returnpath serve` is running on {server.data.resolve()}" in result.stderr
+    assert f"returnpath: another `returnpath serve` is running on {server.data.resolve()}\n" in result.stderr
+    assert "configuration error" not in result.stderr
 
 
-def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, server: Server) -> None:
-    other = make_server(workers=1, start=False, smtp__submission__listen=server.settings.smtp.submission.listen)
-    result = other.cli("serve")
+@pytest.mark.parametrize(
+    ("setting", "change"),
+    [("[smtp.submission] listen", "smtp__submission__listen"), ("[http] listen", "http__listen")],
+)
+def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, setting: str, change: str) -> None:
+    """A port in use is not a mistake in the file: the message names the setting and the reason."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        other = make_server(workers=1, start=False, **{change: taken})
+        result = other.cli("serve")
     assert result.returncode == 2
-    assert f"submission.listen = '{server.settings.smtp.submission.listen}': cannot listen there" in result.stderr
+    assert f"returnpath: {setting} = '{taken}': cannot listen there: Address already in use\n" in result.stderr
+    assert "configuration error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_logs_help_names_every_log() -> None:
+    assert "read a log: bounces, deliveries or failures\n" in run_cli("logs", "--help").stdout
+    assert "read a log: bounces, deliveries or failures" in run_cli("--help").stdout
 
 
 def test_init_refuses_to_overwrite(server: Server) -> None:
