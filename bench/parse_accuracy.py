@@ -27,11 +27,13 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
+from tests import corpus
 
 from returnpath.bounces import Kind, recognise
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "sisimai"
+CORPUS = corpus.SISIMAI
 FOLDERS = ("bsd", "dos", "mac", "not")
 
 # expected.json's kind -> the verdict kinds that are right for it
@@ -60,8 +62,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true", help="list every miss")
     args = parser.parse_args()
-    if not CORPUS.exists():
-        print(f"no corpus at {CORPUS}", file=sys.stderr)
+    if why := corpus.missing():
+        print(f"returnpath: {why}", file=sys.stderr)
         return 1
     emails = load()
     count: Counter[str] = Counter()

@@ -27,11 +27,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
+from tests import corpus
 
 from returnpath.bounces import recognise
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "sisimai"
+CORPUS = corpus.SISIMAI
 FOLDERS = ("bsd", "dos", "mac", "not")
 
 
@@ -68,6 +70,9 @@ def main() -> int:
         import flufl.bounce  # noqa: F401
     except ImportError:
         print("flufl.bounce is not installed: pip install 'flufl.bounce>=4'", file=sys.stderr)
+        return 1
+    if why := corpus.missing():
+        print(f"returnpath: {why}", file=sys.stderr)
         return 1
     emails = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["emails"]
     paths = sorted(p for p in emails if p.startswith("maildir/") and p.split("/")[1] in FOLDERS)

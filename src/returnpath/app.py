@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from .config import Settings, parse_hostport
-from .errors import ConfigError, ReturnpathError
+from .errors import ReturnpathError, StartError
 from .logs import CURSOR, LogWriter
 from .private import warn_if_loose
 from .store import open_store
@@ -52,6 +52,14 @@ PURGE_INTERVAL = 600.0  # seconds between purges of what is past keeping
 PURGE_BATCH = 5000
 
 
+# The setting of each listening socket, as the configuration file writes it.
+LISTEN_SETTINGS = {
+    "submission": "[smtp.submission] listen",
+    "inbound": "[smtp.inbound] listen",
+    "http": "[http] listen",
+}
+
+
 def listeners(settings: Settings) -> dict[str, str]:
     """The listening sockets of a worker, by name, and their settings."""
     return {
@@ -62,6 +70,8 @@ def listeners(settings: Settings) -> dict[str, str]:
 
 
 def bind(hostport: str, name: str) -> socket.socket:
+    """A listening socket on `hostport`, the value of the setting `name`; StartError naming
+    both when the system will not give it (address in use, not this host's, port < 1024)."""
     host, port = parse_hostport(hostport, name)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
@@ -71,7 +81,7 @@ def bind(hostport: str, name: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"{name} = {hostport!r}: cannot listen there: {exc.strerror}") from None
+        raise StartError(f"{name} = {hostport!r}: cannot listen there: {exc.strerror}") from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
@@ -86,7 +96,7 @@ def lock_data_folder(settings: Settings) -> IO[str]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ConfigError(f"another `returnpath serve` is running on {folder}") from None
+        raise StartError(f"another `returnpath serve` is running on {folder}") from None
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
@@ -162,7 +172,7 @@ class Supervisor:
         if released:
             log.info("released %d deliveries left in flight by a previous run", released)
         for name, hostport in listeners(self.settings).items():
-            self.sockets[name] = bind(hostport, f"{name}.listen")
+            self.sockets[name] = bind(hostport, LISTEN_SETTINGS[name])
         for worker in self.workers:
             self.spawn(worker)
         log.info(

@@ -21,8 +21,8 @@ from .config import Settings
 from .core.events import LOGS, EventKind, format_time
 from .core.model import Trace
 from .core.submission import build, split_option_headers
-from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError
-from .logs import format_record, read_records
+from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError, StartError
+from .logs import format_record, json_line, read_records
 from .private import warn_if_loose
 from .service import Relay
 from .store import open_store
@@ -63,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--account", help="the account to send as (default: the first one)")
     p.add_argument("file", help="the message, as an .eml file")
 
-    p = command("logs", "read a log: deliveries or failures")
-    p.add_argument("log", choices=sorted(LOGS.values()))
+    logs = sorted(set(LOGS.values()))
+    p = command("logs", f"read a log: {', '.join(logs[:-1])} or {logs[-1]}")
+    p.add_argument("log", choices=logs, help="which log")
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM:SS" (UTC) or an age such as 30m, 2h, 1d')
     p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
     p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
@@ -180,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"returnpath: configuration error: {exc}", file=sys.stderr)
         return 2
+    except StartError as exc:  # a port in use is no mistake of the file: say only what happened
+        print(f"returnpath: {exc}", file=sys.stderr)
+        return 2
     except LoopError as exc:  # names the setting, as the API's problem documents do
         print(f"returnpath: {exc.field}: {exc}", file=sys.stderr)
         return 1
@@ -272,6 +276,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         options,
         max_recipients=settings.smtp.submission.max_recipients,
         max_size=settings.smtp.submission.max_message_size,
+        now=time.time(),
     )
 
     async def work(store: SqliteStore) -> Any:
@@ -310,7 +315,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 0
     try:
         for record in read_records(path, since=since, follow=args.follow):
-            print(json.dumps(record, ensure_ascii=False) if args.json else format_record(record), flush=True)
+            print(json_line(record) if args.json else format_record(record), flush=True)
     except BrokenPipeError:
         pass
     return 0

@@ -2,6 +2,7 @@
 
     ReturnpathError            base of all of them
     ├── ConfigError            the settings file or a setting is wrong (CLI: exit 2)
+    ├── StartError             `serve` cannot start: an address is taken, the data folder in use (CLI: exit 2)
     ├── InputError             a caller gave something we refuse (HTTP 400, SMTP 5xx)
     │   ├── AddressError       a mailbox that is not a valid address
     │   ├── MessageError       a message we will not relay (too big, bare LF, ...)
@@ -29,6 +30,11 @@ class ReturnpathError(Exception):
 
 class ConfigError(ReturnpathError):
     """The configuration file or one of its settings is wrong."""
+
+
+class StartError(ReturnpathError):
+    """`serve` cannot start with settings that are right: the address to listen on is taken
+    (or not this host's), another `serve` holds the data folder. The message names what."""
 
 
 class InputError(ReturnpathError):

@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,7 +150,7 @@ class LogWriter:
                 name = LOGS.get(stored.event.kind)
                 if name is not None:
                     record = log_record(stored.id, stored.event)
-                    lines.setdefault(name, []).append(json.dumps(record, ensure_ascii=False) + "\n")
+                    lines.setdefault(name, []).append(json_line(record) + "\n")
             self._append(lines)
             written += sum(len(chunk) for chunk in lines.values())
             cursor = self._written = batch[-1].id
@@ -330,8 +331,25 @@ def read_records(
         handle.close()
 
 
+# What a value from outside (a remote server's reply, a recipient address) must not bring into
+# a line on someone's terminal: C0 and C1 controls and DEL (cursor moves, colours, a carriage
+# return that hides what came before), the line and paragraph separators (a line break to
+# JavaScript and to Python's str.splitlines) and the bidi controls (U+202E shows text reversed).
+# json.dumps(..., ensure_ascii=False) escapes only C0; these become \uXXXX, in JSON and in text.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(text: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """A log record as one JSON line in which no character can break or disguise the line."""
+    return _escape(json.dumps(record, ensure_ascii=False))
+
+
 def format_record(record: dict[str, Any]) -> str:
-    """One human-readable line for a log record."""
+    """One human-readable line for a log record, control and bidi characters escaped."""
     reply = " ".join(str(record[k]) for k in ("code", "status") if record.get(k) is not None)
     parts = [record.get("time", "?"), record.get("event", "?"), record.get("id", "?"), record.get("recipient", "?")]
     if record.get("state"):
@@ -340,4 +358,4 @@ def format_record(record: dict[str, Any]) -> str:
         parts.append(reply)
     if record.get("description"):
         parts.append(str(record["description"]).replace("\n", " ")[:200])
-    return "  ".join(str(p) for p in parts)
+    return "  ".join(_escape(str(p)) for p in parts)

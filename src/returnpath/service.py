@@ -23,7 +23,7 @@ from .core.events import EventKind
 from .core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
 from .core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from .core.retry import expires_at
-from .core.submission import received_header
+from .core.submission import origin_fields, received_header
 from .errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError
 
 _THROTTLED = {
@@ -131,13 +131,15 @@ class Relay:
     def new_message(
         self, account_id: str, submission: Submission, now: float, trace: Trace | None = None
     ) -> NewMessage:
-        """A message with its deliveries, ids and envelope senders, ready to store; with the
-        Received line of `trace` on top when it is given."""
+        """A message with its deliveries, ids and envelope senders, ready to store. A submission
+        (one with the `trace` of the door it came through) gets on top its Received line, then
+        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not."""
         message_id = ids.new_id(now)
         if trace is not None:
-            submission = replace(
-                submission, mime=received_header(trace, self.settings.hostname, message_id, now) + submission.mime
-            )
+            hostname = self.settings.hostname
+            top = received_header(trace, hostname, message_id, now)
+            top += origin_fields(submission.mime, hostname, message_id, now)
+            submission = replace(submission, mime=top + submission.mime)
         deliveries = []
         for recipient in submission.recipients:
             delivery_id = ids.new_id(now)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import random
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
 from returnpath.bounces import BounceVerdict, Kind, recognise
-
-CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus" / "sisimai" / "maildir" / "bsd"
+from tests import corpus
 
 DSN = b"""\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
@@ -86,9 +84,8 @@ def test_mixed_line_endings() -> None:
     _expect_dsn(recognise(mixed))
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="the shared corpus is not here")
 def test_every_corpus_email_answers_the_same_with_crlf_and_cr() -> None:
-    for path in sorted(CORPUS.glob("*.eml")):
+    for path in sorted((corpus.require() / "maildir" / "bsd").glob("*.eml")):
         raw = path.read_bytes().replace(b"\r\n", b"\n")  # some bsd/ files have CRLF already
         lf = recognise(raw).as_dict()
         assert recognise(raw.replace(b"\n", b"\r\n")).as_dict() == lf, path.name

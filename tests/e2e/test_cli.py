@@ -5,6 +5,7 @@ with a message that says what is wrong, and `init` never overwrites."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -110,6 +111,26 @@ def test_logs_human_and_json(server: Server, sent: dict[str, Any]) -> None:
         record = next(r for r in records if r["id"] == delivery_id)
         assert line.startswith(f"{record['time']}  delivery  {delivery_id}  {recipient}  at eom  250 2.0.0  ")
         assert not line.lstrip().startswith("{")
+
+
+def test_logs_escape_control_and_bidi_characters(make_server: ServerFactory, module_sink: Sink) -> None:
+    """An address may hold U+2028, U+202E or C1 controls (RFC 6531 allows any UTF-8); on a
+    terminal they would break the line or show the rest of it reversed. This one cannot be
+    sent (its failure is logged); the log file and `logs` hold it escaped, in both forms."""
+    server = make_server(workers=1, delivery__routes={"*": module_sink.route})  # its failures.log its own
+    recipient = "line\u2028break\u202eevil\u0085@example.net"
+    answer = server.send_http({"recipient": recipient, "mime": "From: ops@example.com\n\nhi\n"})
+    delivery_id = answer["recipients"][recipient]
+    server.wait_logged("failures", [delivery_id])
+    written = (server.data / "logs" / "failures.log").read_text(encoding="utf-8")
+    assert "\u2028" not in written and "\u202e" not in written and "\u0085" not in written  # the file too
+
+    (human,) = [line for line in ok(server.cli("logs", "failures")).split("\n") if delivery_id in line]
+    assert f"{delivery_id}  line\\u2028break\\u202eevil\\u0085@example.net  at rcpt" in human
+    assert "\u2028" not in human and "\u202e" not in human and "\u0085" not in human
+    (as_json,) = [line for line in ok(server.cli("logs", "failures", "--json")).split("\n") if delivery_id in line]
+    assert '"recipient": "line\\u2028break\\u202eevil\\u0085@example.net"' in as_json
+    assert json.loads(as_json)["recipient"] == recipient
 
 
 def test_logs_since(server: Server, sent: dict[str, Any]) -> None:
@@ -230,14 +251,30 @@ def test_a_bad_configuration_file_is_exit_code_2(
 def test_serve_refuses_a_second_server_on_the_same_data_folder(server: Server) -> None:
     result = server.cli("serve")
     assert result.returncode == 2
-    assert f"another `returnpath serve` is running on {server.data.resolve()}" in result.stderr
+    assert f"returnpath: another `returnpath serve` is running on {server.data.resolve()}\n" in result.stderr
+    assert "configuration error" not in result.stderr
 
 
-def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, server: Server) -> None:
-    other = make_server(workers=1, start=False, smtp__submission__listen=server.settings.smtp.submission.listen)
-    result = other.cli("serve")
+@pytest.mark.parametrize(
+    ("setting", "change"),
+    [("[smtp.submission] listen", "smtp__submission__listen"), ("[http] listen", "http__listen")],
+)
+def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, setting: str, change: str) -> None:
+    """A port in use is not a mistake in the file: the message names the setting and the reason."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        other = make_server(workers=1, start=False, **{change: taken})
+        result = other.cli("serve")
     assert result.returncode == 2
-    assert f"submission.listen = '{server.settings.smtp.submission.listen}': cannot listen there" in result.stderr
+    assert f"returnpath: {setting} = '{taken}': cannot listen there: Address already in use\n" in result.stderr
+    assert "configuration error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_logs_help_names_every_log() -> None:
+    assert "read a log: bounces, deliveries or failures\n" in run_cli("logs", "--help").stdout
+    assert "read a log: bounces, deliveries or failures" in run_cli("--help").stdout
 
 
 def test_init_refuses_to_overwrite(server: Server) -> None:

@@ -191,16 +191,22 @@ def test_maxdelivertime_closes_the_window(make_server: ServerFactory, sink: Sink
     assert sink.recipients() == []
 
 
-def test_maxdelivertime_already_past_fails_without_an_attempt(make_server: ServerFactory, sink: Sink) -> None:
+def test_a_maxdelivertime_in_the_past_is_refused_at_submission(make_server: ServerFactory, sink: Sink) -> None:
+    """It would fail unattempted; the application hears of its mistake instead."""
     server = start(make_server, {"*": sink.route})
     past = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 60))
-    delivery_id = send(server, "too-late@example.net", maxdelivertime=past)
-
-    view = server.wait_final([delivery_id])[delivery_id]
-    server.wait_logged("failures", [delivery_id])
-
-    assert view["state"] == "failed"
-    (line,) = server.log_of("failures", delivery_id)
-    assert line["expired"] is True
-    assert (line["attempt"], line["state"], line["code"], line["status"]) == (1, "connect", None, "4.4.7")
-    assert sink.connections == 0
+    with server.api() as api:
+        response = api.post(
+            "/v1/send", json={"recipient": "too-late@example.net", "mime": MESSAGE, "maxdelivertime": past}
+        )
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["type"], problem["field"]) == ("urn:returnpath:problem:invalid-option", "maxdelivertime")
+    assert problem["detail"] == f"maxdelivertime {past!r} (UTC) is not in the future"
+    header = f"X-Returnpath-Maxdelivertime: {past}\r\n".encode()
+    with server.smtp() as client:
+        client.mail("app@example.com")
+        client.rcpt("too-late@example.net")
+        code, reply = client.data(header + MESSAGE.replace("\n", "\r\n").encode())
+    assert (code, reply.decode()) == (501, f"5.5.4 maxdelivertime {past!r} (UTC) is not in the future")
+    assert server.queue()["queued"] == 0 and sink.connections == 0

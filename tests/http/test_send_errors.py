@@ -41,6 +41,7 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bad trackbounces", {**OK, "trackbounces": "maybe"}, 400, "invalid-option", "trackbounces"),
     ("tags not strings", {**OK, "tags": [1, 2]}, 400, "invalid-option", "tags"),
     ("bad maxdelivertime", {**OK, "maxdelivertime": "tomorrow"}, 400, "invalid-option", "maxdelivertime"),
+    ("past maxdelivertime", {**OK, "maxdelivertime": "2020-01-01 00:00:00"}, 400, "invalid-option", "maxdelivertime"),
     ("bad dsn notify", {**OK, "dsn": {"notify": ["SOMETIMES"]}}, 400, "invalid-option", "dsn"),
     ("dsn not an object", {**OK, "dsn": 5}, 400, "invalid-option", "dsn"),
     (
@@ -86,12 +87,17 @@ RAW: list[tuple[str, bytes, str, int, str]] = [
     ("empty body", b"", "application/json", 400, "invalid-body"),
     ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "invalid-body"),
     ("a form", b"recipient=x%40example.net", "application/x-www-form-urlencoded", 415, "unsupported-media-type"),
+    ("no content type", b'{"recipient": "x@example.net", "mime": "x"}', None, 415, "unsupported-media-type"),
 ]
 
 
 @pytest.mark.parametrize(("raw", "content_type", "status", "slug"), [c[1:] for c in RAW], ids=[c[0] for c in RAW])
-async def test_bad_bodies(client: httpx.AsyncClient, raw: bytes, content_type: str, status: int, slug: str) -> None:
-    response = await client.post("/v1/send", content=raw, headers={"Content-Type": content_type})
+async def test_bad_bodies(
+    client: httpx.AsyncClient, raw: bytes, content_type: str | None, status: int, slug: str
+) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = await client.post("/v1/send", content=raw, headers=headers)
+    assert response.request.headers.get("content-type") == content_type  # none at all, for None
     assert_problem(response, status, slug)
 
 
@@ -106,7 +112,8 @@ async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient, settings:
             yield b"x" * 500
         yield b'"}'
 
-    assert_problem(await client.post("/v1/send", content=chunks()), 413, "too-large")
+    chunked = await client.post("/v1/send", content=chunks(), headers={"Content-Type": "application/json"})
+    assert_problem(chunked, 413, "too-large")
 
 
 async def test_a_message_over_the_size_limit(client: httpx.AsyncClient, settings: Settings) -> None:

@@ -246,6 +246,10 @@ async def test_an_empty_message_is_refused(client: RawClient, account: NewAccoun
             b"X-Returnpath-Maxdelivertime: tomorrow",
             "501 5.5.4 maxdelivertime 'tomorrow' is not 'YYYY-MM-DD hh:mm:ss' (UTC)",
         ),
+        (
+            b"X-Returnpath-Maxdelivertime: 2020-01-01 00:00:00",
+            "501 5.5.4 maxdelivertime '2020-01-01 00:00:00' (UTC) is not in the future",
+        ),
         (b"X-Returnpath-Trackbounces: maybe", "501 5.5.4 trackbounces must be true or false, not 'maybe'"),
         (
             b"X-Returnpath-Dsn: notify=SOMETIMES",

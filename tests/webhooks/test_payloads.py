@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from returnpath.core.events import Event, EventKind
+from returnpath.core.events import Event, EventKind, log_record
 from returnpath.webhooks.model import Format
 from returnpath.webhooks.payloads import FORM_TYPE, JSON_TYPE, encode, payload
 
@@ -106,11 +106,18 @@ def test_the_retry_window_closing_is_a_soft_failure_with_reason_expired_and_no_c
     got = fields(samples.expired())
     assert (got["state"], got["code"], got["extended"], got["reason"], got["hard"]) == (
         "connect",
-        "",
+        None,
         "",
         "expired",
         False,
     )
+
+
+def test_an_unknown_code_is_null_in_json_as_in_the_logs_and_empty_in_a_form() -> None:
+    event = samples.expired()
+    assert log_record(7, event)["code"] is None
+    assert json.loads(encode(payload(7, event, None), Format.JSON)[1])["code"] is None
+    assert form_fields(encode(payload(7, event, None), Format.FORM)[1])["code"] == ""
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ NAMES = {
     "public.example": ["93.184.215.14"],
     "inside.example": ["93.184.215.14", "10.1.2.3"],  # one private address is enough to refuse
     "localhost": ["127.0.0.1", "::1"],
+    "nat64.example": ["64:ff9b::a00:1"],
+    "teredo.example": ["2001:0:4136:e378:8000:63bf:f5ff:fffe"],
 }
 
 
@@ -67,6 +69,17 @@ def test_a_good_url_is_taken_apart() -> None:
         ("100.64.0.1", "non-public"),
         ("93.184.215.14", None),
         ("2606:4700::6810:84e5", None),
+        # IPv6 transition addresses are what the IPv4 address they lead to is.
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
+        ("2002:a9fe:a9fe::", "link-local"),  # 6to4 of 169.254.169.254
+        ("2002:5db8:d70e::1", None),  # 6to4 of 93.184.215.14
+        ("64:ff9b::10.0.0.1", "private"),  # NAT64, well-known prefix
+        ("64:ff9b::127.0.0.1", "loopback"),
+        ("64:ff9b:1::a00:1", "private"),  # NAT64, local-use prefix
+        ("64:ff9b::93.184.215.14", None),  # what DNS64 gives for a public IPv4-only host
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, client 10.0.0.1
+        ("2001:0:7f00:1:8000:63bf:a2d4:28f1", "loopback"),  # Teredo, server 127.0.0.1
     ],
 )
 def test_addresses_that_are_not_public_are_named(address: str, why: str | None) -> None:
@@ -85,6 +98,12 @@ async def test_a_public_host_is_accepted() -> None:
         ("http://localhost/hook", "localhost resolves to 127.0.0.1, which is a loopback address"),
         ("https://inside.example/hook", "inside.example resolves to 10.1.2.3, which is a private address"),
         ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://[2002:7f00:1::]/hook", r"2002:7f00:1:: is a 6to4 address of 127\.0\.0\.1, a loopback address"),
+        (
+            "https://nat64.example/hook",
+            r"resolves to 64:ff9b::a00:1, which is a NAT64 address of 10\.0\.0\.1, a private",
+        ),
+        ("https://teredo.example/hook", r"which is a Teredo address of 10\.0\.0\.1, a private address"),
     ],
 )
 async def test_a_private_target_is_refused_unless_allowed(url: str, why: str) -> None:

@@ -74,7 +74,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
         "rcptto": list(returned.rcptto),
         "kind": verdict.kind.value,
         "return": returned.id,
-        "raw": f"returns/{returned.id}",
+        "raw": f"returnpath returned {returned.id}",  # the command that prints it, as it arrived
     }
     targets = [views[d] for d in returned.deliveries if d in views]
     if not targets:

@@ -152,6 +152,15 @@ def parse_time(value: Any, name: str) -> float:
     return float(calendar.timegm(parsed))
 
 
+def parse_maxdelivertime(value: Any, now: float) -> float:
+    """The `maxdelivertime` option: a time (as parse_time) still to come at `now`. One in the
+    past would fail the message unattempted; that is a mistake to name, not to act on."""
+    deadline = parse_time(value, "maxdelivertime")
+    if deadline <= now:
+        raise OptionError(f"maxdelivertime {value.strip()!r} (UTC) is not in the future")
+    return deadline
+
+
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 128
 
@@ -225,8 +234,10 @@ def build(
     *,
     max_recipients: int,
     max_size: int,
+    now: float,
 ) -> Submission:
-    """Validate everything and make a Submission. `options` uses SMTPeter's names."""
+    """Validate everything and make a Submission. `options` uses SMTPeter's names; `now` is
+    the time of submission."""
     if mail_from:
         validate_address(mail_from, "sender")
     rcpts = tuple(dict.fromkeys(validate_address(r, "recipient") for r in recipients))
@@ -250,7 +261,7 @@ def build(
         envelope=envelope,
         trackbounces=parse_bool(options.get("trackbounces", True), "trackbounces"),
         tags=parse_tags(options.get("tags")),
-        maxdelivertime=None if maxdelivertime is None else parse_time(maxdelivertime, "maxdelivertime"),
+        maxdelivertime=None if maxdelivertime is None else parse_maxdelivertime(maxdelivertime, now),
         dsn=parse_dsn(options.get("dsn")),
     )
 
@@ -277,8 +288,39 @@ def received_header(trace: Trace, by: str, message_id: str, now: float) -> bytes
         clauses.append(f"from {helo or literal}")
     protocol = f" with {trace.protocol}" if trace.protocol else ""
     clauses.append(f"by {by} (returnpath){protocol} id {message_id}")
-    date = email.utils.format_datetime(datetime.datetime.fromtimestamp(now, datetime.UTC).replace(microsecond=0))
-    return ("Received: " + "\r\n\t".join(clauses) + ";\r\n\t" + date + "\r\n").encode("ascii")
+    return ("Received: " + "\r\n\t".join(clauses) + ";\r\n\t" + _rfc5322_date(now) + "\r\n").encode("ascii")
+
+
+def origin_fields(mime: bytes, hostname: str, message_id: str, now: float) -> bytes:
+    """The `Message-ID` and `Date` fields a message lacks, to go on top of its header (or b"").
+
+    RFC 5322 3.6 wants a Date and asks for a Message-ID; Gmail refuses mail without either,
+    so relays (Postfix's cleanup, Exim's submission mode) add what an application left out:
+    `Message-ID: <message id@hostname>` and `Date:` the submission time. A field the message
+    has is kept as it is, and no other byte of the message changes.
+    """
+    names = _field_names(mime[: _header_end(mime)])
+    added = b""
+    if b"message-id" not in names:
+        added += f"Message-ID: <{message_id}@{hostname}>\r\n".encode("ascii")
+    if b"date" not in names:
+        added += b"Date: " + _rfc5322_date(now).encode("ascii") + b"\r\n"
+    return added
+
+
+def _field_names(header: bytes) -> set[bytes]:
+    """The lowercase names of a header's fields (continuation lines skipped)."""
+    names = set()
+    for line in header.split(b"\r\n"):
+        name, colon, _ = line.partition(b":")
+        if colon and line[:1] not in (b" ", b"\t"):
+            names.add(name.strip().lower())
+    return names
+
+
+def _rfc5322_date(now: float) -> str:
+    """`Sun, 29 Nov 2026 05:30:00 +0000`: RFC 5322 3.3, in UTC."""
+    return email.utils.format_datetime(datetime.datetime.fromtimestamp(now, datetime.UTC).replace(microsecond=0))
 
 
 def _address_literal(ip: str) -> str:

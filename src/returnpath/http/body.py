@@ -33,7 +33,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object, or a 400/413/415 problem saying why not."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+    if not media_type:
+        # Guessing would read a form or a file as JSON; RFC 9110 15.5.16: say what we take.
+        raise Problem("unsupported-media-type", "the body must be application/json; the request has no Content-Type")
+    if media_type != "application/json" and not media_type.endswith("+json"):
         raise Problem("unsupported-media-type", f"the body must be application/json, not {media_type}")
     raw = await read_body(request, limit)
     try:

@@ -48,12 +48,18 @@ def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) 
     recipients = _recipients(payload)
     mime = _mime(payload, settings, now)
     options = {name: payload[name] for name in OPTIONS if payload.get(name) is not None}
-    _check_options(options)
+    _check_options(options, now)
     mail_from = options.get("envelope") or _from_address(mime)
     limits = settings.smtp.submission
     try:
         return checks.build(
-            mail_from, recipients, mime, options, max_recipients=limits.max_recipients, max_size=limits.max_message_size
+            mail_from,
+            recipients,
+            mime,
+            options,
+            max_recipients=limits.max_recipients,
+            max_size=limits.max_message_size,
+            now=now,
         )
     except AddressError as exc:  # what is left for build to refuse: the number of recipients
         raise from_error(exc, "recipients") from None
@@ -116,7 +122,7 @@ def _mime(payload: Mapping[str, Any], settings: Settings, now: float) -> bytes:
     return _BARE_LF.sub(b"\r\n", mime.encode("utf-8"))
 
 
-def _check_options(options: Mapping[str, Any]) -> None:
+def _check_options(options: Mapping[str, Any], now: float) -> None:
     """Each option checked alone, so that an error names its field; build checks them again."""
     with blame("envelope"):
         if not isinstance(options.get("envelope", ""), str):
@@ -129,7 +135,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
         checks.parse_tags(options.get("tags"))
     with blame("maxdelivertime"):
         if "maxdelivertime" in options:
-            checks.parse_time(options["maxdelivertime"], "maxdelivertime")
+            checks.parse_maxdelivertime(options["maxdelivertime"], now)
     with blame("dsn"):
         checks.parse_dsn(options.get("dsn"))
 

@@ -62,7 +62,8 @@ paths: dict[str, Any] = {
             "summary": "Submit a message for delivery (SMTPeter's /v1/send)",
             "description": "Give `mime` (the whole message; bare LF line endings become CRLF), or build the "
             "message from `from`, `subject`, `text` and `html`. Recipients come from "
-            "`recipients` and `recipient` together. Answers after the commit.",
+            "`recipients` and `recipient` together. A message without Message-ID or Date gets them. "
+            "Answers after the commit.",
             "security": [{"bearer": []}, {"access_token": []}],
             "requestBody": {
                 "required": True,
@@ -87,7 +88,7 @@ paths: dict[str, Any] = {
                                 "maxdelivertime": {
                                     "type": "string",
                                     "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
-                                    "description": "UTC `YYYY-MM-DD hh:mm:ss`: stop retrying after this",
+                                    "description": "UTC `YYYY-MM-DD hh:mm:ss`, still to come: stop retrying after this",
                                 },
                                 "dsn": {
                                     "type": "object",

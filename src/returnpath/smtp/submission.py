@@ -247,6 +247,7 @@ class SubmissionHandler:
             options,
             max_recipients=self.limits.max_recipients,
             max_size=self.limits.max_message_size,
+            now=self.relay.clock(),
         )
 
     @staticmethod

@@ -19,8 +19,9 @@ it `status`). `mime` is the complete returned message (the bounce, or the ARF re
 as UTF-8: bytes that are not UTF-8 become U+FFFD; the exact bytes stay available from the API.
 
 Every name is always present, in both formats; a value that is unknown is the empty string
-(so a PHP receiver never meets an undefined index), `code` included, which is otherwise an
-integer. In the form body booleans are "1" and "0", as PHP's http_build_query writes them
+(so a PHP receiver never meets an undefined index), but for `code`, an integer, which is null
+in JSON, as in the logs, and "" in the form. In the form body booleans are "1" and "0", as
+PHP's http_build_query writes them
 (a PHP receiver tests them with `if ($_POST['hard'])`; "false" would be true), and lists are
 repeated `tags[]` keys, which PHP reads back as an array; an empty list is left out, as
 http_build_query does. JSON carries true/false and arrays.
@@ -38,7 +39,7 @@ from urllib.parse import quote_plus
 from ..core.events import Event, EventKind, format_time
 from .model import Format
 
-Value = str | int | bool | list[str]
+Value = str | int | bool | list[str] | None  # None: `code` unknown
 Payload = dict[str, Value]
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -72,6 +73,8 @@ def encode(fields: Mapping[str, Value], fmt: Format) -> tuple[str, bytes]:
             pairs.extend(f"{name}%5B%5D={_quote(item)}" for item in value)
         elif isinstance(value, bool):
             pairs.append(f"{name}={'1' if value else '0'}")
+        elif value is None:
+            pairs.append(f"{name}=")
         else:
             pairs.append(f"{name}={_quote(str(value))}")
     return FORM_TYPE, "&".join(pairs).encode("ascii")
@@ -95,8 +98,8 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _code(value: Any) -> int | str:
-    return value if isinstance(value, int) and not isinstance(value, bool) else ""
+def _code(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _mime(raw: bytes | None) -> str:

@@ -72,11 +72,43 @@ def parse(url: str) -> Target:
     return Target(url, scheme, host, port)
 
 
+# NAT64 (RFC 6052, RFC 8215): the IPv4 address a translator reaches is the last 32 bits.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def embedded(address: str) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """The IPv4 addresses an IPv6 transition address leads to, with the mechanism's name:
+    6to4 (2002::/16), Teredo (2001::/32: server and client) or NAT64; None for other addresses."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.sixtofour is not None:
+        return "6to4", [ip.sixtofour]
+    if ip.teredo is not None:
+        return "Teredo", list(ip.teredo)
+    if any(ip in network for network in _NAT64):
+        return "NAT64", [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return None
+
+
 def refusal(address: str) -> str | None:
-    """Why an address may not be posted to ("loopback", "private", ...); None when public."""
+    """Why an address may not be posted to ("loopback", "private", ...); None when public.
+
+    An IPv6 address that leads to an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is refused
+    for what that IPv4 address is: 2002:7f00:1:: reaches 127.0.0.1 through any 6to4 relay.
+    A NAT64 address is judged by its IPv4 address alone (a DNS64 resolver gives one for every
+    public IPv4-only host).
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    inside = embedded(str(ip))
+    if inside is not None:
+        for v4 in inside[1]:
+            if (reason := refusal(str(v4))) is not None:
+                return reason
+        if inside[0] == "NAT64":
+            return None
     for name, refused in (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
@@ -118,9 +150,20 @@ def check_addresses(target: Target, found: Sequence[str]) -> None:
         if reason is not None:
             where = target.host if target.host == address else f"{target.host} resolves to {address}, which"
             raise TargetError(
-                f"{target.url!r}: {where} is a {reason} address; loops post only to public "
+                f"{target.url!r}: {where} is {_described(address, reason)}; loops post only to public "
                 "addresses unless [webhooks] allow_private_targets = true"
             )
+
+
+def _described(address: str, reason: str) -> str:
+    """`a loopback address`, or `a 6to4 address of 127.0.0.1, a loopback address`."""
+    inside = embedded(address)
+    if inside is not None:
+        kind, leads_to = inside
+        for v4 in leads_to:
+            if refusal(str(v4)) == reason:
+                return f"a {kind} address of {v4}, a {reason} address"
+    return f"a {reason} address"
 
 
 async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[Target, list[str]]:

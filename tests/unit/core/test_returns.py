@@ -63,7 +63,9 @@ def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
     assert outcome.failed == (DELIVERY,)
     bounce, failure = outcome.events
     assert (
-        bounce.data["kind"] == "dsn" and bounce.data["mailfrom"] == "" and bounce.data["raw"] == "returns/" + "r" * 26
+        bounce.data["kind"] == "dsn"
+        and bounce.data["mailfrom"] == ""
+        and bounce.data["raw"] == "returnpath returned " + "r" * 26
     )
     assert failure.data == {
         "recipient": "Gone@example.net",

@@ -11,7 +11,9 @@ from returnpath.core.model import DsnOptions, Trace
 from returnpath.core.submission import (
     build,
     check_data,
+    origin_fields,
     parse_dsn,
+    parse_maxdelivertime,
     parse_tags,
     parse_time,
     received_header,
@@ -20,6 +22,7 @@ from returnpath.core.submission import (
 )
 from returnpath.errors import AddressError, MessageError, OptionError
 
+NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 UTC
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
 
 
@@ -115,6 +118,8 @@ def test_options_parse_from_header_strings_and_json_values() -> None:
         (lambda: parse_tags([1]), "list of strings"),
         (lambda: parse_tags(["x"] * 40), "at most"),
         (lambda: parse_time("tomorrow", "maxdelivertime"), "YYYY-MM-DD"),
+        (lambda: parse_maxdelivertime("2027-01-15 08:00:00", NOW), "'2027-01-15 08:00:00' .UTC. is not in the future"),
+        (lambda: parse_maxdelivertime("2020-01-01 00:00:00", NOW), "is not in the future"),
         (lambda: parse_dsn({"notify": ["SOMETIMES"]}), "NEVER alone"),
         (lambda: parse_dsn({"notify": ["NEVER", "FAILURE"]}), "NEVER alone"),
         (lambda: parse_dsn({"ret": "ALL"}), "FULL or HDRS"),
@@ -140,6 +145,7 @@ def test_build_validates_everything_and_dedupes_recipients() -> None:
         },
         max_recipients=10,
         max_size=1000,
+        now=NOW,
     )
     assert submission.recipients == ("b@example.net", "c@example.net")
     assert submission.trackbounces is False and submission.envelope == "bounce@example.com"
@@ -148,11 +154,11 @@ def test_build_validates_everything_and_dedupes_recipients() -> None:
 
 def test_build_limits() -> None:
     with pytest.raises(AddressError, match="too many recipients"):
-        build("", [f"r{i}@example.net" for i in range(3)], MIME, {}, max_recipients=2, max_size=1000)
+        build("", [f"r{i}@example.net" for i in range(3)], MIME, {}, max_recipients=2, max_size=1000, now=NOW)
     with pytest.raises(MessageError, match="limit is 10"):
-        build("", ["r@example.net"], MIME, {}, max_recipients=2, max_size=10)
+        build("", ["r@example.net"], MIME, {}, max_recipients=2, max_size=10, now=NOW)
     with pytest.raises(AddressError, match="no recipients"):
-        build("", [], MIME, {}, max_recipients=2, max_size=1000)
+        build("", [], MIME, {}, max_recipients=2, max_size=1000, now=NOW)
 
 
 # ---- the Received line ------------------------------------------------------------------------
@@ -180,3 +186,38 @@ def test_the_received_line_names_the_client_us_the_protocol_and_the_message(trac
 def test_a_message_from_no_network_says_only_by_whom() -> None:
     header = received_header(Trace(None), "relay.example.com", "0" * 26, 1_800_000_000)
     assert header.startswith(b"Received: by relay.example.com (returnpath) id 00000000000000000000000000;\r\n\t")
+
+
+def test_a_maxdelivertime_a_second_ahead_is_taken() -> None:
+    assert parse_maxdelivertime(" 2027-01-15 08:00:01", NOW) == NOW + 1
+
+
+# ---- Message-ID and Date ------------------------------------------------------------------------
+
+
+def test_a_message_without_message_id_and_date_gets_both() -> None:
+    added = origin_fields(MIME, "relay.example.com", "0" * 26, NOW)
+    assert added == b"Message-ID: <" + b"0" * 26 + b"@relay.example.com>\r\nDate: Fri, 15 Jan 2027 08:00:00 +0000\r\n"
+    parsed = email.message_from_bytes(added + MIME, policy=email.policy.default)
+    assert parsed["Date"].datetime.timestamp() == NOW and parsed["Message-ID"] == f"<{'0' * 26}@relay.example.com>"
+
+
+@pytest.mark.parametrize(
+    ("header", "added"),
+    [
+        (b"Message-ID: <own@app.example>\r\nDate: Thu, 14 Jan 2027 10:00:00 +0100\r\n", b""),
+        (b"message-id:\r\n <own@app.example>\r\n", b"Date: Fri, 15 Jan 2027 08:00:00 +0000\r\n"),
+        (b"DATE : Thu, 14 Jan 2027 10:00:00 +0100\r\n", b"Message-ID: <m@h>\r\n"),
+        # Names in the body, in a continuation line or in another field's name do not count.
+        (
+            b"Subject: x\r\n Date: no\r\nResent-Message-ID: <r@x>\r\n",
+            b"Message-ID: <m@h>\r\nDate: Fri, 15 Jan 2027 08:00:00 +0000\r\n",
+        ),
+    ],
+)
+def test_only_missing_fields_are_added(header: bytes, added: bytes) -> None:
+    assert origin_fields(header + b"\r\nDate: in the body\r\nMessage-ID: <body@x>\r\n", "h", "m", NOW) == added
+
+
+def test_a_message_without_a_header_gets_both() -> None:
+    assert origin_fields(b"\r\njust a body\r\n", "h", "m", NOW).count(b"\r\n") == 2
