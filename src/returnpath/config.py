@@ -56,7 +56,16 @@ class SubmissionSettings:
     )
     max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
     max_recipients: int = setting(1000, "most recipients in one message")
-    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    command_timeout: Duration = setting(
+        Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
+    )
+    data_timeout: Duration = setting(
+        Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
+    )
+    max_connections: int = setting(1000, "most client connections at once; more are answered 421 4.7.0 and closed")
+    max_connections_per_address: int = setting(
+        100, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
+    )
     auth_failures_before_disconnect: int = setting(5, "failed AUTH attempts on one connection before it is closed")
 
 
@@ -65,9 +74,24 @@ class InboundSettings:
     """[smtp.inbound] the SMTP server of the bounce domain (receives what comes back)."""
 
     listen: str = setting("127.0.0.1:2525", "host:port to listen on (25 in production)")
-    max_message_size: Size = setting(Size(50 * 1024 * 1024), "largest returned message accepted, in bytes")
+    max_message_size: Size = setting(
+        Size(10 * 1024 * 1024),
+        "largest returned message accepted, in bytes; at most [smtp.submission] max_message_size",
+    )
     max_recipients: int = setting(100, "most recipients in one returned message")
-    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    command_timeout: Duration = setting(
+        Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
+    )
+    data_timeout: Duration = setting(
+        Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
+    )
+    max_connections: int = setting(1000, "most client connections at once; more are answered 421 4.7.0 and closed")
+    max_connections_per_address: int = setting(
+        20, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
+    )
+    messages_per_minute_per_address: int = setting(
+        600, "most MAIL commands from one client IP address in 60 seconds (per worker process); more get 451 4.7.1"
+    )
 
 
 @dataclass
@@ -82,6 +106,13 @@ class HttpSettings:
 
     listen: str = setting("127.0.0.1:8587", "host:port to listen on")
     max_body_size: Size = setting(Size(40 * 1024 * 1024), "largest request body accepted, in bytes")
+    header_timeout: Duration = setting(
+        Duration(30), "a request's line and headers must arrive within this of the connection or previous response"
+    )
+    max_connections: int = setting(1000, "most client connections at once; more are answered 503 and closed")
+    max_connections_per_address: int = setting(
+        100, "most connections at once from one client IP address (per worker process); more are answered 503"
+    )
 
 
 @dataclass
@@ -276,10 +307,21 @@ def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
     raise ConfigError(f"{name}: unsupported setting type")  # pragma: no cover - a bug in this module
 
 
+# Settings that were replaced, and what to write instead (files written by an older `init`).
+_RENAMED = {
+    f"smtp.{server}.timeout": "replaced by command_timeout (a whole command line, default 5m) and "
+    "data_timeout (the whole message data, default 10m); rename it to command_timeout"
+    for server in ("submission", "inbound")
+}
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
     unknown = set(data) - set(known)
+    for name in sorted(unknown):
+        if (renamed := _RENAMED.get(f"{prefix}.{name}")) is not None:
+            raise ConfigError(f"[{prefix}] {name}: {renamed}")
     if unknown:
         where = f"[{prefix}]" if prefix else "the top level"
         raise ConfigError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
@@ -319,7 +361,40 @@ def validate(settings: Settings) -> None:
         raise ConfigError("webhooks.concurrency, webhooks.per_endpoint and webhooks.max_loops must be at least 1")
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
+    _validate_servers(settings)
     settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL
+
+
+def _validate_servers(settings: Settings) -> None:
+    submission, inbound, http = settings.smtp.submission, settings.smtp.inbound, settings.http
+    for name, value in (
+        ("smtp.submission.command_timeout", submission.command_timeout),
+        ("smtp.submission.data_timeout", submission.data_timeout),
+        ("smtp.inbound.command_timeout", inbound.command_timeout),
+        ("smtp.inbound.data_timeout", inbound.data_timeout),
+        ("http.header_timeout", http.header_timeout),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive")
+    for name, count in (
+        ("smtp.submission.max_connections", submission.max_connections),
+        ("smtp.submission.max_connections_per_address", submission.max_connections_per_address),
+        ("smtp.inbound.max_connections", inbound.max_connections),
+        ("smtp.inbound.max_connections_per_address", inbound.max_connections_per_address),
+        ("smtp.inbound.messages_per_minute_per_address", inbound.messages_per_minute_per_address),
+        ("http.max_connections", http.max_connections),
+        ("http.max_connections_per_address", http.max_connections_per_address),
+    ):
+        if count < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    # Nothing we send is larger than submission allows, so nothing larger is one of ours coming
+    # back (bounces that quote a message whole are a little larger; most MTAs quote headers or
+    # a part). Refused rather than clamped: a limit the file states must be the one applied.
+    if inbound.max_message_size > submission.max_message_size:
+        raise ConfigError(
+            f"smtp.inbound.max_message_size ({int(inbound.max_message_size)} bytes) must not be larger than "
+            f"smtp.submission.max_message_size ({int(submission.max_message_size)} bytes)"
+        )
 
 
 def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:

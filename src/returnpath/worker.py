@@ -65,9 +65,11 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
     dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits(), backoff=hooks.backoff())
     store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
-    submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
-    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))
-    http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]))
+    submission = await start_submission_server(
+        relay, settings, socket.socket(fileno=fds["submission"]), workers=workers
+    )
+    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]), workers=workers)
+    http = await serve_http(create_app(relay, settings), settings, socket.socket(fileno=fds["http"]), workers=workers)
     await engine.start()
     await returns.start()
     await dispatcher.start()
