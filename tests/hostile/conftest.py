@@ -1,0 +1,110 @@
+"""Hostile clients against the real servers on loopback: the submission server (with STARTTLS),
+the inbound server of the bounce domain, and the HTTP API, started with the deadlines and
+connection limits set small (`LIMITS`), so that a test sees them bite in a moment.
+
+Clients connect from chosen loopback addresses (127.0.0.1, 127.0.0.2, ...: all of 127/8 is
+the loopback interface), so that per-address limits and totals are told apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from returnpath.config import Duration, Settings
+from returnpath.smtp.inbound import start_inbound_server
+from returnpath.store.sqlite import SqliteStore
+from tests.http.conftest import app, base_url  # noqa: F401 - fixtures
+from tests.smtp.conftest import Address, RawClient, Start, certificate, start  # noqa: F401 - fixtures
+
+COMMAND_TIMEOUT = 0.6
+DATA_TIMEOUT = 1.0
+HEADER_TIMEOUT = 0.6
+MAX_CONNECTIONS = 4
+PER_ADDRESS = 2
+MESSAGES_PER_MINUTE = 3
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    """The settings with small deadlines and limits, before any server starts."""
+    for server in (settings.smtp.submission, settings.smtp.inbound):
+        server.command_timeout = Duration(COMMAND_TIMEOUT)
+        server.data_timeout = Duration(DATA_TIMEOUT)
+        server.max_connections = MAX_CONNECTIONS
+        server.max_connections_per_address = PER_ADDRESS
+    settings.smtp.inbound.messages_per_minute_per_address = MESSAGES_PER_MINUTE
+    settings.http.header_timeout = Duration(HEADER_TIMEOUT)
+    settings.http.max_connections = MAX_CONNECTIONS
+    settings.http.max_connections_per_address = PER_ADDRESS
+    return settings
+
+
+@pytest.fixture
+async def submission(certificate: Settings, start: Start) -> Address:  # noqa: F811
+    """A submission server with STARTTLS and the settings as the test left them (a test that
+    wants them `small` asks for that fixture first)."""
+    return await start()
+
+
+@pytest.fixture
+async def inbound(store: SqliteStore, settings: Settings) -> AsyncIterator[Address]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(100)
+    server = await start_inbound_server(store, settings, sock)
+    yield Address("127.0.0.1", sock.getsockname()[1])
+    server.close()
+    await server.wait_closed()
+
+
+async def smtp_from(address: Address, source: str = "127.0.0.1") -> RawClient:
+    """An SMTP connection from the loopback address `source`; its first reply is in `greeting`."""
+    reader, writer = await asyncio.open_connection(address.host, address.port, local_addr=(source, 0))
+    client = RawClient(reader, writer)
+    client.greeting = await client.reply()
+    return client
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def problem(self) -> dict[str, object]:
+        assert self.headers["content-type"] == "application/problem+json"
+        document = json.loads(self.body)
+        assert isinstance(document, dict) and document["status"] == self.status
+        return document
+
+
+async def http_answer(reader: asyncio.StreamReader) -> HttpAnswer:
+    """One HTTP/1.1 response read off a raw connection (it has a Content-Length)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines if line)}
+    body = await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", "0"))), 10)
+    return HttpAnswer(int(status_line.split()[1]), headers, body)
+
+
+async def http_from(url: str, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, _, port = url.removeprefix("http://").partition(":")
+    return await asyncio.open_connection(host, int(port), local_addr=(source, 0))
+
+
+async def closed(reader: asyncio.StreamReader) -> bool:
+    """Whether the peer closes the connection (what is left unread is dropped)."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), 10):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
