@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from returnpath.config import Duration, Settings
+from returnpath.http import create_app, serve_http
+from returnpath.http.app import HttpServer
+from returnpath.service import Relay
 from returnpath.smtp.inbound import start_inbound_server
 from returnpath.store.sqlite import SqliteStore
-from tests.http.conftest import app, base_url  # noqa: F401 - fixtures
+from tests.http.conftest import app, base_url  # noqa: F401 - fixtures (smuggling over the API)
 from tests.smtp.conftest import Address, RawClient, Start, certificate, start  # noqa: F401 - fixtures
+from tests.smtp.test_inbound import inbound  # noqa: F401 - a fixture (with the default settings)
 
 COMMAND_TIMEOUT = 0.6
 DATA_TIMEOUT = 1.0
@@ -52,15 +56,57 @@ async def submission(certificate: Settings, start: Start) -> Address:  # noqa: F
     return await start()
 
 
+@dataclass
+class Server:
+    """One of our servers, started when the test has set the settings it wants."""
+
+    name: str  # "submission", "inbound" or "http"
+    start: Callable[[], Awaitable[Address]]
+
+
+@pytest.fixture(params=["submission", "inbound"])
+async def smtp(
+    request: pytest.FixtureRequest,
+    small: Settings,
+    certificate: Settings,  # noqa: F811
+    start: Start,  # noqa: F811
+    store: SqliteStore,
+) -> AsyncIterator[Server]:
+    """Each SMTP port in turn, with the `small` settings (or what the test makes of them)."""
+    servers: list[asyncio.Server] = []
+
+    async def start_inbound() -> Address:
+        sock = listening()
+        servers.append(await start_inbound_server(store, small, sock))
+        return Address("127.0.0.1", sock.getsockname()[1])
+
+    yield Server(request.param, start if request.param == "submission" else start_inbound)
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
 @pytest.fixture
-async def inbound(store: SqliteStore, settings: Settings) -> AsyncIterator[Address]:
+async def http(small: Settings, relay: Relay) -> AsyncIterator[Server]:
+    """The HTTP API with the `small` settings (or what the test makes of them)."""
+    servers: list[HttpServer] = []
+
+    async def start_http() -> Address:
+        sock = listening()
+        port = sock.getsockname()[1]  # (serve_http takes the socket over)
+        servers.append(await serve_http(create_app(relay, small), small, sock))
+        return Address("127.0.0.1", port)
+
+    yield Server("http", start_http)
+    for server in servers:
+        await server.stop()
+
+
+def listening() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(100)
-    server = await start_inbound_server(store, settings, sock)
-    yield Address("127.0.0.1", sock.getsockname()[1])
-    server.close()
-    await server.wait_closed()
+    return sock
 
 
 async def smtp_from(address: Address, source: str = "127.0.0.1") -> RawClient:
@@ -93,9 +139,8 @@ async def http_answer(reader: asyncio.StreamReader) -> HttpAnswer:
     return HttpAnswer(int(status_line.split()[1]), headers, body)
 
 
-async def http_from(url: str, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, _, port = url.removeprefix("http://").partition(":")
-    return await asyncio.open_connection(host, int(port), local_addr=(source, 0))
+async def http_from(address: Address, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(address.host, address.port, local_addr=(source, 0))
 
 
 async def closed(reader: asyncio.StreamReader) -> bool:

@@ -61,6 +61,15 @@ def test_durations_and_sizes(tmp_path: Path) -> None:
         ('[storage]\nurl = "mysql://x"\n', "sqlite"),
         ('workers = "two"\n', "whole number"),
         ("this is not toml", "not valid TOML"),
+        (
+            '[smtp.inbound]\nmax_message_size = "30m"\n',
+            r"smtp.inbound.max_message_size \(31457280 bytes\) must not be larger than "
+            r"smtp.submission.max_message_size \(26214400 bytes\)",
+        ),
+        ('[smtp.submission]\ntimeout = "5m"\n', r"\[smtp.submission\] timeout: replaced by command_timeout"),
+        ('[smtp.inbound]\ntimeout = "5m"\n', "rename it to command_timeout"),
+        ("[smtp.inbound]\ndata_timeout = 0\n", "smtp.inbound.data_timeout must be positive"),
+        ("[http]\nmax_connections_per_address = 0\n", "http.max_connections_per_address must be at least 1"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
