@@ -62,6 +62,13 @@ class Server:
 
     name: str  # "submission", "inbound" or "http"
     start: Callable[[], Awaitable[Address]]
+    running: Address | None = None
+
+    async def once(self) -> Address:
+        """The server, started on first use (hypothesis runs one test body many times)."""
+        if self.running is None:
+            self.running = await self.start()
+        return self.running
 
 
 @pytest.fixture(params=["submission", "inbound"])
