@@ -28,6 +28,7 @@ from returnpath.http.payload import CONTENT, OWN, PRESENTATION, submission_from
 from returnpath.http.problems import KINDS, Problem
 from returnpath.smtp.replies import S500_LINE_TOO_LONG
 from returnpath.store.sqlite import SqliteStore
+from tests.smtp.test_data_reader import stuff
 from tests.smtp.test_inbound import tracking_address
 
 from .conftest import RawClient, Server, smtp_from
@@ -78,11 +79,6 @@ def roomy(settings: Settings) -> None:
 
 def well_formed(reply: str) -> bool:
     return all(REPLY.match(line) for line in reply.split("\n"))
-
-
-def stuffed(content: bytes) -> bytes:
-    """The data as a client sends it: dot-stuffed, then the end marker."""
-    return (b"\r\n" + content).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
 
 
 def clean(content: bytes) -> bool:
@@ -139,7 +135,7 @@ async def test_message_data(
     client = await smtp_from(await smtp.once())
     try:
         await begin(client, smtp.name, small, account)
-        await client.send(stuffed(content))
+        await client.send(stuff(content))
         reply = await client.reply()
         assert well_formed(reply)
         assert await client.command("NOOP") == "250 OK"  # nothing of the data was a command
