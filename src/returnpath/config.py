@@ -62,7 +62,9 @@ class SubmissionSettings:
     data_timeout: Duration = setting(
         Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
     )
-    max_connections: int = setting(1000, "most client connections at once; more are answered 421 4.7.0 and closed")
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
+    )
     max_connections_per_address: int = setting(
         100, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
     )
@@ -85,7 +87,9 @@ class InboundSettings:
     data_timeout: Duration = setting(
         Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
     )
-    max_connections: int = setting(1000, "most client connections at once; more are answered 421 4.7.0 and closed")
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
+    )
     max_connections_per_address: int = setting(
         20, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
     )
@@ -109,7 +113,9 @@ class HttpSettings:
     header_timeout: Duration = setting(
         Duration(30), "a request's line and headers must arrive within this of the connection or previous response"
     )
-    max_connections: int = setting(1000, "most client connections at once; more are answered 503 and closed")
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more are answered 503"
+    )
     max_connections_per_address: int = setting(
         100, "most connections at once from one client IP address (per worker process); more are answered 503"
     )
@@ -393,7 +399,7 @@ def _validate_servers(settings: Settings) -> None:
     if inbound.max_message_size > submission.max_message_size:
         raise ConfigError(
             f"smtp.inbound.max_message_size ({int(inbound.max_message_size)} bytes) must not be larger than "
-            f"smtp.submission.max_message_size ({int(submission.max_message_size)} bytes)"
+            f"smtp.submission.max_message_size ({int(submission.max_message_size)} bytes); lower it as well"
         )
 
 

@@ -64,6 +64,7 @@ def server(make_module_server: ServerFactory, module_sink: Sink) -> Server:
         workers=1,
         delivery__routes={"*": module_sink.route},
         smtp__submission__max_message_size=config.Size(MAX_SIZE),
+        smtp__inbound__max_message_size=config.Size(MAX_SIZE),  # never more than submission's
         smtp__submission__max_recipients=MAX_RECIPIENTS,
     )
 
