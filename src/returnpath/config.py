@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -21,6 +22,8 @@ from .core.throttle import AuthLimits
 from .errors import ConfigError
 from .webhooks.dispatcher import Limits
 from .webhooks.policy import Backoff
+
+log = logging.getLogger("returnpath")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -61,7 +64,18 @@ class SubmissionSettings:
     )
     max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
     max_recipients: int = setting(1000, "most recipients in one message")
-    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    command_timeout: Duration = setting(
+        Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
+    )
+    data_timeout: Duration = setting(
+        Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
+    )
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
+    )
+    max_connections_per_address: int = setting(
+        100, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
+    )
     auth_failures_before_disconnect: int = setting(5, "failed AUTH attempts on one connection before it is closed")
     auth_failures_per_address: int = setting(
         10,
@@ -86,9 +100,25 @@ class InboundSettings:
     """[smtp.inbound] the SMTP server of the bounce domain (receives what comes back)."""
 
     listen: str = setting("127.0.0.1:2525", "host:port to listen on (25 in production)")
-    max_message_size: Size = setting(Size(50 * 1024 * 1024), "largest returned message accepted, in bytes")
+    max_message_size: Size = setting(
+        Size(0), "largest returned message accepted, in bytes; at most, and 0 for, [smtp.submission] max_message_size"
+    )
     max_recipients: int = setting(100, "most recipients in one returned message")
-    timeout: Duration = setting(Duration(300), "idle time after which a client is disconnected")
+    command_timeout: Duration = setting(
+        Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
+    )
+    data_timeout: Duration = setting(
+        Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
+    )
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
+    )
+    max_connections_per_address: int = setting(
+        20, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
+    )
+    messages_per_minute_per_address: int = setting(
+        600, "most MAIL commands from one client IP address in 60 seconds (per worker process); more get 451 4.7.1"
+    )
     max_stored_returns: Size = setting(
         Size(5 * 1024**3), "most returned mail kept, in bytes; beyond it more is refused (452 4.3.1); 0: no limit"
     )
@@ -107,6 +137,11 @@ class SmtpSettings:
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     inbound: InboundSettings = field(default_factory=InboundSettings)
 
+    @property
+    def inbound_message_size(self) -> int:
+        """The largest returned message: inbound's own limit, or submission's when it sets none."""
+        return int(self.inbound.max_message_size or self.submission.max_message_size)
+
 
 @dataclass
 class HttpSettings:
@@ -114,6 +149,15 @@ class HttpSettings:
 
     listen: str = setting("127.0.0.1:8587", "host:port to listen on")
     max_body_size: Size = setting(Size(40 * 1024 * 1024), "largest request body accepted, in bytes")
+    header_timeout: Duration = setting(
+        Duration(30), "a request's line and headers must arrive within this of the connection or previous response"
+    )
+    max_connections: int = setting(
+        1000, "most client connections at once (each worker process takes its share); more are answered 503"
+    )
+    max_connections_per_address: int = setting(
+        100, "most connections at once from one client IP address (per worker process); more are answered 503"
+    )
 
 
 @dataclass
@@ -332,9 +376,28 @@ def _coerce(value: Any, kind: Any, name: str, meta: dict[str, Any]) -> Any:
     raise ConfigError(f"{name}: unsupported setting type")  # pragma: no cover - a bug in this module
 
 
+# Settings that were renamed: an older `init` wrote every key into the file, so the old name is
+# still read (as the new one, unless that is given too), with a warning to rename it.
+_RENAMED = {
+    f"smtp.{server}.timeout": (
+        "command_timeout",
+        "is now command_timeout (a whole command line; data_timeout bounds the whole message data): "
+        "read as command_timeout; rename it",
+    )
+    for server in ("submission", "inbound")
+}
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    for name in sorted(set(data) - set(known)):
+        if (renamed := _RENAMED.get(f"{prefix}.{name}")) is not None:
+            new, why = renamed
+            log.warning("[%s] %s %s", prefix, name, why)
+            old = data[name]
+            data = {key: value for key, value in data.items() if key != name}
+            data.setdefault(new, old)
     unknown = set(data) - set(known)
     if unknown:
         where = f"[{prefix}]" if prefix else "the top level"
@@ -380,7 +443,40 @@ def validate(settings: Settings) -> None:
         raise ConfigError("webhooks.concurrency, webhooks.per_endpoint and webhooks.max_loops must be at least 1")
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
+    _validate_servers(settings)
     settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL
+
+
+def _validate_servers(settings: Settings) -> None:
+    submission, inbound, http = settings.smtp.submission, settings.smtp.inbound, settings.http
+    for name, value in (
+        ("smtp.submission.command_timeout", submission.command_timeout),
+        ("smtp.submission.data_timeout", submission.data_timeout),
+        ("smtp.inbound.command_timeout", inbound.command_timeout),
+        ("smtp.inbound.data_timeout", inbound.data_timeout),
+        ("http.header_timeout", http.header_timeout),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive")
+    for name, count in (
+        ("smtp.submission.max_connections", submission.max_connections),
+        ("smtp.submission.max_connections_per_address", submission.max_connections_per_address),
+        ("smtp.inbound.max_connections", inbound.max_connections),
+        ("smtp.inbound.max_connections_per_address", inbound.max_connections_per_address),
+        ("smtp.inbound.messages_per_minute_per_address", inbound.messages_per_minute_per_address),
+        ("http.max_connections", http.max_connections),
+        ("http.max_connections_per_address", http.max_connections_per_address),
+    ):
+        if count < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    # Nothing we send is larger than submission allows, so nothing larger is one of ours coming
+    # back (bounces that quote a message whole are a little larger; most MTAs quote headers or
+    # a part). Refused rather than clamped: a limit the file states must be the one applied.
+    if inbound.max_message_size < 0 or inbound.max_message_size > submission.max_message_size:
+        raise ConfigError(
+            f"smtp.inbound.max_message_size ({int(inbound.max_message_size)} bytes) must not be larger than "
+            f"smtp.submission.max_message_size ({int(submission.max_message_size)} bytes); lower it as well"
+        )
 
 
 def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:

@@ -69,13 +69,15 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
     dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits(), backoff=hooks.backoff())
     store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
-    submission = await start_submission_server(relay, settings, socket.socket(fileno=fds["submission"]))
-    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]))
+    submission = await start_submission_server(
+        relay, settings, socket.socket(fileno=fds["submission"]), workers=workers
+    )
+    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]), workers=workers)
     log_watch = LogWatch(store, settings.logs.stall_after)
     await log_watch.check()
     watching = asyncio.create_task(log_watch.run(stop), name="log watch")
     app = create_app(relay, settings, log_watch=log_watch)
-    http = await serve_http(app, settings, socket.socket(fileno=fds["http"]))
+    http = await serve_http(app, settings, socket.socket(fileno=fds["http"]), workers=workers)
     await engine.start()
     await returns.start()
     await dispatcher.start()

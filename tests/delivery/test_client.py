@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
@@ -382,3 +383,40 @@ def test_enhanced_status(text: str, status: str | None) -> None:
 def test_xtext() -> None:
     assert xtext("plain@example.test") == "plain@example.test"
     assert xtext("a+b=c d") == "a+2Bb+3Dc+20d"
+
+
+async def test_a_server_that_stops_reading_the_data_times_out_at_a_block(settings: Settings) -> None:
+    """RFC 5321 4.5.3.2.5: each block of data must leave within the block timeout. A server
+    that takes DATA and then reads nothing fills the socket buffers; the next block waits and
+    times out, long before the (here, long) timeout for the reply to the end of data."""
+    stalled = asyncio.Event()
+    stop = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def stop_reading_after_354(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        writer.write(b"220 stall.test ESMTP\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith(b"DATA"):
+                writer.write(b"354 go ahead\r\n")
+                stalled.set()
+                await stop.wait()  # and never read again
+                break
+            writer.write(b"250 stall.test\r\n" if line.upper().startswith(b"EHLO") else b"250 OK\r\n")
+
+    server = await asyncio.start_server(stop_reading_after_354, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings.delivery.timeouts.block = Duration(0.3)
+    settings.delivery.timeouts.eom = Duration(3600)
+    session = Session([Target("127.0.0.1", "127.0.0.1", port)], settings)
+    mime = b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * (64 * 1024 * 1024 // 78)  # past any socket buffer
+    outcome = await asyncio.wait_for(session.send(job(mime=mime)), 60)
+    assert stalled.is_set()
+    assert (outcome.verdict, outcome.step, outcome.code, outcome.status) == (Verdict.TEMPORARY, Step.EOM, None, "4.4.2")
+    assert "timed out" in outcome.text
+    assert not session.connected
+    stop.set()
+    for writer in writers:
+        writer.close()
+    server.close()
+    await server.wait_closed()

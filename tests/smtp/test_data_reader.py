@@ -48,7 +48,7 @@ async def serve() -> AsyncIterator[Serve]:
     servers: list[asyncio.Server] = []
 
     async def run(
-        protocol: type[ServerSMTP] = ServerSMTP, limit: int = 1_000_000, timeout: float = 30
+        protocol: type[ServerSMTP] = ServerSMTP, limit: int = 1_000_000, data_timeout: float = 30
     ) -> tuple[Address, Recorder]:
         handler = Recorder()
         loop = asyncio.get_running_loop()
@@ -61,7 +61,8 @@ async def serve() -> AsyncIterator[Serve]:
                 decode_data=False,
                 auth_require_tls=False,
                 auth_required=False,
-                timeout=timeout,
+                command_timeout=30,
+                data_timeout=data_timeout,
             ),
             "127.0.0.1",
             0,
@@ -268,19 +269,27 @@ async def test_a_client_that_disconnects_mid_data(serve: Serve, partial: bytes) 
     await other.close()
 
 
-async def test_the_idle_timeout_counts_from_the_last_byte_of_data(serve: Serve) -> None:
-    address, recorder = await serve(timeout=1.0)
+async def test_the_data_deadline_bounds_the_whole_transfer_however_it_trickles(serve: Serve) -> None:
+    """RFC 5321 4.5.3.2: a deadline for the data as a whole; bytes that keep coming do not
+    extend it (the old idle timer did, so one byte a second held a connection forever)."""
+    address, recorder = await serve(data_timeout=0.5)
     client = await connect(address)
     await start_data(client)
-    for _ in range(8):  # 2 s in all, never 1 s without a byte
-        await client.send(b"x" * 10)
-        await asyncio.sleep(0.25)
-    await client.send(b"\r\n.\r\n")
-    assert await client.reply() == STORED
+    await client.send(b"x\r\n.\r\n")
+    assert await client.reply() == STORED  # in time
     await start_data(client)
-    await client.send(b"and then silence")
+    for _ in range(400):  # a byte every 50 ms, up to 20 s: far past the deadline
+        await client.send(b"x")
+        try:
+            line = await asyncio.wait_for(client.reader.readline(), 0.05)
+        except TimeoutError:
+            continue
+        assert line == b"421 4.4.2 test.example Timeout waiting for the message data; closing connection\r\n"
+        break
+    else:
+        pytest.fail("the server never cut off a client trickling the data")
     assert await client.closed()
-    assert recorder.messages == [(b"x" * 80 + b"\r\n",) * 2]
+    assert recorder.messages == [(b"x\r\n", b"x\r\n")]
     await client.close()
 
 

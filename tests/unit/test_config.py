@@ -73,11 +73,36 @@ def test_retention_keeps_forever_at_0_or_forever(tmp_path: Path) -> None:
         ('[storage]\nurl = "mysql://x"\n', "sqlite"),
         ('workers = "two"\n', "whole number"),
         ("this is not toml", "not valid TOML"),
+        (
+            '[smtp.inbound]\nmax_message_size = "30m"\n',
+            r"smtp.inbound.max_message_size \(31457280 bytes\) must not be larger than "
+            r"smtp.submission.max_message_size \(26214400 bytes\)",
+        ),
+        ("[smtp.inbound]\ndata_timeout = 0\n", "smtp.inbound.data_timeout must be positive"),
+        ("[http]\nmax_connections_per_address = 0\n", "http.max_connections_per_address must be at least 1"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config.load(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("server", ["submission", "inbound"])
+def test_the_old_timeout_is_read_as_command_timeout_with_a_warning(
+    tmp_path: Path, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = config.load(write(tmp_path, f'[smtp.{server}]\ntimeout = "2m"\n'))
+    assert getattr(settings.smtp, server).command_timeout == 120
+    assert f"[smtp.{server}] timeout is now command_timeout" in caplog.text and "rename it" in caplog.text
+    given = config.load(write(tmp_path, f'[smtp.{server}]\ntimeout = "2m"\ncommand_timeout = "30s"\n'))
+    assert getattr(given.smtp, server).command_timeout == 30  # the new name wins
+
+
+def test_returned_mail_is_limited_to_submissions_size_unless_set_lower(tmp_path: Path) -> None:
+    follows = config.load(write(tmp_path, '[smtp.submission]\nmax_message_size = "10m"\n'))
+    assert follows.smtp.inbound_message_size == 10 * 1024 * 1024
+    lower = config.load(write(tmp_path, '[smtp.inbound]\nmax_message_size = "1m"\n'))
+    assert lower.smtp.inbound_message_size == 1024 * 1024
 
 
 def test_missing_file(tmp_path: Path) -> None:

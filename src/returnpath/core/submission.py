@@ -57,13 +57,17 @@ def check_data(raw: bytes) -> None:
 
     A bare LF or a bare CR lets a message end where one server sees `<LF>.<LF>` and another
     does not (the SMTP smuggling reports of December 2023). We neither split nor repair such
-    data: we refuse it, as Postfix does with `smtpd_forbid_bare_newline`.
+    data: we refuse it, as Postfix does with `smtpd_forbid_bare_newline`. A NUL likewise:
+    servers that drop NULs read `<CRLF>NUL.<CRLF>` as the end of the data, and RFC 5322
+    (section 3.5, `text`) allows none in a message.
     """
     if not raw or raw.isspace():  # (as `not raw.strip()`, without copying the message)
         raise MessageError("the message is empty")
     lf = raw.count(b"\n")
     if lf != raw.count(b"\r\n") or raw.count(b"\r") != lf:
         raise MessageError("the message contains a bare LF or CR; lines must end with CRLF")
+    if b"\0" in raw:
+        raise MessageError("the message contains a NUL octet, which no line of a message may (RFC 5322 section 3.5)")
     if has_long_line(raw):
         # Receiving servers refuse such lines (at the end of data, after everything else
         # went well); better to say so now than to fail every delivery later.

@@ -20,12 +20,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from ..config import Settings
+from ..core.limits import ConnectionLimit
 from ..errors import ReturnpathError
 from ..logs import LogWatch
 from ..loops import Loops
 from ..service import Relay
 from ..webhooks.ports import LoopStore
 from . import deliveries, events, health, loops, openapi, send
+from .guard import guarded_protocol
 from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
 
 RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, loops, openapi)
@@ -75,10 +77,17 @@ class HttpServer:
 
 
 async def serve_http(
-    app: Starlette, settings: Settings, sock: socket.socket, *, access_log: bool = False, grace: int = 5
+    app: Starlette,
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    access_log: bool = False,
+    grace: int = 5,
+    workers: int = 1,
 ) -> HttpServer:
-    """Serve `app` on an already listening socket (shared by the worker processes); returns once
-    it accepts connections. The server owns the socket from then on and closes it when it stops."""
+    """Serve `app` on an already listening socket (shared by `workers` processes, and so their
+    `max_connections`); returns once it accepts connections. The server owns the socket from
+    then on and closes it when it stops."""
     if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
         # asyncio sets TCP_NODELAY on accepted connections only when the listening socket object
         # says IPPROTO_TCP; `socket.socket()` says 0. Without it, Nagle's algorithm and the
@@ -92,6 +101,12 @@ async def serve_http(
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=grace,
+        http=guarded_protocol(
+            ConnectionLimit(
+                -(-settings.http.max_connections // max(1, workers)), settings.http.max_connections_per_address
+            ),
+            float(settings.http.header_timeout),
+        ),
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="http")

@@ -42,6 +42,9 @@ KINDS: dict[str, tuple[int, str]] = {
     "too-large": (413, "The request body is too large"),
     "unsupported-media-type": (415, "The request body must be JSON"),
     "unavailable": (503, "The store is unavailable; try again later"),
+    "too-many-connections": (503, "Too many connections; try again later"),  # http/guard.py
+    "request-timeout": (408, "The request's line and headers did not arrive in time"),  # http/guard.py
+    "malformed-request": (400, "The request is not valid HTTP/1.1"),  # http/guard.py
     "internal-error": (500, "Internal server error"),
 }
 

@@ -370,15 +370,16 @@ class Session:
         RFC 5321 4.5.3.2.5 times each block sent, and 4.5.3.2.6 the reply to the end of data.
         """
         protocol = self._live().protocol
-        if protocol is None:
+        if protocol is None or protocol.transport is None:
             raise aiosmtplib.SMTPServerDisconnected("connection lost")
+        transport = protocol.transport
         last = (len(payload) - 1) // BLOCK * BLOCK  # where the last block starts
         for start in range(0, last, BLOCK):
             protocol.write(payload[start : start + BLOCK])
             try:
-                # aiosmtplib's protocol does asyncio flow control (it is what StreamWriter.drain
-                # waits on); waiting here keeps a stalled server from filling our memory.
-                await asyncio.wait_for(protocol._drain_helper(), self.timeouts.block)
+                # Each block must leave within the block timeout; waiting for it keeps a
+                # stalled server from filling our memory with the rest.
+                await asyncio.wait_for(_sent(transport), self.timeouts.block)
             except TimeoutError:
                 self.abort()
                 raise aiosmtplib.SMTPTimeoutError("block timeout") from None
@@ -473,3 +474,20 @@ async def _tcp_connect(target: Target) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+async def _sent(transport: asyncio.BaseTransport) -> None:
+    """Return once the transport's write buffer is down to its low-water mark (a block or less
+    waiting), as asyncio's own flow control would resume writing; raise if the connection closes.
+
+    asyncio tells only the protocol (aiosmtplib's, whose waiter is private) when writing may
+    resume, so this asks the transport, on a short and growing interval.
+    """
+    assert isinstance(transport, asyncio.WriteTransport)
+    low, _ = transport.get_write_buffer_limits()
+    pause = 0.001
+    while transport.get_write_buffer_size() > max(low, BLOCK):
+        if transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("connection lost while sending the message")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)

@@ -27,12 +27,13 @@ from aiosmtpd.smtp import Envelope, Session
 
 from ..config import Settings
 from ..core import ids, tokens
+from ..core.limits import RateLimit, client_address
 from ..core.model import Returned
 from ..core.ports import Store
 from ..core.submission import check_data
 from ..errors import MessageError, StoreError, StoreFull
 from . import replies as R
-from .server import ServerSMTP, load_tls_context
+from .server import ServerSMTP, connection_limit, load_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class InboundHandler:
         self.limits = settings.smtp.inbound
         self.domain = settings.bounce_domain.lower()
         self.clock = clock
+        self.senders = RateLimit(self.limits.messages_per_minute_per_address)
         self._storing: set[asyncio.Task[None]] = set()
         self._warned_at = float("-inf")
         self._database_folder = settings.sqlite_path.parent  # whose disk keeps reserve_free_space
@@ -75,6 +77,8 @@ class InboundHandler:
     async def handle_MAIL(
         self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
+        if not self.senders.allow(client_address(session.peer), self.clock()):
+            return R.S451_TOO_MANY_MESSAGES  # each MAIL counts, accepted or not: it is what costs us
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -158,12 +162,16 @@ class InboundHandler:
         return R.S451_INTERNAL_ERROR
 
 
-async def start_inbound_server(store: Store, settings: Settings, sock: socket.socket, **kw: Any) -> asyncio.Server:
-    """Serve the bounce domain's SMTP on `sock`, a bound, listening socket."""
+async def start_inbound_server(
+    store: Store, settings: Settings, sock: socket.socket, *, workers: int = 1, **kw: Any
+) -> asyncio.Server:
+    """Serve the bounce domain's SMTP on `sock`, a bound, listening socket shared by `workers`
+    processes (and so their `max_connections`)."""
     loop = asyncio.get_running_loop()
     handler = InboundHandler(store, settings, **kw)
     tls = load_tls_context(settings)
     limits = settings.smtp.inbound
+    connections = connection_limit(limits.max_connections, limits.max_connections_per_address, workers)
 
     def connection() -> ServerSMTP:
         return ServerSMTP(
@@ -171,11 +179,13 @@ async def start_inbound_server(store: Store, settings: Settings, sock: socket.so
             hostname=settings.hostname,
             ident="ESMTP returnpath",
             loop=loop,
-            data_size_limit=int(limits.max_message_size),
+            data_size_limit=settings.smtp.inbound_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls,
-            timeout=float(limits.timeout),
+            limits=connections,
+            command_timeout=float(limits.command_timeout),
+            data_timeout=float(limits.data_timeout),
             auth_require_tls=False,
             auth_required=False,
         )

@@ -21,6 +21,12 @@ S250_RETURN_QUEUED = "250 2.0.0 OK received as {}"
 
 # ---- 4xx: try again later -----------------------------------------------------------------
 S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed authentication attempts; closing connection"
+# Instead of the greeting, then the connection is closed ({} is the server's name, RFC 5321 3.8).
+S421_TOO_MANY_CONNECTIONS = "421 4.7.0 {} Too many connections; try again later"
+S421_TOO_MANY_FROM_ADDRESS = "421 4.7.0 {} Too many connections from your address; try again later"
+# A command line or the message data did not arrive in time ({} the server's name, then what).
+S421_TIMEOUT = "421 4.4.2 {} Timeout waiting for the {}; closing connection"
+S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"

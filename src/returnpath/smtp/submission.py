@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..service import Relay
 from . import replies as R
-from .server import ServerSMTP, is_loopback_peer, load_tls_context
+from .server import ServerSMTP, connection_limit, is_loopback_peer, load_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -318,17 +318,19 @@ async def _client_response(server: ServerSMTP, args: list[str], challenge: str) 
 
 
 async def start_submission_server(
-    relay: Relay, settings: Settings, sock: socket.socket, *, auth_delay: float = AUTH_DELAY
+    relay: Relay, settings: Settings, sock: socket.socket, *, auth_delay: float = AUTH_DELAY, workers: int = 1
 ) -> asyncio.Server:
     """Serve SMTP submission on `sock`, a bound, listening socket (shared by the worker processes).
 
-    `auth_delay` is the wait before the first failed-AUTH reply (tests make it small).
+    `auth_delay` is the wait before the first failed-AUTH reply (tests make it small);
+    `workers` the number of processes sharing the socket (and `max_connections`).
     Close the returned server to stop accepting connections.
     """
     loop = asyncio.get_running_loop()
     handler = SubmissionHandler(relay, settings, auth_delay=auth_delay)
     tls = load_tls_context(settings)
     limits = settings.smtp.submission
+    connections = connection_limit(limits.max_connections, limits.max_connections_per_address, workers)
 
     def connection() -> ServerSMTP:
         return ServerSMTP(
@@ -340,7 +342,9 @@ async def start_submission_server(
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls,
-            timeout=float(limits.timeout),
+            limits=connections,
+            command_timeout=float(limits.command_timeout),
+            data_timeout=float(limits.data_timeout),
             # The handler decides where AUTH is allowed (auth_over_cleartext) and that MAIL
             # needs it; aiosmtpd's own switches know neither loopback nor our replies.
             auth_require_tls=False,

@@ -1,0 +1,153 @@
+"""What the HTTP server does before a request reaches the API: connection limits and the
+deadline for a request's head.
+
+uvicorn's HTTP/1.1 protocol (h11) with two additions, as a subclass that uvicorn is given
+(`uvicorn.Config(http=...)`):
+
+- over `[http] max_connections` (this worker's share) or `max_connections_per_address`, a
+  new connection is answered 503 with a problem document (`too-many-connections`,
+  `Retry-After`) and closed; the request is not read;
+- the request line and headers must arrive whole within `header_timeout` of the connection
+  opening or of the previous response; otherwise 408 (`request-timeout`) and the connection is
+  closed. uvicorn's own keep-alive timer is restarted by every byte, so a client sending one
+  byte a second would otherwise hold a connection forever;
+- a request h11 cannot parse (a bad Content-Length, say), which uvicorn answers itself before
+  any application runs, is answered 400 with a problem document (`malformed-request`), not
+  uvicorn's plain text.
+
+uvicorn is pinned to the minor version the tests cover: `send_400_response`, `conn` and
+`on_response_complete` are its protocol's, and tests/hostile/test_slow_clients.py and
+tests/http/test_malformed.py fail when they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ..core.limits import ConnectionLimit, Refusal, client_address
+from .problems import MEDIA_TYPE, Problem
+
+log = logging.getLogger("returnpath.http")
+
+RETRY_AFTER_BUSY = 5  # seconds a refused client should wait
+LINGER = 2.0  # seconds a refused connection stays half-open, so that the client reads the 503
+
+
+def _answer(problem: Problem) -> bytes:
+    """A whole HTTP/1.1 response carrying `problem`, after which the connection closes."""
+    body = json.dumps(problem.document()).encode()
+    head = [
+        f"HTTP/1.1 {problem.status} {HTTPStatus(problem.status).phrase}",
+        f"Content-Type: {MEDIA_TYPE}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in problem.headers.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+BUSY = {
+    Refusal.TOTAL: _answer(
+        Problem(
+            "too-many-connections",
+            "the server has as many connections as it takes",
+            headers={"Retry-After": str(RETRY_AFTER_BUSY)},
+        )
+    ),
+    Refusal.ADDRESS: _answer(
+        Problem(
+            "too-many-connections",
+            "too many connections from your address",
+            headers={"Retry-After": str(RETRY_AFTER_BUSY)},
+        )
+    ),
+}
+
+
+class GuardedProtocol(H11Protocol):
+    """One HTTP connection, within the limits; `guarded_protocol` makes the class with them."""
+
+    limits: ClassVar[ConnectionLimit]
+    header_timeout: ClassVar[float]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address: str | None = None
+        self.counted = False
+        self.refused = False
+        self.head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.address = client_address(transport.get_extra_info("peername"))
+        refusal = self.limits.open(self.address)
+        if refusal is not None:
+            log.info("refused an HTTP connection from %s: %s", self.address, refusal.value)
+            self.refused = True
+            transport.write(BUSY[refusal])
+            # Close our side of it and read (and drop) what the client sends until it closes:
+            # closing at once would reset a connection whose request is unread, and the reset
+            # can destroy the 503 before the client reads it.
+            if transport.can_write_eof():
+                transport.write_eof()
+            self.loop.call_later(LINGER, transport.close)
+            return
+        self.counted = True
+        self.arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self.disarm()  # the head is in
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn sends when h11 refuses the request (`msg` is uvicorn's own few words)."""
+        self.disarm()
+        self.transport.write(_answer(Problem("malformed-request", f"the request is not valid HTTP/1.1: {msg}")))
+        self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self.arm()  # the next request's head, if any, has the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        if self.counted:
+            self.counted = False
+            self.limits.close(self.address)
+        super().connection_lost(exc)
+
+    def arm(self) -> None:
+        self.disarm()
+        self.head_deadline = self.loop.call_later(self.header_timeout, self.head_timed_out)
+
+    def disarm(self) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+            self.head_deadline = None
+
+    def head_timed_out(self) -> None:
+        self.head_deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        log.info("request head timeout for %s; closing", self.address)
+        self.transport.write(TIMED_OUT)
+        self.transport.close()
+
+
+TIMED_OUT = _answer(Problem("request-timeout", "the request line and headers did not arrive in time"))
+
+
+def guarded_protocol(limits: ConnectionLimit, header_timeout: float) -> type[GuardedProtocol]:
+    """The protocol class for uvicorn, with this server's limits."""
+    return type("Guarded", (GuardedProtocol,), {"limits": limits, "header_timeout": header_timeout})
