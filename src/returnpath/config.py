@@ -51,19 +51,10 @@ def setting(default: Any, description: str, **kw: Any) -> Any:
 
 
 @dataclass
-class SubmissionSettings:
-    """[smtp.submission] the SMTP server applications submit mail to."""
+class SmtpServerSettings:
+    """What both SMTP servers have: where they listen, their deadlines and connection limits."""
 
-    listen: str = setting("127.0.0.1:2587", "host:port to listen on (587 in production)")
-    tls_cert: str = setting("tls/cert.pem", "certificate for STARTTLS (PEM), relative to the data folder")
-    tls_key: str = setting("tls/key.pem", "private key for STARTTLS (PEM), relative to the data folder")
-    auth_over_cleartext: str = setting(
-        "loopback",
-        "allow AUTH without STARTTLS: never, loopback (clients on 127.0.0.0/8 and ::1), always",
-        choices=("never", "loopback", "always"),
-    )
-    max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
-    max_recipients: int = setting(1000, "most recipients in one message")
+    listen: str = setting("", "host:port to listen on")
     command_timeout: Duration = setting(
         Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
     )
@@ -74,8 +65,27 @@ class SubmissionSettings:
         1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
     )
     max_connections_per_address: int = setting(
+        20, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
+    )
+
+
+@dataclass
+class SubmissionSettings(SmtpServerSettings):
+    """[smtp.submission] the SMTP server applications submit mail to."""
+
+    listen: str = setting("127.0.0.1:2587", "host:port to listen on (587 in production)")
+    max_connections_per_address: int = setting(
         100, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
     )
+    tls_cert: str = setting("tls/cert.pem", "certificate for STARTTLS (PEM), relative to the data folder")
+    tls_key: str = setting("tls/key.pem", "private key for STARTTLS (PEM), relative to the data folder")
+    auth_over_cleartext: str = setting(
+        "loopback",
+        "allow AUTH without STARTTLS: never, loopback (clients on 127.0.0.0/8 and ::1), always",
+        choices=("never", "loopback", "always"),
+    )
+    max_message_size: Size = setting(Size(25 * 1024 * 1024), "largest message accepted, in bytes (SIZE)")
+    max_recipients: int = setting(1000, "most recipients in one message")
     auth_failures_before_disconnect: int = setting(5, "failed AUTH attempts on one connection before it is closed")
     auth_failures_per_address: int = setting(
         10,
@@ -96,7 +106,7 @@ class SubmissionSettings:
 
 
 @dataclass
-class InboundSettings:
+class InboundSettings(SmtpServerSettings):
     """[smtp.inbound] the SMTP server of the bounce domain (receives what comes back)."""
 
     listen: str = setting("127.0.0.1:2525", "host:port to listen on (25 in production)")
@@ -104,18 +114,6 @@ class InboundSettings:
         Size(0), "largest returned message accepted, in bytes; at most, and 0 for, [smtp.submission] max_message_size"
     )
     max_recipients: int = setting(100, "most recipients in one returned message")
-    command_timeout: Duration = setting(
-        Duration(300), "a command line must arrive whole within this (RFC 5321 4.5.3.2.7), else 421 4.4.2 and close"
-    )
-    data_timeout: Duration = setting(
-        Duration(600), "the whole message data must arrive within this after the 354, else 421 4.4.2 and close"
-    )
-    max_connections: int = setting(
-        1000, "most client connections at once (each worker process takes its share); more get 421 4.7.0"
-    )
-    max_connections_per_address: int = setting(
-        20, "most connections at once from one client IP address (per worker process); more get 421 4.7.0"
-    )
     messages_per_minute_per_address: int = setting(
         600, "most MAIL commands from one client IP address in 60 seconds (per worker process); more get 451 4.7.1"
     )
