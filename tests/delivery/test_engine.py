@@ -285,7 +285,10 @@ async def test_stop_finishes_attempts_under_way_and_leaves_the_rest(
         fast.delivery.routes = {"*": slow.route}
         engine = await started(engines(per_destination=1))
         accepted = await submit(store, fast, engine, account, "a@example.test", "b@example.test", "c@example.test")
-        await asyncio.sleep(0.1)  # the first attempt is under way
+        deadline = time.monotonic() + 10
+        while slow.concurrent == 0:  # until the first attempt is under way
+            assert time.monotonic() < deadline, "no attempt started"
+            await asyncio.sleep(0.01)
         await engine.stop(2)
         assert [t.rcpt_to for t in slow.transactions] == [["a@example.test"]]
         summary = await store.queue_summary()

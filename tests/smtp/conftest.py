@@ -84,6 +84,13 @@ class RawClient:
         except (TimeoutError, ConnectionError):
             return False
 
+    async def hang_up(self) -> None:
+        """Stop sending mid-way, as a client that goes away does, and wait until the server has
+        closed its side too: then it is done with the connection (no fixed wait needed)."""
+        self.writer.write_eof()
+        assert await self.closed(), "the server kept the connection open after the client's end"
+        await self.close()
+
     async def close(self) -> None:
         self.writer.close()
         try:

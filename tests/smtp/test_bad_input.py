@@ -3,7 +3,6 @@ and nothing of it is stored."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -286,8 +285,7 @@ async def test_a_client_that_disconnects_mid_data_stores_nothing(
     await client.login(account)
     await start_data(client)
     await client.send(MIME)  # no final dot
-    await client.close()
-    await asyncio.sleep(0.2)
+    await client.hang_up()
     assert await nothing_stored(store)
 
 

@@ -259,9 +259,7 @@ async def test_a_client_that_disconnects_mid_data(serve: Serve, partial: bytes) 
     await start_data(client)
     if partial:
         await client.send(partial)
-    await asyncio.sleep(0.05)
-    await client.close()
-    await asyncio.sleep(0.1)
+    await client.hang_up()
     assert recorder.messages == []
     # The server is still there for others.
     other = await connect(address)

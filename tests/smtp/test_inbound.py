@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -102,8 +101,7 @@ async def test_a_client_that_hangs_up_mid_data_stores_nothing(
     await client.command(f"RCPT TO:<{address}>")
     await client.command("DATA")
     await client.send(DSN[:40])
-    await client.close()
-    await asyncio.sleep(0.2)
+    await client.hang_up()
     assert await store.claim_returns("w", 2e9, 2e9 + 60, 10) == []
 
 
