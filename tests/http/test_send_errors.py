@@ -29,6 +29,7 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
         "recipients[1]",
     ),
     ("bad single recipient", {"recipient": "a@b@", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
+    ("bidi override", {"recipient": "a\u202eb@example.net", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
     ("no mime", {"recipients": ["x@example.net"]}, 400, "invalid-field", "mime"),
     ("mime not a string", {**OK, "mime": 42}, 400, "invalid-field", "mime"),
     ("empty mime", {**OK, "mime": "\n"}, 400, "invalid-message", "mime"),

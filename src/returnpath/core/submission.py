@@ -13,6 +13,7 @@ import email.utils
 import ipaddress
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,9 @@ OPTION_HEADER_PREFIX = b"x-returnpath-"
 MAX_LINE = 998
 
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # Unicode categories: controls, format, separators
+
+
 def validate_address(address: str, what: str = "address") -> str:
     """Check a mailbox (`local@domain`) and return it; raise AddressError saying what is wrong."""
     if not isinstance(address, str) or not address:
@@ -38,6 +42,12 @@ def validate_address(address: str, what: str = "address") -> str:
         raise AddressError(f"{what} is longer than 254 octets")
     if any(ord(c) < 0x20 or c == "\x7f" for c in address):
         raise AddressError(f"{what} contains control characters")
+    if not address.isascii() and any(unicodedata.category(c) in _INVISIBLE for c in address):
+        # C1 controls, line and paragraph separators, bidi overrides and zero-width characters:
+        # no mailbox has them, they disguise what a log or a screen shows, and the outbound
+        # client refuses them, so the delivery would only fail later (RFC 6531 allows UTF-8,
+        # but RFC 5198's Net-Unicode excludes controls).
+        raise AddressError(f"{what} contains control or invisible formatting characters")
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
         raise AddressError(f"{what} {address!r} is not of the form local@domain")

@@ -55,6 +55,11 @@ def test_valid_addresses(address: str) -> None:
         ("x" * 65 + "@example.com", "longer than 64"),
         ("a@" + "b" * 250 + ".com", "254"),
         ("a\r\n@example.com", "control"),
+        ("a\u2028b@example.com", "invisible formatting"),
+        ("a\x85b@example.com", "invisible formatting"),
+        ("evil\u202egro.elpmaxe@example.com", "invisible formatting"),
+        ("a\u200bb@example.com", "invisible formatting"),
+        ("a@exa\u200dmple.com", "invisible formatting"),
     ],
 )
 def test_invalid_addresses_say_what_is_wrong(address: str, reason: str) -> None:
