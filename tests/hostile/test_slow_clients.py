@@ -11,6 +11,7 @@ import pytest
 
 from returnpath.accounts import NewAccount
 from returnpath.config import Settings
+from returnpath.smtp.server import JUNK_COMMAND_LIMIT
 from returnpath.store.sqlite import SqliteStore
 from tests.smtp.test_inbound import tracking_address
 
@@ -104,3 +105,25 @@ async def test_http_requests_in_time_are_served_on_a_kept_alive_connection(http:
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert (await http_answer(reader)).status == 200
     writer.close()
+
+
+async def test_commands_that_send_no_mail_cannot_hold_a_connection_forever(
+    small: Settings, smtp: Server, account: NewAccount
+) -> None:
+    """Each NOOP keeps to the command deadline, so only a count bounds a client that sends one
+    every few minutes (Postfix's smtpd_junk_command_limit); a message starts the count again."""
+    client = await smtp_from(await smtp.start())
+    for _ in range(JUNK_COMMAND_LIMIT - 10):
+        assert (await client.command("NOOP")).startswith("250")
+    await open_transaction(smtp.name, client, small, account)
+    await client.send(b"Subject: real mail\r\n\r\nbody\r\n.\r\n")
+    assert (await client.reply()).startswith("250")
+    junk = ["NOOP", "RSET", "VRFY <someone@example.net>", "HELP"]
+    for n in range(JUNK_COMMAND_LIMIT):
+        assert not (await client.command(junk[n % len(junk)])).startswith("421")
+    assert (
+        await client.command("NOOP")
+        == f"421 4.7.0 {small.hostname} Too many commands that send no mail; closing connection"
+    )
+    assert await closed(client.reader)
+    await client.close()

@@ -26,6 +26,7 @@ S421_TOO_MANY_CONNECTIONS = "421 4.7.0 {} Too many connections; try again later"
 S421_TOO_MANY_FROM_ADDRESS = "421 4.7.0 {} Too many connections from your address; try again later"
 # A command line or the message data did not arrive in time ({} the server's name, then what).
 S421_TIMEOUT = "421 4.4.2 {} Timeout waiting for the {}; closing connection"
+S421_TOO_MANY_JUNK = "421 4.7.0 {} Too many commands that send no mail; closing connection"
 S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
