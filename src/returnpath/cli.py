@@ -174,8 +174,14 @@ def _loops_parser(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    private.restrict()  # the data folder holds secrets: whatever a command creates there is private
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The data folder holds secrets: whatever a command creates there is private. Put back
+    # afterwards, for a program that calls main() and goes on (the tests do).
+    with private.restricted():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("returnpath")
@@ -19,9 +21,14 @@ UMASK = 0o077
 SHOWN = 5  # loose paths named in the warning; the rest are counted
 
 
-def restrict() -> None:
-    """Make everything this process creates from now on private to its owner."""
-    os.umask(UMASK)
+@contextmanager
+def restricted() -> Iterator[None]:
+    """Make everything this process (and what it starts) creates meanwhile private to its owner."""
+    previous = os.umask(UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def loose(folder: Path) -> list[tuple[Path, int]]:

@@ -4,9 +4,11 @@ and warn about what others may read when they find it so."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
+from returnpath.cli import main
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import run_cli
@@ -54,3 +56,14 @@ def test_init_in_a_folder_others_may_read_says_so(tmp_path: Path) -> None:
     assert f"{folder} (drwxr-xr-x)" in result.stderr
     private = {name: mode for name, mode in modes(folder).items() if name != "shared"}
     assert private and all(mode in ("drwx------", "-rw-------") for mode in private.values()), private
+
+
+def test_a_program_that_calls_main_keeps_its_own_umask(tmp_path: Path) -> None:
+    """main() makes what it creates private, then puts the caller's umask back (the tests, and
+    any program embedding the command, go on creating files for others to read)."""
+    os.umask(0o022)
+    try:
+        assert main(["parse", str(tmp_path)]) == 0
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(0o022)
