@@ -113,24 +113,30 @@ def test_logs_human_and_json(server: Server, sent: dict[str, Any]) -> None:
         assert not line.lstrip().startswith("{")
 
 
-def test_logs_escape_control_and_bidi_characters(make_server: ServerFactory, module_sink: Sink) -> None:
-    """An address may hold U+2028, U+202E or C1 controls (RFC 6531 allows any UTF-8); on a
-    terminal they would break the line or show the rest of it reversed. This one cannot be
-    sent (its failure is logged); the log file and `logs` hold it escaped, in both forms."""
-    server = make_server(workers=1, delivery__routes={"*": module_sink.route})  # its failures.log its own
-    recipient = "line\u2028break\u202eevil\u0085@example.net"
-    answer = server.send_http({"recipient": recipient, "mime": "From: ops@example.com\n\nhi\n"})
-    delivery_id = answer["recipients"][recipient]
-    server.wait_logged("failures", [delivery_id])
+def test_logs_escape_control_and_bidi_characters(make_server: ServerFactory) -> None:
+    """A remote server's reply may hold U+2028, U+202E or C1 controls, and so may an
+    application's tags; on a terminal they would break the line or show the rest of it
+    reversed. (Addresses with them are refused at submission.) The log file and `logs` hold
+    them escaped, in both forms."""
+    hostile = "line\u2028break\u202eevil\u0085"
+    with Sink() as refusing:
+        refusing.refuse("rcpt", f"550 5.1.1 no such user {hostile}")
+        server = make_server(workers=1, delivery__routes={"*": refusing.route})
+        recipient = "gone@example.net"
+        answer = server.send_http({"recipient": recipient, "mime": "From: ops@example.com\n\nhi\n", "tags": [hostile]})
+        delivery_id = answer["recipients"][recipient]
+        server.wait_logged("failures", [delivery_id])
     written = (server.data / "logs" / "failures.log").read_text(encoding="utf-8")
     assert "\u2028" not in written and "\u202e" not in written and "\u0085" not in written  # the file too
+    escaped = "line\\u2028break\\u202eevil\\u0085"
 
     (human,) = [line for line in ok(server.cli("logs", "failures")).split("\n") if delivery_id in line]
-    assert f"{delivery_id}  line\\u2028break\\u202eevil\\u0085@example.net  at rcpt" in human
+    assert f"{delivery_id}  {recipient}  at rcpt  550 5.1.1  5.1.1 no such user {escaped}" in human
     assert "\u2028" not in human and "\u202e" not in human and "\u0085" not in human
     (as_json,) = [line for line in ok(server.cli("logs", "failures", "--json")).split("\n") if delivery_id in line]
-    assert '"recipient": "line\\u2028break\\u202eevil\\u0085@example.net"' in as_json
-    assert json.loads(as_json)["recipient"] == recipient
+    assert f'"tags": ["{escaped}"]' in as_json
+    record = json.loads(as_json)
+    assert record["tags"] == [hostile] and record["description"].endswith(f"no such user {hostile}")
 
 
 def test_logs_since(server: Server, sent: dict[str, Any]) -> None:
