@@ -117,7 +117,21 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     fields = as_form.fields
     assert {
         k: fields[k]
-        for k in ("type", "recipient", "action", "state", "code", "extended", "async", "hard", "dsn", "tags", "id")
+        for k in (
+            "type",
+            "recipient",
+            "action",
+            "state",
+            "code",
+            "extended",
+            "async",
+            "reason",
+            "hard",
+            "command",
+            "dsn",
+            "tags",
+            "id",
+        )
     } == {
         "type": "failure",
         "recipient": "rcpt-550@example.net",
@@ -126,7 +140,11 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
         "code": "550",
         "extended": "5.0.0",
         "async": "0",
-        "hard": "1",
+        # The sink's "550 5.0.0 … refused at rcpt" says nothing a rule knows: classified as a DSN
+        # saying the same would be (onhold, soft), not assumed to be a dead address.
+        "reason": "onhold",
+        "hard": "0",
+        "command": "RCPT",
         "dsn": "0",
         "tags": ["welcome", "a b"],
         "id": delivery_id,
@@ -137,7 +155,7 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     assert as_form.webhook_id.startswith("msg_")
     # The same names in JSON, with JSON's types.
     assert set(as_json.fields) == set(fields)
-    assert as_json.fields["code"] == 550 and as_json.fields["async"] is False and as_json.fields["hard"] is True
+    assert as_json.fields["code"] == 550 and as_json.fields["async"] is False and as_json.fields["hard"] is False
     assert as_json.fields["tags"] == ["welcome", "a b"] and as_json.fields["event_id"] == int(fields["event_id"])
     assert as_json.headers["content-type"] == "application/json"
 

@@ -72,10 +72,10 @@ def test_a_refusal_during_smtp_is_a_sync_failure_at_its_step() -> None:
         "extended": "5.1.1",
         "description": "5.1.1 <gone@example.net>: Recipient address rejected",
         "async": False,
-        "reason": "",
+        "reason": "userunknown",  # the same classifier as a DSN saying this would get
         "hard": True,
         "dsn": False,
-        "command": "",
+        "command": "RCPT",
         "tags": ["welcome", "batch 7"],
         "message": MESSAGE,
         "event_id": 42,

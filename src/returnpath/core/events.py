@@ -12,7 +12,8 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any
 
-from .model import DeliveryJob, Outcome
+from ..bounces.reasons import classify
+from .model import DeliveryJob, Outcome, Step
 
 
 class EventKind(enum.StrEnum):
@@ -48,6 +49,30 @@ def format_time(t: float) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(t))
 
 
+# The SMTP command each step of an attempt answered, as bounces.reasons.classify names them.
+_COMMANDS = {
+    Step.CONNECT: "CONN",
+    Step.EHLO: "EHLO",
+    Step.STARTTLS: "STARTTLS",
+    Step.MAIL: "MAIL",
+    Step.RCPT: "RCPT",
+    Step.DATA: "DATA",
+    Step.EOM: "DATA",
+}
+
+
+def refusal_fields(outcome: Outcome, *, expired: bool = False) -> dict[str, Any]:
+    """Why our own delivery failed, decided by the same classifier as a returned report
+    (bounces/reasons.py), so that a failure refused during SMTP and the same refusal reported
+    later by a DSN get the same `reason` and `hard`. A delivery whose retry window closed is
+    `expired` (soft: the address may well work), whatever its last reply said."""
+    command = _COMMANDS[outcome.step]
+    if expired:
+        return {"command": command, "reason": "expired", "hard": False, "rule": "the retry window closed"}
+    found = classify(outcome.status, outcome.code, outcome.text, command=command)
+    return {"command": command, "reason": found.reason, "hard": found.hard, "rule": found.rule}
+
+
 def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: int, now: float, **extra: Any) -> Event:
     """The event for an attempt's outcome: a delivery, a deferral or a synchronous failure."""
     data: dict[str, Any] = {
@@ -63,6 +88,7 @@ def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: 
     }
     if kind is EventKind.FAILURE:
         data["type"] = "sync"
+        data.update(refusal_fields(outcome, expired=bool(extra.get("expired"))))
     data.update(extra)
     return Event(kind, job.delivery_id, job.message_id, job.account_id, now, data)
 
