@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -13,20 +12,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__, accounts, config, private
-from .accounts import create_account
-from .config import Settings
+from . import __version__, private
 from .core.events import LOGS, EventKind, format_time
-from .core.model import Trace
-from .core.submission import build, split_option_headers
 from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError, StartError
-from .logs import format_record, json_line, read_records
 from .private import warn_if_loose
-from .service import Relay
-from .store import open_store
-from .store.sqlite import SqliteStore
+
+if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
+    from .config import Settings
+    from .store.sqlite import SqliteStore
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
@@ -204,6 +199,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+    from .accounts import create_account
+    from .config import Settings
+    from .store import open_store
     from .tls import make_self_signed
 
     folder = Path(args.data)
@@ -237,12 +238,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from . import config
     from .app import serve
 
     return serve(config.load(args.config), Path(args.config))
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:
+    from .store import open_store
+
     store = open_store(settings)
     await store.open()
     try:
@@ -264,6 +268,13 @@ async def _account(store: SqliteStore, name: str | None) -> Any:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+    from .core.model import Trace
+    from .core.submission import build, split_option_headers
+    from .service import Relay
+
     settings = config.load(args.config)
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -299,6 +310,8 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def _since(value: str | None) -> float | None:
+    from . import config
+
     if value is None:
         return None
     age = config._DURATION.match(value)
@@ -313,6 +326,9 @@ def _since(value: str | None) -> float | None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from . import config
+    from .logs import format_record, json_line, read_records
+
     settings = config.load(args.config)
     path = settings.path(settings.logs.dir) / f"{args.log}.log"
     since = _since(args.since)
@@ -329,6 +345,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_accounts(args: argparse.Namespace) -> int:
     """One action on accounts; prints JSON, one object per line."""
+    import asyncio
+
+    from . import config
+
     settings = config.load(args.config)
     if args.action != "list" and not args.name:
         raise InputError(f"accounts {args.action} needs a NAME")
@@ -345,6 +365,8 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 async def _account_action(store: SqliteStore, args: argparse.Namespace) -> list[Any]:
+    from . import accounts
+
     domains = [] if args.sender_domains is None else [args.sender_domains]
     match args.action:
         case "add":
@@ -367,13 +389,21 @@ async def _account_action(store: SqliteStore, args: argparse.Namespace) -> list[
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+
     settings = config.load(args.config)
     print(json.dumps(asyncio.run(_with_store(settings, lambda s: s.queue_summary()))))
     return 0
 
 
 def cmd_delivery(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
     from .http.views import delivery_json
+    from .service import Relay
 
     settings = config.load(args.config)
 
@@ -411,6 +441,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_returned(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+
     settings = config.load(args.config)
     returned = asyncio.run(_with_store(settings, lambda s: s.returned(args.id.lower())))
     if returned is None:
@@ -427,6 +461,10 @@ def cmd_returned(args: argparse.Namespace) -> int:
 
 def cmd_loops(args: argparse.Namespace) -> int:
     """One action on the account's feedback loops; prints JSON, one object per line."""
+    import asyncio
+
+    from . import config
+
     settings = config.load(args.config)
     done: tuple[list[dict[str, Any]], int] = asyncio.run(
         _with_store(settings, lambda store: _loop_action(store, settings, args))
