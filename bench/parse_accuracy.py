@@ -10,18 +10,24 @@ Runs `returnpath.bounces.recognise` on every email of ../shared/corpus/sisimai/m
 - reasons, hard/soft: of the found rows, the share with Sisimai's reason / hard flag;
 - kinds:      share of emails with the right kind;
 - false failures: `failed` recipients reported for not-bounces and auto-replies;
-- dos/ and mac/: emails whose verdict differs from the bsd/ copy's.
+- dos/ and mac/: emails whose verdict differs from the bsd/ copy's;
+- rules of one: the wording rules (reasons.toml's text patterns, and the patterns by which a
+  detector knows its software's notices) that decide exactly one email of the corpus and no
+  other. A rule that fits one email is a sign of tuning to the corpus rather than writing for
+  a wording family; `--rules` lists them.
 
 Goal: >= 98% recipients, 95% statuses, 90% reasons, no false failures.
 
     python bench/parse_accuracy.py            # the table
     python bench/parse_accuracy.py --misses   # and every miss, one line each
+    python bench/parse_accuracy.py --rules    # and the rules that decide one email only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -54,6 +60,22 @@ def expected_kinds(entry: dict) -> frozenset[Kind]:
     return KINDS[entry["kind"]]
 
 
+_TEXT_RULE = re.compile(r"text (\w+): (.+?)(?: \(over status [^)]*\))?$")
+
+
+def wording_rules(rule: str) -> list[str]:
+    """The wording rules a verdict row's `rule` names: `text <reason>: <pattern>` from
+    reasons.toml and `lhost/<detector>: <pattern>`; statuses and fallbacks are no wording."""
+    found = []
+    for part in rule.split("; "):
+        part = part.split(" -> ", 1)[-1]
+        if part.startswith("lhost/"):
+            found.append(part)
+        elif match := _TEXT_RULE.match(part):
+            found.append(f"reasons.toml {match[1]}: {match[2]}")
+    return found
+
+
 def load() -> dict[str, dict]:
     return json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["emails"]
 
@@ -61,6 +83,7 @@ def load() -> dict[str, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true", help="list every miss")
+    parser.add_argument("--rules", action="store_true", help="list the rules that decide one email only")
     args = parser.parse_args()
     if why := corpus.missing():
         print(f"returnpath: {why}", file=sys.stderr)
@@ -114,6 +137,13 @@ def main() -> int:
                     f"[{r.status}] {r.rule[:60]} | {r.diagnostic[:100]!r}"
                 )
             count["hard ok"] += r.hard == bool(row["hardbounce"])
+    deciding: dict[str, set[str]] = {}
+    for path, verdict in verdicts.items():
+        if path.split("/")[1] in ("bsd", "not"):  # dos/ and mac/ are copies
+            for r in verdict.recipients:
+                for rule in wording_rules(r.rule):
+                    deciding.setdefault(rule, set()).add(path)
+    of_one = sorted(f"{rule}  <- {next(iter(paths))}" for rule, paths in deciding.items() if len(paths) == 1)
     for path, verdict in verdicts.items():
         folder = path.split("/")[1]
         if folder in ("dos", "mac"):
@@ -136,9 +166,13 @@ def main() -> int:
     print(f"{'kinds right':<34}{share('kinds ok', 'emails'):>9}{count['kinds ok']:>8}/{count['emails']:<5}")
     print(f"{'false failures (not/, auto-reply)':<34}{count['false failures']:>9}{'':>14}   0")
     print(f"{'dos/ and mac/ differing from bsd/':<34}{count['twins differ']:>9}{'':>8}/{count['twins']:<5}  0")
+    print(f"{'rules deciding one email only':<34}{len(of_one):>9}{'':>8}/{len(deciding):<5}  (see --rules)")
     if args.misses:
         print()
         print("\n".join(sorted(misses)))
+    if args.rules:
+        print()
+        print("\n".join(of_one))
     return 0
 
 
