@@ -33,7 +33,7 @@ from ..core.ports import Store
 from ..core.submission import check_data
 from ..errors import MessageError, StoreError, StoreFull
 from . import replies as R
-from .server import ServerSMTP, connection_limit, load_tls_context
+from .server import ServerSMTP, serve_smtp
 
 log = logging.getLogger(__name__)
 
@@ -167,27 +167,12 @@ async def start_inbound_server(
 ) -> asyncio.Server:
     """Serve the bounce domain's SMTP on `sock`, a bound, listening socket shared by `workers`
     processes (and so their `max_connections`)."""
-    loop = asyncio.get_running_loop()
     handler = InboundHandler(store, settings, **kw)
-    tls = load_tls_context(settings)
-    limits = settings.smtp.inbound
-    connections = connection_limit(limits.max_connections, limits.max_connections_per_address, workers)
-
-    def connection() -> ServerSMTP:
-        return ServerSMTP(
-            handler,
-            hostname=settings.hostname,
-            ident="ESMTP returnpath",
-            loop=loop,
-            data_size_limit=settings.smtp.inbound_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            tls_context=tls,
-            limits=connections,
-            command_timeout=float(limits.command_timeout),
-            data_timeout=float(limits.data_timeout),
-            auth_require_tls=False,
-            auth_required=False,
-        )
-
-    return await loop.create_server(connection, sock=sock)
+    return await serve_smtp(
+        handler,
+        settings,
+        settings.smtp.inbound,
+        sock,
+        data_size_limit=settings.smtp.inbound_message_size,
+        workers=workers,
+    )

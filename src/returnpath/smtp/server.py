@@ -6,12 +6,13 @@ import asyncio
 import enum
 import ipaddress
 import logging
+import socket
 import ssl
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
-from ..config import Settings
+from ..config import Settings, SmtpServerSettings
 from ..core.limits import ConnectionLimit, Refusal, client_address
 from ..core.submission import has_long_line
 from ..errors import ConfigError
@@ -342,6 +343,44 @@ def is_loopback_peer(peer: Any) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d
     return ip.is_loopback
+
+
+async def serve_smtp(
+    handler: Any,
+    settings: Settings,
+    server: SmtpServerSettings,
+    sock: socket.socket,
+    *,
+    data_size_limit: int,
+    workers: int = 1,
+) -> asyncio.Server:
+    """Serve `handler` (the submission or the inbound handler) with ServerSMTP on `sock`, a
+    bound, listening socket shared by `workers` processes, with `server`'s deadlines and this
+    process's share of its connection limits. Close the returned server to stop accepting."""
+    loop = asyncio.get_running_loop()
+    tls = load_tls_context(settings)
+    connections = connection_limit(server.max_connections, server.max_connections_per_address, workers)
+
+    def connection() -> ServerSMTP:
+        return ServerSMTP(
+            handler,
+            hostname=settings.hostname,
+            ident="ESMTP returnpath",
+            loop=loop,
+            data_size_limit=data_size_limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls,
+            limits=connections,
+            command_timeout=float(server.command_timeout),
+            data_timeout=float(server.data_timeout),
+            # The handlers decide where AUTH is allowed (auth_over_cleartext) and that MAIL
+            # needs it; aiosmtpd's own switches know neither loopback nor our replies.
+            auth_require_tls=False,
+            auth_required=False,
+        )
+
+    return await loop.create_server(connection, sock=sock)
 
 
 def connection_limit(max_connections: int, per_address: int, workers: int) -> ConnectionLimit:

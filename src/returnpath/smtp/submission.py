@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..service import Relay
 from . import replies as R
-from .server import ServerSMTP, connection_limit, is_loopback_peer, load_tls_context
+from .server import ServerSMTP, is_loopback_peer, serve_smtp
 
 log = logging.getLogger(__name__)
 
@@ -326,29 +326,8 @@ async def start_submission_server(
     `workers` the number of processes sharing the socket (and `max_connections`).
     Close the returned server to stop accepting connections.
     """
-    loop = asyncio.get_running_loop()
     handler = SubmissionHandler(relay, settings, auth_delay=auth_delay)
-    tls = load_tls_context(settings)
     limits = settings.smtp.submission
-    connections = connection_limit(limits.max_connections, limits.max_connections_per_address, workers)
-
-    def connection() -> ServerSMTP:
-        return ServerSMTP(
-            handler,
-            hostname=settings.hostname,
-            ident="ESMTP returnpath",
-            loop=loop,
-            data_size_limit=int(limits.max_message_size),
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            tls_context=tls,
-            limits=connections,
-            command_timeout=float(limits.command_timeout),
-            data_timeout=float(limits.data_timeout),
-            # The handler decides where AUTH is allowed (auth_over_cleartext) and that MAIL
-            # needs it; aiosmtpd's own switches know neither loopback nor our replies.
-            auth_require_tls=False,
-            auth_required=False,
-        )
-
-    return await loop.create_server(connection, sock=sock)
+    return await serve_smtp(
+        handler, settings, limits, sock, data_size_limit=int(limits.max_message_size), workers=workers
+    )
