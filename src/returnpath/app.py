@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import importlib
 import logging
 import os
 import secrets
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from .config import Settings, parse_hostport
-from .errors import ReturnpathError, StartError
+from .errors import StartError
 from .logs import CURSOR, LogWriter
 from .private import warn_if_loose
 from .store import open_store
@@ -103,15 +102,12 @@ def lock_data_folder(settings: Settings) -> IO[str]:
 
 
 def preflight(settings: Settings) -> None:
-    """Load now what every worker loads at its start, so that a broken certificate or an
-    incomplete installation is one clear message, not workers dying one after another."""
+    """Load now what every worker loads at its start, so that a broken certificate is one clear
+    message, not workers dying one after another. (The recognition rules need no such check:
+    this module's own imports read them, so the supervisor itself fails without them.)"""
     from .smtp.server import load_tls_context
 
     load_tls_context(settings)
-    try:
-        importlib.import_module(".bounces", __package__)  # reads the recognition rules
-    except OSError as exc:
-        raise ReturnpathError(f"this installation of returnpath is incomplete ({exc}); install it again") from None
 
 
 @dataclass
