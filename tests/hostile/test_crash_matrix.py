@@ -20,6 +20,7 @@ import smtplib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -66,8 +67,7 @@ class Load:
             self._count += 1
             return f"{door}{n}-{self._count}@d{self._count % 3}.example.net"
 
-    def _run(self, client: object, n: int) -> None:
-        assert callable(client)
+    def _run(self, client: Callable[[int], None], n: int) -> None:
         while not self.stop.is_set():
             try:
                 client(n)
