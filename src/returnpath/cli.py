@@ -102,7 +102,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="a message, mbox file or folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--recipient",
+        type=_address,
+        metavar="ADDRESS",
+        help="the address the returned mail was for: a failure notice that names it only in its text, "
+        "mangled or not at all is read as about it (what `serve` knows from the tracking address)",
+    )
     return parser
+
+
+def _address(value: str) -> str:
+    """An argument that must be one e-mail address (argparse reports the error and exits 2)."""
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in "<>,;" for c in value.strip()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an e-mail address (local@domain)")
+    return value.strip()
 
 
 def _loops_parser(sub: Any) -> None:
@@ -426,7 +441,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
             unreadable += 1
             print(f"returnpath: {item.label}: {item.error}", file=sys.stderr)
             continue
-        verdict = recognise(item.raw)
+        verdict = recognise(item.raw, recipient=args.recipient)
         if args.json:
             print(json.dumps({"file": item.label, **verdict.as_dict()}, ensure_ascii=False))
             continue

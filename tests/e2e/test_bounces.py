@@ -57,6 +57,27 @@ Auto-Submitted: auto-replied
 I am on holiday until Monday.
 """
 
+# A notice that names no recipient anywhere: the returned copy keeps no To, the text no address.
+# Only the tracking address it reached says whom the mail was for.
+NAMELESS = """\
+From: MAILER-DAEMON@mail.example.net
+To: {envelope}
+Subject: failure notice
+
+Hi. This is the qmail-send program at mail.example.net.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+From: app@example.com
+Subject: hello
+
+hi
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, module_sink: Sink) -> Iterator[Server]:
@@ -153,6 +174,32 @@ def test_an_autoreply_is_only_a_bounce(server: Server, module_sink: Sink) -> Non
     assert bounce["kind"] == "autoreply"
     assert not [f for f in server.log("failures") if f["id"] == delivery_id]
     assert [e["event"] for e in events(server, delivery_id)] == ["delivery", "bounce"]
+
+
+def test_a_notice_naming_nobody_fails_the_delivery_it_reached(server: Server, module_sink: Sink) -> None:
+    delivery_id = send(server, "nameless@example.net")
+    envelope = envelope_seen_by(module_sink, "nameless@example.net")
+    give_back(server, envelope, AUTOREPLY, recipient="nameless@example.net")
+    wait_for(
+        lambda: any(b["id"] == delivery_id and b["kind"] == "autoreply" for b in server.log("bounces")),
+        what="the auto-reply's bounce line",
+    )
+    assert not [f for f in server.log("failures") if f["id"] == delivery_id]  # an auto-reply stays one
+    give_back(server, envelope, NAMELESS)
+    failure = wait_for(
+        lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+        what="the async failure of the notice that names nobody",
+    )
+    assert {k: failure[k] for k in ("type", "recipient", "status", "reason", "hard")} == {
+        "type": "async",
+        "recipient": "nameless@example.net",
+        "status": "5.1.1",
+        "reason": "userunknown",
+        "hard": True,
+    }
+    assert "named nowhere" in str(failure["rule"]) and "no mailbox here" in str(failure["description"])
+    assert "reported_recipient" not in failure
+    assert [e["event"] for e in events(server, delivery_id)] == ["delivery", "bounce", "bounce", "failure"]
 
 
 def test_returned_mail_is_forwarded_to_the_applications_own_envelope(server: Server, module_sink: Sink) -> None:

@@ -13,6 +13,10 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
 5. a broken delivery-status report that no rule could read -> dsn without recipients
 6. anything else -> other
 
+With `recipient` (the delivery a returned message answers: it came to that delivery's
+tracking address), a failure report that names the recipient only in its text, mangled or
+not at all still gives that recipient a failed row (`evidence.py`).
+
 Why (reason, hard/soft) is decided for every recipient by `reasons.classify`; each
 `Recipient.rule` says which field or rule decided.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import arf, autoreply, dsn, rules
+from . import arf, autoreply, dsn, evidence, rules
 from .mail import Mail, clean_address
 from .reasons import classify, is_hard, normalise_text
 from .rules import Detector, Found
@@ -32,10 +36,15 @@ __all__ = ["BounceVerdict", "Kind", "Recipient", "recognise"]
 _FAILURES = ("failed", "delayed")
 
 
-def recognise(raw: bytes) -> BounceVerdict:
-    """What a returned message says; never raises (worst case `Kind.OTHER`)."""
+def recognise(raw: bytes, recipient: str | None = None) -> BounceVerdict:
+    """What a returned message says; never raises (worst case `Kind.OTHER`).
+
+    `recipient` is the address the returned mail was for, when the caller knows it (the
+    delivery whose tracking address it reached): evidence for a report that does not name it.
+    """
     try:
-        return _recognise(Mail.parse(raw))
+        mail = Mail.parse(raw)
+        return evidence.apply(_recognise(mail), mail, recipient)
     except Exception:  # a bug here must not stop the returned-mail worker; the raw is kept
         return BounceVerdict(Kind.OTHER)
 
@@ -99,8 +108,8 @@ def _run_detectors(mail: Mail) -> BounceVerdict | None:
 
 def _recipient(detector: Detector, found: Found) -> Recipient | None:
     address = clean_address(found.address)
-    if not address:
-        return None
+    if not address and found.address.strip():
+        return None  # something that is no address; "" is a row whose recipient is unnamed
     diagnostic = normalise_text(found.diagnostic)
     where = f"lhost/{detector.name}" + (f": {found.pattern}" if found.pattern else "")
     if found.action in ("delivered", "relayed", "expanded"):

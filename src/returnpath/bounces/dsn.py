@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .evidence import prose_row
 from .mail import Mail, addresses, clean_address
 from .reasons import classify, find_code, find_status, is_vague, normalise_text
 from .verdict import Recipient
@@ -291,22 +292,7 @@ def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
         if len(found) != 1:
             return []  # several (or no) recipients: which one failed is unknown
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
-    decided = classify(None, None, diagnostic, None, "failed")
-    return [
-        Recipient(
-            address,
-            "failed",
-            decided.status,
-            None,
-            diagnostic,
-            None,
-            None,
-            decided.reason,
-            decided.hard,
-            f"dsn:{where} -> {decided.rule}",
-        )
-        for address in found
-    ]
+    return [prose_row(address, diagnostic, f"dsn:{where}") for address in found]
 
 
 def _address_in_text(broken: str, text: str) -> str:

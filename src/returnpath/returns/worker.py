@@ -79,10 +79,13 @@ class ReturnsWorker:
         return len(batch)
 
     async def process(self, returned: Returned) -> None:
-        verdict = await self._recognise(returned.raw)
         if not returned.deliveries:
             returned = replace(returned, deliveries=self._tokens_inside(returned.raw))
         views = await self.store.views(returned.deliveries)
+        # The delivery a message answers says whom the mail was for: evidence for a notice
+        # that names its recipient only in its text, mangled, or not at all.
+        known = {view.recipient for view in views.values()}
+        verdict = await self._recognise(returned.raw, known.pop() if len(known) == 1 else None)
         now = self.clock()
         outcome = route(returned, verdict, views, now)
         forwards = await self._forwards(outcome.forward, returned, now)
@@ -136,10 +139,10 @@ class ReturnsWorker:
             rb"(?<![0-9A-Za-z])(b[0-9A-Za-z]{%d})@%s" % (tokens.LOCAL_PART_LENGTH - 1, domain), re.IGNORECASE
         )
 
-    async def _recognise(self, raw: bytes) -> BounceVerdict:
+    async def _recognise(self, raw: bytes, recipient: str | None) -> BounceVerdict:
         if len(raw) > BIG:
-            return await asyncio.to_thread(recognise, raw)
-        return recognise(raw)
+            return await asyncio.to_thread(recognise, raw, recipient)
+        return recognise(raw, recipient)
 
     def _forward(self, view: DeliveryView, returned: Returned, now: float) -> NewMessage:
         """A copy of the returned message for the application's own envelope address, sent with
