@@ -44,10 +44,11 @@ _NO_DETECTOR: dict[str, str] = {
     "netscape-01.eml": "Post.Office/Netscape's 'undeliverable due to the following reason'",
     "netscape-02.eml": "Post.Office/Netscape's 'not delivered within 5 days'",
     "mailenable-01.eml": "MailEnable's 'Recipient: [SMTP:addr]' / 'Reason:'",
-    "imail-01.eml": "IMail's 'Unknown user: addr'",
     "hotmail-02.eml": "SMTPSVC's 'could not be delivered to the following user'",
     "groupwise-01.eml": "GroupWise's 'Message status - undeliverable' (a user id; the address is the returned To)",
     "generic-01.eml": "a plain 'The following address failed:' notice",
+    "aol-03.eml": "AOL's 'not accepting mail from' (a screen name, no domain)",
+    "dovecot-01.eml": "Dovecot's rejection, an MDN with 'Disposition: ...; deleted'",
 }
 
 # (file, aspect) -> what recognition is missing. Remove a line when its case passes.
