@@ -68,6 +68,7 @@ MISSING: dict[tuple[str, str], str] = {
     ("postfix-03.eml", "reasons"): _DELAY_REASON + " (Connection timed out: networkerror)",
     ("sendmail-03.eml", "reasons"): _DELAY_REASON + " (Connection timed out: networkerror)",
     ("exchange2010-03.eml", "reasons"): _DELAY_REASON + " (441 4.4.1 Failed to connect: networkerror)",
+    ("opensmtpd-02.eml", "reasons"): _DELAY_REASON + " (421 4.4.2 timeout exceeded: networkerror)",
     # not bounces, read as something else
     ("cr-tmda-01.eml", "kind"): "issue 9: a challenge/response request (TMDA) is read as an auto-reply",
     ("cr-dsn-01.eml", "kind"): "issue 9: a challenge wrapped in a delivery-status report is read as a failure",
