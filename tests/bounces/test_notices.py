@@ -1,0 +1,136 @@
+"""Bounce recognition over tests/bounces/notices/: returned mail written from the sending
+software's own templates (qmail, Exim, Exchange, Domino, GroupWise, ...), independent of the
+Sisimai corpus that recognition was tuned on. `notices/expected.json` says, per file:
+
+- kind:       bounce or dsn (a failure: the two are interchangeable here), delayed (a warning:
+              a dsn or bounce whose rows are delayed and none failed), autoreply, other;
+- recipients: the failed (or delayed) addresses, each with its action, RFC 3463 status (null
+              when the notice gives none), reason in Sisimai's words, and hard flag;
+- source:     the template or documentation the file reproduces; `confidence` when the
+              author is less than sure the wording is the software's own.
+
+One test per file and aspect: kind; recipients (every expected address, with its action);
+reasons; and for the non-bounces, that no recipient is reported failed. What recognition does
+not read yet is listed in MISSING: those cases are strict xfails, so one that starts passing
+fails the run until its line is removed — improvements show up.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from returnpath.bounces import BounceVerdict, Kind, recognise
+
+NOTICES = Path(__file__).parent / "notices"
+EXPECTED: dict[str, dict[str, Any]] = json.loads((NOTICES / "expected.json").read_text(encoding="utf-8"))["emails"]
+FAILURE = {Kind.BOUNCE, Kind.DSN}
+
+_DELAY_REASON = "issue 9: a delayed row's reason is 'expired' whatever the text says"
+
+# Notices of software that no detector knows: nothing is read (kind, recipients, reasons).
+_NO_DETECTOR: dict[str, str] = {
+    "communigate-01.eml": "CommuniGate Pro's \"Failed to deliver to '<addr>'\" (SMTP module)",
+    "communigate-02.eml": "CommuniGate Pro's \"Failed to deliver to '<addr>'\" (LOCAL module)",
+    "hmailserver-01.eml": "hMailServer's 'Message undeliverable' (Error Type: SMTP)",
+    "hmailserver-02.eml": "hMailServer's 'Message undeliverable' (Error Type: SMTP)",
+    "mdaemon-01.eml": "MDaemon's 'PERMANENT fatal delivery errors' and session transcript",
+    "smartermail-01.eml": "SmarterMail's 'Failed Recipient:' / 'Reason:'",
+    "xmail-01.eml": "XMail's '[<00>] XMail bounce: Rcpt=[...];Error=[...]'",
+    "netscape-01.eml": "Post.Office/Netscape's 'undeliverable due to the following reason'",
+    "netscape-02.eml": "Post.Office/Netscape's 'not delivered within 5 days'",
+    "mailenable-01.eml": "MailEnable's 'Recipient: [SMTP:addr]' / 'Reason:'",
+    "hotmail-02.eml": "SMTPSVC's 'could not be delivered to the following user'",
+    "groupwise-01.eml": "GroupWise's 'Message status - undeliverable' (a user id; the address is the returned To)",
+    "generic-01.eml": "a plain 'The following address failed:' notice",
+    "aol-03.eml": "AOL's 'not accepting mail from' (a screen name, no domain)",
+    "dovecot-01.eml": "Dovecot's rejection, an MDN with 'Disposition: ...; deleted'",
+}
+
+# (file, aspect) -> what recognition is missing. Remove a line when its case passes.
+MISSING: dict[tuple[str, str], str] = {
+    **{
+        (name, aspect): f"issue 9: no detector reads {what}"
+        for name, what in _NO_DETECTOR.items()
+        for aspect in ("kind", "recipients", "reasons")
+    },
+    ("norecipient-01.eml", "kind"): "issue 9: a notice that names no recipient is not a bounce",
+    # read, but the reason is wrong
+    ("domino-01.eml", "reasons"): "issue 9: Domino's 'not listed in ... Address Book' is read as blocked",
+    ("gmail-02.eml", "reasons"): "issue 9: Gmail's 'DNS Error: Domain name not found' is hostunknown, not networkerror",
+    ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
+    ("courier-02.eml", "reasons"): _DELAY_REASON + " (451 4.3.0 Temporary system failure: systemerror)",
+    ("gmail-03.eml", "reasons"): _DELAY_REASON + " (did not accept our requests to connect: networkerror)",
+    ("postfix-03.eml", "reasons"): _DELAY_REASON + " (Connection timed out: networkerror)",
+    ("sendmail-03.eml", "reasons"): _DELAY_REASON + " (Connection timed out: networkerror)",
+    ("exchange2010-03.eml", "reasons"): _DELAY_REASON + " (441 4.4.1 Failed to connect: networkerror)",
+    ("opensmtpd-02.eml", "reasons"): _DELAY_REASON + " (421 4.4.2 timeout exceeded: networkerror)",
+    # not bounces, read as something else
+    ("cr-tmda-01.eml", "kind"): "issue 9: a challenge/response request (TMDA) is read as an auto-reply",
+    ("cr-dsn-01.eml", "kind"): "issue 9: a challenge wrapped in a delivery-status report is read as a failure",
+    ("cr-dsn-01.eml", "no-failures"): "issue 9: a challenge wrapped in a delivery-status report is read as a failure",
+}
+
+
+@cache
+def _verdict(name: str) -> BounceVerdict:
+    return recognise((NOTICES / name).read_bytes())
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for name, entry in sorted(EXPECTED.items()):
+        aspects = ["kind"]
+        if entry["recipients"]:
+            aspects += ["recipients", "reasons"]
+        if entry["kind"] in ("autoreply", "other"):
+            aspects.append("no-failures")
+        for aspect in aspects:
+            why = MISSING.get((name, aspect))
+            marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
+            cases.append(pytest.param(name, aspect, id=f"{name}-{aspect}", marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "aspect"), _cases())
+def test_notice(name: str, aspect: str) -> None:
+    entry, verdict = EXPECTED[name], _verdict(name)
+    got = {r.address: r for r in verdict.recipients}
+    if aspect == "kind":
+        if entry["kind"] in ("bounce", "dsn"):
+            assert verdict.kind in FAILURE
+        elif entry["kind"] == "delayed":
+            assert verdict.kind in FAILURE
+            assert not verdict.failed
+            assert any(r.action == "delayed" for r in verdict.recipients)
+        else:
+            assert verdict.kind.value == entry["kind"]
+    elif aspect == "recipients":
+        expected = {(row["address"], row["action"]) for row in entry["recipients"]}
+        assert expected <= {(r.address, r.action) for r in verdict.recipients}
+    elif aspect == "reasons":
+        expected = {row["address"]: row["reason"] for row in entry["recipients"]}
+        assert {a: got[a].reason if a in got else None for a in expected} == expected
+    else:  # no-failures
+        assert not verdict.failed
+
+
+def test_every_notice_is_described() -> None:
+    assert {p.name for p in NOTICES.glob("*.eml")} == set(EXPECTED)
+    assert {name for name, _ in MISSING} <= set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_notice_is_returned_to_the_tracking_address(name: str) -> None:
+    # the set's own shape: LF line ends, the headers every notice carries, sent to the
+    # VERP address the relay used as envelope sender
+    raw = (NOTICES / name).read_bytes()
+    assert b"\r" not in raw
+    head = raw.split(b"\n\n", 1)[0].decode("utf-8")
+    fields = {line.split(":", 1)[0].lower() for line in head.split("\n") if line[:1] not in (" ", "\t")}
+    assert {"from", "to", "subject", "date"} <= fields
+    assert "b0123abcd@bounces.example.net" in head
