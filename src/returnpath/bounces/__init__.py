@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import arf, autoreply, dsn, rules
+from . import arf, autoreply, challenge, dsn, rules
 from .mail import Mail, clean_address
 from .reasons import classify, is_hard, normalise_text
 from .rules import Detector, Found
@@ -48,6 +48,9 @@ def _recognise(mail: Mail) -> BounceVerdict:
         complaint = arf.read_unsubscribe(mail)
     if complaint is not None:
         return BounceVerdict(Kind.COMPLAINT, tuple(complaint))
+
+    if challenge.is_challenge(mail):  # before the DSN reader: some wrap an "Action: failed" part
+        return BounceVerdict(Kind.OTHER)
 
     report, text = dsn.read(mail), mail.body
     if report is None:
