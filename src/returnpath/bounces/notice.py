@@ -119,7 +119,8 @@ FAILURE_TEXT = re.compile(
 )
 # Sentences of delay warnings: the server keeps the message and tries again.
 WARNING_TEXT = re.compile(
-    r"has not yet been delivered|have not yet been delivered|not (?:yet )?been delivered yet|"
+    r"has not yet been delivered|have not yet been delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
+    r"will continue to be attempted|"
     r"(?:delivery|message) (?:to the following recipients? )?(?:has been|is|was) delayed|delivery delayed|"
     r"will (?:continue to try|keep trying|retry|be retried|try again)(?: to deliver| for| until| at)|"
     r"still (?:trying to deliver|being retried)|warning message only|do not need to resend|"
