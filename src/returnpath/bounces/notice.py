@@ -95,6 +95,7 @@ FAILURE_TEXT = re.compile(
     r"couldn't deliver|cannot deliver|"
     r"undeliverable|undelivered|non-?delivery|delivery (?:has )?failed|delivery failure|"
     r"delivery to the following (?:recipient|address)|did not reach|failed permanently|"
+    r"did not receive (?:a copy of )?(?:your|this|the) (?:message|mail)|"
     r"permanent (?:error|failure|fatal)|fatal error|following address(?:es|\(es\))? failed|"
     r"address(?:es)? failed|recipients? failed|failed recipient|message (?:was )?(?:rejected|bounced|refused)|"
     r"(?:was|were|been) rejected|returned to (?:the )?sender|is being returned|has been returned|"

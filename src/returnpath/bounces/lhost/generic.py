@@ -52,6 +52,7 @@ NAME = "generic"
 CLAIM = 5  # points a notice needs (see the module docstring)
 MAX_TEXT = 64 * 1024  # characters of the notice's own text read for addresses
 MAX_LINES = 8  # lines of error text kept after an address
+MAX_DIAGNOSTIC = 500  # characters of a row's error text
 
 # Terms only mail systems use in an error text.
 MAIL_TERMS = re.compile(
@@ -185,6 +186,10 @@ def _errorish(text: str) -> bool:
     )
 
 
+def _says_failure(text: str) -> bool:
+    return bool(notice.FAILURE_TEXT.search(text) or notice.WARNING_TEXT.search(text))
+
+
 def _others(line: str, stop: set[str], address: str) -> bool:
     """`line` names another candidate: the next recipient's paragraph begins."""
     return any(a.lower() in stop and a.lower() != address for a in ADDRESS.findall(line))
@@ -216,7 +221,7 @@ def _after(lines: list[str], i: int, stop: set[str], address: str) -> str:
     if _coded(text) or j >= len(lines) or lines[j].strip():
         return text
     extra, _ = _paragraph(lines, _skip_blank(lines, j, 1), 1, stop, address)
-    if _errorish(extra) and (_coded(extra) or not _errorish(text)):
+    if _coded(extra) or (not _errorish(text) and _says_failure(extra)):
         return (text + " " + extra).strip()
     return text
 
@@ -239,7 +244,7 @@ def _error_paragraph(own: str) -> str:
             coded.append(para)
         elif para and _errorish(para):
             worded.append(para)
-    return " ".join((coded + worded)[:3])[:500]
+    return " ".join((coded + worded)[:3])[:MAX_DIAGNOSTIC]
 
 
 # A sender named in the notice's prose ("not accepting mail from <news@...>").
@@ -252,7 +257,7 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
     the paragraph above; 2 alone; 3 to 5 the same for an address in a "To:" line or a role
     mailbox (postmaster, help desk)."""
     lines = own.split("\n")
-    found_at: dict[str, tuple[int, str]] = {}
+    found_at: dict[str, tuple[tuple[int, bool], str]] = {}
     per_line: list[list[str]] = []
     for line in lines:
         if _NOT_RECIPIENT_LINE.search(line) or _FROM_LINE.match(line):
@@ -277,10 +282,27 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
                 rank, text = (0 if adjacent else 1), (before + " " + here).strip()
             else:
                 rank, text = 2, ""
+            if text and not _coded(text) and before and before not in text:
+                # an address listed under its heading ("The following destination addresses
+                # were unknown:"): the heading is part of its error text
+                text = f"{before} {text}"
             rank += 3 if weak else 0
-            if address not in found_at or rank < found_at[address][0]:
-                found_at[address] = (rank, text)
-    return [(rank, address, text) for address, (rank, text) in found_at.items()]
+            # of several mentions, the best ranked; of those, one with the remote reply
+            # (a transcript's "<<< 550 5.1.1 ..." below a bare list of the addresses)
+            key = (rank, not _coded(text))
+            if address not in found_at or key < found_at[address][0]:
+                found_at[address] = (key, text)
+    return [(key[0], address, text) for address, (key, text) in found_at.items()]
+
+
+def _with(text: str, general: str) -> str:
+    """A row's error text, with the notice's own error paragraphs after it when the row's
+    has no reply code (the reason is then in the notice's prose)."""
+    if not text:
+        return general
+    if _coded(text) or not general or general in text:
+        return text
+    return f"{text} {general}"[:MAX_DIAGNOSTIC]
 
 
 def read(mail: Mail, where: str = "") -> list[Found] | None:
@@ -293,6 +315,9 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
         return None
     if notice.SUCCESS_TEXT.search(own) and not notice.FAILURE_TEXT.search(own):
         return None  # a delivery or read receipt
+    daemon = notice.from_daemon(mail)
+    if not daemon and (mail.has_header("list-unsubscribe") or mail.has_header("list-id")):
+        return None  # a newsletter or a list's mail, whatever its subject says
     points, says_error = _points(mail, own, bool(mail.attached or inline.strip()))
     if not says_error or points < CLAIM - 1:
         return None
@@ -310,7 +335,7 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
     general = _error_paragraph(own)
     if best:
         pattern = "address + error paragraph" if best[0][0] % 3 < 2 else "address + notice text"
-        return [found(address, text or general, f"{where}{pattern}", action=action) for _, address, text in best]
+        return [found(address, _with(text, general), f"{where}{pattern}", action=action) for _, address, text in best]
     failed = [a.lower() for a in ADDRESS.findall(mail.header("x-failed-recipients"))]
     if failed:
         return [found(a, general, f"{where}X-Failed-Recipients", action=action) for a in failed]
