@@ -424,6 +424,48 @@ because:
         ),
         "bob@example.org",  # read by lhost/domino; the reason is classify's call, as above
     ),
+    "mdaemon-list-and-transcript": Case(
+        notice(
+            "MDaemon@mail.example.net",
+            "Permanent Delivery Failure",
+            """The attached message had PERMANENT fatal delivery errors!
+
+The following addresses did NOT receive a copy of your message:
+
+>    carol@example.org
+
+--- Session Transcript ---
+ Tue 2026-12-01 10:00:02: Attempting SMTP connection to [mx.example.org]
+ Tue 2026-12-01 10:00:02: --> MAIL From:<news@shop.example.com> SIZE=1021
+ Tue 2026-12-01 10:00:02: <-- 250 2.1.0 Ok
+ Tue 2026-12-01 10:00:02: --> RCPT To:<carol@example.org>
+ Tue 2026-12-01 10:00:03: <-- 552 5.2.2 <carol@example.org>: Mailbox full
+--- End Transcript ---
+""",
+            attach="message/rfc822",
+        ),
+        "carol@example.org",
+        reason="mailboxfull",
+        status="5.2.2",
+    ),
+    "netscape-list-under-heading": Case(
+        notice(
+            "Mail Delivery Subsystem <MAILER-DAEMON@ims.example.net>",
+            "Mail System Error - Returned Mail",
+            """This Message was undeliverable due to the following reason:
+
+The following destination addresses were over their quota (mailbox full):
+
+SMTP <bob@example.org>
+
+Please reply to Postmaster@ims.example.net
+if you feel this message to be in error.
+""",
+            attach="message/rfc822",
+        ),
+        "bob@example.org",
+        reason="mailboxfull",
+    ),
     "old-aol": Case(
         notice(
             "Mail Delivery Subsystem <MAILER-DAEMON@aol.com>",
@@ -749,6 +791,22 @@ To: {TRACKING}
 Subject: Read: Our December offers
 
 Your message was read on Tuesday, 1 December 2026 10:30:00.
+""",
+    "deliverability-newsletter": f"""From: Deliverability Weekly <news@news.example.com>
+To: {TRACKING}
+Subject: This week: why your mail bounces (550 5.1.1, mailbox full)
+List-Unsubscribe: <https://news.example.com/u/1234>
+List-Id: Deliverability Weekly <weekly.news.example.com>
+Precedence: bulk
+
+1. Undeliverable: what the NDR really says. "550 5.1.1 User unknown" means the address
+   does not exist; "552 5.2.2 Mailbox full" is a soft bounce. Write to editor@news.example.com.
+""",
+    "notice-words-without-address-from-a-person": f"""From: Kim Lee <kim@example.org>
+To: {TRACKING}
+Subject: Undeliverable mail
+
+Your message could not be delivered: 550 5.1.1 user unknown. I do not know why.
 """,
     "list-moderation": f"""From: announce-owner@lists.example.org
 To: {TRACKING}

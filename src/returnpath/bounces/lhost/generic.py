@@ -342,7 +342,10 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
     to = [clean_address(a) for m in _COPY_TO.finditer(head) for a in ADDRESS.findall(m.group(1))]
     if len(set(to)) == 1:
         return [found(to[0], general, f"{where}returned message's To", action=action)]
-    return [found("", general or " ".join(own.split())[:500], f"{where}notice without recipient", action=action)]
+    if not daemon:
+        return None  # naming no address, only a mail system's notice is believed
+    text = general or " ".join(own.split())[:MAX_DIAGNOSTIC]
+    return [found("", text, f"{where}notice without recipient", action=action)]
 
 
 def _attached_notice(mail: Mail) -> list[Found] | None:
