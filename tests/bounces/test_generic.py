@@ -739,6 +739,62 @@ For help, write to helpdesk@mx.example.net.
     assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
 
 
+def test_the_address_in_the_subject_when_the_text_names_none() -> None:
+    raw = notice(
+        "MAILER-DAEMON@cgp.example.net",
+        "Undeliverable mail: Failed to deliver to '<bob@example.org>'",
+        "SMTP module(domain example.org) reports:\n host mx.example.org says:\n 550 5.1.1 Mailbox unknown\n",
+    )
+    (r,) = recognise(raw).recipients
+    assert (r.address, r.action, r.status) == ("bob@example.org", "failed", "5.1.1")
+    assert r.rule.startswith("lhost/generic: address in the subject")
+
+
+def test_x_failed_recipients_comes_first() -> None:
+    raw = notice(
+        "MAILER-DAEMON@mx.example.net",
+        "Undeliverable mail",
+        "Delivery to carol@example.org was fine; bob@example.org failed: 550 5.1.1 user unknown\n",
+        headers="X-Failed-Recipients: bob@example.org\n",
+    )
+    assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
+
+
+def test_a_postmaster_is_never_the_recipient() -> None:
+    # GroupWise names the failed user without domain; the only address is the postmaster's
+    raw = notice(
+        "Mail Delivery System <MAILER-DAEMON@gw.example.net>",
+        "Message status - undeliverable",
+        "The message that you sent was undeliverable to the following:\n\twbaker (user not found)\n\n"
+        "Please contact postmaster@gw.example.net for help.\n",
+    )
+    mail = Mail.parse(raw)
+    (row,) = generic.detect(mail) or []
+    assert (row.address, row.pattern) == ("", "notice without recipient")
+    assert "user not found" in row.diagnostic
+
+
+def test_which_of_several_summary_recipients_failed_is_left_to_the_caller() -> None:
+    # Exchange names the failed one by display name only; its summary lists both
+    raw = notice(
+        "System Administrator <postmaster@corp.example.net>",
+        "Undeliverable: Our December offers",
+        """Your message
+
+  To:      bob@example.org; alice@example.org
+  Subject: Our December offers
+
+did not reach the following recipient(s):
+
+Bob Smith on Tue, 1 Dec 2026 10:00:05 +0100
+            The recipient name is not recognized
+""",
+    )
+    (row,) = generic.detect(Mail.parse(raw)) or []
+    assert row.address == ""
+    assert "not recognized" in row.diagnostic
+
+
 def test_a_notice_without_recipient_gives_its_error_text() -> None:
     mail = Mail.parse(
         notice(

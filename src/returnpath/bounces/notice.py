@@ -104,6 +104,7 @@ FAILURE_TEXT = re.compile(
     r"not (?:a )?(?:valid|known) (?:user|recipient|address|mailbox)|invalid (?:recipient|address|mailbox)|"
     r"recipient (?:address )?rejected|address rejected|no mailbox|host not found|"
     r"not listed in|account (?:is )?(?:disabled|closed|inactive|suspended|expired)|"
+    r"(?:name|address|recipient) (?:is |was )?not recogni[sz]ed|"
     # German, French, Spanish, Italian, Dutch, Portuguese
     r"konnte nicht zugestellt|nicht zugestellt|unzustellbar|nicht zustellbar|fehlgeschlagen|"
     r"n'a pas pu [êe]tre (?:remis|distribu|d[ée]livr)|non remis|[ée]chec|n'existe pas|introuvable|"

@@ -91,10 +91,11 @@ _FROM_LINE = re.compile(
     r"(?:^|\*)\s*(?:from|von|de|da|van|sender|sent by|reply-to|return-path|envelope-from|mail from|absender)\s*:",
     re.IGNORECASE,
 )
-# Mailboxes of mail systems and help desks named in notices ("contact postmaster@...").
+# Mailboxes of mail systems, never the failed recipient ("please contact postmaster@...").
+_SYSTEM = re.compile(r"^(?:postmaster|mailer-?daemon|hostmaster|abuse|noc|root|bounces?)@", re.IGNORECASE)
+# Help desks named in notices: a recipient only when no other address is there.
 _ROLE = re.compile(
-    r"^(?:postmaster|mailer-?daemon|abuse|hostmaster|webmaster|helpdesk|help-?desk|support|noc|"
-    r"security|root|mail-?admin|administrator|bounces?|no-?reply|do-?not-?reply)@",
+    r"^(?:webmaster|helpdesk|help-?desk|support|help|security|mail-?admin|administrator|no-?reply|do-?not-?reply)@",
     re.IGNORECASE,
 )
 _OWN_HEADERS = (
@@ -137,16 +138,12 @@ def split_copy(body: str) -> tuple[str, str]:
     return body[:end], body[end:]
 
 
-def _points(mail: Mail, own: str, copied: bool) -> tuple[int, bool]:
+def _points(own: str, daemon: bool, titled: bool, copied: bool) -> tuple[int, bool]:
     """(points of evidence, is there any failure/delay sentence, term or code)."""
-    points = 0
-    points += 2 if notice.from_daemon(mail) else 0
-    points += 2 if notice.failure_subject(mail.subject) or notice.warning_subject(mail.subject) else 0
     sentence = bool(notice.FAILURE_TEXT.search(own) or notice.WARNING_TEXT.search(own))
     term = bool(MAIL_TERMS.search(own))
-    code, status = reply(own)
-    coded = bool((code and code >= 400) or (status and status[0] in "45"))
-    points += sentence + term + coded + copied
+    coded = _coded(own)
+    points = 2 * daemon + 2 * titled + sentence + term + coded + copied
     return points, sentence or term or coded
 
 
@@ -266,7 +263,12 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
         named = []
         for m in ADDRESS.finditer(line):
             address = clean_address(m.group(0))
-            if address and address not in excluded and not _SENT_FROM.search(line[: m.start()]):
+            if (
+                address
+                and address not in excluded
+                and not _SYSTEM.match(address)
+                and not _SENT_FROM.search(line[: m.start()])
+            ):
                 named.append(address)
         per_line.append(named)
     stop = {a for addrs in per_line for a in addrs}
@@ -308,44 +310,66 @@ def _with(text: str, general: str) -> str:
 def read(mail: Mail, where: str = "") -> list[Found] | None:
     """The rows of a failure or delay notice, or None when `mail` is not one."""
     subject = mail.subject
-    if not (notice.from_daemon(mail) or notice.failure_subject(subject) or notice.warning_subject(subject)):
+    daemon = notice.from_daemon(mail)
+    titled = notice.failure_subject(subject) or notice.warning_subject(subject)
+    if not (daemon or titled):
         return None  # the cheap test that lets every other message through
     own, inline = split_copy(mail.body[:MAX_TEXT])
     if not own.strip():
         return None
     if notice.SUCCESS_TEXT.search(own) and not notice.FAILURE_TEXT.search(own):
         return None  # a delivery or read receipt
-    daemon = notice.from_daemon(mail)
     if not daemon and (mail.has_header("list-unsubscribe") or mail.has_header("list-id")):
         return None  # a newsletter or a list's mail, whatever its subject says
-    points, says_error = _points(mail, own, bool(mail.attached or inline.strip()))
+    points, says_error = _points(own, daemon, titled, bool(mail.attached or inline.strip()))
     if not says_error or points < CLAIM - 1:
+        return None
+    head = _copy_head(mail, inline)
+    excluded = _excluded(mail, head)
+    candidates = sorted(_candidates(own, excluded), key=lambda c: c[0])
+    if candidates and candidates[0][0] < 2:
+        points += 1  # an address next to an error text
+    if points < CLAIM:
         return None
     delayed = (notice.warning_subject(subject) or bool(notice.WARNING_TEXT.search(own))) and not (
         notice.PERMANENT_TEXT.search(own)
     )
-    action = "delayed" if delayed else "failed"
-    head = _copy_head(mail, inline)
-    candidates = sorted(_candidates(own, _excluded(mail, head)), key=lambda c: c[0])
-    best = [c for c in candidates if c[0] == candidates[0][0]] if candidates else []
-    if best and best[0][0] < 2:
-        points += 1  # an address next to an error text
-    if points < CLAIM:
-        return None
     general = _error_paragraph(own)
-    if best:
-        pattern = "address + error paragraph" if best[0][0] % 3 < 2 else "address + notice text"
-        return [found(address, _with(text, general), f"{where}{pattern}", action=action) for _, address, text in best]
+    rows = _rows(mail, candidates, excluded, head, general)
+    if rows is None:
+        if not daemon:
+            return None  # naming no address, only a mail system's notice is believed
+        rows = [("", general or " ".join(own.split())[:MAX_DIAGNOSTIC], "notice without recipient")]
+    action = "delayed" if delayed else "failed"
+    return [found(address, text, where + pattern, action=action) for address, text, pattern in rows]
+
+
+def _rows(
+    mail: Mail, candidates: list[tuple[int, str, str]], excluded: set[str], head: str, general: str
+) -> list[tuple[str, str, str]] | None:
+    """(address, error text, structural sign) of each failed recipient, by the strongest
+    sign there is; None when the notice does not say which address failed."""
+    texts = {address: text for _, address, text in candidates}
     failed = [a.lower() for a in ADDRESS.findall(mail.header("x-failed-recipients"))]
-    if failed:
-        return [found(a, general, f"{where}X-Failed-Recipients", action=action) for a in failed]
-    to = [clean_address(a) for m in _COPY_TO.finditer(head) for a in ADDRESS.findall(m.group(1))]
-    if len(set(to)) == 1:
-        return [found(to[0], general, f"{where}returned message's To", action=action)]
-    if not daemon:
-        return None  # naming no address, only a mail system's notice is believed
-    text = general or " ".join(own.split())[:MAX_DIAGNOSTIC]
-    return [found("", text, f"{where}notice without recipient", action=action)]
+    if failed:  # Exim and others name them in a header: nothing is surer
+        return [(a, _with(texts.get(a, ""), general), "X-Failed-Recipients") for a in dict.fromkeys(failed)]
+    strong = [c for c in candidates if c[0] < 3]
+    if strong:
+        best = [c for c in strong if c[0] == strong[0][0]]
+        pattern = "address + error paragraph" if best[0][0] < 2 else "address + notice text"
+        return [(address, _with(text, general), pattern) for _, address, text in best]
+    named = [a for a in (clean_address(x) for x in ADDRESS.findall(mail.subject)) if a and a not in excluded]
+    if named and not _ROLE.match(named[0]):
+        return [(named[0], general, "address in the subject")]
+    # an address in the notice's "To:" summary, or a help desk's: only when it is the one
+    # (of several, which failed is unknown: the row without address lets the caller decide)
+    if len({c[1] for c in candidates}) == 1:
+        (_, address, text), *_ = candidates
+        return [(address, _with(text, general), "address in the notice's summary")]
+    to = {clean_address(a) for m in _COPY_TO.finditer(head) for a in ADDRESS.findall(m.group(1))}
+    if len(to) == 1:
+        return [(to.pop(), general, "returned message's To")]
+    return None
 
 
 def _attached_notice(mail: Mail) -> list[Found] | None:
