@@ -466,6 +466,47 @@ if you feel this message to be in error.
         "bob@example.org",
         reason="mailboxfull",
     ),
+    "mailenable": Case(
+        notice(
+            "POSTMASTER@mail.example.net",
+            "Message Delivery Failure",
+            """MailEnable: Message could not be delivered to some recipients.
+The following recipient(s) could not be reached:
+
+	Recipient: [SMTP:bob@example.org]
+	Reason: Remote SMTP Server Returned: 550 5.1.1 User unknown
+""",
+        ),
+        "bob@example.org",
+        reason="userunknown",
+        status="5.1.1",
+    ),
+    "openwave": Case(
+        notice(
+            "MAILER-DAEMON@mail.example.net",
+            "Undeliverable Message",
+            """Your message cannot be delivered to the following recipients:
+
+  Recipient address: bob@example.org
+  Reason: Over quota
+""",
+        ),
+        "bob@example.org",
+        reason="mailboxfull",
+    ),
+    "exchange-html-only": Case(
+        b"From: postmaster@mail.example.net\nTo: " + TRACKING.encode() + b"\n"
+        b"Subject: Undeliverable: Our December offers\nContent-Type: text/html\n\n"
+        b"<html><body><p>Delivery has failed to these recipients or groups:</p>"
+        b'<p><a href="mailto:bob@example.org">bob@example.org</a><br>'
+        b"The email address you entered couldn't be found.</p>"
+        b"<p>Diagnostic information for administrators:</p>"
+        b"<p>Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; "
+        b"Recipient not found by SMTP address lookup'</p></body></html>\n",
+        "bob@example.org",
+        reason="userunknown",
+        status="5.1.10",
+    ),
     "old-aol": Case(
         notice(
             "Mail Delivery Subsystem <MAILER-DAEMON@aol.com>",

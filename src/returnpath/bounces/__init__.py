@@ -69,6 +69,8 @@ def _recognise(mail: Mail) -> BounceVerdict:
         return BounceVerdict(Kind.AUTOREPLY, tuple(replier))
 
     verdict = _run_detectors(mail)
+    if verdict is not None and not verdict.recipients:  # the software known, its recipient not:
+        verdict = _run_detectors(mail, [d for d in rules.DETECTORS if d.name == "generic"]) or verdict
     if verdict is not None:
         return verdict
 
@@ -87,8 +89,8 @@ def _report_kind(recipients: Sequence[Recipient], failure: Kind) -> Kind:
     return Kind.DELIVERY
 
 
-def _run_detectors(mail: Mail) -> BounceVerdict | None:
-    for detector in rules.DETECTORS:
+def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> BounceVerdict | None:
+    for detector in rules.DETECTORS if detectors is None else detectors:
         try:
             found = detector.detect(mail)
         except Exception:  # one detector's bug must not hide the others' answers

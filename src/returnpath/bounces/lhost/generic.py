@@ -65,7 +65,7 @@ MAIL_TERMS = re.compile(
 )
 # Where the notice's own words end and the returned copy begins.
 _COPY = re.compile(
-    r"^[ \t>]*(?:[-=*_]{2,}[ \t]*)?(?:possibly truncated |partial |the |a )?(?:"
+    r"^[ \t>|]*(?:[-=*_|]{2,}[ \t]*)?(?:possibly truncated |partial |the |a )?(?:"
     r"below this line is a copy|this is a copy of|(?:a )?copy of (?:the |your )?(?:original )?message|"
     r"(?:the )?original message(?: headers?)?(?: follows| is attached| below| included|:|[ \t]*[-=*]|$)|"
     r"-*original message-*|(?:the )?(?:original |returned |undelivered |unsent )message (?:follows|below)|"
