@@ -5,11 +5,15 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
 
 1. `arf`       an RFC 5965 feedback report (or Microsoft's JMRP, Apple's unsubscribe
                 mail) -> complaint
+   `challenge` a challenge/response message ("confirm you are a person") -> other, before
+                the DSN reader: some wrap a delivery-status part that says failed
 2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
                 (also one forwarded as an attachment; one without recipient blocks names
                 them in X-Failed-Recipients or the returned message's To)
 3. `autoreply` RFC 3834 and the non-standard signs of auto-responders -> autoreply
-4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce
+4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce; the
+                last, `lhost/generic`, reads any failure or delay notice by its shape (and
+                the notices a detector knew but found no recipient in)
 5. a broken delivery-status report that no rule could read -> dsn without recipients
 6. anything else -> other
 
