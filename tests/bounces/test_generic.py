@@ -801,6 +801,38 @@ def test_x_failed_recipients_comes_first() -> None:
     assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
 
 
+def test_a_message_id_in_the_prose_is_no_recipient() -> None:
+    raw = notice(
+        "MAILER-DAEMON@mx.example.net",
+        "Undeliverable mail",
+        "The message <20261201090000.12345@relay.example.com> could not be delivered to\n"
+        "bob@example.org: 550 5.1.1 user unknown\n",
+    )
+    assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Failed mail",
+        "NDN: Our December offers",
+        "Rejected: Our December offers",
+        "Error in mail delivery",
+        "Olevererbart: Our December offers",
+        "=?utf-8?b?6YWN5L+h5LiN6IO9OiBPdXIgRGVjZW1iZXIgb2ZmZXJz?=",  # 配信不能: ...
+    ],
+)
+def test_notice_subjects_of_other_servers(subject: str) -> None:
+    # a sender that says nothing: the subject, the text and the code make the notice
+    raw = notice(
+        "Mail Gateway <gateway@corp.example.net>",
+        subject,
+        "Your message could not be delivered to bob@example.org: 550 5.1.1 user unknown\n",
+    )
+    (r,) = recognise(raw).recipients
+    assert (r.address, r.action, r.status) == ("bob@example.org", "failed", "5.1.1")
+
+
 def test_a_postmaster_is_never_the_recipient() -> None:
     # GroupWise names the failed user without domain; the only address is the postmaster's
     raw = notice(

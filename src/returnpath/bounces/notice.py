@@ -35,7 +35,7 @@ DAEMON_LOCAL = re.compile(
 DAEMON_NAME = re.compile(
     r"mailer[- ]?daemon|mail delivery (?:system|subsystem|service|agent)|postmaster|"
     r"system administrator|mail administrator|mail system|mail router|post office|"
-    r"internet mail service|microsoft exchange|mdaemon|mail server|returned mail|"
+    r"internet mail (?:service|delivery)|microsoft exchange|mdaemon|mail server|returned mail|"
     r"e-?mail (?:gateway|system)|"
     r"mail transport|smtp (?:server|gateway|service)|messaging (?:service|system)",
     re.IGNORECASE,
@@ -52,7 +52,8 @@ FAILURE_SUBJECT = re.compile(
     r"returned mail|returned message|return(?:ed)? to sender|mail system error|"
     r"message (?:not delivered|delivery failed|delivery has failed|rejected|bounced|could not be)|"
     r"bounced? (?:mail|message|notification|notice)|mail (?:could not|failure|error|bounce)|"
-    r"e-?mail bounce|error sending|sending failed|"
+    r"e-?mail bounce|error sending|sending failed|failed mail|error in (?:mail )?delivery|"
+    r"^\s*(?:ndn|ndr|rejected|returned|failed|undeliverable|undelivered)\s*:|"
     r"recipient (?:unknown|rejected|address rejected)|user unknown|permanent (?:error|failure)|"
     # German, French, Spanish, Italian, Dutch, Portuguese
     r"unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|fehlgeschlagen|unzustellbare|"

@@ -244,8 +244,13 @@ def _error_paragraph(own: str) -> str:
     return " ".join((coded + worded)[:3])[:MAX_DIAGNOSTIC]
 
 
-# A sender named in the notice's prose ("not accepting mail from <news@...>").
-_SENT_FROM = re.compile(r"(?:\bfrom|\bsender|\babsender|\bvon|exp[ée]diteur|remitente)\s*[:=]?\s*[<'\"(\[]*$", re.I)
+# A sender named in the notice's prose ("not accepting mail from <news@...>"), or a
+# Message-ID ("the message <2026...@relay.example.com> could not be delivered").
+_SENT_FROM = re.compile(
+    r"(?:\bfrom|\bsender|\babsender|\bvon|exp[ée]diteur|remitente|\bmessage(?:[- ]?id)?|msg-?id)"
+    r"\s*[:=]?\s*[<'\"(\[]*$",
+    re.IGNORECASE,
+)
 
 
 def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
