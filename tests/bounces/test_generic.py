@@ -931,6 +931,14 @@ Precedence: bulk
 1. Undeliverable: what the NDR really says. "550 5.1.1 User unknown" means the address
    does not exist; "552 5.2.2 Mailbox full" is a soft bounce. Write to editor@news.example.com.
 """,
+    "newsletter-from-a-mailer-address": f"""From: Shop Mailer <mailer@shop.example.com>
+To: {TRACKING}
+Subject: Delivery failed? Check your address book
+List-Unsubscribe: <https://shop.example.com/u/1>
+
+Mail delivery failed for some customers last week (550 5.1.1 user unknown).
+Check that the address you gave us, bob@example.org, is still valid.
+""",
     "notice-words-without-address-from-a-person": f"""From: Kim Lee <kim@example.org>
 To: {TRACKING}
 Subject: Undeliverable mail

@@ -25,7 +25,7 @@ from .mail import Mail, clean_address
 # Local parts of the addresses mail systems send notices from.
 DAEMON_LOCAL = re.compile(
     r"^(?:mailer-?daemon|mail-?daemon|postmaster|mdaemon|mail\.?delivery|maildelivery|"
-    r"mail\.?admin|mailadmin|mail-?router|smtp-?gateway|mailer|bounces?|nobody|"
+    r"mail\.?admin|mailadmin|mail-?router|smtp-?gateway|"
     r"microsoftexchange[0-9a-f]*|internet-?mail-?service|mailsystem|mail-?system|"
     r"postoffice|post-?office|mail-?notify|notify-?mail|returned-?mail|daemon|"
     r"messaging-?service)(?:[+.=-][^@]*)?@",

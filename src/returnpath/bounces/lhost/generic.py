@@ -324,8 +324,8 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
         return None
     if notice.SUCCESS_TEXT.search(own) and not notice.FAILURE_TEXT.search(own):
         return None  # a delivery or read receipt
-    if not daemon and (mail.has_header("list-unsubscribe") or mail.has_header("list-id")):
-        return None  # a newsletter or a list's mail, whatever its subject says
+    if mail.has_header("list-unsubscribe") or mail.has_header("list-id"):
+        return None  # a newsletter or a list's mail, whatever its sender and subject say
     points, says_error = _points(own, daemon, titled, bool(mail.attached or inline.strip()))
     if not says_error or points < CLAIM - 1:
         return None
