@@ -801,6 +801,24 @@ def test_x_failed_recipients_comes_first() -> None:
     assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
 
 
+def test_a_summary_of_the_message_is_not_taken_for_the_returned_copy() -> None:
+    # Date/From/To/Subject lines at the top summarise the message; the error comes after
+    raw = notice(
+        "MAILER-DAEMON@mx.example.net",
+        "Undeliverable mail",
+        """Date: Tue, 1 Dec 2026 10:00:00 +0100
+From: news@shop.example.com
+To: bob@example.org, carol@example.org
+Subject: Our December offers
+
+Undelivered message: delivery to carol@example.org failed.
+Reason: 552 5.2.2 Mailbox full
+""",
+    )
+    (r,) = recognise(raw).recipients
+    assert (r.address, r.reason) == ("carol@example.org", "mailboxfull")
+
+
 def test_a_message_id_in_the_prose_is_no_recipient() -> None:
     raw = notice(
         "MAILER-DAEMON@mx.example.net",

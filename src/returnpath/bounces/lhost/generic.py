@@ -69,7 +69,7 @@ _COPY = re.compile(
     r"below this line is a copy|this is a copy of|(?:a )?copy of (?:the |your )?(?:original )?message|"
     r"(?:the )?original message(?: headers?)?(?: follows| is attached| below| included|:|[ \t]*[-=*]|$)|"
     r"-*original message-*|(?:the )?(?:original |returned |undelivered |unsent )message (?:follows|below)|"
-    r"(?:undelivered|unsent|returned) message|message (?:text|headers?) follows|"
+    r"(?:undelivered|unsent|returned) message[ \t]*[-=*:]*[ \t]*$|message (?:text|headers?) follows|"
     r"(?:the )?headers? of the (?:original )?message|original (?:message )?headers|"
     r"ursprüngliche nachricht|originalnachricht|message d'origine|message original|"
     r"mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|"
@@ -78,7 +78,8 @@ _COPY = re.compile(
 )
 # A header line of a returned message pasted inline.
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]")
-_COPY_HEADERS = frozenset({"return-path", "received", "message-id", "mime-version", "dkim-signature", "date"})
+# (Not Date, From, To, Subject alone: notices summarise the message in those lines.)
+_COPY_HEADERS = frozenset({"return-path", "received", "message-id", "mime-version", "dkim-signature", "x-mailer"})
 # Lines whose addresses are no recipients: Message-IDs, trace lines.
 _NOT_RECIPIENT_LINE = re.compile(
     r"message[- ]?id|msg-?id|in-reply-to|references:|queue[- ]id|^\s*(?:id|received|by|from)\b\s*[:<]?",
@@ -118,9 +119,10 @@ _COPY_TO = re.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)$", re.IGNORECASE | re.MULT
 def split_copy(body: str) -> tuple[str, str]:
     """(the notice's own words, the returned copy pasted after them, "" if none)."""
     end = len(body)
-    m = _COPY.search(body)
-    if m:
-        end = m.start()
+    for m in _COPY.finditer(body):
+        if body[: m.start()].strip():  # not a notice that opens with "Undelivered message ..."
+            end = m.start()
+            break
     lines = body[:end].split("\n")
     at = 0
     for i, line in enumerate(lines):
