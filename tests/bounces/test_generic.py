@@ -933,6 +933,15 @@ Your message has been successfully delivered to the following recipients:
 
        bob@example.org
 """,
+    "relayed-receipt": f"""From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.example.net>
+To: {TRACKING}
+Subject: Relayed: Our December offers
+
+Delivery to these recipients or groups is complete, but no delivery notification was sent by
+the destination server:
+
+bob@example.org (bob@example.org)
+""",
     "read-receipt": f"""From: Bob <bob@example.org>
 To: {TRACKING}
 Subject: Read: Our December offers

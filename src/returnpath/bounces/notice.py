@@ -147,6 +147,7 @@ PERMANENT_TEXT = re.compile(
 SUCCESS_TEXT = re.compile(
     r"(?:was|were|has been|have been) (?:successfully )?(?:delivered|relayed) to|delivered successfully|"
     r"successfully delivered|delivery (?:to the following recipients? )?(?:was )?succe|was read on|"
+    r"delivery to these recipients or groups is complete|your message has been delivered|"
     r"has been (?:read|displayed)|read receipt|return receipt|erfolgreich zugestellt|"
     r"a bien [ée]t[ée] (?:remis|distribu)|ha sido entregado|[èe] stato (?:consegnato|recapitato)",
     re.IGNORECASE,
