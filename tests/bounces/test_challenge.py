@@ -203,10 +203,20 @@ https://help.example.net/bounces for more help.
 )
 
 
+QUARANTINE_NOTICE = _mail(
+    "Mail Delivery System <MAILER-DAEMON@gw.example.net>",
+    "Undeliverable: Our December offers",
+    """Your message to bob@example.org was quarantined and will not be delivered.
+Reason: 554 5.7.1 Message content rejected as spam. To report an error, reply to this
+message or visit https://gw.example.net/help.
+""",
+)
+
+
 @pytest.mark.parametrize(
     ("raw", "kind"),
-    [(SENDER_VERIFY_DSN, Kind.DSN), (CHECK_THE_ADDRESS, Kind.BOUNCE)],
-    ids=["dsn-sender-verify-failed", "notice-asks-to-verify-the-address"],
+    [(SENDER_VERIFY_DSN, Kind.DSN), (CHECK_THE_ADDRESS, Kind.BOUNCE), (QUARANTINE_NOTICE, Kind.BOUNCE)],
+    ids=["dsn-sender-verify-failed", "notice-asks-to-verify-the-address", "quarantine-notice"],
 )
 def test_a_report_that_mentions_verifying_is_still_a_failure(raw: bytes, kind: Kind) -> None:
     assert sign(Mail.parse(raw)) is None

@@ -63,10 +63,10 @@ _ASKS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         ),
         (("challenge",), r"challenge[- /]response"),
         (
-            ("held", "quarantined", "on hold", "pending"),
+            # (not "quarantined": a filter's quarantine is a refusal the DSN reader reads)
+            ("held", "on hold", "pending"),
             r"(?:your|this|the) (?:message|e-?mail|mail)\b[^.\n]{0,60}\b(?:is|has been|was|will be) (?:being )?"
-            r"(?:held|quarantined|kept|placed on hold|pending|on hold)\b[\s\S]{0,160}?"
-            r"(?:verif|confirm|authenti|approv|respond|reply)",
+            r"(?:held|kept|placed on hold|pending|on hold)\b[\s\S]{0,160}?(?:verif|confirm|authenti|approv)",
         ),
         (
             ("verify your", "confirm your", "authenticate your", "validate your", "verify that", "confirm that"),

@@ -26,13 +26,18 @@ neither a mail-system sender nor a notice's subject; a newsletter that borrows t
 lacks the rest. A delivery or read receipt ("was delivered to", "was read on") is not
 claimed. Challenge/response messages are set apart before any detector (`challenge.py`).
 
-The recipient is the address that failed: an address of the notice's own text (before the
-returned copy) next to an error text, not the notice's sender, its To (our tracking address),
-the returned message's sender or Message-ID, nor a postmaster or help desk. An address in a
-"To:" line of the notice (Exchange's "Your message To: ... did not reach the following
-recipient(s): Bob Smith") counts only when no other does. Then X-Failed-Recipients, then the
-returned message's only To. A notice that names none gives one row without address, with the
-error text: `recognise` attaches it to the delivery's own recipient when the caller knows it.
+The recipient is the address that failed, by the surest sign there is: X-Failed-Recipients;
+else the addresses of the notice's own text (before the returned copy) next to an error text
+(on their line, below, or as the heading of their list), never the notice's sender, its To
+(our tracking address), the returned message's sender or Message-ID, a sender named in the
+prose ("not accepting mail from <a>"), nor a postmaster, MAILER-DAEMON or abuse mailbox; else
+an address in the subject; else the one address of the notice's "To:" summary (Exchange's
+"Your message To: ... did not reach the following recipient(s): Bob Smith") or of a help
+desk; else the returned message's only To. Each row's diagnostic is its own error text, with
+the notice's error paragraphs after it when that has no reply code. A mail system's notice
+that names no address, or several of which it cannot tell the failed one, gives one row
+without address and with the error text: `recognise` attaches it to the delivery's own
+recipient when the caller knows it.
 
 The notice sometimes comes as an attachment (a help desk or a filter forwards it, or a server
 puts its report in an attached message): an attached message written by a mail system is
@@ -258,8 +263,8 @@ _SENT_FROM = re.compile(
 def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
     """(rank, address, error text) for each address of the notice's text; lower rank is
     better: 0 with an error text on its line, below it or on the line above; 1 with one in
-    the paragraph above; 2 alone; 3 to 5 the same for an address in a "To:" line or a role
-    mailbox (postmaster, help desk)."""
+    the paragraph above; 2 alone; 3 to 5 the same for an address in a "To:" line or a help
+    desk's. Mail systems' own mailboxes (postmaster@, MAILER-DAEMON@) are left out."""
     lines = own.split("\n")
     found_at: dict[str, tuple[tuple[int, bool], str]] = {}
     per_line: list[list[str]] = []
