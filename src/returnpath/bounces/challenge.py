@@ -124,9 +124,10 @@ _STEMS = (
 
 def sign(mail: Mail) -> str | None:
     """What marks `mail` as a challenge ("product", "request"), or None."""
-    low = (mail.subject + "\n" + mail.body[:MAX_TEXT]).lower()
+    low = mail.body[:MAX_TEXT].lower()
     if not any(stem in low for stem in _STEMS):
-        return None  # the usual case
+        return None  # the usual case (the subject is not read: a DSN has no other need of it)
+    low = mail.subject.lower() + "\n" + low
     head = " ".join(mail.header(name) for name in _NAMING_HEADERS).lower()
     named = any(p in low or p in head for p in _PRODUCTS)
     if named and _VERIFYING.search(low) and _HOW.search(low):
