@@ -886,6 +886,22 @@ Bob Smith on Tue, 1 Dec 2026 10:00:05 +0100
     assert "not recognized" in row.diagnostic
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        " ".join(f"u{i}@example.org" for i in range(20000)),  # one endless line
+        "bob@example.org\n" * 30000,  # one address, mentioned without end
+        "".join(f"u{i}@example.org\n  550 5.1.1 user unknown\n\n" for i in range(3000)),
+    ],
+    ids=["long-line", "repeated-address", "thousands-of-rows"],
+)
+def test_a_hostile_notice_gives_a_bounded_answer(body: str) -> None:
+    raw = notice("MAILER-DAEMON@mx.example.net", "Undeliverable mail", "could not be delivered 550\n" + body)
+    verdict = recognise(raw)
+    assert verdict.kind is Kind.BOUNCE
+    assert 1 <= len(verdict.recipients) <= generic.MAX_CANDIDATES
+
+
 def test_a_notice_without_recipient_gives_its_error_text() -> None:
     mail = Mail.parse(
         notice(

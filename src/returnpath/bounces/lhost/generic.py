@@ -55,9 +55,12 @@ from ._text import ADDRESS, detector, found, reply
 
 NAME = "generic"
 CLAIM = 5  # points a notice needs (see the module docstring)
-MAX_TEXT = 64 * 1024  # characters of the notice's own text read for addresses
+MAX_TEXT = 16 * 1024  # characters of the text read: a notice says what went wrong first
 MAX_LINES = 8  # lines of error text kept after an address
 MAX_DIAGNOSTIC = 500  # characters of a row's error text
+MAX_LINE = 1000  # characters of a line read: a notice's lines are short; the rest is payload
+MAX_CANDIDATES = 100  # addresses weighed: a notice is about one delivery, rarely many
+MAX_MENTIONS = 10  # mentions of one address weighed (its list line, transcript, reply...)
 
 # Terms only mail systems use in an error text.
 MAIL_TERMS = re.compile(
@@ -265,27 +268,31 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
     better: 0 with an error text on its line, below it or on the line above; 1 with one in
     the paragraph above; 2 alone; 3 to 5 the same for an address in a "To:" line or a help
     desk's. Mail systems' own mailboxes (postmaster@, MAILER-DAEMON@) are left out."""
-    lines = own.split("\n")
+    lines = [line[:MAX_LINE] for line in own.split("\n")]
     found_at: dict[str, tuple[tuple[int, bool], str]] = {}
     per_line: list[list[str]] = []
+    seen: set[str] = set()
     for line in lines:
-        if _NOT_RECIPIENT_LINE.search(line) or _FROM_LINE.match(line):
-            per_line.append([])
-            continue
-        named = []
-        for m in ADDRESS.finditer(line):
-            address = clean_address(m.group(0))
-            if (
-                address
-                and address not in excluded
-                and not _SYSTEM.match(address)
-                and not _SENT_FROM.search(line[: m.start()])
-            ):
-                named.append(address)
-        per_line.append(named)
+        named: dict[str, None] = {}
+        if len(seen) < MAX_CANDIDATES and not (_NOT_RECIPIENT_LINE.search(line) or _FROM_LINE.match(line)):
+            for m in ADDRESS.finditer(line):
+                address = clean_address(m.group(0))
+                if (
+                    address
+                    and address not in excluded
+                    and not _SYSTEM.match(address)
+                    and not _SENT_FROM.search(line[max(0, m.start() - 40) : m.start()])
+                ):
+                    named.setdefault(address, None)
+            seen.update(named)
+        per_line.append(list(named))
     stop = {a for addrs in per_line for a in addrs}
+    mentions: dict[str, int] = {}
     for i, addrs in enumerate(per_line):
         for address in addrs:
+            mentions[address] = mentions.get(address, 0) + 1
+            if mentions[address] > MAX_MENTIONS:
+                continue
             weak = bool(_TO_LINE.match(lines[i]) or _ROLE.match(address))
             here = re.sub(re.escape(address), " ", lines[i], flags=re.IGNORECASE).strip()
             after = _after(lines, i, stop, address)
