@@ -67,3 +67,64 @@ def test_a_mailer_daemon_notice_marked_auto_replied_is_no_auto_reply() -> None:
         b"Auto-Submitted: auto-replied\n\nsomething went wrong\n"
     )
     assert recognise(raw).kind is not Kind.AUTOREPLY
+
+
+# ---- delivery warnings: servers mark them auto-replied too, but they are warnings ---------
+
+WARNINGS = {
+    "exchange-delayed": (
+        "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.example.net>\n"
+        "To: app@example.com\nSubject: Delivery delayed:hello\nAuto-Submitted: auto-replied\n",
+        "Delivery is delayed to these recipients or groups:\n\nbob@example.org\n\n"
+        "This message hasn't been delivered yet. Delivery will continue to be attempted.\n"
+        "The server will keep trying to deliver this message for the next 1 days, 19 hours.\n",
+    ),
+    "gateway-x-autoreply": (
+        "From: Mail Gateway <gateway@corp.example.net>\nTo: app@example.com\nSubject: Message delayed\n"
+        "X-Autoreply: yes\n",
+        "Your message has not yet been delivered to the following recipient:\n\n  bob@example.org\n"
+        "  451 4.2.0 Mailbox temporarily unavailable\n\nThe server will continue to try for 2 more days.\n",
+    ),
+    "dsn-delay-subject": (
+        "From: postmaster@mail.example.net\nTo: app@example.com\n"
+        "Subject: Delivery Status Notification (Delay)\nPrecedence: auto_reply\n",
+        "This is an automatically generated Delivery Status Notification.\n\n"
+        "THIS IS A WARNING MESSAGE ONLY.\n\nYOU DO NOT NEED TO RESEND YOUR MESSAGE.\n\n"
+        "Delivery to the following recipients has been delayed.\n\n       bob@example.org\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WARNINGS))
+def test_a_delivery_warning_is_a_delay_not_an_auto_reply(name: str) -> None:
+    headers, body = WARNINGS[name]
+    verdict = recognise(f"{headers}\n{body}".encode())
+    assert verdict.kind is Kind.BOUNCE
+    assert [(r.address, r.action) for r in verdict.recipients] == [("bob@example.org", "delayed")]
+    assert not verdict.failed
+
+
+def test_a_warning_in_the_text_alone_is_no_auto_reply() -> None:
+    raw = (
+        b"From: Notification Service <notify@corp.example.net>\nTo: app@example.com\nSubject: hello\n"
+        b"Auto-Submitted: auto-replied\n\nYour message has not yet been delivered to bob@example.org.\n"
+        b"The server will continue to try for 2 more days.\n"
+    )
+    verdict = recognise(raw)
+    assert verdict.kind is not Kind.AUTOREPLY
+    assert not verdict.failed
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Out of Office: hello", "I am out of the office until Monday; my replies will be delayed."),
+        ("Automatic reply: Undeliverable parcel notice", "I am away until 5 December."),
+        ("Abwesenheitsnotiz: Zustellung verzögert", "Ich bin bis Montag nicht im Büro."),
+        ("Réponse automatique : Non remis", "Je suis absent, je répondrai avec du retard."),
+    ],
+)
+def test_an_out_of_office_about_a_delivery_stays_an_auto_reply(subject: str, body: str) -> None:
+    verdict = recognise(_mail(f"Subject: {subject}\nAuto-Submitted: auto-replied", body))
+    assert verdict.kind is Kind.AUTOREPLY
+    assert not verdict.failed

@@ -5,11 +5,15 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
 
 1. `arf`       an RFC 5965 feedback report (or Microsoft's JMRP, Apple's unsubscribe
                 mail) -> complaint
+   `challenge` a challenge/response message ("confirm you are a person") -> other, before
+                the DSN reader: some wrap a delivery-status part that says failed
 2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
                 (also one forwarded as an attachment; one without recipient blocks names
                 them in X-Failed-Recipients or the returned message's To)
 3. `autoreply` RFC 3834 and the non-standard signs of auto-responders -> autoreply
-4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce
+4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce; the
+                last, `lhost/generic`, reads any failure or delay notice by its shape (and
+                the notices a detector knew but found no recipient in)
 5. a broken delivery-status report that no rule could read -> dsn without recipients
 6. anything else -> other
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import arf, autoreply, dsn, evidence, rules
+from . import arf, autoreply, challenge, dsn, evidence, rules
 from .mail import Mail, clean_address
 from .reasons import classify, is_hard, normalise_text
 from .rules import Detector, Found
@@ -58,6 +62,9 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if complaint is not None:
         return BounceVerdict(Kind.COMPLAINT, tuple(complaint))
 
+    if challenge.is_challenge(mail):  # before the DSN reader: some wrap an "Action: failed" part
+        return BounceVerdict(Kind.OTHER)
+
     report, text = dsn.read(mail), mail.body
     if report is None:
         # a report forwarded as an attachment (a help desk, or a filter that wraps bounces)
@@ -75,6 +82,8 @@ def _recognise(mail: Mail) -> BounceVerdict:
         return BounceVerdict(Kind.AUTOREPLY, tuple(replier))
 
     verdict = _run_detectors(mail)
+    if verdict is not None and not verdict.recipients:  # the software known, its recipient not:
+        verdict = _run_detectors(mail, [d for d in rules.DETECTORS if d.name == "generic"]) or verdict
     if verdict is not None:
         return verdict
 
@@ -93,8 +102,8 @@ def _report_kind(recipients: Sequence[Recipient], failure: Kind) -> Kind:
     return Kind.DELIVERY
 
 
-def _run_detectors(mail: Mail) -> BounceVerdict | None:
-    for detector in rules.DETECTORS:
+def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> BounceVerdict | None:
+    for detector in rules.DETECTORS if detectors is None else detectors:
         try:
             found = detector.detect(mail)
         except Exception:  # one detector's bug must not hide the others' answers

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import re
 
+from . import notice
 from .mail import Mail
 from .verdict import Recipient
+
+_WARNING_WINDOW = 4096  # characters of the text where a server's warning says what it is
 
 _HEADER_SIGNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("auto-submitted", re.compile(r"^\s*auto-replied\b", re.IGNORECASE)),
@@ -74,9 +77,20 @@ _REPORT_SUBJECT = re.compile(
 
 
 def looks_like_report(mail: Mail) -> bool:
-    """Written by a mail server about a delivery, not by a person's auto-responder."""
+    """Written by a mail server about a delivery, not by a person's auto-responder.
+
+    Also a delay warning ("has not yet been delivered", "Delivery Status Notification
+    (Delay)", "will continue to try"): servers mark those auto-replied too, and they are
+    read as warnings (action `delayed`) by the detectors."""
     local = mail.sender.split("@", 1)[0] or mail.header("from").strip(' "<>')
-    return bool(_DAEMON.match(local) or _REPORT_SUBJECT.search(mail.subject))
+    subject = mail.subject
+    if _DAEMON.match(local) or notice.from_daemon(mail, null_return_path=False):
+        return True
+    # "Automatic reply: <the original's subject>": the original's words are no sign
+    titled = not _SUBJECT.search(subject) and bool(
+        _REPORT_SUBJECT.search(subject) or notice.failure_subject(subject) or notice.warning_subject(subject)
+    )
+    return titled or bool(notice.WARNING_TEXT.search(mail.body[:_WARNING_WINDOW]))
 
 
 def sign(mail: Mail) -> str | None:

@@ -23,6 +23,7 @@ from . import (
     exim,
     ezweb,
     fml,
+    generic,
     gmail,
     gmx,
     googlegroups,
@@ -96,4 +97,6 @@ ORDER: tuple[Detector, ...] = (
     smail.DETECTOR,
     # last resort: delivery-status fields left as text by a report that lost its structure
     textdsn.DETECTOR,
+    # the shape of any failure or delay notice, whoever wrote it (bounces/notice.py's signs)
+    generic.DETECTOR,
 )

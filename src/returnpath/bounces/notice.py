@@ -1,0 +1,185 @@
+"""What a mail server's failure or delay notice looks like, whoever wrote it.
+
+The vocabulary shared by the readers that must tell a server's notice from a person's mail:
+`autoreply` (a notice is no auto-reply, even when it carries `Auto-Submitted: auto-replied`)
+and the generic notice layer (`lhost/generic.py`, which reads the notices no per-software
+detector knows). Signs only, no decisions:
+
+- `from_daemon(mail)`: written by a mail system — a null or MAILER-DAEMON return path, a
+  sender such as MAILER-DAEMON@, postmaster@, or a display name such as "Mail Delivery
+  Subsystem", "System Administrator" (Exchange 5.5), "Mail Administrator";
+- `FAILURE_SUBJECT`, `WARNING_SUBJECT`: the subjects servers give their notices, in the
+  languages our senders meet (Exchange translates "Undeliverable:" into each language of its
+  installation; Lotus, GroupWise, qmail and the rest have theirs);
+- `FAILURE_TEXT`, `WARNING_TEXT`, `PERMANENT_TEXT`, `SUCCESS_TEXT`: sentences of the notices
+  themselves ("could not be delivered", "has not yet been delivered", "I've given up", "was
+  delivered successfully").
+"""
+
+from __future__ import annotations
+
+import re
+
+from .mail import Mail, clean_address
+
+# Local parts of the addresses mail systems send notices from.
+DAEMON_LOCAL = re.compile(
+    r"^(?:mailer-?daemon|mail-?daemon|postmaster|mdaemon|mail\.?delivery|maildelivery|"
+    r"mail\.?admin|mailadmin|mail-?router|smtp-?gateway|"
+    r"microsoftexchange[0-9a-f]*|internet-?mail-?service|mailsystem|mail-?system|"
+    r"postoffice|post-?office|mail-?notify|notify-?mail|returned-?mail|daemon|"
+    r"messaging-?service)(?:[+.=-][^@]*)?@",
+    re.IGNORECASE,
+)
+# Display names of the same ("Mail Delivery Subsystem", "System Administrator", ...).
+DAEMON_NAME = re.compile(
+    r"mailer[- ]?daemon|mail delivery (?:system|subsystem|service|agent)|postmaster|"
+    r"system administrator|mail administrator|mail system|mail router|post office|"
+    r"internet mail (?:service|delivery)|microsoft exchange|mdaemon|mail server|returned mail|"
+    r"e-?mail (?:gateway|system)|"
+    r"mail transport|smtp (?:server|gateway|service)|messaging (?:service|system)",
+    re.IGNORECASE,
+)
+
+# Subjects of failure notices. Searched anywhere in the subject, but a subject that starts
+# with a reply prefix ("Re:", "AW:") is a person answering, never a server.
+FAILURE_SUBJECT = re.compile(
+    r"undeliver|undelivered|not delivered|non[- ]?deliver|nondeliver|could not be delivered|"
+    r"couldn't be delivered|cannot be delivered|can't be delivered|unable to deliver|"
+    r"delivery (?:fail|error|status notification|has failed|incomplete)|"
+    r"failed delivery|failure notice|failure notification|delivery failure|"
+    r"mail delivery (?:fail|error|problem|subsystem|system)|"
+    r"returned mail|returned message|return(?:ed)? to sender|mail system error|"
+    r"message (?:not delivered|delivery failed|delivery has failed|rejected|bounced|could not be)|"
+    r"bounced? (?:mail|message|notification|notice)|mail (?:could not|failure|error|bounce)|"
+    r"e-?mail bounce|error sending|sending failed|failed mail|error in (?:mail )?delivery|"
+    r"^\s*(?:ndn|ndr|rejected|returned|failed|undeliverable|undelivered)\s*:|"
+    r"recipient (?:unknown|rejected|address rejected)|user unknown|permanent (?:error|failure)|"
+    # German, French, Spanish, Italian, Dutch, Portuguese
+    r"unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|fehlgeschlagen|unzustellbare|"
+    r"non remis|non distribuable|[ée]chec de (?:la )?(?:remise|livraison|distribution)|"
+    r"message non d[ée]livr[ée]|distribution impossible|"
+    r"no se puede entregar|no entregad|no se pudo entregar|error de entrega|"
+    r"impossibile recapitare|mancato recapito|non recapitabile|recapito fallito|"
+    r"onbestelbaar|niet bezorgd|kan niet worden bezorgd|bezorging mislukt|"
+    r"n[ãa]o (?:foi poss[íi]vel )?entreg|falha n[ao] entrega|n[ãa]o entregue|"
+    # Scandinavian, Finnish, Polish, Czech, Hungarian, Turkish, Russian
+    r"olevererbar|kunde inte levereras|ikke levert|kan ikke leveres|kunne ikke leveres|"
+    r"uanbringelig|toimittamaton|ei voitu toimittaa|nie mo[żz]na dostarczy[ćc]|niedostarczon|"
+    r"nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edilemedi|iletilemedi|"
+    r"недоставлен|не доставлен|не удается доставить|невозможно доставить|не удалось доставить|"
+    r"ошибка доставки|"
+    # Japanese, Chinese, Korean
+    r"配信不能|配信エラー|配信できません|送信できません|送信エラー|不達|エラーメール|"
+    r"退信|系统退信|退回|无法投递|無法投遞|无法传递|無法傳遞|未送达|未送達|投递失败|投遞失敗|"
+    r"发送失败|傳送失敗|递送失败|전달되지 않음|배달 실패|전송 실패",
+    re.IGNORECASE,
+)
+WARNING_SUBJECT = re.compile(
+    r"delivery (?:status notification \(delay\)|delayed|delay)|delayed (?:mail|delivery|message)|"
+    r"message delayed|\(delay\)|not (?:yet )?been delivered|not yet delivered|still (?:being )?retried|"
+    r"delivery warning|warning: (?:could not send|message|delayed)|temporary (?:delivery )?(?:failure|error)|"
+    r"zustellung verz[öo]gert|verz[öo]gerte zustellung|remise diff[ée]r[ée]e|remise retard[ée]e|"
+    r"distribution retard[ée]e|entrega retrasada|retraso en la entrega|consegna ritardata|"
+    r"recapito ritardato|bezorging vertraagd|vertraagde bezorging|entrega atrasada|"
+    r"leverans f[öo]rsenad|levering forsinket|dostarczenie opó[źz]nione|задержка доставки|"
+    r"доставка задерживается|配信遅延|配信が遅延|投递延迟|延迟投递|延遲投遞|전달 지연",
+    re.IGNORECASE,
+)
+REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+# Sentences of failure notices (the notice's own words and the remote servers' replies).
+FAILURE_TEXT = re.compile(
+    r"could not be delivered|couldn't be delivered|cannot be delivered|can't be delivered|"
+    r"was not delivered|were not delivered|has not been delivered|wasn't able to deliver|"
+    r"unable to deliver|not able to deliver|could not deliver|failed to deliver|"
+    r"couldn't deliver|cannot deliver|"
+    r"undeliverable|undelivered|non-?delivery|delivery (?:has )?failed|delivery failure|"
+    r"delivery to the following (?:recipient|address)|did not reach|failed permanently|"
+    r"did not receive (?:a copy of )?(?:your|this|the) (?:message|mail)|"
+    r"permanent (?:error|failure|fatal)|fatal error|following address(?:es|\(es\))? failed|"
+    r"address(?:es)? failed|recipients? failed|failed recipient|message (?:was )?(?:rejected|bounced|refused)|"
+    r"(?:was|were|been) rejected|returned to (?:the )?sender|is being returned|has been returned|"
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|mailbox (?:is )?(?:full|unavailable|"
+    r"not found|does not exist|disabled|inactive)|over ?quota|quota exceeded|does not exist|"
+    r"not (?:a )?(?:valid|known) (?:user|recipient|address|mailbox)|invalid (?:recipient|address|mailbox)|"
+    r"recipient (?:address )?rejected|address rejected|no mailbox|host not found|"
+    r"not listed in|account (?:is )?(?:disabled|closed|inactive|suspended|expired)|"
+    r"(?:name|address|recipient) (?:is |was )?not recogni[sz]ed|"
+    # German, French, Spanish, Italian, Dutch, Portuguese
+    r"konnte nicht zugestellt|nicht zugestellt|unzustellbar|nicht zustellbar|fehlgeschlagen|"
+    r"n'a pas pu [êe]tre (?:remis|distribu|d[ée]livr)|non remis|[ée]chec|n'existe pas|introuvable|"
+    r"no se (?:ha )?(?:pudo|puede) entregar|no existe|no entregad|"
+    r"non [èe] stato (?:possibile )?(?:recapitat|consegnat)|impossibile recapitare|non esiste|"
+    r"kon niet worden (?:bezorgd|afgeleverd)|onbestelbaar|bestaat niet|"
+    r"n[ãa]o (?:pôde|pode|foi poss[íi]vel) (?:ser )?entreg|n[ãa]o existe|"
+    # Nordic, Polish, Czech, Russian, Japanese, Chinese, Korean
+    r"kunde inte levereras|kunne ikke leveres|ikke levert|kon ei|nie mo[żz]na dostarczy[ćc]|"
+    r"nie zosta[łl]a dostarczon|nelze doru[čc]it|не (?:может быть|удалось|удается) доставить|"
+    r"не доставлен|не существует|配信できませんでした|送信できませんでした|届きませんでした|"
+    r"存在しません|无法投递|無法投遞|无法送达|無法送達|不存在|投递失败|退信|전달되지 않|배달되지 않",
+    re.IGNORECASE,
+)
+# Sentences of delay warnings: the server keeps the message and tries again.
+WARNING_TEXT = re.compile(
+    r"has not yet been delivered|have not yet been delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
+    r"will continue to be attempted|"
+    r"(?:delivery|message) (?:to the following recipients? )?(?:has been|is|was) delayed|delivery delayed|"
+    r"will (?:continue to try|keep trying|retry|be retried|try again)(?: to deliver| for| until| at)|"
+    r"still (?:trying to deliver|being retried)|warning message only|do not need to resend|"
+    r"(?:delivery )?attempts will continue|retry(?:ing)? until|will be returned to you (?:after|if)|"
+    r"noch nicht zugestellt|wird (?:weiterhin|erneut) versucht|zustellung (?:ist |wurde )?verz[öo]gert|"
+    r"n'a pas encore (?:pu )?[êe]tre (?:remis|distribu|d[ée]livr)|remise (?:a [ée]t[ée] |est )?retard[ée]e|"
+    r"no se ha (?:podido )?entregar? todav[íi]a|entrega (?:ha sido |est[áa] )?retrasada|"
+    r"non [èe] ancora stato (?:recapitat|consegnat)|consegna ritardata|nog niet (?:bezorgd|afgeleverd)|"
+    r"ainda n[ãa]o foi entregue|entrega atrasada|ещё не доставлен|еще не доставлен|доставка задерживается|"
+    r"まだ配信されていません|配信が遅延|尚未投递|尚未送达|尚未投遞|投递延迟|延迟投递",
+    re.IGNORECASE,
+)
+# What only a final failure says: a warning that says one of these is a failure after all.
+PERMANENT_TEXT = re.compile(
+    r"permanent(?:ly)?\b|i've given up|i have given up|giving up|gave up|will not (?:be )?retr|"
+    r"no (?:further|more) (?:attempts|retries)|could not be delivered|failed permanently|"
+    r"undeliverable|unzustellbar|non remis|definitiv|d[ée]finitive",
+    re.IGNORECASE,
+)
+# Delivery and read receipts, relays: a notice about a message that arrived.
+SUCCESS_TEXT = re.compile(
+    r"(?:was|were|has been|have been) (?:successfully )?(?:delivered|relayed) to|delivered successfully|"
+    r"successfully delivered|delivery (?:to the following recipients? )?(?:was )?succe|was read on|"
+    r"delivery to these recipients or groups is complete|your message has been delivered|"
+    r"has been (?:read|displayed)|read receipt|return receipt|erfolgreich zugestellt|"
+    r"a bien [ée]t[ée] (?:remis|distribu)|ha sido entregado|[èe] stato (?:consegnato|recapitato)",
+    re.IGNORECASE,
+)
+
+
+def return_path_null(mail: Mail) -> bool:
+    """A null return path (`Return-Path: <>`): how RFC 5321 says notices must be sent."""
+    value = mail.header("return-path")
+    return bool(value) and not clean_address(value) and "<" in value
+
+
+def from_daemon(mail: Mail, null_return_path: bool = True) -> bool:
+    """The notice comes from a mail system rather than a person (see the module docstring).
+
+    `null_return_path=False` leaves the return path out: auto-responders use the null one too
+    (RFC 3834), so it tells a server's notice from a person's only among reports."""
+    sender = mail.sender
+    if sender and DAEMON_LOCAL.match(sender):
+        return True
+    name = mail.header("from").split("<", 1)[0]
+    if name and DAEMON_NAME.search(name):
+        return True
+    if not null_return_path:
+        return False
+    return return_path_null(mail) or "mailer-daemon" in mail.header("return-path").lower()
+
+
+def failure_subject(subject: str) -> bool:
+    """A subject a server gives its failure notice (not a person's "Re: ..." about one)."""
+    return bool(subject) and not REPLY_PREFIX.match(subject) and bool(FAILURE_SUBJECT.search(subject))
+
+
+def warning_subject(subject: str) -> bool:
+    return bool(subject) and not REPLY_PREFIX.match(subject) and bool(WARNING_SUBJECT.search(subject))
