@@ -6,9 +6,11 @@ wins), vague status, fallbacks. `classify` is what every recogniser calls — th
 each lhost detector and our own delivery's refusals — so one reply line gets one reason
 wherever it was found, and the verdict's `rule` says which rule decided.
 
-Start-up cost matters (`returnpath parse` reads one file): a pattern is compiled the first
-time its required literal (a run of plain characters every match contains, found by a small
-scanner) occurs in a diagnostic, so most patterns are never compiled in a short run.
+Cost matters: `returnpath parse` reads one file, the returned-mail worker thousands. Each
+pattern knows strings of which every match contains one (`required_literals`, a small
+scanner of the pattern); an `Index` of their three-letter pieces picks, per diagnostic, the
+few patterns worth trying, and a pattern is compiled only when first tried — most never are
+in a short run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +29,7 @@ NOT_FAILURES = frozenset({"delivered", "vacation", "feedback", "expanded"})
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _REPLY_PREFIX = re.compile(r"\b([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3}) )?")
+_HOST_END = re.compile(r"[\s\[(]")  # "mx.example.org[192.0.2.1]", "mx.example.org (192.0.2.1)"
 _CODE = re.compile(r"(?<![\d.#-])([245][0-5]\d)(?:[ -]|$)")
 
 
@@ -40,15 +43,16 @@ class Classification(NamedTuple):
 class Pattern:
     """One regular expression of reasons.toml, compiled on first need.
 
-    `literal` is a run of plain characters every match contains ("" when there is none):
-    the plain `in` test skips most searches, and the compilation of patterns whose literal
-    never occurs."""
+    Every match contains `literal` or one of `more` (plain strings; `literal` is "" when
+    nothing is known): plain `in` tests skip most searches, and the compilation of patterns
+    whose strings never occur."""
 
-    __slots__ = ("_compiled", "literal", "source")
+    __slots__ = ("_compiled", "literal", "more", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.literal = required_literal(source)
+        literals = required_literals(source) or ("",)
+        self.literal, self.more = literals[0], literals[1:]
         self._compiled: re.Pattern[str] | None = None
 
     def compiled(self) -> re.Pattern[str]:
@@ -57,7 +61,9 @@ class Pattern:
         return self._compiled
 
     def search(self, text: str) -> bool:
-        return self.literal in text and self.compiled().search(text) is not None
+        if self.literal not in text and not (self.more and any(m in text for m in self.more)):
+            return False
+        return self.compiled().search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,12 @@ class Rules:
     text: tuple[Rule, ...]
     hard: frozenset[str]
     host: tuple[Rule, ...] = ()
+    index: Index = field(init=False)  # the wording rules' patterns, found by their strings
+    providers: dict[str, str] = field(init=False)  # host suffix -> provider
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", Index(self.host + self.text))
+        object.__setattr__(self, "providers", {h: r.provider for r in self.host for h in r.hosts})
 
     def restricted(self, keep: Collection[str]) -> Rules:
         """The same rules with only the wording patterns named in `keep` (by `Rule.key`):
@@ -93,6 +105,50 @@ class Rules:
             return tuple(replace(r, patterns=tuple(p for p in r.patterns if r.key(p) in keep)) for r in rules)
 
         return replace(self, text=only(self.text), host=only(self.host))
+
+
+class Index:
+    """The wording rules' patterns ([[host]], then text) by the three-letter pieces of their strings.
+
+    A few hundred patterns, one diagnostic: instead of testing every pattern's strings
+    against the text, the text's own three-letter pieces pick the patterns that may match
+    (a pattern's string occurs only where each of its pieces does), and only those are
+    tried, in rule order. Patterns with no string of three letters are always tried."""
+
+    __slots__ = ("always", "by_piece", "entries", "pieces")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.entries = tuple((p, r) for r in rules for p in r.patterns)
+        pieces = [[s[i : i + 3] for i in range(len(s) - 2)] for p, _ in self.entries for s in (p.literal, *p.more)]
+        common: dict[str, int] = {}
+        for piece in (x for each in pieces for x in each):
+            common[piece] = common.get(piece, 0) + 1
+        always: list[int] = []
+        by_piece: dict[str, list[int]] = {}
+        for n, (pattern, _) in enumerate(self.entries):
+            strings = (pattern.literal, *pattern.more)
+            if min(len(s) for s in strings) < 3:
+                always.append(n)
+                continue
+            for string in strings:  # each string's rarest piece stands for it
+                piece = min((string[i : i + 3] for i in range(len(string) - 2)), key=lambda x: common[x])
+                by_piece.setdefault(piece, []).append(n)
+        self.always = frozenset(always)
+        self.by_piece = {k: tuple(v) for k, v in by_piece.items()}
+        self.pieces = frozenset(by_piece)
+
+    def candidates(self, text: str) -> list[int]:
+        """The numbers of the patterns that may match `text`, in rule order."""
+        found = set(self.always)
+        if len(text) < len(self.pieces):
+            pieces: Collection[str] = self.pieces.intersection(
+                map("".join, zip(text, text[1:], text[2:], strict=False))
+            )
+        else:  # a long text: testing each piece is cheaper than cutting the text up
+            pieces = [piece for piece in self.by_piece if piece in text]
+        for piece in pieces:
+            found.update(self.by_piece[piece])
+        return sorted(found)
 
 
 def load(path: Path = RULES_FILE) -> Rules:
@@ -123,58 +179,81 @@ def _rule(entry: dict[str, object], providers: dict[str, dict[str, object]] | No
     )
 
 
-def required_literal(pattern: str) -> str:
-    """The longest run of plain characters at the top level of a pattern: every match
-    contains it ("" when there is none, e.g. a top-level alternation).
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Plain strings of which every match of `pattern` contains at least one; () when the
+    scanner finds none (then the pattern is tried on every diagnostic).
 
-    A small scanner of the `re` syntax that reasons.toml uses: an escaped punctuation mark
-    is a plain character; groups, classes, `.`, anchors and class escapes (`\\d`, `\\b`) end
-    a run; a character under `?`, `*` or `{m,n}` is not part of one. Wrong only towards a
-    shorter literal (a slower, never a wrong, answer)."""
-    best, run = "", ""
-    i, depth, end = 0, 0, len(pattern)
-    while i < end:
-        char = pattern[i]
-        plain: str | None = None
-        if char == "\\" and i + 1 < end:
-            plain = None if pattern[i + 1].isalnum() else pattern[i + 1]
-            i += 2
-        elif char == "[":
-            i = _class_end(pattern, i)
-        elif char in "()":
-            depth += 1 if char == "(" else -1
-            i += 1
-        elif char == "|" and depth == 0:
-            return ""  # a top-level alternation: no literal is in every match
-        else:
-            plain = None if char in ".^$|" else char
-            i += 1
-        repeat = ""
-        if i < end and pattern[i] in "?*+{" and char != "(":
-            repeat = pattern[i]
-            close = pattern.find("}", i) if repeat == "{" else i
-            i = (close if close > i or repeat != "{" else i) + 1
-            if i < end and pattern[i] in "?+":
-                i += 1  # lazy or possessive
-        if plain is None or depth > 0 or repeat in ("?", "*", "{"):
-            best, run = max(best, run, key=len), ""
-        elif repeat == "+":  # "x+": one x at least, then the run starts again
-            best, run = max(best, run + plain, key=len), plain
-        else:
-            run += plain
-    return max(best, run, key=len)
+    A small scanner of the `re` syntax that reasons.toml uses (cut into tokens by one
+    regular expression, so that loading hundreds of rules stays quick): an escaped
+    punctuation mark is a plain character; classes, `.`, anchors, class escapes (`\\d`,
+    `\\b`) and lookarounds end a run of plain characters; a character or group under `?`,
+    `*` or `{m,n}` is not required; a required group, or the pattern itself, that is an
+    alternation gives one string per branch. It errs only towards weaker hints (slower,
+    never different, answers): of the runs and groups of a branch, the one whose shortest
+    string is longest stands for it."""
+    literals, _ = _alternation(_TOKEN.findall(pattern), 0)
+    return literals
 
 
-def _class_end(pattern: str, start: int) -> int:
-    """The index after the `]` that closes the character class opened at `start`."""
-    i = start + 1
-    if i < len(pattern) and pattern[i] == "^":
+# one token of a pattern: escape, class, group opening, ")", "|", quantifier, plain run, other
+_TOKEN = re.compile(
+    r"(\\.)|(\[\^?\]?(?:\\.|[^\]\\])*\])|(\((?:\?(?:[:=!]|<[=!]|P<\w+>))?)|(\))|(\|)|"
+    r"((?:[?*+]|\{\d*(?:,\d*)?\})[?+]?)|([^\\\[\](){}|?*+.^$]+)|(.)",
+    re.DOTALL,
+)
+
+
+def _alternation(tokens: list[tuple[str, ...]], i: int) -> tuple[tuple[str, ...], int]:
+    """The strings required by the alternation that starts at token `i` (up to its closing
+    ")" or the end), and the index after it."""
+    branches: list[tuple[str, ...]] = []
+    best: tuple[str, ...] = ()
+    run = ""
+
+    def better(candidate: tuple[str, ...]) -> tuple[str, ...]:
+        shortest = min((len(c) for c in candidate), default=0)
+        return candidate if shortest > min((len(b) for b in best), default=0) else best
+
+    while i < len(tokens):
+        escape, _cls, opening, closing, bar, _quant, plain, _other = tokens[i]
         i += 1
-    if i < len(pattern) and pattern[i] == "]":
-        i += 1  # a "]" first in a class is a member
-    while i < len(pattern) and pattern[i] != "]":
-        i += 2 if pattern[i] == "\\" else 1
-    return i + 1
+        if bar or closing:
+            branches.append(better((run,)))
+            best, run = (), ""
+            if closing:
+                return _union(branches), i
+            continue
+        group: tuple[str, ...] = ()
+        if opening:
+            group, i = _alternation(tokens, i)
+            if opening.startswith(("(?=", "(?!", "(?<")):
+                group = ()  # a lookaround: its text is not part of the match
+        elif escape:
+            plain = "" if escape[1].isalnum() else escape[1]
+        quant = tokens[i][5] if i < len(tokens) else ""
+        if quant:
+            i += 1
+        optional = quant[:1] in ("?", "*", "{")
+        if plain:
+            if quant[:1] == "+":  # the quantifier binds the last character: one at least
+                best, run = better((run + plain,)), plain[-1]
+            elif quant:
+                best, run = better((run + plain[:-1],)), ""
+            else:
+                run += plain
+            continue
+        best, run = better((run,)), ""
+        if group and not optional:
+            best = better(group)
+    branches.append(better((run,)))
+    return _union(branches), i
+
+
+def _union(branches: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """One of these strings is in every match of an alternation: one branch's at least."""
+    if any(not b for b in branches):
+        return ()
+    return tuple(dict.fromkeys(s for b in branches for s in b))
 
 
 RULES = load()
@@ -246,37 +325,38 @@ def host_names(hosts: Sequence[str]) -> tuple[str, ...]:
     a trailing dot or a "dns;" type; an address literal is no name and is dropped."""
     names = []
     for host in hosts:
-        name = (host or "").lower().split(";")[-1].strip()
-        name = re.split(r"[\s\[(]", name, maxsplit=1)[0].rstrip(".")
+        name = (host or "").lower().rpartition(";")[2].strip()
+        name = _HOST_END.split(name, maxsplit=1)[0].rstrip(".")
         if "." in name and not name.replace(".", "").isdigit():
             names.append(name)
     return tuple(names)
 
 
-def _serves(rule: Rule, names: tuple[str, ...]) -> bool:
-    return any(name == h or name.endswith("." + h) for name in names for h in rule.hosts)
+def _served_by(names: tuple[str, ...]) -> set[str]:
+    """The providers whose hosts include one of these names (or a domain above it)."""
+    found = set()
+    for name in names:
+        labels = name.split(".")
+        for i in range(len(labels) - 1):
+            provider = RULES.providers.get(".".join(labels[i:]))
+            if provider:
+                found.add(provider)
+    return found
 
 
-def match_host(diagnostic: str, hosts: Sequence[str] = ()) -> tuple[str, str] | None:
-    """(reason, rule) of the first provider code that matches: the rules of a provider that
-    serves one of `hosts`, and those written `anywhere = true` (codes no one else writes)."""
+def match(diagnostic: str, hosts: Sequence[str] = ()) -> tuple[str, str] | None:
+    """(reason, rule) of the first wording rule that matches, or None: first the codes of a
+    provider that serves one of `hosts` and those written `anywhere = true` (codes no one
+    else writes), then the text rules. (A match of the first kind names "host <provider>".)"""
     text = diagnostic[:MAX_DIAGNOSTIC].lower()
-    names = host_names(hosts)
-    for rule in RULES.host:
-        if rule.anywhere or _serves(rule, names):
-            for pattern in rule.patterns:
-                if pattern.search(text):
-                    return rule.reason, rule.key(pattern)
-    return None
-
-
-def match_text(diagnostic: str) -> tuple[str, str] | None:
-    """(reason, rule) of the first text rule that matches, or None."""
-    text = diagnostic[:MAX_DIAGNOSTIC].lower()
-    for rule in RULES.text:
-        for pattern in rule.patterns:
-            if pattern.search(text):
-                return rule.reason, rule.key(pattern)
+    served = _served_by(host_names(hosts)) if hosts else set()
+    entries = RULES.index.entries
+    for n in RULES.index.candidates(text):
+        pattern, rule = entries[n]
+        if rule.provider and not (rule.anywhere or rule.provider in served):
+            continue
+        if pattern.search(text):
+            return rule.reason, rule.key(pattern)
     return None
 
 
@@ -317,15 +397,14 @@ def _decide(
 ) -> tuple[str, str]:
     if status and status.startswith("2"):
         return "delivered", f"status {status}"
-    provider = match_host(text, hosts)
-    if provider:  # the receiving provider's own code says more than any generic wording
-        return provider
+    matched = match(text, hosts)
+    if matched and matched[1].startswith("host"):
+        return matched  # the receiving provider's own code says more than status or wording
     decisive = _status_key(RULES.decisive, status)
-    matched = match_text(text)
     if decisive:
-        if decisive == "userunknown" and matched and matched[0] in _NOT_A_MISSING_MAILBOX:
+        if matched and matched[0] in _WORDS_OVER_STATUS.get(decisive, ()):
             # "550 5.1.1 ... mailbox is over quota": servers that answer every refusal with
-            # 5.1.1; the words are more precise than the status
+            # one status; the words are more precise than the status
             return matched[0], f"{matched[1]} (over status {status})"
         return decisive, f"status {status}"
     if matched:
@@ -342,9 +421,18 @@ def _decide(
     return "onhold", "no rule matched"
 
 
-_NOT_A_MISSING_MAILBOX = frozenset(
-    {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered", "suspend"}
-)
+# A decisive status -> the reasons whose words win over it.
+_WORDS_OVER_STATUS: dict[str, frozenset[str]] = {
+    # 5.1.1 written for every refusal: "550 5.1.1 ... mailbox is over quota", "... relay
+    # access denied", "... account disabled"
+    "userunknown": frozenset(
+        {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered", "suspend"}
+    ),
+    # "551 5.1.6 User not local" / "not our customer": no such mailbox here (RFC 5321's 551)
+    "hasmoved": frozenset({"userunknown"}),
+    # X.5.3 and X.2.3 for a rate: "452 4.5.3 Too many connections" is no recipient limit
+    "exceedlimit": frozenset({"toomanyconn"}),
+}
 _SENDER_STAGE = ("userunknown", "hostunknown", "filtered", "suspend", "undefined", "onhold")
 
 
