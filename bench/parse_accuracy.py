@@ -11,16 +11,16 @@ Runs `returnpath.bounces.recognise` on every email of ../shared/corpus/sisimai/m
 - kinds:      share of emails with the right kind;
 - false failures: `failed` recipients reported for not-bounces and auto-replies;
 - dos/ and mac/: emails whose verdict differs from the bsd/ copy's;
-- rules of one: the wording rules (reasons.toml's text patterns, and the patterns by which a
-  detector knows its software's notices) that decide exactly one email of the corpus and no
-  other. A rule that fits one email is a sign of tuning to the corpus rather than writing for
-  a wording family; `--rules` lists them.
+- rules of one: the wording rules (reasons.toml's families of text patterns and its provider
+  code patterns, and the patterns by which a detector knows its software's notices) that
+  decide exactly one email of the corpus and no other. A rule that fits one email is a sign
+  of tuning to the corpus rather than writing for a wording family; `--rules` lists them.
 - split score: the guard against tuning. The bsd/ emails are split in two halves by a hash
   of their file name (crc32, even or odd: the same split in every run). Half B is then
-  recognised again with only those reasons.toml wording rules (text and `[[host]]`) that
-  decide at least one email of half A — the rules that would exist had they been written
-  while looking at half A only — and its reason score printed next to its score with every
-  rule; likewise half A with half B's rules. A large gap means rules fit their emails
+  recognised again with only those reasons.toml wording rules (text families and `[[host]]`
+  patterns) that decide at least one email of half A — the rules that would exist had they
+  been written while looking at half A only — and its reason score printed next to its
+  score with every rule; likewise half A with half B's rules. A large gap means rules fit their emails
   rather than their wording families.
 
 Goal: >= 98% recipients, 95% statuses, 90% reasons, no false failures.
@@ -68,20 +68,21 @@ def expected_kinds(entry: dict) -> frozenset[Kind]:
     return KINDS[entry["kind"]]
 
 
-_TOML_RULE = re.compile(r"((?:text|host [\w.-]+) \w+: (?:'[^']*'|\"[^\"]*\"))")
+_TOML_RULE = re.compile(r"((?:text|host [\w.-]+) \w+)(?: (\[[^\]]*\]))?: ('[^']*'|\"[^\"]*\")")
 
 
 def wording_rules(rule: str) -> list[str]:
-    """The wording rules a verdict row's `rule` names: `text <reason>: <pattern>` and
-    `host <provider> <reason>: <pattern>` from reasons.toml, `lhost/<detector>: <pattern>`;
-    statuses and fallbacks are no wording."""
+    """The wording rules a verdict row's `rule` names: from reasons.toml a family of a text
+    rule (`text <reason> [<family>]`) or a pattern (`host <provider> <reason>: <pattern>`),
+    and `lhost/<detector>: <pattern>`; statuses and fallbacks are no wording."""
     found = []
     for part in rule.split("; "):
         part = part.split(" -> ", 1)[-1]
         if part.startswith("lhost/"):
             found.append(part)
         elif match := _TOML_RULE.match(part):
-            found.append(f"reasons.toml {match[1]}")
+            unit = f"{match[1]} {match[2]}" if match[2] else f"{match[1]}: {match[3]}"
+            found.append(f"reasons.toml {unit}")
     return found
 
 

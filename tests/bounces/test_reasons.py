@@ -81,7 +81,7 @@ def test_multiline_replies_are_joined() -> None:
 
 def test_every_rule_is_documented_and_compiles() -> None:
     # patterns compile on first use: compile them all here, so a typo fails a test, not a bounce
-    assert RULES.text and RULES.host
+    assert RULES.text and RULES.host and RULES.decisive["1.1"] == "userunknown" and RULES.vague["2.1"] == "suspend"
     for rule in RULES.text + RULES.host:
         assert rule.doc and rule.patterns, rule.reason
         for pattern in rule.patterns:

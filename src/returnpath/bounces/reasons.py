@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 RULES_FILE = Path(__file__).with_name("reasons.toml")
 
@@ -47,10 +47,11 @@ class Pattern:
     nothing is known): plain `in` tests skip most searches, and the compilation of patterns
     whose strings never occur."""
 
-    __slots__ = ("_compiled", "literal", "more", "source")
+    __slots__ = ("_compiled", "family", "literal", "more", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, family: str = "") -> None:
         self.source = source
+        self.family = family  # the wording family it belongs to ([[reason.family]] name)
         literals = required_literals(source) or ("",)
         self.literal, self.more = literals[0], literals[1:]
         self._compiled: re.Pattern[str] | None = None
@@ -77,8 +78,18 @@ class Rule:
     anywhere: bool = False  # ... and also without the host: the codes are the provider's alone
 
     def key(self, pattern: Pattern) -> str:
-        """How the verdict's `rule` names a pattern of this rule (and `Rules.restricted` takes it)."""
+        """How the verdict's `rule` names a pattern of this rule: "text mailboxfull [over the
+        quota]: 'over ?quota'", "host yahoo blocked: '\\[ts03\\]'"."""
         where = f"host {self.provider} " if self.provider else "text "
+        family = f" [{pattern.family}]" if pattern.family else ""
+        return f"{where}{self.reason}{family}: {pattern.source!r}"
+
+    def unit(self, pattern: Pattern) -> str:
+        """The wording rule a pattern is part of: its family ("text mailboxfull [over the
+        quota]"), or the pattern itself when it has none ("host yahoo blocked: '...'")."""
+        where = f"host {self.provider} " if self.provider else "text "
+        if pattern.family:
+            return f"{where}{self.reason} [{pattern.family}]"
         return f"{where}{self.reason}: {pattern.source!r}"
 
 
@@ -97,12 +108,12 @@ class Rules:
         object.__setattr__(self, "providers", {h: r.provider for r in self.host for h in r.hosts})
 
     def restricted(self, keep: Collection[str]) -> Rules:
-        """The same rules with only the wording patterns named in `keep` (by `Rule.key`):
+        """The same rules with only the wording rules named in `keep` (by `Rule.unit`):
         the split score of bench/parse_accuracy.py scores half of the corpus with the rules
         that also decide something in the other half."""
 
         def only(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-            return tuple(replace(r, patterns=tuple(p for p in r.patterns if r.key(p) in keep)) for r in rules)
+            return tuple(replace(r, patterns=tuple(p for p in r.patterns if r.unit(p) in keep)) for r in rules)
 
         return replace(self, text=only(self.text), host=only(self.host))
 
@@ -161,13 +172,15 @@ def load(path: Path = RULES_FILE) -> Rules:
     return Rules(dict(status.get("decisive", {})), dict(status.get("vague", {})), text, hard, host)
 
 
-def _rule(entry: dict[str, object], providers: dict[str, dict[str, object]] | None = None) -> Rule:
+def _rule(entry: dict[str, Any], providers: dict[str, dict[str, Any]] | None = None) -> Rule:
     # the diagnostic is lower-cased once before matching, so no IGNORECASE (slower) here
-    patterns = tuple(Pattern(str(p)) for p in entry.get("patterns", ()))  # type: ignore[attr-defined]
+    patterns = tuple(Pattern(str(p)) for p in entry.get("patterns", ())) + tuple(
+        Pattern(str(p), str(family["name"])) for family in entry.get("family", ()) for p in family["patterns"]
+    )
     if providers is None:
         return Rule(str(entry["name"]), bool(entry.get("hard", False)), str(entry.get("doc", "")), patterns)
     provider = str(entry["provider"])
-    hosts = tuple(str(h).lower() for h in providers[provider].get("hosts", ()))  # type: ignore[attr-defined]
+    hosts = tuple(str(h).lower() for h in providers[provider].get("hosts", ()))
     return Rule(
         str(entry["reason"]),
         False,  # hard or not is the reason's, as the text rules say
