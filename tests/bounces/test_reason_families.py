@@ -112,6 +112,24 @@ FAMILIES = [
     # ---- reverse DNS
     ("Postfix", "4.7.1", 450, "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]", "RCPT", "requireptr"),
     ("Gmail", "5.7.25", 550, "550-5.7.25 The IP address sending this message does not have a PTR record setup", "RCPT", "requireptr"),
+    ("Cisco IronPort SBRS", None, 554, "554 Your access to this mail system has been rejected due to the sending MTA's poor reputation.", "CONN", "badreputation"),
+    # ---- more of the same families, from other servers' defaults
+    ("Domino", None, 554, "554 Relay rejected for policy reasons.", "RCPT", "norelaying"),
+    ("Gmail, the sender's own quota", "5.4.5", 550, "550 5.4.5 Daily sending quota exceeded.", "MAIL", "toomanyconn"),
+    ("Gmail", "4.2.1", 450, "450-4.2.1 The user you are trying to contact is receiving mail too quickly.", "RCPT", "speeding"),
+    ("Gmail", "4.7.0", 421, "421-4.7.0 This message does not have authentication information or fails to pass authentication checks", "DATA", "authfailure"),
+    ("Yahoo", None, 421, "421 Max message per connection exceeded, closing transmission channel", "DATA", "toomanyconn"),
+    ("Yahoo TSS09", "5.7.2", 553, "553 5.7.2 [TSS09] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed.", "MAIL", "blocked"),
+    ("Sophos", "5.7.1", 550, "550 5.7.1 Message rejected: SPAM", "DATA", "spamdetected"),
+    ("GMX", None, 554, "554-Transaction failed 554 Reject due to content restrictions", "DATA", "spamdetected"),
+    ("qmail", "4.3.0", 451, "451 qq temporary problem (#4.3.0)", "DATA", "systemerror"),
+    ("Exim", None, 451, "451 Temporary local problem - please try later", "RCPT", "systemerror"),
+    ("Sendmail", "4.4.5", 452, "452 4.4.5 Insufficient disk space; try again later", "MAIL", "systemfull"),
+    ("Microsoft", "5.4.14", 554, "554 5.4.14 Hop count exceeded - possible mail loop ATTR34", "DATA", "networkerror"),
+    ("Microsoft", "5.7.1", 550, "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "RCPT", "securityerror"),
+    ("Mimecast", None, 550, "550 Message Rejected due to Virus detected", "DATA", "virusdetected"),
+    ("Mimecast", None, 451, "451 Open relay not allowed - https://community.mimecast.com/docs/DOC-1369#451", "RCPT", "norelaying"),
+    ("QQ", None, 550, "550 Mailbox not found or access denied", "RCPT", "userunknown"),
 ]  # fmt: skip
 
 
