@@ -14,7 +14,8 @@ import re
 import pytest
 
 from returnpath.bounces import recognise
-from returnpath.bounces.reasons import RULES, RULES_FILE, classify, required_literals
+from returnpath.bounces.patterns import required_literals
+from returnpath.bounces.reasons import RULES, RULES_FILE, classify
 from returnpath.core.events import refusal_fields
 from returnpath.core.model import Outcome, Step, Verdict
 
