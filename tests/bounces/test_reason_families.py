@@ -131,6 +131,9 @@ FAMILIES = [
     ("Mimecast", None, 550, "550 Message Rejected due to Virus detected", "DATA", "virusdetected"),
     ("Mimecast", None, 451, "451 Open relay not allowed - https://community.mimecast.com/docs/DOC-1369#451", "RCPT", "norelaying"),
     ("QQ", None, 550, "550 Mailbox not found or access denied", "RCPT", "userunknown"),
+    ("Barracuda (a block list named Reputation)", None, 554, "554 Service unavailable; Client host [192.0.2.1] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.1", "RCPT", "blocked"),
+    ("Gmail", "5.7.1", 550, "550-5.7.1 [192.0.2.1] Our system has detected that this message is likely suspicious due to the very low reputation of the sending IP address.", "DATA", "badreputation"),
+    ("Gmail", "5.7.1", 550, "550-5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead.", "RCPT", "blocked"),
 ]  # fmt: skip
 
 
