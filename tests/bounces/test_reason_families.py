@@ -35,6 +35,8 @@ FAMILIES = [
     ("Yandex", "5.7.1", 550, "550 5.7.1 No such user!", "RCPT", "userunknown"),
     ("Domino", None, 550, "550 User gone@example.org not listed in Domino Directory", "RCPT", "userunknown"),
     ("a server that says it plainly", None, 550, "550 Recipient <gone@example.org> does not exist here", "RCPT", "userunknown"),
+    ("the address alone", None, 550, "550 gone@example.org does not exist", "RCPT", "userunknown"),
+    ("the domain alone", None, 550, "550 nowhere.example does not exist", "RCPT", "hostunknown"),
     ("Comcast", None, 551, "551 5.1.1 <gone@comcast.net> Not our Customer", "RCPT", "userunknown"),
     ("RFC 5321 551", "5.1.6", 551, "551 5.1.6 User not local; please try <someone@example.net>", "RCPT", "userunknown"),
     ("Orange", "5.1.1", 550, "550 5.1.1 Adresse d au moins un destinataire invalide. Invalid recipient. OFR_416 [416]", "RCPT", "userunknown"),
@@ -59,6 +61,7 @@ FAMILIES = [
     ("amavisd-new", "5.7.0", 554, "554 5.7.0 Reject, id=12345-09 - SPAM", "DATA", "spamdetected"),
     ("Proofpoint", "5.7.1", 554, "554 5.7.1 Message blocked due to spam content in the message.", "DATA", "spamdetected"),
     ("a content filter", None, 550, "550 Message content rejected", "DATA", "spamdetected"),
+    ("a content filter, in its words", None, 554, "554 5.7.1 Your message was blocked by our content filter", "DATA", "spamdetected"),
     ("a spam score", None, 550, "550 5.7.1 Rejected: SpamAssassin score 12.3 is above the threshold", "DATA", "spamdetected"),
     ("Spamhaus DBL (a domain in the content)", None, 554, "554 5.7.1 URL in message listed in dbl.spamhaus.org", "DATA", "spamdetected"),
     # ---- the sending IP is on a block list
