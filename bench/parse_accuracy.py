@@ -11,10 +11,17 @@ Runs `returnpath.bounces.recognise` on every email of ../shared/corpus/sisimai/m
 - kinds:      share of emails with the right kind;
 - false failures: `failed` recipients reported for not-bounces and auto-replies;
 - dos/ and mac/: emails whose verdict differs from the bsd/ copy's;
-- rules of one: the wording rules (reasons.toml's text patterns, and the patterns by which a
-  detector knows its software's notices) that decide exactly one email of the corpus and no
-  other. A rule that fits one email is a sign of tuning to the corpus rather than writing for
-  a wording family; `--rules` lists them.
+- rules of one: the wording rules (reasons.toml's families of text patterns and its provider
+  code patterns, and the patterns by which a detector knows its software's notices) that
+  decide exactly one email of the corpus and no other. A rule that fits one email is a sign
+  of tuning to the corpus rather than writing for a wording family; `--rules` lists them.
+- split score: the guard against tuning. The bsd/ emails are split in two halves by a hash
+  of their file name (crc32, even or odd: the same split in every run). Half B is then
+  recognised again with only those reasons.toml wording rules (text families and `[[host]]`
+  patterns) that decide at least one email of half A — the rules that would exist had they
+  been written while looking at half A only — and its reason score printed next to its
+  score with every rule; likewise half A with half B's rules. A large gap means rules fit their emails
+  rather than their wording families.
 
 Goal: >= 98% recipients, 95% statuses, 90% reasons, no false failures.
 
@@ -29,6 +36,7 @@ import argparse
 import json
 import re
 import sys
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -37,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from tests import corpus
 
-from returnpath.bounces import Kind, recognise
+from returnpath.bounces import Kind, reasons, recognise
 
 CORPUS = corpus.SISIMAI
 FOLDERS = ("bsd", "dos", "mac", "not")
@@ -60,20 +68,60 @@ def expected_kinds(entry: dict) -> frozenset[Kind]:
     return KINDS[entry["kind"]]
 
 
-_TEXT_RULE = re.compile(r"text (\w+): (.+?)(?: \(over status [^)]*\))?$")
+_TOML_RULE = re.compile(r"((?:text|host [\w.-]+) \w+)(?: (\[[^\]]*\]))?: ('[^']*'|\"[^\"]*\")")
 
 
 def wording_rules(rule: str) -> list[str]:
-    """The wording rules a verdict row's `rule` names: `text <reason>: <pattern>` from
-    reasons.toml and `lhost/<detector>: <pattern>`; statuses and fallbacks are no wording."""
+    """The wording rules a verdict row's `rule` names: from reasons.toml a family of a text
+    rule (`text <reason> [<family>]`) or a pattern (`host <provider> <reason>: <pattern>`),
+    and `lhost/<detector>: <pattern>`; statuses and fallbacks are no wording."""
     found = []
     for part in rule.split("; "):
         part = part.split(" -> ", 1)[-1]
         if part.startswith("lhost/"):
             found.append(part)
-        elif match := _TEXT_RULE.match(part):
-            found.append(f"reasons.toml {match[1]}: {match[2]}")
+        elif match := _TOML_RULE.match(part):
+            unit = f"{match[1]} {match[2]}" if match[2] else f"{match[1]}: {match[3]}"
+            found.append(f"reasons.toml {unit}")
     return found
+
+
+def half(path: str) -> str:
+    """ "A" or "B": the half of the corpus an email belongs to, by a hash of its file name."""
+    return "AB"[zlib.crc32(path.rsplit("/", 1)[-1].encode()) % 2]
+
+
+def reason_score(emails: dict[str, dict], paths: list[str]) -> tuple[int, int]:
+    """(right reasons, found recipients) of these emails, with the rules in force now."""
+    ok = found = 0
+    for path in paths:
+        got = {r.address: r for r in recognise((CORPUS / path).read_bytes()).recipients}
+        for row in emails[path]["expected"]:
+            r = got.get((row["recipient"] or "").lower())
+            if r is not None:
+                found += 1
+                ok += r.reason == row["reason"]
+    return ok, found
+
+
+def split_scores(emails: dict[str, dict], deciding: dict[str, set[str]]) -> list[tuple[str, int, int, int, int]]:
+    """Per half: (name, right and found with the other half's reasons.toml rules, with all)."""
+    prefix = "reasons.toml "
+    paths = {h: [p for p in sorted(emails) if p.startswith("maildir/bsd/") and half(p) == h] for h in "AB"}
+    every = reasons.RULES
+    scores = []
+    for scored, other in (("B", "A"), ("A", "B")):
+        keep = {
+            r[len(prefix) :] for r, ps in deciding.items() if r.startswith(prefix) and any(half(p) == other for p in ps)
+        }
+        full = reason_score(emails, paths[scored])
+        reasons.RULES = every.restricted(keep)
+        try:
+            reduced = reason_score(emails, paths[scored])
+        finally:
+            reasons.RULES = every
+        scores.append((f"{scored} with {other}'s rules", *reduced, *full))
+    return scores
 
 
 def load() -> dict[str, dict]:
@@ -167,6 +215,10 @@ def main() -> int:
     print(f"{'false failures (not/, auto-reply)':<34}{count['false failures']:>9}{'':>14}   0")
     print(f"{'dos/ and mac/ differing from bsd/':<34}{count['twins differ']:>9}{'':>8}/{count['twins']:<5}  0")
     print(f"{'rules deciding one email only':<34}{len(of_one):>9}{'':>8}/{len(deciding):<5}  (see --rules)")
+    for name, ok, found, all_ok, all_found in split_scores(emails, deciding):
+        print(
+            f"{'reasons, half ' + name:<34}{ok / found:>9.1%}{ok:>8}/{found:<5}  (every rule: {all_ok / all_found:.1%})"
+        )
     if args.misses:
         print()
         print("\n".join(sorted(misses)))

@@ -82,13 +82,9 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/rfc3464-39.eml", "reasons"): "no diagnostic at all: onhold to Sisimai",
     ("bsd/rhost-aol-06.eml", "reasons"): "'Malformed name server reply' is notaccept here, "
     "networkerror in lhost-postfix-17",
-    ("bsd/rhost-cox-01.eml", "reasons"): "Cox's code table",
-    ("bsd/rhost-franceptt-03.eml", "reasons"): "Orange's code table",
-    ("bsd/rhost-franceptt-04.eml", "reasons"): "Orange's code table",
     ("bsd/rhost-messagelabs-03.eml", "reasons"): "'542 ... Rejected': MessageLabs' table",
     ("bsd/rhost-nttdocomo-02.eml", "reasons"): "NTT docomo's table",
     ("bsd/rhost-nttdocomo-03.eml", "reasons"): "NTT docomo's table",
-    ("bsd/rhost-spectrum-01.eml", "reasons"): "Spectrum's code table",
 }
 
 

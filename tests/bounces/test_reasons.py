@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from returnpath.bounces.reasons import RULES, classify, normalise_text
@@ -78,7 +80,13 @@ def test_multiline_replies_are_joined() -> None:
 
 
 def test_every_rule_is_documented_and_compiles() -> None:
-    assert RULES.text
-    for rule in RULES.text:
+    # patterns compile on first use: compile them all here, so a typo fails a test, not a bounce
+    assert RULES.text and RULES.host and RULES.decisive["1.1"] == "userunknown" and RULES.vague["2.1"] == "suspend"
+    for rule in RULES.text + RULES.host:
         assert rule.doc and rule.patterns, rule.reason
+        for pattern in rule.patterns:
+            assert pattern.compiled().pattern == pattern.source
+            plain = re.sub(r"\\.", "", pattern.source)  # escapes such as \S keep their case
+            assert plain == plain.lower(), f"{pattern.source}: diagnostics are lower-cased before matching"
+        assert rule.reason in RULES.hard | {r.reason for r in RULES.text}, rule.reason
     assert RULES.hard == {"userunknown", "hostunknown", "hasmoved"}

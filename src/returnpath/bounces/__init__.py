@@ -148,7 +148,8 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
             where,
             found.feedback_type,
         )
-    decided = classify(found.status, found.code, diagnostic, found.command, found.action)
+    hosts = (found.remote_mta or "", address.rpartition("@")[2])
+    decided = classify(found.status, found.code, diagnostic, found.command, found.action, hosts=hosts)
     return Recipient(
         address,
         found.action,

@@ -263,7 +263,7 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
         return Recipient(
             address, action, status, code, diagnostic, remote, command, "delivered", False, f"dsn:Action {action}"
         )
-    decided = classify(status, code, diagnostic, command, action, diag_type)
+    decided = classify(status, code, diagnostic, command, action, diag_type, hosts=(remote or "", _domain(address)))
     rule = "dsn:Status" if decided.rule.startswith("status") else "dsn:Diagnostic-Code"
     return Recipient(
         address,
@@ -293,6 +293,10 @@ def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
             return []  # several (or no) recipients: which one failed is unknown
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
     return [prose_row(address, diagnostic, f"dsn:{where}") for address in found]
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2]
 
 
 def _address_in_text(broken: str, text: str) -> str:

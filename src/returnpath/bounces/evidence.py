@@ -114,7 +114,7 @@ def _from_text(mail: Mail, known: str) -> Recipient:
 
 def prose_row(address: str, diagnostic: str, where: str) -> Recipient:
     """A failed row whose only evidence is a report's words: the reason is read from them."""
-    decided = classify(None, None, diagnostic, None, "failed")
+    decided = classify(None, None, diagnostic, None, "failed", hosts=(address.rpartition("@")[2],))
     return Recipient(
         address,
         "failed",

@@ -1,18 +1,25 @@
 """Why a message bounced: status, reply code and diagnostic text -> a Sisimai reason.
 
 The rules are data (`reasons.toml`, read once); this module only applies them in order:
-decisive status, text rules (first match wins), vague status, fallbacks. `classify` is what
-every recogniser calls — the DSN reader and each lhost detector — so one reply line gets one
-reason wherever it was found, and the verdict's `rule` says which rule decided.
+the receiving provider's own codes (`[[host]]`), decisive status, text rules (first match
+wins), vague status, fallbacks. `classify` is what every recogniser calls — the DSN reader,
+each lhost detector and our own delivery's refusals — so one reply line gets one reason
+wherever it was found, and the verdict's `rule` says which rule decided.
+
+Cost matters: `returnpath parse` reads one file, the returned-mail worker thousands; the
+patterns are compiled on first need and found through an index (`patterns.py`).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from .patterns import Index, Pattern
 
 RULES_FILE = Path(__file__).with_name("reasons.toml")
 
@@ -21,6 +28,7 @@ NOT_FAILURES = frozenset({"delivered", "vacation", "feedback", "expanded"})
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _REPLY_PREFIX = re.compile(r"\b([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3}) )?")
+_HOST_END = re.compile(r"[\s\[(]")  # "mx.example.org[192.0.2.1]", "mx.example.org (192.0.2.1)"
 _CODE = re.compile(r"(?<![\d.#-])([245][0-5]\d)(?:[ -]|$)")
 
 
@@ -36,9 +44,25 @@ class Rule:
     reason: str
     hard: bool
     doc: str
-    patterns: tuple[re.Pattern[str], ...]
-    # (a literal every match contains, the pattern): the plain `in` test skips most searches
-    guarded: tuple[tuple[str, re.Pattern[str]], ...]
+    patterns: tuple[Pattern, ...]
+    provider: str = ""  # a [[host]] rule: the provider whose codes these are
+    hosts: tuple[str, ...] = ()  # ... its host names (suffixes); the rule applies to them
+    anywhere: bool = False  # ... and also without the host: the codes are the provider's alone
+
+    def key(self, pattern: Pattern) -> str:
+        """How the verdict's `rule` names a pattern of this rule: "text mailboxfull [over the
+        quota]: 'over ?quota'", "host yahoo blocked: '\\[ts03\\]'"."""
+        where = f"host {self.provider} " if self.provider else "text "
+        family = f" [{pattern.family}]" if pattern.family else ""
+        return f"{where}{self.reason}{family}: {pattern.source!r}"
+
+    def unit(self, pattern: Pattern) -> str:
+        """The wording rule a pattern is part of: its family ("text mailboxfull [over the
+        quota]"), or the pattern itself when it has none ("host yahoo blocked: '...'")."""
+        where = f"host {self.provider} " if self.provider else "text "
+        if pattern.family:
+            return f"{where}{self.reason} [{pattern.family}]"
+        return f"{where}{self.reason}: {pattern.source!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,44 +71,53 @@ class Rules:
     vague: dict[str, str]
     text: tuple[Rule, ...]
     hard: frozenset[str]
+    host: tuple[Rule, ...] = ()
+    index: Index[Rule] = field(init=False)  # the wording rules' patterns, found by their strings
+    providers: dict[str, str] = field(init=False)  # host suffix -> provider
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", Index([(p, r) for r in self.host + self.text for p in r.patterns]))
+        object.__setattr__(self, "providers", {h: r.provider for r in self.host for h in r.hosts})
+
+    def restricted(self, keep: Collection[str]) -> Rules:
+        """The same rules with only the wording rules named in `keep` (by `Rule.unit`):
+        the split score of bench/parse_accuracy.py scores half of the corpus with the rules
+        that also decide something in the other half."""
+
+        def only(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+            return tuple(replace(r, patterns=tuple(p for p in r.patterns if r.unit(p) in keep)) for r in rules)
+
+        return replace(self, text=only(self.text), host=only(self.host))
 
 
 def load(path: Path = RULES_FILE) -> Rules:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     text = tuple(_rule(r) for r in data.get("reason", ()))
     hard = frozenset(r.reason for r in text if r.hard)
+    providers = data.get("provider", {})
+    host = tuple(_rule(r, providers) for r in data.get("host", ()))
     status = data.get("status", {})
-    return Rules(dict(status.get("decisive", {})), dict(status.get("vague", {})), text, hard)
+    return Rules(dict(status.get("decisive", {})), dict(status.get("vague", {})), text, hard, host)
 
 
-def _rule(entry: dict[str, object]) -> Rule:
+def _rule(entry: dict[str, Any], providers: dict[str, dict[str, Any]] | None = None) -> Rule:
     # the diagnostic is lower-cased once before matching, so no IGNORECASE (slower) here
-    patterns = tuple(re.compile(str(p)) for p in entry.get("patterns", ()))  # type: ignore[attr-defined]
-    return Rule(
-        str(entry["name"]),
-        bool(entry.get("hard", False)),
-        str(entry.get("doc", "")),
-        patterns,
-        tuple((required_literal(p.pattern), p) for p in patterns),
+    patterns = tuple(Pattern(str(p)) for p in entry.get("patterns", ())) + tuple(
+        Pattern(str(p), str(family["name"])) for family in entry.get("family", ()) for p in family["patterns"]
     )
-
-
-def required_literal(pattern: str) -> str:
-    """The longest run of plain characters at the top level of a pattern: every match
-    contains it ("" when there is none, e.g. a top-level alternation)."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]  # the stdlib's sre_parse
-
-        ops = list(_parser.parse(pattern))
-    except Exception:  # a future Python without it: no shortcut, same answers
-        return ""
-    best, run = "", ""
-    for op, value in ops:
-        if op is _parser.LITERAL:
-            run += chr(value)
-            continue
-        best, run = max(best, run, key=len), ""
-    return max(best, run, key=len)
+    if providers is None:
+        return Rule(str(entry["name"]), bool(entry.get("hard", False)), str(entry.get("doc", "")), patterns)
+    provider = str(entry["provider"])
+    hosts = tuple(str(h).lower() for h in providers[provider].get("hosts", ()))
+    return Rule(
+        str(entry["reason"]),
+        False,  # hard or not is the reason's, as the text rules say
+        str(entry.get("doc", "")) or str(providers[provider].get("doc", "")),
+        patterns,
+        provider,
+        hosts,
+        bool(entry.get("anywhere", False)),
+    )
 
 
 RULES = load()
@@ -151,13 +184,43 @@ def _status_key(table: dict[str, str], status: str | None) -> str | None:
     return table.get(status) or table.get(f"{parts[1]}.{parts[2]}")
 
 
-def match_text(diagnostic: str) -> tuple[str, str] | None:
-    """(reason, pattern) of the first text rule that matches, or None."""
+def host_names(hosts: Sequence[str]) -> tuple[str, ...]:
+    """Host names as the rules compare them: lower case, without "[192.0.2.1]", "(...)",
+    a trailing dot or a "dns;" type; an address literal is no name and is dropped."""
+    names = []
+    for host in hosts:
+        name = (host or "").lower().rpartition(";")[2].strip()
+        name = _HOST_END.split(name, maxsplit=1)[0].rstrip(".")
+        if "." in name and not name.replace(".", "").isdigit():
+            names.append(name)
+    return tuple(names)
+
+
+def _served_by(names: tuple[str, ...]) -> set[str]:
+    """The providers whose hosts include one of these names (or a domain above it)."""
+    found = set()
+    for name in names:
+        labels = name.split(".")
+        for i in range(len(labels) - 1):
+            provider = RULES.providers.get(".".join(labels[i:]))
+            if provider:
+                found.add(provider)
+    return found
+
+
+def match(diagnostic: str, hosts: Sequence[str] = ()) -> tuple[str, str] | None:
+    """(reason, rule) of the first wording rule that matches, or None: first the codes of a
+    provider that serves one of `hosts` and those written `anywhere = true` (codes no one
+    else writes), then the text rules. (A match of the first kind names "host <provider>".)"""
     text = diagnostic[:MAX_DIAGNOSTIC].lower()
-    for rule in RULES.text:
-        for literal, pattern in rule.guarded:
-            if literal in text and pattern.search(text):
-                return rule.reason, pattern.pattern
+    served = _served_by(host_names(hosts)) if hosts else set()
+    entries = RULES.index.entries
+    for n in RULES.index.candidates(text):
+        pattern, rule = entries[n]
+        if rule.provider and not (rule.anywhere or rule.provider in served):
+            continue
+        if pattern.search(text):
+            return rule.reason, rule.key(pattern)
     return None
 
 
@@ -168,6 +231,8 @@ def classify(
     command: str | None = None,
     action: str = "failed",
     diagnostic_type: str | None = None,
+    *,
+    hosts: Sequence[str] = (),
 ) -> Classification:
     """Decide the reason for one recipient's report.
 
@@ -175,6 +240,9 @@ def classify(
     reply code; `diagnostic` the remote text; `command` the SMTP command it answered
     (HELO, EHLO, MAIL, RCPT, DATA; CONN for the greeting), `action` failed or delayed, and
     `diagnostic_type` the DSN's Diagnostic-Code type (smtp, x-unix, x-postfix, ...).
+    `hosts` names the receiving side — the remote MTA's host name, the recipient's domain —
+    so that a provider's own codes (reasons.toml `[[host]]`) are read as that provider
+    documents them.
     """
     text = normalise_text(diagnostic)
     if is_vague(status):
@@ -183,24 +251,28 @@ def classify(
             status = mined
     if code is None:
         code = find_code(text)
-    reason, rule = _decide(status, code, text, action, (diagnostic_type or "").lower())
+    reason, rule = _decide(status, code, text, action, (diagnostic_type or "").lower(), hosts)
     reason, rule = _adjust(reason, rule, status, command)
     return Classification(reason, is_hard(reason, status, code, action), status, rule)
 
 
-def _decide(status: str | None, code: int | None, text: str, action: str, diagnostic_type: str) -> tuple[str, str]:
+def _decide(
+    status: str | None, code: int | None, text: str, action: str, diagnostic_type: str, hosts: Sequence[str]
+) -> tuple[str, str]:
     if status and status.startswith("2"):
         return "delivered", f"status {status}"
+    matched = match(text, hosts)
+    if matched and matched[1].startswith("host"):
+        return matched  # the receiving provider's own code says more than status or wording
     decisive = _status_key(RULES.decisive, status)
-    matched = match_text(text)
     if decisive:
-        if decisive == "userunknown" and matched and matched[0] in _NOT_A_MISSING_MAILBOX:
+        if matched and matched[0] in _WORDS_OVER_STATUS.get(decisive, ()):
             # "550 5.1.1 ... mailbox is over quota": servers that answer every refusal with
-            # 5.1.1; the words are more precise than the status
-            return matched[0], f"text {matched[0]}: {matched[1]!r} (over status {status})"
+            # one status; the words are more precise than the status
+            return matched[0], f"{matched[1]} (over status {status})"
         return decisive, f"status {status}"
     if matched:
-        return matched[0], f"text {matched[0]}: {matched[1]!r}"
+        return matched
     if diagnostic_type == "x-unix":  # a local delivery program (procmail, a pipe) failed
         return "mailererror", "Diagnostic-Code type x-unix"
     if action == "delayed":
@@ -213,14 +285,19 @@ def _decide(status: str | None, code: int | None, text: str, action: str, diagno
     return "onhold", "no rule matched"
 
 
-_NOT_A_MISSING_MAILBOX = frozenset(
-    {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered"}
-)
+# A decisive status -> the reasons whose words win over it.
+_WORDS_OVER_STATUS: dict[str, frozenset[str]] = {
+    # 5.1.1 written for every refusal: "550 5.1.1 ... mailbox is over quota", "... relay
+    # access denied", "... account disabled"
+    "userunknown": frozenset(
+        {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered", "suspend"}
+    ),
+    # "551 5.1.6 User not local" / "not our customer": no such mailbox here (RFC 5321's 551)
+    "hasmoved": frozenset({"userunknown"}),
+    # X.5.3 and X.2.3 for a rate: "452 4.5.3 Too many connections" is no recipient limit
+    "exceedlimit": frozenset({"toomanyconn"}),
+}
 _SENDER_STAGE = ("userunknown", "hostunknown", "filtered", "suspend", "undefined", "onhold")
-
-
-def _filter_status(status: str | None) -> bool:
-    return status is None or status.split(".")[1:2] in (["2"], ["7"])
 
 
 def _adjust(reason: str, rule: str, status: str | None, command: str | None) -> tuple[str, str]:
@@ -245,3 +322,7 @@ def _adjust(reason: str, rule: str, status: str | None, command: str | None) -> 
         # 5.1.x, or a vague 5.0.0 the words are all there is: the mailbox does not exist.)
         return "filtered", rule + "; not at RCPT"
     return reason, rule
+
+
+def _filter_status(status: str | None) -> bool:
+    return status is None or status.split(".")[1:2] in (["2"], ["7"])

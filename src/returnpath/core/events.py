@@ -61,15 +61,17 @@ _COMMANDS = {
 }
 
 
-def refusal_fields(outcome: Outcome, *, expired: bool = False) -> dict[str, Any]:
+def refusal_fields(outcome: Outcome, *, expired: bool = False, recipient: str = "") -> dict[str, Any]:
     """Why our own delivery failed, decided by the same classifier as a returned report
     (bounces/reasons.py), so that a failure refused during SMTP and the same refusal reported
     later by a DSN get the same `reason` and `hard`. A delivery whose retry window closed is
-    `expired` (soft: the address may well work), whatever its last reply said."""
+    `expired` (soft: the address may well work), whatever its last reply said. The host we
+    spoke to and the recipient's domain let a provider's own codes be read as it documents them."""
     command = _COMMANDS[outcome.step]
     if expired:
         return {"command": command, "reason": "expired", "hard": False, "rule": "the retry window closed"}
-    found = classify(outcome.status, outcome.code, outcome.text, command=command)
+    hosts = (outcome.remote or "", recipient.rpartition("@")[2])
+    found = classify(outcome.status, outcome.code, outcome.text, command=command, hosts=hosts)
     return {"command": command, "reason": found.reason, "hard": found.hard, "rule": found.rule}
 
 
@@ -88,7 +90,7 @@ def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: 
     }
     if kind is EventKind.FAILURE:
         data["type"] = "sync"
-        data.update(refusal_fields(outcome, expired=bool(extra.get("expired"))))
+        data.update(refusal_fields(outcome, expired=bool(extra.get("expired")), recipient=job.recipient))
     data.update(extra)
     return Event(kind, job.delivery_id, job.message_id, job.account_id, now, data)
 

@@ -1,0 +1,135 @@
+"""The receiving providers' own codes (reasons.toml `[[host]]`): read as the provider documents
+them when the remote MTA or the recipient's domain is that provider's, and everywhere for
+codes no one else writes (issue 9, "per-receiving-host tables as data").
+
+The same refusal gets the same reason whichever way it reaches us: a DSN's Remote-MTA, the
+"host X said" of a non-standard bounce, or our own delivery's refusal (`refusal_fields`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from returnpath.bounces import recognise
+from returnpath.bounces.reasons import classify, host_names
+from returnpath.core.events import refusal_fields
+from returnpath.core.model import Outcome, Step, Verdict
+
+from .test_reason_families import report
+
+# GMX and WEB.DE refuse a sending IP of poor reputation with a text that, from another server,
+# could be any policy: only the host says what it means.
+GMX = (
+    "554-Transaction failed 554-Reject due to policy restrictions. 554 For explanation visit "
+    "https://postmaster.gmx.net/en/case?c=hi&i=ip&v=192.0.2.1&r=1AbCdE"
+)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        ("mx00.emig.gmx.net",),  # the remote MTA
+        ("mx01.emig.gmx.net[212.227.17.5]:25",),  # as our delivery names the host it spoke to
+        ("dns; mx-ha03.web.de",),  # a DSN's Remote-MTA, type and all
+        ("", "gmx.de"),  # no remote MTA, but the recipient's domain
+        ("MX00.EMIG.GMX.NET.",),  # case and a trailing dot
+    ],
+)
+def test_a_providers_code_is_read_as_the_provider_documents_it(hosts: tuple[str, ...]) -> None:
+    decided = classify("5.0.0", 554, GMX, "DATA", hosts=hosts)
+    assert (decided.reason, decided.rule) == ("blocked", "host gmx blocked: 'reject due to policy restrictions'")
+
+
+@pytest.mark.parametrize("hosts", [(), ("mx.example.org", "example.org"), ("[192.0.2.1]",), ("notgmx.net",)])
+def test_the_same_words_from_another_host_are_not_that_providers_code(hosts: tuple[str, ...]) -> None:
+    assert not classify("5.0.0", 554, GMX, "DATA", hosts=hosts).rule.startswith("host")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "provider"),
+    [
+        # codes only their provider writes decide without the host
+        ("451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", "badreputation", "microsoft"),
+        ("550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", "blocked", "microsoft"),
+        ("550 5.7.512 Access denied, message must be RFC 5322 section 3.6.2 compliant", "notcompliantrfc", "microsoft"),
+        ("421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1", "badreputation", "yahoo"),
+        ("421 4.7.0 [TS03] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed.", "blocked", "yahoo"),
+        ("550 5.1.0 <s@example.com> sender rejected. Refer to Error Codes section at https://www.cox.com/residential/support/email-error-codes.html for more information. AUP#CXDNS", "requireptr", "cox"),
+        ("550 5.1.0 <s@example.com> sender rejected. Please see https://www.spectrum.net/support/internet/understanding-email-error-codes for more information. AUP#In-1310", "toomanyconn", "spectrum"),
+        ("554 resimta-ch2-18v.sys.comcast.net comcast 192.0.2.1 Comcast block for spam. Please see http://postmaster.comcast.net/smtp-error-codes.php#RL000001", "toomanyconn", "comcast"),
+        ("550 RP:TRC 163 mx3,bMCowAB3X8Kx: recipients of this sender exceed the limit today", "toomanyconn", "netease"),
+        ("553 DT:SUM envelope sender does not match the header From", "policyviolation", "netease"),
+        ("550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]", "spamdetected", "orange"),
+    ],
+)  # fmt: skip
+def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: str) -> None:
+    decided = classify(None, None, text)
+    assert decided.reason == reason, decided.rule
+    assert decided.rule.startswith(f"host {provider} ")
+
+
+def test_a_providers_code_wins_over_a_generic_status_and_wording() -> None:
+    # Cox writes "sender rejected" with 5.1.0 for every AUP code; the code is the reason
+    text = "550 5.1.0 <s@example.com> sender rejected. AUP#CDRBL"
+    assert classify("5.1.0", 550, text, "RCPT").reason == "blocked"
+
+
+def test_host_names_are_cleaned() -> None:
+    assert host_names(
+        ["dns; MX.Example.ORG.", "mx.example.net[192.0.2.1]:25", "[192.0.2.7]", "", "mx (192.0.2.1)"]
+    ) == (
+        "mx.example.org",
+        "mx.example.net",
+    )
+
+
+# ---- wiring: DSN, non-standard bounce and our own delivery give the same answer ----------
+
+
+def _dsn(recipient: str, remote_mta: str | None) -> bytes:
+    return report(recipient, "5.0.0", GMX, remote_mta)
+
+
+def _exim_bounce(recipient: str, host: str) -> bytes:
+    return (
+        "From: Mail Delivery System <Mailer-Daemon@relay.example.org>\r\nTo: me@example.net\r\n"
+        "Subject: Mail delivery failed: returning message to sender\r\nContent-Type: text/plain\r\n\r\n"
+        "This message was created automatically by mail delivery software.\r\n\r\n"
+        "A message that you sent could not be delivered to one or more of its\r\n"
+        "recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
+        f"  {recipient}\r\n    host {host} [212.227.15.9]\r\n"
+        f"    SMTP error from remote mail server after end of data:\r\n    {GMX}\r\n\r\n"
+        "------ This is a copy of the message, including all the headers. ------\r\n"
+        f"To: {recipient}\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_dsn("a@example.org", "mx00.emig.gmx.net"), "blocked"),  # by Remote-MTA
+        (_dsn("a@gmx.de", None), "blocked"),  # by the recipient's domain
+        (_dsn("a@example.org", "mx.example.org"), "onhold"),  # neither: the words alone say nothing
+        (_exim_bounce("a@example.org", "mx00.emig.gmx.net"), "blocked"),  # the bounce's "host X"
+        (_exim_bounce("a@example.org", "mx.example.org"), "onhold"),
+    ],
+    ids=["dsn-remote-mta", "dsn-domain", "dsn-other", "exim-host", "exim-other"],
+)
+def test_recognise_passes_the_receiving_host(raw: bytes, reason: str) -> None:
+    [row] = recognise(raw).recipients
+    assert row.reason == reason, row.rule
+
+
+@pytest.mark.parametrize(
+    ("remote", "recipient", "reason"),
+    [
+        ("mx00.emig.gmx.net[212.227.15.9]:25", "a@example.org", "blocked"),
+        (None, "a@web.de", "blocked"),
+        ("mx.example.org[192.0.2.9]:25", "a@example.org", "onhold"),
+    ],
+)
+def test_a_refusal_during_our_own_delivery_reads_the_host_too(remote: str | None, recipient: str, reason: str) -> None:
+    outcome = Outcome(Verdict.PERMANENT, Step.EOM, 554, "5.0.0", GMX, remote)
+    sync = refusal_fields(outcome, recipient=recipient)
+    assert sync["reason"] == reason, sync["rule"]
+    [row] = recognise(_dsn(recipient, remote.split("[")[0] if remote else None)).recipients
+    assert row.reason == sync["reason"]
