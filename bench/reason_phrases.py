@@ -25,6 +25,17 @@ from returnpath.bounces.reasons import classify
 
 TABLE = ROOT / "tests" / "bounces" / "reason_phrases.json"
 
+# Reasons that Sisimai 5 split out of 4.25's (the table's answers are 4.25's): a row answered
+# with one of these, where 4.25 says one it was split from, is counted apart.
+SPLIT_FROM = {
+    "authfailure": {"blocked", "rejected", "policyviolation", "securityerror"},
+    "badreputation": {"blocked"},
+    "requireptr": {"blocked", "rejected"},
+    "speeding": {"toomanyconn", "blocked"},
+    "notcompliantrfc": {"contenterror", "policyviolation", "rejected"},
+    "failedstarttls": {"securityerror"},
+}
+
 
 def load() -> list[dict]:
     return json.loads(TABLE.read_text(encoding="utf-8"))["rows"]
@@ -54,7 +65,11 @@ def main() -> int:
             misses.append((row, answer))
 
     n, ok = len(rows), sum(right.values())
+    split = sum(c for (expected, answer), c in confusions.items() if expected in SPLIT_FROM.get(answer, ()))
     print(f"reason agreement with Sisimai 4.25 over its phrase lists: {ok}/{n} = {ok / n:.1%}")
+    print(
+        f"  counting Sisimai 5's finer reasons as the 4.25 one they came from: {ok + split}/{n} = {(ok + split) / n:.1%}"
+    )
     print("\nper reason (right/total):")
     for reason in sorted(total):
         print(f"  {reason:16} {right[reason]:4}/{total[reason]:<4} {right[reason] / total[reason]:6.1%}")
