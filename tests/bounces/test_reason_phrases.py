@@ -548,7 +548,7 @@ KNOWN_MISSES: dict[str, tuple[int, ...]] = {
         866,
         949,
         1008,
-        1018,
+        1017,
     ),
     "contenterror -> onhold": (
         110,
@@ -579,8 +579,8 @@ KNOWN_MISSES: dict[str, tuple[int, ...]] = {
         891,
         894,
         1007,
+        1014,
         1015,
-        1016,
     ),
     "hostunknown -> onhold": (
         153,
@@ -731,7 +731,6 @@ KNOWN_MISSES: dict[str, tuple[int, ...]] = {
     "blocked -> hostunknown": (728,),
     "blocked -> policyviolation": (42,),
     "blocked -> virusdetected": (57,),
-    "blokced -> rejected": (1014,),
     "contenterror -> mesgtoobig": (108,),
     "contenterror -> networkerror": (112,),
     "contenterror -> systemerror": (742,),
