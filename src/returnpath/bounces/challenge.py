@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from . import regex
 from .mail import Mail
 
 MAX_TEXT = 2048  # characters of the text searched: a challenge says what it wants first
@@ -46,15 +47,15 @@ _PRODUCTS = (
 )
 # Headers where a product names itself (TMDA: "X-Delivery-Agent: TMDA/1.1.12").
 _NAMING_HEADERS = ("from", "subject", "x-delivery-agent", "x-mailer", "user-agent")
-_VERIFYING = re.compile(  # searched in the lower-cased text
+_VERIFYING = regex.compile(  # searched in the lower-cased text
     r"verif|confirm|approv|authenti|guest ?list|white ?list|allow ?list|human|humain|valider|"
     r"best[äa]tig|freigeben|consent|accept (?:your|mail)",
     re.IGNORECASE,
 )
 # Sentences that ask the sender to prove something, each with the words one of which it
 # contains: the cheap test that spares the expression on ordinary mail.
-_ASKS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (gates, re.compile(pattern))
+_ASKS: tuple[tuple[tuple[str, ...], regex.Regex[str]], ...] = tuple(
+    (gates, regex.compile(pattern))
     for gates, pattern in (
         (
             ("human", "person", "robot", "spammer"),
@@ -96,7 +97,7 @@ _ASKS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (("humano", "verifica"), r"confirme que eres (?:un )?humano|verifica (?:tu|su) (?:direcci[óo]n|mensaje)"),
     )
 )
-_HOW = re.compile(
+_HOW = regex.compile(
     r"click|klick|cliqu|haga clic|fare clic|reply to this|respond to this|simply reply|just reply|"
     r"follow (?:the|this) link|visit|https?://|r[ée]pondez|antworten sie|responda|"
     r"send an empty (?:message|e-?mail)|reply\W? (?:feature|button)",

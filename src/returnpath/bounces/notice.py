@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 
+from . import regex
 from .mail import Mail, clean_address
 
 # Local parts of the addresses mail systems send notices from.
-DAEMON_LOCAL = re.compile(
+DAEMON_LOCAL = regex.compile(
     r"^(?:mailer-?daemon|mail-?daemon|postmaster|mdaemon|mail\.?delivery|maildelivery|"
     r"mail\.?admin|mailadmin|mail-?router|smtp-?gateway|"
     r"microsoftexchange[0-9a-f]*|internet-?mail-?service|mailsystem|mail-?system|"
@@ -32,7 +33,7 @@ DAEMON_LOCAL = re.compile(
     re.IGNORECASE,
 )
 # Display names of the same ("Mail Delivery Subsystem", "System Administrator", ...).
-DAEMON_NAME = re.compile(
+DAEMON_NAME = regex.compile(
     r"mailer[- ]?daemon|mail delivery (?:system|subsystem|service|agent)|postmaster|"
     r"system administrator|mail administrator|mail system|mail router|post office|"
     r"internet mail (?:service|delivery)|microsoft exchange|mdaemon|mail server|returned mail|"
@@ -43,7 +44,7 @@ DAEMON_NAME = re.compile(
 
 # Subjects of failure notices. Searched anywhere in the subject, but a subject that starts
 # with a reply prefix ("Re:", "AW:") is a person answering, never a server.
-FAILURE_SUBJECT = re.compile(
+FAILURE_SUBJECT = regex.compile(
     r"undeliver|undelivered|not delivered|non[- ]?deliver|nondeliver|could not be delivered|"
     r"couldn't be delivered|cannot be delivered|can't be delivered|unable to deliver|"
     r"delivery (?:fail|error|status notification|has failed|incomplete)|"
@@ -75,7 +76,7 @@ FAILURE_SUBJECT = re.compile(
     r"发送失败|傳送失敗|递送失败|전달되지 않음|배달 실패|전송 실패",
     re.IGNORECASE,
 )
-WARNING_SUBJECT = re.compile(
+WARNING_SUBJECT = regex.compile(
     r"delivery (?:status notification \(delay\)|delayed|delay)|delayed (?:mail|delivery|message)|"
     r"message delayed|\(delay\)|not (?:yet )?been delivered|not yet delivered|still (?:being )?retried|"
     r"delivery warning|warning: (?:could not send|message|delayed)|temporary (?:delivery )?(?:failure|error)|"
@@ -86,10 +87,10 @@ WARNING_SUBJECT = re.compile(
     r"доставка задерживается|配信遅延|配信が遅延|投递延迟|延迟投递|延遲投遞|전달 지연",
     re.IGNORECASE,
 )
-REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+REPLY_PREFIX = regex.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 # Sentences of failure notices (the notice's own words and the remote servers' replies).
-FAILURE_TEXT = re.compile(
+FAILURE_TEXT = regex.compile(
     r"could not be delivered|couldn't be delivered|cannot be delivered|can't be delivered|"
     r"was not delivered|were not delivered|has not been delivered|wasn't able to deliver|"
     r"unable to deliver|not able to deliver|could not deliver|failed to deliver|"
@@ -121,7 +122,7 @@ FAILURE_TEXT = re.compile(
     re.IGNORECASE,
 )
 # Sentences of delay warnings: the server keeps the message and tries again.
-WARNING_TEXT = re.compile(
+WARNING_TEXT = regex.compile(
     r"has not yet been delivered|have not yet been delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
     r"will continue to be attempted|"
     r"(?:delivery|message) (?:to the following recipients? )?(?:has been|is|was) delayed|delivery delayed|"
@@ -137,14 +138,14 @@ WARNING_TEXT = re.compile(
     re.IGNORECASE,
 )
 # What only a final failure says: a warning that says one of these is a failure after all.
-PERMANENT_TEXT = re.compile(
+PERMANENT_TEXT = regex.compile(
     r"permanent(?:ly)?\b|i've given up|i have given up|giving up|gave up|will not (?:be )?retr|"
     r"no (?:further|more) (?:attempts|retries)|could not be delivered|failed permanently|"
     r"undeliverable|unzustellbar|non remis|definitiv|d[ée]finitive",
     re.IGNORECASE,
 )
 # Delivery and read receipts, relays: a notice about a message that arrived.
-SUCCESS_TEXT = re.compile(
+SUCCESS_TEXT = regex.compile(
     r"(?:was|were|has been|have been) (?:successfully )?(?:delivered|relayed) to|delivered successfully|"
     r"successfully delivered|delivery (?:to the following recipients? )?(?:was )?succe|was read on|"
     r"delivery to these recipients or groups is complete|your message has been delivered|"

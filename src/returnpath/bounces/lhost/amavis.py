@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, has, text
 
 NAME = "amavis"
-_RELAY = re.compile(
+_RELAY = regex.compile(
     r"^[ \t]*<(" + ADDRESS.pattern + r")>: *(?:\[([^\]]*)\] said:)?(.*?)(?=^[ \t]*<" + ADDRESS.pattern + r">:|^\S|\Z)",
     re.MULTILINE | re.DOTALL,
 )
-_BLOCKED = re.compile(r"^[ \t]*-> *<?(" + ADDRESS.pattern + r")>?", re.MULTILINE)
+_BLOCKED = regex.compile(r"^[ \t]*-> *<?(" + ADDRESS.pattern + r")>?", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

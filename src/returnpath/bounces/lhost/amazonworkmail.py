@@ -24,9 +24,9 @@ wrong, so its code and status are reported.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, has, header, text
@@ -34,7 +34,7 @@ from .textdsn import read_fields
 
 NAME = "amazonworkmail"
 _OPENING = "An error occurred while trying to deliver the mail to the following recipients"
-_INNER = re.compile(r"<([245]\d\d) ([245]\.\d{1,3}\.\d{1,3})\b[^<>]*>\s*$")
+_INNER = regex.compile(r"<([245]\d\d) ([245]\.\d{1,3}\.\d{1,3})\b[^<>]*>\s*$")
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "barracuda"
-_LINE = re.compile(r"Your message to: *<?(" + ADDRESS.pattern + r")>?\s*\n(was blocked by .*)$", re.MULTILINE)
+_LINE = regex.compile(r"Your message to: *<?(" + ADDRESS.pattern + r")>?\s*\n(was blocked by .*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

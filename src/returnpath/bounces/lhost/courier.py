@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import detector, found, has, sections, text
 
 NAME = "courier"
-_HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*$", re.MULTILINE)
+_HEAD = regex.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "domino"
-_REPORT = re.compile(
+_REPORT = regex.compile(
     r"was not delivered to:\s*\n(.*?)\n\s*because:\s*\n(.*?)(?:\n[ \t]*\n|\Z)", re.DOTALL | re.IGNORECASE
 )
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import cut, detector, found, has, text
 
 NAME = "dragonfly"
-_RECIPIENT = re.compile(r"There was an error delivering your mail to <([^<>\s]+)>\.?")
-_REMOTE = re.compile(r"^([\w.:-]+) \[[^\]]*\] did not like our", re.MULTILINE)
+_RECIPIENT = regex.compile(r"There was an error delivering your mail to <([^<>\s]+)>\.?")
+_REMOTE = regex.compile(r"^([\w.:-]+) \[[^\]]*\] did not like our", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "exchange2003"
-_START = re.compile(r"did not reach the following recipient(?:\(s\)|s)?:[ \t]*", re.IGNORECASE)
-_LINE = re.compile(r"^[ \t]*(" + ADDRESS.pattern + r")(?: on .*)?$", re.MULTILINE)
+_START = regex.compile(r"did not reach the following recipient(?:\(s\)|s)?:[ \t]*", re.IGNORECASE)
+_LINE = regex.compile(r"^[ \t]*(" + ADDRESS.pattern + r")(?: on .*)?$", re.MULTILINE)
 # MSEXCH diagnostic codes whose meaning is fixed, as Exchange documents them.
 _CODES = {"000C05A6": "userunknown"}
-_CODE = re.compile(r"\((000[0-9A-F]{5})\)")
+_CODE = regex.compile(r"\((000[0-9A-F]{5})\)")
 
 
 def _blocks(rest: str) -> list[tuple[str, str]]:

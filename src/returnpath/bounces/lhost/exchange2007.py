@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, sections, text
 
 NAME = "exchange2007"
-_DIAGNOSTIC = re.compile(
+_DIAGNOSTIC = regex.compile(
     r"^[ \t]*(?:Diagnostic information for administrators|"
     r"Informations de diagnostic pour les administrateurs|"
     r"Diagnoseinformationen für Administratoren|"
@@ -46,22 +47,22 @@ _DIAGNOSTIC = re.compile(
     r"管理者向けの診断情報|管理員診斷資訊|管理员的诊断信息)\s*[:：]",
     re.MULTILINE | re.IGNORECASE,
 )
-_END = re.compile(
+_END = regex.compile(
     r"^[ \t]*(?:Original message headers|En-têtes de message d'origine|"
     r"Ursprüngliche Nachrichtenkopfzeilen|Encabezados del mensaje original|"
     r"元のメッセージ ヘッダー|Received:|Return-Path:)",
     re.MULTILINE | re.IGNORECASE,
 )
-_RECIPIENT = re.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$", re.MULTILINE)
-_REPLY = re.compile(
+_RECIPIENT = regex.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$", re.MULTILINE)
+_REPLY = regex.compile(
     r"Remote Server returned '(.*?)'|#([245]\d\d .*?)\s*##|"
     r"^[ \t]*([245]\.\d+\.\d+ [^\n]*)$",
     re.DOTALL | re.IGNORECASE | re.MULTILINE,
 )
-_SERVER = re.compile(r"Generating server:\s*([\w.-]+)", re.IGNORECASE)
+_SERVER = regex.compile(r"Generating server:\s*([\w.-]+)", re.IGNORECASE)
 
 
-_COULDNT = re.compile(
+_COULDNT = regex.compile(
     r"Your message to (" + ADDRESS.pattern + r") couldn't be delivered\.\s*\n"
     r"\s*(.*)"
 )

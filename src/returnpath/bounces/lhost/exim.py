@@ -37,18 +37,19 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, addresses, detector, found, has, header, text
 
 NAME = "exim"
 
-_START = re.compile(
+_START = regex.compile(
     r"(?:following\s+address(?:\(es\)|es)?\s+failed|"
     r"has not yet been delivered (?:is|are)|incorrectly\s+constructed):[ \t]*\n",
     re.IGNORECASE,
 )
-_END = re.compile(
+_END = regex.compile(
     r"^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|"
     r"-{3,} ?The header of the original|"
     r"Included is a copy of the message|No action is required on your part|\*{5,})",
@@ -59,8 +60,8 @@ _MARKS = (
     "could not be delivered to one or more",
     "has not yet been delivered",
 )
-_GENERATED = re.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
-_HOST = re.compile(r"\bhost ([\w.-]+) \[")
+_GENERATED = regex.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
+_HOST = regex.compile(r"\bhost ([\w.-]+) \[")
 
 
 def _indent(line: str) -> int:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, has, sections, text
 
 NAME = "ezweb"
-_RECIPIENT = re.compile(r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>[ \t]*$", re.MULTILINE)
-_END = re.compile(r"^-{10,}|^Received: ", re.MULTILINE)
+_RECIPIENT = regex.compile(r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>[ \t]*$", re.MULTILINE)
+_END = regex.compile(r"^-{10,}|^Received: ", re.MULTILINE)
 _OWN = ("The user(s) account is disabled", "Each of the following recipients was rejected by a remote")
 
 

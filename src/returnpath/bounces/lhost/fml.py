@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "fml"
-_LINE = re.compile(r"You are not a member of this mailing list <(" + ADDRESS.pattern + r")>")
+_LINE = regex.compile(r"You are not a member of this mailing list <(" + ADDRESS.pattern + r")>")
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 
-from .. import notice
+from .. import notice, regex
 from ..mail import Mail, clean_address
 from ..rules import Found
 from ._text import ADDRESS, detector, found, reply
@@ -63,7 +63,7 @@ MAX_CANDIDATES = 100  # addresses weighed: a notice is about one delivery, rarel
 MAX_MENTIONS = 10  # mentions of one address weighed (its list line, transcript, reply...)
 
 # Terms only mail systems use in an error text.
-MAIL_TERMS = re.compile(
+MAIL_TERMS = regex.compile(
     r"mailbox|mail ?box|user ?unknown|unknown (?:user|recipient)|no such (?:user|recipient|address)|"
     r"recipient address|e-?mail (?:address|account)|\bsmtp\b|\bmx\b|mail ?server|mail exchanger|"
     r"remote (?:host|server|system)|over ?quota|quota|relay(?:ing)? (?:denied|not permitted)|"
@@ -72,7 +72,7 @@ MAIL_TERMS = re.compile(
     re.IGNORECASE,
 )
 # Where the notice's own words end and the returned copy begins.
-_COPY = re.compile(
+_COPY = regex.compile(
     r"^[ \t>|]*(?:[-=*_|]{2,}[ \t]*)?(?:possibly truncated |partial |the |a )?(?:"
     r"below this line is a copy|this is a copy of|(?:a )?copy of (?:the |your )?(?:original )?message|"
     r"(?:the )?original message(?: headers?)?(?: follows| is attached| below| included|:|[ \t]*[-=*]|$)|"
@@ -85,25 +85,25 @@ _COPY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # A header line of a returned message pasted inline.
-_HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]")
+_HEADER_LINE = regex.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]")
 # (Not Date, From, To, Subject alone: notices summarise the message in those lines.)
 _COPY_HEADERS = frozenset({"return-path", "received", "message-id", "mime-version", "dkim-signature", "x-mailer"})
 # Lines whose addresses are no recipients: Message-IDs, trace lines.
-_NOT_RECIPIENT_LINE = re.compile(
+_NOT_RECIPIENT_LINE = regex.compile(
     r"message[- ]?id|msg-?id|in-reply-to|references:|queue[- ]id|^\s*(?:id|received|by|from)\b\s*[:<]?",
     re.IGNORECASE,
 )
 # "To:" lines of the notice's summary of the message: weak (the list of all recipients).
-_TO_LINE = re.compile(r"(?:^|\*)\s*(?:to|cc|bcc|an|à|a|para|aan|til|till|kopie|destinataire)s?\s*:", re.IGNORECASE)
+_TO_LINE = regex.compile(r"(?:^|\*)\s*(?:to|cc|bcc|an|à|a|para|aan|til|till|kopie|destinataire)s?\s*:", re.IGNORECASE)
 # "From:" lines of the same summary: the sender, never a recipient.
-_FROM_LINE = re.compile(
+_FROM_LINE = regex.compile(
     r"(?:^|\*)\s*(?:from|von|de|da|van|sender|sent by|reply-to|return-path|envelope-from|mail from|absender)\s*:",
     re.IGNORECASE,
 )
 # Mailboxes of mail systems, never the failed recipient ("please contact postmaster@...").
-_SYSTEM = re.compile(r"^(?:postmaster|mailer-?daemon|hostmaster|abuse|noc|root|bounces?)@", re.IGNORECASE)
+_SYSTEM = regex.compile(r"^(?:postmaster|mailer-?daemon|hostmaster|abuse|noc|root|bounces?)@", re.IGNORECASE)
 # Help desks named in notices: a recipient only when no other address is there.
-_ROLE = re.compile(
+_ROLE = regex.compile(
     r"^(?:webmaster|helpdesk|help-?desk|support|help|security|mail-?admin|administrator|no-?reply|do-?not-?reply)@",
     re.IGNORECASE,
 )
@@ -120,8 +120,8 @@ _OWN_HEADERS = (
     "sender",
     "errors-to",
 )
-_COPY_SENDERS = re.compile(r"^(?:from|sender|return-path|reply-to|errors-to|message-id):[ \t]*(.*)$", re.I | re.M)
-_COPY_TO = re.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)$", re.IGNORECASE | re.MULTILINE)
+_COPY_SENDERS = regex.compile(r"^(?:from|sender|return-path|reply-to|errors-to|message-id):[ \t]*(.*)$", re.I | re.M)
+_COPY_TO = regex.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)$", re.IGNORECASE | re.MULTILINE)
 
 
 def split_copy(body: str) -> tuple[str, str]:
@@ -256,7 +256,7 @@ def _error_paragraph(own: str) -> str:
 
 # A sender named in the notice's prose ("not accepting mail from <news@...>"), or a
 # Message-ID ("the message <2026...@relay.example.com> could not be delivered").
-_SENT_FROM = re.compile(
+_SENT_FROM = regex.compile(
     r"(?:\bfrom|\bsender|\babsender|\bvon|exp[ée]diteur|remitente|\bmessage(?:[- ]?id)?|msg-?id)"
     r"\s*[:=]?\s*[<'\"(\[]*$",
     re.IGNORECASE,

@@ -34,31 +34,32 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import cut, detector, found, has, text
 
 NAME = "gmail"
-_HEAD = re.compile(
+_HEAD = regex.compile(
     r"Delivery to the following recipients? (failed permanently|has been delayed|"
     r"failed temporarily):?\s*\n\s*(.+?)\s*\n",
     re.IGNORECASE,
 )
 _STATES = {"6": "MAIL", "13": "EHLO", "18": "DATA"}
-_BY = re.compile(r"rejected by the server for the recipient domain \S+ by ([\w.-]+?)\.? \[")
+_BY = regex.compile(r"rejected by the server for the recipient domain \S+ by ([\w.-]+?)\.? \[")
 
 
-_NEW = re.compile(
+_NEW = regex.compile(
     r"Your message wasn't delivered to (\S+?@\S+?) because (.*?)"
     r"(?:\n\s*\n|$)",
     re.DOTALL,
 )
-_RESPONSE = re.compile(
+_RESPONSE = regex.compile(
     r"^The response (?:from the remote server )?was:\s*\n(.*?)(?:\n\s*\n|\Z)", re.MULTILINE | re.DOTALL
 )
 
 
-_RETRY = re.compile(
+_RETRY = regex.compile(
     r"There was a temporary problem delivering your message to "
     r"(\S+?@\S+?)\.(?:\s|$)"
 )

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, has, sections, text
 
 NAME = "gmx"
 _END = "--- The header of the original message is following. ---"
-_START = re.compile(r"following\s+address(?:\(es\)|es)?\s+failed:", re.IGNORECASE)
-_ADDRESS_LINE = re.compile(r"^[ \t]*\"?<?(" + ADDRESS.pattern + r")>?\"?:?[ \t]*$", re.MULTILINE)
-_HOST = re.compile(r"\bhost:\s*([\w.-]+)")
+_START = regex.compile(r"following\s+address(?:\(es\)|es)?\s+failed:", re.IGNORECASE)
+_ADDRESS_LINE = regex.compile(r"^[ \t]*\"?<?(" + ADDRESS.pattern + r")>?\"?:?[ \t]*$", re.MULTILINE)
+_HOST = regex.compile(r"\bhost:\s*([\w.-]+)")
 
 
 def detect(mail: Mail) -> list[Found] | None:

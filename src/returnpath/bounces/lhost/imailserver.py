@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, header, text
 
 NAME = "imailserver"
-_SENTENCE = re.compile(r"^[ \t]*([A-Z][^:\n]{3,60}): *(" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE)
+_SENTENCE = regex.compile(r"^[ \t]*([A-Z][^:\n]{3,60}): *(" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE)
 # IMail's own sentences, whose meaning is fixed (the remote server was not involved).
 _OWN = (
     (r"Unknown user", "userunknown"),
     (r"Delivery failed \d+ attempts", "expired"),
     (r"User mailbox exceeds allowed size", "mailboxfull"),
 )
-_TO = re.compile(r"^[ \t]*undeliverable to (" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_TO = regex.compile(r"^[ \t]*undeliverable to (" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -11,14 +11,13 @@ The line after the address is the whole reason, in KDDI's words.
 
 from __future__ import annotations
 
-import re
-
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "kddi"
-_LINE = re.compile(
+_LINE = regex.compile(
     r"Could not be delivered to: <(" + ADDRESS.pattern + r")>[ \t]*\n"
     r"((?:[ \t]+\S.*\n?)*)"
 )

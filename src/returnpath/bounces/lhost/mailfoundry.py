@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, text
 
 NAME = "mailfoundry"
-_TO = re.compile(r"^Unable to deliver message to: <(" + ADDRESS.pattern + r")>", re.MULTILINE)
+_TO = regex.compile(r"^Unable to deliver message to: <(" + ADDRESS.pattern + r")>", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import detector, found, has, sections, text
 
 NAME = "messagingserver"
-_RECIPIENT = re.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
-_LABEL = re.compile(
+_RECIPIENT = regex.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_LABEL = regex.compile(
     r"^[ \t]*(Reason|Diagnostic code|Remote system|Original address): *(.*)$", re.MULTILINE | re.IGNORECASE
 )
 

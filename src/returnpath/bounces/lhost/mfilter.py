@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, has, header, text
 
 NAME = "mfilter"
-_SECTION = re.compile(
+_SECTION = regex.compile(
     r"^-{5,}(server message|SMTP command|original mail info|original message)"
     r"[ \t]*$",
     re.MULTILINE | re.IGNORECASE,

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, has, text
 
 NAME = "notes"
-_START = re.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_START = regex.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

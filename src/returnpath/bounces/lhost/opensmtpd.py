@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, cut, detector, found, has, text
 
 NAME = "opensmtpd"
-_LINE = re.compile(r"^(" + ADDRESS.pattern + r"): (.+)$", re.MULTILINE)
+_LINE = regex.compile(r"^(" + ADDRESS.pattern + r"): (.+)$", re.MULTILINE)
 _MARKS = (
     "This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail",
     "This is the MAILER-DAEMON, please DO NOT REPLY to this email",

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 from .textdsn import read_fields
 
 NAME = "outlook"
-_HEAD = re.compile(
+_HEAD = regex.compile(
     r"(?:Delivery to the following recipients? (failed|(?:has been |was )?delayed)|"
     r"Unable to deliver message to the following recipients)([^\n]*)\n"
     r"((?:[ \t]*\n|[ \t]+\S+[ \t]*\n)+)",

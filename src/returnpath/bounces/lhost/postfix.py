@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import detector, found, has, reply, text
@@ -39,8 +40,8 @@ _MARKS = (
     "I'm sorry to have to inform you that your message could not",
     "I'm sorry to have to inform you that the message returned",
 )
-_HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded\s+from\s+<[^<>]*>\))?:[ \t]*", re.MULTILINE)
-_HOST = re.compile(r"\bhost ([\w.-]+)\[")
+_HEAD = regex.compile(r"^<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded\s+from\s+<[^<>]*>\))?:[ \t]*", re.MULTILINE)
+_HOST = regex.compile(r"\bhost ([\w.-]+)\[")
 
 
 def detect(mail: Mail) -> list[Found] | None:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 from .textdsn import read_fields
 
 NAME = "powermta"
-_LINE = re.compile(
+_LINE = regex.compile(
     r"^[ \t]*<(" + ADDRESS.pattern + r")>\s+(delivery failed.*|delayed.*)$", re.MULTILINE | re.IGNORECASE
 )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import detector, found, has, sections, text
@@ -40,14 +41,14 @@ GREETINGS = (
     "Your mail message to the following address(es) could not be delivered",  # likewise
 )
 # Where the bounce's own text ends and the returned message begins.
-ENDINGS = re.compile(
+ENDINGS = regex.compile(
     r"^--- (?:Below this line is a copy of the message|Enclosed is a copy of the message|"
     r"Below the next line is a copy of the message|Original message follows|"
     r"Undelivered message follows)",
     re.MULTILINE | re.IGNORECASE,
 )
-_BLOCK = re.compile(r"^[ \t]*<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", re.MULTILINE)
-_REMOTE = re.compile(
+_BLOCK = regex.compile(r"^[ \t]*<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", re.MULTILINE)
+_REMOTE = regex.compile(
     r"(?:Connected to|Giving up on) ([\w.:-]+?)\.?(?:\s|$)|"
     r"^([\w.:-]+) (?:does not like recipient|failed after I sent)",
     re.MULTILINE,

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "sendgrid"
-_LINE = re.compile(r"^[^:\s]*:\d+:<(" + ADDRESS.pattern + r")> : (.*)$", re.MULTILINE)
+_LINE = regex.compile(r"^[^:\s]*:\d+:<(" + ADDRESS.pattern + r")> : (.*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

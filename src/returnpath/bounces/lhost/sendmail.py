@@ -33,43 +33,46 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, dedupe, detector, found, reply, text
 from .textdsn import read_fields
 
 NAME = "sendmail"
-_SECTION = re.compile(
+_SECTION = regex.compile(
     r"^[ \t>]*-{3,}\s*The following addresses had (permanent fatal errors|"
     r"transient non-fatal errors|fatal errors|delivery problems|"
     r"delivery errors)\s*-{3,}[ \t]*$",
     re.MULTILINE | re.IGNORECASE,
 )
-_TRANSCRIPT = re.compile(
+_TRANSCRIPT = regex.compile(
     r"^[ \t>]*-{3,}\s*Transcript of (?:the )?session follows\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE
 )
 # Where a section ends: the next dashed heading, a MIME boundary left in the text, or the
 # fields of a delivery-status part that lost its MIME headers.
-_ANY_SECTION = re.compile(
+_ANY_SECTION = regex.compile(
     r"^[ \t]*-{3,}[^\n]*-{3,}[ \t]*$|^\s*--[\w.=/+-]{8,}\s*$|"
     r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient|Return-Path|"
     r"Received|Content-Type):",
     re.MULTILINE | re.IGNORECASE,
 )
 # mail.local (sendmail's local delivery agent) and its kin name a user they do not have.
-_LOCAL_UNKNOWN = re.compile(r"\b(?:mail\.local|local): unknown user", re.IGNORECASE)
-_INFO = re.compile(r"^[ \t]*-{3,}\s*Non-delivered information\s*-{3,}[ \t]*$", re.MULTILINE)
+_LOCAL_UNKNOWN = regex.compile(r"\b(?:mail\.local|local): unknown user", re.IGNORECASE)
+_INFO = regex.compile(r"^[ \t]*-{3,}\s*Non-delivered information\s*-{3,}[ \t]*$", re.MULTILINE)
 # "550 5.1.1 <a@b>... User unknown" (with the code: sendmail 8, V5) or "<a@b>... Deferred: 421"
-_VERDICT = re.compile(
+_VERDICT = regex.compile(
     r"^(?:([245]\d\d) (?:[245]\.\d{1,3}\.\d{1,3} )?)?<?([^\s<>]+@[^\s<>]+?)>?"
     r"\.\.\. ?(.*)$"
 )
 # "421 example.com (smtp)... Deferred: Connection timed out": a verdict on a whole host
-_HOST_VERDICT = re.compile(r"^([245]\d\d) ([\w.-]+) \(\w+\)\.\.\. ?(.*)$")
-_UNSENT = re.compile(r"^[ \t]*-{3,}\s*(?:Unsent|Original) message follows\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
-_SENT = re.compile(r"^>>> ([A-Za-z]+)")
-_GOT = re.compile(r"^<<< (.*)$")
-_TALKING = re.compile(r"^\.*\s*while talking to ([\w.-]+?)\.?:", re.IGNORECASE)
+_HOST_VERDICT = regex.compile(r"^([245]\d\d) ([\w.-]+) \(\w+\)\.\.\. ?(.*)$")
+_UNSENT = regex.compile(
+    r"^[ \t]*-{3,}\s*(?:Unsent|Original) message follows\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE
+)
+_SENT = regex.compile(r"^>>> ([A-Za-z]+)")
+_GOT = regex.compile(r"^<<< (.*)$")
+_TALKING = regex.compile(r"^\.*\s*while talking to ([\w.-]+?)\.?:", re.IGNORECASE)
 
 
 class _Said:

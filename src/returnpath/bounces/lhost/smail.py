@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "smail"
-_RULER = re.compile(r"^\|-+ *([A-Za-z ]+?):? *-+\|[ \t]*$", re.MULTILINE)
-_LINE = re.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>? \.\.\. (.*)$", re.MULTILINE)
+_RULER = regex.compile(r"^\|-+ *([A-Za-z ]+?):? *-+\|[ \t]*$", re.MULTILINE)
+_LINE = regex.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>? \.\.\. (.*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

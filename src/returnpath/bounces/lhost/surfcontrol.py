@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, dedupe, detector, found, text
 
 NAME = "surfcontrol"
-_LINE = re.compile(r"^(" + ADDRESS.pattern + r"): \[([^\]]*)\],? *(.*)$", re.MULTILINE)
+_LINE = regex.compile(r"^(" + ADDRESS.pattern + r"): \[([^\]]*)\],? *(.*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

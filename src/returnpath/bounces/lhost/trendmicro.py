@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from . import sendmail
 from ._text import ADDRESS, detector, found, has, text
 
 NAME = "trendmicro"
-_SENT = re.compile(
+_SENT = regex.compile(
     r"^Sent <<< ([A-Z]+)[ \w]*:?<?(" + ADDRESS.pattern + r")?>?.*\n"
     r"Received >>> (.*)$",
     re.MULTILINE,
 )
-_REASON = re.compile(r"Reason: +(.*<(" + ADDRESS.pattern + r")>.*)$", re.MULTILINE)
+_REASON = regex.compile(r"Reason: +(.*<(" + ADDRESS.pattern + r")>.*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:

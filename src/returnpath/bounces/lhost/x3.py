@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "x3"
-_HEAD = re.compile(
+_HEAD = regex.compile(
     r"Del[ei]very to the following recipients "
     r"(?:failed permanently|was aborted[^:]*):"
 )

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, text
 
 NAME = "x6"
-_LINE = re.compile(
+_LINE = regex.compile(
     r"The following recipients returned (permanent|temporary) errors: (.*?)\. "
     r"Reason: (.*)$",
     re.MULTILINE,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 
+from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, has, header, text
 
 NAME = "zoho"
-_LINE = re.compile(r"^(" + ADDRESS.pattern + r") +(.*ERROR_CODE.*)$", re.MULTILINE)
-_DELAY = re.compile(
+_LINE = regex.compile(r"^(" + ADDRESS.pattern + r") +(.*ERROR_CODE.*)$", re.MULTILINE)
+_DELAY = regex.compile(
     r"^\[Status: \w+, Address: <(" + ADDRESS.pattern + r")>, ResponseCode (\d{3}),"
     r"[ ,]*(.*?)\]?$",
     re.MULTILINE,
