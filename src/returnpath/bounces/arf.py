@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 
-from . import regex
 from .mail import Mail, addresses, clean_address
 from .verdict import Recipient
 
-_FIELD = regex.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$", re.MULTILINE)
-_HAS_TYPE = regex.compile(r"^feedback-type\s*:", re.IGNORECASE | re.MULTILINE)
-_TO = regex.compile(r"^to:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$", re.MULTILINE)
+_HAS_TYPE = re.compile(r"^feedback-type\s*:", re.IGNORECASE | re.MULTILINE)
+_TO = re.compile(r"^to:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
 def is_report(mail: Mail) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 
-from . import regex
 from .mail import Mail
 
 MAX_TEXT = 2048  # characters of the text searched: a challenge says what it wants first
@@ -47,15 +46,15 @@ _PRODUCTS = (
 )
 # Headers where a product names itself (TMDA: "X-Delivery-Agent: TMDA/1.1.12").
 _NAMING_HEADERS = ("from", "subject", "x-delivery-agent", "x-mailer", "user-agent")
-_VERIFYING = regex.compile(  # searched in the lower-cased text
+_VERIFYING = re.compile(  # searched in the lower-cased text
     r"verif|confirm|approv|authenti|guest ?list|white ?list|allow ?list|human|humain|valider|"
     r"best[äa]tig|freigeben|consent|accept (?:your|mail)",
     re.IGNORECASE,
 )
 # Sentences that ask the sender to prove something, each with the words one of which it
 # contains: the cheap test that spares the expression on ordinary mail.
-_ASKS: tuple[tuple[tuple[str, ...], regex.Regex[str]], ...] = tuple(
-    (gates, regex.compile(pattern))
+_ASKS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (gates, re.compile(pattern))
     for gates, pattern in (
         (
             ("human", "person", "robot", "spammer"),
@@ -97,7 +96,7 @@ _ASKS: tuple[tuple[tuple[str, ...], regex.Regex[str]], ...] = tuple(
         (("humano", "verifica"), r"confirme que eres (?:un )?humano|verifica (?:tu|su) (?:direcci[óo]n|mensaje)"),
     )
 )
-_HOW = regex.compile(
+_HOW = re.compile(
     r"click|klick|cliqu|haga clic|fare clic|reply to this|respond to this|simply reply|just reply|"
     r"follow (?:the|this) link|visit|https?://|r[ée]pondez|antworten sie|responda|"
     r"send an empty (?:message|e-?mail)|reply\W? (?:feature|button)",
@@ -125,7 +124,7 @@ _STEMS = (
 
 def sign(mail: Mail) -> str | None:
     """What marks `mail` as a challenge ("product", "request"), or None."""
-    low = mail.body[:MAX_TEXT].lower()
+    low = mail.lower_body[:MAX_TEXT]  # lowered once for every recogniser
     if not any(stem in low for stem in _STEMS):
         return None  # the usual case (the subject is not read: a DSN has no other need of it)
     low = mail.subject.lower() + "\n" + low

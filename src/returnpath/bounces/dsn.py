@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import regex
 from .evidence import prose_row
 from .mail import Mail, addresses, clean_address
 from .reasons import classify, find_code, find_status, is_vague, normalise_text
@@ -43,14 +42,14 @@ _ACTION_ALIASES = {
     "relay": "relayed",
 }
 
-_FIELD = regex.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
-_TO = regex.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_TO = re.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 MAX_PROSE = 500  # characters of a report's prose kept as the diagnostic when no field has one
-_TYPE = regex.compile(r"\s*[\w-]+\s*")
-_HAS_RECIPIENT = regex.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
-_STATUS_FIELD = regex.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
-_HOST_SAID = regex.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", re.IGNORECASE)
+_TYPE = re.compile(r"\s*[\w-]+\s*")
+_HAS_RECIPIENT = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
+_STATUS_FIELD = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+_HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", re.IGNORECASE)
 # The SMTP step a diagnostic names, in order of precedence (the first listed that matches
 # wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
 # substrings of the lower-cased text: this runs for every recipient of every report.

@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from . import regex
 from .mail import Mail, clean_address
 from .reasons import classify, normalise_text
 from .verdict import BounceVerdict, Kind, Recipient
@@ -33,9 +32,9 @@ _PROSE = 1000  # characters of a notice's own text kept as the diagnostic of an 
 
 # Lines that carry the reason in a notice that names nobody: an SMTP reply or an RFC 3463
 # status ("550 5.1.1 ...", "#5.1.1", "<<< 554 ..."), as any MTA writes them.
-_REPLY_LINE = regex.compile(r"^.*(?:(?<![\d.])[245]\d\d[ -]|(?<![\d.])#?[245]\.\d{1,3}\.\d{1,3}(?![\d.]*\d)).*$", re.M)
+_REPLY_LINE = re.compile(r"^.*(?:(?<![\d.])[245]\d\d[ -]|(?<![\d.])#?[245]\.\d{1,3}\.\d{1,3}(?![\d.]*\d)).*$", re.M)
 # Where a notice's own words end and the returned copy begins, in the common MTAs' wording.
-_RETURNED_COPY = regex.compile(
+_RETURNED_COPY = re.compile(
     r"^[ \t>-]*(?:-+ ?)?(?:original message|below this line is a copy|this is a copy of the message|"
     r"undelivered message|returned message|message follows|headers of the original|"
     r"original message headers)",

@@ -20,10 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import regex
-
 MAILDIR_SUBDIRS = ("cur", "new", "tmp")
-_FROM_ESCAPE = regex.compile(rb"^>(>*From )", re.MULTILINE)
+_FROM_ESCAPE = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,24 +43,22 @@ import html
 import re
 from functools import cached_property
 
-from . import regex
-
 MAX_TEXT = 256 * 1024  # characters of any one text view that are scanned
 MAX_PARTS = 200  # parts looked at: past this a message is a MIME bomb, not a bounce
 MAX_DEPTH = 20  # nesting of multiparts and attached messages
 MAX_PARSE = 16 * 1024 * 1024  # bytes split into parts: reports come first, and what lies
 # beyond 16 MB is the returned message's payload (a report after it is not read)
 
-_ADDRESS = regex.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
-_QUOTED = regex.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
-_ANGLED = regex.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+_QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
+_ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 
 # A header block: an optional mbox "From " line, then fields and their continuation lines.
-_HEADER_BLOCK = regex.compile(rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
-_FIELD = regex.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
-_VALUE = regex.compile(rb"[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
-_PARAM = regex.compile(r';\s*([\w*.-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
-_SURROGATES = regex.compile("[\udc80-\udcff]")
+_HEADER_BLOCK = re.compile(rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
+_VALUE = re.compile(rb"[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
+_PARAM = re.compile(r';\s*([\w*.-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
+_SURROGATES = re.compile("[\udc80-\udcff]")
 _ATTACHED_TYPES = frozenset(
     {
         "message/rfc822",
@@ -131,7 +129,7 @@ def html_to_text(markup: str) -> str:
     return html.unescape(_TAG.sub(replace, markup))
 
 
-_TAG = regex.compile(
+_TAG = re.compile(
     r"<(script|style)\b.*?</\1\s*>|<(?:(br|p|div|tr|li|h\d)\b|/(p|div|tr|li|h\d)\b)?[^>]*>", re.IGNORECASE | re.DOTALL
 )
 

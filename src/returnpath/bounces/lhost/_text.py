@@ -17,17 +17,17 @@ from ..rules import Detector, Found
 
 # An e-mail address as bounces print it: dot-atom local part, a domain with at least a label.
 # (Quoted local parts and address literals are too rare in bounces to be worth the risk.)
-ADDRESS = regex.compile(
+ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 
 # "550 5.1.1", "550-5.7.26", "421 4.7.0": a reply code with its enhanced status.
-_CODE_STATUS = regex.compile(r"(?<![\d.])([245]\d\d)[ :-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]\d)")
+_CODE_STATUS = re.compile(r"(?<![\d.])([245]\d\d)[ :-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]\d)")
 # An enhanced status on its own: "5.1.1", "(#5.1.1)", "[#4.1.9]". Not part of an IP address.
-_STATUS = regex.compile(r"(?<![\d.])#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]*\d)")
+_STATUS = re.compile(r"(?<![\d.])#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]*\d)")
 # A reply code on its own, where it stands as one: at the start, after a colon, "said:", "<<<".
-_CODE = regex.compile(
+_CODE = re.compile(
     r"(?:^|[:>]\s*|\bsaid:?\s+|\bwas:?\s+|\breason:\s*|\bbecause of\s+)"
     r"([45]\d\d)(?=[\s:-]|$)",
     re.MULTILINE | re.IGNORECASE,
@@ -97,10 +97,10 @@ def reply(text: str) -> tuple[int | None, str | None]:
 
 
 # Phrases that say which SMTP command a reply answered, in the words of several MTAs.
-_COMMANDS: tuple[tuple[str, regex.Regex[str]], ...] = (
+_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "RCPT",
-        regex.compile(
+        re.compile(
             r"after RCPT\b|\bRCPT TO\b|does not like recipient|did not like our RCPT|"
             r"\[RCPT_TO\]|after RCPT command|in reply to RCPT|>>> RCPT|SMTP:RCPT",
             re.IGNORECASE,
@@ -108,7 +108,7 @@ _COMMANDS: tuple[tuple[str, regex.Regex[str]], ...] = (
     ),
     (
         "MAIL",
-        regex.compile(
+        re.compile(
             r"after MAIL\b|\bMAIL FROM\b|sender was rejected|did not like our MAIL|"
             r"\[MAIL_FROM\]|in reply to MAIL|>>> MAIL",
             re.IGNORECASE,
@@ -116,7 +116,7 @@ _COMMANDS: tuple[tuple[str, regex.Regex[str]], ...] = (
     ),
     (
         "DATA",
-        regex.compile(
+        re.compile(
             r"after (?:end of )?data\b|failed after I sent the message|"
             r"did not like our (?:final )?DATA|in reply to (?:end of )?DATA|>>> DATA|"
             r"for TEXT command|\(DATA\)",
@@ -125,7 +125,7 @@ _COMMANDS: tuple[tuple[str, regex.Regex[str]], ...] = (
     ),
     (
         "EHLO",
-        regex.compile(
+        re.compile(
             r"my name was rejected|after (?:EHLO|HELO)\b|in reply to (?:EHLO|HELO)|"
             r">>> [EH]ELO",
             re.IGNORECASE,
@@ -134,7 +134,7 @@ _COMMANDS: tuple[tuple[str, regex.Regex[str]], ...] = (
     # refused in the greeting, before any command: "CONN", as reasons.classify calls it
     (
         "CONN",
-        regex.compile(
+        re.compile(
             r"after initial connection|refused to talk to me|"
             r"greeting (?:failed|wait)",
             re.IGNORECASE,
@@ -153,7 +153,7 @@ def command(text: str) -> str | None:
     return best[1] if best else None
 
 
-def sections(pattern: regex.Regex[str], text: str) -> list[tuple[re.Match[str], str]]:
+def sections(pattern: re.Pattern[str] | regex.Regex[str], text: str) -> list[tuple[re.Match[str], str]]:
     """Each match of `pattern` (a heading: a recipient line, say) with the text after it up
     to the next match or the end: how most formats list one block per recipient."""
     heads = list(pattern.finditer(text))

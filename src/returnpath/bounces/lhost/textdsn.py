@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import re
 
-from .. import regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import clean, detector, found, reply, text
 
 NAME = "textdsn"
-_FIELD = regex.compile(
+_FIELD = re.compile(
     r"^[ \t]*(?:>+ ?)?(final-recipient|original-recipient|action|status|"
     r"diagnostic-code|remote-mta)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE,
 )
-_CONTINUED = regex.compile(r"^(?:>+ ?)?[ \t]+\S")
+_CONTINUED = re.compile(r"^(?:>+ ?)?[ \t]+\S")
 
 
 def _groups(body: str) -> list[dict[str, str]]:
