@@ -13,6 +13,11 @@ Runs `returnpath.bounces.recognise` on every `.eml` there and compares with `exp
 - non-bounces:     replies, auto-replies, challenges, receipts: the right kind, and the number
                    marked failed (must be 0).
 
+With Sisimai installed (Debian: `apt-get install libsisimai-perl`, 4.25), the same table
+has a second column, Sisimai's own answers for the same files in the same run: the mature
+parser this recognition is compared with. (Its rows become a verdict: a `vacation` row an
+auto-reply, any other row a bounce, none "other".)
+
     python bench/notice_accuracy.py             # the table
     python bench/notice_accuracy.py --misses    # and every miss, one line each
     python bench/notice_accuracy.py --families  # and how each sending software fares
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -30,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
 
-from returnpath.bounces import BounceVerdict, Kind, recognise
+from returnpath.bounces import BounceVerdict, Kind, Recipient, recognise
 
 NOTICES = ROOT / "tests" / "bounces" / "notices"
 FAILURE = frozenset({Kind.BOUNCE, Kind.DSN})
@@ -53,16 +60,85 @@ def kind_ok(expected: str, verdict: BounceVerdict) -> bool:
     return verdict.kind.value == expected
 
 
+# Sisimai's answers for every file, one process for all (JSON on stdout).
+_SISIMAI = r"""
+use Sisimai; use JSON::PP;
+my %out;
+for my $f (@ARGV) {
+  my $d = Sisimai->make($f, vacation => 1, delivered => 1) || [];
+  $out{$f} = [ map { { address => $_->recipient->address, action => $_->action,
+    status => $_->deliverystatus, reason => $_->reason, soft => $_->softbounce,
+    diagnostic => $_->diagnosticcode } } @$d ];
+}
+print JSON::PP->new->canonical->utf8->encode(\%out);
+"""
+
+
+def sisimai(names: list[str]) -> dict[str, BounceVerdict] | None:
+    """Sisimai's answers as verdicts, or None when it is not installed."""
+    if shutil.which("perl") is None:
+        return None
+    paths = [str(NOTICES / n) for n in names]
+    run = subprocess.run(["perl", "-e", _SISIMAI, *paths], capture_output=True, check=False)
+    if run.returncode != 0:
+        return None
+    verdicts = {}
+    for path, rows in json.loads(run.stdout.decode("utf-8", "replace")).items():
+        recipients = tuple(
+            Recipient(
+                r["address"],
+                r["action"] or ("" if r["reason"] == "vacation" else "failed"),
+                r["status"] or None,
+                None,
+                r["diagnostic"] or "",
+                None,
+                None,
+                r["reason"],
+                str(r["soft"]) == "0",
+                "sisimai",
+            )
+            for r in rows
+        )
+        if any(r.reason == "vacation" for r in recipients):
+            kind = Kind.AUTOREPLY
+        elif recipients:
+            kind = Kind.BOUNCE
+        else:
+            kind = Kind.OTHER
+        verdicts[Path(path).name] = BounceVerdict(kind, recipients)
+    return verdicts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true", help="list every miss")
     parser.add_argument("--families", action="store_true", help="one line per sending software")
     args = parser.parse_args()
+    expected = load()
+    ours = {name: recognise((NOTICES / name).read_bytes()) for name in sorted(expected)}
+    count, misses, families = score(expected, ours)
+    theirs = sisimai(sorted(expected))
+    other = score(expected, theirs)[0] if theirs is not None else None
+    table(count, other)
+    if args.families:
+        print()
+        print(f"{'family':<18}{'files':>6}{'wrong':>7}")
+        for name, fam in sorted(families.items()):
+            print(f"{name:<18}{fam['files']:>6}{fam['wrong']:>7}")
+    if args.misses:
+        print()
+        print("\n".join(sorted(misses)))
+    return 0
+
+
+def score(
+    emails: dict[str, dict], verdicts: dict[str, BounceVerdict]
+) -> tuple[Counter[str], list[str], dict[str, Counter[str]]]:
     count: Counter[str] = Counter()
     misses: list[str] = []
     families: dict[str, Counter[str]] = {}
-    for name, entry in sorted(load().items()):
-        verdict = recognise((NOTICES / name).read_bytes())
+    for name, entry in sorted(emails.items()):
+        verdict = verdicts[name]
         expected = entry["kind"]
         fam = families.setdefault(family(name), Counter())
         fam["files"] += 1
@@ -111,13 +187,20 @@ def main() -> int:
                 count["hard ok"] += r.hard == row["hard"]
         fam["wrong"] += wrong or bool(verdict.failed and expected in ("autoreply", "other"))
 
-    def share(ok: str, total: str) -> str:
-        return f"{count[ok] / count[total]:7.1%}" if count[total] else "    n/a"
+    return count, misses, families
+
+
+def table(count: Counter[str], other: Counter[str] | None) -> None:
+    """Our figures, and Sisimai's beside them when it ran."""
+
+    def share(c: Counter[str], ok: str, total: str) -> str:
+        return f"{c[ok] / c[total]:7.1%}" if c[total] else "    n/a"
 
     def line(label: str, ok: str, total: str, goal: str) -> None:
-        print(f"{label:<38}{share(ok, total):>9}{count[ok]:>8}/{count[total]:<5}  {goal}")
+        theirs = f"{share(other, ok, total):>9}" if other is not None else ""
+        print(f"{label:<38}{share(count, ok, total):>9}{count[ok]:>8}/{count[total]:<5}{theirs}  {goal}")
 
-    print(f"{'measure':<38}{'result':>9}{'count':>14}   goal")
+    print(f"{'measure':<38}{'result':>9}{'count':>14}{'Sisimai' if other is not None else '':>9}   goal")
     line("is a bounce (failure notices)", "failures ok", "failures", "100%")
     line("warnings read as delayed, not failed", "warnings ok", "warnings", "100%")
     line("recipients found (with their action)", "found", "rows", ">= 98%")
@@ -125,16 +208,10 @@ def main() -> int:
     line("reasons equal", "reason ok", "found", ">= 90%")
     line("hard/soft equal (failed rows)", "hard ok", "hard rows", "")
     line("non-bounces read right", "non-bounces ok", "non-bounces", "100%")
-    print(f"{'non-bounces marked failed':<38}{count['false failures']:>9}{'':>8}/{count['non-bounces']:<5}  0")
-    if args.families:
-        print()
-        print(f"{'family':<18}{'files':>6}{'wrong':>7}")
-        for name, fam in sorted(families.items()):
-            print(f"{name:<18}{fam['files']:>6}{fam['wrong']:>7}")
-    if args.misses:
-        print()
-        print("\n".join(sorted(misses)))
-    return 0
+    theirs = f"{other['false failures']:>9}" if other is not None else ""
+    print(f"{'non-bounces marked failed':<38}{count['false failures']:>9}{'':>8}/{count['non-bounces']:<5}{theirs}  0")
+    if other is None:
+        print("(Sisimai is not installed: `apt-get install libsisimai-perl` adds its column)")
 
 
 if __name__ == "__main__":
