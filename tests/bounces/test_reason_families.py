@@ -162,6 +162,10 @@ FAMILIES = [
     ("Sendmail", None, 552, "552 5.2.2 <full@example.org>... Mailbox quota usage exceeded", "RCPT", "mailboxfull"),
     ("Sendmail", None, 554, "554 5.0.0 Service unavailable; rejecting open proxy 192.0.2.1", "CONN", "blocked"),
     ("Exim", None, 550, "550 HELO command rejected: mx.example.net", "EHLO", "blocked"),
+    ("Sendmail, an MX of '.'", None, None, "Name server: .: host not found", None, "notaccept"),
+    ("Sendmail, a DNS failure", None, None, "Host unknown (Name server: mx.example.org: host not found, try again)", None, "networkerror"),
+    ("a spam filter", None, 554, "554 5.7.1 Message contains spam or virus", "DATA", "spamdetected"),
+    ("a spam filter", None, 550, "550 Your message has been temporarily blocked by our filter", "DATA", "spamdetected"),
 ]  # fmt: skip
 
 
