@@ -86,6 +86,9 @@ def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: s
         ("eu-smtp-inbound-1.mimecast.com", None, "451 Account inbounds disabled", "notaccept"),
         ("mx3.qq.com", None, "550 Connection denied", "toomanyconn"),
         ("mx.east.cox.net", None, "550 recipient rejected", "userunknown"),
+        ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),
+        ("aspmx.l.google.com", "5.6.0", "554 5.6.0 Message exceeded 50 hops, this may indicate a mail loop. - gsmtp", "networkerror"),
+        ("aspmx.l.google.com", "4.7.0", "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp", "blocked"),
     ],
 )  # fmt: skip
 def test_sisimais_per_host_tables(host: str, status: str | None, text: str, reason: str) -> None:
