@@ -166,6 +166,9 @@ FAMILIES = [
     ("Sendmail, a DNS failure", None, None, "Host unknown (Name server: mx.example.org: host not found, try again)", None, "networkerror"),
     ("a spam filter", None, 554, "554 5.7.1 Message contains spam or virus", "DATA", "spamdetected"),
     ("a spam filter", None, 550, "550 Your message has been temporarily blocked by our filter", "DATA", "spamdetected"),
+    ("NTT DOCOMO", None, 552, "552 too many recipients", "RCPT", "toomanyconn"),
+    ("Exchange", "5.5.3", 550, "550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients", "RCPT", "toomanyconn"),
+    ("Gmail", "4.5.3", 452, "452-4.5.3 Your message has too many recipients. For more information regarding Google's sending limits", "RCPT", "toomanyconn"),
 ]  # fmt: skip
 
 
