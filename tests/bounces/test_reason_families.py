@@ -228,6 +228,19 @@ def test_a_block_list_wins_over_policy_words_and_policy_words_over_the_generic_b
     assert classify("5.7.1", 550, "550 5.7.1 Message blocked by policy", "DATA").reason == "policyviolation"
 
 
+def test_sisimais_filter_wordings_do_not_take_block_lists_or_domains() -> None:
+    # the spam-filter and recipient families of Sisimai's lists are narrow enough that a
+    # block list, a named check or a missing domain keeps its own reason
+    for text, reason in [
+        ("550 5.7.1 Your IP 192.0.2.1 is on our spam block list", "blocked"),
+        ("554 Your IP has been blocked for abuse", "blocked"),
+        ("550 5.7.1 DKIM authentication failed for example.com", "authfailure"),
+        ("550 Recipient address rejected: Invalid domain", "hostunknown"),
+        ("550 5.7.1 Sender verification failure", "rejected"),
+    ]:
+        assert classify(None, None, text, "RCPT").reason == reason, text
+
+
 def test_authentication_words_win_over_a_sender_refusal() -> None:
     text = "550 5.7.1 <s@example.com>: Sender address rejected: SPF fail - not authorized"
     assert classify("5.7.1", 550, text, "RCPT").reason == "authfailure"
