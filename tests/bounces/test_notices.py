@@ -38,7 +38,6 @@ MISSING: dict[tuple[str, str], str] = {
         "reasons",
     ): "issue 9: a delay's 'Temporary system failure' is expired to Sisimai, systemerror to us",
     ("netscape-01.eml", "reasons"): "issue 9: 'destination addresses were unknown' is userunknown",
-    ("netscape-02.eml", "reasons"): "issue 9: 'not delivered within 5 days' is expired",
     ("hotmail-02.eml", "reasons"): "issue 9: a notice that gives no cause at all is undefined, not onhold",
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",

@@ -137,6 +137,38 @@ FAMILIES = [
     ("Barracuda (a block list named Reputation)", None, 554, "554 Service unavailable; Client host [192.0.2.1] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.1", "RCPT", "blocked"),
     ("Gmail", "5.7.1", 550, "550-5.7.1 [192.0.2.1] Our system has detected that this message is likely suspicious due to the very low reputation of the sending IP address.", "DATA", "badreputation"),
     ("Gmail", "5.7.1", 550, "550-5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead.", "RCPT", "blocked"),
+    # ---- Sisimai 4.25's wording lists (Reason/*.pm, BSD-2-Clause), as the MTAs and filters write them
+    ("qmail badrcptto", None, 553, "553 sorry, this recipient is in my badrecipientto list (#5.7.1)", "RCPT", "userunknown"),
+    ("qmail badrcptto", None, 553, "553 sorry, your envelope recipient is in my badrcptto list (#5.7.1)", "RCPT", "userunknown"),
+    ("qmail validrcptto", None, 550, "550 sorry, this recipient is not in my validrcptto list (#5.1.1)", "RCPT", "userunknown"),
+    ("vpopmail", "5.1.1", None, "vdeliver: Invalid or unknown virtual user 'gone'", None, "userunknown"),
+    ("Exim prvs", None, 550, "550 Recipient not accepted. (BATV: no tag)", "RCPT", "rejected"),
+    ("Barracuda", None, 553, "553 BATV validation failure", "RCPT", "rejected"),
+    ("MailMarshal", None, 550, "550 Backscatter protection detected an invalid or expired email address", "RCPT", "rejected"),
+    ("cPanel Exim + SpamAssassin", None, 550, '550 "The mail server detected your message as spam and has prevented delivery."', "DATA", "spamdetected"),
+    ("MailMarshal", None, 554, "554 Message refused by MailMarshal SpamProfiler", "DATA", "spamdetected"),
+    ("Trustwave SEG", None, 554, "554 Message refused by Trustwave SEG SpamProfiler", "DATA", "spamdetected"),
+    ("Cyberoam", None, 550, "550 Cyberoam Anti Spam Engine has identified this email as a bulk email", "DATA", "spamdetected"),
+    ("SendGrid", None, 550, "550 5.7.1 The content of this message looked like spam", "DATA", "spamdetected"),
+    ("Earthlink", None, 554, "554 5.7.1 Too much spam.", "DATA", "spamdetected"),
+    ("Sendmail", None, 451, "451 4.4.1 reply: read error from mx.example.org.; delivery attempts will continue to be made for 5 days", None, "expired"),
+    ("Domino", None, None, "Message was not reachable within the allowed queue period", None, "expired"),
+    ("Sendmail", None, 451, "451 Local configuration error", None, "systemerror"),
+    ("Sendmail", None, 451, "451 4.0.0 queue file write error", None, "systemerror"),
+    ("Exchange", "5.2.122", 550, "550 5.2.122 The recipient has exceeded their limit for the number of messages they can receive per hour", "RCPT", "toomanyconn"),
+    ("Gmail", "5.4.5", 550, "550 5.4.5 Daily SMTP relay limit exceeded for user", "MAIL", "toomanyconn"),
+    ("Gmail", "4.2.1", 450, "450 4.2.1 Peak SMTP relay limit exceeded for customer", "MAIL", "toomanyconn"),
+    ("Courier", None, 550, "550 Mail quota exceeded: account is exceeding their quota", "RCPT", "mailboxfull"),
+    ("Sendmail", None, 552, "552 5.2.2 <full@example.org>... Mailbox quota usage exceeded", "RCPT", "mailboxfull"),
+    ("Sendmail", None, 554, "554 5.0.0 Service unavailable; rejecting open proxy 192.0.2.1", "CONN", "blocked"),
+    ("Exim", None, 550, "550 HELO command rejected: mx.example.net", "EHLO", "blocked"),
+    ("Sendmail, an MX of '.'", None, None, "Name server: .: host not found", None, "notaccept"),
+    ("Sendmail, a DNS failure", None, None, "Host unknown (Name server: mx.example.org: host not found, try again)", None, "networkerror"),
+    ("a spam filter", None, 554, "554 5.7.1 Message contains spam or virus", "DATA", "spamdetected"),
+    ("a spam filter", None, 550, "550 Your message has been temporarily blocked by our filter", "DATA", "spamdetected"),
+    ("NTT DOCOMO", None, 552, "552 too many recipients", "RCPT", "toomanyconn"),
+    ("Exchange", "5.5.3", 550, "550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients", "RCPT", "toomanyconn"),
+    ("Gmail", "4.5.3", 452, "452-4.5.3 Your message has too many recipients. For more information regarding Google's sending limits", "RCPT", "toomanyconn"),
 ]  # fmt: skip
 
 
@@ -194,6 +226,19 @@ def test_a_block_list_wins_over_policy_words_and_policy_words_over_the_generic_b
     listed = "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using bl.spamcop.net; policy"
     assert classify("5.7.1", 554, listed, "RCPT").reason == "blocked"
     assert classify("5.7.1", 550, "550 5.7.1 Message blocked by policy", "DATA").reason == "policyviolation"
+
+
+def test_sisimais_filter_wordings_do_not_take_block_lists_or_domains() -> None:
+    # the spam-filter and recipient families of Sisimai's lists are narrow enough that a
+    # block list, a named check or a missing domain keeps its own reason
+    for text, reason in [
+        ("550 5.7.1 Your IP 192.0.2.1 is on our spam block list", "blocked"),
+        ("554 Your IP has been blocked for abuse", "blocked"),
+        ("550 5.7.1 DKIM authentication failed for example.com", "authfailure"),
+        ("550 Recipient address rejected: Invalid domain", "hostunknown"),
+        ("550 5.7.1 Sender verification failure", "rejected"),
+    ]:
+        assert classify(None, None, text, "RCPT").reason == reason, text
 
 
 def test_authentication_words_win_over_a_sender_refusal() -> None:

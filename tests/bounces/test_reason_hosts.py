@@ -59,12 +59,43 @@ def test_the_same_words_from_another_host_are_not_that_providers_code(hosts: tup
         ("550 RP:TRC 163 mx3,bMCowAB3X8Kx: recipients of this sender exceed the limit today", "toomanyconn", "netease"),
         ("553 DT:SUM envelope sender does not match the header From", "policyviolation", "netease"),
         ("550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]", "spamdetected", "orange"),
+        ("550 5.0.0 Mail rejete. Mail rejected. OFR004_514 [514]", "mesgtoobig", "orange"),
+        ("550 5.5.3 Mail from not owned by user. LPN105_421", "rejected", "orange"),
+        ("554 5.7.1 Email sending limited due to suspicious account activity. AUP#CXTHRT", "securityerror", "cox"),
+        ("550 Mailbox was not used for more than 3 months. https://mail.i.ua/err/3/", "suspend", "iua"),
+        ("550 Letter sending limit is exceeded. https://mail.i.ua/err/5/", "toomanyconn", "iua"),
     ],
 )  # fmt: skip
 def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: str) -> None:
     decided = classify(None, None, text)
     assert decided.reason == reason, decided.rule
     assert decided.rule.startswith(f"host {provider} ")
+
+
+@pytest.mark.parametrize(
+    ("host", "status", "text", "reason"),
+    [
+        # Sisimai 4.25 Rhost/*.pm (BSD-2-Clause): codes and texts read so only from these hosts
+        ("dkim.charter.net", "5.7.1", "554 5.7.1 Your email was rejected because it's larger than the maximum size of 20MB. AUP#1530", "mesgtoobig"),
+        ("dkim.charter.net", "5.7.1", "554 5.7.1 Your emails were deferred for attempting to send too many in a single session. AUP#1540", "toomanyconn"),
+        ("dkim.charter.net", "5.7.1", "554 5.7.1 Message rejected. AUP#1160", "policyviolation"),
+        ("smtp.secureserver.net", None, "554 This IP has been blocked for the day, for attempting to mail too many invalid recipients. IB113", "blocked"),
+        ("smtp.secureserver.net", None, "550 This IP has sent too many messages this hour. IB504", "toomanyconn"),
+        ("example-jp.mail.protection.outlook.com", "5.7.136", "550 5.7.136 Sender was not authenticated", "rejected"),
+        ("example-jp.mail.protection.outlook.com", "5.7.700", "550 5.7.700 Access denied, tenant has exceeded threshold", "toomanyconn"),
+        ("eu-smtp-inbound-1.mimecast.com", None, "451 Account inbounds disabled", "notaccept"),
+        ("mx3.qq.com", None, "550 Connection denied", "toomanyconn"),
+        ("mx.east.cox.net", None, "550 recipient rejected", "userunknown"),
+        ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),
+        ("aspmx.l.google.com", "5.6.0", "554 5.6.0 Message exceeded 50 hops, this may indicate a mail loop. - gsmtp", "networkerror"),
+        ("aspmx.l.google.com", "4.7.0", "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp", "blocked"),
+    ],
+)  # fmt: skip
+def test_sisimais_per_host_tables(host: str, status: str | None, text: str, reason: str) -> None:
+    decided = classify(status, None, text, hosts=(host,))
+    assert decided.reason == reason, decided.rule
+    assert decided.rule.startswith("host ")
+    assert not classify(status, None, text, hosts=("mx.example.org",)).rule.startswith("host ")
 
 
 def test_a_providers_code_wins_over_a_generic_status_and_wording() -> None:
