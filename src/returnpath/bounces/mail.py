@@ -180,7 +180,7 @@ class Part:
         self, head: bytes, body: bytes, depth: int, budget: list[int], default_type: str = "text/plain"
     ) -> None:
         self.head = head
-        self._index: dict[str, bytes] | None = None  # lower-cased name -> first raw value
+        self._index: dict[str, bytes | str] | None = None  # lower-cased name -> first value (raw until read)
         self.body = body
         self.depth = depth
         self._budget = budget
@@ -239,12 +239,17 @@ class Part:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         if self._index is None:
-            index: dict[str, bytes] = {}
+            index: dict[str, bytes | str] = {}
             for key, value in _FIELD.findall(self.head):
                 index.setdefault(key.decode("latin-1").lower(), value)
             self._index = index
-        value = self._index.get(name.lower())
-        return default if value is None else value.decode("utf-8", "replace")
+        key = name.lower()
+        value = self._index.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bytes):  # decoded once: the readers ask for the same fields
+            value = self._index[key] = value.decode("utf-8", "replace")
+        return value
 
     def get_all(self, name: str) -> list[str]:
         name = name.lower()

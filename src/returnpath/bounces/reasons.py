@@ -12,6 +12,7 @@ patterns are compiled on first need and found through an index (`patterns.py`).
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Collection, Sequence
@@ -196,6 +197,12 @@ def host_names(hosts: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+@functools.lru_cache(maxsize=4096)
+def _providers(hosts: tuple[str, ...]) -> frozenset[str]:
+    """The providers serving these hosts (remote MTAs and recipient domains repeat: cached)."""
+    return frozenset(_served_by(host_names(hosts)))
+
+
 def _served_by(names: tuple[str, ...]) -> set[str]:
     """The providers whose hosts include one of these names (or a domain above it)."""
     found = set()
@@ -213,7 +220,7 @@ def match(diagnostic: str, hosts: Sequence[str] = ()) -> tuple[str, str] | None:
     provider that serves one of `hosts` and those written `anywhere = true` (codes no one
     else writes), then the text rules. (A match of the first kind names "host <provider>".)"""
     text = diagnostic[:MAX_DIAGNOSTIC].lower()
-    served = _served_by(host_names(hosts)) if hosts else set()
+    served = _providers(tuple(hosts)) if hosts else frozenset()
     entries = RULES.index.entries
     for n in RULES.index.candidates(text):
         pattern, rule = entries[n]
