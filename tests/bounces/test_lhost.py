@@ -10,6 +10,7 @@ complaint or a message that is not a bounce.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -253,3 +254,13 @@ def test_hand_made_samples(
     assert claimed[0] == name
     got = [(f.address, f.status, f.code, f.command) for f in claimed[1] or []]
     assert got == rows
+
+
+def test_command_phrases_survive_lower_casing() -> None:
+    # command() searches the lower-cased text with the phrases lower-cased: an escape such as
+    # \S or \W would change meaning, so none may be there
+    from returnpath.bounces.lhost import _text
+
+    assert not [p.pattern for _, p in _text._COMMANDS if re.search(r"\\[A-Z]", p.pattern)]
+    assert _text.command("Remote host said: 550 5.1.1 ... >>> RCPT TO:<a@example.org>") == "RCPT"
+    assert _text.command("SMTP error from remote mail server after end of data: 554 spam") == "DATA"

@@ -143,14 +143,15 @@ _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-# All of them in one expression: one pass finds the earliest phrase (at one place, the first
-# of _COMMANDS that matches there), the group's name is its command.
-_ANY_COMMAND = re.compile("|".join(f"(?P<{name}>{pattern.pattern})" for name, pattern in _COMMANDS), re.IGNORECASE)
+# All of them in one expression, searched in the lower-cased text (faster than IGNORECASE;
+# the phrases have no escapes that lower-casing would change): one pass finds the earliest
+# phrase (at one place, the first of _COMMANDS that matches there); its group names the command.
+_ANY_COMMAND = re.compile("|".join(f"(?P<{name}>{pattern.pattern.lower()})" for name, pattern in _COMMANDS))
 
 
 def command(text: str) -> str | None:
     """The SMTP command `text` says the failure came after, or None."""
-    m = _ANY_COMMAND.search(text)
+    m = _ANY_COMMAND.search(text.lower())
     return m.lastgroup if m else None
 
 
