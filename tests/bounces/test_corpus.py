@@ -69,7 +69,6 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     "here, filtered elsewhere",
     ("bsd/lhost-sendmail-13.eml", "reasons"): "x-unix exit 77 is systemerror to Sisimai",
     ("bsd/lhost-v5sendmail-05.eml", "reasons"): "'You cannot send E-Mail to yourself'",
-    ("bsd/lhost-x2-05.eml", "reasons"): "the 'queue too long' line is outside the diagnostic",
     ("bsd/lhost-x2-06.eml", "reasons"): "qmail's 'wasn't able to establish an SMTP connection' is "
     "expired here, networkerror in lhost-qmail-07",
     ("bsd/lhost-yahoo-07.eml", "reasons"): "'user unknown' without status: Sisimai finds RCPT",

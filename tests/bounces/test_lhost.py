@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from returnpath.bounces import lhost
+from returnpath.bounces import WEAK_REASONS, lhost
 from returnpath.bounces.mail import Mail
 from returnpath.bounces.rules import Found
 from tests import corpus
@@ -138,7 +138,9 @@ def test_the_right_detector_finds_every_expected_recipient(path: str) -> None:
             assert f.status == row["deliverystatus"]
         if row["replycode"]:
             assert f.code == int(row["replycode"])
-        if f.reason is not None:  # a reason the detector states itself must be Sisimai's
+        if f.reason is not None and f.reason not in WEAK_REASONS:
+            # a reason the detector states itself must be Sisimai's (a weak one may still give
+            # way to a specific one that the words show: test_corpus checks the verdict)
             assert f.reason == row["reason"]
         assert f.pattern, "every recipient says which pattern matched"
 

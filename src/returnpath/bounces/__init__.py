@@ -28,10 +28,11 @@ Why (reason, hard/soft) is decided for every recipient by `reasons.classify`; ea
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from . import arf, autoreply, challenge, dsn, evidence, rules
 from .mail import Mail, clean_address
-from .reasons import classify, is_hard, normalise_text
+from .reasons import Classification, classify, is_hard, normalise_text
 from .rules import Detector, Found
 from .verdict import BounceVerdict, Kind, Recipient
 
@@ -115,6 +116,43 @@ def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> B
     return None
 
 
+# Sisimai's "retry" reasons: a detector's phrase that says one of these gives way to a
+# specific reason that `classify` reads in the same recipient's wording or status (as
+# Sisimai's Reason->get reconsiders them); otherwise the phrase's reason stands. The words
+# besides the phrase are read first; the whole text next, where a reason of Sisimai's first
+# class order (`_ORDER`) wins only over a weak one it comes before ("User not listed in
+# public Name & Address Book" is no block list).
+WEAK_REASONS = frozenset(
+    {"undefined", "onhold", "systemerror", "securityerror", "networkerror", "hostunknown", "userunknown"}
+)
+_ORDER = (
+    "mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying", "userunknown",
+    "filtered", "rejected", "hostunknown", "spamdetected", "toomanyconn", "blocked",
+)  # fmt: skip
+
+
+def _specific(decided: Classification) -> bool:
+    # (not one of reasons._adjust's conventions about the SMTP step: those are for wording)
+    adjusted = "; at " in decided.rule or "; not at " in decided.rule
+    return decided.reason not in WEAK_REASONS and decided.reason != "delivered" and not adjusted
+
+
+def _reconsider(found: Found, diagnostic: str, hosts: tuple[str, str]) -> Found:
+    """`found` (whose reason is weak) with the specific reason its words show, if any."""
+    weak = found.reason or ""
+    at = diagnostic.lower().find(found.phrase) if found.phrase else -1
+    rest = diagnostic[:at] + " " + diagnostic[at + len(found.phrase) :] if at >= 0 else diagnostic
+    decided = classify(found.status, found.code, rest, found.command, found.action, hosts=hosts)
+    if not _specific(decided) and at >= 0:
+        decided = classify(found.status, found.code, diagnostic, found.command, found.action, hosts=hosts)
+        r = decided.reason
+        if r in _ORDER and weak in _ORDER and _ORDER.index(r) > _ORDER.index(weak):
+            return found
+    if not _specific(decided):
+        return found
+    return replace(found, reason=decided.reason, pattern=f"{found.pattern}; over it {decided.rule}")
+
+
 def _recipient(detector: Detector, found: Found) -> Recipient | None:
     address = clean_address(found.address)
     if not address and found.address.strip():
@@ -134,6 +172,10 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
             False,
             where,
         )
+    hosts = (found.remote_mta or "", address.rpartition("@")[2])
+    if found.reason in WEAK_REASONS and found.action == "failed":
+        found = _reconsider(found, diagnostic, hosts)
+        where = f"lhost/{detector.name}: {found.pattern}"
     if found.reason:
         return Recipient(
             address,
@@ -148,7 +190,6 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
             where,
             found.feedback_type,
         )
-    hosts = (found.remote_mta or "", address.rpartition("@")[2])
     decided = classify(found.status, found.code, diagnostic, found.command, found.action, hosts=hosts)
     return Recipient(
         address,

@@ -53,6 +53,7 @@ class Found:
     reason: str | None = None  # set only when the format itself says why (else classify decides)
     pattern: str = ""  # what matched, for the verdict's `rule` ("the 'Sorry, no mailbox' line")
     feedback_type: str | None = None  # a complaint (reason "feedback"): abuse, fraud, ...
+    phrase: str = ""  # the software's own phrase (lower-cased) that set `reason`, if one did
 
 
 DetectFn = Callable[[Mail], Sequence[Found] | None]

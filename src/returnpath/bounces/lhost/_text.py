@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from .. import regex
 from ..mail import Mail
@@ -217,6 +218,23 @@ def found(
         reason=reason,
         pattern=pattern,
     )
+
+
+# A software's own fixed phrases: (reason, lower-cased phrases), tried in order.
+Phrases = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def by_phrase(f: Found, table: Phrases, text: str | None = None) -> Found:
+    """`f` with the reason of the first phrase of `table` found in `text` (default: its
+    diagnostic), as Sisimai's Lhost modules read their `messagesof` tables; `f` unchanged
+    when none is there. (A weak reason — `WEAK_REASONS` in ../__init__.py — may still give
+    way to a more specific one that the wording or status shows.)"""
+    low = (f.diagnostic if text is None else text).lower()
+    for reason, phrases in table:
+        for phrase in phrases:
+            if phrase in low:
+                return replace(f, reason=reason, pattern=f"{f.pattern}; {reason} phrase {phrase!r}", phrase=phrase)
+    return f
 
 
 def dedupe(items: Iterable[Found]) -> list[Found]:

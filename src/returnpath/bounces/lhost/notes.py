@@ -16,14 +16,18 @@ in public Name & Address Book" is Domino's own wording for an unknown mailbox.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, cut, detector, found, has, text
+from ._text import ADDRESS, Phrases, by_phrase, cut, detector, found, text
 
 NAME = "notes"
+# Sisimai 4.25 Lhost/Notes.pm messagesof (BSD-2-Clause): the gateway's own reasons.
+MESSAGES: Phrases = (
+    ("userunknown", ("user not listed in public name & address book", "ディレクトリのリストにありません")),
+    ("networkerror", ("message has exceeded maximum hop count",)),
+)
 _START = regex.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -45,9 +49,7 @@ def detect(mail: Mail) -> list[Found] | None:
             reasons = []
         else:
             reasons.append(line)
-    if has(section, "not listed in public Name & Address Book"):
-        out = [replace(f, reason="userunknown", pattern="not listed in public Name & Address Book") for f in out]
-    return out
+    return [by_phrase(f, MESSAGES) for f in out]
 
 
 DETECTOR = detector(NAME, detect)

@@ -26,11 +26,12 @@ follows."), never the "<address>:" blocks; those greetings are listed here too.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, sections, text
+from ._text import Phrases, by_phrase, detector, found, has, sections, text
 
 NAME = "qmail"
 
@@ -82,6 +83,64 @@ PHRASES = (
 )
 
 
+# Sisimai 4.25 Lhost/qmail.pm messagesof, failonldap, hasexpired (BSD-2-Clause): qmail's own
+# phrases (qmail-local, qmail-remote, error_str.c, qmail-ldap) -> the reason, read in the
+# whole block (the sentences `read` leaves out of the diagnostic included).
+MESSAGES: Phrases = (
+    ("userunknown", ("no mailbox here by that name", "does not like recipient.")),
+    ("mailboxfull", ("disk quota exceeded",)),
+    ("mesgtoobig", ("message size exceeds fixed maximum message size:",)),
+    ("hostunknown", ("sorry, i couldn't find any host ",)),
+    ("systemfull", ("requested action not taken: mailbox unavailable (not enough free space)",)),
+    ("systemerror", ("bad interpreter: no such file or directory", "system error", "unable to")),
+    (
+        "networkerror",
+        (
+            "sorry, i wasn't able to establish an smtp connection",
+            "sorry, i couldn't find a mail exchanger or ip address",
+            "sorry. although i'm listed as a best-preference mx or a for that host",
+        ),
+    ),
+)
+FAIL_ON_LDAP: Phrases = (
+    ("suspend", ("mailaddress is administrative", "mailaddress is administratively disabled")),
+    ("userunknown", ("sorry, no mailbox here by that name",)),
+    ("exceedlimit", ("the message exeeded the maximum size the user accepts",)),
+    (
+        "systemerror",
+        (
+            "automatic homedir creator crashed",
+            "illegal value in ldap attribute",
+            "ldap attribute is not given but mandatory",
+            "timeout while performing search on ldap server",
+            "too many results returned but needs to be unique",
+            "permanent error while executing qmail-forward",
+            "temporary error in automatic homedir creation",
+            "temporary error while executing qmail-forward",
+            "temporary failure in ldap lookup",
+            "unable to contact ldap server",
+            "unable to login into ldap server, bad credentials",
+        ),
+    ),
+)
+HAS_EXPIRED: Phrases = (("expired", ("this message has been in the queue too long.",)),)
+
+
+def _by_phrase(f: Found, block: str) -> Found:
+    """Sisimai's order: refused at MAIL/HELO is its own; "does not like recipient" with
+    "in the queue too long" is on hold; then qmail's phrases, qmail-ldap's, the queue's."""
+    if f.command in ("MAIL", "HELO", "EHLO"):
+        return f
+    low = " ".join(block.split()).lower()
+    if "does not like recipient." in low and low.endswith("this message has been in the queue too long."):
+        return replace(f, reason="onhold", pattern=f"{f.pattern}; onhold: refused, then in the queue too long")
+    for table in (MESSAGES, FAIL_ON_LDAP, HAS_EXPIRED):
+        g = by_phrase(f, table, low)
+        if g is not f:
+            return g
+    return f
+
+
 def _remote(block: str) -> str | None:
     m = _REMOTE.search(block)
     return (m.group(1) or m.group(2)) if m else None
@@ -100,7 +159,7 @@ def read(body: str) -> list[Found]:
         )
         low = block.lower()
         pattern = next((p for p in PHRASES if p.lower() in low), "<address>: block")
-        out.append(found(address, diagnostic, pattern, remote_mta=_remote(block)))
+        out.append(_by_phrase(found(address, diagnostic, pattern, remote_mta=_remote(block)), block))
     return out
 
 
