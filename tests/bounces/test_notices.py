@@ -42,7 +42,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
     ("domino-01.eml", "reasons"): "issue 9: Domino's 'not listed in ... Address Book' is read as blocked",
-    ("gmail-02.eml", "reasons"): "issue 9: Gmail's 'DNS Error: Domain name not found' is hostunknown, not networkerror",
     ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
 }
 

@@ -229,7 +229,7 @@ def by_phrase(f: Found, table: Phrases, text: str | None = None) -> Found:
     diagnostic), as Sisimai's Lhost modules read their `messagesof` tables; `f` unchanged
     when none is there. (A weak reason — `WEAK_REASONS` in ../__init__.py — may still give
     way to a more specific one that the wording or status shows.)"""
-    low = (f.diagnostic if text is None else text).lower()
+    low = " ".join((f.diagnostic if text is None else text).split()).lower()
     for reason, phrases in table:
         for phrase in phrases:
             if phrase in low:

@@ -40,7 +40,7 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, addresses, detector, found, has, header, text
+from ._text import ADDRESS, Phrases, addresses, by_phrase, detector, found, has, header, text
 
 NAME = "exim"
 
@@ -104,6 +104,56 @@ def _split(head: str) -> tuple[str | None, str]:
     return address, rest
 
 
+# Sisimai 4.25 Lhost/Exim.pm messagesof and delayedfor (BSD-2-Clause): Exim's own messages
+# (route.c, deliver.c, transports/, routers/) -> the reason; not for refusals at HELO/MAIL.
+MESSAGES: Phrases = (
+    ("userunknown", ("user not found",)),
+    (
+        "hostunknown",
+        (
+            "all host address lookups failed permanently",
+            "all relevant mx records point to non-existent hosts",
+            "unrouteable address",
+        ),
+    ),
+    ("mailboxfull", ("mailbox is full", "error: quota exceed")),
+    ("notaccept", ("an mx or srv record indicated no smtp service", "no host found for existing smtp connection")),
+    (
+        "syntaxerror",
+        (
+            "angle-brackets nested too deep",
+            'expected word or "<"',
+            "domain missing in source-routed address",
+            "malformed address:",
+        ),
+    ),
+    (
+        "systemerror",
+        ("delivery to file forbidden", "delivery to pipe forbidden", "local delivery failed", "lmtp error after "),
+    ),
+    ("contenterror", ('too many "received" headers',)),
+    (
+        "expired",
+        (
+            "retry timeout exceeded",
+            "no action is required on your part",
+            "retry time not reached for any host after a long failure period",
+            "all hosts have been failing for a long time and were last tried",
+            "delay reason: ",
+            "has been frozen",
+            "was frozen on arrival by ",
+        ),
+    ),
+)
+
+
+def _by_phrase(f: Found, block: str) -> Found:
+    if f.command in ("HELO", "EHLO", "MAIL"):
+        return f
+    # a delay warning is "expired" anyway unless its words say more: leave it to them
+    return by_phrase(f, MESSAGES[:-1] if f.action == "delayed" else MESSAGES, block)
+
+
 def read(mail: Mail, body: str) -> list[Found]:
     failed = addresses(header(mail, "X-Failed-Recipients"))
     action = "delayed" if re.search(r"not yet been delivered", body, re.IGNORECASE) else "failed"
@@ -121,7 +171,8 @@ def read(mail: Mail, body: str) -> list[Found]:
             if "SMTP error" in explanation
             else ("<address>: reply" if same_line else "address block")
         )
-        out.append(found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None, action=action))
+        f = found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None, action=action)
+        out.append(_by_phrase(f, same_line + "\n" + explanation))
     return out
 
 

@@ -33,11 +33,12 @@ server was: 550 ..."; that text is read too when the report part is missing.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import cut, detector, found, has, text
+from ._text import Phrases, by_phrase, cut, detector, found, has, text
 
 NAME = "gmail"
 _HEAD = regex.compile(
@@ -46,6 +47,42 @@ _HEAD = regex.compile(
     re.IGNORECASE,
 )
 _STATES = {"6": "MAIL", "13": "EHLO", "18": "DATA"}
+# Sisimai 4.25 Lhost/Gmail.pm statetable and messagesof (BSD-2-Clause): Gmail's "(state N)"
+# and its own DNS and connection phrases -> the reason. A precise status in the text
+# (x.1-7.1-9) says more and is left to `classify`, as Sisimai lets it.
+_STATE_REASONS = {
+    "6": "systemerror",
+    "8": "systemerror",
+    "9": "systemerror",
+    "12": "norelaying",  # Sisimai's "relayingdenied", its name for norelaying
+    "13": "blocked",
+    "14": "userunknown",
+    "15": "filtered",
+    "17": "filtered",
+    "18": "filtered",
+}
+MESSAGES: Phrases = (
+    (
+        "expired",
+        (
+            "dns error: could not contact dns servers",
+            "delivery to the following recipient has been delayed",
+            "the recipient server did not accept our requests to connect",
+        ),
+    ),
+    ("hostunknown", ("dns error: domain name not found", "dns error: dns server returned answer with no data")),
+)
+_PRECISE = regex.compile(r"\b[45]\.[1-7]\.[1-9]\b")
+
+
+def _by_phrase(f: Found, state: str | None, text: str) -> Found:
+    if _PRECISE.search(text):
+        return f
+    if state in _STATE_REASONS:
+        return replace(f, reason=_STATE_REASONS[state], pattern=f"{f.pattern}; (state {state})")
+    return by_phrase(f, MESSAGES, text)
+
+
 _BY = regex.compile(r"rejected by the server for the recipient domain \S+ by ([\w.-]+?)\.? \[")
 
 
@@ -70,10 +107,14 @@ def _current(body: str) -> list[Found]:
     response = _RESPONSE.search(body)
     said = response.group(1) if response else ""
     out = [
-        found(
-            m.group(1),
-            said or m.group(2),
-            "The response from the remote server was" if said else "Your message wasn't delivered to",
+        _by_phrase(
+            found(
+                m.group(1),
+                said or m.group(2),
+                "The response from the remote server was" if said else "Your message wasn't delivered to",
+            ),
+            None,
+            m.group(2) + " " + said,
         )
         for m in _NEW.finditer(body)
     ]
@@ -111,17 +152,16 @@ def detect(mail: Mail) -> list[Found] | None:
         for address in re.split(r"[\s,]+", m.group(2).strip()):
             if "@" not in address:
                 continue
-            out.append(
-                found(
-                    address,
-                    details,
-                    "Delivery to the following recipient " + m.group(1).lower(),
-                    context=said.group(1) if said else details,
-                    command_=_STATES.get(state.group(1)) if state else None,
-                    remote_mta=by.group(1) if by else None,
-                    action="delayed" if delayed else "failed",
-                )
+            f = found(
+                address,
+                details,
+                "Delivery to the following recipient " + m.group(1).lower(),
+                context=said.group(1) if said else details,
+                command_=_STATES.get(state.group(1)) if state else None,
+                remote_mta=by.group(1) if by else None,
+                action="delayed" if delayed else "failed",
             )
+            out.append(_by_phrase(f, state.group(1) if state else None, details))
     return out
 
 
