@@ -41,7 +41,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("hotmail-02.eml", "reasons"): "issue 9: a notice that gives no cause at all is undefined, not onhold",
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
-    ("domino-01.eml", "reasons"): "issue 9: Domino's 'not listed in ... Address Book' is read as blocked",
     ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
 }
 

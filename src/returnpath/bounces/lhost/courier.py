@@ -27,9 +27,15 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, sections, text
+from ._text import Phrases, by_phrase, detector, found, has, sections, text
 
 NAME = "courier"
+# Sisimai 4.25 Lhost/Courier.pm messagesof (BSD-2-Clause): esmtpclient.c's own errors.
+MESSAGES: Phrases = (
+    ("hostunknown", ("no such domain.",)),
+    ("systemerror", ("this domain's dns violates rfc 1035.",)),
+    ("networkerror", ("dns lookup failed.",)),
+)
 _HEAD = regex.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*$", re.MULTILINE)
 
 
@@ -44,16 +50,15 @@ def detect(mail: Mail) -> list[Found] | None:
         sent = re.search(r"^>>> ([A-Z]+)", block, re.MULTILINE)
         said = re.findall(r"^<<< (.*)$", block, re.MULTILINE)
         host = re.search(r"^[ \t]+([\w.-]+) \[[^\]]*\]:", block, re.MULTILINE)
-        out.append(
-            found(
-                h.group(1),
-                " ".join(said) or block,
-                "<<< reply" if said else "<address>: block",
-                command_=sent.group(1) if sent else None,
-                remote_mta=host.group(1) if host else None,
-                action=action,
-            )
+        f = found(
+            h.group(1),
+            " ".join(said) or block,
+            "<<< reply" if said else "<address>: block",
+            command_=sent.group(1) if sent else None,
+            remote_mta=host.group(1) if host else None,
+            action=action,
         )
+        out.append(by_phrase(f, MESSAGES, block))
     return out
 
 

@@ -24,9 +24,11 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, cut, detector, found, has, sections, text
+from ._text import ADDRESS, Phrases, by_phrase, cut, detector, found, has, sections, text
 
 NAME = "gmx"
+# Sisimai 4.25 Lhost/GMX.pm messagesof (BSD-2-Clause).
+MESSAGES: Phrases = (("expired", ("delivery retry timeout exceeded",)),)
 _END = "--- The header of the original message is following. ---"
 _START = regex.compile(r"following\s+address(?:\(es\)|es)?\s+failed:", re.IGNORECASE)
 _ADDRESS_LINE = regex.compile(r"^[ \t]*\"?<?(" + ADDRESS.pattern + r")>?\"?:?[ \t]*$", re.MULTILINE)
@@ -45,7 +47,8 @@ def detect(mail: Mail) -> list[Found] | None:
     for h, block in sections(_ADDRESS_LINE, report):
         block = re.sub(r"^\s*For the following reason:\s*$", "", block, flags=re.MULTILINE)
         host = _HOST.search(block)
-        out.append(found(h.group(1), block, "address block", remote_mta=host.group(1) if host else None))
+        f = found(h.group(1), block, "address block", remote_mta=host.group(1) if host else None)
+        out.append(by_phrase(f, MESSAGES))
     return out
 
 

@@ -14,9 +14,15 @@ from __future__ import annotations
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, text
+from ._text import ADDRESS, Phrases, by_phrase, detector, found, text
 
 NAME = "kddi"
+# Sisimai 4.25 Lhost/KDDI.pm messagesof (BSD-2-Clause): KDDI's own explanations.
+MESSAGES: Phrases = (
+    ("mailboxfull", ("as their mailbox is full",)),
+    ("norelaying", ("due to the following smtp relay error",)),
+    ("hostunknown", ("as the remote domain doesnt exist",)),
+)
 _LINE = regex.compile(
     r"Could not be delivered to: <(" + ADDRESS.pattern + r")>[ \t]*\n"
     r"((?:[ \t]+\S.*\n?)*)"
@@ -27,7 +33,9 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "Your mail sent on:" not in body:
         return None
-    return [found(m.group(1), m.group(2), "Could not be delivered to") for m in _LINE.finditer(body)]
+    return [
+        by_phrase(found(m.group(1), m.group(2), "Could not be delivered to"), MESSAGES) for m in _LINE.finditer(body)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

@@ -22,9 +22,11 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, has, sections, text
+from ._text import Phrases, by_phrase, detector, found, has, sections, text
 
 NAME = "messagingserver"
+# Sisimai 4.25 Lhost/MessagingServer.pm messagesof (BSD-2-Clause).
+MESSAGES: Phrases = (("hostunknown", ("illegal host/domain name found",)),)
 _RECIPIENT = regex.compile(r"^[ \t]*Recipient address: *(\S+)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _LABEL = regex.compile(
     r"^[ \t]*(Reason|Diagnostic code|Remote system|Original address): *(.*)$", re.MULTILINE | re.IGNORECASE
@@ -41,15 +43,14 @@ def detect(mail: Mail) -> list[Found] | None:
         labels = {m.group(1).lower(): m.group(2).strip() for m in _LABEL.finditer(block)}
         said = re.sub(r"^\s*smtp\s*;\s*", "", labels.get("diagnostic code", ""), flags=re.IGNORECASE)
         remote = re.sub(r"^\s*dns\s*;\s*", "", labels.get("remote system", "")).split()
-        out.append(
-            found(
-                h.group(1),
-                said or labels.get("reason", ""),
-                "Diagnostic code" if said else "Reason",
-                action=action,
-                remote_mta=remote[0] if remote else None,
-            )
+        f = found(
+            h.group(1),
+            said or labels.get("reason", ""),
+            "Diagnostic code" if said else "Reason",
+            action=action,
+            remote_mta=remote[0] if remote else None,
         )
+        out.append(by_phrase(f, MESSAGES, said + " " + labels.get("reason", "")))
     return out
 
 

@@ -26,9 +26,32 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, cut, detector, found, has, text
+from ._text import ADDRESS, Phrases, by_phrase, cut, detector, found, has, text
 
 NAME = "opensmtpd"
+# Sisimai 4.25 Lhost/OpenSMTPD.pm messagesof (BSD-2-Clause): smtpd's own errors.
+MESSAGES: Phrases = (
+    ("expired", ("envelope expired",)),
+    ("hostunknown", ("invalid domain name", "domain does not exist")),
+    ("notaccept", ("destination seem to reject all mails",)),
+    (
+        "networkerror",
+        (
+            "address family mismatch on destination mxs",
+            "all routes to destination blocked",
+            "bad dns lookup error code",
+            "could not retrieve source address",
+            "loop detected",
+            "network error on destination mxs",
+            "no mx found for domain",
+            "no mx found for destination",
+            "no valid route to remote mx",
+            "no valid route to destination",
+            "temporary failure in mx lookup",
+        ),
+    ),
+    ("securityerror", ("could not retrieve credentials",)),
+)
 _LINE = regex.compile(r"^(" + ADDRESS.pattern + r"): (.+)$", re.MULTILINE)
 _MARKS = (
     "This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail",
@@ -42,7 +65,10 @@ def detect(mail: Mail) -> list[Found] | None:
         return None
     report = cut(body, "Below is a copy of the original message")
     action = "delayed" if has(report, "is delayed for more than", "temporary failure report") else "failed"
-    return [found(m.group(1), m.group(2), "address: reply", action=action) for m in _LINE.finditer(report)]
+    return [
+        by_phrase(found(m.group(1), m.group(2), "address: reply", action=action), MESSAGES)
+        for m in _LINE.finditer(report)
+    ]
 
 
 DETECTOR = detector(NAME, detect)

@@ -19,10 +19,15 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, text
+from ._text import ADDRESS, Phrases, by_phrase, detector, found, text
 from .textdsn import read_fields
 
 NAME = "outlook"
+# Sisimai 4.25 Lhost/Outlook.pm messagesof (BSD-2-Clause).
+MESSAGES: Phrases = (
+    ("hostunknown", ("the mail could not be delivered to the recipient because the domain is not reachable",)),
+    ("userunknown", ("requested action not taken: mailbox unavailable",)),
+)
 _HEAD = regex.compile(
     r"(?:Delivery to the following recipients? (failed|(?:has been |was )?delayed)|"
     r"Unable to deliver message to the following recipients)([^\n]*)\n"
@@ -50,7 +55,7 @@ def detect(mail: Mail) -> list[Found] | None:
                     action="delayed" if delayed else "failed",
                 )
             )
-    return out or None
+    return [by_phrase(f, MESSAGES) for f in out] or None
 
 
 DETECTOR = detector(NAME, detect)

@@ -19,9 +19,13 @@ import re
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, text
+from ._text import ADDRESS, Phrases, by_phrase, detector, found, text
 
 NAME = "verizon"
+# Sisimai 4.25 Lhost/Verizon.pm messagesof of its two layouts (BSD-2-Clause).
+MESSAGES: Phrases = (
+    ("userunknown", ("550 - requested action not taken: no such user here", "no valid recipients for this mm")),
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -35,16 +39,7 @@ def detect(mail: Mail) -> list[Found] | None:
     original = body.split("Original Message:", 1)[-1]
     to = re.search(r"^To: *(.*)$", original, re.MULTILINE)
     said = error.group(1) if error else ""
-    unknown = "No valid recipients" in said
-    return [
-        found(
-            a.group(0),
-            said,
-            "No valid recipients for this MM" if unknown else "Error:",
-            reason="userunknown" if unknown else None,
-        )
-        for a in ADDRESS.finditer(to.group(1) if to else "")
-    ]
+    return [by_phrase(found(a.group(0), said, "Error:"), MESSAGES) for a in ADDRESS.finditer(to.group(1) if to else "")]
 
 
 DETECTOR = detector(NAME, detect)

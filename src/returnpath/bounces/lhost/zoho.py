@@ -16,9 +16,11 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, has, header, text
+from ._text import ADDRESS, Phrases, by_phrase, detector, found, has, header, text
 
 NAME = "zoho"
+# Sisimai 4.25 Lhost/Zoho.pm messagesof (BSD-2-Clause).
+MESSAGES: Phrases = (("expired", ("host not reachable",)),)
 _LINE = regex.compile(r"^(" + ADDRESS.pattern + r") +(.*ERROR_CODE.*)$", re.MULTILINE)
 _DELAY = regex.compile(
     r"^\[Status: \w+, Address: <(" + ADDRESS.pattern + r")>, ResponseCode (\d{3}),"
@@ -49,7 +51,7 @@ def detect(mail: Mail) -> list[Found] | None:
         )
         for m in _DELAY.finditer(body)
     ]
-    return out or None
+    return [by_phrase(f, MESSAGES) for f in out] or None
 
 
 DETECTOR = detector(NAME, detect)
