@@ -1,0 +1,165 @@
+"""The sending software's own fixed phrases decide the reason (Sisimai 4.25's Lhost `messagesof`).
+
+Each case is a minimal notice in that software's layout whose explanation is one of its own
+phrases; the verdict's reason must be the phrase table's. A weak reason (Sisimai's "retry"
+set: userunknown, hostunknown, networkerror, systemerror, ...) gives way to a specific one
+that the same recipient's words show.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from returnpath.bounces import recognise
+
+TRACKING = "b0123abcd@bounces.example.net"
+
+
+def _mail(sender: str, subject: str, body: str) -> bytes:
+    return (
+        f"From: {sender}\nTo: {TRACKING}\nSubject: {subject}\n"
+        f"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+
+
+def _qmail(block: str) -> bytes:
+    return _mail(
+        "MAILER-DAEMON@mx.example.jp",
+        "failure notice",
+        "Hi. This is the qmail-send program at mx.example.jp.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        f"<kijitora@example.org>:\n{block}\n\n"
+        "--- Below this line is a copy of the message.\n\nSubject: hello\n",
+    )
+
+
+def _exim(explanation: str) -> bytes:
+    return _mail(
+        "Mail Delivery System <Mailer-Daemon@mx.example.net>",
+        "Mail delivery failed: returning message to sender",
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        f"  kijitora@example.org\n    {explanation}\n\n"
+        "------ This is a copy of the message, including all the headers. ------\n\nSubject: hello\n",
+    )
+
+
+def _gmail(details: str) -> bytes:
+    return _mail(
+        "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        "Delivery Status Notification (Failure)",
+        "Delivery to the following recipient failed permanently:\n\n"
+        "     kijitora@example.org\n\n"
+        f"Technical details of permanent failure:\n{details}\n\n"
+        "----- Original message -----\n\nSubject: hello\n",
+    )
+
+
+def _domino(because: str) -> bytes:
+    return _mail(
+        "Postmaster@example.org",
+        "DELIVERY FAILURE",
+        "Your message\n\n  Subject: hello\n\nwas not delivered to:\n\n  kijitora@example.org\n\n"
+        f"because:\n\n  {because}\n\n",
+    )
+
+
+def _notes(reason: str) -> bytes:
+    return _mail(
+        "Postmaster@example.org",
+        "Undeliverable message",
+        f"------- Failure Reasons  --------\n\n{reason}\nkijitora@example.org\n\n------- Returned Message --------\n",
+    )
+
+
+def _courier(block: str) -> bytes:
+    return _mail(
+        "Courier mail server at mx.example.net <@>",
+        "NOTICE: mail delivery status.",
+        "This is a delivery status notification from mx.example.net,\n"
+        "running the Courier mail server, version 0.65.2.\n\n"
+        "The original message was received on Mon, 30 Nov 2026 10:15:06 +0000\n\n"
+        "---------------------------------------------------------------------------\n\n"
+        "                           UNDELIVERABLE MAIL\n\n"
+        f"<kijitora@example.org>:\n{block}\n",
+    )
+
+
+CASES = {
+    # Lhost/qmail.pm
+    "qmail networkerror": (
+        _qmail("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)"),
+        "networkerror",
+    ),
+    "qmail mailboxfull": (_qmail("disk quota exceeded (#5.2.2)"), "mailboxfull"),
+    "qmail hostunknown": (_qmail("Sorry, I couldn't find any host named example.org. (#5.1.2)"), "hostunknown"),
+    "qmail-ldap suspend": (_qmail("Mailaddress is administratively disabled. (#5.2.1)"), "suspend"),
+    # the queue sentence that the diagnostic leaves out still says "expired"
+    "qmail expired": (
+        _qmail(
+            "Connected to 192.0.2.1 but connection died. (#4.4.2)\n"
+            "I'm not going to try again; this message has been in the queue too long."
+        ),
+        "expired",
+    ),  # fmt: skip
+    # Lhost/Exim.pm
+    "exim hostunknown": (_exim("Unrouteable address"), "hostunknown"),
+    "exim mailboxfull": (_exim("mailbox is full (quota exceeded while writing to file /var/mail/k)"), "mailboxfull"),
+    "exim syntaxerror": (_exim("malformed address: @ may not follow kijitora"), "syntaxerror"),
+    "exim contenterror": (_exim('Too many "Received" headers - suspected mail loop'), "contenterror"),
+    # Lhost/Gmail.pm
+    "gmail hostunknown": (_gmail("DNS Error: Domain name not found"), "hostunknown"),
+    "gmail expired": (_gmail("The recipient server did not accept our requests to connect."), "expired"),
+    "gmail state 13": (
+        _gmail("The error that the other server returned was:\n550 Access denied (state 13)."),
+        "blocked",
+    ),
+    # Lhost/Domino.pm, Lhost/Notes.pm
+    "domino userunknown": (
+        _domino("User Kijitora (kijitora@example.org) not listed in Domino Directory"),
+        "userunknown",
+    ),
+    "domino filtered": (_domino("Cannot route mail to user (kijitora@example.org)"), "filtered"),
+    "notes userunknown": (_notes("User not listed in public Name & Address Book"), "userunknown"),
+    "notes networkerror": (_notes("Message has exceeded maximum hop count"), "networkerror"),
+    # Lhost/Courier.pm
+    "courier hostunknown": (_courier("No such domain."), "hostunknown"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_softwares_own_phrase_decides(name: str) -> None:
+    raw, reason = CASES[name]
+    verdict = recognise(raw)
+    assert [(r.address, r.reason) for r in verdict.recipients] == [("kijitora@example.org", reason)]
+
+
+def test_a_weak_phrase_gives_way_to_a_specific_reason_in_the_same_words() -> None:
+    # qmail's "does not like recipient." is userunknown, but the remote said mailbox full
+    raw = _qmail(
+        "192.0.2.1 does not like recipient.\n"
+        "Remote host said: 550 5.2.2 <kijitora@example.org>... Mailbox full\nGiving up on 192.0.2.1."
+    )
+    (r,) = recognise(raw).recipients
+    assert r.reason == "mailboxfull"
+    assert "does not like recipient" in r.rule
+
+
+def test_a_weak_phrase_stands_when_the_words_say_nothing_more() -> None:
+    raw = _qmail("192.0.2.1 does not like recipient.\nRemote host said: 550 no\nGiving up on 192.0.2.1.")
+    (r,) = recognise(raw).recipients
+    assert r.reason == "userunknown"
+
+
+def test_the_phrase_itself_is_no_sign_of_another_reason() -> None:
+    # "not listed in" is no block list: the phrase's userunknown stands
+    (r,) = recognise(_notes("User not listed in public Name & Address Book")).recipients
+    assert (r.reason, r.hard) == ("userunknown", True)
+
+
+def test_a_specific_phrase_is_not_reconsidered() -> None:
+    # mailboxfull is no weak reason: "access denied" elsewhere in the words does not change it
+    (r,) = recognise(_qmail("disk quota exceeded; access denied (#5.2.2)")).recipients
+    assert r.reason == "mailboxfull"
