@@ -103,7 +103,7 @@ CASES = {
             "I'm not going to try again; this message has been in the queue too long."
         ),
         "expired",
-    ),  # fmt: skip
+    ),
     # Lhost/Exim.pm
     "exim hostunknown": (_exim("Unrouteable address"), "hostunknown"),
     "exim mailboxfull": (_exim("mailbox is full (quota exceeded while writing to file /var/mail/k)"), "mailboxfull"),
