@@ -87,6 +87,26 @@ def _courier(block: str) -> bytes:
     )
 
 
+def _opensmtpd(reply: str) -> bytes:
+    return _mail(
+        "MAILER-DAEMON@mx.example.net",
+        "Delivery status notification: error",
+        "    Hi!\n\n    This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\n\n"
+        "    An error has occurred while attempting to deliver a message for\n"
+        f"    the following list of recipients:\n\nkijitora@example.org: {reply}\n\n"
+        "    Below is a copy of the original message:\n\nSubject: hello\n",
+    )
+
+
+def _kddi(reason: str) -> bytes:
+    return _mail(
+        "no-reply@mx.dion.ne.jp",
+        "Returned mail: User unknown",
+        "Your mail sent on: Thu, 29 Apr 2026 00:00:00 +0900\n"
+        f"     Could not be delivered to: <kijitora@example.org>\n     {reason}\n",
+    )
+
+
 CASES = {
     # Lhost/qmail.pm
     "qmail networkerror": (
@@ -124,6 +144,13 @@ CASES = {
     "domino filtered": (_domino("Cannot route mail to user (kijitora@example.org)"), "filtered"),
     "notes userunknown": (_notes("User not listed in public Name & Address Book"), "userunknown"),
     "notes networkerror": (_notes("Message has exceeded maximum hop count"), "networkerror"),
+    # Lhost/OpenSMTPD.pm
+    "opensmtpd networkerror": (_opensmtpd("No MX found for domain"), "networkerror"),
+    "opensmtpd notaccept": (_opensmtpd("Destination seem to reject all mails"), "notaccept"),
+    "opensmtpd expired": (_opensmtpd("Envelope expired"), "expired"),
+    # Lhost/KDDI.pm
+    "kddi mailboxfull": (_kddi("As their mailbox is full."), "mailboxfull"),
+    "kddi hostunknown": (_kddi("As the remote domain doesnt exist."), "hostunknown"),
     # Lhost/Courier.pm
     "courier hostunknown": (_courier("No such domain."), "hostunknown"),
 }

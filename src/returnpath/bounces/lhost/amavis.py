@@ -21,9 +21,24 @@ import re
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import ADDRESS, detector, found, has, text
+from ._text import ADDRESS, Phrases, by_phrase, detector, found, has, text
 
 NAME = "amavis"
+# Sisimai 4.25 Lhost/Amavis.pm messagesof (BSD-2-Clause): amavisd-new's own verdicts.
+MESSAGES: Phrases = (
+    ("spamdetected", (" - spam",)),
+    ("virusdetected", (" - infected",)),
+    ("contenterror", (" - bad header:",)),
+    ("exceedlimit", (" - message size exceeds recipient",)),
+    (
+        "systemerror",
+        (
+            " - temporary mta failure on relaying",
+            " - rejected by next-hop mta on relaying",
+            " - unable to relay message back to mta",
+        ),
+    ),
+)
 _RELAY = regex.compile(
     r"^[ \t]*<(" + ADDRESS.pattern + r")>: *(?:\[([^\]]*)\] said:)?(.*?)(?=^[ \t]*<" + ADDRESS.pattern + r">:|^\S|\Z)",
     re.MULTILINE | re.DOTALL,
@@ -41,7 +56,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if "WAS NOT relayed to:" in body:
         section = body.split("WAS NOT relayed to:", 1)[1]
         out = [
-            found(m.group(1), m.group(3), "WAS NOT relayed to", remote_mta=m.group(2)) for m in _RELAY.finditer(section)
+            by_phrase(found(m.group(1), m.group(3), "WAS NOT relayed to", remote_mta=m.group(2)), MESSAGES)
+            for m in _RELAY.finditer(section)
         ]
     if not out:
         spam = has(body, "unsolicited bulk e-mail", "considered spam")

@@ -26,9 +26,11 @@ from dataclasses import replace
 
 from ..mail import Mail
 from ..rules import Found
-from ._text import detector, found, text
+from ._text import Phrases, by_phrase, detector, found, text
 
 NAME = "amazonses"
+# Sisimai 4.25 Lhost/AmazonSES.pm messagesof (BSD-2-Clause).
+MESSAGES: Phrases = (("expired", ("delivery expired",)),)
 _FIELD = r'"{0}"\s*:\s*"((?:[^"\\]|\\.)*)"'
 # notificationType -> (the event's key, its list of recipients)
 _EVENTS = {
@@ -121,7 +123,7 @@ def detect(mail: Mail) -> list[Found] | None:
                 action=str(row.get("action") or "failed"),
             )
         )
-    return out
+    return [by_phrase(f, MESSAGES) for f in out]
 
 
 DETECTOR = detector(NAME, detect)
