@@ -57,6 +57,16 @@ def _gmail(details: str) -> bytes:
     )
 
 
+def _gsuite(because: str, said: str) -> bytes:
+    return _mail(
+        "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        "Delivery Status Notification (Failure)",
+        "** Address not found **\n\n"
+        f"Your message wasn't delivered to kijitora@example.org because {because}\n\n"
+        f"The response was:\n{said}\n\n",
+    )
+
+
 def _domino(because: str) -> bytes:
     return _mail(
         "Postmaster@example.org",
@@ -135,6 +145,18 @@ CASES = {
     "gmail state 13": (
         _gmail("The error that the other server returned was:\n550 Access denied (state 13)."),
         "blocked",
+    ),
+    # Lhost/GSuite.pm (Gmail's layout since 2015)
+    "gsuite networkerror": (
+        _gsuite(
+            "the domain example.org couldn't be found.",
+            "DNS Error: 2304 DNS type 'mx' lookup of example.org responded with code NXDOMAIN",
+        ),
+        "networkerror",
+    ),
+    "gsuite notaccept": (
+        _gsuite("the domain example.org doesn't receive email.", "DNS Error: Null MX"),
+        "notaccept",
     ),
     # Lhost/Domino.pm, Lhost/Notes.pm
     "domino userunknown": (

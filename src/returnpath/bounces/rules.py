@@ -17,7 +17,10 @@ A detector says *who* bounced and what the report says (status, reply code, diag
 command); *why* (the reason, hard/soft) is decided by `reasons.classify`, which `recognise`
 calls for every `Found` that does not set `reason` itself. A detector may set `reason` when
 the format itself says it (e.g. a software that writes "mailbox full" as a fixed phrase); it
-then should name the phrase in `pattern`.
+then should name the phrase in `pattern`. `_text.by_phrase` does that from a table of the
+software's own phrases (ported from Sisimai's Lhost `messagesof`). A weak reason (Sisimai's
+"retry" set, `bounces.WEAK_REASONS`: userunknown, hostunknown, networkerror, systemerror, ...)
+still gives way to a specific one that `classify` reads in the same recipient's words.
 
 Speed: every non-report message is offered to every detector until one claims it, so
 `detect` must answer `None` in a few microseconds for mail that is not its software's: test

@@ -71,6 +71,13 @@ MESSAGES: Phrases = (
         ),
     ),
     ("hostunknown", ("dns error: domain name not found", "dns error: dns server returned answer with no data")),
+    # Sisimai 4.25 Lhost/GSuite.pm messagesof: the layout since 2015 ("Address not found")
+    (
+        "userunknown",
+        ("because the address couldn't be found. check for typos or unnecessary spaces and try again.",),
+    ),
+    ("notaccept", ("null mx",)),
+    ("networkerror", (" had no relevant answers.", " responded with code nxdomain")),
 )
 _PRECISE = regex.compile(r"\b[45]\.[1-7]\.[1-9]\b")
 
@@ -114,7 +121,7 @@ def _current(body: str) -> list[Found]:
                 "The response from the remote server was" if said else "Your message wasn't delivered to",
             ),
             None,
-            m.group(2) + " " + said,
+            m.group(0) + " " + said,
         )
         for m in _NEW.finditer(body)
     ]

@@ -28,7 +28,11 @@ from ._text import ADDRESS, Phrases, by_phrase, cut, detector, found, has, secti
 
 NAME = "gmx"
 # Sisimai 4.25 Lhost/GMX.pm messagesof (BSD-2-Clause).
-MESSAGES: Phrases = (("expired", ("delivery retry timeout exceeded",)),)
+# and Lhost/EinsUndEins.pm messagesof (1&1 writes GMX's layout).
+MESSAGES: Phrases = (
+    ("expired", ("delivery retry timeout exceeded",)),
+    ("mesgtoobig", ("mail size limit exceeded",)),
+)
 _END = "--- The header of the original message is following. ---"
 _START = regex.compile(r"following\s+address(?:\(es\)|es)?\s+failed:", re.IGNORECASE)
 _ADDRESS_LINE = regex.compile(r"^[ \t]*\"?<?(" + ADDRESS.pattern + r")>?\"?:?[ \t]*$", re.MULTILINE)
