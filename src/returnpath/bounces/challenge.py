@@ -124,7 +124,7 @@ _STEMS = (
 
 def sign(mail: Mail) -> str | None:
     """What marks `mail` as a challenge ("product", "request"), or None."""
-    low = mail.lower_body[:MAX_TEXT]  # lowered once for every recogniser
+    low = mail.body[:MAX_TEXT].lower()  # not mail.lower_body: a DSN's detectors never need it all lowered
     if not any(stem in low for stem in _STEMS):
         return None  # the usual case (the subject is not read: a DSN has no other need of it)
     low = mail.subject.lower() + "\n" + low
