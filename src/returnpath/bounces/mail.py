@@ -487,11 +487,12 @@ class Mail:
         return self._walk[1]
 
     @cached_property
-    def _types(self) -> frozenset[str]:
+    def types(self) -> frozenset[str]:
+        """The content types of the leaf parts (outside attached messages)."""
         return frozenset(p.ctype for p in self.parts)
 
     def parts_of_type(self, *ctypes: str) -> list[Part]:
-        if self._types.isdisjoint(ctypes):  # the common answer, without a walk
+        if self.types.isdisjoint(ctypes):  # the common answer, without a walk
             return []
         return [p for p in self.parts if p.ctype in ctypes]
 

@@ -181,9 +181,20 @@ def _lower(text: str) -> str:
     return text.lower()
 
 
+_LOWERED: dict[str, str] = {}  # the detectors' phrases, lower-cased once (they are constants)
+
+
 def has(text: str, *phrases: str) -> bool:
     low = _lower(text)
-    return any(p.lower() in low for p in phrases)
+    for phrase in phrases:
+        lowered = _LOWERED.get(phrase)
+        if lowered is None:
+            lowered = phrase.lower()
+            if len(_LOWERED) < 4096:
+                _LOWERED[phrase] = lowered
+        if lowered in low:
+            return True
+    return False
 
 
 def found(
@@ -265,7 +276,7 @@ def text(mail: Mail) -> str:
     return mail.body
 
 
-_REPORT_PARTS = ("message/delivery-status", "message/global-delivery-status")
+_REPORT_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
 
 def detector(name: str, detect: Callable[[Mail], Sequence[Found] | None]) -> Detector:
@@ -277,7 +288,7 @@ def detector(name: str, detect: Callable[[Mail], Sequence[Found] | None]) -> Det
     """
 
     def guarded(mail: Mail) -> Sequence[Found] | None:
-        if mail.parts_of_type(*_REPORT_PARTS):
+        if not _REPORT_PARTS.isdisjoint(mail.types):
             return None
         return detect(mail)
 
