@@ -6,6 +6,11 @@ phrase before it runs any expression. Compiling them all at import made `returnp
 spend most of its start-up in `re.compile`; `compile` here returns a `Regex` that compiles
 on its first search, with the methods of `re.Pattern` that the recognisers use. Answers are
 the same; only the moment of compilation moves.
+
+A `Regex` also knows plain strings of which every match contains one (`patterns.
+required_literals`, where the pattern's syntax lets it say so): `search`, `finditer` and
+`findall` answer "no match" at once when none of them is in the text, as a detector's phrase
+test would, instead of running the expression over the whole message.
 """
 
 from __future__ import annotations
@@ -15,24 +20,43 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Generic
 
+from .patterns import required_literals
+
+# Syntax the literal scanner does not read: numeric and named escapes, backreferences,
+# conditionals, comments and inline flags. A pattern with any of them gets no shortcut.
+_UNREAD = re.compile(r"\\[0-9xuUN]|\(\?(?:P=|\(|#|[aiLmsux-]+[:)])")
+
 
 class Regex(Generic[AnyStr]):
     """An `re.Pattern` compiled on first use."""
 
-    __slots__ = ("_compiled", "flags", "pattern")
+    __slots__ = ("_compiled", "_needles", "flags", "pattern")
 
     def __init__(self, pattern: AnyStr, flags: int = 0) -> None:
         self.pattern: AnyStr = pattern
         self.flags = flags
         self._compiled: re.Pattern[AnyStr] | None = None
+        self._needles: tuple[str, ...] | None = None  # () when nothing is known
 
     @property
     def compiled(self) -> re.Pattern[AnyStr]:
         if self._compiled is None:
             self._compiled = re.compile(self.pattern, self.flags)
+            self._needles = _needles(self.pattern, self.flags)
         return self._compiled
 
+    def _absent(self, string: AnyStr) -> bool:
+        """None of the strings every match contains is in `string`: there is no match."""
+        self.compiled  # noqa: B018 - sets _needles
+        needles = self._needles
+        if not needles or not isinstance(string, str):
+            return False
+        text = string.lower() if self.flags & re.IGNORECASE else string
+        return not any(n in text for n in needles)
+
     def search(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
+        if self._absent(string):
+            return None
         return self.compiled.search(string, pos, endpos)
 
     def match(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
@@ -42,9 +66,13 @@ class Regex(Generic[AnyStr]):
         return self.compiled.fullmatch(string, pos, endpos)
 
     def finditer(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[AnyStr]]:
+        if self._absent(string):
+            return iter(())
         return self.compiled.finditer(string, pos, endpos)
 
     def findall(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
+        if self._absent(string):
+            return []
         return self.compiled.findall(string, pos, endpos)
 
     def split(self, string: AnyStr, maxsplit: int = 0) -> list[AnyStr | Any]:
@@ -55,6 +83,16 @@ class Regex(Generic[AnyStr]):
 
     def __repr__(self) -> str:
         return f"regex.compile({self.pattern!r})"
+
+
+def _needles(pattern: str | bytes, flags: int) -> tuple[str, ...]:
+    """Strings of which every match contains one (lower-cased for IGNORECASE), or ()."""
+    if not isinstance(pattern, str) or flags & re.VERBOSE or _UNREAD.search(pattern):
+        return ()
+    literals = required_literals(pattern)
+    if not literals or min(len(n) for n in literals) < 3:  # too short to spare a search
+        return ()
+    return tuple(n.lower() for n in literals) if flags & re.IGNORECASE else literals
 
 
 def compile(pattern: AnyStr, flags: int = 0) -> Regex[AnyStr]:
