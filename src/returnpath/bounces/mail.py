@@ -41,7 +41,8 @@ import email.header
 import email.message
 import html
 import re
-from functools import cached_property
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 MAX_TEXT = 256 * 1024  # characters of any one text view that are scanned
 MAX_PARTS = 200  # parts looked at: past this a message is a MIME bomb, not a bounce
@@ -399,6 +400,33 @@ def attached_text(part: Part, limit: int = MAX_TEXT) -> str:
 
 
 # ---- the message ---------------------------------------------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):
+    """functools.cached_property without its lock (Python 3.11 takes one on every first
+    computation): a `Mail` belongs to one thread, and recognition computes several views of
+    every message."""
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> cached_property[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> _T | cached_property[_T]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 class Mail:
