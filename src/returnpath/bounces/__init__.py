@@ -32,7 +32,7 @@ from dataclasses import replace
 
 from . import arf, autoreply, challenge, dsn, evidence, rules
 from .mail import Mail, clean_address
-from .reasons import Classification, classify, is_hard, normalise_text
+from .reasons import Classification, classify, is_hard, normalise_text, receiving_hosts
 from .rules import Detector, Found
 from .verdict import BounceVerdict, Kind, Recipient
 
@@ -172,7 +172,7 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
             False,
             where,
         )
-    hosts = (found.remote_mta or "", address.rpartition("@")[2])
+    hosts = receiving_hosts(found.remote_mta, address)
     if found.reason in WEAK_REASONS and found.action == "failed":
         found = _reconsider(found, diagnostic, hosts)
         where = f"lhost/{detector.name}: {found.pattern}"

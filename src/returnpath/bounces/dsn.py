@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .evidence import prose_row
 from .mail import Mail, addresses, clean_address
-from .reasons import classify, find_code, find_status, is_vague, normalise_text
+from .reasons import classify, find_code, find_status, is_vague, normalise_text, receiving_hosts
 from .verdict import Recipient
 
 ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
@@ -263,7 +263,7 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
         return Recipient(
             address, action, status, code, diagnostic, remote, command, "delivered", False, f"dsn:Action {action}"
         )
-    decided = classify(status, code, diagnostic, command, action, diag_type, hosts=(remote or "", _domain(address)))
+    decided = classify(status, code, diagnostic, command, action, diag_type, hosts=receiving_hosts(remote, address))
     rule = "dsn:Status" if decided.rule.startswith("status") else "dsn:Diagnostic-Code"
     return Recipient(
         address,
@@ -293,10 +293,6 @@ def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
             return []  # several (or no) recipients: which one failed is unknown
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
     return [prose_row(address, diagnostic, f"dsn:{where}") for address in found]
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2]
 
 
 def _address_in_text(broken: str, text: str) -> str:

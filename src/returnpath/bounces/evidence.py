@@ -23,7 +23,7 @@ import re
 from dataclasses import replace
 
 from .mail import Mail, clean_address
-from .reasons import classify, normalise_text
+from .reasons import classify, normalise_text, receiving_hosts
 from .verdict import BounceVerdict, Kind, Recipient
 
 UNNAMED = ""  # the address of a row whose recipient the notice does not name
@@ -114,7 +114,7 @@ def _from_text(mail: Mail, known: str) -> Recipient:
 
 def prose_row(address: str, diagnostic: str, where: str) -> Recipient:
     """A failed row whose only evidence is a report's words: the reason is read from them."""
-    decided = classify(None, None, diagnostic, None, "failed", hosts=(address.rpartition("@")[2],))
+    decided = classify(None, None, diagnostic, None, "failed", hosts=receiving_hosts(None, address))
     return Recipient(
         address,
         "failed",

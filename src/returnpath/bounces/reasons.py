@@ -185,6 +185,11 @@ def _status_key(table: dict[str, str], status: str | None) -> str | None:
     return table.get(status) or table.get(f"{parts[1]}.{parts[2]}")
 
 
+def receiving_hosts(remote: str | None, recipient: str) -> tuple[str, str]:
+    """`classify`'s `hosts` for a refusal: the host that refused and the recipient's domain."""
+    return (remote or "", recipient.rpartition("@")[2])
+
+
 def host_names(hosts: Sequence[str]) -> tuple[str, ...]:
     """Host names as the rules compare them: lower case, without "[192.0.2.1]", "(...)",
     a trailing dot or a "dns;" type; an address literal is no name and is dropped."""

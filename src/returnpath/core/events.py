@@ -12,7 +12,7 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any
 
-from ..bounces.reasons import classify
+from ..bounces.reasons import classify, receiving_hosts
 from .model import DeliveryJob, Outcome, Step
 
 
@@ -70,7 +70,7 @@ def refusal_fields(outcome: Outcome, *, expired: bool = False, recipient: str = 
     command = _COMMANDS[outcome.step]
     if expired:
         return {"command": command, "reason": "expired", "hard": False, "rule": "the retry window closed"}
-    hosts = (outcome.remote or "", recipient.rpartition("@")[2])
+    hosts = receiving_hosts(outcome.remote, recipient)
     found = classify(outcome.status, outcome.code, outcome.text, command=command, hosts=hosts)
     return {"command": command, "reason": found.reason, "hard": found.hard, "rule": found.rule}
 
