@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from . import notice
 from .mail import Mail, clean_address
 from .reasons import classify, normalise_text, receiving_hosts
 from .verdict import BounceVerdict, Kind, Recipient
@@ -33,13 +34,6 @@ _PROSE = 1000  # characters of a notice's own text kept as the diagnostic of an 
 # Lines that carry the reason in a notice that names nobody: an SMTP reply or an RFC 3463
 # status ("550 5.1.1 ...", "#5.1.1", "<<< 554 ..."), as any MTA writes them.
 _REPLY_LINE = re.compile(r"^.*(?:(?<![\d.])[245]\d\d[ -]|(?<![\d.])#?[245]\.\d{1,3}\.\d{1,3}(?![\d.]*\d)).*$", re.M)
-# Where a notice's own words end and the returned copy begins, in the common MTAs' wording.
-_RETURNED_COPY = re.compile(
-    r"^[ \t>-]*(?:-+ ?)?(?:original message|below this line is a copy|this is a copy of the message|"
-    r"undelivered message|returned message|message follows|headers of the original|"
-    r"original message headers)",
-    re.IGNORECASE | re.MULTILINE,
-)
 
 
 def apply(verdict: BounceVerdict, mail: Mail, recipient: str | None) -> BounceVerdict:
@@ -103,10 +97,7 @@ def _near(a: str, b: str) -> bool:
 def _from_text(mail: Mail, known: str) -> Recipient:
     """A failed row for a notice that names no recipient: its reply lines (or, with none, its
     own prose up to the returned copy) are the diagnostic the reason is read from."""
-    text = mail.body
-    copy = _RETURNED_COPY.search(text)
-    if copy:
-        text = text[: copy.start()]
+    text, _copy = notice.split_copy(mail.body)
     lines = _REPLY_LINE.findall(text)
     diagnostic = normalise_text(" ".join(lines) if lines else text)[:_PROSE]
     return prose_row(known, diagnostic, "recipient: the delivery's (named nowhere)")

@@ -13,7 +13,10 @@ detector knows). Signs only, no decisions:
   installation; Lotus, GroupWise, qmail and the rest have theirs);
 - `FAILURE_TEXT`, `WARNING_TEXT`, `PERMANENT_TEXT`, `SUCCESS_TEXT`: sentences of the notices
   themselves ("could not be delivered", "has not yet been delivered", "I've given up", "was
-  delivered successfully").
+  delivered successfully");
+- `split_copy(text)`: where a notice's own words end and the returned copy pasted after them
+  begins (a marker line, or a run of the copy's header lines) — for the generic layer and for
+  the recipient evidence alike.
 """
 
 from __future__ import annotations
@@ -155,6 +158,25 @@ SUCCESS_TEXT = regex.compile(
 )
 
 
+# Where the notice's own words end and the returned copy begins.
+COPY_START = regex.compile(
+    r"^[ \t>|]*(?:[-=*_|]{2,}[ \t]*)?(?:possibly truncated |partial |the |a )?(?:"
+    r"below this line is a copy|this is a copy of|(?:a )?copy of (?:the |your )?(?:original )?message|"
+    r"(?:the )?original message(?: headers?)?(?: follows| is attached| below| included|:|[ \t]*[-=*]|$)|"
+    r"-*original message-*|(?:the )?(?:original |returned |undelivered |unsent )message (?:follows|below)|"
+    r"(?:undelivered|unsent|returned) message[ \t]*[-=*:]*[ \t]*$|message (?:text|headers?) follows|"
+    r"(?:the )?headers? of the (?:original )?message|original (?:message )?headers|"
+    r"ursprüngliche nachricht|originalnachricht|message d'origine|message original|"
+    r"mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|"
+    r"原始邮件|原始郵件|元のメッセージ|원본 메시지)",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A header line of a returned message pasted inline.
+HEADER_LINE = regex.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]")
+# (Not Date, From, To, Subject alone: notices summarise the message in those lines.)
+COPY_HEADERS = frozenset({"return-path", "received", "message-id", "mime-version", "dkim-signature", "x-mailer"})
+
+
 def return_path_null(mail: Mail) -> bool:
     """A null return path (`Return-Path: <>`): how RFC 5321 says notices must be sent."""
     value = mail.header("return-path")
@@ -184,3 +206,27 @@ def failure_subject(subject: str) -> bool:
 
 def warning_subject(subject: str) -> bool:
     return bool(subject) and not REPLY_PREFIX.match(subject) and bool(WARNING_SUBJECT.search(subject))
+
+
+def split_copy(body: str) -> tuple[str, str]:
+    """(the notice's own words, the returned copy pasted after them, "" if none)."""
+    end = len(body)
+    for m in COPY_START.finditer(body):
+        if body[: m.start()].strip():  # not a notice that opens with "Undelivered message ..."
+            end = m.start()
+            break
+    lines = body[:end].split("\n")
+    at = 0
+    for i, line in enumerate(lines):
+        h = HEADER_LINE.match(line)
+        if h and h.group(1).lower() in COPY_HEADERS:
+            run = [ln for ln in lines[i : i + 4] if HEADER_LINE.match(ln) or ln[:1] in (" ", "\t")]
+            if len(run) >= 3 or h.group(1).lower() in ("return-path", "received"):
+                # back up over header lines just before it (From:, To:, Subject: first)
+                j = i
+                while j > 0 and HEADER_LINE.match(lines[j - 1]):
+                    j -= 1
+                end = at - sum(len(ln) + 1 for ln in lines[j:i])
+                break
+        at += len(line) + 1
+    return body[:end], body[end:]

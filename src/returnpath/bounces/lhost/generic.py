@@ -71,23 +71,6 @@ MAIL_TERMS = regex.compile(
     r"casella|ontvanger|postvak|caixa postal|почтов|адресат|メールボックス|宛先|邮箱|信箱|收件人",
     re.IGNORECASE,
 )
-# Where the notice's own words end and the returned copy begins.
-_COPY = regex.compile(
-    r"^[ \t>|]*(?:[-=*_|]{2,}[ \t]*)?(?:possibly truncated |partial |the |a )?(?:"
-    r"below this line is a copy|this is a copy of|(?:a )?copy of (?:the |your )?(?:original )?message|"
-    r"(?:the )?original message(?: headers?)?(?: follows| is attached| below| included|:|[ \t]*[-=*]|$)|"
-    r"-*original message-*|(?:the )?(?:original |returned |undelivered |unsent )message (?:follows|below)|"
-    r"(?:undelivered|unsent|returned) message[ \t]*[-=*:]*[ \t]*$|message (?:text|headers?) follows|"
-    r"(?:the )?headers? of the (?:original )?message|original (?:message )?headers|"
-    r"ursprüngliche nachricht|originalnachricht|message d'origine|message original|"
-    r"mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|"
-    r"原始邮件|原始郵件|元のメッセージ|원본 메시지)",
-    re.IGNORECASE | re.MULTILINE,
-)
-# A header line of a returned message pasted inline.
-_HEADER_LINE = regex.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]")
-# (Not Date, From, To, Subject alone: notices summarise the message in those lines.)
-_COPY_HEADERS = frozenset({"return-path", "received", "message-id", "mime-version", "dkim-signature", "x-mailer"})
 # Lines whose addresses are no recipients: Message-IDs, trace lines.
 _NOT_RECIPIENT_LINE = regex.compile(
     r"message[- ]?id|msg-?id|in-reply-to|references:|queue[- ]id|^\s*(?:id|received|by|from)\b\s*[:<]?",
@@ -124,30 +107,6 @@ _COPY_SENDERS = regex.compile(r"^(?:from|sender|return-path|reply-to|errors-to|m
 _COPY_TO = regex.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)$", re.IGNORECASE | re.MULTILINE)
 
 
-def split_copy(body: str) -> tuple[str, str]:
-    """(the notice's own words, the returned copy pasted after them, "" if none)."""
-    end = len(body)
-    for m in _COPY.finditer(body):
-        if body[: m.start()].strip():  # not a notice that opens with "Undelivered message ..."
-            end = m.start()
-            break
-    lines = body[:end].split("\n")
-    at = 0
-    for i, line in enumerate(lines):
-        h = _HEADER_LINE.match(line)
-        if h and h.group(1).lower() in _COPY_HEADERS:
-            run = [ln for ln in lines[i : i + 4] if _HEADER_LINE.match(ln) or ln[:1] in (" ", "\t")]
-            if len(run) >= 3 or h.group(1).lower() in ("return-path", "received"):
-                # back up over header lines just before it (From:, To:, Subject: first)
-                j = i
-                while j > 0 and _HEADER_LINE.match(lines[j - 1]):
-                    j -= 1
-                end = at - sum(len(ln) + 1 for ln in lines[j:i])
-                break
-        at += len(line) + 1
-    return body[:end], body[end:]
-
-
 def _points(own: str, daemon: bool, titled: bool, copied: bool) -> tuple[int, bool]:
     """(points of evidence, is there any failure/delay sentence, term or code)."""
     sentence = bool(notice.FAILURE_TEXT.search(own) or notice.WARNING_TEXT.search(own))
@@ -176,7 +135,7 @@ def _copy_head(mail: Mail, inline_copy: str) -> str:
     if not mail.original:
         # an inline copy starts with a marker line, then its header lines
         lines = head.split("\n")
-        start = next((i for i, ln in enumerate(lines) if _HEADER_LINE.match(ln)), len(lines))
+        start = next((i for i, ln in enumerate(lines) if notice.HEADER_LINE.match(ln)), len(lines))
         head = "\n".join(lines[start:])
     return head.split("\n\n", 1)[0]
 
@@ -333,7 +292,7 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
     titled = notice.failure_subject(subject) or notice.warning_subject(subject)
     if not (daemon or titled):
         return None  # the cheap test that lets every other message through
-    own, inline = split_copy(mail.body[:MAX_TEXT])
+    own, inline = notice.split_copy(mail.body[:MAX_TEXT])
     if not own.strip():
         return None
     if notice.SUCCESS_TEXT.search(own) and not notice.FAILURE_TEXT.search(own):
