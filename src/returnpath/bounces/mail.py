@@ -39,6 +39,7 @@ import binascii
 import email
 import email.header
 import email.message
+import functools
 import html
 import re
 from collections.abc import Callable
@@ -402,6 +403,15 @@ def attached_text(part: Part, limit: int = MAX_TEXT) -> str:
 # ---- the message ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def lowered(text: str) -> str:
+    """`text` lower-cased, once for all who ask: the detectors' phrase tests and the
+    case-insensitive expressions (bounces/regex.py) read the same body, one after another.
+    (A str keeps its hash and the cache compares by identity first: a hit costs next to
+    nothing.)"""
+    return text.lower()
+
+
 _T = TypeVar("_T")
 
 
@@ -569,7 +579,7 @@ class Mail:
     def lower_body(self) -> str:
         """`body` lower-cased, once: for the cheap `"phrase" in mail.lower_body` tests that
         let a detector say "not mine" without running its regular expressions."""
-        return self.body.lower()
+        return lowered(self.body)
 
     @cached_property
     def original(self) -> str:

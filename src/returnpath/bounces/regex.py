@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Generic
 
+from .mail import lowered
 from .patterns import required_literals
 
 # Syntax the literal scanner does not read: numeric and named escapes, backreferences,
@@ -45,19 +46,20 @@ class Regex(Generic[AnyStr]):
             self._needles = _needles(self.pattern, self.flags)
         return self._compiled
 
-    def _absent(self, string: AnyStr) -> bool:
-        """None of the strings every match contains is in `string`: there is no match."""
-        self.compiled  # noqa: B018 - sets _needles
+    def _unless_absent(self, string: AnyStr) -> re.Pattern[AnyStr] | None:
+        """The compiled expression, or None when none of the strings every match contains is
+        in `string` (then there is no match)."""
+        compiled = self.compiled  # (sets _needles)
         needles = self._needles
-        if not needles or not isinstance(string, str):
-            return False
-        text = string.lower() if self.flags & re.IGNORECASE else string
-        return not any(n in text for n in needles)
+        if needles and isinstance(string, str):
+            text = lowered(string) if self.flags & re.IGNORECASE else string
+            if not any(n in text for n in needles):
+                return None
+        return compiled
 
     def search(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        if self._absent(string):
-            return None
-        return self.compiled.search(string, pos, endpos)
+        compiled = self._unless_absent(string)
+        return compiled.search(string, pos, endpos) if compiled is not None else None
 
     def match(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
         return self.compiled.match(string, pos, endpos)
@@ -66,14 +68,12 @@ class Regex(Generic[AnyStr]):
         return self.compiled.fullmatch(string, pos, endpos)
 
     def finditer(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[AnyStr]]:
-        if self._absent(string):
-            return iter(())
-        return self.compiled.finditer(string, pos, endpos)
+        compiled = self._unless_absent(string)
+        return compiled.finditer(string, pos, endpos) if compiled is not None else iter(())
 
     def findall(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
-        if self._absent(string):
-            return []
-        return self.compiled.findall(string, pos, endpos)
+        compiled = self._unless_absent(string)
+        return compiled.findall(string, pos, endpos) if compiled is not None else []
 
     def split(self, string: AnyStr, maxsplit: int = 0) -> list[AnyStr | Any]:
         return self.compiled.split(string, maxsplit)

@@ -7,13 +7,12 @@ those pieces; each detector decides where in its own format to look for them.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from .. import regex
-from ..mail import Mail
+from ..mail import Mail, lowered
 from ..rules import Detector, Found
 
 # An e-mail address as bounces print it: dot-atom local part, a domain with at least a label.
@@ -174,25 +173,18 @@ def cut(text: str, *markers: str) -> str:
     return text[:end]
 
 
-@functools.lru_cache(maxsize=16)
-def _lower(text: str) -> str:
-    # Every detector asks `has(mail.body, ...)` of the same body: lower-case it once. (A str
-    # keeps its hash, and the cache compares by identity first, so a hit costs next to nothing.)
-    return text.lower()
-
-
 _LOWERED: dict[str, str] = {}  # the detectors' phrases, lower-cased once (they are constants)
 
 
 def has(text: str, *phrases: str) -> bool:
-    low = _lower(text)
+    low = lowered(text)  # every detector asks of the same body: lowered once
     for phrase in phrases:
-        lowered = _LOWERED.get(phrase)
-        if lowered is None:
-            lowered = phrase.lower()
+        needle = _LOWERED.get(phrase)
+        if needle is None:
+            needle = phrase.lower()
             if len(_LOWERED) < 4096:
-                _LOWERED[phrase] = lowered
-        if lowered in low:
+                _LOWERED[phrase] = needle
+        if needle in low:
             return True
     return False
 
