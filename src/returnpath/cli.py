@@ -113,11 +113,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _address(value: str) -> str:
-    """An argument that must be one e-mail address (argparse reports the error and exits 2)."""
-    local, at, domain = value.strip().rpartition("@")
-    if not at or not local or "." not in domain or any(c.isspace() or c in "<>,;" for c in value.strip()):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an e-mail address (local@domain)")
-    return value.strip()
+    """An argument that must be one e-mail address, checked as submission checks recipients
+    (argparse reports the error and exits 2)."""
+    from .core.submission import validate_address
+    from .errors import AddressError
+
+    try:
+        return validate_address(value.strip())
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _loops_parser(sub: Any) -> None:
