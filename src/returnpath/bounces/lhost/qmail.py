@@ -134,11 +134,7 @@ def _by_phrase(f: Found, block: str) -> Found:
     low = " ".join(block.split()).lower()
     if "does not like recipient." in low and low.endswith("this message has been in the queue too long."):
         return replace(f, reason="onhold", pattern=f"{f.pattern}; onhold: refused, then in the queue too long")
-    for table in (MESSAGES, FAIL_ON_LDAP, HAS_EXPIRED):
-        g = by_phrase(f, table, low)
-        if g is not f:
-            return g
-    return f
+    return by_phrase(f, MESSAGES + FAIL_ON_LDAP + HAS_EXPIRED, low)
 
 
 def _remote(block: str) -> str | None:
