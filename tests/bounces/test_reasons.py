@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
+from returnpath.bounces import reasons
 from returnpath.bounces.reasons import RULES, classify, normalise_text
 
 CASES = [
@@ -90,3 +93,48 @@ def test_every_rule_is_documented_and_compiles() -> None:
             assert plain == plain.lower(), f"{pattern.source}: diagnostics are lower-cased before matching"
         assert rule.reason in RULES.hard | {r.reason for r in RULES.text}, rule.reason
     assert RULES.hard == {"userunknown", "hostunknown", "hasmoved"}
+
+
+def _rules_summary(rules: reasons.Rules) -> list[tuple[str, list[str]]]:
+    return [(r.reason, [p.source for p in r.patterns]) for r in rules.host + rules.text]
+
+
+def test_the_rules_are_cached_beside_the_bytecode_and_rebuilt_when_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = tmp_path / "reasons.toml"
+    path.write_bytes(reasons.RULES_FILE.read_bytes())
+
+    first = reasons.load_cached(path)
+    (cache,) = (tmp_path / "__pycache__").glob("reasons.*.pickle")
+    assert _rules_summary(first) == _rules_summary(reasons.load(reasons.RULES_FILE))
+    again = reasons.load_cached(path)  # read from the cache: the same rules
+    assert _rules_summary(again) == _rules_summary(first)
+    assert again.index.candidates("550 5.1.1 user unknown") == first.index.candidates("550 5.1.1 user unknown")
+
+    # an edited rules file is read afresh, and the stale cache goes
+    path.write_text(path.read_text(encoding="utf-8") + '\n[[reason]]\nname = "zz"\ndoc = "t"\npatterns = ["zzq"]\n')
+    edited = reasons.load_cached(path)
+    assert edited.text[-1].reason == "zz"
+    assert list((tmp_path / "__pycache__").glob("reasons.*.pickle")) != [cache]
+    assert len(list((tmp_path / "__pycache__").glob("reasons.*.pickle"))) == 1
+
+
+def test_a_broken_rules_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = tmp_path / "reasons.toml"
+    path.write_bytes(reasons.RULES_FILE.read_bytes())
+    reasons.load_cached(path)
+    (cache,) = (tmp_path / "__pycache__").glob("reasons.*.pickle")
+    cache.write_bytes(b"not a pickle")
+    assert _rules_summary(reasons.load_cached(path)) == _rules_summary(reasons.RULES)
+    assert cache.read_bytes() != b"not a pickle"  # written anew
+
+
+def test_no_rules_cache_is_written_when_bytecode_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    path = tmp_path / "reasons.toml"
+    path.write_bytes(reasons.RULES_FILE.read_bytes())
+    assert _rules_summary(reasons.load_cached(path)) == _rules_summary(reasons.RULES)
+    assert not (tmp_path / "__pycache__").exists()
