@@ -86,15 +86,15 @@ from tests.webhooks.memory import MemoryOutbox
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
+from returnpath.core.feedback import Call, Format, Loop, PostSettlement, PostState
 from returnpath.core.model import Account
+from returnpath.core.ports import Outbox
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
 from returnpath.webhooks.dispatcher import Dispatcher, Limits
 from returnpath.webhooks.h11poster import H11Poster
-from returnpath.webhooks.model import Format, Loop, OutboxState
 from returnpath.webhooks.payloads import encode, payload
-from returnpath.webhooks.policy import Backoff, BreakerPolicy, Settlement
-from returnpath.webhooks.ports import Call, Outbox
+from returnpath.webhooks.policy import Backoff, BreakerPolicy
 from returnpath.webhooks.signing import new_secret
 
 BENCH_BACKOFF = Backoff(first=0.01, max_interval=0.05, min_interval=0.001)
@@ -230,9 +230,9 @@ class Counted:
     ) -> list[Call]:
         return await self.outbox.claim(owner, now, lease_until, limit=limit, per_loop=per_loop, skip_loops=skip_loops)
 
-    async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
         await self.outbox.settle(owner, item_id, settlement)
-        if settlement.state is OutboxState.DONE:
+        if settlement.state is PostState.DONE:
             self.done += 1
             if self.done >= self.n:
                 self.all_done.set()
@@ -279,7 +279,7 @@ async def check_store(store: SqliteStore, n: int) -> None:
     states = dict(
         await store.db.read(lambda c: c.execute("SELECT state, count(*) FROM loop_outbox GROUP BY state").fetchall())
     )
-    assert states == {OutboxState.DONE.value: n}, f"the outbox holds {states}, not {n} items done"
+    assert states == {PostState.DONE.value: n}, f"the outbox holds {states}, not {n} items done"
 
 
 # ---- our side --------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ async def memory(scenario: Scenario, n: int, receiver: Receiver) -> Figures:
     for event in make_events(n, [loop.account_id for loop in loops]):
         outbox.publish(event, now)
     figures = await dispatch(outbox, n)
-    assert len(outbox.in_state(OutboxState.DONE)) == len(outbox.items) == n
+    assert len(outbox.in_state(PostState.DONE)) == len(outbox.items) == n
     return figures
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from returnpath.accounts import NewAccount, create_account
 from returnpath.config import Settings, Size
-from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount, create_account
+from returnpath.usecases.relay import Relay
 
 SECRET = "test-secret-0123456789abcdef"
 

@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 def _address(value: str) -> str:
     """An argument that must be one e-mail address, checked as submission checks recipients
     (argparse reports the error and exits 2)."""
-    from .core.submission import validate_address
+    from .core.intake import validate_address
     from .errors import AddressError
 
     try:
@@ -221,10 +221,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import config
-    from .accounts import create_account
     from .config import Settings
     from .store import open_store
     from .tls import make_self_signed
+    from .usecases.accounts import create_account
 
     folder = Path(args.data)
     path = folder / "returnpath.toml"
@@ -258,7 +258,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import config
-    from .app import serve
+    from .node.supervisor import serve
 
     return serve(config.load(args.config), Path(args.config))
 
@@ -290,9 +290,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import config
+    from .core.intake import build, split_option_headers
     from .core.model import Trace
-    from .core.submission import build, split_option_headers
-    from .service import Relay
+    from .usecases.relay import Relay
 
     settings = config.load(args.config)
     try:
@@ -336,7 +336,7 @@ def _since(value: str | None) -> float | None:
     age = config._DURATION.match(value)
     if age and age.group(2):
         return time.time() - float(age.group(1)) * config._UNITS[age.group(2)]
-    from .core.submission import parse_time
+    from .core.intake import parse_time
 
     try:
         return parse_time(value, "--since")
@@ -384,7 +384,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 async def _account_action(store: SqliteStore, args: argparse.Namespace) -> list[Any]:
-    from . import accounts
+    from .usecases import accounts
 
     domains = [] if args.sender_domains is None else [args.sender_domains]
     match args.action:
@@ -422,7 +422,7 @@ def cmd_delivery(args: argparse.Namespace) -> int:
 
     from . import config
     from .http.views import delivery_json
-    from .service import Relay
+    from .usecases.relay import Relay
 
     settings = config.load(args.config)
 
@@ -499,7 +499,7 @@ async def _loop_action(
 ) -> tuple[list[dict[str, Any]], int]:
     """What to print, and the exit code."""
     from .http.views import loop_delivery_json, loop_json
-    from .loops import Loops
+    from .usecases.loops import Loops
     from .webhooks.h11poster import H11Poster
 
     account = await _account(store, args.account)

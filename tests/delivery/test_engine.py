@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Duration, Settings
 from returnpath.core import tokens
 from returnpath.core.model import Accepted, DeliveryState, DeliveryView, Submission, Verdict
 from returnpath.delivery.engine import DeliveryEngine
 from returnpath.delivery.routes import Routes
-from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.relay import Relay
 
 from .fake_dns import FakeDns
 from .sinks import Sink

@@ -21,9 +21,9 @@ import pytest
 from returnpath.config import Duration, Settings
 from returnpath.http import create_app, serve_http
 from returnpath.http.app import HttpServer
-from returnpath.service import Relay
 from returnpath.smtp.inbound import start_inbound_server
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.relay import Relay
 from tests.delivery.sinks import module_sink, sink  # noqa: F401 - fixtures (the end-to-end tests')
 from tests.e2e.conftest import make_module_server, make_server, pytest_runtest_makereport  # noqa: F401
 from tests.http.conftest import app, base_url  # noqa: F401 - fixtures (smuggling over the API)

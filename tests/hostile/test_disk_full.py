@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Duration, Settings
 from returnpath.core.model import DeliveryState, Submission, Verdict
 from returnpath.delivery.engine import DeliveryEngine
 from returnpath.errors import StoreError
 from returnpath.logs import CURSOR, LogWriter
-from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.relay import Relay
 from tests.delivery.sinks import Sink, sink  # noqa: F401 - a fixture
 from tests.e2e.conftest import ServerFactory, make_server  # noqa: F401 - a fixture
 from tests.e2e.harness import wait_for

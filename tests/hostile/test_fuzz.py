@@ -19,15 +19,15 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
+from returnpath.core.intake import check_data
 from returnpath.core.model import Submission
-from returnpath.core.submission import check_data
 from returnpath.errors import MessageError
 from returnpath.http.payload import CONTENT, OWN, PRESENTATION, submission_from
 from returnpath.http.problems import KINDS, Problem
 from returnpath.smtp.replies import S500_LINE_TOO_LONG
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 from tests.smtp.test_data_reader import stuff
 from tests.smtp.test_inbound import tracking_address
 

@@ -9,10 +9,10 @@ import asyncio
 
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
 from returnpath.smtp.server import JUNK_COMMAND_LIMIT
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 from tests.smtp.test_inbound import tracking_address
 
 from .conftest import COMMAND_TIMEOUT, HEADER_TIMEOUT, RawClient, Server, closed, http_answer, http_from, smtp_from

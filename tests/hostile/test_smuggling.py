@@ -13,10 +13,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
-from returnpath.core.submission import check_data
+from returnpath.core.intake import check_data
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 from tests.http.conftest import assert_problem
 from tests.smtp.conftest import MIME
 from tests.smtp.test_inbound import DSN, tracking_address

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
 from returnpath.core import credentials, ids
 from returnpath.core.model import Account
 from returnpath.http import create_app, serve_http
-from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.relay import Relay
 from tests.webhooks.receiver import receiver  # noqa: F401 - a fixture
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from returnpath import accounts
-from returnpath.accounts import NewAccount
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases import accounts
+from returnpath.usecases.accounts import NewAccount
 
 from .conftest import MESSAGE, assert_problem
 

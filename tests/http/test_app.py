@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from returnpath.config import Settings
 from returnpath.http import create_app, serve_http
-from returnpath.service import Relay
+from returnpath.usecases.relay import Relay
 
 from .conftest import assert_problem
 

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from returnpath.accounts import NewAccount, create_account
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount, create_account
 
 from .conftest import MESSAGE, assert_problem
 

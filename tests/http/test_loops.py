@@ -18,15 +18,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
 from returnpath.http import create_app
-from returnpath.loops import ROTATION_GRACE
-from returnpath.service import Relay
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.loops import ROTATION_GRACE
+from returnpath.usecases.relay import Relay
 
 from ..webhooks.receiver import Receiver, Reply
 from .conftest import assert_problem, make_account

@@ -7,10 +7,10 @@ import time
 
 import httpx
 
-from returnpath.accounts import NewAccount
 from returnpath.core import tokens
 from returnpath.core.model import DsnOptions
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 from tests.trace import without_trace
 
 from .conftest import MESSAGE

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
-from returnpath.service import Relay
 from returnpath.smtp.submission import start_submission_server
 from returnpath.tls import make_self_signed
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.relay import Relay
 
 # Failed AUTH replies wait this long, doubled per failure (0.5 s in production).
 TEST_AUTH_DELAY = 0.05

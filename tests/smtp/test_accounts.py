@@ -10,10 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from returnpath import accounts
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
-from returnpath.service import ACCOUNT_FRESH
 from returnpath.smtp.replies import (
     S235_AUTH_SUCCESS,
     S250_RECIPIENT_OK,
@@ -23,6 +20,9 @@ from returnpath.smtp.replies import (
     S535_AUTH_INVALID,
 )
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases import accounts
+from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.relay import ACCOUNT_FRESH
 
 from .conftest import MIME, Address, RawClient, plain
 

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Duration, Settings, Size
 from returnpath.smtp.replies import (
     S235_AUTH_SUCCESS,
@@ -25,6 +24,7 @@ from returnpath.smtp.replies import (
     S552_SIZE_EXCEEDED,
 )
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 
 from .conftest import MIME, TEST_AUTH_DELAY, Address, RawClient, Start, b64, plain
 

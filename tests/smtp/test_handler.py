@@ -10,9 +10,9 @@ from aiosmtpd.smtp import Envelope, Session
 from returnpath.config import Settings
 from returnpath.core.model import Accepted
 from returnpath.errors import MessageError, OptionError
-from returnpath.service import Relay
 from returnpath.smtp.replies import one_line
 from returnpath.smtp.submission import SubmissionHandler, is_loopback_peer, queued_reply
+from returnpath.usecases.relay import Relay
 
 MIME = b"Subject: hi\r\n\r\nbody\r\n"
 

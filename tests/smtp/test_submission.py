@@ -11,7 +11,6 @@ import time
 
 import aiosmtplib
 
-from returnpath.accounts import NewAccount
 from returnpath.config import Settings
 from returnpath.core import tokens
 from returnpath.core.model import DeliveryState, DsnOptions
@@ -24,6 +23,7 @@ from returnpath.smtp.replies import (
     S553_NON_ASCII_ADDRESS,
 )
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 from tests.trace import without_trace
 
 from .conftest import MIME, Address, RawClient, Start, b64, plain

@@ -10,13 +10,13 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import EventKind
+from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Account, Attempt, Verdict
 from returnpath.core.ports import Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.core.throttle import KNOWN_FOR, AuthLimits
 from returnpath.errors import InputError
 from returnpath.store.sqlite import SqliteStore
-from returnpath.webhooks.model import Format, Loop
 
 from .test_store import NOW, _account, _outcome, _submit
 

@@ -1,5 +1,5 @@
 """Feedback loops in the store: loop CRUD per account, the fan-out of events into the outbox in
-the event's own transaction, and the `webhooks.ports.Outbox` the dispatcher claims from. The
+the event's own transaction, and the `core.ports.Outbox` the dispatcher claims from. The
 claim/lease/settle/release cases mirror tests/webhooks/memory.py, which states the contract.
 Part of the conformance suite: runs against each backend in test_store.BACKENDS."""
 
@@ -13,6 +13,7 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
+from returnpath.core.feedback import Format, Loop, PostSettlement, PostState
 from returnpath.core.model import (
     Account,
     Attempt,
@@ -23,14 +24,11 @@ from returnpath.core.model import (
     Submission,
     Verdict,
 )
-from returnpath.core.ports import NewDelivery, NewMessage
+from returnpath.core.ports import NewDelivery, NewMessage, Outbox
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
-from returnpath.webhooks.model import Format, Loop, OutboxState
-from returnpath.webhooks.policy import Settlement
-from returnpath.webhooks.ports import Outbox
 
 from .test_store import BACKENDS
 
@@ -81,7 +79,7 @@ async def _publish(
 
 
 async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: float = NOW):
-    found = await store.loop_items(loop.account_id, loop.id, state=state, now=now)
+    found = await store.loop_posts(loop.account_id, loop.id, state=state, now=now)
     assert found is not None
     return [(view.item, view.in_flight) for view in found]
 
@@ -100,7 +98,7 @@ async def test_loops_are_kept_per_account(store: SqliteStore) -> None:
     assert await store.loop(theirs.id, a.id) is None  # another account's id is not found
     # Another account can neither change, list, replay nor remove it.
     assert await store.update_loop(theirs.id, a.id, active=False) is None
-    assert await store.loop_items(theirs.id, a.id) is None
+    assert await store.loop_posts(theirs.id, a.id) is None
     assert await store.replay_dead(theirs.id, a.id) == 0
     assert await store.delete_loop(theirs.id, a.id) is False
     assert await store.loop(mine.id, a.id) == a
@@ -140,7 +138,7 @@ async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
     assert await store.delete_loop(account.id, loop.id) is True
     assert await store.loop(account.id, loop.id) is None
     assert await store.loops(account.id) == []
-    assert await store.loop_items(account.id, loop.id) is None
+    assert await store.loop_posts(account.id, loop.id) is None
     # Its items went with it: the outbox has nothing left to claim.
     assert await store.outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10) == []
 
@@ -175,7 +173,7 @@ async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(st
     )
     for loop in (failures, paused):
         [(item, in_flight)] = await _items(store, loop)
-        assert item.event_id == event_id and item.state is OutboxState.PENDING and not in_flight
+        assert item.event_id == event_id and item.state is PostState.PENDING and not in_flight
         assert item.created_at == NOW + 5 and item.next_attempt_at == NOW + 5
         assert item.expires_at == NOW + 5 + WINDOW and item.attempts == 0
         assert item.webhook_id == f"msg_{item.id}"
@@ -227,8 +225,8 @@ async def test_a_bounce_from_finish_return_carries_the_returned_message(store: S
 # ---- the Outbox port -----------------------------------------------------------------------
 
 
-def _done(attempts: int, at: float, status: int = 200) -> Settlement:
-    return Settlement(OutboxState.DONE, attempts, None, at, status, None)
+def _done(attempts: int, at: float, status: int = 200) -> PostSettlement:
+    return PostSettlement(PostState.DONE, attempts, None, at, status, None)
 
 
 async def test_claim_takes_due_items_of_active_loops_oldest_first(store: SqliteStore) -> None:
@@ -282,9 +280,9 @@ async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_ag
     assert in_flight and len(await _items(store, loop, "in_flight", now=NOW + 1)) == 1
     await outbox.settle("w2", call.item.id, _done(1, NOW + 1))  # not w2's lease: ignored
     [(item, _)] = await _items(store, loop)
-    assert item.state is OutboxState.PENDING and item.attempts == 0
+    assert item.state is PostState.PENDING and item.attempts == 0
     # A retry: pending again, due later, the lease dropped.
-    retry = Settlement(OutboxState.PENDING, 1, NOW + 30, NOW + 2, 503, "HTTP 503")
+    retry = PostSettlement(PostState.PENDING, 1, NOW + 30, NOW + 2, 503, "HTTP 503")
     await outbox.settle("w1", call.item.id, retry)
     [(item, in_flight)] = await _items(store, loop, now=NOW + 3)
     assert not in_flight and item == retry.apply(call.item)
@@ -295,10 +293,10 @@ async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_ag
     [taken] = await outbox.claim("w3", NOW + 90, NOW + 150, limit=10, per_loop=10)
     assert taken.item.id == call.item.id
     await outbox.settle("w2", call.item.id, _done(2, NOW + 91))
-    assert (await _items(store, loop))[0][0].state is OutboxState.PENDING
+    assert (await _items(store, loop))[0][0].state is PostState.PENDING
     await outbox.settle("w3", call.item.id, _done(2, NOW + 92, 204))
     [(item, in_flight)] = await _items(store, loop, now=NOW + 93)
-    assert item.state is OutboxState.DONE and item.attempts == 2 and item.next_attempt_at is None
+    assert item.state is PostState.DONE and item.attempts == 2 and item.next_attempt_at is None
     assert item.last_status == 204 and item.last_error is None and item.last_attempt_at == NOW + 92
     assert not in_flight
     # Done is final: never claimed again.
@@ -345,18 +343,18 @@ async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
     for i in range(3):
         await _publish(store, account, EventKind.FAILURE, NOW + i)
     calls = await outbox.claim("w1", NOW + 5, NOW + 60, limit=10, per_loop=10)
-    dead = Settlement(OutboxState.DEAD, 4, None, NOW + 6, 410, "HTTP 410")
+    dead = PostSettlement(PostState.DEAD, 4, None, NOW + 6, 410, "HTTP 410")
     await outbox.settle("w1", calls[0].item.id, dead)
     await outbox.settle("w1", calls[1].item.id, dead)
     await outbox.settle("w1", calls[2].item.id, _done(1, NOW + 6))
-    assert len(await _items(store, loop, OutboxState.DEAD)) == 2
+    assert len(await _items(store, loop, PostState.DEAD)) == 2
     assert len(await _items(store, loop, "done")) == 1
     # One by one (a done item too); a pending one or another loop's id is refused.
-    assert await store.replay_item(account.id, loop.id, calls[0].item.id, NOW + 100) is True
-    assert await store.replay_item(account.id, loop.id, calls[0].item.id, NOW + 100) is False
-    assert await store.replay_item(account.id, "nope", calls[1].item.id, NOW + 100) is False
+    assert await store.replay_post(account.id, loop.id, calls[0].item.id, NOW + 100) is True
+    assert await store.replay_post(account.id, loop.id, calls[0].item.id, NOW + 100) is False
+    assert await store.replay_post(account.id, "nope", calls[1].item.id, NOW + 100) is False
     [(item, _)] = [(i, f) for i, f in await _items(store, loop) if i.id == calls[0].item.id]
-    assert item.state is OutboxState.PENDING and item.attempts == 0 and item.next_attempt_at == NOW + 100
+    assert item.state is PostState.PENDING and item.attempts == 0 and item.next_attempt_at == NOW + 100
     assert item.expires_at == NOW + 100 + WINDOW
     assert item.last_status == 410 and item.last_error == "HTTP 410"  # kept until the next attempt
     # All dead at once: only the dead one left.
@@ -364,7 +362,7 @@ async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
     assert await _items(store, loop, "dead") == []
     again = await outbox.claim("w2", NOW + 200, NOW + 260, limit=10, per_loop=10)
     assert sorted(c.item.id for c in again) == sorted([calls[0].item.id, calls[1].item.id])
-    assert await store.replay_item(account.id, loop.id, calls[2].item.id, NOW + 300) is True
+    assert await store.replay_post(account.id, loop.id, calls[2].item.id, NOW + 300) is True
 
 
 # ---- with the dispatcher -------------------------------------------------------------------
@@ -413,7 +411,7 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
 
     async def all_done() -> bool:
         for loop in loops.values():
-            if any(i.state is not OutboxState.DONE for i, _ in await _items(store, loop)):
+            if any(i.state is not PostState.DONE for i, _ in await _items(store, loop)):
                 return False
         return True
 
@@ -463,9 +461,9 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
             )
         )
 
-    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50, batch=1) == 1  # a batch at a time
-    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 1
-    assert await store.purge_outbox(done_before=NOW - 10, dead_before=NOW - 50) == 0
+    assert await store.purge_posts(done_before=NOW - 10, dead_before=NOW - 50, batch=1) == 1  # a batch at a time
+    assert await store.purge_posts(done_before=NOW - 10, dead_before=NOW - 50) == 1
+    assert await store.purge_posts(done_before=NOW - 10, dead_before=NOW - 50) == 0
     left = {item.id for item, _ in await _items(store, loop)}
     assert left == {items[1].id, items[3].id, items[4].id, items[5].id}
 

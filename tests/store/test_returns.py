@@ -7,12 +7,12 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
+from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Attempt, DeliveryState, Returned, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreFull
 from returnpath.store.sqlite import SqliteStore
-from returnpath.webhooks.model import Format, Loop
 
 from .test_store import MIME, NOW, _account, _outcome, _submit
 
@@ -167,5 +167,5 @@ async def test_an_event_a_loop_still_has_a_post_of_is_kept(store: Store) -> None
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # its post is pending
     await store.db.write(lambda c: c.execute("UPDATE loop_outbox SET state = 'done', last_attempt_at = ?", (NOW,)))
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # listed as done, still
-    assert await store.purge_outbox(NOW + 1, NOW + 1, 10) == 1
+    assert await store.purge_posts(NOW + 1, NOW + 1, 10) == 1
     assert await store.purge_events(NOW + 100, event_id, 10) == 1

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from returnpath import app
 from returnpath.config import Duration, Keep, Settings
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
+from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Account, Returned, Submission
 from returnpath.core.ports import NewDelivery, NewMessage
 from returnpath.logs import CURSOR
+from returnpath.node import supervisor as app
 from returnpath.store.sqlite import SqliteStore
 from returnpath.store.sqlite.store import _insert_event
-from returnpath.webhooks.model import Format, Loop
 
 
 async def test_the_supervisor_purges_in_batches_until_nothing_is_left(

@@ -15,9 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from returnpath.core.events import Event
-from returnpath.webhooks.model import Loop, OutboxItem, OutboxState
-from returnpath.webhooks.policy import Settlement
-from returnpath.webhooks.ports import Call
+from returnpath.core.feedback import Call, Loop, Post, PostSettlement, PostState
 
 WINDOW = 3 * 86400.0
 
@@ -28,14 +26,14 @@ class Recorded:
 
     item_id: str
     owner: str
-    settlement: Settlement
+    settlement: PostSettlement
 
 
 class MemoryOutbox:
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
         self.loops: dict[str, Loop] = {}
-        self.items: dict[str, OutboxItem] = {}
+        self.items: dict[str, Post] = {}
         self.events: dict[int, tuple[Event, bytes | None]] = {}
         self.attempts: list[Recorded] = []
         self.released: list[tuple[str, float]] = []  # (item id, due at)
@@ -50,14 +48,14 @@ class MemoryOutbox:
         self.loops[loop.id] = loop
         return loop
 
-    def publish(self, event: Event, now: float, returned_mime: bytes | None = None) -> list[OutboxItem]:
+    def publish(self, event: Event, now: float, returned_mime: bytes | None = None) -> list[Post]:
         """Store an event and, with it, one item for each loop that wants it."""
         event_id = next(self._event_ids)
         self.events[event_id] = (event, returned_mime)
         made = []
         for loop in self.loops.values():
             if loop.wants(event):
-                item = OutboxItem(
+                item = Post(
                     f"{next(self._item_ids):08d}",
                     loop.id,
                     event_id,
@@ -77,7 +75,7 @@ class MemoryOutbox:
         self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
     ) -> list[Call]:
         skip = set(skip_loops)
-        found: list[OutboxItem] = []
+        found: list[Post] = []
         for loop_id, pending in self._pending.items():
             if loop_id in skip or not self.loops[loop_id].active:
                 continue
@@ -98,13 +96,13 @@ class MemoryOutbox:
             calls.append(Call(item, self.loops[item.loop_id], item.event_id, event, mime))
         return calls
 
-    async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
         if self._leases.get(item_id, ("", 0.0))[0] != owner:
             return
         del self._leases[item_id]
         self.items[item_id] = settlement.apply(self.items[item_id])
         self.attempts.append(Recorded(item_id, owner, settlement))
-        if settlement.state is not OutboxState.PENDING:
+        if settlement.state is not PostState.PENDING:
             self._pending[self.items[item_id].loop_id].pop(item_id, None)
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
@@ -116,7 +114,7 @@ class MemoryOutbox:
 
     # ---- for assertions ------------------------------------------------------------------------
 
-    def in_state(self, state: OutboxState, loop_id: str | None = None) -> list[OutboxItem]:
+    def in_state(self, state: PostState, loop_id: str | None = None) -> list[Post]:
         return [i for i in self.items.values() if i.state is state and (loop_id is None or i.loop_id == loop_id)]
 
     def settled(self, loop_id: str | None = None) -> bool:
@@ -124,8 +122,8 @@ class MemoryOutbox:
         if loop_id is None:
             return not any(self._pending.values())
         return not any(
-            i.state is OutboxState.PENDING for i in self.items.values() if loop_id is None or i.loop_id == loop_id
+            i.state is PostState.PENDING for i in self.items.values() if loop_id is None or i.loop_id == loop_id
         )
 
-    def attempts_of(self, item_id: str) -> list[Settlement]:
+    def attempts_of(self, item_id: str) -> list[PostSettlement]:
         return [r.settlement for r in self.attempts if r.item_id == item_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from returnpath.bounces.verdict import BounceVerdict, Kind, Recipient
 from returnpath.core.events import Event, EventKind
+from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import (
     DeliveryJob,
     DeliveryState,
@@ -16,7 +17,6 @@ from returnpath.core.model import (
 )
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.core.returns import route
-from returnpath.webhooks.model import Format, Loop
 from returnpath.webhooks.signing import new_secret
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC

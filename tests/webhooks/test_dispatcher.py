@@ -16,10 +16,9 @@ import pytest
 
 from returnpath import __version__
 from returnpath.core.events import EventKind
+from returnpath.core.feedback import Answer, Format, Loop, PostState
 from returnpath.webhooks.dispatcher import Dispatcher, Limits
-from returnpath.webhooks.model import Format, Loop, OutboxState
 from returnpath.webhooks.payloads import encode, payload
-from returnpath.webhooks.policy import Answer
 
 from . import samples
 from .conftest import TIMEOUT, Start, eventually
@@ -59,9 +58,9 @@ async def test_each_event_reaches_the_loops_that_want_it_once_signed_with_its_va
     await eventually(outbox.settled)
 
     assert receiver.unverified == []
-    assert receiver.at("/other") == [] and outbox.in_state(OutboxState.PENDING, other_account.id) == []
+    assert receiver.at("/other") == [] and outbox.in_state(PostState.PENDING, other_account.id) == []
     for loop, path in ((everything, "/all"), (failures, "/failures")):
-        items = outbox.in_state(OutboxState.DONE, loop.id)
+        items = outbox.in_state(PostState.DONE, loop.id)
         assert len(receiver.at(path)) == len(items)  # a healthy receiver gets no duplicate
         arrivals = receiver.unique(path)
         assert set(arrivals) == {item.webhook_id for item in items}
@@ -108,10 +107,10 @@ async def test_a_failing_receiver_gets_each_event_exactly_once_after_duplicates_
     await eventually(outbox.settled)
 
     assert receiver.unverified == []
-    items = outbox.in_state(OutboxState.DONE, loop.id)
+    items = outbox.in_state(PostState.DONE, loop.id)
     assert len(items) == 3 and set(receiver.unique("/flaky")) == {i.webhook_id for i in items}
     assert sum(i.attempts for i in items) == 3 + len(behaviours)  # every attempt recorded
-    failed = [s for r in outbox.attempts for s in [r.settlement] if s.state is OutboxState.PENDING]
+    failed = [s for r in outbox.attempts for s in [r.settlement] if s.state is PostState.PENDING]
     assert [s.error[: len(e)] for s, e in zip(failed, errors, strict=True)] == errors  # type: ignore[index]
     assert all(i.last_status == 200 and i.last_error is None for i in items)
     if isinstance(behaviours[0], Reply) and behaviours[0].status == 429:
@@ -136,7 +135,7 @@ async def test_a_client_error_is_tried_three_times_then_kept_as_dead(
     await start()
     await eventually(outbox.settled)
 
-    (dead,) = outbox.in_state(OutboxState.DEAD, loop.id)
+    (dead,) = outbox.in_state(PostState.DEAD, loop.id)
     assert (dead.attempts, dead.last_status, dead.last_error) == (3, behaviour.status, error)
     assert len(receiver.at("/gone")) == 3 and receiver.at("/elsewhere") == []
 
@@ -182,7 +181,7 @@ async def test_an_open_circuit_stops_the_posts_for_a_growing_cool_down(
     gaps = [b.at - a.at for a, b in itertools.pairwise(arrivals)]
     assert gaps[4] >= 0.19  # 5 failures in a row opened it for 0.2 s; then one trial, which failed...
     assert gaps[5] >= 0.39  # ...and opened it for twice as long; the next trial succeeded
-    assert len(outbox.in_state(OutboxState.DONE, loop.id)) == 10
+    assert len(outbox.in_state(PostState.DONE, loop.id)) == 10
 
 
 async def test_a_loop_gets_its_events_in_event_order(receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:
@@ -215,7 +214,7 @@ async def test_a_private_target_is_not_posted_to_unless_allowed(
     publish(outbox, 1)
     await start(allow_private_targets=False)
     await eventually(outbox.settled)
-    (dead,) = outbox.in_state(OutboxState.DEAD, loop.id)
+    (dead,) = outbox.in_state(PostState.DEAD, loop.id)
     assert dead.attempts == 3 and "127.0.0.1 is a loopback address" in (dead.last_error or "")
     assert receiver.at("/private") == []
 
@@ -281,7 +280,7 @@ async def test_stopping_gives_back_what_was_not_posted(receiver: Receiver, outbo
     await dispatcher.stop()
 
     (tried,) = [i for i in outbox.items.values() if i.attempts]
-    assert tried.state is OutboxState.PENDING and tried.last_error == f"no answer within {TIMEOUT:g}s"
+    assert tried.state is PostState.PENDING and tried.last_error == f"no answer within {TIMEOUT:g}s"
     waiting = {item_id for item_id, _ in outbox.released}
     assert len(waiting) == 4 and tried.id not in waiting
     # Nothing is leased any more: another dispatcher can take every item now.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from returnpath.core.events import EventKind
+from returnpath.core.feedback import Format, parse_events, parse_format
 from returnpath.errors import InputError, LoopError
-from returnpath.webhooks.model import Format, parse_events, parse_format
 
 from . import samples
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from returnpath.core.events import Event, EventKind, log_record
-from returnpath.webhooks.model import Format
+from returnpath.core.feedback import Format
 from returnpath.webhooks.payloads import FORM_TYPE, JSON_TYPE, encode, payload
 
 from . import samples

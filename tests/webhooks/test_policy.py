@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from returnpath.webhooks.model import OutboxItem, OutboxState
-from returnpath.webhooks.policy import (
-    Answer,
-    Backoff,
-    Breaker,
-    BreakerPolicy,
-    Circuit,
-    retry_after,
-    settle,
-)
+from returnpath.core.feedback import Answer, Post, PostState
+from returnpath.webhooks.policy import Backoff, Breaker, BreakerPolicy, Circuit, retry_after, settle
 
 NOW = 1_800_000_000.0
 BACKOFF = Backoff(first=10, factor=2, max_interval=3600, min_interval=1, max_retry_after=3600, client_error_attempts=3)
 
 
-def item(attempts: int = 0, expires_at: float = NOW + 3 * 86400) -> OutboxItem:
-    return OutboxItem("00000001", "loop", 7, NOW - 5, NOW - 5, expires_at, attempts=attempts, next_attempt_at=NOW)
+def item(attempts: int = 0, expires_at: float = NOW + 3 * 86400) -> Post:
+    return Post("00000001", "loop", 7, NOW - 5, NOW - 5, expires_at, attempts=attempts, next_attempt_at=NOW)
 
 
 def test_the_backoff_ceiling_doubles_up_to_an_hour() -> None:
@@ -30,7 +22,7 @@ def test_the_backoff_ceiling_doubles_up_to_an_hour() -> None:
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
 def test_2xx_is_done(status: int) -> None:
     s = settle(item(), Answer(status), NOW, 0.5, BACKOFF)
-    assert (s.state, s.attempts, s.next_attempt_at, s.status, s.error) == (OutboxState.DONE, 1, None, status, None)
+    assert (s.state, s.attempts, s.next_attempt_at, s.status, s.error) == (PostState.DONE, 1, None, status, None)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +40,7 @@ def test_2xx_is_done(status: int) -> None:
 )
 def test_busy_or_broken_receivers_are_retried_with_full_jitter(answer: Answer) -> None:
     s = settle(item(attempts=3), answer, NOW, 0.25, BACKOFF)  # the 4th attempt: ceiling 80s
-    assert (s.state, s.attempts, s.next_attempt_at) == (OutboxState.PENDING, 4, NOW + 20)
+    assert (s.state, s.attempts, s.next_attempt_at) == (PostState.PENDING, 4, NOW + 20)
     assert s.error == (answer.error or f"HTTP {answer.status}") and s.status == answer.status
 
 
@@ -105,9 +97,9 @@ def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: fl
 )
 def test_a_client_error_is_retried_three_times_in_all_then_dead(answer: Answer) -> None:
     first, second = settle(item(0), answer, NOW, 0.5, BACKOFF), settle(item(1), answer, NOW, 0.5, BACKOFF)
-    assert first.state is second.state is OutboxState.PENDING
+    assert first.state is second.state is PostState.PENDING
     third = settle(item(2), answer, NOW, 0.5, BACKOFF)
-    assert (third.state, third.attempts, third.next_attempt_at) == (OutboxState.DEAD, 3, None)
+    assert (third.state, third.attempts, third.next_attempt_at) == (PostState.DEAD, 3, None)
 
 
 def test_a_client_error_honours_no_retry_after() -> None:
@@ -117,9 +109,9 @@ def test_a_client_error_honours_no_retry_after() -> None:
 
 def test_the_last_retry_falls_on_the_close_of_the_window_then_it_is_dead() -> None:
     s = settle(item(attempts=20, expires_at=NOW + 100), Answer(503), NOW, 0.9, BACKOFF)
-    assert (s.state, s.next_attempt_at) == (OutboxState.PENDING, NOW + 100)
+    assert (s.state, s.next_attempt_at) == (PostState.PENDING, NOW + 100)
     s = settle(item(attempts=21, expires_at=NOW + 100), Answer(503), NOW + 100, 0.9, BACKOFF)
-    assert (s.state, s.error) == (OutboxState.DEAD, "HTTP 503 (retry window closed)")
+    assert (s.state, s.error) == (PostState.DEAD, "HTTP 503 (retry window closed)")
 
 
 def test_a_settlement_applies_to_its_item() -> None:

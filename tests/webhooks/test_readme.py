@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from returnpath.webhooks.model import Format
+from returnpath.core.feedback import Format
 
 from .conftest import Start, eventually
 from .memory import MemoryOutbox

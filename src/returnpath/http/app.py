@@ -21,16 +21,16 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from ..core.limits import ConnectionLimit
+from ..core.ports import LoopStore
 from ..errors import ReturnpathError
 from ..logs import LogWatch
-from ..loops import Loops
-from ..service import Relay
-from ..webhooks.ports import LoopStore
-from . import deliveries, events, health, loops, openapi, send
+from ..usecases.loops import Loops
+from ..usecases.relay import Relay
+from . import deliveries, event_feed, feedback_loops, health, openapi, send
 from .guard import guarded_protocol
 from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
 
-RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, events, loops, openapi)
+RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, event_feed, feedback_loops, openapi)
 
 
 def create_app(relay: Relay, settings: Settings, *, log_watch: LogWatch | None = None) -> Starlette:

@@ -2,7 +2,7 @@
 
 The HTTP layer checks the JSON shape of each field and names the field in its error; what the
 values mean (addresses, tags, times, DSN options, the message itself) is checked by
-core.submission, the same code the SMTP door uses.
+core.intake, the same code the SMTP door uses.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..config import Settings
-from ..core import submission as checks
+from ..core import intake as checks
 from ..core.model import Submission
 from ..errors import AddressError, InputError, MessageError
 from . import compose
 from .problems import Problem, from_error
 
-# The options core.submission.build takes, all in SMTPeter's names.
+# The options core.intake.build takes, all in SMTPeter's names.
 OPTIONS = ("envelope", "trackbounces", "tags", "maxdelivertime", "dsn")
 OWN = ("recipients", "recipient", "mime", *OPTIONS)
 # SMTPeter fields we do not act on but that do not change what is sent: accepted and ignored.

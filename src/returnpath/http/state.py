@@ -10,7 +10,7 @@ from typing import cast
 from starlette.requests import Request
 
 from ..config import Settings
-from ..service import Relay
+from ..usecases.relay import Relay
 
 
 def relay_of(request: Request) -> Relay:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.events import format_time, log_record
+from ..core.feedback import Loop, PostView
 from ..core.model import Attempt, DeliveryView
 from ..core.ports import StoredEvent
-from ..webhooks.model import ItemView, Loop
 
 
 def _times(prefix: str, t: float | None) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def loop_json(loop: Loop, *, secret: bool = False) -> dict[str, Any]:
     return result
 
 
-def loop_delivery_json(view: ItemView) -> dict[str, Any]:
+def loop_delivery_json(view: PostView) -> dict[str, Any]:
     """One event posted (or to be posted) to a loop: an outbox item. `state` is pending,
     in_flight (being posted now), done or dead; `webhook_id` is the header receivers see;
     `type` and `delivery` say what the event was."""

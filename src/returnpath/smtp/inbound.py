@@ -27,10 +27,10 @@ from aiosmtpd.smtp import Envelope, Session
 
 from ..config import Settings
 from ..core import ids, tokens
+from ..core.intake import check_data
 from ..core.limits import RateLimit, client_address
 from ..core.model import Returned
 from ..core.ports import Store
-from ..core.submission import check_data
 from ..errors import MessageError, StoreError, StoreFull
 from . import replies as R
 from .server import ServerSMTP, serve_smtp

@@ -13,8 +13,8 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
 from ..config import Settings, SmtpServerSettings
+from ..core.intake import has_long_line
 from ..core.limits import ConnectionLimit, Refusal, client_address
-from ..core.submission import has_long_line
 from ..errors import ConfigError
 from . import replies as R
 from .upstream import stream_reader

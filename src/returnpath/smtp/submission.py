@@ -22,8 +22,8 @@ from typing import Any, cast
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from ..config import Settings
+from ..core.intake import build, check_data, split_option_headers, validate_address
 from ..core.model import Accepted, Account, Submission, Trace
-from ..core.submission import build, check_data, split_option_headers, validate_address
 from ..errors import (
     AccountDisabled,
     AddressError,
@@ -34,7 +34,7 @@ from ..errors import (
     SenderError,
     StoreError,
 )
-from ..service import Relay
+from ..usecases.relay import Relay
 from . import replies as R
 from .server import ServerSMTP, is_loopback_peer, serve_smtp
 

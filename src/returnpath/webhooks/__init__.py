@@ -1,6 +1,6 @@
 """Feedback loops (webhooks): every outcome posted to the applications that asked for it.
 
-    model.py       Loop, OutboxItem: the values
+    model.py       Loop, Post: the values
     payloads.py    the variables posted for each event (SMTPeter's names), form or JSON
     signing.py     Standard Webhooks signatures and secrets
     targets.py     which URLs may be posted to

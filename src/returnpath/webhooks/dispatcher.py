@@ -39,12 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.events import Event
+from ..core.feedback import Answer, Call, Loop, PostSettlement
+from ..core.ports import Outbox, Poster
 from ..errors import ReturnpathError, TargetError
 from . import signing, targets
-from .model import Loop
 from .payloads import encode, payload
-from .policy import Answer, Backoff, Breaker, BreakerPolicy, Circuit, Settlement, settle
-from .ports import Call, Outbox, Poster
+from .policy import Backoff, Breaker, BreakerPolicy, Circuit, settle
 
 log = logging.getLogger("returnpath.webhooks")
 
@@ -316,7 +316,7 @@ class Dispatcher:
         )
         return await self.poster.post(call.loop.url, headers, body, address=address)
 
-    async def _record(self, call: Call, settlement: Settlement) -> None:
+    async def _record(self, call: Call, settlement: PostSettlement) -> None:
         try:
             await self.outbox.settle(self.owner, call.item.id, settlement)
         except ReturnpathError as exc:  # the lease runs out and the item is posted again

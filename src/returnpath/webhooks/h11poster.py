@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import h11
 
 from .. import __version__
-from .policy import Answer
+from ..core.feedback import Answer
 
 USER_AGENT = f"returnpath/{__version__}"
 ERROR_BODY = 512  # bytes of a failed answer's body kept in its error

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from ..core.events import Event, EventKind, format_time
-from .model import Format
+from ..core.feedback import Format
 
 Value = str | int | bool | list[str] | None  # None: `code` unknown
 Payload = dict[str, Value]

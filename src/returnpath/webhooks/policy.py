@@ -23,28 +23,7 @@ import email.utils
 import enum
 from dataclasses import dataclass, replace
 
-from .model import OutboxItem, OutboxState
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What one post came to. `status` is None when no HTTP answer came."""
-
-    status: int | None
-    error: str | None = None  # what went wrong, in words; None for a 2xx
-    retry_after: str | None = None  # the Retry-After header, as sent
-    refused: bool = False  # not sent: the target is not allowed (see targets.py)
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    @property
-    def retryable(self) -> bool:
-        """A failure that waiting may cure: the receiver is down, slow or busy."""
-        if self.refused:
-            return False
-        return self.status is None or self.status in (408, 429) or self.status >= 500
+from ..core.feedback import Answer, Post, PostSettlement, PostState
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,30 +40,6 @@ class Backoff:
     def ceiling(self, attempts: int) -> float:
         """The longest wait after the `attempts`-th attempt (1 for the first)."""
         return min(self.max_interval, self.first * self.factor ** max(0, attempts - 1))
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """An item's new state after an attempt, as the outbox records it."""
-
-    state: OutboxState
-    attempts: int
-    next_attempt_at: float | None
-    at: float  # when the attempt was made
-    status: int | None
-    error: str | None
-
-    def apply(self, item: OutboxItem) -> OutboxItem:
-        """The item as it is after this settlement (what the outbox stores)."""
-        return replace(
-            item,
-            state=self.state,
-            attempts=self.attempts,
-            next_attempt_at=self.next_attempt_at,
-            last_attempt_at=self.at,
-            last_status=self.status,
-            last_error=self.error,
-        )
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -104,23 +59,23 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def settle(item: OutboxItem, answer: Answer, now: float, jitter: float, backoff: Backoff) -> Settlement:
+def settle(item: Post, answer: Answer, now: float, jitter: float, backoff: Backoff) -> PostSettlement:
     """What an answer does to an item. `item.attempts` counts the attempts before this one;
     `jitter` is a random value in [0, 1)."""
     attempts = item.attempts + 1
     if answer.ok:
-        return Settlement(OutboxState.DONE, attempts, None, now, answer.status, None)
+        return PostSettlement(PostState.DONE, attempts, None, now, answer.status, None)
     error = answer.error or f"HTTP {answer.status}"
     if not answer.retryable and attempts >= backoff.client_error_attempts:
-        return Settlement(OutboxState.DEAD, attempts, None, now, answer.status, error)
+        return PostSettlement(PostState.DEAD, attempts, None, now, answer.status, error)
     if now >= item.expires_at:
-        return Settlement(OutboxState.DEAD, attempts, None, now, answer.status, f"{error} (retry window closed)")
+        return PostSettlement(PostState.DEAD, attempts, None, now, answer.status, f"{error} (retry window closed)")
     wait = retry_after(answer.retry_after, now) if answer.retryable else None
     if wait is None:
         wait = jitter * backoff.ceiling(attempts)
     wait = max(backoff.min_interval, min(wait, backoff.max_retry_after))
     # The last retry falls on the close of the window, so the whole window is used.
-    return Settlement(OutboxState.PENDING, attempts, min(now + wait, item.expires_at), now, answer.status, error)
+    return PostSettlement(PostState.PENDING, attempts, min(now + wait, item.expires_at), now, answer.status, error)
 
 
 # ---- the circuit breaker of an endpoint -------------------------------------------------------

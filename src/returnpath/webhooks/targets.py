@@ -35,14 +35,14 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class LoopUrl:
     url: str
     scheme: str
     host: str  # lowercase; an IPv6 literal without brackets
     port: int
 
 
-def parse(url: str) -> Target:
+def parse(url: str) -> LoopUrl:
     """Check a URL's form (no DNS); raise TargetError naming what is wrong."""
     if not isinstance(url, str) or not url:
         raise TargetError("the loop needs a URL")
@@ -69,7 +69,7 @@ def parse(url: str) -> Target:
         host.encode("idna")
     except UnicodeError:
         raise TargetError(f"{url!r}: {host!r} is not a valid host name") from None
-    return Target(url, scheme, host, port)
+    return LoopUrl(url, scheme, host, port)
 
 
 # NAT64 (RFC 6052, RFC 8215): the IPv4 address a translator reaches is the last 32 bits.
@@ -128,7 +128,7 @@ async def system_resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-async def addresses(target: Target, resolve: Resolver) -> list[str]:
+async def addresses(target: LoopUrl, resolve: Resolver) -> list[str]:
     """The host's addresses; an IP literal is its own. Raises TargetError when it has none."""
     try:
         return [str(ipaddress.ip_address(target.host))]
@@ -143,7 +143,7 @@ async def addresses(target: Target, resolve: Resolver) -> list[str]:
     return found
 
 
-def check_addresses(target: Target, found: Sequence[str]) -> None:
+def check_addresses(target: LoopUrl, found: Sequence[str]) -> None:
     """Raise TargetError when one of the host's addresses is not public."""
     for address in found:
         reason = refusal(address)
@@ -166,7 +166,7 @@ def _described(address: str, reason: str) -> str:
     return f"a {reason} address"
 
 
-async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[Target, list[str]]:
+async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[LoopUrl, list[str]]:
     """Check a URL before a loop is registered with it, or posted to: its form, that its host
     resolves, and (unless `allow_private`) that every address is public. Returns the target and
     the addresses checked: connect to one of those, not to the name again, or the name could

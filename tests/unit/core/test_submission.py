@@ -7,8 +7,7 @@ import email.policy
 
 import pytest
 
-from returnpath.core.model import DsnOptions, Trace
-from returnpath.core.submission import (
+from returnpath.core.intake import (
     build,
     check_data,
     origin_fields,
@@ -20,6 +19,7 @@ from returnpath.core.submission import (
     split_option_headers,
     validate_address,
 )
+from returnpath.core.model import DsnOptions, Trace
 from returnpath.errors import AddressError, MessageError, OptionError
 
 NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 UTC

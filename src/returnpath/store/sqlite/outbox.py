@@ -1,5 +1,5 @@
 """Feedback loops on SQLite: the loops, the fan-out of events into `loop_outbox`, and the
-`webhooks.ports.Outbox` the dispatcher works from. The SQL lives in queries.sql."""
+`core.ports.Outbox` the dispatcher works from. The SQL lives in queries.sql."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from typing import Any
 
 from ...core import ids
 from ...core.events import Event, EventKind
-from ...webhooks.model import Format, Loop, OutboxItem, OutboxState
-from ...webhooks.policy import Settlement
-from ...webhooks.ports import Call
+from ...core.feedback import Call, Format, Loop, Post, PostSettlement, PostState
 from ..sql import load_queries
 from .database import Database
 
@@ -49,15 +47,15 @@ def loop_from_row(row: Sequence[Any]) -> Loop:
     )
 
 
-def item_from_row(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(
+def item_from_row(row: Sequence[Any]) -> Post:
+    return Post(
         id=row[0],
         loop_id=row[1],
         event_id=row[2],
         event_time=row[3],
         created_at=row[4],
         expires_at=row[5],
-        state=OutboxState(row[6]),
+        state=PostState(row[6]),
         attempts=row[7],
         next_attempt_at=row[8],
         last_attempt_at=row[9],
@@ -67,7 +65,7 @@ def item_from_row(row: Sequence[Any]) -> OutboxItem:
 
 
 class SqliteOutbox:
-    """`webhooks.ports.Outbox` over the store's SQLite file."""
+    """`core.ports.Outbox` over the store's SQLite file."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -104,7 +102,7 @@ class SqliteOutbox:
 
         return await self.db.write(op)
 
-    async def settle(self, owner: str, item_id: str, settlement: Settlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
         params = {
             "state": settlement.state.value,
             "attempts": settlement.attempts,

@@ -293,7 +293,7 @@ UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner 
 -- name: release_outbox_all
 UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
--- name: purge_outbox
+-- name: purge_posts
 -- Done posts answered before :done, dead ones given up before :dead; a batch at a time, so
 -- that the writer is never held for long.
 DELETE FROM loop_outbox WHERE id IN (
@@ -324,7 +324,7 @@ SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.
 FROM loop_outbox o JOIN loops l ON l.id = o.loop_id
 WHERE o.id = ? AND o.loop_id = ? AND l.account_id = ?
 
--- name: replay_item
+-- name: replay_post
 -- A done or dead item is pending again with a new retry window; its last status and error stay.
 UPDATE loop_outbox
 SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expires,

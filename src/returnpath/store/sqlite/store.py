@@ -12,6 +12,7 @@ from typing import Any
 
 from ...core import throttle
 from ...core.events import Event, EventKind, log_record
+from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
     Account,
     Attempt,
@@ -27,7 +28,6 @@ from ...core.ports import NewMessage, StoredEvent
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
-from ...webhooks.model import Format, ItemView, Loop, OutboxItem, OutboxState
 from ..sql import load_queries
 from .database import Database
 from .outbox import WINDOW, SqliteOutbox, fan_out, item_from_row, loop_from_row
@@ -40,7 +40,7 @@ class SqliteStore:
         self.path = Path(path)
         self.db = Database(self.path)
         self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
-        self.outbox = SqliteOutbox(self.db)  # webhooks.ports.Outbox, for the dispatcher
+        self.outbox = SqliteOutbox(self.db)  # core.ports.Outbox, for the dispatcher
 
     async def open(self) -> None:
         self.db.open()
@@ -479,43 +479,43 @@ class SqliteStore:
         """Remove the loop with its outbox items; False when the account has no such loop."""
         return await self.db.write(lambda c: c.execute(Q["delete_loop"], (loop_id, account_id)).rowcount > 0)
 
-    async def loop_items(
+    async def loop_posts(
         self,
         account_id: str,
         loop_id: str,
         *,
-        state: OutboxState | str | None = None,
+        state: PostState | str | None = None,
         now: float | None = None,
         limit: int = 100,
-    ) -> list[ItemView] | None:
+    ) -> list[PostView] | None:
         """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
-        in flight (leased now) and its event's kind and delivery. `state` is an OutboxState or
+        in flight (leased now) and its event's kind and delivery. `state` is an PostState or
         "in_flight". None when the account has no such loop."""
         at = _time.time() if now is None else now
         wanted = None if state is None else str(state)
 
-        def op(conn: sqlite3.Connection) -> list[ItemView] | None:
+        def op(conn: sqlite3.Connection) -> list[PostView] | None:
             if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
                 return None
             rows = conn.execute(
                 Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit}
             ).fetchall()
-            return [ItemView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
+            return [PostView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
 
         return await self.db.read(op)
 
-    async def purge_outbox(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
+    async def purge_posts(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
         """Delete done posts last attempted before `done_before` and dead ones before
         `dead_before`, at most `batch` of them; how many. Pending posts are never deleted."""
         params = {"done": done_before, "dead": dead_before, "batch": batch}
-        return await self.db.write(lambda c: int(c.execute(Q["purge_outbox"], params).rowcount))
+        return await self.db.write(lambda c: int(c.execute(Q["purge_posts"], params).rowcount))
 
-    async def loop_item(self, account_id: str, loop_id: str, item_id: str) -> OutboxItem | None:
+    async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:
         """One item of the account's loop; None when there is none by that id there."""
         row = await self.db.read(lambda c: c.execute(Q["outbox_item"], (item_id, loop_id, account_id)).fetchone())
         return item_from_row(row) if row else None
 
-    async def replay_item(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
+    async def replay_post(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
         """Post a done or dead item again: pending, attempts 0, due now, a new retry window; its
         last status and error stay until the next attempt. False when there is no such item
         (of this account's loop) or it is pending already."""
@@ -527,7 +527,7 @@ class SqliteStore:
             "now": at,
             "expires": at + self.loop_window,
         }
-        return await self.db.write(lambda c: c.execute(Q["replay_item"], params).rowcount > 0)
+        return await self.db.write(lambda c: c.execute(Q["replay_post"], params).rowcount > 0)
 
     async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
         """Replay every dead item of the loop; returns how many."""

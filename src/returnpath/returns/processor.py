@@ -29,7 +29,7 @@ from ..core.events import Event, EventKind
 from ..core.model import DeliveryView, Returned, Submission
 from ..core.ports import NewMessage, Store
 from ..core.returns import route
-from ..service import Relay
+from ..usecases.relay import Relay
 
 log = logging.getLogger("returnpath.returns")
 

@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..loops import ITEM_STATES, MAX_LISTED, Loops
+from ..usecases.loops import ITEM_STATES, MAX_LISTED, Loops
 from ..webhooks.h11poster import H11Poster
 from .auth import authenticate
 from .body import read_json_object
-from .events import KINDS, int_param
+from .event_feed import KINDS, int_param
 from .openapi import times
 from .problems import Problem
 from .state import settings_of

@@ -17,21 +17,21 @@ import signal
 import socket
 import sys
 
-from . import config
-from .app import STOP_GRACE
-from .config import Settings
-from .delivery.engine import DeliveryEngine
-from .http.app import create_app, serve_http
-from .logs import LogWatch
-from .returns.worker import ReturnsWorker
-from .service import Relay
-from .smtp.inbound import start_inbound_server
-from .smtp.submission import start_submission_server
-from .store import open_store
-from .webhooks.dispatcher import Dispatcher
-from .webhooks.h11poster import H11Poster
+from .. import config
+from ..config import Settings
+from ..delivery.engine import DeliveryEngine
+from ..http.app import create_app, serve_http
+from ..logs import LogWatch
+from ..returns.processor import ReturnsWorker
+from ..smtp.inbound import start_inbound_server
+from ..smtp.submission import start_submission_server
+from ..store import open_store
+from ..usecases.relay import Relay
+from ..webhooks.dispatcher import Dispatcher
+from ..webhooks.h11poster import H11Poster
+from .supervisor import STOP_GRACE
 
-log = logging.getLogger("returnpath.worker")
+log = logging.getLogger("returnpath.node.worker")
 
 
 def die_with_parent(parent: int) -> None:
@@ -97,7 +97,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="returnpath.worker")
+    parser = argparse.ArgumentParser(prog="returnpath.node.worker")
     parser.add_argument("--config", required=True)
     parser.add_argument("--owner", required=True)
     parser.add_argument("--index", type=int, required=True)

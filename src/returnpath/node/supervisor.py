@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .config import Settings, parse_hostport
-from .errors import StartError
-from .logs import CURSOR, LogWriter
-from .private import warn_if_loose
-from .store import open_store
-from .store.sqlite import SqliteStore
+from ..config import Settings, parse_hostport
+from ..errors import StartError
+from ..logs import CURSOR, LogWriter
+from ..private import warn_if_loose
+from ..store import open_store
+from ..store.sqlite import SqliteStore
 
 log = logging.getLogger("returnpath")
 
@@ -105,7 +105,7 @@ def preflight(settings: Settings) -> None:
     """Load now what every worker loads at its start, so that a broken certificate is one clear
     message, not workers dying one after another. (The recognition rules need no such check:
     this module's own imports read them, so the supervisor itself fails without them.)"""
-    from .smtp.server import load_tls_context
+    from ..smtp.server import load_tls_context
 
     load_tls_context(settings)
 
@@ -138,7 +138,7 @@ class Supervisor:
         args = [
             sys.executable,
             "-m",
-            "returnpath.worker",
+            "returnpath.node.worker",
             "--config",
             str(self.config_path),
             "--owner",
@@ -245,7 +245,7 @@ class Supervisor:
         self.purged_at = time.monotonic()
         hooks, keep = self.settings.webhooks, self.settings.retention
         steps: list[tuple[str, Callable[[int], Awaitable[int]]]] = [
-            ("feedback-loop posts", lambda n: store.purge_outbox(now - hooks.keep_done, now - hooks.keep_dead, n)),
+            ("feedback-loop posts", lambda n: store.purge_posts(now - hooks.keep_done, now - hooks.keep_dead, n)),
         ]
         if keep.message_bodies:
             steps.append(("message bodies", lambda n: store.purge_bodies(now - keep.message_bodies, now, n)))

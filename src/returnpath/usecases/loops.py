@@ -14,16 +14,15 @@ import builtins
 import time
 from collections.abc import Callable, Iterable
 
-from .config import Settings
-from .core import ids
-from .core.events import Event, EventKind
-from .core.model import Account
-from .errors import InputError, LoopError, NotFound
-from .webhooks import signing, targets
-from .webhooks.dispatcher import signed_request
-from .webhooks.model import ItemView, Loop, parse_events, parse_format
-from .webhooks.policy import Answer
-from .webhooks.ports import LoopStore, Poster
+from ..config import Settings
+from ..core import ids
+from ..core.events import Event, EventKind
+from ..core.feedback import Answer, Loop, PostView, parse_events, parse_format
+from ..core.model import Account
+from ..core.ports import LoopStore, Poster
+from ..errors import InputError, LoopError, NotFound
+from ..webhooks import signing, targets
+from ..webhooks.dispatcher import signed_request
 
 ITEM_STATES = ("pending", "in_flight", "done", "dead")  # what a loop's deliveries can be listed by
 MAX_LISTED = 1000
@@ -117,24 +116,24 @@ class Loops:
 
     async def deliveries(
         self, account: Account, loop_id: str, *, state: str | None = None, limit: int = 100
-    ) -> builtins.list[ItemView]:
+    ) -> builtins.list[PostView]:
         """The loop's posts (outbox items), newest event first, each with whether it is in
         flight and what its event was; `state` is one of ITEM_STATES."""
         if state is not None and state not in ITEM_STATES:
             raise LoopError(f"unknown state {state!r}: expected one of {', '.join(ITEM_STATES)}", "state")
         if not 1 <= limit <= MAX_LISTED:
             raise LoopError(f"limit must be from 1 to {MAX_LISTED}", "limit")
-        items = await self.store.loop_items(account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit)
+        items = await self.store.loop_posts(account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit)
         if items is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return items
 
     async def replay(self, account: Account, loop_id: str, item_id: str) -> None:
         """Post a done or dead item again, with a new retry window."""
-        if await self.store.replay_item(account.id, _loop_id(loop_id), _item_id(item_id), self.clock()):
+        if await self.store.replay_post(account.id, _loop_id(loop_id), _item_id(item_id), self.clock()):
             return
         await self.get(account, loop_id)
-        if await self.store.loop_item(account.id, _loop_id(loop_id), _item_id(item_id)) is not None:
+        if await self.store.loop_post(account.id, _loop_id(loop_id), _item_id(item_id)) is not None:
             raise InputError(f"delivery {item_id!r} is still pending: it is posted (again) without a replay")
         raise NotFound(f"no delivery {item_id!r} in feedback loop {loop_id!r}")
 

@@ -8,10 +8,10 @@ import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
-from .core import credentials, ids, senders
-from .core.model import Account
-from .core.ports import Store
-from .errors import InputError, NotFound
+from ..core import credentials, ids, senders
+from ..core.model import Account
+from ..core.ports import Store
+from ..errors import InputError, NotFound
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.events import EventKind
-from ..core.submission import parse_time
+from ..core.intake import parse_time
 from ..errors import OptionError
 from .auth import authenticate
 from .problems import Problem

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from ..core.events import Event, EventKind
 from ..errors import LoopError
+from .events import Event, EventKind
 
 
 class Format(enum.StrEnum):
@@ -29,7 +29,7 @@ class Format(enum.StrEnum):
     JSON = "json"  # application/json: one object with the same names
 
 
-class OutboxState(enum.StrEnum):
+class PostState(enum.StrEnum):
     """Where an outbox item stands."""
 
     PENDING = "pending"  # waiting for its first or next attempt (or in flight, under a lease)
@@ -68,7 +68,7 @@ class Loop:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
+class Post:
     """One event to be posted to one loop, with what its attempts came to so far."""
 
     id: str
@@ -77,7 +77,7 @@ class OutboxItem:
     event_time: float  # the event's time: items of one loop are posted in this order (best effort)
     created_at: float
     expires_at: float  # no retry after this: the retry window (a replay opens a new one)
-    state: OutboxState = OutboxState.PENDING
+    state: PostState = PostState.PENDING
     attempts: int = 0
     next_attempt_at: float | None = None  # None once done or dead
     last_attempt_at: float | None = None
@@ -91,11 +91,67 @@ class OutboxItem:
         return f"msg_{self.id}"
 
 
-class ItemView(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class PostSettlement:
+    """An item's new state after an attempt, as the outbox records it."""
+
+    state: PostState
+    attempts: int
+    next_attempt_at: float | None
+    at: float  # when the attempt was made
+    status: int | None
+    error: str | None
+
+    def apply(self, item: Post) -> Post:
+        """The item as it is after this settlement (what the outbox stores)."""
+        return replace(
+            item,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_attempt_at,
+            last_attempt_at=self.at,
+            last_status=self.status,
+            last_error=self.error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one post came to. `status` is None when no HTTP answer came."""
+
+    status: int | None
+    error: str | None = None  # what went wrong, in words; None for a 2xx
+    retry_after: str | None = None  # the Retry-After header, as sent
+    refused: bool = False  # not sent: the target is not allowed (see targets.py)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        """A failure that waiting may cure: the receiver is down, slow or busy."""
+        if self.refused:
+            return False
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A claimed outbox item with everything posting it needs."""
+
+    item: Post
+    loop: Loop
+    event_id: int
+    event: Event
+    returned_mime: bytes | None  # the returned message a bounce or abuse event is about
+
+
+class PostView(NamedTuple):
     """An outbox item as the API and CLI list it (a loop's "delivery"): whether it is in flight
     now, and what its event was (its kind and the delivery it is about)."""
 
-    item: OutboxItem
+    item: Post
     in_flight: bool
     event: EventKind
     delivery_id: str

@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from .config import Settings
-from .core import credentials, ids, senders, throttle, tokens
-from .core.events import EventKind
-from .core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
-from .core.ports import NewDelivery, NewMessage, Store, StoredEvent
-from .core.retry import expires_at
-from .core.submission import origin_fields, received_header
-from .errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError
+from ..config import Settings
+from ..core import credentials, ids, senders, throttle, tokens
+from ..core.events import EventKind
+from ..core.intake import origin_fields, received_header
+from ..core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
+from ..core.ports import NewDelivery, NewMessage, Store, StoredEvent
+from ..core.retry import expires_at
+from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError
 
 _THROTTLED = {
     "address": "too many failed logins from this address; try again later",
