@@ -14,6 +14,8 @@ from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount, create_account
 from returnpath.usecases.relay import Relay
 
+pytest_plugins = ["tests.postgres_fixtures"]  # pg_cluster, pg_url: a private PostgreSQL (bench/postgres.py)
+
 SECRET = "test-secret-0123456789abcdef"
 
 

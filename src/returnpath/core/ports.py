@@ -7,7 +7,7 @@ tests/store.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,172 +48,15 @@ class StoredEvent:
     event: Event
 
 
-class Store(Protocol):
-    """Durable state. Every method that writes has committed when it returns."""
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    # accounts
-    async def create_account(
-        self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float
-    ) -> None: ...
-
-    async def account_by_token(self, api_token_hash: str) -> Account | None: ...
-
-    async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
-        """The account and its stored password hash."""
-        ...
-
-    async def accounts(self) -> list[Account]: ...
-
-    async def account(self, account_id: str) -> Account | None:
-        """The account as it is now (disabled, sender domains), or None when it was removed."""
-        ...
-
-    async def update_account(
-        self,
-        account_id: str,
-        *,
-        api_token_hash: str | None = None,
-        smtp_password_hash: str | None = None,
-        disabled: bool | None = None,
-        sender_domains: Sequence[str] | None = None,
-    ) -> Account | None:
-        """Change what is given (a new hash replaces the old credential at once); None when
-        there is no such account."""
-        ...
-
-    async def remove_account(self, account_id: str, *, force: bool = False) -> int | None:
-        """Delete the account with everything it owns: loops and their posts, messages,
-        deliveries, attempts, events. Refuses (InputError) while it has queued or deferred
-        deliveries unless `force`. Returns how many deliveries went with it; None when there
-        is no such account."""
-        ...
-
-    # failed logins, counted across connections and processes (core/throttle.py)
-    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        """Why an attempt from `address` as `username` may not be checked now, or None."""
-        ...
-
-    async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        """In one transaction: the refusal, or else count the attempt as a failure for the
-        address and the username (it stays counted unless `release_auth` follows)."""
-        ...
-
-    async def release_auth(self, address: str, username: str, now: float) -> None:
-        """The reserved attempt succeeded: uncount it, and remember the address as known for
-        the username (for throttle.KNOWN_FOR)."""
-        ...
-
-    # messages and deliveries
-    async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
-        """Store a message and its deliveries, queued; leased to `owner` when it is given."""
-        ...
-
-    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
-        """Lease up to `limit` deliveries that are due and not leased (or whose lease expired)."""
-        ...
-
-    async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
-        """Extend the leases `owner` holds on these deliveries."""
-        ...
-
-    async def release(self, owner: str | None = None) -> int:
-        """Drop the leases of `owner` (of everybody when None); returns how many."""
-        ...
-
-    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
-        """Record an attempt, the delivery's new state and its event; returns the event id
-        (None when the settlement has no event: a forwarded copy of returned mail)."""
-        ...
-
-    async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...
-
-    async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
-        """Deliveries by id, whatever their account (for the returned-mail worker), with the
-        message's options (trackbounces, dsn)."""
-        ...
-
-    # returned messages
-    async def receive(self, returned: Returned, *, limit: int | None = None) -> None:
-        """Store a returned message, raw, as state 'new'. With a `limit`, raise StoreFull
-        instead when the returned mail kept would then be more than `limit` bytes."""
-        ...
-
-    async def stored_returns(self) -> int:
-        """The size in bytes of the returned messages whose raw bytes are kept."""
-        ...
-
-    async def forwards_since(self, account_id: str, since: float) -> int:
-        """How many copies of returned mail were forwarded for the account since then."""
-        ...
-
-    async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]: ...
-
-    async def returned(self, return_id: str) -> Returned | None: ...
-
-    async def finish_return(
-        self,
-        return_id: str,
-        kind: str,
-        events: Sequence[Event],
-        failed: Sequence[str],
-        forwards: Sequence[NewMessage],
-        now: float,
-    ) -> list[int]:
-        """In one transaction: the events, the deliveries that failed, the forwarded copies,
-        and the returned message marked processed. Returns the event ids.
-
-        A delivery fails once: one in `failed` that has failed already (another report of it
-        was recorded meanwhile) stays as it was, and its `failure` event is not recorded."""
-        ...
-
-    async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
-
-    async def mime(self, message_id: str) -> bytes | None:
-        """The message as stored (as it will be sent)."""
-        ...
-
-    async def queue_summary(self) -> dict[str, int]:
-        """How many deliveries are in each state."""
-        ...
-
-    # retention: each deletes at most `batch` and returns how many
-    async def purge_bodies(self, before: float, now: float, batch: int) -> int:
-        """Delete the MIME of messages created before `before` whose deliveries are all final."""
-        ...
-
-    async def purge_returns(self, before: float, now: float, batch: int) -> int:
-        """Delete the raw bytes of processed returned messages received before `before`; their
-        rows stay, marked purged."""
-        ...
-
-    async def purge_events(self, before: float, logged: int, batch: int) -> int:
-        """Delete events older than `before` with ids up to `logged` (written to the logs) that
-        no feedback-loop post refers to."""
-        ...
-
-    # events
-    async def events(
-        self,
-        *,
-        after: int = 0,
-        limit: int = 1000,
-        kinds: Sequence[EventKind] = (),
-        account_id: str | None = None,
-        since: float | None = None,
-    ) -> list[StoredEvent]: ...
-
-    async def cursor(self, name: str) -> int: ...
-
-    async def set_cursor(self, name: str, value: int) -> None: ...
-
-
 class Outbox(Protocol):
-    """The outbox items of every loop. Items are leased while one dispatcher posts them, so
-    several processes (or nodes) can share the work and a dead one's items come back."""
+    """The feedback-loop posts of every loop. Posts are leased while one dispatcher sends them,
+    so several processes (or nodes) can share the work and a dead one's posts come back."""
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (a dispatcher's `notify`) soon after new posts were committed: by
+        this process at once, by other processes where the backend can tell (PostgreSQL's
+        LISTEN/NOTIFY); the dispatcher's polling covers the rest."""
+        ...
 
     async def claim(
         self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
@@ -298,3 +141,224 @@ class Poster(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A node (`[node] name`) as its heartbeats left it in the store, and the work it holds."""
+
+    name: str
+    host: str  # the machine's host name
+    pid: int  # the supervisor's process id
+    version: str  # returnpath's version
+    listen: str  # "submission=127.0.0.1:8025 inbound=... http=..."
+    started_at: float
+    heartbeat_at: float
+    deliveries: int = 0  # deliveries leased now by this node's workers
+    returns: int = 0  # returned messages leased now
+    posts: int = 0  # feedback-loop posts leased now
+
+
+def node_of(owner: str) -> str:
+    """The node a lease owner belongs to: owners are "<node>/<process>" (node/supervisor.py)."""
+    return owner.partition("/")[0] if "/" in owner else ""
+
+
+class Store(LoopStore, Protocol):
+    """Durable state. Every method that writes has committed when it returns.
+
+    `node` is the name of the node this store was opened for: it is written into the events
+    and attempts it records. `shared` says whether several nodes may use the same store
+    (PostgreSQL) or one only (SQLite, held by the data folder's lock)."""
+
+    node: str
+    shared: bool
+    outbox: Outbox  # the dispatcher's view of the feedback-loop posts
+
+    async def open(self) -> None:
+        """Connect; create the schema in an empty database. Refuses (StoreError) a schema newer
+        than this code knows, and one older that needs `migrate` first (SQLite migrates at
+        open: nothing else can be using its file)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema to the newest version this code knows, one version per transaction
+        (several nodes may run it at once: one does the work). Returns (before, after)."""
+        ...
+
+    # nodes
+    async def heartbeat(self, status: NodeStatus) -> None:
+        """Record that the node is alive (insert or update its row)."""
+        ...
+
+    async def nodes(self) -> list[NodeStatus]:
+        """Every node that has sent a heartbeat, with what its workers hold leased now."""
+        ...
+
+    # accounts
+    async def create_account(
+        self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float
+    ) -> None: ...
+
+    async def account_by_token(self, api_token_hash: str) -> Account | None: ...
+
+    async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
+        """The account and its stored password hash."""
+        ...
+
+    async def accounts(self) -> list[Account]: ...
+
+    async def account(self, account_id: str) -> Account | None:
+        """The account as it is now (disabled, sender domains), or None when it was removed."""
+        ...
+
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        api_token_hash: str | None = None,
+        smtp_password_hash: str | None = None,
+        disabled: bool | None = None,
+        sender_domains: Sequence[str] | None = None,
+    ) -> Account | None:
+        """Change what is given (a new hash replaces the old credential at once); None when
+        there is no such account."""
+        ...
+
+    async def remove_account(self, account_id: str, *, force: bool = False) -> int | None:
+        """Delete the account with everything it owns: loops and their posts, messages,
+        deliveries, attempts, events. Refuses (InputError) while it has queued or deferred
+        deliveries unless `force`. Returns how many deliveries went with it; None when there
+        is no such account."""
+        ...
+
+    # failed logins, counted across connections and processes (core/throttle.py)
+    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        """Why an attempt from `address` as `username` may not be checked now, or None."""
+        ...
+
+    async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        """In one transaction: the refusal, or else count the attempt as a failure for the
+        address and the username (it stays counted unless `release_auth` follows)."""
+        ...
+
+    async def release_auth(self, address: str, username: str, now: float) -> None:
+        """The reserved attempt succeeded: uncount it, and remember the address as known for
+        the username (for throttle.KNOWN_FOR)."""
+        ...
+
+    # messages and deliveries
+    async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
+        """Store a message and its deliveries, queued; leased to `owner` when it is given."""
+        ...
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
+        """Lease up to `limit` deliveries that are due and not leased (or whose lease expired)."""
+        ...
+
+    async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
+        """Extend the leases `owner` holds on these deliveries."""
+        ...
+
+    async def release(self, owner: str | None = None, *, node: str | None = None) -> int:
+        """Drop the deliveries' and returned messages' leases of `owner`, or of every owner of
+        `node` (its earlier run: "<node>/..."), or of everybody when neither is given; returns
+        how many."""
+        ...
+
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
+        """Record an attempt, the delivery's new state and its event; returns the event id
+        (None when the settlement has no event: a forwarded copy of returned mail)."""
+        ...
+
+    async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...
+
+    async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
+        """Deliveries by id, whatever their account (for the returned-mail worker), with the
+        message's options (trackbounces, dsn)."""
+        ...
+
+    # returned messages
+    async def receive(self, returned: Returned, *, limit: int | None = None) -> None:
+        """Store a returned message, raw, as state 'new'. With a `limit`, raise StoreFull
+        instead when the returned mail kept would then be more than `limit` bytes."""
+        ...
+
+    async def stored_returns(self) -> int:
+        """The size in bytes of the returned messages whose raw bytes are kept."""
+        ...
+
+    async def forwards_since(self, account_id: str, since: float) -> int:
+        """How many copies of returned mail were forwarded for the account since then."""
+        ...
+
+    async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]: ...
+
+    async def returned(self, return_id: str) -> Returned | None: ...
+
+    async def finish_return(
+        self,
+        return_id: str,
+        kind: str,
+        events: Sequence[Event],
+        failed: Sequence[str],
+        forwards: Sequence[NewMessage],
+        now: float,
+    ) -> list[int]:
+        """In one transaction: the events, the deliveries that failed, the forwarded copies,
+        and the returned message marked processed. Returns the event ids.
+
+        A delivery fails once: one in `failed` that has failed already (another report of it
+        was recorded meanwhile) stays as it was, and its `failure` event is not recorded."""
+        ...
+
+    async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]: ...
+
+    async def mime(self, message_id: str) -> bytes | None:
+        """The message as stored (as it will be sent)."""
+        ...
+
+    async def queue_summary(self) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        ...
+
+    # retention: each deletes at most `batch` and returns how many
+    async def purge_bodies(self, before: float, now: float, batch: int) -> int:
+        """Delete the MIME of messages created before `before` whose deliveries are all final."""
+        ...
+
+    async def purge_returns(self, before: float, now: float, batch: int) -> int:
+        """Delete the raw bytes of processed returned messages received before `before`; their
+        rows stay, marked purged."""
+        ...
+
+    async def purge_events(self, before: float, logged: int, batch: int) -> int:
+        """Delete events older than `before` with ids up to `logged` (written to the logs) that
+        no feedback-loop post refers to."""
+        ...
+
+    # events
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        kinds: Sequence[EventKind] = (),
+        account_id: str | None = None,
+        since: float | None = None,
+        node: str | None = None,
+    ) -> list[StoredEvent]:
+        """Events in id order (ids ascend in commit order on every backend: a reader that has
+        seen id N never later finds an event below N), filtered as given; `node`: only those
+        recorded by that node's workers."""
+        ...
+
+    async def purge_posts(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
+        """Delete feedback-loop posts done before `done_before` or dead before `dead_before`."""
+        ...
+
+    async def cursor(self, name: str) -> int: ...
+
+    async def set_cursor(self, name: str, value: int) -> None: ...
