@@ -277,7 +277,7 @@ async def insert(store: SqliteStore, events: Sequence[Event]) -> None:
 
 async def check_store(store: SqliteStore, n: int) -> None:
     states = dict(
-        await store.db.read(lambda c: c.execute("SELECT state, count(*) FROM loop_outbox GROUP BY state").fetchall())
+        await store.db.read(lambda c: c.execute("SELECT state, count(*) FROM loop_posts GROUP BY state").fetchall())
     )
     assert states == {PostState.DONE.value: n}, f"the outbox holds {states}, not {n} items done"
 
@@ -365,7 +365,7 @@ async def sqlite_streaming(scenario: Scenario, n: int, receiver: Receiver, rate:
             await check_store(store, n)
             rows = await store.db.read(
                 lambda c: c.execute(
-                    "SELECT o.id, e.delivery_id FROM loop_outbox o JOIN events e ON e.id = o.event_id"
+                    "SELECT o.id, e.delivery_id FROM loop_posts o JOIN events e ON e.id = o.event_id"
                 ).fetchall()
             )
         finally:

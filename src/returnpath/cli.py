@@ -21,7 +21,7 @@ from .private import warn_if_loose
 
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
-    from .store.sqlite import SqliteStore
+    from .core.ports import Store
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
@@ -274,7 +274,7 @@ async def _with_store(settings: Settings, work: Any) -> Any:
         await store.close()
 
 
-async def _account(store: SqliteStore, name: str | None) -> Any:
+async def _account(store: Store, name: str | None) -> Any:
     accounts = await store.accounts()
     if not accounts:
         raise InputError("there is no account yet (create one with `returnpath accounts add NAME`)")
@@ -315,7 +315,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         now=time.time(),
     )
 
-    async def work(store: SqliteStore) -> Any:
+    async def work(store: Store) -> Any:
         account = await _account(store, args.account)
         return await Relay(store, settings).submit(account, submission, Trace(None))
 
@@ -383,7 +383,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _account_action(store: SqliteStore, args: argparse.Namespace) -> list[Any]:
+async def _account_action(store: Store, args: argparse.Namespace) -> list[Any]:
     from .usecases import accounts
 
     domains = [] if args.sender_domains is None else [args.sender_domains]
@@ -426,7 +426,7 @@ def cmd_delivery(args: argparse.Namespace) -> int:
 
     settings = config.load(args.config)
 
-    async def work(store: SqliteStore) -> Any:
+    async def work(store: Store) -> Any:
         account = await _account(store, args.account)
         return delivery_json(await Relay(store, settings).delivery(account, args.id))
 
@@ -494,9 +494,7 @@ def cmd_loops(args: argparse.Namespace) -> int:
     return code
 
 
-async def _loop_action(
-    store: SqliteStore, settings: Settings, args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], int]:
+async def _loop_action(store: Store, settings: Settings, args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
     """What to print, and the exit code."""
     from .http.views import loop_delivery_json, loop_json
     from .usecases.loops import Loops

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -162,7 +163,20 @@ class HttpSettings:
 class StorageSettings:
     """[storage] where messages, deliveries and events are kept."""
 
-    url: str = setting("sqlite:///returnpath.db", "sqlite:///PATH (relative to the data folder)")
+    url: str = setting(
+        "sqlite:///returnpath.db",
+        "sqlite:///PATH (relative to the data folder; one node) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        " (shared by every node that names it)",
+    )
+    pool_size: int = setting(10, "PostgreSQL: most connections each process of `serve` keeps open")
+
+
+@dataclass
+class NodeSettings:
+    """[node] this machine among the nodes that share one PostgreSQL store."""
+
+    name: str = setting("", "shown in attempts, events and `returnpath nodes`; unique per node; '' for the host name")
+    heartbeat: Duration = setting(Duration(5), "how often the node tells the store it is alive")
 
 
 @dataclass
@@ -292,6 +306,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
@@ -314,11 +329,32 @@ class Settings:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
     @property
+    def node_name(self) -> str:
+        """`[node] name`, or the host name when it is not set."""
+        return self.node.name or socket.gethostname()
+
+    @property
+    def store_backend(self) -> str:
+        """ "sqlite" or "postgresql", from `[storage] url`; ConfigError for anything else."""
+        return store_backend(self.storage.url)
+
+    @property
     def sqlite_path(self) -> Path:
         url = self.storage.url
-        if not url.startswith("sqlite:///"):
-            raise ConfigError(f"storage.url {url!r}: only sqlite:///PATH is supported in this version")
+        if store_backend(url) != "sqlite":
+            raise ConfigError(f"storage.url {url!r} is not an SQLite file")
         return self.path(url[len("sqlite:///") :])
+
+
+STORE_SCHEMES = {"sqlite:///": "sqlite", "postgresql://": "postgresql", "postgres://": "postgresql"}
+
+
+def store_backend(url: str) -> str:
+    """The backend a store URL names: "sqlite" or "postgresql"; ConfigError for anything else."""
+    for prefix, backend in STORE_SCHEMES.items():
+        if url.startswith(prefix) and len(url) > len(prefix):
+            return backend
+    raise ConfigError(f"storage.url {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
 
 def parse_hostport(value: str, name: str) -> tuple[str, int]:
@@ -442,7 +478,14 @@ def validate(settings: Settings) -> None:
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     _validate_servers(settings)
-    settings.sqlite_path  # noqa: B018 - raises ConfigError for an unsupported URL
+    settings.store_backend  # noqa: B018 - raises ConfigError for an unsupported URL
+    if settings.storage.pool_size < 1:
+        raise ConfigError("storage.pool_size must be at least 1")
+    name = settings.node_name
+    if "/" in name or any(c.isspace() for c in name) or not 0 < len(name) <= 64:
+        raise ConfigError(f"node.name = {name!r}: expected up to 64 characters, no spaces and no '/'")
+    if settings.node.heartbeat <= 0 or settings.node.heartbeat * 3 > settings.delivery.lease:
+        raise ConfigError("node.heartbeat must be positive and at most a third of delivery.lease")
 
 
 def _validate_servers(settings: Settings) -> None:

@@ -40,6 +40,13 @@ from .errors import StoreError
 log = logging.getLogger("returnpath.logs")
 
 CURSOR = "logs"
+
+
+def cursor_name(node: str | None) -> str:
+    """The store cursor of the log writer of `node` (None: the one writer of an SQLite store)."""
+    return CURSOR if node is None else f"{CURSOR}/{node}"
+
+
 BATCH = 2000
 MAX_BACKOFF = 5.0  # seconds between tries while writing fails
 REPORT_EVERY = 60.0  # seconds between log messages while the writer stays stalled
@@ -48,8 +55,12 @@ REPORT_EVERY = 60.0  # seconds between log messages while the writer stays stall
 class LogWriter:
     """Appends the events' lines to the log files; survives a full disk, follows rotation."""
 
-    def __init__(self, store: Store, folder: Path, *, poll_interval: float = 0.2) -> None:
+    def __init__(self, store: Store, folder: Path, *, node: str | None = None, poll_interval: float = 0.2) -> None:
         self.store = store
+        # On a store several nodes share, each node writes the events its own workers
+        # recorded (`node`), so that every event is in the files of exactly one node.
+        self.node = node
+        self.cursor_name = cursor_name(node)
         self.folder = folder
         self.poll_interval = poll_interval
         self._files: dict[str, int] = {}  # log name -> open file descriptor
@@ -137,24 +148,24 @@ class LogWriter:
         be read or the cursor moved; nothing is lost then, the next call starts where this
         one stopped."""
         written = 0
-        cursor = await self.store.cursor(CURSOR)
+        cursor = await self.store.cursor(self.cursor_name)
         if self._written > cursor:
             cursor = self._written
-            await self.store.set_cursor(CURSOR, cursor)  # a move that failed last time
+            await self.store.set_cursor(self.cursor_name, cursor)  # a move that failed last time
         while True:
-            batch = await self.store.events(after=cursor, limit=BATCH)
+            batch = await self.store.events(after=cursor, limit=BATCH, node=self.node)
             if not batch:
                 return written
             lines: dict[str, list[str]] = {}
             for stored in batch:
                 name = LOGS.get(stored.event.kind)
                 if name is not None:
-                    record = log_record(stored.id, stored.event)
+                    record = log_record(stored.id, stored.event, stored.node)
                     lines.setdefault(name, []).append(json_line(record) + "\n")
             self._append(lines)
             written += sum(len(chunk) for chunk in lines.values())
             cursor = self._written = batch[-1].id
-            await self.store.set_cursor(CURSOR, cursor)
+            await self.store.set_cursor(self.cursor_name, cursor)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set, then drain once more. Never raises: while writing fails it
@@ -244,8 +255,11 @@ class LogWatch:
     processed from a backlog, has an old time and is written at once.)
     """
 
-    def __init__(self, store: Store, stall_after: float, *, interval: float | None = None) -> None:
+    def __init__(
+        self, store: Store, stall_after: float, *, node: str | None = None, interval: float | None = None
+    ) -> None:
         self.store = store
+        self.node = node  # the writer watched: this node's (see LogWriter)
         self.stall_after = stall_after
         self.interval = interval if interval is not None else max(0.05, min(stall_after / 4, 5.0))
         self.cursor: int | None = None
@@ -255,8 +269,8 @@ class LogWatch:
 
     async def check(self) -> None:
         try:
-            cursor = await self.store.cursor(CURSOR)
-            waiting = bool(await self.store.events(after=cursor, limit=1))
+            cursor = await self.store.cursor(cursor_name(self.node))
+            waiting = bool(await self.store.events(after=cursor, limit=1, node=self.node))
         except StoreError as exc:
             self.error = str(exc)
             return

@@ -309,11 +309,11 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     for item_id in (dead, also_dead):
         _sql(
             data,
-            "UPDATE loop_outbox SET state = 'dead', attempts = 3, next_attempt_at = NULL, last_status = 500,"
+            "UPDATE loop_posts SET state = 'dead', attempts = 3, next_attempt_at = NULL, last_status = 500,"
             " last_error = 'HTTP 500: no (retry window closed)' WHERE id = ?",
             item_id,
         )
-    _sql(data, "UPDATE loop_outbox SET lease_owner = 'w1', lease_until = ? WHERE id = ?", time.time() + 300, leased)
+    _sql(data, "UPDATE loop_posts SET lease_owner = 'w1', lease_until = ? WHERE id = ?", time.time() + 300, leased)
 
     shown = ok(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "dead"))
     assert [item["id"] for item in shown] == [dead, also_dead]
@@ -342,7 +342,7 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     )
 
     # All dead ones at once.
-    _sql(data, "UPDATE loop_outbox SET state = 'dead' WHERE id = ?", dead)
+    _sql(data, "UPDATE loop_posts SET state = 'dead' WHERE id = ?", dead)
     assert ok(data.cli("replay", loop["id"], "--dead", "--account", "replays")) == [{"replayed": 2}]
     assert ok(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "dead")) == []
 

@@ -94,7 +94,7 @@ async def _deliveries(client: httpx.AsyncClient, loop_id: str, **params: Any) ->
 
 async def _set(store: SqliteStore, item_id: str, sql: str, *params: Any) -> None:
     """Change one outbox item as the dispatcher would have left it."""
-    await store.db.write(lambda c: c.execute(f"UPDATE loop_outbox SET {sql} WHERE id = ?", (*params, item_id)))
+    await store.db.write(lambda c: c.execute(f"UPDATE loop_posts SET {sql} WHERE id = ?", (*params, item_id)))
 
 
 # ---- create, list, get ---------------------------------------------------------------------
@@ -369,7 +369,7 @@ async def test_delete_removes_the_loop_and_its_items(
     assert_problem(await client.get(f"{path}/deliveries"), 404, "not-found")
     assert [one["id"] for one in (await client.get(LOOPS)).json()["loops"]] == [kept["id"]]
     counts = await store.db.read(
-        lambda c: c.execute("SELECT loop_id, count(*) FROM loop_outbox GROUP BY loop_id").fetchall()
+        lambda c: c.execute("SELECT loop_id, count(*) FROM loop_posts GROUP BY loop_id").fetchall()
     )
     assert [tuple(row) for row in counts] == [(kept["id"], 1)]
 
@@ -567,7 +567,7 @@ async def test_replaying_an_old_pending_item_says_it_is_pending(
 
     await store.db.write(publish_many)
     oldest = await store.db.read(
-        lambda c: c.execute("SELECT id FROM loop_outbox ORDER BY event_time LIMIT 1").fetchone()[0]
+        lambda c: c.execute("SELECT id FROM loop_posts ORDER BY event_time LIMIT 1").fetchone()[0]
     )
     response = await client.post(f"{LOOPS}/{loop['id']}/deliveries/{oldest}/replay")
     assert_problem(response, 400, "invalid-input")

@@ -100,7 +100,7 @@ async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: 
     def rows(conn: sqlite3.Connection) -> dict[str, int]:
         return {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("messages", "deliveries", "attempts", "events", "loops", "loop_outbox")
+            for table in ("messages", "deliveries", "attempts", "events", "loops", "loop_posts")
         }
 
     # What is left is the other account's.
@@ -110,7 +110,7 @@ async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: 
         "attempts": 1,
         "events": 1,
         "loops": 0,
-        "loop_outbox": 0,
+        "loop_posts": 0,
     }
     assert [stored.event.account_id for stored in await backend.events()] == [other.id]
 

@@ -193,7 +193,7 @@ async def test_fan_out_is_in_the_events_transaction(store: SqliteStore) -> None:
 
     def op(conn: sqlite3.Connection) -> None:
         _insert_event(conn, event, NOW, WINDOW)
-        assert conn.execute("SELECT count(*) FROM loop_outbox").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM loop_posts").fetchone()[0] == 1
         raise sqlite3.OperationalError("the process dies before the commit")
 
     with pytest.raises(StoreError):
@@ -457,7 +457,7 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
     for item, (state, at) in zip(items, fates, strict=True):
         await store.db.write(
             lambda c, i=item.id, s=state, a=at: c.execute(
-                "UPDATE loop_outbox SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)
+                "UPDATE loop_posts SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)
             )
         )
 

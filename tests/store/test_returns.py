@@ -165,7 +165,7 @@ async def test_an_event_a_loop_still_has_a_post_of_is_kept(store: Store) -> None
         returned.id, "dsn", [_bounce(delivery, message_id, account.id, NOW)], [], [], NOW
     )
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # its post is pending
-    await store.db.write(lambda c: c.execute("UPDATE loop_outbox SET state = 'done', last_attempt_at = ?", (NOW,)))
+    await store.db.write(lambda c: c.execute("UPDATE loop_posts SET state = 'done', last_attempt_at = ?", (NOW,)))
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # listed as done, still
     assert await store.purge_posts(NOW + 1, NOW + 1, 10) == 1
     assert await store.purge_events(NOW + 100, event_id, 10) == 1

@@ -43,13 +43,13 @@ async def test_the_supervisor_purges_in_batches_until_nothing_is_left(
 
     await store.db.write(publish)
     await store.db.write(
-        lambda c: c.execute("UPDATE loop_outbox SET state = 'done', last_attempt_at = ?", (now - 2 * 86400,))
+        lambda c: c.execute("UPDATE loop_posts SET state = 'done', last_attempt_at = ?", (now - 2 * 86400,))
     )
     settings.webhooks.keep_done = Duration(86400)
     supervisor = app.Supervisor(settings, Path(settings.base) / "returnpath.toml")
     monkeypatch.setattr(app, "PURGE_BATCH", 3)
     assert await supervisor.purge(store, now) == 7
-    assert await store.db.read(lambda c: c.execute("SELECT count(*) FROM loop_outbox").fetchone()[0]) == 0
+    assert await store.db.read(lambda c: c.execute("SELECT count(*) FROM loop_posts").fetchone()[0]) == 0
 
 
 async def test_retention_purges_bodies_returns_and_events_and_0_keeps_forever(

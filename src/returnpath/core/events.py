@@ -95,8 +95,9 @@ def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: 
     return Event(kind, job.delivery_id, job.message_id, job.account_id, now, data)
 
 
-def log_record(event_id: int, event: Event) -> dict[str, Any]:
-    """The JSON object written to a log file for an event: its common fields, then its data."""
+def log_record(event_id: int, event: Event, node: str = "") -> dict[str, Any]:
+    """The JSON object written to a log file for an event: its common fields (and the node that
+    recorded it, when it has a name), then its data."""
     # `event` names the kind of event; `kind` is left to the bounce event (what came back:
     # dsn, autoreply, ...) and `type` to the failure (sync or async), as the issues name them.
     record: dict[str, Any] = {
@@ -107,5 +108,7 @@ def log_record(event_id: int, event: Event) -> dict[str, Any]:
         "time": format_time(event.time),
         "timestamp": round(event.time, 3),
     }
+    if node:
+        record["node"] = node
     record.update(event.data)
     return record

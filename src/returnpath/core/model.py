@@ -167,6 +167,7 @@ class Attempt:
     status: str | None
     text: str
     verdict: Verdict
+    node: str = ""  # the node whose worker made it ([node] name)
 
 
 @dataclass(slots=True)

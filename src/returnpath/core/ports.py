@@ -46,6 +46,7 @@ class StoredEvent:
 
     id: int
     event: Event
+    node: str = ""  # the node whose worker recorded it ([node] name)
 
 
 class Outbox(Protocol):
@@ -173,7 +174,11 @@ class Store(LoopStore, Protocol):
 
     node: str
     shared: bool
-    outbox: Outbox  # the dispatcher's view of the feedback-loop posts
+
+    @property
+    def outbox(self) -> Outbox:
+        """The dispatcher's view of the feedback-loop posts."""
+        ...
 
     async def open(self) -> None:
         """Connect; create the schema in an empty database. Refuses (StoreError) a schema newer

@@ -33,11 +33,12 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "status": attempt.status,
         "description": attempt.text,
         "verdict": attempt.verdict.value,
+        "node": attempt.node,
     }
 
 
 def event_json(stored: StoredEvent) -> dict[str, Any]:
-    return log_record(stored.id, stored.event)
+    return log_record(stored.id, stored.event, stored.node)
 
 
 def delivery_json(view: DeliveryView, *, history: bool = True) -> dict[str, Any]:

@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from .. import __version__
 from ..config import Settings, parse_hostport
-from ..errors import StartError
-from ..logs import CURSOR, LogWriter
+from ..core.ports import NodeStatus, Store
+from ..errors import ReturnpathError, StartError
+from ..logs import LogWriter, cursor_name
 from ..private import warn_if_loose
 from ..store import open_store
-from ..store.sqlite import SqliteStore
 
 log = logging.getLogger("returnpath")
 
@@ -131,9 +132,13 @@ class Supervisor:
         self.stopping = asyncio.Event()
         self.purged_at = float("-inf")  # monotonic time of the last purge: the first is at start
         self.gave_up = ""  # why `serve` stopped on its own, when its workers kept dying
+        self.node = settings.node_name
+        self.started_at = time.time()
+        self.beat_at = float("-inf")  # monotonic time of the last heartbeat
 
     def spawn(self, worker: Worker) -> None:
-        worker.owner = f"{socket.gethostname()}-{self.nonce}-{worker.index}-{worker.restarts}"
+        # "<node>/<process>": a node's leases are known by their owner (core/ports.node_of)
+        worker.owner = f"{self.node}/{self.nonce}-{worker.index}-{worker.restarts}"
         fds = {name: sock.fileno() for name, sock in self.sockets.items()}
         args = [
             sys.executable,
@@ -162,11 +167,16 @@ class Supervisor:
         preflight(self.settings)
         store = open_store(self.settings)
         await store.open()
-        writer = LogWriter(store, self.settings.path(self.settings.logs.dir))
+        # Shared by several nodes, each writes the events its own workers recorded.
+        writer = LogWriter(store, self.settings.path(self.settings.logs.dir), node=self.node if store.shared else None)
         loop.add_signal_handler(signal.SIGHUP, writer.reopen)  # logrotate's postrotate
-        released = await store.release()  # a previous run's in-flight deliveries: try them again
+        # A previous run's in-flight work: try it again now. On SQLite that is everything
+        # leased (nobody else can be running: the data folder's lock), on a shared store this
+        # node's own; other nodes' leases run out if those nodes are dead.
+        released = await (store.release(node=self.node) if store.shared else store.release())
         if released:
             log.info("released %d deliveries left in flight by a previous run", released)
+        await self.heartbeat(store)
         for name, hostport in listeners(self.settings).items():
             self.sockets[name] = bind(hostport, LISTEN_SETTINGS[name])
         for worker in self.workers:
@@ -184,6 +194,8 @@ class Supervisor:
         try:
             while not self.stopping.is_set():
                 await self.watch(store)
+                if time.monotonic() - self.beat_at >= self.settings.node.heartbeat:
+                    await self.heartbeat(store)
                 if time.monotonic() - self.purged_at >= PURGE_INTERVAL:
                     await self.purge(store, time.time())
                 try:
@@ -202,7 +214,25 @@ class Supervisor:
         log.info("returnpath stopped")
         return 0
 
-    async def watch(self, store: SqliteStore) -> None:
+    async def heartbeat(self, store: Store) -> None:
+        """Tell the store this node is alive (`returnpath nodes`); a failure is logged only:
+        the workers' own lease renewals are what keeps their work theirs."""
+        self.beat_at = time.monotonic()
+        status = NodeStatus(
+            name=self.node,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            listen=" ".join(f"{name}={hostport}" for name, hostport in listeners(self.settings).items()),
+            started_at=self.started_at,
+            heartbeat_at=time.time(),
+        )
+        try:
+            await store.heartbeat(status)
+        except ReturnpathError as exc:
+            log.warning("heartbeat not recorded: %s", exc)
+
+    async def watch(self, store: Store) -> None:
         """Restart workers that died, after releasing what they held, waiting longer after each
         quick death in a row; give up (stop everything) when one keeps dying at once, as a
         worker does whose configuration or installation is broken."""
@@ -238,7 +268,7 @@ class Supervisor:
             )
             worker.restart_at = now + delay
 
-    async def purge(self, store: SqliteStore, now: float) -> int:
+    async def purge(self, store: Store, now: float) -> int:
         """Delete what is past keeping: the feedback loops' posts (`[webhooks] keep_done`,
         `keep_dead`) and what `[retention]` says (0: kept forever), a batch per transaction,
         yielding to the workers' writes in between. Returns how many things went."""
@@ -252,7 +282,7 @@ class Supervisor:
         if keep.returned_mail:
             steps.append(("returned messages", lambda n: store.purge_returns(now - keep.returned_mail, now, n)))
         if keep.events:
-            logged = await store.cursor(CURSOR)  # never an event the log files have not got yet
+            logged = await self.logged(store)  # never an event the log files have not got yet
             steps.append(("events", lambda n: store.purge_events(now - keep.events, logged, n)))
         total = 0
         for what, step in steps:
@@ -267,6 +297,15 @@ class Supervisor:
                 log.info("purged %d %s past keeping", purged, what)
             total += purged
         return total
+
+    async def logged(self, store: Store) -> int:
+        """The newest event id every log writer has written: on a shared store, the least of
+        the cursors of the nodes that have sent heartbeats (a node removed from `nodes` no
+        longer holds purges back)."""
+        if not store.shared:
+            return await store.cursor(cursor_name(None))
+        names = {node.name for node in await store.nodes()} | {self.node}
+        return min([await store.cursor(cursor_name(name)) for name in sorted(names)])
 
     async def stop_workers(self) -> None:
         for worker in self.workers:

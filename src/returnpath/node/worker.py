@@ -73,7 +73,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
         relay, settings, socket.socket(fileno=fds["submission"]), workers=workers
     )
     inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]), workers=workers)
-    log_watch = LogWatch(store, settings.logs.stall_after)
+    log_watch = LogWatch(store, settings.logs.stall_after, node=settings.node_name if store.shared else None)
     await log_watch.check()
     watching = asyncio.create_task(log_watch.run(stop), name="log watch")
     app = create_app(relay, settings, log_watch=log_watch)

@@ -69,6 +69,19 @@ class Database:
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True)
         self._writer.start()
 
+    def migrate(self) -> tuple[int, int]:
+        """Bring the file to the newest schema; (version before, version after)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            try:
+                before = schema_version(conn)
+                return before, migrate(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate the database {self.path}: {exc}") from None
+
     def close(self) -> None:
         if self._writer is not None:
             self._queue.put(None)

@@ -1,4 +1,4 @@
-"""Feedback loops on SQLite: the loops, the fan-out of events into `loop_outbox`, and the
+"""Feedback loops on SQLite: the loops, the fan-out of events into `loop_posts`, and the
 `core.ports.Outbox` the dispatcher works from. The SQL lives in queries.sql."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class SqliteOutbox:
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         if item_ids:
             args = (due_at, owner, json.dumps(list(item_ids)))
-            await self.db.write(lambda conn: conn.execute(Q["release_outbox"], args))
+            await self.db.write(lambda conn: conn.execute(Q["release_posts"], args))
 
 
 def _calls(conn: sqlite3.Connection, item_ids: list[str]) -> list[Call]:

@@ -43,7 +43,7 @@ DELETE FROM deliveries WHERE account_id = ?
 DELETE FROM messages WHERE account_id = ?
 
 -- name: delete_account_loops
--- loop_events and loop_outbox go with them (ON DELETE CASCADE).
+-- loop_events and loop_posts go with them (ON DELETE CASCADE).
 DELETE FROM loops WHERE account_id = ?
 
 -- name: delete_account
@@ -115,9 +115,14 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner =
 -- name: release_all
 UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
+-- name: release_node
+-- Every lease of a node's owners ("<node>/<process>", core/ports.node_of): its earlier run's.
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+WHERE substr(lease_owner, 1, length(:prefix)) = :prefix
+
 -- name: insert_attempt
-INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: update_delivery
 -- A delivery that is final already (another worker got there first) stays as it is.
@@ -127,8 +132,8 @@ SET state = :state, attempts = :attempts, updated_at = :now, next_attempt_at = :
 WHERE id = :id AND state NOT IN ('delivered', 'failed')
 
 -- name: insert_event
-INSERT INTO events (kind, delivery_id, message_id, account_id, time, data)
-VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO events (kind, delivery_id, message_id, account_id, time, data, node)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 RETURNING id
 
 -- name: delivery
@@ -145,11 +150,11 @@ WHERE d.message_id = ? AND d.account_id = ?
 ORDER BY d.rowid
 
 -- name: attempts
-SELECT number, time, remote, step, code, status, text, verdict
+SELECT number, time, remote, step, code, status, text, verdict, node
 FROM attempts WHERE delivery_id = ? ORDER BY number, id
 
 -- name: delivery_events
-SELECT id, kind, delivery_id, message_id, account_id, time, data
+SELECT id, kind, delivery_id, message_id, account_id, time, data, node
 FROM events WHERE delivery_id = ? ORDER BY id
 
 -- name: queue_summary
@@ -188,6 +193,10 @@ UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
 
 -- name: release_returns_all
 UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: release_returns_node
+UPDATE returns SET lease_owner = NULL, lease_until = NULL
+WHERE substr(lease_owner, 1, length(:prefix)) = :prefix
 
 -- name: deliveries_by_id
 SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
@@ -242,7 +251,7 @@ SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
 WHERE l.account_id = ? AND e.kind = ?
 
 -- name: insert_outbox
-INSERT INTO loop_outbox (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
+INSERT INTO loop_posts (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
                          next_attempt_at)
 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
 
@@ -250,19 +259,19 @@ VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
 -- Active loops with pending items, none of those skipped.
 SELECT l.id FROM loops l
 WHERE l.active = 1 AND l.id NOT IN (SELECT value FROM json_each(:skip))
-  AND EXISTS (SELECT 1 FROM loop_outbox o INDEXED BY loop_outbox_pending WHERE o.loop_id = l.id AND o.state = 'pending')
+  AND EXISTS (SELECT 1 FROM loop_posts o INDEXED BY loop_posts_pending WHERE o.loop_id = l.id AND o.state = 'pending')
 
 -- name: due_of_loop
 -- A loop's oldest due, unleased items: one walk of its pending items in event order, whatever
 -- the size of the outbox.
-SELECT o.id, o.event_time, o.event_id FROM loop_outbox o INDEXED BY loop_outbox_pending
+SELECT o.id, o.event_time, o.event_id FROM loop_posts o INDEXED BY loop_posts_pending
 WHERE o.loop_id = :loop_id AND o.state = 'pending' AND o.next_attempt_at <= :now
   AND (o.lease_until IS NULL OR o.lease_until <= :now)
 ORDER BY o.event_time, o.event_id
 LIMIT :per_loop
 
 -- name: lease_outbox
-UPDATE loop_outbox SET lease_owner = :owner, lease_until = :until
+UPDATE loop_posts SET lease_owner = :owner, lease_until = :until
 WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: outbox_calls
@@ -270,7 +279,7 @@ WHERE id IN (SELECT value FROM json_each(:ids))
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
        e.kind, e.delivery_id, e.message_id, e.account_id, e.time, e.data
-FROM loop_outbox o JOIN events e ON e.id = o.event_id
+FROM loop_posts o JOIN events e ON e.id = o.event_id
 WHERE o.id IN (SELECT value FROM json_each(?))
 ORDER BY o.event_time, o.event_id
 
@@ -278,26 +287,47 @@ ORDER BY o.event_time, o.event_id
 SELECT raw FROM returns WHERE id = ?
 
 -- name: settle_outbox
-UPDATE loop_outbox
+UPDATE loop_posts
 SET state = :state, attempts = :attempts, next_attempt_at = :next, last_attempt_at = :at,
     last_status = :status, last_error = :error, lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND lease_owner = :owner
 
--- name: release_outbox
-UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
+-- name: release_posts
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
 WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))
 
--- name: release_outbox_owner
-UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
+-- name: release_posts_owner
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?
 
--- name: release_outbox_all
-UPDATE loop_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+-- name: release_posts_all
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: release_posts_node
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL
+WHERE substr(lease_owner, 1, length(:prefix)) = :prefix
+
+-- name: heartbeat
+INSERT INTO nodes (name, host, pid, version, listen, started_at, heartbeat_at)
+VALUES (:name, :host, :pid, :version, :listen, :started_at, :heartbeat_at)
+ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
+    listen = excluded.listen, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+
+-- name: nodes
+-- Each node with what its owners hold leased now (an expired lease is held by nobody).
+SELECT n.name, n.host, n.pid, n.version, n.listen, n.started_at, n.heartbeat_at,
+    (SELECT count(*) FROM deliveries d WHERE d.lease_owner IS NOT NULL AND d.lease_until > :now
+        AND substr(d.lease_owner, 1, length(n.name) + 1) = n.name || '/'),
+    (SELECT count(*) FROM returns r WHERE r.lease_owner IS NOT NULL AND r.lease_until > :now
+        AND substr(r.lease_owner, 1, length(n.name) + 1) = n.name || '/'),
+    (SELECT count(*) FROM loop_posts p WHERE p.lease_owner IS NOT NULL AND p.lease_until > :now
+        AND substr(p.lease_owner, 1, length(n.name) + 1) = n.name || '/')
+FROM nodes n ORDER BY n.name
 
 -- name: purge_posts
 -- Done posts answered before :done, dead ones given up before :dead; a batch at a time, so
 -- that the writer is never held for long.
-DELETE FROM loop_outbox WHERE id IN (
-    SELECT id FROM loop_outbox INDEXED BY loop_outbox_finished
+DELETE FROM loop_posts WHERE id IN (
+    SELECT id FROM loop_posts INDEXED BY loop_posts_finished
     WHERE state != 'pending'
       AND ((state = 'done' AND last_attempt_at < :done) OR (state = 'dead' AND last_attempt_at < :dead))
     LIMIT :batch)
@@ -309,7 +339,7 @@ SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
        o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now,
        e.kind, e.delivery_id
-FROM loop_outbox o JOIN events e ON e.id = o.event_id
+FROM loop_posts o JOIN events e ON e.id = o.event_id
 WHERE o.loop_id = :loop_id
   AND (:state IS NULL
        OR (:state = 'in_flight' AND o.state = 'pending' AND o.lease_until > :now)
@@ -321,19 +351,19 @@ LIMIT :limit
 -- name: outbox_item
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error
-FROM loop_outbox o JOIN loops l ON l.id = o.loop_id
+FROM loop_posts o JOIN loops l ON l.id = o.loop_id
 WHERE o.id = ? AND o.loop_id = ? AND l.account_id = ?
 
 -- name: replay_post
 -- A done or dead item is pending again with a new retry window; its last status and error stay.
-UPDATE loop_outbox
+UPDATE loop_posts
 SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expires,
     lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state != 'pending'
   AND loop_id IN (SELECT id FROM loops WHERE id = :loop_id AND account_id = :account_id)
 
 -- name: replay_dead
-UPDATE loop_outbox
+UPDATE loop_posts
 SET state = 'pending', attempts = 0, next_attempt_at = :now, expires_at = :expires,
     lease_owner = NULL, lease_until = NULL
 WHERE state = 'dead'
@@ -374,5 +404,5 @@ RETURNING size
 DELETE FROM events WHERE id IN (
     SELECT e.id FROM events e
     WHERE e.time < :before AND e.id <= :logged
-      AND NOT EXISTS (SELECT 1 FROM loop_outbox o WHERE o.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM loop_posts o WHERE o.event_id = e.id)
     LIMIT :batch)

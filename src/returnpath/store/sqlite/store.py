@@ -24,7 +24,7 @@ from ...core.model import (
     Step,
     Verdict,
 )
-from ...core.ports import NewMessage, StoredEvent
+from ...core.ports import NewMessage, NodeStatus, StoredEvent
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
@@ -36,8 +36,13 @@ Q = load_queries(__package__, "queries.sql")
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str, *, loop_window: float = WINDOW) -> None:
+    """The embedded store: one file, one node (the data folder's lock keeps others out)."""
+
+    shared = False
+
+    def __init__(self, path: Path | str, *, node: str = "", loop_window: float = WINDOW) -> None:
         self.path = Path(path)
+        self.node = node  # written into the attempts and events recorded here
         self.db = Database(self.path)
         self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
         self.outbox = SqliteOutbox(self.db)  # core.ports.Outbox, for the dispatcher
@@ -47,6 +52,28 @@ class SqliteStore:
 
     async def close(self) -> None:
         self.db.close()
+
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the file to the newest schema (`open` does it too: nothing else uses the file)."""
+        return self.db.migrate()
+
+    # ---- nodes -----------------------------------------------------------------------------
+
+    async def heartbeat(self, status: NodeStatus) -> None:
+        params = {
+            "name": status.name,
+            "host": status.host,
+            "pid": status.pid,
+            "version": status.version,
+            "listen": status.listen,
+            "started_at": status.started_at,
+            "heartbeat_at": status.heartbeat_at,
+        }
+        await self.db.write(lambda c: c.execute(Q["heartbeat"], params))
+
+    async def nodes(self) -> list[NodeStatus]:
+        rows = await self.db.read(lambda c: c.execute(Q["nodes"], {"now": _time.time()}).fetchall())
+        return [NodeStatus(*row) for row in rows]
 
     # ---- accounts ------------------------------------------------------------------------
 
@@ -179,15 +206,20 @@ class SqliteStore:
             ids = json.dumps(list(delivery_ids))
             await self.db.write(lambda c: c.execute(Q["renew"], (lease_until, owner, ids)))
 
-    async def release(self, owner: str | None = None) -> int:
+    async def release(self, owner: str | None = None, *, node: str | None = None) -> int:
         def op(conn: sqlite3.Connection) -> int:
-            if owner is None:
-                conn.execute(Q["release_returns_all"])
-                conn.execute(Q["release_outbox_all"])
-                return int(conn.execute(Q["release_all"]).rowcount)
-            conn.execute(Q["release_returns_owner"], (owner,))
-            conn.execute(Q["release_outbox_owner"], (owner,))
-            return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
+            if owner is not None:
+                conn.execute(Q["release_returns_owner"], (owner,))
+                conn.execute(Q["release_posts_owner"], (owner,))
+                return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
+            if node is not None:
+                prefix = {"prefix": f"{node}/"}
+                conn.execute(Q["release_returns_node"], prefix)
+                conn.execute(Q["release_posts_node"], prefix)
+                return int(conn.execute(Q["release_node"], prefix).rowcount)
+            conn.execute(Q["release_returns_all"])
+            conn.execute(Q["release_posts_all"])
+            return int(conn.execute(Q["release_all"]).rowcount)
 
         return await self.db.write(op)
 
@@ -207,6 +239,7 @@ class SqliteStore:
                     attempt.status,
                     attempt.text,
                     attempt.verdict.value,
+                    self.node,
                 ),
             )
             conn.execute(
@@ -221,7 +254,7 @@ class SqliteStore:
             )
             if event is None:
                 return None, 0
-            return _insert_event(conn, event, attempt.time, self.loop_window)
+            return _insert_event(conn, event, attempt.time, self.loop_window, self.node)
 
         event_id, posts = await self.db.write(op)
         if posts:
@@ -297,7 +330,7 @@ class SqliteStore:
             # this one's failure event is not recorded (its bounce event is).
             failed_before = {d for d in failed if conn.execute(Q["fail_delivery"], (now, d)).rowcount == 0}
             inserted = [
-                _insert_event(conn, event, now, self.loop_window)
+                _insert_event(conn, event, now, self.loop_window, self.node)
                 for event in events
                 if not (event.kind is EventKind.FAILURE and event.delivery_id in failed_before)
             ]
@@ -365,9 +398,10 @@ class SqliteStore:
         kinds: Sequence[EventKind] = (),
         account_id: str | None = None,
         since: float | None = None,
+        node: str | None = None,
     ) -> list[StoredEvent]:
         # Built here rather than in queries.sql: the filters are optional.
-        sql = "SELECT id, kind, delivery_id, message_id, account_id, time, data FROM events WHERE id > ?"
+        sql = "SELECT id, kind, delivery_id, message_id, account_id, time, data, node FROM events WHERE id > ?"
         args: list[Any] = [after]
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -378,6 +412,9 @@ class SqliteStore:
         if since is not None:
             sql += " AND time >= ?"
             args.append(since)
+        if node is not None:
+            sql += " AND node = ?"
+            args.append(node)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
         rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
@@ -608,12 +645,20 @@ def _returned(row: tuple[Any, ...]) -> Returned:
     )
 
 
-def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float) -> tuple[int, int]:
+def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float, node: str = "") -> tuple[int, int]:
     """Insert an event and, in the same transaction, its feedback-loop outbox items. Returns
     the event's id and how many outbox items it got."""
     row = conn.execute(
         Q["insert_event"],
-        (event.kind.value, event.delivery_id, event.message_id, event.account_id, event.time, json.dumps(event.data)),
+        (
+            event.kind.value,
+            event.delivery_id,
+            event.message_id,
+            event.account_id,
+            event.time,
+            json.dumps(event.data),
+            node,
+        ),
     ).fetchone()
     event_id = int(row[0])
     return event_id, fan_out(conn, event_id, event, now, window)
@@ -644,8 +689,9 @@ def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob
 
 
 def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
-    event_id, kind, delivery_id, message_id, account_id, time, data = row
-    return StoredEvent(event_id, Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data)))
+    event_id, kind, delivery_id, message_id, account_id, time, data, node = row
+    event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
+    return StoredEvent(event_id, event, node)
 
 
 def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> DeliveryView:
@@ -679,11 +725,12 @@ def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> D
                 status=a[5],
                 text=a[6],
                 verdict=Verdict(a[7]),
+                node=a[8],
             )
             for a in conn.execute(Q["attempts"], (row[0],))
         ]
         view.events = [
-            log_record(stored.id, stored.event)
+            log_record(stored.id, stored.event, stored.node)
             for stored in map(_stored_event, conn.execute(Q["delivery_events"], (row[0],)))
         ]
     return view
