@@ -48,8 +48,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bounce-domain", required=True, help="domain of the tracking envelope addresses")
     p.add_argument("--hostname", default=socket.getfqdn() or "localhost", help="this server's name")
     p.add_argument("--account", default="default", help="name of the first account (default: default)")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="[storage] url: sqlite:///PATH (default: sqlite:///returnpath.db in the data folder) or "
+        "postgresql://USER@HOST/DATABASE, an empty database (a second node copies the first one's returnpath.toml)",
+    )
+    p.add_argument("--node", metavar="NAME", help="[node] name (default: the host name)")
 
     command("serve", "run the relay: submission SMTP, HTTP API, delivery")
+    command("migrate", "bring the store's schema to this version of returnpath (both backends)")
+    p = command("nodes", "the nodes sharing the store: last heartbeat and the work each holds")
+    p.add_argument("--json", action="store_true", help="one JSON object per node")
+    p = command("store", "copy a store's data to another (from SQLite to PostgreSQL, say)")
+    p.add_argument("action", choices=["copy"])
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH or postgresql://...")
+    p.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="an empty store: sqlite:///PATH or postgresql://..."
+    )
 
     p = command("send", "submit a message from a file (- for standard input)")
     p.add_argument("--from", dest="mail_from", required=True, help="the sender address")
@@ -64,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM:SS" (UTC) or an age such as 30m, 2h, 1d')
     p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
     p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="on a shared (PostgreSQL) store, this node's log file only; by default every node's events, from the store",
+    )
 
     p = command(
         "accounts",
@@ -232,8 +253,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{path} exists already; init will not overwrite it")
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(bounce_domain=args.bounce_domain, hostname=args.hostname, secret=secrets.token_urlsafe(32))
+    if args.store:
+        settings.storage.url = args.store
+    if args.node:
+        settings.node.name = args.node
     settings.base = folder.resolve()
     config.validate(settings)
+    if settings.store_backend == "postgresql":
+        asyncio.run(_refuse_a_used_store(settings))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the secret
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(config.render(settings))
@@ -253,6 +280,107 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(json.dumps(asyncio.run(first_account())))
     warn_if_loose(folder)
     print(f"returnpath: created {path}; run `returnpath serve --config {path}`", file=sys.stderr)
+    return 0
+
+
+async def _refuse_a_used_store(settings: Settings) -> None:
+    """`init` on a shared store: only an empty one. A second node shares the first node's
+    secret and accounts, so it is set up from that node's returnpath.toml, not by `init`."""
+    from .store import open_store
+
+    store = open_store(settings)
+    await store.open()
+    try:
+        if await store.accounts():
+            raise InputError(
+                f"{_safe_url(settings.storage.url)} is in use already: to add a node, copy the first node's "
+                "returnpath.toml (same secret and store) and change its [node] name and listen addresses"
+            )
+    finally:
+        await store.close()
+
+
+def _safe_url(url: str) -> str:
+    """A store URL without its password, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+    from .store import open_store
+
+    settings = config.load(args.config)
+    before, after = asyncio.run(open_store(settings).migrate())
+    where = _safe_url(settings.storage.url)
+    if before == after:
+        print(f"returnpath: {where} is at schema version {after}, the newest this returnpath knows")
+    else:
+        print(f"returnpath: {where} migrated from schema version {before} to {after}")
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+
+    settings = config.load(args.config)
+    nodes = asyncio.run(_with_store(settings, lambda s: s.nodes()))
+    now = time.time()
+    for node in nodes:
+        age = now - node.heartbeat_at
+        # alive: a heartbeat within three of its intervals (as the lease keeper renews thrice a lease)
+        alive = age <= 3 * settings.node.heartbeat
+        if args.json:
+            record = {
+                "name": node.name,
+                "alive": alive,
+                "host": node.host,
+                "pid": node.pid,
+                "version": node.version,
+                "listen": node.listen,
+                "started": format_time(node.started_at),
+                "heartbeat": format_time(node.heartbeat_at),
+                "heartbeat_age": round(age, 1),
+                "holds": {"deliveries": node.deliveries, "returned": node.returns, "posts": node.posts},
+            }
+            print(json.dumps(record))
+        else:
+            state = "alive" if alive else f"silent for {age:.0f} s"
+            print(
+                f"{node.name:<20} {state:<18} heartbeat {format_time(node.heartbeat_at)} UTC  "
+                f"holds {node.deliveries} deliveries, {node.returns} returned, {node.posts} posts  "
+                f"(host {node.host}, pid {node.pid}, returnpath {node.version}, {node.listen})"
+            )
+    if not nodes:
+        print("returnpath: no node has sent a heartbeat yet (`returnpath serve` does)", file=sys.stderr)
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import store_backend
+    from .store.copy import copy_store
+
+    for url in (args.source, args.target):
+        store_backend(url)  # a ConfigError naming the URL when it is neither
+    if args.source == args.target:
+        raise InputError("--from and --to are the same store")
+
+    def progress(table: str, rows: int) -> None:
+        print(f"returnpath: {table}: {rows} rows", file=sys.stderr)
+
+    copied = asyncio.run(copy_store(args.source, args.target, progress=progress))
+    print(json.dumps(copied))
     return 0
 
 
@@ -351,12 +479,45 @@ def cmd_logs(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     path = settings.path(settings.logs.dir) / f"{args.log}.log"
     since = _since(args.since)
+    if settings.store_backend == "postgresql" and not args.local:
+        # Each node writes only its own workers' events to its files: every node's are in the store.
+        return _logs_from_store(settings, args.log, since, args.follow, args.json)
     if not path.exists() and not args.follow:
         print(f"returnpath: {path} has no lines yet", file=sys.stderr)
         return 0
     try:
         for record in read_records(path, since=since, follow=args.follow):
             print(json_line(record) if args.json else format_record(record), flush=True)
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+def _logs_from_store(settings: Settings, name: str, since: float | None, follow: bool, as_json: bool) -> int:
+    """A log's lines as the log writers of every node write them, read from the store."""
+    import asyncio
+
+    from .core.events import log_record
+    from .logs import format_record, json_line
+
+    kinds = [kind for kind, log_name in LOGS.items() if log_name == name]
+
+    async def read(store: Store) -> None:
+        after = 0
+        while True:
+            batch = await store.events(after=after, limit=1000, kinds=kinds, since=since)
+            for stored in batch:
+                record = log_record(stored.id, stored.event, stored.node)
+                print(json_line(record) if as_json else format_record(record), flush=True)
+            if batch:
+                after = batch[-1].id
+            elif not follow:
+                return
+            else:
+                await asyncio.sleep(0.5)
+
+    try:
+        asyncio.run(_with_store(settings, read))
     except BrokenPipeError:
         pass
     return 0
@@ -556,6 +717,9 @@ def _event_names(values: list[str]) -> list[str]:
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "nodes": cmd_nodes,
+    "store": cmd_store,
     "send": cmd_send,
     "logs": cmd_logs,
     "accounts": cmd_accounts,

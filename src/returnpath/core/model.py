@@ -133,6 +133,9 @@ class DeliveryJob:
     tags: tuple[str, ...] = ()
     dsn: DsnOptions | None = None
     forward: bool = False  # a copy of returned mail for the application's own envelope (no events)
+    # The lease holder it was claimed or submitted for: its attempt is recorded only while that
+    # owner still holds the lease (None: whoever holds it, for tools and tests).
+    owner: str | None = None
 
     @property
     def domain(self) -> str:

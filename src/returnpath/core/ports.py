@@ -275,7 +275,10 @@ class Store(LoopStore, Protocol):
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
         """Record an attempt, the delivery's new state and its event; returns the event id
-        (None when the settlement has no event: a forwarded copy of returned mail)."""
+        (None when the settlement has no event: a forwarded copy of returned mail). Records
+        nothing, and returns None, when `job.owner` no longer holds the delivery's lease (it
+        ran out and another worker claimed it): a node that comes back never settles work it
+        lost."""
         ...
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None: ...

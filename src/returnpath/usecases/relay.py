@@ -189,6 +189,7 @@ class Relay:
                         expires_at=message.expires_at,
                         tags=submission.tags,
                         dsn=submission.dsn,
+                        owner=owner,
                     )
                     for d in message.deliveries
                 ]

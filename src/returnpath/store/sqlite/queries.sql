@@ -124,6 +124,9 @@ WHERE substr(lease_owner, 1, length(:prefix)) = :prefix
 INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
+-- name: lease_owner
+SELECT lease_owner FROM deliveries WHERE id = ?
+
 -- name: update_delivery
 -- A delivery that is final already (another worker got there first) stays as it is.
 UPDATE deliveries

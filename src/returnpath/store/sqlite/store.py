@@ -199,7 +199,7 @@ class SqliteStore:
         claimed = await self.db.write(op)
         if not claimed:
             return []
-        return await self.db.read(lambda c: _jobs(c, claimed))
+        return await self.db.read(lambda c: _jobs(c, claimed, owner))
 
     async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
         if delivery_ids:
@@ -227,6 +227,12 @@ class SqliteStore:
         event = settlement.event
 
         def op(conn: sqlite3.Connection) -> tuple[int | None, int]:
+            if job.owner is not None:
+                row = conn.execute(Q["lease_owner"], (job.delivery_id,)).fetchone()
+                if row is None or row[0] != job.owner:
+                    # Its lease ran out and another worker (another node) took it over: that
+                    # one records its own attempts; this one's is not recorded.
+                    return None, 0
             conn.execute(
                 Q["insert_attempt"],
                 (
@@ -664,7 +670,7 @@ def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: fl
     return event_id, fan_out(conn, event_id, event, now, window)
 
 
-def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob]:
+def _jobs(conn: sqlite3.Connection, delivery_ids: list[str], owner: str) -> list[DeliveryJob]:
     rows = conn.execute(Q["jobs"], (json.dumps(delivery_ids),)).fetchall()
     message_ids = sorted({row[1] for row in rows})
     # One bytes object per message, shared by all of its deliveries.
@@ -683,6 +689,7 @@ def _jobs(conn: sqlite3.Connection, delivery_ids: list[str]) -> list[DeliveryJob
             tags=tuple(json.loads(r[8])),
             dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
             forward=bool(r[10]),
+            owner=owner,
         )
         for r in rows
     ]

@@ -1,0 +1,94 @@
+"""Conformance: what several nodes sharing one store rely on — the node recorded with attempts
+and events, heartbeats and what each node holds, releasing one node's leases, and a node that
+lost a lease never settling the work it lost."""
+
+from __future__ import annotations
+
+from returnpath.core.model import Attempt, Step, Verdict
+from returnpath.core.ports import NodeStatus, Store
+from returnpath.core.retry import RetryPolicy, settle
+
+from .test_store import NOW, _account, _outcome, _submit
+
+
+def _status(name: str, beat: float) -> NodeStatus:
+    return NodeStatus(name, "host-" + name, 4242, "0.1.0", "submission=127.0.0.1:8025", NOW, beat)
+
+
+async def test_heartbeats_list_each_node_once_with_the_work_it_holds(backend: Store) -> None:
+    account = await _account(backend)
+    await _submit(backend, account, ["x@example.net", "y@example.net"], owner="n1/p-0-0")
+    await _submit(backend, account, ["z@example.net"], owner="n2/p-0-0")
+    await backend.heartbeat(_status("n1", NOW))
+    await backend.heartbeat(_status("n2", NOW))
+    await backend.heartbeat(_status("n1", NOW + 5))  # the same node again: one row, updated
+    nodes = {n.name: n for n in await backend.nodes()}
+    assert sorted(nodes) == ["n1", "n2"]
+    assert nodes["n1"].heartbeat_at == NOW + 5 and nodes["n1"].host == "host-n1" and nodes["n1"].pid == 4242
+    # (NOW is in 2027: the submissions' leases have not run out yet)
+    assert (nodes["n1"].deliveries, nodes["n2"].deliveries) == (2, 1)
+    assert await backend.release("n2/p-0-0") == 1
+    nodes = {n.name: n for n in await backend.nodes()}
+    assert (nodes["n1"].deliveries, nodes["n2"].deliveries) == (2, 0)
+
+
+async def test_release_by_node_drops_only_that_nodes_leases(backend: Store) -> None:
+    account = await _account(backend)
+    await _submit(backend, account, ["x@example.net"], owner="n1/a-0-0")
+    await _submit(backend, account, ["y@example.net"], owner="n1/b-1-0")
+    await _submit(backend, account, ["z@example.net"], owner="n10/a-0-0")  # not n1's: a prefix only
+    assert await backend.release(node="n1") == 2
+    claimed = await backend.claim("n2/a-0-0", NOW, NOW + 60, 10)
+    assert sorted(j.recipient for j in claimed) == ["x@example.net", "y@example.net"]
+
+
+async def test_attempts_and_events_name_the_node_that_recorded_them(backend: Store) -> None:
+    backend.node = "n7"
+    account = await _account(backend)
+    await _submit(backend, account, ["x@example.net"])
+    [job] = await backend.claim("n7/p-0-0", NOW, NOW + 60, 10)
+    outcome = _outcome(Verdict.PERMANENT, 550)
+    attempt = Attempt(
+        1, NOW + 1, outcome.remote, outcome.step, outcome.code, outcome.status, outcome.text, outcome.verdict
+    )
+    event_id = await backend.settle(job, attempt, settle(job, outcome, NOW + 1, RetryPolicy()))
+    assert event_id is not None
+    view = await backend.delivery(account.id, job.delivery_id)
+    assert view is not None and [a.node for a in view.history] == ["n7"]
+    [stored] = await backend.events(after=event_id - 1)
+    assert stored.node == "n7"
+    assert [e.id for e in await backend.events(node="n7")] == [event_id]
+    assert await backend.events(node="n8") == []
+
+
+async def test_a_worker_that_lost_its_lease_does_not_settle(backend: Store) -> None:
+    account = await _account(backend)
+    await _submit(backend, account, ["x@example.net"])
+    [lost] = await backend.claim("n1/p-0-0", NOW, NOW + 60, 10)
+    # n1 goes quiet; its lease runs out and n2 takes the delivery over.
+    [taken] = await backend.claim("n2/p-0-0", NOW + 61, NOW + 120, 10)
+    policy = RetryPolicy()
+    late = _outcome(Verdict.TEMPORARY, 451)
+    settled = await backend.settle(
+        lost,
+        Attempt(1, NOW + 62, None, Step.RCPT, 451, None, "x", Verdict.TEMPORARY),
+        settle(lost, late, NOW + 62, policy),
+    )
+    assert settled is None
+    view = await backend.delivery(account.id, lost.delivery_id)
+    assert view is not None and view.history == [] and view.attempts == 0
+    assert await backend.claim("n3/p-0-0", NOW + 63, NOW + 120, 10) == []  # still n2's
+    done = _outcome(Verdict.ACCEPTED, 250)
+    event_id = await backend.settle(
+        taken,
+        Attempt(1, NOW + 64, None, Step.EOM, 250, None, "ok", Verdict.ACCEPTED),
+        settle(taken, done, NOW + 64, policy),
+    )
+    assert event_id is not None
+    view = await backend.delivery(account.id, lost.delivery_id)
+    assert view is not None and view.state.value == "delivered" and len(view.history) == 1
+
+
+async def test_migrate_on_a_current_store_changes_nothing(backend: Store) -> None:
+    before, after = await backend.migrate()
+    assert before == after > 0
