@@ -161,8 +161,10 @@ def _loops_parser(sub: Any) -> None:
     common.add_argument("--account", help="the account, by name or id (default: the first one)")
     kinds = ", ".join(k.value for k in EventKind)
 
-    def action(name: str, help: str, *, loop_id: bool = True) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help, parents=[common])
+    def action(name: str, help: str, *, loop_id: bool = True, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(
+            name, help=help, description=help, parents=[common], aliases=list(aliases)
+        )
         if loop_id:
             p.add_argument("id", help="the loop's id")
         return p
@@ -199,11 +201,15 @@ def _loops_parser(sub: Any) -> None:
     p.add_argument(
         "--event", metavar="KIND", help=f"the event type of the sample: one of {kinds} (default: the loop's first)"
     )
-    p = action("deliveries", "the loop's posts, newest event first, with their last status and error")
+    p = action(
+        "posts",
+        "the loop's posts, newest event first, with their last status and error ('deliveries' in 0.1)",
+        aliases=["deliveries"],
+    )
     p.add_argument("--state", help="only these: pending, in_flight, done or dead")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     p = action("replay", "post a done or dead post again (or every dead one, with --dead)")
-    p.add_argument("item", nargs="?", metavar="ITEM_ID", help="the post's id, from `loops deliveries`")
+    p.add_argument("item", nargs="?", metavar="ITEM_ID", help="the post's id, from `loops posts`")
     p.add_argument("--dead", action="store_true", help="replay every dead post of the loop")
 
 
@@ -696,7 +702,7 @@ async def _loop_action(store: Store, settings: Settings, args: argparse.Namespac
             finally:
                 await poster.close()
             return [{"status": answer.status, "ok": answer.ok, "error": answer.error}], 0 if answer.ok else 1
-        case "deliveries":
+        case "posts" | "deliveries":
             items = await loops.deliveries(account, args.id, state=args.state, limit=args.limit)
             return [loop_delivery_json(view) for view in items], 0
         case "replay":

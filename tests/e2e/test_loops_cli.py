@@ -304,7 +304,7 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     assert [item["event_timestamp"] for item in items] == sorted((i["event_timestamp"] for i in items), reverse=True)
     assert all(item["webhook_id"] == f"msg_{item['id']}" for item in items)
     dead, also_dead, leased, pending = (item["id"] for item in items)
-    assert len(ok(data.cli("deliveries", loop["id"], "--account", "replays", "--limit", "2"))) == 2
+    assert len(ok(data.cli("posts", loop["id"], "--account", "replays", "--limit", "2"))) == 2
 
     for item_id in (dead, also_dead):
         _sql(
@@ -315,7 +315,7 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
         )
     _sql(data, "UPDATE loop_posts SET lease_owner = 'w1', lease_until = ? WHERE id = ?", time.time() + 300, leased)
 
-    shown = ok(data.cli("deliveries", loop["id"], "--account", "replays", "--state", "dead"))
+    shown = ok(data.cli("posts", loop["id"], "--account", "replays", "--state", "dead"))
     assert [item["id"] for item in shown] == [dead, also_dead]
     assert all(
         (i["state"], i["attempts"], i["last_status"], i["last_error"])

@@ -87,9 +87,12 @@ async def _publish(store: SqliteStore, account_id: str, kind: EventKind, at: flo
 
 
 async def _deliveries(client: httpx.AsyncClient, loop_id: str, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get(f"{LOOPS}/{loop_id}/deliveries", params=params)
+    """The loop's posts, at /posts; the name of 0.1 (/deliveries, key "deliveries") the same."""
+    response = await client.get(f"{LOOPS}/{loop_id}/posts", params=params)
     assert response.status_code == 200, response.text
-    return response.json()["deliveries"]  # type: ignore[no-any-return]
+    old = await client.get(f"{LOOPS}/{loop_id}/deliveries", params=params)
+    assert old.status_code == 200 and old.json()["deliveries"] == response.json()["posts"]
+    return response.json()["posts"]  # type: ignore[no-any-return]
 
 
 async def _set(store: SqliteStore, item_id: str, sql: str, *params: Any) -> None:
@@ -530,7 +533,7 @@ async def test_replay_one_item(client: httpx.AsyncClient, store: SqliteStore, ac
         "state = 'dead', attempts = 9, last_status = 500, last_error = 'HTTP 500: boom', next_attempt_at = NULL",
     )
     await _set(store, sibling_item["id"], "state = 'done', attempts = 1, last_status = 200, next_attempt_at = NULL")
-    path = f"{LOOPS}/{loop['id']}/deliveries"
+    path = f"{LOOPS}/{loop['id']}/posts"
     # Another loop's item, even of the same account, is not found through this loop.
     assert_problem(await client.post(f"{path}/{sibling_item['id']}/replay"), 404, "not-found")
     assert_problem(await client.post(f"{path}/nothing/replay"), 404, "not-found")
@@ -706,8 +709,10 @@ async def test_openapi_describes_the_loops(anonymous: httpx.AsyncClient) -> None
         f"{LOOPS}/{{id}}": {"get", "patch", "delete"},
         f"{LOOPS}/{{id}}/secret": {"post"},
         f"{LOOPS}/{{id}}/test": {"post"},
+        f"{LOOPS}/{{id}}/posts": {"get"},
         f"{LOOPS}/{{id}}/deliveries": {"get"},
         f"{LOOPS}/{{id}}/replay": {"post"},
+        f"{LOOPS}/{{id}}/posts/{{item}}/replay": {"post"},
         f"{LOOPS}/{{id}}/deliveries/{{item}}/replay": {"post"},
     }
     assert {path: set(item) for path, item in paths.items() if path.startswith(LOOPS)} == expected

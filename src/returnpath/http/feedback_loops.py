@@ -7,9 +7,10 @@
     DELETE /v1/feedback-loops/{id}                     remove it, with what it had still to post
     POST   /v1/feedback-loops/{id}/secret              rotate the secret (the new one is shown once)
     POST   /v1/feedback-loops/{id}/test                post one signed sample event now
-    GET    /v1/feedback-loops/{id}/deliveries          its posts: pending, in flight, done, dead
+    GET    /v1/feedback-loops/{id}/posts               its posts: pending, in flight, done, dead
+                                                       (also at .../deliveries, the name of 0.1)
     POST   /v1/feedback-loops/{id}/replay              post every dead one again
-    POST   /v1/feedback-loops/{id}/deliveries/{item}/replay   post one again
+    POST   /v1/feedback-loops/{id}/posts/{item}/replay        post one again (or .../deliveries/...)
 
 The checks are those of ../loops.py, shared with the CLI; a bad setting is a 400 problem that
 names its `field`. Another account's loop is a 404, like one that does not exist.
@@ -107,12 +108,14 @@ async def post_sample(request: Request) -> JSONResponse:
     return JSONResponse({"ok": answer.ok, "status": answer.status, "error": answer.error})
 
 
-async def deliveries(request: Request) -> JSONResponse:
+async def posts(request: Request) -> JSONResponse:
     account = await authenticate(request)
     state = request.query_params.get("state") or None
     limit = int_param(request, "limit", 100, 1, MAX_LISTED)
     items = await loops_of(request).deliveries(account, request.path_params["id"], state=state, limit=limit)
-    return JSONResponse({"deliveries": [loop_delivery_json(view) for view in items]})
+    # `/posts` is the name; `/deliveries` (and its key) stays for the clients of version 0.1.
+    key = "posts" if request.url.path.endswith("/posts") else "deliveries"
+    return JSONResponse({key: [loop_delivery_json(view) for view in items]})
 
 
 async def replay_one(request: Request) -> JSONResponse:
@@ -135,7 +138,9 @@ routes = [
     Route("/v1/feedback-loops/{id}", delete_loop, methods=["DELETE"]),
     Route("/v1/feedback-loops/{id}/secret", rotate_secret, methods=["POST"]),
     Route("/v1/feedback-loops/{id}/test", post_sample, methods=["POST"]),
-    Route("/v1/feedback-loops/{id}/deliveries", deliveries, methods=["GET"]),
+    Route("/v1/feedback-loops/{id}/posts", posts, methods=["GET"]),
+    Route("/v1/feedback-loops/{id}/posts/{item}/replay", replay_one, methods=["POST"]),
+    Route("/v1/feedback-loops/{id}/deliveries", posts, methods=["GET"]),
     Route("/v1/feedback-loops/{id}/replay", replay_dead, methods=["POST"]),
     Route("/v1/feedback-loops/{id}/deliveries/{item}/replay", replay_one, methods=["POST"]),
 ]
@@ -286,10 +291,26 @@ paths: dict[str, Any] = {
             ),
         )
     },
+    "/v1/feedback-loops/{id}/posts": {
+        "get": _op(
+            "listFeedbackLoopPosts",
+            "The loop's posts, newest event first, with their last status and error",
+            _ok("the posts", {"type": "object", "properties": {"posts": {"type": "array", "items": _delivery}}}),
+            params=(
+                _id,
+                {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
+                },
+            ),
+        )
+    },
     "/v1/feedback-loops/{id}/deliveries": {
         "get": _op(
             "listFeedbackLoopDeliveries",
-            "The loop's posts, newest event first, with their last status and error",
+            "The loop's posts under their old name (0.1); the same as /posts, in a `deliveries` key",
             _ok("the posts", {"type": "object", "properties": {"deliveries": {"type": "array", "items": _delivery}}}),
             params=(
                 _id,
@@ -305,14 +326,22 @@ paths: dict[str, Any] = {
     "/v1/feedback-loops/{id}/replay": {
         "post": _op(
             "replayDeadFeedbackLoopDeliveries",
-            "Post every dead delivery of the loop again",
+            "Post every dead post of the loop again",
             _ok("how many", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+        )
+    },
+    "/v1/feedback-loops/{id}/posts/{item}/replay": {
+        "post": _op(
+            "replayFeedbackLoopPost",
+            "Post one done or dead post again, with a new retry window",
+            _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+            params=(_id, _item),
         )
     },
     "/v1/feedback-loops/{id}/deliveries/{item}/replay": {
         "post": _op(
             "replayFeedbackLoopDelivery",
-            "Post one done or dead delivery again, with a new retry window",
+            "The same as /posts/{item}/replay (the name of 0.1)",
             _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
             params=(_id, _item),
         )
