@@ -198,7 +198,9 @@ async def test_fan_out_is_in_the_events_transaction(store: Store) -> None:
     message_id = ids.new_id(NOW)
     delivery = NewDelivery(ids.new_id(NOW), "x@example.net", "b@bounces.test")
     mail = Submission(mail_from="a@example.com", recipients=("x@example.net",), mime=MIME)
-    await store.submit(NewMessage(account.id, message_id, mail, (delivery,), NOW, NOW + 100), owner=None, lease_until=NOW)
+    await store.submit(
+        NewMessage(account.id, message_id, mail, (delivery,), NOW, NOW + 100), owner=None, lease_until=NOW
+    )
     returned = Returned(ids.new_id(NOW), "", ("b@bounces.test",), (delivery.id,), "192.0.2.1", NOW, RAW)
     await store.receive(returned)
     event = Event(EventKind.FAILURE, delivery.id, message_id, account.id, NOW, {"type": "async"})

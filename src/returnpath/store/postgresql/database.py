@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, LiteralString, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -62,14 +62,15 @@ class Tx:
     events_locked: bool = False
     posts: int = 0  # feedback-loop posts inserted: the outbox's listeners hear of them
 
-    async def execute(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> psycopg.AsyncCursor[TupleRow]:
-        # The queries come from our own .sql files, never from input: LiteralString in spirit.
-        return await self.conn.execute(_literal(query), params)
+    async def execute(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> psycopg.AsyncCursor[TupleRow]:
+        return await self.conn.execute(query, params)
 
     async def executemany(self, query: str, params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         if params:
             async with self.conn.cursor() as cur:
-                await cur.executemany(_literal(query), params)
+                await cur.executemany(query, params)
 
     async def lock_events(self) -> None:
         """Take EVENTS_LOCK (once per transaction) before inserting an event."""
@@ -79,10 +80,6 @@ class Tx:
 
 
 Op = Callable[[Tx], Awaitable[T]]
-
-
-def _literal(query: str) -> LiteralString:
-    return query  # type: ignore[return-value]  # our own SQL from queries.sql, never input
 
 
 def unavailable(exc: Exception) -> StoreError:
@@ -213,12 +210,12 @@ async def _run(conn: Connection, ops: list[Op[Any]]) -> tuple[Tx, list[Any]]:
                 try:
                     values.append(await op(tx))
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    if isinstance(exc, psycopg.errors.TransactionRollbackError):  # deadlock: give way
+                    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
                         raise _OneFailed(unavailable(exc)) from None
                     raise
                 except psycopg.Error as exc:
                     raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
                     raise _OneFailed(exc) from None
     except _OneFailed:
         if conn.broken:
@@ -295,7 +292,7 @@ async def migrate(conn: Connection) -> tuple[int, int]:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
             now = await schema_version(conn)
             if now is not None and now < number:  # nobody did it meanwhile
-                await conn.execute(_literal(script))
+                await conn.execute(script)
                 await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
                 await conn.execute("DELETE FROM schema_version")
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))

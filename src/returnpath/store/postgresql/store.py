@@ -8,10 +8,11 @@ import json
 import time as _time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from ...core import throttle
 from ...core.events import Event, EventKind, log_record
@@ -27,7 +28,7 @@ from ...core.model import (
     Step,
     Verdict,
 )
-from ...core.ports import NewMessage, NodeStatus, StoredEvent
+from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
@@ -57,7 +58,7 @@ class PostgresStore:
         self.node = node  # written into the events and attempts this store records
         self.loop_window = loop_window  # the retry window of a feedback loop's post
         self.db = Database(url, min_connections=min_connections, max_connections=max_connections)
-        self.outbox = PostgresOutbox(self.db)  # core.ports.Outbox, for the dispatcher
+        self.outbox: Outbox = PostgresOutbox(self.db)  # for the dispatcher
 
     async def open(self) -> None:
         """Connect; create the schema in an empty database. Never migrates one that has a
@@ -70,7 +71,7 @@ class PostgresStore:
         except StoreError:
             await self.db.close()
             raise
-        except Exception as exc:
+        except (psycopg.Error, PoolTimeout) as exc:
             await self.db.close()
             raise database.unavailable(exc) from None
 
@@ -83,9 +84,7 @@ class PostgresStore:
         try:
             async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                 return await database.migrate(conn)
-        except StoreError:
-            raise
-        except Exception as exc:
+        except psycopg.Error as exc:
             raise database.unavailable(exc) from None
 
     # ---- nodes -------------------------------------------------------------------------------
@@ -249,6 +248,7 @@ class PostgresStore:
         await self.db.write(op)
 
     async def release(self, owner: str | None = None, *, node: str | None = None) -> int:
+        args: tuple[str, ...]
         if owner is not None:
             suffix, args = "owner", (owner,)
         elif node is not None:
@@ -432,7 +432,7 @@ class PostgresStore:
         node: str | None = None,
     ) -> list[StoredEvent]:
         # Built here rather than in queries.sql: the filters are optional.
-        where = [sql.SQL("id > %s")]
+        where: list[sql.Composable] = [sql.SQL("id > %s")]
         args: list[Any] = [after]
         for column, value in (("account_id", account_id), ("node", node)):
             if value is not None:
@@ -768,3 +768,9 @@ async def _view(tx: Tx, row: Sequence[Any], *, history: bool) -> DeliveryView:
         events = await (await tx.execute(Q["delivery_events"], (row[0],))).fetchall()
         view.events = [log_record(stored.id, stored.event) for stored in map(_stored_event, events)]
     return view
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_port(store: PostgresStore) -> Store:
+        return store  # mypy checks here that PostgresStore has every method of core.ports.Store
