@@ -1,10 +1,8 @@
 """Accounts in the store after creation: credentials replaced, disabled, sender domains, removal
 with what it owns; and the failed-login counts the SMTP throttle keeps (core/throttle.py).
-Part of the conformance suite: runs against each backend in test_store.BACKENDS."""
+Part of the conformance suite: runs against each backend in conftest.BACKENDS."""
 
 from __future__ import annotations
-
-import sqlite3
 
 import pytest
 
@@ -16,8 +14,8 @@ from returnpath.core.ports import Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.core.throttle import KNOWN_FOR, AuthLimits
 from returnpath.errors import InputError
-from returnpath.store.sqlite import SqliteStore
 
+from .conftest import count_rows
 from .test_store import NOW, _account, _outcome, _submit
 
 LIMITS = AuthLimits(per_address=3, per_username=5, window=600)
@@ -82,7 +80,7 @@ async def test_remove_refuses_while_deliveries_are_pending_unless_forced(backend
     await backend.create_account(Account(ids.new_id(NOW), "app", "app"), "token-new", "hash", NOW)
 
 
-async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: SqliteStore) -> None:
+async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: Store) -> None:
     account = await _account(backend)
     other = await _account(backend, "other")
     loop = Loop(
@@ -97,20 +95,15 @@ async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: 
         await backend.settle(job, attempt, settle(job, outcome, NOW + 1, RetryPolicy()))
     assert await backend.remove_account(account.id) == 1  # nothing pending: no force needed
 
-    def rows(conn: sqlite3.Connection) -> dict[str, int]:
-        return {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("messages", "deliveries", "attempts", "events", "loops", "loop_posts")
-        }
-
     # What is left is the other account's.
-    assert await backend.db.read(rows) == {
+    tables = ("messages", "deliveries", "attempts", "events", "loops", "posts")
+    assert await count_rows(backend, tables) == {
         "messages": 1,
         "deliveries": 1,
         "attempts": 1,
         "events": 1,
         "loops": 0,
-        "loop_posts": 0,
+        "posts": 0,
     }
     assert [stored.event.account_id for stored in await backend.events()] == [other.id]
 

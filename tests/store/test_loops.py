@@ -1,7 +1,7 @@
 """Feedback loops in the store: loop CRUD per account, the fan-out of events into the outbox in
 the event's own transaction, and the `core.ports.Outbox` the dispatcher claims from. The
 claim/lease/settle/release cases mirror tests/webhooks/memory.py, which states the contract.
-Part of the conformance suite: runs against each backend in test_store.BACKENDS."""
+Part of the conformance suite: runs against each backend in conftest.BACKENDS."""
 
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ from returnpath.core.model import (
     Submission,
     Verdict,
 )
-from returnpath.core.ports import NewDelivery, NewMessage, Outbox
+from returnpath.core.ports import NewDelivery, NewMessage, Outbox, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.store import _insert_event
 
-from .test_store import BACKENDS
+from .conftest import MakeStore
 
 NOW = 1_800_000_000.0
 WINDOW = 1000.0
@@ -38,22 +37,22 @@ MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n
 RAW = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered\r\n\r\ngone\r\n"
 
 
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db", loop_window=WINDOW)
+@pytest.fixture
+async def store(make_store: MakeStore) -> AsyncIterator[Store]:
+    s = make_store(loop_window=WINDOW)
     await s.open()
     yield s
     await s.close()
 
 
-async def _account(store: SqliteStore, name: str) -> Account:
+async def _account(store: Store, name: str) -> Account:
     account = Account(ids.new_id(NOW), name, name)
     await store.create_account(account, f"token-{name}", "hash", NOW)
     return account
 
 
 async def _loop(
-    store: SqliteStore,
+    store: Store,
     account: Account,
     *kinds: EventKind,
     active: bool = True,
@@ -64,9 +63,10 @@ async def _loop(
 
 
 async def _publish(
-    store: SqliteStore, account: Account | None, kind: EventKind, time: float, data: dict | None = None
+    store: Store, account: Account | None, kind: EventKind, time: float, data: dict | None = None
 ) -> int:
-    """An event stored as settle() and finish_return() store them (with its fan-out)."""
+    """An event stored with its fan-out, as finish_return() stores the events of a returned
+    message (through the port, so that it works on every backend)."""
     event = Event(
         kind,
         ids.new_id(time),
@@ -75,10 +75,13 @@ async def _publish(
         time,
         data or {"recipient": "x@example.net"},
     )
-    return await store.db.write(lambda conn: _insert_event(conn, event, time, store.loop_window)[0])
+    returned = Returned(ids.new_id(time), "", ("b@bounces.test",), (), "192.0.2.1", time, RAW)
+    await store.receive(returned)
+    [event_id] = await store.finish_return(returned.id, "other", [event], [], [], time)
+    return event_id
 
 
-async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: float = NOW):
+async def _items(store: Store, loop: Loop, state: str | None = None, now: float = NOW):
     found = await store.loop_posts(loop.account_id, loop.id, state=state, now=now)
     assert found is not None
     return [(view.item, view.in_flight) for view in found]
@@ -87,7 +90,7 @@ async def _items(store: SqliteStore, loop: Loop, state: str | None = None, now: 
 # ---- loops ---------------------------------------------------------------------------------
 
 
-async def test_loops_are_kept_per_account(store: SqliteStore) -> None:
+async def test_loops_are_kept_per_account(store: Store) -> None:
     mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
     a = await _loop(store, mine, EventKind.FAILURE, EventKind.BOUNCE)
     b = await _loop(store, mine, EventKind.DELIVERY, active=False)
@@ -104,7 +107,7 @@ async def test_loops_are_kept_per_account(store: SqliteStore) -> None:
     assert await store.loop(mine.id, a.id) == a
 
 
-async def test_update_and_delete_a_loop(store: SqliteStore) -> None:
+async def test_update_and_delete_a_loop(store: Store) -> None:
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
     paused = await store.update_loop(account.id, loop.id, active=False, now=NOW + 1)
@@ -150,7 +153,7 @@ def _outcome(verdict: Verdict, code: int) -> Outcome:
     return Outcome(verdict, Step.RCPT, code, "5.1.1", f"{code} no such user", "mx.example.net[127.0.0.1]:25")
 
 
-async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(store: SqliteStore) -> None:
+async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(store: Store) -> None:
     mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
     failures = await _loop(store, mine, EventKind.FAILURE, EventKind.BOUNCE)
     paused = await _loop(store, mine, EventKind.FAILURE, active=False)
@@ -186,22 +189,36 @@ async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(st
     assert call.event.delivery_id == delivery.id and call.event.data["code"] == 550
 
 
-async def test_fan_out_is_in_the_events_transaction(store: SqliteStore) -> None:
+async def test_fan_out_is_in_the_events_transaction(store: Store) -> None:
+    """A transaction that fails after storing an event takes the event's posts with it. (It
+    used to make SQLite's writer fail by hand; now a forwarded copy that cannot be stored, its
+    message id taken, fails finish_return after its events, on every backend.)"""
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
-    event = Event(EventKind.FAILURE, "d", "m", account.id, NOW, {})
-
-    def op(conn: sqlite3.Connection) -> None:
-        _insert_event(conn, event, NOW, WINDOW)
-        assert conn.execute("SELECT count(*) FROM loop_posts").fetchone()[0] == 1
-        raise sqlite3.OperationalError("the process dies before the commit")
-
+    message_id = ids.new_id(NOW)
+    delivery = NewDelivery(ids.new_id(NOW), "x@example.net", "b@bounces.test")
+    mail = Submission(mail_from="a@example.com", recipients=("x@example.net",), mime=MIME)
+    await store.submit(
+        NewMessage(account.id, message_id, mail, (delivery,), NOW, NOW + 100), owner=None, lease_until=NOW
+    )
+    returned = Returned(ids.new_id(NOW), "", ("b@bounces.test",), (delivery.id,), "192.0.2.1", NOW, RAW)
+    await store.receive(returned)
+    event = Event(EventKind.FAILURE, delivery.id, message_id, account.id, NOW, {"type": "async"})
+    submission = Submission(mail_from="", recipients=("bounces@app.example",), mime=RAW, trackbounces=False)
+    taken = NewMessage(
+        account.id, message_id, submission, (NewDelivery(ids.new_id(NOW), "bounces@app.example", ""),), NOW, NOW + 100
+    )
     with pytest.raises(StoreError):
-        await store.db.write(op)
+        await store.finish_return(returned.id, "dsn", [event], [delivery.id], [taken], NOW)
     assert await store.events() == [] and await _items(store, loop) == []
+    [view] = await store.message_deliveries(account.id, message_id)
+    assert view.state.value == "queued"  # the delivery's failure went too
+    # The same without the bad copy is stored, with its post.
+    await store.finish_return(returned.id, "dsn", [event], [delivery.id], [], NOW)
+    assert len(await store.events()) == 1 and len(await _items(store, loop)) == 1
 
 
-async def test_a_bounce_from_finish_return_carries_the_returned_message(store: SqliteStore) -> None:
+async def test_a_bounce_from_finish_return_carries_the_returned_message(store: Store) -> None:
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.BOUNCE, EventKind.ABUSE)
     catch_all = await _loop(store, account, *EventKind)
@@ -229,7 +246,7 @@ def _done(attempts: int, at: float, status: int = 200) -> PostSettlement:
     return PostSettlement(PostState.DONE, attempts, None, at, status, None)
 
 
-async def test_claim_takes_due_items_of_active_loops_oldest_first(store: SqliteStore) -> None:
+async def test_claim_takes_due_items_of_active_loops_oldest_first(store: Store) -> None:
     outbox: Outbox = store.outbox
     account = await _account(store, "app")
     a = await _loop(store, account, EventKind.FAILURE)
@@ -253,7 +270,7 @@ async def test_claim_takes_due_items_of_active_loops_oldest_first(store: SqliteS
     assert [c.loop.id for c in resumed] == [paused.id] * 3
 
 
-async def test_claim_limits_per_loop_overall_and_skips_loops(store: SqliteStore) -> None:
+async def test_claim_limits_per_loop_overall_and_skips_loops(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")
     a = await _loop(store, account, EventKind.FAILURE)
@@ -270,7 +287,7 @@ async def test_claim_limits_per_loop_overall_and_skips_loops(store: SqliteStore)
     assert await outbox.claim("w1", NOW + 10, NOW + 60, limit=0, per_loop=10) == []
 
 
-async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_again(store: SqliteStore) -> None:
+async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_again(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
@@ -303,7 +320,7 @@ async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_ag
     assert await outbox.claim("w1", NOW + 10_000, NOW + 10_060, limit=10, per_loop=10) == []
 
 
-async def test_release_drops_only_the_owners_leases(store: SqliteStore) -> None:
+async def test_release_drops_only_the_owners_leases(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
@@ -321,7 +338,7 @@ async def test_release_drops_only_the_owners_leases(store: SqliteStore) -> None:
     assert second.item.id != first.item.id
 
 
-async def test_accounts_get_their_own_events_only(store: SqliteStore) -> None:
+async def test_accounts_get_their_own_events_only(store: Store) -> None:
     mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
     my_loop = await _loop(store, mine, *EventKind)
     their_loop = await _loop(store, theirs, *EventKind)
@@ -336,7 +353,7 @@ async def test_accounts_get_their_own_events_only(store: SqliteStore) -> None:
         assert call.loop.wants(call.event)
 
 
-async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
+async def test_replay_one_and_all_dead(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
@@ -368,7 +385,7 @@ async def test_replay_one_and_all_dead(store: SqliteStore) -> None:
 # ---- with the dispatcher -------------------------------------------------------------------
 
 
-async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -> None:
+async def test_the_dispatcher_posts_from_the_outbox(store: Store) -> None:
     """End to end over a real receiver: every event reaches its loop once, signed, after retries."""
     import asyncio
     import time
@@ -439,7 +456,7 @@ async def test_the_dispatcher_posts_from_the_sqlite_outbox(store: SqliteStore) -
 # ---- keeping ---------------------------------------------------------------------------------
 
 
-async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pending_ones(store: SqliteStore) -> None:
+async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pending_ones(store: Store) -> None:
     account = await _account(store, "app")
     loop = await _loop(store, account, EventKind.FAILURE)
     for n in range(6):
@@ -454,12 +471,13 @@ async def test_the_purge_deletes_done_and_dead_posts_past_keeping_and_never_pend
         ("pending", NOW - 100),
         ("pending", None),
     ]
+    calls = {call.item.id: call for call in await store.outbox.claim("w1", NOW + 5, NOW + 60, limit=10, per_loop=10)}
     for item, (state, at) in zip(items, fates, strict=True):
-        await store.db.write(
-            lambda c, i=item.id, s=state, a=at: c.execute(
-                "UPDATE loop_posts SET state = ?, last_attempt_at = ? WHERE id = ?", (s, a, i)
-            )
-        )
+        if at is None:
+            await store.outbox.release("w1", [item.id], NOW + 5)
+            continue
+        due = NOW + 10 if state == "pending" else None
+        await store.outbox.settle("w1", calls[item.id].item.id, PostSettlement(PostState(state), 1, due, at, 500, "x"))
 
     assert await store.purge_posts(done_before=NOW - 10, dead_before=NOW - 50, batch=1) == 1  # a batch at a time
     assert await store.purge_posts(done_before=NOW - 10, dead_before=NOW - 50) == 1

@@ -7,12 +7,11 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
-from returnpath.core.feedback import Format, Loop
+from returnpath.core.feedback import Format, Loop, PostSettlement, PostState
 from returnpath.core.model import Attempt, DeliveryState, Returned, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreFull
-from returnpath.store.sqlite import SqliteStore
 
 from .test_store import MIME, NOW, _account, _outcome, _submit
 
@@ -147,7 +146,6 @@ async def test_events_are_purged_when_old_logged_and_posted(store: Store) -> Non
 
 
 async def test_an_event_a_loop_still_has_a_post_of_is_kept(store: Store) -> None:
-    assert isinstance(store, SqliteStore)  # loops are not on the Store port yet
     account = await _account(store)
     loop = Loop(
         ids.new_id(NOW),
@@ -165,7 +163,8 @@ async def test_an_event_a_loop_still_has_a_post_of_is_kept(store: Store) -> None
         returned.id, "dsn", [_bounce(delivery, message_id, account.id, NOW)], [], [], NOW
     )
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # its post is pending
-    await store.db.write(lambda c: c.execute("UPDATE loop_posts SET state = 'done', last_attempt_at = ?", (NOW,)))
+    [call] = await store.outbox.claim("w1", NOW, NOW + 60, limit=10, per_loop=10)
+    await store.outbox.settle("w1", call.item.id, PostSettlement(PostState.DONE, 1, None, NOW, 200, None))
     assert await store.purge_events(NOW + 100, event_id, 10) == 0  # listed as done, still
     assert await store.purge_posts(NOW + 1, NOW + 1, 10) == 1
     assert await store.purge_events(NOW + 100, event_id, 10) == 1

@@ -1,10 +1,9 @@
 """The store conformance suite: what every backend must do. Runs against each backend in
-BACKENDS (SQLite now; PostgreSQL joins when it lands)."""
+conftest.BACKENDS (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +13,9 @@ from returnpath.core.model import Account, Attempt, DeliveryState, DsnOptions, O
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import InputError
-from returnpath.store.sqlite import SqliteStore
 
-BACKENDS = ["sqlite"]
+from .conftest import MakeStore
+
 NOW = 1_800_000_000.0
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -196,11 +195,11 @@ async def test_concurrent_writes_are_all_committed(backend: Store) -> None:
     assert summary["queued"] == 200
 
 
-async def test_committed_data_survives_reopening(backend: Store, tmp_path: Path) -> None:
+async def test_committed_data_survives_reopening(backend: Store, make_store: MakeStore) -> None:
     account = await _account(backend)
     message_id, _ = await _submit(backend, account, ["x@example.net"])
     await backend.close()
-    reopened = SqliteStore(tmp_path / "store.db")
+    reopened = make_store()
     await reopened.open()
     try:
         assert [v.recipient for v in await reopened.message_deliveries(account.id, message_id)] == ["x@example.net"]

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Claim throughput: deliveries per second claimed and settled, SQLite and PostgreSQL, one run.
+
+N deliveries (100 recipients per message) are queued first. Then the delivery engine's two
+store calls run as the engine makes them (delivery/engine.py): a poller claims up to
+`max_held - held` due deliveries at a time, and `concurrency` session tasks each take a claimed
+delivery and settle it (`store.settle` with a delivered outcome: the attempt, the delivery's
+state and its `delivery` event, in one transaction). No SMTP: the store is what is measured.
+The clock stops when all N are settled; the store is then asked that all N are delivered.
+
+PostgreSQL runs in a private cluster (bench/postgres.py: loopback, fsync on). SQLite is a file
+in a temporary folder (WAL, `synchronous = FULL`). `--max-batch 1` makes the PostgreSQL store
+commit every write on its own (no group commit), to see what grouping buys.
+
+    python bench/claims.py [--n 100000] [--store sqlite,postgresql] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.postgres import private_postgres
+from returnpath.core import ids
+from returnpath.core.model import Account, Attempt, DeliveryState, Outcome, Step, Submission, Verdict
+from returnpath.core.ports import NewDelivery, NewMessage, Store
+from returnpath.core.retry import RetryPolicy, settle
+from returnpath.store.postgresql import PostgresStore
+from returnpath.store.postgresql import database as pg_database
+from returnpath.store.sqlite import SqliteStore
+
+MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: bench\r\n\r\n" + b"x" * 2000 + b"\r\n"
+PER_MESSAGE = 100
+ACCEPTED = Outcome(Verdict.ACCEPTED, Step.EOM, 250, "2.0.0", "250 2.0.0 queued as 1234", "mx.example.net[127.0.0.1]:25")
+
+
+@dataclass
+class Result:
+    store: str
+    n: int
+    fill_s: float
+    run_s: float
+    claims: int
+
+    @property
+    def per_second(self) -> float:
+        return self.n / self.run_s
+
+
+async def fill(store: Store, n: int) -> float:
+    """Queue n deliveries for one account; seconds it took."""
+    began = time.perf_counter()
+    now = time.time()
+    account = Account(ids.new_id(now), "bench", "bench")
+    await store.create_account(account, "token", "hash", now)
+
+    async def message(count: int) -> None:
+        deliveries = tuple(NewDelivery(ids.new_id(now), f"r{i}@example.net", f"b{i}@b.test") for i in range(count))
+        submission = Submission(mail_from="a@example.com", recipients=tuple(d.recipient for d in deliveries), mime=MIME)
+        message = NewMessage(account.id, ids.new_id(now), submission, deliveries, now, now + 86400)
+        await store.submit(message, owner=None, lease_until=now)
+
+    sizes = [PER_MESSAGE] * (n // PER_MESSAGE) + ([n % PER_MESSAGE] if n % PER_MESSAGE else [])
+    for start in range(0, len(sizes), 50):  # 50 submissions at a time, as concurrent clients
+        await asyncio.gather(*(message(size) for size in sizes[start : start + 50]))
+    return time.perf_counter() - began
+
+
+async def drain(store: Store, n: int, concurrency: int, max_held: int) -> tuple[float, int]:
+    """Claim and settle until n deliveries are settled, as the engine does; (seconds, claims)."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    held = 0
+    settled = 0
+    claims = 0
+    done = asyncio.Event()
+    policy = RetryPolicy()
+
+    async def poller() -> None:
+        nonlocal held, claims
+        while not done.is_set():
+            room = max_held - held
+            jobs = []
+            if room > 0:
+                now = time.time()
+                jobs = await store.claim("bench/1", now, now + 300, room)
+                claims += 1
+                held += len(jobs)
+                for job in jobs:
+                    queue.put_nowait(job)
+            if not jobs:
+                await asyncio.sleep(0.005)  # the engine sleeps poll_interval; here: soon again
+
+    async def session() -> None:
+        nonlocal held, settled
+        while True:
+            job = await queue.get()
+            now = time.time()
+            attempt = Attempt(1, now, ACCEPTED.remote, Step.EOM, 250, "2.0.0", ACCEPTED.text, Verdict.ACCEPTED)
+            await store.settle(job, attempt, settle(job, ACCEPTED, now, policy))  # type: ignore[arg-type]
+            held -= 1
+            settled += 1
+            if settled == n:
+                done.set()
+
+    began = time.perf_counter()
+    tasks = [asyncio.create_task(poller())] + [asyncio.create_task(session()) for _ in range(concurrency)]
+    await done.wait()
+    elapsed = time.perf_counter() - began
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return elapsed, claims
+
+
+async def measure(name: str, store: Store, n: int, concurrency: int, max_held: int) -> Result:
+    await store.open()
+    try:
+        fill_s = await fill(store, n)
+        run_s, claims = await drain(store, n, concurrency, max_held)
+        summary = await store.queue_summary()
+        assert summary[DeliveryState.DELIVERED.value] == n, summary
+    finally:
+        await store.close()
+    return Result(name, n, fill_s, run_s, claims)
+
+
+@contextmanager
+def postgres_url() -> Iterator[str]:
+    with private_postgres() as cluster:
+        yield cluster.url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="deliveries queued and then claimed and settled")
+    parser.add_argument("--store", default="sqlite,postgresql", help="which stores, comma-separated")
+    parser.add_argument("--concurrency", type=int, default=100, help="session tasks settling ([delivery] concurrency)")
+    parser.add_argument("--max-held", type=int, default=500, help="deliveries held at most (engine.MAX_HELD)")
+    parser.add_argument("--max-batch", type=int, default=pg_database.MAX_BATCH, help="PostgreSQL: writes per commit")
+    args = parser.parse_args()
+    pg_database.MAX_BATCH = args.max_batch
+    results: list[Result] = []
+    for name in args.store.split(","):
+        print(f"{name}: queueing {args.n} deliveries, then claiming and settling them ...", file=sys.stderr)
+        if name == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="rp-claims-") as folder:
+                store: Store = SqliteStore(Path(folder) / "store.db")  # type: ignore[assignment]
+                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held)))
+        elif name == "postgresql":
+            with postgres_url() as url:
+                store = PostgresStore(url)
+                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held)))
+        else:
+            parser.error(f"unknown store {name!r}")
+    print(f"\n{'store':<12}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}")
+    for r in results:
+        print(f"{r.store:<12}{r.n:>11}{r.fill_s:>9.1f}{r.run_s:>16.1f}{r.per_second:>12.0f}{r.claims:>8}")
+    by_name = {r.store: r for r in results}
+    if "sqlite" in by_name and "postgresql" in by_name:
+        ratio = by_name["postgresql"].per_second / by_name["sqlite"].per_second
+        print(f"\npostgresql / sqlite: {ratio:.2f}x  (max batch {args.max_batch}, concurrency {args.concurrency})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

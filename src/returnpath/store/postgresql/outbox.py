@@ -1,0 +1,164 @@
+"""Feedback loops on PostgreSQL: the fan-out of events into `loop_posts`, the event insert that
+goes with it, and the `core.ports.Outbox` the dispatchers of every node claim from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from ...core import ids
+from ...core.events import Event, EventKind
+from ...core.feedback import Call, Format, Loop, Post, PostSettlement, PostState
+from ..sql import load_queries
+from .database import Database, Tx
+
+Q = load_queries(__package__, "queries.sql")
+
+WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) post; [webhooks] retry_window
+
+
+async def insert_event(tx: Tx, event: Event, now: float, window: float, node: str) -> int:
+    """Insert an event and, in the same transaction, one post per loop (paused ones too) of the
+    event's account that wants its kind. Returns the event's id. Takes the events lock first
+    (database.EVENTS_LOCK): call it last in a transaction, after its other writes."""
+    loop_ids: list[str] = []
+    if event.account_id:  # events of no account go nowhere
+        cur = await tx.execute(Q["fan_out_loops"], (event.account_id, event.kind.value))
+        loop_ids = [row[0] for row in await cur.fetchall()]
+    await tx.lock_events()
+    cur = await tx.execute(
+        Q["insert_event"],
+        (
+            event.kind.value,
+            event.delivery_id,
+            event.message_id,
+            event.account_id,
+            event.time,
+            json.dumps(event.data),
+            node,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None  # RETURNING id
+    event_id = int(row[0])
+    await tx.executemany(
+        Q["insert_post"],
+        [(ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids],
+    )
+    tx.posts += len(loop_ids)
+    return event_id
+
+
+def loop_from_row(row: Sequence[Any]) -> Loop:
+    loop_id, account_id, url, fmt, active, secret, previous_secret, previous_until, kinds = row
+    return Loop(
+        id=loop_id,
+        account_id=account_id,
+        url=url,
+        events=frozenset(EventKind(k) for k in kinds),
+        secret=secret,
+        format=Format(fmt),
+        active=bool(active),
+        previous_secret=previous_secret,
+        previous_until=previous_until,
+    )
+
+
+def post_from_row(row: Sequence[Any]) -> Post:
+    return Post(
+        id=row[0],
+        loop_id=row[1],
+        event_id=row[2],
+        event_time=row[3],
+        created_at=row[4],
+        expires_at=row[5],
+        state=PostState(row[6]),
+        attempts=row[7],
+        next_attempt_at=row[8],
+        last_attempt_at=row[9],
+        last_status=row[10],
+        last_error=row[11],
+    )
+
+
+class PostgresOutbox:
+    """`core.ports.Outbox` over the store's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (a dispatcher's `notify`) whenever this process has committed new
+        posts; those of other nodes are found by the dispatcher's polling."""
+        self.db.listeners.append(listener)
+
+    async def claim(
+        self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
+    ) -> list[Call]:
+        if limit <= 0 or per_loop <= 0:
+            return []
+        params = {
+            "owner": owner,
+            "until": lease_until,
+            "now": now,
+            "limit": limit,
+            "per_loop": per_loop,
+            "skip": sorted(skip_loops),
+        }
+
+        async def op(tx: Tx) -> list[Call]:
+            cur = await tx.execute(Q["claim_posts"], params)
+            claimed = [row[0] for row in await cur.fetchall()]
+            return await _calls(tx, claimed) if claimed else []
+
+        return await self.db.write(op)
+
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
+        params = {
+            "state": settlement.state.value,
+            "attempts": settlement.attempts,
+            "next": settlement.next_attempt_at,
+            "at": settlement.at,
+            "status": settlement.status,
+            "error": settlement.error,
+            "id": item_id,
+            "owner": owner,
+        }
+
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["settle_post"], params)
+
+        await self.db.write(op)
+
+    async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
+        if not item_ids:
+            return
+        args = (due_at, owner, list(item_ids))
+
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["release_posts"], args)
+
+        await self.db.write(op)
+
+
+async def _calls(tx: Tx, item_ids: list[str]) -> list[Call]:
+    rows = await (await tx.execute(Q["post_calls"], (item_ids,))).fetchall()
+    loop_ids = sorted({row[1] for row in rows})
+    loop_rows = await (await tx.execute(Q["loops_by_id"], (loop_ids,))).fetchall()
+    loops = {row[0]: loop_from_row(row) for row in loop_rows}
+    raws: dict[str, bytes | None] = {}
+    calls = []
+    for row in rows:
+        item = post_from_row(row[:12])
+        kind, delivery_id, message_id, account_id, time, data = row[12:]
+        event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
+        mime = None
+        return_id = event.data.get("return")
+        if event.kind in (EventKind.BOUNCE, EventKind.ABUSE) and isinstance(return_id, str):
+            if return_id not in raws:  # one bytes object per returned message
+                raw = await (await tx.execute(Q["return_raw"], (return_id,))).fetchone()
+                raws[return_id] = bytes(raw[0]) if raw else None
+            mime = raws[return_id]
+        calls.append(Call(item, loops[item.loop_id], item.event_id, event, mime))
+    return calls

@@ -1,0 +1,411 @@
+-- The PostgreSQL store's queries (psycopg's %(name)s parameters). Same names and meaning as
+-- ../sqlite/queries.sql; what differs is said where it does.
+
+-- name: insert_account
+INSERT INTO accounts (id, name, smtp_username, smtp_password_hash, api_token_hash, created_at)
+VALUES (%(id)s, %(name)s, %(smtp_username)s, %(smtp_password_hash)s, %(api_token_hash)s, %(created_at)s)
+ON CONFLICT DO NOTHING
+RETURNING id
+
+-- name: account_by_token
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts WHERE api_token_hash = %s
+
+-- name: account_by_username
+SELECT id, name, smtp_username, disabled, sender_domains, smtp_password_hash FROM accounts WHERE smtp_username = %s
+
+-- name: accounts
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts ORDER BY created_at, id
+
+-- name: account_by_id
+SELECT id, name, smtp_username, disabled, sender_domains FROM accounts WHERE id = %s
+
+-- name: update_account
+-- NULL leaves a column as it is.
+UPDATE accounts SET
+    api_token_hash = coalesce(%(api_token_hash)s, api_token_hash),
+    smtp_password_hash = coalesce(%(smtp_password_hash)s, smtp_password_hash),
+    disabled = coalesce(%(disabled)s, disabled),
+    sender_domains = coalesce(%(sender_domains)s, sender_domains)
+WHERE id = %(id)s
+RETURNING id, name, smtp_username, disabled, sender_domains
+
+-- name: account_pending_deliveries
+SELECT count(*) FROM deliveries WHERE account_id = %s AND state IN ('queued', 'deferred')
+
+-- name: account_delivery_count
+SELECT count(*) FROM deliveries WHERE account_id = %s
+
+-- name: delete_account_attempts
+DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE account_id = %s)
+
+-- name: delete_account_events
+DELETE FROM events WHERE account_id = %s
+
+-- name: delete_account_deliveries
+DELETE FROM deliveries WHERE account_id = %s
+
+-- name: delete_account_messages
+DELETE FROM messages WHERE account_id = %s
+
+-- name: delete_account_loops
+-- loop_events and loop_posts go with them (ON DELETE CASCADE).
+DELETE FROM loops WHERE account_id = %s
+
+-- name: delete_account
+DELETE FROM accounts WHERE id = %s
+
+-- name: prune_auth_failures
+DELETE FROM auth_failures WHERE window_start <= %s
+
+-- name: auth_counts
+-- The failures of the address and of the username in their windows, and whether the address
+-- logged in as the username lately: core/throttle.py's AuthCounts in one round trip.
+SELECT
+    (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(address_key)s AND window_start > %(since)s),
+    (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(username_key)s AND window_start > %(since)s),
+    EXISTS (SELECT 1 FROM auth_logins WHERE username = %(username)s AND address = %(address)s AND at > %(known)s)
+
+-- name: count_auth_failure
+INSERT INTO auth_failures (key, window_start, count) VALUES (%s, %s, 1)
+ON CONFLICT (key) DO UPDATE SET count = auth_failures.count + 1
+
+-- name: uncount_auth_failure
+UPDATE auth_failures SET count = count - 1 WHERE key = %s AND count > 0
+
+-- name: remember_auth_login
+INSERT INTO auth_logins (username, address, at) VALUES (%s, %s, %s)
+ON CONFLICT (username, address) DO UPDATE SET at = excluded.at
+
+-- name: prune_auth_logins
+DELETE FROM auth_logins WHERE at <= %s
+
+-- name: insert_message
+INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
+                      size, mime, created_at, forward_of)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+
+-- name: insert_delivery
+INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
+                        created_at, updated_at, next_attempt_at, expires_at, lease_owner, lease_until)
+VALUES (%s, %s, %s, %s, %s, 'queued', 0, %s, %s, %s, %s, %s, %s)
+
+-- name: claim
+-- Lease the deliveries that are due and held by nobody (or by a lease that ran out), and read
+-- them with their message's fields. SKIP LOCKED: what another transaction is claiming or
+-- settling right now is left to it, so claims of several nodes never wait for each other.
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %(now)s
+      AND (lease_until IS NULL OR lease_until < %(now)s)
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s
+FROM due, messages m
+WHERE d.id = due.id AND m.id = d.message_id
+RETURNING d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
+          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
+
+-- name: mime
+SELECT id, mime FROM messages WHERE id = ANY(%s)
+
+-- name: renew
+UPDATE deliveries SET lease_until = %s WHERE lease_owner = %s AND id = ANY(%s)
+
+-- name: release_owner
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = %s
+
+-- name: release_node
+-- Every owner of a node is "<node>/<process>" (core.ports.node_of).
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE starts_with(lease_owner, %s || '/')
+
+-- name: release_all
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: lease_owner
+SELECT lease_owner FROM deliveries WHERE id = %s FOR UPDATE
+
+-- name: settle_delivery
+-- The attempt, and the delivery's new state, in one round trip. A delivery that is final
+-- already (another worker got there first) stays as it is.
+WITH attempt AS (
+    INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
+    VALUES (%(id)s, %(attempts)s, %(now)s, %(remote)s, %(step)s, %(code)s, %(status)s, %(text)s,
+            %(verdict)s, %(node)s)
+)
+UPDATE deliveries
+SET state = %(state)s, attempts = %(attempts)s, updated_at = %(now)s, next_attempt_at = %(next)s,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = %(id)s AND state NOT IN ('delivered', 'failed')
+
+-- name: insert_event
+INSERT INTO events (kind, delivery_id, message_id, account_id, time, data, node)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+RETURNING id
+
+-- name: delivery
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.id = %s AND d.account_id = %s
+
+-- name: message_deliveries
+-- In the order they were stored (ULIDs of one message ascend; SQLite goes by rowid).
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.message_id = %s AND d.account_id = %s
+ORDER BY d.created_at, d.id
+
+-- name: attempts
+SELECT number, time, remote, step, code, status, text, verdict, node
+FROM attempts WHERE delivery_id = %s ORDER BY number, id
+
+-- name: delivery_events
+SELECT id, kind, delivery_id, message_id, account_id, time, data, node
+FROM events WHERE delivery_id = %s ORDER BY id
+
+-- name: queue_summary
+SELECT state, count(*) FROM deliveries GROUP BY state
+
+-- name: cursor
+SELECT value FROM cursors WHERE name = %s
+
+-- name: set_cursor
+INSERT INTO cursors (name, value) VALUES (%s, %s)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value
+
+-- name: insert_return
+INSERT INTO returns (id, mailfrom, rcptto, deliveries, client, received_at, size, raw, state)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'new')
+
+-- name: claim_returns
+WITH due AS (
+    SELECT id FROM returns
+    WHERE state = 'new' AND (lease_until IS NULL OR lease_until < %(now)s)
+    ORDER BY received_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE returns r SET lease_owner = %(owner)s, lease_until = %(until)s
+FROM due WHERE r.id = due.id
+RETURNING r.id, r.mailfrom, r.rcptto, r.deliveries, r.client, r.received_at, r.raw, r.purged_at
+
+-- name: return_by_id
+SELECT id, mailfrom, rcptto, deliveries, client, received_at, raw, purged_at FROM returns WHERE id = %s
+
+-- name: finish_return
+UPDATE returns SET state = 'processed', kind = %s, processed_at = %s, lease_owner = NULL, lease_until = NULL
+WHERE id = %s
+
+-- name: release_returns_owner
+UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = %s
+
+-- name: release_returns_node
+UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE starts_with(lease_owner, %s || '/')
+
+-- name: release_returns_all
+UPDATE returns SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: deliveries_by_id
+SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
+       d.state, d.attempts, d.created_at, d.updated_at, d.next_attempt_at, d.expires_at, m.tags,
+       m.trackbounces, m.dsn
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.id = ANY(%s)
+
+-- name: fail_delivery
+-- An asynchronous failure: the delivery failed after all, whatever it was before, unless it
+-- has failed already (a delivery fails once; no row changed then).
+UPDATE deliveries SET state = 'failed', updated_at = %s, next_attempt_at = NULL, lease_owner = NULL,
+    lease_until = NULL
+WHERE id = %s AND state != 'failed'
+
+-- name: insert_loop
+INSERT INTO loops (id, account_id, url, format, active, secret, created_at, updated_at)
+VALUES (%(id)s, %(account_id)s, %(url)s, %(format)s, %(active)s, %(secret)s, %(now)s, %(now)s)
+
+-- name: insert_loop_event
+INSERT INTO loop_events (loop_id, kind) VALUES (%s, %s)
+
+-- name: delete_loop_events
+DELETE FROM loop_events WHERE loop_id = %s
+
+-- name: loops
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       ARRAY(SELECT kind FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.account_id = %s ORDER BY l.created_at, l.id
+
+-- name: loop
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       ARRAY(SELECT kind FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.id = %s AND l.account_id = %s
+
+-- name: loops_by_id
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       ARRAY(SELECT kind FROM loop_events e WHERE e.loop_id = l.id)
+FROM loops l WHERE l.id = ANY(%s)
+
+-- name: update_loop
+UPDATE loops SET url = %(url)s, format = %(format)s, active = %(active)s, secret = %(secret)s,
+                 previous_secret = %(previous_secret)s, previous_until = %(previous_until)s,
+                 updated_at = %(now)s
+WHERE id = %(id)s AND account_id = %(account_id)s
+
+-- name: delete_loop
+DELETE FROM loops WHERE id = %s AND account_id = %s
+
+-- name: fan_out_loops
+-- The loops (paused ones too) that want an event of this account and kind: Loop.wants.
+SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
+WHERE l.account_id = %s AND e.kind = %s
+
+-- name: insert_post
+INSERT INTO loop_posts (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
+                        next_attempt_at)
+VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s)
+
+-- name: claim_posts
+-- Up to :per_loop of each active loop's oldest due, unleased posts (one walk of the loop's
+-- pending posts in event order), then the oldest :limit of those, leased, in one statement.
+WITH due AS (
+    SELECT p.id FROM loops l
+    CROSS JOIN LATERAL (
+        SELECT o.id, o.event_time, o.event_id FROM loop_posts o
+        WHERE o.loop_id = l.id AND o.state = 'pending' AND o.next_attempt_at <= %(now)s
+          AND (o.lease_until IS NULL OR o.lease_until <= %(now)s)
+        ORDER BY o.event_time, o.event_id
+        LIMIT %(per_loop)s
+        FOR UPDATE SKIP LOCKED
+    ) p
+    WHERE l.active AND NOT l.id = ANY(%(skip)s)
+    ORDER BY p.event_time, p.event_id
+    LIMIT %(limit)s
+)
+UPDATE loop_posts o SET lease_owner = %(owner)s, lease_until = %(until)s
+FROM due WHERE o.id = due.id
+RETURNING o.id
+
+-- name: post_calls
+-- The claimed posts with their event; filled with the ids of a claim.
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
+       e.kind, e.delivery_id, e.message_id, e.account_id, e.time, e.data
+FROM loop_posts o JOIN events e ON e.id = o.event_id
+WHERE o.id = ANY(%s)
+ORDER BY o.event_time, o.event_id
+
+-- name: return_raw
+SELECT raw FROM returns WHERE id = %s
+
+-- name: settle_post
+UPDATE loop_posts
+SET state = %(state)s, attempts = %(attempts)s, next_attempt_at = %(next)s, last_attempt_at = %(at)s,
+    last_status = %(status)s, last_error = %(error)s, lease_owner = NULL, lease_until = NULL
+WHERE id = %(id)s AND lease_owner = %(owner)s
+
+-- name: release_posts
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL, next_attempt_at = %s
+WHERE lease_owner = %s AND id = ANY(%s)
+
+-- name: release_posts_owner
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = %s
+
+-- name: release_posts_node
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL WHERE starts_with(lease_owner, %s || '/')
+
+-- name: release_posts_all
+UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
+
+-- name: purge_posts
+DELETE FROM loop_posts WHERE id IN (
+    SELECT id FROM loop_posts
+    WHERE state != 'pending'
+      AND ((state = 'done' AND last_attempt_at < %(done)s) OR (state = 'dead' AND last_attempt_at < %(dead)s))
+    LIMIT %(batch)s)
+
+-- name: loop_posts
+-- A loop's posts, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
+-- 'in_flight' (pending and leased now), 'done' or 'dead'.
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
+       o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > %(now)s,
+       e.kind, e.delivery_id
+FROM loop_posts o JOIN events e ON e.id = o.event_id
+WHERE o.loop_id = %(loop_id)s
+  AND (%(state)s::text IS NULL
+       OR (%(state)s = 'in_flight' AND o.state = 'pending' AND o.lease_until > %(now)s)
+       OR (%(state)s = 'pending' AND o.state = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= %(now)s))
+       OR (%(state)s IN ('done', 'dead') AND o.state = %(state)s))
+ORDER BY o.event_time DESC, o.event_id DESC
+LIMIT %(limit)s
+
+-- name: loop_post
+SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error
+FROM loop_posts o JOIN loops l ON l.id = o.loop_id
+WHERE o.id = %s AND o.loop_id = %s AND l.account_id = %s
+
+-- name: replay_post
+UPDATE loop_posts
+SET state = 'pending', attempts = 0, next_attempt_at = %(now)s, expires_at = %(expires)s,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = %(id)s AND state != 'pending'
+  AND loop_id IN (SELECT id FROM loops WHERE id = %(loop_id)s AND account_id = %(account_id)s)
+
+-- name: replay_dead
+UPDATE loop_posts
+SET state = 'pending', attempts = 0, next_attempt_at = %(now)s, expires_at = %(expires)s,
+    lease_owner = NULL, lease_until = NULL
+WHERE state = 'dead'
+  AND loop_id IN (SELECT id FROM loops WHERE id = %(loop_id)s AND account_id = %(account_id)s)
+
+-- name: stored_returns
+SELECT bytes FROM stored_bytes WHERE name = 'returns'
+
+-- name: add_stored_returns
+UPDATE stored_bytes SET bytes = bytes + %s WHERE name = 'returns'
+
+-- name: forwards_since
+SELECT count(*) FROM messages WHERE account_id = %s AND forward_of IS NOT NULL AND created_at >= %s
+
+-- name: purge_bodies
+UPDATE messages SET mime = %(nothing)s, purged_at = %(now)s
+WHERE id IN (
+    SELECT m.id FROM messages m
+    WHERE m.purged_at IS NULL AND m.created_at < %(before)s
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state NOT IN ('delivered', 'failed'))
+    LIMIT %(batch)s)
+
+-- name: purge_returns
+UPDATE returns SET raw = %(nothing)s, purged_at = %(now)s
+WHERE id IN (
+    SELECT id FROM returns
+    WHERE purged_at IS NULL AND state = 'processed' AND received_at < %(before)s
+    LIMIT %(batch)s)
+RETURNING size
+
+-- name: purge_events
+DELETE FROM events WHERE id IN (
+    SELECT e.id FROM events e
+    WHERE e.time < %(before)s AND e.id <= %(logged)s
+      AND NOT EXISTS (SELECT 1 FROM loop_posts o WHERE o.event_id = e.id)
+    LIMIT %(batch)s)
+
+-- name: heartbeat
+INSERT INTO nodes (name, host, pid, version, listen, started_at, heartbeat_at)
+VALUES (%(name)s, %(host)s, %(pid)s, %(version)s, %(listen)s, %(started_at)s, %(heartbeat_at)s)
+ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
+    listen = excluded.listen, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+
+-- name: nodes
+-- Each node with what its workers ("<node>/<process>") hold leased now.
+SELECT n.name, n.host, n.pid, n.version, n.listen, n.started_at, n.heartbeat_at,
+    (SELECT count(*) FROM deliveries d
+     WHERE starts_with(d.lease_owner, n.name || '/') AND d.lease_until >= %(now)s),
+    (SELECT count(*) FROM returns r
+     WHERE starts_with(r.lease_owner, n.name || '/') AND r.lease_until >= %(now)s),
+    (SELECT count(*) FROM loop_posts o
+     WHERE starts_with(o.lease_owner, n.name || '/') AND o.lease_until >= %(now)s)
+FROM nodes n ORDER BY n.name

@@ -1,0 +1,787 @@
+"""`core.ports.Store` on PostgreSQL, for several nodes sharing one database. The SQL lives in
+queries.sql; this module maps rows to values. Semantics are SQLite's (../sqlite/store.py) in
+every method: the conformance suite (tests/store) runs against both."""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+from ...core import throttle
+from ...core.events import Event, EventKind, log_record
+from ...core.feedback import Format, Loop, Post, PostState, PostView
+from ...core.model import (
+    Account,
+    Attempt,
+    DeliveryJob,
+    DeliveryState,
+    DeliveryView,
+    DsnOptions,
+    Returned,
+    Step,
+    Verdict,
+)
+from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent
+from ...core.retry import Settlement
+from ...core.throttle import AuthCounts, AuthLimits
+from ...errors import InputError, StoreError, StoreFull
+from ..sql import load_queries
+from . import database
+from .database import Database, Tx
+from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row, post_from_row
+
+Q = load_queries(__package__, "queries.sql")
+
+
+class PostgresStore:
+    """The store of one node in a database that several nodes may share (`shared`)."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str = "",
+        loop_window: float = WINDOW,
+        min_connections: int = 2,
+        max_connections: int = 10,
+    ) -> None:
+        self.url = url
+        self.node = node  # written into the events and attempts this store records
+        self.loop_window = loop_window  # the retry window of a feedback loop's post
+        self.db = Database(url, min_connections=min_connections, max_connections=max_connections)
+        self.outbox: Outbox = PostgresOutbox(self.db)  # for the dispatcher
+
+    async def open(self) -> None:
+        """Connect; create the schema in an empty database. Never migrates one that has a
+        schema: other nodes may be using it (`migrate` does that, when asked)."""
+        await self.db.open()
+        try:
+            async with self.db.pool.connection() as conn:
+                if await database.check(conn) == 0:
+                    await database.migrate(conn)
+        except StoreError:
+            await self.db.close()
+            raise
+        except (psycopg.Error, PoolTimeout) as exc:
+            await self.db.close()
+            raise database.unavailable(exc) from None
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema to the newest version; (before, after). Works on a store that is
+        not open too (`returnpath migrate` with an older database, which `open` refuses)."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                return await database.migrate(conn)
+        except psycopg.Error as exc:
+            raise database.unavailable(exc) from None
+
+    # ---- nodes -------------------------------------------------------------------------------
+
+    async def heartbeat(self, status: NodeStatus) -> None:
+        params = {
+            "name": status.name,
+            "host": status.host,
+            "pid": status.pid,
+            "version": status.version,
+            "listen": status.listen,
+            "started_at": status.started_at,
+            "heartbeat_at": status.heartbeat_at,
+        }
+
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["heartbeat"], params)
+
+        await self.db.write(op)
+
+    async def nodes(self) -> list[NodeStatus]:
+        async def op(tx: Tx) -> list[tuple[Any, ...]]:
+            return await (await tx.execute(Q["nodes"], {"now": _time.time()})).fetchall()
+
+        return [NodeStatus(*row) for row in await self.db.read(op)]
+
+    # ---- accounts ----------------------------------------------------------------------------
+
+    async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float) -> None:
+        params = {
+            "id": account.id,
+            "name": account.name,
+            "smtp_username": account.smtp_username,
+            "smtp_password_hash": smtp_password_hash,
+            "api_token_hash": api_token_hash,
+            "created_at": now,
+        }
+
+        async def op(tx: Tx) -> None:
+            # ON CONFLICT DO NOTHING rather than catching the IntegrityError: an error would
+            # roll back the group of writes this one is committed with (database.py).
+            if await (await tx.execute(Q["insert_account"], params)).fetchone() is None:
+                raise InputError(f"an account named {account.name!r} exists already")
+
+        await self.db.write(op)
+
+    async def account_by_token(self, api_token_hash: str) -> Account | None:
+        row = await self._one(Q["account_by_token"], (api_token_hash,))
+        return _account(row) if row else None
+
+    async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
+        row = await self._one(Q["account_by_username"], (smtp_username,))
+        return (_account(row[:5]), row[5]) if row else None
+
+    async def accounts(self) -> list[Account]:
+        return [_account(row) for row in await self._all(Q["accounts"])]
+
+    async def account(self, account_id: str) -> Account | None:
+        row = await self._one(Q["account_by_id"], (account_id,))
+        return _account(row) if row else None
+
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        api_token_hash: str | None = None,
+        smtp_password_hash: str | None = None,
+        disabled: bool | None = None,
+        sender_domains: Sequence[str] | None = None,
+    ) -> Account | None:
+        params = {
+            "id": account_id,
+            "api_token_hash": api_token_hash,
+            "smtp_password_hash": smtp_password_hash,
+            "disabled": disabled,
+            "sender_domains": None if sender_domains is None else json.dumps(list(sender_domains)),
+        }
+
+        async def op(tx: Tx) -> Account | None:
+            row = await (await tx.execute(Q["update_account"], params)).fetchone()
+            return _account(row) if row else None
+
+        return await self.db.write(op)
+
+    async def remove_account(self, account_id: str, *, force: bool = False) -> int | None:
+        async def op(tx: Tx) -> int | None:
+            row = await (await tx.execute(Q["account_by_id"], (account_id,))).fetchone()
+            if row is None:
+                return None
+            pending = await _count(tx, Q["account_pending_deliveries"], (account_id,))
+            if pending and not force:
+                raise InputError(
+                    f"account {row[1]!r} has {pending} queued or deferred deliveries; "
+                    "remove it when they are done, or with --force to drop them"
+                )
+            deliveries = await _count(tx, Q["account_delivery_count"], (account_id,))
+            for query in (
+                "delete_account_attempts",
+                "delete_account_events",
+                "delete_account_deliveries",
+                "delete_account_messages",
+                "delete_account_loops",
+                "delete_account",
+            ):
+                await tx.execute(Q[query], (account_id,))
+            return deliveries
+
+        return await self.db.write(op)
+
+    # ---- failed logins (core/throttle.py) ----------------------------------------------------
+
+    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        async def op(tx: Tx) -> str | None:
+            return throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
+
+        return await self.db.read(op)
+
+    async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+        async def op(tx: Tx) -> str | None:
+            await tx.execute(Q["prune_auth_failures"], (now - limits.window,))
+            refused = throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
+            if refused is None:
+                await tx.executemany(Q["count_auth_failure"], [(f"addr:{address}", now), (f"user:{username}", now)])
+            return refused
+
+        return await self.db.write(op)
+
+    async def release_auth(self, address: str, username: str, now: float) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.executemany(Q["uncount_auth_failure"], [(f"addr:{address}",), (f"user:{username}",)])
+            await tx.execute(Q["prune_auth_logins"], (now - throttle.KNOWN_FOR,))
+            await tx.execute(Q["remember_auth_login"], (username, address, now))
+
+        await self.db.write(op)
+
+    # ---- messages and deliveries -------------------------------------------------------------
+
+    async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
+        async def op(tx: Tx) -> None:
+            await _insert_message(tx, message, owner, lease_until)
+
+        await self.db.write(op)
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
+        params = {"owner": owner, "until": lease_until, "now": now, "limit": limit}
+
+        async def op(tx: Tx) -> list[DeliveryJob]:
+            rows = await (await tx.execute(Q["claim"], params)).fetchall()
+            return await _jobs(tx, rows, owner) if rows else []
+
+        return await self.db.write(op)
+
+    async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
+        if not delivery_ids:
+            return
+        args = (lease_until, owner, list(delivery_ids))
+
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["renew"], args)
+
+        await self.db.write(op)
+
+    async def release(self, owner: str | None = None, *, node: str | None = None) -> int:
+        args: tuple[str, ...]
+        if owner is not None:
+            suffix, args = "owner", (owner,)
+        elif node is not None:
+            suffix, args = "node", (node,)
+        else:
+            suffix, args = "all", ()
+
+        async def op(tx: Tx) -> int:
+            await tx.execute(Q[f"release_returns_{suffix}"], args)
+            await tx.execute(Q[f"release_posts_{suffix}"], args)
+            return (await tx.execute(Q[f"release_{suffix}"], args)).rowcount
+
+        return await self.db.write(op)
+
+    async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
+        event = settlement.event
+        params = {
+            "id": job.delivery_id,
+            "attempts": attempt.number,
+            "now": attempt.time,
+            "remote": attempt.remote,
+            "step": attempt.step.value,
+            "code": attempt.code,
+            "status": attempt.status,
+            "text": attempt.text,
+            "verdict": attempt.verdict.value,
+            "node": self.node,
+            "state": settlement.state.value,
+            "next": settlement.next_attempt_at,
+        }
+
+        async def op(tx: Tx) -> int | None:
+            if job.owner is not None:
+                # Locked until the commit, so no claim takes it meanwhile (claims skip locked rows).
+                row = await (await tx.execute(Q["lease_owner"], (job.delivery_id,))).fetchone()
+                if row is None or row[0] != job.owner:
+                    # Its lease ran out and another worker (another node) took it over: that
+                    # one records its own attempts; this one's is not recorded.
+                    return None
+            await tx.execute(Q["settle_delivery"], params)
+            if event is None:
+                return None
+            return await insert_event(tx, event, attempt.time, self.loop_window, self.node)
+
+        return await self.db.write(op)
+
+    async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
+        if not delivery_ids:
+            return {}
+
+        async def op(tx: Tx) -> dict[str, DeliveryView]:
+            rows = await (await tx.execute(Q["deliveries_by_id"], (list(delivery_ids),))).fetchall()
+            return {row[0]: await _view(tx, row, history=False) for row in rows}
+
+        return await self.db.read(op)
+
+    # ---- returned messages -------------------------------------------------------------------
+
+    async def receive(self, returned: Returned, *, limit: int | None = None) -> None:
+        size = len(returned.raw)
+        row = (
+            returned.id,
+            returned.mailfrom,
+            json.dumps(list(returned.rcptto)),
+            json.dumps(list(returned.deliveries)),
+            returned.client,
+            returned.received_at,
+            size,
+            returned.raw,
+        )
+
+        async def op(tx: Tx) -> None:
+            if limit is not None:
+                # FOR UPDATE: receivers on several nodes check the total one at a time.
+                stored = await _count(tx, Q["stored_returns"] + " FOR UPDATE", ())
+                if stored + size > limit:
+                    raise StoreFull(f"returned mail takes {stored} bytes; {size} more would pass the limit of {limit}")
+            await tx.execute(Q["insert_return"], row)
+            await tx.execute(Q["add_stored_returns"], (size,))
+
+        await self.db.write(op)
+
+    async def stored_returns(self) -> int:
+        row = await self._one(Q["stored_returns"], ())
+        return int(row[0]) if row else 0
+
+    async def forwards_since(self, account_id: str, since: float) -> int:
+        row = await self._one(Q["forwards_since"], (account_id, since))
+        return int(row[0]) if row else 0
+
+    async def claim_returns(self, owner: str, now: float, lease_until: float, limit: int) -> list[Returned]:
+        params = {"owner": owner, "until": lease_until, "now": now, "limit": limit}
+
+        async def op(tx: Tx) -> list[tuple[Any, ...]]:
+            return await (await tx.execute(Q["claim_returns"], params)).fetchall()
+
+        rows = await self.db.write(op)
+        return sorted((_returned(row) for row in rows), key=lambda r: r.received_at)
+
+    async def returned(self, return_id: str) -> Returned | None:
+        row = await self._one(Q["return_by_id"], (return_id,))
+        return _returned(row) if row else None
+
+    async def finish_return(
+        self,
+        return_id: str,
+        kind: str,
+        events: Sequence[Event],
+        failed: Sequence[str],
+        forwards: Sequence[NewMessage],
+        now: float,
+    ) -> list[int]:
+        async def op(tx: Tx) -> list[int]:
+            # A delivery fails once: if another report failed it since the worker looked,
+            # this one's failure event is not recorded (its bounce event is).
+            failed_before = set()
+            for delivery_id in failed:
+                if (await tx.execute(Q["fail_delivery"], (now, delivery_id))).rowcount == 0:
+                    failed_before.add(delivery_id)
+            for message in forwards:
+                await _insert_message(tx, message, None, None)
+            await tx.execute(Q["finish_return"], (kind, now, return_id))
+            # The events last: their lock is held until the commit (database.EVENTS_LOCK).
+            return [
+                await insert_event(tx, event, now, self.loop_window, self.node)
+                for event in events
+                if not (event.kind is EventKind.FAILURE and event.delivery_id in failed_before)
+            ]
+
+        return await self.db.write(op)
+
+    async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None:
+        async def op(tx: Tx) -> DeliveryView | None:
+            row = await (await tx.execute(Q["delivery"], (delivery_id, account_id))).fetchone()
+            return await _view(tx, row, history=True) if row else None
+
+        return await self.db.read(op)
+
+    async def message_deliveries(self, account_id: str, message_id: str) -> list[DeliveryView]:
+        async def op(tx: Tx) -> list[DeliveryView]:
+            rows = await (await tx.execute(Q["message_deliveries"], (message_id, account_id))).fetchall()
+            return [await _view(tx, row, history=False) for row in rows]
+
+        return await self.db.read(op)
+
+    async def mime(self, message_id: str) -> bytes | None:
+        row = await self._one(Q["mime"], ([message_id],))
+        return bytes(row[1]) if row else None
+
+    # ---- retention ---------------------------------------------------------------------------
+
+    async def purge_bodies(self, before: float, now: float, batch: int) -> int:
+        return await self._change(Q["purge_bodies"], {"before": before, "now": now, "batch": batch, "nothing": b""})
+
+    async def purge_returns(self, before: float, now: float, batch: int) -> int:
+        params = {"before": before, "now": now, "batch": batch, "nothing": b""}
+
+        async def op(tx: Tx) -> int:
+            sizes = [row[0] for row in await (await tx.execute(Q["purge_returns"], params)).fetchall()]
+            await tx.execute(Q["add_stored_returns"], (-sum(sizes),))
+            return len(sizes)
+
+        return await self.db.write(op)
+
+    async def purge_events(self, before: float, logged: int, batch: int) -> int:
+        return await self._change(Q["purge_events"], {"before": before, "logged": logged, "batch": batch})
+
+    async def purge_posts(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
+        """Delete done posts last attempted before `done_before` and dead ones before
+        `dead_before`, at most `batch` of them; how many. Pending posts are never deleted."""
+        return await self._change(Q["purge_posts"], {"done": done_before, "dead": dead_before, "batch": batch})
+
+    async def queue_summary(self) -> dict[str, int]:
+        summary = {state.value: 0 for state in DeliveryState}
+        summary.update({state: count for state, count in await self._all(Q["queue_summary"])})
+        return summary
+
+    # ---- events ------------------------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        kinds: Sequence[EventKind] = (),
+        account_id: str | None = None,
+        since: float | None = None,
+        node: str | None = None,
+    ) -> list[StoredEvent]:
+        # Built here rather than in queries.sql: the filters are optional.
+        where: list[sql.Composable] = [sql.SQL("id > %s")]
+        args: list[Any] = [after]
+        for column, value in (("account_id", account_id), ("node", node)):
+            if value is not None:
+                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+                args.append(value)
+        if kinds:
+            where.append(sql.SQL("kind = ANY(%s)"))
+            args.append([k.value for k in kinds])
+        if since is not None:
+            where.append(sql.SQL("time >= %s"))
+            args.append(since)
+        query = sql.SQL(
+            "SELECT id, kind, delivery_id, message_id, account_id, time, data, node FROM events"
+            " WHERE {} ORDER BY id LIMIT %s"
+        ).format(sql.SQL(" AND ").join(where))
+        args.append(limit)
+
+        async def op(tx: Tx) -> list[tuple[Any, ...]]:
+            return await (await tx.conn.execute(query, args)).fetchall()
+
+        return [_stored_event(row) for row in await self.db.read(op)]
+
+    async def cursor(self, name: str) -> int:
+        row = await self._one(Q["cursor"], (name,))
+        return int(row[0]) if row else 0
+
+    async def set_cursor(self, name: str, value: int) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["set_cursor"], (name, value))
+
+        await self.db.write(op)
+
+    # ---- feedback loops; each scoped by account ----------------------------------------------
+
+    async def create_loop(self, loop: Loop, now: float | None = None) -> Loop:
+        params = {
+            "id": loop.id,
+            "account_id": loop.account_id,
+            "url": loop.url,
+            "format": loop.format.value,
+            "active": loop.active,
+            "secret": loop.secret,
+            "now": _time.time() if now is None else now,
+        }
+
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["insert_loop"], params)
+            await tx.executemany(Q["insert_loop_event"], [(loop.id, k.value) for k in sorted(loop.events)])
+
+        await self.db.write(op)
+        return loop
+
+    async def loops(self, account_id: str) -> list[Loop]:
+        return [loop_from_row(row) for row in await self._all(Q["loops"], (account_id,))]
+
+    async def loop(self, account_id: str, loop_id: str) -> Loop | None:
+        """The account's loop; None when there is none by that id (or it is another account's)."""
+        row = await self._one(Q["loop"], (loop_id, account_id))
+        return loop_from_row(row) if row else None
+
+    async def update_loop(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        url: str | None = None,
+        events: Iterable[EventKind] | None = None,
+        format: Format | None = None,
+        active: bool | None = None,
+        secret: str | None = None,
+        previous_until: float | None = None,
+        now: float | None = None,
+    ) -> Loop | None:
+        """Change what is given; None when the account has no such loop. New event kinds apply
+        to events stored from now on. A new `secret` rotates it: the old one is kept as the
+        previous secret, signed with too until `previous_until`."""
+        at = _time.time() if now is None else now
+        kinds = None if events is None else frozenset(events)
+
+        async def op(tx: Tx) -> Loop | None:
+            row = await (await tx.execute(Q["loop"] + " FOR UPDATE OF l", (loop_id, account_id))).fetchone()
+            if row is None:
+                return None
+            old = loop_from_row(row)
+            new = replace(
+                old,
+                url=old.url if url is None else url,
+                events=old.events if kinds is None else kinds,
+                format=old.format if format is None else format,
+                active=old.active if active is None else active,
+            )
+            if secret is not None:
+                new = replace(new, secret=secret, previous_secret=old.secret, previous_until=previous_until)
+            await tx.execute(
+                Q["update_loop"],
+                {
+                    "url": new.url,
+                    "format": new.format.value,
+                    "active": new.active,
+                    "secret": new.secret,
+                    "previous_secret": new.previous_secret,
+                    "previous_until": new.previous_until,
+                    "now": at,
+                    "id": loop_id,
+                    "account_id": account_id,
+                },
+            )
+            if new.events != old.events:
+                await tx.execute(Q["delete_loop_events"], (loop_id,))
+                await tx.executemany(Q["insert_loop_event"], [(loop_id, k.value) for k in sorted(new.events)])
+            return new
+
+        return await self.db.write(op)
+
+    async def delete_loop(self, account_id: str, loop_id: str) -> bool:
+        """Remove the loop with its posts; False when the account has no such loop."""
+        return await self._change(Q["delete_loop"], (loop_id, account_id)) > 0
+
+    async def loop_posts(
+        self,
+        account_id: str,
+        loop_id: str,
+        *,
+        state: PostState | str | None = None,
+        now: float | None = None,
+        limit: int = 100,
+    ) -> list[PostView] | None:
+        """A loop's posts, newest event first, each with whether it is in flight (leased now)
+        and its event's kind and delivery. None when the account has no such loop."""
+        params = {
+            "loop_id": loop_id,
+            "state": None if state is None else str(state),
+            "now": _time.time() if now is None else now,
+            "limit": limit,
+        }
+
+        async def op(tx: Tx) -> list[PostView] | None:
+            if await (await tx.execute(Q["loop"], (loop_id, account_id))).fetchone() is None:
+                return None
+            rows = await (await tx.execute(Q["loop_posts"], params)).fetchall()
+            return [PostView(post_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
+
+        return await self.db.read(op)
+
+    async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:
+        """One post of the account's loop; None when there is none by that id there."""
+        row = await self._one(Q["loop_post"], (item_id, loop_id, account_id))
+        return post_from_row(row) if row else None
+
+    async def replay_post(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
+        """Post a done or dead post again: pending, attempts 0, due now, a new retry window; its
+        last status and error stay until the next attempt. False when there is no such post
+        (of this account's loop) or it is pending already."""
+        at = _time.time() if now is None else now
+        params = {
+            "id": item_id,
+            "loop_id": loop_id,
+            "account_id": account_id,
+            "now": at,
+            "expires": at + self.loop_window,
+        }
+        return await self._change(Q["replay_post"], params) > 0
+
+    async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
+        """Replay every dead post of the loop; returns how many."""
+        at = _time.time() if now is None else now
+        params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
+        return await self._change(Q["replay_dead"], params)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _one(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async def op(tx: Tx) -> tuple[Any, ...] | None:
+            return await (await tx.execute(query, args)).fetchone()
+
+        return await self.db.read(op)
+
+    async def _all(self, query: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async def op(tx: Tx) -> list[tuple[Any, ...]]:
+            return await (await tx.execute(query, args)).fetchall()
+
+        return await self.db.read(op)
+
+    async def _change(self, query: str, args: Sequence[Any] | dict[str, Any]) -> int:
+        """Run one writing statement; how many rows it changed."""
+
+        async def op(tx: Tx) -> int:
+            return (await tx.execute(query, args)).rowcount
+
+        return await self.db.write(op)
+
+
+async def _count(tx: Tx, query: str, args: Sequence[Any]) -> int:
+    row = await (await tx.execute(query, args)).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_until: float | None) -> None:
+    submission = message.submission
+    await tx.execute(
+        Q["insert_message"],
+        (
+            message.id,
+            message.account_id,
+            submission.mail_from,
+            submission.envelope,
+            submission.trackbounces,
+            json.dumps(list(submission.tags)),
+            submission.maxdelivertime,
+            json.dumps(submission.dsn.as_dict()) if submission.dsn else None,
+            len(submission.mime),
+            submission.mime,
+            message.now,
+            message.forward_of,
+        ),
+    )
+    lease = lease_until if owner else None
+    await tx.executemany(
+        Q["insert_delivery"],
+        [
+            (
+                d.id,
+                message.id,
+                message.account_id,
+                d.recipient,
+                d.envelope_sender,
+                message.now,
+                message.now,
+                message.now,
+                message.expires_at,
+                owner,
+                lease,
+            )
+            for d in message.deliveries
+        ],
+    )
+
+
+def _account(row: Sequence[Any]) -> Account:
+    id, name, smtp_username, disabled, sender_domains = row
+    return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
+
+
+async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
+    params = {
+        "address_key": f"addr:{address}",
+        "username_key": f"user:{username}",
+        "since": now - limits.window,
+        "username": username,
+        "address": address,
+        "known": now - throttle.KNOWN_FOR,
+    }
+    row = await (await tx.execute(Q["auth_counts"], params)).fetchone()
+    assert row is not None  # one row, always
+    return AuthCounts(int(row[0]), int(row[1]), bool(row[2]))
+
+
+def _returned(row: Sequence[Any]) -> Returned:
+    return Returned(
+        id=row[0],
+        mailfrom=row[1],
+        rcptto=tuple(json.loads(row[2])),
+        deliveries=tuple(json.loads(row[3])),
+        client=row[4],
+        received_at=row[5],
+        raw=bytes(row[6]),
+        purged_at=row[7],
+    )
+
+
+async def _jobs(tx: Tx, rows: list[tuple[Any, ...]], owner: str) -> list[DeliveryJob]:
+    message_ids = sorted({row[1] for row in rows})
+    # One bytes object per message, shared by all of its deliveries.
+    mimes = {mid: bytes(mime) for mid, mime in await (await tx.execute(Q["mime"], (message_ids,))).fetchall()}
+    return [
+        DeliveryJob(
+            delivery_id=r[0],
+            message_id=r[1],
+            account_id=r[2],
+            recipient=r[3],
+            envelope_sender=r[4],
+            mime=mimes[r[1]],
+            attempts=r[5],
+            created_at=r[6],
+            expires_at=r[7],
+            tags=tuple(json.loads(r[8])),
+            dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
+            forward=bool(r[10]),
+            owner=owner,
+        )
+        for r in rows
+    ]
+
+
+def _stored_event(row: Sequence[Any]) -> StoredEvent:
+    event_id, kind, delivery_id, message_id, account_id, time, data, node = row
+    event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
+    return StoredEvent(event_id, event, node)
+
+
+async def _view(tx: Tx, row: Sequence[Any], *, history: bool) -> DeliveryView:
+    view = DeliveryView(
+        id=row[0],
+        message_id=row[1],
+        account_id=row[2],
+        recipient=row[3],
+        mail_from=row[4],
+        envelope=row[5],
+        envelope_sender=row[6],
+        state=DeliveryState(row[7]),
+        attempts=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        next_attempt_at=row[11],
+        expires_at=row[12],
+        tags=tuple(json.loads(row[13])),
+    )
+    if len(row) > 14:  # deliveries_by_id adds the message's options
+        view.trackbounces = bool(row[14])
+        view.dsn = DsnOptions.from_dict(json.loads(row[15])) if row[15] else None
+    if history:
+        attempts = await (await tx.execute(Q["attempts"], (row[0],))).fetchall()
+        view.history = [
+            Attempt(
+                number=a[0],
+                time=a[1],
+                remote=a[2],
+                step=Step(a[3]),
+                code=a[4],
+                status=a[5],
+                text=a[6],
+                verdict=Verdict(a[7]),
+                node=a[8],
+            )
+            for a in attempts
+        ]
+        events = await (await tx.execute(Q["delivery_events"], (row[0],))).fetchall()
+        view.events = [log_record(stored.id, stored.event, stored.node) for stored in map(_stored_event, events)]
+    return view
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_port(store: PostgresStore) -> Store:
+        return store  # mypy checks here that PostgresStore has every method of core.ports.Store

@@ -1,0 +1,126 @@
+"""The PostgreSQL store's own cases: its versioned schema (`schema_version`, migrations under an
+advisory lock), and an outage of the server, which the pool gets over by itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+from bench.postgres import PrivateCluster
+
+from returnpath.core import ids
+from returnpath.core.model import Account
+from returnpath.errors import StoreError
+from returnpath.store.postgresql import PostgresStore, database
+from returnpath.store.postgresql.database import migrations, newest
+
+NOW = 1_800_000_000.0
+
+
+def version(url: str) -> int | None:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        return row[0] if row else None
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+async def test_an_empty_database_gets_the_whole_schema(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    await store.close()
+    assert version(pg_url) == newest() >= 1
+    assert {"accounts", "deliveries", "events", "attempts", "loop_posts", "nodes", "schema_version"} <= tables(pg_url)
+    with psycopg.connect(pg_url) as conn:  # every table logged (no UNLOGGED ones)
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 'u'").fetchone() == (0,)
+    await store.open()  # and opening it again finds it as it is
+    await store.close()
+
+
+async def test_a_database_of_a_newer_returnpath_is_refused_untouched(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (%s)", (newest() + 1,))
+    store = PostgresStore(pg_url)
+    with pytest.raises(StoreError, match="written by a newer returnpath"):
+        await store.open()
+    with pytest.raises(StoreError, match="written by a newer returnpath"):
+        await store.migrate()
+    assert tables(pg_url) == {"schema_version"} and version(pg_url) == newest() + 1
+
+
+async def test_an_older_database_is_refused_at_open_and_brought_up_by_migrate(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()  # at the newest version there is ...
+    account = Account(ids.new_id(NOW), "app", "app")
+    await store.create_account(account, "token", "hash", NOW)
+    await store.close()
+    # ... until a newer returnpath brings one more step.
+    known = migrations()
+    step = (known[-1][0] + 1, "CREATE TABLE later_step (x integer); INSERT INTO later_step VALUES (1);")
+    monkeypatch.setattr(database, "migrations", lambda: [*known, step])
+    with pytest.raises(StoreError, match="run `returnpath migrate`"):
+        await store.open()
+    assert await store.migrate() == (step[0] - 1, step[0])
+    assert version(pg_url) == step[0] and "later_step" in tables(pg_url)
+    await store.open()
+    try:
+        assert await store.accounts() == [account]  # the data stayed
+    finally:
+        await store.close()
+    assert await store.migrate() == (step[0], step[0])  # nothing left to do
+
+
+async def test_a_database_with_tables_but_no_version_is_refused(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE someone_elses (x integer)")
+    with pytest.raises(StoreError, match="not a returnpath database"):
+        await PostgresStore(pg_url).open()
+
+
+async def test_concurrent_migrations_apply_each_step_once(pg_url: str) -> None:
+    stores = [PostgresStore(pg_url) for _ in range(4)]
+    results = await asyncio.gather(*(store.migrate() for store in stores))
+    assert all(after == newest() for _, after in results)
+    assert version(pg_url) == newest()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
+        # 0001 creates the row of stored bytes once: run twice, it would be there twice (or fail).
+        assert conn.execute("SELECT count(*) FROM stored_bytes").fetchone() == (1,)
+    assert [number for number, _ in migrations()] == list(range(1, newest() + 1))
+
+
+async def test_the_store_works_again_after_the_server_comes_back(pg_cluster: PrivateCluster, pg_url: str) -> None:
+    store = PostgresStore(pg_url, min_connections=2, max_connections=4)
+    await store.open()
+    try:
+        account = Account(ids.new_id(NOW), "app", "app")
+        await store.create_account(account, "token", "hash", NOW)
+        pg_cluster.stop()
+        try:
+            with pytest.raises(StoreError, match="the database is unavailable"):
+                await store.account(account.id)
+            with pytest.raises(StoreError, match="the database is unavailable"):
+                await store.set_cursor("logs", 1)
+        finally:
+            pg_cluster.start()
+        # Without reopening: the pool replaced its broken connections.
+        assert await store.account(account.id) == account
+        await store.set_cursor("logs", 2)
+        assert await store.cursor("logs") == 2
+    finally:
+        await store.close()
+
+
+async def test_open_without_a_server_is_a_store_error(pg_cluster: PrivateCluster) -> None:
+    url = pg_cluster.url_for("no_such_database_here")
+    with pytest.raises(StoreError, match="cannot connect"):
+        await PostgresStore(url).open()
