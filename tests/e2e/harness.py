@@ -115,15 +115,35 @@ def unverified_tls() -> ssl.SSLContext:
 class Server:
     """A returnpath data folder and the `serve` process running on it."""
 
-    def __init__(self, data: Path, **changes: Any) -> None:
+    def __init__(self, data: Path, *, store: str | None = None, like: Server | None = None, **changes: Any) -> None:
+        """A new data folder made by `init` (on `store`, a store URL, when given), or, with
+        `like`, a second node of `like`'s store: its configuration copied, as the README says."""
         self.data = data
         self.config_path = data / "returnpath.toml"
-        result = run_cli(
-            "init", "--data", str(data), "--bounce-domain", BOUNCE_DOMAIN, "--hostname", "relay.example.test"
-        )
-        assert result.returncode == 0, result.stderr
-        self.credentials: dict[str, str] = json.loads(result.stdout)
-        settings = config.load(self.config_path)
+        if like is not None:
+            data.mkdir(parents=True)
+            self.credentials: dict[str, str] = like.credentials
+            settings = config.load(like.config_path)
+            settings.base = data
+            for name in ("tls_cert", "tls_key"):
+                source = like.settings.path(getattr(settings.smtp.submission, name))
+                (data / source.name).write_bytes(source.read_bytes())
+                setattr(settings.smtp.submission, name, source.name)
+        else:
+            extra = ["--store", store] if store else []
+            result = run_cli(
+                "init",
+                "--data",
+                str(data),
+                "--bounce-domain",
+                BOUNCE_DOMAIN,
+                "--hostname",
+                "relay.example.test",
+                *extra,
+            )
+            assert result.returncode == 0, result.stderr
+            self.credentials = json.loads(result.stdout)
+            settings = config.load(self.config_path)
         settings.smtp.submission.listen = f"127.0.0.1:{free_port()}"
         settings.smtp.inbound.listen = f"127.0.0.1:{free_port()}"
         settings.http.listen = f"127.0.0.1:{free_port()}"

@@ -51,7 +51,11 @@ class InboundHandler:
         self.senders = RateLimit(self.limits.messages_per_minute_per_address)
         self._storing: set[asyncio.Task[None]] = set()
         self._warned_at = float("-inf")
-        self._database_folder = settings.sqlite_path.parent  # whose disk keeps reserve_free_space
+        # whose disk keeps reserve_free_space: the SQLite file's; a PostgreSQL server's disk is
+        # its own (it refuses writes when full: a StoreError, answered 451), so this node's folder
+        self._database_folder = (
+            settings.sqlite_path.parent if settings.store_backend == "sqlite" else settings.path(".")
+        )
 
     def delivery_of(self, address: str) -> str | None:
         """The delivery id an envelope recipient's token names; "" for a role account; None
