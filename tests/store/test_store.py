@@ -9,7 +9,17 @@ import pytest
 
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
-from returnpath.core.model import Account, Attempt, DeliveryState, DsnOptions, Outcome, Step, Submission, Verdict
+from returnpath.core.model import (
+    Account,
+    Attempt,
+    DeliveryJob,
+    DeliveryState,
+    DsnOptions,
+    Outcome,
+    Step,
+    Submission,
+    Verdict,
+)
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import InputError
@@ -206,3 +216,48 @@ async def test_committed_data_survives_reopening(backend: Store, make_store: Mak
     finally:
         await reopened.close()
     await backend.open()  # the fixture closes it again
+
+
+async def test_event_ids_ascend_in_commit_order_under_concurrent_writers(backend: Store, make_store: MakeStore) -> None:
+    """A reader polling `events(after=last)` never finds an id below one it has seen, while
+    three stores (three pools, or three writers on one file) settle concurrently; and in the
+    end it has seen every event."""
+    account = await _account(backend)
+    writers = [make_store() for _ in range(3)]
+    for store in writers:
+        await store.open()
+    try:
+        recipients = [f"r{i}@example.net" for i in range(60)]
+        await asyncio.gather(*(_submit(backend, account, recipients) for _ in range(5)))
+        jobs = await backend.claim("w1", NOW, NOW + 60, 1000)
+        assert len(jobs) == 300
+        policy = RetryPolicy()
+        outcome = _outcome(Verdict.ACCEPTED, 250)
+        attempt = Attempt(1, NOW + 1, None, Step.EOM, 250, None, "ok", Verdict.ACCEPTED)
+        stop = asyncio.Event()
+        seen: list[int] = []
+
+        async def read() -> None:
+            while True:
+                finished = stop.is_set()
+                batch = await backend.events(after=seen[-1] if seen else 0)
+                for stored in batch:
+                    assert not seen or stored.id > seen[-1], f"id {stored.id} after {seen[-1]}"
+                    seen.append(stored.id)
+                if finished and not batch:
+                    return
+                await asyncio.sleep(0)
+
+        async def write(store: Store, share: list[DeliveryJob]) -> list[int | None]:
+            return [await store.settle(job, attempt, settle(job, outcome, NOW + 1, policy)) for job in share]
+
+        reader = asyncio.create_task(read())
+        shares = [jobs[i::30] for i in range(30)]  # 30 concurrent writers over the 3 stores
+        written = await asyncio.gather(*(write(writers[i % 3], share) for i, share in enumerate(shares)))
+        stop.set()
+        await reader
+        assert sorted(event_id for ids_ in written for event_id in ids_ if event_id is not None) == seen
+        assert len(seen) == 300
+    finally:
+        for store in writers:
+            await store.close()

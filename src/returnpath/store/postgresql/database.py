@@ -5,14 +5,16 @@ any caller hears "OK".
 
 Writes are group-committed, as in SQLite's Database: every write is a function queued to this
 process's writer, which runs all functions waiting at that moment in one transaction on one
-connection and commits once. Why, measured with bench/claims.py (100,000 deliveries, fsync on,
-this 2-CPU machine): events must be numbered in commit order (EVENTS_LOCK below), which makes
-the commits of event-writing transactions take turns, each with its own WAL flush; a
-transaction per settle gave about 1,100 settles/s, one per group about 6,000/s. Unlike SQLite
-there are no savepoints per write (two more round trips each): a group is run as one
-transaction, and when one of its writes fails (a duplicate account name, a full store), the
-group is rolled back and each of its writes run again in its own transaction, so that one
-failing write does not undo the others.
+connection and commits once. Why: event ids must ascend in commit order (EVENTS_LOCK below),
+which makes event-writing transactions take turns until their commit, fsync included. Measured
+with bench/claims.py on the 2-CPU development machine (fsync on, one run each): one
+transaction per write (`--max-batch 1`, 10,000 deliveries) settled 163 deliveries/s; grouped,
+about 840/s at 10,000 and 941/s at 100,000 (SQLite: 2,859/s in the same run). Short of the
+issue's 5,000/s: each write still costs its round trips on the one writer connection, while
+the server and this process share two CPUs. Unlike SQLite there are no savepoints per write
+(two more round trips each): a group is run as one transaction, and when one of its writes
+fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
+writes run again in its own transaction, so that one failing write does not undo the others.
 
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
@@ -38,8 +40,8 @@ from ...errors import StoreError
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[TupleRow]
 
-# The advisory lock every transaction that inserts events takes right before its first event
-# insert, held until it commits. Event ids come from a sequence, and a sequence hands out
+# The advisory lock every transaction that inserts events takes as it inserts each (queries.sql,
+# insert_event), held until it commits. Event ids come from a sequence, and a sequence hands out
 # numbers in the order transactions *ask*, not the order they *commit*: A takes 7, B takes 8, B
 # commits, a reader sees 8, then A commits 7 below what the reader has seen, and the log writer
 # (which goes on from the highest id it wrote) would never write it. Under the lock, the next
@@ -56,10 +58,9 @@ MAX_BATCH = 256  # writes in one transaction at most
 @dataclass(eq=False)
 class Tx:
     """A connection in a transaction (or, for reads, in autocommit), as the store's functions
-    use it: `execute` and `lock_events`."""
+    use it."""
 
     conn: Connection
-    events_locked: bool = False
     posts: int = 0  # feedback-loop posts inserted: the outbox's listeners hear of them
 
     async def execute(
@@ -71,12 +72,6 @@ class Tx:
         if params:
             async with self.conn.cursor() as cur:
                 await cur.executemany(query, params)
-
-    async def lock_events(self) -> None:
-        """Take EVENTS_LOCK (once per transaction) before inserting an event."""
-        if not self.events_locked:
-            await self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
-            self.events_locked = True
 
 
 Op = Callable[[Tx], Awaitable[T]]

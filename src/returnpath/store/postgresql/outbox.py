@@ -11,7 +11,7 @@ from ...core import ids
 from ...core.events import Event, EventKind
 from ...core.feedback import Call, Format, Loop, Post, PostSettlement, PostState
 from ..sql import load_queries
-from .database import Database, Tx
+from .database import EVENTS_LOCK, Database, Tx
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -20,28 +20,22 @@ WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) post; [webhooks]
 
 async def insert_event(tx: Tx, event: Event, now: float, window: float, node: str) -> int:
     """Insert an event and, in the same transaction, one post per loop (paused ones too) of the
-    event's account that wants its kind. Returns the event's id. Takes the events lock first
-    (database.EVENTS_LOCK): call it last in a transaction, after its other writes."""
-    loop_ids: list[str] = []
-    if event.account_id:  # events of no account go nowhere
-        cur = await tx.execute(Q["fan_out_loops"], (event.account_id, event.kind.value))
-        loop_ids = [row[0] for row in await cur.fetchall()]
-    await tx.lock_events()
-    cur = await tx.execute(
-        Q["insert_event"],
-        (
-            event.kind.value,
-            event.delivery_id,
-            event.message_id,
-            event.account_id,
-            event.time,
-            json.dumps(event.data),
-            node,
-        ),
-    )
-    row = await cur.fetchone()
-    assert row is not None  # RETURNING id
-    event_id = int(row[0])
+    event's account that wants its kind; events of no account go nowhere. Returns the event's
+    id. Takes the events lock (database.EVENTS_LOCK), held until the commit: call it last in a
+    transaction, after its other writes."""
+    params = {
+        "lock": EVENTS_LOCK,
+        "kind": event.kind.value,
+        "delivery_id": event.delivery_id,
+        "message_id": event.message_id,
+        "account_id": event.account_id,
+        "time": event.time,
+        "data": json.dumps(event.data),
+        "node": node,
+    }
+    row = await (await tx.execute(Q["insert_event"], params)).fetchone()
+    assert row is not None  # RETURNING
+    event_id, loop_ids = int(row[0]), row[1]
     await tx.executemany(
         Q["insert_post"],
         [(ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids],

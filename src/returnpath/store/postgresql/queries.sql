@@ -140,9 +140,14 @@ SET state = %(state)s, attempts = %(attempts)s, updated_at = %(now)s, next_attem
 WHERE id = %(id)s AND state NOT IN ('delivered', 'failed')
 
 -- name: insert_event
+-- Takes the events lock (database.EVENTS_LOCK) before the id is drawn: the row comes from the
+-- locked CTE, and the id's default is computed for each row the INSERT takes from it. Returns
+-- the id and the loops (paused ones too) that want the event (Loop.wants): its fan-out.
+WITH locked AS (SELECT pg_advisory_xact_lock(%(lock)s))
 INSERT INTO events (kind, delivery_id, message_id, account_id, time, data, node)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-RETURNING id
+SELECT %(kind)s, %(delivery_id)s, %(message_id)s, %(account_id)s, %(time)s, %(data)s, %(node)s FROM locked
+RETURNING id, ARRAY(SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
+                    WHERE l.account_id = events.account_id AND e.kind = events.kind AND events.account_id != '')
 
 -- name: delivery
 SELECT d.id, d.message_id, d.account_id, d.recipient, m.mail_from, m.envelope, d.envelope_sender,
@@ -255,11 +260,6 @@ WHERE id = %(id)s AND account_id = %(account_id)s
 
 -- name: delete_loop
 DELETE FROM loops WHERE id = %s AND account_id = %s
-
--- name: fan_out_loops
--- The loops (paused ones too) that want an event of this account and kind: Loop.wants.
-SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
-WHERE l.account_id = %s AND e.kind = %s
 
 -- name: insert_post
 INSERT INTO loop_posts (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
