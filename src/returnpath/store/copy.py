@@ -78,7 +78,7 @@ CHUNK_ROWS = 1000  # and at most this many
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    kind: str  # "int", "float", "text", "bytes", "bool"; what the backend calls it in `pgtype`
+    kind: str  # what the value is in Python: "int", "float", "text", "bytes" or "bool"
     pgtype: str = ""  # PostgreSQL's type name (udt_name: int8, float8, bool, ...) for binary COPY
 
 
