@@ -336,3 +336,13 @@ async def test_copy_rate_20000_deliveries(big_source: Path, pg_url: str) -> None
         f"{rows / took:,.0f} rows/s, {megabytes / took:.1f} MB/s of MIME"
     )
     assert counts["deliveries"] == 20_000 and counts["messages"] == 20_000
+
+
+def test_rows_are_fetched_by_size_so_that_big_messages_do_not_fill_memory() -> None:
+    columns = [copy_module.Column("id", "text"), copy_module.Column("mime", "bytes")]
+    chunks = copy_module._Chunks(columns)
+    assert chunks.size == 1  # a row of a table with bytes may be 25 MB: one first
+    assert chunks.next([("a", b"x" * 2048)]) == copy_module.CHUNK_ROWS  # small ones: many
+    assert chunks.next([("a", b"x" * 25_000_000)]) == 1
+    assert chunks.next([("a", b"x" * 1_000_000)] * 2) == 4
+    assert copy_module._Chunks([copy_module.Column("id", "int")]).size == copy_module.CHUNK_ROWS
