@@ -23,19 +23,17 @@ from ...core.model import (
     DeliveryJob,
     DeliveryState,
     DeliveryView,
-    DsnOptions,
     Returned,
-    Step,
-    Verdict,
 )
 from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
+from .. import rows as from_row
 from ..sql import load_queries
 from . import database
 from .database import Database, Tx
-from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row, post_from_row
+from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -133,18 +131,18 @@ class PostgresStore:
 
     async def account_by_token(self, api_token_hash: str) -> Account | None:
         row = await self._one(Q["account_by_token"], (api_token_hash,))
-        return _account(row) if row else None
+        return from_row.account(row) if row else None
 
     async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
         row = await self._one(Q["account_by_username"], (smtp_username,))
-        return (_account(row[:5]), row[5]) if row else None
+        return (from_row.account(row[:5]), row[5]) if row else None
 
     async def accounts(self) -> list[Account]:
-        return [_account(row) for row in await self._all(Q["accounts"])]
+        return [from_row.account(row) for row in await self._all(Q["accounts"])]
 
     async def account(self, account_id: str) -> Account | None:
         row = await self._one(Q["account_by_id"], (account_id,))
-        return _account(row) if row else None
+        return from_row.account(row) if row else None
 
     async def update_account(
         self,
@@ -165,7 +163,7 @@ class PostgresStore:
 
         async def op(tx: Tx) -> Account | None:
             row = await (await tx.execute(Q["update_account"], params)).fetchone()
-            return _account(row) if row else None
+            return from_row.account(row) if row else None
 
         return await self.db.write(op)
 
@@ -346,11 +344,11 @@ class PostgresStore:
             return await (await tx.execute(Q["claim_returns"], params)).fetchall()
 
         rows = await self.db.write(op)
-        return sorted((_returned(row) for row in rows), key=lambda r: r.received_at)
+        return sorted((from_row.returned(row) for row in rows), key=lambda r: r.received_at)
 
     async def returned(self, return_id: str) -> Returned | None:
         row = await self._one(Q["return_by_id"], (return_id,))
-        return _returned(row) if row else None
+        return from_row.returned(row) if row else None
 
     async def finish_return(
         self,
@@ -460,7 +458,7 @@ class PostgresStore:
         async def op(tx: Tx) -> list[tuple[Any, ...]]:
             return await (await tx.conn.execute(query, args)).fetchall()
 
-        return [_stored_event(row) for row in await self.db.read(op)]
+        return [from_row.stored_event(row) for row in await self.db.read(op)]
 
     async def cursor(self, name: str) -> int:
         row = await self._one(Q["cursor"], (name,))
@@ -580,14 +578,14 @@ class PostgresStore:
             if await (await tx.execute(Q["loop"], (loop_id, account_id))).fetchone() is None:
                 return None
             rows = await (await tx.execute(Q["loop_posts"], params)).fetchall()
-            return [PostView(post_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
+            return [PostView(from_row.post(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
 
         return await self.db.read(op)
 
     async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:
         """One post of the account's loop; None when there is none by that id there."""
         row = await self._one(Q["loop_post"], (item_id, loop_id, account_id))
-        return post_from_row(row) if row else None
+        return from_row.post(row) if row else None
 
     async def replay_post(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
         """Post a done or dead post again: pending, attempts 0, due now, a new retry window; its
@@ -678,11 +676,6 @@ async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_
     )
 
 
-def _account(row: Sequence[Any]) -> Account:
-    id, name, smtp_username, disabled, sender_domains = row
-    return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
-
-
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
     params = {
         "address_key": f"addr:{address}",
@@ -697,87 +690,21 @@ async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: 
     return AuthCounts(int(row[0]), int(row[1]), bool(row[2]))
 
 
-def _returned(row: Sequence[Any]) -> Returned:
-    return Returned(
-        id=row[0],
-        mailfrom=row[1],
-        rcptto=tuple(json.loads(row[2])),
-        deliveries=tuple(json.loads(row[3])),
-        client=row[4],
-        received_at=row[5],
-        raw=bytes(row[6]),
-        purged_at=row[7],
-    )
-
-
 async def _jobs(tx: Tx, rows: list[tuple[Any, ...]], owner: str) -> list[DeliveryJob]:
     message_ids = sorted({row[1] for row in rows})
-    # One bytes object per message, shared by all of its deliveries.
     mimes = {mid: bytes(mime) for mid, mime in await (await tx.execute(Q["mime"], (message_ids,))).fetchall()}
-    return [
-        DeliveryJob(
-            delivery_id=r[0],
-            message_id=r[1],
-            account_id=r[2],
-            recipient=r[3],
-            envelope_sender=r[4],
-            mime=mimes[r[1]],
-            attempts=r[5],
-            created_at=r[6],
-            expires_at=r[7],
-            tags=tuple(json.loads(r[8])),
-            dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
-            forward=bool(r[10]),
-            owner=owner,
-        )
-        for r in rows
-    ]
-
-
-def _stored_event(row: Sequence[Any]) -> StoredEvent:
-    event_id, kind, delivery_id, message_id, account_id, time, data, node = row
-    event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
-    return StoredEvent(event_id, event, node)
+    return [from_row.job(row, mimes, owner) for row in rows]
 
 
 async def _view(tx: Tx, row: Sequence[Any], *, history: bool) -> DeliveryView:
-    view = DeliveryView(
-        id=row[0],
-        message_id=row[1],
-        account_id=row[2],
-        recipient=row[3],
-        mail_from=row[4],
-        envelope=row[5],
-        envelope_sender=row[6],
-        state=DeliveryState(row[7]),
-        attempts=row[8],
-        created_at=row[9],
-        updated_at=row[10],
-        next_attempt_at=row[11],
-        expires_at=row[12],
-        tags=tuple(json.loads(row[13])),
-    )
-    if len(row) > 14:  # deliveries_by_id adds the message's options
-        view.trackbounces = bool(row[14])
-        view.dsn = DsnOptions.from_dict(json.loads(row[15])) if row[15] else None
+    view = from_row.view(row)
     if history:
         attempts = await (await tx.execute(Q["attempts"], (row[0],))).fetchall()
-        view.history = [
-            Attempt(
-                number=a[0],
-                time=a[1],
-                remote=a[2],
-                step=Step(a[3]),
-                code=a[4],
-                status=a[5],
-                text=a[6],
-                verdict=Verdict(a[7]),
-                node=a[8],
-            )
-            for a in attempts
-        ]
+        view.history = [from_row.attempt(a) for a in attempts]
         events = await (await tx.execute(Q["delivery_events"], (row[0],))).fetchall()
-        view.events = [log_record(stored.id, stored.event, stored.node) for stored in map(_stored_event, events)]
+        view.events = [
+            log_record(stored.id, stored.event, stored.node) for stored in map(from_row.stored_event, events)
+        ]
     return view
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from ...core import ids
 from ...core.events import Event, EventKind
-from ...core.feedback import Call, Format, Loop, Post, PostSettlement, PostState
+from ...core.feedback import Call, Loop, PostSettlement
+from .. import rows as from_row
 from ..sql import load_queries
 from .database import Database
 
@@ -33,35 +34,8 @@ def fan_out(conn: sqlite3.Connection, event_id: int, event: Event, now: float, w
 
 
 def loop_from_row(row: Sequence[Any]) -> Loop:
-    loop_id, account_id, url, fmt, active, secret, previous_secret, previous_until, kinds = row
-    return Loop(
-        id=loop_id,
-        account_id=account_id,
-        url=url,
-        events=frozenset(EventKind(k) for k in json.loads(kinds or "[]")),
-        secret=secret,
-        format=Format(fmt),
-        active=bool(active),
-        previous_secret=previous_secret,
-        previous_until=previous_until,
-    )
-
-
-def item_from_row(row: Sequence[Any]) -> Post:
-    return Post(
-        id=row[0],
-        loop_id=row[1],
-        event_id=row[2],
-        event_time=row[3],
-        created_at=row[4],
-        expires_at=row[5],
-        state=PostState(row[6]),
-        attempts=row[7],
-        next_attempt_at=row[8],
-        last_attempt_at=row[9],
-        last_status=row[10],
-        last_error=row[11],
-    )
+    """A loop from a row whose last column is its event kinds as a JSON list."""
+    return from_row.loop(row[:-1], json.loads(row[-1] or "[]"))
 
 
 class SqliteOutbox:
@@ -128,7 +102,7 @@ def _calls(conn: sqlite3.Connection, item_ids: list[str]) -> list[Call]:
     raws: dict[str, bytes | None] = {}
     calls = []
     for row in rows:
-        item = item_from_row(row[:12])
+        item = from_row.post(row[:12])
         kind, delivery_id, message_id, account_id, time, data = row[12:]
         event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
         mime = None

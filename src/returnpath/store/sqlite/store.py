@@ -19,18 +19,16 @@ from ...core.model import (
     DeliveryJob,
     DeliveryState,
     DeliveryView,
-    DsnOptions,
     Returned,
-    Step,
-    Verdict,
 )
 from ...core.ports import NewMessage, NodeStatus, StoredEvent
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
+from .. import rows as from_row
 from ..sql import load_queries
 from .database import Database
-from .outbox import WINDOW, SqliteOutbox, fan_out, item_from_row, loop_from_row
+from .outbox import WINDOW, SqliteOutbox, fan_out, loop_from_row
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -98,19 +96,19 @@ class SqliteStore:
 
     async def account_by_token(self, api_token_hash: str) -> Account | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_token"], (api_token_hash,)).fetchone())
-        return _account(row) if row else None
+        return from_row.account(row) if row else None
 
     async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_username"], (smtp_username,)).fetchone())
-        return (_account(row[:5]), row[5]) if row else None
+        return (from_row.account(row[:5]), row[5]) if row else None
 
     async def accounts(self) -> list[Account]:
         rows = await self.db.read(lambda c: c.execute(Q["accounts"]).fetchall())
-        return [_account(row) for row in rows]
+        return [from_row.account(row) for row in rows]
 
     async def account(self, account_id: str) -> Account | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_id"], (account_id,)).fetchone())
-        return _account(row) if row else None
+        return from_row.account(row) if row else None
 
     async def update_account(
         self,
@@ -132,7 +130,7 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> Account | None:
             if conn.execute(Q["update_account"], params).rowcount == 0:
                 return None
-            return _account(conn.execute(Q["account_by_id"], (account_id,)).fetchone())
+            return from_row.account(conn.execute(Q["account_by_id"], (account_id,)).fetchone())
 
         return await self.db.write(op)
 
@@ -316,11 +314,11 @@ class SqliteStore:
                 Q["claim_returns"], {"owner": owner, "until": lease_until, "now": now, "limit": limit}
             ).fetchall()
         )
-        return [_returned(row) for row in rows]
+        return [from_row.returned(row) for row in rows]
 
     async def returned(self, return_id: str) -> Returned | None:
         row = await self.db.read(lambda c: c.execute(Q["return_by_id"], (return_id,)).fetchone())
-        return _returned(row) if row else None
+        return from_row.returned(row) if row else None
 
     async def finish_return(
         self,
@@ -424,7 +422,7 @@ class SqliteStore:
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
         rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
-        return [_stored_event(row) for row in rows]
+        return [from_row.stored_event(row) for row in rows]
 
     async def cursor(self, name: str) -> int:
         row = await self.db.read(lambda c: c.execute(Q["cursor"], (name,)).fetchone())
@@ -543,7 +541,7 @@ class SqliteStore:
             rows = conn.execute(
                 Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit}
             ).fetchall()
-            return [PostView(item_from_row(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
+            return [PostView(from_row.post(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
 
         return await self.db.read(op)
 
@@ -556,7 +554,7 @@ class SqliteStore:
     async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:
         """One item of the account's loop; None when there is none by that id there."""
         row = await self.db.read(lambda c: c.execute(Q["outbox_item"], (item_id, loop_id, account_id)).fetchone())
-        return item_from_row(row) if row else None
+        return from_row.post(row) if row else None
 
     async def replay_post(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
         """Post a done or dead item again: pending, attempts 0, due now, a new retry window; its
@@ -622,11 +620,6 @@ def _insert_message(
     )
 
 
-def _account(row: tuple[Any, ...]) -> Account:
-    id, name, smtp_username, disabled, sender_domains = row
-    return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
-
-
 def _auth_counts(conn: sqlite3.Connection, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
     since = now - limits.window
 
@@ -636,19 +629,6 @@ def _auth_counts(conn: sqlite3.Connection, address: str, username: str, now: flo
 
     known = conn.execute(Q["auth_known"], (username, address, now - throttle.KNOWN_FOR)).fetchone()[0]
     return AuthCounts(failures(f"addr:{address}"), failures(f"user:{username}"), bool(known))
-
-
-def _returned(row: tuple[Any, ...]) -> Returned:
-    return Returned(
-        id=row[0],
-        mailfrom=row[1],
-        rcptto=tuple(json.loads(row[2])),
-        deliveries=tuple(json.loads(row[3])),
-        client=row[4],
-        received_at=row[5],
-        raw=bytes(row[6]),
-        purged_at=row[7],
-    )
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float, node: str = "") -> tuple[int, int]:
@@ -673,71 +653,16 @@ def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: fl
 def _jobs(conn: sqlite3.Connection, delivery_ids: list[str], owner: str) -> list[DeliveryJob]:
     rows = conn.execute(Q["jobs"], (json.dumps(delivery_ids),)).fetchall()
     message_ids = sorted({row[1] for row in rows})
-    # One bytes object per message, shared by all of its deliveries.
     mimes = {mid: bytes(mime) for mid, mime in conn.execute(Q["mime"], (json.dumps(message_ids),))}
-    return [
-        DeliveryJob(
-            delivery_id=r[0],
-            message_id=r[1],
-            account_id=r[2],
-            recipient=r[3],
-            envelope_sender=r[4],
-            mime=mimes[r[1]],
-            attempts=r[5],
-            created_at=r[6],
-            expires_at=r[7],
-            tags=tuple(json.loads(r[8])),
-            dsn=DsnOptions.from_dict(json.loads(r[9])) if r[9] else None,
-            forward=bool(r[10]),
-            owner=owner,
-        )
-        for r in rows
-    ]
-
-
-def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
-    event_id, kind, delivery_id, message_id, account_id, time, data, node = row
-    event = Event(EventKind(kind), delivery_id, message_id, account_id, time, json.loads(data))
-    return StoredEvent(event_id, event, node)
+    return [from_row.job(row, mimes, owner) for row in rows]
 
 
 def _view(conn: sqlite3.Connection, row: tuple[Any, ...], *, history: bool) -> DeliveryView:
-    view = DeliveryView(
-        id=row[0],
-        message_id=row[1],
-        account_id=row[2],
-        recipient=row[3],
-        mail_from=row[4],
-        envelope=row[5],
-        envelope_sender=row[6],
-        state=DeliveryState(row[7]),
-        attempts=row[8],
-        created_at=row[9],
-        updated_at=row[10],
-        next_attempt_at=row[11],
-        expires_at=row[12],
-        tags=tuple(json.loads(row[13])),
-    )
-    if len(row) > 14:  # deliveries_by_id adds the message's options
-        view.trackbounces = bool(row[14])
-        view.dsn = DsnOptions.from_dict(json.loads(row[15])) if row[15] else None
+    view = from_row.view(row)
     if history:
-        view.history = [
-            Attempt(
-                number=a[0],
-                time=a[1],
-                remote=a[2],
-                step=Step(a[3]),
-                code=a[4],
-                status=a[5],
-                text=a[6],
-                verdict=Verdict(a[7]),
-                node=a[8],
-            )
-            for a in conn.execute(Q["attempts"], (row[0],))
-        ]
+        view.history = [from_row.attempt(a) for a in conn.execute(Q["attempts"], (row[0],))]
         view.events = [
             log_record(stored.id, stored.event, stored.node)
-            for stored in map(_stored_event, conn.execute(Q["delivery_events"], (row[0],)))
+            for stored in map(from_row.stored_event, conn.execute(Q["delivery_events"], (row[0],)))
         ]
     return view
