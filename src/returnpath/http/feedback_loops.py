@@ -210,6 +210,26 @@ def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[s
     return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
+# What /posts and its 0.1 name /deliveries share.
+_listing = (
+    _id,
+    {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
+    },
+)
+
+
+def _posts(key: str) -> dict[str, Any]:
+    """The answer of a listing of posts, under `key`."""
+    return _ok("the posts", {"type": "object", "properties": {key: {"type": "array", "items": _delivery}}})
+
+
+_replayed = _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202")
+
+
 def _op(
     op_id: str,
     summary: str,
@@ -295,32 +315,16 @@ paths: dict[str, Any] = {
         "get": _op(
             "listFeedbackLoopPosts",
             "The loop's posts, newest event first, with their last status and error",
-            _ok("the posts", {"type": "object", "properties": {"posts": {"type": "array", "items": _delivery}}}),
-            params=(
-                _id,
-                {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
-                },
-            ),
+            _posts("posts"),
+            params=_listing,
         )
     },
     "/v1/feedback-loops/{id}/deliveries": {
         "get": _op(
             "listFeedbackLoopDeliveries",
             "The loop's posts under their old name (0.1); the same as /posts, in a `deliveries` key",
-            _ok("the posts", {"type": "object", "properties": {"deliveries": {"type": "array", "items": _delivery}}}),
-            params=(
-                _id,
-                {"name": "state", "in": "query", "schema": {"enum": list(ITEM_STATES)}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
-                },
-            ),
+            _posts("deliveries"),
+            params=_listing,
         )
     },
     "/v1/feedback-loops/{id}/replay": {
@@ -334,7 +338,7 @@ paths: dict[str, Any] = {
         "post": _op(
             "replayFeedbackLoopPost",
             "Post one done or dead post again, with a new retry window",
-            _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+            _replayed,
             params=(_id, _item),
         )
     },
@@ -342,7 +346,7 @@ paths: dict[str, Any] = {
         "post": _op(
             "replayFeedbackLoopDelivery",
             "The same as /posts/{item}/replay (the name of 0.1)",
-            _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202"),
+            _replayed,
             params=(_id, _item),
         )
     },
