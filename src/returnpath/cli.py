@@ -292,6 +292,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 async def _refuse_a_used_store(settings: Settings) -> None:
     """`init` on a shared store: only an empty one. A second node shares the first node's
     secret and accounts, so it is set up from that node's returnpath.toml, not by `init`."""
+    from .config import display_url
     from .store import open_store
 
     store = open_store(settings)
@@ -299,22 +300,11 @@ async def _refuse_a_used_store(settings: Settings) -> None:
     try:
         if await store.accounts():
             raise InputError(
-                f"{_safe_url(settings.storage.url)} is in use already: to add a node, copy the first node's "
+                f"{display_url(settings.storage.url)} is in use already: to add a node, copy the first node's "
                 "returnpath.toml (same secret and store) and change its [node] name and listen addresses"
             )
     finally:
         await store.close()
-
-
-def _safe_url(url: str) -> str:
-    """A store URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -325,7 +315,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = config.load(args.config)
     before, after = asyncio.run(open_store(settings).migrate())
-    where = _safe_url(settings.storage.url)
+    where = config.display_url(settings.storage.url)
     if before == after:
         print(f"returnpath: {where} is at schema version {after}, the newest this returnpath knows")
     else:

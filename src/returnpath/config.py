@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
 from .core.retry import RetryPolicy
 from .core.throttle import AuthLimits
@@ -354,7 +355,16 @@ def store_backend(url: str) -> str:
     for prefix, backend in STORE_SCHEMES.items():
         if url.startswith(prefix) and len(url) > len(prefix):
             return backend
-    raise ConfigError(f"storage.url {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
+    raise ConfigError(f"storage.url {display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
+
+
+def display_url(url: str) -> str:
+    """A store URL as messages show it: its password, if it has one, as ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_hostport(value: str, name: str) -> tuple[str, int]:

@@ -34,8 +34,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, LiteralString, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
+from ..config import display_url
 from ..errors import InputError, StoreError
 
 if TYPE_CHECKING:  # psycopg is imported when a PostgreSQL URL is given
@@ -232,15 +233,7 @@ def _side(url: str) -> _Side:
         return _Sqlite(Path(url[len("sqlite:///") :]))
     if url.startswith(("postgresql://", "postgres://")):
         return _Postgres(url)
-    raise InputError(f"{_hide_password(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
-
-
-def _hide_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    raise InputError(f"{display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
 
 def _ident(name: str) -> str:
@@ -405,7 +398,7 @@ class _Postgres(_Side):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.display = _hide_password(url)
+        self.display = display_url(url)
         self.conn: AsyncConnection[TupleRow] | None = None
 
     def _conn(self) -> AsyncConnection[TupleRow]:
