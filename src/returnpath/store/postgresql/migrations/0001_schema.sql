@@ -82,6 +82,9 @@ CREATE TABLE events (
 CREATE INDEX events_delivery ON events (delivery_id);
 CREATE INDEX events_account ON events (account_id, id);
 CREATE INDEX events_time ON events (time);
+-- Each node's log writer reads its own events after its cursor (as SQLite's version 4 has it):
+-- without this, an idle node's writer would scan every other node's events since its cursor.
+CREATE INDEX events_node ON events (node, id);
 
 CREATE TABLE cursors (
     name   TEXT PRIMARY KEY,
