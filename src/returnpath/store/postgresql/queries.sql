@@ -412,17 +412,20 @@ FROM nodes n ORDER BY n.name
 
 -- name: release_log_holds
 -- The nodes this holder wrote the events of while they were silent and that are heard from
--- again (logs.py): let go, so that each writes its own events again.
-UPDATE nodes SET log_holder = NULL, log_held_until = NULL
+-- again (logs.py): handed back, so that each writes its own events again (its hold, run out
+-- already, lets another take it over should it go silent again before it holds it itself).
+UPDATE nodes SET log_holder = name, log_held_until = %(now)s
 WHERE log_holder = %(holder)s AND name <> %(holder)s AND heartbeat_at >= %(dead_before)s
 
 -- name: hold_logs
--- The holder's own node, and every node silent since before :dead_before, that nobody else
+-- The holder's own node, and every node silent since before the given time, that nobody else
 -- holds now: held (or held longer) by this holder. Row by row atomic, on both backends: an
 -- UPDATE of a row another transaction changes meanwhile waits for it and checks its WHERE
 -- again (PostgreSQL's READ COMMITTED), so that two would-be holders never both get a row.
+-- A silent node whose log nobody ever held is not taken: its row was copied from an SQLite
+-- store (whose one writer has one cursor for every node), or it ran before holds existed.
 UPDATE nodes SET log_holder = %(holder)s, log_held_until = %(until)s
-WHERE (name = %(holder)s OR heartbeat_at < %(dead_before)s)
+WHERE (name = %(holder)s OR (heartbeat_at < %(dead_before)s AND log_holder IS NOT NULL))
   AND (log_holder IS NULL OR log_holder = %(holder)s OR log_held_until < %(now)s)
 RETURNING name
 
