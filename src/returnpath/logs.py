@@ -14,6 +14,32 @@ the middle of a write is cut off when the file is next opened. A file that was m
 removed (log rotation) is noticed before each batch and the writer starts a new one at the
 same path; SIGHUP makes it reopen its files at once.
 
+On a store several nodes share (PostgreSQL), each node's writer writes the events its own
+workers recorded, after its own cursor (`logs/<node>`), so that every event is in the files of
+one node; each line names the `node` that recorded it. A node gone for good (its machine dead)
+would leave its last events, recorded but not yet written, only in the store, and hold purges
+back. So the writer of a node *holds* each node whose events it writes, in the store (the
+node's row: `log_holder`, until `log_held_until`), renewing the hold four times in each
+`[node] takeover_after` (60 s): its own node, and every node silent (no heartbeat) for that long
+whose hold has run out. It writes a node it took over like its own: that node's events after
+that node's cursor, to its own files, the lines naming the node that recorded them, and moves
+that node's cursor. Taking a hold is one UPDATE per node row, atomic on both backends, so that
+of several live nodes one writes a gone node's events at a time; the others see it held. A node
+that comes back finds its log held and waits; the holder sees its heartbeat at its next renewal
+and hands it back, and it goes on from its cursor, which is past what was written for it. A
+cursor moves by compare-and-set from where its writer read it, so that a writer whose hold ran
+out while it was stopped never moves a cursor back: it notices, says so, and lets go. Purges
+delete no event that waits for a writer (`logged`), and a node with none waiting (idle, or taken
+over) holds nothing back. `returnpath nodes --forget NAME` removes a node gone for good once
+none of its events waits.
+
+What holds: every event is written, to the files of the node that recorded it or, when that
+node went silent for good before writing it, of the one node that held it after it. An event
+is written twice only when a writer stopped between appending a batch and moving the cursor:
+after a crash (the writer that takes over, its own node restarted or another, writes the batch
+again), or after a pause longer than its hold (another took over meanwhile). Both lines carry
+the same `event_id`; the pause is logged as an error naming the events.
+
 The workers, which serve `/healthz`, see the writer only through the store: `LogWatch` reads
 its cursor and the first event after it, and calls the writer stalled when events have been
 waiting for `[logs] stall_after` without the cursor moving. That needs no write of the
@@ -245,7 +271,7 @@ class LogWriter:
                 self.takeover_after,
             )
         for back in sorted(set(self.held) - set(held) - {self.node}):
-            log.info("node %s is back: it writes its own events again", back)
+            log.info("node %s is back (it writes its own events again) or forgotten: this node lets it go", back)
         if not own and not self._yielded:
             log.warning(
                 "another node writes this node's events, taken for gone while it was silent; "
