@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", "bring the store's schema to this version of returnpath (both backends)")
     p = command("nodes", "the nodes sharing the store: last heartbeat and the work each holds")
     p.add_argument("--json", action="store_true", help="one JSON object per node")
+    p.add_argument(
+        "--forget",
+        metavar="NAME",
+        help="remove a node gone for good from the list; refused while it may be alive or any of its events "
+        "waits for a log writer",
+    )
     p = command("store", "copy a store's data to another (from SQLite to PostgreSQL, say)")
     p.add_argument("action", choices=["copy"])
     p.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH or postgresql://...")
@@ -329,6 +335,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     from . import config
 
     settings = config.load(args.config)
+    if args.forget is not None:
+        return _forget_node(settings, args.forget)
     nodes = asyncio.run(_with_store(settings, lambda s: s.nodes()))
     now = time.time()
     for node in nodes:
@@ -358,6 +366,36 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             )
     if not nodes:
         print("returnpath: no node has sent a heartbeat yet (`returnpath serve` does)", file=sys.stderr)
+    return 0
+
+
+def _forget_node(settings: Settings, name: str) -> int:
+    """`nodes --forget NAME`: only a node silent for `[node] takeover_after` (a live node has
+    taken its log over by then) none of whose events waits to be written."""
+    import asyncio
+
+    from .logs import cursor_name
+
+    now, after = time.time(), settings.node.takeover_after
+    # An SQLite store's one writer writes every node's events, after one cursor.
+    found = asyncio.run(
+        _with_store(settings, lambda s: s.forget_node(name, cursor_name(name if s.shared else None), now - after))
+    )
+    if found is None:
+        raise InputError(f"no node named {name!r} (`returnpath nodes` lists them)")
+    heartbeat_at, waiting = found
+    silent = now - heartbeat_at
+    if silent <= after:
+        raise InputError(
+            f"node {name!r} was heard from {silent:.0f} s ago and may be alive: forget a node only once it has "
+            f"been silent for [node] takeover_after ({after:.0f} s)"
+        )
+    if waiting:
+        raise InputError(
+            f"{waiting} events of node {name!r} are in no log file yet: a live node writes them to its own "
+            f"(it takes a node over after [node] takeover_after, {after:.0f} s, of silence); try again then"
+        )
+    print(f"returnpath: node {name!r} forgotten (silent for {silent:.0f} s; its events are all in log files)")
     return 0
 
 

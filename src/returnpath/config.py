@@ -178,6 +178,10 @@ class NodeSettings:
 
     name: str = setting("", "shown in attempts, events and `returnpath nodes`; unique per node; '' for the host name")
     heartbeat: Duration = setting(Duration(5), "how often the node tells the store it is alive")
+    takeover_after: Duration = setting(
+        Duration(60),
+        "a node silent this long is taken for gone: a live node writes its events to its own log files until it is back",
+    )
 
 
 @dataclass
@@ -496,6 +500,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"node.name = {name!r}: expected up to 64 characters, no spaces and no '/'")
     if settings.node.heartbeat <= 0 or settings.node.heartbeat * 3 > settings.delivery.lease:
         raise ConfigError("node.heartbeat must be positive and at most a third of delivery.lease")
+    if settings.node.takeover_after < 3 * settings.node.heartbeat:
+        # `returnpath nodes` calls a node alive until three heartbeats are missed
+        raise ConfigError("node.takeover_after must be at least three times node.heartbeat")
 
 
 def _validate_servers(settings: Settings) -> None:

@@ -14,6 +14,32 @@ the middle of a write is cut off when the file is next opened. A file that was m
 removed (log rotation) is noticed before each batch and the writer starts a new one at the
 same path; SIGHUP makes it reopen its files at once.
 
+On a store several nodes share (PostgreSQL), each node's writer writes the events its own
+workers recorded, after its own cursor (`logs/<node>`), so that every event is in the files of
+one node; each line names the `node` that recorded it. A node gone for good (its machine dead)
+would leave its last events, recorded but not yet written, only in the store, and hold purges
+back. So the writer of a node *holds* each node whose events it writes, in the store (the
+node's row: `log_holder`, until `log_held_until`), renewing the hold four times in each
+`[node] takeover_after` (60 s): its own node, and every node silent (no heartbeat) for that long
+whose hold has run out. It writes a node it took over like its own: that node's events after
+that node's cursor, to its own files, the lines naming the node that recorded them, and moves
+that node's cursor. Taking a hold is one UPDATE per node row, atomic on both backends, so that
+of several live nodes one writes a gone node's events at a time; the others see it held. A node
+that comes back finds its log held and waits; the holder sees its heartbeat at its next renewal
+and hands it back, and it goes on from its cursor, which is past what was written for it. A
+cursor moves by compare-and-set from where its writer read it, so that a writer whose hold ran
+out while it was stopped never moves a cursor back: it notices, says so, and lets go. Purges
+delete no event that waits for a writer (`logged`), and a node with none waiting (idle, or taken
+over) holds nothing back. `returnpath nodes --forget NAME` removes a node gone for good once
+none of its events waits.
+
+What holds: every event is written, to the files of the node that recorded it or, when that
+node went silent for good before writing it, of the one node that held it after it. An event
+is written twice only when a writer stopped between appending a batch and moving the cursor:
+after a crash (the writer that takes over, its own node restarted or another, writes the batch
+again), or after a pause longer than its hold (another took over meanwhile). Both lines carry
+the same `event_id`; the pause is logged as an error naming the events.
+
 The workers, which serve `/healthz`, see the writer only through the store: `LogWatch` reads
 its cursor and the first event after it, and calls the writer stalled when events have been
 waiting for `[logs] stall_after` without the cursor moving. That needs no write of the
@@ -29,7 +55,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -48,25 +74,42 @@ def cursor_name(node: str | None) -> str:
 
 
 BATCH = 2000
+TAKEOVER_AFTER = 60.0  # seconds of silence after which a node's events are written by another
 MAX_BACKOFF = 5.0  # seconds between tries while writing fails
 REPORT_EVERY = 60.0  # seconds between log messages while the writer stays stalled
 
 
 class LogWriter:
-    """Appends the events' lines to the log files; survives a full disk, follows rotation."""
+    """Appends the events' lines to the log files; survives a full disk, follows rotation, and
+    on a shared store writes the events of nodes that are gone too (module docstring)."""
 
-    def __init__(self, store: Store, folder: Path, *, node: str | None = None, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        store: Store,
+        folder: Path,
+        *,
+        node: str | None = None,
+        poll_interval: float = 0.2,
+        takeover_after: float = TAKEOVER_AFTER,
+    ) -> None:
         self.store = store
         # On a store several nodes share, each node writes the events its own workers
         # recorded (`node`), so that every event is in the files of exactly one node.
         self.node = node
-        self.cursor_name = cursor_name(node)
         self.folder = folder
         self.poll_interval = poll_interval
+        self.takeover_after = takeover_after
         self._files: dict[str, int] = {}  # log name -> open file descriptor
-        # The last event written to the files: ahead of the store's cursor when moving that
-        # failed, so that the same lines are not written again meanwhile.
-        self._written = 0
+        # By node: the last event written to the files, ahead of the store's cursor when
+        # moving that failed, so that the same lines are not written again meanwhile (kept
+        # while another writer holds the node: moved past when this one holds it again).
+        self._written: dict[str | None, int] = {}
+        # The nodes whose events this writer writes (its own first), as the store granted
+        # them, until when (wall time), and when to ask again (monotonic time).
+        self.held: list[str] = []
+        self._held_until = float("-inf")
+        self._hold_at = float("-inf")
+        self._yielded = False  # whether another writer holds this one's own node
         self.stalled_since: float | None = None  # wall time of the first failure of a stall
         self.error: str | None = None  # what went wrong last, while stalled
         self._reported_at = 0.0
@@ -142,18 +185,35 @@ class LogWriter:
     # ---- writing ---------------------------------------------------------------------------
 
     async def drain(self) -> int:
-        """Write every event committed so far; returns how many lines were written.
+        """Write every event committed so far (of each node this writer holds, on a shared
+        store); returns how many lines were written.
 
         Raises OSError when a log file cannot be written and StoreError when the store cannot
-        be read or the cursor moved; nothing is lost then, the next call starts where this
+        be read or a cursor moved; nothing is lost then, the next call starts where this
         one stopped."""
+        if self.node is None:
+            return await self._drain(None)
+        await self._hold()
         written = 0
-        cursor = await self.store.cursor(self.cursor_name)
-        if self._written > cursor:
-            cursor = self._written
-            await self.store.set_cursor(self.cursor_name, cursor)  # a move that failed last time
+        for node in list(self.held):
+            written += await self._drain(node)
+        return written
+
+    async def _drain(self, node: str | None) -> int:
+        """Write the events of `node` (None: every event) after its cursor."""
+        written = 0
+        cursor = await self.store.cursor(cursor_name(node))
+        pending = self._written.get(node, 0)
+        if pending > cursor:  # a move that failed last time
+            if not await self._move(node, cursor, pending):
+                return 0
+            cursor = pending
         while True:
-            batch = await self.store.events(after=cursor, limit=BATCH, node=self.node)
+            if node is not None:
+                await self._hold()  # renewed as it goes, over a long backlog
+                if node not in self.held:
+                    return written
+            batch = await self.store.events(after=cursor, limit=BATCH, node=node)
             if not batch:
                 return written
             lines: dict[str, list[str]] = {}
@@ -164,8 +224,62 @@ class LogWriter:
                     lines.setdefault(name, []).append(json_line(record) + "\n")
             self._append(lines)
             written += sum(len(chunk) for chunk in lines.values())
-            cursor = self._written = batch[-1].id
-            await self.store.set_cursor(self.cursor_name, cursor)
+            self._written[node] = batch[-1].id
+            if not await self._move(node, cursor, batch[-1].id):
+                return written
+            cursor = batch[-1].id
+
+    async def _move(self, node: str | None, old: int, new: int) -> bool:
+        """Move the cursor of `node` from `old` (read before the lines were written) to `new`;
+        False when another writer moved it meanwhile: this one's hold had run out (it was
+        stopped, or the store slow) and the other one took over, so these lines are the
+        other's too. This writer stops writing that node's events until granted it again."""
+        if await self.store.move_cursor(cursor_name(node), old, new):
+            self._written.pop(node, None)
+            return True
+        # `_written` stays: the lines are in this node's files, so that when it holds the node
+        # again, the cursor moves past them (if the other writer has not yet).
+        if node in self.held:
+            self.held.remove(node)
+        self._hold_at = float("-inf")
+        log.error(
+            "another node took over writing the events of node %s while this one was writing them: "
+            "the lines of events %d to %d may be in its log files as well as in this node's",
+            node,
+            old + 1,
+            new,
+        )
+        return False
+
+    async def _hold(self) -> None:
+        """Ask the store which nodes' events to write, when due: its own node (unless another
+        node took it over while this one was silent), and each node silent for
+        `takeover_after` that no other writer holds."""
+        assert self.node is not None
+        now = time.time()
+        if time.monotonic() < self._hold_at and now < self._held_until:
+            return
+        held = await self.store.hold_logs(self.node, now, now + self.takeover_after, now - self.takeover_after)
+        self._held_until = now + self.takeover_after
+        own = self.node in held
+        # Renewed four times a hold; asked again every second while another holds its own.
+        self._hold_at = time.monotonic() + (self.takeover_after / 4 if own else min(1.0, self.takeover_after / 4))
+        for gone in sorted(set(held) - set(self.held) - {self.node}):
+            log.warning(
+                "node %s has been silent for more than %.0f s: this node writes its events to its log files now",
+                gone,
+                self.takeover_after,
+            )
+        for back in sorted(set(self.held) - set(held) - {self.node}):
+            log.info("node %s is back (it writes its own events again) or forgotten: this node lets it go", back)
+        if not own and not self._yielded:
+            log.warning(
+                "another node writes this node's events, taken for gone while it was silent; "
+                "this node writes them again when that one lets go (within %.0f s)",
+                self.takeover_after / 4,
+            )
+        self._yielded = not own
+        self.held = sorted(held, key=lambda node: (node != self.node, node))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set, then drain once more. Never raises: while writing fails it
@@ -211,6 +325,21 @@ class LogWriter:
             error,
             exc_info=None if expected else exc,
         )
+
+
+async def logged(store: Store, nodes: Iterable[str | None]) -> int:
+    """The newest event id up to which every event of `nodes` (None: of everybody, an SQLite
+    store's one writer) is in the log files, for purges: the least of their cursors, except
+    that a node none of whose events waits holds nothing back (an idle node, or one whose
+    events another node has written since it went) — up to the highest cursor, below which
+    no event can still be committed (ids ascend in commit order)."""
+    cursors = {node: await store.cursor(cursor_name(node)) for node in nodes}
+    bound = max(cursors.values(), default=0)
+    for node, cursor in cursors.items():  # after reading every cursor: see above
+        waiting = await store.events(after=cursor, limit=1, node=node)
+        if waiting:
+            bound = min(bound, waiting[0].id - 1)
+    return bound
 
 
 def _is_at(fd: int, path: Path) -> bool:

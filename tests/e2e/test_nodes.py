@@ -38,7 +38,7 @@ def test_migrate_says_the_store_is_current(make_server: ServerFactory) -> None:
     server = make_server(start=False)
     result = server.cli("migrate")
     assert result.returncode == 0, result.stderr
-    assert "is at schema version 4, the newest" in result.stdout
+    assert "is at schema version 5, the newest" in result.stdout
 
 
 MESSAGE = b"From: shop@example.com\r\nTo: b@example.net\r\nSubject: order\r\n\r\nThanks.\r\n"
@@ -68,3 +68,38 @@ def test_two_nodes_on_one_postgresql_share_the_work_and_log_each_event_once(
             assert sorted(json.loads(line)["id"] for line in shown.stdout.splitlines()) == sorted(ids)
             names = {node["name"]: node for node in _nodes(one.cli("nodes", "--json"))}
             assert sorted(names) == ["node-1", "node-2"] and all(n["alive"] for n in names.values())
+
+
+def test_a_node_gone_for_good_has_its_events_written_by_a_live_node_and_is_forgotten(
+    tmp_path: Path, pg_url: str, sink: Sink
+) -> None:
+    changes: dict[str, Any] = {
+        "workers": 1,
+        "node__heartbeat": 0.5,
+        "node__takeover_after": 2.0,
+        "delivery__routes": {"*": sink.route},
+    }
+    one = Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes)
+    # node-2 cannot write its log files (its log folder is a file), delivers, and dies.
+    two = Server(tmp_path / "node2", like=one, node__name="node-2", logs__dir="blocked", **changes)
+    (tmp_path / "node2" / "blocked").write_text("not a folder\n")
+    with two:
+        ids = list(two.submit_smtp("shop@example.com", ["r1@example.net", "r2@example.net"], MESSAGE).values())
+        two.wait_final(ids)
+        two.kill()
+
+    def refusal() -> str:
+        result = one.cli("nodes", "--forget", "node-2")
+        assert result.returncode == 1, result.stdout
+        return result.stderr
+
+    # Its events are in no log file: it cannot be forgotten (first it may still be alive).
+    wait_for(lambda: "2 events of node 'node-2' are in no log file yet" in refusal(), what="node-2 taken for gone")
+    with one:
+        one.wait_logged("deliveries", ids)  # node-1 wrote them, once, naming who recorded them
+        assert sorted(line["id"] for line in one.log("deliveries")) == sorted(ids)
+        assert {line["node"] for line in one.log("deliveries")} == {"node-2"}
+        forgotten = one.cli("nodes", "--forget", "node-2")
+        assert forgotten.returncode == 0, forgotten.stderr
+        assert [node["name"] for node in _nodes(one.cli("nodes", "--json"))] == ["node-1"]
+        assert "node node-2 has been silent for more than 2 s: this node writes its events" in one.stderr()

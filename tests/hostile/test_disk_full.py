@@ -198,7 +198,7 @@ class FullDisk:
 async def test_lines_are_not_written_again_while_the_cursor_cannot_be_moved(store: SqliteStore, tmp_path: Path) -> None:
     account = await an_account(store)
     delivered = await record_outcomes(store, account, ["a@example.test", "b@example.test"])
-    writer = LogWriter(FullDisk(store, "set_cursor", failures=3), tmp_path / "logs")  # type: ignore[arg-type]
+    writer = LogWriter(FullDisk(store, "move_cursor", failures=3), tmp_path / "logs")  # type: ignore[arg-type]
     try:
         for _ in range(3):
             with pytest.raises(StoreError):

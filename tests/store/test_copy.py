@@ -274,7 +274,7 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store("postgresql://rp:secret@127.0.0.1:1/x", _sqlite_url(tmp_path / "t.db"))
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE accounts (id TEXT)").connection.close()
-    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 4: run `returnpath migrate`"):
+    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 5: run `returnpath migrate`"):
         await copy_store(_sqlite_url(old), _sqlite_url(tmp_path / "t.db"))
     same = tmp_path / "same.db"
     with pytest.raises(InputError, match="the same file"):

@@ -80,6 +80,7 @@ def test_retention_keeps_forever_at_0_or_forever(tmp_path: Path) -> None:
         ),
         ("[smtp.inbound]\ndata_timeout = 0\n", "smtp.inbound.data_timeout must be positive"),
         ("[http]\nmax_connections_per_address = 0\n", "http.max_connections_per_address must be at least 1"),
+        ("[node]\ntakeover_after = 10\n", "node.takeover_after must be at least three times node.heartbeat"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:

@@ -202,6 +202,23 @@ class Store(LoopStore, Protocol):
         """Every node that has sent a heartbeat, with what its workers hold leased now."""
         ...
 
+    async def hold_logs(self, holder: str, now: float, until: float, dead_before: float) -> list[str]:
+        """The nodes whose events the log writer of node `holder` is to write (logs.py), held
+        for it until `until`: its own node, and each node whose last heartbeat is before
+        `dead_before`, unless another writer holds that node and its hold has not run out
+        (before `now`). A node that needs its heartbeat row to be held: one without is not.
+        Nodes `holder` held that are heard from again (heartbeat since `dead_before`) are let
+        go first. Each node's hold is taken atomically: two writers never both get one."""
+        ...
+
+    async def forget_node(self, name: str, cursor: str, dead_before: float) -> tuple[float, int] | None:
+        """The node's last heartbeat and how many of its events are after `cursor` (its log
+        writer's: not in any log file yet); None when no such node. Its row is deleted (it is
+        listed no more, and holds purges back no more) only when that heartbeat is before
+        `dead_before` and no event waits. Its cursor stays: if it ever comes back, it goes on
+        from there."""
+        ...
+
     # accounts
     async def create_account(
         self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float
@@ -370,3 +387,7 @@ class Store(LoopStore, Protocol):
     async def cursor(self, name: str) -> int: ...
 
     async def set_cursor(self, name: str, value: int) -> None: ...
+
+    async def move_cursor(self, name: str, old: int, new: int) -> bool:
+        """Set the cursor to `new` if it is at `old` still (or missing); whether it was."""
+        ...

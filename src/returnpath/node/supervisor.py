@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .. import __version__
+from .. import __version__, logs
 from ..config import Settings, parse_hostport
 from ..core.ports import NodeStatus, Store
 from ..errors import ReturnpathError, StartError
-from ..logs import LogWriter, cursor_name
+from ..logs import LogWriter
 from ..private import warn_if_loose
 from ..store import open_store
 
@@ -168,7 +168,12 @@ class Supervisor:
         store = open_store(self.settings)
         await store.open()
         # Shared by several nodes, each writes the events its own workers recorded.
-        writer = LogWriter(store, self.settings.path(self.settings.logs.dir), node=self.node if store.shared else None)
+        writer = LogWriter(
+            store,
+            self.settings.path(self.settings.logs.dir),
+            node=self.node if store.shared else None,
+            takeover_after=self.settings.node.takeover_after,
+        )
         loop.add_signal_handler(signal.SIGHUP, writer.reopen)  # logrotate's postrotate
         # A previous run's in-flight work: try it again now. On SQLite that is everything
         # leased (nobody else can be running: the data folder's lock), on a shared store this
@@ -299,13 +304,12 @@ class Supervisor:
         return total
 
     async def logged(self, store: Store) -> int:
-        """The newest event id every log writer has written: on a shared store, the least of
-        the cursors of the nodes that have sent heartbeats (a node removed from `nodes` no
-        longer holds purges back)."""
+        """The newest event id every log writer has written (logs.logged): on a shared store,
+        of the nodes that have sent heartbeats (a node removed from `nodes` no longer holds
+        purges back)."""
         if not store.shared:
-            return await store.cursor(cursor_name(None))
-        names = {node.name for node in await store.nodes()} | {self.node}
-        return min([await store.cursor(cursor_name(name)) for name in sorted(names)])
+            return await logs.logged(store, [None])
+        return await logs.logged(store, sorted({node.name for node in await store.nodes()} | {self.node}))
 
     async def stop_workers(self) -> None:
         for worker in self.workers:

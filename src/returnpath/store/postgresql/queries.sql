@@ -409,3 +409,39 @@ SELECT n.name, n.host, n.pid, n.version, n.listen, n.started_at, n.heartbeat_at,
     (SELECT count(*) FROM loop_posts o
      WHERE starts_with(o.lease_owner, n.name || '/') AND o.lease_until >= %(now)s)
 FROM nodes n ORDER BY n.name
+
+-- name: release_log_holds
+-- The nodes this holder wrote the events of while they were silent and that are heard from
+-- again (logs.py): handed back, so that each writes its own events again (its hold, run out
+-- already, lets another take it over should it go silent again before it holds it itself).
+UPDATE nodes SET log_holder = name, log_held_until = %(now)s
+WHERE log_holder = %(holder)s AND name <> %(holder)s AND heartbeat_at >= %(dead_before)s
+
+-- name: hold_logs
+-- The holder's own node, and every node silent since before the given time, that nobody else
+-- holds now: held (or held longer) by this holder. Row by row atomic, on both backends: an
+-- UPDATE of a row another transaction changes meanwhile waits for it and checks its WHERE
+-- again (PostgreSQL's READ COMMITTED), so that two would-be holders never both get a row.
+-- A silent node whose log nobody ever held is not taken: its row was copied from an SQLite
+-- store (whose one writer has one cursor for every node), or it ran before holds existed.
+UPDATE nodes SET log_holder = %(holder)s, log_held_until = %(until)s
+WHERE (name = %(holder)s OR (heartbeat_at < %(dead_before)s AND log_holder IS NOT NULL))
+  AND (log_holder IS NULL OR log_holder = %(holder)s OR log_held_until < %(now)s)
+RETURNING name
+
+-- name: move_cursor
+-- Compare and set: moved only from where the mover read it, so that a writer that lost its
+-- hold meanwhile never moves a cursor back (logs.py).
+INSERT INTO cursors (name, value) VALUES (%(name)s, %(new)s)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE cursors.value = %(old)s
+RETURNING value
+
+-- name: forgetting_node
+-- A node's last heartbeat, and how many of its events are after its log writer's cursor.
+SELECT n.heartbeat_at,
+    (SELECT count(*) FROM events e WHERE e.node = n.name
+        AND e.id > COALESCE((SELECT c.value FROM cursors c WHERE c.name = %(cursor)s), 0))
+FROM nodes n WHERE n.name = %(name)s FOR UPDATE OF n
+
+-- name: forget_node
+DELETE FROM nodes WHERE name = %(name)s

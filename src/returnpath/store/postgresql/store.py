@@ -109,6 +109,26 @@ class PostgresStore:
 
         return [NodeStatus(*row) for row in await self.db.read(op)]
 
+    async def hold_logs(self, holder: str, now: float, until: float, dead_before: float) -> list[str]:
+        params = {"holder": holder, "now": now, "until": until, "dead_before": dead_before}
+
+        async def op(tx: Tx) -> list[str]:
+            await tx.execute(Q["release_log_holds"], params)
+            return sorted(row[0] for row in await (await tx.execute(Q["hold_logs"], params)).fetchall())
+
+        return await self.db.write(op)
+
+    async def forget_node(self, name: str, cursor: str, dead_before: float) -> tuple[float, int] | None:
+        async def op(tx: Tx) -> tuple[float, int] | None:
+            row = await (await tx.execute(Q["forgetting_node"], {"name": name, "cursor": cursor})).fetchone()
+            if row is None:
+                return None
+            if row[0] < dead_before and row[1] == 0:
+                await tx.execute(Q["forget_node"], {"name": name})
+            return float(row[0]), int(row[1])
+
+        return await self.db.write(op)
+
     # ---- accounts ----------------------------------------------------------------------------
 
     async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float) -> None:
@@ -469,6 +489,13 @@ class PostgresStore:
             await tx.execute(Q["set_cursor"], (name, value))
 
         await self.db.write(op)
+
+    async def move_cursor(self, name: str, old: int, new: int) -> bool:
+        async def op(tx: Tx) -> bool:
+            cur = await tx.execute(Q["move_cursor"], {"name": name, "old": old, "new": new})
+            return await cur.fetchone() is not None
+
+        return await self.db.write(op)
 
     # ---- feedback loops; each scoped by account ----------------------------------------------
 

@@ -326,6 +326,42 @@ SELECT n.name, n.host, n.pid, n.version, n.listen, n.started_at, n.heartbeat_at,
         AND substr(p.lease_owner, 1, length(n.name) + 1) = n.name || '/')
 FROM nodes n ORDER BY n.name
 
+-- name: release_log_holds
+-- The nodes this holder wrote the events of while they were silent and that are heard from
+-- again (logs.py): handed back, so that each writes its own events again (its hold, run out
+-- already, lets another take it over should it go silent again before it holds it itself).
+UPDATE nodes SET log_holder = name, log_held_until = :now
+WHERE log_holder = :holder AND name <> :holder AND heartbeat_at >= :dead_before
+
+-- name: hold_logs
+-- The holder's own node, and every node silent since before the given time, that nobody else
+-- holds now: held (or held longer) by this holder. Row by row atomic, on both backends: an
+-- UPDATE of a row another transaction changes meanwhile waits for it and checks its WHERE
+-- again (PostgreSQL's READ COMMITTED), so that two would-be holders never both get a row.
+-- A silent node whose log nobody ever held is not taken: its row was copied from an SQLite
+-- store (whose one writer has one cursor for every node), or it ran before holds existed.
+UPDATE nodes SET log_holder = :holder, log_held_until = :until
+WHERE (name = :holder OR (heartbeat_at < :dead_before AND log_holder IS NOT NULL))
+  AND (log_holder IS NULL OR log_holder = :holder OR log_held_until < :now)
+RETURNING name
+
+-- name: move_cursor
+-- Compare and set: moved only from where the mover read it, so that a writer that lost its
+-- hold meanwhile never moves a cursor back (logs.py).
+INSERT INTO cursors (name, value) VALUES (:name, :new)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE cursors.value = :old
+RETURNING value
+
+-- name: forgetting_node
+-- A node's last heartbeat, and how many of its events are after its log writer's cursor.
+SELECT n.heartbeat_at,
+    (SELECT count(*) FROM events e WHERE e.node = n.name
+        AND e.id > COALESCE((SELECT c.value FROM cursors c WHERE c.name = :cursor), 0))
+FROM nodes n WHERE n.name = :name
+
+-- name: forget_node
+DELETE FROM nodes WHERE name = :name
+
 -- name: purge_posts
 -- Done posts answered before :done, dead ones given up before :dead; a batch at a time, so
 -- that the writer is never held for long.

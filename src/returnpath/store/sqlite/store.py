@@ -73,6 +73,26 @@ class SqliteStore:
         rows = await self.db.read(lambda c: c.execute(Q["nodes"], {"now": _time.time()}).fetchall())
         return [NodeStatus(*row) for row in rows]
 
+    async def hold_logs(self, holder: str, now: float, until: float, dead_before: float) -> list[str]:
+        params = {"holder": holder, "now": now, "until": until, "dead_before": dead_before}
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            conn.execute(Q["release_log_holds"], params)
+            return sorted(row[0] for row in conn.execute(Q["hold_logs"], params).fetchall())
+
+        return await self.db.write(op)
+
+    async def forget_node(self, name: str, cursor: str, dead_before: float) -> tuple[float, int] | None:
+        def op(conn: sqlite3.Connection) -> tuple[float, int] | None:
+            row = conn.execute(Q["forgetting_node"], {"name": name, "cursor": cursor}).fetchone()
+            if row is None:
+                return None
+            if row[0] < dead_before and row[1] == 0:
+                conn.execute(Q["forget_node"], {"name": name})
+            return float(row[0]), int(row[1])
+
+        return await self.db.write(op)
+
     # ---- accounts ------------------------------------------------------------------------
 
     async def create_account(self, account: Account, api_token_hash: str, smtp_password_hash: str, now: float) -> None:
@@ -430,6 +450,10 @@ class SqliteStore:
 
     async def set_cursor(self, name: str, value: int) -> None:
         await self.db.write(lambda c: c.execute(Q["set_cursor"], (name, value)))
+
+    async def move_cursor(self, name: str, old: int, new: int) -> bool:
+        params = {"name": name, "old": old, "new": new}
+        return await self.db.write(lambda c: c.execute(Q["move_cursor"], params).fetchone() is not None)
 
     # ---- feedback loops (webhooks/model.py); each scoped by account ----------------------
 

@@ -1,0 +1,7 @@
+-- Version 5: who writes each node's events to the log files (logs.py). A node's log writer
+-- holds its own node's row; when a node falls silent for good, one live node holds it instead
+-- and writes that node's events to its own files. The hold runs out at log_held_until unless
+-- renewed, so that a writer that died lets another take over. (An SQLite file has one node and
+-- one writer; the columns are here so that both backends keep the same rows.)
+ALTER TABLE nodes ADD COLUMN log_holder TEXT;
+ALTER TABLE nodes ADD COLUMN log_held_until REAL;
