@@ -26,8 +26,10 @@ from returnpath.core.model import Attempt, Returned, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, NodeStatus
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import InputError, StoreError
+from returnpath.logs import cursor_name
 from returnpath.store import copy as copy_module
 from returnpath.store.copy import BOOKKEEPING, TABLES, copy_store
+from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import create_account
 
@@ -346,3 +348,36 @@ def test_rows_are_fetched_by_size_so_that_big_messages_do_not_fill_memory() -> N
     assert chunks.next([("a", b"x" * 25_000_000)]) == 1
     assert chunks.next([("a", b"x" * 1_000_000)] * 2) == 4
     assert copy_module._Chunks([copy_module.Column("id", "int")]).size == copy_module.CHUNK_ROWS
+
+
+async def test_the_log_writers_cursors_follow_each_backends_scheme(tmp_path: Path, pg_url: str) -> None:
+    """SQLite's one log writer has one cursor for every event (`logs`), a shared store's one per
+    node (`logs/<node>`): a PostgreSQL node named like the SQLite node it replaces must go on
+    where that one stopped, not write every copied event to its log files again."""
+    source, back = tmp_path / "source.db", tmp_path / "back.db"
+    await _fill(source)  # events recorded by node-a
+    store = SqliteStore(source, node="node-a")
+    await store.open()
+    try:
+        newest = max(event.id for event in await store.events(after=0, limit=100))
+        await store.set_cursor(cursor_name(None), newest - 1)  # one event not in the files yet
+    finally:
+        await store.close()
+
+    await copy_store(_sqlite_url(source), pg_url)
+    target = PostgresStore(pg_url, node="node-a")
+    await target.open()
+    try:
+        assert await target.cursor(cursor_name("node-a")) == newest - 1
+        assert [e.id for e in await target.events(after=newest - 1, limit=10, node="node-a")] == [newest]
+        await target.set_cursor(cursor_name("node-a"), newest)  # the PostgreSQL node wrote it
+    finally:
+        await target.close()
+
+    await copy_store(pg_url, _sqlite_url(back))
+    again = SqliteStore(back)
+    await again.open()
+    try:
+        assert await again.cursor(cursor_name(None)) == newest
+    finally:
+        await again.close()

@@ -17,6 +17,12 @@ What it does, in order:
    both sides have, in batches bounded in rows and in bytes (MIME and returned mail can be
    megabytes a row), with ids kept: events keep their order, which the log writer's cursors
    refer to. On PostgreSQL the identity sequences then continue after the highest id.
+   The log writers' cursors are translated between the backends' schemes (logs.py): an SQLite
+   store's one writer has one cursor (`logs`) for every event, a shared store's writers one
+   per node (`logs/<node>`). From SQLite, each node that recorded events gets `logs`'s value,
+   so that a PostgreSQL node of the same name does not write the copied events to its log
+   files again; to SQLite, `logs` gets the least of the nodes' cursors (an event no node had
+   written yet is written by the SQLite node).
 5. Commits. Any failure before that rolls the target back to empty (its schema stays): both
    SQLite and PostgreSQL hold a transaction of any size (PostgreSQL in its heap, SQLite in
    its WAL, which grows to about the size of the data until the next checkpoint).
@@ -135,12 +141,39 @@ async def _copy(src: _Side, dst: _Side, batch: int, progress: Progress | None) -
         columns = [c for c in have[table] if c.name in by_name]
         targets = [by_name[c.name] for c in columns]
         rows = _batches(src.read(table, columns), columns, batch)
+        if table == "cursors" and src.shared != dst.shared:
+            rows = _one_batch(_log_cursors(await _all(rows), await src.event_nodes(), to_shared=dst.shared))
         try:
             copied[table] = await dst.write(table, targets, _converted(rows, columns, targets), progress)
         except (TypeError, ValueError, OverflowError) as exc:  # a value the target's type refuses
             raise StoreError(f"copying {table} failed: {exc}") from None
     await dst.finish(shared)
     return copied
+
+
+async def _all(batches: AsyncIterator[list[Row]]) -> list[Row]:
+    return [row async for rows in batches for row in rows]
+
+
+async def _one_batch(rows: list[Row]) -> AsyncIterator[list[Row]]:
+    if rows:
+        yield rows
+
+
+def _log_cursors(rows: list[Row], nodes: list[str], *, to_shared: bool) -> list[Row]:
+    """The cursors (name, value) of a store of one backend as the other's log writers read
+    them (module docstring, step 4): `logs` becomes `logs/<node>` for each node that recorded
+    events, or the other way round."""
+    from ..logs import cursor_name
+
+    values = dict(rows)
+    one = cursor_name(None)
+    if to_shared and one in values:
+        for node in nodes:
+            values.setdefault(cursor_name(node), values[one])
+    elif not to_shared and any(cursor_name(node) in values for node in nodes):
+        values[one] = min(values.get(cursor_name(node), 0) for node in nodes)
+    return sorted(values.items())
 
 
 class _Chunks:
@@ -205,6 +238,7 @@ class _Side(Protocol):
     """One end of a copy: what `_copy` asks of a backend."""
 
     display: str
+    shared: bool  # whether several nodes share such a store (their log cursors: logs.py)
 
     async def check_source(self) -> None: ...
     async def prepare_target(self) -> None: ...
@@ -223,6 +257,7 @@ class _Side(Protocol):
         progress: Progress | None,
     ) -> int: ...
     async def finish(self, tables: list[str]) -> None: ...
+    async def event_nodes(self) -> list[str]: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
     async def close(self) -> None: ...
@@ -247,6 +282,8 @@ SQLITE_KINDS = {"INTEGER": "int", "REAL": "float", "TEXT": "text", "BLOB": "byte
 class _Sqlite(_Side):
     """An SQLite file through the standard library's sqlite3 (blocking calls: this is a
     command that does nothing else meanwhile)."""
+
+    shared = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -347,6 +384,10 @@ class _Sqlite(_Side):
                 progress(table, done)
         return done
 
+    async def event_nodes(self) -> list[str]:
+        query = "SELECT DISTINCT node FROM events WHERE node IS NOT NULL ORDER BY node"
+        return [name for (name,) in self._conn().execute(query)]
+
     async def finish(self, tables: list[str]) -> None:
         pass  # rowids and AUTOINCREMENT (sqlite_sequence) go on after the highest id by themselves
 
@@ -395,6 +436,8 @@ async def _ready_postgres(url: str) -> None:
 
 class _Postgres(_Side):
     """A PostgreSQL database through psycopg (async)."""
+
+    shared = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -531,6 +574,10 @@ class _Postgres(_Side):
         except psycopg.Error as exc:
             raise StoreError(f"cannot write {table} to the target {self.display}: {exc}") from None
         return done
+
+    async def event_nodes(self) -> list[str]:
+        cur = await self._execute("SELECT DISTINCT node FROM events WHERE node IS NOT NULL ORDER BY node")
+        return [name for (name,) in await cur.fetchall()]
 
     async def finish(self, tables: list[str]) -> None:
         from psycopg import sql
