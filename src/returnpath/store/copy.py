@@ -166,7 +166,7 @@ def _log_cursors(rows: list[Row], nodes: list[str], *, to_shared: bool) -> list[
     events, or the other way round."""
     from ..logs import cursor_name
 
-    values = dict(rows)
+    values: dict[str, int] = dict(rows)
     one = cursor_name(None)
     if to_shared and one in values:
         for node in nodes:
