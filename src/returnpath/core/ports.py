@@ -54,9 +54,9 @@ class Outbox(Protocol):
     so several processes (or nodes) can share the work and a dead one's posts come back."""
 
     def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (a dispatcher's `notify`) soon after new posts were committed: by
-        this process at once, by other processes where the backend can tell (PostgreSQL's
-        LISTEN/NOTIFY); the dispatcher's polling covers the rest."""
+        """Call `listener` (a dispatcher's `notify`) soon after new posts were committed by
+        this process, and posts replayed or given back by others where the backend can tell
+        (PostgreSQL's LISTEN/NOTIFY): `Store.wakeups` "posts". Polling covers the rest."""
         ...
 
     async def claim(

@@ -16,6 +16,11 @@ the server and this process share two CPUs. Unlike SQLite there are no savepoint
 fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
 writes run again in its own transaction, so that one failing write does not undo the others.
 
+A group that made work other processes may claim (`Tx.wake`: deliveries queued without a
+lease or released, returned mail received, posts replayed or released) sends one NOTIFY per
+kind of work in its transaction, just before its commit; wakeups.py says what, when and why
+polling remains. Settling deliveries sends none.
+
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
 which SMTP answers with 4xx and HTTP with 503; callers try again. The pool replaces broken
