@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from .events import Event, EventKind
 from .feedback import Answer, Call, Format, Loop, Post, PostSettlement, PostState, PostView
@@ -54,9 +54,9 @@ class Outbox(Protocol):
     so several processes (or nodes) can share the work and a dead one's posts come back."""
 
     def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (a dispatcher's `notify`) soon after new posts were committed: by
-        this process at once, by other processes where the backend can tell (PostgreSQL's
-        LISTEN/NOTIFY); the dispatcher's polling covers the rest."""
+        """Call `listener` (a dispatcher's `notify`) soon after new posts were committed by
+        this process, and posts replayed or given back by others where the backend can tell
+        (PostgreSQL's LISTEN/NOTIFY): `Store.wakeups` "posts". Polling covers the rest."""
         ...
 
     async def claim(
@@ -75,6 +75,27 @@ class Outbox(Protocol):
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         """Drop the leases `owner` holds on these items without an attempt: they are due again
         at `due_at` (an endpoint's circuit is open, or the dispatcher is stopping)."""
+        ...
+
+
+WorkKind = Literal["deliveries", "returns", "posts"]
+WORK_KINDS: tuple[WorkKind, ...] = ("deliveries", "returns", "posts")
+
+
+class Wakeups(Protocol):
+    """Early notice of new work for the workers that claim it from the store (the delivery
+    engine's poller, the returned-mail worker, the dispatcher), so that an idle one claims now
+    rather than at its next poll. Best effort: a notice may come late, twice, or not at all (a
+    database outage), so every worker still polls, and a notice only ends its wait early.
+
+    Kinds: "deliveries" queued without a lease (stored by a process that does not deliver them
+    itself, forwarded copies of returned mail) or released; "returns", returned messages
+    received or released; "posts", feedback-loop posts created, replayed or released."""
+
+    def subscribe(self, kind: WorkKind, callback: Callable[[], None]) -> None:
+        """Call `callback` on this process's event loop soon after work of `kind` was committed.
+        It must be quick and must not block (set an asyncio.Event). Call from a running event
+        loop: a backend that listens for other processes' notices starts listening here."""
         ...
 
 
@@ -178,6 +199,11 @@ class Store(LoopStore, Protocol):
     @property
     def outbox(self) -> Outbox:
         """The dispatcher's view of the feedback-loop posts."""
+        ...
+
+    @property
+    def wakeups(self) -> Wakeups:
+        """Notices of new work to claim (`outbox.subscribe` is `wakeups.subscribe("posts", ...)`)."""
         ...
 
     async def open(self) -> None:

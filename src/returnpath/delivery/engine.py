@@ -103,6 +103,7 @@ class DeliveryEngine:
         self._running = False
         self._stopping = False
         self._wanted = 0  # destinations with jobs but no session, while every slot is taken
+        self._due = asyncio.Event()  # the store says deliveries were queued or released: claim now
 
     # ---- the public face -------------------------------------------------------------------
 
@@ -126,6 +127,7 @@ class DeliveryEngine:
 
     async def start(self) -> None:
         self._running = True
+        self.store.wakeups.subscribe("deliveries", self._due.set)
         self._chores = [
             asyncio.create_task(self._poll(), name="delivery poller"),
             asyncio.create_task(self._keep_leases(), name="delivery lease keeper"),
@@ -346,9 +348,12 @@ class DeliveryEngine:
     # ---- chores ------------------------------------------------------------------------------
 
     async def _poll(self) -> None:
-        """Claim the deliveries that are due (retries, and leases that ran out) and queue them."""
+        """Claim the deliveries that are due (retries, and leases that ran out) and queue them,
+        every `poll_interval`, or sooner when the store wakes the poller (core.ports.Wakeups):
+        the wake-ups that come meanwhile make one claim."""
         delivery = self.settings.delivery
         while True:
+            self._due.clear()
             room = self.max_held - len(self._held)
             if room > 0:
                 now = self.clock()
@@ -358,7 +363,10 @@ class DeliveryEngine:
                     log.exception("claiming due deliveries failed")
                     jobs = []
                 self.enqueue(jobs)
-            await asyncio.sleep(delivery.poll_interval)
+            try:
+                await asyncio.wait_for(self._due.wait(), delivery.poll_interval)
+            except TimeoutError:
+                pass
 
     async def _keep_leases(self) -> None:
         """Renew the leases of everything held, a few times per lease period."""

@@ -68,7 +68,7 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     hooks = settings.webhooks
     poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
     dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits(), backoff=hooks.backoff())
-    store.outbox.subscribe(dispatcher.notify)  # post what this process commits at once
+    store.outbox.subscribe(dispatcher.notify)  # post at once what this process commits (and others give back)
     submission = await start_submission_server(
         relay, settings, socket.socket(fileno=fds["submission"]), workers=workers
     )

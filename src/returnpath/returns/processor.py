@@ -50,8 +50,10 @@ class ReturnsWorker:
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._rationed: dict[str, float] = {}  # account -> when it was last said that forwards wait
+        self._arrived = asyncio.Event()  # the store says returned mail was received or released
 
     async def start(self) -> None:
+        self.store.wakeups.subscribe("returns", self._arrived.set)
         self._task = asyncio.create_task(self._run(), name="returned-mail worker")
 
     async def stop(self) -> None:
@@ -60,15 +62,21 @@ class ReturnsWorker:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        """A batch every `poll_interval`, at once after a full one, and sooner when the store
+        wakes the worker (core.ports.Wakeups; those that come meanwhile make one claim)."""
         interval = self.settings.delivery.poll_interval
         while True:
+            self._arrived.clear()
             try:
                 done = await self.work_once()
             except Exception:
                 log.exception("processing returned messages failed")
                 done = 0
             if done < BATCH:
-                await asyncio.sleep(interval)
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), interval)
+                except TimeoutError:
+                    pass
 
     async def work_once(self) -> int:
         """Claim and process one batch; returns how many messages it processed."""

@@ -16,6 +16,11 @@ the server and this process share two CPUs. Unlike SQLite there are no savepoint
 fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
 writes run again in its own transaction, so that one failing write does not undo the others.
 
+A group that made work other processes may claim (`Tx.wake`: deliveries queued without a
+lease or released, returned mail received, posts replayed or released) sends one NOTIFY per
+kind of work in its transaction, just before its commit; wakeups.py says what, when and why
+polling remains. Settling deliveries sends none.
+
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
 which SMTP answers with 4xx and HTTP with 503; callers try again. The pool replaces broken
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -35,6 +40,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ...core.ports import WorkKind
 from ...errors import StoreError
 
 T = TypeVar("T")
@@ -61,7 +67,9 @@ class Tx:
     use it."""
 
     conn: Connection
-    posts: int = 0  # feedback-loop posts inserted: the outbox's listeners hear of them
+    posts: int = 0  # feedback-loop posts inserted: this process's dispatcher hears of them
+    # Work this transaction made claimable for other processes too (wakeups.py sends a NOTIFY).
+    wake: set[WorkKind] = field(default_factory=set)
 
     async def execute(
         self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
@@ -91,7 +99,10 @@ class Database:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         self._writing = False
-        self.listeners: list[Callable[[], None]] = []  # called after a commit that inserted posts
+        # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
+        # group made work for other processes (Tx.wake), and after every commit.
+        self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
+        self.after_commit: Callable[[Tx], None] | None = None
 
     @property
     def pool(self) -> AsyncConnectionPool[Connection]:
@@ -153,14 +164,14 @@ class Database:
         try:
             async with self.pool.connection() as conn:
                 try:
-                    self._settle(batch, *await _run(conn, [op for op, _ in batch]))
+                    self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
                 except _OneFailed as failed:
                     if len(batch) == 1:
                         _fail(batch, failed.error)
                         return
                     for item in batch:  # each on its own, so that only the failing one fails
                         try:
-                            self._settle([item], *await _run(conn, [item[0]]))
+                            self._settle([item], *await _run(conn, [item[0]], self.before_commit))
                         except _OneFailed as alone:
                             _fail([item], alone.error)
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -172,13 +183,12 @@ class Database:
             raise
 
     def _settle(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
-        """Hand the committed values to their callers; tell the listeners of new posts."""
+        """Hand the committed values to their callers; wake this process's workers."""
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
                 future.set_result(value)
-        if tx.posts:
-            for listener in self.listeners:
-                listener()
+        if self.after_commit is not None:
+            self.after_commit(tx)
 
 
 def _fail(batch: list[tuple[Op[Any], asyncio.Future[Any]]], error: BaseException) -> None:
@@ -194,9 +204,12 @@ class _OneFailed(Exception):
         self.error = error
 
 
-async def _run(conn: Connection, ops: list[Op[Any]]) -> tuple[Tx, list[Any]]:
-    """Run `ops` in one transaction and commit. Raises _OneFailed (rolled back) when one of
-    them raised, and the connection's errors as they are."""
+async def _run(
+    conn: Connection, ops: list[Op[Any]], before_commit: Callable[[Tx], Awaitable[None]] | None = None
+) -> tuple[Tx, list[Any]]:
+    """Run `ops` in one transaction (then `before_commit` if they made work to wake others for)
+    and commit. Raises _OneFailed (rolled back) when one of them raised, and the connection's
+    errors as they are."""
     tx = Tx(conn)
     values: list[Any] = []
     try:
@@ -212,6 +225,8 @@ async def _run(conn: Connection, ops: list[Op[Any]]) -> tuple[Tx, list[Any]]:
                     raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
                 except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
                     raise _OneFailed(exc) from None
+            if tx.wake and before_commit is not None:
+                await before_commit(tx)
     except _OneFailed:
         if conn.broken:
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None

@@ -4,12 +4,14 @@ goes with it, and the `core.ports.Outbox` the dispatchers of every node claim fr
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ...core import ids
 from ...core.events import Event, EventKind
 from ...core.feedback import Call, Loop, PostSettlement
+from ...core.ports import Wakeups
 from .. import rows as from_row
 from ..sql import load_queries
 from .database import EVENTS_LOCK, Database, Tx
@@ -53,13 +55,14 @@ def loop_from_row(row: Sequence[Any]) -> Loop:
 class PostgresOutbox:
     """`core.ports.Outbox` over the store's database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, wakeups: Wakeups) -> None:
         self.db = db
+        self.wakeups = wakeups
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener` (a dispatcher's `notify`) whenever this process has committed new
-        posts; those of other nodes are found by the dispatcher's polling."""
-        self.db.listeners.append(listener)
+        posts, and when another process replayed or released some (wakeups.py)."""
+        self.wakeups.subscribe("posts", listener)
 
     async def claim(
         self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()
@@ -103,9 +106,12 @@ class PostgresOutbox:
         if not item_ids:
             return
         args = (due_at, owner, list(item_ids))
+        due_now = due_at <= time.time()  # given back by a dispatcher that stops: others may post them
 
         async def op(tx: Tx) -> None:
             await tx.execute(Q["release_posts"], args)
+            if due_now:
+                tx.wake.add("posts")
 
         await self.db.write(op)
 

@@ -25,7 +25,7 @@ from ...core.model import (
     DeliveryView,
     Returned,
 )
-from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent
+from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent, WorkKind
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
@@ -34,6 +34,7 @@ from ..sql import load_queries
 from . import database
 from .database import Database, Tx
 from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
+from .wakeups import PostgresWakeups
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -56,7 +57,8 @@ class PostgresStore:
         self.node = node  # written into the events and attempts this store records
         self.loop_window = loop_window  # the retry window of a feedback loop's post
         self.db = Database(url, min_connections=min_connections, max_connections=max_connections)
-        self.outbox: Outbox = PostgresOutbox(self.db)  # for the dispatcher
+        self.wakeups = PostgresWakeups(self.db)  # LISTEN/NOTIFY: work for other processes
+        self.outbox: Outbox = PostgresOutbox(self.db, self.wakeups)  # for the dispatcher
 
     async def open(self) -> None:
         """Connect; create the schema in an empty database. Never migrates one that has a
@@ -74,6 +76,7 @@ class PostgresStore:
             raise database.unavailable(exc) from None
 
     async def close(self) -> None:
+        await self.wakeups.close()
         await self.db.close()
 
     async def migrate(self) -> tuple[int, int]:
@@ -243,6 +246,8 @@ class PostgresStore:
     async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
         async def op(tx: Tx) -> None:
             await _insert_message(tx, message, owner, lease_until)
+            if owner is None:  # not handed to an engine of this process: any engine may claim it
+                tx.wake.add("deliveries")
 
         await self.db.write(op)
 
@@ -275,9 +280,13 @@ class PostgresStore:
             suffix, args = "all", ()
 
         async def op(tx: Tx) -> int:
-            await tx.execute(Q[f"release_returns_{suffix}"], args)
-            await tx.execute(Q[f"release_posts_{suffix}"], args)
-            return (await tx.execute(Q[f"release_{suffix}"], args)).rowcount
+            released: dict[WorkKind, int] = {
+                "returns": (await tx.execute(Q[f"release_returns_{suffix}"], args)).rowcount,
+                "posts": (await tx.execute(Q[f"release_posts_{suffix}"], args)).rowcount,
+                "deliveries": (await tx.execute(Q[f"release_{suffix}"], args)).rowcount,
+            }
+            tx.wake.update(kind for kind, count in released.items() if count > 0)
+            return released["deliveries"]
 
         return await self.db.write(op)
 
@@ -346,6 +355,7 @@ class PostgresStore:
                     raise StoreFull(f"returned mail takes {stored} bytes; {size} more would pass the limit of {limit}")
             await tx.execute(Q["insert_return"], row)
             await tx.execute(Q["add_stored_returns"], (size,))
+            tx.wake.add("returns")
 
         await self.db.write(op)
 
@@ -388,6 +398,7 @@ class PostgresStore:
                     failed_before.add(delivery_id)
             for message in forwards:
                 await _insert_message(tx, message, None, None)
+                tx.wake.add("deliveries")
             await tx.execute(Q["finish_return"], (kind, now, return_id))
             # The events last: their lock is held until the commit (database.EVENTS_LOCK).
             return [
@@ -626,13 +637,13 @@ class PostgresStore:
             "now": at,
             "expires": at + self.loop_window,
         }
-        return await self._change(Q["replay_post"], params) > 0
+        return await self._change(Q["replay_post"], params, wake="posts") > 0
 
     async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
         """Replay every dead post of the loop; returns how many."""
         at = _time.time() if now is None else now
         params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
-        return await self._change(Q["replay_dead"], params)
+        return await self._change(Q["replay_dead"], params, wake="posts")
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -648,11 +659,15 @@ class PostgresStore:
 
         return await self.db.read(op)
 
-    async def _change(self, query: str, args: Sequence[Any] | dict[str, Any]) -> int:
-        """Run one writing statement; how many rows it changed."""
+    async def _change(self, query: str, args: Sequence[Any] | dict[str, Any], *, wake: WorkKind | None = None) -> int:
+        """Run one writing statement; how many rows it changed. `wake`: the kind of work that
+        changed rows are, for the other processes' workers."""
 
         async def op(tx: Tx) -> int:
-            return (await tx.execute(query, args)).rowcount
+            changed = (await tx.execute(query, args)).rowcount
+            if wake is not None and changed > 0:
+                tx.wake.add(wake)
+            return changed
 
         return await self.db.write(op)
 

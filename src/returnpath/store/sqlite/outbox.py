@@ -13,6 +13,7 @@ from ...core.events import Event, EventKind
 from ...core.feedback import Call, Loop, PostSettlement
 from .. import rows as from_row
 from ..sql import load_queries
+from ..wakeups import LocalWakeups
 from .database import Database
 
 Q = load_queries(__package__, "queries.sql")
@@ -41,18 +42,17 @@ def loop_from_row(row: Sequence[Any]) -> Loop:
 class SqliteOutbox:
     """`core.ports.Outbox` over the store's SQLite file."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, wakeups: LocalWakeups) -> None:
         self.db = db
-        self._listeners: list[Callable[[], None]] = []
+        self.wakeups = wakeups
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener` (a dispatcher's `notify`) whenever this process has committed new
         items, so that they are posted at once rather than at the next poll."""
-        self._listeners.append(listener)
+        self.wakeups.subscribe("posts", listener)
 
     def committed(self) -> None:
-        for listener in self._listeners:
-            listener()
+        self.wakeups.wake(("posts",))
 
     async def claim(
         self, owner: str, now: float, lease_until: float, *, limit: int, per_loop: int, skip_loops: Collection[str] = ()

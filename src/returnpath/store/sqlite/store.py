@@ -21,12 +21,13 @@ from ...core.model import (
     DeliveryView,
     Returned,
 )
-from ...core.ports import NewMessage, NodeStatus, StoredEvent
+from ...core.ports import NewMessage, NodeStatus, StoredEvent, WorkKind
 from ...core.retry import Settlement
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
 from .. import rows as from_row
 from ..sql import load_queries
+from ..wakeups import LocalWakeups
 from .database import Database
 from .outbox import WINDOW, SqliteOutbox, fan_out, loop_from_row
 
@@ -43,7 +44,10 @@ class SqliteStore:
         self.node = node  # written into the attempts and events recorded here
         self.db = Database(self.path)
         self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
-        self.outbox = SqliteOutbox(self.db)  # core.ports.Outbox, for the dispatcher
+        # In-process only: this process's workers hear of the work it commits at once; the other
+        # worker processes of the node find it by polling (SQLite has no LISTEN/NOTIFY).
+        self.wakeups = LocalWakeups()  # core.ports.Wakeups
+        self.outbox = SqliteOutbox(self.db, self.wakeups)  # core.ports.Outbox, for the dispatcher
 
     async def open(self) -> None:
         self.db.open()
@@ -206,6 +210,8 @@ class SqliteStore:
 
     async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
         await self.db.write(lambda conn: _insert_message(conn, message, owner, lease_until))
+        if owner is None:
+            self.wakeups.wake(("deliveries",))
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
         def op(conn: sqlite3.Connection) -> list[str]:
@@ -225,21 +231,25 @@ class SqliteStore:
             await self.db.write(lambda c: c.execute(Q["renew"], (lease_until, owner, ids)))
 
     async def release(self, owner: str | None = None, *, node: str | None = None) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            if owner is not None:
-                conn.execute(Q["release_returns_owner"], (owner,))
-                conn.execute(Q["release_posts_owner"], (owner,))
-                return int(conn.execute(Q["release_owner"], (owner,)).rowcount)
-            if node is not None:
-                prefix = {"prefix": f"{node}/"}
-                conn.execute(Q["release_returns_node"], prefix)
-                conn.execute(Q["release_posts_node"], prefix)
-                return int(conn.execute(Q["release_node"], prefix).rowcount)
-            conn.execute(Q["release_returns_all"])
-            conn.execute(Q["release_posts_all"])
-            return int(conn.execute(Q["release_all"]).rowcount)
+        suffix: str
+        args: tuple[str, ...] | dict[str, str]
+        if owner is not None:
+            suffix, args = "owner", (owner,)
+        elif node is not None:
+            suffix, args = "node", {"prefix": f"{node}/"}
+        else:
+            suffix, args = "all", ()
 
-        return await self.db.write(op)
+        def op(conn: sqlite3.Connection) -> dict[WorkKind, int]:
+            return {
+                "returns": int(conn.execute(Q[f"release_returns_{suffix}"], args).rowcount),
+                "posts": int(conn.execute(Q[f"release_posts_{suffix}"], args).rowcount),
+                "deliveries": int(conn.execute(Q[f"release_{suffix}"], args).rowcount),
+            }
+
+        released = await self.db.write(op)
+        self.wakeups.wake(kind for kind, count in released.items() if count)
+        return released["deliveries"]
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
         event = settlement.event
@@ -319,6 +329,7 @@ class SqliteStore:
             conn.execute(Q["add_stored_returns"], (size,))
 
         await self.db.write(op)
+        self.wakeups.wake(("returns",))
 
     async def stored_returns(self) -> int:
         row = await self.db.read(lambda c: c.execute(Q["stored_returns"]).fetchone())
@@ -364,8 +375,8 @@ class SqliteStore:
             return inserted
 
         inserted = await self.db.write(op)
-        if any(posts for _, posts in inserted):
-            self.outbox.committed()
+        made: list[WorkKind] = ["posts"] if any(posts for _, posts in inserted) else []
+        self.wakeups.wake(made + (["deliveries"] if forwards else []))
         return [event_id for event_id, _ in inserted]
 
     async def delivery(self, account_id: str, delivery_id: str) -> DeliveryView | None:
@@ -592,13 +603,19 @@ class SqliteStore:
             "now": at,
             "expires": at + self.loop_window,
         }
-        return await self.db.write(lambda c: c.execute(Q["replay_post"], params).rowcount > 0)
+        replayed = await self.db.write(lambda c: c.execute(Q["replay_post"], params).rowcount > 0)
+        if replayed:
+            self.wakeups.wake(("posts",))
+        return replayed
 
     async def replay_dead(self, account_id: str, loop_id: str, now: float | None = None) -> int:
         """Replay every dead item of the loop; returns how many."""
         at = _time.time() if now is None else now
         params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
-        return await self.db.write(lambda c: int(c.execute(Q["replay_dead"], params).rowcount))
+        replayed = await self.db.write(lambda c: int(c.execute(Q["replay_dead"], params).rowcount))
+        if replayed:
+            self.wakeups.wake(("posts",))
+        return replayed
 
 
 def _insert_message(
