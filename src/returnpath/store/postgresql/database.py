@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -38,6 +38,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ...errors import StoreError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Connection = psycopg.AsyncConnection[TupleRow]
 
 # The advisory lock every transaction that inserts events takes as it inserts each (queries.sql,
@@ -77,6 +78,20 @@ class Tx:
 Op = Callable[[Tx], Awaitable[T]]
 
 
+@dataclass(frozen=True)
+class Batched(Generic[Item, T]):
+    """A write that runs together with the others of its kind: of the writes a group commits,
+    those with the same `run` are handed to one call `run(tx, [item, ...])`, which returns their
+    values in the same order (one set-based statement for the lot, where each alone costs its
+    own round trips). `run` must give each item the result it would have had alone."""
+
+    run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
+    item: Item
+
+
+Write = Op[T] | Batched[Any, T]
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {exc}")
 
@@ -89,7 +104,7 @@ class Database:
         self.min_connections = min_connections
         self.max_connections = max_connections
         self._pool: AsyncConnectionPool[Connection] | None = None
-        self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
         self._writing = False
         self.listeners: list[Callable[[], None]] = []  # called after a commit that inserted posts
 
@@ -132,7 +147,7 @@ class Database:
         except psycopg.Error as exc:
             raise StoreError(f"database read failed: {exc}") from None
 
-    async def write(self, op: Op[T]) -> T:
+    async def write(self, op: Write[T]) -> T:
         """Run `op` in a transaction; returns after the commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
@@ -146,10 +161,13 @@ class Database:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
+                # Let the callers just answered run first: those that write again at once
+                # (a worker settles the next delivery it holds) join the next group.
+                await asyncio.sleep(0)
         finally:
             self._writing = False
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
         try:
             async with self.pool.connection() as conn:
                 try:
@@ -171,7 +189,7 @@ class Database:
             _fail(batch, exc)
             raise
 
-    def _settle(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
+    def _settle(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
         """Hand the committed values to their callers; tell the listeners of new posts."""
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
@@ -181,7 +199,7 @@ class Database:
                 listener()
 
 
-def _fail(batch: list[tuple[Op[Any], asyncio.Future[Any]]], error: BaseException) -> None:
+def _fail(batch: list[tuple[Write[Any], asyncio.Future[Any]]], error: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
@@ -194,29 +212,45 @@ class _OneFailed(Exception):
         self.error = error
 
 
-async def _run(conn: Connection, ops: list[Op[Any]]) -> tuple[Tx, list[Any]]:
-    """Run `ops` in one transaction and commit. Raises _OneFailed (rolled back) when one of
-    them raised, and the connection's errors as they are."""
+async def _run(conn: Connection, ops: list[Write[Any]]) -> tuple[Tx, list[Any]]:
+    """Run `ops` in one transaction and commit: the plain ones in order, then each kind of
+    Batched ones in one call (they were all asked for at once, so any order is one they could
+    have run in). Raises _OneFailed (rolled back) when one of them raised, and the connection's
+    errors as they are."""
     tx = Tx(conn)
-    values: list[Any] = []
+    values: list[Any] = [None] * len(ops)
+    batches: dict[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[int]] = {}
     try:
         async with conn.transaction():
-            for op in ops:
-                try:
-                    values.append(await op(tx))
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
-                        raise _OneFailed(unavailable(exc)) from None
-                    raise
-                except psycopg.Error as exc:
-                    raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
-                except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
-                    raise _OneFailed(exc) from None
+            for index, op in enumerate(ops):
+                if isinstance(op, Batched):
+                    batches.setdefault(op.run, []).append(index)
+                else:
+                    values[index] = await _guarded(op(tx))
+            for run, indices in batches.items():
+                items = [ops[index].item for index in indices]  # type: ignore[union-attr]
+                results = await _guarded(run(tx, items))
+                for index, value in zip(indices, results, strict=True):
+                    values[index] = value
     except _OneFailed:
         if conn.broken:
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None
         raise
     return tx, values
+
+
+async def _guarded(write: Awaitable[T]) -> T:
+    """Await one write of a group; its errors (not the connection's) become _OneFailed."""
+    try:
+        return await write
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
+            raise _OneFailed(unavailable(exc)) from None
+        raise
+    except psycopg.Error as exc:
+        raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
+    except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
+        raise _OneFailed(exc) from None
 
 
 # ---- the schema ------------------------------------------------------------------------------
