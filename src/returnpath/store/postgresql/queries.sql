@@ -132,7 +132,7 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 -- and this one records nothing. A kept settle records its attempt, the delivery's new state (a
 -- delivery that is final already stays as it is) and its event, if any: the ids are drawn from
 -- the events' own sequence after the events lock is taken (database.EVENTS_LOCK). Returns, per
--- kept settle, its position (1-based), its event's id and the loops that want the event (its
+-- event stored, its settle's position (1-based), its id and the loops that want it (its
 -- fan-out, as insert_event's).
 WITH settle AS (
     SELECT * FROM unnest(
@@ -145,13 +145,14 @@ WITH settle AS (
                            next, kind, event_delivery, event_message, event_account, event_time, data, n)
 ),
 held AS MATERIALIZED (
-    SELECT d.id FROM deliveries d JOIN settle s ON s.id = d.id
-    WHERE s.owner IS NOT NULL AND d.lease_owner = s.owner
-    ORDER BY d.id  -- locked in one order, so that two groups never wait for each other in turn
-    FOR UPDATE OF d
+    -- By id, whoever holds them, as lease_owner does: a plan through deliveries_lease would
+    -- walk all of an owner's leases for each settle (chosen once ANALYZE has seen few leases).
+    SELECT id, lease_owner FROM deliveries WHERE id = ANY(%(ids)b::text[])
+    ORDER BY id  -- locked in one order, so that two groups never wait for each other in turn
+    FOR UPDATE
 ),
 kept AS (
-    SELECT s.* FROM settle s WHERE s.owner IS NULL OR s.id IN (SELECT id FROM held)
+    SELECT s.* FROM settle s LEFT JOIN held h ON h.id = s.id WHERE s.owner IS NULL OR h.lease_owner = s.owner
 ),
 attempt AS (
     INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
@@ -180,8 +181,7 @@ event AS (
                         WHERE l.account_id = events.account_id AND e.kind = events.kind
                           AND events.account_id != '') AS loop_ids
 )
-SELECT k.n, e.event_id, v.loop_ids
-FROM kept k LEFT JOIN numbered e ON e.n = k.n LEFT JOIN event v ON v.id = e.event_id
+SELECT e.n, e.event_id, v.loop_ids FROM numbered e JOIN event v ON v.id = e.event_id
 
 -- name: insert_event
 -- Takes the events lock (database.EVENTS_LOCK) before the id is drawn: the row comes from the
