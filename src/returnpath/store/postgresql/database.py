@@ -139,13 +139,27 @@ class Database:
 
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
+        return await self._apart(op, "read", transaction=False)
+
+    async def write_apart(self, op: Op[T]) -> T:
+        """Run `op` in a transaction of its own, beside the writer's groups rather than in one;
+        returns after the commit. For a claim: it inserts no events (it need not take turns
+        under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
+        and each process has one poller claiming at a time (there is nothing to group it
+        with). The server works on it while the writer's group runs, on the other CPU."""
+        return await self._apart(op, "write", transaction=True)
+
+    async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
         try:
             async with self.pool.connection() as conn:
-                return await op(Tx(conn))
+                if not transaction:
+                    return await op(Tx(conn))
+                async with conn.transaction():
+                    return await op(Tx(conn))
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise unavailable(exc) from None
         except psycopg.Error as exc:
-            raise StoreError(f"database read failed: {exc}") from None
+            raise StoreError(f"database {what} failed: {exc}") from None
 
     async def write(self, op: Write[T]) -> T:
         """Run `op` in a transaction; returns after the commit."""

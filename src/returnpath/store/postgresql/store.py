@@ -256,7 +256,7 @@ class PostgresStore:
             rows = await (await tx.execute(Q["claim"], params)).fetchall()
             return await _jobs(tx, rows, owner) if rows else []
 
-        return await self.db.write(op)
+        return await self.db.write_apart(op)
 
     async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
         if not delivery_ids:
