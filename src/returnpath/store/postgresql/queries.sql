@@ -167,21 +167,20 @@ changed AS (
 ),
 locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(%(lock)s)),
 numbered AS (
-    SELECT k.n, nextval(pg_get_serial_sequence('events', 'id')) AS event_id
+    SELECT k.*, nextval(pg_get_serial_sequence('events', 'id')) AS event_id
     FROM kept k CROSS JOIN locked
     WHERE k.kind IS NOT NULL
 ),
 event AS (
     INSERT INTO events (id, kind, delivery_id, message_id, account_id, time, data, node)
     OVERRIDING SYSTEM VALUE
-    SELECT e.event_id, k.kind, k.event_delivery, k.event_message, k.event_account, k.event_time, k.data,
-           %(node)s
-    FROM numbered e JOIN kept k ON k.n = e.n
-    RETURNING id, ARRAY(SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
-                        WHERE l.account_id = events.account_id AND e.kind = events.kind
-                          AND events.account_id != '') AS loop_ids
+    SELECT event_id, kind, event_delivery, event_message, event_account, event_time, data, %(node)s FROM numbered
 )
-SELECT e.n, e.event_id, v.loop_ids FROM numbered e JOIN event v ON v.id = e.event_id
+-- No join: each CTE holds up to a group's rows, and the planner, which expects few, would
+-- join them in nested loops.
+SELECT n, event_id, ARRAY(SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
+                          WHERE l.account_id = event_account AND e.kind = numbered.kind AND event_account != '')
+FROM numbered
 
 -- name: insert_event
 -- Takes the events lock (database.EVENTS_LOCK) before the id is drawn: the row comes from the
