@@ -6,15 +6,32 @@ any caller hears "OK".
 Writes are group-committed, as in SQLite's Database: every write is a function queued to this
 process's writer, which runs all functions waiting at that moment in one transaction on one
 connection and commits once. Why: event ids must ascend in commit order (EVENTS_LOCK below),
-which makes event-writing transactions take turns until their commit, fsync included. Measured
-with bench/claims.py on the 2-CPU development machine (fsync on, one run each): one
-transaction per write (`--max-batch 1`, 10,000 deliveries) settled 163 deliveries/s; grouped,
-about 840/s at 10,000 and 941/s at 100,000 (SQLite: 2,859/s in the same run). Short of the
-issue's 5,000/s: each write still costs its round trips on the one writer connection, while
-the server and this process share two CPUs. Unlike SQLite there are no savepoints per write
-(two more round trips each): a group is run as one transaction, and when one of its writes
-fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
-writes run again in its own transaction, so that one failing write does not undo the others.
+which makes event-writing transactions take turns until their commit, fsync included. Unlike
+SQLite there are no savepoints per write (two more round trips each): a group is run as one
+transaction, and when one of its writes fails (a duplicate returned-message id, a full store),
+the group is rolled back and each of its writes run again in its own transaction, so that one
+failing write does not undo the others.
+
+What a group costs is its round trips more than the server's work: psycopg spends more CPU
+sending a statement and reading its answer than the server spends on a small one, and both
+share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
+kind in a group go to one call, one statement for the lot. Settles are: one statement per
+group instead of three per settle (store.py; queries.sql, settle_deliveries). Claims are not
+in the groups at all (`write_apart`): they insert no events and skip what is locked, so they
+run on a connection of their own while the server works on the writer's group.
+
+Measured with bench/claims.py (100,000 deliveries, 100 sessions) on the 2-CPU development
+machine, fsync on, while other work kept it busy (load 3 to 6), so that runs vary by half:
+with a statement per settle and claims in the groups, 941/s; now 3,100/s (SQLite 2,530/s in
+the same run), and 3,673, 4,472 and 5,102/s in three more runs of its fill and drain. Where
+the time goes (CPU seconds per 100,000 in those runs): this process 6.6-7.8 s (about 70 us
+per delivery, the benchmark's own work included), the server 13.1-14.0 s (about 135 us: the
+claim's and the settle's updates of deliveries, the attempts and events inserted, their index
+entries, the WAL), and an fsync per group of up to 100 settles (pg_test_fsync here: fdatasync
+4.1 ms). With synchronous_commit off (for the measurement only) it was no faster (3,351/s
+beside 4,472/s), so the CPUs bound it, not the disk. Each group is a chain, this process,
+then the server, then the fsync, before its sessions settle again: roughly 7 + 8.5 + 4 ms
+per 100, so about 5,000/s is the ceiling of one process here when the CPUs are its own.
 
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
@@ -146,7 +163,7 @@ class Database:
         returns after the commit. For a claim: it inserts no events (it need not take turns
         under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
         and each process has one poller claiming at a time (there is nothing to group it
-        with). The server works on it while the writer's group runs, on the other CPU."""
+        with). The server works on it while it works on the writer's group."""
         return await self._apart(op, "write", transaction=True)
 
     async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
