@@ -31,7 +31,9 @@ entries, the WAL), and an fsync per group of up to 100 settles (pg_test_fsync he
 4.1 ms). With synchronous_commit off (for the measurement only) it was no faster (3,351/s
 beside 4,472/s), so the CPUs bound it, not the disk. Each group is a chain, this process,
 then the server, then the fsync, before its sessions settle again: roughly 7 + 8.5 + 4 ms
-per 100, so about 5,000/s is the ceiling of one process here when the CPUs are its own.
+per 100, so about 5,000/s is the ceiling of one process here when the CPUs are its own. Two
+writers (each group split in two, in flight at once) did worse: 3,992, 3,840 and 2,683/s at
+30,000 beside 5,418, 3,583 and 4,421/s with one, alternated, and more CPU on both sides.
 
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
