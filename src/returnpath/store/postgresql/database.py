@@ -6,15 +6,34 @@ any caller hears "OK".
 Writes are group-committed, as in SQLite's Database: every write is a function queued to this
 process's writer, which runs all functions waiting at that moment in one transaction on one
 connection and commits once. Why: event ids must ascend in commit order (EVENTS_LOCK below),
-which makes event-writing transactions take turns until their commit, fsync included. Measured
-with bench/claims.py on the 2-CPU development machine (fsync on, one run each): one
-transaction per write (`--max-batch 1`, 10,000 deliveries) settled 163 deliveries/s; grouped,
-about 840/s at 10,000 and 941/s at 100,000 (SQLite: 2,859/s in the same run). Short of the
-issue's 5,000/s: each write still costs its round trips on the one writer connection, while
-the server and this process share two CPUs. Unlike SQLite there are no savepoints per write
-(two more round trips each): a group is run as one transaction, and when one of its writes
-fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
-writes run again in its own transaction, so that one failing write does not undo the others.
+which makes event-writing transactions take turns until their commit, fsync included. Unlike
+SQLite there are no savepoints per write (two more round trips each): a group is run as one
+transaction, and when one of its writes fails (a duplicate returned-message id, a full store),
+the group is rolled back and each of its writes run again in its own transaction, so that one
+failing write does not undo the others.
+
+What a group costs is its round trips more than the server's work: psycopg spends more CPU
+sending a statement and reading its answer than the server spends on a small one, and both
+share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
+kind in a group go to one call, one statement for the lot. Settles are: one statement per
+group instead of three per settle (store.py; queries.sql, settle_deliveries). Claims are not
+in the groups at all (`write_apart`): they insert no events and skip what is locked, so they
+run on a connection of their own while the server works on the writer's group.
+
+Measured with bench/claims.py (100,000 deliveries, 100 sessions) on the 2-CPU development
+machine, fsync on, while other work kept it busy (load 3 to 6), so that runs vary by half:
+with a statement per settle and claims in the groups, 941/s; now 3,100/s (SQLite 2,530/s in
+the same run), and 3,673, 4,472 and 5,102/s in three more runs of its fill and drain. Where
+the time goes (CPU seconds per 100,000 in those runs): this process 6.6-7.8 s (about 70 us
+per delivery, the benchmark's own work included), the server 13.1-14.0 s (about 135 us: the
+claim's and the settle's updates of deliveries, the attempts and events inserted, their index
+entries, the WAL), and an fsync per group of up to 100 settles (pg_test_fsync here: fdatasync
+4.1 ms). With synchronous_commit off (for the measurement only) it was no faster (3,351/s
+beside 4,472/s), so the CPUs bound it, not the disk. Each group is a chain, this process,
+then the server, then the fsync, before its sessions settle again: roughly 7 + 8.5 + 4 ms
+per 100, so about 5,000/s is the ceiling of one process here when the CPUs are its own. Two
+writers (each group split in two, in flight at once) did worse: 3,992, 3,840 and 2,683/s at
+30,000 beside 5,418, 3,583 and 4,421/s with one, alternated, and more CPU on both sides.
 
 A group that made work other processes may claim (`Tx.wake`: deliveries queued without a
 lease or released, returned mail received, posts replayed or released) sends one NOTIFY per
@@ -34,7 +53,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -44,6 +63,7 @@ from ...core.ports import WorkKind
 from ...errors import StoreError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Connection = psycopg.AsyncConnection[TupleRow]
 
 # The advisory lock every transaction that inserts events takes as it inserts each (queries.sql,
@@ -85,6 +105,20 @@ class Tx:
 Op = Callable[[Tx], Awaitable[T]]
 
 
+@dataclass(frozen=True)
+class Batched(Generic[Item, T]):
+    """A write that runs together with the others of its kind: of the writes a group commits,
+    those with the same `run` are handed to one call `run(tx, [item, ...])`, which returns their
+    values in the same order (one set-based statement for the lot, where each alone costs its
+    own round trips). `run` must give each item the result it would have had alone."""
+
+    run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
+    item: Item
+
+
+Write = Op[T] | Batched[Any, T]
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {exc}")
 
@@ -97,7 +131,7 @@ class Database:
         self.min_connections = min_connections
         self.max_connections = max_connections
         self._pool: AsyncConnectionPool[Connection] | None = None
-        self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
         self._writing = False
         # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
         # group made work for other processes (Tx.wake), and after every commit.
@@ -135,15 +169,29 @@ class Database:
 
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
+        return await self._apart(op, "read", transaction=False)
+
+    async def write_apart(self, op: Op[T]) -> T:
+        """Run `op` in a transaction of its own, beside the writer's groups rather than in one;
+        returns after the commit. For a claim: it inserts no events (it need not take turns
+        under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
+        and each process has one poller claiming at a time (there is nothing to group it
+        with). The server works on it while it works on the writer's group."""
+        return await self._apart(op, "write", transaction=True)
+
+    async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
         try:
             async with self.pool.connection() as conn:
-                return await op(Tx(conn))
+                if not transaction:
+                    return await op(Tx(conn))
+                async with conn.transaction():
+                    return await op(Tx(conn))
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise unavailable(exc) from None
         except psycopg.Error as exc:
-            raise StoreError(f"database read failed: {exc}") from None
+            raise StoreError(f"database {what} failed: {exc}") from None
 
-    async def write(self, op: Op[T]) -> T:
+    async def write(self, op: Write[T]) -> T:
         """Run `op` in a transaction; returns after the commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
@@ -157,10 +205,13 @@ class Database:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
+                # Let the callers just answered run first: those that write again at once
+                # (a worker settles the next delivery it holds) join the next group.
+                await asyncio.sleep(0)
         finally:
             self._writing = False
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
         try:
             async with self.pool.connection() as conn:
                 try:
@@ -189,7 +240,7 @@ class Database:
             _fail(batch, exc)
             raise
 
-    def _settle(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
+    def _settle(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
         """Hand the committed values to their callers; wake this process's workers."""
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
@@ -198,7 +249,7 @@ class Database:
             self.after_commit(tx)
 
 
-def _fail(batch: list[tuple[Op[Any], asyncio.Future[Any]]], error: BaseException) -> None:
+def _fail(batch: list[tuple[Write[Any], asyncio.Future[Any]]], error: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
@@ -212,26 +263,28 @@ class _OneFailed(Exception):
 
 
 async def _run(
-    conn: Connection, ops: list[Op[Any]], before_commit: Callable[[Tx], Awaitable[None]] | None = None
+    conn: Connection, ops: list[Write[Any]], before_commit: Callable[[Tx], Awaitable[None]] | None = None
 ) -> tuple[Tx, list[Any]]:
-    """Run `ops` in one transaction (then `before_commit` if they made work to wake others for)
-    and commit. Raises _OneFailed (rolled back) when one of them raised, and the connection's
+    """Run `ops` in one transaction and commit: the plain ones in order, then each kind of
+    Batched ones in one call (they were all asked for at once, so any order is one they could
+    have run in), then `before_commit` if they made work to wake others for. Raises _OneFailed
+    (rolled back) when one of them raised, and the connection's
     errors as they are."""
     tx = Tx(conn)
-    values: list[Any] = []
+    values: list[Any] = [None] * len(ops)
+    batches: dict[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[int]] = {}
     try:
         async with conn.transaction():
-            for op in ops:
-                try:
-                    values.append(await op(tx))
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
-                        raise _OneFailed(unavailable(exc)) from None
-                    raise
-                except psycopg.Error as exc:
-                    raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
-                except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
-                    raise _OneFailed(exc) from None
+            for index, op in enumerate(ops):
+                if isinstance(op, Batched):
+                    batches.setdefault(op.run, []).append(index)
+                else:
+                    values[index] = await _guarded(op(tx))
+            for run, indices in batches.items():
+                items = [ops[index].item for index in indices]  # type: ignore[union-attr]
+                results = await _guarded(run(tx, items))
+                for index, value in zip(indices, results, strict=True):
+                    values[index] = value
             if tx.wake and before_commit is not None:
                 await before_commit(tx)
     except _OneFailed:
@@ -239,6 +292,20 @@ async def _run(
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None
         raise
     return tx, values
+
+
+async def _guarded(write: Awaitable[T]) -> T:
+    """Await one write of a group; its errors (not the connection's) become _OneFailed."""
+    try:
+        return await write
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
+            raise _OneFailed(unavailable(exc)) from None
+        raise
+    except psycopg.Error as exc:
+        raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
+    except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
+        raise _OneFailed(exc) from None
 
 
 # ---- the schema ------------------------------------------------------------------------------
