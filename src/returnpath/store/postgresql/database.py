@@ -43,8 +43,14 @@ polling remains. Settling deliveries sends none.
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
 which SMTP answers with 4xx and HTTP with 503; callers try again. The pool replaces broken
-connections by itself (each is checked as it is taken), so that the store works again as soon
-as the server is back, without being reopened.
+connections by itself (each is checked as it is taken), so that the store works again when the
+server is back, without being reopened. But the pool tries to reconnect with a back-off that
+doubles from 1 s with no bound but its five-minute give-up (psycopg_pool): after an outage of
+a minute its next try can come a minute after the server is back, and every call meanwhile
+waits CONNECT_TIMEOUT and fails. So once no connection has come for CONNECT_TIMEOUT, this
+module tries a connection of its own every REVIVE_EVERY, and when one works, a new pool takes
+the place of the one waiting out its back-off; callers that were waiting on the old one are
+given the new one.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ...core.ports import WorkKind
 from ...errors import StoreError
@@ -78,6 +84,7 @@ EVENTS_LOCK = 0x72657475_72657674  # "retu" "revt": events of returnpath
 MIGRATE_LOCK = 0x72657475_726D6967  # "retu" "rmig": schema migrations
 
 CONNECT_TIMEOUT = 5.0  # seconds a call waits for a connection before StoreError
+REVIVE_EVERY = 1.0  # seconds between tries of a connection of its own while the pool has none
 MAX_BATCH = 256  # writes in one transaction at most
 
 
@@ -137,6 +144,8 @@ class Database:
         # group made work for other processes (Tx.wake), and after every commit.
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
         self.after_commit: Callable[[Tx], None] | None = None
+        self._reviving: asyncio.Task[None] | None = None  # the watch for the server's return
+        self._closing: set[asyncio.Task[None]] = set()  # pools replaced, being closed
 
     @property
     def pool(self) -> AsyncConnectionPool[Connection]:
@@ -144,9 +153,8 @@ class Database:
             raise StoreError("the database is not open")
         return self._pool
 
-    async def open(self) -> None:
-        """Open the pool (a new one: a closed pool cannot be opened again)."""
-        self._pool = AsyncConnectionPool(
+    def _new_pool(self) -> AsyncConnectionPool[Connection]:
+        return AsyncConnectionPool(
             self.url,
             min_size=self.min_connections,
             max_size=self.max_connections,
@@ -156,6 +164,10 @@ class Database:
             timeout=CONNECT_TIMEOUT,
             name="returnpath",
         )
+
+    async def open(self) -> None:
+        """Open the pool (a new one: a closed pool cannot be opened again)."""
+        self._pool = self._new_pool()
         try:
             await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except (PoolTimeout, psycopg.Error) as exc:
@@ -163,9 +175,61 @@ class Database:
             raise StoreError(f"cannot connect to the database: {exc}") from None
 
     async def close(self) -> None:
+        if self._reviving is not None:
+            self._reviving.cancel()
+            await asyncio.gather(self._reviving, return_exceptions=True)
+            self._reviving = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _revive(self) -> None:
+        """No connection came for CONNECT_TIMEOUT: watch for the server's return (module
+        docstring), unless that is under way."""
+        if self._reviving is None or self._reviving.done():
+            self._reviving = asyncio.get_running_loop().create_task(self._watch_for_return())
+
+    async def _watch_for_return(self) -> None:
+        while self._pool is not None:
+            await asyncio.sleep(REVIVE_EVERY)
+            try:
+                probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(CONNECT_TIMEOUT))
+            except psycopg.Error:
+                continue
+            await probe.close()
+            old, fresh = self._pool, self._new_pool()
+            try:
+                await fresh.open(wait=True, timeout=CONNECT_TIMEOUT)
+            except (PoolTimeout, psycopg.Error):
+                await fresh.close()
+                continue
+            if self._pool is not old:  # closed meanwhile
+                await fresh.close()
+                return
+            self._pool = fresh
+            # Its waiting callers get PoolClosed, and go to the new pool (_connected).
+            closing = asyncio.get_running_loop().create_task(old.close()) if old is not None else None
+            if closing is not None:
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            return
+
+    async def _connected(self, run: Callable[[Connection], Awaitable[T]]) -> T:
+        """`run` on a connection of the pool; when no connection comes for CONNECT_TIMEOUT,
+        PoolTimeout (and the watch for the server's return begins); when the pool was replaced
+        while this waited, again on the new one."""
+        while True:
+            pool = self.pool
+            try:
+                async with pool.connection() as conn:
+                    return await run(conn)
+            except PoolClosed:
+                if self._pool is None or self._pool is pool:
+                    raise
+            except PoolTimeout:
+                self._revive()
+                raise
 
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
@@ -180,12 +244,14 @@ class Database:
         return await self._apart(op, "write", transaction=True)
 
     async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
+        async def run(conn: Connection) -> T:
+            if not transaction:
+                return await op(Tx(conn))
+            async with conn.transaction():
+                return await op(Tx(conn))
+
         try:
-            async with self.pool.connection() as conn:
-                if not transaction:
-                    return await op(Tx(conn))
-                async with conn.transaction():
-                    return await op(Tx(conn))
+            return await self._connected(run)
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise unavailable(exc) from None
         except psycopg.Error as exc:
@@ -212,19 +278,21 @@ class Database:
             self._writing = False
 
     async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+        async def run(conn: Connection) -> None:
+            try:
+                self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
+            except _OneFailed as failed:
+                if len(batch) == 1:
+                    _fail(batch, failed.error)
+                    return
+                for item in batch:  # each on its own, so that only the failing one fails
+                    try:
+                        self._settle([item], *await _run(conn, [item[0]], self.before_commit))
+                    except _OneFailed as alone:
+                        _fail([item], alone.error)
+
         try:
-            async with self.pool.connection() as conn:
-                try:
-                    self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
-                except _OneFailed as failed:
-                    if len(batch) == 1:
-                        _fail(batch, failed.error)
-                        return
-                    for item in batch:  # each on its own, so that only the failing one fails
-                        try:
-                            self._settle([item], *await _run(conn, [item[0]], self.before_commit))
-                        except _OneFailed as alone:
-                            _fail([item], alone.error)
+            await self._connected(run)
         except PoolTimeout as exc:
             # No connection for CONNECT_TIMEOUT: the database is away (or every connection
             # busy that long). The writes queued meanwhile fail now too; run as the next group,
