@@ -642,6 +642,7 @@ class Databases:
         self._stack = contextlib.ExitStack()
         self._cluster: PrivateCluster | None = None
         self._made = 0
+        self._wal_at = "0/0"  # the WAL position at the last reset
 
     def create(self) -> tuple[str, str]:
         """A new, empty database: (its name, its URL)."""
@@ -669,9 +670,15 @@ class Databases:
         assert self._cluster is not None
         return self._cluster.psql(query, DATABASE).splitlines()
 
+    def connections(self, dbname: str) -> int:
+        """Sessions open on the database (the pools keep what they opened for a while)."""
+        return int(self.sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}'")[0])
+
     def reset_statements(self) -> None:
+        """Start counting statements and WAL anew (with ``statements``)."""
         if self.statements and self._cluster is not None:
             self.sql("SELECT pg_stat_statements_reset()")
+            self._wal_at = self.sql("SELECT pg_current_wal_lsn()")[0]
 
     def statements_report(self, dbname: str, messages: int, top: int) -> list[str]:
         """Statements and commits per message since the last reset, and the ``top`` statements
@@ -683,9 +690,12 @@ class Databases:
             "SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query = 'COMMIT'), 0),"
             f" coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE {of_db}"
         )[0].split("|")
+        # The cluster is this run's alone, and serves one relay at a time: its WAL is the relay's.
+        wal = float(self.sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{self._wal_at}')")[0])
         lines = [
             f"    postgres: {int(calls) / messages:.1f} statements and {int(commits) / messages:.2f} commits per "
-            f"message, executing {float(ms) / messages:.2f} ms per message; the top {top} by time:"
+            f"message, executing {float(ms) / messages:.2f} ms and writing {wal / messages / 1024:.1f} KB of WAL "
+            f"per message; the top {top} by time:"
         ]
         rows = self.sql(
             "SELECT calls || E'\\t' || round(total_exec_time::numeric) || E'\\t'"
@@ -918,6 +928,8 @@ def bench(
                                     out(line)
                     if "relay" in relay.processes:
                         out(f"    peak memory (sum of VmHWM): {peak_rss(relay.processes['relay']()) / 2**20:.0f} MB")
+                    if relay.database is not None:
+                        out(f"    connections to its database now: {databases.connections(relay.database)}")
                     if relay.database is not None and pg_stats:
                         for line in databases.tables_report(relay.database):
                             out(line)
