@@ -23,6 +23,22 @@ Usage::
     python bench/relay.py --only postfix            # one of them
     python bench/relay.py --only returnpath,returnpath+loop   # the cost of a feedback loop
     python bench/relay.py --n 2000 --sizes 2048     # a quicker look
+    python bench/relay.py --store sqlite,postgresql,postgresql-2nodes --load lean:1,lean:50,smtplib:10
+
+Load shapes (``--load KIND:CLIENTS,...``; default ``lean:`` ``--clients``): ``lean`` is the
+client above; ``smtplib`` is the standard library's, in threads, one connection (with AUTH)
+per message, as a web application sends mail.
+
+Stores (``--store``, issue 10): returnpath on ``sqlite``, on ``postgresql`` (one node on a fresh
+database of a private cluster, bench/postgres.py, started once for the run), or
+``postgresql-2nodes`` (a second node made from the first one's returnpath.toml as the README
+says, the load generator's clients shared out between the two submission ports) with the same
+workers per node as one node, or ``postgresql-2nodes-half`` with half as many each (as many
+processes in all as one node). The ratios PostgreSQL / SQLite and two nodes / one are printed.
+Every figure comes with the CPU each group of processes spent per message (the relay's, the
+database's, the load generator's, the sink's) and how busy that kept the cores; ``--pg-stats
+TOP`` adds pg_stat_statements' view of each figure (statements, commits and WAL per message,
+the TOP statements by time) and what each table took. docs/scaling.md has the figures.
 
 `returnpath+loop` is returnpath with a feedback loop that wants every `delivery` event, posting
 to a lean receiver process: every message delivered is also one signed POST. It is drained
@@ -223,7 +239,7 @@ class LoadStats:
     t_end: float = 0.0
     #: The first few refusals and errors, for the report.
     errors: list[str] = field(default_factory=list)
-    #: CPU seconds the load generator itself spent (user + system), for the report.
+    #: CPU seconds the load generator itself spent (user + system) from ``t_start`` on.
     cpu: float = 0.0
 
     @property
@@ -343,7 +359,7 @@ async def _run_load(
     # Connections are opened (and authenticated) before the clock starts, as an
     # application with a pool of connections would have them. Client k talks to ports[k % len].
     conns = await asyncio.gather(*(SmtpClient.connect(host, ports[k % len(ports)], auth) for k in range(clients)))
-    stats.t_start = time.monotonic()
+    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
 
     async def client(smtp: SmtpClient, port: int) -> None:
         while (i := next(counter)) < n:
@@ -402,7 +418,7 @@ def _run_smtplib_load(
                 stats.t_end = time.monotonic()
 
     threads = [threading.Thread(target=client, args=(ports[k % len(ports)],)) for k in range(clients)]
-    stats.t_start = time.monotonic()
+    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -456,9 +472,14 @@ def run_load(
         stats = _run_smtplib_load(host, ports, n, size, clients, auth, sender, rcpt_domain)
     else:
         stats = asyncio.run(_run_load(host, ports, n, size, clients, auth, sender, rcpt_domain))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    stats.cpu = usage.ru_utime + usage.ru_stime
+    stats.cpu += _process_cpu()
     return stats
+
+
+def _process_cpu() -> float:
+    """CPU seconds this process has used so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------------------------
