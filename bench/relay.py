@@ -23,6 +23,22 @@ Usage::
     python bench/relay.py --only postfix            # one of them
     python bench/relay.py --only returnpath,returnpath+loop   # the cost of a feedback loop
     python bench/relay.py --n 2000 --sizes 2048     # a quicker look
+    python bench/relay.py --store sqlite,postgresql,postgresql-2nodes --load lean:1,lean:50,smtplib:10
+
+Load shapes (``--load KIND:CLIENTS,...``; default ``lean:`` ``--clients``): ``lean`` is the
+client above; ``smtplib`` is the standard library's, in threads, one connection (with AUTH)
+per message, as a web application sends mail.
+
+Stores (``--store``, issue 10): returnpath on ``sqlite``, on ``postgresql`` (one node on a fresh
+database of a private cluster, bench/postgres.py, started once for the run), or
+``postgresql-2nodes`` (a second node made from the first one's returnpath.toml as the README
+says, the load generator's clients shared out between the two submission ports) with the same
+workers per node as one node, or ``postgresql-2nodes-half`` with half as many each (as many
+processes in all as one node). The ratios PostgreSQL / SQLite and two nodes / one are printed.
+Every figure comes with the CPU each group of processes spent per message (the relay's, the
+database's, the load generator's, the sink's) and how busy that kept the cores; ``--pg-stats
+TOP`` adds pg_stat_statements' view of each figure (statements, commits and WAL per message,
+the TOP statements by time) and what each table took. docs/scaling.md has the figures.
 
 `returnpath+loop` is returnpath with a feedback loop that wants every `delivery` event, posting
 to a lean receiver process: every message delivered is also one signed POST. It is drained
@@ -46,6 +62,8 @@ import itertools
 import json
 import os
 import re
+import resource
+import smtplib
 import subprocess
 import sys
 import threading
@@ -53,7 +71,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, cast
+from typing import Any, Self, cast
 
 try:
     from bench.postfix import (
@@ -63,6 +81,7 @@ try:
         private_postfix,
         wait_for_port,
     )
+    from bench.postgres import DATABASE, PrivateCluster, postgres_version, private_postgres
 except ImportError:  # run as a script: bench/ is on sys.path, the repository root is not
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.postfix import (
@@ -72,6 +91,7 @@ except ImportError:  # run as a script: bench/ is on sys.path, the repository ro
         private_postfix,
         wait_for_port,
     )
+    from bench.postgres import DATABASE, PrivateCluster, postgres_version, private_postgres
 
 import tempfile
 
@@ -149,6 +169,11 @@ class Sink:
                     self._cond.notify_all()
 
     @property
+    def pid(self) -> int:
+        assert self._proc is not None, "the sink is not running"
+        return self._proc.pid
+
+    @property
     def count(self) -> int:
         """Messages received so far."""
         with self._cond:
@@ -214,6 +239,8 @@ class LoadStats:
     t_end: float = 0.0
     #: The first few refusals and errors, for the report.
     errors: list[str] = field(default_factory=list)
+    #: CPU seconds the load generator itself spent (user + system) from ``t_start`` on.
+    cpu: float = 0.0
 
     @property
     def submit_rate(self) -> float:
@@ -323,18 +350,18 @@ def smtp_data(message: bytes) -> bytes:
 
 
 async def _run_load(
-    host: str, port: int, n: int, size: int, clients: int, auth: Auth | None, sender: str, rcpt_domain: str
+    host: str, ports: Sequence[int], n: int, size: int, clients: int, auth: Auth | None, sender: str, rcpt_domain: str
 ) -> LoadStats:
     stats = LoadStats(n=n, size=size, clients=clients)
     counter = itertools.count()  # the next message's number; shared, asyncio is one thread
     run = f"{os.getpid()}-{int(time.time())}"
 
     # Connections are opened (and authenticated) before the clock starts, as an
-    # application with a pool of connections would have them.
-    conns = await asyncio.gather(*(SmtpClient.connect(host, port, auth) for _ in range(clients)))
-    stats.t_start = time.monotonic()
+    # application with a pool of connections would have them. Client k talks to ports[k % len].
+    conns = await asyncio.gather(*(SmtpClient.connect(host, ports[k % len(ports)], auth) for k in range(clients)))
+    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
 
-    async def client(smtp: SmtpClient) -> None:
+    async def client(smtp: SmtpClient, port: int) -> None:
         while (i := next(counter)) < n:
             rcpt = f"user{i % 1000}@{rcpt_domain}"
             data = smtp_data(make_message(i, size, sender, rcpt, run))
@@ -350,33 +377,158 @@ async def _run_load(
                     smtp = await SmtpClient.connect(host, port, auth)
         await smtp.quit()
 
-    await asyncio.gather(*(client(c) for c in conns))
+    await asyncio.gather(*(client(c, ports[k % len(ports)]) for k, c in enumerate(conns)))
     return stats
+
+
+def _run_smtplib_load(
+    host: str, ports: Sequence[int], n: int, size: int, clients: int, auth: Auth | None, sender: str, rcpt_domain: str
+) -> LoadStats:
+    """The other load shape: what a web application does with the standard library. Each of
+    ``clients`` threads sends one message per connection: connect, EHLO, AUTH, MAIL, RCPT,
+    DATA, QUIT (``with smtplib.SMTP(...) as s: s.login(...); s.sendmail(...)``), so every
+    message also pays for a TCP connection, a greeting and a login, and smtplib's own
+    dot-stuffing. The clock starts before the first connection."""
+    stats = LoadStats(n=n, size=size, clients=clients)
+    counter = itertools.count()
+    lock = threading.Lock()  # counter and stats are shared by the threads
+    run = f"{os.getpid()}-{int(time.time())}"
+
+    def client(port: int) -> None:
+        while True:
+            with lock:
+                i = next(counter)
+            if i >= n:
+                return
+            rcpt = f"user{i % 1000}@{rcpt_domain}"
+            message = make_message(i, size, sender, rcpt, run)
+            try:
+                with smtplib.SMTP(host, port, timeout=120) as smtp:
+                    if auth is not None:
+                        smtp.login(*auth)
+                    smtp.sendmail(sender, [rcpt], message)
+            except (smtplib.SMTPException, OSError) as e:
+                with lock:
+                    stats.refused += 1
+                    if len(stats.errors) < 10:
+                        stats.errors.append(f"message {i}: {e}")
+                continue
+            with lock:
+                stats.accepted += 1
+                stats.t_end = time.monotonic()
+
+    threads = [threading.Thread(target=client, args=(ports[k % len(ports)],)) for k in range(clients)]
+    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stats
+
+
+#: The load shapes: how an application talks to the relay (see the module docstring).
+CLIENT_KINDS = ("lean", "smtplib")
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    """One load shape: a client kind and how many of them at once, e.g. ``lean:50``."""
+
+    kind: str
+    clients: int
+
+    @classmethod
+    def parse(cls, text: str) -> LoadShape:
+        kind, _, count = text.partition(":")
+        if kind not in CLIENT_KINDS or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"load shape {text!r}: write KIND:CLIENTS, KIND one of {', '.join(CLIENT_KINDS)}")
+        return cls(kind, int(count))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.clients}"
 
 
 def run_load(
     host: str,
-    port: int,
+    ports: Sequence[int],
     n: int,
     size: int,
     clients: int = 10,
     auth: Auth | None = None,
     *,
+    kind: str = "lean",
     sender: str = "bench@sender.test",
     rcpt_domain: str = "example.net",
 ) -> LoadStats:
-    """Submit ``n`` messages of ``size`` bytes over ``clients`` concurrent SMTP connections.
+    """Submit ``n`` messages of ``size`` bytes over ``clients`` concurrent SMTP clients of
+    ``kind`` (``lean``: one reused connection each; ``smtplib``: a connection per message),
+    client k to ``ports[k % len(ports)]``.
 
     Runs in the calling process; :func:`measure` runs it in a process of its own. ``auth`` is
     (username, password) for AUTH PLAIN, sent in clear: meant for loopback. One recipient per
     message, ``user<k>@<rcpt_domain>``.
     """
-    return asyncio.run(_run_load(host, port, n, size, clients, auth, sender, rcpt_domain))
+    if kind == "smtplib":
+        stats = _run_smtplib_load(host, ports, n, size, clients, auth, sender, rcpt_domain)
+    else:
+        stats = asyncio.run(_run_load(host, ports, n, size, clients, auth, sender, rcpt_domain))
+    stats.cpu += _process_cpu()
+    return stats
+
+
+def _process_cpu() -> float:
+    """CPU seconds this process has used so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------------------------
 # One measurement
 # --------------------------------------------------------------------------------------------
+
+
+#: Process groups whose CPU a measurement counts: name -> a function giving their pids now.
+Processes = dict[str, Callable[[], list[int]]]
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants alive now (from /proc; a process gone meanwhile is left out)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return tree
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU (user + system) the processes have used so far, with that of their children that
+    ended and were waited for (a PostgreSQL backend that quit counts in the postmaster's)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            # After the ")" of the name: field 3 (state) is fields[0]; utime, stime, cutime,
+            # cstime are fields 14-17 (proc(5)).
+            total += sum(int(v) for v in fields[11:15])
+    return total / _TICK
+
+
+def peak_rss(pids: Sequence[int]) -> int:
+    """The sum of each process's peak resident memory (VmHWM), in bytes."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+    return total
 
 
 @dataclass
@@ -385,7 +537,7 @@ class Measurement:
 
     n: int
     size: int
-    clients: int
+    shape: LoadShape
     #: Messages per second, first submission to the last message at the sink.
     rate: float
     #: Messages per second that the relay accepted (submission side only), for insight.
@@ -394,25 +546,35 @@ class Measurement:
     elapsed: float
     refused: int
     errors: list[str]
+    #: CPU seconds each process group spent during the measurement ("load": the generator).
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def cpu_report(self) -> str:
+        """CPU per message of each group, and how busy the machine's cores were."""
+        per = ", ".join(f"{name} {seconds / self.n * 1000:.2f}" for name, seconds in self.cpu.items())
+        busy = sum(self.cpu.values()) / self.elapsed / (os.cpu_count() or 1)
+        return f"CPU ms/msg: {per}; cores {busy:.0%} busy"
 
 
 def measure(
-    relay_port: int,
+    relay_ports: Sequence[int],
     sink: Sink,
     n: int,
     size: int,
     auth: Auth | None = None,
     *,
-    clients: int = 10,
+    shape: LoadShape = LoadShape("lean", 10),
+    processes: Processes | None = None,
     host: str = "127.0.0.1",
     timeout: float = 900.0,
 ) -> Measurement:
-    """Send ``n`` messages of ``size`` bytes through the relay on ``relay_port`` and time
-    them end to end, until ``sink`` has them all.
+    """Send ``n`` messages of ``size`` bytes through the relay on ``relay_ports`` (the
+    clients shared out among them) and time them end to end, until ``sink`` has them all.
 
     The load generator runs in a separate process (``relay.py _load``), so that it shares no
     interpreter (and no GIL) with this process, which only waits for the sink's counter.
     Raises if anything is refused or the sink does not get every message in ``timeout``.
+    ``processes``: groups whose CPU time to count (the sink's is always counted).
     """
     base = sink.count
     env = {**os.environ}
@@ -427,14 +589,18 @@ def measure(
         "--host",
         host,
         "--port",
-        str(relay_port),
+        ",".join(map(str, relay_ports)),
         "--n",
         str(n),
         "--size",
         str(size),
         "--clients",
-        str(clients),
+        str(shape.clients),
+        "--kind",
+        shape.kind,
     ]
+    groups: Processes = {**(processes or {}), "sink": lambda: process_tree(sink.pid)}
+    before = {name: cpu_seconds(pids()) for name, pids in groups.items()}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"load generator failed ({res.returncode}):\n{res.stderr}")
@@ -442,16 +608,19 @@ def measure(
     if stats.refused:
         raise RuntimeError(f"the relay refused {stats.refused} of {n} messages: {stats.errors}")
     t_done = sink.wait_for(base + stats.accepted, timeout=timeout)
+    cpu = {name: cpu_seconds(pids()) - before[name] for name, pids in groups.items()}
+    cpu["load"] = stats.cpu
     elapsed = t_done - stats.t_start
     return Measurement(
         n=n,
         size=size,
-        clients=clients,
+        shape=shape,
         rate=stats.accepted / elapsed,
         submit_rate=stats.submit_rate,
         elapsed=elapsed,
         refused=stats.refused,
         errors=stats.errors,
+        cpu=cpu,
     )
 
 
@@ -460,52 +629,235 @@ def measure(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Relay:
-    """A running relay under test: where to submit, with which credentials, and a check
-    that it has nothing left over (run after each measurement)."""
+@dataclass(frozen=True)
+class StoreShape:
+    """Which store returnpath runs on, and how many nodes share it (``--store``)."""
 
     name: str
-    port: int
+    postgresql: bool = False
+    nodes: int = 1
+    #: Each node runs half the workers of a single node, so that two nodes run as many
+    #: processes as one: the fair comparison of the store, on a machine whose cores are the limit.
+    half: bool = False
+
+
+STORES = {
+    shape.name: shape
+    for shape in (
+        StoreShape("sqlite"),
+        StoreShape("postgresql", postgresql=True),
+        StoreShape("postgresql-2nodes", postgresql=True, nodes=2),
+        StoreShape("postgresql-2nodes-half", postgresql=True, nodes=2, half=True),
+    )
+}
+
+
+class Databases:
+    """The run's private PostgreSQL cluster (bench/postgres.py), started when first asked
+    for a database, so that every PostgreSQL relay of a run uses the same server; each gets a
+    fresh database. With ``statements``, the server loads pg_stat_statements (which
+    ``shared_preload_libraries`` must name at start), to see which queries take the time."""
+
+    def __init__(self, statements: bool = False) -> None:
+        self.statements = statements
+        self._stack = contextlib.ExitStack()
+        self._cluster: PrivateCluster | None = None
+        self._made = 0
+        self._wal_at = "0/0"  # the WAL position at the last reset
+
+    def create(self) -> tuple[str, str]:
+        """A new, empty database: (its name, its URL)."""
+        if self._cluster is None:
+            options = {"shared_preload_libraries": "pg_stat_statements"} if self.statements else {}
+            self._cluster = self._stack.enter_context(private_postgres(options=options))
+            if self.statements:
+                self.sql("CREATE EXTENSION pg_stat_statements")
+        self._made += 1
+        name = f"relay_{self._made}"
+        return name, self._cluster.create_database(name)
+
+    @property
+    def description(self) -> str:
+        return postgres_version().removeprefix("postgres ")
+
+    def pids(self) -> list[int]:
+        """The server's processes: the postmaster and its children, the backends."""
+        assert self._cluster is not None
+        with open(self._cluster.data / "postmaster.pid") as f:
+            return process_tree(int(f.readline()))
+
+    def sql(self, query: str) -> list[str]:
+        """Run a query (in the cluster's own ``returnpath`` database); its rows, one a line."""
+        assert self._cluster is not None
+        return self._cluster.psql(query, DATABASE).splitlines()
+
+    def connections(self, dbname: str) -> int:
+        """Sessions open on the database (the pools keep what they opened for a while)."""
+        return int(self.sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}'")[0])
+
+    def reset_statements(self) -> None:
+        """Start counting statements and WAL anew (with ``statements``)."""
+        if self.statements and self._cluster is not None:
+            self.sql("SELECT pg_stat_statements_reset()")
+            self._wal_at = self.sql("SELECT pg_current_wal_lsn()")[0]
+
+    def statements_report(self, dbname: str, messages: int, top: int) -> list[str]:
+        """Statements and commits per message since the last reset, and the ``top`` statements
+        by time spent executing them (the server's time, without the round trips)."""
+        if not self.statements:
+            return []
+        of_db = f"dbid = (SELECT oid FROM pg_database WHERE datname = '{dbname}')"
+        calls, commits, ms = self.sql(
+            "SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query = 'COMMIT'), 0),"
+            f" coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE {of_db}"
+        )[0].split("|")
+        # The cluster is this run's alone, and serves one relay at a time: its WAL is the relay's.
+        wal = float(self.sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{self._wal_at}')")[0])
+        lines = [
+            f"    postgres: {int(calls) / messages:.1f} statements and {int(commits) / messages:.2f} commits per "
+            f"message, executing {float(ms) / messages:.2f} ms and writing {wal / messages / 1024:.1f} KB of WAL "
+            f"per message; the top {top} by time:"
+        ]
+        rows = self.sql(
+            "SELECT calls || E'\\t' || round(total_exec_time::numeric) || E'\\t'"
+            " || round(mean_exec_time::numeric, 3) || E'\\t' || regexp_replace(query, '\\s+', ' ', 'g')"
+            f" FROM pg_stat_statements WHERE {of_db} ORDER BY total_exec_time DESC LIMIT {top}"
+        )
+        for row in rows:
+            n, total, mean, query = row.split("\t", 3)
+            lines.append(f"      {int(n):>7} calls {int(total):>6} ms {float(mean):7.3f} ms each  {query[:150]}")
+        return lines
+
+    def tables_report(self, dbname: str) -> list[str]:
+        """What the run left in each table: rows written, updates (HOT ones: without a new
+        index entry), dead rows waiting for VACUUM, and size. The server's statistics reach
+        the view up to ten seconds late (PostgreSQL 15 flushes an idle backend's then)."""
+        assert self._cluster is not None
+        time.sleep(11)
+        query = (
+            "SELECT relname || '|' || n_tup_ins || '|' || n_tup_upd || '|' || n_tup_hot_upd || '|' || n_tup_del"
+            " || '|' || n_live_tup || '|' || n_dead_tup || '|' || pg_total_relation_size(relid)"
+            " FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+            " ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC"
+        )
+        lines = [
+            f"    {'table':<18}{'inserted':>9}{'updated':>9}{'HOT':>8}{'deleted':>9}{'live':>8}{'dead':>8}{'size':>9}"
+        ]
+        for row in self._cluster.psql(query, dbname).splitlines():
+            name, ins, upd, hot, dele, live, dead, size = row.split("|")
+            lines.append(
+                f"    {name:<18}{ins:>9}{upd:>9}{hot:>8}{dele:>9}{live:>8}{dead:>8}{int(size) / 2**20:>7.1f}MB"
+            )
+        return lines
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@dataclass
+class Setup:
+    """How the returnpath relays run: on which store, with how many workers a node."""
+
+    store: StoreShape = STORES["sqlite"]
+    databases: Databases = field(default_factory=Databases)
+    #: Workers of a single node; 0: one per core (returnpath's default).
+    workers: int = 0
+
+
+@dataclass
+class Relay:
+    """A running relay under test: where to submit (the clients are shared out among the
+    ports), with which credentials, and a check that it has nothing left over (run after each
+    measurement)."""
+
+    name: str
+    ports: tuple[int, ...]
     auth: Auth | None = None
     drained: Callable[[], bool] = lambda: True
     description: str = ""
+    #: Its processes, whose CPU is counted (and the "relay" group's peak memory reported).
+    processes: Processes = field(default_factory=dict)
+    #: The PostgreSQL database it uses, by name, if any.
+    database: str | None = None
 
 
 @contextlib.contextmanager
-def postfix_relay(sink_port: int) -> Iterator[Relay]:
+def postfix_relay(sink_port: int, setup: Setup) -> Iterator[Relay]:
     """Debian's Postfix, a private instance on loopback, relaying everything to the sink."""
     port = free_port()
     with private_postfix(port, ("127.0.0.1", sink_port)) as pf:
-        yield Relay("postfix", port, None, lambda: pf.queue_size() == 0, f"Postfix {postfix_version()}")
+        yield Relay("postfix", (port,), None, lambda: pf.queue_size() == 0, f"Postfix {postfix_version()}")
 
 
 @contextlib.contextmanager
-def returnpath_relay(sink_port: int) -> Iterator[Relay]:
-    """returnpath, started from a fresh data folder, routing "*" to the sink, durable as ever."""
+def returnpath_nodes(sink_port: int, setup: Setup, **changes: Any) -> Iterator[tuple[list[Server], Relay]]:
+    """returnpath, started from fresh data folders, routing "*" to the sink, durable as ever:
+    one node on SQLite or PostgreSQL, or two on one PostgreSQL database, the second made as
+    the README says (the first one's returnpath.toml copied, with its own `[node] name` and
+    listen addresses). Yields the servers and the relay (named "returnpath" here)."""
+    store = setup.store
+    per_node = setup.workers or os.cpu_count() or 1
+    if store.half:
+        per_node = max(1, per_node // 2)
+    dbname, url = setup.databases.create() if store.postgresql else (None, None)
     with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
-        server = Server(Path(folder) / "data", delivery__routes={"*": f"127.0.0.1:{sink_port}"})
-        server.start()
+        first = Server(
+            Path(folder) / "node1",
+            store=url,
+            node__name="node1",
+            workers=per_node,
+            delivery__routes={"*": f"127.0.0.1:{sink_port}"},
+            **changes,
+        )
+        servers = [first]
+        servers += [
+            Server(Path(folder) / f"node{k}", like=first, node__name=f"node{k}", workers=per_node)
+            for k in range(2, store.nodes + 1)
+        ]
+        started: list[Server] = []
         try:
-            creds = server.credentials
+            for server in servers:
+                started.append(server.start())
+            creds = first.credentials
 
             def drained() -> bool:
-                queue = json.loads(server.cli("queue").stdout)
+                queue = first.queue()  # any node's CLI sees the whole shared queue
                 return queue["queued"] == 0 and queue["deferred"] == 0
 
-            yield Relay(
-                "returnpath",
-                server.submission_port,
-                (creds["smtp_username"], creds["smtp_password"]),
-                drained,
-                f"returnpath {__version__}, {server.workers} workers",
+            def node_pids() -> list[int]:
+                return [pid for s in servers if s.process is not None for pid in process_tree(s.process.pid)]
+
+            processes: Processes = {"relay": node_pids}
+            if store.postgresql:
+                processes["postgres"] = setup.databases.pids
+            nodes = f"{store.nodes} nodes × " if store.nodes > 1 else ""
+            on = f"on {setup.databases.description}" if store.postgresql else "on SQLite"
+            yield (
+                servers,
+                Relay(
+                    "returnpath",
+                    tuple(s.submission_port for s in servers),
+                    (creds["smtp_username"], creds["smtp_password"]),
+                    drained,
+                    f"returnpath {__version__}, {nodes}{per_node} workers, {on}",
+                    processes,
+                    dbname,
+                ),
             )
         finally:
-            server.stop()
+            for server in reversed(started):
+                server.stop()
 
 
 @contextlib.contextmanager
-def returnpath_with_loop_relay(sink_port: int) -> Iterator[Relay]:
+def returnpath_relay(sink_port: int, setup: Setup) -> Iterator[Relay]:
+    """returnpath on the store `setup` says."""
+    with returnpath_nodes(sink_port, setup) as (_, relay):
+        yield relay
+
+
+@contextlib.contextmanager
+def returnpath_with_loop_relay(sink_port: int, setup: Setup) -> Iterator[Relay]:
     """returnpath as above, with a feedback loop that wants every `delivery` event, posting to a
     lean HTTP receiver in its own process (bench/webhooks.py's): is dispatch ever the relay's
     bottleneck? Drained once every delivery's post has been answered 200."""
@@ -513,36 +865,23 @@ def returnpath_with_loop_relay(sink_port: int) -> Iterator[Relay]:
 
     hooks = HookReceiver(0.0)
     try:
-        with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
-            server = Server(
-                Path(folder) / "data",
-                delivery__routes={"*": f"127.0.0.1:{sink_port}"},
-                webhooks__allow_private_targets=True,
+        with returnpath_nodes(sink_port, setup, webhooks__allow_private_targets=True) as (servers, relay):
+            server = servers[0]
+            reply = httpx.post(
+                f"{server.http_url}/v1/feedback-loops",
+                headers={"Authorization": f"Bearer {server.credentials['api_token']}"},
+                json={"url": hooks.url(0), "events": ["delivery"]},
             )
-            server.start()
-            try:
-                creds = server.credentials
-                reply = httpx.post(
-                    f"{server.http_url}/v1/feedback-loops",
-                    headers={"Authorization": f"Bearer {creds['api_token']}"},
-                    json={"url": hooks.url(0), "events": ["delivery"]},
-                )
-                assert reply.status_code == 201, reply.text
+            assert reply.status_code == 201, reply.text
+            queue_drained = relay.drained
 
-                def drained() -> bool:
-                    queue = json.loads(server.cli("queue").stdout)
-                    posted = hooks.report()[1]
-                    return queue["queued"] == 0 and queue["deferred"] == 0 and posted >= queue["delivered"]
+            def drained() -> bool:
+                return queue_drained() and hooks.report()[1] >= server.queue()["delivered"]
 
-                yield Relay(
-                    "returnpath+loop",
-                    server.submission_port,
-                    (creds["smtp_username"], creds["smtp_password"]),
-                    drained,
-                    f"returnpath {__version__}, {server.workers} workers, a loop for every delivery",
-                )
-            finally:
-                server.stop()
+            relay.name = "returnpath+loop"
+            relay.drained = drained
+            relay.description += ", a loop for every delivery"
+            yield relay
     finally:
         hooks.stop()
 
@@ -554,67 +893,128 @@ def bench(
     names: Sequence[str],
     n: int,
     sizes: Sequence[int],
-    clients: int,
+    shapes: Sequence[LoadShape],
     warmup: int,
     repeat: int = 1,
+    *,
+    stores: Sequence[str] = (),
+    workers: int = 0,
+    pg_stats: int = 0,
     out: Callable[[str], None] = print,
-) -> dict[tuple[str, int], Measurement]:
-    """Measure each relay in ``names`` at each size; print a table and, for two, the ratio.
+) -> dict[tuple[str, str, int], Measurement]:
+    """Measure each relay in ``names`` (returnpath's on each of ``stores``; none: SQLite, as
+    before ``--store``) under each load shape at each size; print a table and the ratios.
 
     With ``repeat`` > 1 each figure is the best of that many runs: on a shared machine the
     noise only ever slows a run down, so the fastest run is the closest to the truth.
+    Results are keyed (relay label, load shape, size).
     """
-    results: dict[tuple[str, int], Measurement] = {}
+    results: dict[tuple[str, str, int], Measurement] = {}
+    load = os.getloadavg()[0]
     out(
-        f"# {n} messages per size, {clients} clients, {os.cpu_count()} cores"
+        f"# {n} messages per size and load shape, {os.cpu_count()} cores, load average {load:.2f} at the start"
         + (f", best of {repeat}" if repeat > 1 else "")
     )
-    for name in names:
-        with Sink() as sink, RELAYS[name](sink.port) as relay:
-            if warmup:
-                # Let the relay start its processes and (Postfix) ramp up its concurrency.
-                measure(relay.port, sink, warmup, 2048, relay.auth, clients=clients)
+    databases = Databases(statements=pg_stats > 0)
+    labels: list[str] = []
+    try:
+        for name in names:
+            runs_on: list[str | None] = list(stores) if stores and name != "postfix" else [None]
+            for store in runs_on:
+                label = name if store is None else f"{name}/{store}"
+                labels.append(label)
+                setup = Setup(STORES[store or "sqlite"], databases, workers)
+                with Sink() as sink, RELAYS[name](sink.port, setup) as relay:
+                    out(f"## {label}: {relay.description}")
+                    if warmup:
+                        # Let the relay start its processes and (Postfix) ramp up its concurrency.
+                        measure(relay.ports, sink, warmup, 2048, relay.auth)
+                    for shape in shapes:
+                        for size in sizes:
+                            databases.reset_statements()
+                            runs = [
+                                measure(relay.ports, sink, n, size, relay.auth, shape=shape, processes=relay.processes)
+                                for _ in range(repeat)
+                            ]
+                            m = max(runs, key=lambda r: r.rate)
+                            results[(label, str(shape), size)] = m
+                            left = _wait_drained(relay)
+                            out(
+                                f"{label:<30} {shape!s:<11}{size // 1024:>3} KB {m.rate:7.0f} msgs/s end to end  "
+                                f"({m.submit_rate:.0f}/s accepted, {m.elapsed:.1f} s){left}  {m.cpu_report()}"
+                                + (f"  runs: {', '.join(f'{r.rate:.0f}' for r in runs)}" if repeat > 1 else "")
+                            )
+                            if relay.database is not None:
+                                for line in databases.statements_report(relay.database, n * repeat, pg_stats):
+                                    out(line)
+                    if "relay" in relay.processes:
+                        out(f"    peak memory (sum of VmHWM): {peak_rss(relay.processes['relay']()) / 2**20:.0f} MB")
+                    if relay.database is not None:
+                        out(f"    connections to its database now: {databases.connections(relay.database)}")
+                    if relay.database is not None and pg_stats:
+                        for line in databases.tables_report(relay.database):
+                            out(line)
+    finally:
+        databases.close()
+    for a, b in _comparisons(labels):
+        for shape in shapes:
             for size in sizes:
-                runs = [measure(relay.port, sink, n, size, relay.auth, clients=clients) for _ in range(repeat)]
-                m = max(runs, key=lambda r: r.rate)
-                results[(name, size)] = m
-                # Everything the sink got has left the relay; nothing may be left behind.
-                waited = time.monotonic()
-                deadline = waited + 30
-                while not relay.drained() and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                waited = time.monotonic() - waited
-                left = f"  (drained {waited:.1f} s later)" if waited > 0.5 else ""
-                left = left if relay.drained() else "  (queue not empty!)"
-                out(
-                    f"{name:<11} {size // 1024:>3} KB  {m.rate:8.0f} msgs/s end to end  "
-                    f"({m.submit_rate:.0f}/s accepted, {m.elapsed:.1f} s)  "
-                    f"{relay.description}{left}"
-                    + (f"  runs: {', '.join(f'{r.rate:.0f}' for r in runs)}" if repeat > 1 else "")
-                )
-    if len(names) == 2:
-        a, b = names
-        for size in sizes:
-            ratio = results[(a, size)].rate / results[(b, size)].rate
-            out(f"ratio {a}/{b} {size // 1024:>3} KB: {ratio:.2f}")
+                ratio = results[(a, str(shape), size)].rate / results[(b, str(shape), size)].rate
+                out(f"ratio {a} / {b}  {shape!s:<11}{size // 1024:>3} KB: {ratio:.2f}")
+    out(f"# load average {os.getloadavg()[0]:.2f} at the end")
     return results
+
+
+def _wait_drained(relay: Relay) -> str:
+    """Wait until the relay has nothing left (everything the sink got has left it); say so if
+    that took a while, or never happened."""
+    waited = time.monotonic()
+    deadline = waited + 30
+    while not relay.drained() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waited = time.monotonic() - waited
+    if not relay.drained():
+        return "  (queue not empty!)"
+    return f"  (drained {waited:.1f} s later)" if waited > 0.5 else ""
+
+
+def _comparisons(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """Which ratios to print: of two relays (without stores), their ratio, as before; with
+    stores, PostgreSQL against SQLite and two nodes against one, per relay."""
+    if len(labels) == 2 and "/" not in labels[0] + labels[1]:
+        return [(labels[0], labels[1])]
+    pairs = [
+        ("postgresql", "sqlite"),
+        ("postgresql-2nodes", "postgresql"),
+        ("postgresql-2nodes-half", "postgresql"),
+        ("postgresql-2nodes", "postgresql-2nodes-half"),
+    ]
+    found = []
+    for label in labels:
+        name, _, store = label.partition("/")
+        for a, b in pairs:
+            if store == a and f"{name}/{b}" in labels:
+                found.append((label, f"{name}/{b}"))
+    return found
 
 
 def _load_main(argv: Sequence[str]) -> int:
     """The load generator's process (started by :func:`measure`): prints LoadStats as JSON."""
     ld = argparse.ArgumentParser(prog="relay.py _load")
     ld.add_argument("--host", default="127.0.0.1")
-    ld.add_argument("--port", type=int, required=True)
+    ld.add_argument("--port", required=True, help="comma-separated: the clients are shared out among them")
     ld.add_argument("--n", type=int, required=True)
     ld.add_argument("--size", type=int, required=True)
     ld.add_argument("--clients", type=int, default=10)
+    ld.add_argument("--kind", choices=CLIENT_KINDS, default="lean")
     a = ld.parse_args(argv)
     raw = os.environ.get("RP_BENCH_AUTH")
     auth: Auth | None = None
     if raw:
         user, password = json.loads(raw)
         auth = (user, password)
-    stats = run_load(a.host, a.port, a.n, a.size, a.clients, auth)
+    ports = [int(p) for p in a.port.split(",")]
+    stats = run_load(a.host, ports, a.n, a.size, a.clients, auth, kind=a.kind)
     print(json.dumps(asdict(stats)))
     return 0
 
@@ -625,20 +1025,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _load_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--only", help=f"comma-separated relays to measure, of {', '.join(RELAYS)} (default: returnpath,postfix)"
+        "--only",
+        help=f"comma-separated relays to measure, of {', '.join(RELAYS)} "
+        "(default: returnpath,postfix; with --store: returnpath)",
     )
+    p.add_argument(
+        "--store",
+        help=f"comma-separated stores to run returnpath on, of {', '.join(STORES)} (default: sqlite, "
+        "and no store named in the output)",
+    )
+    p.add_argument("--workers", type=int, default=0, help="workers of one node (default 0: one per core)")
     p.add_argument("--n", type=int, default=5000, help="messages per size (default 5000)")
     p.add_argument("--sizes", default="2048,20480", help="message sizes in bytes")
-    p.add_argument("--clients", type=int, default=10, help="concurrent SMTP clients")
+    p.add_argument("--clients", type=int, default=10, help="concurrent SMTP clients (of the default load shape)")
+    p.add_argument(
+        "--load",
+        help="comma-separated load shapes KIND:CLIENTS, KIND lean (one reused connection each) or "
+        "smtplib (a connection per message), e.g. lean:1,lean:50,smtplib:10 (default: lean:CLIENTS)",
+    )
     p.add_argument("--warmup", type=int, default=500, help="messages sent before measuring")
     p.add_argument("--repeat", type=int, default=1, help="runs per figure; the best counts")
+    p.add_argument(
+        "--pg-stats",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="PostgreSQL: load pg_stat_statements, print the TOP statements by time after each figure, "
+        "and the tables' row counts after each relay (default 0: off)",
+    )
     args = p.parse_args(argv)
-    names = args.only.split(",") if args.only else ["returnpath", "postfix"]
+    stores = args.store.split(",") if args.store else []
+    names = args.only.split(",") if args.only else ["returnpath"] if stores else ["returnpath", "postfix"]
     unknown = [name for name in names if name not in RELAYS]
     if unknown:
         p.error(f"unknown relay {unknown[0]!r}: choose from {', '.join(RELAYS)}")
+    unknown = [store for store in stores if store not in STORES]
+    if unknown:
+        p.error(f"unknown store {unknown[0]!r}: choose from {', '.join(STORES)}")
+    try:
+        shapes = [LoadShape.parse(s) for s in args.load.split(",")] if args.load else [LoadShape("lean", args.clients)]
+    except ValueError as e:
+        p.error(str(e))
     sizes = [int(s) for s in args.sizes.split(",")]
-    bench(names, args.n, sizes, args.clients, args.warmup, args.repeat)
+    bench(
+        names,
+        args.n,
+        sizes,
+        shapes,
+        args.warmup,
+        args.repeat,
+        stores=stores,
+        workers=args.workers,
+        pg_stats=args.pg_stats,
+    )
     return 0
 
 
