@@ -43,7 +43,7 @@ polling remains. Settling deliveries sends none.
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
 which SMTP answers with 4xx and HTTP with 503; callers try again. The pool replaces broken
-connections by itself (each is checked as it is taken), so that the store works again when the
+connections by itself (each is checked as it is taken after lying idle for CHECK_IDLE), so that the store works again when the
 server is back, without being reopened. But the pool tries to reconnect with a back-off that
 doubles from 1 s with no bound but its five-minute give-up (psycopg_pool): after an outage of
 a minute its next try can come a minute after the server is back, and every call meanwhile
@@ -56,6 +56,8 @@ given the new one.
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -84,6 +86,7 @@ EVENTS_LOCK = 0x72657475_72657674  # "retu" "revt": events of returnpath
 MIGRATE_LOCK = 0x72657475_726D6967  # "retu" "rmig": schema migrations
 
 CONNECT_TIMEOUT = 5.0  # seconds a call waits for a connection before StoreError
+CHECK_IDLE = 1.0  # seconds a connection lies in the pool before it is checked as it is taken
 REVIVE_EVERY = 1.0  # seconds between tries of a connection of its own while the pool has none
 MAX_BATCH = 256  # writes in one transaction at most
 
@@ -145,6 +148,8 @@ class Database:
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
         self.after_commit: Callable[[Tx], None] | None = None
         self._reviving: asyncio.Task[None] | None = None  # the watch for the server's return
+        # When each connection came back to the pool (monotonic time): see _check.
+        self._idle_since: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._closing: set[asyncio.Task[None]] = set()  # pools replaced, being closed
 
     @property
@@ -160,10 +165,23 @@ class Database:
             max_size=self.max_connections,
             open=False,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
+            reset=self._returned,
             timeout=CONNECT_TIMEOUT,
             name="returnpath",
         )
+
+    async def _check(self, conn: Connection) -> None:
+        """Check a connection as the pool hands it out, when it has been idle for CHECK_IDLE:
+        one lost while it lay in the pool (the server restarted, a firewall dropped it) is
+        replaced before a caller gets it. One back from a caller moments ago is not checked:
+        the check is a round trip, and under load every read and every group of writes takes
+        a connection that was in use a millisecond before (bench/relay.py, issue 10)."""
+        if time.monotonic() - self._idle_since.get(conn, float("-inf")) >= CHECK_IDLE:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def _returned(self, conn: Connection) -> None:
+        self._idle_since[conn] = time.monotonic()
 
     async def open(self) -> None:
         """Open the pool (a new one: a closed pool cannot be opened again)."""
