@@ -138,12 +138,10 @@ def _select(headers: list[tuple[bytes, bytes]], signed: list[bytes]) -> list[tup
 def _fold_tags(start: bytes, tags: list[bytes], signed: list[bytes], body_hash: bytes) -> bytes:
     """The field up to an empty b=, its tags separated by "; ", folded to LINE_WIDTH: before a
     tag, or after a colon of h= (RFC 6376 3.5 allows FWS around h='s colons)."""
-    # Pieces that stay whole, each with what joins it to the one before: a tag after "; ",
-    # a header name of h= after ":" (the first one after "h=").
-    pieces: list[tuple[bytes, bytes]] = [(b" ", tag + b";") for tag in tags]
-    pieces.append((b" ", b"h=" + signed[0]))
-    pieces += [(b":", name) for name in signed[1:]]
-    pieces[-1] = (pieces[-1][0], pieces[-1][1] + b";")
+    # Pieces that stay whole, each with what joins it to the one before: a space between
+    # tags, nothing between the names of h=, each of which keeps its colon.
+    names = [name + b":" for name in signed[:-1]] + [signed[-1] + b";"]
+    pieces = [(b" ", tag + b";") for tag in tags] + [(b" ", b"h=" + names[0])] + [(b"", name) for name in names[1:]]
     pieces += [(b" ", b"bh=" + body_hash + b";"), (b" ", b"b=")]
     lines = [start]
     for joint, piece in pieces:
@@ -151,8 +149,7 @@ def _fold_tags(start: bytes, tags: list[bytes], signed: list[bytes], body_hash: 
         if width + len(joint) + len(piece) <= LINE_WIDTH:
             lines[-1] += joint + piece
         else:
-            lines[-1] += joint.strip()  # a ":" stays on the line it ends; a space becomes the fold
-            lines.append(piece)
+            lines.append(piece)  # the fold takes the joint's place
     return FOLD.join(lines)
 
 
