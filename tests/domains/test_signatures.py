@@ -66,7 +66,7 @@ MULTIPART = message(
     'Content-Type: multipart/mixed;\r\n boundary="b1_rp"',
     body=(
         b"This is a MIME message.\r\n"
-        b"--b1_rp\r\nContent-Type: multipart/alternative; boundary=\"b2_rp\"\r\n\r\n"
+        b'--b1_rp\r\nContent-Type: multipart/alternative; boundary="b2_rp"\r\n\r\n'
         b"--b2_rp\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
         b"Hello =E2=9C=93\r\n"
         b"--b2_rp\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p>\r\n"
@@ -104,7 +104,9 @@ def sign(raw: bytes, keys: tuple[DomainKey, DomainKey]) -> bytes:
     return DkimSigner(DOMAIN, keys).sign(raw, NOW) + raw
 
 
-def results_by_kind(signed: bytes, dns: DnsServer, folder: Path, keys: tuple[DomainKey, DomainKey]) -> dict[str, dict[str, str]]:
+def results_by_kind(
+    signed: bytes, dns: DnsServer, folder: Path, keys: tuple[DomainKey, DomainKey]
+) -> dict[str, dict[str, str]]:
     """{"rsa": {verifier: result}, "ed25519": {...}}, for the verifiers that check each kind."""
     found = verify_all(signed, dns, folder)
     return {
@@ -188,7 +190,9 @@ def test_a_signature_under_a_key_that_is_not_published_is_not_a_pass(
     assert all_say("pass", {"ed25519": results["ed25519"]})
 
 
-def test_the_signature_fields_are_folded_and_sign_what_the_issue_lists(domain_keys: tuple[DomainKey, DomainKey]) -> None:
+def test_the_signature_fields_are_folded_and_sign_what_the_issue_lists(
+    domain_keys: tuple[DomainKey, DomainKey],
+) -> None:
     fields = DkimSigner(DOMAIN, domain_keys).sign(LIST_MAIL, NOW)
     assert fields.endswith(b"\r\n") and fields.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
     lines = fields.split(b"\r\n")[:-1]
@@ -216,7 +220,9 @@ def test_the_signature_fields_are_folded_and_sign_what_the_issue_lists(domain_ke
         ]
 
 
-def test_signing_the_same_message_at_the_same_time_gives_the_same_bytes(domain_keys: tuple[DomainKey, DomainKey]) -> None:
+def test_signing_the_same_message_at_the_same_time_gives_the_same_bytes(
+    domain_keys: tuple[DomainKey, DomainKey],
+) -> None:
     # RSA PKCS#1 v1.5 and Ed25519 are deterministic: a message signed again after a crash
     # between signing and storing gets the same fields.
     signer = DkimSigner(DOMAIN, domain_keys)
