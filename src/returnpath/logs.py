@@ -3,9 +3,11 @@
 One writer (the `serve` supervisor) tails the events table in id order and appends each event
 whose kind has a log (`core.events.LOGS`) to `<logs>/<name>.log`, then moves a cursor kept in
 the store. Events commit before anyone is told "OK", so the logs lose nothing: after a crash
-the writer resumes from its cursor. The price is that an event written just before a crash,
-whose cursor move did not commit, may appear twice; each line carries its `event_id` so
-readers can tell.
+the writer resumes from its cursor. Lines written just before a crash whose cursor move did
+not commit are not written again: a file's last lines (a batch's worth) are read when the
+writer opens it, and a line it would write that is one of them, byte for byte, is skipped.
+(Byte for byte, with its `event_id`: so never a line of another store that happens to
+share the id.)
 
 A batch of lines is appended whole or not at all: when a write fails (a full disk), every file
 of the batch is cut back to where it was, the cursor stays, and the writer tries again with
@@ -34,11 +36,12 @@ over) holds nothing back. `returnpath nodes --forget NAME` removes a node gone f
 none of its events waits.
 
 What holds: every event is written, to the files of the node that recorded it or, when that
-node went silent for good before writing it, of the one node that held it after it. An event
-is written twice only when a writer stopped between appending a batch and moving the cursor:
-after a crash (the writer that takes over, its own node restarted or another, writes the batch
-again), or after a pause longer than its hold (another took over meanwhile). Both lines carry
-the same `event_id`; the pause is logged as an error naming the events.
+node went silent for good before writing it, of the one node that held it after it. A node
+that restarts after a crash between appending a batch and moving the cursor skips the lines
+already at the end of its files (above). An event is in two nodes' files only when a writer
+stopped in that same moment and another node wrote the batch to its own files meanwhile: it
+crashed and was taken over before it came back, or it paused longer than its hold. Both lines
+carry the same `event_id`; the pause is logged as an error naming the events.
 
 The workers, which serve `/healthz`, see the writer only through the store: `LogWatch` reads
 its cursor and the first event after it, and calls the writer stalled when events have been
@@ -100,6 +103,7 @@ class LogWriter:
         self.poll_interval = poll_interval
         self.takeover_after = takeover_after
         self._files: dict[str, int] = {}  # log name -> open file descriptor
+        self._tails: dict[str, set[bytes]] = {}  # log name -> its last lines when opened
         # By node: the last event written to the files, ahead of the store's cursor when
         # moving that failed, so that the same lines are not written again meanwhile (kept
         # while another writer holds the node: moved past when this one holds it again).
@@ -136,6 +140,7 @@ class LogWriter:
                 raise
             if cut:
                 log.warning("%s ended in a torn line (%d bytes, from an interrupted write): cut off", path, cut)
+            self._tails[name] = _last_lines(fd, BATCH)
             self._files[name] = fd
         return fd
 
@@ -165,6 +170,11 @@ class LogWriter:
                 except OSError:
                     self._close(name)  # a torn tail is cut when it is opened again
             raise OSError(exc.errno, exc.strerror, str(self._path(current))) from None
+
+    def _tail(self, name: str) -> set[bytes]:
+        """The file's last lines when it was opened (opening it if need be)."""
+        self._file(name)
+        return self._tails[name]
 
     def reopen(self) -> None:
         """Close the log files and open them again at their paths (SIGHUP, after rotation)."""
@@ -222,6 +232,9 @@ class LogWriter:
                 if name is not None:
                     record = log_record(stored.id, stored.event, stored.node)
                     lines.setdefault(name, []).append(json_line(record) + "\n")
+            for name, chunk in lines.items():
+                tail = self._tail(name)  # not again what was written just before a crash
+                chunk[:] = [line for line in chunk if line.encode() not in tail]
             self._append(lines)
             written += sum(len(chunk) for chunk in lines.values())
             self._written[node] = batch[-1].id
@@ -356,6 +369,17 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _last_lines(fd: int, count: int) -> set[bytes]:
+    """The file's last `count` lines, each with its newline."""
+    size = os.fstat(fd).st_size
+    start, tail = size, b""
+    while start > 0 and tail.count(b"\n") <= count:
+        start = max(0, start - 65536)
+        tail = os.pread(fd, size - start, start)
+    lines = tail.splitlines(keepends=True)
+    return set(lines[-count:] if start == 0 else lines[1:][-count:])  # not a line cut in two
 
 
 def _cut_torn_tail(fd: int) -> int:

@@ -68,6 +68,10 @@ class Transaction:
     rcpt_to: list[str]
     rcpt_options: list[str]
     data: bytes
+    # Wall-clock times (time.time(), the clock returnpath writes leases and attempts with) of
+    # the MAIL command and of the 250 to the end of data: when the sender held the message.
+    mail_at: float = 0.0
+    received_at: float = 0.0
 
 
 @dataclass
@@ -75,6 +79,7 @@ class _Connection:
     number: int
     transactions: int = 0
     tls: bool = False
+    mail_at: float = 0.0  # of the transaction under way
 
 
 @dataclass
@@ -353,6 +358,7 @@ class _Handler:
             return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        server.connection.mail_at = time.time()
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(
@@ -383,6 +389,8 @@ class _Handler:
                 rcpt_to=list(envelope.rcpt_tos),
                 rcpt_options=list(envelope.rcpt_options),
                 data=bytes(content or b""),
+                mail_at=connection.mail_at,
+                received_at=time.time(),
             )
         )
         return f"{S250_OK} queued as {len(self.sink.transactions)}"

@@ -15,6 +15,7 @@ from returnpath.core import tokens
 from returnpath.core.model import Accepted, DeliveryState, DeliveryView, Submission, Verdict
 from returnpath.delivery.engine import DeliveryEngine
 from returnpath.delivery.routes import Routes
+from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount
 from returnpath.usecases.relay import Relay
@@ -329,3 +330,43 @@ async def test_leases_are_renewed_while_an_attempt_takes_long(
         await other.stop(2)  # lets an attempt it may have started finish
     assert view.state is DeliveryState.DELIVERED
     assert len(slow.transactions) == 1
+
+
+async def test_an_outage_of_the_store_is_said_once_and_its_end_too(
+    store: SqliteStore, fast: Settings, sink: Sink, account: NewAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database away for minutes must not fill the log with a traceback at every poll: one
+    warning when claims start failing, one line when they work again, and the mail queued
+    meanwhile is delivered."""
+    failures = 5
+
+    class Away:  # the real store, whose claims fail as in an outage the first few times
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        async def claim(self, *args: object) -> list[object]:
+            nonlocal failures
+            if failures:
+                failures -= 1
+                raise StoreError("the database is unavailable: connection refused")
+            return await store.claim(*args)  # type: ignore[arg-type]
+
+    engine = DeliveryEngine(Away(), fast, owner=OWNER)  # type: ignore[arg-type]
+    accepted = await submit(store, fast, None, account, "a@example.test")
+    caplog.set_level("INFO", logger="returnpath")
+    await engine.start()
+    try:
+        views = await settled(store, account, accepted)
+    finally:
+        await engine.stop(1)
+    assert [v.state for v in views] == [DeliveryState.DELIVERED]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "claiming" in r.getMessage()]
+    assert said == [
+        (
+            "WARNING",
+            "claiming due deliveries failed, trying again at every poll: "
+            "the database is unavailable: connection refused",
+        ),
+        ("INFO", "claiming due deliveries works again"),
+    ]
+    assert not [r for r in caplog.records if r.exc_info]  # no tracebacks

@@ -248,3 +248,44 @@ async def test_a_sent_message_whose_record_fails_is_sent_once_and_recorded_when_
         await engine.stop(1)
     assert f"delivery {delivery_id}: recording the attempt failed (database commit failed" in caplog.text
     assert f"delivery {delivery_id}: attempt recorded after" in caplog.text
+
+
+async def test_lines_written_just_before_a_crash_are_not_written_again_at_the_next_start(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """SIGKILL after the lines reached the file, before the cursor's move committed: the next
+    writer resumes from the old cursor and finds those lines already there."""
+    account = await an_account(store)
+    first = await record_outcomes(store, account, ["a@example.test", "b@example.test"])
+    writer = LogWriter(FullDisk(store, "move_cursor", failures=1), tmp_path / "logs")  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        await writer.drain()
+    writer.close()  # the process dies here: its cursor never moved
+    assert await store.cursor(CURSOR) == 0
+    later = await record_outcomes(store, account, ["c@example.test"])
+    writer = LogWriter(store, tmp_path / "logs")
+    try:
+        assert await writer.drain() == 1
+    finally:
+        writer.close()
+    assert [r["id"] for r in records(tmp_path / "logs" / "deliveries.log")] == first + later
+    assert await store.cursor(CURSOR) == (await store.events())[-1].id
+
+
+async def test_a_line_of_another_store_with_the_same_event_id_is_not_taken_for_one_written(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Log files kept while the store was replaced by a new one: its event ids start again at 1."""
+    account = await an_account(store)
+    path = tmp_path / "logs" / "deliveries.log"
+    path.parent.mkdir()
+    old = '{"time": "2026-01-01 00:00:00", "event": "delivery", "event_id": 1, "id": "old"}\n'
+    path.write_text(old)
+    delivered = await record_outcomes(store, account, ["a@example.test"])
+    assert [stored.id for stored in await store.events()] == [1]
+    writer = LogWriter(store, tmp_path / "logs")
+    try:
+        assert await writer.drain() == 1
+    finally:
+        writer.close()
+    assert [r["id"] for r in records(path)] == ["old", *delivered]

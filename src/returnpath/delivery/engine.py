@@ -352,16 +352,25 @@ class DeliveryEngine:
         every `poll_interval`, or sooner when the store wakes the poller (core.ports.Wakeups):
         the wake-ups that come meanwhile make one claim."""
         delivery = self.settings.delivery
+        down = False  # the store is unavailable: said once, not at every poll of an outage
         while True:
             self._due.clear()
             room = self.max_held - len(self._held)
             if room > 0:
                 now = self.clock()
+                jobs: list[DeliveryJob] = []
                 try:
                     jobs = await self.store.claim(self.owner, now, now + delivery.lease, room)
+                except StoreError as exc:
+                    if not down:
+                        log.warning("claiming due deliveries failed, trying again at every poll: %s", exc)
+                    down = True
                 except Exception:
                     log.exception("claiming due deliveries failed")
-                    jobs = []
+                else:
+                    if down:
+                        log.info("claiming due deliveries works again")
+                    down = False
                 self.enqueue(jobs)
             try:
                 await asyncio.wait_for(self._due.wait(), delivery.poll_interval)
@@ -376,6 +385,8 @@ class DeliveryEngine:
             if self._held:
                 try:
                     await self.store.renew(self.owner, list(self._held), self.clock() + lease)
+                except StoreError as exc:
+                    log.warning("renewing leases failed: %s", exc)
                 except Exception:
                     log.exception("renewing leases failed")
 

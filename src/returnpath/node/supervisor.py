@@ -202,7 +202,10 @@ class Supervisor:
                 if time.monotonic() - self.beat_at >= self.settings.node.heartbeat:
                     await self.heartbeat(store)
                 if time.monotonic() - self.purged_at >= PURGE_INTERVAL:
-                    await self.purge(store, time.time())
+                    try:
+                        await self.purge(store, time.time())
+                    except ReturnpathError as exc:  # the database away: the node goes on
+                        log.warning("purge stopped: %s; trying again in %.0f s", exc, PURGE_INTERVAL)
                 try:
                     await asyncio.wait_for(self.stopping.wait(), 0.5)
                 except TimeoutError:
@@ -252,7 +255,11 @@ class Supervisor:
             code = worker.process.poll()
             if code is None:
                 continue
-            released = await store.release(worker.owner)
+            try:
+                released = await store.release(worker.owner)
+            except ReturnpathError as exc:  # the database away: the node goes on
+                log.warning("worker %d's leases run out instead of being released: %s", worker.index, exc)
+                released = 0
             worker.restarts += 1
             worker.quick_deaths = worker.quick_deaths + 1 if now - worker.started < QUICK_DEATH else 1
             if worker.quick_deaths >= self.settings.worker_max_quick_deaths:

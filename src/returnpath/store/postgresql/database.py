@@ -174,7 +174,14 @@ class Database:
                             self._settle([item], *await _run(conn, [item[0]], self.before_commit))
                         except _OneFailed as alone:
                             _fail([item], alone.error)
-        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except PoolTimeout as exc:
+            # No connection for CONNECT_TIMEOUT: the database is away (or every connection
+            # busy that long). The writes queued meanwhile fail now too; run as the next group,
+            # each would wait CONNECT_TIMEOUT again, and a client would hear its 451 or 503
+            # only after two waits, or more under a steady trickle of writes.
+            waiting, self._queue = self._queue, []
+            _fail(batch + waiting, unavailable(exc))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             _fail(batch, unavailable(exc))
         except psycopg.Error as exc:  # the commit itself refused
             _fail(batch, StoreError(f"database commit failed: {exc}"))
