@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from returnpath.core import ids
+from returnpath.core.domains import SendingDomain
 from returnpath.core.events import EventKind
 from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Attempt, Returned, Submission, Verdict
@@ -79,6 +80,7 @@ async def _fill(path: Path, messages: int = 3) -> None:
             ids.new_id(NOW), account.id, "https://h.example.com/", frozenset(), "whsec_eA==", Format.JSON, False
         )
         await store.create_loop(paused, NOW)
+        await store.add_domain(SendingDomain(account.id, "example.com", "bounces.example.com", NOW, "rp1", "rp1e"))
         for n in range(messages):
             deliveries = tuple(
                 NewDelivery(ids.new_id(NOW), f"r{n}.{i}@example.net", f"b{i}@bounces.test") for i in range(2)
@@ -276,7 +278,7 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store("postgresql://rp:secret@127.0.0.1:1/x", _sqlite_url(tmp_path / "t.db"))
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE accounts (id TEXT)").connection.close()
-    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 5: run `returnpath migrate`"):
+    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 6: run `returnpath migrate`"):
         await copy_store(_sqlite_url(old), _sqlite_url(tmp_path / "t.db"))
     same = tmp_path / "same.db"
     with pytest.raises(InputError, match="the same file"):

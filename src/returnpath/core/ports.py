@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from .domains import SendingDomain
 from .events import Event, EventKind
 from .feedback import Answer, Call, Format, Loop, Post, PostSettlement, PostState, PostView
 from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submission
@@ -416,4 +417,22 @@ class Store(LoopStore, Protocol):
 
     async def move_cursor(self, name: str, old: int, new: int) -> bool:
         """Set the cursor to `new` if it is at `old` still (or missing); whether it was."""
+        ...
+
+    # sending domains (core/domains.py): the selectors; the keys are files in the data folder
+    async def add_domain(self, domain: SendingDomain) -> None:
+        """Store a new sending domain. Refuses (InputError) a domain that is configured already,
+        for this account or another: a domain belongs to one account."""
+        ...
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        """The domain by its name (lowercase), whichever account has it."""
+        ...
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        """The domains of the account, or of every account; by name."""
+        ...
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        """Remove the account's domain; False when the account has no such domain."""
         ...

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..core.domains import DomainState, SendingDomain
 from ..core.events import Event, EventKind
 from ..core.feedback import Format, Loop, Post, PostState
 from ..core.model import Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned, Step, Verdict
@@ -20,6 +21,28 @@ from ..core.ports import StoredEvent
 def account(row: Sequence[Any]) -> Account:
     id, name, smtp_username, disabled, sender_domains = row
     return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
+
+
+def sending_domain(row: Sequence[Any]) -> SendingDomain:
+    account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, state = row
+    return SendingDomain(
+        account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, DomainState(state)
+    )
+
+
+def domain_params(domain: SendingDomain) -> dict[str, Any]:
+    """The named parameters of `insert_domain` (the other way round)."""
+    return {
+        "domain": domain.domain,
+        "account_id": domain.account_id,
+        "bounce_domain": domain.bounce_domain,
+        "created_at": domain.created_at,
+        "rsa_selector": domain.rsa_selector,
+        "ed25519_selector": domain.ed25519_selector,
+        "pending_rsa_selector": domain.pending_rsa_selector,
+        "pending_ed25519_selector": domain.pending_ed25519_selector,
+        "state": domain.state.value,
+    }
 
 
 def returned(row: Sequence[Any]) -> Returned:

@@ -445,3 +445,34 @@ FROM nodes n WHERE n.name = %(name)s FOR UPDATE OF n
 
 -- name: forget_node
 DELETE FROM nodes WHERE name = %(name)s
+
+-- ---- sending domains (issue 11) ------------------------------------------------------------
+
+-- name: insert_domain
+INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
+                     pending_rsa_selector, pending_ed25519_selector, state)
+VALUES (%(domain)s, %(account_id)s, %(bounce_domain)s, %(created_at)s, %(rsa_selector)s, %(ed25519_selector)s,
+        %(pending_rsa_selector)s, %(pending_ed25519_selector)s, %(state)s)
+ON CONFLICT DO NOTHING
+RETURNING domain
+
+-- name: domain
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains WHERE domain = %s
+
+-- name: domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains ORDER BY domain
+
+-- name: account_domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains WHERE account_id = %s ORDER BY domain
+
+-- name: delete_domain
+DELETE FROM domains WHERE account_id = %s AND domain = %s
+
+-- name: delete_account_domains
+DELETE FROM domains WHERE account_id = %s

@@ -14,7 +14,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from ...core import throttle
+from ...core import domains, throttle
+from ...core.domains import SendingDomain
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -208,6 +209,7 @@ class PostgresStore:
                 "delete_account_deliveries",
                 "delete_account_messages",
                 "delete_account_loops",
+                "delete_account_domains",
                 "delete_account",
             ):
                 await tx.execute(Q[query], (account_id,))
@@ -644,6 +646,29 @@ class PostgresStore:
         at = _time.time() if now is None else now
         params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
         return await self._change(Q["replay_dead"], params, wake="posts")
+
+    # ---- sending domains (core/domains.py); the keys are files, not rows ---------------------
+
+    async def add_domain(self, domain: SendingDomain) -> None:
+        async def op(tx: Tx) -> None:
+            if await (await tx.execute(Q["insert_domain"], from_row.domain_params(domain))).fetchone() is None:
+                row = await (await tx.execute(Q["domain"], (domain.domain,))).fetchone()
+                if row is None:  # removed again meanwhile: as if it had been added and removed
+                    return
+                raise domains.taken(from_row.sending_domain(row), domain.account_id)
+
+        await self.db.write(op)
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        row = await self._one(Q["domain"], (name,))
+        return from_row.sending_domain(row) if row else None
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        rows = await (self._all(Q["domains"]) if account_id is None else self._all(Q["account_domains"], (account_id,)))
+        return [from_row.sending_domain(row) for row in rows]
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        return await self._change(Q["delete_domain"], (account_id, name)) > 0
 
     # ---- helpers -----------------------------------------------------------------------------
 

@@ -445,3 +445,33 @@ DELETE FROM events WHERE id IN (
     WHERE e.time < :before AND e.id <= :logged
       AND NOT EXISTS (SELECT 1 FROM loop_posts o WHERE o.event_id = e.id)
     LIMIT :batch)
+
+-- ---- sending domains (issue 11) ------------------------------------------------------------
+
+-- name: insert_domain
+INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
+                     pending_rsa_selector, pending_ed25519_selector, state)
+VALUES (:domain, :account_id, :bounce_domain, :created_at, :rsa_selector, :ed25519_selector,
+        :pending_rsa_selector, :pending_ed25519_selector, :state)
+ON CONFLICT DO NOTHING
+
+-- name: domain
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains WHERE domain = ?
+
+-- name: domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains ORDER BY domain
+
+-- name: account_domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state
+FROM domains WHERE account_id = ? ORDER BY domain
+
+-- name: delete_domain
+DELETE FROM domains WHERE account_id = ? AND domain = ?
+
+-- name: delete_account_domains
+DELETE FROM domains WHERE account_id = ?

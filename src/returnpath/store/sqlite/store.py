@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...core import throttle
+from ...core import domains, throttle
+from ...core.domains import SendingDomain
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -176,6 +177,7 @@ class SqliteStore:
                 "delete_account_deliveries",
                 "delete_account_messages",
                 "delete_account_loops",
+                "delete_account_domains",
                 "delete_account",
             ):
                 conn.execute(Q[query], (account_id,))
@@ -616,6 +618,31 @@ class SqliteStore:
         if replayed:
             self.wakeups.wake(("posts",))
         return replayed
+
+    # ---- sending domains (core/domains.py); the keys are files, not rows -------------------
+
+    async def add_domain(self, domain: SendingDomain) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute(Q["domain"], (domain.domain,)).fetchone()
+            if row is not None:
+                raise domains.taken(from_row.sending_domain(row), domain.account_id)
+            conn.execute(Q["insert_domain"], from_row.domain_params(domain))
+
+        await self.db.write(op)
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        row = await self.db.read(lambda c: c.execute(Q["domain"], (name,)).fetchone())
+        return from_row.sending_domain(row) if row else None
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        if account_id is None:
+            rows = await self.db.read(lambda c: c.execute(Q["domains"]).fetchall())
+        else:
+            rows = await self.db.read(lambda c: c.execute(Q["account_domains"], (account_id,)).fetchall())
+        return [from_row.sending_domain(row) for row in rows]
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        return await self.db.write(lambda c: c.execute(Q["delete_domain"], (account_id, name)).rowcount > 0)
 
 
 def _insert_message(

@@ -1,0 +1,82 @@
+"""Sending domains in the store (core/domains.py): kept per account, one account per domain,
+listed, removed, and taken away with their account. Part of the conformance suite: runs
+against each backend in conftest.BACKENDS."""
+
+from __future__ import annotations
+
+import pytest
+
+from returnpath.core.domains import DomainState, SendingDomain
+from returnpath.core.ports import Store
+from returnpath.errors import InputError
+
+from .conftest import count_rows
+from .test_store import NOW, _account
+
+
+def _domain(account_id: str, name: str = "example.com", **changes: object) -> SendingDomain:
+    fields: dict[str, object] = {
+        "account_id": account_id,
+        "domain": name,
+        "bounce_domain": f"bounces.{name}",
+        "created_at": NOW,
+        "rsa_selector": "rp202701",
+        "ed25519_selector": "rp202701e",
+    }
+    fields.update(changes)
+    return SendingDomain(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_domain_is_read_back_as_it_was_added(backend: Store) -> None:
+    account = await _account(backend)
+    domain = _domain(account.id, pending_rsa_selector="rp202702", pending_ed25519_selector="rp202702e")
+    await backend.add_domain(domain)
+    assert await backend.domain("example.com") == domain
+    assert domain.state is DomainState.ACTIVE
+    assert await backend.domains(account.id) == [domain]
+    assert await backend.domains() == [domain]
+    assert await backend.domain("example.org") is None
+
+
+async def test_each_account_lists_only_its_own_domains_in_name_order(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    mine = [_domain(app.id, "b.example.com"), _domain(app.id, "a.example.com")]
+    theirs = _domain(other.id, "example.org", bounce_domain="rp.example.org")
+    for domain in (*mine, theirs):
+        await backend.add_domain(domain)
+    assert await backend.domains(app.id) == [mine[1], mine[0]]
+    assert await backend.domains(other.id) == [theirs]
+    assert [d.domain for d in await backend.domains()] == ["a.example.com", "b.example.com", "example.org"]
+
+
+async def test_a_domain_belongs_to_one_account(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    with pytest.raises(InputError, match="configured already"):
+        await backend.add_domain(_domain(app.id, rsa_selector="rp202703"))
+    with pytest.raises(InputError, match="belongs to another account"):
+        await backend.add_domain(_domain(other.id))
+    # Neither refusal changed what was there.
+    assert await backend.domains() == [_domain(app.id)]
+
+
+async def test_only_the_owner_removes_a_domain(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    assert await backend.remove_domain(other.id, "example.com") is False
+    assert await backend.domain("example.com") is not None
+    assert await backend.remove_domain(app.id, "example.com") is True
+    assert await backend.domain("example.com") is None
+    assert await backend.remove_domain(app.id, "example.com") is False
+    # Free again, for anybody.
+    await backend.add_domain(_domain(other.id))
+    assert [d.account_id for d in await backend.domains()] == [other.id]
+
+
+async def test_removing_an_account_removes_its_domains(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    await backend.add_domain(_domain(other.id, "example.org"))
+    assert await backend.remove_account(app.id) == 0
+    assert await count_rows(backend, ("domains",)) == {"domains": 1}
+    assert await backend.domain("example.com") is None
