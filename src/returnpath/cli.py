@@ -1,4 +1,4 @@
-"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops."""
+"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops, domains."""
 
 from __future__ import annotations
 
@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--account", help="the account (default: the first one)")
 
     _loops_parser(sub)
+    _domains_parser(sub)
 
     # offline bounce recognition: needs no configuration
     p = sub.add_parser(
@@ -748,6 +749,78 @@ def _event_names(values: list[str]) -> list[str]:
     return [name for value in values for name in value.replace(",", " ").split()]
 
 
+# ---- sending domains (issue 11) ------------------------------------------------------------
+
+
+def _domains_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "domains",
+        help="sending domains: their DKIM keys, bounce domain and the DNS records to publish",
+        description="sending domains: mail whose From: is in one is DKIM-signed and bounces to its bounce domain",
+    )
+    p.add_argument("action", choices=["list", "add", "show", "remove"])
+    p.add_argument("domain", nargs="?", help="the domain (add, show, remove)")
+    p.add_argument(
+        "--bounce-domain",
+        metavar="DOMAIN",
+        help="add: the domain of its envelope senders (default: the first label of bounce_domain under it)",
+    )
+    p.add_argument("--account", help="the account that owns the domain (default: the first one)")
+    p.add_argument("--json", action="store_true", help="print JSON rather than zone-file lines")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    """add and show print the records to publish; list one line per domain; remove what went."""
+    import asyncio
+
+    from . import config
+    from .usecases import domains
+
+    settings = config.load(args.config)
+    if args.action != "list" and not args.domain:
+        raise InputError(f"domains {args.action} needs a DOMAIN")
+    if args.bounce_domain is not None and args.action != "add":
+        raise InputError("--bounce-domain goes with domains add")
+
+    async def work(store: Store) -> list[str]:
+        account = await _account(store, args.account)
+        match args.action:
+            case "add" | "show":
+                if args.action == "add":
+                    domain = await domains.add_domain(
+                        store, settings, account, args.domain, time.time(), args.bounce_domain
+                    )
+                else:
+                    domain = await domains.find_domain(store, account, args.domain)
+                found = domains.dns_records(settings, domain)
+                if args.json:
+                    shown = domains.domain_json(domain) | {"records": [r.as_dict() for r in found]}
+                    return [json.dumps(shown)]
+                return [f"; publish for {domain.domain} (account {account.name}):", *domains.zone_lines(found)]
+            case "remove":
+                domain = await domains.remove_domain(store, account, args.domain)
+                return [
+                    json.dumps(
+                        {"removed": domain.domain, "keys_kept_in": str(domains.keys_folder(settings, domain.domain))}
+                    )
+                ]
+        listed = await store.domains(account.id)
+        if args.json:
+            return [json.dumps(domains.domain_json(d)) for d in listed]
+        return [
+            f"{d.domain}  bounce={d.bounce_domain}  selectors={','.join(d.selectors)}  {d.state.value}" for d in listed
+        ]
+
+    for line in asyncio.run(_with_store(settings, work)):
+        print(line)
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -762,6 +835,7 @@ COMMANDS = {
     "parse": cmd_parse,
     "returned": cmd_returned,
     "loops": cmd_loops,
+    "domains": cmd_domains,
 }
 
 
