@@ -1,0 +1,115 @@
+"""Sending domains end to end (issue 11): a message whose From: is in a configured domain (or a
+subdomain of it) leaves signed, verified by dkimpy against the records `domains add` printed
+(served by a loopback DNS server), with the domain's own bounce domain in MAIL FROM; a DSN
+sent back to that bounce domain fails the right delivery. A domain whose key cannot be read
+is not sent unsigned: the submission is refused for now (451 / 503), naming the domain."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from returnpath import config
+from returnpath.core import tokens
+from tests.delivery.sinks import Sink
+from tests.dns_server import DnsServer, dns_server, txt  # noqa: F401 - a fixture
+from tests.domains.verifiers import dkimpy
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Server, wait_for
+from tests.e2e.test_bounces import DSN, give_back
+
+MESSAGE = (
+    b"From: Shop <news@mail.example.com>\r\nTo: a@example.net\r\nSubject: order\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks.\r\n"
+)
+
+
+@pytest.fixture
+def server(make_server: ServerFactory, sink: Sink, dns_server: DnsServer) -> Server:  # noqa: F811
+    srv = make_server(
+        start=False,
+        workers=1,
+        delivery__routes={"*": sink.route},
+        delivery__retry__first=config.Duration(0.3),
+    )
+    added = srv.cli("domains", "add", "example.com", "--bounce-domain", "rp.example.com", "--json")
+    assert added.returncode == 0, added.stderr
+    for record in json.loads(added.stdout)["records"][:2]:  # the two DKIM key records, as printed
+        dns_server.zone[record["name"]] = [txt(*re.findall(r'"([^"]*)"', record["value"]))]
+    return srv.start()
+
+
+def arrived(sink: Sink, recipient: str) -> tuple[str, bytes]:
+    transaction = wait_for(
+        lambda: next((t for t in sink.transactions if t.rcpt_to == [recipient]), None),
+        what=f"the sink to receive mail for {recipient}",
+    )
+    return transaction.mail_from, transaction.data
+
+
+def test_smtp_and_http_submissions_leave_signed_with_the_domains_bounce_domain(
+    server: Server,
+    sink: Sink,
+    dns_server: DnsServer,  # noqa: F811
+) -> None:
+    smtp_id = server.submit_smtp("news@mail.example.com", ["a@example.net"], MESSAGE)["a@example.net"]
+    with server.api() as api:
+        reply = api.post(
+            "/v1/send",
+            json={"recipient": "b@example.net", "mime": MESSAGE.decode().replace("a@example.net", "b@example.net")},
+        )
+    assert reply.status_code == 200, reply.text
+    http_id = reply.json()["recipients"]["b@example.net"]
+    for recipient, delivery_id in (("a@example.net", smtp_id), ("b@example.net", http_id)):
+        mail_from, data = arrived(sink, recipient)
+        local, _, domain = mail_from.rpartition("@")
+        assert domain == "rp.example.com"
+        assert tokens.decode(server.settings.secret_bytes, local) == delivery_id
+        assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+        results = dkimpy(data, dns_server)
+        assert sorted(results.values()) == ["pass", "pass"] and len(results) == 2, results
+        # Changed in transit, it fails.
+        assert "pass" not in dkimpy(data.replace(b"Thanks.", b"Thanks!"), dns_server).values()
+
+
+def test_mail_of_other_domains_is_not_signed_and_keeps_the_instance_bounce_domain(server: Server, sink: Sink) -> None:
+    other = MESSAGE.replace(b"news@mail.example.com", b"news@example.org")
+    server.submit_smtp("news@example.org", ["c@example.net"], other)
+    mail_from, data = arrived(sink, "c@example.net")
+    assert mail_from.endswith("@" + server.settings.bounce_domain)
+    assert b"DKIM-Signature" not in data
+
+
+def test_a_dsn_to_the_domains_bounce_domain_fails_the_right_delivery(server: Server, sink: Sink) -> None:
+    delivery_id = server.submit_smtp("news@mail.example.com", ["gone@example.net"], MESSAGE)["gone@example.net"]
+    envelope, _ = arrived(sink, "gone@example.net")
+    assert envelope.endswith("@rp.example.com")
+    give_back(server, envelope, DSN, recipient="gone@example.net")
+    failure = wait_for(
+        lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+        what="the async failure in failures.log",
+    )
+    assert (failure["type"], failure["status"], failure["recipient"]) == ("async", "5.1.1", "gone@example.net")
+
+
+def test_a_domain_whose_key_cannot_be_read_is_refused_not_sent_unsigned(server: Server, sink: Sink) -> None:
+    for key in (server.data / "domains" / "example.com").glob("*.pem"):
+        key.write_bytes(b"not a key")
+    client = server.smtp()
+    try:
+        client.mail("news@mail.example.com")
+        client.rcpt("d@example.net")
+        code, reply = client.data(MESSAGE)
+    finally:
+        client.quit()
+    assert (code, reply) == (
+        451,
+        b"4.3.0 the DKIM key of example.com cannot be read; nothing was accepted, try again later",
+    )
+    with server.api() as api:
+        answer = api.post("/v1/send", json={"recipient": "d@example.net", "mime": MESSAGE.decode()})
+    assert answer.status_code == 503 and answer.json()["type"] == "urn:returnpath:problem:cannot-sign", answer.text
+    assert "cannot sign for example.com" in server.stderr()
+    assert not [t for t in sink.transactions if t.rcpt_to == ["d@example.net"]]
