@@ -13,6 +13,16 @@ in a temporary folder (WAL, `synchronous = FULL`). `--max-batch 1` makes the Pos
 commit every write on its own (no group commit), to see what grouping buys.
 
     python bench/claims.py [--n 100000] [--store sqlite,postgresql] [--concurrency 100]
+
+Last measured (2-CPU development machine, busy with other work too: load about 4; runs vary
+by half), `PYTHONPATH=src python bench/claims.py --store sqlite,postgresql`:
+
+    store        deliveries  queue s  claim+settle s  per second  claims
+    sqlite           100000      4.3            39.5        2530     589
+    postgresql       100000     11.3            32.3        3100     998
+
+Before PostgreSQL settled a group in one statement and claimed beside the groups, it was 941/s
+(SQLite 2,859/s). store/postgresql/database.py says where the time goes.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ from returnpath.core.model import Accepted, DeliveryState, DeliveryView, Submiss
 from returnpath.delivery.engine import DeliveryEngine
 from returnpath.delivery.routes import Routes
 from returnpath.errors import StoreError
+from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
-from returnpath.usecases.accounts import NewAccount
+from returnpath.usecases.accounts import NewAccount, create_account
 from returnpath.usecases.relay import Relay
 
 from .fake_dns import FakeDns
@@ -370,3 +371,23 @@ async def test_an_outage_of_the_store_is_said_once_and_its_end_too(
         ("INFO", "claiming due deliveries works again"),
     ]
     assert not [r for r in caplog.records if r.exc_info]  # no tracebacks
+
+
+async def test_a_reply_with_a_nul_is_recorded_on_postgresql(fast: Settings, sink: Sink, pg_url: str) -> None:
+    """A remote server may put a NUL in its reply. PostgreSQL's text holds none: unless the
+    client replaces it, the attempt cannot be recorded, and the delivery goes round again (a
+    250 with one would make the message be sent again at every lease)."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    engine = DeliveryEngine(store, fast, owner=OWNER)
+    try:
+        account = await create_account(store, "app", time.time())
+        sink.refuse("rcpt", "550 5.1.1 no\x00such user")
+        refused = await submit(store, fast, None, account, "a@example.test")  # type: ignore[arg-type]
+        await engine.start()
+        [view] = await settled(store, account, refused)  # type: ignore[arg-type]
+        assert view.state is DeliveryState.FAILED
+        assert view.history[-1].text == "5.1.1 no\ufffdsuch user"
+    finally:
+        await engine.stop(1)
+        await store.close()

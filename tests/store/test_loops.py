@@ -5,6 +5,7 @@ Part of the conformance suite: runs against each backend in conftest.BACKENDS.""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -504,3 +505,28 @@ async def test_a_file_from_before_secret_rotation_gets_the_new_columns(tmp_path:
         assert rotated.previous_secret == loop.secret
     finally:
         await old.close()
+
+
+async def test_events_of_settles_committed_together_each_fan_out(store: Store) -> None:
+    """Settles that arrive together each get their event's posts, for the loops of their
+    own account only."""
+    mine, theirs = await _account(store, "mine"), await _account(store, "theirs")
+    failures = await _loop(store, mine, EventKind.FAILURE)
+    for account in (mine, theirs):
+        recipients = ("x@example.net", "y@example.net")
+        deliveries = tuple(NewDelivery(ids.new_id(NOW), r, "b@bounces.test") for r in recipients)
+        submission = Submission(mail_from="a@example.com", recipients=recipients, mime=MIME, dsn=DsnOptions())
+        message = NewMessage(account.id, ids.new_id(NOW), submission, deliveries, NOW, NOW + 100)
+        await store.submit(message, owner=None, lease_until=NOW)
+    jobs = await store.claim("w1", NOW, NOW + 60, 10)
+    assert len(jobs) == 4
+    outcome = _outcome(Verdict.PERMANENT, 550)
+    attempt = Attempt(1, NOW + 5, outcome.remote, outcome.step, 550, "5.1.1", outcome.text, Verdict.PERMANENT)
+    event_ids = await asyncio.gather(
+        *(store.settle(job, attempt, settle(job, outcome, NOW + 5, RetryPolicy())) for job in jobs)
+    )
+    assert None not in event_ids and len(set(event_ids)) == 4
+    mine_ids = {event_id for job, event_id in zip(jobs, event_ids, strict=True) if job.account_id == mine.id}
+    items = await _items(store, failures)
+    assert len(mine_ids) == 2 and {item.event_id for item, _ in items} == mine_ids
+    assert all(item.created_at == NOW + 5 and item.state is PostState.PENDING for item, _ in items)

@@ -199,3 +199,38 @@ async def test_a_node_is_forgotten_only_when_silent_and_its_events_are_logged(ba
     assert [n.name for n in await backend.nodes()] == ["live"]
     assert await backend.cursor("logs/gone") == second  # if it ever comes back, it goes on from there
     assert await _hold(backend, "live", NOW + 100) == ["live"]
+
+
+async def test_settles_committed_together_each_check_their_own_lease(backend: Store) -> None:
+    """Settles that arrive together (and are committed together) are each recorded as if
+    alone: the one whose lease ran out records nothing, the others their attempt and event."""
+    account = await _account(backend)
+    await _submit(backend, account, ["a@example.net", "b@example.net", "c@example.net"])
+    held = await backend.claim("n1/p-0-0", NOW, NOW + 60, 10)
+    assert len(held) == 3
+    await backend.renew("n1/p-0-0", [held[0].delivery_id, held[2].delivery_id], NOW + 600)
+    # n1's lease of the second runs out, and n2 takes it over.
+    [taken] = await backend.claim("n2/p-0-0", NOW + 61, NOW + 120, 10)
+    assert taken.delivery_id == held[1].delivery_id
+    policy = RetryPolicy()
+    done = _outcome(Verdict.ACCEPTED, 250)
+
+    def attempt(at: float) -> Attempt:
+        return Attempt(1, at, None, Step.EOM, 250, None, "ok", Verdict.ACCEPTED)
+
+    results = await asyncio.gather(
+        *(backend.settle(job, attempt(NOW + 62), settle(job, done, NOW + 62, policy)) for job in held),
+        backend.settle(taken, attempt(NOW + 63), settle(taken, done, NOW + 63, policy)),
+    )
+    first, lost, third, by_n2 = results
+    assert lost is None
+    assert None not in (first, third, by_n2) and len({first, third, by_n2}) == 3
+    assert {e.id: e.event.delivery_id for e in await backend.events()} == {
+        first: held[0].delivery_id,
+        third: held[2].delivery_id,
+        by_n2: taken.delivery_id,
+    }
+    for job in held:
+        view = await backend.delivery(account.id, job.delivery_id)
+        assert view is not None and view.state.value == "delivered"
+        assert [a.time for a in view.history] == [NOW + 63 if job is held[1] else NOW + 62]

@@ -261,3 +261,29 @@ async def test_event_ids_ascend_in_commit_order_under_concurrent_writers(backend
     finally:
         for store in writers:
             await store.close()
+
+
+async def test_a_failing_write_fails_alone_among_writes_committed_together(backend: Store) -> None:
+    """A write that fails (here: an account name taken) while other writes (settles, a
+    submission) are committed with it fails alone: the others are all recorded, once."""
+    account = await _account(backend)
+    await _submit(backend, account, ["a@example.net", "b@example.net"])
+    jobs = await backend.claim("w1", NOW, NOW + 60, 10)
+    policy = RetryPolicy()
+    outcome = _outcome(Verdict.ACCEPTED, 250)
+    attempt = Attempt(1, NOW + 1, None, Step.EOM, 250, None, "ok", Verdict.ACCEPTED)
+    results = await asyncio.gather(
+        *(backend.settle(job, attempt, settle(job, outcome, NOW + 1, policy)) for job in jobs),
+        _account(backend, "app"),  # taken
+        _submit(backend, account, ["c@example.net"]),
+        return_exceptions=True,
+    )
+    first, second, taken, submitted = results
+    assert isinstance(taken, InputError)
+    assert isinstance(first, int) and isinstance(second, int) and first != second
+    assert not isinstance(submitted, BaseException)
+    assert sorted(e.id for e in await backend.events()) == sorted([first, second])
+    for job in jobs:
+        view = await backend.delivery(account.id, job.delivery_id)
+        assert view is not None and view.state is DeliveryState.DELIVERED and view.history == [attempt]
+    assert await backend.queue_summary() == {"queued": 1, "deferred": 0, "delivered": 2, "failed": 0}

@@ -81,6 +81,18 @@ async def test_connections_are_kept_alive_between_posts(receiver: Receiver) -> N
     assert len({a.client for a in receiver.at("/alive")}) == 1
 
 
+async def test_a_nul_in_an_answer_is_not_kept_in_the_error(receiver: Receiver) -> None:
+    """The error is stored with the post: PostgreSQL's text holds no NUL, and a post whose
+    settle fails at every try would never settle."""
+    url = receiver.endpoint("/nul", SECRET, Reply(500, body=b"broken\x00answer"))
+    poster = H11Poster(timeout=2)
+    try:
+        answer = await poster.post(url, signed(b"{}"), b"{}")
+    finally:
+        await poster.close()
+    assert answer.error == "HTTP 500: broken answer"
+
+
 async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(receiver: Receiver) -> None:
     url = receiver.endpoint("/long", SECRET, Reply(503, (("Retry-After", "120"),), body=b"x" * 100_000), Reply(500))
     poster = H11Poster(timeout=2)

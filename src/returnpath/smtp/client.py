@@ -360,9 +360,8 @@ class Session:
         if not 200 <= reply.code < 300:
             return self._refused(Step.EOM, reply.code, reply.message)
         self.sent += 1
-        return Outcome(
-            Verdict.ACCEPTED, Step.EOM, reply.code, enhanced_status(reply.message), reply.message, self.remote
-        )
+        text = _storable(reply.message)
+        return Outcome(Verdict.ACCEPTED, Step.EOM, reply.code, enhanced_status(text), text, self.remote)
 
     async def _transmit(self, payload: bytes) -> SMTPResponse:
         """Write the message in blocks, each within the block timeout; then read the reply.
@@ -416,12 +415,13 @@ class Session:
     def _refused(self, step: Step, code: int, text: str) -> Outcome:
         if code == 421 or not self.connected:
             self.abort()  # the server is closing the connection (RFC 5321 3.8)
+        text = _storable(text)
         return Outcome(verdict_of(code), step, code if code > 0 else None, enhanced_status(text), text, self.remote)
 
     def _no_reply(self, step: Step, status: str, text: str, *, verdict: Verdict = Verdict.TEMPORARY) -> Outcome:
         """An outcome without a reply from the server. The status follows Postfix's choices:
         4.4.1 no answer from host, 4.4.2 bad connection."""
-        return Outcome(verdict, step, None, status, text, self.remote)
+        return Outcome(verdict, step, None, status, _storable(text), self.remote)
 
     def _stale(self, outcome: Outcome) -> bool:
         """Whether a reused connection turned out to be closed before the transaction began."""
@@ -491,3 +491,10 @@ async def _sent(transport: asyncio.BaseTransport) -> None:
             raise aiosmtplib.SMTPServerDisconnected("connection lost while sending the message")
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+def _storable(text: str) -> str:
+    """A reply's text as the attempt keeps it: a NUL (which a remote server may send) as
+    U+FFFD. PostgreSQL's text cannot hold a NUL: an attempt with one could not be recorded,
+    and a delivery the server accepted would be sent again when its lease ran out."""
+    return text.replace("\x00", "\ufffd")

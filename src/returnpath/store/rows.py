@@ -113,6 +113,13 @@ def attempt(row: Sequence[Any]) -> Attempt:
     return Attempt(number, time, remote, Step(step), code, status, text, Verdict(verdict), node)
 
 
+def attempt_columns(attempt: Attempt) -> tuple[Any, ...]:
+    """The other way: an attempt as the queries that insert it take it, from its number to its
+    verdict (its node is the writing store's own)."""
+    a = attempt
+    return (a.number, a.time, a.remote, a.step.value, a.code, a.status, a.text, a.verdict.value)
+
+
 def loop(row: Sequence[Any], kinds: Iterable[str]) -> Loop:
     """A loop from its row (without its kinds column) and its event kinds, decoded."""
     loop_id, account_id, url, fmt, active, secret, previous_secret, previous_until = row

@@ -226,5 +226,7 @@ def describe(status: int, location: str | None, body: bytes) -> str:
     error = f"HTTP {status}"
     if 300 <= status < 400 and location:
         return f"{error}: redirects to {location} (redirects are not followed)"
-    text = " ".join(body[:ERROR_BODY].decode("utf-8", "replace").split())
+    # A NUL read as a space: PostgreSQL's text cannot hold one, and the post's settle with it
+    # would fail at every try.
+    text = " ".join(body[:ERROR_BODY].decode("utf-8", "replace").replace("\x00", " ").split())
     return f"{error}: {text}" if text else error

@@ -6,15 +6,34 @@ any caller hears "OK".
 Writes are group-committed, as in SQLite's Database: every write is a function queued to this
 process's writer, which runs all functions waiting at that moment in one transaction on one
 connection and commits once. Why: event ids must ascend in commit order (EVENTS_LOCK below),
-which makes event-writing transactions take turns until their commit, fsync included. Measured
-with bench/claims.py on the 2-CPU development machine (fsync on, one run each): one
-transaction per write (`--max-batch 1`, 10,000 deliveries) settled 163 deliveries/s; grouped,
-about 840/s at 10,000 and 941/s at 100,000 (SQLite: 2,859/s in the same run). Short of the
-issue's 5,000/s: each write still costs its round trips on the one writer connection, while
-the server and this process share two CPUs. Unlike SQLite there are no savepoints per write
-(two more round trips each): a group is run as one transaction, and when one of its writes
-fails (a duplicate returned-message id, a full store), the group is rolled back and each of its
-writes run again in its own transaction, so that one failing write does not undo the others.
+which makes event-writing transactions take turns until their commit, fsync included. Unlike
+SQLite there are no savepoints per write (two more round trips each): a group is run as one
+transaction, and when one of its writes fails (a duplicate returned-message id, a full store),
+the group is rolled back and each of its writes run again in its own transaction, so that one
+failing write does not undo the others.
+
+What a group costs is its round trips more than the server's work: psycopg spends more CPU
+sending a statement and reading its answer than the server spends on a small one, and both
+share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
+kind in a group go to one call, one statement for the lot. Settles are: one statement per
+group instead of three per settle (store.py; queries.sql, settle_deliveries). Claims are not
+in the groups at all (`write_apart`): they insert no events and skip what is locked, so they
+run on a connection of their own while the server works on the writer's group.
+
+Measured with bench/claims.py (100,000 deliveries, 100 sessions) on the 2-CPU development
+machine, fsync on, while other work kept it busy (load 3 to 6), so that runs vary by half:
+with a statement per settle and claims in the groups, 941/s; now 3,100/s (SQLite 2,530/s in
+the same run), and 3,673, 4,472 and 5,102/s in three more runs of its fill and drain. Where
+the time goes (CPU seconds per 100,000 in those runs): this process 6.6-7.8 s (about 70 us
+per delivery, the benchmark's own work included), the server 13.1-14.0 s (about 135 us: the
+claim's and the settle's updates of deliveries, the attempts and events inserted, their index
+entries, the WAL), and an fsync per group of up to 100 settles (pg_test_fsync here: fdatasync
+4.1 ms). With synchronous_commit off (for the measurement only) it was no faster (3,351/s
+beside 4,472/s), so the CPUs bound it, not the disk. Each group is a chain, this process,
+then the server, then the fsync, before its sessions settle again: roughly 7 + 8.5 + 4 ms
+per 100, so about 5,000/s is the ceiling of one process here when the CPUs are its own. Two
+writers (each group split in two, in flight at once) did worse: 3,992, 3,840 and 2,683/s at
+30,000 beside 5,418, 3,583 and 4,421/s with one, alternated, and more CPU on both sides.
 
 A group that made work other processes may claim (`Tx.wake`: deliveries queued without a
 lease or released, returned mail received, posts replayed or released) sends one NOTIFY per
@@ -24,8 +43,14 @@ polling remains. Settling deliveries sends none.
 Library errors do not leave this module: a lost connection, a server that is down or a pool
 that cannot hand out a connection in time become StoreError ("the database is unavailable"),
 which SMTP answers with 4xx and HTTP with 503; callers try again. The pool replaces broken
-connections by itself (each is checked as it is taken), so that the store works again as soon
-as the server is back, without being reopened.
+connections by itself (each is checked as it is taken), so that the store works again when the
+server is back, without being reopened. But the pool tries to reconnect with a back-off that
+doubles from 1 s with no bound but its five-minute give-up (psycopg_pool): after an outage of
+a minute its next try can come a minute after the server is back, and every call meanwhile
+waits CONNECT_TIMEOUT and fails. So once no connection has come for CONNECT_TIMEOUT, this
+module tries a connection of its own every REVIVE_EVERY, and when one works, a new pool takes
+the place of the one waiting out its back-off; callers that were waiting on the old one are
+given the new one.
 """
 
 from __future__ import annotations
@@ -34,16 +59,17 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ...core.ports import WorkKind
 from ...errors import StoreError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Connection = psycopg.AsyncConnection[TupleRow]
 
 # The advisory lock every transaction that inserts events takes as it inserts each (queries.sql,
@@ -58,6 +84,7 @@ EVENTS_LOCK = 0x72657475_72657674  # "retu" "revt": events of returnpath
 MIGRATE_LOCK = 0x72657475_726D6967  # "retu" "rmig": schema migrations
 
 CONNECT_TIMEOUT = 5.0  # seconds a call waits for a connection before StoreError
+REVIVE_EVERY = 1.0  # seconds between tries of a connection of its own while the pool has none
 MAX_BATCH = 256  # writes in one transaction at most
 
 
@@ -85,6 +112,20 @@ class Tx:
 Op = Callable[[Tx], Awaitable[T]]
 
 
+@dataclass(frozen=True)
+class Batched(Generic[Item, T]):
+    """A write that runs together with the others of its kind: of the writes a group commits,
+    those with the same `run` are handed to one call `run(tx, [item, ...])`, which returns their
+    values in the same order (one set-based statement for the lot, where each alone costs its
+    own round trips). `run` must give each item the result it would have had alone."""
+
+    run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
+    item: Item
+
+
+Write = Op[T] | Batched[Any, T]
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {exc}")
 
@@ -97,12 +138,14 @@ class Database:
         self.min_connections = min_connections
         self.max_connections = max_connections
         self._pool: AsyncConnectionPool[Connection] | None = None
-        self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
         self._writing = False
         # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
         # group made work for other processes (Tx.wake), and after every commit.
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
         self.after_commit: Callable[[Tx], None] | None = None
+        self._reviving: asyncio.Task[None] | None = None  # the watch for the server's return
+        self._closing: set[asyncio.Task[None]] = set()  # pools replaced, being closed
 
     @property
     def pool(self) -> AsyncConnectionPool[Connection]:
@@ -110,9 +153,8 @@ class Database:
             raise StoreError("the database is not open")
         return self._pool
 
-    async def open(self) -> None:
-        """Open the pool (a new one: a closed pool cannot be opened again)."""
-        self._pool = AsyncConnectionPool(
+    def _new_pool(self) -> AsyncConnectionPool[Connection]:
+        return AsyncConnectionPool(
             self.url,
             min_size=self.min_connections,
             max_size=self.max_connections,
@@ -122,6 +164,10 @@ class Database:
             timeout=CONNECT_TIMEOUT,
             name="returnpath",
         )
+
+    async def open(self) -> None:
+        """Open the pool (a new one: a closed pool cannot be opened again)."""
+        self._pool = self._new_pool()
         try:
             await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except (PoolTimeout, psycopg.Error) as exc:
@@ -129,21 +175,89 @@ class Database:
             raise StoreError(f"cannot connect to the database: {exc}") from None
 
     async def close(self) -> None:
+        if self._reviving is not None:
+            self._reviving.cancel()
+            await asyncio.gather(self._reviving, return_exceptions=True)
+            self._reviving = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _revive(self) -> None:
+        """No connection came for CONNECT_TIMEOUT: watch for the server's return (module
+        docstring), unless that is under way."""
+        if self._reviving is None or self._reviving.done():
+            self._reviving = asyncio.get_running_loop().create_task(self._watch_for_return())
+
+    async def _watch_for_return(self) -> None:
+        while self._pool is not None:
+            await asyncio.sleep(REVIVE_EVERY)
+            try:
+                probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(CONNECT_TIMEOUT))
+            except psycopg.Error:
+                continue
+            await probe.close()
+            old, fresh = self._pool, self._new_pool()
+            try:
+                await fresh.open(wait=True, timeout=CONNECT_TIMEOUT)
+            except (PoolTimeout, psycopg.Error):
+                await fresh.close()
+                continue
+            if self._pool is not old:  # closed meanwhile
+                await fresh.close()
+                return
+            self._pool = fresh
+            # Its waiting callers get PoolClosed, and go to the new pool (_connected).
+            closing = asyncio.get_running_loop().create_task(old.close()) if old is not None else None
+            if closing is not None:
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            return
+
+    async def _connected(self, run: Callable[[Connection], Awaitable[T]]) -> T:
+        """`run` on a connection of the pool; when no connection comes for CONNECT_TIMEOUT,
+        PoolTimeout (and the watch for the server's return begins); when the pool was replaced
+        while this waited, again on the new one."""
+        while True:
+            pool = self.pool
+            try:
+                async with pool.connection() as conn:
+                    return await run(conn)
+            except PoolClosed:
+                if self._pool is None or self._pool is pool:
+                    raise
+            except PoolTimeout:
+                self._revive()
+                raise
 
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
-        try:
-            async with self.pool.connection() as conn:
+        return await self._apart(op, "read", transaction=False)
+
+    async def write_apart(self, op: Op[T]) -> T:
+        """Run `op` in a transaction of its own, beside the writer's groups rather than in one;
+        returns after the commit. For a claim: it inserts no events (it need not take turns
+        under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
+        and each process has one poller claiming at a time (there is nothing to group it
+        with). The server works on it while it works on the writer's group."""
+        return await self._apart(op, "write", transaction=True)
+
+    async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
+        async def run(conn: Connection) -> T:
+            if not transaction:
                 return await op(Tx(conn))
+            async with conn.transaction():
+                return await op(Tx(conn))
+
+        try:
+            return await self._connected(run)
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise unavailable(exc) from None
         except psycopg.Error as exc:
-            raise StoreError(f"database read failed: {exc}") from None
+            raise StoreError(f"database {what} failed: {exc}") from None
 
-    async def write(self, op: Op[T]) -> T:
+    async def write(self, op: Write[T]) -> T:
         """Run `op` in a transaction; returns after the commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
@@ -157,23 +271,28 @@ class Database:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
+                # Let the callers just answered run first: those that write again at once
+                # (a worker settles the next delivery it holds) join the next group.
+                await asyncio.sleep(0)
         finally:
             self._writing = False
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+        async def run(conn: Connection) -> None:
+            try:
+                self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
+            except _OneFailed as failed:
+                if len(batch) == 1:
+                    _fail(batch, failed.error)
+                    return
+                for item in batch:  # each on its own, so that only the failing one fails
+                    try:
+                        self._settle([item], *await _run(conn, [item[0]], self.before_commit))
+                    except _OneFailed as alone:
+                        _fail([item], alone.error)
+
         try:
-            async with self.pool.connection() as conn:
-                try:
-                    self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
-                except _OneFailed as failed:
-                    if len(batch) == 1:
-                        _fail(batch, failed.error)
-                        return
-                    for item in batch:  # each on its own, so that only the failing one fails
-                        try:
-                            self._settle([item], *await _run(conn, [item[0]], self.before_commit))
-                        except _OneFailed as alone:
-                            _fail([item], alone.error)
+            await self._connected(run)
         except PoolTimeout as exc:
             # No connection for CONNECT_TIMEOUT: the database is away (or every connection
             # busy that long). The writes queued meanwhile fail now too; run as the next group,
@@ -189,7 +308,7 @@ class Database:
             _fail(batch, exc)
             raise
 
-    def _settle(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
+    def _settle(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
         """Hand the committed values to their callers; wake this process's workers."""
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
@@ -198,7 +317,7 @@ class Database:
             self.after_commit(tx)
 
 
-def _fail(batch: list[tuple[Op[Any], asyncio.Future[Any]]], error: BaseException) -> None:
+def _fail(batch: list[tuple[Write[Any], asyncio.Future[Any]]], error: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
@@ -212,26 +331,28 @@ class _OneFailed(Exception):
 
 
 async def _run(
-    conn: Connection, ops: list[Op[Any]], before_commit: Callable[[Tx], Awaitable[None]] | None = None
+    conn: Connection, ops: list[Write[Any]], before_commit: Callable[[Tx], Awaitable[None]] | None = None
 ) -> tuple[Tx, list[Any]]:
-    """Run `ops` in one transaction (then `before_commit` if they made work to wake others for)
-    and commit. Raises _OneFailed (rolled back) when one of them raised, and the connection's
+    """Run `ops` in one transaction and commit: the plain ones in order, then each kind of
+    Batched ones in one call (they were all asked for at once, so any order is one they could
+    have run in), then `before_commit` if they made work to wake others for. Raises _OneFailed
+    (rolled back) when one of them raised, and the connection's
     errors as they are."""
     tx = Tx(conn)
-    values: list[Any] = []
+    values: list[Any] = [None] * len(ops)
+    batches: dict[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[int]] = {}
     try:
         async with conn.transaction():
-            for op in ops:
-                try:
-                    values.append(await op(tx))
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
-                        raise _OneFailed(unavailable(exc)) from None
-                    raise
-                except psycopg.Error as exc:
-                    raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
-                except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
-                    raise _OneFailed(exc) from None
+            for index, op in enumerate(ops):
+                if isinstance(op, Batched):
+                    batches.setdefault(op.run, []).append(index)
+                else:
+                    values[index] = await _guarded(op(tx))
+            for run, indices in batches.items():
+                items = [ops[index].item for index in indices]  # type: ignore[union-attr]
+                results = await _guarded(run(tx, items))
+                for index, value in zip(indices, results, strict=True):
+                    values[index] = value
             if tx.wake and before_commit is not None:
                 await before_commit(tx)
     except _OneFailed:
@@ -239,6 +360,20 @@ async def _run(
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None
         raise
     return tx, values
+
+
+async def _guarded(write: Awaitable[T]) -> T:
+    """Await one write of a group; its errors (not the connection's) become _OneFailed."""
+    try:
+        return await write
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
+            raise _OneFailed(unavailable(exc)) from None
+        raise
+    except psycopg.Error as exc:
+        raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
+    except Exception as exc:  # noqa: BLE001 - handed to the caller who asked
+        raise _OneFailed(exc) from None
 
 
 # ---- the schema ------------------------------------------------------------------------------

@@ -38,13 +38,21 @@ async def insert_event(tx: Tx, event: Event, now: float, window: float, node: st
     }
     row = await (await tx.execute(Q["insert_event"], params)).fetchone()
     assert row is not None  # RETURNING
-    event_id, loop_ids = int(row[0]), row[1]
-    await tx.executemany(
-        Q["insert_post"],
-        [(ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids],
-    )
-    tx.posts += len(loop_ids)
+    event_id = int(row[0])
+    await insert_posts(tx, [(event_id, event, row[1], now)], window)
     return event_id
+
+
+async def insert_posts(tx: Tx, fanout: Sequence[tuple[int, Event, Sequence[str], float]], window: float) -> None:
+    """Insert the posts of stored events: for each (event id, event, ids of the loops that want
+    it as insert_event's or settle_deliveries' RETURNING names them, now), one per loop, due now."""
+    rows = [
+        (ids.new_id(now), loop_id, event_id, event.time, now, now + window, now)
+        for event_id, event, loop_ids, now in fanout
+        for loop_id in loop_ids
+    ]
+    await tx.executemany(Q["insert_post"], rows)
+    tx.posts += len(rows)
 
 
 def loop_from_row(row: Sequence[Any]) -> Loop:

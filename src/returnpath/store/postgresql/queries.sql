@@ -123,21 +123,64 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE starts_with(l
 -- name: release_all
 UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
--- name: lease_owner
-SELECT lease_owner FROM deliveries WHERE id = %s FOR UPDATE
-
--- name: settle_delivery
--- The attempt, and the delivery's new state, in one round trip. A delivery that is final
--- already (another worker got there first) stays as it is.
-WITH attempt AS (
+-- name: settle_deliveries
+-- A group's settles (store.settle; element i of every array is settle i, at most one per
+-- delivery) in one statement, where SQLite runs lease_owner, settle_delivery and insert_event
+-- for each (database.py says why). A settle that names an owner is kept only if that owner
+-- still holds the lease, locked until the commit (`held`; claims skip locked rows); otherwise
+-- its lease ran out and another worker took the delivery over, which records its own attempts,
+-- and this one records nothing. A kept settle records its attempt, the delivery's new state (a
+-- delivery that is final already stays as it is) and its event, if any: the ids are drawn from
+-- the events' own sequence after the events lock is taken (database.EVENTS_LOCK). Returns, per
+-- event stored, its settle's position (1-based), its id and the loops that want it (its
+-- fan-out, as insert_event's).
+WITH settle AS (
+    SELECT * FROM unnest(
+        %(ids)b::text[], %(owners)b::text[], %(attempts)b::integer[], %(times)b::double precision[],
+        %(remotes)b::text[], %(steps)b::text[], %(codes)b::integer[], %(statuses)b::text[],
+        %(texts)b::text[], %(verdicts)b::text[], %(states)b::text[], %(nexts)b::double precision[],
+        %(kinds)b::text[], %(event_deliveries)b::text[], %(event_messages)b::text[],
+        %(event_accounts)b::text[], %(event_times)b::double precision[], %(event_data)b::text[]
+    ) WITH ORDINALITY AS s(id, owner, attempts, time, remote, step, code, status, text, verdict, state,
+                           next, kind, event_delivery, event_message, event_account, event_time, data, n)
+),
+held AS MATERIALIZED (
+    -- By id, whoever holds them, as lease_owner does: a plan through deliveries_lease would
+    -- walk all of an owner's leases for each settle (chosen once ANALYZE has seen few leases).
+    SELECT id, lease_owner FROM deliveries WHERE id = ANY(%(ids)b::text[])
+    ORDER BY id  -- locked in one order, so that two groups never wait for each other in turn
+    FOR UPDATE
+),
+kept AS (
+    SELECT s.* FROM settle s LEFT JOIN held h ON h.id = s.id WHERE s.owner IS NULL OR h.lease_owner = s.owner
+),
+attempt AS (
     INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
-    VALUES (%(id)s, %(attempts)s, %(now)s, %(remote)s, %(step)s, %(code)s, %(status)s, %(text)s,
-            %(verdict)s, %(node)s)
+    SELECT id, attempts, time, remote, step, code, status, text, verdict, %(node)s FROM kept ORDER BY n
+),
+changed AS (
+    UPDATE deliveries d
+    SET state = k.state, attempts = k.attempts, updated_at = k.time, next_attempt_at = k.next,
+        lease_owner = NULL, lease_until = NULL
+    FROM kept k
+    WHERE d.id = k.id AND d.state NOT IN ('delivered', 'failed')
+),
+locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(%(lock)s)),
+numbered AS (
+    SELECT k.*, nextval(pg_get_serial_sequence('events', 'id')) AS event_id
+    FROM kept k CROSS JOIN locked
+    WHERE k.kind IS NOT NULL
+),
+event AS (
+    INSERT INTO events (id, kind, delivery_id, message_id, account_id, time, data, node)
+    OVERRIDING SYSTEM VALUE
+    SELECT event_id, kind, event_delivery, event_message, event_account, event_time, data, %(node)s FROM numbered
 )
-UPDATE deliveries
-SET state = %(state)s, attempts = %(attempts)s, updated_at = %(now)s, next_attempt_at = %(next)s,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = %(id)s AND state NOT IN ('delivered', 'failed')
+-- No join: each CTE holds up to a group's rows, and the planner, which expects few, would
+-- join them in nested loops.
+SELECT n, event_id, ARRAY(SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
+                          WHERE l.account_id = event_account AND e.kind = numbered.kind AND event_account != '')
+FROM numbered
 
 -- name: insert_event
 -- Takes the events lock (database.EVENTS_LOCK) before the id is drawn: the row comes from the

@@ -263,21 +263,7 @@ class SqliteStore:
                     # Its lease ran out and another worker (another node) took it over: that
                     # one records its own attempts; this one's is not recorded.
                     return None, 0
-            conn.execute(
-                Q["insert_attempt"],
-                (
-                    job.delivery_id,
-                    attempt.number,
-                    attempt.time,
-                    attempt.remote,
-                    attempt.step.value,
-                    attempt.code,
-                    attempt.status,
-                    attempt.text,
-                    attempt.verdict.value,
-                    self.node,
-                ),
-            )
+            conn.execute(Q["insert_attempt"], (job.delivery_id, *from_row.attempt_columns(attempt), self.node))
             conn.execute(
                 Q["update_delivery"],
                 {
