@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from returnpath.domains.keys import DomainKey, generate_pair
-from returnpath.domains.records import record_name, record_value
-from returnpath.domains.signer import DkimSigner
+import dkim
+from returnpath.dkim.keys import DomainKey, generate_pair
+from returnpath.dkim.records import record_name, record_value
+from returnpath.dkim.signer import DkimSigner
 
 DOMAIN = "example.com"
 NOW = 1796119867.0

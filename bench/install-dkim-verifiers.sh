@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the DKIM verifiers that tests/domains checks our signatures with, besides dkimpy:
+# Install the DKIM verifiers that tests/dkim checks our signatures with, besides dkimpy:
 #   - Perl's Mail::DKIM (Debian's libmail-dkim-perl, with Net::DNS to ask our loopback DNS server);
 #   - OpenDKIM (Debian's opendkim: the milter binary, whose test mode "-t FILE" verifies a message
 #     with libopendkim and asks DNS through libunbound, which we point at the loopback server).

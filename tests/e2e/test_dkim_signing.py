@@ -14,8 +14,8 @@ import pytest
 from returnpath import config
 from returnpath.core import tokens
 from tests.delivery.sinks import Sink
+from tests.dkim.verifiers import dkimpy
 from tests.dns_server import DnsServer, dns_server, txt  # noqa: F401 - a fixture
-from tests.domains.verifiers import dkimpy
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Server, wait_for
 from tests.e2e.test_bounces import DSN, give_back

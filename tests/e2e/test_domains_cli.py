@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from returnpath.domains import keys, records
+from returnpath.dkim import keys, records
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import BOUNCE_DOMAIN, Server
 

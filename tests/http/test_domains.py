@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from returnpath.config import Settings
-from returnpath.domains import records
+from returnpath.dkim import records
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount
 from returnpath.usecases.domains import keys_folder, signing_keys

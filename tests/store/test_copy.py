@@ -20,12 +20,12 @@ import psycopg
 import pytest
 
 from returnpath.core import ids
-from returnpath.core.domains import SendingDomain
 from returnpath.core.events import EventKind
 from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Attempt, Returned, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, NodeStatus
 from returnpath.core.retry import RetryPolicy, settle
+from returnpath.core.senders import SendingDomain
 from returnpath.errors import InputError, StoreError
 from returnpath.logs import cursor_name
 from returnpath.store import copy as copy_module

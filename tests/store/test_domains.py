@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from returnpath.core.domains import DomainState, SendingDomain
 from returnpath.core.ports import Store
+from returnpath.core.senders import DomainState, SendingDomain
 from returnpath.errors import InputError
 
 from .conftest import count_rows

@@ -11,11 +11,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .domains import SendingDomain
 from .events import Event, EventKind
 from .feedback import Answer, Call, Format, Loop, Post, PostSettlement, PostState, PostView
 from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submission
 from .retry import Settlement
+from .senders import SendingDomain
 from .throttle import AuthLimits
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..core.domains import SendingDomain, parse_domain
+from ..core.senders import SendingDomain, parse_domain
 from ..errors import InputError
 from ..usecases import domains
 from .auth import authenticate

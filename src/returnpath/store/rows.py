@@ -11,11 +11,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..core.domains import DomainState, SendingDomain
 from ..core.events import Event, EventKind
 from ..core.feedback import Format, Loop, Post, PostState
 from ..core.model import Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned, Step, Verdict
 from ..core.ports import StoredEvent
+from ..core.senders import DomainState, SendingDomain
 
 
 def account(row: Sequence[Any]) -> Account:

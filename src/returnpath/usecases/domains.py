@@ -3,7 +3,7 @@ folder), list them, show the DNS records to publish, remove one. Shared by the C
 (`returnpath domains ...`) and the API (`/v1/domains`); every call is scoped by the account
 that owns the domain, and another account's domain is "not there".
 
-Keys live in ``<data folder>/domains/<domain>/<selector>.pem`` (domains/keys.py), 0600; the
+Keys live in ``<data folder>/domains/<domain>/<selector>.pem`` (dkim/keys.py), 0600; the
 store keeps which selectors sign. Removing a domain keeps its key files: a selector once
 published is never used again (keys.next_selectors counts the files), and mail queued before
 the removal was signed when it was accepted, so it goes on being delivered as it is.
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..core.domains import SendingDomain, default_bounce_domain, parse_domain, taken
 from ..core.model import Account
 from ..core.ports import Store
-from ..domains import keys, records
+from ..core.senders import SendingDomain, default_bounce_domain, parse_domain, taken
+from ..dkim import keys, records
 from ..errors import NotFound, ReturnpathError
 
 

@@ -20,13 +20,13 @@ from typing import Protocol
 
 from ..config import Settings
 from ..core import credentials, ids, senders, throttle, tokens
-from ..core.domains import SendingDomain, from_domain, signing_domain
 from ..core.events import EventKind
 from ..core.intake import origin_fields, received_header
 from ..core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
 from ..core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from ..core.retry import expires_at
-from ..domains.signer import DkimSigner
+from ..core.senders import SendingDomain, from_domain, signing_domain
+from ..dkim.signer import DkimSigner
 from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError, SigningError, StoreError
 from .domains import signing_keys
 

@@ -14,8 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from ...core import domains, throttle
-from ...core.domains import SendingDomain
+from ...core import senders, throttle
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -28,6 +27,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent, WorkKind
 from ...core.retry import Settlement
+from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
 from .. import rows as from_row
@@ -697,7 +697,7 @@ class PostgresStore:
                 row = await (await tx.execute(Q["domain"], (domain.domain,))).fetchone()
                 if row is None:  # removed again meanwhile: as if it had been added and removed
                     return
-                raise domains.taken(from_row.sending_domain(row), domain.account_id)
+                raise senders.taken(from_row.sending_domain(row), domain.account_id)
 
         await self.db.write(op)
 

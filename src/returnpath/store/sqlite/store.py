@@ -10,8 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...core import domains, throttle
-from ...core.domains import SendingDomain
+from ...core import senders, throttle
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -24,6 +23,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, NodeStatus, StoredEvent, WorkKind
 from ...core.retry import Settlement
+from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
 from .. import rows as from_row
@@ -611,7 +611,7 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute(Q["domain"], (domain.domain,)).fetchone()
             if row is not None:
-                raise domains.taken(from_row.sending_domain(row), domain.account_id)
+                raise senders.taken(from_row.sending_domain(row), domain.account_id)
             conn.execute(Q["insert_domain"], from_row.domain_params(domain))
 
         await self.db.write(op)

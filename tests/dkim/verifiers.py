@@ -2,7 +2,7 @@
 
 * dkimpy (`dkim.DKIM.verify`, one call per signature): Python; RSA in pure Python, Ed25519
   through PyNaCl (libsodium).
-* Perl's Mail::DKIM (Debian's libmail-dkim-perl) through tests/domains/mail_dkim_verify.pl:
+* Perl's Mail::DKIM (Debian's libmail-dkim-perl) through tests/dkim/mail_dkim_verify.pl:
   RSA through Crypt::OpenSSL::RSA; Debian 12's release (1.20230212) does not know Ed25519
   and reports such signatures "invalid (unsupported algorithm ed25519-sha256)".
 * OpenDKIM (Debian's opendkim, libopendkim 2.11 in C): its test mode, ``opendkim -t FILE``,
@@ -26,9 +26,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import dkim
 import pytest
 
+import dkim
 from tests.dns_server import DnsServer
 
 HERE = Path(__file__).parent

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from returnpath.domains.keys import DomainKey
-from returnpath.domains.signer import DkimSigner
+from returnpath.dkim.keys import DomainKey
+from returnpath.dkim.signer import DkimSigner
+from tests.dkim.conftest import DOMAIN, NOW
+from tests.dkim.verifiers import verify_all
 from tests.dns_server import DnsServer
-from tests.domains.conftest import DOMAIN, NOW
-from tests.domains.verifiers import verify_all
 
 pytestmark = pytest.mark.usefixtures("verifiers")
 

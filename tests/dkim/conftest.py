@@ -1,5 +1,5 @@
 """Fixtures of the sending-domain tests: the loopback DNS server (tests/dns_server.py), keys
-of example.com published in it, and the verifiers (tests/domains/verifiers.py)."""
+of example.com published in it, and the verifiers (tests/dkim/verifiers.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from returnpath.domains.keys import DomainKey, generate_pair
-from returnpath.domains.records import record_name, record_value, txt_strings
+from returnpath.dkim.keys import DomainKey, generate_pair
+from returnpath.dkim.records import record_name, record_value, txt_strings
+from tests.dkim.verifiers import require_verifiers
 from tests.dns_server import DnsServer, dns_server, txt
-from tests.domains.verifiers import require_verifiers
 
 __all__ = ["dns_server", "domain_keys", "published", "verifiers"]
 

@@ -7,8 +7,8 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from returnpath.domains.keys import DomainKey
-from returnpath.domains.records import (
+from returnpath.dkim.keys import DomainKey
+from returnpath.dkim.records import (
     parse_record,
     record_name,
     record_problem,

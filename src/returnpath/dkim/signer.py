@@ -45,10 +45,11 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 
-import dkim
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, utils
 from dkim.canonicalization import CanonicalizationPolicy
+
+import dkim
 
 from ..errors import MessageError
 from .keys import DomainKey

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from returnpath.domains.keys import (
+from returnpath.dkim.keys import (
     DomainKey,
     KeyAlgorithm,
     generate_key,
@@ -21,7 +21,7 @@ from returnpath.domains.keys import (
     write_key,
 )
 from returnpath.errors import StoreError
-from tests.domains.conftest import NOW
+from tests.dkim.conftest import NOW
 
 DECEMBER = NOW  # 2026-12-01
 
