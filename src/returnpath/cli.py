@@ -1,4 +1,5 @@
-"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops, domains."""
+"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops, domains,
+doctor."""
 
 from __future__ import annotations
 
@@ -758,8 +759,8 @@ def _domains_parser(sub: Any) -> None:
         help="sending domains: their DKIM keys, bounce domain and the DNS records to publish",
         description="sending domains: mail whose From: is in one is DKIM-signed and bounces to its bounce domain",
     )
-    p.add_argument("action", choices=["list", "add", "show", "remove"])
-    p.add_argument("domain", nargs="?", help="the domain (add, show, remove)")
+    p.add_argument("action", choices=["list", "add", "show", "remove", "check"])
+    p.add_argument("domain", nargs="?", help="the domain (add, show, remove; check: all of them when left out)")
     p.add_argument(
         "--bounce-domain",
         metavar="DOMAIN",
@@ -772,6 +773,7 @@ def _domains_parser(sub: Any) -> None:
         default=DEFAULT_CONFIG,
         help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
     )
+    _doctor_parser(sub)
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
@@ -781,6 +783,8 @@ def cmd_domains(args: argparse.Namespace) -> int:
     from . import config
     from .usecases import domains
 
+    if args.action == "check":
+        return _domains_check(args)
     settings = config.load(args.config)
     if args.action != "list" and not args.domain:
         raise InputError(f"domains {args.action} needs a DOMAIN")
@@ -821,6 +825,63 @@ def cmd_domains(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- domains check and doctor (issue 11) ---------------------------------------------------
+
+
+def _doctor_parser(sub: Any) -> None:
+    help = "check everything an operator must get right: DNS, TLS certificate, permissions, disk, clock, store"
+    p = sub.add_parser("doctor", help=help, description=help + "; exit status 1 on any fail")
+    p.add_argument("--json", action="store_true", help="one JSON object per check")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def _print_checks(checks: Sequence[Any], as_json: bool) -> int:
+    """The checklist: one line per check (its fix indented below a warn or fail); 1 on any fail."""
+    from .checks import failed
+
+    for check in checks:
+        if as_json:
+            print(json.dumps(check.as_dict()))
+            continue
+        mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.status.value]
+        print(f"[{mark}] {check.what}: {check.detail}")
+        if check.fix:
+            print(f"       fix: {check.fix}")
+    return 1 if failed(list(checks)) else 0
+
+
+def _domains_check(args: argparse.Namespace) -> int:
+    """`domains check [DOMAIN]`: the DNS of one sending domain, or of every one (of --account)."""
+    import asyncio
+
+    from . import config
+    from .usecases.doctor import domain_report
+
+    settings = config.load(args.config)
+    if args.bounce_domain is not None:
+        raise InputError("--bounce-domain goes with domains add")
+
+    async def work(store: Store) -> Any:
+        account = await _account(store, args.account) if args.account else None
+        return await domain_report(store, settings, args.domain, account.id if account else None)
+
+    return _print_checks(asyncio.run(_with_store(settings, work)), args.json)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+    from .usecases.doctor import doctor_report
+
+    settings = config.load(args.config)
+    return _print_checks(asyncio.run(doctor_report(settings, time.time())), args.json)
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -836,6 +897,7 @@ COMMANDS = {
     "returned": cmd_returned,
     "loops": cmd_loops,
     "domains": cmd_domains,
+    "doctor": cmd_doctor,
 }
 
 

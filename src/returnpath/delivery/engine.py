@@ -91,7 +91,7 @@ class DeliveryEngine:
         # Per process: `serve` divides the settings' limits among its workers.
         self.concurrency = concurrency or settings.delivery.concurrency
         self.per_destination = per_destination or settings.delivery.per_destination
-        self.routes = routes or Routes(settings, DnsResolver())
+        self.routes = routes or Routes(settings, DnsResolver(settings.dns.timeout, settings.dns.servers()))
         self.clock = clock
         self.max_held = max_held
         self.policy = settings.delivery.retry.policy()
