@@ -294,6 +294,38 @@ class RetentionSettings:
 
 
 @dataclass
+class DnsSettings:
+    """[dns] the DNS server asked for records returnpath checks (a rotated DKIM key's record)."""
+
+    nameservers: str = setting(
+        "", 'servers to ask, by address ("192.0.2.53", "[2001:db8::53]:5353"), comma-separated; empty: /etc/resolv.conf'
+    )
+    timeout: Duration = setting(Duration(5), "a lookup that has no answer by then has failed")
+    rotation_check: Duration = setting(
+        Duration(300), "how often `serve` looks for the records of rotated DKIM keys, to switch to them once seen"
+    )
+
+    def servers(self) -> list[tuple[str, int]]:
+        """`nameservers` as (address, port) pairs, port 53 when not given; ConfigError for an
+        entry that is not an IP address (a resolver is asked by address)."""
+        found = []
+        for entry in (e.strip() for e in self.nameservers.split(",")):
+            if not entry:
+                continue
+            try:
+                found.append((str(ipaddress.ip_address(entry.strip("[]"))), 53))
+                continue
+            except ValueError:
+                pass
+            host, port = parse_hostport(entry, "dns.nameservers")
+            try:
+                found.append((str(ipaddress.ip_address(host)), port))
+            except ValueError:
+                raise ConfigError(f"dns.nameservers: {entry!r} is not an IP address (with an optional :port)") from None
+        return found
+
+
+@dataclass
 class Settings:
     """returnpath settings. Paths are relative to the data folder."""
 
@@ -316,6 +348,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
 
     # Resolved by `load`, not settings of their own.
     base: Path = field(default=Path("."), metadata={"internal": True})
@@ -492,6 +525,9 @@ def validate(settings: Settings) -> None:
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     _validate_servers(settings)
+    settings.dns.servers()  # raises ConfigError for an entry that is no address
+    if settings.dns.timeout <= 0 or settings.dns.rotation_check <= 0:
+        raise ConfigError("dns.timeout and dns.rotation_check must be positive")
     settings.store_backend  # noqa: B018 - raises ConfigError for an unsupported URL
     if settings.storage.pool_size < 1:
         raise ConfigError("storage.pool_size must be at least 1")

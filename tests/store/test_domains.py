@@ -80,3 +80,25 @@ async def test_removing_an_account_removes_its_domains(backend: Store) -> None:
     assert await backend.remove_account(app.id) == 0
     assert await count_rows(backend, ("domains",)) == {"domains": 1}
     assert await backend.domain("example.com") is None
+
+
+async def test_a_rotation_is_stored_only_over_the_row_it_was_made_from(backend: Store) -> None:
+    account = await _account(backend)
+    domain = _domain(account.id)
+    await backend.add_domain(domain)
+    rotating = domain.rotating("rp202702", "rp202702e")
+    assert await backend.update_domain(rotating, domain)
+    assert await backend.domain("example.com") == rotating
+    assert rotating.state is DomainState.ROTATING
+    # A second rotation made from the row as it was before is refused: it was changed since.
+    assert not await backend.update_domain(domain.rotating("rp202703", "rp202703e"), domain)
+    switched = rotating.switched(NOW + 60)
+    assert await backend.update_domain(switched, rotating)
+    stored = await backend.domain("example.com")
+    assert stored == switched and stored is not None
+    assert stored.selectors == ("rp202702", "rp202702e") and stored.pending_selectors == ()
+    assert stored.retired == (("rp202701", NOW + 60), ("rp202701e", NOW + 60))
+    assert stored.state is DomainState.ACTIVE
+    # The same switch again (another node's, say) changes nothing.
+    assert not await backend.update_domain(switched, rotating)
+    assert not await backend.update_domain(switched, _domain(account.id, "example.org"))

@@ -433,6 +433,11 @@ class Store(LoopStore, Protocol):
         """The domains of the account, or of every account; by name."""
         ...
 
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        """Store `domain`'s selectors, state and retired selectors (a rotation's step), if its
+        row is still as `was` (its signing and pending RSA selectors); False otherwise."""
+        ...
+
     async def remove_domain(self, account_id: str, name: str) -> bool:
         """Remove the account's domain; False when the account has no such domain."""
         ...

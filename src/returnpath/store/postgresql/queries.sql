@@ -493,26 +493,35 @@ DELETE FROM nodes WHERE name = %(name)s
 
 -- name: insert_domain
 INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
-                     pending_rsa_selector, pending_ed25519_selector, state)
+                     pending_rsa_selector, pending_ed25519_selector, state, retired)
 VALUES (%(domain)s, %(account_id)s, %(bounce_domain)s, %(created_at)s, %(rsa_selector)s, %(ed25519_selector)s,
-        %(pending_rsa_selector)s, %(pending_ed25519_selector)s, %(state)s)
+        %(pending_rsa_selector)s, %(pending_ed25519_selector)s, %(state)s, %(retired)s)
 ON CONFLICT DO NOTHING
 RETURNING domain
 
 -- name: domain
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains WHERE domain = %s
 
 -- name: domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains ORDER BY domain
 
 -- name: account_domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains WHERE account_id = %s ORDER BY domain
+
+-- name: update_domain
+-- A rotation's step: only if the row is still as the caller read it (its selectors), so that
+-- two nodes switching at once, or a rotation started meanwhile, do not overwrite each other.
+UPDATE domains SET rsa_selector = %(rsa_selector)s, ed25519_selector = %(ed25519_selector)s,
+    pending_rsa_selector = %(pending_rsa_selector)s, pending_ed25519_selector = %(pending_ed25519_selector)s,
+    state = %(state)s, retired = %(retired)s
+WHERE domain = %(domain)s AND account_id = %(account_id)s
+  AND rsa_selector = %(was_rsa_selector)s AND pending_rsa_selector IS NOT DISTINCT FROM %(was_pending_rsa_selector)s
 
 -- name: delete_domain
 DELETE FROM domains WHERE account_id = %s AND domain = %s

@@ -709,6 +709,9 @@ class PostgresStore:
         rows = await (self._all(Q["domains"]) if account_id is None else self._all(Q["account_domains"], (account_id,)))
         return [from_row.sending_domain(row) for row in rows]
 
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        return await self._change(Q["update_domain"], from_row.domain_update_params(domain, was)) > 0
+
     async def remove_domain(self, account_id: str, name: str) -> bool:
         return await self._change(Q["delete_domain"], (account_id, name)) > 0
 

@@ -450,25 +450,34 @@ DELETE FROM events WHERE id IN (
 
 -- name: insert_domain
 INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
-                     pending_rsa_selector, pending_ed25519_selector, state)
+                     pending_rsa_selector, pending_ed25519_selector, state, retired)
 VALUES (:domain, :account_id, :bounce_domain, :created_at, :rsa_selector, :ed25519_selector,
-        :pending_rsa_selector, :pending_ed25519_selector, :state)
+        :pending_rsa_selector, :pending_ed25519_selector, :state, :retired)
 ON CONFLICT DO NOTHING
 
 -- name: domain
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains WHERE domain = ?
 
 -- name: domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains ORDER BY domain
 
 -- name: account_domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
-       pending_rsa_selector, pending_ed25519_selector, state
+       pending_rsa_selector, pending_ed25519_selector, state, retired
 FROM domains WHERE account_id = ? ORDER BY domain
+
+-- name: update_domain
+-- A rotation's step: only if the row is still as the caller read it (its selectors), so that
+-- two nodes switching at once, or a rotation started meanwhile, do not overwrite each other.
+UPDATE domains SET rsa_selector = :rsa_selector, ed25519_selector = :ed25519_selector,
+    pending_rsa_selector = :pending_rsa_selector, pending_ed25519_selector = :pending_ed25519_selector,
+    state = :state, retired = :retired
+WHERE domain = :domain AND account_id = :account_id
+  AND rsa_selector = :was_rsa_selector AND pending_rsa_selector IS :was_pending_rsa_selector
 
 -- name: delete_domain
 DELETE FROM domains WHERE account_id = ? AND domain = ?

@@ -627,6 +627,10 @@ class SqliteStore:
             rows = await self.db.read(lambda c: c.execute(Q["account_domains"], (account_id,)).fetchall())
         return [from_row.sending_domain(row) for row in rows]
 
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        params = from_row.domain_update_params(domain, was)
+        return await self.db.write(lambda c: c.execute(Q["update_domain"], params).rowcount > 0)
+
     async def remove_domain(self, account_id: str, name: str) -> bool:
         return await self.db.write(lambda c: c.execute(Q["delete_domain"], (account_id, name)).rowcount > 0)
 
