@@ -94,6 +94,7 @@ def job(row: Sequence[Any], mimes: Mapping[str, bytes], owner: str) -> DeliveryJ
         dsn=DsnOptions.from_dict(json.loads(row[9])) if row[9] else None,
         forward=bool(row[10]),
         owner=owner,
+        sign_domain=row[11],
     )
 
 

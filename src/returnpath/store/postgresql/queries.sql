@@ -81,8 +81,8 @@ DELETE FROM auth_logins WHERE at <= %s
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at, forward_of)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      size, mime, created_at, forward_of, sign_domain)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 
 -- name: insert_delivery
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
@@ -105,7 +105,11 @@ UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s
 FROM due, messages m
 WHERE d.id = due.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
+          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain
+
+-- name: sign_message
+-- The first signature stored wins: another attempt at the same message may have signed it.
+UPDATE messages SET mime = %s, size = %s, sign_domain = NULL WHERE id = %s AND sign_domain IS NOT NULL
 
 -- name: mime
 SELECT id, mime FROM messages WHERE id = ANY(%s)

@@ -471,6 +471,15 @@ class PostgresStore:
         row = await self._one(Q["mime"], ([message_id],))
         return bytes(row[1]) if row else None
 
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        async def op(tx: Tx) -> bytes:
+            await tx.execute(Q["sign_message"], (mime, len(mime), message_id))
+            row = await (await tx.execute(Q["mime"], ([message_id],))).fetchone()
+            assert row is not None  # a message is deleted with its account only, after its deliveries
+            return bytes(row[1])
+
+        return await self.db.write(op)
+
     # ---- retention ---------------------------------------------------------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
@@ -771,6 +780,7 @@ async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None

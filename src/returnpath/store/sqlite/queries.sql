@@ -75,8 +75,8 @@ DELETE FROM auth_logins WHERE at <= ?
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at, forward_of)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      size, mime, created_at, forward_of, sign_domain)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: insert_delivery
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
@@ -98,9 +98,13 @@ RETURNING id
 -- name: jobs
 -- The deliveries with the fields of their message; filled with the ids of a claim.
 SELECT d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-       d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
+       d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.id IN (SELECT value FROM json_each(?))
+
+-- name: sign_message
+-- The first signature stored wins: another attempt at the same message may have signed it.
+UPDATE messages SET mime = ?, size = ?, sign_domain = NULL WHERE id = ? AND sign_domain IS NOT NULL
 
 -- name: mime
 SELECT id, mime FROM messages WHERE id IN (SELECT value FROM json_each(?))

@@ -385,6 +385,13 @@ class SqliteStore:
         rows = await self.db.read(lambda c: c.execute(Q["mime"], (json.dumps([message_id]),)).fetchall())
         return bytes(rows[0][1]) if rows else None
 
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            conn.execute(Q["sign_message"], (mime, len(mime), message_id))
+            return bytes(conn.execute(Q["mime"], (json.dumps([message_id]),)).fetchone()[1])
+
+        return await self.db.write(op)
+
     # ---- retention ([retention]; the supervisor's periodic purge) -------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
@@ -654,6 +661,7 @@ def _insert_message(
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None
