@@ -23,6 +23,7 @@ from .private import warn_if_loose
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
     from .core.ports import Store
+    from .core.senders import SendingDomain
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
@@ -759,8 +760,8 @@ def _domains_parser(sub: Any) -> None:
         help="sending domains: their DKIM keys, bounce domain and the DNS records to publish",
         description="sending domains: mail whose From: is in one is DKIM-signed and bounces to its bounce domain",
     )
-    p.add_argument("action", choices=["list", "add", "show", "remove", "check"])
-    p.add_argument("domain", nargs="?", help="the domain (add, show, remove; check: all of them when left out)")
+    p.add_argument("action", choices=["list", "add", "show", "rotate", "remove", "check"])
+    p.add_argument("domain", nargs="?", help="the domain (add, show, rotate, remove; check: all of them when left out)")
     p.add_argument(
         "--bounce-domain",
         metavar="DOMAIN",
@@ -774,6 +775,21 @@ def _domains_parser(sub: Any) -> None:
         help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
     )
     _doctor_parser(sub)
+
+
+async def _check_rotation(
+    store: Store, settings: Settings, domain: SendingDomain
+) -> tuple[SendingDomain, dict[str, str | None]]:
+    """`domains show` of a domain being rotated: switch if its new records are seen (as the
+    supervisor would), else what is wrong with them, per selector."""
+    from .dkim import lookup
+    from .usecases import domains
+
+    try:
+        check = await domains.check_rotation(store, settings, domain, lookup.make_resolver(settings.dns), time.time())
+    except lookup.LookupFailed as exc:
+        return domain, {selector: f"not looked up: {exc}" for selector in domain.pending_selectors}
+    return check.domain, {} if check.switched else check.problems
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
@@ -794,18 +810,28 @@ def cmd_domains(args: argparse.Namespace) -> int:
     async def work(store: Store) -> list[str]:
         account = await _account(store, args.account)
         match args.action:
-            case "add" | "show":
+            case "add" | "show" | "rotate":
+                checked: dict[str, str | None] = {}
                 if args.action == "add":
                     domain = await domains.add_domain(
                         store, settings, account, args.domain, time.time(), args.bounce_domain
                     )
+                elif args.action == "rotate":
+                    domain = await domains.rotate_domain(store, settings, account, args.domain, time.time())
                 else:
                     domain = await domains.find_domain(store, account, args.domain)
+                    if domain.pending_selectors:
+                        domain, checked = await _check_rotation(store, settings, domain)
                 found = domains.dns_records(settings, domain)
                 if args.json:
                     shown = domains.domain_json(domain) | {"records": [r.as_dict() for r in found]}
-                    return [json.dumps(shown)]
-                return [f"; publish for {domain.domain} (account {account.name}):", *domains.zone_lines(found)]
+                    return [json.dumps(shown | ({"pending_records": checked} if checked else {}))]
+                return [
+                    f"; publish for {domain.domain} (account {account.name}):",
+                    *domains.zone_lines(found),
+                    *(f"; next key {s} not signing yet: {problem}" for s, problem in checked.items() if problem),
+                    *domains.retired_lines(domain),
+                ]
             case "remove":
                 domain = await domains.remove_domain(store, account, args.domain)
                 return [

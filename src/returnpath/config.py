@@ -248,7 +248,8 @@ class DeliverySettings:
 
 @dataclass
 class DnsSettings:
-    """[dns] the DNS servers asked for MX records (delivery) and by `domains check` and `doctor`."""
+    """[dns] the DNS servers asked for MX records (delivery), by `domains check` and `doctor`, and for the
+    records of rotated DKIM keys."""
 
     nameservers: str = setting(
         "",
@@ -256,6 +257,9 @@ class DnsSettings:
         "empty: those of /etc/resolv.conf",
     )
     timeout: Duration = setting(Duration(30), "one DNS question fails after this long, its retries included")
+    rotation_check: Duration = setting(
+        Duration(300), "how often `serve` looks for the records of rotated DKIM keys, to switch to them once seen"
+    )
 
     def servers(self) -> list[tuple[str, int]]:
         """`nameservers` as (address, port) pairs; ConfigError for an entry that is no IP address."""
@@ -543,6 +547,9 @@ def validate(settings: Settings) -> None:
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     _validate_servers(settings)
+    settings.dns.servers()  # raises ConfigError for an entry that is no address
+    if settings.dns.timeout <= 0 or settings.dns.rotation_check <= 0:
+        raise ConfigError("dns.timeout and dns.rotation_check must be positive")
     settings.store_backend  # noqa: B018 - raises ConfigError for an unsupported URL
     if settings.storage.pool_size < 1:
         raise ConfigError("storage.pool_size must be at least 1")

@@ -15,8 +15,7 @@
     │   └── AuthThrottled      too many failed attempts; not checked (SMTP 454 4.7.0)
     ├── NotFound               no such thing for this account (HTTP 404)
     └── StoreError             the store could not do what was asked (outage, corruption)
-        ├── StoreFull          it will not take more of something (returned mail over its limit)
-        └── SigningError       a sending domain's DKIM key cannot be read (SMTP 451 4.3.0, HTTP 503)
+        └── StoreFull          it will not take more of something (returned mail over its limit)
 
 Adapters translate these at their boundary: the SMTP handlers into replies with enhanced
 status codes, the HTTP API into RFC 9457 problem documents, the CLI into a message and an
@@ -104,14 +103,3 @@ class StoreError(ReturnpathError):
 class StoreFull(StoreError):
     """The store refuses to keep more of something: returned mail over `[smtp.inbound]
     max_stored_returns`, or the disk below its reserve. Try again later (SMTP 452 4.3.1)."""
-
-
-class SigningError(StoreError):
-    """A message of a sending domain cannot be signed: the domain's DKIM key cannot be read.
-    It is refused for now (SMTP 451 4.3.0, HTTP 503) rather than sent unsigned; the message
-    names the domain, the log names the file."""
-
-    def __init__(self, domain: str, why: str) -> None:
-        super().__init__(f"the DKIM key of {domain} cannot be read; nothing was accepted, try again later")
-        self.domain = domain
-        self.why = why

@@ -10,7 +10,7 @@ from returnpath.config import Settings
 from returnpath.dkim import records
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount
-from returnpath.usecases.domains import keys_folder, signing_keys
+from returnpath.usecases.domains import keys_folder, pending_keys, signing_keys
 
 from .conftest import assert_problem, make_account
 
@@ -91,3 +91,24 @@ async def test_bad_input_is_a_problem_naming_the_field(
 async def test_a_token_is_needed(anonymous: httpx.AsyncClient) -> None:
     assert_problem(await anonymous.get(DOMAINS), 401, "unauthorized")
     assert_problem(await anonymous.post(DOMAINS, json={"domain": "example.com"}), 401, "unauthorized")
+
+
+async def test_rotate_makes_pending_keys_and_lists_their_records(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, store: SqliteStore, settings: Settings
+) -> None:
+    assert (await client.post(DOMAINS, json={"domain": "example.com"})).status_code == 201
+    async with other_client:
+        assert_problem(await other_client.post(f"{DOMAINS}/example.com/rotate"), 404, "not-found")
+    response = await client.post(f"{DOMAINS}/example.com/rotate")
+    assert response.status_code == 200, response.text
+    rotated = response.json()
+    stored = await store.domain("example.com")
+    assert stored is not None and rotated["state"] == "rotating"
+    assert rotated["selectors"] == {"rsa": stored.rsa_selector, "ed25519": stored.ed25519_selector}
+    assert rotated["pending_selectors"] == {"rsa": stored.rsa_selector + "b", "ed25519": stored.rsa_selector + "be"}
+    pending = [r for r in rotated["records"] if r["purpose"].startswith("next DKIM key")]
+    for key, record in zip(pending_keys(settings, stored), pending, strict=True):
+        assert records.record_problem(key, ["".join(record["value"].split('"')[1::2])]) is None
+    assert (await client.get(f"{DOMAINS}/example.com")).json() == rotated
+    doc = assert_problem(await client.post(f"{DOMAINS}/example.com/rotate"), 400, "invalid-input")
+    assert "is pending already" in doc["detail"]

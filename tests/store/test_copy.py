@@ -32,6 +32,7 @@ from returnpath.store import copy as copy_module
 from returnpath.store.copy import BOOKKEEPING, TABLES, copy_store
 from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
+from returnpath.store.sqlite.database import migrations as sqlite_migrations
 from returnpath.usecases.accounts import create_account
 
 from .test_store import _outcome
@@ -278,7 +279,8 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store("postgresql://rp:secret@127.0.0.1:1/x", _sqlite_url(tmp_path / "t.db"))
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE accounts (id TEXT)").connection.close()
-    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 6: run `returnpath migrate`"):
+    newest = sqlite_migrations()[-1][0]
+    with pytest.raises(StoreError, match=f"schema version 0, this returnpath's is {newest}: run `returnpath migrate`"):
         await copy_store(_sqlite_url(old), _sqlite_url(tmp_path / "t.db"))
     same = tmp_path / "same.db"
     with pytest.raises(InputError, match="the same file"):

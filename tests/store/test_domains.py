@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from returnpath.core.ports import Store
+from returnpath.core import ids
+from returnpath.core.model import Submission
+from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.senders import DomainState, SendingDomain
 from returnpath.errors import InputError
 
@@ -80,3 +82,48 @@ async def test_removing_an_account_removes_its_domains(backend: Store) -> None:
     assert await backend.remove_account(app.id) == 0
     assert await count_rows(backend, ("domains",)) == {"domains": 1}
     assert await backend.domain("example.com") is None
+
+
+async def test_a_rotation_is_stored_only_over_the_row_it_was_made_from(backend: Store) -> None:
+    account = await _account(backend)
+    domain = _domain(account.id)
+    await backend.add_domain(domain)
+    rotating = domain.rotating("rp202702", "rp202702e")
+    assert await backend.update_domain(rotating, domain)
+    assert await backend.domain("example.com") == rotating
+    assert rotating.state is DomainState.ROTATING
+    # A second rotation made from the row as it was before is refused: it was changed since.
+    assert not await backend.update_domain(domain.rotating("rp202703", "rp202703e"), domain)
+    switched = rotating.switched(NOW + 60)
+    assert await backend.update_domain(switched, rotating)
+    stored = await backend.domain("example.com")
+    assert stored == switched and stored is not None
+    assert stored.selectors == ("rp202702", "rp202702e") and stored.pending_selectors == ()
+    assert stored.retired == (("rp202701", NOW + 60), ("rp202701e", NOW + 60))
+    assert stored.state is DomainState.ACTIVE
+    # The same switch again (another node's, say) changes nothing.
+    assert not await backend.update_domain(switched, rotating)
+    assert not await backend.update_domain(switched, _domain(account.id, "example.org"))
+
+
+async def test_a_message_to_sign_later_is_claimed_so_and_signed_once(backend: Store) -> None:
+    account = await _account(backend)
+    message_id, deliveries = (
+        ids.new_id(NOW),
+        [NewDelivery(ids.new_id(NOW), r, f"b{i}@rp.example.com") for i, r in enumerate("ab")],
+    )
+    submission = Submission(mail_from="a@example.com", recipients=("a", "b"), mime=b"From: a@example.com\r\n\r\nx\r\n")
+    message = NewMessage(
+        account.id, message_id, submission, tuple(deliveries), NOW, NOW + 100, sign_domain="example.com"
+    )
+    await backend.submit(message, owner=None, lease_until=NOW + 60)
+    jobs = await backend.claim("w", NOW + 1, NOW + 60, 10)
+    assert {job.sign_domain for job in jobs} == {"example.com"} and len(jobs) == 2
+    first = b"DKIM-Signature: one\r\n" + submission.mime
+    # Two attempts of the message (one per recipient) sign it: the first stored is sent by both.
+    assert await backend.sign_message(message_id, first) == first
+    assert await backend.sign_message(message_id, b"DKIM-Signature: two\r\n" + submission.mime) == first
+    assert await backend.mime(message_id) == first
+    await backend.release()
+    again = await backend.claim("w", NOW + 2, NOW + 60, 10)
+    assert {(job.sign_domain, job.mime) for job in again} == {(None, first)}

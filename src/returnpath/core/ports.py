@@ -39,6 +39,7 @@ class NewMessage:
     now: float
     expires_at: float
     forward_of: str | None = None  # a copy of this returned message, for the application's envelope
+    sign_domain: str | None = None  # stored unsigned: its domain's key could not be read (sign later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +432,16 @@ class Store(LoopStore, Protocol):
 
     async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
         """The domains of the account, or of every account; by name."""
+        ...
+
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        """Store `mime` as the message's, signed, if it still waits for its signature (its
+        `sign_domain`); the MIME stored now: this, or what another attempt stored first."""
+        ...
+
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        """Store `domain`'s selectors, state and retired selectors (a rotation's step), if its
+        row is still as `was` (its signing and pending RSA selectors); False otherwise."""
         ...
 
     async def remove_domain(self, account_id: str, name: str) -> bool:

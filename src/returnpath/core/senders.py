@@ -17,6 +17,13 @@ instance's `bounce_domain` and is not signed. The store keeps which selectors si
 (`rsa_selector`, `ed25519_selector`) and those made for a rotation and not yet in use
 (`pending_*`); the keys themselves are files in the data folder (dkim/keys.py), never in the
 store. Everything here is pure.
+
+A rotation (`returnpath domains rotate`) goes: ACTIVE with new keys made under new selectors,
+kept as pending (state ROTATING) while the old ones go on signing; once both new records are
+seen in DNS, `switched` makes the pending selectors the signing ones and lists the old ones as
+`retired`, with the time of the switch. Their records must stay published a while: mail
+signed just before the switch may sit in a receiver's queue, or be verified again later (a
+forward, a report), so they are only *removable* RETIRED_KEEP after it (issue 11: 7 days).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import email.utils
 import enum
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import InputError
 
@@ -73,10 +80,14 @@ def allows(domains: tuple[str, ...], address: str) -> bool:
 
 
 class DomainState(enum.StrEnum):
-    """Where a sending domain stands. `returnpath domains rotate` (not built yet) will add the
-    states of a rotation; today every domain is active."""
+    """Where a sending domain stands in a rotation of its keys."""
 
     ACTIVE = "active"  # signs with its rsa and ed25519 selectors
+    ROTATING = "rotating"  # signs so still; pending selectors wait for their records in DNS
+
+
+# How long a retired selector's record stays published after the switch (issue 11).
+RETIRED_KEEP = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +101,42 @@ class SendingDomain:
     pending_rsa_selector: str | None = None  # a rotation's next key, not yet signing
     pending_ed25519_selector: str | None = None
     state: DomainState = DomainState.ACTIVE
+    retired: tuple[tuple[str, float], ...] = ()  # (selector, when it stopped signing), oldest first
 
     @property
     def selectors(self) -> tuple[str, ...]:
         """The selectors that sign now, RSA first."""
         return (self.rsa_selector, self.ed25519_selector)
+
+    @property
+    def pending_selectors(self) -> tuple[str, ...]:
+        """A rotation's selectors that do not sign yet, RSA first; none outside a rotation."""
+        if self.pending_rsa_selector is None or self.pending_ed25519_selector is None:
+            return ()
+        return (self.pending_rsa_selector, self.pending_ed25519_selector)
+
+    def rotating(self, rsa_selector: str, ed25519_selector: str) -> SendingDomain:
+        """The domain with a rotation to these selectors pending."""
+        return replace(
+            self,
+            pending_rsa_selector=rsa_selector,
+            pending_ed25519_selector=ed25519_selector,
+            state=DomainState.ROTATING,
+        )
+
+    def switched(self, now: float) -> SendingDomain:
+        """The domain once its pending selectors sign, the old ones retired at `now`."""
+        if not self.pending_selectors:
+            raise ValueError(f"{self.domain} has no rotation pending")
+        return replace(
+            self,
+            rsa_selector=self.pending_selectors[0],
+            ed25519_selector=self.pending_selectors[1],
+            pending_rsa_selector=None,
+            pending_ed25519_selector=None,
+            state=DomainState.ACTIVE,
+            retired=(*self.retired, *((selector, now) for selector in self.selectors)),
+        )
 
 
 def parse_domain(value: str, what: str = "domain") -> str:

@@ -41,7 +41,6 @@ KINDS: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "too-large": (413, "The request body is too large"),
     "unsupported-media-type": (415, "The request body must be JSON"),
-    "cannot-sign": (503, "The sender's domain cannot be signed now; try again later"),
     "unavailable": (503, "The store is unavailable; try again later"),
     "too-many-connections": (503, "Too many connections; try again later"),  # http/guard.py
     "request-timeout": (408, "The request's line and headers did not arrive in time"),  # http/guard.py
@@ -59,7 +58,6 @@ _BY_ERROR: tuple[tuple[type[errors.ReturnpathError], str], ...] = (
     (errors.AccountDisabled, "account-disabled"),
     (errors.AuthError, "unauthorized"),
     (errors.NotFound, "not-found"),
-    (errors.SigningError, "cannot-sign"),
     (errors.StoreError, "unavailable"),
 )
 

@@ -4,6 +4,8 @@
     POST   /v1/domains              add one: {"domain": ..., "bounce_domain": ... (optional)};
                                     201 with its records to publish
     GET    /v1/domains/{domain}     one domain, with its records
+    POST   /v1/domains/{domain}/rotate  make its next keys, pending until their records are
+                                    seen in DNS (then they sign); 200 with the records
     DELETE /v1/domains/{domain}     stop signing for it (its keys stay in the data folder)
 
 The logic is ../usecases/domains.py, shared with `returnpath domains`. A name that is no domain
@@ -80,6 +82,14 @@ async def get_domain(request: Request) -> JSONResponse:
     return JSONResponse(_with_records(request, domain))
 
 
+async def rotate_domain(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    relay, settings = relay_of(request), settings_of(request)
+    name = request.path_params["domain"]
+    domain = await domains.rotate_domain(relay.store, settings, account, name, time.time())
+    return JSONResponse(_with_records(request, domain))
+
+
 async def delete_domain(request: Request) -> Response:
     account = await authenticate(request)
     await domains.remove_domain(relay_of(request).store, account, request.path_params["domain"])
@@ -91,6 +101,7 @@ routes = [
     Route("/v1/domains", add_domain, methods=["POST"]),
     Route("/v1/domains/{domain}", get_domain, methods=["GET"]),
     Route("/v1/domains/{domain}", delete_domain, methods=["DELETE"]),
+    Route("/v1/domains/{domain}/rotate", rotate_domain, methods=["POST"]),
 ]
 
 # ---- OpenAPI ---------------------------------------------------------------------------------
@@ -105,9 +116,22 @@ _domain: dict[str, Any] = {
         "account": {"type": "string"},
         "bounce_domain": {"type": "string", "description": "the domain of its deliveries' envelope senders"},
         "created_at": {"type": "number", "description": "Unix seconds"},
-        "state": {"enum": ["active"]},
+        "state": {"enum": ["active", "rotating"]},
         "selectors": {**_pair, "description": "the DKIM selectors that sign"},
         "pending_selectors": {**_pair, "description": "a rotation's next selectors, not yet signing"},
+        "retired": {
+            "type": "array",
+            "description": "selectors that signed before a rotation; their records may go after removable_after",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "selector": {"type": "string"},
+                    "name": {"type": "string"},
+                    "retired_at": {"type": "number", "description": "Unix seconds"},
+                    "removable_after": {"type": "number", "description": "Unix seconds"},
+                },
+            },
+        },
     },
 }
 _record = {
@@ -190,6 +214,16 @@ paths: dict[str, Any] = {
             "204",
             "removed",
             None,
+            parameters=[_name],
+        ),
+    },
+    "/v1/domains/{domain}/rotate": {
+        "post": _op(
+            "rotateDomain",
+            "Make the domain's next DKIM keys; they sign once their records are seen in DNS",
+            "200",
+            "the domain, its pending selectors and the records to publish",
+            _with,
             parameters=[_name],
         ),
     },

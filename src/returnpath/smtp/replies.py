@@ -29,7 +29,6 @@ S421_TIMEOUT = "421 4.4.2 {} Timeout waiting for the {}; closing connection"
 S421_TOO_MANY_JUNK = "421 4.7.0 {} Too many commands that send no mail; closing connection"
 S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
-S451_CANNOT_SIGN = "451 4.3.0 {}"  # errors.SigningError: the sending domain's key cannot be read
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 S452_NO_ROOM = "452 4.3.1 Insufficient system storage for returned mail; try again later"

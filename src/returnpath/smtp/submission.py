@@ -32,7 +32,6 @@ from ..errors import (
     MessageError,
     OptionError,
     SenderError,
-    SigningError,
     StoreError,
 )
 from ..usecases.relay import Relay
@@ -218,8 +217,6 @@ class SubmissionHandler:
             accepted = await self._submit(account, submission, self.trace(session))
         except (AccountDisabled, SenderError) as exc:  # an X-Returnpath-Envelope of another domain
             return R.S550_NOT_AUTHORIZED.format(R.one_line(str(exc)))
-        except SigningError as exc:  # the relay logged which file; the client learns the domain
-            return R.S451_CANNOT_SIGN.format(R.one_line(str(exc)))
         except StoreError as exc:
             log.warning("cannot store a message of account %s: %s", account.id, exc)
             return R.S451_STORE_FAILED

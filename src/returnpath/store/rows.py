@@ -24,9 +24,18 @@ def account(row: Sequence[Any]) -> Account:
 
 
 def sending_domain(row: Sequence[Any]) -> SendingDomain:
-    account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, state = row
+    account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, state, retired = row
     return SendingDomain(
-        account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, DomainState(state)
+        account_id,
+        domain,
+        bounce_domain,
+        created_at,
+        rsa,
+        ed25519,
+        pending_rsa,
+        pending_ed25519,
+        DomainState(state),
+        tuple((selector, float(at)) for selector, at in json.loads(retired)),
     )
 
 
@@ -42,6 +51,16 @@ def domain_params(domain: SendingDomain) -> dict[str, Any]:
         "pending_rsa_selector": domain.pending_rsa_selector,
         "pending_ed25519_selector": domain.pending_ed25519_selector,
         "state": domain.state.value,
+        "retired": json.dumps([list(pair) for pair in domain.retired]),
+    }
+
+
+def domain_update_params(domain: SendingDomain, was: SendingDomain) -> dict[str, Any]:
+    """The named parameters of `update_domain`: the new values, and the old ones that must
+    still be there."""
+    return domain_params(domain) | {
+        "was_rsa_selector": was.rsa_selector,
+        "was_pending_rsa_selector": was.pending_rsa_selector,
     }
 
 
@@ -75,6 +94,7 @@ def job(row: Sequence[Any], mimes: Mapping[str, bytes], owner: str) -> DeliveryJ
         dsn=DsnOptions.from_dict(json.loads(row[9])) if row[9] else None,
         forward=bool(row[10]),
         owner=owner,
+        sign_domain=row[11],
     )
 
 

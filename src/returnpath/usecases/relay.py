@@ -27,7 +27,7 @@ from ..core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from ..core.retry import expires_at
 from ..core.senders import SendingDomain, from_domain, signing_domain
 from ..dkim.signer import DkimSigner
-from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError, SigningError, StoreError
+from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError, StoreError
 from .domains import signing_keys
 
 log = logging.getLogger(__name__)
@@ -161,24 +161,29 @@ class Relay:
         submission: Submission,
         now: float,
         trace: Trace | None = None,
-        signing: tuple[SendingDomain, DkimSigner] | None = None,
+        signing: tuple[SendingDomain, DkimSigner | None] | None = None,
     ) -> NewMessage:
         """A message with its deliveries, ids and envelope senders, ready to store. A submission
         (one with the `trace` of the door it came through) gets on top its Received line, then
         the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not.
         With `signing` (the From: domain's sending domain and its signer), the DKIM signatures
         go on top of all that, made once here and stored, so every attempt sends these bytes,
-        and the envelope senders are at the domain's bounce domain."""
+        and the envelope senders are at the domain's bounce domain. Without a signer (the
+        domain's key cannot be read) the message is stored unsigned, marked to be signed by
+        the delivery engine before it is sent (never unsigned)."""
         message_id = ids.new_id(now)
         if trace is not None:
             hostname = self.settings.hostname
             top = received_header(trace, hostname, message_id, now)
             top += origin_fields(submission.mime, hostname, message_id, now)
             submission = replace(submission, mime=top + submission.mime)
-        bounce_domain = None
+        bounce_domain = sign_domain = None
         if signing is not None:
             domain, signer = signing
-            submission = replace(submission, mime=signer.sign(submission.mime, now) + submission.mime)
+            if signer is None:
+                sign_domain = domain.domain
+            else:
+                submission = replace(submission, mime=signer.sign(submission.mime, now) + submission.mime)
             bounce_domain = domain.bounce_domain
         deliveries = []
         for recipient in submission.recipients:
@@ -186,7 +191,7 @@ class Relay:
             sender = envelope_sender(submission, delivery_id, self.settings, bounce_domain)
             deliveries.append(NewDelivery(delivery_id, recipient, sender))
         expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
-        return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry)
+        return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry, sign_domain=sign_domain)
 
     async def submit(self, account: Account, submission: Submission, trace: Trace | None = None) -> Accepted:
         """Store a message for delivery; returns after the commit. `trace` says where it came
@@ -217,16 +222,18 @@ class Relay:
                         tags=submission.tags,
                         dsn=submission.dsn,
                         owner=owner,
+                        sign_domain=message.sign_domain,
                     )
                     for d in message.deliveries
                 ]
             )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
 
-    async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner] | None:
+    async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner | None] | None:
         """The sending domain of the message's From: address (or of a parent domain of it)
-        among the account's, with its signer; None when it has none. SigningError when the
-        domain's keys cannot be read: such a message is refused, never sent unsigned."""
+        among the account's, with its signer; None when it has none. The signer is None when
+        the domain's keys cannot be read (said in the log): such a message is accepted and
+        signed by the delivery engine once they can, never sent unsigned."""
         name = from_domain(mime)
         if name is None:
             return None
@@ -243,8 +250,13 @@ class Relay:
             try:
                 signer = DkimSigner(domain.domain, signing_keys(self.settings, domain))
             except StoreError as exc:
-                log.error("cannot sign for %s (account %s): %s", domain.domain, account.id, exc)
-                raise SigningError(domain.domain, str(exc)) from None
+                log.error(
+                    "cannot sign for %s (account %s): %s; accepted, to be signed before it is sent",
+                    domain.domain,
+                    account.id,
+                    exc,
+                )
+                return domain, None
             self._signers[key] = signer
         return domain, signer
 

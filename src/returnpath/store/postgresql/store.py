@@ -471,6 +471,15 @@ class PostgresStore:
         row = await self._one(Q["mime"], ([message_id],))
         return bytes(row[1]) if row else None
 
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        async def op(tx: Tx) -> bytes:
+            await tx.execute(Q["sign_message"], (mime, len(mime), message_id))
+            row = await (await tx.execute(Q["mime"], ([message_id],))).fetchone()
+            assert row is not None  # a message is deleted with its account only, after its deliveries
+            return bytes(row[1])
+
+        return await self.db.write(op)
+
     # ---- retention ---------------------------------------------------------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
@@ -709,6 +718,9 @@ class PostgresStore:
         rows = await (self._all(Q["domains"]) if account_id is None else self._all(Q["account_domains"], (account_id,)))
         return [from_row.sending_domain(row) for row in rows]
 
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        return await self._change(Q["update_domain"], from_row.domain_update_params(domain, was)) > 0
+
     async def remove_domain(self, account_id: str, name: str) -> bool:
         return await self._change(Q["delete_domain"], (account_id, name)) > 0
 
@@ -768,6 +780,7 @@ async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None

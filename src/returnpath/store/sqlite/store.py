@@ -385,6 +385,13 @@ class SqliteStore:
         rows = await self.db.read(lambda c: c.execute(Q["mime"], (json.dumps([message_id]),)).fetchall())
         return bytes(rows[0][1]) if rows else None
 
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            conn.execute(Q["sign_message"], (mime, len(mime), message_id))
+            return bytes(conn.execute(Q["mime"], (json.dumps([message_id]),)).fetchone()[1])
+
+        return await self.db.write(op)
+
     # ---- retention ([retention]; the supervisor's periodic purge) -------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
@@ -627,6 +634,10 @@ class SqliteStore:
             rows = await self.db.read(lambda c: c.execute(Q["account_domains"], (account_id,)).fetchall())
         return [from_row.sending_domain(row) for row in rows]
 
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        params = from_row.domain_update_params(domain, was)
+        return await self.db.write(lambda c: c.execute(Q["update_domain"], params).rowcount > 0)
+
     async def remove_domain(self, account_id: str, name: str) -> bool:
         return await self.db.write(lambda c: c.execute(Q["delete_domain"], (account_id, name)).rowcount > 0)
 
@@ -650,6 +661,7 @@ def _insert_message(
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None
