@@ -1,4 +1,5 @@
-"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops."""
+"""The `returnpath` command: init, serve, send, logs, accounts, queue, delivery, loops, domains,
+doctor."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .private import warn_if_loose
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
     from .core.ports import Store
+    from .core.senders import SendingDomain
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
@@ -120,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--account", help="the account (default: the first one)")
 
     _loops_parser(sub)
+    _domains_parser(sub)
 
     # offline bounce recognition: needs no configuration
     p = sub.add_parser(
@@ -748,6 +751,163 @@ def _event_names(values: list[str]) -> list[str]:
     return [name for value in values for name in value.replace(",", " ").split()]
 
 
+# ---- sending domains (issue 11) ------------------------------------------------------------
+
+
+def _domains_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "domains",
+        help="sending domains: their DKIM keys, bounce domain and the DNS records to publish",
+        description="sending domains: mail whose From: is in one is DKIM-signed and bounces to its bounce domain",
+    )
+    p.add_argument("action", choices=["list", "add", "show", "rotate", "remove", "check"])
+    p.add_argument("domain", nargs="?", help="the domain (add, show, rotate, remove; check: all of them when left out)")
+    p.add_argument(
+        "--bounce-domain",
+        metavar="DOMAIN",
+        help="add: the domain of its envelope senders (default: the first label of bounce_domain under it)",
+    )
+    p.add_argument("--account", help="the account that owns the domain (default: the first one)")
+    p.add_argument("--json", action="store_true", help="print JSON rather than zone-file lines")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+    )
+    _doctor_parser(sub)
+
+
+async def _check_rotation(
+    store: Store, settings: Settings, domain: SendingDomain
+) -> tuple[SendingDomain, dict[str, str | None]]:
+    """`domains show` of a domain being rotated: switch if its new records are seen (as the
+    supervisor would), else what is wrong with them, per selector."""
+    from .dkim import lookup
+    from .usecases import domains
+
+    try:
+        check = await domains.check_rotation(store, settings, domain, lookup.make_resolver(settings.dns), time.time())
+    except lookup.LookupFailed as exc:
+        return domain, {selector: f"not looked up: {exc}" for selector in domain.pending_selectors}
+    return check.domain, {} if check.switched else check.problems
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    """add and show print the records to publish; list one line per domain; remove what went."""
+    import asyncio
+
+    from . import config
+    from .usecases import domains
+
+    if args.action == "check":
+        return _domains_check(args)
+    settings = config.load(args.config)
+    if args.action != "list" and not args.domain:
+        raise InputError(f"domains {args.action} needs a DOMAIN")
+    if args.bounce_domain is not None and args.action != "add":
+        raise InputError("--bounce-domain goes with domains add")
+
+    async def work(store: Store) -> list[str]:
+        account = await _account(store, args.account)
+        match args.action:
+            case "add" | "show" | "rotate":
+                checked: dict[str, str | None] = {}
+                if args.action == "add":
+                    domain = await domains.add_domain(
+                        store, settings, account, args.domain, time.time(), args.bounce_domain
+                    )
+                elif args.action == "rotate":
+                    domain = await domains.rotate_domain(store, settings, account, args.domain, time.time())
+                else:
+                    domain = await domains.find_domain(store, account, args.domain)
+                    if domain.pending_selectors:
+                        domain, checked = await _check_rotation(store, settings, domain)
+                found = domains.dns_records(settings, domain)
+                if args.json:
+                    shown = domains.domain_json(domain) | {"records": [r.as_dict() for r in found]}
+                    return [json.dumps(shown | ({"pending_records": checked} if checked else {}))]
+                return [
+                    f"; publish for {domain.domain} (account {account.name}):",
+                    *domains.zone_lines(found),
+                    *(f"; next key {s} not signing yet: {problem}" for s, problem in checked.items() if problem),
+                    *domains.retired_lines(domain),
+                ]
+            case "remove":
+                domain = await domains.remove_domain(store, account, args.domain)
+                return [
+                    json.dumps(
+                        {"removed": domain.domain, "keys_kept_in": str(domains.keys_folder(settings, domain.domain))}
+                    )
+                ]
+        listed = await store.domains(account.id)
+        if args.json:
+            return [json.dumps(domains.domain_json(d)) for d in listed]
+        return [
+            f"{d.domain}  bounce={d.bounce_domain}  selectors={','.join(d.selectors)}  {d.state.value}" for d in listed
+        ]
+
+    for line in asyncio.run(_with_store(settings, work)):
+        print(line)
+    return 0
+
+
+# ---- domains check and doctor (issue 11) ---------------------------------------------------
+
+
+def _doctor_parser(sub: Any) -> None:
+    help = "check everything an operator must get right: DNS, TLS certificate, permissions, disk, clock, store"
+    p = sub.add_parser("doctor", help=help, description=help + "; exit status 1 on any fail")
+    p.add_argument("--json", action="store_true", help="one JSON object per check")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def _print_checks(checks: Sequence[Any], as_json: bool) -> int:
+    """The checklist: one line per check (its fix indented below a warn or fail); 1 on any fail."""
+    from .checks import failed
+
+    for check in checks:
+        if as_json:
+            print(json.dumps(check.as_dict()))
+            continue
+        mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.status.value]
+        print(f"[{mark}] {check.what}: {check.detail}")
+        if check.fix:
+            print(f"       fix: {check.fix}")
+    return 1 if failed(list(checks)) else 0
+
+
+def _domains_check(args: argparse.Namespace) -> int:
+    """`domains check [DOMAIN]`: the DNS of one sending domain, or of every one (of --account)."""
+    import asyncio
+
+    from . import config
+    from .usecases.doctor import domain_report
+
+    settings = config.load(args.config)
+    if args.bounce_domain is not None:
+        raise InputError("--bounce-domain goes with domains add")
+
+    async def work(store: Store) -> Any:
+        account = await _account(store, args.account) if args.account else None
+        return await domain_report(store, settings, args.domain, account.id if account else None)
+
+    return _print_checks(asyncio.run(_with_store(settings, work)), args.json)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import config
+    from .usecases.doctor import doctor_report
+
+    settings = config.load(args.config)
+    return _print_checks(asyncio.run(doctor_report(settings, time.time())), args.json)
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -762,6 +922,8 @@ COMMANDS = {
     "parse": cmd_parse,
     "returned": cmd_returned,
     "loops": cmd_loops,
+    "domains": cmd_domains,
+    "doctor": cmd_doctor,
 }
 
 

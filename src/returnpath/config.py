@@ -237,7 +237,46 @@ class DeliverySettings:
     lease: Duration = setting(Duration(300), "how long a worker holds a delivery before another may take it")
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    public_addresses: str = setting(
+        "",
+        "the IP addresses receivers see this host's mail come from, comma-separated, for the SPF and reverse DNS "
+        "checks of `domains check` and `doctor` (behind NAT: the public one); empty: the local address used to "
+        "reach the internet",
+    )
     routes: dict[str, str] = setting({}, 'domain (or "*") = "host:port": send there instead of looking up MX records')
+
+
+@dataclass
+class DnsSettings:
+    """[dns] the DNS servers asked for MX records (delivery), by `domains check` and `doctor`, and for the
+    records of rotated DKIM keys."""
+
+    nameservers: str = setting(
+        "",
+        "IP addresses of the DNS servers to ask (ADDRESS or ADDRESS:PORT, [v6]:PORT), comma-separated; "
+        "empty: those of /etc/resolv.conf",
+    )
+    timeout: Duration = setting(Duration(30), "one DNS question fails after this long, its retries included")
+    rotation_check: Duration = setting(
+        Duration(300), "how often `serve` looks for the records of rotated DKIM keys, to switch to them once seen"
+    )
+
+    def servers(self) -> list[tuple[str, int]]:
+        """`nameservers` as (address, port) pairs; ConfigError for an entry that is no IP address."""
+        found = []
+        for entry in self.nameservers.replace(",", " ").split():
+            try:
+                host, port = str(ipaddress.ip_address(entry.strip("[]"))), 53
+            except ValueError:
+                host, port = parse_hostport(entry, "dns.nameservers")
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ConfigError(
+                    f"dns.nameservers: {entry!r} is not an IP address (ADDRESS or ADDRESS:PORT)"
+                ) from None
+            found.append((host, port))
+        return found
 
 
 @dataclass
@@ -314,6 +353,7 @@ class Settings:
     node: NodeSettings = field(default_factory=NodeSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
 
@@ -360,6 +400,17 @@ def store_backend(url: str) -> str:
         if url.startswith(prefix) and len(url) > len(prefix):
             return backend
     raise ConfigError(f"storage.url {display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
+
+
+def public_addresses(settings: Settings) -> list[str]:
+    """`[delivery] public_addresses` as IP addresses; ConfigError for an entry that is none."""
+    found = []
+    for entry in settings.delivery.public_addresses.replace(",", " ").split():
+        try:
+            found.append(str(ipaddress.ip_address(entry)))
+        except ValueError:
+            raise ConfigError(f"delivery.public_addresses: {entry!r} is not an IP address") from None
+    return found
 
 
 def display_url(url: str) -> str:
@@ -475,6 +526,10 @@ def validate(settings: Settings) -> None:
         parse_hostport(value, name)
     for domain, target in settings.delivery.routes.items():
         parse_hostport(target, f"delivery.routes.{domain!r}")
+    settings.dns.servers()  # raises ConfigError for an entry that is no address
+    if settings.dns.timeout <= 0:
+        raise ConfigError("dns.timeout must be positive")
+    public_addresses(settings)  # likewise
     if len(settings.secret) < 16:
         raise ConfigError("secret must be at least 16 characters (init writes a random one)")
     if "." not in settings.bounce_domain:
@@ -492,6 +547,9 @@ def validate(settings: Settings) -> None:
     if hooks.timeout <= 0 or hooks.lease <= 2 * hooks.timeout:
         raise ConfigError("webhooks.timeout must be positive and webhooks.lease more than twice as long")
     _validate_servers(settings)
+    settings.dns.servers()  # raises ConfigError for an entry that is no address
+    if settings.dns.timeout <= 0 or settings.dns.rotation_check <= 0:
+        raise ConfigError("dns.timeout and dns.rotation_check must be positive")
     settings.store_backend  # noqa: B018 - raises ConfigError for an unsupported URL
     if settings.storage.pool_size < 1:
         raise ConfigError("storage.pool_size must be at least 1")

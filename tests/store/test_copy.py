@@ -25,12 +25,14 @@ from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Attempt, Returned, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, NodeStatus
 from returnpath.core.retry import RetryPolicy, settle
+from returnpath.core.senders import SendingDomain
 from returnpath.errors import InputError, StoreError
 from returnpath.logs import cursor_name
 from returnpath.store import copy as copy_module
 from returnpath.store.copy import BOOKKEEPING, TABLES, copy_store
 from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
+from returnpath.store.sqlite.database import migrations as sqlite_migrations
 from returnpath.usecases.accounts import create_account
 
 from .test_store import _outcome
@@ -79,6 +81,7 @@ async def _fill(path: Path, messages: int = 3) -> None:
             ids.new_id(NOW), account.id, "https://h.example.com/", frozenset(), "whsec_eA==", Format.JSON, False
         )
         await store.create_loop(paused, NOW)
+        await store.add_domain(SendingDomain(account.id, "example.com", "bounces.example.com", NOW, "rp1", "rp1e"))
         for n in range(messages):
             deliveries = tuple(
                 NewDelivery(ids.new_id(NOW), f"r{n}.{i}@example.net", f"b{i}@bounces.test") for i in range(2)
@@ -276,7 +279,8 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store("postgresql://rp:secret@127.0.0.1:1/x", _sqlite_url(tmp_path / "t.db"))
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE accounts (id TEXT)").connection.close()
-    with pytest.raises(StoreError, match="schema version 0, this returnpath's is 5: run `returnpath migrate`"):
+    newest = sqlite_migrations()[-1][0]
+    with pytest.raises(StoreError, match=f"schema version 0, this returnpath's is {newest}: run `returnpath migrate`"):
         await copy_store(_sqlite_url(old), _sqlite_url(tmp_path / "t.db"))
     same = tmp_path / "same.db"
     with pytest.raises(InputError, match="the same file"):

@@ -136,6 +136,9 @@ class DeliveryJob:
     # The lease holder it was claimed or submitted for: its attempt is recorded only while that
     # owner still holds the lease (None: whoever holds it, for tools and tests).
     owner: str | None = None
+    # Set when the message waits for its DKIM signature (its domain's key could not be read at
+    # submission): the engine signs it before sending (delivery/engine.py).
+    sign_domain: str | None = None
 
     @property
     def domain(self) -> str:

@@ -15,6 +15,7 @@ from .events import Event, EventKind
 from .feedback import Answer, Call, Format, Loop, Post, PostSettlement, PostState, PostView
 from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submission
 from .retry import Settlement
+from .senders import SendingDomain
 from .throttle import AuthLimits
 
 
@@ -38,6 +39,7 @@ class NewMessage:
     now: float
     expires_at: float
     forward_of: str | None = None  # a copy of this returned message, for the application's envelope
+    sign_domain: str | None = None  # stored unsigned: its domain's key could not be read (sign later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,4 +418,32 @@ class Store(LoopStore, Protocol):
 
     async def move_cursor(self, name: str, old: int, new: int) -> bool:
         """Set the cursor to `new` if it is at `old` still (or missing); whether it was."""
+        ...
+
+    # sending domains (core/domains.py): the selectors; the keys are files in the data folder
+    async def add_domain(self, domain: SendingDomain) -> None:
+        """Store a new sending domain. Refuses (InputError) a domain that is configured already,
+        for this account or another: a domain belongs to one account."""
+        ...
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        """The domain by its name (lowercase), whichever account has it."""
+        ...
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        """The domains of the account, or of every account; by name."""
+        ...
+
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        """Store `mime` as the message's, signed, if it still waits for its signature (its
+        `sign_domain`); the MIME stored now: this, or what another attempt stored first."""
+        ...
+
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        """Store `domain`'s selectors, state and retired selectors (a rotation's step), if its
+        row is still as `was` (its signing and pending RSA selectors); False otherwise."""
+        ...
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        """Remove the account's domain; False when the account has no such domain."""
         ...

@@ -8,17 +8,37 @@ ASCII and without case, so internationalised domains are written as A-labels (`x
 The envelope sender is what is checked (MAIL FROM over SMTP; over HTTP `envelope`, or the From
 header's address when there is none), and the null sender is refused when the list is not empty:
 it names no domain, so it cannot be shown to be one of them.
+
+A *sending domain* (`SendingDomain`) belongs to one account. Mail of that account whose `From:`
+address is in the domain, or in a subdomain of it, is DKIM-signed with the domain's keys
+(dkim/signer.py) and sent with an envelope sender at the domain's *bounce domain*, so that both
+DKIM and SPF align with `From:` for DMARC (RFC 7489 3.1). Mail of other domains keeps the
+instance's `bounce_domain` and is not signed. The store keeps which selectors sign
+(`rsa_selector`, `ed25519_selector`) and those made for a rotation and not yet in use
+(`pending_*`); the keys themselves are files in the data folder (dkim/keys.py), never in the
+store. Everything here is pure.
+
+A rotation (`returnpath domains rotate`) goes: ACTIVE with new keys made under new selectors,
+kept as pending (state ROTATING) while the old ones go on signing; once both new records are
+seen in DNS, `switched` makes the pending selectors the signing ones and lists the old ones as
+`retired`, with the time of the switch. Their records must stay published a while: mail
+signed just before the switch may sit in a receiver's queue, or be verified again later (a
+forward, a report), so they are only *removable* RETIRED_KEEP after it (issue 11: 7 days).
 """
 
 from __future__ import annotations
 
+import email.utils
+import enum
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from ..errors import InputError
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^(?:\*\.)?{_LABEL}(?:\.{_LABEL})+$")
+_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")  # a domain, no wildcard
 
 
 def parse_domains(values: Iterable[str]) -> tuple[str, ...]:
@@ -54,3 +74,138 @@ def allows(domains: tuple[str, ...], address: str) -> bool:
         elif domain == entry:
             return True
     return False
+
+
+# ---- sending domains: those an account signs its mail for (issue 11) -------------------------
+
+
+class DomainState(enum.StrEnum):
+    """Where a sending domain stands in a rotation of its keys."""
+
+    ACTIVE = "active"  # signs with its rsa and ed25519 selectors
+    ROTATING = "rotating"  # signs so still; pending selectors wait for their records in DNS
+
+
+# How long a retired selector's record stays published after the switch (issue 11).
+RETIRED_KEEP = 7 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendingDomain:
+    account_id: str
+    domain: str  # lowercase, A-labels, no final dot
+    bounce_domain: str  # the domain of its deliveries' envelope senders
+    created_at: float
+    rsa_selector: str
+    ed25519_selector: str
+    pending_rsa_selector: str | None = None  # a rotation's next key, not yet signing
+    pending_ed25519_selector: str | None = None
+    state: DomainState = DomainState.ACTIVE
+    retired: tuple[tuple[str, float], ...] = ()  # (selector, when it stopped signing), oldest first
+
+    @property
+    def selectors(self) -> tuple[str, ...]:
+        """The selectors that sign now, RSA first."""
+        return (self.rsa_selector, self.ed25519_selector)
+
+    @property
+    def pending_selectors(self) -> tuple[str, ...]:
+        """A rotation's selectors that do not sign yet, RSA first; none outside a rotation."""
+        if self.pending_rsa_selector is None or self.pending_ed25519_selector is None:
+            return ()
+        return (self.pending_rsa_selector, self.pending_ed25519_selector)
+
+    def rotating(self, rsa_selector: str, ed25519_selector: str) -> SendingDomain:
+        """The domain with a rotation to these selectors pending."""
+        return replace(
+            self,
+            pending_rsa_selector=rsa_selector,
+            pending_ed25519_selector=ed25519_selector,
+            state=DomainState.ROTATING,
+        )
+
+    def switched(self, now: float) -> SendingDomain:
+        """The domain once its pending selectors sign, the old ones retired at `now`."""
+        if not self.pending_selectors:
+            raise ValueError(f"{self.domain} has no rotation pending")
+        return replace(
+            self,
+            rsa_selector=self.pending_selectors[0],
+            ed25519_selector=self.pending_selectors[1],
+            pending_rsa_selector=None,
+            pending_ed25519_selector=None,
+            state=DomainState.ACTIVE,
+            retired=(*self.retired, *((selector, now) for selector in self.selectors)),
+        )
+
+
+def parse_domain(value: str, what: str = "domain") -> str:
+    """`value` as a sending domain is kept: lowercase, without a final dot; InputError when it
+    is not a domain name of at least two labels (internationalised names as A-labels)."""
+    domain = value.strip().lower().rstrip(".")
+    if len(domain) > 253 or not _NAME.match(domain):
+        raise InputError(
+            f"{what} {value!r} is not a domain name: write it as example.com (an internationalised name as xn--...)"
+        )
+    return domain
+
+
+def default_bounce_domain(domain: str, instance_bounce_domain: str) -> str:
+    """The bounce domain of `domain` when none is given: the first label of the instance's own
+    bounce domain under it (``bounces.example.net`` and ``example.com`` give
+    ``bounces.example.com``), so that the envelope sender's organisational domain is the
+    ``From:`` domain's and SPF aligns (relaxed alignment, RFC 7489 3.1.2)."""
+    label = instance_bounce_domain.strip().lower().rstrip(".").split(".", 1)[0]
+    return f"{label}.{domain}"
+
+
+def signing_domain(address_domain: str, domains: Iterable[SendingDomain]) -> SendingDomain | None:
+    """The configured domain that signs mail from `address_domain`: the domain itself, or else
+    its nearest parent among `domains`; None when there is none."""
+    name = address_domain.strip().lower().rstrip(".")
+    by_name = {d.domain: d for d in domains}
+    while name:
+        if name in by_name:
+            return by_name[name]
+        _, _, name = name.partition(".")
+    return None
+
+
+def from_domain(mime: bytes) -> str | None:
+    """The domain of the (first) address in the message's ``From:`` field, lowercase; None
+    when the message has no From field or no address with a domain in it."""
+    value = _field(mime, b"from")
+    if value is None:
+        return None
+    for _, address in email.utils.getaddresses([value]):
+        _, at, domain = address.rpartition("@")
+        if at and domain:
+            return domain.lower().rstrip(".")
+    return None
+
+
+def _field(mime: bytes, name: bytes) -> str | None:
+    """The unfolded value of the first header field called `name` (lowercase), or None."""
+    end = mime.find(b"\r\n\r\n")
+    header = mime if end < 0 else mime[: end + 2]
+    found: list[bytes] | None = None
+    for line in header.split(b"\r\n"):
+        if found is not None:
+            if line[:1] in (b" ", b"\t"):
+                found.append(line)
+                continue
+            break
+        field, colon, value = line.partition(b":")
+        if colon and line[:1] not in (b" ", b"\t") and field.strip().lower() == name:
+            found = [value]
+    if found is None:
+        return None
+    return b" ".join(part.strip() for part in found).decode("utf-8", "replace")
+
+
+def taken(existing: SendingDomain, account_id: str) -> InputError:
+    """The error for adding a domain that is configured already: to this account, or to
+    another (whose name is not given away)."""
+    if existing.account_id == account_id:
+        return InputError(f"the domain {existing.domain} is configured already")
+    return InputError(f"the domain {existing.domain} belongs to another account")

@@ -23,14 +23,16 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Settings
 from ..core.model import Attempt, DeliveryJob, Outcome, Step, Verdict
 from ..core.ports import Store
 from ..core.retry import Settlement, settle
-from ..errors import StoreError
+from ..dkim.signer import DkimSigner
+from ..errors import ReturnpathError, StoreError
 from ..smtp.client import Session
+from ..usecases.domains import signing_keys
 from .routes import Destination, DnsResolver, Routes
 
 log = logging.getLogger("returnpath.delivery")
@@ -91,7 +93,7 @@ class DeliveryEngine:
         # Per process: `serve` divides the settings' limits among its workers.
         self.concurrency = concurrency or settings.delivery.concurrency
         self.per_destination = per_destination or settings.delivery.per_destination
-        self.routes = routes or Routes(settings, DnsResolver())
+        self.routes = routes or Routes(settings, DnsResolver(settings.dns.timeout, settings.dns.servers()))
         self.clock = clock
         self.max_held = max_held
         self.policy = settings.delivery.retry.policy()
@@ -242,6 +244,12 @@ class DeliveryEngine:
     async def _attempt(self, queue: _Queue, link: _Link, job: DeliveryJob) -> None:
         """One attempt at one delivery: the delivery worker's pipeline."""
         link.jobs += 1
+        if job.sign_domain is not None:
+            signed = await self._sign(job)
+            if isinstance(signed, Outcome):  # never sent unsigned: deferred, the key's problem said
+                await self._record(job, signed)
+                return
+            job = signed
         try:
             unreachable = await self._connect(queue, link)
             outcome = unreachable or await self._send(link, job)
@@ -255,6 +263,23 @@ class DeliveryEngine:
         await self._record(job, outcome)
         if unreachable and not any(other.session and other.session.connected for other in queue.links):
             await self._record_waiting(queue, unreachable)
+
+    async def _sign(self, job: DeliveryJob) -> DeliveryJob | Outcome:
+        """The job with its message DKIM-signed, for a message accepted while its domain's key
+        could not be read; the signed bytes are stored at once, so that every attempt for every
+        recipient sends the same ones (the first stored wins). When it still cannot be signed,
+        the outcome of a temporary failure naming why (RFC 3463 4.7.5: a key not available)."""
+        assert job.sign_domain is not None
+        try:
+            domain = await self.store.domain(job.sign_domain)
+            if domain is None:
+                raise StoreError(f"the sending domain {job.sign_domain} is no longer configured")
+            signer = DkimSigner(domain.domain, signing_keys(self.settings, domain))
+            mime = await self.store.sign_message(job.message_id, signer.sign(job.mime, self.clock()) + job.mime)
+        except ReturnpathError as exc:  # the key file (StoreError), the store away, the message
+            log.error("delivery %s: cannot sign for %s: %s", job.delivery_id, job.sign_domain, exc)
+            return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.7.5", f"cannot sign: {exc}")
+        return replace(job, mime=mime, sign_domain=None)
 
     async def _connect(self, queue: _Queue, link: _Link) -> Outcome | None:
         """A connection to the destination: its route first (once per session), then a server

@@ -22,11 +22,12 @@ import random
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import dns.asyncresolver
 import dns.exception
 import dns.name
+import dns.nameserver
 import dns.resolver
 
 from ..config import Settings, parse_hostport
@@ -139,21 +140,37 @@ def _failure(verdict: Verdict, status: str, text: str) -> Outcome:
     return Outcome(verdict, Step.CONNECT, None, status, text, None)
 
 
+AnyResolver = TypeVar("AnyResolver", dns.resolver.Resolver, dns.asyncresolver.Resolver)
+
+
+def dnspython_resolver(kind: type[AnyResolver], nameservers: Sequence[tuple[str, int]] = ()) -> AnyResolver:
+    """A dnspython resolver (`kind`: blocking or asyncio) asking `nameservers` (`[dns]
+    nameservers`, as (address, port)), or those of /etc/resolv.conf when none are given.
+    Raises dns.exception.DNSException when /etc/resolv.conf names none."""
+    if not nameservers:
+        return kind()
+    resolver = kind(configure=False)
+    resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers]
+    return resolver
+
+
 class DnsResolver:
     """The `Resolver` on the real DNS.
 
-    MX records come from dnspython. Addresses come from the system's resolver (getaddrinfo),
-    which also reads /etc/hosts, so that a static route to a name like "localhost" works.
+    MX records come from dnspython, asking `[dns] nameservers` or else those of
+    /etc/resolv.conf. Addresses come from the system's resolver (getaddrinfo), which also reads
+    /etc/hosts, so that a static route to a name like "localhost" works.
     """
 
-    def __init__(self, timeout: float = DNS_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DNS_TIMEOUT, nameservers: Sequence[tuple[str, int]] = ()) -> None:
         self.timeout = timeout
+        self.nameservers = list(nameservers)
         self._resolver: dns.asyncresolver.Resolver | None = None  # made on first use
 
     async def mx(self, domain: str) -> list[tuple[int, str]] | DnsStatus:
         if self._resolver is None:
             try:
-                self._resolver = dns.asyncresolver.Resolver()  # reads /etc/resolv.conf
+                self._resolver = dnspython_resolver(dns.asyncresolver.Resolver, self.nameservers)
             except dns.exception.DNSException:
                 return DnsStatus.FAILED
         try:

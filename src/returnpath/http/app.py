@@ -26,11 +26,11 @@ from ..errors import ReturnpathError
 from ..logs import LogWatch
 from ..usecases.loops import Loops
 from ..usecases.relay import Relay
-from . import deliveries, event_feed, feedback_loops, health, openapi, send
+from . import deliveries, event_feed, feedback_loops, health, openapi, send, sending_domains
 from .guard import guarded_protocol
 from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
 
-RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, event_feed, feedback_loops, openapi)
+RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, event_feed, feedback_loops, sending_domains, openapi)
 
 
 def create_app(relay: Relay, settings: Settings, *, log_watch: LogWatch | None = None) -> Starlette:

@@ -7,6 +7,9 @@ from the events table, restarts a worker that dies (releasing its leases first, 
 deliveries are attempted again at once), and every ten minutes deletes what is past keeping:
 the feedback loops' done and dead posts, and after their `[retention]` periods the MIME of
 messages whose deliveries are all final, the raw bytes of returned messages, and events.
+Every `[dns] rotation_check` it looks up the records of sending domains' rotated DKIM keys and
+switches to the new keys once they are published (usecases/domains.py check_rotations), so
+that a rotation completes without anybody running a command.
 Workers each run the submission server, the inbound server of the bounce domain, the HTTP API,
 a delivery engine, a returned-mail worker and a feedback-loop dispatcher, sharing the store;
 the kernel spreads connections over them.
@@ -37,10 +40,12 @@ from typing import IO
 from .. import __version__, logs
 from ..config import Settings, parse_hostport
 from ..core.ports import NodeStatus, Store
+from ..dkim import lookup
 from ..errors import ReturnpathError, StartError
 from ..logs import LogWriter
 from ..private import warn_if_loose
 from ..store import open_store
+from ..usecases import domains
 
 log = logging.getLogger("returnpath")
 
@@ -135,6 +140,7 @@ class Supervisor:
         self.node = settings.node_name
         self.started_at = time.time()
         self.beat_at = float("-inf")  # monotonic time of the last heartbeat
+        self.rotations_at = float("-inf")  # monotonic time of the last look for rotated keys
 
     def spawn(self, worker: Worker) -> None:
         # "<node>/<process>": a node's leases are known by their owner (core/ports.node_of)
@@ -201,6 +207,8 @@ class Supervisor:
                 await self.watch(store)
                 if time.monotonic() - self.beat_at >= self.settings.node.heartbeat:
                     await self.heartbeat(store)
+                if time.monotonic() - self.rotations_at >= self.settings.dns.rotation_check:
+                    await self.check_rotations(store)
                 if time.monotonic() - self.purged_at >= PURGE_INTERVAL:
                     try:
                         await self.purge(store, time.time())
@@ -279,6 +287,17 @@ class Supervisor:
                 delay,
             )
             worker.restart_at = now + delay
+
+    async def check_rotations(self, store: Store) -> None:
+        """Switch the sending domains whose rotated keys' records are now published. A failure
+        is said only: the next check tries again, and the old keys sign meanwhile."""
+        self.rotations_at = time.monotonic()
+        try:
+            await domains.check_rotations(store, self.settings, lookup.make_resolver(self.settings.dns), time.time())
+        except ReturnpathError as exc:  # the database away, no DNS server to ask
+            log.warning(
+                "rotated DKIM keys not checked: %s; trying again in %.0f s", exc, self.settings.dns.rotation_check
+            )
 
     async def purge(self, store: Store, now: float) -> int:
         """Delete what is past keeping: the feedback loops' posts (`[webhooks] keep_done`,

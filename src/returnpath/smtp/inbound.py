@@ -1,7 +1,8 @@
 """The inbound server of the bounce domain: where everything sent back arrives.
 
 It accepts mail only for valid tracking addresses (`b<token>@<bounce domain>`, whose token
-must carry our signature) and for postmaster@ and abuse@ of the bounce domain; anything else
+must carry our signature; the bounce domain is the instance's `bounce_domain` or that of a
+sending domain, core/domains.py, read from the store at most every DOMAINS_FRESH seconds) and for postmaster@ and abuse@ of the bounce domain; anything else
 is refused at RCPT with 550 5.1.1, so it is never an open relay and stores no junk. The null
 sender is normal here. A message is committed raw and byte-exact, with its envelope, before
 the 250 reply; recognising it happens later, from the store (returns/worker.py), so a crash
@@ -38,6 +39,7 @@ from .server import ServerSMTP, serve_smtp
 log = logging.getLogger(__name__)
 
 NULL_SENDER = "<>"
+DOMAINS_FRESH = 5.0  # a bounce domain added is accepted within this
 ROLE_ACCOUNTS = ("postmaster", "abuse")
 
 
@@ -47,6 +49,8 @@ class InboundHandler:
         self.settings = settings
         self.limits = settings.smtp.inbound
         self.domain = settings.bounce_domain.lower()
+        self.domains = frozenset({self.domain})  # and the sending domains' bounce domains
+        self._domains_at = float("-inf")
         self.clock = clock
         self.senders = RateLimit(self.limits.messages_per_minute_per_address)
         self._storing: set[asyncio.Task[None]] = set()
@@ -63,7 +67,7 @@ class InboundHandler:
         local, at, domain = address.rpartition("@")
         if not at:
             local, domain = address, self.domain  # RFC 5321 4.5.1: a bare "postmaster"
-        if domain.lower().rstrip(".") != self.domain:
+        if domain.lower().rstrip(".") not in self.domains:
             return None
         if local.lower() in ROLE_ACCOUNTS:
             return ""
@@ -92,6 +96,7 @@ class InboundHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self.limits.max_recipients:
             return R.S452_TOO_MANY_RECIPIENTS
+        await self._refresh_domains()
         if self.delivery_of(address) is None:
             return R.S550_NO_SUCH_USER
         if not envelope.rcpt_tos and not await self._room(0, count_stored=True):
@@ -122,6 +127,20 @@ class InboundHandler:
             log.warning("cannot store a returned message: %s", exc)
             return R.S451_STORE_FAILED
         return R.S250_RETURN_QUEUED.format(returned.id)
+
+    async def _refresh_domains(self) -> None:
+        """Read the sending domains' bounce domains again when the last read is stale. A store
+        that does not answer leaves the set as it was: tokens stay checked by their MAC."""
+        now = self.clock()
+        if 0 <= now - self._domains_at < DOMAINS_FRESH:
+            return
+        self._domains_at = now
+        try:
+            configured = await self.store.domains()
+        except StoreError as exc:
+            log.warning("cannot read the sending domains' bounce domains: %s", exc)
+            return
+        self.domains = frozenset({self.domain, *(d.bounce_domain for d in configured)})
 
     async def _room(self, size: int, *, count_stored: bool) -> bool:
         """Whether `size` more bytes of returned mail may be stored: the disk keeps its reserve

@@ -15,11 +15,53 @@ from ..core.events import Event, EventKind
 from ..core.feedback import Format, Loop, Post, PostState
 from ..core.model import Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned, Step, Verdict
 from ..core.ports import StoredEvent
+from ..core.senders import DomainState, SendingDomain
 
 
 def account(row: Sequence[Any]) -> Account:
     id, name, smtp_username, disabled, sender_domains = row
     return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
+
+
+def sending_domain(row: Sequence[Any]) -> SendingDomain:
+    account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, state, retired = row
+    return SendingDomain(
+        account_id,
+        domain,
+        bounce_domain,
+        created_at,
+        rsa,
+        ed25519,
+        pending_rsa,
+        pending_ed25519,
+        DomainState(state),
+        tuple((selector, float(at)) for selector, at in json.loads(retired)),
+    )
+
+
+def domain_params(domain: SendingDomain) -> dict[str, Any]:
+    """The named parameters of `insert_domain` (the other way round)."""
+    return {
+        "domain": domain.domain,
+        "account_id": domain.account_id,
+        "bounce_domain": domain.bounce_domain,
+        "created_at": domain.created_at,
+        "rsa_selector": domain.rsa_selector,
+        "ed25519_selector": domain.ed25519_selector,
+        "pending_rsa_selector": domain.pending_rsa_selector,
+        "pending_ed25519_selector": domain.pending_ed25519_selector,
+        "state": domain.state.value,
+        "retired": json.dumps([list(pair) for pair in domain.retired]),
+    }
+
+
+def domain_update_params(domain: SendingDomain, was: SendingDomain) -> dict[str, Any]:
+    """The named parameters of `update_domain`: the new values, and the old ones that must
+    still be there."""
+    return domain_params(domain) | {
+        "was_rsa_selector": was.rsa_selector,
+        "was_pending_rsa_selector": was.pending_rsa_selector,
+    }
 
 
 def returned(row: Sequence[Any]) -> Returned:
@@ -52,6 +94,7 @@ def job(row: Sequence[Any], mimes: Mapping[str, bytes], owner: str) -> DeliveryJ
         dsn=DsnOptions.from_dict(json.loads(row[9])) if row[9] else None,
         forward=bool(row[10]),
         owner=owner,
+        sign_domain=row[11],
     )
 
 

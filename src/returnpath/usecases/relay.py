@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -24,7 +25,12 @@ from ..core.intake import origin_fields, received_header
 from ..core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
 from ..core.ports import NewDelivery, NewMessage, Store, StoredEvent
 from ..core.retry import expires_at
-from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError
+from ..core.senders import SendingDomain, from_domain, signing_domain
+from ..dkim.signer import DkimSigner
+from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError, StoreError
+from .domains import signing_keys
+
+log = logging.getLogger(__name__)
 
 _THROTTLED = {
     "address": "too many failed logins from this address; try again later",
@@ -40,10 +46,13 @@ class JobSink(Protocol):
     def enqueue(self, jobs: Sequence[DeliveryJob]) -> None: ...
 
 
-def envelope_sender(submission: Submission, delivery_id: str, settings: Settings) -> str:
-    """The MAIL FROM for one delivery: our tracking address, or the application's own."""
+def envelope_sender(
+    submission: Submission, delivery_id: str, settings: Settings, bounce_domain: str | None = None
+) -> str:
+    """The MAIL FROM for one delivery: our tracking address (at the sending domain's bounce
+    domain, or the instance's), or the application's own."""
     if submission.trackbounces:
-        return tokens.envelope_address(settings.secret_bytes, delivery_id, settings.bounce_domain)
+        return tokens.envelope_address(settings.secret_bytes, delivery_id, bounce_domain or settings.bounce_domain)
     return submission.envelope or submission.mail_from
 
 
@@ -51,6 +60,8 @@ def envelope_sender(submission: Submission, delivery_id: str, settings: Settings
 # fifth of the relay's throughput (bench/relay.py: 602 against 782-820 msgs/s at 2 KB); a
 # change to an account (disabled, other sender domains) reaches open sessions within this.
 ACCOUNT_FRESH = 1.0
+# Likewise for an account's sending domains: a domain added or removed is seen within this.
+DOMAINS_FRESH = 1.0
 
 
 class Relay:
@@ -66,6 +77,9 @@ class Relay:
         self._verified: dict[bytes, Account] = {}
         # Accounts as `current` last read them, and when: (time, account or None if removed).
         self._current: dict[str, tuple[float, Account | None]] = {}
+        # Sending domains by account as last read, and when; signers by domain and selectors.
+        self._domains: dict[str, tuple[float, list[SendingDomain]]] = {}
+        self._signers: dict[tuple[str, tuple[str, ...]], DkimSigner] = {}
 
     # ---- authentication ----------------------------------------------------------------
 
@@ -142,25 +156,42 @@ class Relay:
     # ---- submission --------------------------------------------------------------------
 
     def new_message(
-        self, account_id: str, submission: Submission, now: float, trace: Trace | None = None
+        self,
+        account_id: str,
+        submission: Submission,
+        now: float,
+        trace: Trace | None = None,
+        signing: tuple[SendingDomain, DkimSigner | None] | None = None,
     ) -> NewMessage:
         """A message with its deliveries, ids and envelope senders, ready to store. A submission
         (one with the `trace` of the door it came through) gets on top its Received line, then
-        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not."""
+        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not.
+        With `signing` (the From: domain's sending domain and its signer), the DKIM signatures
+        go on top of all that, made once here and stored, so every attempt sends these bytes,
+        and the envelope senders are at the domain's bounce domain. Without a signer (the
+        domain's key cannot be read) the message is stored unsigned, marked to be signed by
+        the delivery engine before it is sent (never unsigned)."""
         message_id = ids.new_id(now)
         if trace is not None:
             hostname = self.settings.hostname
             top = received_header(trace, hostname, message_id, now)
             top += origin_fields(submission.mime, hostname, message_id, now)
             submission = replace(submission, mime=top + submission.mime)
+        bounce_domain = sign_domain = None
+        if signing is not None:
+            domain, signer = signing
+            if signer is None:
+                sign_domain = domain.domain
+            else:
+                submission = replace(submission, mime=signer.sign(submission.mime, now) + submission.mime)
+            bounce_domain = domain.bounce_domain
         deliveries = []
         for recipient in submission.recipients:
             delivery_id = ids.new_id(now)
-            deliveries.append(
-                NewDelivery(delivery_id, recipient, envelope_sender(submission, delivery_id, self.settings))
-            )
+            sender = envelope_sender(submission, delivery_id, self.settings, bounce_domain)
+            deliveries.append(NewDelivery(delivery_id, recipient, sender))
         expiry = expires_at(now, self.settings.delivery.retry.policy(), submission.maxdelivertime)
-        return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry)
+        return NewMessage(account_id, message_id, submission, tuple(deliveries), now, expiry, sign_domain=sign_domain)
 
     async def submit(self, account: Account, submission: Submission, trace: Trace | None = None) -> Accepted:
         """Store a message for delivery; returns after the commit. `trace` says where it came
@@ -171,7 +202,8 @@ class Relay:
         if submission.envelope:
             self.check_sender(account, submission.envelope, "envelope")
         now = self.clock()
-        message = self.new_message(account.id, submission, now, trace)
+        signing = await self.signing(account, submission.mime) if trace is not None else None
+        message = self.new_message(account.id, submission, now, trace, signing)
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
@@ -190,11 +222,43 @@ class Relay:
                         tags=submission.tags,
                         dsn=submission.dsn,
                         owner=owner,
+                        sign_domain=message.sign_domain,
                     )
                     for d in message.deliveries
                 ]
             )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
+
+    async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner | None] | None:
+        """The sending domain of the message's From: address (or of a parent domain of it)
+        among the account's, with its signer; None when it has none. The signer is None when
+        the domain's keys cannot be read (said in the log): such a message is accepted and
+        signed by the delivery engine once they can, never sent unsigned."""
+        name = from_domain(mime)
+        if name is None:
+            return None
+        at = self.clock()
+        seen = self._domains.get(account.id)
+        if seen is None or not 0 <= at - seen[0] < DOMAINS_FRESH:
+            seen = self._domains[account.id] = (at, await self.store.domains(account.id))
+        domain = signing_domain(name, seen[1])
+        if domain is None:
+            return None
+        key = (domain.domain, domain.selectors)
+        signer = self._signers.get(key)
+        if signer is None:
+            try:
+                signer = DkimSigner(domain.domain, signing_keys(self.settings, domain))
+            except StoreError as exc:
+                log.error(
+                    "cannot sign for %s (account %s): %s; accepted, to be signed before it is sent",
+                    domain.domain,
+                    account.id,
+                    exc,
+                )
+                return domain, None
+            self._signers[key] = signer
+        return domain, signer
 
     # ---- reading -----------------------------------------------------------------------
 

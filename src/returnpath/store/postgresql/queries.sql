@@ -81,8 +81,8 @@ DELETE FROM auth_logins WHERE at <= %s
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at, forward_of)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      size, mime, created_at, forward_of, sign_domain)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 
 -- name: insert_delivery
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
@@ -105,7 +105,11 @@ UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s
 FROM due, messages m
 WHERE d.id = due.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
+          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain
+
+-- name: sign_message
+-- The first signature stored wins: another attempt at the same message may have signed it.
+UPDATE messages SET mime = %s, size = %s, sign_domain = NULL WHERE id = %s AND sign_domain IS NOT NULL
 
 -- name: mime
 SELECT id, mime FROM messages WHERE id = ANY(%s)
@@ -488,3 +492,43 @@ FROM nodes n WHERE n.name = %(name)s FOR UPDATE OF n
 
 -- name: forget_node
 DELETE FROM nodes WHERE name = %(name)s
+
+-- ---- sending domains (issue 11) ------------------------------------------------------------
+
+-- name: insert_domain
+INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
+                     pending_rsa_selector, pending_ed25519_selector, state, retired)
+VALUES (%(domain)s, %(account_id)s, %(bounce_domain)s, %(created_at)s, %(rsa_selector)s, %(ed25519_selector)s,
+        %(pending_rsa_selector)s, %(pending_ed25519_selector)s, %(state)s, %(retired)s)
+ON CONFLICT DO NOTHING
+RETURNING domain
+
+-- name: domain
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains WHERE domain = %s
+
+-- name: domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains ORDER BY domain
+
+-- name: account_domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains WHERE account_id = %s ORDER BY domain
+
+-- name: update_domain
+-- A rotation's step: only if the row is still as the caller read it (its selectors), so that
+-- two nodes switching at once, or a rotation started meanwhile, do not overwrite each other.
+UPDATE domains SET rsa_selector = %(rsa_selector)s, ed25519_selector = %(ed25519_selector)s,
+    pending_rsa_selector = %(pending_rsa_selector)s, pending_ed25519_selector = %(pending_ed25519_selector)s,
+    state = %(state)s, retired = %(retired)s
+WHERE domain = %(domain)s AND account_id = %(account_id)s
+  AND rsa_selector = %(was_rsa_selector)s AND pending_rsa_selector IS NOT DISTINCT FROM %(was_pending_rsa_selector)s
+
+-- name: delete_domain
+DELETE FROM domains WHERE account_id = %s AND domain = %s
+
+-- name: delete_account_domains
+DELETE FROM domains WHERE account_id = %s

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from ...core import throttle
+from ...core import senders, throttle
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -27,6 +27,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent, WorkKind
 from ...core.retry import Settlement
+from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
 from .. import rows as from_row
@@ -231,6 +232,7 @@ class PostgresStore:
                 "delete_account_deliveries",
                 "delete_account_messages",
                 "delete_account_loops",
+                "delete_account_domains",
                 "delete_account",
             ):
                 await tx.execute(Q[query], (account_id,))
@@ -469,6 +471,15 @@ class PostgresStore:
         row = await self._one(Q["mime"], ([message_id],))
         return bytes(row[1]) if row else None
 
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        async def op(tx: Tx) -> bytes:
+            await tx.execute(Q["sign_message"], (mime, len(mime), message_id))
+            row = await (await tx.execute(Q["mime"], ([message_id],))).fetchone()
+            assert row is not None  # a message is deleted with its account only, after its deliveries
+            return bytes(row[1])
+
+        return await self.db.write(op)
+
     # ---- retention ---------------------------------------------------------------------------
 
     async def purge_bodies(self, before: float, now: float, batch: int) -> int:
@@ -687,6 +698,32 @@ class PostgresStore:
         params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
         return await self._change(Q["replay_dead"], params, wake="posts")
 
+    # ---- sending domains (core/domains.py); the keys are files, not rows ---------------------
+
+    async def add_domain(self, domain: SendingDomain) -> None:
+        async def op(tx: Tx) -> None:
+            if await (await tx.execute(Q["insert_domain"], from_row.domain_params(domain))).fetchone() is None:
+                row = await (await tx.execute(Q["domain"], (domain.domain,))).fetchone()
+                if row is None:  # removed again meanwhile: as if it had been added and removed
+                    return
+                raise senders.taken(from_row.sending_domain(row), domain.account_id)
+
+        await self.db.write(op)
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        row = await self._one(Q["domain"], (name,))
+        return from_row.sending_domain(row) if row else None
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        rows = await (self._all(Q["domains"]) if account_id is None else self._all(Q["account_domains"], (account_id,)))
+        return [from_row.sending_domain(row) for row in rows]
+
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        return await self._change(Q["update_domain"], from_row.domain_update_params(domain, was)) > 0
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        return await self._change(Q["delete_domain"], (account_id, name)) > 0
+
     # ---- helpers -----------------------------------------------------------------------------
 
     async def _one(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -743,6 +780,7 @@ async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None

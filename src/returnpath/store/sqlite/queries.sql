@@ -75,8 +75,8 @@ DELETE FROM auth_logins WHERE at <= ?
 
 -- name: insert_message
 INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at, forward_of)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      size, mime, created_at, forward_of, sign_domain)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: insert_delivery
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
@@ -98,9 +98,13 @@ RETURNING id
 -- name: jobs
 -- The deliveries with the fields of their message; filled with the ids of a claim.
 SELECT d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-       d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL
+       d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.id IN (SELECT value FROM json_each(?))
+
+-- name: sign_message
+-- The first signature stored wins: another attempt at the same message may have signed it.
+UPDATE messages SET mime = ?, size = ?, sign_domain = NULL WHERE id = ? AND sign_domain IS NOT NULL
 
 -- name: mime
 SELECT id, mime FROM messages WHERE id IN (SELECT value FROM json_each(?))
@@ -445,3 +449,42 @@ DELETE FROM events WHERE id IN (
     WHERE e.time < :before AND e.id <= :logged
       AND NOT EXISTS (SELECT 1 FROM loop_posts o WHERE o.event_id = e.id)
     LIMIT :batch)
+
+-- ---- sending domains (issue 11) ------------------------------------------------------------
+
+-- name: insert_domain
+INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
+                     pending_rsa_selector, pending_ed25519_selector, state, retired)
+VALUES (:domain, :account_id, :bounce_domain, :created_at, :rsa_selector, :ed25519_selector,
+        :pending_rsa_selector, :pending_ed25519_selector, :state, :retired)
+ON CONFLICT DO NOTHING
+
+-- name: domain
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains WHERE domain = ?
+
+-- name: domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains ORDER BY domain
+
+-- name: account_domains
+SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
+       pending_rsa_selector, pending_ed25519_selector, state, retired
+FROM domains WHERE account_id = ? ORDER BY domain
+
+-- name: update_domain
+-- A rotation's step: only if the row is still as the caller read it (its selectors), so that
+-- two nodes switching at once, or a rotation started meanwhile, do not overwrite each other.
+UPDATE domains SET rsa_selector = :rsa_selector, ed25519_selector = :ed25519_selector,
+    pending_rsa_selector = :pending_rsa_selector, pending_ed25519_selector = :pending_ed25519_selector,
+    state = :state, retired = :retired
+WHERE domain = :domain AND account_id = :account_id
+  AND rsa_selector = :was_rsa_selector AND pending_rsa_selector IS :was_pending_rsa_selector
+
+-- name: delete_domain
+DELETE FROM domains WHERE account_id = ? AND domain = ?
+
+-- name: delete_account_domains
+DELETE FROM domains WHERE account_id = ?

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...core import throttle
+from ...core import senders, throttle
 from ...core.events import Event, EventKind, log_record
 from ...core.feedback import Format, Loop, Post, PostState, PostView
 from ...core.model import (
@@ -23,6 +23,7 @@ from ...core.model import (
 )
 from ...core.ports import NewMessage, NodeStatus, StoredEvent, WorkKind
 from ...core.retry import Settlement
+from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreFull
 from .. import rows as from_row
@@ -176,6 +177,7 @@ class SqliteStore:
                 "delete_account_deliveries",
                 "delete_account_messages",
                 "delete_account_loops",
+                "delete_account_domains",
                 "delete_account",
             ):
                 conn.execute(Q[query], (account_id,))
@@ -382,6 +384,13 @@ class SqliteStore:
     async def mime(self, message_id: str) -> bytes | None:
         rows = await self.db.read(lambda c: c.execute(Q["mime"], (json.dumps([message_id]),)).fetchall())
         return bytes(rows[0][1]) if rows else None
+
+    async def sign_message(self, message_id: str, mime: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            conn.execute(Q["sign_message"], (mime, len(mime), message_id))
+            return bytes(conn.execute(Q["mime"], (json.dumps([message_id]),)).fetchone()[1])
+
+        return await self.db.write(op)
 
     # ---- retention ([retention]; the supervisor's periodic purge) -------------------------
 
@@ -603,6 +612,35 @@ class SqliteStore:
             self.wakeups.wake(("posts",))
         return replayed
 
+    # ---- sending domains (core/domains.py); the keys are files, not rows -------------------
+
+    async def add_domain(self, domain: SendingDomain) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute(Q["domain"], (domain.domain,)).fetchone()
+            if row is not None:
+                raise senders.taken(from_row.sending_domain(row), domain.account_id)
+            conn.execute(Q["insert_domain"], from_row.domain_params(domain))
+
+        await self.db.write(op)
+
+    async def domain(self, name: str) -> SendingDomain | None:
+        row = await self.db.read(lambda c: c.execute(Q["domain"], (name,)).fetchone())
+        return from_row.sending_domain(row) if row else None
+
+    async def domains(self, account_id: str | None = None) -> list[SendingDomain]:
+        if account_id is None:
+            rows = await self.db.read(lambda c: c.execute(Q["domains"]).fetchall())
+        else:
+            rows = await self.db.read(lambda c: c.execute(Q["account_domains"], (account_id,)).fetchall())
+        return [from_row.sending_domain(row) for row in rows]
+
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+        params = from_row.domain_update_params(domain, was)
+        return await self.db.write(lambda c: c.execute(Q["update_domain"], params).rowcount > 0)
+
+    async def remove_domain(self, account_id: str, name: str) -> bool:
+        return await self.db.write(lambda c: c.execute(Q["delete_domain"], (account_id, name)).rowcount > 0)
+
 
 def _insert_message(
     conn: sqlite3.Connection, message: NewMessage, owner: str | None, lease_until: float | None
@@ -623,6 +661,7 @@ def _insert_message(
             submission.mime,
             message.now,
             message.forward_of,
+            message.sign_domain,
         ),
     )
     lease = lease_until if owner else None

@@ -1,0 +1,4 @@
+-- Version 7: a rotation's retired DKIM selectors (issue 11). When the pending selectors start
+-- signing, the old ones are listed here, a JSON list of [selector, time of the switch]: their
+-- records may be removed from DNS a week later (core/senders.py RETIRED_KEEP).
+ALTER TABLE domains ADD COLUMN retired TEXT NOT NULL DEFAULT '[]';

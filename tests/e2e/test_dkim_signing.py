@@ -1,0 +1,174 @@
+"""Sending domains end to end (issue 11): a message whose From: is in a configured domain (or a
+subdomain of it) leaves signed, verified by dkimpy against the records `domains add` printed
+(served by a loopback DNS server), with the domain's own bounce domain in MAIL FROM; a DSN
+sent back to that bounce domain fails the right delivery. A message whose domain's key cannot
+be read is accepted and deferred (4.7.5, naming the key file), never sent unsigned, and leaves
+signed once the key is repaired. A rotation switches once its records are published."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from returnpath import config
+from returnpath.core import tokens
+from returnpath.usecases.relay import DOMAINS_FRESH
+from tests.delivery.sinks import Sink
+from tests.dkim.verifiers import dkimpy
+from tests.dns_server import DnsServer, dns_server, txt  # noqa: F401 - a fixture
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Server, wait_for
+from tests.e2e.test_bounces import DSN, give_back
+
+MESSAGE = (
+    b"From: Shop <news@mail.example.com>\r\nTo: a@example.net\r\nSubject: order\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks.\r\n"
+)
+
+
+@pytest.fixture
+def server(make_server: ServerFactory, sink: Sink, dns_server: DnsServer) -> Server:  # noqa: F811
+    srv = make_server(
+        start=False,
+        workers=1,
+        delivery__routes={"*": sink.route},
+        delivery__retry__first=config.Duration(0.3),
+        dns__nameservers=f"127.0.0.1:{dns_server.port}",
+        dns__rotation_check=config.Duration(0.3),
+    )
+    added = srv.cli("domains", "add", "example.com", "--bounce-domain", "rp.example.com", "--json")
+    assert added.returncode == 0, added.stderr
+    publish(dns_server, json.loads(added.stdout)["records"][:2])  # the two DKIM key records, as printed
+    return srv.start()
+
+
+def publish(dns_server: DnsServer, records: list[dict[str, str]]) -> None:  # noqa: F811
+    for record in records:
+        dns_server.zone[record["name"]] = [txt(*re.findall(r'"([^"]*)"', record["value"]))]
+
+
+def arrived(sink: Sink, recipient: str) -> tuple[str, bytes]:
+    transaction = wait_for(
+        lambda: next((t for t in sink.transactions if t.rcpt_to == [recipient]), None),
+        what=f"the sink to receive mail for {recipient}",
+    )
+    return transaction.mail_from, transaction.data
+
+
+def test_smtp_and_http_submissions_leave_signed_with_the_domains_bounce_domain(
+    server: Server,
+    sink: Sink,
+    dns_server: DnsServer,  # noqa: F811
+) -> None:
+    smtp_id = server.submit_smtp("news@mail.example.com", ["a@example.net"], MESSAGE)["a@example.net"]
+    with server.api() as api:
+        reply = api.post(
+            "/v1/send",
+            json={"recipient": "b@example.net", "mime": MESSAGE.decode().replace("a@example.net", "b@example.net")},
+        )
+    assert reply.status_code == 200, reply.text
+    http_id = reply.json()["recipients"]["b@example.net"]
+    for recipient, delivery_id in (("a@example.net", smtp_id), ("b@example.net", http_id)):
+        mail_from, data = arrived(sink, recipient)
+        local, _, domain = mail_from.rpartition("@")
+        assert domain == "rp.example.com"
+        assert tokens.decode(server.settings.secret_bytes, local) == delivery_id
+        assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+        results = dkimpy(data, dns_server)
+        assert sorted(results.values()) == ["pass", "pass"] and len(results) == 2, results
+        # Changed in transit, it fails.
+        assert "pass" not in dkimpy(data.replace(b"Thanks.", b"Thanks!"), dns_server).values()
+
+
+def test_mail_of_other_domains_is_not_signed_and_keeps_the_instance_bounce_domain(server: Server, sink: Sink) -> None:
+    other = MESSAGE.replace(b"news@mail.example.com", b"news@example.org")
+    server.submit_smtp("news@example.org", ["c@example.net"], other)
+    mail_from, data = arrived(sink, "c@example.net")
+    assert mail_from.endswith("@" + server.settings.bounce_domain)
+    assert b"DKIM-Signature" not in data
+
+
+def test_a_dsn_to_the_domains_bounce_domain_fails_the_right_delivery(server: Server, sink: Sink) -> None:
+    delivery_id = server.submit_smtp("news@mail.example.com", ["gone@example.net"], MESSAGE)["gone@example.net"]
+    envelope, _ = arrived(sink, "gone@example.net")
+    assert envelope.endswith("@rp.example.com")
+    give_back(server, envelope, DSN, recipient="gone@example.net")
+    failure = wait_for(
+        lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+        what="the async failure in failures.log",
+    )
+    assert (failure["type"], failure["status"], failure["recipient"]) == ("async", "5.1.1", "gone@example.net")
+
+
+def test_a_message_whose_key_cannot_be_read_is_deferred_and_leaves_signed_once_repaired(
+    server: Server,
+    sink: Sink,
+    dns_server: DnsServer,  # noqa: F811
+) -> None:
+    keys = sorted((server.data / "domains" / "example.com").glob("*.pem"))
+    good = {key: key.read_bytes() for key in keys}
+    keys[0].write_bytes(b"not a key")  # (root reads any mode: a damaged file, not chmod 000)
+    delivery_id = server.submit_smtp("news@mail.example.com", ["d@example.net"], MESSAGE)["d@example.net"]
+    with server.api() as api:
+        answer = api.post("/v1/send", json={"recipient": "e@example.net", "mime": MESSAGE.decode()})
+    assert answer.status_code == 200, answer.text
+    http_id = answer.json()["recipients"]["e@example.net"]
+    for some in (delivery_id, http_id):
+        view = wait_for(lambda some=some: (v := server.delivery(some))["attempt_count"] >= 2 and v, what="deferrals")
+        deferred = [e for e in view["events"] if e["event"] == "deferred"]
+        assert deferred and deferred[0]["status"] == "4.7.5", view
+        assert deferred[0]["description"].startswith(f"cannot sign: the DKIM key {keys[0]} is not a usable PEM")
+    assert not [t for t in sink.transactions if t.rcpt_to in (["d@example.net"], ["e@example.net"])]
+    assert "cannot sign for example.com" in server.stderr()
+
+    for key, data in good.items():
+        key.write_bytes(data)
+    _, data = arrived(sink, "d@example.net")
+    assert dkimpy(data, dns_server) == {key.stem: "pass" for key in keys}
+    _, other = arrived(sink, "e@example.net")
+    assert dkimpy(other, dns_server) == {key.stem: "pass" for key in keys}
+    assert server.delivery(delivery_id)["state"] == "delivered"
+
+
+def test_a_rotation_switches_by_itself_once_the_new_records_are_published(
+    server: Server,
+    sink: Sink,
+    dns_server: DnsServer,  # noqa: F811
+) -> None:
+    rotated = server.cli("domains", "rotate", "example.com", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    shown = json.loads(rotated.stdout)
+    old, new = shown["selectors"], shown["pending_selectors"]
+    assert (shown["state"], new) == ("rotating", {"rsa": old["rsa"] + "b", "ed25519": old["rsa"] + "be"})
+    next_records = [r for r in shown["records"] if r["purpose"].startswith("next DKIM key")]
+    assert [r["name"] for r in next_records] == [f"{s}._domainkey.example.com" for s in new.values()]
+
+    # Not published yet: the old keys go on signing, and `show` says what the new ones wait for.
+    server.submit_smtp("news@mail.example.com", ["before@example.net"], MESSAGE)
+    _, before = arrived(sink, "before@example.net")
+    assert dkimpy(before, dns_server) == {old["rsa"]: "pass", old["ed25519"]: "pass"}
+    lines = server.cli("domains", "show", "example.com").stdout.splitlines()
+    assert [line for line in lines if line.startswith("; next key")] == [
+        f"; next key {s} not signing yet: no TXT record" for s in new.values()
+    ]
+
+    # Published: the supervisor's check switches without anybody running a command.
+    publish(dns_server, next_records)
+    wait_for(
+        lambda: json.loads(server.cli("domains", "list", "--json").stdout)["selectors"] == new,
+        what="the supervisor to switch to the new selectors",
+    )
+    time.sleep(DOMAINS_FRESH + 0.5)  # the relay's worker reads the domain's selectors again
+    server.submit_smtp("news@mail.example.com", ["after@example.net"], MESSAGE)
+    _, after = arrived(sink, "after@example.net")
+    assert dkimpy(after, dns_server) == {new["rsa"]: "pass", new["ed25519"]: "pass"}
+    assert "DKIM keys of example.com switched to" in server.stderr()
+    shown = json.loads(server.cli("domains", "show", "example.com", "--json").stdout)
+    assert [(r["selector"], r["removable_after"] - r["retired_at"]) for r in shown["retired"]] == [
+        (old["rsa"], 7 * 86400),
+        (old["ed25519"], 7 * 86400),
+    ]
+    assert shown["state"] == "active" and "pending_records" not in shown

@@ -1,0 +1,106 @@
+"""`returnpath domains check` and `returnpath doctor` against a loopback DNS server
+(`[dns] nameservers`): the records `domains add` prints, once published, make every DNS line
+ok and the exit status 0; a broken record gives its fail line and exit status 1."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from returnpath.config import Duration
+from tests.dns_server import DnsServer, a, dns_server, mx, ptr, reverse, txt
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import BOUNCE_DOMAIN, Server
+
+__all__ = ["dns_server"]
+
+HOST = "relay.example.test"
+ADDRESS = "192.0.2.10"
+
+
+@pytest.fixture
+def server(make_server: ServerFactory, dns_server: DnsServer) -> Server:
+    server = make_server(
+        start=False,
+        dns__nameservers=f"127.0.0.1:{dns_server.port}",
+        dns__timeout=Duration(1),
+        delivery__public_addresses=ADDRESS,
+    )
+    result = server.cli("domains", "add", "example.com")
+    assert result.returncode == 0, result.stderr
+    publish(dns_server, result.stdout)
+    dns_server.zone[HOST] = [a(ADDRESS)]
+    dns_server.zone[reverse(ADDRESS)] = [ptr(HOST)]
+    dns_server.zone[BOUNCE_DOMAIN] = [mx(10, HOST)]
+    return server
+
+
+def publish(dns: DnsServer, printed: str) -> None:
+    """Put the records `domains add` printed into the zone, as an operator would."""
+    for line in printed.splitlines():
+        if line.startswith(";"):
+            continue
+        name, kind, value = line.split(None, 2)
+        entry = dns.zone.setdefault(name, [])
+        assert isinstance(entry, list)
+        if kind == "MX":
+            preference, host = value.split()
+            entry.append(mx(int(preference), host))
+        else:
+            entry.append(txt(*re.findall(r'"([^"]*)"', value)))
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_published_records_make_domains_check_and_doctor_pass(server: Server) -> None:
+    result = server.cli("domains", "check", "example.com")
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = result.stdout.splitlines()
+    assert text[0] == f"[ok  ] sending addresses: {ADDRESS} ([delivery] public_addresses)"
+    assert any(
+        line.startswith("[ok  ] SPF bounces.example.com for 192.0.2.10: pass: a:relay.example.test") for line in text
+    )
+    assert sum(line.startswith("[ok  ] DKIM rp") for line in text) == 2
+
+    result = server.cli("doctor", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result)
+    assert not [c for c in found if c["status"] == "fail"], found
+    whats = [c["what"] for c in found]
+    for expected in (
+        "MX bounces.example.com",
+        f"MX {BOUNCE_DOMAIN}",
+        f"hostname {HOST}",
+        f"reverse DNS {ADDRESS}",
+        "clock",
+    ):
+        assert expected in whats
+    assert whats[0].startswith("store ") and found[0]["status"] == "ok"
+    assert any(w.startswith("TLS certificate") for w in whats) and any(w.startswith("free disk") for w in whats)
+
+
+def test_a_broken_record_fails_both_commands(server: Server, dns_server: DnsServer) -> None:
+    name = next(
+        n for n in dns_server.zone if n.endswith("._domainkey.example.com") and not n.split(".")[0].endswith("e")
+    )
+    dns_server.zone.pop(name)
+    result = server.cli("domains", "check")
+    assert result.returncode == 1
+    assert f"[FAIL] DKIM {name}: no TXT record" in result.stdout
+    assert "       fix: publish the record `returnpath domains show example.com` prints" in result.stdout
+
+    dns_server.zone.pop(reverse(ADDRESS))
+    result = server.cli("doctor", "--json")
+    assert result.returncode == 1
+    failing = {c["what"] for c in lines(result) if c["status"] == "fail"}
+    assert failing == {f"DKIM {name}", f"reverse DNS {ADDRESS}"}
+
+
+def test_an_unknown_domain_is_refused(server: Server) -> None:
+    result = server.cli("domains", "check", "example.org")
+    assert result.returncode == 1 and "no sending domain 'example.org'" in result.stderr

@@ -1,0 +1,129 @@
+"""Sending domains in the store (core/domains.py): kept per account, one account per domain,
+listed, removed, and taken away with their account. Part of the conformance suite: runs
+against each backend in conftest.BACKENDS."""
+
+from __future__ import annotations
+
+import pytest
+
+from returnpath.core import ids
+from returnpath.core.model import Submission
+from returnpath.core.ports import NewDelivery, NewMessage, Store
+from returnpath.core.senders import DomainState, SendingDomain
+from returnpath.errors import InputError
+
+from .conftest import count_rows
+from .test_store import NOW, _account
+
+
+def _domain(account_id: str, name: str = "example.com", **changes: object) -> SendingDomain:
+    fields: dict[str, object] = {
+        "account_id": account_id,
+        "domain": name,
+        "bounce_domain": f"bounces.{name}",
+        "created_at": NOW,
+        "rsa_selector": "rp202701",
+        "ed25519_selector": "rp202701e",
+    }
+    fields.update(changes)
+    return SendingDomain(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_domain_is_read_back_as_it_was_added(backend: Store) -> None:
+    account = await _account(backend)
+    domain = _domain(account.id, pending_rsa_selector="rp202702", pending_ed25519_selector="rp202702e")
+    await backend.add_domain(domain)
+    assert await backend.domain("example.com") == domain
+    assert domain.state is DomainState.ACTIVE
+    assert await backend.domains(account.id) == [domain]
+    assert await backend.domains() == [domain]
+    assert await backend.domain("example.org") is None
+
+
+async def test_each_account_lists_only_its_own_domains_in_name_order(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    mine = [_domain(app.id, "b.example.com"), _domain(app.id, "a.example.com")]
+    theirs = _domain(other.id, "example.org", bounce_domain="rp.example.org")
+    for domain in (*mine, theirs):
+        await backend.add_domain(domain)
+    assert await backend.domains(app.id) == [mine[1], mine[0]]
+    assert await backend.domains(other.id) == [theirs]
+    assert [d.domain for d in await backend.domains()] == ["a.example.com", "b.example.com", "example.org"]
+
+
+async def test_a_domain_belongs_to_one_account(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    with pytest.raises(InputError, match="configured already"):
+        await backend.add_domain(_domain(app.id, rsa_selector="rp202703"))
+    with pytest.raises(InputError, match="belongs to another account"):
+        await backend.add_domain(_domain(other.id))
+    # Neither refusal changed what was there.
+    assert await backend.domains() == [_domain(app.id)]
+
+
+async def test_only_the_owner_removes_a_domain(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    assert await backend.remove_domain(other.id, "example.com") is False
+    assert await backend.domain("example.com") is not None
+    assert await backend.remove_domain(app.id, "example.com") is True
+    assert await backend.domain("example.com") is None
+    assert await backend.remove_domain(app.id, "example.com") is False
+    # Free again, for anybody.
+    await backend.add_domain(_domain(other.id))
+    assert [d.account_id for d in await backend.domains()] == [other.id]
+
+
+async def test_removing_an_account_removes_its_domains(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    await backend.add_domain(_domain(other.id, "example.org"))
+    assert await backend.remove_account(app.id) == 0
+    assert await count_rows(backend, ("domains",)) == {"domains": 1}
+    assert await backend.domain("example.com") is None
+
+
+async def test_a_rotation_is_stored_only_over_the_row_it_was_made_from(backend: Store) -> None:
+    account = await _account(backend)
+    domain = _domain(account.id)
+    await backend.add_domain(domain)
+    rotating = domain.rotating("rp202702", "rp202702e")
+    assert await backend.update_domain(rotating, domain)
+    assert await backend.domain("example.com") == rotating
+    assert rotating.state is DomainState.ROTATING
+    # A second rotation made from the row as it was before is refused: it was changed since.
+    assert not await backend.update_domain(domain.rotating("rp202703", "rp202703e"), domain)
+    switched = rotating.switched(NOW + 60)
+    assert await backend.update_domain(switched, rotating)
+    stored = await backend.domain("example.com")
+    assert stored == switched and stored is not None
+    assert stored.selectors == ("rp202702", "rp202702e") and stored.pending_selectors == ()
+    assert stored.retired == (("rp202701", NOW + 60), ("rp202701e", NOW + 60))
+    assert stored.state is DomainState.ACTIVE
+    # The same switch again (another node's, say) changes nothing.
+    assert not await backend.update_domain(switched, rotating)
+    assert not await backend.update_domain(switched, _domain(account.id, "example.org"))
+
+
+async def test_a_message_to_sign_later_is_claimed_so_and_signed_once(backend: Store) -> None:
+    account = await _account(backend)
+    message_id, deliveries = (
+        ids.new_id(NOW),
+        [NewDelivery(ids.new_id(NOW), r, f"b{i}@rp.example.com") for i, r in enumerate("ab")],
+    )
+    submission = Submission(mail_from="a@example.com", recipients=("a", "b"), mime=b"From: a@example.com\r\n\r\nx\r\n")
+    message = NewMessage(
+        account.id, message_id, submission, tuple(deliveries), NOW, NOW + 100, sign_domain="example.com"
+    )
+    await backend.submit(message, owner=None, lease_until=NOW + 60)
+    jobs = await backend.claim("w", NOW + 1, NOW + 60, 10)
+    assert {job.sign_domain for job in jobs} == {"example.com"} and len(jobs) == 2
+    first = b"DKIM-Signature: one\r\n" + submission.mime
+    # Two attempts of the message (one per recipient) sign it: the first stored is sent by both.
+    assert await backend.sign_message(message_id, first) == first
+    assert await backend.sign_message(message_id, b"DKIM-Signature: two\r\n" + submission.mime) == first
+    assert await backend.mime(message_id) == first
+    await backend.release()
+    again = await backend.claim("w", NOW + 2, NOW + 60, 10)
+    assert {(job.sign_domain, job.mime) for job in again} == {(None, first)}
