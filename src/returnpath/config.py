@@ -248,8 +248,7 @@ class DeliverySettings:
 
 @dataclass
 class DnsSettings:
-    """[dns] the DNS servers asked for MX records (delivery), by `domains check` and `doctor`, and for the
-    records of rotated DKIM keys."""
+    """[dns] the DNS servers asked for MX records, by `domains check`, `doctor` and key rotation."""
 
     nameservers: str = setting(
         "",
@@ -662,8 +661,8 @@ def render(settings: Settings) -> str:
             and not isinstance(getattr(obj, f.name), dict)
         ]
         if prefix and scalars:
-            if doc.startswith("["):
-                lines.append("# " + doc.split("]", 1)[1].strip())
+            if doc.startswith("["):  # a docstring of several lines: a comment of several lines
+                lines.extend("# " + line.strip() for line in doc.split("]", 1)[1].strip().splitlines())
             lines.append(f"[{prefix}]")
         for f in fields(obj):
             if f.metadata.get("internal"):
