@@ -113,7 +113,7 @@ def test_postfix_writes_a_dsn_for_an_unknown_user() -> None:
 
 def test_smtp_sink_counts_what_the_load_generator_sends() -> None:
     with Sink() as sink:
-        stats = run_load("127.0.0.1", sink.port, 50, 20480, clients=5)
+        stats = run_load("127.0.0.1", [sink.port], 50, 20480, clients=5)
         assert stats.accepted == 50 and stats.refused == 0
         assert sink.wait_for(50, timeout=10) >= stats.t_start
         assert sink.count == 50
@@ -139,7 +139,7 @@ def test_load_generator_authenticates_with_auth_plain() -> None:
     )
     ctl.start()
     try:
-        stats = run_load("127.0.0.1", port, 20, 2048, clients=2, auth=("app", "s3cret"))
+        stats = run_load("127.0.0.1", [port], 20, 2048, clients=2, auth=("app", "s3cret"))
     finally:
         ctl.stop()
     assert stats.accepted == 20
