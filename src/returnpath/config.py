@@ -651,7 +651,7 @@ def render(settings: Settings) -> str:
     ]
 
     def table(obj: Any, prefix: str) -> None:
-        doc = (type(obj).__doc__ or "").strip()
+        doc = " ".join((type(obj).__doc__ or "").split())  # a docstring of several lines: one comment line
         hints = get_type_hints(type(obj))
         subtables: list[tuple[str, Any]] = []
         scalars = [
@@ -728,7 +728,7 @@ def reference(settings: Settings | None = None) -> str:
             shown = "(empty table)" if isinstance(value, dict) else f"`{_toml_value(value)}`"
             rows.append(f"| `{f.name}` | {shown} | {f.metadata['doc']} |")
         if rows:
-            doc = (type(obj).__doc__ or "").strip()
+            doc = " ".join((type(obj).__doc__ or "").split())
             out.append(f"## [{prefix}]" if prefix else "## Top level")
             out.append("")
             if prefix and doc.startswith("["):
