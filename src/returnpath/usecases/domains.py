@@ -6,7 +6,10 @@ that owns the domain, and another account's domain is "not there".
 Keys live in ``<data folder>/domains/<domain>/<selector>.pem`` (dkim/keys.py), 0600; the
 store keeps which selectors sign. Removing a domain keeps its key files: a selector once
 published is never used again (keys.next_selectors counts the files), and mail queued before
-the removal was signed when it was accepted, so it goes on being delivered as it is.
+the removal was signed when it was accepted, so it goes on being delivered as it is. Its row
+stays too, marked removed, so that the inbound server accepts the DSNs of that mail at its
+bounce domain for `senders.bounce_kept` (the retry lifetime plus a week) before the
+supervisor's purge deletes it; adding the domain again makes it new, with new keys.
 
 The records to publish for a domain:
 
@@ -128,11 +131,11 @@ async def find_domain(store: Store, account: Account, name: str) -> SendingDomai
     return domain
 
 
-async def remove_domain(store: Store, account: Account, name: str) -> SendingDomain:
-    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay
-    (see the module's docstring)."""
+async def remove_domain(store: Store, account: Account, name: str, now: float) -> SendingDomain:
+    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay,
+    and its bounce domain is still accepted for a while (see the module's docstring)."""
     domain = await find_domain(store, account, name)
-    if not await store.remove_domain(account.id, domain.domain):
+    if not await store.remove_domain(account.id, domain.domain, now):
         raise NotFound(f"no domain {name!r} in this account")  # removed meanwhile
     return domain
 
