@@ -830,6 +830,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
                 return [
                     f"; publish for {domain.domain} (account {account.name}):",
                     *domains.zone_lines(found),
+                    *domains.record_notes(settings),
                     *(f"; next key {s} not signing yet: {problem}" for s, problem in checked.items() if problem),
                     *domains.retired_lines(domain),
                 ]
