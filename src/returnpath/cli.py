@@ -797,6 +797,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import config
+    from .core import senders
     from .usecases import domains
 
     if args.action == "check":
@@ -829,14 +830,22 @@ def cmd_domains(args: argparse.Namespace) -> int:
                 return [
                     f"; publish for {domain.domain} (account {account.name}):",
                     *domains.zone_lines(found),
+                    *domains.record_notes(settings),
                     *(f"; next key {s} not signing yet: {problem}" for s, problem in checked.items() if problem),
                     *domains.retired_lines(domain),
                 ]
             case "remove":
-                domain = await domains.remove_domain(store, account, args.domain)
+                now = time.time()
+                domain = await domains.remove_domain(store, account, args.domain, now)
+                kept = senders.bounce_kept(settings.delivery.retry.lifetime)
                 return [
                     json.dumps(
-                        {"removed": domain.domain, "keys_kept_in": str(domains.keys_folder(settings, domain.domain))}
+                        {
+                            "removed": domain.domain,
+                            "keys_kept_in": str(domains.keys_folder(settings, domain.domain)),
+                            # DSNs of mail sent before the removal still come back there.
+                            "bounce_domain_accepted_until": now + kept,
+                        }
                     )
                 ]
         listed = await store.domains(account.id)

@@ -650,7 +650,7 @@ def render(settings: Settings) -> str:
     ]
 
     def table(obj: Any, prefix: str) -> None:
-        doc = (type(obj).__doc__ or "").strip()
+        doc = " ".join((type(obj).__doc__ or "").split())  # a docstring of several lines: one comment line
         hints = get_type_hints(type(obj))
         subtables: list[tuple[str, Any]] = []
         scalars = [
@@ -661,8 +661,8 @@ def render(settings: Settings) -> str:
             and not isinstance(getattr(obj, f.name), dict)
         ]
         if prefix and scalars:
-            if doc.startswith("["):  # a docstring of several lines: a comment of several lines
-                lines.extend("# " + line.strip() for line in doc.split("]", 1)[1].strip().splitlines())
+            if doc.startswith("["):
+                lines.append("# " + doc.split("]", 1)[1].strip())
             lines.append(f"[{prefix}]")
         for f in fields(obj):
             if f.metadata.get("internal"):
@@ -727,7 +727,7 @@ def reference(settings: Settings | None = None) -> str:
             shown = "(empty table)" if isinstance(value, dict) else f"`{_toml_value(value)}`"
             rows.append(f"| `{f.name}` | {shown} | {f.metadata['doc']} |")
         if rows:
-            doc = (type(obj).__doc__ or "").strip()
+            doc = " ".join((type(obj).__doc__ or "").split())
             out.append(f"## [{prefix}]" if prefix else "## Top level")
             out.append("")
             if prefix and doc.startswith("["):

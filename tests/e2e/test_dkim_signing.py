@@ -15,6 +15,7 @@ import pytest
 
 from returnpath import config
 from returnpath.core import tokens
+from returnpath.smtp.inbound import DOMAINS_FRESH as INBOUND_FRESH
 from returnpath.usecases.relay import DOMAINS_FRESH
 from tests.delivery.sinks import Sink
 from tests.dkim.verifiers import dkimpy
@@ -95,6 +96,29 @@ def test_a_dsn_to_the_domains_bounce_domain_fails_the_right_delivery(server: Ser
     delivery_id = server.submit_smtp("news@mail.example.com", ["gone@example.net"], MESSAGE)["gone@example.net"]
     envelope, _ = arrived(sink, "gone@example.net")
     assert envelope.endswith("@rp.example.com")
+    give_back(server, envelope, DSN, recipient="gone@example.net")
+    failure = wait_for(
+        lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),
+        what="the async failure in failures.log",
+    )
+    assert (failure["type"], failure["status"], failure["recipient"]) == ("async", "5.1.1", "gone@example.net")
+
+
+def test_a_dsn_to_a_removed_domains_bounce_domain_still_fails_the_right_delivery(server: Server, sink: Sink) -> None:
+    delivery_id = server.submit_smtp("news@mail.example.com", ["gone@example.net"], MESSAGE)["gone@example.net"]
+    envelope, _ = arrived(sink, "gone@example.net")
+    assert envelope.endswith("@rp.example.com")
+    removed = server.cli("domains", "remove", "example.com")
+    assert removed.returncode == 0, removed.stderr
+    retry = server.settings.delivery.retry.lifetime
+    assert json.loads(removed.stdout)["bounce_domain_accepted_until"] >= time.time() + retry + 7 * 86400 - 60
+    # Once the relay and the inbound server have read the domains again, new mail is neither
+    # signed nor sent from the removed bounce domain...
+    time.sleep(INBOUND_FRESH + 0.5)
+    server.submit_smtp("news@mail.example.com", ["later@example.net"], MESSAGE)
+    later, data = arrived(sink, "later@example.net")
+    assert later.endswith("@" + server.settings.bounce_domain) and b"DKIM-Signature" not in data
+    # ...but the DSN of mail sent before the removal is accepted there, and recognised.
     give_back(server, envelope, DSN, recipient="gone@example.net")
     failure = wait_for(
         lambda: next((f for f in server.log("failures") if f["id"] == delivery_id), None),

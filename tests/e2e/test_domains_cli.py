@@ -59,6 +59,11 @@ def test_add_prints_the_records_to_publish_and_keeps_the_keys_private(server: Se
         ("bounces.example.com", "TXT", '"v=spf1 a:relay.example.test -all"'),
         ("_dmarc.example.com", "TXT", '"v=DMARC1; p=none; rua=mailto:postmaster@example.com"'),
     ]
+    # Without [delivery] public_addresses the SPF record names the host, and says how to do better.
+    assert lines[-1] == (
+        "; SPF names this host by name: set [delivery] public_addresses to list the sending addresses "
+        "(ip4:/ip6:) instead"
+    )
     # The keys are files of the data folder that only their owner reads, and the printed
     # records carry exactly their public halves (an RSA record is cut into 255-octet strings).
     folder = server.data / "domains" / "example.com"
@@ -72,6 +77,20 @@ def test_add_prints_the_records_to_publish_and_keeps_the_keys_private(server: Se
     assert records.record_problem(rsa_key, [joined(ed_value)]) is not None
     # show prints the same records again.
     assert ok(server.cli("domains", "show", "example.com")) == lines
+
+
+def test_the_spf_record_lists_the_public_addresses_when_they_are_set(make_server: ServerFactory) -> None:
+    server = make_server(start=False, delivery__public_addresses="192.0.2.10, 2001:db8::10")
+    lines = ok(server.cli("domains", "add", "example.com"))
+    assert ("bounces.example.com", "TXT", '"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"') in zone(lines)
+    assert not any("public_addresses" in line for line in lines)  # nothing left to set
+    shown = json.loads(ok(server.cli("domains", "show", "example.com", "--json"))[0])
+    assert {
+        "name": "bounces.example.com",
+        "type": "TXT",
+        "value": '"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"',
+        "purpose": "SPF: the addresses this host sends from",
+    } in shown["records"]
 
 
 def test_list_show_and_remove(server: Server) -> None:

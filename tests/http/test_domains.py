@@ -48,6 +48,30 @@ async def test_add_answers_201_with_the_records_to_publish(
     assert (await client.get(f"{DOMAINS}/example.com")).json() == added
 
 
+async def test_the_spf_record_is_the_one_the_cli_prints(client: httpx.AsyncClient, settings: Settings) -> None:
+    spf = {"name": f"{settings.bounce_domain.split('.')[0]}.example.com", "type": "TXT"}
+    added = (await client.post(DOMAINS, json={"domain": "example.com"})).json()
+    assert (
+        spf
+        | {
+            "value": f'"v=spf1 a:{settings.hostname} -all"',
+            "purpose": "SPF: this host by name: set [delivery] public_addresses to list the sending addresses "
+            "(ip4:/ip6:) instead",
+        }
+        in added["records"]
+    )
+    settings.delivery.public_addresses = "198.51.100.7,2001:db8::7"
+    shown = (await client.get(f"{DOMAINS}/example.com")).json()
+    assert (
+        spf
+        | {
+            "value": '"v=spf1 ip4:198.51.100.7 ip6:2001:db8::7 -all"',
+            "purpose": "SPF: the addresses this host sends from",
+        }
+        in shown["records"]
+    )
+
+
 async def test_an_account_sees_and_removes_only_its_own_domains(
     client: httpx.AsyncClient, other_client: httpx.AsyncClient
 ) -> None:

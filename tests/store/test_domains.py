@@ -65,14 +65,58 @@ async def test_a_domain_belongs_to_one_account(backend: Store) -> None:
 async def test_only_the_owner_removes_a_domain(backend: Store) -> None:
     app, other = await _account(backend, "app"), await _account(backend, "other")
     await backend.add_domain(_domain(app.id))
-    assert await backend.remove_domain(other.id, "example.com") is False
+    assert await backend.remove_domain(other.id, "example.com", NOW) is False
     assert await backend.domain("example.com") is not None
-    assert await backend.remove_domain(app.id, "example.com") is True
+    assert await backend.remove_domain(app.id, "example.com", NOW) is True
     assert await backend.domain("example.com") is None
-    assert await backend.remove_domain(app.id, "example.com") is False
+    assert await backend.remove_domain(app.id, "example.com", NOW) is False
     # Free again, for anybody.
     await backend.add_domain(_domain(other.id))
     assert [d.account_id for d in await backend.domains()] == [other.id]
+
+
+async def test_a_removed_domain_keeps_only_its_bounce_domain_until_purged(backend: Store) -> None:
+    app = await _account(backend, "app")
+    removed, kept = _domain(app.id), _domain(app.id, "example.org", bounce_domain="rp.example.org")
+    await backend.add_domain(removed)
+    await backend.add_domain(kept)
+    assert await backend.remove_domain(app.id, "example.com", NOW + 10)
+    # Neither read, listed nor rotated any more...
+    assert await backend.domain("example.com") is None
+    assert await backend.domains() == [kept] and await backend.domains(app.id) == [kept]
+    assert not await backend.update_domain(removed.rotating("rp202702", "rp202702e"), removed)
+    # ...but its bounce domain is accepted for what was removed at or after the time asked.
+    assert sorted(await backend.bounce_domains(NOW + 10)) == ["bounces.example.com", "rp.example.org"]
+    assert await backend.bounce_domains(NOW + 11) == ["rp.example.org"]
+    # The purge takes only what was removed before its time, and never an active domain.
+    assert await backend.purge_removed_domains(NOW + 10) == 0
+    assert await count_rows(backend, ("domains",)) == {"domains": 2}
+    assert await backend.purge_removed_domains(NOW + 11) == 1
+    assert await count_rows(backend, ("domains",)) == {"domains": 1}
+    assert await backend.domains() == [kept]
+
+
+async def test_a_removed_domain_added_again_is_new(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id, pending_rsa_selector="rp202702", pending_ed25519_selector="rp202702e"))
+    await backend.remove_domain(app.id, "example.com", NOW + 10)
+    # Another account may take it, with its own keys and bounce domain: nothing of the old row stays.
+    again = _domain(
+        other.id,
+        created_at=NOW + 20,
+        bounce_domain="rp.example.com",
+        rsa_selector="rp202703",
+        ed25519_selector="rp202703e",
+    )
+    await backend.add_domain(again)
+    assert await backend.domain("example.com") == again
+    assert await backend.domains(other.id) == [again] and await backend.domains(app.id) == []
+    assert await backend.bounce_domains(NOW + 1000) == ["rp.example.com"]
+    assert await backend.purge_removed_domains(NOW + 1000) == 0  # active again: not purged
+    # And it is taken again, as any active domain.
+    with pytest.raises(InputError, match="belongs to another account"):
+        await backend.add_domain(_domain(app.id))
+    assert await backend.domain("example.com") == again
 
 
 async def test_removing_an_account_removes_its_domains(backend: Store) -> None:

@@ -1,5 +1,5 @@
-"""`serve`'s supervisor deletes what is past keeping: the feedback loops' posts, and what
-[retention] says."""
+"""`serve`'s supervisor deletes what is past keeping: the feedback loops' posts, the sending
+domains removed longer ago than their mail can bounce, and what [retention] says."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from returnpath.config import Duration, Keep, Settings
-from returnpath.core import ids
+from returnpath.core import ids, senders
 from returnpath.core.events import Event, EventKind
 from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Account, Returned, Submission
 from returnpath.core.ports import NewDelivery, NewMessage
+from returnpath.core.senders import SendingDomain
 from returnpath.logs import CURSOR
 from returnpath.node import supervisor as app
 from returnpath.store.sqlite import SqliteStore
@@ -79,3 +80,22 @@ async def test_retention_purges_bodies_returns_and_events_and_0_keeps_forever(
     assert await store.mime("m" * 26) == b""
     assert (await store.returned(returned.id)).purged_at == now  # type: ignore[union-attr]
     assert await store.events() == []
+
+
+async def test_a_removed_domain_is_purged_once_its_mail_can_no_longer_bounce(
+    settings: Settings, store: SqliteStore
+) -> None:
+    now = time.time()
+    account = Account(ids.new_id(now), "app", "app")
+    await store.create_account(account, "token", "hash", now)
+    for name in ("old.example.com", "recent.example.com", "kept.example.com"):
+        await store.add_domain(SendingDomain(account.id, name, f"rp.{name}", now, "rp202701", "rp202701e"))
+    settings.delivery.retry.lifetime = Duration(86400)
+    kept = 86400 + senders.LATE_DSN  # the retry lifetime and a week for late DSNs
+    await store.remove_domain(account.id, "old.example.com", now - kept - 1)
+    await store.remove_domain(account.id, "recent.example.com", now - kept + 60)
+    supervisor = app.Supervisor(settings, Path(settings.base) / "returnpath.toml")
+    assert await supervisor.purge(store, now) == 1
+    # The recent one's bounce domain is still accepted; the old one's went with its row.
+    assert sorted(await store.bounce_domains(now - kept)) == ["rp.kept.example.com", "rp.recent.example.com"]
+    assert sorted(await store.bounce_domains(0)) == ["rp.kept.example.com", "rp.recent.example.com"]

@@ -444,6 +444,17 @@ class Store(LoopStore, Protocol):
         row is still as `was` (its signing and pending RSA selectors); False otherwise."""
         ...
 
-    async def remove_domain(self, account_id: str, name: str) -> bool:
-        """Remove the account's domain; False when the account has no such domain."""
+    async def remove_domain(self, account_id: str, name: str, now: float) -> bool:
+        """Remove the account's domain at `now`; False when the account has no such domain. The
+        row stays, removed, for `bounce_domains`, until `purge_removed_domains`: the domain is
+        not read, listed or updated any more, and adding it again makes it new."""
+        ...
+
+    async def bounce_domains(self, removed_since: float) -> list[str]:
+        """The bounce domains of the active domains and of those removed at or after
+        `removed_since`: where the inbound server accepts returned mail."""
+        ...
+
+    async def purge_removed_domains(self, before: float) -> int:
+        """Delete the domains removed before `before`; how many went."""
         ...

@@ -24,6 +24,13 @@ seen in DNS, `switched` makes the pending selectors the signing ones and lists t
 `retired`, with the time of the switch. Their records must stay published a while: mail
 signed just before the switch may sit in a receiver's queue, or be verified again later (a
 forward, a report), so they are only *removable* RETIRED_KEEP after it (issue 11: 7 days).
+
+A removed domain no longer signs, nor gives its bounce domain to new mail, but mail sent before
+the removal can still bounce: the store keeps its row, removed, and the inbound server goes on
+accepting its bounce domain for `bounce_kept` — the longest a delivery is retried (`[delivery.retry]
+lifetime`; a message's `maxdelivertime` is capped by it) plus LATE_DSN for a DSN that comes after
+the last attempt (a receiver that accepted the message and bounces it later, a slow
+queue). Then the supervisor's purge deletes the row.
 """
 
 from __future__ import annotations
@@ -88,6 +95,16 @@ class DomainState(enum.StrEnum):
 
 # How long a retired selector's record stays published after the switch (issue 11).
 RETIRED_KEEP = 7 * 86400.0
+
+# How long after a delivery's last attempt its DSN may still come back (a receiver that accepted
+# the message and bounces it later; RFC 5321 4.5.4.1 suggests giving up after 4-5 days, so a
+# week covers the receivers that follow it).
+LATE_DSN = 7 * 86400.0
+
+
+def bounce_kept(retry_lifetime: float) -> float:
+    """How long after its removal a domain's bounce domain is still accepted (module docstring)."""
+    return retry_lifetime + LATE_DSN
 
 
 @dataclass(frozen=True, slots=True)

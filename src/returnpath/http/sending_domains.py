@@ -92,7 +92,7 @@ async def rotate_domain(request: Request) -> JSONResponse:
 
 async def delete_domain(request: Request) -> Response:
     account = await authenticate(request)
-    await domains.remove_domain(relay_of(request).store, account, request.path_params["domain"])
+    await domains.remove_domain(relay_of(request).store, account, request.path_params["domain"], time.time())
     return Response(status_code=204)
 
 

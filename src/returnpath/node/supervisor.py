@@ -39,6 +39,7 @@ from typing import IO
 
 from .. import __version__, logs
 from ..config import Settings, parse_hostport
+from ..core import senders
 from ..core.ports import NodeStatus, Store
 from ..dkim import lookup
 from ..errors import ReturnpathError, StartError
@@ -301,12 +302,16 @@ class Supervisor:
 
     async def purge(self, store: Store, now: float) -> int:
         """Delete what is past keeping: the feedback loops' posts (`[webhooks] keep_done`,
-        `keep_dead`) and what `[retention]` says (0: kept forever), a batch per transaction,
+        `keep_dead`), the sending domains removed longer ago than their bounce domain is
+        accepted (core/senders.py: bounce_kept) and what `[retention]` says (0: kept forever), a batch per transaction,
         yielding to the workers' writes in between. Returns how many things went."""
         self.purged_at = time.monotonic()
         hooks, keep = self.settings.webhooks, self.settings.retention
+        removed_kept = senders.bounce_kept(self.settings.delivery.retry.lifetime)
         steps: list[tuple[str, Callable[[int], Awaitable[int]]]] = [
             ("feedback-loop posts", lambda n: store.purge_posts(now - hooks.keep_done, now - hooks.keep_dead, n)),
+            # Few rows, deleted at once: the step ends when fewer than a batch went.
+            ("removed sending domains", lambda n: store.purge_removed_domains(now - removed_kept)),
         ]
         if keep.message_bodies:
             steps.append(("message bodies", lambda n: store.purge_bodies(now - keep.message_bodies, now, n)))

@@ -27,7 +27,7 @@ from typing import Any
 from aiosmtpd.smtp import Envelope, Session
 
 from ..config import Settings
-from ..core import ids, tokens
+from ..core import ids, senders, tokens
 from ..core.intake import check_data
 from ..core.limits import RateLimit, client_address
 from ..core.model import Returned
@@ -136,11 +136,13 @@ class InboundHandler:
             return
         self._domains_at = now
         try:
-            configured = await self.store.domains()
+            # A removed domain's too, while mail sent before the removal can still bounce.
+            since = self.clock() - senders.bounce_kept(self.settings.delivery.retry.lifetime)
+            configured = await self.store.bounce_domains(since)
         except StoreError as exc:
             log.warning("cannot read the sending domains' bounce domains: %s", exc)
             return
-        self.domains = frozenset({self.domain, *(d.bounce_domain for d in configured)})
+        self.domains = frozenset({self.domain, *configured})
 
     async def _room(self, size: int, *, count_stored: bool) -> bool:
         """Whether `size` more bytes of returned mail may be stored: the disk keeps its reserve

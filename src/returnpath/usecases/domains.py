@@ -6,16 +6,20 @@ that owns the domain, and another account's domain is "not there".
 Keys live in ``<data folder>/domains/<domain>/<selector>.pem`` (dkim/keys.py), 0600; the
 store keeps which selectors sign. Removing a domain keeps its key files: a selector once
 published is never used again (keys.next_selectors counts the files), and mail queued before
-the removal was signed when it was accepted, so it goes on being delivered as it is.
+the removal was signed when it was accepted, so it goes on being delivered as it is. Its row
+stays too, marked removed, so that the inbound server accepts the DSNs of that mail at its
+bounce domain for `senders.bounce_kept` (the retry lifetime plus a week) before the
+supervisor's purge deletes it; adding the domain again makes it new, with new keys.
 
 The records to publish for a domain:
 
 * the two DKIM key records (RSA and Ed25519), TXT at ``<selector>._domainkey.<domain>``;
 * the bounce domain's MX, pointing at this host (``hostname``: the inbound server's name),
   so that what comes back reaches returnpath;
-* the bounce domain's SPF record. It names this host (``a:<hostname>``) rather than an
-  address: returnpath does not know the address it sends from behind NAT, and the record
-  stays right when that address changes;
+* the bounce domain's SPF record: ``ip4:``/``ip6:`` of the sending addresses when
+  ``[delivery] public_addresses`` lists them (issue 11's format); otherwise this host by name
+  (``a:<hostname>``), as returnpath does not know the address it sends from behind NAT, with a
+  comment line saying to set public_addresses;
 * a DMARC record for the domain, as a suggestion (``p=none``: watch the reports before
   asking receivers to act), for a domain that publishes none yet.
 
@@ -30,12 +34,14 @@ checks the domain it shows.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import dns.asyncresolver
 
+from .. import config
 from ..config import Settings
 from ..core.events import format_time
 from ..core.model import Account
@@ -128,11 +134,11 @@ async def find_domain(store: Store, account: Account, name: str) -> SendingDomai
     return domain
 
 
-async def remove_domain(store: Store, account: Account, name: str) -> SendingDomain:
-    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay
-    (see the module's docstring)."""
+async def remove_domain(store: Store, account: Account, name: str, now: float) -> SendingDomain:
+    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay,
+    and its bounce domain is still accepted for a while (see the module's docstring)."""
     domain = await find_domain(store, account, name)
-    if not await store.remove_domain(account.id, domain.domain):
+    if not await store.remove_domain(account.id, domain.domain, now):
         raise NotFound(f"no domain {name!r} in this account")  # removed meanwhile
     return domain
 
@@ -231,9 +237,7 @@ def dns_records(settings: Settings, domain: SendingDomain) -> list[DnsRecord]:
         )
     host = settings.hostname.rstrip(".")
     found.append(DnsRecord(domain.bounce_domain, "MX", f"10 {host}", "returned mail reaches this host"))
-    found.append(
-        DnsRecord(domain.bounce_domain, "TXT", f'"v=spf1 a:{host} -all"', "SPF: this host sends for the bounce domain")
-    )
+    found.append(spf_record(settings, domain.bounce_domain))
     found.append(
         DnsRecord(
             f"_dmarc.{domain.domain}",
@@ -243,6 +247,28 @@ def dns_records(settings: Settings, domain: SendingDomain) -> list[DnsRecord]:
         )
     )
     return found
+
+
+def spf_record(settings: Settings, bounce_domain: str) -> DnsRecord:
+    """The bounce domain's SPF record: the sending addresses (`[delivery] public_addresses`) as
+    ip4:/ip6: mechanisms, which receivers match without a lookup of their own; when that is not
+    set, this host by name (a:), which is right only if the hostname resolves to the address
+    the mail leaves from (not behind NAT)."""
+    addresses = config.public_addresses(settings)
+    if addresses:
+        mechanisms = " ".join(f"ip{ipaddress.ip_address(a).version}:{a}" for a in addresses)
+        return DnsRecord(bounce_domain, "TXT", f'"v=spf1 {mechanisms} -all"', "SPF: the addresses this host sends from")
+    host = settings.hostname.rstrip(".")
+    return DnsRecord(bounce_domain, "TXT", f'"v=spf1 a:{host} -all"', f"SPF: {SPF_BY_NAME}")
+
+
+# Said with an SPF record that names the host (a:) rather than its addresses.
+SPF_BY_NAME = "this host by name: set [delivery] public_addresses to list the sending addresses (ip4:/ip6:) instead"
+
+
+def record_notes(settings: Settings) -> list[str]:
+    """Comment lines `domains add` and `show` print after the records."""
+    return [] if config.public_addresses(settings) else [f"; SPF names {SPF_BY_NAME}"]
 
 
 def domain_json(domain: SendingDomain) -> dict[str, object]:

@@ -496,27 +496,40 @@ DELETE FROM nodes WHERE name = %(name)s
 -- ---- sending domains (issue 11) ------------------------------------------------------------
 
 -- name: insert_domain
+-- A removed domain's row (kept for its bounce domain) becomes the new domain: active again,
+-- with the new keys; an active one is left as it is (the caller says it is taken).
 INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
                      pending_rsa_selector, pending_ed25519_selector, state, retired)
 VALUES (%(domain)s, %(account_id)s, %(bounce_domain)s, %(created_at)s, %(rsa_selector)s, %(ed25519_selector)s,
         %(pending_rsa_selector)s, %(pending_ed25519_selector)s, %(state)s, %(retired)s)
-ON CONFLICT DO NOTHING
+ON CONFLICT (domain) DO UPDATE SET
+    account_id = excluded.account_id,
+    bounce_domain = excluded.bounce_domain,
+    created_at = excluded.created_at,
+    rsa_selector = excluded.rsa_selector,
+    ed25519_selector = excluded.ed25519_selector,
+    pending_rsa_selector = excluded.pending_rsa_selector,
+    pending_ed25519_selector = excluded.pending_ed25519_selector,
+    state = excluded.state,
+    retired = excluded.retired,
+    removed_at = NULL
+WHERE domains.removed_at IS NOT NULL
 RETURNING domain
 
 -- name: domain
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
        pending_rsa_selector, pending_ed25519_selector, state, retired
-FROM domains WHERE domain = %s
+FROM domains WHERE domain = %s AND removed_at IS NULL
 
 -- name: domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
        pending_rsa_selector, pending_ed25519_selector, state, retired
-FROM domains ORDER BY domain
+FROM domains WHERE removed_at IS NULL ORDER BY domain
 
 -- name: account_domains
 SELECT account_id, domain, bounce_domain, created_at, rsa_selector, ed25519_selector,
        pending_rsa_selector, pending_ed25519_selector, state, retired
-FROM domains WHERE account_id = %s ORDER BY domain
+FROM domains WHERE account_id = %s AND removed_at IS NULL ORDER BY domain
 
 -- name: update_domain
 -- A rotation's step: only if the row is still as the caller read it (its selectors), so that
@@ -524,11 +537,20 @@ FROM domains WHERE account_id = %s ORDER BY domain
 UPDATE domains SET rsa_selector = %(rsa_selector)s, ed25519_selector = %(ed25519_selector)s,
     pending_rsa_selector = %(pending_rsa_selector)s, pending_ed25519_selector = %(pending_ed25519_selector)s,
     state = %(state)s, retired = %(retired)s
-WHERE domain = %(domain)s AND account_id = %(account_id)s
+WHERE domain = %(domain)s AND account_id = %(account_id)s AND removed_at IS NULL
   AND rsa_selector = %(was_rsa_selector)s AND pending_rsa_selector IS NOT DISTINCT FROM %(was_pending_rsa_selector)s
-
--- name: delete_domain
-DELETE FROM domains WHERE account_id = %s AND domain = %s
 
 -- name: delete_account_domains
 DELETE FROM domains WHERE account_id = %s
+
+-- name: remove_domain
+-- The row stays, for its bounce domain (usecases/domains.py: BOUNCE_KEEP).
+UPDATE domains SET removed_at = %s WHERE account_id = %s AND domain = %s AND removed_at IS NULL
+
+-- name: bounce_domains
+-- The bounce domains the inbound server accepts: those of the active domains, and of those
+-- removed at or after the given time.
+SELECT DISTINCT bounce_domain FROM domains WHERE removed_at IS NULL OR removed_at >= %s
+
+-- name: purge_removed_domains
+DELETE FROM domains WHERE removed_at < %s

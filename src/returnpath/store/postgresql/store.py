@@ -721,8 +721,14 @@ class PostgresStore:
     async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
         return await self._change(Q["update_domain"], from_row.domain_update_params(domain, was)) > 0
 
-    async def remove_domain(self, account_id: str, name: str) -> bool:
-        return await self._change(Q["delete_domain"], (account_id, name)) > 0
+    async def remove_domain(self, account_id: str, name: str, now: float) -> bool:
+        return await self._change(Q["remove_domain"], (now, account_id, name)) > 0
+
+    async def bounce_domains(self, removed_since: float) -> list[str]:
+        return [row[0] for row in await self._all(Q["bounce_domains"], (removed_since,))]
+
+    async def purge_removed_domains(self, before: float) -> int:
+        return await self._change(Q["purge_removed_domains"], (before,))
 
     # ---- helpers -----------------------------------------------------------------------------
 

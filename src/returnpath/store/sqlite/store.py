@@ -638,8 +638,15 @@ class SqliteStore:
         params = from_row.domain_update_params(domain, was)
         return await self.db.write(lambda c: c.execute(Q["update_domain"], params).rowcount > 0)
 
-    async def remove_domain(self, account_id: str, name: str) -> bool:
-        return await self.db.write(lambda c: c.execute(Q["delete_domain"], (account_id, name)).rowcount > 0)
+    async def remove_domain(self, account_id: str, name: str, now: float) -> bool:
+        return await self.db.write(lambda c: c.execute(Q["remove_domain"], (now, account_id, name)).rowcount > 0)
+
+    async def bounce_domains(self, removed_since: float) -> list[str]:
+        rows = await self.db.read(lambda c: c.execute(Q["bounce_domains"], (removed_since,)).fetchall())
+        return [row[0] for row in rows]
+
+    async def purge_removed_domains(self, before: float) -> int:
+        return await self.db.write(lambda c: c.execute(Q["purge_removed_domains"], (before,)).rowcount)
 
 
 def _insert_message(
