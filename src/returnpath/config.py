@@ -651,7 +651,9 @@ def render(settings: Settings) -> str:
     ]
 
     def table(obj: Any, prefix: str) -> None:
-        doc = (type(obj).__doc__ or "").strip()
+        # One comment line: a docstring wrapped over lines ([dns]) would leave its second line
+        # outside the comment, and the file would not be TOML.
+        doc = " ".join((type(obj).__doc__ or "").split())
         hints = get_type_hints(type(obj))
         subtables: list[tuple[str, Any]] = []
         scalars = [
