@@ -104,7 +104,12 @@ class SubmissionSettings(SmtpServerSettings):
     )
 
     def auth_limits(self) -> AuthLimits:
-        return AuthLimits(self.auth_failures_per_address, self.auth_failures_per_username, self.auth_failure_window)
+        return AuthLimits(
+            self.auth_failures_per_address,
+            self.auth_failures_per_username,
+            self.auth_failure_window,
+            self.max_connections_per_address,
+        )
 
 
 @dataclass

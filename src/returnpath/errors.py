@@ -88,8 +88,12 @@ class AccountDisabled(AuthError):
 
 
 class AuthThrottled(AuthError):
-    """Too many failed logins from this address or for this username lately: the attempt was
-    refused without its password being checked."""
+    """Too many failed logins from this address or for this username lately (or, `at_once`,
+    too many being checked now): the attempt was refused without its password being checked."""
+
+    def __init__(self, message: str, *, at_once: bool = False) -> None:
+        super().__init__(message)
+        self.at_once = at_once
 
 
 class NotFound(ReturnpathError):

@@ -15,6 +15,7 @@ from returnpath.smtp.replies import (
     S235_AUTH_SUCCESS,
     S250_RECIPIENT_OK,
     S250_SENDER_OK,
+    S454_AUTH_AT_ONCE,
     S454_AUTH_THROTTLED,
     S535_ACCOUNT_DISABLED,
     S535_AUTH_INVALID,
@@ -158,3 +159,50 @@ async def test_the_username_limit_holds_new_addresses_but_not_known_ones(
         assert await auth(await connect(f"127.0.0.{n}"), "app", f"guess-{n}") == S535_AUTH_INVALID
     assert await auth(await connect("127.0.0.7"), "app", account.smtp_password) == S454_AUTH_THROTTLED
     assert await auth(await connect("127.0.0.3"), "app", account.smtp_password) == S235_AUTH_SUCCESS
+
+
+async def login_once(server: Address, source: str, username: str, password: str) -> str:
+    """A connection of its own from `source`: EHLO, AUTH PLAIN, the reply; closed."""
+    reader, writer = await asyncio.open_connection(server.host, server.port, local_addr=(source, 0))
+    client = RawClient(reader, writer)
+    try:
+        client.greeting = await client.reply()
+        await client.command("EHLO pool.example.com")
+        return await auth(client, username, password)
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("parallel", [50, 100])
+async def test_a_pool_logging_in_at_once_from_a_new_address_and_again_once_known_is_not_refused(
+    server: Address, account: NewAccount, settings: Settings, parallel: int
+) -> None:
+    # The defaults: 10 failures per address, 100 connections per address.
+    assert settings.smtp.submission.auth_failures_per_address < parallel
+    assert settings.smtp.submission.max_connections_per_address >= parallel
+    for source in ("127.0.0.20", "127.0.0.20"):  # never logged in before; then known
+        logins = [login_once(server, source, "app", account.smtp_password) for _ in range(parallel)]
+        assert await asyncio.gather(*logins) == [S235_AUTH_SUCCESS] * parallel
+
+
+async def test_a_known_address_may_log_in_as_many_usernames_at_once_a_new_one_as_many_as_its_limit(
+    server: Address, settings: Settings, store: SqliteStore
+) -> None:
+    settings.smtp.submission.auth_failures_per_address = 3
+    pool = [await accounts.create_account(store, f"app-{n}", 0.0) for n in range(12)]
+    for each in pool:  # one login each first: the address is known for every username
+        assert await login_once(server, "127.0.0.21", each.account.name, each.smtp_password) == S235_AUTH_SUCCESS
+    logins = [login_once(server, "127.0.0.21", each.account.name, each.smtp_password) for each in pool]
+    assert await asyncio.gather(*logins) == [S235_AUTH_SUCCESS] * len(pool)
+
+
+async def test_a_refusal_for_checks_in_flight_does_not_claim_failures(
+    connect: Connect, account: NewAccount, settings: Settings, store: SqliteStore
+) -> None:
+    settings.smtp.submission.auth_failures_per_address = 3
+    limits = settings.smtp.submission.auth_limits()
+    # Three checks reserved from 127.0.0.22 and not finished (say, by a worker that died).
+    for _ in range(3):
+        assert await store.reserve_auth("127.0.0.22", "other", time.time(), limits) is None
+    assert await auth(await connect("127.0.0.22"), "app", account.smtp_password) == S454_AUTH_AT_ONCE
+    assert await auth(await connect("127.0.0.23"), "app", account.smtp_password) == S235_AUTH_SUCCESS

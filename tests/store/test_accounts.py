@@ -111,43 +111,87 @@ async def test_remove_takes_messages_attempts_events_and_loops_with_it(backend: 
 # ---- failed logins ---------------------------------------------------------------------------
 
 
-async def test_reserved_attempts_count_until_the_limit_and_then_are_refused(backend: Store) -> None:
+async def fail(backend: Store, address: str, username: str, now: float = NOW) -> None:
+    """One attempt reserved and checked, and wrong."""
+    assert await backend.reserve_auth(address, username, now, LIMITS) is None
+    await backend.fail_auth(address, username, now, LIMITS)
+
+
+async def test_failed_attempts_count_until_the_limit_and_then_are_refused(backend: Store) -> None:
     for _ in range(LIMITS.per_address):
-        assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
+        await fail(backend, "192.0.2.1", "app")
     assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
     assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) == "address"
     assert await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS) == "address"  # any username
     # Another address may go on, for the same username, up to the username's limit.
     assert await backend.auth_refusal("192.0.2.2", "app", NOW, LIMITS) is None
     for _ in range(LIMITS.per_username - LIMITS.per_address):
-        assert await backend.reserve_auth("192.0.2.2", "app", NOW, LIMITS) is None
+        await fail(backend, "192.0.2.2", "app")
     assert await backend.reserve_auth("192.0.2.3", "app", NOW, LIMITS) == "username"
     # The refused attempts were not counted: "other" has none.
     assert await backend.auth_refusal("192.0.2.9", "other", NOW, LIMITS) is None
 
 
+async def test_attempts_in_flight_count_with_the_failures_and_are_refused_as_at_once(backend: Store) -> None:
+    await fail(backend, "192.0.2.1", "app")
+    for _ in range(LIMITS.per_address - 1):
+        assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
+    # Failures and checks in flight make the limit: no more checks now, and not for failures.
+    assert await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS) == "at once"
+    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) is None  # by failures: not held
+    # One in flight turns out right: its place is free again, and it was no failure.
+    await backend.release_auth("192.0.2.1", "app", NOW)
+    assert await backend.reserve_auth("192.0.2.1", "third", NOW, LIMITS) is None
+    assert await backend.reserve_auth("192.0.2.1", "third", NOW, LIMITS) == "at once"
+    # Those in flight that fail become failures: then the address is held for its failures.
+    for _ in range(LIMITS.per_address - 1):
+        await backend.fail_auth("192.0.2.1", "app", NOW, LIMITS)
+    assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) == "address"
+
+
+async def test_an_address_known_for_the_username_may_check_many_at_once(backend: Store) -> None:
+    limits = AuthLimits(LIMITS.per_address, LIMITS.per_username, LIMITS.window, at_once=20)
+    assert await backend.reserve_auth("192.0.2.7", "app", NOW, limits) is None
+    await backend.release_auth("192.0.2.7", "app", NOW)
+    for _ in range(limits.at_once):
+        assert await backend.reserve_auth("192.0.2.7", "app", NOW, limits) is None
+    assert await backend.reserve_auth("192.0.2.7", "app", NOW, limits) == "at once"
+    # Not for another username, which it has not logged in as: there the limits hold as ever.
+    assert await backend.reserve_auth("192.0.2.7", "other", NOW, limits) == "at once"
+    # Its failures still stop it at the limit.
+    for _ in range(limits.per_address):
+        await backend.fail_auth("192.0.2.7", "app", NOW, limits)
+    assert await backend.reserve_auth("192.0.2.7", "app", NOW, limits) == "address"
+
+
 async def test_counts_end_with_the_window_that_began_with_the_first_failure(backend: Store) -> None:
     for _ in range(LIMITS.per_address):
-        await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS)
+        await fail(backend, "192.0.2.1", "app")
     assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window - 1, LIMITS) == "address"
     assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
     assert await backend.reserve_auth("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
+    # A reservation never given back (its process died) also ends with its window.
+    for _ in range(LIMITS.per_address - 1):
+        assert await backend.reserve_auth("192.0.2.2", "app", NOW, LIMITS) is None
+    assert await backend.reserve_auth("192.0.2.2", "app", NOW, LIMITS) is None
+    assert await backend.reserve_auth("192.0.2.2", "app", NOW, LIMITS) == "at once"
+    assert await backend.reserve_auth("192.0.2.2", "app", NOW + LIMITS.window, LIMITS) is None
 
 
 async def test_a_success_uncounts_only_its_own_attempt_and_makes_the_address_known(backend: Store) -> None:
     for _ in range(LIMITS.per_address - 1):
-        await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS)
+        await fail(backend, "192.0.2.1", "other")
     await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS)
     await backend.release_auth("192.0.2.1", "app", NOW)
     # The failures as "other" still count: one more and the address is held.
-    assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
+    await fail(backend, "192.0.2.1", "app")
     assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
 
     # An address that logged in as "app" before is not held by the username's count.
     await backend.reserve_auth("192.0.2.7", "app", NOW - 10, LIMITS)
     await backend.release_auth("192.0.2.7", "app", NOW - 10)
-    for n in range(LIMITS.per_username):
-        await backend.reserve_auth(f"198.51.100.{n}", "app", NOW, LIMITS)
+    for n in range(LIMITS.per_username - 1):  # with the one from 192.0.2.1 above
+        await fail(backend, f"198.51.100.{n}", "app")
     assert await backend.auth_refusal("203.0.113.1", "app", NOW, LIMITS) == "username"
     assert await backend.auth_refusal("192.0.2.7", "app", NOW, LIMITS) is None
     assert await backend.auth_refusal("192.0.2.7", "other", NOW, LIMITS) is None

@@ -286,17 +286,23 @@ class Store(LoopStore, Protocol):
 
     # failed logins, counted across connections and processes (core/throttle.py)
     async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        """Why an attempt from `address` as `username` may not be checked now, or None."""
+        """Why an attempt from `address` as `username` may not be checked now by its failures
+        (throttle.failures_refusal), or None."""
         ...
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        """In one transaction: the refusal, or else count the attempt as a failure for the
-        address and the username (it stays counted unless `release_auth` follows)."""
+        """In one transaction: the refusal, or else count the attempt as being checked for the
+        address and the username (until `release_auth` or `fail_auth`, or its window ends)."""
         ...
 
     async def release_auth(self, address: str, username: str, now: float) -> None:
         """The reserved attempt succeeded: uncount it, and remember the address as known for
         the username (for throttle.KNOWN_FOR)."""
+        ...
+
+    async def fail_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> None:
+        """The reserved attempt failed: count it as a failure of the address and the username
+        instead of as being checked."""
         ...
 
     # messages and deliveries

@@ -36,6 +36,9 @@ S454_AUTH_UNAVAILABLE = "454 4.7.0 Temporary authentication failure; try again l
 # Too many failures from the client's address or for the username, over all connections: the
 # credentials were not even checked (core/throttle.py).
 S454_AUTH_THROTTLED = "454 4.7.0 Too many failed authentication attempts; try again later"
+# Too many attempts from the address (or for the username) being checked at this moment, none
+# of them failed yet: the same refusal, without claiming failures.
+S454_AUTH_AT_ONCE = "454 4.7.0 Too many authentication attempts at once; try again later"
 
 # ---- 5xx: refused ------------------------------------------------------------------------
 S500_LINE_TOO_LONG = "500 5.5.2 Line too long; RFC 5321 section 4.5.3.1.6 allows 998 octets"

@@ -132,8 +132,8 @@ class SubmissionHandler:
                 password.decode("utf-8", "replace"),
                 peer[0] if isinstance(peer, tuple) else None,
             )
-        except AuthThrottled:
-            return await self._refuse(server, login, R.S454_AUTH_THROTTLED)
+        except AuthThrottled as exc:
+            return await self._refuse(server, login, R.S454_AUTH_AT_ONCE if exc.at_once else R.S454_AUTH_THROTTLED)
         except AccountDisabled:
             await server.push(R.S535_ACCOUNT_DISABLED)
             return AuthResult(success=False, handled=True)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _THROTTLED = {
     "address": "too many failed logins from this address; try again later",
+    "at once": "too many logins being checked at once from this address or for this username; try again later",
     "username": "too many failed logins for this username; try again later",
 }
 
@@ -75,6 +76,10 @@ class Relay:
         # Verified SMTP credentials, so that a client that logs in per message does not pay
         # for scrypt every time: sha256(username, password) -> account.
         self._verified: dict[bytes, Account] = {}
+        # Checks being made, by client address and the key above: a connection pool opening
+        # fifty connections at once gives the same credentials fifty times, and they wait for
+        # one check (one reservation, core/throttle.py) instead of each making its own.
+        self._checking: dict[tuple[str, bytes], asyncio.Task[bool]] = {}
         # Accounts as `current` last read them, and when: (time, account or None if removed).
         self._current: dict[str, tuple[float, Account | None]] = {}
         # Sending domains by account as last read, and when; signers by domain and selectors.
@@ -101,22 +106,21 @@ class Relay:
         limits = self.settings.smtp.submission.auth_limits()
         address, login = throttle.client_address(client), throttle.username_of(username)
         if limits.active and (why := await self.store.auth_refusal(address, login, self.clock(), limits)):
-            raise AuthThrottled(_THROTTLED[why])
+            raise AuthThrottled(_THROTTLED[why], at_once=why == "at once")
         found = await self.store.account_by_username(username)
         # The stored hash is part of the key, so a rotated password is not found here.
         key = hashlib.sha256(b"\0".join(s.encode() for s in (username, password, found[1] if found else ""))).digest()
-        account = self._verified.get(key)
-        if account is None:
-            if limits.active and (why := await self.store.reserve_auth(address, login, self.clock(), limits)):
-                raise AuthThrottled(_THROTTLED[why])
-            if found is None:
-                # Spend the same time as a real check, so usernames cannot be probed by timing.
-                await asyncio.to_thread(credentials.verify_password, password, _dummy_hash())
+        if key not in self._verified:
+            checking = self._checking.get((address, key))
+            if checking is None:
+                checking = asyncio.create_task(self._check(address, login, password, found, limits))
+                self._checking[address, key] = checking
+                checking.add_done_callback(functools.partial(self._checked, (address, key)))
+            # Shielded: a client that hangs up mid-check does not stop it, so its outcome (a
+            # failure counted, or the reservation given back) is always recorded.
+            if not await asyncio.shield(checking):
                 raise AuthError("invalid username or password")
-            if not await asyncio.to_thread(credentials.verify_password, password, found[1]):
-                raise AuthError("invalid username or password")
-            if limits.active:
-                await self.store.release_auth(address, login, self.clock())
+            assert found is not None  # only found accounts are verified
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[key] = found[0]
@@ -126,6 +130,35 @@ class Relay:
         if account.disabled:
             raise AccountDisabled(f"the account {account.name!r} is disabled")
         return account
+
+    async def _check(
+        self, address: str, login: str, password: str, found: tuple[Account, str] | None, limits: throttle.AuthLimits
+    ) -> bool:
+        """Whether `password` is right, counted in the store: reserved before, a failure or
+        given back after (core/throttle.py). AuthThrottled when it may not be checked now."""
+        if limits.active and (why := await self.store.reserve_auth(address, login, self.clock(), limits)):
+            raise AuthThrottled(_THROTTLED[why], at_once=why == "at once")
+        try:
+            if found is None:
+                # Spend the same time as a real check, so usernames cannot be probed by timing.
+                await asyncio.to_thread(credentials.verify_password, password, _dummy_hash())
+                right = False
+            else:
+                right = await asyncio.to_thread(credentials.verify_password, password, found[1])
+        except BaseException:
+            if limits.active:  # counted as a failure: nothing to show it was not one
+                await self.store.fail_auth(address, login, self.clock(), limits)
+            raise
+        if limits.active and right:
+            await self.store.release_auth(address, login, self.clock())
+        elif limits.active:
+            await self.store.fail_auth(address, login, self.clock(), limits)
+        return right
+
+    def _checked(self, key: tuple[str, bytes], task: asyncio.Task[bool]) -> None:
+        del self._checking[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case every caller has gone
 
     async def current(self, account: Account) -> Account:
         """The account as it is now, or at most ACCOUNT_FRESH ago (a connection may outlive a

@@ -6,7 +6,7 @@ import pytest
 
 from returnpath.core.throttle import AuthCounts, AuthLimits, client_address, refusal
 
-LIMITS = AuthLimits(per_address=10, per_username=20, window=900)
+LIMITS = AuthLimits(per_address=10, per_username=20, window=900, at_once=100)
 
 
 @pytest.mark.parametrize(
@@ -18,6 +18,14 @@ LIMITS = AuthLimits(per_address=10, per_username=20, window=900)
         (AuthCounts(10, 0, True), "address"),  # a known address is held by its own count
         (AuthCounts(0, 20, False), "username"),
         (AuthCounts(0, 20, True), None),  # but not by the username's
+        # Checks in flight count with the failures, refused as "at once": none has failed.
+        (AuthCounts(4, 0, False, address_checking=5), None),
+        (AuthCounts(4, 0, False, address_checking=6), "at once"),
+        (AuthCounts(0, 19, False, username_checking=1), "at once"),
+        (AuthCounts(10, 0, False, address_checking=6), "address"),  # failures say so first
+        # An address known for the username: only failures, and `at_once` checks in flight.
+        (AuthCounts(9, 0, True, address_checking=99, username_checking=99), None),
+        (AuthCounts(0, 0, True, address_checking=100), "at once"),
     ],
 )
 def test_refusal(counts: AuthCounts, expected: str | None) -> None:

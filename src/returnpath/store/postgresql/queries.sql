@@ -58,12 +58,15 @@ DELETE FROM accounts WHERE id = %s
 DELETE FROM auth_failures WHERE window_start <= %s
 
 -- name: auth_counts
--- The failures of the address and of the username in their windows, and whether the address
--- logged in as the username lately: core/throttle.py's AuthCounts in one round trip.
+-- The failures of the address and of the username in their windows, whether the address
+-- logged in as the username lately, and the attempts of each being checked now:
+-- core/throttle.py's AuthCounts in one round trip.
 SELECT
     (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(address_key)s AND window_start > %(since)s),
     (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(username_key)s AND window_start > %(since)s),
-    EXISTS (SELECT 1 FROM auth_logins WHERE username = %(username)s AND address = %(address)s AND at > %(known)s)
+    EXISTS (SELECT 1 FROM auth_logins WHERE username = %(username)s AND address = %(address)s AND at > %(known)s),
+    (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(address_busy)s AND window_start > %(since)s),
+    (SELECT coalesce(max(count), 0) FROM auth_failures WHERE key = %(username_busy)s AND window_start > %(since)s)
 
 -- name: count_auth_failure
 INSERT INTO auth_failures (key, window_start, count) VALUES (%s, %s, 1)

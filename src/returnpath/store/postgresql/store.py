@@ -244,7 +244,7 @@ class PostgresStore:
 
     async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
         async def op(tx: Tx) -> str | None:
-            return throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
+            return throttle.failures_refusal(limits, await _auth_counts(tx, address, username, now, limits))
 
         return await self.db.read(op)
 
@@ -253,16 +253,27 @@ class PostgresStore:
             await tx.execute(Q["prune_auth_failures"], (now - limits.window,))
             refused = throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
             if refused is None:
-                await tx.executemany(Q["count_auth_failure"], [(f"addr:{address}", now), (f"user:{username}", now)])
+                await tx.executemany(
+                    Q["count_auth_failure"], [(key, now) for key in throttle.busy_keys(address, username)]
+                )
             return refused
 
         return await self.db.write(op)
 
     async def release_auth(self, address: str, username: str, now: float) -> None:
         async def op(tx: Tx) -> None:
-            await tx.executemany(Q["uncount_auth_failure"], [(f"addr:{address}",), (f"user:{username}",)])
+            await tx.executemany(Q["uncount_auth_failure"], [(key,) for key in throttle.busy_keys(address, username)])
             await tx.execute(Q["prune_auth_logins"], (now - throttle.KNOWN_FOR,))
             await tx.execute(Q["remember_auth_login"], (username, address, now))
+
+        await self.db.write(op)
+
+    async def fail_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute(Q["prune_auth_failures"], (now - limits.window,))
+            await tx.executemany(Q["uncount_auth_failure"], [(key,) for key in throttle.busy_keys(address, username)])
+            failed = throttle.failure_keys(address, username)
+            await tx.executemany(Q["count_auth_failure"], [(key, now) for key in failed])
 
         await self.db.write(op)
 
@@ -812,9 +823,13 @@ async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
+    address_key, username_key = throttle.failure_keys(address, username)
+    address_busy, username_busy = throttle.busy_keys(address, username)
     params = {
-        "address_key": f"addr:{address}",
-        "username_key": f"user:{username}",
+        "address_key": address_key,
+        "username_key": username_key,
+        "address_busy": address_busy,
+        "username_busy": username_busy,
         "since": now - limits.window,
         "username": username,
         "address": address,
@@ -822,7 +837,7 @@ async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: 
     }
     row = await (await tx.execute(Q["auth_counts"], params)).fetchone()
     assert row is not None  # one row, always
-    return AuthCounts(int(row[0]), int(row[1]), bool(row[2]))
+    return AuthCounts(int(row[0]), int(row[1]), bool(row[2]), int(row[3]), int(row[4]))
 
 
 async def _jobs(tx: Tx, rows: list[tuple[Any, ...]], owner: str) -> list[DeliveryJob]:

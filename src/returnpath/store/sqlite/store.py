@@ -188,23 +188,33 @@ class SqliteStore:
     # ---- failed logins (core/throttle.py) ------------------------------------------------
 
     async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        return await self.db.read(lambda c: throttle.refusal(limits, _auth_counts(c, address, username, now, limits)))
+        return await self.db.read(
+            lambda c: throttle.failures_refusal(limits, _auth_counts(c, address, username, now, limits))
+        )
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
         def op(conn: sqlite3.Connection) -> str | None:
             conn.execute(Q["prune_auth_failures"], (now - limits.window,))
             refused = throttle.refusal(limits, _auth_counts(conn, address, username, now, limits))
             if refused is None:
-                conn.executemany(Q["count_auth_failure"], [(f"addr:{address}", now), (f"user:{username}", now)])
+                conn.executemany(Q["count_auth_failure"], [(key, now) for key in throttle.busy_keys(address, username)])
             return refused
 
         return await self.db.write(op)
 
     async def release_auth(self, address: str, username: str, now: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            conn.executemany(Q["uncount_auth_failure"], [(f"addr:{address}",), (f"user:{username}",)])
+            conn.executemany(Q["uncount_auth_failure"], [(key,) for key in throttle.busy_keys(address, username)])
             conn.execute(Q["prune_auth_logins"], (now - throttle.KNOWN_FOR,))
             conn.execute(Q["remember_auth_login"], (username, address, now))
+
+        await self.db.write(op)
+
+    async def fail_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(Q["prune_auth_failures"], (now - limits.window,))
+            conn.executemany(Q["uncount_auth_failure"], [(key,) for key in throttle.busy_keys(address, username)])
+            conn.executemany(Q["count_auth_failure"], [(key, now) for key in throttle.failure_keys(address, username)])
 
         await self.db.write(op)
 
@@ -701,7 +711,9 @@ def _auth_counts(conn: sqlite3.Connection, address: str, username: str, now: flo
         return int(row[0]) if row else 0
 
     known = conn.execute(Q["auth_known"], (username, address, now - throttle.KNOWN_FOR)).fetchone()[0]
-    return AuthCounts(failures(f"addr:{address}"), failures(f"user:{username}"), bool(known))
+    address_failed, username_failed = map(failures, throttle.failure_keys(address, username))
+    address_busy, username_busy = map(failures, throttle.busy_keys(address, username))
+    return AuthCounts(address_failed, username_failed, bool(known), address_busy, username_busy)
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float, node: str = "") -> tuple[int, int]:
