@@ -63,11 +63,13 @@ import json
 import os
 import re
 import resource
+import shutil
 import smtplib
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,9 +122,13 @@ class Sink:
 
     _COUNTER = re.compile(rb"mesg=(\d+)")
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", dump: Path | None = None) -> None:
         self.host = host
         self.port = port or free_port()
+        #: With a folder, each message is also written to a file of its own there
+        #: (``smtp-sink -d``, LF line ends, after a few X- lines of its own): for checks, not
+        #: for the sink that is timed.
+        self.dump = dump
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -130,11 +136,15 @@ class Sink:
 
     def start(self) -> Self:
         """Start smtp-sink and wait until it answers."""
+        dump: list[str] = []
+        if self.dump is not None:
+            shutil.chown(self.dump, "postfix")  # it writes as that user (-u)
+            dump = ["-d", f"{self.dump}/message."]  # a strftime template; it appends a random suffix
         self._proc = subprocess.Popen(
             # -c: the counter on stdout. -u: smtp-sink refuses to keep root; it binds the
             # port first, then drops to this user. -h: its hostname in the greeting.
             # 1000: the listen backlog, so a burst of connections is never refused.
-            [SMTP_SINK, "-c", "-u", "postfix", "-h", "sink.test", f"{self.host}:{self.port}", "1000"],
+            [SMTP_SINK, "-c", "-u", "postfix", "-h", "sink.test", *dump, f"{self.host}:{self.port}", "1000"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             # Own process group: Ctrl-C goes to us, and we stop the sink in order.
@@ -247,6 +257,11 @@ class LoadStats:
         """Messages per second accepted by the relay (submission only, not end to end)."""
         return self.accepted / (self.t_end - self.t_start) if self.t_end > self.t_start else 0.0
 
+
+#: The envelope sender of the load's messages, and their From: (make_message).
+SENDER = "bench@sender.test"
+#: Mail to this domain goes to returnpath+dkim's second sink, which keeps what it gets.
+CHECK_DOMAIN = "dkim-check.test"
 
 _FILLER_LINE = "The quick brown fox jumps over the lazy dog, again and again: 0123456789."
 
@@ -457,7 +472,7 @@ def run_load(
     auth: Auth | None = None,
     *,
     kind: str = "lean",
-    sender: str = "bench@sender.test",
+    sender: str = SENDER,
     rcpt_domain: str = "example.net",
 ) -> LoadStats:
     """Submit ``n`` messages of ``size`` bytes over ``clients`` concurrent SMTP clients of
@@ -779,6 +794,9 @@ class Relay:
     processes: Processes = field(default_factory=dict)
     #: The PostgreSQL database it uses, by name, if any.
     database: str | None = None
+    #: Run once before the measurements: raises if the relay does not do what it is measured
+    #: for, else says what it found (returnpath+dkim: that it signs).
+    check: Callable[[], str] | None = None
 
 
 @contextlib.contextmanager
@@ -801,12 +819,13 @@ def returnpath_nodes(sink_port: int, setup: Setup, **changes: Any) -> Iterator[t
         per_node = max(1, per_node // 2)
     dbname, url = setup.databases.create() if store.postgresql else (None, None)
     with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
+        routes = {**changes.pop("delivery__routes", {}), "*": f"127.0.0.1:{sink_port}"}
         first = Server(
             Path(folder) / "node1",
             store=url,
             node__name="node1",
             workers=per_node,
-            delivery__routes={"*": f"127.0.0.1:{sink_port}"},
+            delivery__routes=routes,
             **changes,
         )
         servers = [first]
@@ -886,7 +905,85 @@ def returnpath_with_loop_relay(sink_port: int, setup: Setup) -> Iterator[Relay]:
         hooks.stop()
 
 
-RELAYS = {"returnpath": returnpath_relay, "postfix": postfix_relay, "returnpath+loop": returnpath_with_loop_relay}
+@contextlib.contextmanager
+def returnpath_with_dkim_relay(sink_port: int, setup: Setup) -> Iterator[Relay]:
+    """returnpath as above, with the From: domain of the load's messages added as a sending
+    domain (`returnpath domains add`, before the load), so that every message is signed,
+    RSA-2048 and Ed25519, once, when it is accepted.
+
+    Its check, before the measurements: a sample of the same messages, sent to
+    ``CHECK_DOMAIN``, which is routed to a second sink that writes each message to a file,
+    must arrive with both signatures, and dkimpy must verify them against the records that
+    `domains add` printed. A benchmark that signed nothing would report a meaningless 1.0."""
+    domain = SENDER.partition("@")[2]
+    with (
+        tempfile.TemporaryDirectory(prefix="returnpath-bench-dkim-") as dump,
+        Sink(dump=Path(dump)) as capture,
+        returnpath_nodes(
+            sink_port, setup, delivery__routes={CHECK_DOMAIN: f"127.0.0.1:{capture.port}"}
+        ) as (servers, relay),
+    ):
+        added = servers[0].cli("domains", "add", domain, "--json")
+        if added.returncode != 0:
+            raise RuntimeError(f"returnpath domains add {domain} failed:\n{added.stderr}")
+        records = {
+            r["name"].rstrip(".").lower(): "".join(re.findall(r'"([^"]*)"', r["value"]))
+            for r in json.loads(added.stdout)["records"]
+            if "._domainkey." in r["name"]
+        }
+        # The keys are files in the first node's data folder; every node signs, so every node
+        # needs them (the store says which selectors sign, not the keys themselves).
+        keys = servers[0].settings.path("domains")
+        for server in servers[1:]:
+            shutil.copytree(keys, server.settings.path("domains"), dirs_exist_ok=True)
+        relay.name = "returnpath+dkim"
+        relay.description += f", signing mail from {domain} (RSA-2048 and Ed25519)"
+        relay.check = lambda: check_signed(relay, capture, Path(dump), records)
+        yield relay
+
+
+def check_signed(relay: Relay, capture: Sink, dump: Path, records: dict[str, str], count: int = 20) -> str:
+    """Send `count` of the load's messages (2 KB) through `relay` to `capture`; each must carry
+    two DKIM-Signature fields that dkimpy verifies against `records` (name -> TXT value)."""
+    import dkim  # dkimpy: returnpath's own dependency; the bench's verifier of choice here
+
+    def txt(name: bytes, timeout: float = 5) -> bytes | None:
+        value = records.get(name.decode("ascii").rstrip(".").lower())
+        return value.encode("ascii") if value is not None else None
+
+    base = capture.count
+    # A sending domain added is seen by the workers within a second (DOMAINS_FRESH).
+    time.sleep(1.5)
+    stats = run_load("127.0.0.1", relay.ports, count, 2048, 2, relay.auth, sender=SENDER, rcpt_domain=CHECK_DOMAIN)
+    if stats.refused:
+        raise RuntimeError(f"the DKIM check's messages were refused: {stats.errors}")
+    capture.wait_for(base + count, timeout=60)
+    time.sleep(0.2)  # smtp-sink closes the file as it answers; let the last ones reach the disk
+    files = sorted(dump.iterdir())
+    algorithms: Counter[str] = Counter()
+    for path in files:
+        # smtp-sink writes LF line ends; DKIM is over the CRLF form the relay sent.
+        message = path.read_bytes().replace(b"\n", b"\r\n")
+        fields = [value for name, value in dkim.rfc822_parse(message)[0] if name.lower() == b"dkim-signature"]
+        if len(fields) != 2:
+            raise RuntimeError(f"{path.name}: {len(fields)} DKIM-Signature fields, not 2: the relay does not sign")
+        verifier = dkim.DKIM(message)
+        for idx, value in enumerate(fields):
+            algorithms[re.search(rb"a=([\w-]+)", value).group(1).decode()] += 1  # type: ignore[union-attr]
+            if not verifier.verify(idx=idx, dnsfunc=txt):
+                raise RuntimeError(f"{path.name}: signature {idx} does not verify with dkimpy")
+    if len(files) != count:
+        raise RuntimeError(f"the check's sink kept {len(files)} messages of {count}")
+    found = ", ".join(f"{n} {a}" for a, n in sorted(algorithms.items()))
+    return f"signed: {count} sample messages arrived with {found} signatures, all verified by dkimpy"
+
+
+RELAYS = {
+    "returnpath": returnpath_relay,
+    "postfix": postfix_relay,
+    "returnpath+loop": returnpath_with_loop_relay,
+    "returnpath+dkim": returnpath_with_dkim_relay,
+}
 
 
 def bench(
@@ -929,6 +1026,8 @@ def bench(
                     if warmup:
                         # Let the relay start its processes and (Postfix) ramp up its concurrency.
                         measure(relay.ports, sink, warmup, 2048, relay.auth)
+                    if relay.check is not None:
+                        out(f"    {relay.check()}")
                     for shape in shapes:
                         for size in sizes:
                             databases.reset_statements()
@@ -981,6 +1080,14 @@ def _wait_drained(relay: Relay) -> str:
 def _comparisons(labels: Sequence[str]) -> list[tuple[str, str]]:
     """Which ratios to print: of two relays (without stores), their ratio, as before; with
     stores, PostgreSQL against SQLite and two nodes against one, per relay."""
+    signing = [
+        (label, f"returnpath{label.removeprefix('returnpath+dkim')}")
+        for label in labels
+        if label.partition("/")[0] == "returnpath+dkim"
+    ]
+    signing = [(a, b) for a, b in signing if b in labels]
+    if signing:  # --dkim: signed / unsigned, on each store
+        return signing
     if len(labels) == 2 and "/" not in labels[0] + labels[1]:
         return [(labels[0], labels[1])]
     pairs = [
@@ -1053,8 +1160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="PostgreSQL: load pg_stat_statements, print the TOP statements by time after each figure, "
         "and the tables' row counts after each relay (default 0: off)",
     )
+    p.add_argument(
+        "--dkim",
+        action="store_true",
+        help="returnpath without signing and with (returnpath+dkim: the From: domain a sending domain), "
+        "and the ratio signed / unsigned; the same as --only returnpath,returnpath+dkim",
+    )
     args = p.parse_args(argv)
+    if args.dkim and args.only:
+        p.error("--dkim measures returnpath and returnpath+dkim: leave out --only")
     stores = args.store.split(",") if args.store else []
+    if args.dkim:
+        args.only = "returnpath,returnpath+dkim"
     names = args.only.split(",") if args.only else ["returnpath"] if stores else ["returnpath", "postfix"]
     unknown = [name for name in names if name not in RELAYS]
     if unknown:
