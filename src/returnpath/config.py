@@ -667,7 +667,8 @@ def render(settings: Settings) -> str:
         ]
         if prefix and scalars:
             if doc.startswith("["):
-                lines.append("# " + doc.split("]", 1)[1].strip())
+                # A docstring may wrap: one comment line however many lines it takes there.
+                lines.append("# " + " ".join(doc.split("]", 1)[1].split()))
             lines.append(f"[{prefix}]")
         for f in fields(obj):
             if f.metadata.get("internal"):
