@@ -31,6 +31,7 @@ from ..core.ports import Store
 from ..core.retry import Settlement, settle
 from ..dkim.signer import DkimSigner
 from ..errors import ReturnpathError, StoreError
+from ..polling import Outage
 from ..smtp.client import Session
 from ..usecases.domains import signing_keys
 from .routes import Destination, DnsResolver, Routes
@@ -377,25 +378,15 @@ class DeliveryEngine:
         every `poll_interval`, or sooner when the store wakes the poller (core.ports.Wakeups):
         the wake-ups that come meanwhile make one claim."""
         delivery = self.settings.delivery
-        down = False  # the store is unavailable: said once, not at every poll of an outage
+        outage = Outage(log, "claiming due deliveries")
         while True:
             self._due.clear()
             room = self.max_held - len(self._held)
             if room > 0:
                 now = self.clock()
                 jobs: list[DeliveryJob] = []
-                try:
+                with outage:
                     jobs = await self.store.claim(self.owner, now, now + delivery.lease, room)
-                except StoreError as exc:
-                    if not down:
-                        log.warning("claiming due deliveries failed, trying again at every poll: %s", exc)
-                    down = True
-                except Exception:
-                    log.exception("claiming due deliveries failed")
-                else:
-                    if down:
-                        log.info("claiming due deliveries works again")
-                    down = False
                 self.enqueue(jobs)
             try:
                 await asyncio.wait_for(self._due.wait(), delivery.poll_interval)

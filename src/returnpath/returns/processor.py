@@ -29,7 +29,7 @@ from ..core.events import Event, EventKind
 from ..core.model import DeliveryView, Returned, Submission
 from ..core.ports import NewMessage, Store
 from ..core.returns import route
-from ..errors import StoreError
+from ..polling import Outage
 from ..usecases.relay import Relay
 
 log = logging.getLogger("returnpath.returns")
@@ -66,22 +66,12 @@ class ReturnsWorker:
         """A batch every `poll_interval`, at once after a full one, and sooner when the store
         wakes the worker (core.ports.Wakeups; those that come meanwhile make one claim)."""
         interval = self.settings.delivery.poll_interval
-        down = False  # the store is unavailable: said once, not at every poll of an outage
+        outage = Outage(log, "processing returned messages")
         while True:
             self._arrived.clear()
             done = 0
-            try:
+            with outage:
                 done = await self.work_once()
-            except StoreError as exc:
-                if not down:
-                    log.warning("processing returned messages failed, trying again at every poll: %s", exc)
-                down = True
-            except Exception:
-                log.exception("processing returned messages failed")
-            else:
-                if down:
-                    log.info("processing returned messages works again")
-                down = False
             if done < BATCH:
                 try:
                     await asyncio.wait_for(self._arrived.wait(), interval)
