@@ -120,3 +120,25 @@ def verify_all(message: bytes, dns: DnsServer, folder: Path) -> dict[str, dict[s
         "Mail::DKIM": mail_dkim(message, dns),
         "OpenDKIM": opendkim(message, dns, folder),
     }
+
+
+# Which verifiers check which kind of signature (Debian 12's Mail::DKIM does not know Ed25519).
+CHECKS = {"rsa": ("dkimpy", "Mail::DKIM", "OpenDKIM"), "ed25519": ("dkimpy", "OpenDKIM")}
+
+
+def results_by_kind(
+    message: bytes, dns: DnsServer, folder: Path, selectors: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """{"rsa": {verifier: result}, "ed25519": {...}} for the signatures under `selectors`
+    ({"rsa": selector, "ed25519": selector}), by the verifiers that check each kind; "no
+    result" where a verifier found no signature under the selector."""
+    found = verify_all(message, dns, folder)
+    return {
+        kind: {verifier: found[verifier].get(selector, "no result") for verifier in CHECKS[kind]}
+        for kind, selector in selectors.items()
+    }
+
+
+def all_say(verdict: str, results: dict[str, dict[str, str]]) -> bool:
+    """Whether every verifier's result in `results` (of `results_by_kind`) is `verdict`."""
+    return all(r == verdict or r.startswith(verdict + " ") for per_kind in results.values() for r in per_kind.values())

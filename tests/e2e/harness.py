@@ -173,10 +173,15 @@ class Server:
                 start_new_session=True,
             )  # a process group of its own
         # Every worker must be up, not just the first.
-        wait_for(
-            lambda: self.stderr_path.read_bytes().count(b" ready ") >= self._ready_count + self.workers or self._died(),
-            what="all workers to be ready",
-        )
+        try:
+            wait_for(
+                lambda: (
+                    self.stderr_path.read_bytes().count(b" ready ") >= self._ready_count + self.workers or self._died()
+                ),
+                what="all workers to be ready",
+            )
+        except AssertionError as exc:  # say what the server said meanwhile: why it is not ready
+            raise AssertionError(f"{exc}; its stderr:\n{self.stderr()[-4000:]}") from None
         self._ready_count += self.workers
         assert self.process.poll() is None, self.stderr()
         return self

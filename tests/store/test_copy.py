@@ -82,6 +82,9 @@ async def _fill(path: Path, messages: int = 3) -> None:
         )
         await store.create_loop(paused, NOW)
         await store.add_domain(SendingDomain(account.id, "example.com", "bounces.example.com", NOW, "rp1", "rp1e"))
+        # Removed and added again: the old bounce domain kept.
+        await store.remove_domain(account.id, "example.com", NOW)
+        await store.add_domain(SendingDomain(account.id, "example.com", "rp.example.com", NOW, "rp2", "rp2e"))
         for n in range(messages):
             deliveries = tuple(
                 NewDelivery(ids.new_id(NOW), f"r{n}.{i}@example.net", f"b{i}@bounces.test") for i in range(2)

@@ -111,12 +111,51 @@ async def test_a_removed_domain_added_again_is_new(backend: Store) -> None:
     await backend.add_domain(again)
     assert await backend.domain("example.com") == again
     assert await backend.domains(other.id) == [again] and await backend.domains(app.id) == []
-    assert await backend.bounce_domains(NOW + 1000) == ["rp.example.com"]
+    # The old bounce domain is still accepted for what was sent before the removal, as long
+    # as it would have been without the new domain; the new one as long as the domain is there.
+    assert sorted(await backend.bounce_domains(NOW + 10)) == ["bounces.example.com", "rp.example.com"]
+    assert await backend.bounce_domains(NOW + 11) == ["rp.example.com"]
+    assert await backend.purge_removed_domains(NOW + 10) == 0
+    assert await backend.purge_removed_domains(NOW + 11) == 1  # the old bounce domain only
+    assert await backend.bounce_domains(NOW) == ["rp.example.com"]
     assert await backend.purge_removed_domains(NOW + 1000) == 0  # active again: not purged
     # And it is taken again, as any active domain.
     with pytest.raises(InputError, match="belongs to another account"):
         await backend.add_domain(_domain(app.id))
     assert await backend.domain("example.com") == again
+    assert await backend.bounce_domains(NOW) == ["rp.example.com"]
+
+
+async def test_a_domain_removed_and_added_again_twice_keeps_each_old_bounce_domain_for_its_window(
+    backend: Store,
+) -> None:
+    app = await _account(backend, "app")
+    await backend.add_domain(_domain(app.id, bounce_domain="one.example.com"))
+    await backend.remove_domain(app.id, "example.com", NOW + 10)
+    await backend.add_domain(_domain(app.id, bounce_domain="two.example.com", rsa_selector="rp202702"))
+    await backend.remove_domain(app.id, "example.com", NOW + 20)
+    # A refused add (taken) keeps nothing of the row it did not take.
+    await backend.add_domain(same := _domain(app.id, bounce_domain="two.example.com", rsa_selector="rp202703"))
+    with pytest.raises(InputError, match="configured already"):
+        await backend.add_domain(_domain(app.id, bounce_domain="three.example.com", rsa_selector="rp202704"))
+    assert await backend.domain("example.com") == same
+    assert sorted(await backend.bounce_domains(NOW + 10)) == ["one.example.com", "two.example.com"]
+    assert await backend.bounce_domains(NOW + 11) == ["two.example.com"]
+    assert await backend.purge_removed_domains(NOW + 21) == 2  # one.example.com's, two.example.com's kept
+    assert await backend.bounce_domains(NOW) == ["two.example.com"]  # the active domain's
+
+
+async def test_removing_an_account_takes_the_bounce_domains_kept_of_its_domains(backend: Store) -> None:
+    app, other = await _account(backend, "app"), await _account(backend, "other")
+    await backend.add_domain(_domain(app.id))
+    await backend.remove_domain(app.id, "example.com", NOW + 10)
+    await backend.add_domain(_domain(app.id, bounce_domain="rp.example.com"))
+    await backend.add_domain(_domain(other.id, "example.org"))
+    await backend.remove_domain(other.id, "example.org", NOW + 10)
+    await backend.add_domain(_domain(other.id, "example.org", bounce_domain="rp.example.org"))
+    assert await backend.remove_account(app.id) == 0
+    assert await count_rows(backend, ("kept_bounce_domains",)) == {"kept_bounce_domains": 1}
+    assert sorted(await backend.bounce_domains(NOW)) == ["bounces.example.org", "rp.example.org"]
 
 
 async def test_removing_an_account_removes_its_domains(backend: Store) -> None:

@@ -7,7 +7,8 @@ exit 1 when any line is a fail.
 - lookups.py: the DNS as the world sees it (dnspython, `[dns] nameservers`); an answer that
   did not come (SERVFAIL, a timeout) is `Unanswered`, and its check a warn "cannot check";
 - spf.py: an SPF evaluator (RFC 7208) that says which mechanism matched;
-- dmarc.py: the DMARC record (RFC 7489) and which alignment passes;
+- dmarc.py: the DMARC record and organisational domain by DMARCbis's DNS Tree Walk (no Public
+  Suffix List), and which alignment passes;
 - sending.py: the checks of one sending domain (DKIM records, bounce MX, SPF, DMARC);
 - host.py: the checks of this host (its name, the sending addresses' reverse DNS, the TLS
   certificate, the data folder's permissions, free disk, the clock).

@@ -20,7 +20,7 @@ from ..core.senders import SendingDomain
 from ..dkim import keys, records
 from ..errors import StoreError
 from . import Check, fail, ok, warn
-from .dmarc import alignment, find_record
+from .dmarc import alignment, tree_walk
 from .lookups import Lookups, Unanswered
 from .spf import evaluate
 
@@ -112,21 +112,30 @@ def spf_checks(
 
 
 def dmarc_checks(lookups: Lookups, domain: SendingDomain, spf_passes: bool) -> list[Check]:
+    """The DMARC line: the policy record found by the DNS Tree Walk (dmarc.py), the policy that
+    applies to the domain's mail, its organisational domain, and which alignment passes."""
     what = f"DMARC {domain.domain}"
     suggestion = f'publish `_dmarc.{domain.domain} TXT "v=DMARC1; p=none; rua=mailto:postmaster@{domain.domain}"`'
     try:
-        record, problems = find_record(lookups, domain.domain)
+        walk = tree_walk(lookups, domain.domain)
+        bounce_walk = tree_walk(lookups, domain.bounce_domain)
     except Unanswered as exc:
         return [cannot_check(what, exc)]
+    record = walk.policy_record
     if record is None:
-        why = "; ".join(problems) or f"no DMARC record at _dmarc.{domain.domain} nor at a parent domain"
+        why = "; ".join(walk.problems) or f"no DMARC record at _dmarc.{domain.domain} nor at a parent domain"
         return [fail(what, why + " (Gmail and Yahoo require one of bulk senders)", suggestion)]
-    dkim, spf = alignment(record, domain.domain, domain.bounce_domain, spf_passes)
     where = f"_dmarc.{record.found_at}"
     policy = record.policy or "(none given)"
     if record.policy not in ("none", "quarantine", "reject"):
         return [fail(what, f"{where} has p={policy}, not none, quarantine or reject: receivers ignore it", suggestion)]
-    detail = f"{where} p={policy}; {dkim}; {spf}"
+    tags = f"p={policy}" + (f" sp={record.subdomain_policy}" if record.subdomain_policy else "")
+    if record.found_at == domain.domain:
+        applies = f"p={walk.policy} applies to mail from {domain.domain}"
+    else:  # a parent's record: the domain is one of its subdomains
+        applies = f"{'sp' if record.subdomain_policy else 'p'}={walk.policy} applies to mail from {domain.domain}, a subdomain"
+    dkim, spf = alignment(walk, bounce_walk, spf_passes)
+    detail = f"{where} {tags}; {applies}; organisational domain {walk.organisational_domain}; {dkim}; {spf}"
     return [ok(what, detail)]
 
 

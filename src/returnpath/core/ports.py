@@ -429,7 +429,10 @@ class Store(LoopStore, Protocol):
     # sending domains (core/domains.py): the selectors; the keys are files in the data folder
     async def add_domain(self, domain: SendingDomain) -> None:
         """Store a new sending domain. Refuses (InputError) a domain that is configured already,
-        for this account or another: a domain belongs to one account."""
+        for this account or another: a domain belongs to one account. A removed domain (see
+        `remove_domain`) may be added again, by any account: its bounce domain stays accepted
+        by `bounce_domains` as if the row were still there, removed, even when the new domain
+        has another one."""
         ...
 
     async def domain(self, name: str) -> SendingDomain | None:
@@ -462,5 +465,6 @@ class Store(LoopStore, Protocol):
         ...
 
     async def purge_removed_domains(self, before: float) -> int:
-        """Delete the domains removed before `before`; how many went."""
+        """Delete the domains removed before `before`, and the bounce domains kept of those
+        removed before it and added again; how many rows went."""
         ...

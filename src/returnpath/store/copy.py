@@ -71,6 +71,7 @@ TABLES = (
     "stored_bytes",
     "nodes",
     "domains",
+    "kept_bounce_domains",
 )
 # Rows a store writes by itself, without any mail in it: replaced by the source's. Rows in any
 # other table make the target "not empty".

@@ -9,7 +9,14 @@ published is never used again (keys.next_selectors counts the files), and mail q
 the removal was signed when it was accepted, so it goes on being delivered as it is. Its row
 stays too, marked removed, so that the inbound server accepts the DSNs of that mail at its
 bounce domain for `senders.bounce_kept` (the retry lifetime plus a week) before the
-supervisor's purge deletes it; adding the domain again makes it new, with new keys.
+supervisor's purge deletes it.
+
+Adding a removed domain again, within that time or after, by its account or another, makes it
+new: new keys under selectors none of its key files had, and the bounce domain given (or the
+default), which may differ from the old one. The old bounce domain is not given up: the store
+keeps it, with the time of the removal (`kept_bounce_domains`), and the inbound server accepts
+DSNs there for the mail sent before the removal until `bounce_kept` after it, as if the domain
+had not been added again.
 
 The records to publish for a domain:
 

@@ -233,6 +233,7 @@ class PostgresStore:
                 "delete_account_messages",
                 "delete_account_loops",
                 "delete_account_domains",
+                "delete_account_kept_bounce_domains",
                 "delete_account",
             ):
                 await tx.execute(Q[query], (account_id,))
@@ -713,6 +714,8 @@ class PostgresStore:
 
     async def add_domain(self, domain: SendingDomain) -> None:
         async def op(tx: Tx) -> None:
+            # (Refused below as taken: the transaction rolls back, keep_bounce_domain with it.)
+            await tx.execute(Q["keep_bounce_domain"], (domain.domain,))
             if await (await tx.execute(Q["insert_domain"], from_row.domain_params(domain))).fetchone() is None:
                 row = await (await tx.execute(Q["domain"], (domain.domain,))).fetchone()
                 if row is None:  # removed again meanwhile: as if it had been added and removed
@@ -736,10 +739,14 @@ class PostgresStore:
         return await self._change(Q["remove_domain"], (now, account_id, name)) > 0
 
     async def bounce_domains(self, removed_since: float) -> list[str]:
-        return [row[0] for row in await self._all(Q["bounce_domains"], (removed_since,))]
+        return [row[0] for row in await self._all(Q["bounce_domains"], (removed_since,) * 2)]
 
     async def purge_removed_domains(self, before: float) -> int:
-        return await self._change(Q["purge_removed_domains"], (before,))
+        async def op(tx: Tx) -> int:
+            kept = (await tx.execute(Q["purge_kept_bounce_domains"], (before,))).rowcount
+            return kept + (await tx.execute(Q["purge_removed_domains"], (before,))).rowcount
+
+        return await self.db.write(op)
 
     # ---- helpers -----------------------------------------------------------------------------
 

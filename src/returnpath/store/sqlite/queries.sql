@@ -452,9 +452,15 @@ DELETE FROM events WHERE id IN (
 
 -- ---- sending domains (issue 11) ------------------------------------------------------------
 
+-- name: keep_bounce_domain
+-- Before a removed domain's row becomes the new domain (insert_domain), its bounce domain is
+-- kept, with the time of the removal, for the DSNs of mail sent before it.
+INSERT INTO kept_bounce_domains (bounce_domain, domain, account_id, removed_at)
+SELECT bounce_domain, domain, account_id, removed_at FROM domains WHERE domain = ? AND removed_at IS NOT NULL
+
 -- name: insert_domain
--- A removed domain's row (kept for its bounce domain) becomes the new domain: active again,
--- with the new keys; an active one is left as it is (the caller says it is taken).
+-- A removed domain's row (its bounce domain kept by keep_bounce_domain) becomes the new domain:
+-- active again, with the new keys; an active one is left as it is (the caller says it is taken).
 INSERT INTO domains (domain, account_id, bounce_domain, created_at, rsa_selector, ed25519_selector,
                      pending_rsa_selector, pending_ed25519_selector, state, retired)
 VALUES (:domain, :account_id, :bounce_domain, :created_at, :rsa_selector, :ed25519_selector,
@@ -499,14 +505,22 @@ WHERE domain = :domain AND account_id = :account_id AND removed_at IS NULL
 -- name: delete_account_domains
 DELETE FROM domains WHERE account_id = ?
 
+-- name: delete_account_kept_bounce_domains
+DELETE FROM kept_bounce_domains WHERE account_id = ?
+
 -- name: remove_domain
 -- The row stays, for its bounce domain (usecases/domains.py: BOUNCE_KEEP).
 UPDATE domains SET removed_at = ? WHERE account_id = ? AND domain = ? AND removed_at IS NULL
 
 -- name: bounce_domains
 -- The bounce domains the inbound server accepts: those of the active domains, and of those
--- removed at or after the given time.
-SELECT DISTINCT bounce_domain FROM domains WHERE removed_at IS NULL OR removed_at >= ?
+-- removed at or after the given time (the second: kept when the domain was added again).
+SELECT bounce_domain FROM domains WHERE removed_at IS NULL OR removed_at >= ?
+UNION
+SELECT bounce_domain FROM kept_bounce_domains WHERE removed_at >= ?
 
 -- name: purge_removed_domains
 DELETE FROM domains WHERE removed_at < ?
+
+-- name: purge_kept_bounce_domains
+DELETE FROM kept_bounce_domains WHERE removed_at < ?

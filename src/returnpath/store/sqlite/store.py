@@ -178,6 +178,7 @@ class SqliteStore:
                 "delete_account_messages",
                 "delete_account_loops",
                 "delete_account_domains",
+                "delete_account_kept_bounce_domains",
                 "delete_account",
             ):
                 conn.execute(Q[query], (account_id,))
@@ -629,6 +630,7 @@ class SqliteStore:
             row = conn.execute(Q["domain"], (domain.domain,)).fetchone()
             if row is not None:
                 raise senders.taken(from_row.sending_domain(row), domain.account_id)
+            conn.execute(Q["keep_bounce_domain"], (domain.domain,))
             conn.execute(Q["insert_domain"], from_row.domain_params(domain))
 
         await self.db.write(op)
@@ -652,11 +654,15 @@ class SqliteStore:
         return await self.db.write(lambda c: c.execute(Q["remove_domain"], (now, account_id, name)).rowcount > 0)
 
     async def bounce_domains(self, removed_since: float) -> list[str]:
-        rows = await self.db.read(lambda c: c.execute(Q["bounce_domains"], (removed_since,)).fetchall())
+        rows = await self.db.read(lambda c: c.execute(Q["bounce_domains"], (removed_since,) * 2).fetchall())
         return [row[0] for row in rows]
 
     async def purge_removed_domains(self, before: float) -> int:
-        return await self.db.write(lambda c: c.execute(Q["purge_removed_domains"], (before,)).rowcount)
+        def op(conn: sqlite3.Connection) -> int:
+            kept = conn.execute(Q["purge_kept_bounce_domains"], (before,)).rowcount
+            return int(conn.execute(Q["purge_removed_domains"], (before,)).rowcount + kept)
+
+        return await self.db.write(op)
 
 
 def _insert_message(
