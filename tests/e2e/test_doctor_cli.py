@@ -102,3 +102,16 @@ def test_a_broken_record_fails_both_commands(server: Server, dns_server: DnsServ
 def test_an_unknown_domain_is_refused(server: Server) -> None:
     result = server.cli("domains", "check", "example.org")
     assert result.returncode == 1 and "no sending domain 'example.org'" in result.stderr
+
+
+def test_a_bounce_domain_shared_with_the_instance_is_checked_once(server: Server, dns_server: DnsServer) -> None:
+    """A sending domain whose bounce domain is `[bounce] domain` itself gets one MX line, not
+    the same line twice (once as the domain's, once as the instance's default)."""
+    result = server.cli("domains", "add", "example.org", "--bounce-domain", BOUNCE_DOMAIN)
+    assert result.returncode == 0, result.stderr
+    publish(dns_server, result.stdout)
+    dns_server.zone[BOUNCE_DOMAIN] = [mx(10, HOST)]  # publish() appended the same MX again
+    result = server.cli("doctor", "--json")
+    whats = [c["what"] for c in lines(result)]
+    assert whats.count(f"MX {BOUNCE_DOMAIN}") == 1, whats
+    assert whats.count("MX bounces.example.com") == 1, whats

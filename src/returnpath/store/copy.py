@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # psycopg is imported when a PostgreSQL URL is given
 Row = tuple[Any, ...]
 Progress = Callable[[str, int], None]
 
-# Every table of the schema (SQLite version 7, PostgreSQL version 4), parents before children, so that
+# Every table of the schema (at the newest migration of each backend), parents before children, so that
 # foreign keys hold at every insert. A table both sides have that is not listed (added by a
 # later migration) is copied after these; tests/store/test_copy.py notices one.
 TABLES = (

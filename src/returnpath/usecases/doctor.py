@@ -81,7 +81,9 @@ async def doctor_report(settings: Settings, now: float, probed: Sequence[str] | 
     store_line, domains = await _store_check(settings)
     host = settings.hostname.lower().rstrip(".")
     found = [store_line, addresses_line, *checks_of(settings, lookups, domains, addresses)]
-    found.append(mx_check(lookups, settings.bounce_domain.lower().rstrip("."), host))
+    default = settings.bounce_domain.lower().rstrip(".")
+    if default not in {domain.bounce_domain for domain in domains}:  # else checked above already
+        found.append(mx_check(lookups, default, host))
     found.append(hostname_check(lookups, host, addresses))
     found += fcrdns_checks(lookups, addresses, host)
     found.append(tls_check(settings, datetime.datetime.fromtimestamp(now, datetime.UTC)))

@@ -556,7 +556,7 @@ DELETE FROM domains WHERE account_id = %s
 DELETE FROM kept_bounce_domains WHERE account_id = %s
 
 -- name: remove_domain
--- The row stays, for its bounce domain (usecases/domains.py: BOUNCE_KEEP).
+-- The row stays, for its bounce domain (core/senders.py: bounce_kept).
 UPDATE domains SET removed_at = %s WHERE account_id = %s AND domain = %s AND removed_at IS NULL
 
 -- name: bounce_domains

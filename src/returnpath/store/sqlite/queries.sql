@@ -509,7 +509,7 @@ DELETE FROM domains WHERE account_id = ?
 DELETE FROM kept_bounce_domains WHERE account_id = ?
 
 -- name: remove_domain
--- The row stays, for its bounce domain (usecases/domains.py: BOUNCE_KEEP).
+-- The row stays, for its bounce domain (core/senders.py: bounce_kept).
 UPDATE domains SET removed_at = ? WHERE account_id = ? AND domain = ? AND removed_at IS NULL
 
 -- name: bounce_domains
