@@ -510,3 +510,12 @@ SELECT DISTINCT bounce_domain FROM domains WHERE removed_at IS NULL OR removed_a
 
 -- name: purge_removed_domains
 DELETE FROM domains WHERE removed_at < ?
+
+-- name: insert_dkim_key
+-- A selector the domain has used keeps its key: the caller tells a new key from a kept one by
+-- the row count.
+INSERT INTO dkim_keys (domain, selector, algorithm, sealed, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (domain, selector) DO NOTHING
+
+-- name: dkim_keys
+SELECT domain, selector, algorithm, sealed, created_at FROM dkim_keys WHERE domain = ? ORDER BY selector
