@@ -133,10 +133,10 @@ async def import_key_files(store: Store, settings: Settings) -> int:
 async def _import_files(
     store: Store, settings: Settings, domain: str, selectors: list[str], *, only_new: bool = False
 ) -> list[SealedKey]:
-    """The keys of `selectors` as the store holds them after importing their files (a file is
-    not read again for a selector the store has: another node imported it meanwhile); with
-    `only_new`, only those this call imported. StoreError naming the file that cannot be read,
-    or the key that is in neither place."""
+    """The keys of `selectors` as the store holds them after importing their files (where
+    another node imported one meanwhile, the store's copy); with `only_new`, only those this
+    call imported. StoreError naming the file that cannot be read, or the key that is in
+    neither place."""
     folder = keys_folder(settings, domain)
     cipher = sealing.sealing_key(settings.secret_bytes)
     found = []
@@ -181,9 +181,9 @@ async def key_reader(store: Store, settings: Settings, domain: SendingDomain) ->
 async def add_domain(
     store: Store, settings: Settings, account: Account, name: str, now: float, bounce_domain: str | None = None
 ) -> SendingDomain:
-    """Configure `name` for the account: new keys under the month's next free selectors, written
-    to the data folder, then the row. InputError for a name that is no domain, or a domain
-    configured already (for this account or another)."""
+    """Configure `name` for the account: new keys under the month's next free selectors, stored
+    sealed with the row, in one transaction. InputError for a name that is no domain, or a
+    domain configured already (for this account or another)."""
     domain = parse_domain(name)
     bounce = parse_domain(bounce_domain, "bounce domain") if bounce_domain else None
     existing = await store.domain(domain)
@@ -218,7 +218,7 @@ async def find_domain(store: Store, account: Account, name: str) -> SendingDomai
 
 
 async def remove_domain(store: Store, account: Account, name: str, now: float) -> SendingDomain:
-    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay,
+    """Stop signing for the domain and using its bounce domain for new mail. Its keys stay,
     and its bounce domain is still accepted for a while (see the module's docstring)."""
     domain = await find_domain(store, account, name)
     if not await store.remove_domain(account.id, domain.domain, now):
