@@ -321,6 +321,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     from . import config
     from .store import open_store
+    from .usecases import domains
 
     settings = config.load(args.config)
     before, after = asyncio.run(open_store(settings).migrate())
@@ -329,6 +330,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"returnpath: {where} is at schema version {after}, the newest this returnpath knows")
     else:
         print(f"returnpath: {where} migrated from schema version {before} to {after}")
+    # Key files of earlier versions go into the store, for every node (usecases/domains.py).
+    imported = asyncio.run(_with_store(settings, lambda store: domains.import_key_files(store, settings)))
+    if imported:
+        print(f"returnpath: {imported} DKIM key file(s) of {settings.path('domains')} stored (the files stay)")
     return 0
 
 
@@ -823,7 +828,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
                     domain = await domains.find_domain(store, account, args.domain)
                     if domain.pending_selectors:
                         domain, checked = await _check_rotation(store, settings, domain)
-                found = domains.dns_records(settings, domain)
+                found = await domains.dns_records(store, settings, domain)
                 if args.json:
                     shown = domains.domain_json(domain) | {"records": [r.as_dict() for r in found]}
                     return [json.dumps(shown | ({"pending_records": checked} if checked else {}))]
@@ -842,7 +847,8 @@ def cmd_domains(args: argparse.Namespace) -> int:
                     json.dumps(
                         {
                             "removed": domain.domain,
-                            "keys_kept_in": str(domains.keys_folder(settings, domain.domain)),
+                            # In the store now, sealed (usecases/domains.py): never used again.
+                            "keys_kept_in": config.display_url(settings.storage.url),
                             # DSNs of mail sent before the removal still come back there.
                             "bounce_domain_accepted_until": now + kept,
                         }

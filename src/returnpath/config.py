@@ -342,7 +342,11 @@ class Settings:
 
     data_dir: str = setting(".", "the data folder; relative to this file")
     bounce_domain: str = setting("bounces.example.com", "the domain of the tracking envelope addresses")
-    secret: str = setting("", "key of the envelope tokens' signatures (keep it; changing it orphans bounces)")
+    secret: str = setting(
+        "",
+        "key of the envelope tokens' signatures and of the stored DKIM keys' encryption (keep it; changing it "
+        "orphans bounces and leaves the DKIM keys unopenable)",
+    )
     hostname: str = setting("localhost", "this server's name, in greetings and EHLO")
     workers: int = setting(0, "processes sharing the work; 0: one per CPU core")
     worker_restart_delay: Duration = setting(

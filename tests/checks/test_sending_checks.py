@@ -13,7 +13,7 @@ from returnpath.checks import Check, Status
 from returnpath.checks.lookups import Lookups
 from returnpath.checks.sending import domain_checks
 from returnpath.core.senders import SendingDomain
-from returnpath.dkim.keys import DomainKey, KeyAlgorithm, generate_key
+from returnpath.dkim.keys import DomainKey, KeyAlgorithm, generate_key, key_path, read_key
 from returnpath.dkim.records import record_name, record_value, txt_strings
 from tests.checks.conftest import ADDRESS, BOUNCE, DOMAIN, HOST
 from tests.dns_server import SERVFAIL, TIMEOUT, DnsServer, a, mx, txt
@@ -22,7 +22,10 @@ Break = Callable[[DnsServer, tuple[DomainKey, DomainKey]], None]
 
 
 def run(lookups: Lookups, keys_folder: Path, sending: SendingDomain) -> list[Check]:
-    return domain_checks(lookups, lambda name: keys_folder / name, sending, [ADDRESS], HOST)
+    # The checks take the keys from a function (the store's, in `domains check`): here, files.
+    return domain_checks(
+        lookups, lambda selector: read_key(key_path(keys_folder / sending.domain, selector)), sending, [ADDRESS], HOST
+    )
 
 
 def rsa_name(pair: tuple[DomainKey, DomainKey]) -> str:

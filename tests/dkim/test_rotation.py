@@ -65,14 +65,14 @@ async def test_signatures_switch_selector_only_after_the_new_records_are_seen(
     clock = Clock(NOW)
     relay = Relay(store, settings, clock=clock)
     domain = await domains.add_domain(store, settings, account.account, "example.com", NOW)
-    publish(dns_server, domain, domains.signing_keys(settings, domain))
+    publish(dns_server, domain, await domains.signing_keys(store, settings, domain))
     assert await signed_by(relay, clock, account, dns_server) == {"rp202612": "pass", "rp202612e": "pass"}
 
     rotating = await domains.rotate_domain(store, settings, account.account, "example.com", NOW + 86400)
     assert rotating.pending_selectors == ("rp202612b", "rp202612be")
     assert rotating.state is DomainState.ROTATING
     # The records to publish list the next keys after the signing ones.
-    names = [r.name for r in domains.dns_records(settings, rotating) if r.type == "TXT"][:4]
+    names = [r.name for r in await domains.dns_records(store, settings, rotating) if r.type == "TXT"][:4]
     assert names == [record_name(s, "example.com") for s in (*rotating.selectors, *rotating.pending_selectors)]
     with pytest.raises(InputError, match="pending already"):
         await domains.rotate_domain(store, settings, account.account, "example.com", NOW + 86400)
@@ -83,7 +83,7 @@ async def test_signatures_switch_selector_only_after_the_new_records_are_seen(
     assert await signed_by(relay, clock, account, dns_server) == {"rp202612": "pass", "rp202612e": "pass"}
 
     # One of the two published: still no switch.
-    publish(dns_server, rotating, domains.pending_keys(settings, rotating)[:1])
+    publish(dns_server, rotating, (await domains.pending_keys(store, settings, rotating))[:1])
     assert await domains.check_rotations(store, settings, resolver, NOW + 86400) == 0
     assert await signed_by(relay, clock, account, dns_server) == {"rp202612": "pass", "rp202612e": "pass"}
 
@@ -94,7 +94,7 @@ async def test_signatures_switch_selector_only_after_the_new_records_are_seen(
     assert await domains.check_rotations(store, settings, resolver, NOW + 86400) == 0
 
     # Both published: the check switches, and the new keys sign from then on.
-    publish(dns_server, rotating, domains.pending_keys(settings, rotating))
+    publish(dns_server, rotating, await domains.pending_keys(store, settings, rotating))
     switch_at = NOW + 2 * 86400
     assert await domains.check_rotations(store, settings, resolver, switch_at) == 1
     assert await signed_by(relay, clock, account, dns_server) == {"rp202612b": "pass", "rp202612be": "pass"}
@@ -130,7 +130,7 @@ async def test_a_record_with_another_key_does_not_switch(
     domain = await domains.add_domain(store, settings, account.account, "example.com", NOW)
     rotating = await domains.rotate_domain(store, settings, account.account, "example.com", NOW)
     # The old keys' records published under the new names: a copy-paste mistake.
-    for key, new in zip(domains.signing_keys(settings, domain), rotating.pending_selectors, strict=True):
+    for key, new in zip(await domains.signing_keys(store, settings, domain), rotating.pending_selectors, strict=True):
         dns_server.zone[record_name(new, "example.com")] = [txt(*txt_strings(record_value(key)))]
     check = await domains.check_rotation(store, settings, rotating, resolver, NOW)
     assert not check.switched

@@ -2,14 +2,16 @@
 subdomain of it) leaves signed, verified by dkimpy against the records `domains add` printed
 (served by a loopback DNS server), with the domain's own bounce domain in MAIL FROM; a DSN
 sent back to that bounce domain fails the right delivery. A message whose domain's key cannot
-be read is accepted and deferred (4.7.5, naming the key file), never sent unsigned, and leaves
+be opened is accepted and deferred (4.7.5, naming the key), never sent unsigned, and leaves
 signed once the key is repaired. A rotation switches once its records are published."""
 
 from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -204,9 +206,11 @@ def test_a_message_whose_key_cannot_be_read_is_deferred_and_leaves_signed_once_r
     sink: Sink,
     dns_server: DnsServer,  # noqa: F811
 ) -> None:
-    keys = sorted((server.data / "domains" / "example.com").glob("*.pem"))
-    good = {key: key.read_bytes() for key in keys}
-    keys[0].write_bytes(b"not a key")  # (root reads any mode: a damaged file, not chmod 000)
+    # The RSA key's row damaged in the store (as a key sealed under another secret would be).
+    with closing(sqlite3.connect(server.data / "returnpath.db")) as conn, conn:
+        good = dict(conn.execute("SELECT selector, sealed FROM dkim_keys WHERE domain = 'example.com'").fetchall())
+        rsa = min(good)
+        conn.execute("UPDATE dkim_keys SET sealed = ? WHERE selector = ?", (good[rsa][:-1] + b"?", rsa))
     delivery_id = server.submit_smtp("news@mail.example.com", ["d@example.net"], MESSAGE)["d@example.net"]
     with server.api() as api:
         answer = api.post("/v1/send", json={"recipient": "e@example.net", "mime": MESSAGE.decode()})
@@ -216,16 +220,16 @@ def test_a_message_whose_key_cannot_be_read_is_deferred_and_leaves_signed_once_r
         view = wait_for(lambda some=some: (v := server.delivery(some))["attempt_count"] >= 2 and v, what="deferrals")
         deferred = [e for e in view["events"] if e["event"] == "deferred"]
         assert deferred and deferred[0]["status"] == "4.7.5", view
-        assert deferred[0]["description"].startswith(f"cannot sign: the DKIM key {keys[0]} is not a usable PEM")
+        assert deferred[0]["description"].startswith(f"cannot sign: the DKIM key {rsa} of example.com cannot be opened")
     assert not [t for t in sink.transactions if t.rcpt_to in (["d@example.net"], ["e@example.net"])]
     assert "cannot sign for example.com" in server.stderr()
 
-    for key, data in good.items():
-        key.write_bytes(data)
+    with closing(sqlite3.connect(server.data / "returnpath.db")) as conn, conn:
+        conn.execute("UPDATE dkim_keys SET sealed = ? WHERE selector = ?", (good[rsa], rsa))
     _, data = arrived(sink, "d@example.net")
-    assert dkimpy(data, dns_server) == {key.stem: "pass" for key in keys}
+    assert dkimpy(data, dns_server) == dict.fromkeys(good, "pass")
     _, other = arrived(sink, "e@example.net")
-    assert dkimpy(other, dns_server) == {key.stem: "pass" for key in keys}
+    assert dkimpy(other, dns_server) == dict.fromkeys(good, "pass")
     assert server.delivery(delivery_id)["state"] == "delivered"
 
 

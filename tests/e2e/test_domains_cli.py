@@ -1,18 +1,24 @@
-"""`returnpath domains`: add a sending domain (keys made, 0600, in the data folder), the DNS
-records it prints to publish, list, show, remove; one account per domain."""
+"""`returnpath domains`: add a sending domain (keys made, sealed, in the store), the DNS
+records it prints to publish, list, show, remove; one account per domain. Key files left by an
+earlier version are stored by `returnpath migrate`."""
 
 from __future__ import annotations
 
 import json
 import re
-import stat
+import sqlite3
 import subprocess
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
-from returnpath.dkim import keys, records
+from returnpath import config
+from returnpath.core.ports import SealedKey
+from returnpath.dkim import keys, records, sealing
+from returnpath.dkim.keys import DomainKey
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import BOUNCE_DOMAIN, Server
+from tests.e2e.harness import BOUNCE_DOMAIN, Server, wait_for
 
 
 @pytest.fixture
@@ -41,6 +47,14 @@ def zone(lines: list[str]) -> list[tuple[str, str, str]]:
     return found
 
 
+def stored_keys(server: Server, domain: str = "example.com") -> dict[str, DomainKey]:
+    """The domain's keys in the server's store, opened with its secret, by selector."""
+    cipher = sealing.sealing_key(server.settings.secret_bytes)
+    with closing(sqlite3.connect(server.data / "returnpath.db")) as conn:
+        rows = conn.execute("SELECT selector, sealed FROM dkim_keys WHERE domain = ?", (domain,)).fetchall()
+    return {selector: sealing.unseal(cipher, SealedKey(domain, selector, "", blob, 0.0)) for selector, blob in rows}
+
+
 def joined(value: str) -> str:
     """A zone file's TXT data (quoted strings) as DNS hands it to a verifier: joined."""
     return "".join(re.findall(r'"([^"]*)"', value))
@@ -64,13 +78,13 @@ def test_add_prints_the_records_to_publish_and_keeps_the_keys_private(server: Se
         "; SPF names this host by name: set [delivery] public_addresses to list the sending addresses "
         "(ip4:/ip6:) instead"
     )
-    # The keys are files of the data folder that only their owner reads, and the printed
-    # records carry exactly their public halves (an RSA record is cut into 255-octet strings).
-    folder = server.data / "domains" / "example.com"
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    rsa_key, ed_key = (keys.read_key(folder / f"{name.split('.')[0]}.pem") for name in (rsa_name, ed_name))
-    for path in folder.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # The keys are in the store, sealed (no private key in the clear in the file, nor a key
+    # file in the data folder), and the printed records carry exactly their public halves (an
+    # RSA record is cut into 255-octet strings).
+    assert not (server.data / "domains").exists()
+    assert b"PRIVATE KEY" not in (server.data / "returnpath.db").read_bytes()
+    kept = stored_keys(server)
+    rsa_key, ed_key = (kept[name.split(".")[0]] for name in (rsa_name, ed_name))
     assert all(len(part) <= 255 for part in re.findall(r'"([^"]*)"', rsa_value)) and rsa_value.count('"') >= 4
     assert records.record_problem(rsa_key, [joined(rsa_value)]) is None
     assert records.record_problem(ed_key, [joined(ed_value)]) is None
@@ -116,7 +130,8 @@ def test_list_show_and_remove(server: Server) -> None:
     )
     # The keys stay (a selector once published is never used again): adding the domain back
     # makes the month's next pair.
-    assert len(list((server.data / "domains" / "example.com").glob("*.pem"))) == 2
+    assert removed["keys_kept_in"] == config.display_url(server.settings.storage.url)
+    assert len(stored_keys(server)) == 2
     again = json.loads(ok(server.cli("domains", "add", "example.com", "--json"))[0])
     assert again["selectors"]["rsa"] == listed[0]["selectors"]["rsa"] + "b"
     assert again["selectors"]["ed25519"] == listed[0]["selectors"]["rsa"] + "be"
@@ -137,8 +152,8 @@ def test_a_domain_belongs_to_one_account(server: Server) -> None:
         "returnpath: no domain 'example.com' in this account"
     )
     assert [line.split()[0] for line in ok(server.cli("domains", "list", "--account", "billing"))] == ["example.com"]
-    # A refused add wrote no key.
-    assert len(list((server.data / "domains" / "example.com").glob("*.pem"))) == 2
+    # A refused add stored no key.
+    assert len(stored_keys(server)) == 2
 
 
 @pytest.mark.parametrize(
@@ -160,3 +175,31 @@ def test_a_domain_belongs_to_one_account(server: Server) -> None:
 def test_bad_input_is_refused_with_a_reason(server: Server, args: tuple[str, ...], message: str) -> None:
     assert refused(server.cli("domains", *args)).startswith(message)
     assert not (server.data / "domains").exists() or not any((server.data / "domains").iterdir())
+
+
+def as_an_earlier_version_left_it(server: Server) -> Path:
+    """The domain's keys as files of the data folder, none in the store; the folder."""
+    folder = server.data / "domains" / "example.com"
+    for key in stored_keys(server).values():
+        keys.write_key(folder, key)
+    with closing(sqlite3.connect(server.data / "returnpath.db")) as conn, conn:
+        conn.execute("DELETE FROM dkim_keys")
+    return folder
+
+
+def test_migrate_stores_the_key_files_of_an_earlier_version(server: Server) -> None:
+    shown = ok(server.cli("domains", "add", "example.com"))
+    folder = as_an_earlier_version_left_it(server)
+    migrated = ok(server.cli("migrate"))
+    assert migrated[-1] == f"returnpath: 2 DKIM key file(s) of {server.data / 'domains'} stored (the files stay)"
+    assert sorted(stored_keys(server)) == sorted(p.stem for p in folder.iterdir())
+    assert ok(server.cli("domains", "show", "example.com")) == shown  # the same keys, so the same records
+    assert "DKIM key file" not in "\n".join(ok(server.cli("migrate")))  # nothing new the second time
+
+
+def test_serve_stores_the_key_files_of_an_earlier_version_at_start(server: Server) -> None:
+    ok(server.cli("domains", "add", "example.com"))
+    folder = as_an_earlier_version_left_it(server)
+    server.start()
+    wait_for(lambda: len(stored_keys(server)) == 2, what="serve to store the key files")
+    assert sorted(stored_keys(server)) == sorted(p.stem for p in folder.iterdir())

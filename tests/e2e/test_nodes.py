@@ -4,11 +4,14 @@ SQLite store (one node) and on PostgreSQL (nodes sharing one database)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import returnpath
 from tests.delivery.sinks import Sink
+from tests.dkim.verifiers import dkimpy
+from tests.dns_server import DnsServer, dns_server, txt  # noqa: F401 - a fixture
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Server, wait_for
 
@@ -106,3 +109,27 @@ def test_a_node_gone_for_good_has_its_events_written_by_a_live_node_and_is_forgo
         assert forgotten.returncode == 0, forgotten.stderr
         assert [node["name"] for node in _nodes(one.cli("nodes", "--json"))] == ["node-1"]
         assert "node node-2 has been silent for more than 2 s: this node writes its events" in one.stderr()
+
+
+def test_a_domain_added_on_one_node_is_signed_for_by_the_other(
+    tmp_path: Path,
+    pg_url: str,
+    sink: Sink,
+    dns_server: DnsServer,  # noqa: F811
+) -> None:
+    changes: dict[str, Any] = {"workers": 1, "delivery__routes": {"*": sink.route}}
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:  # noqa: SIM117
+        with Server(tmp_path / "node2", like=one, node__name="node-2", **changes) as two:
+            added = one.cli("domains", "add", "example.com", "--json")
+            assert added.returncode == 0, added.stderr
+            for record in json.loads(added.stdout)["records"][:2]:  # the DKIM key records, as printed
+                dns_server.zone[record["name"]] = [txt(*re.findall(r'"([^"]*)"', record["value"]))]
+            # No key file was written, none copied: node 2 signs with the keys in the store.
+            assert not list(tmp_path.rglob("domains/*/*.pem"))
+            two.submit_smtp("shop@example.com", ["signed@example.net"], MESSAGE)
+            received = wait_for(
+                lambda: next((t for t in sink.transactions if t.rcpt_to == ["signed@example.net"]), None),
+                what="the signed message at the sink",
+            )
+            selectors = json.loads(added.stdout)["selectors"]
+            assert dkimpy(received.data, dns_server) == dict.fromkeys(selectors.values(), "pass")

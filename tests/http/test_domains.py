@@ -10,7 +10,7 @@ from returnpath.config import Settings
 from returnpath.dkim import records
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount
-from returnpath.usecases.domains import keys_folder, pending_keys, signing_keys
+from returnpath.usecases.domains import pending_keys, signing_keys
 
 from .conftest import assert_problem, make_account
 
@@ -42,8 +42,8 @@ async def test_add_answers_201_with_the_records_to_publish(
         (stored.bounce_domain, "TXT"),
         ("_dmarc.example.com", "TXT"),
     ]
-    # The published values carry the keys written to the data folder.
-    for key, record in zip(signing_keys(settings, stored), added["records"], strict=False):
+    # The published values carry the keys kept in the store.
+    for key, record in zip(await signing_keys(store, settings, stored), added["records"], strict=False):
         assert records.record_problem(key, ["".join(record["value"].split('"')[1::2])]) is None
     assert (await client.get(f"{DOMAINS}/example.com")).json() == added
 
@@ -106,10 +106,10 @@ async def test_an_account_sees_and_removes_only_its_own_domains(
     ],
 )
 async def test_bad_input_is_a_problem_naming_the_field(
-    client: httpx.AsyncClient, settings: Settings, body: dict[str, object], field: str
+    client: httpx.AsyncClient, store: SqliteStore, body: dict[str, object], field: str
 ) -> None:
     assert_problem(await client.post(DOMAINS, json=body), 400, "invalid-field", field)
-    assert not keys_folder(settings, "example.com").exists()  # no key made for a refused request
+    assert await store.dkim_keys("example.com") == []  # no key made for a refused request
 
 
 async def test_a_token_is_needed(anonymous: httpx.AsyncClient) -> None:
@@ -131,7 +131,7 @@ async def test_rotate_makes_pending_keys_and_lists_their_records(
     assert rotated["selectors"] == {"rsa": stored.rsa_selector, "ed25519": stored.ed25519_selector}
     assert rotated["pending_selectors"] == {"rsa": stored.rsa_selector + "b", "ed25519": stored.rsa_selector + "be"}
     pending = [r for r in rotated["records"] if r["purpose"].startswith("next DKIM key")]
-    for key, record in zip(pending_keys(settings, stored), pending, strict=True):
+    for key, record in zip(await pending_keys(store, settings, stored), pending, strict=True):
         assert records.record_problem(key, ["".join(record["value"].split('"')[1::2])]) is None
     assert (await client.get(f"{DOMAINS}/example.com")).json() == rotated
     doc = assert_problem(await client.post(f"{DOMAINS}/example.com/rotate"), 400, "invalid-input")

@@ -26,6 +26,8 @@ from returnpath.core.model import Attempt, Returned, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, NodeStatus
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.core.senders import SendingDomain
+from returnpath.dkim.keys import KeyAlgorithm, generate_key
+from returnpath.dkim.sealing import seal, sealing_key, unseal
 from returnpath.errors import InputError, StoreError
 from returnpath.logs import cursor_name
 from returnpath.store import copy as copy_module
@@ -38,6 +40,8 @@ from returnpath.usecases.accounts import create_account
 from .test_store import _outcome
 
 NOW = 1_800_000_000.0
+SECRET = b"the instance's secret"
+DKIM_KEY = generate_key(KeyAlgorithm.ED25519, "rp1e")
 PG_SCHEMA = Path("/work/wt-pgstore/src/returnpath/store/postgresql/migrations/0001_schema.sql")
 HAS_POSTGRES_STORE = importlib.util.find_spec("returnpath.store.postgresql") is not None
 # Bytes that a text round trip would change: NUL, CR without LF, high bytes, invalid UTF-8.
@@ -81,7 +85,10 @@ async def _fill(path: Path, messages: int = 3) -> None:
             ids.new_id(NOW), account.id, "https://h.example.com/", frozenset(), "whsec_eA==", Format.JSON, False
         )
         await store.create_loop(paused, NOW)
-        await store.add_domain(SendingDomain(account.id, "example.com", "bounces.example.com", NOW, "rp1", "rp1e"))
+        await store.add_domain(
+            SendingDomain(account.id, "example.com", "bounces.example.com", NOW, "rp1", "rp1e"),
+            [seal(sealing_key(SECRET), "example.com", DKIM_KEY, NOW)],
+        )
         # Removed and added again: the old bounce domain kept.
         await store.remove_domain(account.id, "example.com", NOW)
         await store.add_domain(SendingDomain(account.id, "example.com", "rp.example.com", NOW, "rp2", "rp2e"))
@@ -185,6 +192,9 @@ async def test_sqlite_to_postgresql_to_sqlite_keeps_every_row(tmp_path: Path, pg
     try:
         assert [a.name for a in await store.accounts()] == ["app", "other"]
         assert await store.cursor("log:node-a") == 2
+        # The DKIM key, sealed, went there and back as it was: it opens with the same secret.
+        [sealed] = await store.dkim_keys("example.com")
+        assert unseal(sealing_key(SECRET), sealed).pem() == DKIM_KEY.pem()
     finally:
         await store.close()
 

@@ -14,7 +14,6 @@ domains are for (issue 11).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ..core.senders import SendingDomain
 from ..dkim import keys, records
@@ -31,7 +30,12 @@ def cannot_check(what: str, exc: Unanswered) -> Check:
     return warn(what, f"cannot check: {exc}", AGAIN)
 
 
-def dkim_checks(lookups: Lookups, keys_folder: Callable[[str], Path], domain: SendingDomain) -> list[Check]:
+# The private key of one of the domain's selectors, as read from the store (usecases/domains.py:
+# key_reader); StoreError when it cannot be had.
+KeyOf = Callable[[str], keys.DomainKey]
+
+
+def dkim_checks(lookups: Lookups, key_of: KeyOf, domain: SendingDomain) -> list[Check]:
     """One line per selector: signing ones must be published; a rotation's next ones are warned
     about until they are (the rotation waits for them)."""
     found = []
@@ -41,9 +45,10 @@ def dkim_checks(lookups: Lookups, keys_folder: Callable[[str], Path], domain: Se
         what = f"DKIM {name}"
         publish = f"publish the record `returnpath domains show {domain.domain}` prints for {selector}"
         try:
-            key = keys.read_key(keys.key_path(keys_folder(domain.domain), selector))
+            key = key_of(selector)
         except StoreError as exc:
-            found.append(fail(what, str(exc), "restore the key file, or add the domain anew to make new keys"))
+            fix = "give this node the [server] secret of the node that made the key, or add the domain anew"
+            found.append(fail(what, str(exc), fix))
             continue
         try:
             problem = records.record_problem(key, lookups.txt(name))
@@ -140,10 +145,10 @@ def dmarc_checks(lookups: Lookups, domain: SendingDomain, spf_passes: bool) -> l
 
 
 def domain_checks(
-    lookups: Lookups, keys_folder: Callable[[str], Path], domain: SendingDomain, addresses: Sequence[str], hostname: str
+    lookups: Lookups, key_of: KeyOf, domain: SendingDomain, addresses: Sequence[str], hostname: str
 ) -> list[Check]:
     """Every check of `domain`, in the order of the module's docstring."""
-    found = dkim_checks(lookups, keys_folder, domain)
+    found = dkim_checks(lookups, key_of, domain)
     found.append(mx_check(lookups, domain.bounce_domain, hostname))
     spf, spf_passes = spf_checks(lookups, domain.bounce_domain, addresses, hostname)
     found += spf

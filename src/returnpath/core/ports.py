@@ -43,6 +43,18 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedKey:
+    """A sending domain's DKIM private key as the store keeps it: encrypted with a key of the
+    instance's secret, bound to its domain and selector (dkim/sealing.py)."""
+
+    domain: str
+    selector: str
+    algorithm: str  # the `k=` of its record: "rsa" or "ed25519"
+    sealed: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as read back from the store, with its id (ascending in commit order)."""
 
@@ -426,13 +438,14 @@ class Store(LoopStore, Protocol):
         """Set the cursor to `new` if it is at `old` still (or missing); whether it was."""
         ...
 
-    # sending domains (core/domains.py): the selectors; the keys are files in the data folder
-    async def add_domain(self, domain: SendingDomain) -> None:
-        """Store a new sending domain. Refuses (InputError) a domain that is configured already,
-        for this account or another: a domain belongs to one account. A removed domain (see
-        `remove_domain`) may be added again, by any account: its bounce domain stays accepted
-        by `bounce_domains` as if the row were still there, removed, even when the new domain
-        has another one."""
+    # sending domains (core/domains.py): the selectors, and their DKIM keys, sealed
+    async def add_domain(self, domain: SendingDomain, keys: Sequence[SealedKey] = ()) -> None:
+        """Store a new sending domain, and its `keys` in the same transaction. Refuses
+        (InputError) a domain that is configured already, for this account or another: a domain
+        belongs to one account; and a key whose selector the domain has used before. A removed
+        domain (see `remove_domain`) may be added again, by any account: its bounce domain stays
+        accepted by `bounce_domains` as if the row were still there, removed, even when the new
+        domain has another one."""
         ...
 
     async def domain(self, name: str) -> SendingDomain | None:
@@ -448,9 +461,20 @@ class Store(LoopStore, Protocol):
         `sign_domain`); the MIME stored now: this, or what another attempt stored first."""
         ...
 
-    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
-        """Store `domain`'s selectors, state and retired selectors (a rotation's step), if its
-        row is still as `was` (its signing and pending RSA selectors); False otherwise."""
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain, keys: Sequence[SealedKey] = ()) -> bool:
+        """Store `domain`'s selectors, state and retired selectors (a rotation's step), and
+        `keys` (a rotation's new ones), if its row is still as `was` (its signing and pending RSA
+        selectors); False otherwise, and nothing stored. InputError for a selector used before."""
+        ...
+
+    async def dkim_keys(self, domain: str) -> list[SealedKey]:
+        """Every key ever stored for the domain (by name), by selector: those of a removed
+        domain too, as their selectors are never used again."""
+        ...
+
+    async def import_dkim_keys(self, keys: Sequence[SealedKey]) -> int:
+        """Store the keys of which the store has no key under the same domain and selector (the
+        others stay as they are); how many were new. For the key files of earlier versions."""
         ...
 
     async def remove_domain(self, account_id: str, name: str, now: float) -> bool:

@@ -275,9 +275,9 @@ class DeliveryEngine:
             domain = await self.store.domain(job.sign_domain)
             if domain is None:
                 raise StoreError(f"the sending domain {job.sign_domain} is no longer configured")
-            signer = DkimSigner(domain.domain, signing_keys(self.settings, domain))
+            signer = DkimSigner(domain.domain, await signing_keys(self.store, self.settings, domain))
             mime = await self.store.sign_message(job.message_id, signer.sign(job.mime, self.clock()) + job.mime)
-        except ReturnpathError as exc:  # the key file (StoreError), the store away, the message
+        except ReturnpathError as exc:  # the key (StoreError), the store away, the message
             log.error("delivery %s: cannot sign for %s: %s", job.delivery_id, job.sign_domain, exc)
             return Outcome(Verdict.TEMPORARY, Step.CONNECT, None, "4.7.5", f"cannot sign: {exc}")
         return replace(job, mime=mime, sign_domain=None)

@@ -1,4 +1,4 @@
-"""DKIM keys of a sending domain: made, named, written to and read from the data folder.
+"""DKIM keys of a sending domain: made, named, and the key files of earlier versions.
 
 A domain signs with two keys at a time (issue 11): RSA-2048, which every verifier knows, and
 Ed25519 (RFC 8463) as a second signature, short and fast, for the verifiers that know it. The
@@ -11,6 +11,9 @@ two are made together and named together:
   ever used (``rp202612e`` is the first Ed25519 selector, so the fifth RSA one is not it).
   Selectors that were once published are never reused: a verifier's cache, or a message
   still in a queue somewhere, may still hold the old key under that name.
+* **Where**: in the store, sealed (sealing.py), so that every node of a deployment signs with
+  them. Earlier versions wrote files, which are still read, to import them
+  (usecases/domains.py), and written by the tests that stand for such a version:
 * **Files**: one PEM file per key, ``<folder>/<selector>.pem`` (PKCS#8, unencrypted: the relay
   must sign unattended). The algorithm is read from the key itself. A file is written whole or
   not at all (a temporary file, then a hard link to the final name, which also refuses to
@@ -175,15 +178,21 @@ def read_key(path: Path) -> DomainKey:
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         # ValueError: not PEM, or damaged; TypeError: encrypted (we sign unattended).
         raise StoreError(f"the DKIM key {path} is not a usable PEM private key: {exc}") from exc
+    return check_key(private_key, selector, f"the DKIM key {path}")
+
+
+def check_key(private_key: object, selector: str, where: str) -> DomainKey:
+    """`private_key` under `selector` if DKIM can sign with it; StoreError starting with
+    `where` (which key: a file, or a domain's selector in the store) otherwise."""
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return DomainKey(selector, private_key)
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size < MIN_RSA_BITS:
             raise StoreError(
-                f"the DKIM key {path} has {private_key.key_size} bits; verifiers ignore RSA keys under {MIN_RSA_BITS} (RFC 8301)"
+                f"{where} has {private_key.key_size} bits; verifiers ignore RSA keys under {MIN_RSA_BITS} (RFC 8301)"
             )
         return DomainKey(selector, private_key)
-    raise StoreError(f"the DKIM key {path} is a {type(private_key).__name__}; DKIM signs with RSA or Ed25519 keys")
+    raise StoreError(f"{where} is a {type(private_key).__name__}; DKIM signs with RSA or Ed25519 keys")
 
 
 def read_keys(folder: Path) -> list[DomainKey]:

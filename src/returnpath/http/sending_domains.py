@@ -34,8 +34,8 @@ BODY_LIMIT = 4 * 1024
 FIELDS = ("domain", "bounce_domain")
 
 
-def _with_records(request: Request, domain: SendingDomain) -> dict[str, object]:
-    found = domains.dns_records(settings_of(request), domain)
+async def _with_records(request: Request, domain: SendingDomain) -> dict[str, object]:
+    found = await domains.dns_records(relay_of(request).store, settings_of(request), domain)
     return domains.domain_json(domain) | {"records": [record.as_dict() for record in found]}
 
 
@@ -60,7 +60,7 @@ async def add_domain(request: Request) -> JSONResponse:
     # A domain configured already is an InputError from here: "invalid-input", no field.
     domain = await domains.add_domain(relay.store, settings, account, domain_name, time.time(), bounce)
     return JSONResponse(
-        _with_records(request, domain), status_code=201, headers={"Location": f"/v1/domains/{domain.domain}"}
+        await _with_records(request, domain), status_code=201, headers={"Location": f"/v1/domains/{domain.domain}"}
     )
 
 
@@ -79,7 +79,7 @@ def _checked(body: dict[str, Any], field: str) -> str | None:
 async def get_domain(request: Request) -> JSONResponse:
     account = await authenticate(request)
     domain = await domains.find_domain(relay_of(request).store, account, request.path_params["domain"])
-    return JSONResponse(_with_records(request, domain))
+    return JSONResponse(await _with_records(request, domain))
 
 
 async def rotate_domain(request: Request) -> JSONResponse:
@@ -87,7 +87,7 @@ async def rotate_domain(request: Request) -> JSONResponse:
     relay, settings = relay_of(request), settings_of(request)
     name = request.path_params["domain"]
     domain = await domains.rotate_domain(relay.store, settings, account, name, time.time())
-    return JSONResponse(_with_records(request, domain))
+    return JSONResponse(await _with_records(request, domain))
 
 
 async def delete_domain(request: Request) -> Response:

@@ -9,7 +9,9 @@ the feedback loops' done and dead posts, and after their `[retention]` periods t
 messages whose deliveries are all final, the raw bytes of returned messages, and events.
 Every `[dns] rotation_check` it looks up the records of sending domains' rotated DKIM keys and
 switches to the new keys once they are published (usecases/domains.py check_rotations), so
-that a rotation completes without anybody running a command.
+that a rotation completes without anybody running a command. At start it stores the DKIM key
+files an earlier version left in the data folder (usecases/domains.py import_key_files), so
+that the other nodes of a deployment sign with them too.
 Workers each run the submission server, the inbound server of the bounce domain, the HTTP API,
 a delivery engine, a returned-mail worker and a feedback-loop dispatcher, sharing the store;
 the kernel spreads connections over them.
@@ -188,6 +190,7 @@ class Supervisor:
         released = await (store.release(node=self.node) if store.shared else store.release())
         if released:
             log.info("released %d deliveries left in flight by a previous run", released)
+        await self.import_key_files(store)
         await self.heartbeat(store)
         for name, hostport in listeners(self.settings).items():
             self.sockets[name] = bind(hostport, LISTEN_SETTINGS[name])
@@ -288,6 +291,15 @@ class Supervisor:
                 delay,
             )
             worker.restart_at = now + delay
+
+    async def import_key_files(self, store: Store) -> None:
+        """Store the DKIM key files an earlier version wrote to this node's data folder, so that
+        every node signs with them (usecases/domains.py). A failure is said only: signing looks
+        for a key missing from the store in the files too."""
+        try:
+            await domains.import_key_files(store, self.settings)
+        except ReturnpathError as exc:
+            log.warning("DKIM key files not imported into the store: %s", exc)
 
     async def check_rotations(self, store: Store) -> None:
         """Switch the sending domains whose rotated keys' records are now published. A failure

@@ -72,6 +72,7 @@ TABLES = (
     "nodes",
     "domains",
     "kept_bounce_domains",
+    "dkim_keys",  # sealed with the instance's secret: copied as they are, opened only by nodes that have it
 )
 # Rows a store writes by itself, without any mail in it: replaced by the source's. Rows in any
 # other table make the target "not empty".

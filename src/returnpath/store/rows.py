@@ -14,8 +14,9 @@ from typing import Any
 from ..core.events import Event, EventKind
 from ..core.feedback import Format, Loop, Post, PostState
 from ..core.model import Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned, Step, Verdict
-from ..core.ports import StoredEvent
+from ..core.ports import SealedKey, StoredEvent
 from ..core.senders import DomainState, SendingDomain
+from ..errors import InputError
 
 
 def account(row: Sequence[Any]) -> Account:
@@ -53,6 +54,22 @@ def domain_params(domain: SendingDomain) -> dict[str, Any]:
         "state": domain.state.value,
         "retired": json.dumps([list(pair) for pair in domain.retired]),
     }
+
+
+def sealed_key(row: Sequence[Any]) -> SealedKey:
+    domain, selector, algorithm, sealed, created_at = row
+    return SealedKey(domain, selector, algorithm, bytes(sealed), float(created_at))
+
+
+def sealed_key_params(key: SealedKey) -> tuple[Any, ...]:
+    """The parameters of `insert_dkim_key`."""
+    return (key.domain, key.selector, key.algorithm, key.sealed, key.created_at)
+
+
+def selector_used(key: SealedKey) -> InputError:
+    """What adding `key` meets when its domain has a key under its selector already: another
+    node made keys for the domain at the same moment (the selectors were free when read)."""
+    return InputError(f"the DKIM selector {key.selector} of {key.domain} was used meanwhile; try again")
 
 
 def domain_update_params(domain: SendingDomain, was: SendingDomain) -> dict[str, Any]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
-from functools import partial
 from urllib.parse import quote
 
 from ..checks import Check, fail, ok
@@ -27,13 +26,13 @@ from ..checks.host import (
     tls_check,
 )
 from ..checks.lookups import Lookups
-from ..checks.sending import domain_checks, mx_check
+from ..checks.sending import KeyOf, domain_checks, mx_check
 from ..config import Settings, display_url
 from ..core.ports import Store
 from ..core.senders import SendingDomain
 from ..errors import NotFound, ReturnpathError
 from ..store import open_store
-from .domains import keys_folder
+from .domains import key_reader
 
 
 def lookups_for(settings: Settings) -> Lookups:
@@ -51,13 +50,22 @@ async def domains_to_check(store: Store, name: str | None, account_id: str | Non
     return [domain]
 
 
+async def keys_of(store: Store, settings: Settings, domains: Sequence[SendingDomain]) -> dict[str, KeyOf]:
+    """The DKIM keys of `domains`, by domain, read from the store for their checks."""
+    return {domain.domain: await key_reader(store, settings, domain) for domain in domains}
+
+
 def checks_of(
-    settings: Settings, lookups: Lookups, domains: Sequence[SendingDomain], addresses: Sequence[str]
+    settings: Settings,
+    lookups: Lookups,
+    domains: Sequence[SendingDomain],
+    addresses: Sequence[str],
+    key_of: Mapping[str, KeyOf],
 ) -> list[Check]:
     host = settings.hostname.lower().rstrip(".")
     found: list[Check] = []
     for domain in domains:
-        found += domain_checks(lookups, partial(keys_folder, settings), domain, addresses, host)
+        found += domain_checks(lookups, key_of[domain.domain], domain, addresses, host)
     return found
 
 
@@ -71,16 +79,17 @@ async def domain_report(
     """`domains check [DOMAIN]`: where the sending addresses come from, then each domain's lines."""
     domains = await domains_to_check(store, name, account_id)
     addresses, line = sending_addresses(settings, probed)
-    return [line, *checks_of(settings, lookups_for(settings), domains, addresses)]
+    key_of = await keys_of(store, settings, domains)
+    return [line, *checks_of(settings, lookups_for(settings), domains, addresses, key_of)]
 
 
 async def doctor_report(settings: Settings, now: float, probed: Sequence[str] | None = None) -> list[Check]:
     """`doctor`: every check (see the module's docstring)."""
     lookups = lookups_for(settings)
     addresses, addresses_line = sending_addresses(settings, probed)
-    store_line, domains = await _store_check(settings)
+    store_line, domains, key_of = await _store_check(settings)
     host = settings.hostname.lower().rstrip(".")
-    found = [store_line, addresses_line, *checks_of(settings, lookups, domains, addresses)]
+    found = [store_line, addresses_line, *checks_of(settings, lookups, domains, addresses, key_of)]
     default = settings.bounce_domain.lower().rstrip(".")
     if default not in {domain.bounce_domain for domain in domains}:  # else checked above already
         found.append(mx_check(lookups, default, host))
@@ -93,26 +102,28 @@ async def doctor_report(settings: Settings, now: float, probed: Sequence[str] | 
     return found
 
 
-async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain]]:
-    """Whether the store can be opened at this returnpath's schema; its domains if so. An
-    SQLite file is read first without writing (opening it as the store would migrate it)."""
+async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], dict[str, KeyOf]]:
+    """Whether the store can be opened at this returnpath's schema; its domains and their keys
+    if so. An SQLite file is read first without writing (opening it as the store would migrate
+    it)."""
     what = f"store {display_url(settings.storage.url)}"
     if settings.store_backend == "sqlite":
         problem = _sqlite_problem(settings)
         if problem is not None:
-            return problem, []
+            return problem, [], {}
     store = open_store(settings)
     try:
         await store.open()
     except ReturnpathError as exc:
-        return fail(what, str(exc), "start the database, or run `returnpath migrate` as the message says"), []
+        return fail(what, str(exc), "start the database, or run `returnpath migrate` as the message says"), [], {}
     try:
         domains = await store.domains()
+        key_of = await keys_of(store, settings, domains)
     except ReturnpathError as exc:
-        return fail(what, str(exc), "check that the database is up"), []
+        return fail(what, str(exc), "check that the database is up"), [], {}
     finally:
         await store.close()
-    return ok(what, f"reachable, at this returnpath's schema; {len(domains)} sending domain(s)"), domains
+    return ok(what, f"reachable, at this returnpath's schema; {len(domains)} sending domain(s)"), domains, key_of
 
 
 def _sqlite_problem(settings: Settings) -> Check | None:

@@ -1,18 +1,23 @@
-"""Managing sending domains (issue 11): add one (its DKIM keys made and written to the data
-folder), list them, show the DNS records to publish, remove one. Shared by the CLI
+"""Managing sending domains (issue 11): add one (its DKIM keys made and kept in the store),
+list them, show the DNS records to publish, remove one. Shared by the CLI
 (`returnpath domains ...`) and the API (`/v1/domains`); every call is scoped by the account
 that owns the domain, and another account's domain is "not there".
 
-Keys live in ``<data folder>/domains/<domain>/<selector>.pem`` (dkim/keys.py), 0600; the
-store keeps which selectors sign. Removing a domain keeps its key files: a selector once
-published is never used again (keys.next_selectors counts the files), and mail queued before
-the removal was signed when it was accepted, so it goes on being delivered as it is. Its row
-stays too, marked removed, so that the inbound server accepts the DSNs of that mail at its
-bounce domain for `senders.bounce_kept` (the retry lifetime plus a week) before the
-supervisor's purge deletes it.
+Keys live in the store (its `dkim_keys` table), sealed with a key of the instance's secret
+(dkim/sealing.py), so that every node of a deployment on one PostgreSQL database signs with
+them; the domain's row says which selectors sign. Earlier versions wrote them as files,
+``<data folder>/domains/<domain>/<selector>.pem`` (dkim/keys.py): `import_key_files` stores
+those at `migrate` and at `serve`'s start, and a key missing from the store is looked for
+there too before signing gives up; the files are left where they are. Removing a domain keeps
+its keys: a selector once published is never used again (keys.next_selectors is given every
+selector the store, or a file, has for the domain), and mail queued before the removal was
+signed when it was accepted, so it goes on being delivered as it is. Its row stays too, marked
+removed, so that the inbound server accepts the DSNs of that mail at its bounce domain for
+`senders.bounce_kept` (the retry lifetime plus a week) before the supervisor's purge deletes
+it.
 
 Adding a removed domain again, within that time or after, by its account or another, makes it
-new: new keys under selectors none of its key files had, and the bounce domain given (or the
+new: new keys under selectors the domain never had, and the bounce domain given (or the
 default), which may differ from the old one. The old bounce domain is not given up: the store
 keeps it, with the time of the removal (`kept_bounce_domains`), and the inbound server accepts
 DSNs there for the mail sent before the removal until `bounce_kept` after it, as if the domain
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +58,10 @@ from .. import config
 from ..config import Settings
 from ..core.events import format_time
 from ..core.model import Account
-from ..core.ports import Store
+from ..core.ports import SealedKey, Store
 from ..core.senders import RETIRED_KEEP, SendingDomain, default_bounce_domain, parse_domain, taken
-from ..dkim import keys, lookup, records
-from ..errors import InputError, NotFound, ReturnpathError
+from ..dkim import keys, lookup, records, sealing
+from ..errors import InputError, NotFound, ReturnpathError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -74,47 +80,124 @@ class DnsRecord:
 
 
 def keys_folder(settings: Settings, domain: str) -> Path:
-    """Where the keys of `domain` are kept."""
+    """Where earlier versions kept the key files of `domain` (imported by `import_key_files`)."""
     return settings.path("domains") / domain
 
 
-def signing_keys(settings: Settings, domain: SendingDomain) -> list[keys.DomainKey]:
-    """The keys of the selectors that sign for `domain`, RSA first; StoreError naming the file
-    when one cannot be read."""
-    return _read(settings, domain.domain, domain.selectors)
+async def signing_keys(store: Store, settings: Settings, domain: SendingDomain) -> list[keys.DomainKey]:
+    """The keys of the selectors that sign for `domain`, RSA first; StoreError naming the
+    domain and selector when one is missing or does not open (another secret)."""
+    return await _read(store, settings, domain.domain, domain.selectors)
 
 
-def pending_keys(settings: Settings, domain: SendingDomain) -> list[keys.DomainKey]:
+async def pending_keys(store: Store, settings: Settings, domain: SendingDomain) -> list[keys.DomainKey]:
     """The keys of a pending rotation, RSA first (none outside one); StoreError as above."""
-    return _read(settings, domain.domain, domain.pending_selectors)
+    return await _read(store, settings, domain.domain, domain.pending_selectors)
 
 
-def _read(settings: Settings, domain: str, selectors: tuple[str, ...]) -> list[keys.DomainKey]:
+async def _read(store: Store, settings: Settings, domain: str, selectors: tuple[str, ...]) -> list[keys.DomainKey]:
+    stored = {key.selector: key for key in await store.dkim_keys(domain)}
+    missing = [selector for selector in selectors if selector not in stored]
+    if missing:  # made by an earlier version, as files: this node may hold them
+        stored |= {key.selector: key for key in await _import_files(store, settings, domain, missing)}
+    cipher = sealing.sealing_key(settings.secret_bytes)
+    return [sealing.unseal(cipher, stored[selector]) for selector in selectors]
+
+
+async def _used_selectors(store: Store, settings: Settings, domain: str) -> list[str]:
+    """Every selector `domain` has had a key under: none may be used again (dkim/keys.py). Key
+    files not imported yet count too."""
     folder = keys_folder(settings, domain)
-    return [keys.read_key(keys.key_path(folder, selector)) for selector in selectors]
+    files = [key.stem for key in folder.glob("*" + keys.KEY_SUFFIX)] if folder.is_dir() else []
+    return [*(key.selector for key in await store.dkim_keys(domain)), *files]
 
 
-def _used_selectors(settings: Settings, domain: str) -> list[str]:
-    """The selectors of every key file of `domain`: none may be used again (dkim/keys.py)."""
+async def import_key_files(store: Store, settings: Settings) -> int:
+    """Store the key files of earlier versions (``<data>/domains/<domain>/<selector>.pem``) that
+    the store does not hold yet, sealed; how many were new. `migrate` and `serve` call it, so
+    that every node of a deployment signs with them, not only the one that has the files; a
+    file that cannot be read is said in the log and left (signing tries it again, and says
+    why it cannot). The files stay, so that an earlier version run again still finds them."""
+    root = settings.path("domains")
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StoreError(f"cannot list the DKIM key folders in {root}: {exc.strerror or exc}") from exc
+    imported = 0
+    for folder in folders:
+        stored = {key.selector for key in await store.dkim_keys(folder.name)}
+        files = sorted(p.stem for p in folder.glob("*" + keys.KEY_SUFFIX) if not p.name.startswith("."))
+        for selector in (s for s in files if s not in stored):
+            try:
+                imported += len(await _import_files(store, settings, folder.name, [selector], only_new=True))
+            except StoreError as exc:
+                log.warning("DKIM key file not imported into the store: %s", exc)
+    return imported
+
+
+async def _import_files(
+    store: Store, settings: Settings, domain: str, selectors: list[str], *, only_new: bool = False
+) -> list[SealedKey]:
+    """The keys of `selectors` as the store holds them after importing their files (where
+    another node imported one meanwhile, the store's copy); with `only_new`, only those this
+    call imported. StoreError naming the file that cannot be read, or the key that is in
+    neither place."""
     folder = keys_folder(settings, domain)
-    return [key.stem for key in folder.glob("*" + keys.KEY_SUFFIX)] if folder.is_dir() else []
+    cipher = sealing.sealing_key(settings.secret_bytes)
+    found = []
+    for selector in selectors:
+        path = keys.key_path(folder, selector)
+        if not path.exists():
+            raise StoreError(f"the DKIM key {selector} of {domain} is in neither the store nor this node's {path}")
+        key = keys.read_key(path)
+        try:
+            made = path.stat().st_mtime  # when the key was written: the nearest to when it was made
+        except OSError as exc:
+            raise StoreError(f"cannot read the DKIM key {path}: {exc.strerror or exc}") from exc
+        sealed = sealing.seal(cipher, domain, key, made)
+        if await store.import_dkim_keys([sealed]):
+            log.info("DKIM key %s of %s imported into the store from %s (the file stays)", selector, domain, path)
+            found.append(sealed)
+        elif not only_new:  # imported meanwhile, by another node or call: the store's copy counts
+            found += [k for k in await store.dkim_keys(domain) if k.selector == selector]
+    return found
+
+
+async def key_reader(store: Store, settings: Settings, domain: SendingDomain) -> Callable[[str], keys.DomainKey]:
+    """The keys of `domain`'s signing and pending selectors, read now, for the checks of
+    `domains check` and `doctor` (checks/sending.py), which do not await: a function of a
+    selector that returns its key, or raises the StoreError that reading it met."""
+    found: dict[str, keys.DomainKey | StoreError] = {}
+    for selector in (*domain.selectors, *domain.pending_selectors):
+        try:
+            found[selector] = (await _read(store, settings, domain.domain, (selector,)))[0]
+        except StoreError as exc:
+            found[selector] = exc
+
+    def key_of(selector: str) -> keys.DomainKey:
+        key = found[selector]
+        if isinstance(key, StoreError):
+            raise key
+        return key
+
+    return key_of
 
 
 async def add_domain(
     store: Store, settings: Settings, account: Account, name: str, now: float, bounce_domain: str | None = None
 ) -> SendingDomain:
-    """Configure `name` for the account: new keys under the month's next free selectors, written
-    to the data folder, then the row. InputError for a name that is no domain, or a domain
-    configured already (for this account or another)."""
+    """Configure `name` for the account: new keys under the month's next free selectors, stored
+    sealed with the row, in one transaction. InputError for a name that is no domain, or a
+    domain configured already (for this account or another)."""
     domain = parse_domain(name)
     bounce = parse_domain(bounce_domain, "bounce domain") if bounce_domain else None
     existing = await store.domain(domain)
     if existing is not None:
         raise taken(existing, account.id)
-    folder = keys_folder(settings, domain)
     # Selectors of keys left by an earlier configuration of the domain are not used again.
-    pair = keys.generate_pair(now, _used_selectors(settings, domain))
-    written = [keys.write_key(folder, key) for key in pair]
+    pair = keys.generate_pair(now, await _used_selectors(store, settings, domain))
     sending = SendingDomain(
         account_id=account.id,
         domain=domain,
@@ -123,13 +206,13 @@ async def add_domain(
         rsa_selector=pair[0].selector,
         ed25519_selector=pair[1].selector,
     )
-    try:
-        await store.add_domain(sending)
-    except ReturnpathError:
-        for path in written:  # never published: nothing can refer to them
-            path.unlink(missing_ok=True)
-        raise
+    await store.add_domain(sending, _sealed(settings, domain, pair, now))
     return sending
+
+
+def _sealed(settings: Settings, domain: str, pair: tuple[keys.DomainKey, ...], now: float) -> list[SealedKey]:
+    cipher = sealing.sealing_key(settings.secret_bytes)
+    return [sealing.seal(cipher, domain, key, now) for key in pair]
 
 
 async def find_domain(store: Store, account: Account, name: str) -> SendingDomain:
@@ -142,7 +225,7 @@ async def find_domain(store: Store, account: Account, name: str) -> SendingDomai
 
 
 async def remove_domain(store: Store, account: Account, name: str, now: float) -> SendingDomain:
-    """Stop signing for the domain and using its bounce domain for new mail. Its key files stay,
+    """Stop signing for the domain and using its bounce domain for new mail. Its keys stay,
     and its bounce domain is still accepted for a while (see the module's docstring)."""
     domain = await find_domain(store, account, name)
     if not await store.remove_domain(account.id, domain.domain, now):
@@ -160,14 +243,10 @@ async def rotate_domain(store: Store, settings: Settings, account: Account, name
             f"a rotation of {domain.domain} to {', '.join(domain.pending_selectors)} is pending already: "
             f"publish its records (returnpath domains show {domain.domain}); it switches once they are seen"
         )
-    used = [*_used_selectors(settings, domain.domain), *domain.selectors, *(s for s, _ in domain.retired)]
+    used = [*await _used_selectors(store, settings, domain.domain), *domain.selectors, *(s for s, _ in domain.retired)]
     pair = keys.generate_pair(now, used)
-    folder = keys_folder(settings, domain.domain)
-    written = [keys.write_key(folder, key) for key in pair]
     rotating = domain.rotating(pair[0].selector, pair[1].selector)
-    if not await store.update_domain(rotating, domain):
-        for path in written:  # never published
-            path.unlink(missing_ok=True)
+    if not await store.update_domain(rotating, domain, _sealed(settings, domain.domain, pair, now)):
         raise InputError(f"the domain {domain.domain} was changed meanwhile (rotated or removed); try again")
     return rotating
 
@@ -193,7 +272,7 @@ async def check_rotation(
     StoreError when a pending key cannot be read: nothing changes then."""
     if not domain.pending_selectors:
         return RotationCheck(domain, {})
-    problems = await lookup.key_problems(resolver, domain.domain, pending_keys(settings, domain))
+    problems = await lookup.key_problems(resolver, domain.domain, await pending_keys(store, settings, domain))
     if any(problem is not None for problem in problems.values()):
         return RotationCheck(domain, problems)
     switched = domain.switched(now)
@@ -226,13 +305,16 @@ async def check_rotations(store: Store, settings: Settings, resolver: dns.asyncr
     return switched
 
 
-def dns_records(settings: Settings, domain: SendingDomain) -> list[DnsRecord]:
+async def dns_records(store: Store, settings: Settings, domain: SendingDomain) -> list[DnsRecord]:
     """What to publish for `domain`, in the order of the module's docstring; a pending
     rotation's key records after the signing ones."""
     found = []
     for key, purpose in [
-        *((key, "DKIM key ({})") for key in signing_keys(settings, domain)),
-        *((key, "next DKIM key ({}): signs once this record is seen") for key in pending_keys(settings, domain)),
+        *((key, "DKIM key ({})") for key in await signing_keys(store, settings, domain)),
+        *(
+            (key, "next DKIM key ({}): signs once this record is seen")
+            for key in await pending_keys(store, settings, domain)
+        ),
     ]:
         found.append(
             DnsRecord(

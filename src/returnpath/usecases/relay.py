@@ -281,7 +281,7 @@ class Relay:
         signer = self._signers.get(key)
         if signer is None:
             try:
-                signer = DkimSigner(domain.domain, signing_keys(self.settings, domain))
+                signer = DkimSigner(domain.domain, await signing_keys(self.store, self.settings, domain))
             except StoreError as exc:
                 log.error(
                     "cannot sign for %s (account %s): %s; accepted, to be signed before it is sent",

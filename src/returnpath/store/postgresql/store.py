@@ -25,7 +25,7 @@ from ...core.model import (
     DeliveryView,
     Returned,
 )
-from ...core.ports import NewMessage, NodeStatus, Outbox, Store, StoredEvent, WorkKind
+from ...core.ports import NewMessage, NodeStatus, Outbox, SealedKey, Store, StoredEvent, WorkKind
 from ...core.retry import Settlement
 from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
@@ -710,9 +710,9 @@ class PostgresStore:
         params = {"loop_id": loop_id, "account_id": account_id, "now": at, "expires": at + self.loop_window}
         return await self._change(Q["replay_dead"], params, wake="posts")
 
-    # ---- sending domains (core/domains.py); the keys are files, not rows ---------------------
+    # ---- sending domains (core/domains.py) and their DKIM keys, sealed -------------------------
 
-    async def add_domain(self, domain: SendingDomain) -> None:
+    async def add_domain(self, domain: SendingDomain, keys: Sequence[SealedKey] = ()) -> None:
         async def op(tx: Tx) -> None:
             # (Refused below as taken: the transaction rolls back, keep_bounce_domain with it.)
             await tx.execute(Q["keep_bounce_domain"], (domain.domain,))
@@ -721,6 +721,7 @@ class PostgresStore:
                 if row is None:  # removed again meanwhile: as if it had been added and removed
                     return
                 raise senders.taken(from_row.sending_domain(row), domain.account_id)
+            await _insert_keys(tx, keys)
 
         await self.db.write(op)
 
@@ -732,8 +733,25 @@ class PostgresStore:
         rows = await (self._all(Q["domains"]) if account_id is None else self._all(Q["account_domains"], (account_id,)))
         return [from_row.sending_domain(row) for row in rows]
 
-    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
-        return await self._change(Q["update_domain"], from_row.domain_update_params(domain, was)) > 0
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain, keys: Sequence[SealedKey] = ()) -> bool:
+        params = from_row.domain_update_params(domain, was)
+
+        async def op(tx: Tx) -> bool:
+            if (await tx.execute(Q["update_domain"], params)).rowcount == 0:
+                return False
+            await _insert_keys(tx, keys)
+            return True
+
+        return await self.db.write(op)
+
+    async def dkim_keys(self, domain: str) -> list[SealedKey]:
+        return [from_row.sealed_key(row) for row in await self._all(Q["dkim_keys"], (domain,))]
+
+    async def import_dkim_keys(self, keys: Sequence[SealedKey]) -> int:
+        async def op(tx: Tx) -> int:
+            return sum([(await tx.execute(Q["insert_dkim_key"], from_row.sealed_key_params(k))).rowcount for k in keys])
+
+        return await self.db.write(op)
 
     async def remove_domain(self, account_id: str, name: str, now: float) -> bool:
         return await self._change(Q["remove_domain"], (now, account_id, name)) > 0
@@ -785,6 +803,13 @@ def _event_columns(event: Event | None) -> tuple[Any, ...]:
 async def _count(tx: Tx, query: str, args: Sequence[Any]) -> int:
     row = await (await tx.execute(query, args)).fetchone()
     return int(row[0]) if row else 0
+
+
+async def _insert_keys(tx: Tx, keys: Sequence[SealedKey]) -> None:
+    """Store a domain's new keys; InputError (the transaction rolled back) for a used selector."""
+    for key in keys:
+        if (await tx.execute(Q["insert_dkim_key"], from_row.sealed_key_params(key))).rowcount == 0:
+            raise from_row.selector_used(key)
 
 
 async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_until: float | None) -> None:

@@ -524,3 +524,12 @@ DELETE FROM domains WHERE removed_at < ?
 
 -- name: purge_kept_bounce_domains
 DELETE FROM kept_bounce_domains WHERE removed_at < ?
+
+-- name: insert_dkim_key
+-- A selector the domain has used keeps its key: the caller tells a new key from a kept one by
+-- the row count.
+INSERT INTO dkim_keys (domain, selector, algorithm, sealed, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (domain, selector) DO NOTHING
+
+-- name: dkim_keys
+SELECT domain, selector, algorithm, sealed, created_at FROM dkim_keys WHERE domain = ? ORDER BY selector

@@ -21,7 +21,7 @@ from ...core.model import (
     DeliveryView,
     Returned,
 )
-from ...core.ports import NewMessage, NodeStatus, StoredEvent, WorkKind
+from ...core.ports import NewMessage, NodeStatus, SealedKey, StoredEvent, WorkKind
 from ...core.retry import Settlement
 from ...core.senders import SendingDomain
 from ...core.throttle import AuthCounts, AuthLimits
@@ -623,15 +623,16 @@ class SqliteStore:
             self.wakeups.wake(("posts",))
         return replayed
 
-    # ---- sending domains (core/domains.py); the keys are files, not rows -------------------
+    # ---- sending domains (core/domains.py) and their DKIM keys, sealed -----------------------
 
-    async def add_domain(self, domain: SendingDomain) -> None:
+    async def add_domain(self, domain: SendingDomain, keys: Sequence[SealedKey] = ()) -> None:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute(Q["domain"], (domain.domain,)).fetchone()
             if row is not None:
                 raise senders.taken(from_row.sending_domain(row), domain.account_id)
             conn.execute(Q["keep_bounce_domain"], (domain.domain,))
             conn.execute(Q["insert_domain"], from_row.domain_params(domain))
+            _insert_keys(conn, keys)
 
         await self.db.write(op)
 
@@ -646,9 +647,26 @@ class SqliteStore:
             rows = await self.db.read(lambda c: c.execute(Q["account_domains"], (account_id,)).fetchall())
         return [from_row.sending_domain(row) for row in rows]
 
-    async def update_domain(self, domain: SendingDomain, was: SendingDomain) -> bool:
+    async def update_domain(self, domain: SendingDomain, was: SendingDomain, keys: Sequence[SealedKey] = ()) -> bool:
         params = from_row.domain_update_params(domain, was)
-        return await self.db.write(lambda c: c.execute(Q["update_domain"], params).rowcount > 0)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            if conn.execute(Q["update_domain"], params).rowcount == 0:
+                return False
+            _insert_keys(conn, keys)
+            return True
+
+        return await self.db.write(op)
+
+    async def dkim_keys(self, domain: str) -> list[SealedKey]:
+        rows = await self.db.read(lambda c: c.execute(Q["dkim_keys"], (domain,)).fetchall())
+        return [from_row.sealed_key(row) for row in rows]
+
+    async def import_dkim_keys(self, keys: Sequence[SealedKey]) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return sum(conn.execute(Q["insert_dkim_key"], from_row.sealed_key_params(key)).rowcount for key in keys)
+
+        return await self.db.write(op)
 
     async def remove_domain(self, account_id: str, name: str, now: float) -> bool:
         return await self.db.write(lambda c: c.execute(Q["remove_domain"], (now, account_id, name)).rowcount > 0)
@@ -663,6 +681,13 @@ class SqliteStore:
             return int(conn.execute(Q["purge_removed_domains"], (before,)).rowcount + kept)
 
         return await self.db.write(op)
+
+
+def _insert_keys(conn: sqlite3.Connection, keys: Sequence[SealedKey]) -> None:
+    """Store a domain's new keys; InputError (the transaction rolled back) for a used selector."""
+    for key in keys:
+        if conn.execute(Q["insert_dkim_key"], from_row.sealed_key_params(key)).rowcount == 0:
+            raise from_row.selector_used(key)
 
 
 def _insert_message(
