@@ -281,7 +281,10 @@ class Relay:
         other connections, instead of holding them all up. It makes no signature cheaper: where
         every core is busy anyway, signing costs what it costs (bench/relay.py --dkim). The
         threads are this relay's own, not the loop's default executor, so that a signature
-        never waits behind password checks (scrypt, run in threads too). A client that hangs up
+        never waits behind password checks (scrypt, run in threads too). Beside a busy loop a
+        finished signature waits for the GIL (up to Python's 5 ms switch interval): two threads
+        then make a few hundred a second (bench/dkim_threads.py), more than a worker signed in
+        bench/relay.py's runs, where the cores were the limit first. A client that hangs up
         meanwhile loses nothing: its signature is thrown away, and nothing was stored."""
         if self._signing_threads is None:
             self._signing_threads = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="dkim-sign")
