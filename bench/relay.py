@@ -82,15 +82,16 @@ signed / unsigned at lean:1, lean:50, smtplib:10: signing in the loop, 8 runs, 0
 interval, 6 runs, 0.60-0.92 (0.73), 0.55-0.86 (0.68), 0.63-1.15 (0.87); in threads with the
 workers at a 1 ms switch interval, 2 runs, 0.88 and 0.75, 0.54 and 0.52, 0.70 and 0.69. One
 worker (``--workers 1``), 2 runs each: in the loop 0.65 and 0.72, 0.66 and 0.60, 0.66 and 0.62;
-in threads (5 ms) 0.82 and 0.72, 0.60 and 0.65, 1.01 and 0.68. The spread of each is wider than
-any difference between them. With every core busy (ours and the other work's), a signature
-costs the same CPU in a thread as in the loop, and the relay's CPU per message grows by 1.5-3
-ms with signing against 3-4 ms (relay, sink and load generator together) without: 0.9 would
-need signing to cost under about 0.45 ms of CPU a message, less than OpenSSL's RSA-2048
-signature alone (0.75 ms here). What the threads buy is an idle core's time where there is one
-(fewer workers than cores, a quiet machine): the RSA runs there while the loop serves the other
-connections (bench/dkim_threads.py: how many signatures such threads make beside a busy loop);
-an end-to-end figure for that case needs a machine of its own.
+in threads (5 ms) 0.82 and 0.72, 0.60 and 0.65, 1.01 and 0.68. Then the code as it is (two
+workers), with ``--repeat 2`` (best of two each), load average 3.2-4.4: 0.65, 0.51, 0.85. The
+spread of each is wider than any difference between them. With every core busy (ours and the
+other work's), a signature costs the same CPU in a thread as in the loop, and the relay's CPU
+per message grows by 1.5-3 ms with signing against 3-4 ms (relay, sink and load generator
+together) without: 0.9 would need signing to cost under about 0.45 ms of CPU a message, less
+than OpenSSL's RSA-2048 signature alone (0.75 ms here). What the threads buy is an idle core's
+time where there is one (fewer workers than cores, a quiet machine): the RSA runs there while
+the loop serves the other connections (bench/dkim_threads.py: how many signatures such threads
+make beside a busy loop); an end-to-end figure for that case needs a machine of its own.
 """
 
 from __future__ import annotations
