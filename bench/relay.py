@@ -71,6 +71,27 @@ here (``openssl speed rsa2048``), about 1.3 ms under this load, and the relay sp
 a message costs about a third of the throughput whatever the rest costs; the signer's Python
 around it (parsing, canonicalisation, folding) is 0.2-0.7 ms after the shortcuts for bodies
 that need no whitespace changes (before: 4-5 ms at 20 KB).
+
+Signing off the event loop (usecases/relay.py, ``Relay._sign``: two signing threads a worker)
+did not move these ratios measurably here, nor did a 1 ms switch interval in the workers on top
+(tried, not kept; bench/dkim_threads.py). Runs of ``--dkim --load lean:1,lean:50,smtplib:10 --n
+1500 --sizes 2048`` on SQLite, 1 Dec 2026 12:18-13:10 UTC, the old code and the new in
+alternate runs, the machine shared with three other helpers' work (load average 1.6-7.7),
+signed / unsigned at lean:1, lean:50, smtplib:10: signing in the loop, 8 runs, 0.49-1.04
+(median 0.68), 0.44-0.77 (0.66), 0.62-1.12 (0.91); in threads at the default 5 ms switch
+interval, 6 runs, 0.60-0.92 (0.73), 0.55-0.86 (0.68), 0.63-1.15 (0.87); in threads with the
+workers at a 1 ms switch interval, 2 runs, 0.88 and 0.75, 0.54 and 0.52, 0.70 and 0.69. One
+worker (``--workers 1``), 2 runs each: in the loop 0.65 and 0.72, 0.66 and 0.60, 0.66 and 0.62;
+in threads (5 ms) 0.82 and 0.72, 0.60 and 0.65, 1.01 and 0.68. Then the code as it is (two
+workers), with ``--repeat 2`` (best of two each), load average 3.2-4.4: 0.65, 0.51, 0.85. The
+spread of each is wider than any difference between them. With every core busy (ours and the
+other work's), a signature costs the same CPU in a thread as in the loop, and the relay's CPU
+per message grows by 1.5-3 ms with signing against 3-4 ms (relay, sink and load generator
+together) without: 0.9 would need signing to cost under about 0.45 ms of CPU a message, less
+than OpenSSL's RSA-2048 signature alone (0.75 ms here). What the threads buy is an idle core's
+time where there is one (fewer workers than cores, a quiet machine): the RSA runs there while
+the loop serves the other connections (bench/dkim_threads.py: how many signatures such threads
+make beside a busy loop); an end-to-end figure for that case needs a machine of its own.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
@@ -63,6 +64,9 @@ def envelope_sender(
 ACCOUNT_FRESH = 1.0
 # Likewise for an account's sending domains: a domain added or removed is seen within this.
 DOMAINS_FRESH = 1.0
+# Threads a relay signs in (`Relay._sign`): two, so that two signatures can be made at once on
+# a machine of two cores or more while the event loop holds the GIL for everything else.
+SIGNING_THREADS = 2
 
 
 class Relay:
@@ -85,6 +89,9 @@ class Relay:
         # Sending domains by account as last read, and when; signers by domain and selectors.
         self._domains: dict[str, tuple[float, list[SendingDomain]]] = {}
         self._signers: dict[tuple[str, tuple[str, ...]], DkimSigner] = {}
+        # Where DKIM signatures are made (`_sign`); started at the first one, in the process
+        # that signs (a pool made before a fork would be useless in the child).
+        self._signing_threads: ThreadPoolExecutor | None = None
 
     # ---- authentication ----------------------------------------------------------------
 
@@ -193,30 +200,21 @@ class Relay:
         account_id: str,
         submission: Submission,
         now: float,
-        trace: Trace | None = None,
+        message_id: str | None = None,
         signing: tuple[SendingDomain, DkimSigner | None] | None = None,
     ) -> NewMessage:
-        """A message with its deliveries, ids and envelope senders, ready to store. A submission
-        (one with the `trace` of the door it came through) gets on top its Received line, then
-        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not.
-        With `signing` (the From: domain's sending domain and its signer), the DKIM signatures
-        go on top of all that, made once here and stored, so every attempt sends these bytes,
-        and the envelope senders are at the domain's bounce domain. Without a signer (the
-        domain's key cannot be read) the message is stored unsigned, marked to be signed by
-        the delivery engine before it is sent (never unsigned)."""
-        message_id = ids.new_id(now)
-        if trace is not None:
-            hostname = self.settings.hostname
-            top = received_header(trace, hostname, message_id, now)
-            top += origin_fields(submission.mime, hostname, message_id, now)
-            submission = replace(submission, mime=top + submission.mime)
+        """A message with its deliveries, ids and envelope senders, ready to store, as it is
+        (`submit` has put its own fields and the signatures on top; a returned message
+        forwarded gets none). With `signing` (the From: domain's sending domain and its
+        signer), the envelope senders are at the domain's bounce domain; without a signer (the
+        domain's key cannot be read) the message is marked to be signed by the delivery engine
+        before it is sent (never unsigned)."""
+        message_id = message_id or ids.new_id(now)
         bounce_domain = sign_domain = None
         if signing is not None:
             domain, signer = signing
             if signer is None:
                 sign_domain = domain.domain
-            else:
-                submission = replace(submission, mime=signer.sign(submission.mime, now) + submission.mime)
             bounce_domain = domain.bounce_domain
         deliveries = []
         for recipient in submission.recipients:
@@ -235,8 +233,20 @@ class Relay:
         if submission.envelope:
             self.check_sender(account, submission.envelope, "envelope")
         now = self.clock()
-        signing = await self.signing(account, submission.mime) if trace is not None else None
-        message = self.new_message(account.id, submission, now, trace, signing)
+        message_id = ids.new_id(now)
+        signing = None
+        if trace is not None:
+            # On top: the Received line, then the Message-ID and Date the message lacks; over all
+            # of that the DKIM signatures, made once here and stored, so every attempt for every
+            # recipient sends these bytes.
+            signing = await self.signing(account, submission.mime)
+            hostname = self.settings.hostname
+            top = received_header(trace, hostname, message_id, now)
+            top += origin_fields(submission.mime, hostname, message_id, now)
+            submission = replace(submission, mime=top + submission.mime)
+            if signing is not None and signing[1] is not None:
+                submission = replace(submission, mime=await self._sign(signing[1], submission.mime, now))
+        message = self.new_message(account.id, submission, now, message_id, signing)
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
@@ -261,6 +271,25 @@ class Relay:
                 ]
             )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
+
+    async def _sign(self, signer: DkimSigner, mime: bytes, now: float) -> bytes:
+        """`mime` with its DKIM signatures on top, made in one of this relay's signing threads.
+
+        Most of a signature's time is OpenSSL's RSA-2048 (0.75 ms here), during which
+        `cryptography` releases the GIL, as hashlib does while it hashes a large body: made in
+        a thread, that time is spent on another core while the event loop goes on serving the
+        other connections, instead of holding them all up. It makes no signature cheaper: where
+        every core is busy anyway, signing costs what it costs (bench/relay.py --dkim). The
+        threads are this relay's own, not the loop's default executor, so that a signature
+        never waits behind password checks (scrypt, run in threads too). Beside a busy loop a
+        finished signature waits for the GIL (up to Python's 5 ms switch interval): two threads
+        then make a few hundred a second (bench/dkim_threads.py), more than a worker signed in
+        bench/relay.py's runs, where the cores were the limit first. A client that hangs up
+        meanwhile loses nothing: its signature is thrown away, and nothing was stored."""
+        if self._signing_threads is None:
+            self._signing_threads = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="dkim-sign")
+        signatures = await asyncio.get_running_loop().run_in_executor(self._signing_threads, signer.sign, mime, now)
+        return signatures + mime
 
     async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner | None] | None:
         """The sending domain of the message's From: address (or of a parent domain of it)
