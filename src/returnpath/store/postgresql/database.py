@@ -124,6 +124,12 @@ class Batched(Generic[Item, T]):
 
     run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
     item: Item
+    # True when `run` runs one statement, whatever its items, and leaves Tx.wake empty: a group
+    # of nothing but these (of one `run`) sends that statement without BEGIN and COMMIT. A
+    # statement outside a transaction is a transaction of its own, committed as durably (module
+    # docstring), and two round trips are saved where they cost the most: a write alone in its
+    # group, as a submission is under a light load.
+    one_statement: bool = False
 
 
 Write = Op[T] | Batched[Any, T]
@@ -353,13 +359,16 @@ async def _run(
 ) -> tuple[Tx, list[Any]]:
     """Run `ops` in one transaction and commit: the plain ones in order, then each kind of
     Batched ones in one call (they were all asked for at once, so any order is one they could
-    have run in), then `before_commit` if they made work to wake others for. Raises _OneFailed
-    (rolled back) when one of them raised, and the connection's
-    errors as they are."""
+    have run in), then `before_commit` if they made work to wake others for. A group of one
+    statement (Batched.one_statement) runs it alone, without BEGIN and COMMIT. Raises _OneFailed
+    (rolled back) when one of them raised, and the connection's errors as they are."""
     tx = Tx(conn)
     values: list[Any] = [None] * len(ops)
     batches: dict[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[int]] = {}
     try:
+        if (alone := _one_statement(ops)) is not None:  # in autocommit: a transaction of its own
+            run, items = alone
+            return tx, await _guarded(run(tx, items))
         async with conn.transaction():
             for index, op in enumerate(ops):
                 if isinstance(op, Batched):
@@ -378,6 +387,20 @@ async def _run(
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None
         raise
     return tx, values
+
+
+def _one_statement(ops: list[Write[Any]]) -> tuple[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[Any]] | None:
+    """The `run` and items of a group of Batched writes of one run that is one statement
+    (Batched.one_statement); None for any other group."""
+    first = ops[0]
+    if not isinstance(first, Batched) or not first.one_statement:
+        return None
+    items = []
+    for op in ops:
+        if not isinstance(op, Batched) or op.run != first.run or not op.one_statement:
+            return None
+        items.append(op.item)
+    return first.run, items
 
 
 async def _guarded(write: Awaitable[T]) -> T:
