@@ -16,9 +16,16 @@ What a group costs is its round trips more than the server's work: psycopg spend
 sending a statement and reading its answer than the server spends on a small one, and both
 share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
 kind in a group go to one call, one statement for the lot. Settles are: one statement per
-group instead of three per settle (store.py; queries.sql, settle_deliveries). Claims are not
-in the groups at all (`write_apart`): they insert no events and skip what is locked, so they
-run on a connection of their own while the server works on the writer's group.
+group instead of three per settle (store.py; queries.sql, settle_deliveries); so are
+submissions, messages and deliveries together (insert_messages). Those statements take their
+rows as one JSON parameter: psycopg adapts a list parameter in Python, element by element, and
+the 22 lists of a submission (one per column) cost the client more CPU than the rest of it
+(measured: about 0.25 ms of 13 one-element lists against 0.2 ms for a whole statement's round
+trip). A group that is one such statement and wakes nobody (`Batched.one_statement`: a
+submission handed to this process's engine) runs it without BEGIN and COMMIT, a transaction of
+its own, two round trips fewer: under a light load each submission is a group of its own.
+Claims are not in the groups at all (`write_apart`): they insert no events and skip what is
+locked, so they run on a connection of their own while the server works on the writer's group.
 
 Measured with bench/claims.py (100,000 deliveries, 100 sessions) on the 2-CPU development
 machine, fsync on, while other work kept it busy (load 3 to 6), so that runs vary by half:
@@ -124,6 +131,12 @@ class Batched(Generic[Item, T]):
 
     run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
     item: Item
+    # True when `run` runs one statement, whatever its items, and leaves Tx.wake empty: a group
+    # of nothing but these (of one `run`) sends that statement without BEGIN and COMMIT. A
+    # statement outside a transaction is a transaction of its own, committed as durably (module
+    # docstring), and two round trips are saved where they cost the most: a write alone in its
+    # group, as a submission is under a light load.
+    one_statement: bool = False
 
 
 Write = Op[T] | Batched[Any, T]
@@ -148,7 +161,10 @@ class Database:
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
         self.after_commit: Callable[[Tx], None] | None = None
         self._reviving: asyncio.Task[None] | None = None  # the watch for the server's return
-        # When each connection came back to the pool (monotonic time): see _check.
+        # When each connection went back to the pool (monotonic time): see _check. Noted by
+        # _connected as it gives one back, not by the pool's `reset` callback: with one, the
+        # pool hands every returned connection to a task of its own, a turn of the event loop
+        # and more CPU per statement, before it can be taken again (psycopg_pool's _putconn).
         self._idle_since: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._closing: set[asyncio.Task[None]] = set()  # pools replaced, being closed
 
@@ -166,7 +182,6 @@ class Database:
             open=False,
             kwargs={"autocommit": True},
             check=self._check,
-            reset=self._returned,
             timeout=CONNECT_TIMEOUT,
             name="returnpath",
         )
@@ -179,9 +194,6 @@ class Database:
         a connection that was in use a millisecond before (bench/relay.py, issue 10)."""
         if time.monotonic() - self._idle_since.get(conn, float("-inf")) >= CHECK_IDLE:
             await AsyncConnectionPool.check_connection(conn)
-
-    async def _returned(self, conn: Connection) -> None:
-        self._idle_since[conn] = time.monotonic()
 
     async def open(self) -> None:
         """Open the pool (a new one: a closed pool cannot be opened again)."""
@@ -241,7 +253,10 @@ class Database:
             pool = self.pool
             try:
                 async with pool.connection() as conn:
-                    return await run(conn)
+                    try:
+                        return await run(conn)
+                    finally:
+                        self._idle_since[conn] = time.monotonic()
             except PoolClosed:
                 if self._pool is None or self._pool is pool:
                     raise
@@ -353,13 +368,16 @@ async def _run(
 ) -> tuple[Tx, list[Any]]:
     """Run `ops` in one transaction and commit: the plain ones in order, then each kind of
     Batched ones in one call (they were all asked for at once, so any order is one they could
-    have run in), then `before_commit` if they made work to wake others for. Raises _OneFailed
-    (rolled back) when one of them raised, and the connection's
-    errors as they are."""
+    have run in), then `before_commit` if they made work to wake others for. A group of one
+    statement (Batched.one_statement) runs it alone, without BEGIN and COMMIT. Raises _OneFailed
+    (rolled back) when one of them raised, and the connection's errors as they are."""
     tx = Tx(conn)
     values: list[Any] = [None] * len(ops)
     batches: dict[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[int]] = {}
     try:
+        if (alone := _one_statement(ops)) is not None:  # in autocommit: a transaction of its own
+            run, items = alone
+            return tx, await _guarded(run(tx, items))
         async with conn.transaction():
             for index, op in enumerate(ops):
                 if isinstance(op, Batched):
@@ -378,6 +396,20 @@ async def _run(
             raise unavailable(psycopg.OperationalError("the connection was lost")) from None
         raise
     return tx, values
+
+
+def _one_statement(ops: list[Write[Any]]) -> tuple[Callable[[Tx, list[Any]], Awaitable[list[Any]]], list[Any]] | None:
+    """The `run` and items of a group of Batched writes of one run that is one statement
+    (Batched.one_statement); None for any other group."""
+    first = ops[0]
+    if not isinstance(first, Batched) or not first.one_statement:
+        return None
+    items = []
+    for op in ops:
+        if not isinstance(op, Batched) or op.run != first.run or not op.one_statement:
+            return None
+        items.append(op.item)
+    return first.run, items
 
 
 async def _guarded(write: Awaitable[T]) -> T:

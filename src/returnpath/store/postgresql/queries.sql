@@ -82,15 +82,30 @@ ON CONFLICT (username, address) DO UPDATE SET at = excluded.at
 -- name: prune_auth_logins
 DELETE FROM auth_logins WHERE at <= %s
 
--- name: insert_message
-INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
-                      size, mime, created_at, forward_of, sign_domain)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-
--- name: insert_delivery
+-- name: insert_messages
+-- Messages with their deliveries (insert_message and insert_delivery in SQLite's file) in one
+-- statement, for the submissions a group commits (store.submit; database.py says why). The rows
+-- come as JSON, one parameter for the lot, where a list per column would cost the client more
+-- CPU than the statement itself (psycopg adapts each list in Python); the bodies, bytes, as an
+-- array beside them, body n for the message at position n (1-based). The deliveries' foreign key is checked at the end of
+-- the statement, when the messages are in.
+WITH message AS (
+    INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
+                          size, mime, created_at, forward_of, sign_domain)
+    SELECT m.id, m.account_id, m.mail_from, m.envelope, m.trackbounces, m.tags, m.maxdelivertime, m.dsn,
+           m.size, b.mime, m.created_at, m.forward_of, m.sign_domain
+    FROM json_to_recordset(%(messages)s::json) AS m(
+             id text, account_id text, mail_from text, envelope text, trackbounces boolean, tags text,
+             maxdelivertime double precision, dsn text, size integer, created_at double precision,
+             forward_of text, sign_domain text, n bigint)
+    JOIN unnest(%(mimes)b::bytea[]) WITH ORDINALITY AS b(mime, n) ON b.n = m.n
+)
 INSERT INTO deliveries (id, message_id, account_id, recipient, envelope_sender, state, attempts,
                         created_at, updated_at, next_attempt_at, expires_at, lease_owner, lease_until)
-VALUES (%s, %s, %s, %s, %s, 'queued', 0, %s, %s, %s, %s, %s, %s)
+SELECT id, message_id, account_id, recipient, envelope_sender, 'queued', 0, time, time, time, expires, owner, lease
+FROM json_to_recordset(%(deliveries)s::json) AS d(
+         id text, message_id text, account_id text, recipient text, envelope_sender text,
+         time double precision, expires double precision, owner text, lease double precision)
 
 -- name: claim
 -- Lease the deliveries that are due and held by nobody (or by a lease that ran out), and read
@@ -131,8 +146,8 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE starts_with(l
 UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL
 
 -- name: settle_deliveries
--- A group's settles (store.settle; element i of every array is settle i, at most one per
--- delivery) in one statement, where SQLite runs lease_owner, settle_delivery and insert_event
+-- A group's settles (store.settle; the JSON's rows, at most one per delivery, each with its
+-- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite runs lease_owner, settle_delivery and insert_event
 -- for each (database.py says why). A settle that names an owner is kept only if that owner
 -- still holds the lease, locked until the commit (`held`; claims skip locked rows); otherwise
 -- its lease ran out and another worker took the delivery over, which records its own attempts,
@@ -142,19 +157,16 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 -- event stored, its settle's position (1-based), its id and the loops that want it (its
 -- fan-out, as insert_event's).
 WITH settle AS (
-    SELECT * FROM unnest(
-        %(ids)b::text[], %(owners)b::text[], %(attempts)b::integer[], %(times)b::double precision[],
-        %(remotes)b::text[], %(steps)b::text[], %(codes)b::integer[], %(statuses)b::text[],
-        %(texts)b::text[], %(verdicts)b::text[], %(states)b::text[], %(nexts)b::double precision[],
-        %(kinds)b::text[], %(event_deliveries)b::text[], %(event_messages)b::text[],
-        %(event_accounts)b::text[], %(event_times)b::double precision[], %(event_data)b::text[]
-    ) WITH ORDINALITY AS s(id, owner, attempts, time, remote, step, code, status, text, verdict, state,
-                           next, kind, event_delivery, event_message, event_account, event_time, data, n)
+    SELECT * FROM json_to_recordset(%(settles)s::json) AS s(
+        id text, owner text, attempts integer, time double precision, remote text, step text,
+        code integer, status text, text text, verdict text, state text, next double precision,
+        kind text, event_delivery text, event_message text, event_account text,
+        event_time double precision, data text, n bigint)
 ),
 held AS MATERIALIZED (
     -- By id, whoever holds them, as lease_owner does: a plan through deliveries_lease would
     -- walk all of an owner's leases for each settle (chosen once ANALYZE has seen few leases).
-    SELECT id, lease_owner FROM deliveries WHERE id = ANY(%(ids)b::text[])
+    SELECT id, lease_owner FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM settle))
     ORDER BY id  -- locked in one order, so that two groups never wait for each other in turn
     FOR UPDATE
 ),

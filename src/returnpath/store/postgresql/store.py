@@ -40,26 +40,28 @@ from .wakeups import PostgresWakeups
 Q = load_queries(__package__, "queries.sql")
 
 _Settle = tuple[DeliveryJob, Attempt, Settlement]  # the arguments of one store.settle
-# settle_deliveries' arrays, in the order _settle_round fills them.
-_SETTLE_COLUMNS = (
-    "ids",
-    "owners",
+_Submit = tuple[NewMessage, str | None, float | None]  # a message, its deliveries' owner, their lease
+# settle_deliveries' fields of a settle, in the order _settle_round gives them.
+_SETTLE_FIELDS = (
+    "id",
+    "owner",
     "attempts",
-    "times",
-    "remotes",
-    "steps",
-    "codes",
-    "statuses",
-    "texts",
-    "verdicts",
-    "states",
-    "nexts",
-    "kinds",
-    "event_deliveries",
-    "event_messages",
-    "event_accounts",
-    "event_times",
-    "event_data",
+    "time",
+    "remote",
+    "step",
+    "code",
+    "status",
+    "text",
+    "verdict",
+    "state",
+    "next",
+    "kind",
+    "event_delivery",
+    "event_message",
+    "event_account",
+    "event_time",
+    "data",
+    "n",
 )
 
 
@@ -281,12 +283,16 @@ class PostgresStore:
     # ---- messages and deliveries -------------------------------------------------------------
 
     async def submit(self, message: NewMessage, *, owner: str | None, lease_until: float) -> None:
-        async def op(tx: Tx) -> None:
-            await _insert_message(tx, message, owner, lease_until)
-            if owner is None:  # not handed to an engine of this process: any engine may claim it
-                tx.wake.add("deliveries")
+        # Batched: the submissions a group commits are stored by one statement (insert_messages),
+        # and one alone in its group needs no BEGIN and COMMIT of its own when it wakes nobody.
+        submission: _Submit = (message, owner, lease_until)
+        await self.db.write(database.Batched(self._submit_many, submission, one_statement=owner is not None))
 
-        await self.db.write(op)
+    async def _submit_many(self, tx: Tx, submissions: list[_Submit]) -> list[None]:
+        await _insert_messages(tx, submissions)
+        if any(owner is None for _, owner, _ in submissions):
+            tx.wake.add("deliveries")  # not handed to an engine of this process: any engine may claim it
+        return [None] * len(submissions)
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[DeliveryJob]:
         params = {"owner": owner, "until": lease_until, "now": now, "limit": limit}
@@ -357,18 +363,24 @@ class PostgresStore:
         """Settle distinct deliveries with one settle_deliveries; their event ids go into
         `results` at `positions`."""
         rows = [
-            (
-                job.delivery_id,
-                job.owner,
-                *from_row.attempt_columns(attempt),
-                settlement.state.value,
-                settlement.next_attempt_at,
-                *_event_columns(settlement.event),
+            dict(
+                zip(
+                    _SETTLE_FIELDS,
+                    (
+                        job.delivery_id,
+                        job.owner,
+                        *from_row.attempt_columns(attempt),
+                        settlement.state.value,
+                        settlement.next_attempt_at,
+                        *_event_columns(settlement.event),
+                        n,
+                    ),
+                    strict=True,
+                )
             )
-            for job, attempt, settlement in settles
+            for n, (job, attempt, settlement) in enumerate(settles, 1)
         ]
-        params: dict[str, Any] = dict(zip(_SETTLE_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
-        params.update(node=self.node, lock=database.EVENTS_LOCK)
+        params = {"settles": json.dumps(rows), "node": self.node, "lock": database.EVENTS_LOCK}
         fanout = []
         for n, event_id, loop_ids in await (await tx.execute(Q["settle_deliveries"], params)).fetchall():
             if event_id is not None:
@@ -452,8 +464,8 @@ class PostgresStore:
             for delivery_id in failed:
                 if (await tx.execute(Q["fail_delivery"], (now, delivery_id))).rowcount == 0:
                     failed_before.add(delivery_id)
-            for message in forwards:
-                await _insert_message(tx, message, None, None)
+            if forwards:
+                await _insert_messages(tx, [(message, None, None) for message in forwards])
                 tx.wake.add("deliveries")
             await tx.execute(Q["finish_return"], (kind, now, return_id))
             # The events last: their lock is held until the commit (database.EVENTS_LOCK).
@@ -812,46 +824,48 @@ async def _insert_keys(tx: Tx, keys: Sequence[SealedKey]) -> None:
             raise from_row.selector_used(key)
 
 
-async def _insert_message(tx: Tx, message: NewMessage, owner: str | None, lease_until: float | None) -> None:
-    submission = message.submission
-    await tx.execute(
-        Q["insert_message"],
-        (
-            message.id,
-            message.account_id,
-            submission.mail_from,
-            submission.envelope,
-            submission.trackbounces,
-            json.dumps(list(submission.tags)),
-            submission.maxdelivertime,
-            json.dumps(submission.dsn.as_dict()) if submission.dsn else None,
-            len(submission.mime),
-            submission.mime,
-            message.now,
-            message.forward_of,
-            message.sign_domain,
-        ),
-    )
-    lease = lease_until if owner else None
-    await tx.executemany(
-        Q["insert_delivery"],
-        [
-            (
-                d.id,
-                message.id,
-                message.account_id,
-                d.recipient,
-                d.envelope_sender,
-                message.now,
-                message.now,
-                message.now,
-                message.expires_at,
-                owner,
-                lease,
-            )
-            for d in message.deliveries
-        ],
-    )
+async def _insert_messages(tx: Tx, submissions: Sequence[_Submit]) -> None:
+    """Insert messages with their deliveries (insert_messages), each delivery leased to the
+    owner it was submitted for, if any."""
+    messages = [
+        {
+            "id": message.id,
+            "account_id": message.account_id,
+            "mail_from": message.submission.mail_from,
+            "envelope": message.submission.envelope,
+            "trackbounces": message.submission.trackbounces,
+            "tags": json.dumps(list(message.submission.tags)),
+            "maxdelivertime": message.submission.maxdelivertime,
+            "dsn": json.dumps(message.submission.dsn.as_dict()) if message.submission.dsn else None,
+            "size": len(message.submission.mime),
+            "created_at": message.now,
+            "forward_of": message.forward_of,
+            "sign_domain": message.sign_domain,
+            "n": n,
+        }
+        for n, (message, _, _) in enumerate(submissions, 1)
+    ]
+    deliveries = [
+        {
+            "id": d.id,
+            "message_id": message.id,
+            "account_id": message.account_id,
+            "recipient": d.recipient,
+            "envelope_sender": d.envelope_sender,
+            "time": message.now,
+            "expires": message.expires_at,
+            "owner": owner,
+            "lease": lease_until if owner else None,
+        }
+        for message, owner, lease_until in submissions
+        for d in message.deliveries
+    ]
+    params = {
+        "messages": json.dumps(messages),
+        "mimes": [message.submission.mime for message, _, _ in submissions],
+        "deliveries": json.dumps(deliveries),
+    }
+    await tx.execute(Q["insert_messages"], params)
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
