@@ -2,12 +2,13 @@
 """DKIM signing threads beside a busy event loop: how many RSA-2048 signatures they make, and
 what is left of the loop's pace, by the interpreter's switch interval. One run.
 
-Why (issue 11, "Speed"): the relay signs in threads of its own (usecases/relay.py,
-``Relay._sign``) so that OpenSSL's RSA, which releases the GIL, runs on another core while the
-event loop serves other connections. But when the RSA is done the thread needs the GIL back,
-and a thread that keeps running Python (a busy event loop) gives it up only when the waiter
-has waited a whole switch interval (``sys.setswitchinterval``, 5 ms by default). So each
-signature then waits up to 5 ms, and a signing thread makes far fewer signatures than alone.
+Why (issue 11, "Speed"): signing in threads of the relay's own, so that OpenSSL's RSA, which
+releases the GIL, runs on another core while the event loop serves other connections, was
+tried and not kept (usecases/relay.py, ``Relay._sign``, has the end-to-end figures). When the
+RSA is done the thread needs the GIL back, and a thread that keeps running Python (a busy
+event loop) gives it up only when the waiter has waited a whole switch interval
+(``sys.setswitchinterval``, 5 ms by default). So each signature then waits up to 5 ms, and a
+signing thread makes far fewer signatures than alone.
 
 What is measured: for ``--seconds``, one thread runs a Python loop (counting, standing for the
 event loop) while K threads sign a digest in a loop (returnpath's call: PKCS#1 v1.5 over a

@@ -1,7 +1,7 @@
-"""Signing at acceptance (`Relay.submit`): the signatures are made in the relay's signing
-threads while the event loop serves other submissions, and stored with the message before it
-is answered. Messages submitted at the same time must each be stored with signatures of their
-own bytes, and a message that cannot be signed must be refused with nothing stored."""
+"""Signing at acceptance (`Relay.submit`): the signatures are made once per message and
+stored with it before it is answered. Messages submitted at the same time must each be stored
+with signatures of their own bytes, and a message that cannot be signed must be refused with
+nothing stored."""
 
 from __future__ import annotations
 

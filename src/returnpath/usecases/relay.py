@@ -15,7 +15,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
@@ -64,9 +63,6 @@ def envelope_sender(
 ACCOUNT_FRESH = 1.0
 # Likewise for an account's sending domains: a domain added or removed is seen within this.
 DOMAINS_FRESH = 1.0
-# Threads a relay signs in (`Relay._sign`): two, so that two signatures can be made at once on
-# a machine of two cores or more while the event loop holds the GIL for everything else.
-SIGNING_THREADS = 2
 
 
 class Relay:
@@ -89,9 +85,6 @@ class Relay:
         # Sending domains by account as last read, and when; signers by domain and selectors.
         self._domains: dict[str, tuple[float, list[SendingDomain]]] = {}
         self._signers: dict[tuple[str, tuple[str, ...]], DkimSigner] = {}
-        # Where DKIM signatures are made (`_sign`); started at the first one, in the process
-        # that signs (a pool made before a fork would be useless in the child).
-        self._signing_threads: ThreadPoolExecutor | None = None
 
     # ---- authentication ----------------------------------------------------------------
 
@@ -245,7 +238,7 @@ class Relay:
             top += origin_fields(submission.mime, hostname, message_id, now)
             submission = replace(submission, mime=top + submission.mime)
             if signing is not None and signing[1] is not None:
-                submission = replace(submission, mime=await self._sign(signing[1], submission.mime, now))
+                submission = replace(submission, mime=self._sign(signing[1], submission.mime, now))
         message = self.new_message(account.id, submission, now, message_id, signing)
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
@@ -272,24 +265,22 @@ class Relay:
             )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
 
-    async def _sign(self, signer: DkimSigner, mime: bytes, now: float) -> bytes:
-        """`mime` with its DKIM signatures on top, made in one of this relay's signing threads.
+    @staticmethod
+    def _sign(signer: DkimSigner, mime: bytes, now: float) -> bytes:
+        """`mime` with its DKIM signatures on top, made here, in the event loop.
 
-        Most of a signature's time is OpenSSL's RSA-2048 (0.75 ms here), during which
-        `cryptography` releases the GIL, as hashlib does while it hashes a large body: made in
-        a thread, that time is spent on another core while the event loop goes on serving the
-        other connections, instead of holding them all up. It makes no signature cheaper: where
-        every core is busy anyway, signing costs what it costs (bench/relay.py --dkim). The
-        threads are this relay's own, not the loop's default executor, so that a signature
-        never waits behind password checks (scrypt, run in threads too). Beside a busy loop a
-        finished signature waits for the GIL (up to Python's 5 ms switch interval): two threads
-        then make a few hundred a second (bench/dkim_threads.py), more than a worker signed in
-        bench/relay.py's runs, where the cores were the limit first. A client that hangs up
-        meanwhile loses nothing: its signature is thrown away, and nothing was stored."""
-        if self._signing_threads is None:
-            self._signing_threads = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="dkim-sign")
-        signatures = await asyncio.get_running_loop().run_in_executor(self._signing_threads, signer.sign, mime, now)
-        return signatures + mime
+        Most of a signature's time is OpenSSL's RSA-2048 (0.75-0.9 ms here), during which
+        `cryptography` releases the GIL, so a signing thread looks like a way to spend it on
+        another core. It was tried (a pool of two per relay) and measured slower: a finished
+        signature waits for the GIL, which a busy loop hands over only after Python's 5 ms
+        switch interval (bench/dkim_threads.py), and each hand-over costs both threads CPU.
+        Back to back on a quiet machine (`bench/relay.py --dkim --load lean:1,lean:50,
+        smtplib:10 --n 1500 --sizes 2048`, two runs each, load 1-2.7), signed / unsigned was
+        0.69-0.71, 0.55-0.63 and 0.66-0.80 with the threads, 0.81-0.88, 0.59-0.79 and
+        0.80-0.94 in the loop, and the relay's CPU per signed message at `lean:1` 7.9-8.0 ms
+        against 6.5-7.0. Where returnpath runs a worker per core, there is no idle core for
+        the threads to use anyway."""
+        return signer.sign(mime, now) + mime
 
     async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner | None] | None:
         """The sending domain of the message's From: address (or of a parent domain of it)
