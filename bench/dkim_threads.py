@@ -4,9 +4,9 @@ what is left of the loop's pace, by the interpreter's switch interval. One run.
 
 Why (issue 11, "Speed"): signing in threads of the relay's own, so that OpenSSL's RSA, which
 releases the GIL, runs on another core while the event loop serves other connections, was
-tried and not kept (usecases/relay.py, ``Relay._sign``, has the end-to-end figures). When the
-RSA is done the thread needs the GIL back, and a thread that keeps running Python (a busy
-event loop) gives it up only when the waiter has waited a whole switch interval
+tried and not kept (usecases/relay.py, ``Relay.new_message``, has the end-to-end figures).
+When the RSA is done the thread needs the GIL back, and a thread that keeps running Python (a
+busy event loop) gives it up only when the waiter has waited a whole switch interval
 (``sys.setswitchinterval``, 5 ms by default). So each signature then waits up to 5 ms, and a
 signing thread makes far fewer signatures than alone.
 

@@ -73,10 +73,11 @@ around it (parsing, canonicalisation, folding) is 0.2-0.7 ms after the shortcuts
 that need no whitespace changes (before: 4-5 ms at 20 KB).
 
 Signing off the event loop (two signing threads a worker) was tried and taken out again: on a
-quiet machine, back to back, it made every ratio worse (usecases/relay.py, ``Relay._sign``:
+quiet machine, back to back, it made every ratio worse (usecases/relay.py, ``Relay.new_message``:
 signed / unsigned 0.69-0.71, 0.55-0.63, 0.66-0.80 with the threads, 0.81-0.88, 0.59-0.79,
-0.80-0.94 in the loop). Before that, on the shared machine, it did not move these ratios measurably, nor did a 1 ms switch interval in the workers on top
-(tried, not kept; bench/dkim_threads.py). Runs of ``--dkim --load lean:1,lean:50,smtplib:10 --n
+0.80-0.94 in the loop). Before that, on the shared machine, it did not move these ratios
+measurably, nor did a 1 ms switch interval in the workers on top (tried, not kept;
+bench/dkim_threads.py). Runs of ``--dkim --load lean:1,lean:50,smtplib:10 --n
 1500 --sizes 2048`` on SQLite, 1 Dec 2026 12:18-13:10 UTC, the old code and the new in
 alternate runs, the machine shared with three other helpers' work (load average 1.6-7.7),
 signed / unsigned at lean:1, lean:50, smtplib:10: signing in the loop, 8 runs, 0.49-1.04

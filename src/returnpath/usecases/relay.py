@@ -193,21 +193,41 @@ class Relay:
         account_id: str,
         submission: Submission,
         now: float,
-        message_id: str | None = None,
+        trace: Trace | None = None,
         signing: tuple[SendingDomain, DkimSigner | None] | None = None,
     ) -> NewMessage:
-        """A message with its deliveries, ids and envelope senders, ready to store, as it is
-        (`submit` has put its own fields and the signatures on top; a returned message
-        forwarded gets none). With `signing` (the From: domain's sending domain and its
-        signer), the envelope senders are at the domain's bounce domain; without a signer (the
-        domain's key cannot be read) the message is marked to be signed by the delivery engine
-        before it is sent (never unsigned)."""
-        message_id = message_id or ids.new_id(now)
+        """A message with its deliveries, ids and envelope senders, ready to store. A submission
+        (one with the `trace` of the door it came through) gets on top its Received line, then
+        the Message-ID and Date it lacks; a returned message forwarded as is (no trace) does not.
+        With `signing` (the From: domain's sending domain and its signer), the DKIM signatures
+        go on top of all that, made once here and stored, so every attempt sends these bytes,
+        and the envelope senders are at the domain's bounce domain. Without a signer (the
+        domain's key cannot be read) the message is stored unsigned, marked to be signed by
+        the delivery engine before it is sent (never unsigned)."""
+        message_id = ids.new_id(now)
+        if trace is not None:
+            hostname = self.settings.hostname
+            top = received_header(trace, hostname, message_id, now)
+            top += origin_fields(submission.mime, hostname, message_id, now)
+            submission = replace(submission, mime=top + submission.mime)
         bounce_domain = sign_domain = None
         if signing is not None:
             domain, signer = signing
             if signer is None:
                 sign_domain = domain.domain
+            else:
+                # Signed here, in the event loop. Most of a signature's time is OpenSSL's RSA-2048
+                # (0.75-0.9 ms here), during which `cryptography` releases the GIL, so signing
+                # threads were tried (a pool of two per relay) and measured slower: a finished
+                # signature waits for the GIL, which a busy loop hands over only after Python's
+                # 5 ms switch interval (bench/dkim_threads.py), and each hand-over costs CPU.
+                # Back to back on a quiet machine (`bench/relay.py --dkim --load lean:1,lean:50,
+                # smtplib:10 --n 1500 --sizes 2048`, two runs each, load 1-2.7), signed/unsigned
+                # was 0.69-0.71, 0.55-0.63 and 0.66-0.80 with the threads, 0.81-0.88, 0.59-0.79
+                # and 0.80-0.94 in the loop, and the relay's CPU per signed message at `lean:1`
+                # 7.9-8.0 ms against 6.5-7.0. With a worker per core there is no idle core for
+                # such threads anyway.
+                submission = replace(submission, mime=signer.sign(submission.mime, now) + submission.mime)
             bounce_domain = domain.bounce_domain
         deliveries = []
         for recipient in submission.recipients:
@@ -226,20 +246,8 @@ class Relay:
         if submission.envelope:
             self.check_sender(account, submission.envelope, "envelope")
         now = self.clock()
-        message_id = ids.new_id(now)
-        signing = None
-        if trace is not None:
-            # On top: the Received line, then the Message-ID and Date the message lacks; over all
-            # of that the DKIM signatures, made once here and stored, so every attempt for every
-            # recipient sends these bytes.
-            signing = await self.signing(account, submission.mime)
-            hostname = self.settings.hostname
-            top = received_header(trace, hostname, message_id, now)
-            top += origin_fields(submission.mime, hostname, message_id, now)
-            submission = replace(submission, mime=top + submission.mime)
-            if signing is not None and signing[1] is not None:
-                submission = replace(submission, mime=self._sign(signing[1], submission.mime, now))
-        message = self.new_message(account.id, submission, now, message_id, signing)
+        signing = await self.signing(account, submission.mime) if trace is not None else None
+        message = self.new_message(account.id, submission, now, trace, signing)
         owner = self.sink.owner if self.sink else None
         await self.store.submit(message, owner=owner, lease_until=now + self.settings.delivery.lease)
         if self.sink is not None:
@@ -264,23 +272,6 @@ class Relay:
                 ]
             )
         return Accepted(message.id, tuple((d.recipient, d.id) for d in message.deliveries))
-
-    @staticmethod
-    def _sign(signer: DkimSigner, mime: bytes, now: float) -> bytes:
-        """`mime` with its DKIM signatures on top, made here, in the event loop.
-
-        Most of a signature's time is OpenSSL's RSA-2048 (0.75-0.9 ms here), during which
-        `cryptography` releases the GIL, so a signing thread looks like a way to spend it on
-        another core. It was tried (a pool of two per relay) and measured slower: a finished
-        signature waits for the GIL, which a busy loop hands over only after Python's 5 ms
-        switch interval (bench/dkim_threads.py), and each hand-over costs both threads CPU.
-        Back to back on a quiet machine (`bench/relay.py --dkim --load lean:1,lean:50,
-        smtplib:10 --n 1500 --sizes 2048`, two runs each, load 1-2.7), signed / unsigned was
-        0.69-0.71, 0.55-0.63 and 0.66-0.80 with the threads, 0.81-0.88, 0.59-0.79 and
-        0.80-0.94 in the loop, and the relay's CPU per signed message at `lean:1` 7.9-8.0 ms
-        against 6.5-7.0. Where returnpath runs a worker per core, there is no idle core for
-        the threads to use anyway."""
-        return signer.sign(mime, now) + mime
 
     async def signing(self, account: Account, mime: bytes) -> tuple[SendingDomain, DkimSigner | None] | None:
         """The sending domain of the message's From: address (or of a parent domain of it)
