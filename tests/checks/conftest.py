@@ -5,17 +5,16 @@ Each test breaks one thing in it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from returnpath.checks.lookups import Lookups
 from returnpath.core.senders import SendingDomain
-from returnpath.dkim.keys import DomainKey, generate_pair, write_key
+from returnpath.dkim.keys import DomainKey, generate_pair
 from returnpath.dkim.records import record_name, record_value, txt_strings
 from tests.dns_server import DnsServer, a, dns_server, mx, ptr, reverse, txt
 
-__all__ = ["dns_server", "good_zone", "keys_folder", "lookups", "pair"]
+__all__ = ["dns_server", "good_zone", "keys", "lookups", "pair"]
 
 DOMAIN = "example.com"
 BOUNCE = "bounces.example.com"
@@ -30,11 +29,9 @@ def pair() -> tuple[DomainKey, DomainKey]:
 
 
 @pytest.fixture
-def keys_folder(tmp_path: Path, pair: tuple[DomainKey, DomainKey]) -> Path:
-    folder = tmp_path / "domains" / DOMAIN
-    for key in pair:
-        write_key(folder, key)
-    return tmp_path / "domains"
+def keys(pair: tuple[DomainKey, DomainKey]) -> dict[str, DomainKey]:
+    """The keys the checks are given, by selector (the store's, in `domains check`)."""
+    return {key.selector: key for key in pair}
 
 
 @pytest.fixture

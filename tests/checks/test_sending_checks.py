@@ -5,7 +5,6 @@ warn when the DNS does not answer), and every other line stays ok."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from returnpath.checks import Check, Status
 from returnpath.checks.lookups import Lookups
 from returnpath.checks.sending import domain_checks
 from returnpath.core.senders import SendingDomain
-from returnpath.dkim.keys import DomainKey, KeyAlgorithm, generate_key, key_path, read_key
+from returnpath.dkim.keys import DomainKey, KeyAlgorithm, generate_key
 from returnpath.dkim.records import record_name, record_value, txt_strings
 from tests.checks.conftest import ADDRESS, BOUNCE, DOMAIN, HOST
 from tests.dns_server import SERVFAIL, TIMEOUT, DnsServer, a, mx, txt
@@ -21,11 +20,8 @@ from tests.dns_server import SERVFAIL, TIMEOUT, DnsServer, a, mx, txt
 Break = Callable[[DnsServer, tuple[DomainKey, DomainKey]], None]
 
 
-def run(lookups: Lookups, keys_folder: Path, sending: SendingDomain) -> list[Check]:
-    # The checks take the keys from a function (the store's, in `domains check`): here, files.
-    return domain_checks(
-        lookups, lambda selector: read_key(key_path(keys_folder / sending.domain, selector)), sending, [ADDRESS], HOST
-    )
+def run(lookups: Lookups, keys: dict[str, DomainKey], sending: SendingDomain) -> list[Check]:
+    return domain_checks(lookups, keys.__getitem__, sending, [ADDRESS], HOST)
 
 
 def rsa_name(pair: tuple[DomainKey, DomainKey]) -> str:
@@ -74,8 +70,8 @@ BROKEN: dict[str, tuple[Break, str, str]] = {
 
 
 @pytest.mark.usefixtures("good_zone")
-def test_the_good_zone_is_all_ok(lookups: Lookups, keys_folder: Path, sending: SendingDomain) -> None:
-    checks = run(lookups, keys_folder, sending)
+def test_the_good_zone_is_all_ok(lookups: Lookups, keys: dict[str, DomainKey], sending: SendingDomain) -> None:
+    checks = run(lookups, keys, sending)
     assert [c.status for c in checks] == [Status.OK] * 5, checks
     assert [c.what.split()[0] for c in checks] == ["DKIM", "DKIM", "MX", "SPF", "DMARC"]
     spf = next(c for c in checks if c.what.startswith("SPF"))
@@ -90,12 +86,12 @@ def test_each_broken_record_gives_its_own_fail_line(
     good_zone: DnsServer,
     pair: tuple[DomainKey, DomainKey],
     lookups: Lookups,
-    keys_folder: Path,
+    keys: dict[str, DomainKey],
     sending: SendingDomain,
 ) -> None:
     breaks, what, detail = BROKEN[case]
     breaks(good_zone, pair)
-    checks = run(lookups, keys_folder, sending)
+    checks = run(lookups, keys, sending)
     failing = [c for c in checks if c.status is not Status.OK]
     assert len(failing) == 1, checks
     (line,) = failing
@@ -104,10 +100,10 @@ def test_each_broken_record_gives_its_own_fail_line(
 
 
 def test_spf_failing_makes_dmarc_say_spf_does_not_pass(
-    good_zone: DnsServer, lookups: Lookups, keys_folder: Path, sending: SendingDomain
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], sending: SendingDomain
 ) -> None:
     good_zone.zone[BOUNCE] = [mx(10, HOST), txt("v=spf1 -all")]
-    dmarc = run(lookups, keys_folder, sending)[-1]
+    dmarc = run(lookups, keys, sending)[-1]
     assert (
         dmarc.status is Status.OK
         and "SPF would align (relaxed: bounces.example.com is under example.com) but does not pass" in dmarc.detail
@@ -120,12 +116,12 @@ def test_a_dns_that_does_not_answer_gives_cannot_check_lines(
     good_zone: DnsServer,
     pair: tuple[DomainKey, DomainKey],
     lookups: Lookups,
-    keys_folder: Path,
+    keys: dict[str, DomainKey],
     sending: SendingDomain,
 ) -> None:
     good_zone.zone[rsa_name(pair)] = failure  # type: ignore[assignment]
     good_zone.zone[BOUNCE] = failure  # type: ignore[assignment]
-    checks = run(lookups, keys_folder, sending)
+    checks = run(lookups, keys, sending)
     unchecked = [c for c in checks if c.status is Status.WARN]
     assert [c.what.split()[0] for c in unchecked] == ["DKIM", "MX", "SPF"], checks
     assert all(c.detail.startswith("cannot check: ") for c in unchecked)
@@ -135,49 +131,46 @@ def test_a_dns_that_does_not_answer_gives_cannot_check_lines(
 
 
 def test_a_bounce_domain_outside_the_domain_does_not_align_spf(
-    good_zone: DnsServer, lookups: Lookups, keys_folder: Path, pair: tuple[DomainKey, DomainKey]
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], pair: tuple[DomainKey, DomainKey]
 ) -> None:
     good_zone.zone["rp.example.net"] = good_zone.zone[BOUNCE]
     sending = SendingDomain("acct", DOMAIN, "rp.example.net", 0.0, pair[0].selector, pair[1].selector)
-    dmarc = run(lookups, keys_folder, sending)[-1]
+    dmarc = run(lookups, keys, sending)[-1]
     assert "SPF does not align: the bounce domain rp.example.net is not under example.com" in dmarc.detail
 
 
 def test_strict_dkim_alignment_is_reported(
-    good_zone: DnsServer, lookups: Lookups, keys_folder: Path, sending: SendingDomain
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], sending: SendingDomain
 ) -> None:
     good_zone.zone[f"_dmarc.{DOMAIN}"] = [txt("v=DMARC1; p=reject; adkim=s; aspf=s")]
-    dmarc = run(lookups, keys_folder, sending)[-1]
+    dmarc = run(lookups, keys, sending)[-1]
     assert "p=reject" in dmarc.detail and "(adkim=s)" in dmarc.detail and "SPF does not align: aspf=s" in dmarc.detail
 
 
 def test_an_unpublished_rotation_key_is_a_warn(
-    good_zone: DnsServer, lookups: Lookups, keys_folder: Path, pair: tuple[DomainKey, DomainKey]
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], pair: tuple[DomainKey, DomainKey]
 ) -> None:
-    from returnpath.dkim.keys import write_key
-
     nxt = generate_key(KeyAlgorithm.RSA, "rp202612b")
-    write_key(keys_folder / DOMAIN, nxt)
+    keys[nxt.selector] = nxt
     sending = SendingDomain(
         "acct", DOMAIN, BOUNCE, 0.0, pair[0].selector, pair[1].selector, pending_rsa_selector="rp202612b"
     )
-    checks = run(lookups, keys_folder, sending)
+    checks = run(lookups, keys, sending)
     assert [c.status for c in checks].count(Status.WARN) == 1
     assert checks[2].what == "DKIM rp202612b._domainkey.example.com" and "not published yet" in checks[2].detail
     good_zone.zone[record_name("rp202612b", DOMAIN)] = [txt(*txt_strings(record_value(nxt)))]
-    assert all(c.status is Status.OK for c in run(lookups, keys_folder, sending))
+    assert all(c.status is Status.OK for c in run(lookups, keys, sending))
 
 
 def test_a_dmarc_record_at_the_parent_domain_counts(
-    good_zone: DnsServer, lookups: Lookups, keys_folder: Path, pair: tuple[DomainKey, DomainKey]
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], pair: tuple[DomainKey, DomainKey]
 ) -> None:
     # mail.example.com publishes none: receivers use the organisational domain's (RFC 7489 6.6.3)
     for key in pair:
         good_zone.zone[record_name(key.selector, "mail.example.com")] = good_zone.zone[
             record_name(key.selector, DOMAIN)
         ]
-    (keys_folder / DOMAIN).rename(keys_folder / "mail.example.com")
     sending = SendingDomain("acct", "mail.example.com", BOUNCE, 0.0, pair[0].selector, pair[1].selector)
-    dmarc = run(lookups, keys_folder, sending)[-1]
+    dmarc = run(lookups, keys, sending)[-1]
     assert dmarc.status is Status.OK and dmarc.detail.startswith("_dmarc.example.com p=none")
     assert "SPF aligns (relaxed" in dmarc.detail  # bounces.example.com is under the organisational domain
