@@ -96,12 +96,30 @@ async def pending_keys(store: Store, settings: Settings, domain: SendingDomain) 
 
 
 async def _read(store: Store, settings: Settings, domain: str, selectors: tuple[str, ...]) -> list[keys.DomainKey]:
+    found = []
+    for key in (await _read_each(store, settings, domain, selectors)).values():
+        if isinstance(key, StoreError):
+            raise key
+        found.append(key)
+    return found
+
+
+async def _read_each(
+    store: Store, settings: Settings, domain: str, selectors: tuple[str, ...]
+) -> dict[str, keys.DomainKey | StoreError]:
+    """The key of each of `selectors`, in their order, or the StoreError that reading it met;
+    the store's keys of `domain` read once."""
     stored = {key.selector: key for key in await store.dkim_keys(domain)}
-    missing = [selector for selector in selectors if selector not in stored]
-    if missing:  # made by an earlier version, as files: this node may hold them
-        stored |= {key.selector: key for key in await _import_files(store, settings, domain, missing)}
     cipher = sealing.sealing_key(settings.secret_bytes)
-    return [sealing.unseal(cipher, stored[selector]) for selector in selectors]
+    found: dict[str, keys.DomainKey | StoreError] = {}
+    for selector in selectors:
+        try:
+            if selector not in stored:  # made by an earlier version, as a file: this node may hold it
+                stored |= {key.selector: key for key in await _import_files(store, settings, domain, [selector])}
+            found[selector] = sealing.unseal(cipher, stored[selector])
+        except StoreError as exc:
+            found[selector] = exc
+    return found
 
 
 async def _used_selectors(store: Store, settings: Settings, domain: str) -> list[str]:
@@ -169,12 +187,7 @@ async def key_reader(store: Store, settings: Settings, domain: SendingDomain) ->
     """The keys of `domain`'s signing and pending selectors, read now, for the checks of
     `domains check` and `doctor` (checks/sending.py), which do not await: a function of a
     selector that returns its key, or raises the StoreError that reading it met."""
-    found: dict[str, keys.DomainKey | StoreError] = {}
-    for selector in (*domain.selectors, *domain.pending_selectors):
-        try:
-            found[selector] = (await _read(store, settings, domain.domain, (selector,)))[0]
-        except StoreError as exc:
-            found[selector] = exc
+    found = await _read_each(store, settings, domain.domain, (*domain.selectors, *domain.pending_selectors))
 
     def key_of(selector: str) -> keys.DomainKey:
         key = found[selector]
