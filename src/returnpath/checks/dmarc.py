@@ -106,13 +106,14 @@ class TreeWalk:
         """The organisational domain (see the module's docstring)."""
         if not self.records:
             return self.domain
-        last = self.records[-1]  # the walk ended at a psd=n or psd=y record, or at the top
-        if last.psd == "n":
-            return last.found_at
+        # The walk asks the longest name first, so its last record has the fewest labels; the
+        # walk ended there at a psd=n record (the organisational domain), at a psd=y record, or
+        # at the top (then the organisational domain is where the last record was found).
+        last = self.records[-1]
         if last.psd == "y" and last.found_at != self.domain:
             labels = self.domain.split(".")
             return ".".join(labels[-(len(last.found_at.split(".")) + 1) :])
-        return min(self.records, key=lambda r: r.found_at.count(".")).found_at
+        return last.found_at
 
 
 def parse_tags(value: str) -> dict[str, str]:
