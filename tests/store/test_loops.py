@@ -181,6 +181,8 @@ async def test_an_event_from_settle_fans_out_to_matching_loops_of_its_account(st
         assert item.created_at == NOW + 5 and item.next_attempt_at == NOW + 5
         assert item.expires_at == NOW + 5 + WINDOW and item.attempts == 0
         assert item.webhook_id == f"msg_{item.id}"
+        # An id as every other (PostgreSQL makes it in the settle's statement): of its time.
+        assert ids.is_id(item.id) and item.id[:10] == ids.new_id(NOW + 5)[:10]
     assert await _items(store, deliveries_only) == []
     assert await _items(store, other) == []
     # The paused loop's item waits; the active one's is claimed, with the event as stored.
@@ -530,3 +532,4 @@ async def test_events_of_settles_committed_together_each_fan_out(store: Store) -
     items = await _items(store, failures)
     assert len(mine_ids) == 2 and {item.event_id for item, _ in items} == mine_ids
     assert all(item.created_at == NOW + 5 and item.state is PostState.PENDING for item, _ in items)
+    assert len({item.id for item, _ in items}) == 2 and all(ids.is_id(item.id) for item, _ in items)

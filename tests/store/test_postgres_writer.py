@@ -87,6 +87,35 @@ async def test_a_failing_batched_write_fails_alone(db: Database) -> None:
     assert await numbers(db) == [1, 2, 3, 20]
 
 
+async def test_a_group_of_one_statement_runs_without_a_transaction_when_its_items_allow(db: Database) -> None:
+    """Batched.one_statement may be a function of the group's items (a settle's is: one
+    statement only while every settle is of another delivery): when it says yes, the
+    statement runs without BEGIN and COMMIT, else in a transaction, and either way each
+    write has its value and is committed."""
+    seen: list[tuple[list[int], bool]] = []
+
+    async def run(tx: Tx, numbers: list[int]) -> list[int]:
+        cur = await tx.execute("INSERT INTO numbers SELECT unnest(%s::integer[]) RETURNING -n", (numbers,))
+        in_transaction = tx.conn.info.transaction_status is psycopg.pq.TransactionStatus.INTRANS
+        seen.append((numbers, in_transaction))
+        return [row[0] for row in await cur.fetchall()]
+
+    def fewer_than_three(numbers: list[int]) -> bool:
+        return len(numbers) < 3
+
+    assert await asyncio.gather(*(db.write(Batched(run, n, one_statement=fewer_than_three)) for n in (1, 2))) == [
+        -1,
+        -2,
+    ]
+    assert await asyncio.gather(*(db.write(Batched(run, n, one_statement=fewer_than_three)) for n in (4, 5, 6))) == [
+        -4,
+        -5,
+        -6,
+    ]
+    assert seen == [([1, 2], False), ([4, 5, 6], True)]
+    assert await numbers(db) == [1, 2, 3, 4, 5, 6]
+
+
 async def test_a_settle_that_cannot_be_stored_fails_alone_among_settles(pg_url: str) -> None:
     """PostgreSQL's text cannot hold NUL: an attempt whose reply text has one cannot be stored.
     Settled together with others, it fails alone; its delivery stays as it was, still held."""

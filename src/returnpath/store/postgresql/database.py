@@ -12,6 +12,14 @@ transaction, and when one of its writes fails (a duplicate returned-message id, 
 the group is rolled back and each of its writes run again in its own transaction, so that one
 failing write does not undo the others.
 
+Submissions have a writer of their own (`Lane`), with its own groups on a connection of its
+own, beside the other writer's: they insert no events and lock nothing but their own new rows,
+so they need not take turns with the rest, and a client's 250 waits for them. With one writer,
+a submission that came while a group of settles was being committed waited for that commit
+and then made its own: under a steady load from one client (bench/relay.py, `lean:1`), each
+250 came after two commits and their fsyncs. (PostgreSQL flushes the WAL of commits that wait
+at the same moment together, so two writers do not cost two fsyncs each time.)
+
 What a group costs is its round trips more than the server's work: psycopg spends more CPU
 sending a statement and reading its answer than the server spends on a small one, and both
 share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
@@ -63,6 +71,7 @@ given the new one.
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -131,15 +140,24 @@ class Batched(Generic[Item, T]):
 
     run: Callable[[Tx, list[Item]], Awaitable[list[T]]]
     item: Item
-    # True when `run` runs one statement, whatever its items, and leaves Tx.wake empty: a group
-    # of nothing but these (of one `run`) sends that statement without BEGIN and COMMIT. A
-    # statement outside a transaction is a transaction of its own, committed as durably (module
-    # docstring), and two round trips are saved where they cost the most: a write alone in its
-    # group, as a submission is under a light load.
-    one_statement: bool = False
+    # True when `run` runs one statement and leaves Tx.wake empty, or a function that says
+    # whether it does for a group's items: a group of nothing but these (of one `run`) sends
+    # that statement without BEGIN and COMMIT. A statement outside a transaction is a
+    # transaction of its own, committed as durably (module docstring), and two round trips are
+    # saved where they cost the most: a write alone in its group, as a submission or a settle
+    # is under a light load.
+    one_statement: bool | Callable[[list[Item]], bool] = False
 
 
 Write = Op[T] | Batched[Any, T]
+
+
+class Lane(enum.Enum):
+    """Which groups a write joins (module docstring): each lane commits its groups one after
+    the other, on a connection of its own, beside the other lane's."""
+
+    EVENTS = "events"  # everything that may insert events, and whatever is not a submission
+    SUBMISSIONS = "submissions"  # new messages with their deliveries: no events, no locks
 
 
 def unavailable(exc: Exception) -> StoreError:
@@ -154,8 +172,9 @@ class Database:
         self.min_connections = min_connections
         self.max_connections = max_connections
         self._pool: AsyncConnectionPool[Connection] | None = None
-        self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
-        self._writing = False
+        # The writes waiting for their group, by lane (`write`), and the lanes being written.
+        self._queues: dict[Lane, list[tuple[Write[Any], asyncio.Future[Any]]]] = {lane: [] for lane in Lane}
+        self._writing: set[Lane] = set()
         # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
         # group made work for other processes (Tx.wake), and after every commit.
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
@@ -290,27 +309,28 @@ class Database:
         except psycopg.Error as exc:
             raise StoreError(f"database {what} failed: {exc}") from None
 
-    async def write(self, op: Write[T]) -> T:
-        """Run `op` in a transaction; returns after the commit."""
+    async def write(self, op: Write[T], lane: Lane = Lane.EVENTS) -> T:
+        """Run `op` in a transaction, in a group of the writes of its `lane`; returns after
+        the commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, future))
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._drain())
+        self._queues[lane].append((op, future))
+        if lane not in self._writing:
+            self._writing.add(lane)
+            asyncio.get_running_loop().create_task(self._drain(lane))
         return await future
 
-    async def _drain(self) -> None:
+    async def _drain(self, lane: Lane) -> None:
         try:
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._commit(batch)
+            while queue := self._queues[lane]:
+                batch, self._queues[lane] = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                await self._commit(lane, batch)
                 # Let the callers just answered run first: those that write again at once
                 # (a worker settles the next delivery it holds) join the next group.
                 await asyncio.sleep(0)
         finally:
-            self._writing = False
+            self._writing.discard(lane)
 
-    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, lane: Lane, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
         async def run(conn: Connection) -> None:
             try:
                 self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
@@ -331,7 +351,7 @@ class Database:
             # busy that long). The writes queued meanwhile fail now too; run as the next group,
             # each would wait CONNECT_TIMEOUT again, and a client would hear its 451 or 503
             # only after two waits, or more under a steady trickle of writes.
-            waiting, self._queue = self._queue, []
+            waiting, self._queues[lane] = self._queues[lane], []
             _fail(batch + waiting, unavailable(exc))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             _fail(batch, unavailable(exc))
@@ -409,6 +429,8 @@ def _one_statement(ops: list[Write[Any]]) -> tuple[Callable[[Tx, list[Any]], Awa
         if not isinstance(op, Batched) or op.run != first.run or not op.one_statement:
             return None
         items.append(op.item)
+    if callable(first.one_statement) and not first.one_statement(items):
+        return None
     return first.run, items
 
 

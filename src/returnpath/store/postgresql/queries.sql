@@ -147,15 +147,18 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 
 -- name: settle_deliveries
 -- A group's settles (store.settle; the JSON's rows, at most one per delivery, each with its
--- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite runs lease_owner, settle_delivery and insert_event
--- for each (database.py says why). A settle that names an owner is kept only if that owner
--- still holds the lease, locked until the commit (`held`; claims skip locked rows); otherwise
--- its lease ran out and another worker took the delivery over, which records its own attempts,
--- and this one records nothing. A kept settle records its attempt, the delivery's new state (a
--- delivery that is final already stays as it is) and its event, if any: the ids are drawn from
--- the events' own sequence after the events lock is taken (database.EVENTS_LOCK). Returns, per
--- event stored, its settle's position (1-based), its id and the loops that want it (its
--- fan-out, as insert_event's).
+-- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite
+-- runs lease_owner, settle_delivery, insert_event and insert_post for each (database.py says
+-- why). A settle that names an owner is kept only if that owner still holds the lease, locked
+-- until the commit (`held`; claims skip locked rows); otherwise its lease ran out and another
+-- worker took the delivery over, which records its own attempts, and this one records
+-- nothing. A kept settle records its attempt, the delivery's new state (a delivery that is
+-- final already stays as it is), its event, if any, and the event's posts to the loops that
+-- want it (paused ones too, as insert_event's fan-out), due at the attempt's time: the event
+-- ids are drawn from the events' own sequence after the events lock is taken
+-- (database.EVENTS_LOCK), the posts' ids made by the server (new_id, migration 0009). One
+-- statement, so that it needs no transaction around it. Returns, per event stored, its
+-- settle's position (1-based), its id, and the number of posts the statement inserted.
 WITH settle AS (
     SELECT * FROM json_to_recordset(%(settles)s::json) AS s(
         id text, owner text, attempts integer, time double precision, remote text, step text,
@@ -194,12 +197,18 @@ event AS (
     INSERT INTO events (id, kind, delivery_id, message_id, account_id, time, data, node)
     OVERRIDING SYSTEM VALUE
     SELECT event_id, kind, event_delivery, event_message, event_account, event_time, data, %(node)s FROM numbered
+),
+post AS (
+    INSERT INTO loop_posts (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
+                            next_attempt_at)
+    SELECT new_id(k.time), l.id, k.event_id, k.event_time, k.time, k.time + %(window)s, 'pending', 0, k.time
+    FROM numbered k
+    JOIN loops l ON l.account_id = k.event_account
+    JOIN loop_events e ON e.loop_id = l.id AND e.kind = k.kind
+    WHERE k.event_account != ''
+    RETURNING 1
 )
--- No join: each CTE holds up to a group's rows, and the planner, which expects few, would
--- join them in nested loops.
-SELECT n, event_id, ARRAY(SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
-                          WHERE l.account_id = event_account AND e.kind = numbered.kind AND event_account != '')
-FROM numbered
+SELECT n, event_id, (SELECT count(*) FROM post) FROM numbered
 
 -- name: insert_event
 -- Takes the events lock (database.EVENTS_LOCK) before the id is drawn: the row comes from the

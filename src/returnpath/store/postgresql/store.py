@@ -34,7 +34,7 @@ from .. import rows as from_row
 from ..sql import load_queries
 from . import database
 from .database import Database, Tx
-from .outbox import WINDOW, PostgresOutbox, insert_event, insert_posts, loop_from_row
+from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
 from .wakeups import PostgresWakeups
 
 Q = load_queries(__package__, "queries.sql")
@@ -286,7 +286,9 @@ class PostgresStore:
         # Batched: the submissions a group commits are stored by one statement (insert_messages),
         # and one alone in its group needs no BEGIN and COMMIT of its own when it wakes nobody.
         submission: _Submit = (message, owner, lease_until)
-        await self.db.write(database.Batched(self._submit_many, submission, one_statement=owner is not None))
+        await self.db.write(
+            database.Batched(self._submit_many, submission, one_statement=owner is not None), database.Lane.SUBMISSIONS
+        )
 
     async def _submit_many(self, tx: Tx, submissions: list[_Submit]) -> list[None]:
         await _insert_messages(tx, submissions)
@@ -335,13 +337,15 @@ class PostgresStore:
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
         # Batched: the settles a group commits are recorded by one statement (_settle_many),
-        # where each alone would cost three round trips (database.py's docstring has figures).
-        return await self.db.write(database.Batched(self._settle_many, (job, attempt, settlement)))
+        # where each alone would cost three round trips (database.py's docstring has figures),
+        # and a group of nothing but settles of distinct deliveries needs no BEGIN and COMMIT.
+        settle: _Settle = (job, attempt, settlement)
+        return await self.db.write(database.Batched(self._settle_many, settle, one_statement=_one_round))
 
     async def _settle_many(self, tx: Tx, settles: list[_Settle]) -> list[int | None]:
-        """Record settles as each alone would have been (lease_owner, settle_delivery and
-        insert_event in turn): with settle_deliveries, for a round of distinct deliveries at a
-        time. Two settles of one delivery in a group (the engine does not make them, but the
+        """Record settles as each alone would have been (lease_owner, settle_delivery,
+        insert_event and insert_post in turn): with settle_deliveries, for a round of distinct
+        deliveries at a time. Two settles of one delivery in a group (the engine does not make them, but the
         port allows it) go in rounds one after the other, so the second finds the first done."""
         results: list[int | None] = [None] * len(settles)
         waiting = list(range(len(settles)))
@@ -380,15 +384,17 @@ class PostgresStore:
             )
             for n, (job, attempt, settlement) in enumerate(settles, 1)
         ]
-        params = {"settles": json.dumps(rows), "node": self.node, "lock": database.EVENTS_LOCK}
-        fanout = []
-        for n, event_id, loop_ids in await (await tx.execute(Q["settle_deliveries"], params)).fetchall():
-            if event_id is not None:
-                _, attempt, settlement = settles[n - 1]
-                assert settlement.event is not None  # an event id only where there is an event
-                results[positions[n - 1]] = int(event_id)
-                fanout.append((int(event_id), settlement.event, loop_ids, attempt.time))
-        await insert_posts(tx, fanout, self.loop_window)
+        params = {
+            "settles": json.dumps(rows),
+            "node": self.node,
+            "lock": database.EVENTS_LOCK,
+            "window": self.loop_window,
+        }
+        stored = await (await tx.execute(Q["settle_deliveries"], params)).fetchall()
+        for n, event_id, _ in stored:
+            results[positions[n - 1]] = int(event_id)
+        if stored:
+            tx.posts += int(stored[0][2])  # the posts the statement inserted, on every row
 
     async def views(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryView]:
         if not delivery_ids:
@@ -866,6 +872,11 @@ async def _insert_messages(tx: Tx, submissions: Sequence[_Submit]) -> None:
         "deliveries": json.dumps(deliveries),
     }
     await tx.execute(Q["insert_messages"], params)
+
+
+def _one_round(settles: list[_Settle]) -> bool:
+    """Whether _settle_many settles these in one statement: each of another delivery."""
+    return len({job.delivery_id for job, _, _ in settles}) == len(settles)
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
