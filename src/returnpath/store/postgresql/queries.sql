@@ -82,6 +82,14 @@ SELECT
     a.id, a.name, a.smtp_username, a.disabled, a.sender_domains, a.smtp_password_hash
 FROM (VALUES (1)) AS one LEFT JOIN accounts AS a ON a.smtp_username = %(smtp_username)s
 
+-- name: lock_auth
+-- Reservations (store.reserve_auth) of one address or of one username take turns, each until
+-- its transaction commits: under READ COMMITTED two of them, in two workers' transactions, could
+-- both read the counts below a limit and both count an attempt, one more password checked than
+-- the limit allows (core/throttle.py). Locked in the order of the locks' ids, so that two
+-- reservations never wait for each other's second lock.
+SELECT pg_advisory_xact_lock(lock) FROM (SELECT DISTINCT hashtextextended(key, 0) AS lock FROM unnest(%s::text[]) AS key ORDER BY 1) AS locks
+
 -- name: count_auth_failure
 INSERT INTO auth_failures (key, window_start, count) VALUES (%s, %s, 1)
 ON CONFLICT (key) DO UPDATE SET count = auth_failures.count + 1

@@ -254,6 +254,7 @@ class PostgresStore:
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
         async def op(tx: Tx) -> str | None:
+            await tx.execute(Q["lock_auth"], (list(throttle.failure_keys(address, username)),))
             await tx.execute(Q["prune_auth_failures"], (now - limits.window,))
             refused = throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
             if refused is None:
