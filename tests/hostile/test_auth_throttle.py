@@ -29,6 +29,12 @@ S454 = "454 4.7.0 Too many failed authentication attempts; try again later"
 S454_AT_ONCE = "454 4.7.0 Too many authentication attempts at once; try again later"
 
 
+def store_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """The `--store` of `init` for the backend: SQLite's default, or a fresh PostgreSQL database
+    (asked for before make_server, so that it is dropped only after the server has stopped)."""
+    return str(request.getfixturevalue("pg_url")) if backend == "postgresql" else None
+
+
 def checked_and_held(replies: list[str]) -> tuple[int, int]:
     """How many guesses were checked (535) and how many refused unchecked (either 454)."""
     assert set(replies) <= {S535, S454, S454_AT_ONCE}, set(replies)
@@ -59,11 +65,14 @@ def failed_auth_lines_per_worker(server: Server) -> dict[str, int]:
     return found
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_parallel_guesses_stop_at_the_limits_over_all_connections_and_workers(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, backend: str
 ) -> None:
+    store = store_url(request, backend)
     start: ServerFactory = request.getfixturevalue("make_server")
     server = start(
+        store=store,
         workers=2,
         smtp__submission__auth_failures_per_address=PER_ADDRESS,
         smtp__submission__auth_failures_per_username=PER_USERNAME,
@@ -93,14 +102,16 @@ async def test_parallel_guesses_stop_at_the_limits_over_all_connections_and_work
     assert await login(server, "127.0.0.3", user, password) == S235
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_pool_logging_in_at_once_is_not_refused_whichever_worker_it_lands_on(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, backend: str
 ) -> None:
     """An application's connection pool starting up: a hundred connections at once, the same
     right credentials on each, from a server that never logged in before and then from it again
     (known by then), with the default limits (10 failures per address)."""
+    store = store_url(request, backend)
     start: ServerFactory = request.getfixturevalue("make_server")
-    server = start(workers=2)
+    server = start(store=store, workers=2)
     user, password = server.credentials["smtp_username"], server.credentials["smtp_password"]
     for _ in ("new", "known"):
         replies = await asyncio.gather(*(login(server, "127.0.0.5", user, password) for _ in range(100)))

@@ -1,6 +1,7 @@
 """What the submission server does with an account's controls: rotated passwords, a disabled
 account, sender domains, and failed logins counted over all connections (core/throttle.py).
-Each test runs a real server over a real SQLite store and changes the account as the CLI does."""
+Each test runs a real server over a real store, SQLite and a private PostgreSQL, and changes the
+account as the CLI does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from returnpath.config import Settings
+from returnpath.core.ports import Store
 from returnpath.smtp.replies import (
     S235_AUTH_SUCCESS,
     S250_RECIPIENT_OK,
@@ -20,6 +22,7 @@ from returnpath.smtp.replies import (
     S535_ACCOUNT_DISABLED,
     S535_AUTH_INVALID,
 )
+from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases import accounts
 from returnpath.usecases.accounts import NewAccount
@@ -31,6 +34,20 @@ S354_DATA = "354 End data with <CR><LF>.<CR><LF>"
 NOT_ALLOWED = "550 5.7.1 sender <{}> is not allowed for account 'app': it may send from example.com, *.example.org"
 
 Connect = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The relay's store (tests/conftest.py's, on each backend): the counts of failed logins
+    are the store's, and PostgreSQL reads them with the account in one statement."""
+    s: Store = (
+        SqliteStore(settings.sqlite_path)
+        if request.param == "sqlite"
+        else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    await s.open()
+    yield s
+    await s.close()
 
 
 @pytest.fixture
@@ -59,9 +76,7 @@ async def auth(client: RawClient, username: str, password: str) -> str:
 # ---- credentials and disabling ---------------------------------------------------------------
 
 
-async def test_a_rotated_password_stops_working_at_once(
-    connect: Connect, account: NewAccount, store: SqliteStore
-) -> None:
+async def test_a_rotated_password_stops_working_at_once(connect: Connect, account: NewAccount, store: Store) -> None:
     # A login first, so that the server has verified (and remembered) the old password.
     assert await auth(await connect(), "app", account.smtp_password) == S235_AUTH_SUCCESS
     rotated = await accounts.rotate_credentials(store, "app", token=False, password=True)
@@ -72,7 +87,7 @@ async def test_a_rotated_password_stops_working_at_once(
 
 
 async def test_a_disabled_account_cannot_log_in_nor_go_on_in_an_open_session(
-    connect: Connect, account: NewAccount, store: SqliteStore
+    connect: Connect, account: NewAccount, store: Store
 ) -> None:
     session = await connect()
     assert await auth(session, "app", account.smtp_password) == S235_AUTH_SUCCESS
@@ -103,7 +118,7 @@ async def soon(client: RawClient, command: str, expected: str) -> str:
 
 
 async def test_mail_from_outside_the_sender_domains_is_refused_with_550_5_7_1(
-    connect: Connect, account: NewAccount, store: SqliteStore
+    connect: Connect, account: NewAccount, store: Store
 ) -> None:
     await accounts.set_sender_domains(store, "app", ["example.com,*.example.org"])
     client = await connect()
@@ -134,7 +149,7 @@ async def test_mail_from_outside_the_sender_domains_is_refused_with_550_5_7_1(
 
 
 async def test_the_address_limit_holds_across_connections_and_a_success_does_not_reset_it(
-    connect: Connect, account: NewAccount, settings: Settings, store: SqliteStore
+    connect: Connect, account: NewAccount, settings: Settings, store: Store
 ) -> None:
     await accounts.create_account(store, "other", 0.0)
     settings.smtp.submission.auth_failures_per_address = 3
@@ -186,7 +201,7 @@ async def test_a_pool_logging_in_at_once_from_a_new_address_and_again_once_known
 
 
 async def test_a_known_address_may_log_in_as_many_usernames_at_once_a_new_one_as_many_as_its_limit(
-    server: Address, settings: Settings, store: SqliteStore
+    server: Address, settings: Settings, store: Store
 ) -> None:
     settings.smtp.submission.auth_failures_per_address = 3
     pool = [await accounts.create_account(store, f"app-{n}", 0.0) for n in range(12)]
@@ -197,7 +212,7 @@ async def test_a_known_address_may_log_in_as_many_usernames_at_once_a_new_one_as
 
 
 async def test_a_refusal_for_checks_in_flight_does_not_claim_failures(
-    connect: Connect, account: NewAccount, settings: Settings, store: SqliteStore
+    connect: Connect, account: NewAccount, settings: Settings, store: Store
 ) -> None:
     settings.smtp.submission.auth_failures_per_address = 3
     limits = settings.smtp.submission.auth_limits()

@@ -4,6 +4,8 @@ Part of the conformance suite: runs against each backend in conftest.BACKENDS.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from returnpath.core import ids
@@ -12,7 +14,7 @@ from returnpath.core.feedback import Format, Loop
 from returnpath.core.model import Account, Attempt, Verdict
 from returnpath.core.ports import Store
 from returnpath.core.retry import RetryPolicy, settle
-from returnpath.core.throttle import KNOWN_FOR, AuthLimits
+from returnpath.core.throttle import KNOWN_FOR, MAX_USERNAME, AuthLimits
 from returnpath.errors import InputError
 
 from .conftest import count_rows
@@ -117,19 +119,46 @@ async def fail(backend: Store, address: str, username: str, now: float = NOW) ->
     await backend.fail_auth(address, username, now, LIMITS)
 
 
+async def refusal(backend: Store, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
+    """The refusal by failures that a login from `address` as `username` is given first."""
+    refused, _ = await backend.auth_lookup(address, username, username, now, limits)
+    return refused
+
+
+async def test_a_login_reads_its_refusal_and_its_account_at_once(backend: Store) -> None:
+    account = await _account(backend)
+    assert await backend.auth_lookup("192.0.2.1", "app", "app", NOW, LIMITS) == (None, (account, "hash"))
+    assert await backend.auth_lookup("192.0.2.1", "nobody", "nobody", NOW, LIMITS) == (None, None)
+    # The username as counted and the account's are given apart: a long one is counted under
+    # its first throttle.MAX_USERNAME characters, and looked up whole.
+    long = await _account(backend, "long" * 100)
+    counted = long.smtp_username[:MAX_USERNAME]
+    assert await backend.auth_lookup("192.0.2.9", counted, long.smtp_username, NOW, LIMITS) == (None, (long, "hash"))
+    assert await backend.auth_lookup("192.0.2.9", counted, counted, NOW, LIMITS) == (None, None)
+    for _ in range(LIMITS.per_address):
+        await fail(backend, "192.0.2.1", "app")
+    # Refused by the address's failures, whether or not the username is an account's.
+    assert await backend.auth_lookup("192.0.2.1", "app", "app", NOW, LIMITS) == ("address", (account, "hash"))
+    assert await backend.auth_lookup("192.0.2.1", "nobody", "nobody", NOW, LIMITS) == ("address", None)
+    # The account as it is now: a new password's hash, disabled.
+    await backend.update_account(account.id, smtp_password_hash="hash-2", disabled=True)
+    refused, found = await backend.auth_lookup("192.0.2.2", "app", "app", NOW, LIMITS)
+    assert (refused, found) == (None, (replace(account, disabled=True), "hash-2"))
+
+
 async def test_failed_attempts_count_until_the_limit_and_then_are_refused(backend: Store) -> None:
     for _ in range(LIMITS.per_address):
         await fail(backend, "192.0.2.1", "app")
-    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
+    assert await refusal(backend, "192.0.2.1", "app", NOW, LIMITS) == "address"
     assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) == "address"
     assert await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS) == "address"  # any username
     # Another address may go on, for the same username, up to the username's limit.
-    assert await backend.auth_refusal("192.0.2.2", "app", NOW, LIMITS) is None
+    assert await refusal(backend, "192.0.2.2", "app", NOW, LIMITS) is None
     for _ in range(LIMITS.per_username - LIMITS.per_address):
         await fail(backend, "192.0.2.2", "app")
     assert await backend.reserve_auth("192.0.2.3", "app", NOW, LIMITS) == "username"
     # The refused attempts were not counted: "other" has none.
-    assert await backend.auth_refusal("192.0.2.9", "other", NOW, LIMITS) is None
+    assert await refusal(backend, "192.0.2.9", "other", NOW, LIMITS) is None
 
 
 async def test_attempts_in_flight_count_with_the_failures_and_are_refused_as_at_once(backend: Store) -> None:
@@ -138,7 +167,7 @@ async def test_attempts_in_flight_count_with_the_failures_and_are_refused_as_at_
         assert await backend.reserve_auth("192.0.2.1", "app", NOW, LIMITS) is None
     # Failures and checks in flight make the limit: no more checks now, and not for failures.
     assert await backend.reserve_auth("192.0.2.1", "other", NOW, LIMITS) == "at once"
-    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) is None  # by failures: not held
+    assert await refusal(backend, "192.0.2.1", "app", NOW, LIMITS) is None  # by failures: not held
     # One in flight turns out right: its place is free again, and it was no failure.
     await backend.release_auth("192.0.2.1", "app", NOW)
     assert await backend.reserve_auth("192.0.2.1", "third", NOW, LIMITS) is None
@@ -167,8 +196,8 @@ async def test_an_address_known_for_the_username_may_check_many_at_once(backend:
 async def test_counts_end_with_the_window_that_began_with_the_first_failure(backend: Store) -> None:
     for _ in range(LIMITS.per_address):
         await fail(backend, "192.0.2.1", "app")
-    assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window - 1, LIMITS) == "address"
-    assert await backend.auth_refusal("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
+    assert await refusal(backend, "192.0.2.1", "app", NOW + LIMITS.window - 1, LIMITS) == "address"
+    assert await refusal(backend, "192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
     assert await backend.reserve_auth("192.0.2.1", "app", NOW + LIMITS.window, LIMITS) is None
     # A reservation never given back (its process died) also ends with its window.
     for _ in range(LIMITS.per_address - 1):
@@ -185,17 +214,17 @@ async def test_a_success_uncounts_only_its_own_attempt_and_makes_the_address_kno
     await backend.release_auth("192.0.2.1", "app", NOW)
     # The failures as "other" still count: one more and the address is held.
     await fail(backend, "192.0.2.1", "app")
-    assert await backend.auth_refusal("192.0.2.1", "app", NOW, LIMITS) == "address"
+    assert await refusal(backend, "192.0.2.1", "app", NOW, LIMITS) == "address"
 
     # An address that logged in as "app" before is not held by the username's count.
     await backend.reserve_auth("192.0.2.7", "app", NOW - 10, LIMITS)
     await backend.release_auth("192.0.2.7", "app", NOW - 10)
     for n in range(LIMITS.per_username - 1):  # with the one from 192.0.2.1 above
         await fail(backend, f"198.51.100.{n}", "app")
-    assert await backend.auth_refusal("203.0.113.1", "app", NOW, LIMITS) == "username"
-    assert await backend.auth_refusal("192.0.2.7", "app", NOW, LIMITS) is None
-    assert await backend.auth_refusal("192.0.2.7", "other", NOW, LIMITS) is None
+    assert await refusal(backend, "203.0.113.1", "app", NOW, LIMITS) == "username"
+    assert await refusal(backend, "192.0.2.7", "app", NOW, LIMITS) is None
+    assert await refusal(backend, "192.0.2.7", "other", NOW, LIMITS) is None
     # ... for KNOWN_FOR after that login.
     long_window = AuthLimits(LIMITS.per_address, LIMITS.per_username, 2 * KNOWN_FOR)
-    assert await backend.auth_refusal("192.0.2.7", "app", NOW - 11 + KNOWN_FOR, long_window) is None
-    assert await backend.auth_refusal("192.0.2.7", "app", NOW - 10 + KNOWN_FOR, long_window) == "username"
+    assert await refusal(backend, "192.0.2.7", "app", NOW - 11 + KNOWN_FOR, long_window) is None
+    assert await refusal(backend, "192.0.2.7", "app", NOW - 10 + KNOWN_FOR, long_window) == "username"

@@ -297,9 +297,15 @@ class Store(LoopStore, Protocol):
         ...
 
     # failed logins, counted across connections and processes (core/throttle.py)
-    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        """Why an attempt from `address` as `username` may not be checked now by its failures
-        (throttle.failures_refusal), or None."""
+    async def auth_lookup(
+        self, address: str, username: str, smtp_username: str, now: float, limits: AuthLimits
+    ) -> tuple[str | None, tuple[Account, str] | None]:
+        """What an SMTP login reads before its password is checked, in one read (one round trip
+        to a database server: a login costs one, not two): why an attempt from `address` as
+        `username` (as counted, throttle.username_of) may not be checked now by its failures
+        (throttle.failures_refusal), or None; and the account of `smtp_username` with its stored
+        password hash (as account_by_username), or None. When refused, the account is not to
+        be used: the attempt stops there."""
         ...
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:

@@ -24,6 +24,14 @@ def account(row: Sequence[Any]) -> Account:
     return Account(id, name, smtp_username, bool(disabled), tuple(json.loads(sender_domains)))
 
 
+def account_and_hash(row: Sequence[Any] | None) -> tuple[Account, str] | None:
+    """The account_by_username query's row (account, then password hash): None for no row, or
+    for the NULLs of no account where a query joins it in (auth_lookup)."""
+    if row is None or row[0] is None:
+        return None
+    return account(row[:5]), row[5]
+
+
 def sending_domain(row: Sequence[Any]) -> SendingDomain:
     account_id, domain, bounce_domain, created_at, rsa, ed25519, pending_rsa, pending_ed25519, state, retired = row
     return SendingDomain(

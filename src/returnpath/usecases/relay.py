@@ -105,9 +105,14 @@ class Relay:
         """
         limits = self.settings.smtp.submission.auth_limits()
         address, login = throttle.client_address(client), throttle.username_of(username)
-        if limits.active and (why := await self.store.auth_refusal(address, login, self.clock(), limits)):
-            raise AuthThrottled(_THROTTLED[why], at_once=why == "at once")
-        found = await self.store.account_by_username(username)
+        if limits.active:
+            # One read for both: two were a sixth of a worker's CPU on PostgreSQL when every
+            # message comes on a new connection that logs in.
+            why, found = await self.store.auth_lookup(address, login, username, self.clock(), limits)
+            if why:
+                raise AuthThrottled(_THROTTLED[why], at_once=why == "at once")
+        else:
+            found = await self.store.account_by_username(username)
         # The stored hash is part of the key, so a rotated password is not found here.
         key = hashlib.sha256(b"\0".join(s.encode() for s in (username, password, found[1] if found else ""))).digest()
         if key not in self._verified:

@@ -183,8 +183,7 @@ class PostgresStore:
         return from_row.account(row) if row else None
 
     async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
-        row = await self._one(Q["account_by_username"], (smtp_username,))
-        return (from_row.account(row[:5]), row[5]) if row else None
+        return from_row.account_and_hash(await self._one(Q["account_by_username"], (smtp_username,)))
 
     async def accounts(self) -> list[Account]:
         return [from_row.account(row) for row in await self._all(Q["accounts"])]
@@ -245,14 +244,17 @@ class PostgresStore:
 
     # ---- failed logins (core/throttle.py) ----------------------------------------------------
 
-    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        async def op(tx: Tx) -> str | None:
-            return throttle.failures_refusal(limits, await _auth_counts(tx, address, username, now, limits))
-
-        return await self.db.read(op)
+    async def auth_lookup(
+        self, address: str, username: str, smtp_username: str, now: float, limits: AuthLimits
+    ) -> tuple[str | None, tuple[Account, str] | None]:
+        params = _auth_params(address, username, now, limits) | {"smtp_username": smtp_username}
+        row = await self._one(Q["auth_lookup"], params)
+        assert row is not None  # one row, always
+        return throttle.failures_refusal(limits, _auth_counts_of(row[:5])), from_row.account_and_hash(row[5:])
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
         async def op(tx: Tx) -> str | None:
+            await tx.execute(Q["lock_auth"], (list(throttle.failure_keys(address, username)),))
             await tx.execute(Q["prune_auth_failures"], (now - limits.window,))
             refused = throttle.refusal(limits, await _auth_counts(tx, address, username, now, limits))
             if refused is None:
@@ -786,7 +788,7 @@ class PostgresStore:
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    async def _one(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def _one(self, query: str, args: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         async def op(tx: Tx) -> tuple[Any, ...] | None:
             return await (await tx.execute(query, args)).fetchone()
 
@@ -880,9 +882,16 @@ def _one_round(settles: list[_Settle]) -> bool:
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
+    row = await (await tx.execute(Q["auth_counts"], _auth_params(address, username, now, limits))).fetchone()
+    assert row is not None  # one row, always
+    return _auth_counts_of(row)
+
+
+def _auth_params(address: str, username: str, now: float, limits: AuthLimits) -> dict[str, Any]:
+    """The parameters of the auth_counts query (and of auth_lookup, which begins with it)."""
     address_key, username_key = throttle.failure_keys(address, username)
     address_busy, username_busy = throttle.busy_keys(address, username)
-    params = {
+    return {
         "address_key": address_key,
         "username_key": username_key,
         "address_busy": address_busy,
@@ -892,8 +901,10 @@ async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: 
         "address": address,
         "known": now - throttle.KNOWN_FOR,
     }
-    row = await (await tx.execute(Q["auth_counts"], params)).fetchone()
-    assert row is not None  # one row, always
+
+
+def _auth_counts_of(row: Sequence[Any]) -> AuthCounts:
+    """AuthCounts from the auth_counts query's columns."""
     return AuthCounts(int(row[0]), int(row[1]), bool(row[2]), int(row[3]), int(row[4]))
 
 

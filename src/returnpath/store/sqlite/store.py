@@ -125,7 +125,7 @@ class SqliteStore:
 
     async def account_by_username(self, smtp_username: str) -> tuple[Account, str] | None:
         row = await self.db.read(lambda c: c.execute(Q["account_by_username"], (smtp_username,)).fetchone())
-        return (from_row.account(row[:5]), row[5]) if row else None
+        return from_row.account_and_hash(row)
 
     async def accounts(self) -> list[Account]:
         rows = await self.db.read(lambda c: c.execute(Q["accounts"]).fetchall())
@@ -188,10 +188,16 @@ class SqliteStore:
 
     # ---- failed logins (core/throttle.py) ------------------------------------------------
 
-    async def auth_refusal(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
-        return await self.db.read(
-            lambda c: throttle.failures_refusal(limits, _auth_counts(c, address, username, now, limits))
-        )
+    async def auth_lookup(
+        self, address: str, username: str, smtp_username: str, now: float, limits: AuthLimits
+    ) -> tuple[str | None, tuple[Account, str] | None]:
+        def op(conn: sqlite3.Connection) -> tuple[str | None, tuple[Account, str] | None]:
+            refused = throttle.failures_refusal(limits, _auth_counts(conn, address, username, now, limits))
+            return refused, from_row.account_and_hash(
+                conn.execute(Q["account_by_username"], (smtp_username,)).fetchone()
+            )
+
+        return await self.db.read(op)
 
     async def reserve_auth(self, address: str, username: str, now: float, limits: AuthLimits) -> str | None:
         def op(conn: sqlite3.Connection) -> str | None:
