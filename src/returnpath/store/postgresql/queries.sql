@@ -171,8 +171,8 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 -- A group's settles (store.settle; the JSON's rows, at most one per delivery, each with its
 -- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite
 -- runs lease_owner, settle_delivery, insert_event and insert_post for each (database.py says
--- why). A settle that names an owner is kept only if that owner still holds the lease, locked
--- until the commit (`held`; claims skip locked rows); otherwise its lease ran out and another
+-- why). A settle that names an owner is kept only if that owner still holds the lease, the
+-- row locked until the commit (`changed`; claims skip locked rows); otherwise its lease ran out and another
 -- worker took the delivery over, which records its own attempts, and this one records
 -- nothing. A kept settle records its attempt, the delivery's new state (a delivery that is
 -- final already stays as it is), its event, if any, and the event's posts to the loops that
@@ -188,26 +188,27 @@ WITH settle AS (
         kind text, event_delivery text, event_message text, event_account text,
         event_time double precision, data text, n bigint)
 ),
-held AS MATERIALIZED (
-    -- By id, whoever holds them, as lease_owner does: a plan through deliveries_lease would
-    -- walk all of an owner's leases for each settle (chosen once ANALYZE has seen few leases).
-    SELECT id, lease_owner FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM settle))
-    ORDER BY id  -- locked in one order, so that two groups never wait for each other in turn
-    FOR UPDATE
+changed AS (
+    -- The guard and the change in one: an owner's settle changes the delivery only while that
+    -- owner holds its lease, and the UPDATE locks the row and checks that against its latest
+    -- version (a settle racing another node's claim sees the claim's lease once it has
+    -- committed). A lease is held only by deliveries not yet final (settle and release clear
+    -- it), so a settle with an owner changed its delivery exactly when it is kept. Before, a
+    -- SELECT ... FOR UPDATE locked each row first, and the UPDATE wrote it again: one more
+    -- WAL record and change of the page a settle.
+    UPDATE deliveries d
+    SET state = s.state, attempts = s.attempts, updated_at = s.time, next_attempt_at = s.next,
+        lease_owner = NULL, lease_until = NULL
+    FROM settle s
+    WHERE d.id = s.id AND d.state NOT IN ('delivered', 'failed') AND (s.owner IS NULL OR d.lease_owner = s.owner)
+    RETURNING d.id
 ),
-kept AS (
-    SELECT s.* FROM settle s LEFT JOIN held h ON h.id = s.id WHERE s.owner IS NULL OR h.lease_owner = s.owner
+kept AS MATERIALIZED (
+    SELECT * FROM settle WHERE owner IS NULL OR id IN (SELECT id FROM changed)
 ),
 attempt AS (
     INSERT INTO attempts (delivery_id, number, time, remote, step, code, status, text, verdict, node)
     SELECT id, attempts, time, remote, step, code, status, text, verdict, %(node)s FROM kept ORDER BY n
-),
-changed AS (
-    UPDATE deliveries d
-    SET state = k.state, attempts = k.attempts, updated_at = k.time, next_attempt_at = k.next,
-        lease_owner = NULL, lease_until = NULL
-    FROM kept k
-    WHERE d.id = k.id AND d.state NOT IN ('delivered', 'failed')
 ),
 locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(%(lock)s)),
 numbered AS (
