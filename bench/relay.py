@@ -323,8 +323,10 @@ def make_message(i: int, size: int, sender: str, rcpt: str, run: str = "bench") 
     )
     room = size - len(head)
     line = _FILLER_LINE + "\r\n"
-    body = (line * (room // len(line) + 1))[: max(room - 2, 0)] + "\r\n"
-    return (head + body).encode("ascii")
+    body = (line * (room // len(line) + 1))[: max(room - 2, 0)]
+    if body.endswith("\r"):  # cut between a line's CR and LF: a bare CR, which relays refuse
+        body = body[:-1] + "x"
+    return (head + body + "\r\n").encode("ascii")
 
 
 class SmtpReplyError(Exception):

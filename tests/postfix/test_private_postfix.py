@@ -151,4 +151,13 @@ def test_make_message_has_the_exact_size() -> None:
     for size in (2048, 20480):
         msg = make_message(7, size, "a@b.test", "c@d.test")
         assert len(msg) == size and msg.endswith(b"\r\n") and b"\n." not in msg
+
+
+def test_make_message_never_has_a_bare_cr_or_lf() -> None:
+    """Whatever the message number's length, the body is never cut between a CR and its LF
+    (it was from message 10,000 at 2 KB, which the relay refused: 550 5.6.0)."""
+    for i in (7, 9_999, 10_000, 10_010, 123_456):
+        for size in (2048, 2950, 20480):
+            msg = make_message(i, size, "a@b.test", "c@d.test")
+            assert len(msg) == size and msg.count(b"\r") == msg.count(b"\n") == msg.count(b"\r\n")
     assert os.path.exists("/usr/sbin/smtp-sink")
