@@ -5,9 +5,9 @@
 -- (queries.sql, settle_deliveries): the posts' number is known only there, from the loops
 -- that want the event, and one statement is one transaction with no BEGIN and COMMIT around
 -- it. The random bits are bytes 0-4 and 10-14 of a version 4 UUID, the ones not fixed by its
--- version and variant. PL/pgSQL: 14 us an id here, against 30-60 us for the same in plain SQL
--- (generate_series and string_agg, or 26 substr() joined). No SQLite counterpart: SQLite's settles run in this process, and their
--- posts' ids come from new_id.
+-- version and variant. PL/pgSQL: 14 us an id here, against 30-60 us for the same in plain
+-- SQL (generate_series and string_agg, or 26 substr() joined). No SQLite counterpart: SQLite's
+-- settles run in this process, and their posts' ids come from new_id.
 CREATE FUNCTION new_id(at double precision) RETURNS text LANGUAGE plpgsql VOLATILE PARALLEL SAFE AS $$
 DECLARE
     a CONSTANT text := '0123456789abcdefghjkmnpqrstvwxyz';
