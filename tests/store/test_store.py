@@ -77,6 +77,7 @@ async def test_submitted_deliveries_are_claimed_once_with_their_message(backend:
     message_id, deliveries = await _submit(backend, account, ["x@example.net", "y@example.net"])
     jobs = await backend.claim("w1", NOW, NOW + 60, 10)
     assert sorted(j.delivery_id for j in jobs) == sorted(d.id for d in deliveries)
+    assert all(j.mime == MIME for j in jobs)  # every recipient's job has the body
     job = jobs[0]
     assert job.mime == MIME and job.message_id == message_id and job.tags == ("t1",)
     assert job.dsn == DsnOptions(notify=("FAILURE",), ret="HDRS")
@@ -85,6 +86,14 @@ async def test_submitted_deliveries_are_claimed_once_with_their_message(backend:
     assert await backend.claim("w2", NOW + 1, NOW + 61, 10) == []
     again = await backend.claim("w2", NOW + 61, NOW + 120, 10)
     assert len(again) == 2
+
+
+async def test_deliveries_of_one_message_claimed_apart_each_come_with_its_body(backend: Store) -> None:
+    account = await _account(backend)
+    await _submit(backend, account, ["x@example.net", "y@example.net", "z@example.net"])
+    [first] = await backend.claim("w1", NOW, NOW + 60, 1)
+    rest = await backend.claim("w2", NOW, NOW + 60, 10)
+    assert len(rest) == 2 and [j.mime for j in (first, *rest)] == [MIME] * 3
 
 
 async def test_leased_at_submission_then_released(backend: Store) -> None:

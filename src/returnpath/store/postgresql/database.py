@@ -287,13 +287,14 @@ class Database:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
         return await self._apart(op, "read", transaction=False)
 
-    async def write_apart(self, op: Op[T]) -> T:
+    async def write_apart(self, op: Op[T], *, one_statement: bool = False) -> T:
         """Run `op` in a transaction of its own, beside the writer's groups rather than in one;
         returns after the commit. For a claim: it inserts no events (it need not take turns
         under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
         and each process has one poller claiming at a time (there is nothing to group it
-        with). The server works on it while it works on the writer's group."""
-        return await self._apart(op, "write", transaction=True)
+        with). The server works on it while it works on the writer's group. An `op` that is
+        `one_statement` runs without BEGIN and COMMIT: the statement is its transaction."""
+        return await self._apart(op, "write", transaction=not one_statement)
 
     async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
         async def run(conn: Connection) -> T:

@@ -133,6 +133,11 @@ FROM json_to_recordset(%(deliveries)s::json) AS d(
 -- Lease the deliveries that are due and held by nobody (or by a lease that ran out), and read
 -- them with their message's fields. SKIP LOCKED: what another transaction is claiming or
 -- settling right now is left to it, so claims of several nodes never wait for each other.
+-- The message's body comes on the first of its deliveries' rows only (NULL on the others: a
+-- message to a thousand recipients is read and sent once), so that the claim is one
+-- statement, which needs no transaction around it: one round trip where a claim that finds
+-- nothing (a worker polling an idle queue) cost three (BEGIN, the claim, COMMIT) and one that
+-- finds some four (the bodies read by a statement of their own).
 WITH due AS (
     SELECT id FROM deliveries
     WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %(now)s
@@ -140,12 +145,18 @@ WITH due AS (
     ORDER BY next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s
+    FROM due
+    WHERE d.id = due.id
+    RETURNING d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
+              d.expires_at
 )
-UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s
-FROM due, messages m
-WHERE d.id = due.id AND m.id = d.message_id
-RETURNING d.id, d.message_id, d.account_id, d.recipient, d.envelope_sender, d.attempts, d.created_at,
-          d.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain
+SELECT c.id, c.message_id, c.account_id, c.recipient, c.envelope_sender, c.attempts, c.created_at,
+       c.expires_at, m.tags, m.dsn, m.forward_of IS NOT NULL, m.sign_domain,
+       CASE WHEN row_number() OVER (PARTITION BY c.message_id ORDER BY c.id) = 1 THEN m.mime END
+FROM claimed c JOIN messages m ON m.id = c.message_id
 
 -- name: sign_message
 -- The first signature stored wins: another attempt at the same message may have signed it.

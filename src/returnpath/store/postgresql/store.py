@@ -303,9 +303,11 @@ class PostgresStore:
 
         async def op(tx: Tx) -> list[DeliveryJob]:
             rows = await (await tx.execute(Q["claim"], params)).fetchall()
-            return await _jobs(tx, rows, owner) if rows else []
+            # Each message's body is on one of its rows (queries.sql, claim).
+            mimes = {row[1]: bytes(row[12]) for row in rows if row[12] is not None}
+            return [from_row.job(row, mimes, owner) for row in rows]
 
-        return await self.db.write_apart(op)
+        return await self.db.write_apart(op, one_statement=True)
 
     async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
         if not delivery_ids:
@@ -906,12 +908,6 @@ def _auth_params(address: str, username: str, now: float, limits: AuthLimits) ->
 def _auth_counts_of(row: Sequence[Any]) -> AuthCounts:
     """AuthCounts from the auth_counts query's columns."""
     return AuthCounts(int(row[0]), int(row[1]), bool(row[2]), int(row[3]), int(row[4]))
-
-
-async def _jobs(tx: Tx, rows: list[tuple[Any, ...]], owner: str) -> list[DeliveryJob]:
-    message_ids = sorted({row[1] for row in rows})
-    mimes = {mid: bytes(mime) for mid, mime in await (await tx.execute(Q["mime"], (message_ids,))).fetchall()}
-    return [from_row.job(row, mimes, owner) for row in rows]
 
 
 async def _view(tx: Tx, row: Sequence[Any], *, history: bool) -> DeliveryView:
