@@ -12,13 +12,13 @@ transaction, and when one of its writes fails (a duplicate returned-message id, 
 the group is rolled back and each of its writes run again in its own transaction, so that one
 failing write does not undo the others.
 
-Submissions have a writer of their own (`Lane`), with its own groups on a connection of its
-own, beside the other writer's: they insert no events and lock nothing but their own new rows,
-so they need not take turns with the rest, and a client's 250 waits for them. With one writer,
-a submission that came while a group of settles was being committed waited for that commit
-and then made its own: under a steady load from one client (bench/relay.py, `lean:1`), each
-250 came after two commits and their fsyncs. (PostgreSQL flushes the WAL of commits that wait
-at the same moment together, so two writers do not cost two fsyncs each time.)
+A second writer for submissions (which insert no events and lock nothing but their own new
+rows) was tried and taken out: each process then committed two groups where it had one, and
+on this 2-core machine that cost more than the wait it saved. Alternated, one node of two
+workers (`bench/relay.py --store postgresql --load lean:1,lean:50,smtplib:10`): 132-145,
+377-389 and 171 messages/s with it against 138-164, 429-496 and 190-215 without; two nodes of
+one worker, 403-471 and 152-182 against 483-564 and 206-229 (`lean:50`, `smtplib:10`). Once
+a group of settles was one statement, a submission's wait behind it was one round trip.
 
 What a group costs is its round trips more than the server's work: psycopg spends more CPU
 sending a statement and reading its answer than the server spends on a small one, and both
@@ -71,7 +71,6 @@ given the new one.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -152,14 +151,6 @@ class Batched(Generic[Item, T]):
 Write = Op[T] | Batched[Any, T]
 
 
-class Lane(enum.Enum):
-    """Which groups a write joins (module docstring): each lane commits its groups one after
-    the other, on a connection of its own, beside the other lane's."""
-
-    EVENTS = "events"  # everything that may insert events, and whatever is not a submission
-    SUBMISSIONS = "submissions"  # new messages with their deliveries: no events, no locks
-
-
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {exc}")
 
@@ -172,9 +163,8 @@ class Database:
         self.min_connections = min_connections
         self.max_connections = max_connections
         self._pool: AsyncConnectionPool[Connection] | None = None
-        # The writes waiting for their group, by lane (`write`), and the lanes being written.
-        self._queues: dict[Lane, list[tuple[Write[Any], asyncio.Future[Any]]]] = {lane: [] for lane in Lane}
-        self._writing: set[Lane] = set()
+        self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
+        self._writing = False
         # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
         # group made work for other processes (Tx.wake), and after every commit.
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
@@ -310,28 +300,27 @@ class Database:
         except psycopg.Error as exc:
             raise StoreError(f"database {what} failed: {exc}") from None
 
-    async def write(self, op: Write[T], lane: Lane = Lane.EVENTS) -> T:
-        """Run `op` in a transaction, in a group of the writes of its `lane`; returns after
-        the commit."""
+    async def write(self, op: Write[T]) -> T:
+        """Run `op` in a transaction; returns after the commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queues[lane].append((op, future))
-        if lane not in self._writing:
-            self._writing.add(lane)
-            asyncio.get_running_loop().create_task(self._drain(lane))
+        self._queue.append((op, future))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    async def _drain(self, lane: Lane) -> None:
+    async def _drain(self) -> None:
         try:
-            while queue := self._queues[lane]:
-                batch, self._queues[lane] = queue[:MAX_BATCH], queue[MAX_BATCH:]
-                await self._commit(lane, batch)
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._commit(batch)
                 # Let the callers just answered run first: those that write again at once
                 # (a worker settles the next delivery it holds) join the next group.
                 await asyncio.sleep(0)
         finally:
-            self._writing.discard(lane)
+            self._writing = False
 
-    async def _commit(self, lane: Lane, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
         async def run(conn: Connection) -> None:
             try:
                 self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
@@ -352,7 +341,7 @@ class Database:
             # busy that long). The writes queued meanwhile fail now too; run as the next group,
             # each would wait CONNECT_TIMEOUT again, and a client would hear its 451 or 503
             # only after two waits, or more under a steady trickle of writes.
-            waiting, self._queues[lane] = self._queues[lane], []
+            waiting, self._queue = self._queue, []
             _fail(batch + waiting, unavailable(exc))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             _fail(batch, unavailable(exc))

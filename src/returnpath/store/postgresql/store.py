@@ -288,9 +288,7 @@ class PostgresStore:
         # Batched: the submissions a group commits are stored by one statement (insert_messages),
         # and one alone in its group needs no BEGIN and COMMIT of its own when it wakes nobody.
         submission: _Submit = (message, owner, lease_until)
-        await self.db.write(
-            database.Batched(self._submit_many, submission, one_statement=owner is not None), database.Lane.SUBMISSIONS
-        )
+        await self.db.write(database.Batched(self._submit_many, submission, one_statement=owner is not None))
 
     async def _submit_many(self, tx: Tx, submissions: list[_Submit]) -> list[None]:
         await _insert_messages(tx, submissions)
