@@ -12,14 +12,6 @@ transaction, and when one of its writes fails (a duplicate returned-message id, 
 the group is rolled back and each of its writes run again in its own transaction, so that one
 failing write does not undo the others.
 
-A second writer for submissions (which insert no events and lock nothing but their own new
-rows) was tried and taken out: each process then committed two groups where it had one, and
-on this 2-core machine that cost more than the wait it saved. Alternated, one node of two
-workers (`bench/relay.py --store postgresql --load lean:1,lean:50,smtplib:10`): 132-145,
-377-389 and 171 messages/s with it against 138-164, 429-496 and 190-215 without; two nodes of
-one worker, 403-471 and 152-182 against 483-564 and 206-229 (`lean:50`, `smtplib:10`). Once
-a group of settles was one statement, a submission's wait behind it was one round trip.
-
 What a group costs is its round trips more than the server's work: psycopg spends more CPU
 sending a statement and reading its answer than the server spends on a small one, and both
 share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
@@ -30,10 +22,20 @@ rows as one JSON parameter: psycopg adapts a list parameter in Python, element b
 the 22 lists of a submission (one per column) cost the client more CPU than the rest of it
 (measured: about 0.25 ms of 13 one-element lists against 0.2 ms for a whole statement's round
 trip). A group that is one such statement and wakes nobody (`Batched.one_statement`: a
-submission handed to this process's engine) runs it without BEGIN and COMMIT, a transaction of
-its own, two round trips fewer: under a light load each submission is a group of its own.
+submission handed to this process's engine, settles of distinct deliveries, whose posts the
+statement inserts too) runs it without BEGIN and COMMIT, a transaction of its own, two round
+trips fewer: under a light load each submission and each settle is a group of its own.
 Claims are not in the groups at all (`write_apart`): they insert no events and skip what is
-locked, so they run on a connection of their own while the server works on the writer's group.
+locked, so they run on a connection of their own, one statement each, while the server works
+on the writer's group.
+
+A second writer for submissions (which insert no events and lock nothing but their own new
+rows) was tried and taken out: each process then committed two groups where it had one, and
+on this 2-core machine that cost more than the wait it saved. Alternated, one node of two
+workers (`bench/relay.py --store postgresql --load lean:1,lean:50,smtplib:10`): 132-145,
+377-389 and 171 messages/s with it against 138-164, 429-496 and 190-215 without; two nodes of
+one worker, 403-471 and 152-182 against 483-564 and 206-229 (`lean:50`, `smtplib:10`). Once
+a group of settles was one statement, a submission's wait behind it was one round trip.
 
 Measured with bench/claims.py (100,000 deliveries, 100 sessions) on the 2-CPU development
 machine, fsync on, while other work kept it busy (load 3 to 6), so that runs vary by half:
@@ -275,26 +277,21 @@ class Database:
 
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection in autocommit: each statement sees what is committed."""
-        return await self._apart(op, "read", transaction=False)
+        return await self._apart(op, "read")
 
-    async def write_apart(self, op: Op[T], *, one_statement: bool = False) -> T:
-        """Run `op` in a transaction of its own, beside the writer's groups rather than in one;
-        returns after the commit. For a claim: it inserts no events (it need not take turns
-        under EVENTS_LOCK), it skips what others have locked (it never waits for the writer),
-        and each process has one poller claiming at a time (there is nothing to group it
-        with). The server works on it while it works on the writer's group. An `op` that is
-        `one_statement` runs without BEGIN and COMMIT: the statement is its transaction."""
-        return await self._apart(op, "write", transaction=not one_statement)
+    async def write_apart(self, op: Op[T]) -> T:
+        """Run `op`, which must be one statement, beside the writer's groups rather than in
+        one, without BEGIN and COMMIT: the statement is its own transaction; returns after its
+        commit. For a claim: it inserts no events (it need not take turns under EVENTS_LOCK),
+        it skips what others have locked (it never waits for the writer), and each process has
+        one poller claiming at a time (there is nothing to group it with). The server works on
+        it while it works on the writer's group."""
+        return await self._apart(op, "write")
 
-    async def _apart(self, op: Op[T], what: str, *, transaction: bool) -> T:
-        async def run(conn: Connection) -> T:
-            if not transaction:
-                return await op(Tx(conn))
-            async with conn.transaction():
-                return await op(Tx(conn))
-
+    async def _apart(self, op: Op[T], what: str) -> T:
+        """Run `op` on a connection of the pool in autocommit, outside the writer's groups."""
         try:
-            return await self._connected(run)
+            return await self._connected(lambda conn: op(Tx(conn)))
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise unavailable(exc) from None
         except psycopg.Error as exc:

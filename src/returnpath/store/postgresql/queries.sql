@@ -88,7 +88,8 @@ FROM (VALUES (1)) AS one LEFT JOIN accounts AS a ON a.smtp_username = %(smtp_use
 -- both read the counts below a limit and both count an attempt, one more password checked than
 -- the limit allows (core/throttle.py). Locked in the order of the locks' ids, so that two
 -- reservations never wait for each other's second lock.
-SELECT pg_advisory_xact_lock(lock) FROM (SELECT DISTINCT hashtextextended(key, 0) AS lock FROM unnest(%s::text[]) AS key ORDER BY 1) AS locks
+SELECT pg_advisory_xact_lock(lock)
+FROM (SELECT DISTINCT hashtextextended(key, 0) AS lock FROM unnest(%s::text[]) AS key ORDER BY 1) AS locks
 
 -- name: count_auth_failure
 INSERT INTO auth_failures (key, window_start, count) VALUES (%s, %s, 1)
@@ -109,8 +110,8 @@ DELETE FROM auth_logins WHERE at <= %s
 -- statement, for the submissions a group commits (store.submit; database.py says why). The rows
 -- come as JSON, one parameter for the lot, where a list per column would cost the client more
 -- CPU than the statement itself (psycopg adapts each list in Python); the bodies, bytes, as an
--- array beside them, body n for the message at position n (1-based). The deliveries' foreign key is checked at the end of
--- the statement, when the messages are in.
+-- array beside them, body n for the message at position n (1-based). The deliveries' foreign
+-- key is checked at the end of the statement, when the messages are in.
 WITH message AS (
     INSERT INTO messages (id, account_id, mail_from, envelope, trackbounces, tags, maxdelivertime, dsn,
                           size, mime, created_at, forward_of, sign_domain)
@@ -183,9 +184,9 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 -- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite
 -- runs lease_owner, settle_delivery, insert_event and insert_post for each (database.py says
 -- why). A settle that names an owner is kept only if that owner still holds the lease, the
--- row locked until the commit (`changed`; claims skip locked rows); otherwise its lease ran out and another
--- worker took the delivery over, which records its own attempts, and this one records
--- nothing. A kept settle records its attempt, the delivery's new state (a delivery that is
+-- row locked until the commit (`changed`; claims skip locked rows); otherwise its lease ran
+-- out and another worker took the delivery over, which records its own attempts, and this one
+-- records nothing. A kept settle records its attempt, the delivery's new state (a delivery that is
 -- final already stays as it is), its event, if any, and the event's posts to the loops that
 -- want it (paused ones too, as insert_event's fan-out), due at the attempt's time: the event
 -- ids are drawn from the events' own sequence after the events lock is taken
@@ -214,7 +215,12 @@ changed AS (
     -- By id through the primary key: joined on `d.id = s.id` alone, the planner (which takes
     -- json_to_recordset for 100 rows) scanned the whole table by hash join up to some ten
     -- thousand deliveries, 0.5-1 ms a lone settle at a few thousand; ANY(ARRAY(...)) it takes
-    -- for 10.
+    -- for 10. The rows are locked in the order the settles drive the join, and store.py
+    -- gives them sorted by id, so that two groups lock in one order, as the SELECT ... FOR
+    -- UPDATE before did with its ORDER BY. A plan driven by a scan of the table instead (a
+    -- table too small for the index to pay) could lock them in another order; a deadlock
+    -- between two nodes settling the same deliveries (a lease that ran out) is then broken by
+    -- PostgreSQL, and the writer runs each write again alone (database.py).
     WHERE d.id = ANY(ARRAY(SELECT id FROM settle)) AND d.id = s.id
       AND d.state NOT IN ('delivered', 'failed') AND (s.owner IS NULL OR d.lease_owner = s.owner)
     RETURNING d.id

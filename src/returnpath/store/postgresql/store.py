@@ -305,7 +305,7 @@ class PostgresStore:
             mimes = {row[1]: bytes(row[12]) for row in rows if row[12] is not None}
             return [from_row.job(row, mimes, owner) for row in rows]
 
-        return await self.db.write_apart(op, one_statement=True)
+        return await self.db.write_apart(op)
 
     async def renew(self, owner: str, delivery_ids: Sequence[str], lease_until: float) -> None:
         if not delivery_ids:
@@ -347,8 +347,9 @@ class PostgresStore:
     async def _settle_many(self, tx: Tx, settles: list[_Settle]) -> list[int | None]:
         """Record settles as each alone would have been (lease_owner, settle_delivery,
         insert_event and insert_post in turn): with settle_deliveries, for a round of distinct
-        deliveries at a time. Two settles of one delivery in a group (the engine does not make them, but the
-        port allows it) go in rounds one after the other, so the second finds the first done."""
+        deliveries at a time. Two settles of one delivery in a group (the engine does not make
+        them, but the port allows it) go in rounds one after the other, so the second finds the
+        first done."""
         results: list[int | None] = [None] * len(settles)
         waiting = list(range(len(settles)))
         while waiting:
@@ -386,6 +387,7 @@ class PostgresStore:
             )
             for n, (job, attempt, settlement) in enumerate(settles, 1)
         ]
+        rows.sort(key=lambda row: row["id"])  # locked in this order (queries.sql, settle_deliveries)
         params = {
             "settles": json.dumps(rows),
             "node": self.node,
