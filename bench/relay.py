@@ -736,7 +736,11 @@ class Databases:
     def create(self) -> tuple[str, str]:
         """A new, empty database: (its name, its URL)."""
         if self._cluster is None:
-            options = {"shared_preload_libraries": "pg_stat_statements"} if self.statements else {}
+            options = (
+                {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_planning": "on"}
+                if self.statements
+                else {}
+            )
             self._cluster = self._stack.enter_context(private_postgres(options=options))
             if self.statements:
                 self.sql("CREATE EXTENSION pg_stat_statements")
@@ -780,25 +784,30 @@ class Databases:
         if not self.statements:
             return []
         of_db = f"dbid = (SELECT oid FROM pg_database WHERE datname = '{dbname}')"
-        calls, commits, ms = self.sql(
+        calls, commits, ms, plan_ms = self.sql(
             "SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query = 'COMMIT'), 0),"
-            f" coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE {of_db}"
+            " coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0)"
+            f" FROM pg_stat_statements WHERE {of_db}"
         )[0].split("|")
         # The cluster is this run's alone, and serves one relay at a time: its WAL is the relay's.
         wal = float(self.sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{self._wal_at}')")[0])
         lines = [
             f"    postgres: {int(calls) / messages:.1f} statements and {int(commits) / messages:.2f} commits per "
-            f"message, executing {float(ms) / messages:.2f} ms and writing {wal / messages / 1024:.1f} KB of WAL "
+            f"message, planning {float(plan_ms) / messages:.2f} ms, executing {float(ms) / messages:.2f} ms and writing {wal / messages / 1024:.1f} KB of WAL "
             f"per message; the top {top} by time:"
         ]
         rows = self.sql(
             "SELECT calls || E'\\t' || round(total_exec_time::numeric) || E'\\t'"
-            " || round(mean_exec_time::numeric, 3) || E'\\t' || regexp_replace(query, '\\s+', ' ', 'g')"
+            " || round(mean_exec_time::numeric, 3) || E'\\t' || round(mean_plan_time::numeric, 3) || E'\\t'"
+            " || regexp_replace(query, '\\s+', ' ', 'g')"
             f" FROM pg_stat_statements WHERE {of_db} ORDER BY total_exec_time DESC LIMIT {top}"
         )
         for row in rows:
-            n, total, mean, query = row.split("\t", 3)
-            lines.append(f"      {int(n):>7} calls {int(total):>6} ms {float(mean):7.3f} ms each  {query[:150]}")
+            n, total, mean, plan, query = row.split("\t", 4)
+            lines.append(
+                f"      {int(n):>7} calls {int(total):>6} ms {float(mean):7.3f} ms each"
+                f" (planning {float(plan):.3f} ms)  {query[:120]}"
+            )
         return lines
 
     def tables_report(self, dbname: str) -> list[str]:
