@@ -1,7 +1,10 @@
-"""The store conformance suite, returned mail: its storage limit, failing a delivery once,
-forwarded copies as deliveries of their own kind, and what [retention] purges."""
+"""The store conformance suite, returned mail: its storage limit, its claims under a lease,
+failing a delivery once, forwarded copies as deliveries of their own kind, and what
+[retention] purges."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -56,6 +59,36 @@ async def test_returned_mail_is_counted_and_refused_past_the_limit(store: Store)
     assert await store.stored_returns() == 2 * len(RAW)
     await store.receive(third)  # no limit given: stored
     assert await store.stored_returns() == 3 * len(RAW)
+
+
+async def test_returned_mail_is_claimed_oldest_first_under_a_lease_that_runs_out(store: Store) -> None:
+    returns = [_returned(at=NOW + n) for n in range(3)]
+    for returned in reversed(returns):  # received in another order than their times
+        await store.receive(returned)
+    first = await store.claim_returns("w1", NOW + 10, NOW + 70, 2)
+    assert [r.id for r in first] == [returns[0].id, returns[1].id]
+    assert first[0].raw == RAW and first[0].rcptto == ("b@bounces.test",)
+    assert [r.id for r in await store.claim_returns("w2", NOW + 10, NOW + 70, 10)] == [returns[2].id]
+    assert await store.claim_returns("w3", NOW + 20, NOW + 80, 10) == []  # all leased
+    await store.finish_return(returns[0].id, "dsn", [], [], [], NOW + 30)
+    # w1 died: once its lease ran out, its unfinished message is another's; w2's was renewed by
+    # nobody either. The one w1 finished is never claimed again.
+    taken = await store.claim_returns("w3", NOW + 71, NOW + 131, 10)
+    assert [r.id for r in taken] == [returns[1].id, returns[2].id]
+    assert await store.claim_returns("w4", NOW + 200, NOW + 260, 10) != []  # w3's ran out too
+    assert await store.claim_returns("w5", NOW + 201, NOW + 261, 10) == []
+
+
+async def test_concurrent_claims_of_returned_mail_never_share_a_message(store: Store) -> None:
+    returns = [_returned(at=NOW + n) for n in range(12)]
+    for returned in returns:
+        await store.receive(returned)
+    batches = await asyncio.gather(*(store.claim_returns(f"w{n}", NOW + 10, NOW + 70, 5) for n in range(4)))
+    claimed = [r.id for batch in batches for r in batch]
+    assert len(claimed) == len(set(claimed))  # none claimed twice
+    assert set(claimed) <= {r.id for r in returns}
+    rest = await store.claim_returns("late", NOW + 10, NOW + 70, 20)
+    assert sorted(claimed + [r.id for r in rest]) == sorted(r.id for r in returns)  # none lost
 
 
 async def test_a_delivery_fails_once_whatever_reports_it_later(store: Store) -> None:

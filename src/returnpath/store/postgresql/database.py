@@ -25,9 +25,9 @@ trip). A group that is one such statement and wakes nobody (`Batched.one_stateme
 submission handed to this process's engine, settles of distinct deliveries, whose posts the
 statement inserts too) runs it without BEGIN and COMMIT, a transaction of its own, two round
 trips fewer: under a light load each submission and each settle is a group of its own.
-Claims are not in the groups at all (`write_apart`): they insert no events and skip what is
-locked, so they run on a connection of their own, one statement each, while the server works
-on the writer's group.
+Claims of deliveries and of returned messages are not in the groups at all (`write_apart`):
+they insert no events and skip what is locked, so they run on a connection of their own, one
+statement each, while the server works on the writer's group.
 
 A second writer for submissions (which insert no events and lock nothing but their own new
 rows) was tried and taken out: each process then committed two groups where it had one, and

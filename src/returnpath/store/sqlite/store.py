@@ -350,7 +350,8 @@ class SqliteStore:
                 Q["claim_returns"], {"owner": owner, "until": lease_until, "now": now, "limit": limit}
             ).fetchall()
         )
-        return [from_row.returned(row) for row in rows]
+        # RETURNING gives the rows in no promised order (SQLite's docs); oldest first, as on PostgreSQL.
+        return sorted((from_row.returned(row) for row in rows), key=lambda r: r.received_at)
 
     async def returned(self, return_id: str) -> Returned | None:
         row = await self.db.read(lambda c: c.execute(Q["return_by_id"], (return_id,)).fetchone())
