@@ -323,6 +323,36 @@ async def test_settle_is_guarded_by_the_lease_and_an_expired_lease_is_claimed_ag
     assert await outbox.claim("w1", NOW + 10_000, NOW + 10_060, limit=10, per_loop=10) == []
 
 
+async def test_settles_committed_together_each_apply_as_alone(store: Store) -> None:
+    # Settled at once, they are committed in one group (on PostgreSQL one statement per round
+    # of distinct posts): each must come out as it would have alone, a stranger's ignored, and
+    # a second settle of one post (its lease dropped by the first) changing nothing.
+    outbox = store.outbox
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    for i in range(4):
+        await _publish(store, account, EventKind.FAILURE, NOW + i)
+    calls = await outbox.claim("w1", NOW + 5, NOW + 60, limit=10, per_loop=10)
+    retry = PostSettlement(PostState.PENDING, 1, NOW + 30, NOW + 6, 503, "HTTP 503")
+    dead = PostSettlement(PostState.DEAD, 1, None, NOW + 6, 410, "HTTP 410")
+    await asyncio.gather(
+        outbox.settle("w1", calls[0].item.id, _done(1, NOW + 6)),
+        outbox.settle("w1", calls[1].item.id, retry),
+        outbox.settle("w1", calls[1].item.id, _done(1, NOW + 7)),  # w1's lease of it is gone by then
+        outbox.settle("w1", calls[2].item.id, dead),
+        outbox.settle("w9", calls[3].item.id, _done(1, NOW + 6)),  # not w9's
+    )
+    items = {item.id: (item, in_flight) for item, in_flight in await _items(store, loop, now=NOW + 8)}
+    assert items[calls[0].item.id][0] == _done(1, NOW + 6).apply(calls[0].item)
+    assert items[calls[1].item.id][0] == retry.apply(calls[1].item)
+    assert items[calls[2].item.id][0] == dead.apply(calls[2].item)
+    unsettled, in_flight = items[calls[3].item.id]
+    assert unsettled == calls[3].item and in_flight  # still w1's
+    assert [c.item.id for c in await outbox.claim("w2", NOW + 30, NOW + 90, limit=10, per_loop=10)] == [
+        calls[1].item.id
+    ]
+
+
 async def test_release_drops_only_the_owners_leases(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")

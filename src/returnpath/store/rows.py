@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..core.events import Event, EventKind
-from ..core.feedback import Format, Loop, Post, PostState
+from ..core.feedback import Format, Loop, Post, PostSettlement, PostState
 from ..core.model import Account, Attempt, DeliveryJob, DeliveryState, DeliveryView, DsnOptions, Returned, Step, Verdict
 from ..core.ports import SealedKey, StoredEvent
 from ..core.senders import DomainState, SendingDomain
@@ -163,6 +163,21 @@ def attempt_columns(attempt: Attempt) -> tuple[Any, ...]:
     verdict (its node is the writing store's own)."""
     a = attempt
     return (a.number, a.time, a.remote, a.step.value, a.code, a.status, a.text, a.verdict.value)
+
+
+def post_settle_params(owner: str, item_id: str, settlement: PostSettlement) -> dict[str, Any]:
+    """A post's settle as the queries that record it take it (named parameters on SQLite, a
+    JSON row of settle_posts on PostgreSQL)."""
+    return {
+        "id": item_id,
+        "owner": owner,
+        "state": settlement.state.value,
+        "attempts": settlement.attempts,
+        "next": settlement.next_attempt_at,
+        "at": settlement.at,
+        "status": settlement.status,
+        "error": settlement.error,
+    }
 
 
 def loop(row: Sequence[Any], kinds: Iterable[str]) -> Loop:

@@ -17,7 +17,8 @@ sending a statement and reading its answer than the server spends on a small one
 share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
 kind in a group go to one call, one statement for the lot. Settles are: one statement per
 group instead of three per settle (store.py; queries.sql, settle_deliveries); so are
-submissions, messages and deliveries together (insert_messages). Those statements take their
+submissions, messages and deliveries together (insert_messages), and the settles of
+feedback-loop posts (outbox.py; settle_posts). Those statements take their
 rows as one JSON parameter: psycopg adapts a list parameter in Python, element by element, and
 the 22 lists of a submission (one per column) cost the client more CPU than the rest of it
 (measured: about 0.25 ms of 13 one-element lists against 0.2 ms for a whole statement's round
@@ -25,9 +26,9 @@ trip). A group that is one such statement and wakes nobody (`Batched.one_stateme
 submission handed to this process's engine, settles of distinct deliveries, whose posts the
 statement inserts too) runs it without BEGIN and COMMIT, a transaction of its own, two round
 trips fewer: under a light load each submission and each settle is a group of its own.
-Claims of deliveries and of returned messages are not in the groups at all (`write_apart`):
-they insert no events and skip what is locked, so they run on a connection of their own, one
-statement each, while the server works on the writer's group.
+Claims (of deliveries, returned messages and feedback-loop posts) are not in the groups at all
+(`write_apart`): they insert no events and skip what is locked, so they run on a connection of
+their own, one statement each, while the server works on the writer's group.
 
 A second writer for submissions (which insert no events and lock nothing but their own new
 rows) was tried and taken out: each process then committed two groups where it had one, and
@@ -75,7 +76,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Generic, TypeVar
@@ -151,6 +152,24 @@ class Batched(Generic[Item, T]):
 
 
 Write = Op[T] | Batched[Any, T]
+
+
+def rounds(keys: Sequence[Hashable]) -> list[list[int]]:
+    """The positions of a group's batched writes in rounds of distinct `keys` (the rows they
+    change), in order: a row's second write goes in the round after its first, so that it
+    finds the first done, as it would have alone. One round when the keys are distinct."""
+    result: list[list[int]] = []
+    waiting = list(range(len(keys)))
+    while waiting:
+        seen: set[Hashable] = set()
+        now: list[int] = []
+        later: list[int] = []
+        for index in waiting:
+            (later if keys[index] in seen else now).append(index)
+            seen.add(keys[index])
+        result.append(now)
+        waiting = later
+    return result
 
 
 def unavailable(exc: Exception) -> StoreError:

@@ -363,11 +363,6 @@ SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secre
        ARRAY(SELECT kind FROM loop_events e WHERE e.loop_id = l.id)
 FROM loops l WHERE l.id = %s AND l.account_id = %s
 
--- name: loops_by_id
-SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
-       ARRAY(SELECT kind FROM loop_events e WHERE e.loop_id = l.id)
-FROM loops l WHERE l.id = ANY(%s)
-
 -- name: update_loop
 UPDATE loops SET url = %(url)s, format = %(format)s, active = %(active)s, secret = %(secret)s,
                  previous_secret = %(previous_secret)s, previous_until = %(previous_until)s,
@@ -384,7 +379,12 @@ VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s)
 
 -- name: claim_posts
 -- Up to :per_loop of each active loop's oldest due, unleased posts (one walk of the loop's
--- pending posts in event order), then the oldest :limit of those, leased, in one statement.
+-- pending posts in event order), then the oldest :limit of those, leased, and read with all
+-- that posting them needs (core.feedback.Call): the post, its event, its loop with the loop's
+-- event kinds, and for a bounce or an abuse report the returned message it is about. One
+-- statement, so that it runs beside the writer's groups (database.write_apart) and reads
+-- all of it from the snapshot it leased in: a loop deleted meanwhile (its posts go with it)
+-- is either wholly there or not.
 WITH due AS (
     SELECT p.id FROM loops l
     CROSS JOIN LATERAL (
@@ -398,28 +398,37 @@ WITH due AS (
     WHERE l.active AND NOT l.id = ANY(%(skip)s)
     ORDER BY p.event_time, p.event_id
     LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE loop_posts o SET lease_owner = %(owner)s, lease_until = %(until)s
+    FROM due WHERE o.id = due.id
+    RETURNING o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
+              o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error
 )
-UPDATE loop_posts o SET lease_owner = %(owner)s, lease_until = %(until)s
-FROM due WHERE o.id = due.id
-RETURNING o.id
+SELECT c.*, e.kind, e.delivery_id, e.message_id, e.account_id, e.time, e.data,
+       l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       ARRAY(SELECT kind FROM loop_events k WHERE k.loop_id = l.id),
+       r.raw
+FROM claimed c
+JOIN events e ON e.id = c.event_id
+JOIN loops l ON l.id = c.loop_id
+LEFT JOIN returns r ON e.kind IN ('bounce', 'abuse') AND r.id = e.data::json ->> 'return'
+ORDER BY c.event_time, c.event_id
 
--- name: post_calls
--- The claimed posts with their event; filled with the ids of a claim.
-SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
-       o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
-       e.kind, e.delivery_id, e.message_id, e.account_id, e.time, e.data
-FROM loop_posts o JOIN events e ON e.id = o.event_id
-WHERE o.id = ANY(%s)
-ORDER BY o.event_time, o.event_id
-
--- name: return_raw
-SELECT raw FROM returns WHERE id = %s
-
--- name: settle_post
-UPDATE loop_posts
-SET state = %(state)s, attempts = %(attempts)s, next_attempt_at = %(next)s, last_attempt_at = %(at)s,
-    last_status = %(status)s, last_error = %(error)s, lease_owner = NULL, lease_until = NULL
-WHERE id = %(id)s AND lease_owner = %(owner)s
+-- name: settle_posts
+-- The settles of posts a group commits (outbox.settle; the JSON's rows, at most one per post),
+-- in one statement: each post changes only while its settle's owner holds its lease. By id
+-- through the primary key, as settle_deliveries (which says why the ANY(ARRAY(...))).
+WITH s AS (
+    SELECT * FROM json_to_recordset(%s::json) AS s(
+        id text, owner text, state text, attempts integer, next double precision, at double precision,
+        status integer, error text)
+)
+UPDATE loop_posts o
+SET state = s.state, attempts = s.attempts, next_attempt_at = s.next, last_attempt_at = s.at,
+    last_status = s.status, last_error = s.error, lease_owner = NULL, lease_until = NULL
+FROM s
+WHERE o.id = ANY(ARRAY(SELECT id FROM s)) AND o.id = s.id AND o.lease_owner = s.owner
 
 -- name: release_posts
 UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL, next_attempt_at = %s

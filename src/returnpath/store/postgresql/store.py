@@ -351,17 +351,8 @@ class PostgresStore:
         them, but the port allows it) go in rounds one after the other, so the second finds the
         first done."""
         results: list[int | None] = [None] * len(settles)
-        waiting = list(range(len(settles)))
-        while waiting:
-            seen: set[str] = set()
-            now: list[int] = []
-            later: list[int] = []
-            for index in waiting:
-                delivery_id = settles[index][0].delivery_id
-                (later if delivery_id in seen else now).append(index)
-                seen.add(delivery_id)
-            await self._settle_round(tx, [settles[index] for index in now], now, results)
-            waiting = later
+        for positions in database.rounds([job.delivery_id for job, _, _ in settles]):
+            await self._settle_round(tx, [settles[index] for index in positions], positions, results)
         return results
 
     async def _settle_round(
@@ -882,7 +873,7 @@ async def _insert_messages(tx: Tx, submissions: Sequence[_Submit]) -> None:
 
 def _one_round(settles: list[_Settle]) -> bool:
     """Whether _settle_many settles these in one statement: each of another delivery."""
-    return len({job.delivery_id for job, _, _ in settles}) == len(settles)
+    return len(database.rounds([job.delivery_id for job, _, _ in settles])) == 1
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:

@@ -77,16 +77,7 @@ class SqliteOutbox:
         return await self.db.write(op)
 
     async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
-        params = {
-            "state": settlement.state.value,
-            "attempts": settlement.attempts,
-            "next": settlement.next_attempt_at,
-            "at": settlement.at,
-            "status": settlement.status,
-            "error": settlement.error,
-            "id": item_id,
-            "owner": owner,
-        }
+        params = from_row.post_settle_params(owner, item_id, settlement)
         await self.db.write(lambda conn: conn.execute(Q["settle_outbox"], params))
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
