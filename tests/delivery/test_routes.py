@@ -7,6 +7,7 @@ import random
 import pytest
 
 from returnpath.config import Settings
+from returnpath.core.events import refusal_fields
 from returnpath.core.model import Outcome, Step, Verdict
 from returnpath.delivery.routes import Destination, DnsResolver, DnsStatus, Routes
 from returnpath.smtp.client import Target
@@ -94,6 +95,28 @@ async def test_null_mx_fails_at_once(settings: Settings) -> None:
 
 async def test_nxdomain(settings: Settings) -> None:
     failure(Verdict.PERMANENT, "5.1.2", "not found", await resolve(settings, FakeDns(), "nowhere.test"))
+
+
+@pytest.mark.parametrize(
+    "dns, reason",
+    [
+        (FakeDns(), "hostunknown"),  # the domain does not exist
+        (FakeDns(mx_records={"example.test": [(0, ".")]}), "notaccept"),  # RFC 7505 null MX
+        (
+            FakeDns(mx_records={"example.test": [(10, "gone.example.test")]}, hosts={"gone.example.test": []}),
+            "hostunknown",
+        ),
+    ],
+)
+async def test_a_domain_that_cannot_get_mail_is_the_addresss_hard_failure(
+    settings: Settings, dns: FakeDns, reason: str
+) -> None:
+    # No remote said anything: the failure event must not read as a refusal of this client
+    # at the greeting ("blocked", soft), which would send an operator looking for a blacklist.
+    outcome = await resolve(settings, dns, "example.test")
+    assert isinstance(outcome, Outcome)
+    fields = refusal_fields(outcome, recipient="someone@example.test")
+    assert (fields["reason"], fields["hard"], fields["command"]) == (reason, True, "CONN"), fields["rule"]
 
 
 async def test_servfail_or_timeout(settings: Settings) -> None:

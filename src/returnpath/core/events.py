@@ -71,7 +71,12 @@ def refusal_fields(outcome: Outcome, *, expired: bool = False, recipient: str = 
     if expired:
         return {"command": command, "reason": "expired", "hard": False, "rule": "the retry window closed"}
     hosts = receiving_hosts(outcome.remote, recipient)
-    found = classify(outcome.status, outcome.code, outcome.text, command=command, hosts=hosts)
+    # The step says which command a remote's reply answered (a refusal of the greeting is of
+    # this client: "blocked"). Without a reply the text is our own, as the "Host or domain
+    # name not found" of a recipient domain that does not exist, which is the address's fault:
+    # hostunknown, hard; classified as blocked it read as if our address were blacklisted.
+    answered = command if outcome.code is not None else None
+    found = classify(outcome.status, outcome.code, outcome.text, command=answered, hosts=hosts)
     return {"command": command, "reason": found.reason, "hard": found.hard, "rule": found.rule}
 
 

@@ -22,6 +22,8 @@ REFUSALS = [
     # refused at MAIL FROM: it is the sender that was refused, whatever the words (soft, as Sisimai
     # has it: the sender can be put right, the recipient may be fine)
     (Step.MAIL, 553, "5.1.8", "5.1.8 Sender address rejected: Domain not found", "rejected", False),
+    # a greeting that refuses this client (Spamhaus-listed IPs get 554 from most MTAs)
+    (Step.CONNECT, 554, "5.7.1", "5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org", "blocked", False),
     # the message itself refused after the data as spam (Gmail 550 5.7.1 "likely unsolicited mail")
     (Step.EOM, 550, "5.7.1", "5.7.1 Our system has detected that this message is likely unsolicited mail.", "spamdetected", False),
 ]  # fmt: skip
@@ -33,7 +35,7 @@ def test_a_refusal_during_smtp_is_classified(
 ) -> None:
     fields = refusal_fields(Outcome(Verdict.PERMANENT, step, code, status, text))
     assert (fields["reason"], fields["hard"]) == (reason, hard), fields["rule"]
-    assert fields["command"] == {"rcpt": "RCPT", "mail": "MAIL", "eom": "DATA"}[step.value]
+    assert fields["command"] == {"connect": "CONN", "rcpt": "RCPT", "mail": "MAIL", "eom": "DATA"}[step.value]
 
 
 @pytest.mark.parametrize("step, code, status, text, reason, hard", [r for r in REFUSALS if r[0] is Step.RCPT])
