@@ -63,6 +63,10 @@ def test_a_hostname_without_address_fails(good_zone: DnsServer, lookups: Lookups
     good_zone.zone.pop(HOST)
     line = hostname_check(lookups, HOST, [ADDRESS])
     assert line.status is Status.FAIL and "no A or AAAA record" in line.detail
+    assert line.fix == f"publish {HOST}'s address"
+    # `init` writes hostname = "localhost" when it is not told the host's name: the fix is the setting
+    line = hostname_check(lookups, "localhost", [ADDRESS])
+    assert line.status is Status.FAIL and line.fix.startswith("set hostname in returnpath.toml")
 
 
 def write_certificate(folder: Path, not_before: datetime.datetime, not_after: datetime.datetime) -> None:
@@ -132,7 +136,9 @@ def test_sending_addresses_come_from_the_settings_or_the_route_to_the_internet(t
     addresses, line = sending_addresses(settings_in(tmp_path), probed=["8.8.4.4"])
     assert addresses == ["8.8.4.4"] and "the local address used to reach the internet" in line.detail
     addresses, line = sending_addresses(settings_in(tmp_path), probed=["10.1.2.3"])
-    assert addresses == [] and line.status is Status.WARN and "10.1.2.3 is private (NAT?)" in line.detail
+    assert addresses == [] and line.status is Status.WARN and "10.1.2.3 is not public (NAT?)" in line.detail
+    addresses, line = sending_addresses(settings_in(tmp_path), probed=["10.1.2.3", "fd00::2"])
+    assert addresses == [] and "10.1.2.3, fd00::2 are not public" in line.detail
     addresses, line = sending_addresses(settings_in(tmp_path), probed=[])
     assert addresses == [] and line.status is Status.FAIL
 

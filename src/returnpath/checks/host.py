@@ -68,7 +68,7 @@ def sending_addresses(settings: Settings, probed: Sequence[str] | None = None) -
         return public, warn(
             what,
             f"none set; the local address used to reach the internet is {', '.join(found)}, of which "
-            f"{', '.join(private)} is private (NAT?), so not checked in DNS",
+            f"{', '.join(private)} {'is' if len(private) == 1 else 'are'} not public (NAT?), so not checked in DNS",
             fix,
         )
     return public, ok(what, f"{', '.join(public)} (none set: the local address used to reach the internet)")
@@ -81,9 +81,10 @@ def hostname_check(lookups: Lookups, hostname: str, addresses: Sequence[str]) ->
     except Unanswered as exc:
         return cannot_check(what, exc)
     if not found:
-        return fail(
-            what, "no A or AAAA record: the MX of the bounce domains leads nowhere", f"publish {hostname}'s address"
-        )
+        fix = f"publish {hostname}'s address"
+        if "." not in hostname.strip("."):  # "localhost", a bare machine name: no name the world can look up
+            fix = "set hostname in returnpath.toml to this host's public DNS name, and publish its address"
+        return fail(what, "no A or AAAA record: the MX of the bounce domains leads nowhere", fix)
     if addresses and not set(found) & set(addresses):
         return warn(
             what,
