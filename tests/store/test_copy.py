@@ -286,6 +286,14 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store(_sqlite_url(tmp_path / "missing.db"), _sqlite_url(tmp_path / "t.db"))
     with pytest.raises(InputError, match="expected sqlite:///PATH or postgresql://"):
         await copy_store("mysql://x@y/z", _sqlite_url(tmp_path / "t.db"))
+    # An absolute path given with three slashes, as a user might: it is relative, and the error says so.
+    absolute = tmp_path / "absolute.db"
+    sqlite3.connect(absolute).close()
+    three_slashes = "sqlite:///" + str(absolute).lstrip("/")
+    with pytest.raises(
+        InputError, match=f"does not exist \\(relative to .*write sqlite:////{absolute.relative_to('/')}\\)"
+    ):
+        await copy_store(three_slashes, _sqlite_url(tmp_path / "t.db"))
     with pytest.raises(InputError, match="holds no returnpath store"):
         await copy_store(pg_url, _sqlite_url(tmp_path / "t.db"))
     with pytest.raises(StoreError, match=r"cannot connect to the database postgresql://rp:\*\*\*@127\.0\.0\.1:1/x"):

@@ -301,7 +301,11 @@ class _Sqlite(_Side):
         from .sqlite.database import migrations
 
         if not self.path.is_file():
-            raise InputError(f"the source {self.path} does not exist")
+            hint = ""
+            if not self.path.is_absolute() and Path("/", self.path).is_file():
+                # sqlite:///PATH is relative, as in SQLAlchemy's URLs: an absolute one has four slashes
+                hint = f" (relative to {Path.cwd()}; for /{self.path} write sqlite:////{self.path})"
+            raise InputError(f"the source {self.path} does not exist{hint}")
         uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
         try:
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
