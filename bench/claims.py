@@ -42,15 +42,15 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.postgres import private_postgres
+from bench.postgres import DATABASE, private_postgres
 from returnpath.core import ids
 from returnpath.core.model import Account, Attempt, DeliveryState, Outcome, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
@@ -142,22 +142,19 @@ async def drain(store: Store, n: int, concurrency: int, max_held: int) -> tuple[
     return elapsed, claims
 
 
-async def measure(name: str, store: Store, n: int, concurrency: int, max_held: int) -> Result:
+async def measure(
+    name: str, store: Store, n: int, concurrency: int, max_held: int, analyze: Callable[[], object] = lambda: None
+) -> Result:
     await store.open()
     try:
         fill_s = await fill(store, n)
+        analyze()
         run_s, claims = await drain(store, n, concurrency, max_held)
         summary = await store.queue_summary()
         assert summary[DeliveryState.DELIVERED.value] == n, summary
     finally:
         await store.close()
     return Result(name, n, fill_s, run_s, claims)
-
-
-@contextmanager
-def postgres_url() -> Iterator[str]:
-    with private_postgres() as cluster:
-        yield cluster.url
 
 
 def main() -> int:
@@ -177,9 +174,12 @@ def main() -> int:
                 store: Store = SqliteStore(Path(folder) / "store.db")  # type: ignore[assignment]
                 results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held)))
         elif name == "postgresql":
-            with postgres_url() as url:
-                store = PostgresStore(url)
-                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held)))
+            with private_postgres() as cluster:
+                store = PostgresStore(cluster.url)
+                # ANALYZE after the fill, as autovacuum does within a minute of a table's
+                # growth: the statements' cached plans are otherwise those of empty tables.
+                analyze = partial(cluster.psql, "ANALYZE", DATABASE)
+                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held, analyze)))
         else:
             parser.error(f"unknown store {name!r}")
     print(f"\n{'store':<12}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}")
