@@ -4,7 +4,10 @@ Loaded from the root conftest.py (``pytest_plugins = ["tests.postgres_fixtures"]
 only accepts ``pytest_plugins`` there. It provides
 
 * ``pg_cluster`` (session): one private cluster (bench/postgres.py) for the whole session,
-  started the first time a test asks for it, stopped and removed at the end;
+  started the first time a test asks for it, stopped and removed at the end. Under
+  pytest-xdist (scripts/test) each worker process is a session of its own, so each has its
+  own cluster, in its own temporary folder on its own free port: a test that stops its
+  server (an outage) takes no other worker's away;
 * ``pg_url`` (function): a fresh, empty database in that cluster for one test, dropped
   afterwards; its URL, ``postgresql://returnpath@127.0.0.1:PORT/t_<test>_<random>``.
 

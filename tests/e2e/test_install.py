@@ -6,6 +6,7 @@ left out of the package."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +30,13 @@ DSN = (
     b"--b--\r\n"
 )
 
+#: The environment of everything run from the clean virtual environment: ours without
+#: PYTHONPATH. A PYTHONPATH that names this tree's src/ (as a worktree's test run sets it)
+#: holds the returnpath.egg-info that `pip wheel` leaves there, so pip would find returnpath
+#: "already satisfied" and install no `returnpath` command, and the commands would import the
+#: source tree instead of the wheel.
+CLEAN = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -40,7 +48,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.create(folder / "venv", with_pip=True)
     bin = folder / "venv" / "bin"
     subprocess.run(
-        [bin / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel], check=True
+        [bin / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel], check=True, env=CLEAN
     )
     return bin
 
@@ -56,7 +64,10 @@ def test_the_wheel_carries_every_data_file_the_code_reads(installed: Path) -> No
 def test_parse_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     (tmp_path / "dsn.eml").write_bytes(DSN)
     result = subprocess.run(
-        [installed / "returnpath", "parse", "--json", str(tmp_path / "dsn.eml")], capture_output=True, text=True
+        [installed / "returnpath", "parse", "--json", str(tmp_path / "dsn.eml")],
+        capture_output=True,
+        text=True,
+        env=CLEAN,
     )
     assert result.returncode == 0, result.stderr
     assert '"gone@example.net"' in result.stdout and '"userunknown"' in result.stdout
@@ -68,6 +79,7 @@ def test_serve_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) ->
         [installed / "returnpath", "init", "--data", data, "--bounce-domain", "bounces.example.test"],
         capture_output=True,
         text=True,
+        env=CLEAN,
     )
     assert init.returncode == 0, init.stderr
     token = json.loads(init.stdout)["api_token"]
@@ -81,7 +93,7 @@ def test_serve_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) ->
     config.write_text(text)
     stderr = tmp_path / "serve.stderr"
     with open(stderr, "wb") as err:
-        serve = subprocess.Popen([installed / "returnpath", "serve", "--config", config], stderr=err)
+        serve = subprocess.Popen([installed / "returnpath", "serve", "--config", config], stderr=err, env=CLEAN)
     try:
         wait_for(lambda: b" ready " in stderr.read_bytes() or serve.poll() is not None, what="the worker")
         assert serve.poll() is None, stderr.read_text()

@@ -122,8 +122,9 @@ def test_durable_and_loopback_only_settings(pg_url: str) -> None:
 def test_server_runs_as_the_postgres_user_when_we_are_root(pg_cluster: PrivateCluster, pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    uid = Path(f"/proc/{row[0]}").stat().st_uid
+        assert row is not None
+        # While the connection is open: its backend process exits when it closes.
+        uid = Path(f"/proc/{row[0]}").stat().st_uid
     # initdb and postgres refuse root; when we are root they run as Debian's postgres user.
     assert uid != 0
     assert uid == (Path(pg_cluster.data).stat().st_uid)
