@@ -36,6 +36,13 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bare CR", {**OK, "mime": "From: a@example.com\r\rSubject: x\n\nbody\n"}, 400, "invalid-message", "mime"),
     ("lone surrogate", {**OK, "mime": "From: a@example.com\n\n\ud800\n"}, 400, "invalid-field", "mime"),
     ("bad From header", {**OK, "mime": "From: someone <not an address>\n\nx\n"}, 400, "invalid-address", "mime"),
+    (
+        "bad from field",
+        {"recipients": ["x@example.net"], "from": "not-an-address", "text": "x"},
+        400,
+        "invalid-address",
+        "from",
+    ),
     ("unknown field", {**OK, "recipents": ["x@example.net"]}, 400, "invalid-field", "recipents"),
     ("bad envelope", {**OK, "envelope": "no-at-sign"}, 400, "invalid-address", "envelope"),
     ("envelope not a string", {**OK, "envelope": 1}, 400, "invalid-field", "envelope"),

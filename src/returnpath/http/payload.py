@@ -49,7 +49,8 @@ def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) 
     mime = _mime(payload, settings, now)
     options = {name: payload[name] for name in OPTIONS if payload.get(name) is not None}
     _check_options(options, now)
-    mail_from = options.get("envelope") or _from_address(mime)
+    built = payload.get("mime") is None  # made from the from, subject, text ... fields
+    mail_from = options.get("envelope") or _from_address(mime, "from" if built else "mime")
     limits = settings.smtp.submission
     try:
         return checks.build(
@@ -140,8 +141,9 @@ def _check_options(options: Mapping[str, Any], now: float) -> None:
         checks.parse_dsn(options.get("dsn"))
 
 
-def _from_address(mime: bytes) -> str:
-    """The address of the message's From header, or "" when it has none."""
+def _from_address(mime: bytes, field: str) -> str:
+    """The address of the message's From header, or "" when it has none; a problem naming
+    `field` (the request field the header came from) when it is no address."""
     end = mime.find(b"\r\n\r\n")
     header = mime if end < 0 else mime[: end + 2]
     # RFC 6532 allows UTF-8 in headers; anything that is not UTF-8 cannot be an address we use.
@@ -149,6 +151,6 @@ def _from_address(mime: bytes) -> str:
     values = [str(v) for v in parsed.get_all("From", [])]
     address = next((addr for _, addr in email.utils.getaddresses(values) if addr), "")
     if address:
-        with blame("mime"):
-            checks.validate_address(address, "the From header's address")
+        with blame(field):
+            checks.validate_address(address, "the From header's address" if field == "mime" else "from")
     return address
