@@ -447,7 +447,10 @@ async def test_the_dispatcher_posts_from_the_outbox(store: Store) -> None:
     now = time.time()
     for i in range(20):
         await _publish(store, account, EventKind.FAILURE, now + i / 1000)
-    limits = Limits(timeout=0.5, poll_interval=0.02, lease=30.0, allow_private_targets=True)
+    # A post's timeout far above any answer's time, even on a loaded machine (the suite runs in
+    # 4 processes on CI's 2 cores): a post timed out after the receiver got it is an attempt
+    # more than the two failures, and the count below would be off by it (seen once at 0.5 s).
+    limits = Limits(timeout=5.0, poll_interval=0.02, lease=30.0, allow_private_targets=True)
     poster = H11Poster(timeout=limits.timeout, per_endpoint=limits.per_endpoint)
     dispatcher = Dispatcher(
         store.outbox,
@@ -469,7 +472,7 @@ async def test_the_dispatcher_posts_from_the_outbox(store: Store) -> None:
     try:
         began = time.monotonic()
         while not await all_done():
-            assert time.monotonic() - began < 10, "not all done within 10 s"
+            assert time.monotonic() - began < 30, "not all done within 30 s"
             await asyncio.sleep(0.02)
     finally:
         await dispatcher.stop(grace=0.5)
