@@ -172,6 +172,11 @@ def rounds(keys: Sequence[Hashable]) -> list[list[int]]:
     return result
 
 
+def one_round(keys: Sequence[Hashable]) -> bool:
+    """Whether `rounds(keys)` is a single round: the keys are distinct."""
+    return len(set(keys)) == len(keys)
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {exc}")
 

@@ -14,7 +14,7 @@ from ...core.feedback import Call, Loop, PostSettlement
 from ...core.ports import Wakeups
 from .. import rows as from_row
 from ..sql import load_queries
-from .database import EVENTS_LOCK, Batched, Database, Tx, rounds
+from .database import EVENTS_LOCK, Batched, Database, Tx, one_round, rounds
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -123,14 +123,14 @@ async def _settle_posts(tx: Tx, settles: list[_PostSettle]) -> list[None]:
     """Settle posts with settle_posts, a round of distinct posts at a time (database.rounds)."""
     for positions in rounds([item_id for _, item_id, _ in settles]):
         rows = [from_row.post_settle_params(*settles[index]) for index in positions]
-        rows.sort(key=lambda row: str(row["id"]))  # two groups lock their rows in one order
+        rows.sort(key=lambda row: row["id"])  # two groups lock their rows in one order
         await tx.execute(Q["settle_posts"], (json.dumps(rows),))
     return [None] * len(settles)
 
 
 def _distinct_posts(settles: list[_PostSettle]) -> bool:
     """Whether _settle_posts settles these in one statement: each of another post."""
-    return len(rounds([item_id for _, item_id, _ in settles])) == 1
+    return one_round([item_id for _, item_id, _ in settles])
 
 
 def _call(row: Sequence[Any]) -> Call:

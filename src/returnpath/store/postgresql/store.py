@@ -873,7 +873,7 @@ async def _insert_messages(tx: Tx, submissions: Sequence[_Submit]) -> None:
 
 def _one_round(settles: list[_Settle]) -> bool:
     """Whether _settle_many settles these in one statement: each of another delivery."""
-    return len(database.rounds([job.delivery_id for job, _, _ in settles])) == 1
+    return database.one_round([job.delivery_id for job, _, _ in settles])
 
 
 async def _auth_counts(tx: Tx, address: str, username: str, now: float, limits: AuthLimits) -> AuthCounts:
