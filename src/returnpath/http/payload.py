@@ -49,8 +49,7 @@ def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) 
     mime = _mime(payload, settings, now)
     options = {name: payload[name] for name in OPTIONS if payload.get(name) is not None}
     _check_options(options, now)
-    built = payload.get("mime") is None  # made from the from, subject, text ... fields
-    mail_from = options.get("envelope") or _from_address(mime, "from" if built else "mime")
+    mail_from = options.get("envelope") or _from_address(mime, from_field(payload))
     limits = settings.smtp.submission
     try:
         return checks.build(
@@ -139,6 +138,12 @@ def _check_options(options: Mapping[str, Any], now: float) -> None:
             checks.parse_maxdelivertime(options["maxdelivertime"], now)
     with blame("dsn"):
         checks.parse_dsn(options.get("dsn"))
+
+
+def from_field(payload: Mapping[str, Any]) -> str:
+    """The request field a message's From address came from: the From header of `mime`, or
+    the `from` field of a message built from fields (from, subject, text, ...)."""
+    return "mime" if payload.get("mime") is not None else "from"
 
 
 def _from_address(mime: bytes, field: str) -> str:

@@ -16,7 +16,7 @@ from ..core.model import Accepted, Trace
 from ..errors import SenderError
 from .auth import authenticate
 from .body import read_json_object
-from .payload import submission_from
+from .payload import from_field, submission_from
 from .problems import from_error
 from .state import relay_of, settings_of
 
@@ -47,7 +47,7 @@ def _sender_field(exc: SenderError, payload: dict[str, Any]) -> str:
     given, else the From address (the `from` field, or the From header in `mime`)."""
     if exc.field == "envelope" or payload.get("envelope"):
         return "envelope"
-    return "mime" if payload.get("mime") is not None else "from"
+    return from_field(payload)
 
 
 routes = [Route("/v1/send", send, methods=["POST"])]
