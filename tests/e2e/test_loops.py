@@ -331,8 +331,13 @@ def test_nothing_is_lost_when_the_server_is_killed_while_posting(make_server: Se
     """SIGKILL while posts are in flight (the receiver answers slowly), restart: every event
     arrives, at least once."""
     with ThreadedReceiver() as receiver:
-        server = make_server(delivery__routes={"*": module_sink.route}, **LOOP_SETTINGS)
-        add_loop(server, receiver, "/crash", ["failure"], "form", None, *[Slow(0.4)] * 200)
+        # Answers slow enough that the posts cannot keep up with the 40 sends, however fast
+        # the claims and however loaded the machine: with 0.4 s, the posts of a relay whose
+        # dispatcher claims beside the writer had all arrived once on CI before the first
+        # look (4 test processes on 2 cores), and there was nothing left to kill them in.
+        settings = {**LOOP_SETTINGS, "webhooks__timeout": config.Duration(5)}
+        server = make_server(delivery__routes={"*": module_sink.route}, **settings)
+        add_loop(server, receiver, "/crash", ["failure"], "form", None, *[Slow(2.0)] * 200)
         sent = [send(server, f"rcpt-550-5.1.{n}@crash.example") for n in range(40)]
         wait_for(lambda: len(receiver.at("/crash")) >= 8, what="posts to be under way")
         server.kill()
