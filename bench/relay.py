@@ -798,15 +798,15 @@ class Databases:
         ]
         rows = self.sql(
             "SELECT calls || E'\\t' || round(total_exec_time::numeric) || E'\\t'"
-            " || round(mean_exec_time::numeric, 3) || E'\\t' || round(mean_plan_time::numeric, 3) || E'\\t'"
+            " || round(mean_exec_time::numeric, 3) || E'\\t' || plans || E'\\t' || round(total_plan_time::numeric) || E'\\t'"
             " || regexp_replace(query, '\\s+', ' ', 'g')"
             f" FROM pg_stat_statements WHERE {of_db} ORDER BY total_exec_time DESC LIMIT {top}"
         )
         for row in rows:
-            n, total, mean, plan, query = row.split("\t", 4)
+            n, total, mean, plans, plan_total, query = row.split("\t", 5)
             lines.append(
                 f"      {int(n):>7} calls {int(total):>6} ms {float(mean):7.3f} ms each"
-                f" (planning {float(plan):.3f} ms)  {query[:120]}"
+                f" (planned {int(plans)} times, {int(plan_total)} ms)  {query[:120]}"
             )
         return lines
 
