@@ -21,6 +21,7 @@ auto-reply, any other row a bounce, none "other".)
     python bench/notice_accuracy.py             # the table
     python bench/notice_accuracy.py --misses    # and every miss, one line each
     python bench/notice_accuracy.py --families  # and how each sending software fares
+    python bench/notice_accuracy.py --only 'gmail-*' postfix-04.eml   # these files only
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,8 +115,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true", help="list every miss")
     parser.add_argument("--families", action="store_true", help="one line per sending software")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="score only the files matching these names or globs (e.g. new ones)"
+    )
     args = parser.parse_args()
     expected = load()
+    if args.only:
+        expected = {name: entry for name, entry in expected.items() if any(fnmatch(name, p) for p in args.only)}
     ours = {name: recognise((NOTICES / name).read_bytes()) for name in sorted(expected)}
     count, misses, families = score(expected, ours)
     theirs = sisimai(sorted(expected))
