@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import regex
 from .evidence import prose_row
 from .mail import Mail, addresses, clean_address
 from .reasons import classify, find_code, find_status, is_vague, normalise_text, receiving_hosts
@@ -49,6 +50,10 @@ MAX_PROSE = 500  # characters of a report's prose kept as the diagnostic when no
 _TYPE = re.compile(r"\s*[\w-]+\s*")
 _HAS_RECIPIENT = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
 _STATUS_FIELD = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+# Exim's line under a failed address that was reached through an alias: "(generated from
+# X)", "(ultimately generated from X)" (deliver.c, print_address_information). It names the
+# alias, not the cause, nor the next recipient.
+GENERATED_FROM = regex.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
 _HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", re.IGNORECASE)
 # The SMTP step a diagnostic names, in order of precedence (the first listed that matches
 # wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
@@ -322,7 +327,8 @@ def recipients(report: Report, human_text: str = "") -> list[Recipient]:
 
 def _about(text: str, address: str) -> str:
     """The lines of the human-readable part about one address (for reports that give no
-    Diagnostic-Code): the line naming it and the few after, up to a blank line."""
+    Diagnostic-Code): the line naming it and the few after, up to a blank line or the next
+    recipient (Exim's alias line, which names another address, is neither: it is skipped)."""
     low = text.lower()
     at = low.find(address) if len(low) == len(text) else text.find(address)
     if at < 0:
@@ -332,6 +338,8 @@ def _about(text: str, address: str) -> str:
     for line in lines[1:5]:
         if not line.strip():
             break
+        if GENERATED_FROM.match(line):
+            continue
         if "@" in line and address not in line.lower() and addresses(line):
             break  # the next recipient's paragraph
         chunk.append(line.strip())

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 
 from .. import regex
+from ..dsn import GENERATED_FROM
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, Phrases, addresses, by_phrase, detector, found, has, header, text
@@ -60,7 +61,6 @@ _MARKS = (
     "could not be delivered to one or more",
     "has not yet been delivered",
 )
-_GENERATED = regex.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
 _HOST = regex.compile(r"\bhost ([\w.-]+) \[")
 
 
@@ -164,7 +164,7 @@ def read(mail: Mail, body: str) -> list[Found]:
             if i >= len(failed):
                 continue
             address = failed[i]
-        diagnostic = _GENERATED.sub("", (same_line + "\n" + explanation).strip())
+        diagnostic = GENERATED_FROM.sub("", (same_line + "\n" + explanation).strip())
         host = _HOST.search(explanation)
         pattern = (
             "SMTP error from remote mail server"
