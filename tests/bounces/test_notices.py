@@ -43,8 +43,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
     ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
-    ("yahoo-03.eml", "reasons"): "Yahoo's 'dd This user doesn't have a yahoo.com account' at DATA is userunknown",
-    ("yandex-01.eml", "reasons"): "Yandex's '550 5.7.1 No such user!' is userunknown, not filtered",
     ("stalwart-01.eml", "reasons"): "a delay for 'Connection refused' is expired, like the delays for timeouts",
 }
 

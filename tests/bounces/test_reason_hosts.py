@@ -98,6 +98,25 @@ def test_sisimais_per_host_tables(host: str, status: str | None, text: str, reas
     assert not classify(status, None, text, hosts=("mx.example.org",)).rule.startswith("host ")
 
 
+@pytest.mark.parametrize(
+    ("host", "status", "command", "text"),
+    [
+        # Yahoo accepts RCPT and refuses an address it does not have after DATA
+        ("mta6.am0.yahoodns.net", "5.0.0", "DATA", "554 delivery error: dd This user doesn't have a yahoo.com account (x@yahoo.com) [0] - mta4011.mail.gq1.yahoo.com"),
+        ("mx-aol.mail.gm0.yahoodns.net", "5.0.0", "DATA", "554 delivery error: dd Requested mail action aborted, mailbox not found - mta1030.mail.bf1.yahoo.com"),
+        # Yandex says so with 5.7.1
+        ("mx.yandex.ru", "5.7.1", None, "550 5.7.1 No such user!"),
+    ],
+)  # fmt: skip
+def test_a_providers_unknown_mailbox_is_not_a_filters_refusal(
+    host: str, status: str, command: str | None, text: str
+) -> None:
+    # From any other server, "no such user" after DATA or with 5.7.1 is a filter's refusal of
+    # an existing mailbox (Sisimai's reading); these providers say it of addresses they lack.
+    assert classify(status, None, text, command, hosts=(host,)).reason == "userunknown"
+    assert classify(status, None, text, command, hosts=("mx.example.org",)).reason == "filtered"
+
+
 def test_a_providers_code_wins_over_a_generic_status_and_wording() -> None:
     # Cox writes "sender rejected" with 5.1.0 for every AUP code; the code is the reason
     text = "550 5.1.0 <s@example.com> sender rejected. AUP#CDRBL"
