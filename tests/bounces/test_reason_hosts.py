@@ -117,6 +117,17 @@ def test_a_providers_unknown_mailbox_is_not_a_filters_refusal(
     assert classify(status, None, text, command, hosts=("mx.example.org",)).reason == "filtered"
 
 
+def test_an_spf_refusal_under_the_null_mx_status_is_authfailure() -> None:
+    # X.7.27 is a sender domain's null MX (RFC 7505); Gmail writes it for an SPF hard fail
+    gmail = (
+        "550-5.7.27 The MAIL FROM domain [mail.example.com] has an SPF record with a hard fail policy (-all) but "
+        "it fails to pass SPF checks with the ip: [192.0.2.24]. To best protect our users from spam and "
+        "phishing, the message has been blocked. - gsmtp"
+    )
+    assert classify("5.7.27", 550, gmail, "DATA").reason == "authfailure"
+    assert classify("5.7.27", 550, "550 5.7.27 Sender address has null MX", "MAIL").reason == "notaccept"
+
+
 def test_a_providers_code_wins_over_a_generic_status_and_wording() -> None:
     # Cox writes "sender rejected" with 5.1.0 for every AUP code; the code is the reason
     text = "550 5.1.0 <s@example.com> sender rejected. AUP#CDRBL"

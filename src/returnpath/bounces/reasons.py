@@ -354,6 +354,11 @@ _WORDS_OVER_STATUS: dict[str, frozenset[str]] = {
     "hasmoved": frozenset({"userunknown"}),
     # X.5.3 and X.2.3 for a rate: "452 4.5.3 Too many connections" is no recipient limit
     "exceedlimit": frozenset({"toomanyconn"}),
+    # X.7.27 is a sender domain's null MX (RFC 7505), and Gmail's refusal for an SPF hard
+    # fail (support.google.com/a/answer/3726730: "550 5.7.27 The MAIL FROM domain [x] has an
+    # SPF record with a hard fail policy (-all) but it fails to pass SPF checks"): the words
+    # tell which
+    "notaccept": frozenset({"authfailure"}),
 }
 _SENDER_STAGE = ("userunknown", "hostunknown", "filtered", "suspend", "undefined", "onhold")
 
