@@ -45,6 +45,7 @@ FAMILIES = [
     ("Dovecot LMTP", None, 552, "552 5.2.2 <full@example.org> Quota exceeded (mailbox for user is full)", "DATA", "mailboxfull"),
     ("RFC 5321 552", None, 552, "552 Requested mail action aborted: exceeded storage allocation", "DATA", "mailboxfull"),
     ("qmail", None, None, "The users mailfolder is over the allowed quota (size). (#5.2.2)", None, "mailboxfull"),
+    ("vpopmail, Postfix VDA", None, None, "maildir delivery failed: Sorry, the user's maildir has overdrawn his diskspace quota, please try again later.", None, "mailboxfull"),
     ("Orange, over a 5.1.1", "5.1.1", 552, "552 5.1.1 Boite du destinataire pleine. Recipient overquota. OFR_417 [417]", "RCPT", "mailboxfull"),
     # ---- the mailbox exists but is disabled
     ("Gmail", "5.2.1", 550, "550-5.2.1 The email account that you tried to reach is disabled. Learn more at https://support.google.com/mail/?p=DisabledUser", "RCPT", "suspend"),
