@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from returnpath.bounces import WEAK_REASONS, lhost
+from returnpath.bounces.dsn import find_command
 from returnpath.bounces.mail import Mail
 from returnpath.bounces.rules import Found
 from tests import corpus
@@ -266,3 +267,8 @@ def test_command_phrases_survive_lower_casing() -> None:
     assert not [p.pattern for _, p in _text._COMMANDS if re.search(r"\\[A-Z]", p.pattern)]
     assert _text.command("Remote host said: 550 5.1.1 ... >>> RCPT TO:<a@example.org>") == "RCPT"
     assert _text.command("SMTP error from remote mail server after end of data: 554 spam") == "DATA"
+    # Exim's words for a command it pipelined, and for CHUNKING's BDAT (transports/smtp.c)
+    for said in ("after pipelined DATA: 554", "after pipelined end of data: 550", "after BDAT 1834 LAST: 552"):
+        assert _text.command(f"SMTP error from remote mail server {said} ...") == "DATA", said
+        assert find_command(f"SMTP error from remote mail server {said} ...") == "DATA", said
+    assert find_command("SMTP error from remote mail server after pipelined RCPT TO:<a@example.org>: 550") == "RCPT"

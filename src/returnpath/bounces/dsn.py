@@ -58,6 +58,8 @@ _HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", r
 # The SMTP step a diagnostic names, in order of precedence (the first listed that matches
 # wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
 # substrings of the lower-cased text: this runs for every recipient of every report.
+# Exim says "after pipelined DATA" (or RCPT TO, MAIL FROM) for a command it sent in a
+# pipelined group (transports/smtp.c), and names BDAT when it used CHUNKING (RFC 3030).
 _COMMANDS = (
     (
         "DATA",
@@ -66,6 +68,10 @@ _COMMANDS = (
             "in reply to data",
             "after end of data",
             "after data",
+            "after pipelined data",
+            "after pipelined end of data",
+            "after bdat",
+            "after pipelined bdat",
             "after sending message",
             "final data",
             "after the message",
@@ -177,6 +183,7 @@ def typed_value(value: str) -> tuple[str, str]:
 
 _COMMAND_WORDS = (
     "data",
+    "bdat",
     "rcpt",
     "mail from",
     "helo",

@@ -97,6 +97,7 @@ def reply(text: str) -> tuple[int | None, str | None]:
 
 
 # Phrases that say which SMTP command a reply answered, in the words of several MTAs.
+# (Exim: "after pipelined DATA" for a pipelined command, "after BDAT" with CHUNKING.)
 _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "RCPT",
@@ -117,7 +118,7 @@ _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "DATA",
         re.compile(
-            r"after (?:end of )?data\b|failed after I sent the message|"
+            r"after (?:pipelined )?(?:end of )?data\b|after (?:pipelined )?BDAT\b|failed after I sent the message|"
             r"did not like our (?:final )?DATA|in reply to (?:end of )?DATA|>>> DATA|"
             r"for TEXT command|\(DATA\)",
             re.IGNORECASE,
