@@ -43,10 +43,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
     ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
-    (
-        "exim-10.eml",
-        "reasons",
-    ): "Exim's failed pipe is the program's failure (mailererror), not 'local delivery failed''s systemerror",
 }
 
 

@@ -25,7 +25,8 @@ Lore:
   the failed address: not the cause, left out of the diagnostic;
 - a pipe or file delivery ("save to ...", "|/usr/bin/procmail") stands where an address
   would: then the X-Failed-Recipients header, which Exim always adds, names the recipient.
-  The header is not preferred otherwise: forwarders rewrite it (the body is the report);
+  The header is not preferred otherwise: forwarders rewrite it (the body is the report).
+  A failed pipe is the delivery program's failure (mailererror), whatever Exim adds;
 - the delay warning ("Warning: message ... delayed 24 hours") has the same blocks under
   "The address(es) to which the message has not yet been delivered is/are:";
 - "Mail failure - malformed recipient address" lists "address: malformed address: <x> ...";
@@ -171,6 +172,12 @@ def read(mail: Mail, body: str) -> list[Found]:
             if "SMTP error" in explanation
             else ("<address>: reply" if same_line else "address block")
         )
+        if head.lower().startswith("pipe to |"):
+            # a command the address was piped to failed: a delivery program's failure, also
+            # when Exim adds "local delivery failed" (the pipe transport's return_output: the
+            # program wrote to its output) — Sisimai's mailererror, not a system error
+            out.append(found(address, diagnostic, "pipe to |", action=action, reason="mailererror"))
+            continue
         f = found(address, diagnostic, pattern, remote_mta=host.group(1) if host else None, action=action)
         out.append(_by_phrase(f, same_line + "\n" + explanation))
     return out
