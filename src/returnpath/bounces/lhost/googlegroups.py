@@ -6,6 +6,12 @@ every language ("We're writing to let you know that the group you tried to conta
 may not exist, or you may not have permission to post messages to the group."). The text
 never says which of the two it was; it is a refusal of this sender by the list, which
 Sisimai's vocabulary calls "rejected".
+
+A group of a Google Workspace organisation has the organisation's own address
+(announcements@example.org, Google Workspace Admin Help "Create a group"), not one at
+googlegroups.com: coming from Google's mailer-daemon with the groups.google.com/support link
+is then what makes it the same notice, as Sisimai's lhost GoogleGroups also asks only for
+Google's mailer-daemon and X-Failed-Recipients, not for the group's domain.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ NAME = "googlegroups"
 
 
 def detect(mail: Mail) -> list[Found] | None:
-    failed = [a for a in addresses(header(mail, "X-Failed-Recipients")) if a.lower().endswith("@googlegroups.com")]
+    failed = addresses(header(mail, "X-Failed-Recipients"))
+    if not mail.sender.endswith(("@googlemail.com", "@google.com")):
+        failed = [a for a in failed if a.lower().endswith("@googlegroups.com")]
     body = text(mail)
     if not failed or not has(body, "groups.google.com/support"):
         return None
