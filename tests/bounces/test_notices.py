@@ -43,6 +43,11 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
     ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
+    (
+        "domino-de-01.eml",
+        "reasons",
+    ): "issue 9: Domino's German layout ('Ihr Dokument:', 'wurde nicht zugestellt an:', 'weil:') is not read; "
+    "the generic reading has no status or SMTP step, so its userunknown becomes filtered",
 }
 
 

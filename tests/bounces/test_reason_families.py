@@ -34,6 +34,8 @@ FAMILIES = [
     ("Mail.ru", None, 550, "550 Message was not accepted -- invalid mailbox. Local mailbox gone@mail.ru is unavailable: user not found", "RCPT", "userunknown"),
     ("Yandex", "5.7.1", 550, "550 5.7.1 No such user!", "RCPT", "userunknown"),
     ("Domino", None, 550, "550 User gone@example.org not listed in Domino Directory", "RCPT", "userunknown"),
+    ("Domino, French router", "5.0.0", None, "Utilisateur gone (gone@example.org) non répertorié dans l'annuaire Domino", None, "userunknown"),
+    ("Domino, German router", "5.0.0", None, "Benutzer gone (gone@example.org) ist nicht im Domino-Verzeichnis aufgeführt", None, "userunknown"),
     ("a server that says it plainly", None, 550, "550 Recipient <gone@example.org> does not exist here", "RCPT", "userunknown"),
     ("the address alone", None, 550, "550 gone@example.org does not exist", "RCPT", "userunknown"),
     ("the domain alone", None, 550, "550 nowhere.example does not exist", "RCPT", "hostunknown"),
