@@ -255,10 +255,18 @@ def test_a_bad_configuration_file_is_exit_code_2(
 
 
 def test_serve_refuses_a_second_server_on_the_same_data_folder(server: Server) -> None:
+    assert server.process is not None
+    lock = server.data / "returnpath.lock"
+    assert lock.read_text() == f"{server.process.pid}\n"
     result = server.cli("serve")
     assert result.returncode == 2
-    assert f"returnpath: another `returnpath serve` is running on {server.data.resolve()}\n" in result.stderr
+    assert (
+        f"returnpath: another `returnpath serve` (pid {server.process.pid}) is running on {server.data.resolve()}: "
+        "stop it first" in result.stderr
+    )
     assert "configuration error" not in result.stderr
+    # The refused one leaves the running one's pid, which logrotate's postrotate signals (README.md).
+    assert lock.read_text() == f"{server.process.pid}\n"
 
 
 @pytest.mark.parametrize(
@@ -274,7 +282,10 @@ def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, setting: s
         other = make_server(workers=1, start=False, **{change: taken})
         result = other.cli("serve")
     assert result.returncode == 2
-    assert f"returnpath: {setting} = '{taken}': cannot listen there: Address already in use\n" in result.stderr
+    assert (
+        f"returnpath: {setting} = '{taken}': cannot listen there: Address already in use; another program "
+        "listens there (`ss -ltnp` names it): stop it, or set another port\n" in result.stderr
+    )
     assert "configuration error" not in result.stderr and "Traceback" not in result.stderr
 
 

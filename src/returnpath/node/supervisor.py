@@ -25,6 +25,7 @@ the log files (after logrotate moved them); the workers ignore it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import logging
 import os
@@ -77,6 +78,14 @@ def listeners(settings: Settings) -> dict[str, str]:
     }
 
 
+# What to do when the system will not give a listening socket, by errno.
+BIND_HINTS = {
+    errno.EADDRINUSE: "another program listens there (`ss -ltnp` names it): stop it, or set another port",
+    errno.EACCES: "ports below 1024 need root (or CAP_NET_BIND_SERVICE): run as root, or set a port of 1024 or more",
+    errno.EADDRNOTAVAIL: "that is no address of this host: set one of its addresses (or 0.0.0.0 for all)",
+}
+
+
 def bind(hostport: str, name: str) -> socket.socket:
     """A listening socket on `hostport`, the value of the setting `name`; StartError naming
     both when the system will not give it (address in use, not this host's, port < 1024)."""
@@ -89,22 +98,33 @@ def bind(hostport: str, name: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise StartError(f"{name} = {hostport!r}: cannot listen there: {exc.strerror}") from None
+        hint = BIND_HINTS.get(exc.errno or 0, "set another address in the configuration file")
+        raise StartError(f"{name} = {hostport!r}: cannot listen there: {exc.strerror}; {hint}") from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
 
 
 def lock_data_folder(settings: Settings) -> IO[str]:
-    """Hold an exclusive lock on the data folder for as long as `serve` runs."""
+    """Hold an exclusive lock on the data folder for as long as `serve` runs; the file holds
+    the pid of the `serve` that holds it (for SIGHUP after a log rotation, README.md).
+
+    The file is opened without truncating it and emptied only once the lock is ours: a second
+    `serve` that is refused must leave the running one's pid in place."""
     folder = settings.path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / "returnpath.lock", "w")  # noqa: SIM115
+    fd = os.open(folder / "returnpath.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "r+", encoding="ascii")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        pid = handle.read().strip()
         handle.close()
-        raise StartError(f"another `returnpath serve` is running on {folder}") from None
+        raise StartError(
+            f"another `returnpath serve`{f' (pid {pid})' if pid.isdigit() else ''} is running on {folder}: "
+            "stop it first (SIGTERM or Ctrl-C), or give this one a configuration with another data_dir"
+        ) from None
+    handle.truncate(0)
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
