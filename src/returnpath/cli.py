@@ -70,9 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p = command("store", "copy a store's data to another (from SQLite to PostgreSQL, say)")
     p.add_argument("action", choices=["copy"])
-    p.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH or postgresql://...")
+    # The URLs are given whole: a relative sqlite:///PATH is relative to the current folder
+    # here, not to a data folder (--config is not read).
     p.add_argument(
-        "--to", dest="target", required=True, metavar="URL", help="an empty store: sqlite:///PATH or postgresql://..."
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="sqlite:///PATH (relative to the current folder) or postgresql://...",
+    )
+    p.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="an empty store: sqlite:///PATH (relative to the current folder; made if missing) or postgresql://...",
     )
 
     p = command("send", "submit a message from a file (- for standard input)")
@@ -118,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id", help='its id: the "return" field of its line in bounces.log')
 
     p = command("delivery", "show a delivery: its state, attempts and events")
-    p.add_argument("id")
+    p.add_argument("id", help='the delivery\'s id: from the answer of send, or the "id" of its log lines')
     p.add_argument("--account", help="the account (default: the first one)")
 
     _loops_parser(sub)
@@ -227,8 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The data folder holds secrets: whatever a command creates there is private. Put back
     # afterwards, for a program that calls main() and goes on (the tests do).
-    with private.restricted():
-        return _run(args)
+    try:
+        with private.restricted():
+            code = _run(args)
+        sys.stdout.flush()  # here rather than at exit, so that a reader gone away is caught below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`returnpath parse DIR | head`): that is its choice, not an error.
+        # Standard output now goes nowhere, so that the flush at exit does not raise again
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -266,16 +287,22 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = folder / "returnpath.toml"
     if path.exists():
         raise ConfigError(f"{path} exists already; init will not overwrite it")
-    folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(bounce_domain=args.bounce_domain, hostname=args.hostname, secret=secrets.token_urlsafe(32))
     if args.store:
         settings.storage.url = args.store
     if args.node:
         settings.node.name = args.node
     settings.base = folder.resolve()
+    # Every check before the folder is made: a mistake in an option leaves nothing behind.
     config.validate(settings)
     if settings.store_backend == "postgresql":
         asyncio.run(_refuse_a_used_store(settings))
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} is a file, not a folder: give --data the path of a folder (made if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only file system
+        raise InputError(f"cannot create the data folder {folder}: {exc.strerror}; give --data another path") from None
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the secret
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(config.render(settings))
@@ -410,11 +437,16 @@ def _forget_node(settings: Settings, name: str) -> int:
 def cmd_store(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import store_backend
+    from .config import display_url, store_backend
     from .store.copy import copy_store
 
-    for url in (args.source, args.target):
-        store_backend(url)  # a ConfigError naming the URL when it is neither
+    for option, url in (("--from", args.source), ("--to", args.target)):
+        try:
+            store_backend(url)
+        except ConfigError:  # it names [storage] url, which is not what was given here
+            raise InputError(
+                f"{option} {display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+            ) from None
     if args.source == args.target:
         raise InputError("--from and --to are the same store")
 

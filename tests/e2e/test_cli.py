@@ -5,6 +5,7 @@ with a message that says what is wrong, and `init` never overwrites."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -301,3 +302,85 @@ def test_init_refuses_to_overwrite(server: Server) -> None:
     assert f"{server.config_path} exists already; init will not overwrite it" in result.stderr
     assert result.stdout == ""  # no new account, no credentials
     assert server.config_path.read_bytes() == before
+
+
+def test_init_says_when_it_cannot_make_the_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for data, message in (
+        ("afile", "{} is a file, not a folder: give --data the path of a folder"),
+        ("afile/rp-data", "cannot create the data folder {}: Not a directory; give --data another path"),
+    ):
+        path = str(tmp_path / data)
+        result = run_cli("init", "--data", path, "--bounce-domain", "bounces.example.test")
+        assert result.returncode == 1
+        assert result.stderr.startswith("returnpath: " + message.format(path)), result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_init_with_a_bad_option_leaves_no_folder_behind(tmp_path: Path) -> None:
+    data = tmp_path / "rp-data"
+    result = run_cli("init", "--data", str(data), "--bounce-domain", "localhost")
+    assert result.returncode == 2
+    assert "bounce_domain = 'localhost': expected a domain name" in result.stderr
+    assert not data.exists()
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`returnpath parse DIR | head`: the output's reader closes the pipe before the end. No
+    traceback, and the exit status of a command that did its work."""
+    message = tmp_path / "dsn.eml"
+    message.write_bytes(
+        b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+        b"Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n--b--\r\n"
+    )
+    read, write = os.pipe()
+    os.close(read)  # gone before the first line is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "returnpath.cli", "parse", str(message)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_store_copy_to_another_sqlite_file(server: Server, sent: dict[str, Any], tmp_path: Path) -> None:
+    """README: `store copy --from URL --to URL`; a relative sqlite:///PATH is relative to the
+    current folder, and the copy is a store the CLI reads like the original."""
+    source = f"sqlite:///{server.data / 'returnpath.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "returnpath.cli", "store", "copy", "--from", source, "--to", "sqlite:///copy.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    copied = json.loads(result.stdout)
+    assert copied["accounts"] >= 1 and copied["deliveries"] >= 2
+    config = tmp_path / "copy.toml"
+    config.write_text(
+        server.config_path.read_text().replace(
+            'url = "sqlite:///returnpath.db"', f'url = "sqlite:///{tmp_path / "copy.db"}"'
+        )
+    )
+    delivery_id = sent["recipients"]["a@example.net"]
+    shown = json.loads(ok(run_cli("delivery", delivery_id, "--config", str(config))))
+    assert shown == server.delivery(delivery_id)
+
+    again = run_cli("store", "copy", "--from", source, "--to", f"sqlite:///{tmp_path / 'copy.db'}")
+    assert again.returncode == 1 and "already holds" in again.stderr
+    wrong = run_cli("store", "copy", "--from", source, "--to", "mysql://rp:secret@db/rp")
+    assert wrong.returncode == 1
+    assert wrong.stderr == (
+        "returnpath: --to 'mysql://rp:***@db/rp': expected sqlite:///PATH or postgresql://USER@HOST/DATABASE\n"
+    )
