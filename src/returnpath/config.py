@@ -272,13 +272,13 @@ class DnsSettings:
             try:
                 host, port = str(ipaddress.ip_address(entry.strip("[]"))), 53
             except ValueError:
-                host, port = parse_hostport(entry, "dns.nameservers")
-            try:
-                ipaddress.ip_address(host)
-            except ValueError:
-                raise ConfigError(
-                    f"dns.nameservers: {entry!r} is not an IP address (ADDRESS or ADDRESS:PORT)"
-                ) from None
+                try:  # ADDRESS:PORT; a name (dns.google) is neither, and says so below
+                    host, port = parse_hostport(entry, "dns.nameservers")
+                    ipaddress.ip_address(host)
+                except (ConfigError, ValueError):
+                    raise ConfigError(
+                        f"dns.nameservers: {entry!r} is not an IP address (ADDRESS or ADDRESS:PORT)"
+                    ) from None
             found.append((host, port))
         return found
 
@@ -434,7 +434,7 @@ def parse_hostport(value: str, name: str) -> tuple[str, int]:
     """`host:port` or `[v6]:port` to a pair; raise ConfigError naming the setting."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise ConfigError(f"{name} = {value!r}: expected host:port")
+        raise ConfigError(f"{name} = {value!r}: expected host:port, the port from 1 to 65535")
     return host.strip("[]"), int(port)
 
 
@@ -544,6 +544,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"bounce_domain = {settings.bounce_domain!r}: expected a domain name")
     if settings.delivery.concurrency < 1 or settings.delivery.per_destination < 1:
         raise ConfigError("delivery.concurrency and delivery.per_destination must be at least 1")
+    _validate_counts(settings)
     submission = settings.smtp.submission
     if min(submission.auth_failures_per_address, submission.auth_failures_per_username) < 0:
         raise ConfigError("smtp.submission.auth_failures_per_address and _per_username must be 0 (no limit) or more")
@@ -569,6 +570,28 @@ def validate(settings: Settings) -> None:
     if settings.node.takeover_after < 3 * settings.node.heartbeat:
         # `returnpath nodes` calls a node alive until three heartbeats are missed
         raise ConfigError("node.takeover_after must be at least three times node.heartbeat")
+
+
+def _validate_counts(settings: Settings) -> None:
+    """Numbers whose type alone lets through a value that makes no sense: a negative number of
+    workers, no recipient allowed, a retry that comes sooner each time, a poll that never waits
+    (a worker would ask the store without pause)."""
+    retry = settings.delivery.retry
+    for name, wrong, must in (
+        ("workers", settings.workers < 0, "be 0 (one per CPU core) or more"),
+        ("worker_max_quick_deaths", settings.worker_max_quick_deaths < 1, "be at least 1"),
+        ("smtp.submission.max_message_size", settings.smtp.submission.max_message_size < 1, "be at least 1"),
+        ("smtp.submission.max_recipients", settings.smtp.submission.max_recipients < 1, "be at least 1"),
+        ("smtp.inbound.max_recipients", settings.smtp.inbound.max_recipients < 1, "be at least 1"),
+        ("delivery.poll_interval", settings.delivery.poll_interval <= 0, "be positive"),
+        ("delivery.retry.first", retry.first <= 0, "be positive"),
+        ("delivery.retry.factor", retry.factor < 1, "be at least 1 (each wait as long as the one before, or longer)"),
+        ("delivery.retry.max_interval", retry.max_interval <= 0, "be positive"),
+        ("delivery.retry.lifetime", retry.lifetime <= 0, "be positive"),
+        ("webhooks.poll_interval", settings.webhooks.poll_interval <= 0, "be positive"),
+    ):
+        if wrong:
+            raise ConfigError(f"{name} must {must}")
 
 
 def _validate_servers(settings: Settings) -> None:
@@ -609,7 +632,10 @@ def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) 
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{file}: no such configuration file (create one with `returnpath init`)") from None
+        raise ConfigError(
+            f"{file}: no such configuration file (name yours with --config PATH or RETURNPATH_CONFIG, "
+            "or create one with `returnpath init --data DIR --bounce-domain DOMAIN`)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read it: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -81,6 +81,17 @@ def test_retention_keeps_forever_at_0_or_forever(tmp_path: Path) -> None:
         ("[smtp.inbound]\ndata_timeout = 0\n", "smtp.inbound.data_timeout must be positive"),
         ("[http]\nmax_connections_per_address = 0\n", "http.max_connections_per_address must be at least 1"),
         ("[node]\ntakeover_after = 10\n", "node.takeover_after must be at least three times node.heartbeat"),
+        ('[http]\nlisten = "127.0.0.1:99999"\n', "http.listen.*the port from 1 to 65535"),
+        ('[dns]\nnameservers = "dns.google"\n', "dns.nameservers: 'dns.google' is not an IP address"),
+        ("workers = -1\n", r"workers must be 0 \(one per CPU core\) or more"),
+        ("worker_max_quick_deaths = 0\n", "worker_max_quick_deaths must be at least 1"),
+        ("[smtp.submission]\nmax_recipients = 0\n", "smtp.submission.max_recipients must be at least 1"),
+        ("[smtp.submission]\nmax_message_size = 0\n", "smtp.submission.max_message_size must be at least 1"),
+        ("[delivery]\npoll_interval = 0\n", "delivery.poll_interval must be positive"),
+        ("[delivery.retry]\nfactor = 0.5\n", "delivery.retry.factor must be at least 1"),
+        ("[delivery.retry]\nfirst = 0\n", "delivery.retry.first must be positive"),
+        ("[delivery.retry]\nlifetime = 0\n", "delivery.retry.lifetime must be positive"),
+        ("[webhooks]\npoll_interval = 0\n", "webhooks.poll_interval must be positive"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -107,8 +118,17 @@ def test_returned_mail_is_limited_to_submissions_size_unless_set_lower(tmp_path:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="returnpath init"):
+    """It says how to name the right file as well as how to make one: a user whose data folder
+    is not ./rp-data meets this first."""
+    with pytest.raises(ConfigError, match=r"--config PATH or RETURNPATH_CONFIG.*returnpath init --data DIR"):
         config.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("entry", ["192.0.2.53", "192.0.2.53:5353", "2001:db8::53", "[2001:db8::53]:5353"])
+def test_nameservers_take_addresses_with_or_without_a_port(tmp_path: Path, entry: str) -> None:
+    settings = config.load(write(tmp_path, f'[dns]\nnameservers = "{entry}"\n'))
+    port = 5353 if entry.endswith(":5353") else 53
+    assert settings.dns.servers() == [(entry.rsplit(":5353", 1)[0].strip("[]"), port)]
 
 
 def test_paths_are_relative_to_the_file(tmp_path: Path) -> None:
