@@ -290,6 +290,20 @@ def test_serve_says_when_it_cannot_listen(make_server: ServerFactory, setting: s
     assert "configuration error" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_serve_says_when_it_cannot_make_the_log_folder(make_server: ServerFactory, tmp_path: Path) -> None:
+    """A mistaken [logs] dir is said at start, not found at the first event as a stalled writer."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    server = make_server(workers=1, start=False, logs__dir=str(in_the_way))
+    result = server.cli("serve")
+    assert result.returncode == 2
+    assert (
+        f"returnpath: [logs] dir = '{in_the_way}': cannot make the folder {in_the_way}: File exists; "
+        "name a folder this user may write\n" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_logs_help_names_every_log() -> None:
     assert "read a log: bounces, deliveries or failures\n" in run_cli("logs", "--help").stdout
     assert "read a log: bounces, deliveries or failures" in run_cli("--help").stdout

@@ -137,6 +137,16 @@ def preflight(settings: Settings) -> None:
     from ..smtp.server import load_tls_context
 
     load_tls_context(settings)
+    # The log folder likewise: a [logs] dir that cannot be made is a mistake in the file, said
+    # at start, not a writer stalled at the first event (which is for a disk that fills up).
+    folder = settings.path(settings.logs.dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartError(
+            f"[logs] dir = {settings.logs.dir!r}: cannot make the folder {folder}: {exc.strerror}; "
+            "name a folder this user may write"
+        ) from None
 
 
 @dataclass
