@@ -115,3 +115,13 @@ def test_a_bounce_domain_shared_with_the_instance_is_checked_once(server: Server
     whats = [c["what"] for c in lines(result)]
     assert whats.count(f"MX {BOUNCE_DOMAIN}") == 1, whats
     assert whats.count("MX bounces.example.com") == 1, whats
+
+
+def test_a_file_that_is_no_database_is_said_so(server: Server) -> None:
+    """Its fix is not the permissions (which are right): the file is damaged or another one."""
+    (server.data / "returnpath.db").write_bytes(b"not an SQLite file, whatever its name says\n" * 100)
+    result = server.cli("doctor", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (store,) = [line for line in lines(result) if line["what"].startswith("store ")]
+    assert (store["status"], store["detail"]) == ("fail", "cannot be read: file is not a database")
+    assert store["fix"] == "restore it from a backup, or set [storage] url to the node's returnpath.db"

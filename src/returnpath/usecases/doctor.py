@@ -138,8 +138,14 @@ def _sqlite_problem(settings: Settings) -> Check | None:
     try:
         with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    except sqlite3.Error as exc:
+    except sqlite3.OperationalError as exc:  # "unable to open database file"
         return fail(what, f"cannot be read: {exc}", "check the file's owner and permissions")
+    except sqlite3.Error as exc:  # "file is not a database": damaged, or another file at that path
+        return fail(
+            what,
+            f"cannot be read: {exc}",
+            "restore it from a backup, or set [storage] url to the node's returnpath.db",
+        )
     newest = migrations()[-1][0]
     if version > newest:
         return fail(what, f"at schema version {version}, newer than this returnpath's {newest}", "upgrade returnpath")
