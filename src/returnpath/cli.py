@@ -438,6 +438,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     import asyncio
 
     from .config import display_url, store_backend
+    from .node.supervisor import serving_pid
     from .store.copy import copy_store
 
     for option, url in (("--from", args.source), ("--to", args.target)):
@@ -449,6 +450,15 @@ def cmd_store(args: argparse.Namespace) -> int:
             ) from None
     if args.source == args.target:
         raise InputError("--from and --to are the same store")
+    if store_backend(args.source) == "sqlite":
+        # A node that runs on the source goes on accepting mail the copy would not have.
+        folder = Path(args.source[len("sqlite:///") :]).parent
+        pid = serving_pid(folder)
+        if pid is not None:
+            raise InputError(
+                f"a `returnpath serve` (pid {pid}) is running on {folder.resolve()}: stop it first, so that "
+                "the copy holds everything it accepted"
+            )
 
     def progress(table: str, rows: int) -> None:
         print(f"returnpath: {table}: {rows} rows", file=sys.stderr)

@@ -368,34 +368,52 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_store_copy_to_another_sqlite_file(server: Server, sent: dict[str, Any], tmp_path: Path) -> None:
-    """README: `store copy --from URL --to URL`; a relative sqlite:///PATH is relative to the
-    current folder, and the copy is a store the CLI reads like the original."""
+def test_store_copy_to_another_sqlite_file(make_server: ServerFactory, module_sink: Sink, tmp_path: Path) -> None:
+    """README: `store copy --from URL --to URL`, with the node stopped first; a relative
+    sqlite:///PATH is relative to the current folder, and the copy is a store the CLI reads
+    like the original."""
+    server = make_server(workers=1, delivery__routes={"*": module_sink.route})
+    answer = server.send_http({"recipient": "copied@example.net", "mime": "From: ops@example.com\n\nhi\n"})
+    delivery_id = answer["recipients"]["copied@example.net"]
+    server.wait_final([delivery_id])
+    before = server.delivery(delivery_id)
     source = f"sqlite:///{server.data / 'returnpath.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "returnpath.cli", "store", "copy", "--from", source, "--to", "sqlite:///copy.db"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+
+    def copy(target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "returnpath.cli", "store", "copy", "--from", source, "--to", target],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert server.process is not None
+    running = copy("sqlite:///copy.db")
+    assert running.returncode == 1
+    assert running.stderr == (
+        f"returnpath: a `returnpath serve` (pid {server.process.pid}) is running on {server.data.resolve()}: "
+        "stop it first, so that the copy holds everything it accepted\n"
     )
+    assert not (tmp_path / "copy.db").exists()
+
+    assert server.stop() == 0
+    result = copy("sqlite:///copy.db")
     assert result.returncode == 0, result.stderr
     copied = json.loads(result.stdout)
-    assert copied["accounts"] >= 1 and copied["deliveries"] >= 2
+    assert (copied["accounts"], copied["deliveries"]) == (1, 1)
     config = tmp_path / "copy.toml"
     config.write_text(
         server.config_path.read_text().replace(
             'url = "sqlite:///returnpath.db"', f'url = "sqlite:///{tmp_path / "copy.db"}"'
         )
     )
-    delivery_id = sent["recipients"]["a@example.net"]
-    shown = json.loads(ok(run_cli("delivery", delivery_id, "--config", str(config))))
-    assert shown == server.delivery(delivery_id)
+    assert json.loads(ok(run_cli("delivery", delivery_id, "--config", str(config)))) == before
 
-    again = run_cli("store", "copy", "--from", source, "--to", f"sqlite:///{tmp_path / 'copy.db'}")
+    again = copy("sqlite:///copy.db")
     assert again.returncode == 1 and "already holds" in again.stderr
-    wrong = run_cli("store", "copy", "--from", source, "--to", "mysql://rp:secret@db/rp")
+    wrong = copy("mysql://rp:secret@db/rp")
     assert wrong.returncode == 1
     assert wrong.stderr == (
         "returnpath: --to 'mysql://rp:***@db/rp': expected sqlite:///PATH or postgresql://USER@HOST/DATABASE\n"

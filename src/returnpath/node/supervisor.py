@@ -130,6 +130,23 @@ def lock_data_folder(settings: Settings) -> IO[str]:
     return handle
 
 
+def serving_pid(folder: Path) -> str | None:
+    """The pid of the `serve` that holds `folder`'s lock ("?" if it wrote none yet), or None
+    when no `serve` runs there."""
+    try:
+        handle = open(folder / "returnpath.lock", encoding="ascii")  # noqa: SIM115
+    except OSError:  # no lock file: no serve ever ran there
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = handle.read().strip()
+            return pid if pid.isdigit() else "?"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 def preflight(settings: Settings) -> None:
     """Load now what every worker loads at its start, so that a broken certificate is one clear
     message, not workers dying one after another. (The recognition rules need no such check:
