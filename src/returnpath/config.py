@@ -636,6 +636,10 @@ def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) 
             f"{file}: no such configuration file (name yours with --config PATH or RETURNPATH_CONFIG, "
             "or create one with `returnpath init --data DIR --bounce-domain DOMAIN`)"
         ) from None
+    except IsADirectoryError:  # --config rp-data: the data folder rather than its file
+        inside = file / "returnpath.toml"
+        hint = f"give the file, --config {inside}" if inside.is_file() else "give the configuration file"
+        raise ConfigError(f"{file} is a folder: {hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read it: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

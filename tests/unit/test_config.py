@@ -124,6 +124,17 @@ def test_missing_file(tmp_path: Path) -> None:
         config.load(tmp_path / "nope.toml")
 
 
+def test_a_folder_given_for_the_file(tmp_path: Path) -> None:
+    """`--config rp-data`: the data folder; the message names the file in it."""
+    with pytest.raises(ConfigError, match=r"is a folder: give the configuration file$"):
+        config.load(tmp_path)
+    write(tmp_path, "")
+    with pytest.raises(
+        ConfigError, match=f"{tmp_path} is a folder: give the file, --config {tmp_path}/returnpath.toml$"
+    ):
+        config.load(tmp_path)
+
+
 @pytest.mark.parametrize("entry", ["192.0.2.53", "192.0.2.53:5353", "2001:db8::53", "[2001:db8::53]:5353"])
 def test_nameservers_take_addresses_with_or_without_a_port(tmp_path: Path, entry: str) -> None:
     settings = config.load(write(tmp_path, f'[dns]\nnameservers = "{entry}"\n'))
