@@ -297,6 +297,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     config.validate(settings)
     if settings.store_backend == "postgresql":
         asyncio.run(_refuse_a_used_store(settings))
+    elif settings.sqlite_path.exists():
+        # Its accounts, DKIM keys and tracking addresses are bound to the secret of the file
+        # that was lost: a new file with a new secret would orphan them (and the first account
+        # is there already).
+        raise InputError(
+            f"{settings.sqlite_path} exists already: to go on with that store, put back the returnpath.toml it was "
+            "made with (its secret opens the DKIM keys and checks the tracking addresses); to start afresh, move "
+            "the file away"
+        )
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder} is a file, not a folder: give --data the path of a folder (made if missing)")
     try:

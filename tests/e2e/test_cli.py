@@ -320,6 +320,25 @@ def test_init_refuses_to_overwrite(server: Server) -> None:
     assert server.config_path.read_bytes() == before
 
 
+def test_init_refuses_a_data_folder_whose_store_is_there(tmp_path: Path) -> None:
+    """The configuration lost, `init` run again on the folder: a new secret would leave the
+    store's DKIM keys unopenable and its tracking addresses unrecognised; nothing is written."""
+    data = tmp_path / "rp-data"
+    first = run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test")
+    assert first.returncode == 0, first.stderr
+    (data / "returnpath.toml").unlink()
+    store = (data / "returnpath.db").read_bytes()
+    again = run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test")
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr == (
+        f"returnpath: {data / 'returnpath.db'} exists already: to go on with that store, put back the "
+        "returnpath.toml it was made with (its secret opens the DKIM keys and checks the tracking addresses); "
+        "to start afresh, move the file away\n"
+    )
+    assert not (data / "returnpath.toml").exists()
+    assert (data / "returnpath.db").read_bytes() == store
+
+
 def test_init_says_when_it_cannot_make_the_data_folder(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     for data, message in (
