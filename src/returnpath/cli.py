@@ -330,7 +330,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(first_account())))
     warn_if_loose(folder)
-    print(f"returnpath: created {path}; run `returnpath serve --config {path}`", file=sys.stderr)
+    print(
+        f"returnpath: created {path}; the credentials above are shown only now (`accounts rotate` makes new "
+        f"ones); run `returnpath serve --config {path}`",
+        file=sys.stderr,
+    )
     return 0
 
 

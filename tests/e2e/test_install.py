@@ -121,6 +121,8 @@ def test_the_readme_on_one_machine_from_the_installed_wheel(installed: Path, tmp
 
     init = returnpath("init", "--data", "./rp-data", "--bounce-domain", "bounces.example.com")
     assert init.returncode == 0, init.stderr
+    assert "the credentials above are shown only now" in init.stderr  # README: printed once
+    assert "run `returnpath serve --config rp-data/returnpath.toml`" in init.stderr
     token = json.loads(init.stdout)["api_token"]
     config = tmp_path / "rp-data" / "returnpath.toml"
     sink_port, inbound, http = free_port(), f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
