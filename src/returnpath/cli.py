@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--config",
                 default=DEFAULT_CONFIG,
-                help=f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
+                # `store copy` reads no configuration (both stores are given as URLs): accepted
+                # as before, but not offered, lest it be taken for the source.
+                help=argparse.SUPPRESS
+                if name == "store"
+                else f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
             )
         return p
 
@@ -69,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         "waits for a log writer",
     )
     p = command("store", "copy a store's data to another (from SQLite to PostgreSQL, say)")
-    p.add_argument("action", choices=["copy"])
+    p.add_argument("action", choices=["copy"], help="copy: every row of --from into --to, DKIM keys still sealed")
     # The URLs are given whole: a relative sqlite:///PATH is relative to the current folder
     # here, not to a data folder (--config is not read).
     p.add_argument(
