@@ -701,8 +701,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from .bounces import recognise
     from .bounces.files import messages
 
-    unreadable = 0
+    unreadable = read = 0
     for item in messages(args.paths):
+        read += 1
         if item.raw is None:
             unreadable += 1
             print(f"returnpath: {item.label}: {item.error}", file=sys.stderr)
@@ -718,6 +719,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
                 f"{item.label}: {verdict.kind.value} {r.address} {r.action or '-'} "
                 f"{r.status or '-'} {r.code or '-'} {r.reason} {'hard' if r.hard else 'soft'}"
             )
+    if not read:  # an empty folder (or one of hidden files only): say so rather than print nothing
+        print(f"returnpath: no message in {', '.join(args.paths)}", file=sys.stderr)
     return 1 if unreadable else 0
 
 

@@ -90,6 +90,21 @@ def test_parse_goes_on_after_a_bad_file(folder: Path, capsys: pytest.CaptureFixt
     assert out.strip() == (f"{folder / 'one.eml'}: dsn nobody@example.org failed 5.1.1 550 userunknown hard")
 
 
+def test_parse_of_a_folder_without_messages_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".DS_Store").write_bytes(b"\0")
+    result = subprocess.run(
+        [sys.executable, "-m", "returnpath.cli", "parse", str(tmp_path / "empty"), str(tmp_path / "hidden")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "")
+    assert result.stderr == f"returnpath: no message in {tmp_path / 'empty'}, {tmp_path / 'hidden'}\n"
+
+
 def test_parse_loads_recognition_only_not_the_relays_parts() -> None:
     """`returnpath parse` starts quickly (about 0.15 s here, from 0.3) because the command
     imports only what recognition needs; the store, servers and HTTP stack stay unloaded."""
