@@ -86,10 +86,13 @@ def test_a_node_gone_for_good_has_its_events_written_by_a_live_node_and_is_forgo
         "delivery__routes": {"*": sink.route},
     }
     one = Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes)
-    # node-2 cannot write its log files (its log folder is a file), delivers, and dies.
+    # node-2 cannot write its log files (its log folder, made at start, is then a file), delivers,
+    # and dies. (A log folder that cannot be made at start is refused then: test_cli.py.)
     two = Server(tmp_path / "node2", like=one, node__name="node-2", logs__dir="blocked", **changes)
-    (tmp_path / "node2" / "blocked").write_text("not a folder\n")
     with two:
+        blocked = tmp_path / "node2" / "blocked"
+        blocked.rmdir()  # empty: node-2 has recorded no event yet
+        blocked.write_text("not a folder\n")
         ids = list(two.submit_smtp("shop@example.com", ["r1@example.net", "r2@example.net"], MESSAGE).values())
         two.wait_final(ids)
         two.kill()
