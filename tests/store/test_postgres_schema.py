@@ -4,6 +4,7 @@ advisory lock), and an outage of the server, which the pool gets over by itself.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import psycopg
@@ -42,6 +43,27 @@ async def test_an_empty_database_gets_the_whole_schema(pg_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 'u'").fetchone() == (0,)
     await store.open()  # and opening it again finds it as it is
     await store.close()
+
+
+async def test_a_database_it_cannot_reach_is_named_with_the_servers_reason(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What an operator with a wrong [storage] url reads: the URL (its password hidden) and
+    libpq's reason, on one line, without the pool's warnings while it retried."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    cases = (
+        (f"postgresql://rp:secret@127.0.0.1:{port}/x", f"postgresql://rp:***@127.0.0.1:{port}/x", "Connection refused"),
+        (pg_url.rsplit("/", 1)[0] + "/no_such_db", "/no_such_db", 'database "no_such_db" does not exist'),
+    )
+    for url, shown, reason in cases:
+        with pytest.raises(StoreError) as raised:
+            await PostgresStore(url).open()
+        message = str(raised.value)
+        assert message.startswith("cannot connect to the database ") and shown in message and reason in message
+        assert "\n" not in message and "secret" not in message
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]
 
 
 async def test_a_database_of_a_newer_returnpath_is_refused_untouched(pg_url: str) -> None:

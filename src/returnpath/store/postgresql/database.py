@@ -85,6 +85,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
+from ...config import display_url
 from ...core.ports import WorkKind
 from ...errors import StoreError
 
@@ -177,8 +178,13 @@ def one_round(keys: Sequence[Hashable]) -> bool:
     return len(set(keys)) == len(keys)
 
 
+def one_line(exc: BaseException) -> str:
+    """A psycopg error on one line: libpq puts its hint on a line of its own, after a tab."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def unavailable(exc: Exception) -> StoreError:
-    return StoreError(f"the database is unavailable: {exc}")
+    return StoreError(f"the database is unavailable: {one_line(exc)}")
 
 
 class Database:
@@ -231,13 +237,22 @@ class Database:
             await AsyncConnectionPool.check_connection(conn)
 
     async def open(self) -> None:
-        """Open the pool (a new one: a closed pool cannot be opened again)."""
+        """Open the pool (a new one: a closed pool cannot be opened again). One connection is
+        made alone first: when the server cannot be reached or refuses us, its error says why
+        (refused, no such host, a wrong password, no such database) at once. The pool would
+        try again and again for CONNECT_TIMEOUT, log a warning each time, and then say only
+        that it had timed out."""
+        try:
+            probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(CONNECT_TIMEOUT))
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
+        await probe.close()
         self._pool = self._new_pool()
         try:
             await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except (PoolTimeout, psycopg.Error) as exc:
             await self.close()
-            raise StoreError(f"cannot connect to the database: {exc}") from None
+            raise StoreError(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
 
     async def close(self) -> None:
         if self._reviving is not None:
