@@ -368,6 +368,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .usecases import domains
 
     settings = config.load(args.config)
+    _store_must_exist(settings)
     before, after = asyncio.run(open_store(settings).migrate())
     where = config.display_url(settings.storage.url)
     if before == after:
@@ -489,12 +490,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import config
     from .node.supervisor import serve
 
-    return serve(config.load(args.config), Path(args.config))
+    settings = config.load(args.config)
+    _store_must_exist(settings)
+    return serve(settings, Path(args.config))
+
+
+def _store_must_exist(settings: Settings) -> None:
+    """Refuse an SQLite store that is not there: opened, it would be made afresh, empty (no
+    accounts, no queue), and a mistyped [storage] url or a lost file would go unnoticed
+    until every client's login failed. `init` makes the store."""
+    if settings.store_backend == "sqlite" and not settings.sqlite_path.exists():
+        raise InputError(
+            f"there is no store at {settings.sqlite_path} ([storage] url {settings.storage.url!r}): set [storage] url "
+            "to the node's returnpath.db, or make a new data folder with `returnpath init`"
+        )
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:
     from .store import open_store
 
+    _store_must_exist(settings)
     store = open_store(settings)
     await store.open()
     try:

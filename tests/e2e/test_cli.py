@@ -339,6 +339,21 @@ def test_init_refuses_a_data_folder_whose_store_is_there(tmp_path: Path) -> None
     assert (data / "returnpath.db").read_bytes() == store
 
 
+def test_a_store_that_is_not_there_is_not_made_afresh(tmp_path: Path) -> None:
+    """The store file moved away, or [storage] url mistyped: `serve` and the commands that read
+    the store refuse, naming the path, instead of making an empty store (no accounts: every
+    client's login would fail, with nothing to say why)."""
+    data = tmp_path / "rp-data"
+    assert run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test").returncode == 0
+    (data / "returnpath.db").rename(tmp_path / "elsewhere.db")
+    config = str(data / "returnpath.toml")
+    for command in (("serve",), ("accounts", "list"), ("queue",), ("migrate",)):
+        result = run_cli(*command, "--config", config)
+        assert result.returncode == 1 and result.stdout == "", (command, result.stderr)
+        assert result.stderr.startswith(f"returnpath: there is no store at {data / 'returnpath.db'} "), result.stderr
+    assert not (data / "returnpath.db").exists()
+
+
 def test_init_says_when_it_cannot_make_the_data_folder(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     for data, message in (
