@@ -87,6 +87,8 @@ class InboundHandler:
     ) -> str:
         if not self.senders.allow(client_address(session.peer), self.clock()):
             return R.S451_TOO_MANY_MESSAGES  # each MAIL counts, accepted or not: it is what costs us
+        if problem := unstorable_sender(address):
+            return R.S553_BAD_SENDER.format(problem)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -185,6 +187,25 @@ class InboundHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.error("inbound server error", exc_info=error)
         return R.S451_INTERNAL_ERROR
+
+
+def unstorable_sender(address: str) -> str | None:
+    """Why a MAIL FROM address cannot be kept with the returned mail, or None if it can.
+
+    The sender is not checked further than this (returned mail comes from servers of every
+    kind), but it is kept as text: bytes that are not UTF-8 (aiosmtpd hands them over as
+    surrogates) cannot be written to the store, and a control character is no part of any
+    address (a NUL cannot be stored in PostgreSQL text at all). Refusing such a sender at MAIL
+    FROM, with a 5xx, beats failing to store the message at the end of DATA with a 451 that
+    the sending server would retry for days.
+    """
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the sender address is not valid UTF-8"
+    if any(c < " " or c == "\x7f" for c in address):
+        return "the sender address contains control characters"
+    return None
 
 
 async def start_inbound_server(

