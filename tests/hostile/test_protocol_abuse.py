@@ -7,18 +7,26 @@ where the protocol allows, and other clients always.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import smtplib
+import ssl
 
 import pytest
 
 from returnpath.config import Settings
 from returnpath.smtp.replies import (
     S250_SENDER_OK,
+    S503_TLS_ACTIVE,
 )
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
+from tests.smtp.conftest import MIME
 from tests.smtp.test_inbound import DSN
 
-from .conftest import Address, RawClient
+from .conftest import Address, RawClient, Server, smtp_from
+
+S220_READY = "220 Ready to start TLS"
 
 
 async def return_mail(client: RawClient, sender: str, recipient: str) -> str:
@@ -37,6 +45,39 @@ async def return_mail(client: RawClient, sender: str, recipient: str) -> str:
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     """What the servers logged at ERROR or above (a traceback for a client's mistake is one)."""
     return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_starttls_inside_tls_is_refused_and_the_session_goes_on(
+    submission: Address, account: NewAccount, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def dialogue() -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
+        with smtplib.SMTP(submission.host, submission.port, timeout=10) as smtp:
+            smtp.starttls(context=ssl._create_unverified_context())
+            smtp.ehlo("client.example.com")
+            code, text = smtp.docmd("STARTTLS")  # again, inside TLS
+            smtp.login(account.account.smtp_username, account.smtp_password)
+            return code, text, smtp.sendmail("app@example.com", ["someone@example.net"], MIME)
+
+    code, text, refused = await asyncio.to_thread(dialogue)
+    assert f"{code} {text.decode()}" == S503_TLS_ACTIVE
+    assert refused == {} and (await store.queue_summary()).get("queued") == 1
+    assert errors(caplog) == []
+
+
+async def test_plain_text_after_starttls_closes_the_connection_without_a_server_error(
+    smtp: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = await smtp.once()
+    client = await smtp_from(address)
+    await client.command("EHLO client.example.com")
+    assert await client.command("STARTTLS") == S220_READY
+    await client.send(b"EHLO this is no TLS handshake\r\n")
+    assert await client.closed()
+    await client.close()
+    assert errors(caplog) == []
+    other = await smtp_from(address)  # the server goes on serving
+    assert (await other.command("EHLO client.example.com")).startswith("250-")
+    await other.close()
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ S421_TOO_MANY_CONNECTIONS = "421 4.7.0 {} Too many connections; try again later"
 S421_TOO_MANY_FROM_ADDRESS = "421 4.7.0 {} Too many connections from your address; try again later"
 # A command line or the message data did not arrive in time ({} the server's name, then what).
 S421_TIMEOUT = "421 4.4.2 {} Timeout waiting for the {}; closing connection"
+# Never seen by the client (the connection is closed): what aiosmtpd is handed after a failed
+# TLS handshake.
+S421_TLS_FAILED = "421 4.7.0 {} TLS handshake failed; closing connection"
 S421_TOO_MANY_JUNK = "421 4.7.0 {} Too many commands that send no mail; closing connection"
 S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
@@ -45,6 +48,7 @@ S500_LINE_TOO_LONG = "500 5.5.2 Line too long; RFC 5321 section 4.5.3.1.6 allows
 S501_OPTION = "501 5.5.4 {}"  # a bad X-Returnpath-* option header
 S501_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
 S501_BAD_PLAIN = "501 5.5.2 AUTH PLAIN takes authzid NUL authcid NUL password"
+S503_TLS_ACTIVE = "503 5.5.1 TLS already active"
 S530_AUTH_REQUIRED = "530 5.7.0 Authentication required"
 S535_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 S535_ACCOUNT_DISABLED = "535 5.7.8 Authentication credentials invalid: the account is disabled"

@@ -10,7 +10,7 @@ import socket
 import ssl
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
 
 from ..config import Settings, SmtpServerSettings
 from ..core.intake import has_long_line
@@ -166,6 +166,28 @@ class ServerSMTP(SMTP):
         if isinstance(status, str):
             status = R.REWRITES.get(status, status)
         await super().push(status)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # The client said STARTTLS, then sent no TLS handshake aiosmtpd could complete (plain
+            # text, an old protocol version, a reset): its doing, not ours, so no traceback.
+            # aiosmtpd closes the connection and ignores the reply.
+            log.info("TLS handshake with %s failed: %s", self.session and self.session.peer, error.__cause__)
+            return R.S421_TLS_FAILED.format(self.hostname)
+        return await super().handle_exception(error)
+
+    # ---- STARTTLS ------------------------------------------------------------------------
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # aiosmtpd 1.4.6 answers 220 to a STARTTLS on a connection that is TLS already, then
+        # starts a second handshake inside the first, which breaks the connection. RFC 3207
+        # section 4.2 has the server offer STARTTLS no more once TLS is on; Postfix refuses
+        # the command as this does.
+        if self.session is not None and self.session.ssl is not None:
+            await self.push(R.S503_TLS_ACTIVE)
+            return
+        await super().smtp_STARTTLS(arg)
 
     # ---- commands that send no mail ------------------------------------------------------
 
