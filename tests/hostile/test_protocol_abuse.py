@@ -8,6 +8,7 @@ where the protocol allows, and other clients always.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import smtplib
 import ssl
@@ -16,7 +17,9 @@ import pytest
 
 from returnpath.config import Settings
 from returnpath.smtp.replies import (
+    S235_AUTH_SUCCESS,
     S250_SENDER_OK,
+    S500_AUTH_LINE_TOO_LONG,
     S503_TLS_ACTIVE,
 )
 from returnpath.store.sqlite import SqliteStore
@@ -78,6 +81,36 @@ async def test_plain_text_after_starttls_closes_the_connection_without_a_server_
     other = await smtp_from(address)  # the server goes on serving
     assert (await other.command("EHLO client.example.com")).startswith("250-")
     await other.close()
+
+
+@pytest.mark.parametrize("pieces", [1, 4], ids=["at-once", "in-pieces"])
+async def test_an_auth_answer_over_the_line_limit_gets_one_reply(
+    submission: Address, account: NewAccount, caplog: pytest.LogCaptureFixture, pieces: int
+) -> None:
+    client = await RawClient.connect(submission)
+    await client.command("EHLO client.example.com")
+    assert await client.command("AUTH PLAIN") == "334 "
+    answer = base64.b64encode(b"\0" + account.account.smtp_username.encode() + b"\0" + b"x" * 6000) + b"\r\n"
+    step = -(-len(answer) // pieces)
+    for start in range(0, len(answer), step):
+        await client.send(answer[start : start + step])
+    assert await client.reply() == S500_AUTH_LINE_TOO_LONG
+    # The next reply answers the next command: nothing of the long line was read as one.
+    assert await client.command("NOOP") == "250 OK"
+    await client.close()
+    assert errors(caplog) == []
+
+
+async def test_after_a_too_long_auth_answer_the_client_can_still_log_in(
+    submission: Address, account: NewAccount
+) -> None:
+    client = await RawClient.connect(submission)
+    await client.command("EHLO client.example.com")
+    assert await client.command("AUTH LOGIN") == "334 " + base64.b64encode(b"Username:").decode()
+    assert await client.command("A" * 3000) == S500_AUTH_LINE_TOO_LONG
+    assert await client.login(account) == S235_AUTH_SUCCESS
+    assert await client.command("MAIL FROM:<app@example.com>") == S250_SENDER_OK
+    await client.close()
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,8 @@ async def test_another_authorization_identity_is_refused(client: RawClient, acco
     "command, reply",
     [
         ("AUTH PLAIN not-base64!", S501_BAD_BASE64),
+        ("AUTH PLAIN =", S501_BAD_PLAIN),  # "=" is an empty initial response (RFC 4954 section 4)
+        ("AUTH LOGIN =", "334 " + b64("Password:")),  # an empty username, then the password asked for
         (f"AUTH PLAIN {b64('only-one-part')}", S501_BAD_PLAIN),
         ("AUTH CRAM-MD5", "504 5.5.4 Unrecognized authentication type"),
     ],

@@ -45,6 +45,7 @@ S454_AUTH_AT_ONCE = "454 4.7.0 Too many authentication attempts at once; try aga
 
 # ---- 5xx: refused ------------------------------------------------------------------------
 S500_LINE_TOO_LONG = "500 5.5.2 Line too long; RFC 5321 section 4.5.3.1.6 allows 998 octets"
+S500_AUTH_LINE_TOO_LONG = "500 5.5.6 Authentication exchange line is too long"  # RFC 4954 section 4
 S501_OPTION = "501 5.5.4 {}"  # a bad X-Returnpath-* option header
 S501_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
 S501_BAD_PLAIN = "501 5.5.2 AUTH PLAIN takes authzid NUL authcid NUL password"

@@ -310,6 +310,8 @@ async def _client_response(server: ServerSMTP, args: list[str], challenge: str) 
     if len(args) == 1:
         blob = await server.challenge_auth(challenge)
         return blob if isinstance(blob, bytes) else None
+    if args[1] == "=":  # an empty initial response (RFC 4954 section 4), which base64 cannot write
+        return b""
     try:
         return b64decode(args[1], validate=True)
     except binascii.Error:
