@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+
+from returnpath.config import Settings
+from returnpath.http import serve_http
+from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 
 HEADS = [
     b"POST /v1/send HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
@@ -31,3 +40,43 @@ async def test_a_malformed_request_gets_a_problem_document(base_url: str, head: 
     problem = json.loads(body)
     assert problem["type"] == "urn:returnpath:problem:malformed-request" and problem["status"] == 400
     assert problem["detail"].startswith("the request is not valid HTTP/1.1")
+
+
+BODY = b'{"recipients": ["someone@example.net"], "mime": "From: app@example.com\\r\\n\\r\\nhello\\r\\n"}'
+BROKEN_BODIES = {
+    # The client goes away with its body half sent.
+    "cut-short": b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY[:20],
+    # A chunked body whose second chunk size is no number: h11 refuses the connection mid-body.
+    "bad-chunk": b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % 20 + BODY[:20] + b"\r\nzz\r\n",
+}
+
+
+@pytest.mark.parametrize("rest", BROKEN_BODIES.values(), ids=BROKEN_BODIES.keys())
+async def test_a_body_that_breaks_off_is_no_server_error(
+    app: Starlette,
+    settings: Settings,
+    account: NewAccount,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+    rest: bytes,
+) -> None:
+    """Before: starlette's ClientDisconnect escaped the body reader, and uvicorn logged
+    'Exception in ASGI application' with a traceback at ERROR for the client's doing."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    port = sock.getsockname()[1]
+    server = await serve_http(app, settings, sock)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"POST /v1/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {account.api_token}\r\n"
+        writer.write(head.encode() + b"Content-Type: application/json\r\n" + rest)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert (await client.get("/healthz")).status_code in (200, 503)  # it goes on serving
+    finally:
+        await server.stop()  # lets the broken request's handler run to its end
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert sum((await store.queue_summary()).values()) == 0

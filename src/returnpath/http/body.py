@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, NoReturn
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from .problems import Problem
 
@@ -22,11 +22,18 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise Problem("too-large", f"the body is {int(declared)} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem("too-large", f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem("too-large", f"the body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The connection ended before the body did: the client went away, or h11 refused the
+        # rest of it (a bad chunk; the client has had its 400 from http/guard.py). Nobody is
+        # left to read this answer; as a problem, not an exception, it is no traceback in the
+        # log for the client's doing.
+        raise Problem("invalid-body", "the connection ended before the body did") from None
     return b"".join(chunks)
 
 
