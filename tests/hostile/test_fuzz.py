@@ -2,7 +2,8 @@
 (real servers, one connection per example), and random send requests through the HTTP
 payload parser. What must hold whatever comes in:
 
-- every reply is a well-formed SMTP reply, and the session goes on (or ends with a 221/421);
+- every reply is a well-formed SMTP reply, a refusal with an enhanced status code, and the
+  session goes on (or ends with a 221/421);
 - data is accepted exactly when it is a clean message (CRLF lines only, no NUL, no line over
   998 octets), and then stored as it was sent (the inbound server byte for byte); refused
   data stores nothing;
@@ -39,6 +40,8 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 REPLY = re.compile(r"^[2-5]\d\d([ -].*)?$")
+# A refusal names its reason with an RFC 3463 enhanced status code too.
+REFUSAL = re.compile(r"^([45])\d\d[ -]\1\.\d{1,3}\.\d{1,3}( |$)")
 
 COMMANDS = ["HELO", "EHLO", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP", "VRFY", "HELP", "AUTH", "BDAT", "QUIT"]
 command_lines = st.one_of(
@@ -78,7 +81,8 @@ def roomy(settings: Settings) -> None:
 
 
 def well_formed(reply: str) -> bool:
-    return all(REPLY.match(line) for line in reply.split("\n"))
+    lines = reply.split("\n")
+    return all(REPLY.match(line) and (line[0] in "23" or REFUSAL.match(line)) for line in lines)
 
 
 def clean(content: bytes) -> bool:

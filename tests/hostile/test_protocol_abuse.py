@@ -149,3 +149,31 @@ async def test_a_valid_utf8_inbound_sender_is_kept_as_sent(
     await client.command("EHLO mx.example.net")
     returned = await store.returned(await return_mail(client, "<josé@exämple.net>", f"abuse@{settings.bounce_domain}"))
     assert returned is not None and returned.mailfrom == "josé@exämple.net"
+
+
+# Refusals aiosmtpd writes itself, first before EHLO and then after it: each now names its
+# reason with an enhanced status code, as every refusal of ours does.
+BEFORE_EHLO = [
+    ("MAIL FROM:<app@example.com>", "503 5.5.1 Error: send HELO first"),
+    ("EHLO", "501 5.5.4 Syntax: EHLO hostname"),
+    ("FOO bar", '500 5.5.2 Error: command "FOO" not recognized'),
+    ("", "500 5.5.2 Error: bad syntax"),
+    ("EXPN staff", "502 5.5.1 EXPN not implemented"),
+    ("EHLO " + "x" * 600, "500 5.5.2 Command line too long"),
+]
+AFTER_EHLO = [
+    ("RCPT TO:<someone@example.net>", "503 5.5.1 Error: need MAIL command"),
+    ("RSET now", "501 5.5.4 Syntax: RSET"),
+    ("STARTTLS now", "501 5.5.4 Syntax: STARTTLS"),
+    ("MAIL FROM:<> BODY=BINARYMIME", "501 5.5.4 Error: BODY can only be one of 7BIT, 8BITMIME"),
+]
+
+
+async def test_the_refusals_aiosmtpd_writes_carry_enhanced_status_codes(smtp: Server) -> None:
+    client = await smtp_from(await smtp.once())
+    replies = [(command, await client.command(command)) for command, _ in BEFORE_EHLO]
+    assert (await client.command("EHLO client.example.com")).startswith("250-")
+    replies += [(command, await client.command(command)) for command, _ in AFTER_EHLO]
+    assert await client.command("NOOP") == "250 OK"
+    await client.close()
+    assert replies == BEFORE_EHLO + AFTER_EHLO

@@ -128,8 +128,8 @@ async def test_auth_twice(client: RawClient, account: NewAccount) -> None:
         ("MAIL FROM:<a..b@example.com>", "553 5.1.3 sender 'a..b@example.com' has an invalid local part"),
         ("MAIL FROM:<nodomain>", "553 5.1.3 sender 'nodomain' is not of the form local@domain"),
         ("MAIL FROM:<@>", "553 5.1.3 Error: malformed address"),
-        ("MAIL FROM:app@example.com SIZE=big", "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"),
-        ("MAIL app@example.com", "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"),
+        ("MAIL FROM:app@example.com SIZE=big", "501 5.5.4 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"),
+        ("MAIL app@example.com", "501 5.5.4 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"),
     ],
 )
 async def test_bad_senders(client: RawClient, account: NewAccount, command: str, reply: str) -> None:

@@ -8,6 +8,8 @@ in a reply.
 
 from __future__ import annotations
 
+import re
+
 # ---- 2xx: done -------------------------------------------------------------------------
 S235_AUTH_SUCCESS = "235 2.7.0 Authentication successful"
 S250_SENDER_OK = "250 2.1.0 Sender OK"
@@ -63,8 +65,8 @@ S553_BAD_SENDER = "553 5.1.7 {}"  # a MAIL FROM the inbound server cannot keep (
 S553_ADDRESS = "553 5.1.3 {}"  # a mailbox that is not a valid address; says what is wrong
 S553_NON_ASCII_ADDRESS = "553 5.6.7 Non-ASCII address {} needs the SMTPUTF8 parameter on MAIL FROM"
 
-# aiosmtpd writes some replies itself, without enhanced status codes; the submission server
-# rewrites these as they are sent, so every refusal a client sees carries one.
+# aiosmtpd writes some replies itself, without enhanced status codes; both servers rewrite
+# these as they are sent (the rest get DEFAULT_ENHANCED), so every refusal carries one.
 REWRITES: dict[str, str] = {
     "552 Error: message size exceeds fixed maximum message size": S552_SIZE_EXCEEDED,
     "552 Error: Too much mail data": S552_MESSAGE_TOO_BIG,
@@ -76,6 +78,33 @@ REWRITES: dict[str, str] = {
     "555 MAIL FROM parameters not recognized or not implemented": "555 5.5.4 MAIL FROM parameters not recognized or not implemented",
     "555 RCPT TO parameters not recognized or not implemented": "555 5.5.4 RCPT TO parameters not recognized or not implemented",
 }
+
+
+# The enhanced status code of a refusal that aiosmtpd writes without one (its syntax errors,
+# unknown commands, commands out of order; REWRITES has none of them), by reply code: X.5.x is
+# the protocol's own (RFC 3463 section 3.6), and Postfix answers the same refusals with these.
+DEFAULT_ENHANCED: dict[str, str] = {
+    "454": "4.7.0",  # TLS not available (RFC 3207)
+    "500": "5.5.2",  # syntax error: a line not understood or too long, a command unknown
+    "501": "5.5.4",  # invalid command arguments
+    "502": "5.5.1",  # command not implemented
+    "503": "5.5.1",  # bad sequence of commands
+    "530": "5.7.0",  # STARTTLS first
+    "554": "5.7.0",  # refused for lack of security
+}
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?: |$)")
+
+
+def with_enhanced_code(reply: str) -> str:
+    """`reply` as the client gets it: one of REWRITES rewritten, a refusal without an enhanced
+    status code given the default of its reply code, anything else as it is."""
+    rewritten = REWRITES.get(reply)
+    if rewritten is not None:
+        return rewritten
+    default = DEFAULT_ENHANCED.get(reply[:3])
+    if default is None or reply[3:4] != " " or "\n" in reply or _ENHANCED.match(reply, 4):
+        return reply
+    return f"{reply[:4]}{default} {reply[4:]}"
 
 
 def one_line(text: str, limit: int = 400) -> str:

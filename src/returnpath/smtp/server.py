@@ -65,7 +65,7 @@ class ServerSMTP(SMTP):
     """aiosmtpd's SMTP protocol (one instance per connection) with what our servers add:
 
     - a count of failed AUTH attempts on the connection, read by the submission handler;
-    - replies that aiosmtpd writes itself get enhanced status codes (`replies.REWRITES`);
+    - refusals that aiosmtpd writes itself get enhanced status codes (`replies.with_enhanced_code`);
     - deadlines that no trickle of bytes extends (RFC 5321 section 4.5.3.2): each command line
       must arrive whole within `command_timeout` of the previous one (or of the greeting), and
       the whole message data within `data_timeout` of the 354; past one, the client is told
@@ -166,7 +166,7 @@ class ServerSMTP(SMTP):
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
-            status = R.REWRITES.get(status, status)
+            status = R.with_enhanced_code(status)
         await super().push(status)
 
     async def handle_exception(self, error: Exception) -> str:

@@ -81,7 +81,7 @@ class SubmissionHandler:
         keywords = [k for k in keywords if k != "HELP"]  # no EHLO keyword; HELP the command stays
         # aiosmtpd reads commands one after another from a stream and answers in order, which
         # is all PIPELINING (RFC 2920) asks of a server. ENHANCEDSTATUSCODES is not offered:
-        # our replies carry codes, but some of aiosmtpd's (NOOP, QUIT, syntax errors) do not.
+        # every refusal carries a code, but some of aiosmtpd's 2xx replies (NOOP, QUIT) do not.
         keywords.append("PIPELINING")
         lines = [greeting, *keywords]
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
