@@ -10,6 +10,7 @@ from returnpath.config import Settings
 from returnpath.core.model import Attempt, Outcome, Step, Verdict
 from returnpath.core.retry import settle
 from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases.accounts import NewAccount
 
 from .conftest import MESSAGE, assert_problem
 
@@ -109,5 +110,14 @@ async def test_bad_event_queries(client: httpx.AsyncClient) -> None:
         ({"limit": "0"}, "limit"),
         ({"limit": "5000"}, "limit"),
         ({"after": "x"}, "after"),
+        ({"types": "bounce"}, "types"),  # misspelt: not silently every event
+        ({"until": "2026-01-01 00:00:00"}, "until"),  # no such filter
     ):
         assert_problem(await client.get("/v1/events", params=params), 400, "invalid-field", field)
+
+
+async def test_the_token_may_come_as_a_query_parameter_beside_the_filters(
+    anonymous: httpx.AsyncClient, account: NewAccount
+) -> None:
+    answer = await anonymous.get("/v1/events", params={"access_token": account.api_token, "type": "bounce"})
+    assert answer.status_code == 200 and answer.json() == {"events": [], "next": 0}

@@ -601,6 +601,7 @@ BAD_QUERIES = [  # query, field
     ({"limit": "-1"}, "limit"),
     ({"limit": "ten"}, "limit"),
     ({"limit": "1.5"}, "limit"),
+    ({"status": "dead"}, "status"),  # misspelt: not silently every post
 ]
 
 

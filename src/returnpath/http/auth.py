@@ -14,6 +14,8 @@ from ..errors import AuthError
 from .problems import WWW_AUTHENTICATE, Problem, from_error
 from .state import relay_of
 
+ACCESS_TOKEN = "access_token"  # the query parameter that may carry the token
+
 
 def token_of(request: Request) -> str | None:
     """The API token the request carries, or None."""
@@ -27,7 +29,7 @@ def token_of(request: Request) -> str | None:
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE},
             )
         return token.strip()
-    return request.query_params.get("access_token") or None
+    return request.query_params.get(ACCESS_TOKEN) or None
 
 
 async def authenticate(request: Request) -> Account:
