@@ -177,3 +177,18 @@ async def test_the_refusals_aiosmtpd_writes_carry_enhanced_status_codes(smtp: Se
     assert await client.command("NOOP") == "250 OK"
     await client.close()
     assert replies == BEFORE_EHLO + AFTER_EHLO
+
+
+async def test_control_characters_of_a_command_reach_neither_the_reply_nor_the_log(
+    smtp: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: aiosmtpd echoed the ESC and CR in its reply, and logged them as they came: an
+    ANSI sequence in a command line cleared the screen of whoever read the log."""
+    client = await smtp_from(await smtp.once())
+    await client.send(b"FOO\x1b[2J\rBAR\r\n")
+    assert await client.reply() == '500 5.5.2 Error: command "FOO [2J BAR" not recognized'
+    assert await client.command("NOOP") == "250 OK"
+    await client.close()
+    logged = [record.getMessage() for record in caplog.records if record.name == "mail.log"]
+    assert any("unrecognised: FOO\\x1b[2J\\x0dBAR" in line for line in logged), logged
+    assert not [line for line in logged if any(c < " " for c in line)]

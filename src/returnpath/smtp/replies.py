@@ -104,7 +104,8 @@ def with_enhanced_code(reply: str) -> str:
     default = DEFAULT_ENHANCED.get(reply[:3])
     if default is None or reply[3:4] != " " or "\n" in reply or _ENHANCED.match(reply, 4):
         return reply
-    return f"{reply[:4]}{default} {reply[4:]}"
+    # (aiosmtpd echoes an unknown command as it came: no control character goes back with it)
+    return f"{reply[:4]}{default} {one_line(reply[4:])}"
 
 
 def one_line(text: str, limit: int = 400) -> str:

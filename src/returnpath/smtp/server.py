@@ -7,6 +7,7 @@ import binascii
 import enum
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 from base64 import b64decode, b64encode
@@ -50,7 +51,27 @@ class _LoginDataWarning(logging.Filter):
         return "login_data is deprecated" not in record.getMessage()
 
 
+class _EscapeControls(logging.Filter):
+    """aiosmtpd logs some client text as it came (`unrecognised: <command>`, a WARNING): an ESC
+    or CR in it would reach the terminal of whoever reads the log, which can repaint the screen
+    or forge what a line says (CWE-150). Control characters in its string arguments are
+    written as \\xNN instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and _CONTROL.search(a) for a in record.args):
+            record.args = tuple(_CONTROL.sub(_escape, a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
 logging.getLogger("mail.log").addFilter(_LoginDataWarning())
+logging.getLogger("mail.log").addFilter(_EscapeControls())
 
 
 class DataState(enum.Enum):
