@@ -192,3 +192,54 @@ async def test_control_characters_of_a_command_reach_neither_the_reply_nor_the_l
     logged = [record.getMessage() for record in caplog.records if record.name == "mail.log"]
     assert any("unrecognised: FOO\\x1b[2J\\x0dBAR" in line for line in logged), logged
     assert not [line for line in logged if any(c < " " for c in line)]
+
+
+def envelope(smtp: Server, account: NewAccount, settings: Settings) -> tuple[list[str], bytes, str]:
+    """The commands before DATA on `smtp`'s port, the data to send, and how its 250 begins."""
+    if smtp.name == "submission":
+        credentials = f"\0{account.account.smtp_username}\0{account.smtp_password}"
+        login = "AUTH PLAIN " + base64.b64encode(credentials.encode()).decode()
+        return [login, "MAIL FROM:<app@example.com>", "RCPT TO:<someone@example.net>"], MIME, "250 2.0.0 OK queued as "
+    commands = ["MAIL FROM:<>", f"RCPT TO:<postmaster@{settings.bounce_domain}>"]
+    return commands, DSN, "250 2.0.0 OK received as "
+
+
+async def test_a_session_sent_whole_then_half_closed_is_answered_to_the_end(
+    smtp: Server, account: NewAccount, settings: Settings, store: SqliteStore
+) -> None:
+    """A client that pipelines a whole session and then shuts down its sending side (as
+    `printf ... | nc -N` does) still reads. Before: aiosmtpd dropped every command after the EOF,
+    the message with them; the client read the replies to EHLO and no more."""
+    commands, data, accepted = envelope(smtp, account, settings)
+    client = await smtp_from(await smtp.once())
+    session = "\r\n".join(["EHLO client.example.com", *commands, "DATA"]).encode() + b"\r\n" + data + b".\r\nQUIT\r\n"
+    await client.send(session)
+    client.writer.write_eof()
+    replies = [await client.reply() for _ in range(len(commands) + 4)]
+    assert await client.closed()
+    await client.close()
+    assert replies[0].startswith("250-") and all(r.startswith(("235 ", "250 ")) for r in replies[1:-3])
+    assert replies[-3] == "354 End data with <CR><LF>.<CR><LF>"
+    assert replies[-2].startswith(accepted) and replies[-1] == "221 Bye"
+    if smtp.name == "submission":
+        assert (await store.queue_summary()).get("queued") == 1
+    else:
+        returned = await store.returned(replies[-2].rsplit(" ", 1)[1])
+        assert returned is not None and returned.raw == DSN
+
+
+async def test_a_half_close_mid_data_stores_nothing_and_closes(
+    smtp: Server, account: NewAccount, settings: Settings, store: SqliteStore
+) -> None:
+    commands, data, _ = envelope(smtp, account, settings)
+    client = await smtp_from(await smtp.once())
+    await client.command("EHLO client.example.com")
+    for command in commands:
+        assert (await client.command(command)).startswith(("235 ", "250 "))
+    assert (await client.command("DATA")).startswith("354 ")
+    await client.send(data[:30])
+    client.writer.write_eof()
+    assert await client.closed()  # at once, not at the data deadline
+    await client.close()
+    assert await store.claim_returns("w", 2e9, 2e9 + 60, 10) == []
+    assert sum((await store.queue_summary()).values()) == 0

@@ -12,6 +12,8 @@ import re
 
 # ---- 2xx: done -------------------------------------------------------------------------
 S235_AUTH_SUCCESS = "235 2.7.0 Authentication successful"
+# After a client's half-close, once what it sent has been answered ({} is the server's name).
+S221_CLOSING = "221 2.0.0 {} closing connection"
 S250_SENDER_OK = "250 2.1.0 Sender OK"
 S250_RECIPIENT_OK = "250 2.1.5 Recipient OK"
 # The end of DATA: one recipient gets one line; several get one line each and a last line.

@@ -123,6 +123,7 @@ class ServerSMTP(SMTP):
         self.reading_data = False
         self.deadline: asyncio.TimerHandle | None = None
         self.junk = 0  # commands that sent no mail since the last message
+        self.half_closed = False  # the client has sent its last byte (eof_received)
 
     # ---- the connection and its deadlines -------------------------------------------------
 
@@ -156,7 +157,16 @@ class ServerSMTP(SMTP):
     def eof_received(self) -> bool | None:
         if self.refused:
             return False
-        return super().eof_received()
+        if self.session is None or self.session.ssl is not None:
+            return super().eof_received()  # over TLS, aiosmtpd's way: a TLS stream cannot stay half open
+        # The client has sent all it will but may still read: a whole session pipelined, then a
+        # half-close (`nc -N`, scripts). aiosmtpd would cancel the session at once and drop the
+        # commands already received, the message with them; Postfix answers each. So the stream
+        # ends here instead, the commands in it are answered in turn, and reading past its end
+        # closes the connection (handle_exception).
+        log.info("EOF from %s", self.session.peer)
+        self.half_closed = True
+        return asyncio.StreamReaderProtocol.eof_received(self)
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
@@ -197,6 +207,11 @@ class ServerSMTP(SMTP):
             # aiosmtpd closes the connection and ignores the reply.
             log.info("TLS handshake with %s failed: %s", self.session and self.session.peer, error.__cause__)
             return R.S421_TLS_FAILED.format(self.hostname)
+        if isinstance(error, asyncio.IncompleteReadError) and self.half_closed:
+            # Everything the client sent before its half-close is answered: the session is over.
+            # (The reply may not go out: the connection is closing. Nobody waits for it.)
+            self.hang_up()
+            return R.S221_CLOSING.format(self.hostname)
         return await super().handle_exception(error)
 
     # ---- STARTTLS and AUTH ---------------------------------------------------------------
