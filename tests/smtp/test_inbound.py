@@ -108,5 +108,8 @@ async def test_a_client_that_hangs_up_mid_data_stores_nothing(
 async def test_no_auth_is_offered(inbound: Address, settings: Settings) -> None:
     client = await RawClient.connect(inbound)
     ehlo = await client.command("EHLO mx.example.net")
+    plain = await client.command("AUTH PLAIN AGEAYg==")  # \0a\0b
+    login = await client.command("AUTH LOGIN")
     await client.close()
     assert "AUTH" not in ehlo and f"SIZE {settings.smtp.inbound_message_size}" in ehlo
+    assert plain == login == "503 5.5.1 Error: authentication not enabled"  # not 535, not a 334

@@ -82,6 +82,11 @@ class InboundHandler:
         lines.append("PIPELINING")
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
 
+    async def handle_AUTH(self, server: ServerSMTP, session: Session, envelope: Envelope, args: list[str]) -> str:
+        """Nobody logs in here, and AUTH is not offered: say so (as Postfix does without SASL)
+        rather than let aiosmtpd's built-in mechanisms answer 535 to any credentials."""
+        return R.S503_AUTH_NOT_ENABLED
+
     async def handle_MAIL(
         self, server: ServerSMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:

@@ -53,6 +53,7 @@ S500_AUTH_LINE_TOO_LONG = "500 5.5.6 Authentication exchange line is too long"  
 S501_OPTION = "501 5.5.4 {}"  # a bad X-Returnpath-* option header
 S501_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
 S501_BAD_PLAIN = "501 5.5.2 AUTH PLAIN takes authzid NUL authcid NUL password"
+S503_AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"  # AUTH on the inbound port
 S503_TLS_ACTIVE = "503 5.5.1 TLS already active"
 S530_AUTH_REQUIRED = "530 5.7.0 Authentication required"
 S535_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
