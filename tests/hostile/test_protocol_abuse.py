@@ -243,3 +243,16 @@ async def test_a_half_close_mid_data_stores_nothing_and_closes(
     await client.close()
     assert await store.claim_returns("w", 2e9, 2e9 + 60, 10) == []
     assert sum((await store.queue_summary()).values()) == 0
+
+
+async def test_commands_sent_behind_starttls_in_plain_text_are_dropped(smtp: Server) -> None:
+    """What came in plain text after STARTTLS must not be run inside TLS, where it would pass
+    for what the client says over the protected channel (CVE-2011-0411, RFC 3207 section 4.2)."""
+    client = await smtp_from(await smtp.once())
+    await client.command("EHLO client.example.com")
+    await client.send(b"STARTTLS\r\nEHLO injected.example.com\r\nMAIL FROM:<injected@example.com>\r\n")
+    assert await client.reply() == S220_READY
+    await client.writer.start_tls(ssl._create_unverified_context())
+    assert await client.command("NOOP") == "250 OK"  # the first reply inside TLS is the NOOP's
+    assert await client.command("MAIL FROM:<app@example.com>") == "503 5.5.1 Error: send HELO first"
+    await client.close()
