@@ -157,6 +157,9 @@ class HttpSettings:
     header_timeout: Duration = setting(
         Duration(30), "a request's line and headers must arrive within this of the connection or previous response"
     )
+    body_timeout: Duration = setting(
+        Duration(600), "a request's whole body must arrive within this of its headers, else 408 and close"
+    )
     max_connections: int = setting(
         1000, "most client connections at once (each worker process takes its share); more are answered 503"
     )
@@ -602,6 +605,7 @@ def _validate_servers(settings: Settings) -> None:
         ("smtp.inbound.command_timeout", inbound.command_timeout),
         ("smtp.inbound.data_timeout", inbound.data_timeout),
         ("http.header_timeout", http.header_timeout),
+        ("http.body_timeout", http.body_timeout),
     ):
         if value <= 0:
             raise ConfigError(f"{name} must be positive")

@@ -33,6 +33,7 @@ from tests.smtp.test_inbound import inbound  # noqa: F401 - a fixture (with the 
 COMMAND_TIMEOUT = 0.6
 DATA_TIMEOUT = 1.0
 HEADER_TIMEOUT = 0.6
+BODY_TIMEOUT = 1.0
 MAX_CONNECTIONS = 4
 PER_ADDRESS = 2
 MESSAGES_PER_MINUTE = 3
@@ -48,6 +49,7 @@ def small(settings: Settings) -> Settings:
         server.max_connections_per_address = PER_ADDRESS
     settings.smtp.inbound.messages_per_minute_per_address = MESSAGES_PER_MINUTE
     settings.http.header_timeout = Duration(HEADER_TIMEOUT)
+    settings.http.body_timeout = Duration(BODY_TIMEOUT)
     settings.http.max_connections = MAX_CONNECTIONS
     settings.http.max_connections_per_address = PER_ADDRESS
     return settings

@@ -1,5 +1,5 @@
 """Slow clients (slowloris): a byte now and then must not hold a connection open. Each SMTP
-command line, the whole message data and each HTTP request head have a deadline that no
+command line, the whole message data and each HTTP request head and body have a deadline that no
 trickle of bytes extends (RFC 5321 4.5.3.2); past it the client is told so and cut off.
 The deadlines are set small here (conftest.LIMITS); a client that keeps to them is served."""
 
@@ -15,7 +15,17 @@ from returnpath.store.sqlite import SqliteStore
 from returnpath.usecases.accounts import NewAccount
 from tests.smtp.test_inbound import tracking_address
 
-from .conftest import COMMAND_TIMEOUT, HEADER_TIMEOUT, RawClient, Server, closed, http_answer, http_from, smtp_from
+from .conftest import (
+    BODY_TIMEOUT,
+    COMMAND_TIMEOUT,
+    HEADER_TIMEOUT,
+    RawClient,
+    Server,
+    closed,
+    http_answer,
+    http_from,
+    smtp_from,
+)
 
 S354_DATA = "354 End data with <CR><LF>.<CR><LF>"
 
@@ -94,6 +104,37 @@ async def test_an_http_request_head_trickled_is_cut_off(http: Server) -> None:
     head, _, body = rest.partition(b"\r\n\r\n")
     assert b"Content-Type: application/problem+json" in head and b"Connection: close" in head
     assert b'"type": "urn:returnpath:problem:request-timeout"' in body
+    writer.close()
+
+
+async def test_an_http_request_body_trickled_is_cut_off_and_nothing_sent(
+    http: Server, account: NewAccount, store: SqliteStore
+) -> None:
+    """The head in at once, then the body a byte now and then: a 408 once `body_timeout` has
+    passed since the head, and the connection closed. Nothing of the message is queued."""
+    reader, writer = await http_from(await http.start())
+    writer.write(b"POST /v1/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+    writer.write(b"Authorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n{" % account.api_token.encode())
+    line = await trickle(writer, reader, b" ")
+    assert line == b"HTTP/1.1 408 Request Timeout\r\n"
+    head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"the request body did not arrive in time" in body
+    writer.close()
+    assert sum((await store.queue_summary()).values()) == 0
+
+
+async def test_an_http_body_that_keeps_to_its_deadline_is_read(http: Server, account: NewAccount) -> None:
+    """The deadline is on the whole body: one sent in a few pieces within it is read (and
+    answered for what it says: a 400 naming the field it lacks)."""
+    reader, writer = await http_from(await http.start())
+    body = b'{"from": "app@example.com", "subject": "slow but in time"}'
+    writer.write(b"POST /v1/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+    writer.write(b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (account.api_token.encode(), len(body)))
+    for piece in (body[:10], body[10:20], body[20:]):
+        await asyncio.sleep(BODY_TIMEOUT / 5)
+        writer.write(piece)
+    answer = await http_answer(reader)
+    assert answer.status == 400 and b"recipients" in answer.body, answer
     writer.close()
 
 

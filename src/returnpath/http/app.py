@@ -106,6 +106,7 @@ async def serve_http(
                 -(-settings.http.max_connections // max(1, workers)), settings.http.max_connections_per_address
             ),
             float(settings.http.header_timeout),
+            float(settings.http.body_timeout),
         ),
     )
     server = _Server(config)

@@ -11,6 +11,11 @@ uvicorn's HTTP/1.1 protocol (h11) with two additions, as a subclass that uvicorn
   opening or of the previous response; otherwise 408 (`request-timeout`) and the connection is
   closed. uvicorn's own keep-alive timer is restarted by every byte, so a client sending one
   byte a second would otherwise hold a connection forever;
+- the request body must arrive whole within `body_timeout` of its head, as the SMTP servers'
+  message data must within `data_timeout` of the 354: uvicorn sets no deadline on a body at
+  all, and a client that sent its head and then nothing, or a byte now and then, held the
+  connection (and a place in `max_connections`) for as long as it liked. Past it: 408 and
+  the connection is closed; the API, waiting for the body, sees the client gone;
 - a request h11 cannot parse (a bad Content-Length, say), which uvicorn answers itself before
   any application runs, is answered 400 with a problem document (`malformed-request`), not
   uvicorn's plain text.
@@ -76,6 +81,7 @@ class GuardedProtocol(H11Protocol):
 
     limits: ClassVar[ConnectionLimit]
     header_timeout: ClassVar[float]
+    body_timeout: ClassVar[float]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,6 +89,7 @@ class GuardedProtocol(H11Protocol):
         self.counted = False
         self.refused = False
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -108,6 +115,8 @@ class GuardedProtocol(H11Protocol):
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self.disarm()  # the head is in
+            if self.conn.their_state is h11.SEND_BODY and self.body_deadline is None:
+                self.body_deadline = self.loop.call_later(self.body_timeout, self.body_timed_out)
 
     def send_400_response(self, msg: str) -> None:
         """What uvicorn sends when h11 refuses the request (`msg` is uvicorn's own few words)."""
@@ -116,12 +125,14 @@ class GuardedProtocol(H11Protocol):
         self.transport.close()
 
     def on_response_complete(self) -> None:
+        self.disarm_body()
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self.arm()  # the next request's head, if any, has the same time
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
+        self.disarm_body()
         if self.counted:
             self.counted = False
             self.limits.close(self.address)
@@ -136,6 +147,20 @@ class GuardedProtocol(H11Protocol):
             self.head_deadline.cancel()
             self.head_deadline = None
 
+    def disarm_body(self) -> None:
+        if self.body_deadline is not None:
+            self.body_deadline.cancel()
+            self.body_deadline = None
+
+    def body_timed_out(self) -> None:
+        self.body_deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return  # the body is in (or the connection is going)
+        log.info("request body timeout for %s; closing", self.address)
+        if self.conn.our_state is h11.SEND_RESPONSE:  # no response begun: the 408 is one
+            self.transport.write(BODY_TIMED_OUT)
+        self.transport.close()
+
     def head_timed_out(self) -> None:
         self.head_deadline = None
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
@@ -146,8 +171,13 @@ class GuardedProtocol(H11Protocol):
 
 
 TIMED_OUT = _answer(Problem("request-timeout", "the request line and headers did not arrive in time"))
+BODY_TIMED_OUT = _answer(Problem("request-timeout", "the request body did not arrive in time"))
 
 
-def guarded_protocol(limits: ConnectionLimit, header_timeout: float) -> type[GuardedProtocol]:
+def guarded_protocol(limits: ConnectionLimit, header_timeout: float, body_timeout: float) -> type[GuardedProtocol]:
     """The protocol class for uvicorn, with this server's limits."""
-    return type("Guarded", (GuardedProtocol,), {"limits": limits, "header_timeout": header_timeout})
+    return type(
+        "Guarded",
+        (GuardedProtocol,),
+        {"limits": limits, "header_timeout": header_timeout, "body_timeout": body_timeout},
+    )
