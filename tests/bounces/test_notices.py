@@ -48,6 +48,16 @@ MISSING: dict[tuple[str, str], str] = {
         "reasons",
     ): "issue 9: Domino's German layout ('Ihr Dokument:', 'wurde nicht zugestellt an:', 'weil:') is not read; "
     "the generic reading has no status or SMTP step, so its userunknown becomes filtered",
+    # third blind batch (plain-text notices), as measured before any fix
+    ("barracuda-02.eml", "reasons"): "issue 9: Barracuda's 'blocked by our Spam Firewall' notice is spamdetected",
+    ("ezweb-01.eml", "reasons"): "issue 9: au's notice with a '550 user unknown' line reads as filtered",
+    ("mailman-01.eml", "kind"): "issue 9: Mailman's refuse.txt (a post rejected by the list moderator) is not read",
+    ("mailman-01.eml", "recipients"): "issue 9: Mailman's refuse.txt names the list only in X-BeenThere/List-Id",
+    ("mailman-01.eml", "reasons"): "issue 9: Mailman's refuse.txt is not read",
+    ("mcafee-01.eml", "reasons"): "issue 9: '(User unknown addr)' without a status or SMTP step is userunknown",
+    ("qmail-08.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
+    ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown",
+    ("surfcontrol-01.eml", "reasons"): "issue 9: SurfControl's '550 addr... No such user' without a step is userunknown",
 }
 
 
