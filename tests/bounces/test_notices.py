@@ -42,7 +42,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("hotmail-02.eml", "reasons"): "issue 9: a notice that gives no cause at all is undefined, not onhold",
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
-    ("qmail-04.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
     (
         "domino-de-01.eml",
         "reasons",
@@ -50,14 +49,12 @@ MISSING: dict[tuple[str, str], str] = {
     "the generic reading has no status or SMTP step, so its userunknown becomes filtered",
     # third blind batch (plain-text notices), as measured before any fix
     ("barracuda-02.eml", "reasons"): "issue 9: Barracuda's 'blocked by our Spam Firewall' notice is spamdetected",
-    ("ezweb-01.eml", "reasons"): "issue 9: au's notice with a '550 user unknown' line reads as filtered",
+    ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
+    "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
     ("mailman-01.eml", "kind"): "issue 9: Mailman's refuse.txt (a post rejected by the list moderator) is not read",
     ("mailman-01.eml", "recipients"): "issue 9: Mailman's refuse.txt names the list only in X-BeenThere/List-Id",
     ("mailman-01.eml", "reasons"): "issue 9: Mailman's refuse.txt is not read",
-    ("mcafee-01.eml", "reasons"): "issue 9: '(User unknown addr)' without a status or SMTP step is userunknown",
-    ("qmail-08.eml", "reasons"): "issue 9: qmail's 'in the queue too long' is expired, not the deferral's",
     ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown",
-    ("surfcontrol-01.eml", "reasons"): "issue 9: SurfControl's '550 addr... No such user' without a step is userunknown",
 }
 
 
