@@ -48,7 +48,6 @@ MISSING: dict[tuple[str, str], str] = {
     ): "issue 9: Domino's German layout ('Ihr Dokument:', 'wurde nicht zugestellt an:', 'weil:') is not read; "
     "the generic reading has no status or SMTP step, so its userunknown becomes filtered",
     # third blind batch (plain-text notices), as measured before any fix
-    ("barracuda-02.eml", "reasons"): "issue 9: Barracuda's 'blocked by our Spam Firewall' notice is spamdetected",
     ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
     "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
     ("mailman-01.eml", "kind"): "issue 9: Mailman's refuse.txt (a post rejected by the list moderator) is not read",
