@@ -50,9 +50,6 @@ MISSING: dict[tuple[str, str], str] = {
     # third blind batch (plain-text notices), as measured before any fix
     ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
     "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
-    ("mailman-01.eml", "kind"): "issue 9: Mailman's refuse.txt (a post rejected by the list moderator) is not read",
-    ("mailman-01.eml", "recipients"): "issue 9: Mailman's refuse.txt names the list only in X-BeenThere/List-Id",
-    ("mailman-01.eml", "reasons"): "issue 9: Mailman's refuse.txt is not read",
     ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown",
 }
 

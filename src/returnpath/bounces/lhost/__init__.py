@@ -30,6 +30,7 @@ from . import (
     imailserver,
     kddi,
     mailfoundry,
+    mailman,
     mailmarshal,
     messagelabs,
     messagingserver,
@@ -58,6 +59,7 @@ ORDER: tuple[Detector, ...] = (
     amazonses.DETECTOR,
     amazonworkmail.DETECTOR,
     googlegroups.DETECTOR,  # before gmail: same sender, the group's own notice
+    mailman.DETECTOR,
     gmail.DETECTOR,
     gmx.DETECTOR,  # before exim: borrows Exim's opening sentences
     exchange2007.DETECTOR,
