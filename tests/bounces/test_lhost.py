@@ -240,6 +240,20 @@ e@example.com: 550 5.1.1 <e@example.com>: user does not exist
 """,
         [("e@example.com", "5.1.1", 550, None)],
     ),
+    (
+        # the next hop's quoted reply gives the status; without one, AsyncOS's own class
+        "ironport",
+        "Delivery Status Notification (Failure)",
+        """The following message to <f@example.com> was undeliverable.
+The reason for the problem:
+5.3.0 - Other mail system problem 552-'5.2.2 <f@example.com>: Mailbox full'
+
+The following message to <g@example.com> was undeliverable.
+The reason for the problem:
+5.1.2 - Bad destination host 'DNS Hard Error looking up example.com (MX):  NXDomain'
+""",
+        [("f@example.com", "5.2.2", 552, None), ("g@example.com", "5.1.2", None, None)],
+    ),
 ]
 
 

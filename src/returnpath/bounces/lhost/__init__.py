@@ -28,6 +28,7 @@ from . import (
     gmx,
     googlegroups,
     imailserver,
+    ironport,
     kddi,
     mailfoundry,
     mailman,
@@ -73,6 +74,7 @@ ORDER: tuple[Detector, ...] = (
     verizon.DETECTOR,
     fml.DETECTOR,
     mailfoundry.DETECTOR,
+    ironport.DETECTOR,
     mailmarshal.DETECTOR,
     trendmicro.DETECTOR,  # before sendmail: may attach the next hop's Sendmail report
     apachejames.DETECTOR,
