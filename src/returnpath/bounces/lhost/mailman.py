@@ -28,10 +28,13 @@ from ..rules import Found
 from ._text import ADDRESS, addresses, clean, cut, detector, found, has, header, squash, text
 
 NAME = "mailman"
+# Each: the phrases that must all be there. refuse.txt also refuses (un)subscription
+# requests ("Subscription request" in place of the post's title, Mailman 2.1
+# ListAdmin.py): only a refused post is a failed delivery.
 _REFUSED = (
-    "has been rejected by the list moderator",
-    "your message has been automatically rejected",
-    "mailing-list was rejected for the following reasons",
+    ("has been rejected by the list moderator", "posting of your message titled"),
+    ("your message has been automatically rejected",),
+    ("mailing-list was rejected for the following reasons",),
 )
 
 
@@ -54,7 +57,8 @@ def detect(mail: Mail) -> list[Found] | None:
     if not mail.has_header("X-Mailman-Version"):
         return None
     body = text(mail)
-    if not has(squash(body), *_REFUSED):  # the templates are wrapped at different words
+    flat = squash(body)  # the templates are wrapped at different words
+    if not any(all(has(flat, p) for p in phrases) for phrases in _REFUSED):
         return None
     address = _list_address(mail)
     if not ADDRESS.fullmatch(address):
