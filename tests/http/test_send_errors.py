@@ -29,6 +29,13 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
         "recipients[1]",
     ),
     ("bad single recipient", {"recipient": "a@b@", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
+    (
+        "recipient an address literal",
+        {"recipients": ["x@example.net", "y@[192.0.2.1]"], "mime": MESSAGE},
+        400,
+        "invalid-address",
+        "recipients[1]",
+    ),
     ("bidi override", {"recipient": "a\u202eb@example.net", "mime": MESSAGE}, 400, "invalid-address", "recipient"),
     ("no mime", {"recipients": ["x@example.net"]}, 400, "invalid-field", "mime"),
     ("mime not a string", {**OK, "mime": 42}, 400, "invalid-field", "mime"),

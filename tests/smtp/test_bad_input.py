@@ -147,6 +147,12 @@ async def test_bad_senders(client: RawClient, account: NewAccount, command: str,
         ),
         ("RCPT TO:<someone@exa_mple.net>", "553 5.1.3 recipient 'someone@exa_mple.net' has an invalid domain"),
         ("RCPT TO:<>", "553 5.1.3 recipient '<>' is not of the form local@domain"),
+        (
+            "RCPT TO:<someone@[192.0.2.1]>",
+            "553 5.1.3 recipient 'someone@[192.0.2.1]' is an address literal: returnpath delivers to a domain's "
+            "mail servers; write the recipient's domain",
+        ),
+        ("RCPT TO:<someone@[300.1.1.1]>", "553 5.1.3 recipient 'someone@[300.1.1.1]' has an invalid address literal"),
         ("RCPT TO:someone@example.net NOTIFY=NEVER", "555 5.5.4 RCPT TO parameters not recognized or not implemented"),
     ],
 )

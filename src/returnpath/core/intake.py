@@ -55,10 +55,30 @@ def validate_address(address: str, what: str = "address") -> str:
         raise AddressError(f"{what} {address!r} has a local part longer than 64 octets")
     if not _LOCAL.match(local):
         raise AddressError(f"{what} {address!r} has an invalid local part")
-    if not _LITERAL.match(domain):
+    if _LITERAL.match(domain):
+        try:
+            ipaddress.ip_address(domain[1:-1].removeprefix("IPv6:"))
+        except ValueError:
+            raise AddressError(f"{what} {address!r} has an invalid address literal") from None
+    else:
         labels = domain.rstrip(".").split(".")
         if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
             raise AddressError(f"{what} {address!r} has an invalid domain")
+    return address
+
+
+def validate_recipient(address: str) -> str:
+    """Check a recipient as `validate_address` does, and refuse an address literal
+    (`x@[192.0.2.1]`): deliveries go to the servers a domain's MX records name, and a literal
+    has none, so the message would only fail later, or wait days for a DNS that never answers
+    for it. (Receivers refuse mail for literals too, and delivering to one would let a client
+    aim the relay at any host, internal ones included.)"""
+    validate_address(address, "recipient")
+    if address.endswith("]"):
+        raise AddressError(
+            f"recipient {address!r} is an address literal: returnpath delivers to a domain's mail servers; "
+            "write the recipient's domain"
+        )
     return address
 
 
@@ -254,7 +274,7 @@ def build(
     the time of submission."""
     if mail_from:
         validate_address(mail_from, "sender")
-    rcpts = tuple(dict.fromkeys(validate_address(r, "recipient") for r in recipients))
+    rcpts = tuple(dict.fromkeys(validate_recipient(r) for r in recipients))
     if not rcpts:
         raise AddressError("no recipients")
     if len(rcpts) > max_recipients:

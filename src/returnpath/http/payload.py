@@ -97,10 +97,10 @@ def _recipients(payload: Mapping[str, Any]) -> list[str]:
         raise Problem("invalid-field", "recipients (a list) or recipient (one address) is required", field="recipients")
     for index, address in enumerate(recipients):
         with blame(f"recipients[{index}]"):
-            checks.validate_address(address, "recipient")
+            checks.validate_recipient(address)
     if single is not None:
         with blame("recipient"):
-            checks.validate_address(single, "recipient")
+            checks.validate_recipient(single)
     return [*recipients, *([single] if single is not None else [])]
 
 

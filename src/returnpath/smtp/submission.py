@@ -22,7 +22,7 @@ from typing import Any, cast
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from ..config import Settings
-from ..core.intake import build, check_data, split_option_headers, validate_address
+from ..core.intake import build, check_data, split_option_headers, validate_address, validate_recipient
 from ..core.model import Accepted, Account, Submission, Trace
 from ..errors import (
     AccountDisabled,
@@ -296,7 +296,10 @@ def _address_refusal(address: str, what: str, envelope: Envelope) -> str | None:
     if not address.isascii() and not envelope.smtp_utf8:
         return R.S553_NON_ASCII_ADDRESS.format(R.one_line(address))
     try:
-        validate_address(address, what)
+        if what == "recipient":
+            validate_recipient(address)
+        else:
+            validate_address(address, what)
     except AddressError as exc:
         return R.S553_ADDRESS.format(R.one_line(str(exc)))
     return None

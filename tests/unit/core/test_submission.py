@@ -18,6 +18,7 @@ from returnpath.core.intake import (
     received_header,
     split_option_headers,
     validate_address,
+    validate_recipient,
 )
 from returnpath.core.model import DsnOptions, Trace
 from returnpath.errors import AddressError, MessageError, OptionError
@@ -33,11 +34,21 @@ MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n
         "first.last+tag@sub.example.co.uk",
         '"quoted local"@example.com',
         "x@[127.0.0.1]",
+        "x@[IPv6:2001:db8::1]",
         "jörg@exämple.de",
     ],
 )
 def test_valid_addresses(address: str) -> None:
     assert validate_address(address) == address
+
+
+@pytest.mark.parametrize("address", ["x@[127.0.0.1]", "x@[192.0.2.1]", "x@[IPv6:2001:db8::1]"])
+def test_a_recipient_may_not_be_an_address_literal(address: str) -> None:
+    """A sender may have one (it is replaced by the tracking address); a recipient is delivered
+    to by its domain's MX records, which a literal has not."""
+    with pytest.raises(AddressError, match=r"is an address literal: .* write the recipient's domain"):
+        validate_recipient(address)
+    assert validate_recipient("b@example.net") == "b@example.net"
 
 
 @pytest.mark.parametrize(
@@ -52,6 +63,8 @@ def test_valid_addresses(address: str) -> None:
         ("a@example", "invalid domain"),
         ("a@-bad.com", "invalid domain"),
         ("a@exa mple.com", "invalid domain"),
+        ("a@[300.1.1.1]", "invalid address literal"),
+        ("a@[IPv6:1::2::3]", "invalid address literal"),
         ("x" * 65 + "@example.com", "longer than 64"),
         ("a@" + "b" * 250 + ".com", "254"),
         ("a\r\n@example.com", "control"),
