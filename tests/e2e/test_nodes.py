@@ -136,3 +136,42 @@ def test_a_domain_added_on_one_node_is_signed_for_by_the_other(
             )
             selectors = json.loads(added.stdout)["selectors"]
             assert dkimpy(received.data, dns_server) == dict.fromkeys(selectors.values(), "pass")
+
+
+def test_a_second_node_with_a_live_nodes_name_is_refused_and_takes_nothing_from_it(
+    tmp_path: Path, pg_url: str, sink: Sink
+) -> None:
+    """A copied returnpath.toml whose [node] name was not changed: the copy would release the
+    live node's leases at its start, so both would send what it holds. It is refused instead."""
+    changes: dict[str, Any] = {"workers": 1, "node__heartbeat": 0.5, "delivery__routes": {"*": sink.route}}
+    sink.hang("eom")  # node-1 holds the delivery, in the middle of its attempt
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+        one.submit_smtp("shop@example.com", ["held@example.net"], MESSAGE)
+        wait_for(lambda: _nodes(one.cli("nodes", "--json"))[0]["holds"]["deliveries"] == 1, what="node-1 to hold it")
+        copy = Server(tmp_path / "node2", like=one, node__name="node-1", **changes)
+        result = copy.cli("serve")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "returnpath: [node] name = 'node-1' is in use: the node on host " in result.stderr
+        assert "give every node its own [node] name in its returnpath.toml" in result.stderr
+        [node] = _nodes(one.cli("nodes", "--json"))
+        assert node["holds"]["deliveries"] == 1 and node["listen"].startswith(
+            f"submission={one.settings.smtp.submission.listen}"
+        )
+        one.stop()
+    # Its own previous run, stopped (or killed) a moment ago on this host, holds the name no more.
+    with copy:
+        assert copy.running
+
+
+def test_a_node_with_another_secret_is_refused(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+    """A second node whose secret is not the first's would send envelopes that the first
+    node's inbound server refuses (and refuse the first node's bounces): refused at start."""
+    changes: dict[str, Any] = {"workers": 1, "delivery__routes": {"*": sink.route}}
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+        [sent] = one.submit_smtp("shop@example.com", ["r@example.net"], MESSAGE).values()
+        one.wait_final([sent])
+        other = Server(tmp_path / "node2", like=one, node__name="node-2", secret="another-secret-" * 3, **changes)
+        result = other.cli("serve")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "returnpath: secret differs from the one the store's mail was sent with" in result.stderr
+        assert [node["name"] for node in _nodes(one.cli("nodes", "--json"))] == ["node-1"]

@@ -42,7 +42,8 @@ from typing import IO
 
 from .. import __version__, logs
 from ..config import Settings, parse_hostport
-from ..core import senders
+from ..core import senders, tokens
+from ..core.events import EventKind
 from ..core.ports import NodeStatus, Store
 from ..dkim import lookup
 from ..errors import ReturnpathError, StartError
@@ -59,6 +60,8 @@ MAX_RESTART_DELAY = 60.0
 GAVE_UP = 3  # the exit code of a `serve` whose workers keep dying
 PURGE_INTERVAL = 600.0  # seconds between purges of what is past keeping
 PURGE_BATCH = 5000
+SECRET_SAMPLE = 20  # events whose envelopes show the secret a shared store's mail was sent with
+SENT_KINDS = (EventKind.DELIVERY, EventKind.DEFERRED, EventKind.FAILURE)  # events of an attempt: with its envelope
 
 
 # The setting of each listening socket, as the configuration file writes it.
@@ -166,6 +169,17 @@ def preflight(settings: Settings) -> None:
         ) from None
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id runs on this machine (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @dataclass
 class Worker:
     index: int
@@ -231,6 +245,12 @@ class Supervisor:
             takeover_after=self.settings.node.takeover_after,
         )
         loop.add_signal_handler(signal.SIGHUP, writer.reopen)  # logrotate's postrotate
+        if store.shared:
+            try:
+                await self.check_shared(store)
+            except StartError:
+                await store.close()
+                raise
         # A previous run's in-flight work: try it again now. On SQLite that is everything
         # leased (nobody else can be running: the data folder's lock), on a shared store this
         # node's own; other nodes' leases run out if those nodes are dead.
@@ -280,6 +300,36 @@ class Supervisor:
             return GAVE_UP
         log.info("returnpath stopped")
         return 0
+
+    async def check_shared(self, store: Store) -> None:
+        """Refuse to join a shared store as a node it cannot be: one whose `[node] name` a
+        live node has (this node would release that node's leases just below, so both would
+        send what it holds, and their events and log files would be mixed up), or one whose
+        `secret` is not the one the store's mail was sent with (its envelopes would be refused
+        by the other nodes' inbound servers, and theirs by its own). Both are mistakes of a
+        copied returnpath.toml (README, "Several nodes"), said at start rather than found out
+        from doubled mail and lost bounces."""
+        now = time.time()
+        for node in await store.nodes():
+            if node.name == self.node and now - node.heartbeat_at <= 3 * self.settings.node.heartbeat:
+                if node.host == socket.gethostname() and not pid_alive(node.pid):
+                    continue  # this node's own previous run, killed a moment ago
+                raise StartError(
+                    f"[node] name = {self.node!r} is in use: the node on host {node.host} (pid {node.pid}, "
+                    f"{node.listen}) sent a heartbeat {now - node.heartbeat_at:.0f} s ago; give every node "
+                    "its own [node] name in its returnpath.toml (`returnpath nodes` lists them)"
+                )
+        signed = [
+            (stored.event.delivery_id, str(stored.event.data.get("envelope", "")).partition("@")[0])
+            for stored in await store.events(limit=SECRET_SAMPLE, kinds=SENT_KINDS)
+        ]
+        ours = [local for delivery_id, local in signed if local.lower().startswith(f"b{delivery_id}")]
+        if ours and not any(tokens.decode(self.settings.secret_bytes, local) for local in ours):
+            raise StartError(
+                "secret differs from the one the store's mail was sent with: every node of a shared "
+                "store needs the first node's secret (copy its returnpath.toml); with another one this "
+                "node's bounces would be refused by the other nodes, and theirs by this one"
+            )
 
     async def heartbeat(self, store: Store) -> None:
         """Tell the store this node is alive (`returnpath nodes`); a failure is logged only:
