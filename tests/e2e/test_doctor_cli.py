@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from returnpath.config import Duration
 from tests.dns_server import DnsServer, a, dns_server, mx, ptr, reverse, txt
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import BOUNCE_DOMAIN, Server
+from tests.e2e.harness import BOUNCE_DOMAIN, Server, free_port
 
 __all__ = ["dns_server"]
 
@@ -125,3 +126,20 @@ def test_a_file_that_is_no_database_is_said_so(server: Server) -> None:
     (store,) = [line for line in lines(result) if line["what"].startswith("store ")]
     assert (store["status"], store["detail"]) == ("fail", "cannot be read: file is not a database")
     assert store["fix"] == "restore it from a backup, or set [storage] url to the node's returnpath.db"
+
+
+@pytest.mark.parametrize("wrong", ["no such database", "no server there"])
+def test_a_postgresql_store_it_cannot_connect_to_is_not_told_to_migrate(
+    tmp_path: Path, pg_url: str, dns_server: DnsServer, wrong: str
+) -> None:
+    """`migrate` cannot reach it either: the fix names the server, the URL and createdb."""
+    url = pg_url.rsplit("/", 1)[0] + "/nosuchdb" if wrong == "no such database" else pg_url
+    if wrong == "no server there":
+        url = re.sub(r":\d+/", f":{free_port()}/", pg_url)
+    server = Server(tmp_path / "node", store=pg_url, storage__url=url, dns__nameservers=f"127.0.0.1:{dns_server.port}")
+    result = server.cli("doctor", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (store,) = [line for line in lines(result) if line["what"].startswith("store ")]
+    reason = 'database "nosuchdb" does not exist' if wrong == "no such database" else "Connection refused"
+    assert store["status"] == "fail" and reason in store["detail"], store
+    assert "migrate" not in store["fix"] and "correct [storage] url" in store["fix"], store

@@ -102,6 +102,14 @@ async def doctor_report(settings: Settings, now: float, probed: Sequence[str] | 
     return found
 
 
+# What to do when PostgreSQL cannot be reached or refuses the connection (libpq's reason is in
+# the message): migrate would fail in the same way, so it is not suggested.
+CANNOT_CONNECT = (
+    "start the database server, or correct [storage] url (host, port, user, password, database "
+    "name); a database that does not exist yet: create it (`createdb -O USER NAME`)"
+)
+
+
 async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], dict[str, KeyOf]]:
     """Whether the store can be opened at this returnpath's schema; its domains and their keys
     if so. An SQLite file is read first without writing (opening it as the store would migrate
@@ -111,11 +119,15 @@ async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], 
         problem = _sqlite_problem(settings)
         if problem is not None:
             return problem, [], {}
+    from ..store.postgresql.database import CannotConnect
+
     store = open_store(settings)
     try:
         await store.open()
+    except CannotConnect as exc:  # before any schema: migrate would fail alike
+        return fail(what, str(exc), CANNOT_CONNECT), [], {}
     except ReturnpathError as exc:
-        return fail(what, str(exc), "start the database, or run `returnpath migrate` as the message says"), [], {}
+        return fail(what, str(exc), "run `returnpath migrate` (or upgrade returnpath) as the message says"), [], {}
     try:
         domains = await store.domains()
         key_of = await keys_of(store, settings, domains)

@@ -183,6 +183,11 @@ def one_line(exc: BaseException) -> str:
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
+class CannotConnect(StoreError):
+    """The server could not be reached, or refused us (no such database, a wrong password):
+    nothing about the schema is known yet, and `returnpath migrate` cannot help."""
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {one_line(exc)}")
 
@@ -245,14 +250,14 @@ class Database:
         try:
             probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(CONNECT_TIMEOUT))
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
+            raise CannotConnect(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
         await probe.close()
         self._pool = self._new_pool()
         try:
             await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except (PoolTimeout, psycopg.Error) as exc:
             await self.close()
-            raise StoreError(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
+            raise CannotConnect(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
 
     async def close(self) -> None:
         if self._reviving is not None:
