@@ -125,7 +125,7 @@ async def test_a_node_with_another_secret_defers_rather_than_sending_unsigned(
             await domains.signing_keys(store_c, fast_settings, domain)
         said = str(caught.value)
         assert said.startswith(f"the DKIM key {domain.rsa_selector} of example.com cannot be opened with this node's")
-        assert "[server] secret" in said
+        assert "secret (returnpath.toml)" in said
 
         # Accepted (the application is not refused for the operator's mistake), never sent unsigned.
         caplog.set_level(logging.ERROR)

@@ -39,7 +39,7 @@ def test_another_secret_says_which_key_and_why(domain_keys: tuple[DomainKey, Dom
     with pytest.raises(StoreError) as caught:
         unseal(sealing_key(b"another secret of this length"), sealed)
     assert str(caught.value).startswith(
-        f"the DKIM key {domain_keys[0].selector} of example.com cannot be opened with this node's [server] secret"
+        f"the DKIM key {domain_keys[0].selector} of example.com cannot be opened with this node's secret (returnpath.toml)"
     )
 
 

@@ -47,7 +47,7 @@ def dkim_checks(lookups: Lookups, key_of: KeyOf, domain: SendingDomain) -> list[
         try:
             key = key_of(selector)
         except StoreError as exc:
-            fix = "give this node the [server] secret of the node that made the key, or add the domain anew"
+            fix = "give this node the `secret` (returnpath.toml) of the node that made the key, or add the domain anew"
             found.append(fail(what, str(exc), fix))
             continue
         try:

@@ -1,6 +1,6 @@
 """DKIM private keys sealed for the store: encrypted so that the database, its backups and
 `returnpath store copy` never hold a key in the clear, yet every node of a deployment can open
-them, as they share the instance's `[server] secret` (README: several nodes, one database).
+them, as they share the instance's `secret` (returnpath.toml) (README: several nodes, one database).
 
 * **Cipher**: AES-256-GCM (NIST SP 800-38D), from `cryptography`. A random 96-bit nonce per key
   (the size GCM is made for, section 8.2.2): keys are sealed a few at a time, so random nonces
@@ -68,7 +68,7 @@ def unseal(cipher: AESGCM, stored: SealedKey) -> DomainKey:
         der = cipher.decrypt(nonce, ciphertext, _associated(stored.domain, stored.selector))
     except InvalidTag:
         raise StoreError(
-            f"{where} cannot be opened with this node's [server] secret: every node of a deployment "
+            f"{where} cannot be opened with this node's secret (returnpath.toml): every node of a deployment "
             "needs the same secret as the node that made the key (or the stored key is damaged)"
         ) from None
     try:
