@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import returnpath
 from tests.delivery.sinks import Sink
 from tests.dkim.verifiers import dkimpy
@@ -163,15 +165,25 @@ def test_a_second_node_with_a_live_nodes_name_is_refused_and_takes_nothing_from_
         assert copy.running
 
 
-def test_a_node_with_another_secret_is_refused(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+@pytest.mark.parametrize("made", ["mail sent", "a domain added"])
+def test_a_node_with_another_secret_is_refused(tmp_path: Path, pg_url: str, sink: Sink, made: str) -> None:
     """A second node whose secret is not the first's would send envelopes that the first
-    node's inbound server refuses (and refuse the first node's bounces): refused at start."""
+    node's inbound server refuses (and refuse the first node's bounces), and could not open
+    the DKIM keys: refused at start, whether the store has sent mail yet or has only keys."""
     changes: dict[str, Any] = {"workers": 1, "delivery__routes": {"*": sink.route}}
     with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
-        [sent] = one.submit_smtp("shop@example.com", ["r@example.net"], MESSAGE).values()
-        one.wait_final([sent])
+        if made == "mail sent":
+            [sent] = one.submit_smtp("shop@example.com", ["r@example.net"], MESSAGE).values()
+            one.wait_final([sent])
+        else:
+            added = one.cli("domains", "add", "example.com")
+            assert added.returncode == 0, added.stderr
         other = Server(tmp_path / "node2", like=one, node__name="node-2", secret="another-secret-" * 3, **changes)
         result = other.cli("serve")
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-        assert "returnpath: secret differs from the one the store's mail was sent with" in result.stderr
+        assert "returnpath: secret differs from the one the store's mail and DKIM keys were made with" in result.stderr
         assert [node["name"] for node in _nodes(one.cli("nodes", "--json"))] == ["node-1"]
+        # With the first node's secret, as the README says, the same copy starts.
+        same = Server(tmp_path / "node3", like=one, node__name="node-3", **changes)
+        with same:
+            assert same.running

@@ -40,13 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from .. import __version__, logs
 from ..config import Settings, parse_hostport
 from ..core import senders, tokens
 from ..core.events import EventKind
-from ..core.ports import NodeStatus, Store
-from ..dkim import lookup
-from ..errors import ReturnpathError, StartError
+from ..core.ports import NodeStatus, SealedKey, Store
+from ..dkim import lookup, sealing
+from ..errors import ReturnpathError, StartError, StoreError
 from ..logs import LogWriter
 from ..private import warn_if_loose
 from ..store import open_store
@@ -177,6 +179,14 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # another user's process
         return True
+    return True
+
+
+def opens(cipher: AESGCM, key: SealedKey) -> bool:
+    try:
+        sealing.unseal(cipher, key)
+    except StoreError:
+        return False
     return True
 
 
@@ -319,17 +329,29 @@ class Supervisor:
                     f"{node.listen}) sent a heartbeat {now - node.heartbeat_at:.0f} s ago; give every node "
                     "its own [node] name in its returnpath.toml (`returnpath nodes` lists them)"
                 )
+        if await self.another_secret(store):
+            raise StartError(
+                "secret differs from the one the store's mail and DKIM keys were made with: every node of a shared "
+                "store needs the first node's secret (copy its returnpath.toml); with another one this "
+                "node's bounces would be refused by the other nodes, and theirs by this one"
+            )
+
+    async def another_secret(self, store: Store) -> bool:
+        """Whether what the store holds was made with another secret: the envelopes of its
+        first attempts' events and, when it has no such events yet, the sealed DKIM keys of a
+        sending domain. Only when none of them opens with ours: one damaged is no proof."""
         signed = [
             (stored.event.delivery_id, str(stored.event.data.get("envelope", "")).partition("@")[0])
             for stored in await store.events(limit=SECRET_SAMPLE, kinds=SENT_KINDS)
         ]
         ours = [local for delivery_id, local in signed if local.lower().startswith(f"b{delivery_id}")]
-        if ours and not any(tokens.decode(self.settings.secret_bytes, local) for local in ours):
-            raise StartError(
-                "secret differs from the one the store's mail was sent with: every node of a shared "
-                "store needs the first node's secret (copy its returnpath.toml); with another one this "
-                "node's bounces would be refused by the other nodes, and theirs by this one"
-            )
+        if ours:
+            return not any(tokens.decode(self.settings.secret_bytes, local) for local in ours)
+        cipher = sealing.sealing_key(self.settings.secret_bytes)
+        for domain in (await store.domains())[:1]:
+            keys = await store.dkim_keys(domain.domain)
+            return bool(keys) and not any(opens(cipher, key) for key in keys)
+        return False
 
     async def heartbeat(self, store: Store) -> None:
         """Tell the store this node is alive (`returnpath nodes`); a failure is logged only:
