@@ -348,7 +348,7 @@ class Settings:
     secret: str = setting(
         "",
         "key of the envelope tokens' signatures and of the stored DKIM keys' encryption (keep it; changing it "
-        "orphans bounces and leaves the DKIM keys unopenable)",
+        "orphans bounces and leaves the DKIM keys unopenable; every node of a PostgreSQL store has the same)",
     )
     hostname: str = setting("localhost", "this server's name, in greetings and EHLO")
     workers: int = setting(0, "processes sharing the work; 0: one per CPU core")
