@@ -320,14 +320,17 @@ class Supervisor:
         copied returnpath.toml (README, "Several nodes"), said at start rather than found out
         from doubled mail and lost bounces."""
         now = time.time()
+        alive = 3 * self.settings.node.heartbeat  # as `returnpath nodes` counts a node alive
         for node in await store.nodes():
-            if node.name == self.node and now - node.heartbeat_at <= 3 * self.settings.node.heartbeat:
+            age = now - node.heartbeat_at
+            if node.name == self.node and age <= alive:
                 if node.host == socket.gethostname() and not pid_alive(node.pid):
                     continue  # this node's own previous run, killed a moment ago
                 raise StartError(
                     f"[node] name = {self.node!r} is in use: the node on host {node.host} (pid {node.pid}, "
-                    f"{node.listen}) sent a heartbeat {now - node.heartbeat_at:.0f} s ago; give every node "
-                    "its own [node] name in its returnpath.toml (`returnpath nodes` lists them)"
+                    f"{node.listen}) sent a heartbeat {age:.0f} s ago; give every node its own [node] name "
+                    "in its returnpath.toml (`returnpath nodes` lists them), or, when that node has just "
+                    f"stopped on another machine, start this one again in {max(1.0, alive - age):.0f} s"
                 )
         if await self.another_secret(store):
             raise StartError(
