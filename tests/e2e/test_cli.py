@@ -306,6 +306,13 @@ def test_serve_says_when_it_cannot_make_the_log_folder(make_server: ServerFactor
     )
 
 
+def test_serve_without_a_certificate_says_so_once(make_server: ServerFactory) -> None:
+    """No STARTTLS certificate (a node set up from a copied returnpath.toml alone): one warning
+    from `serve`, not one more from each of every worker's two SMTP servers."""
+    server = make_server(workers=2, smtp__submission__tls_cert="missing-cert.pem")
+    assert server.stderr().count("no STARTTLS: ") == 1, server.stderr()
+
+
 def test_logs_help_names_every_log() -> None:
     assert "read a log: bounces, deliveries or failures\n" in run_cli("logs", "--help").stdout
     assert "read a log: bounces, deliveries or failures" in run_cli("--help").stdout

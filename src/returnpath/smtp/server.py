@@ -462,7 +462,7 @@ async def serve_smtp(
     bound, listening socket shared by `workers` processes, with `server`'s deadlines and this
     process's share of its connection limits. Close the returned server to stop accepting."""
     loop = asyncio.get_running_loop()
-    tls = load_tls_context(settings)
+    tls = load_tls_context(settings, warn=False)  # the supervisor's preflight said it, once
     connections = connection_limit(server.max_connections, server.max_connections_per_address, workers)
 
     def connection() -> ServerSMTP:
@@ -493,12 +493,14 @@ def connection_limit(max_connections: int, per_address: int, workers: int) -> Co
     return ConnectionLimit(total=-(-max_connections // max(1, workers)), per_address=per_address)
 
 
-def load_tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The STARTTLS context from the configured certificate and key; None if either is missing."""
+def load_tls_context(settings: Settings, *, warn: bool = True) -> ssl.SSLContext | None:
+    """The STARTTLS context from the configured certificate and key; None if either is missing
+    (said in a warning, unless `warn` is false: each worker's two servers load it again)."""
     cert = settings.path(settings.smtp.submission.tls_cert)
     key = settings.path(settings.smtp.submission.tls_key)
     if not (cert.is_file() and key.is_file()):
-        log.warning("no STARTTLS: %s or %s does not exist", cert, key)
+        if warn:
+            log.warning("no STARTTLS: %s or %s does not exist", cert, key)
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
