@@ -298,7 +298,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         settings.node.name = args.node
     settings.base = folder.resolve()
     # Every check before the folder is made: a mistake in an option leaves nothing behind.
-    config.validate(settings)
+    try:
+        config.validate(settings)
+    except ConfigError as exc:
+        if args.store and str(exc).startswith("storage.url "):  # the option the user gave, by its name
+            raise InputError(f"--store{str(exc).removeprefix('storage.url')}") from None
+        raise
     if settings.store_backend == "postgresql":
         asyncio.run(_refuse_a_used_store(settings))
     elif settings.sqlite_path.exists():
@@ -479,7 +484,7 @@ def cmd_store(args: argparse.Namespace) -> int:
             )
 
     def progress(table: str, rows: int) -> None:
-        print(f"returnpath: {table}: {rows} rows", file=sys.stderr)
+        print(f"returnpath: {table}: {rows} row{'' if rows == 1 else 's'}", file=sys.stderr)
 
     copied = asyncio.run(copy_store(args.source, args.target, progress=progress))
     print(json.dumps(copied))

@@ -380,6 +380,15 @@ def test_init_with_a_bad_option_leaves_no_folder_behind(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "bounce_domain = 'localhost': expected a domain name" in result.stderr
     assert not data.exists()
+    # A store URL of no known kind is blamed on the option given, not on a setting of a file
+    # that does not exist yet.
+    result = run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test", "--store", "mysql://x@y/z")
+    assert result.returncode == 1 and result.stdout == ""
+    assert (
+        result.stderr
+        == "returnpath: --store 'mysql://x@y/z': expected sqlite:///PATH or postgresql://USER@HOST/DATABASE\n"
+    )
+    assert not data.exists()
 
 
 def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
