@@ -39,7 +39,6 @@ KNOWN_MISSES: dict[str, str] = {
     "toomanyconn -> speeding": ("709 710 711"),
     "undefined -> blocked": ("964 965 979"),
     "blocked -> rejected": ("5 11"),
-    "blocked -> spamdetected": ("653 656"),
     "networkerror -> hostunknown": ("755 758"),
     "policyviolation -> authfailure": ("277 987"),
     "rejected -> securityerror": ("308 775"),
