@@ -7,6 +7,7 @@ The outbox is the in-memory double (memory.py) until the store has its own.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import time
@@ -287,3 +288,32 @@ async def test_stopping_gives_back_what_was_not_posted(receiver: Receiver, outbo
     later = time.time() + 1
     calls = await outbox.claim("another", later, later + 30, limit=10, per_loop=10)
     assert {c.item.id for c in calls} == set(outbox.items) and {c.loop.id for c in calls} == {loop.id}
+
+
+async def test_a_retry_after_of_other_digits_than_ascii_ones_is_ignored_not_a_crash(
+    outbox: MemoryOutbox, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 9110 10.2.3: delay-seconds is ASCII digits. A receiver that sends `Retry-After: ²`
+    (a Latin-1 byte that Python's str.isdigit() takes for a digit) got a traceback in the log
+    and its post held until the lease ran out, at every try; the header is now not understood,
+    and the post retried on the backoff schedule."""
+    answers = [b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: \xb2\r\nContent-Length: 0\r\n\r\n"]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the body is small: it came with the headers or is dropped
+        writer.write(answers.pop(0) if answers else b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = outbox.add_loop(samples.loop("digits", f"http://127.0.0.1:{port}/in", EventKind.FAILURE))
+    publish(outbox, 1)
+    try:
+        await start()
+        await eventually(outbox.settled)
+    finally:
+        server.close()
+    (done,) = outbox.in_state(PostState.DONE, loop.id)
+    assert done.attempts == 2
+    assert not [r for r in caplog.records if r.exc_info]

@@ -48,7 +48,9 @@ def retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # delay-seconds is 1*DIGIT, ASCII digits only: str.isdigit() also takes "²" (which float()
+    # refuses) and "٣" (which it reads as 3).
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
