@@ -104,3 +104,22 @@ async def test_a_long_answer_is_cut_in_the_error_and_its_headers_kept(receiver: 
     assert (long.status, long.retry_after) == (503, "120")
     assert long.error == "HTTP 503: " + "x" * ERROR_BODY
     assert (after.status, after.error) == (500, "HTTP 500: no")
+
+
+async def test_a_url_with_an_international_host_and_path_is_posted_in_ascii(receiver: Receiver) -> None:
+    """A loop URL may be written as people write it (`https://bücher.example/hooks/ü`), and the
+    URL check accepts it; HTTP/1.1 carries only ASCII, so the Host is the IDNA form (RFC 5891)
+    and the path is percent-encoded as UTF-8 (RFC 3986 3.3), as browsers send them. It used to
+    raise UnicodeEncodeError out of the poster: a traceback and a lost lease at every try."""
+    port = receiver.base_url.rsplit(":", 1)[1]
+    receiver.endpoint("/hooks/ü", SECRET)
+    poster = H11Poster(timeout=2)
+    try:
+        answer = await poster.post(
+            f"http://bücher.invalid:{port}/hooks/ü?q=é", signed(b"{}"), b"{}", address="127.0.0.1"
+        )
+    finally:
+        await poster.close()
+    assert answer.status == 200, answer.error
+    [arrival] = receiver.at("/hooks/ü")
+    assert arrival.headers["host"] == f"xn--bcher-kva.invalid:{port}"

@@ -24,7 +24,7 @@ import asyncio
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import h11
 
@@ -125,7 +125,7 @@ class H11Poster:
             answer = Answer(None, f"no answer within {self.timeout:g}s")
         except (_Dropped, h11.RemoteProtocolError) as exc:
             answer = Answer(None, f"connection dropped: {exc}")
-        except h11.LocalProtocolError as exc:  # a URL or header h11 will not send: no retry cures it
+        except (h11.LocalProtocolError, UnicodeError) as exc:  # a URL or header h11 will not send: no retry cures it
             answer = Answer(None, f"cannot send: {exc}", refused=True)
         except _ConnectError as exc:
             answer = Answer(None, f"cannot connect: {exc.__cause__ or exc}")
@@ -154,11 +154,14 @@ class H11Poster:
         target = self._targets.get(url)
         if target is None:
             parts = urlsplit(url)
-            scheme, host = parts.scheme.lower(), parts.hostname or ""
+            scheme, host = parts.scheme.lower(), _ascii_host(parts.hostname or "")
             port = parts.port or (443 if scheme == "https" else 80)
             default = port == (443 if scheme == "https" else 80)
             shown = f"[{host}]" if ":" in host else host
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            # HTTP/1.1 carries only ASCII: the rest of a path or query goes as UTF-8 percent-
+            # encoded (RFC 3986 2.1, 3.3), as browsers send it; what is already encoded stays.
+            path = quote(path, safe=_URL_CHARACTERS)
             target = self._targets[url] = _Target(
                 url, scheme, host, port, path, shown if default else f"{shown}:{port}"
             )
@@ -207,6 +210,22 @@ class H11Poster:
                 *headers.items(),
             ],
         )
+
+
+# The characters of a URL's path and query that stay as they are (RFC 3986 2.2, 2.3), and "%"
+# for what is already percent-encoded.
+_URL_CHARACTERS = "/?#[]@!$&'()*+,;=:-._~%"
+
+
+def _ascii_host(host: str) -> str:
+    """The host as it goes into the Host header and the TLS server name: an international
+    name in its IDNA form (RFC 5891: `bücher.example` is `xn--bcher-kva.example`)."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # targets.parse refuses such a name; h11 refuses to send it
+        return host
 
 
 class _ConnectError(Exception):
