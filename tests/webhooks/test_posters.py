@@ -3,6 +3,7 @@ long answers. (What the dispatcher makes of their answers is in test_dispatcher.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import pytest
 
 from returnpath.tls import make_self_signed
 from returnpath.webhooks import signing
-from returnpath.webhooks.h11poster import ERROR_BODY, H11Poster
+from returnpath.webhooks.h11poster import ERROR_BODY, MAX_INFORMATIONAL, H11Poster
 
 from .receiver import Receiver, Reply
 
@@ -123,3 +124,30 @@ async def test_a_url_with_an_international_host_and_path_is_posted_in_ascii(rece
     assert answer.status == 200, answer.error
     [arrival] = receiver.at("/hooks/ü")
     assert arrival.headers["host"] == f"xn--bcher-kva.invalid:{port}"
+
+
+async def test_a_receiver_that_answers_only_informational_answers_is_given_up_on(receiver: Receiver) -> None:
+    """`100 Continue` after `100 Continue`, faster than they are read: each was parsed from
+    what was already read, without giving the event loop back, so the post's timeout could not
+    fire and every other task of the process (the SMTP servers too) stalled for most of a
+    second at a time. A real answer comes after a few informational ones (RFC 9110 15.2)."""
+
+    async def informational(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 100)
+                await writer.drain()
+        except ConnectionError:
+            pass
+
+    server = await asyncio.start_server(informational, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    poster = H11Poster(timeout=5)
+    try:
+        answer = await poster.post(f"http://127.0.0.1:{port}/", signed(b"{}"), b"{}")
+    finally:
+        await poster.close()
+        server.close()
+    assert answer.status is None
+    assert answer.error == f"connection dropped: more than {MAX_INFORMATIONAL} informational answers (1xx)"

@@ -34,6 +34,10 @@ from ..core.feedback import Answer
 USER_AGENT = f"returnpath/{__version__}"
 ERROR_BODY = 512  # bytes of a failed answer's body kept in its error
 READ_AT_MOST = 16 * 1024  # an answer longer than this is not read to its end
+# Informational answers (1xx) before the real one: a few at most (RFC 9110 15.2: 100 Continue,
+# 103 Early Hints). A receiver streaming them faster than they are parsed would hold the event
+# loop, as each is parsed from what was already read without a pause the timeout could use.
+MAX_INFORMATIONAL = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,7 @@ class _Connection:
         await self.writer.drain()
         response: h11.Response | None = None
         chunks: list[bytes] = []
-        size = 0
+        size = informational = 0
         while True:
             event = self.http.next_event()
             if event is h11.NEED_DATA:
@@ -88,7 +92,10 @@ class _Connection:
                 break
             elif isinstance(event, h11.ConnectionClosed):
                 raise _Dropped("the server closed the connection without answering")
-            # h11.InformationalResponse (100 Continue...): wait for the real answer
+            elif isinstance(event, h11.InformationalResponse):  # 100 Continue...: wait for the real answer
+                informational += 1
+                if informational > MAX_INFORMATIONAL:
+                    raise _Dropped(f"more than {MAX_INFORMATIONAL} informational answers (1xx)")
         reusable = self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
         if reusable:
             self.http.start_next_cycle()
