@@ -34,6 +34,7 @@ async def resolve(host: str, port: int) -> Sequence[str]:
         ("https://token@public.example/hook", "user name or password"),
         ("https:///hook", "has no host"),
         ("https://public.example:99999/hook", "port is not a number"),
+        ("https://public.example:0/hook", "port is not a number"),  # it was taken for no port: 443
         ("https://public.example/hook#frag", "#fragment"),
         ("https://public.example/a hook", "spaces or control characters"),
         ("https://public.example/" + "a" * 2000, "longer than 2000"),

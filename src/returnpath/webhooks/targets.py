@@ -62,9 +62,12 @@ def parse(url: str) -> LoopUrl:
     if not host:
         raise TargetError(f"{url!r}: the URL has no host")
     try:
-        port = parts.port or _DEFAULT_PORTS[scheme]
+        port = parts.port
     except ValueError:
-        raise TargetError(f"{url!r}: the port is not a number from 1 to 65535") from None
+        port = 0
+    if port == 0:  # urlsplit gives 0 for ":0", which `or` took for no port, and posted to 80 or 443
+        raise TargetError(f"{url!r}: the port is not a number from 1 to 65535")
+    port = port or _DEFAULT_PORTS[scheme]
     try:
         host.encode("idna")
     except UnicodeError:
