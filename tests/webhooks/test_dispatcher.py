@@ -22,7 +22,7 @@ from returnpath.webhooks.dispatcher import Dispatcher, Limits
 from returnpath.webhooks.payloads import encode, payload
 
 from . import samples
-from .conftest import TIMEOUT, Start, eventually
+from .conftest import FAST_BACKOFF, TIMEOUT, Start, eventually
 from .memory import MemoryOutbox
 from .receiver import Behaviour, Drop, Receiver, Reply, Slow
 
@@ -317,3 +317,34 @@ async def test_a_retry_after_of_other_digits_than_ascii_ones_is_ignored_not_a_cr
     (done,) = outbox.in_state(PostState.DONE, loop.id)
     assert done.attempts == 2
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_host_whose_name_does_not_resolve_in_time_is_retried_like_a_post_that_timed_out(
+    outbox: MemoryOutbox,
+) -> None:
+    """A loop's host name may be served by a name server that never answers (it is the account
+    that chooses the name). Its check came before the post's timeout and had none: the post
+    waited for the resolver, holding a slot of its endpoint and its item, for as long as the
+    resolver took (forever, for one that hangs). It now fails within the timeout, and is retried."""
+    answered = asyncio.Event()
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if not answered.is_set():
+            answered.set()
+            await asyncio.Event().wait()  # the first lookup never answers
+        return ["93.184.215.14"]
+
+    loop = outbox.add_loop(samples.loop("slowdns", "https://hooks.example/in", EventKind.FAILURE))
+    publish(outbox, 1)
+    poster = _Recording()
+    limits = Limits(timeout=0.2, poll_interval=0.02)
+    dispatcher = Dispatcher(outbox, poster, owner="test", limits=limits, backoff=FAST_BACKOFF, resolve=resolve)
+    await dispatcher.start()
+    try:
+        await eventually(outbox.settled)
+    finally:
+        await dispatcher.stop(grace=0.5)
+    (done,) = outbox.in_state(PostState.DONE, loop.id)
+    first, _ = outbox.attempts_of(done.id)
+    assert first.error == "'https://hooks.example/in': cannot resolve hooks.example within 0.2s"
+    assert done.attempts == 2 and poster.posts == [("https://hooks.example/in", "93.184.215.14")]
