@@ -8,6 +8,7 @@ made dead or in flight with SQL, as the dispatcher would leave them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 import time
@@ -225,13 +226,13 @@ async def test_a_private_target_is_refused_unless_allowed(client: httpx.AsyncCli
 
 async def test_a_name_that_does_not_resolve_is_refused(client: httpx.AsyncClient, settings: Settings) -> None:
     settings.webhooks.allow_private_targets = True  # not resolving is refused all the same
-    doc = assert_problem(
-        await client.post(LOOPS, json={"url": "https://nowhere.example.com/x", "events": ["bounce"]}),
-        400,
-        "invalid-field",
-        "url",
-    )
-    assert "cannot resolve nowhere.example.com" in str(doc["detail"])
+    assert "cannot resolve nowhere.example.com" in await _url_refused(client, "https://nowhere.example.com/x")
+
+
+async def _url_refused(client: httpx.AsyncClient, url: str) -> str:
+    """Create a loop with the URL: refused with a problem naming the url field; its detail."""
+    doc = assert_problem(await client.post(LOOPS, json={"url": url, "events": ["bounce"]}), 400, "invalid-field", "url")
+    return str(doc["detail"])
 
 
 async def test_a_public_target_is_accepted(client: httpx.AsyncClient) -> None:
@@ -691,6 +692,26 @@ async def test_a_sample_is_not_posted_to_a_target_refused_now(
     answer = response.json()
     assert answer["ok"] is False and answer["status"] is None and "loopback address" in answer["error"]
     assert receiver.arrivals == []
+
+
+async def test_a_name_whose_name_server_never_answers_is_a_bounded_wait(
+    client: httpx.AsyncClient, settings: Settings, app: Starlette
+) -> None:
+    """The account chooses the host, and so the name server: one that never answers held the
+    request that creates the loop, and the sample post, for as long as the resolver waited
+    (forever here). Each now waits [webhooks] timeout, then says the name did not resolve."""
+    settings.webhooks.timeout = 0.2
+    loop = await _create(client, url="https://hooks.example.com/in")
+
+    async def silent(host: str, port: int) -> Sequence[str]:
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+    app.state.loops.resolve = silent
+    assert "cannot resolve silent.example.com within 0.2s" in await _url_refused(client, "https://silent.example.com/x")
+    answer = (await client.post(f"{LOOPS}/{loop['id']}/test")).json()
+    assert answer["ok"] is False and answer["status"] is None
+    assert "cannot resolve hooks.example.com within 0.2s" in answer["error"]
 
 
 async def test_a_sample_of_an_unknown_type_is_refused(client: httpx.AsyncClient) -> None:

@@ -153,7 +153,9 @@ class Loops:
         event_kind = next(k for k in EventKind if k in wanted)
         allow_private = self.settings.webhooks.allow_private_targets
         try:
-            _, found = await targets.check(loop.url, allow_private=allow_private, resolve=self.resolve)
+            _, found = await targets.check(
+                loop.url, allow_private=allow_private, resolve=self.resolve, timeout=self.settings.webhooks.timeout
+            )
         except LoopError as exc:
             return Answer(None, str(exc), refused=True)
         now = self.clock()
@@ -172,7 +174,12 @@ class Loops:
     async def _checked_url(self, url: object) -> str:
         if not isinstance(url, str):
             raise LoopError("url must be a string: the http:// or https:// URL to post to", "url")
-        await targets.check(url, allow_private=self.settings.webhooks.allow_private_targets, resolve=self.resolve)
+        await targets.check(
+            url,
+            allow_private=self.settings.webhooks.allow_private_targets,
+            resolve=self.resolve,
+            timeout=self.settings.webhooks.timeout,
+        )
         return url
 
 

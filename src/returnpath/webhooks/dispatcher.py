@@ -300,15 +300,11 @@ class Dispatcher:
         if cached is not None and cached[0] > now:
             return cached[1], cached[2]
         try:
-            # The name server is the account's choice, and may never answer: the look-up has
-            # the post's timeout, or it would hold the post's slot and item as long as it hangs.
-            async with asyncio.timeout(self.limits.timeout):
-                _, found = await targets.check(url, allow_private=False, resolve=self.resolve)
+            # The look-up has the post's timeout, or it would hold the post's slot and item for
+            # as long as the loop's name server takes to answer (forever, for one that never does).
+            _, found = await targets.check(url, allow_private=False, resolve=self.resolve, timeout=self.limits.timeout)
         except targets.ResolveError as exc:  # DNS may come back: a connection failure, retried
             return Answer(None, str(exc)), None
-        except TimeoutError:
-            host = targets.parse(url).host
-            return Answer(None, f"{url!r}: cannot resolve {host} within {self.limits.timeout:g}s"), None
         except TargetError as exc:
             self._checked[url] = (now + self.limits.resolve_ttl, Answer(None, str(exc), refused=True), None)
         else:

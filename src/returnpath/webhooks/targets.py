@@ -169,13 +169,22 @@ def _described(address: str, reason: str) -> str:
     return f"a {reason} address"
 
 
-async def check(url: str, *, allow_private: bool, resolve: Resolver = system_resolve) -> tuple[LoopUrl, list[str]]:
+async def check(
+    url: str, *, allow_private: bool, resolve: Resolver = system_resolve, timeout: float | None = None
+) -> tuple[LoopUrl, list[str]]:
     """Check a URL before a loop is registered with it, or posted to: its form, that its host
-    resolves, and (unless `allow_private`) that every address is public. Returns the target and
-    the addresses checked: connect to one of those, not to the name again, or the name could
-    point elsewhere in between (DNS rebinding)."""
+    resolves (within `timeout` seconds), and (unless `allow_private`) that every address is
+    public. Returns the target and the addresses checked: connect to one of those, not to the
+    name again, or the name could point elsewhere in between (DNS rebinding).
+
+    The account chooses the host name, and so the name server, which may never answer: a
+    look-up that takes longer than `timeout` is a ResolveError, like one that failed."""
     target = parse(url)
-    found = await addresses(target, resolve)
+    try:
+        async with asyncio.timeout(timeout):
+            found = await addresses(target, resolve)
+    except TimeoutError:
+        raise ResolveError(f"{target.url!r}: cannot resolve {target.host} within {timeout:g}s") from None
     if not allow_private:
         check_addresses(target, found)
     return target, found
