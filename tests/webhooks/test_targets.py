@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Sequence
 
 import pytest
 
 from returnpath.errors import InputError, TargetError
-from returnpath.webhooks.targets import check, parse, refusal
+from returnpath.webhooks.targets import check, parse, refusal, system_resolve
 
 NAMES = {
     "public.example": ["93.184.215.14"],
@@ -117,3 +119,19 @@ async def test_a_private_target_is_refused_unless_allowed(url: str, why: str) ->
 async def test_a_host_that_does_not_resolve_is_refused() -> None:
     with pytest.raises(TargetError, match=r"cannot resolve nowhere\.example"):
         await check("https://nowhere.example/hook", allow_private=True, resolve=resolve)
+
+
+async def test_the_system_resolvers_order_of_addresses_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The post goes to the first address (the one that was checked). The system resolver puts
+    first the addresses this host can reach (RFC 6724 rule 1: an IPv6 address comes after the
+    IPv4 one on a host without IPv6 routes); sorted as strings, '2606:...' came before
+    '93...', and every post to a dual-stack receiver from such a host failed as unreachable."""
+
+    async def getaddrinfo(host: str, port: int, **kwargs: object) -> list[tuple[object, ...]]:
+        assert host == "dual.example"  # public DNS, faked
+        v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))
+        v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", port, 0, 0))
+        return [v4, v6, v4]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    assert await system_resolve("dual.example", 443) == ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]
