@@ -45,7 +45,7 @@ def publish(dns: DnsServer, printed: str) -> None:
         if line.startswith(";"):
             continue
         name, kind, value = line.split(None, 2)
-        entry = dns.zone.setdefault(name, [])
+        entry = dns.zone.setdefault(name.rstrip("."), [])  # printed absolute, with the final dot
         assert isinstance(entry, list)
         if kind == "MX":
             preference, host = value.split()

@@ -11,6 +11,8 @@ import subprocess
 from contextlib import closing
 from pathlib import Path
 
+import dns.rdatatype
+import dns.zone
 import pytest
 
 from returnpath import config
@@ -65,14 +67,29 @@ def test_add_prints_the_records_to_publish_and_keeps_the_keys_private(server: Se
     assert lines[0] == "; publish for example.com (account default):"
     found = zone(lines)
     (rsa_name, rsa_type, rsa_value), (ed_name, ed_type, ed_value) = found[:2]
-    selector = re.fullmatch(r"(rp\d{6})\._domainkey\.example\.com", rsa_name)
+    selector = re.fullmatch(r"(rp\d{6})\._domainkey\.example\.com\.", rsa_name)
     assert selector and rsa_type == ed_type == "TXT"
-    assert ed_name == f"{selector[1]}e._domainkey.example.com"
+    assert ed_name == f"{selector[1]}e._domainkey.example.com."
     assert found[2:] == [
-        ("bounces.example.com", "MX", "10 relay.example.test"),
-        ("bounces.example.com", "TXT", '"v=spf1 a:relay.example.test -all"'),
-        ("_dmarc.example.com", "TXT", '"v=DMARC1; p=none; rua=mailto:postmaster@example.com"'),
+        ("bounces.example.com.", "MX", "10 relay.example.test."),
+        ("bounces.example.com.", "TXT", '"v=spf1 a:relay.example.test -all"'),
+        ("_dmarc.example.com.", "TXT", '"v=DMARC1; p=none; rua=mailto:postmaster@example.com"'),
     ]
+    # Pasted into the domain's zone file, the lines publish at exactly these names (absolute:
+    # a name without the final dot would be taken as relative to the zone's origin).
+    pasted = dns.zone.from_text(
+        "$TTL 300\n@ SOA ns.example.com. host.example.com. 1 1 1 1 1\n@ NS ns.example.com.\n" + "\n".join(lines),
+        origin="example.com.",
+        relativize=False,
+    )
+    assert {(str(name), dns.rdatatype.to_text(rdataset.rdtype)) for name, rdataset in pasted.iterate_rdatasets()} >= {
+        (rsa_name, "TXT"),
+        (ed_name, "TXT"),
+        ("bounces.example.com.", "MX"),
+        ("bounces.example.com.", "TXT"),
+        ("_dmarc.example.com.", "TXT"),
+    }
+    assert str(pasted.find_rdataset("bounces.example.com.", "MX")[0].exchange) == "relay.example.test."
     # Without [delivery] public_addresses the SPF record names the host, and says how to do better.
     assert lines[-1] == (
         "; SPF names this host by name: set [delivery] public_addresses to list the sending addresses "
@@ -96,7 +113,7 @@ def test_add_prints_the_records_to_publish_and_keeps_the_keys_private(server: Se
 def test_the_spf_record_lists_the_public_addresses_when_they_are_set(make_server: ServerFactory) -> None:
     server = make_server(start=False, delivery__public_addresses="192.0.2.10, 2001:db8::10")
     lines = ok(server.cli("domains", "add", "example.com"))
-    assert ("bounces.example.com", "TXT", '"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"') in zone(lines)
+    assert ("bounces.example.com.", "TXT", '"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"') in zone(lines)
     assert not any("public_addresses" in line for line in lines)  # nothing left to set
     shown = json.loads(ok(server.cli("domains", "show", "example.com", "--json"))[0])
     assert {

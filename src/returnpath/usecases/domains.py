@@ -404,6 +404,19 @@ def retired_lines(domain: SendingDomain) -> list[str]:
 
 
 def zone_lines(found: list[DnsRecord]) -> list[str]:
-    """The records as aligned zone-file-like lines, as `domains add` and `show` print them."""
-    width = max(len(r.name) for r in found)
-    return [f"{r.name:<{width}}  {r.type:<3}  {r.value}" for r in found]
+    """The records as aligned zone-file lines, as `domains add` and `show` print them.
+
+    Names are written absolute, with the final dot, and so is an MX record's host: in a zone
+    file (RFC 1035 5.1) a name without it is relative to $ORIGIN, so that
+    ``rp202612._domainkey.example.com`` pasted into example.com's zone would publish the key at
+    ``rp202612._domainkey.example.com.example.com``. The JSON (`--json`, the API) keeps the
+    names without the dot, as providers' forms take them."""
+    width = max(len(r.name) for r in found) + 1
+    return [f"{r.name + '.':<{width}}  {r.type:<3}  {_absolute_value(r)}" for r in found]
+
+
+def _absolute_value(record: DnsRecord) -> str:
+    if record.type != "MX":
+        return record.value
+    preference, host = record.value.split()
+    return f"{preference} {host.rstrip('.')}."
