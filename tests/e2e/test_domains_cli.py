@@ -158,10 +158,12 @@ def test_a_domain_belongs_to_one_account(server: Server) -> None:
     assert server.cli("accounts", "add", "billing").returncode == 0
     ok(server.cli("domains", "add", "example.com", "--account", "billing"))
     assert refused(server.cli("domains", "add", "example.com")) == (
-        "returnpath: the domain example.com belongs to another account"
+        "returnpath: the domain example.com belongs to another account: that account must remove it before this "
+        "one adds it"
     )
     assert refused(server.cli("domains", "add", "example.com", "--account", "billing")) == (
-        "returnpath: the domain example.com is configured already"
+        "returnpath: the domain example.com is configured already: its records to publish are shown again by "
+        "`returnpath domains show example.com` (GET /v1/domains/example.com)"
     )
     # The other account neither sees nor removes it.
     assert ok(server.cli("domains", "list")) == []
@@ -178,6 +180,7 @@ def test_a_domain_belongs_to_one_account(server: Server) -> None:
     [
         (("add", "localhost"), "returnpath: domain 'localhost' is not a domain name"),
         (("add", "exa mple.com"), "returnpath: domain 'exa mple.com' is not a domain name"),
+        (("add", "192.0.2.1"), "returnpath: domain '192.0.2.1' is not a domain name"),
         (
             ("add", "example.com", "--bounce-domain=x_y.example.com"),
             "returnpath: bounce domain 'x_y.example.com' is not",

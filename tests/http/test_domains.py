@@ -86,9 +86,14 @@ async def test_an_account_sees_and_removes_only_its_own_domains(
         assert_problem(await other_client.get(f"{DOMAINS}/example.com"), 404, "not-found")
         assert_problem(await other_client.delete(f"{DOMAINS}/example.com"), 404, "not-found")
         doc = assert_problem(await other_client.post(DOMAINS, json={"domain": "example.com"}), 400, "invalid-input")
-        assert doc["detail"] == "the domain example.com belongs to another account"
+        assert doc["detail"] == (
+            "the domain example.com belongs to another account: that account must remove it before this one adds it"
+        )
         doc = assert_problem(await client.post(DOMAINS, json={"domain": "example.com"}), 400, "invalid-input")
-        assert doc["detail"] == "the domain example.com is configured already"
+        assert doc["detail"] == (
+            "the domain example.com is configured already: its records to publish are shown again by "
+            "`returnpath domains show example.com` (GET /v1/domains/example.com)"
+        )
         assert (await client.delete(f"{DOMAINS}/example.com")).status_code == 204
         assert (await client.get(DOMAINS)).json() == {"domains": []}
         assert_problem(await client.delete(f"{DOMAINS}/example.com"), 404, "not-found")

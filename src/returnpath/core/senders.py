@@ -160,7 +160,9 @@ def parse_domain(value: str, what: str = "domain") -> str:
     """`value` as a sending domain is kept: lowercase, without a final dot; InputError when it
     is not a domain name of at least two labels (internationalised names as A-labels)."""
     domain = value.strip().lower().rstrip(".")
-    if len(domain) > 253 or not _NAME.match(domain):
+    # An all-numeric last label is an IPv4 address (or part of one), never a domain: no
+    # top-level domain is all-numeric (RFC 3696 2), and no key record can be published under it.
+    if len(domain) > 253 or not _NAME.match(domain) or domain.rsplit(".", 1)[-1].isdigit():
         raise InputError(
             f"{what} {value!r} is not a domain name: write it as example.com (an internationalised name as xn--...)"
         )
@@ -223,6 +225,12 @@ def _field(mime: bytes, name: bytes) -> str | None:
 def taken(existing: SendingDomain, account_id: str) -> InputError:
     """The error for adding a domain that is configured already: to this account, or to
     another (whose name is not given away)."""
+    name = existing.domain
     if existing.account_id == account_id:
-        return InputError(f"the domain {existing.domain} is configured already")
-    return InputError(f"the domain {existing.domain} belongs to another account")
+        return InputError(
+            f"the domain {name} is configured already: its records to publish are shown again by "
+            f"`returnpath domains show {name}` (GET /v1/domains/{name})"
+        )
+    return InputError(
+        f"the domain {name} belongs to another account: that account must remove it before this one adds it"
+    )
