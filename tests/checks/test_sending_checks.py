@@ -128,6 +128,10 @@ def test_a_dns_that_does_not_answer_gives_cannot_check_lines(
     assert not [c for c in checks if c.status is Status.FAIL]
     expected = "SERVFAIL" if failure is SERVFAIL else "no answer within"
     assert expected in unchecked[0].detail
+    # A resolver that does not answer at all is named, and the fix says where it is configured.
+    if failure is TIMEOUT:
+        assert f"from 127.0.0.1:{good_zone.port} ([dns] nameservers) for" in unchecked[0].detail
+    assert "[dns] nameservers" in unchecked[0].fix
 
 
 def test_a_bounce_domain_outside_the_domain_does_not_align_spf(

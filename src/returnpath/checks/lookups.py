@@ -40,12 +40,22 @@ class Lookups:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.resolver.LifetimeTimeout:
-            raise Unanswered(f"no answer within {self.timeout:g} s for {name} {rdtype}") from None
+            raise Unanswered(f"no answer within {self.timeout:g} s from {self.asked()} for {name} {rdtype}") from None
         except dns.resolver.NoNameservers:
             raise Unanswered(f"the DNS servers failed (SERVFAIL) for {name} {rdtype}") from None
         except dns.exception.DNSException as exc:
             raise Unanswered(f"{name} {rdtype}: {exc}") from None
         return list(answer)
+
+    def asked(self) -> str:
+        """The servers the questions go to, and where they were configured: a timeout names
+        them, as a resolver that does not answer (a wrong `[dns] nameservers`, a firewall) is
+        the likelier cause when every question times out."""
+        if self.nameservers:
+            servers = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.nameservers)
+            return f"{servers} ([dns] nameservers)"
+        found = [str(server) for server in self._resolver.nameservers] if self._resolver else []
+        return f"{', '.join(found) or 'no server'} (/etc/resolv.conf)"
 
     def txt(self, name: str) -> list[str]:
         """The TXT values at `name`, each record's strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2)."""

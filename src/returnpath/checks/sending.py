@@ -23,7 +23,10 @@ from .dmarc import alignment, tree_walk
 from .lookups import Lookups, Unanswered
 from .spf import evaluate
 
-AGAIN = "ask again later; if it persists, the domain's DNS servers are failing and receivers cannot check it either"
+AGAIN = (
+    "ask again later; if it persists, check that the DNS servers asked answer ([dns] nameservers, else "
+    "/etc/resolv.conf); if they do, the domain's DNS servers are failing and receivers cannot check it either"
+)
 
 
 def cannot_check(what: str, exc: Unanswered) -> Check:
