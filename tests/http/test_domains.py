@@ -141,3 +141,4 @@ async def test_rotate_makes_pending_keys_and_lists_their_records(
     assert (await client.get(f"{DOMAINS}/example.com")).json() == rotated
     doc = assert_problem(await client.post(f"{DOMAINS}/example.com/rotate"), 400, "invalid-input")
     assert "is pending already" in doc["detail"]
+    assert "GET /v1/domains/example.com" in doc["detail"]  # where an API client finds the records

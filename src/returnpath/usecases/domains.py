@@ -254,7 +254,8 @@ async def rotate_domain(store: Store, settings: Settings, account: Account, name
     if domain.pending_selectors:
         raise InputError(
             f"a rotation of {domain.domain} to {', '.join(domain.pending_selectors)} is pending already: "
-            f"publish its records (returnpath domains show {domain.domain}); it switches once they are seen"
+            f"publish its records (`returnpath domains show {domain.domain}`, GET /v1/domains/{domain.domain}); "
+            "it switches once they are seen"
         )
     used = [*await _used_selectors(store, settings, domain.domain), *domain.selectors, *(s for s, _ in domain.retired)]
     pair = keys.generate_pair(now, used)
