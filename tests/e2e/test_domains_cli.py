@@ -124,6 +124,21 @@ def test_the_spf_record_lists_the_public_addresses_when_they_are_set(make_server
     } in shown["records"]
 
 
+@pytest.mark.parametrize("hostname", ["localhost", "mybox", "mybox.localdomain", "192.0.2.10"])
+def test_a_hostname_no_receiver_can_reach_is_said_with_the_records(make_server: ServerFactory, hostname: str) -> None:
+    # `init` on a machine without a public name writes "localhost" (or a bare name): the MX
+    # printed would point there.
+    server = make_server(start=False, hostname=hostname)
+    lines = ok(server.cli("domains", "add", "example.com"))
+    assert ("bounces.example.com.", "MX", f"10 {hostname}.") in zone(lines)
+    assert lines[-1] == (
+        f"; hostname {hostname!r} is no public DNS name, so the MX above leads nowhere: set hostname in "
+        "returnpath.toml to this host's public DNS name, then print the records again (domains show)"
+    )
+    # A public name (the harness's relay.example.test) gets no such line: see the first test,
+    # whose last line is the SPF note.
+
+
 def test_list_show_and_remove(server: Server) -> None:
     ok(server.cli("domains", "add", "example.com", "--bounce-domain", "rp.example.com"))
     ok(server.cli("domains", "add", "example.org"))
@@ -184,6 +199,11 @@ def test_a_domain_belongs_to_one_account(server: Server) -> None:
         (
             ("add", "example.com", "--bounce-domain=x_y.example.com"),
             "returnpath: bounce domain 'x_y.example.com' is not",
+        ),
+        (
+            ("add", "example.com", "--bounce-domain", "Example.com."),
+            "returnpath: the bounce domain must not be the domain example.com itself, whose MX it takes over: "
+            "give a name of its own under it, such as bounces.example.com",
         ),
         (("add",), "returnpath: domains add needs a DOMAIN"),
         (

@@ -206,6 +206,13 @@ async def add_domain(
     domain configured already (for this account or another)."""
     domain = parse_domain(name)
     bounce = parse_domain(bounce_domain, "bounce domain") if bounce_domain else None
+    if bounce == domain:
+        # Its MX and SPF record would replace the domain's own: the domain's mail would come
+        # here and its other senders fail SPF.
+        raise InputError(
+            f"the bounce domain must not be the domain {domain} itself, whose MX it takes over: "
+            f"give a name of its own under it, such as {default_bounce_domain(domain, settings.bounce_domain)}"
+        )
     existing = await store.domain(domain)
     if existing is not None:
         raise taken(existing, account.id)
@@ -370,8 +377,27 @@ SPF_BY_NAME = "this host by name: set [delivery] public_addresses to list the se
 
 
 def record_notes(settings: Settings) -> list[str]:
-    """Comment lines `domains add` and `show` print after the records."""
-    return [] if config.public_addresses(settings) else [f"; SPF names {SPF_BY_NAME}"]
+    """Comment lines `domains add` and `show` print after the records: how to do better than
+    an SPF record by name, and a hostname that no receiver can reach, which the MX (and that
+    SPF record) would point at. `init` writes the machine's name, which on a host without a
+    public DNS name is "localhost" or a bare name; `doctor` fails it too, but only once the
+    records are published."""
+    notes = [] if config.public_addresses(settings) else [f"; SPF names {SPF_BY_NAME}"]
+    if not _public_name(settings.hostname):
+        notes.append(
+            f"; hostname {settings.hostname!r} is no public DNS name, so the MX above leads nowhere: set hostname "
+            "in returnpath.toml to this host's public DNS name, then print the records again (domains show)"
+        )
+    return notes
+
+
+def _public_name(hostname: str) -> bool:
+    name = hostname.strip().lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return "." in name and name.rsplit(".", 1)[-1] not in {"localhost", "localdomain", "local", "internal"}
+    return False  # an MX must name a host, not an address (RFC 7505 3, RFC 5321 5.1)
 
 
 def domain_json(domain: SendingDomain) -> dict[str, object]:
