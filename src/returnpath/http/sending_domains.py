@@ -137,9 +137,13 @@ _domain: dict[str, Any] = {
 _record = {
     "type": "object",
     "properties": {
-        "name": {"type": "string"},
+        "name": {"type": "string", "description": "the full name, without the final dot (as providers' forms take it)"},
         "type": {"enum": ["TXT", "MX"]},
-        "value": {"type": "string", "description": "as a zone file writes it (TXT strings quoted)"},
+        "value": {
+            "type": "string",
+            "description": "TXT: the strings quoted, as a zone file writes them; MX: preference and host, "
+            "the host a full name without the final dot (a zone file needs it added)",
+        },
         "purpose": {"type": "string"},
     },
 }
