@@ -213,12 +213,23 @@ class Server:
         self.process = None
         return code
 
-    def kill(self) -> None:
-        """SIGKILL the supervisor; its workers die with it (PR_SET_PDEATHSIG)."""
+    def worker_pids(self) -> list[int]:
+        """The supervisor's children: its worker processes."""
         assert self.process is not None
+        pid = self.process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def kill(self) -> None:
+        """SIGKILL the supervisor; its workers die with it (PR_SET_PDEATHSIG), and this returns
+        once they have. A worker started a moment before the kill dies only when it gets to
+        its PR_SET_PDEATHSIG, after its imports, and holds the listening sockets until then: a
+        `serve` started again at once would find its ports in use."""
+        assert self.process is not None
+        workers = self.worker_pids()
         self.process.kill()
         self.process.wait()
         self.process = None
+        wait_for(lambda: not any(_running(pid) for pid in workers), timeout=30, what="the killed server's workers gone")
 
     def __enter__(self) -> Self:
         self.start()
@@ -340,6 +351,15 @@ class Server:
         """Wait until each delivery has a line in the log (the log writer runs every 0.2 s)."""
         wanted = set(delivery_ids)
         wait_for(lambda: wanted <= {r["id"] for r in self.log(name)}, timeout, what=f"{name}.log lines")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process runs (a zombie, which holds no sockets, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def run_cli(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -82,12 +82,6 @@ def nodes(server: Server) -> dict[str, dict[str, Any]]:
     return {record["name"]: record for record in map(json.loads, result.stdout.splitlines())}
 
 
-def workers_of(server: Server) -> list[int]:
-    assert server.process is not None
-    pid = server.process.pid
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,7 +267,7 @@ def test_a_node_killed_under_load_has_its_work_finished_by_the_other_once_its_le
                     return len(sent_by_one) >= 3 and len(held) >= 10
 
                 wait_for(ready, timeout=30, interval=0.1, what="node 1 to deliver some and hold more")
-                pids = workers_of(one)
+                pids = one.worker_pids()
                 one.kill()  # the supervisor; its workers die with it
                 wait_for(lambda: not any(alive(pid) for pid in pids), timeout=10, what="node 1's workers to die")
                 killed_at = time.time()
@@ -383,7 +377,7 @@ def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_reco
     two = Server(tmp_path / "node2", like=one, node__name="node-2", delivery__helo_name=HELO["node-2"], **changes)
     with one, two:
         add_loop(one, hooks, "/events")
-        processes = {server.settings.node.name: (server.process, workers_of(server)) for server in (one, two)}
+        processes = {server.settings.node.name: (server.process, server.worker_pids()) for server in (one, two)}
         load = Load([one, two], messages=10_000, pause=0.1, keep_going=True).start()
         try:
             wait_for(lambda: all(load.outcomes[c] for c in load.outcomes), timeout=20, what="every client to submit")
@@ -442,7 +436,7 @@ def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_reco
             name = server.settings.node.name
             process, workers = processes[name]
             assert server.process is process and server.running
-            assert workers_of(server) == workers, server.stderr()
+            assert server.worker_pids() == workers, server.stderr()
             assert "exited with" not in server.stderr()
         # Both alive, each with a heartbeat recorded since the database came back.
         listed = nodes(two)

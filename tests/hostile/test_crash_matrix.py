@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -102,12 +101,6 @@ class Load:
                     self.accepted[response.json()["recipients"][recipient]] = recipient
 
 
-def workers_of(server: Server) -> list[int]:
-    assert server.process is not None
-    pid = server.process.pid
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def test_sigkills_under_sustained_load_lose_nothing(make_server: ServerFactory, request: pytest.FixtureRequest) -> None:
     long = bool(request.config.getoption("--long"))
     duration, worker_kills, supervisor_kills = (600.0, 40, 10) if long else (20.0, 5, 2)
@@ -134,7 +127,7 @@ def test_sigkills_under_sustained_load_lose_nothing(make_server: ServerFactory, 
         for n, kill in enumerate(kills, 1):
             time.sleep(max(0.0, began + duration * n / (len(kills) + 1) - time.monotonic()))
             if kill == "worker":
-                os.kill(rng.choice(workers_of(server)), signal.SIGKILL)
+                os.kill(rng.choice(server.worker_pids()), signal.SIGKILL)
             else:
                 server.kill()
                 server.start()
