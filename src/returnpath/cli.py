@@ -399,8 +399,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     now = time.time()
     for node in nodes:
         age = now - node.heartbeat_at
-        # alive: a heartbeat within three of its intervals (as the lease keeper renews thrice a lease)
-        alive = age <= 3 * settings.node.heartbeat
+        alive = age <= settings.node.alive_for
         if args.json:
             record = {
                 "name": node.name,

@@ -191,6 +191,13 @@ class NodeSettings:
         "a node silent this long is taken for gone: a live node writes its events to its own log files until it is back",
     )
 
+    @property
+    def alive_for(self) -> float:
+        """How long after its last heartbeat a node counts as alive (`returnpath nodes`, and
+        `serve` refusing a live node's name): three of its intervals, as the lease keeper
+        renews a lease thrice within it."""
+        return 3 * self.heartbeat
+
 
 @dataclass
 class LogSettings:
@@ -570,7 +577,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"node.name = {name!r}: expected up to 64 characters, no spaces and no '/'")
     if settings.node.heartbeat <= 0 or settings.node.heartbeat * 3 > settings.delivery.lease:
         raise ConfigError("node.heartbeat must be positive and at most a third of delivery.lease")
-    if settings.node.takeover_after < 3 * settings.node.heartbeat:
+    if settings.node.takeover_after < settings.node.alive_for:
         # `returnpath nodes` calls a node alive until three heartbeats are missed
         raise ConfigError("node.takeover_after must be at least three times node.heartbeat")
 

@@ -320,7 +320,7 @@ class Supervisor:
         copied returnpath.toml (README, "Several nodes"), said at start rather than found out
         from doubled mail and lost bounces."""
         now = time.time()
-        alive = 3 * self.settings.node.heartbeat  # as `returnpath nodes` counts a node alive
+        alive = self.settings.node.alive_for  # as `returnpath nodes` counts a node alive
         for node in await store.nodes():
             age = now - node.heartbeat_at
             if node.name == self.node and age <= alive:
