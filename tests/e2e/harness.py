@@ -221,9 +221,7 @@ class Server:
 
     def kill(self) -> None:
         """SIGKILL the supervisor; its workers die with it (PR_SET_PDEATHSIG), and this returns
-        once they have. A worker started a moment before the kill dies only when it gets to
-        its PR_SET_PDEATHSIG, after its imports, and holds the listening sockets until then: a
-        `serve` started again at once would find its ports in use."""
+        once they have, so that a `serve` started again at once finds its ports free."""
         assert self.process is not None
         workers = self.worker_pids()
         self.process.kill()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from returnpath import config
@@ -49,3 +51,26 @@ def test_a_broken_certificate_is_named_before_any_worker_starts(make_server: Ser
     assert result.returncode != 0
     assert f"cannot load the STARTTLS certificate {cert}" in result.stderr
     assert " ready " not in result.stderr and "restarting" not in result.stderr
+
+
+def test_a_worker_whose_supervisor_is_gone_exits_before_loading_the_relay(tmp_path: Path) -> None:
+    """A supervisor SIGKILLed while its new worker is still importing must not leave that worker
+    holding the listening sockets for the second its imports take: the worker asks for
+    PR_SET_PDEATHSIG, and checks its parent, before it imports any of the relay."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is no parent of the worker
+    launched = subprocess.run(
+        [
+            *(sys.executable, "-X", "importtime", "-m", "returnpath.node.launch"),
+            *("--config", str(tmp_path / "returnpath.toml"), "--owner", "n/x-0-0", "--index", "0"),
+            *("--workers", "1", "--parent", str(dead.pid)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert launched.returncode == 1, launched.stderr
+    imported = launched.stderr
+    assert "ctypes" in imported  # -X importtime lists what was imported: here, what prctl needs
+    for heavy in ("returnpath.node.worker", "aiosmtpd", "returnpath.bounces", "psycopg"):
+        assert heavy not in imported, heavy

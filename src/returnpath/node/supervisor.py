@@ -223,7 +223,7 @@ class Supervisor:
         args = [
             sys.executable,
             "-m",
-            "returnpath.node.worker",
+            "returnpath.node.launch",
             "--config",
             str(self.config_path),
             "--owner",

@@ -2,17 +2,16 @@
 feedback loops.
 
 Started by the supervisor (app.py) with the listening sockets inherited as file descriptors.
-It dies with the supervisor (PR_SET_PDEATHSIG), so a killed `serve` leaves nothing running.
+It dies with the supervisor (PR_SET_PDEATHSIG, set by node/launch.py before this module is
+imported), so a killed `serve` leaves nothing running.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import math
-import os
 import signal
 import socket
 import sys
@@ -32,17 +31,6 @@ from ..webhooks.h11poster import H11Poster
 from .supervisor import STOP_GRACE
 
 log = logging.getLogger("returnpath.node.worker")
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when the supervisor dies; exit if it already has."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the supervisor's own stop handles the usual case
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, workers: int) -> None:
@@ -105,7 +93,6 @@ def main() -> None:
     parser.add_argument("--fd", action="append", default=[])
     parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args()
-    die_with_parent(args.parent)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s w{args.index} %(levelname)s %(name)s: %(message)s"
     )
