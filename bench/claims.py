@@ -7,6 +7,9 @@ store calls run as the engine makes them (delivery/engine.py): a poller claims u
 delivery and settle it (`store.settle` with a delivered outcome: the attempt, the delivery's
 state and its `delivery` event, in one transaction). No SMTP: the store is what is measured.
 The clock stops when all N are settled; the store is then asked that all N are delivered.
+Beside the rate, the CPU each side spent per settle while claiming and settling (this process,
+which is the relay's store code; and the PostgreSQL server's processes): on a machine busy
+with other work the rate varies by half from run to run, the CPU per settle much less.
 
 PostgreSQL runs in a private cluster (bench/postgres.py: loopback, fsync on). SQLite is a file
 in a temporary folder (WAL, `synchronous = FULL`). `--max-batch 1` makes the PostgreSQL store
@@ -50,7 +53,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.postgres import DATABASE, private_postgres
+from bench.postgres import DATABASE, PrivateCluster, private_postgres
+from bench.relay import process_cpu, cpu_seconds, process_tree
 from returnpath.core import ids
 from returnpath.core.model import Account, Attempt, DeliveryState, Outcome, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
@@ -71,6 +75,9 @@ class Result:
     fill_s: float
     run_s: float
     claims: int
+    #: CPU seconds spent while claiming and settling: this process's, the database server's.
+    relay_cpu: float = 0.0
+    server_cpu: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -143,18 +150,33 @@ async def drain(store: Store, n: int, concurrency: int, max_held: int) -> tuple[
 
 
 async def measure(
-    name: str, store: Store, n: int, concurrency: int, max_held: int, analyze: Callable[[], object] = lambda: None
+    name: str,
+    store: Store,
+    n: int,
+    concurrency: int,
+    max_held: int,
+    analyze: Callable[[], object] = lambda: None,
+    server: Callable[[], list[int]] = list,
 ) -> Result:
+    """``server``: the database server's processes now (none for SQLite)."""
     await store.open()
     try:
         fill_s = await fill(store, n)
         analyze()
+        relay_cpu, server_cpu = process_cpu(), cpu_seconds(server())
         run_s, claims = await drain(store, n, concurrency, max_held)
+        relay_cpu, server_cpu = process_cpu() - relay_cpu, cpu_seconds(server()) - server_cpu
         summary = await store.queue_summary()
         assert summary[DeliveryState.DELIVERED.value] == n, summary
     finally:
         await store.close()
-    return Result(name, n, fill_s, run_s, claims)
+    return Result(name, n, fill_s, run_s, claims, relay_cpu, server_cpu)
+
+
+def postmaster_tree(cluster: PrivateCluster) -> list[int]:
+    """The cluster's postmaster and its children, the backends."""
+    with open(cluster.data / "postmaster.pid") as f:
+        return process_tree(int(f.readline()))
 
 
 def main() -> int:
@@ -179,12 +201,16 @@ def main() -> int:
                 # ANALYZE after the fill, as autovacuum does within a minute of a table's
                 # growth: the statements' cached plans are otherwise those of empty tables.
                 analyze = partial(cluster.psql, "ANALYZE", DATABASE)
-                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held, analyze)))
+                server = partial(postmaster_tree, cluster)
+                result = measure(name, store, args.n, args.concurrency, args.max_held, analyze, server)
+                results.append(asyncio.run(result))
         else:
             parser.error(f"unknown store {name!r}")
-    print(f"\n{'store':<12}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}")
+    header = f"{'store':<12}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}"
+    print(f"\n{header}{'relay CPU us':>14}{'server CPU us':>15}  (per settle)")
     for r in results:
-        print(f"{r.store:<12}{r.n:>11}{r.fill_s:>9.1f}{r.run_s:>16.1f}{r.per_second:>12.0f}{r.claims:>8}")
+        row = f"{r.store:<12}{r.n:>11}{r.fill_s:>9.1f}{r.run_s:>16.1f}{r.per_second:>12.0f}{r.claims:>8}"
+        print(f"{row}{r.relay_cpu / r.n * 1e6:>14.0f}{r.server_cpu / r.n * 1e6:>15.0f}")
     by_name = {r.store: r for r in results}
     if "sqlite" in by_name and "postgresql" in by_name:
         ratio = by_name["postgresql"].per_second / by_name["sqlite"].per_second

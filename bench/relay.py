@@ -424,7 +424,7 @@ async def _run_load(
     # Connections are opened (and authenticated) before the clock starts, as an
     # application with a pool of connections would have them. Client k talks to ports[k % len].
     conns = await asyncio.gather(*(SmtpClient.connect(host, ports[k % len(ports)], auth) for k in range(clients)))
-    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
+    stats.t_start, stats.cpu = time.monotonic(), -process_cpu()
 
     async def client(smtp: SmtpClient, port: int) -> None:
         while (i := next(counter)) < n:
@@ -483,7 +483,7 @@ def _run_smtplib_load(
                 stats.t_end = time.monotonic()
 
     threads = [threading.Thread(target=client, args=(ports[k % len(ports)],)) for k in range(clients)]
-    stats.t_start, stats.cpu = time.monotonic(), -_process_cpu()
+    stats.t_start, stats.cpu = time.monotonic(), -process_cpu()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -537,11 +537,11 @@ def run_load(
         stats = _run_smtplib_load(host, ports, n, size, clients, auth, sender, rcpt_domain)
     else:
         stats = asyncio.run(_run_load(host, ports, n, size, clients, auth, sender, rcpt_domain))
-    stats.cpu += _process_cpu()
+    stats.cpu += process_cpu()
     return stats
 
 
-def _process_cpu() -> float:
+def process_cpu() -> float:
     """CPU seconds this process has used so far (all its threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
