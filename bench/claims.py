@@ -54,7 +54,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.postgres import DATABASE, PrivateCluster, private_postgres
-from bench.relay import process_cpu, cpu_seconds, process_tree
+from bench.relay import cpu_seconds, process_cpu, process_tree
 from returnpath.core import ids
 from returnpath.core.model import Account, Attempt, DeliveryState, Outcome, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
