@@ -296,8 +296,11 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store(three_slashes, _sqlite_url(tmp_path / "t.db"))
     with pytest.raises(InputError, match="holds no returnpath store"):
         await copy_store(pg_url, _sqlite_url(tmp_path / "t.db"))
-    with pytest.raises(StoreError, match=r"cannot connect to the database postgresql://rp:\*\*\*@127\.0\.0\.1:1/x"):
+    with pytest.raises(
+        StoreError, match=r"cannot connect to the database postgresql://rp:\*\*\*@127\.0\.0\.1:1/x"
+    ) as refused:
         await copy_store("postgresql://rp:secret@127.0.0.1:1/x", _sqlite_url(tmp_path / "t.db"))
+    assert "\n" not in str(refused.value)  # libpq's hint joined to its line: one line for the CLI
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE accounts (id TEXT)").connection.close()
     newest = sqlite_migrations()[-1][0]

@@ -461,7 +461,9 @@ class _Postgres(_Side):
         try:
             return await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the database {self.display}: {exc}") from None
+            from .postgresql.database import one_line
+
+            raise StoreError(f"cannot connect to the database {self.display}: {one_line(exc)}") from None
 
     async def check_source(self) -> None:
         conn = await self._connect()
@@ -497,7 +499,9 @@ class _Postgres(_Side):
         try:
             return await self._conn().execute(query, params)
         except psycopg.Error as exc:
-            raise StoreError(f"the database {self.display} failed: {exc}") from None
+            from .postgresql.database import one_line
+
+            raise StoreError(f"the database {self.display} failed: {one_line(exc)}") from None
 
     async def schema(self) -> Schema:
         cur = await self._execute(
