@@ -4,6 +4,7 @@ Part of the conformance suite: runs against each backend in conftest.BACKENDS.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -17,7 +18,7 @@ from returnpath.core.retry import RetryPolicy, settle
 from returnpath.core.throttle import KNOWN_FOR, MAX_USERNAME, AuthLimits
 from returnpath.errors import InputError
 
-from .conftest import count_rows
+from .conftest import MakeStore, count_rows
 from .test_store import NOW, _account, _outcome, _submit
 
 LIMITS = AuthLimits(per_address=3, per_username=5, window=600)
@@ -228,3 +229,33 @@ async def test_a_success_uncounts_only_its_own_attempt_and_makes_the_address_kno
     long_window = AuthLimits(LIMITS.per_address, LIMITS.per_username, 2 * KNOWN_FOR)
     assert await refusal(backend, "192.0.2.7", "app", NOW - 11 + KNOWN_FOR, long_window) is None
     assert await refusal(backend, "192.0.2.7", "app", NOW - 10 + KNOWN_FOR, long_window) == "username"
+
+
+async def test_logins_reserved_at_once_on_two_nodes_keep_the_limits_and_all_get_an_answer(
+    make_store: MakeStore,
+) -> None:
+    """Two nodes (two stores on the same data) reserving password checks for crossing pairs of
+    address and username at once: each reservation locks its address and its username, and a
+    group commit holds several reservations' locks in one transaction, so two nodes' groups
+    can wait for each other (PostgreSQL breaks the deadlock, and the writer runs each write of
+    the broken group again alone). Every reservation still gets an answer, none an error,
+    and no address or username gets more checks in flight than its limit."""
+    nodes = [make_store(), make_store()]
+    for node in nodes:
+        await node.open()
+    try:
+        addresses = [f"192.0.2.{n}" for n in range(1, 7)]
+        usernames = [f"user{n}" for n in range(6)]
+        pairs = [(address, username) for address in addresses for username in usernames]
+        asked = [(nodes[0], pair) for pair in pairs] + [(nodes[1], pair) for pair in reversed(pairs)]
+        answers = await asyncio.gather(*(node.reserve_auth(*pair, NOW, LIMITS) for node, pair in asked))
+    finally:
+        for node in nodes:
+            await node.close()
+    assert set(answers) <= {None, "address", "username", "at once"}, answers
+    granted = [pair for (_, pair), answer in zip(asked, answers, strict=True) if answer is None]
+    assert granted  # the first reservation of each address at least
+    for address in addresses:
+        assert sum(1 for a, _ in granted if a == address) <= LIMITS.per_address, granted
+    for username in usernames:
+        assert sum(1 for _, u in granted if u == username) <= LIMITS.per_username, granted

@@ -108,6 +108,11 @@ CONNECT_TIMEOUT = 5.0  # seconds a call waits for a connection before StoreError
 CHECK_IDLE = 1.0  # seconds a connection lies in the pool before it is checked as it is taken
 REVIVE_EVERY = 1.0  # seconds between tries of a connection of its own while the pool has none
 MAX_BATCH = 256  # writes in one transaction at most
+ROLLED_BACK_RETRIES = 3  # times a write alone is run again after a deadlock broke it (Database._alone)
+# The SQLSTATEs of a transaction the server rolled back to break a deadlock (40P01) or a
+# serialization failure (40001). By code: psycopg 3.3 makes DeadlockDetected an
+# OperationalError, not a TransactionRollback, so a test of the class missed deadlocks.
+ROLLED_BACK = frozenset({"40P01", "40001"})
 
 
 @dataclass(eq=False)
@@ -366,14 +371,11 @@ class Database:
             try:
                 self._settle(batch, *await _run(conn, [op for op, _ in batch], self.before_commit))
             except _OneFailed as failed:
-                if len(batch) == 1:
+                if len(batch) == 1 and not failed.rolled_back:
                     _fail(batch, failed.error)
                     return
                 for item in batch:  # each on its own, so that only the failing one fails
-                    try:
-                        self._settle([item], *await _run(conn, [item[0]], self.before_commit))
-                    except _OneFailed as alone:
-                        _fail([item], alone.error)
+                    await self._alone(conn, item)
 
         try:
             await self._connected(run)
@@ -392,6 +394,20 @@ class Database:
             _fail(batch, exc)
             raise
 
+    async def _alone(self, conn: Connection, item: tuple[Write[Any], asyncio.Future[Any]]) -> None:
+        """Run one write in a transaction of its own; again, up to ROLLED_BACK_RETRIES times,
+        when the server rolled it back to break a deadlock or a serialization failure (the
+        PostgreSQL manual, 13.3.4 "Deadlocks" and 13.4, asks the application to retry such a
+        transaction): a write that waited on another node's group is not the caller's error."""
+        for tries_left in reversed(range(ROLLED_BACK_RETRIES + 1)):
+            try:
+                self._settle([item], *await _run(conn, [item[0]], self.before_commit))
+                return
+            except _OneFailed as failed:
+                if not failed.rolled_back or not tries_left:
+                    _fail([item], failed.error)
+                    return
+
     def _settle(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]], tx: Tx, values: list[Any]) -> None:
         """Hand the committed values to their callers; wake this process's workers."""
         for (_, future), value in zip(batch, values, strict=True):
@@ -408,10 +424,13 @@ def _fail(batch: list[tuple[Write[Any], asyncio.Future[Any]]], error: BaseExcept
 
 
 class _OneFailed(Exception):
-    """A write of a group raised (not the connection): the group was rolled back."""
+    """A write of a group raised (not the connection): the group was rolled back.
+    `rolled_back`: by the server, to break a deadlock or a serialization failure (SQLSTATE
+    class 40), so that the same write may well succeed when run again."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception, *, rolled_back: bool = False) -> None:
         self.error = error
+        self.rolled_back = rolled_back
 
 
 async def _run(
@@ -470,8 +489,8 @@ async def _guarded(write: Awaitable[T]) -> T:
     try:
         return await write
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock: give way
-            raise _OneFailed(unavailable(exc)) from None
+        if exc.sqlstate in ROLLED_BACK:  # give way, then run again (Database._alone)
+            raise _OneFailed(unavailable(exc), rolled_back=True) from None
         raise
     except psycopg.Error as exc:
         raise _OneFailed(StoreError(f"database write failed: {exc}")) from None
