@@ -50,12 +50,6 @@ MISSING: dict[tuple[str, str], str] = {
     # third blind batch (plain-text notices), as measured before any fix
     ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
     "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
-    # fifth blind batch (delays, hosted providers, translated templates), as measured before any fix
-    ("human-03.eml", "kind"): "issue 9: a person's reply quoting a Postfix bounce ('> <addr>: host ... said: 550 "
-    "5.1.1 ...') is read as a bounce by the generic reading",
-    ("human-03.eml", "no-failures"): "issue 9: the quoted bounce's address is reported failed",
-    ("postfix-delay-02.eml", "reasons"): "issue 9: Postfix's temporary 'Host or domain name not found. ... Host not "
-    "found, try again' (a resolver TRY_AGAIN) is networkerror, read as hostunknown",
     ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown; "
     "Sisimai's Reason::Filtered makes it filtered, and recognition follows Sisimai (as for groupwise-01)",
 }

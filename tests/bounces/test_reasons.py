@@ -24,6 +24,24 @@ CASES = [
     (("5.2.2", 552, "552 5.2.2 Over quota", None), ("mailboxfull", False)),
     (("5.0.0", 550, "550 Host unknown", None), ("hostunknown", True)),
     (("5.1.2", None, "Host or domain name not found", None), ("hostunknown", True)),
+    (
+        (
+            "5.4.4",
+            None,
+            "Host or domain name not found. Name service error for name=example.org type=A: Host not found",
+            None,
+        ),
+        ("hostunknown", True),
+    ),
+    (  # Postfix's temporary form: the resolver's TRY_AGAIN, the domain may well exist
+        (
+            "4.4.3",
+            None,
+            "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+            None,
+        ),
+        ("networkerror", False),
+    ),
     (("5.0.0", 554, "554 5.7.1 <a@example.org>: Relay access denied", "RCPT"), ("norelaying", False)),
     (
         (
