@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from returnpath.bounces import WEAK_REASONS, lhost
+from returnpath.bounces import WEAK_REASONS, lhost, recognise
 from returnpath.bounces.dsn import find_command
 from returnpath.bounces.mail import Mail
 from returnpath.bounces.rules import Found
@@ -286,3 +286,66 @@ def test_command_phrases_survive_lower_casing() -> None:
         assert _text.command(f"SMTP error from remote mail server {said} ...") == "DATA", said
         assert find_command(f"SMTP error from remote mail server {said} ...") == "DATA", said
     assert find_command("SMTP error from remote mail server after pipelined RCPT TO:<a@example.org>: 550") == "RCPT"
+
+
+_EXCHANGE_DELAY = """{heading}
+
+h@example.org
+
+Subject: Your order 10482 has shipped
+
+{still_trying}
+
+Diagnostic information for administrators:
+
+Generating server: EXCH01.corp.example.net
+
+h@example.org
+Remote Server returned '{reply}'
+
+Original message headers:
+
+Subject: Your order 10482 has shipped
+"""
+
+
+@pytest.mark.parametrize(
+    ("subject", "heading", "still_trying", "reply", "action"),
+    [
+        (
+            "Delivery delayed:Your order 10482 has shipped",
+            "Delivery has been delayed to these recipients or groups:",
+            "This message hasn't been delivered yet. Delivery will continue to be attempted.",
+            "400 4.4.7 Message delayed",
+            "delayed",
+        ),
+        (
+            "Übermittlung verzögert:Your order 10482 has shipped",
+            "Die Übermittlung an diese Empfänger oder Gruppen ist verzögert:",
+            "Diese Nachricht wurde noch nicht übermittelt. Es wird weiterhin versucht, die Nachricht zu übermitteln.",
+            "400 4.4.7 Message delayed",
+            "delayed",
+        ),
+        (
+            "Undeliverable: Your order 10482 has shipped",
+            "Delivery has failed to these recipients or groups:",
+            "The message couldn't be delivered before its time ran out.",
+            "550 4.4.7 QUEUE.Expired; message expired",
+            "failed",
+        ),
+    ],
+    ids=["delay", "delay-de", "expired"],
+)
+def test_exchange_text_tells_a_delay_from_a_failure(
+    subject: str, heading: str, still_trying: str, reply: str, action: str
+) -> None:
+    # the delay notification without its delivery-status part: its text says it is one
+    body = _EXCHANGE_DELAY.format(heading=heading, still_trying=still_trying, reply=reply)
+    raw = (
+        f"From: postmaster@example.net\nTo: me@example.net\nSubject: {subject}\n"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+    verdict = recognise(raw)
+    assert [(r.address, r.action, r.rule.split(":")[0]) for r in verdict.recipients] == [
+        ("h@example.org", action, "lhost/exchange2007")
+    ]

@@ -208,6 +208,12 @@ def warning_subject(subject: str) -> bool:
     return bool(subject) and not REPLY_PREFIX.match(subject) and bool(WARNING_SUBJECT.search(subject))
 
 
+def is_warning(subject: str, own: str) -> bool:
+    """A delay warning: its subject or its own words say the message is still being tried,
+    and nothing in them says the server gave up."""
+    return (warning_subject(subject) or bool(WARNING_TEXT.search(own))) and not PERMANENT_TEXT.search(own)
+
+
 def split_copy(body: str) -> tuple[str, str]:
     """(the notice's own words, the returned copy pasted after them, "" if none)."""
     end = len(body)

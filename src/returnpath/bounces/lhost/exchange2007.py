@@ -24,13 +24,20 @@ line followed by the reply: "Remote Server returned '...'" (Exchange 2010+) or
 STOREDRV.* tokens are Exchange's own component codes; the status before them is the one to
 report. The heading is translated with the rest of the report; the usual translations are
 listed.
+
+The delay notification ("Delivery delayed:") has the same section, its reply "400 4.4.7
+Message delayed"; its text above says so ("Delivery is delayed to these recipients or
+groups" in Exchange 2013/2016, "Delivery has been delayed to ..." in Exchange Online, "This
+message hasn't been delivered yet. Delivery will continue to be attempted.", and their
+translations: learn.microsoft.com "DSNs and NDRs in Exchange Server", "Fix NDR error 4.4.7"):
+those recipients are delayed, not failed.
 """
 
 from __future__ import annotations
 
 import re
 
-from .. import regex
+from .. import notice, regex
 from ..mail import Mail
 from ..rules import Found
 from ._text import ADDRESS, detector, found, sections, text
@@ -77,6 +84,7 @@ def detect(mail: Mail) -> list[Found] | None:
         return [
             found(m.group(1), m.group(2), "Your message to ... couldn't be delivered") for m in _COULDNT.finditer(body)
         ] or None
+    action = "delayed" if notice.is_warning(mail.subject, body[: start.start()]) else "failed"
     section = body[start.end() :]
     end = _END.search(section)
     section = section[: end.start()] if end else section
@@ -91,6 +99,7 @@ def detect(mail: Mail) -> list[Found] | None:
                 h.group(1),
                 words,
                 "Remote Server returned" if said.group(1) else "#reply##" if said.group(2) else "status line",
+                action=action,
             )
         )
     return out

@@ -309,9 +309,7 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
         points += 1  # an address next to an error text
     if points < CLAIM:
         return None
-    delayed = (notice.warning_subject(subject) or bool(notice.WARNING_TEXT.search(own))) and not (
-        notice.PERMANENT_TEXT.search(own)
-    )
+    delayed = notice.is_warning(subject, own)
     general = _error_paragraph(own)
     rows = _rows(mail, candidates, excluded, head, general)
     if rows is None:
