@@ -349,3 +349,37 @@ def test_exchange_text_tells_a_delay_from_a_failure(
     assert [(r.address, r.action, r.rule.split(":")[0]) for r in verdict.recipients] == [
         ("h@example.org", action, "lhost/exchange2007")
     ]
+
+
+def test_exchange_onlines_layout_gives_the_reported_error() -> None:
+    # without its delivery-status part, the reply is in "Error Details", not next to the address
+    body = (
+        "Your message to r@example.ie couldn't be delivered.\n\nr's mailbox is full.\n\n"
+        "Action Required                                          Recipient\nMailbox full\n\n"
+        "More Info for Email Admins\nStatus code: 554 5.2.2\n\nError Details\n"
+        "Error: 554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException."
+        "MapiExceptionShutoffQuotaExceeded\nMessage rejected by: DB9PR04MB8123.eurprd04.prod.outlook.com\n"
+    )
+    raw = (
+        "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@example.onmicrosoft.com>\n"
+        f"To: me@example.net\nSubject: Undeliverable: hello\nContent-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+    (row,) = recognise(raw).recipients
+    assert (row.address, row.action, row.status, row.reason) == ("r@example.ie", "failed", "5.2.2", "mailboxfull")
+
+
+def test_courier_delay_warning_read_from_its_text() -> None:
+    body = (
+        "This is a delivery status notification from mail.example.net,\n"
+        "running the Courier mail server, version 1.0.16.\n\n"
+        "                     DELAYS IN DELIVERING YOUR MESSAGE\n\n"
+        "The delivery of the following E-mail message has been delayed.  This is an\n"
+        "advisory notice only; it is sent only to notify you about a temporary delay\n\n"
+        "<t@example.net>:\n     mx.example.net [192.0.2.51]:\n >>> RCPT TO:<t@example.net>\n"
+        " <<< 451 4.3.0 Temporary system failure, try again later\n"
+    )
+    raw = (
+        "From: Courier mail server at mail.example.net <@>\nTo: me@example.net\n"
+        f"Subject: WARNING: delayed mail.\nContent-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+    assert [(r.address, r.action) for r in recognise(raw).recipients] == [("t@example.net", "delayed")]

@@ -17,7 +17,9 @@ Courier always attaches a delivery-status part; its text part alone is still com
     ---------------------------------------------------------------------------
 
 ">>>" is what Courier sent (the step), "<<<" the remote reply, the indented line before them
-the remote host. "DELAYED MAIL" / "cannot be delivered yet" mark a delay warning.
+the remote host. A delay warning says "DELAYS IN DELIVERING YOUR MESSAGE" ("DELAYED MAIL" or
+"cannot be delivered yet" in older versions), "This is an advisory notice only", under the
+subject "WARNING: delayed mail." (courier/module.dsn: dsndelayed.txt, dsnsubjectwarn.txt).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if not has(body, "running the Courier mail server"):
         return None
-    action = "delayed" if has(body, "DELAYED MAIL", "cannot be delivered yet") else "failed"
+    delay = has(body, "DELAYS IN DELIVERING YOUR MESSAGE", "DELAYED MAIL", "cannot be delivered yet")
+    action = "delayed" if delay or has(mail.subject, "WARNING: delayed mail") else "failed"
     out = []
     for h, block in sections(_HEAD, body):
         block = re.split(r"^-{20,}", block, maxsplit=1, flags=re.MULTILINE)[0]

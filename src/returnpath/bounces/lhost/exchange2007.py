@@ -73,6 +73,11 @@ _COULDNT = regex.compile(
     r"Your message to (" + ADDRESS.pattern + r") couldn't be delivered\.\s*\n"
     r"\s*(.*)"
 )
+# The same layout's "More Info for Email Admins" ends with the reply itself under "Error
+# Details": "Reported error: 550 5.1.10 RESOLVER.ADR.RecipientNotFound; ..." (Exchange Online's
+# own) or "Error: 550 5.7.1 ..." above "Message rejected by: <the remote host>"
+# (learn.microsoft.com, "Fix NDR error 550 5.1.10", "Fix NDR error 5.2.2 in Exchange Online")
+_REPORTED = regex.compile(r"^[ \t]*(?:Reported error|Error):[ \t]*([245]\d\d\b[^\n]*)$", re.MULTILINE)
 
 
 def detect(mail: Mail) -> list[Found] | None:
@@ -80,10 +85,13 @@ def detect(mail: Mail) -> list[Found] | None:
     start = _DIAGNOSTIC.search(body)
     if not start:
         # Office 365's layout since 2017 opens "Your message to a@b couldn't be delivered." and
-        # says why on the next line ("a wasn't found at b."); the details are in its report
-        return [
-            found(m.group(1), m.group(2), "Your message to ... couldn't be delivered") for m in _COULDNT.finditer(body)
-        ] or None
+        # says why on the next line ("a wasn't found at b."), the reply under "Error Details"
+        # (one recipient to a report: the reply is that recipient's)
+        rows = [(m.group(1), m.group(2)) for m in _COULDNT.finditer(body)]
+        reported = _REPORTED.search(body)
+        if len(rows) == 1 and reported:
+            return [found(rows[0][0], reported.group(1), "Your message to ... couldn't be delivered; Error Details")]
+        return [found(a, said, "Your message to ... couldn't be delivered") for a, said in rows] or None
     action = "delayed" if notice.is_warning(mail.subject, body[: start.start()]) else "failed"
     section = body[start.end() :]
     end = _END.search(section)
