@@ -383,3 +383,25 @@ def test_courier_delay_warning_read_from_its_text() -> None:
         f"Subject: WARNING: delayed mail.\nContent-Type: text/plain; charset=utf-8\n\n{body}"
     ).encode()
     assert [(r.address, r.action) for r in recognise(raw).recipients] == [("t@example.net", "delayed")]
+
+
+def test_sendmail_reason_folded_over_lines_is_read_whole() -> None:
+    # a long "(reason: ...)" folded at 78 columns: the rest of the reply is on the next line
+    body = (
+        "The original message was received at Mon, 30 Nov 2026 10:15:01 GMT\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<m@yahoo.com>\n"
+        "    (reason: 554 delivery error: dd This user doesn't have a yahoo.com\n"
+        "    account (m@yahoo.com) [0] - mta1045.mail.gq1.yahoo.com)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mta7.am0.yahoodns.net.:\n>>> DATA\n"
+        "<<< 554 delivery error: dd This user doesn't have a yahoo.com account (m@yahoo.com) [0]\n"
+        "554 5.0.0 Service unavailable\n"
+    )
+    raw = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mta.example.org>\nTo: me@example.net\n"
+        f"Subject: Returned mail: see transcript for details\nContent-Type: text/plain\n\n{body}"
+    ).encode()
+    (row,) = recognise(raw).recipients
+    assert "yahoo.com account (m@yahoo.com)" in row.diagnostic
+    assert (row.address, row.remote_mta, row.reason) == ("m@yahoo.com", "mta7.am0.yahoodns.net", "userunknown")

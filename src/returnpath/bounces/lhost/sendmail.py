@@ -149,13 +149,19 @@ def _recipients_at(body: str, on_hosts: dict[str, _Said]) -> dict[str, _Said]:
 def _listed(section: str) -> list[tuple[str, str]]:
     """(address as written, remark after it) for each line under the addresses heading."""
     listed: list[tuple[str, str]] = []
+    reason_open = False  # a long "(reason: ...)" folded onto the next lines, up to its ")"
     for line in section.splitlines():
         line = line.strip()
         if line.startswith(">>>"):  # Active!hunter writes ">>> address <address>"
             line = line[3:].strip()
         if not line:
+            reason_open = False
             continue
-        if line.startswith("(reason:") and listed:
+        if reason_open and listed:
+            reason_open = not line.endswith(")")
+            listed[-1] = (listed[-1][0], f"{listed[-1][1]} {line.rstrip(')')}")
+        elif line.startswith("(reason:") and listed:
+            reason_open = not line.endswith(")")
             listed[-1] = (listed[-1][0], line[len("(reason:") :].rstrip(")").strip())
         elif not line.startswith("("):
             angled = re.search(r"<([^<>\s]+@[^<>\s]+)>", line)
