@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, private
 from .core.events import LOGS, EventKind, format_time
-from .errors import ConfigError, InputError, LoopError, NotFound, ReturnpathError, StartError
+from .errors import ConfigError, Conflict, InputError, LoopError, NotFound, ReturnpathError, StartError
 from .private import warn_if_loose
 
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
     except StartError as exc:  # a port in use is no mistake of the file: say only what happened
         print(f"returnpath: {exc}", file=sys.stderr)
         return 2
-    except LoopError as exc:  # names the setting, as the API's problem documents do
+    except (LoopError, Conflict) as exc:  # names the setting, as the API's problem documents do
         print(f"returnpath: {exc.field}: {exc}", file=sys.stderr)
         return 1
     except ReturnpathError as exc:

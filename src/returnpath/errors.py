@@ -8,8 +8,9 @@
     │   ├── MessageError       a message we will not relay (too big, bare LF, ...)
     │   ├── OptionError        a submission option with a bad value
     │   ├── SenderError        a sender outside the account's sender domains (SMTP 550 5.7.1, HTTP 403)
-    │   └── LoopError          a feedback loop setting with a bad value (names the `field`)
-    │       └── TargetError    a loop URL returnpath will not post to
+    │   ├── LoopError          a feedback loop setting with a bad value (names the `field`)
+    │   │   └── TargetError    a loop URL returnpath will not post to
+    │   └── Conflict           it clashes with something the account has (HTTP 409, names it)
     ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
     │   ├── AccountDisabled    right credentials of a disabled account (HTTP 403, SMTP 535)
     │   └── AuthThrottled      too many failed attempts; not checked (SMTP 454 4.7.0)
@@ -77,6 +78,17 @@ class TargetError(LoopError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "url")
+
+
+class Conflict(InputError):
+    """What was asked clashes with something the account already has: a second feedback loop
+    with the URL of one it has. `existing` is the id of that thing, `field` the setting that
+    clashes."""
+
+    def __init__(self, message: str, field: str, existing: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.existing = existing
 
 
 class AuthError(ReturnpathError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -87,8 +88,12 @@ def failed(result: subprocess.CompletedProcess[str]) -> str:
     return message
 
 
-def add(data: Data, url: str = PUBLIC_URL, *args: str) -> dict[str, Any]:
-    (created,) = ok(data.cli("add", url, "--events", "failure,bounce", *args))
+_paths = itertools.count(1)
+
+
+def add(data: Data, url: str | None = None, *args: str) -> dict[str, Any]:
+    """Add a loop (by default with a URL of its own: an account has one loop per URL)."""
+    (created,) = ok(data.cli("add", url or f"{PUBLIC_URL}/{next(_paths)}", "--events", "failure,bounce", *args))
     return created
 
 
@@ -128,7 +133,7 @@ def test_add_prints_the_loop_with_its_secret_once(data: Data) -> None:
 
 
 def test_pause_resume_and_update(data: Data) -> None:
-    created = add(data, PUBLIC_URL, "--paused")
+    created = add(data, None, "--paused")
     assert created["active"] is False
     assert ok(data.cli("resume", created["id"]))[0]["active"] is True
     assert ok(data.cli("pause", created["id"]))[0]["active"] is False
@@ -154,6 +159,15 @@ def test_rotate_gives_a_new_secret(data: Data) -> None:
     (rotated,) = ok(data.cli("rotate", created["id"]))
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
     assert {k: v for k, v in rotated.items() if k != "secret"} == {k: v for k, v in created.items() if k != "secret"}
+
+
+def test_a_second_loop_with_the_url_of_one_is_refused_naming_it(data: Data) -> None:
+    created = add(data)
+    before = loop_count(data)
+    message = failed(data.cli("add", created["url"], "--events", "delivery"))
+    assert message.startswith(f"returnpath: url: feedback loop {created['id']} of this account posts to ")
+    assert f"returnpath loops update {created['id']} --events" in message
+    assert loop_count(data) == before
 
 
 def test_remove(data: Data) -> None:

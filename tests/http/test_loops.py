@@ -119,7 +119,7 @@ async def test_create_answers_201_with_the_loop_and_its_secret(
     stored = await store.loop(account.account.id, loop["id"])
     assert stored is not None and stored.secret == secret and stored.account_id == account.account.id
     # Every loop has a secret of its own.
-    assert (await _create(client))["secret"] != secret
+    assert (await _create(client, url=URL + "/2"))["secret"] != secret
 
 
 async def test_an_account_has_at_most_max_loops(
@@ -127,12 +127,14 @@ async def test_an_account_has_at_most_max_loops(
 ) -> None:
     settings.webhooks.max_loops = 2
     first = await _create(client)
-    await _create(client)
-    doc = assert_problem(await client.post(LOOPS, json={"url": URL, "events": ["failure"]}), 400, "invalid-input")
+    await _create(client, url=URL + "/2")
+    doc = assert_problem(
+        await client.post(LOOPS, json={"url": URL + "/3", "events": ["failure"]}), 400, "invalid-input"
+    )
     assert "max_loops" in str(doc["detail"])
     await _create(other_client)  # per account
     assert (await client.delete(f"{LOOPS}/{first['id']}")).status_code == 204
-    await _create(client)
+    await _create(client, url=URL + "/3")
 
 
 async def test_create_with_every_setting(client: httpx.AsyncClient) -> None:
@@ -145,7 +147,7 @@ async def test_create_with_every_setting(client: httpx.AsyncClient) -> None:
 
 async def test_list_and_get_do_not_show_the_secret(client: httpx.AsyncClient, other_client: httpx.AsyncClient) -> None:
     first = await _create(client)
-    second = await _create(client, events=["delivery"], format="json")
+    second = await _create(client, url=URL + "/2", events=["delivery"], format="json")
     for loop in (first, second):
         del loop["secret"]
     response = await client.get(LOOPS)
@@ -157,6 +159,44 @@ async def test_list_and_get_do_not_show_the_secret(client: httpx.AsyncClient, ot
     assert (await client.get(f"{LOOPS}/{second['id'].upper()}")).json() == second
     # The other account has none.
     assert (await other_client.get(LOOPS)).json() == {"loops": []}
+
+
+async def test_a_second_loop_with_a_url_of_the_account_is_a_conflict_naming_the_first(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient
+) -> None:
+    """Two loops with one URL posted each event both wanted twice, signed with two secrets of
+    which the receiver checks one. One loop per URL: the second is a 409 naming the first,
+    whose events are what to change."""
+    first = await _create(client)
+    del first["secret"]
+    for body in (
+        {"url": URL, "events": ["failure", "bounce"]},  # the same loop again
+        {"url": URL, "events": ["delivery"], "format": "json"},  # other events, to the same endpoint
+        {"url": "HTTPS://Hooks.Example.COM:443/returnpath", "events": ["failure"]},  # written otherwise
+        {"url": "https://hooks.example.com./returnpath", "events": ["failure"]},
+    ):
+        doc = assert_problem(await client.post(LOOPS, json=body), 409, "conflict", "url")
+        assert doc["existing"] == first["id"] and first["id"] in str(doc["detail"]), body
+    assert (await client.get(LOOPS)).json() == {"loops": [first]}
+    # A bad setting is named before the conflict.
+    assert_problem(await client.post(LOOPS, json={"url": URL, "events": ["opened"]}), 400, "invalid-field", "events")
+
+    # Another path, query or port is another endpoint; another account may post to this one.
+    for url in (URL + "/2", URL + "?to=2", "https://hooks.example.com:8443/returnpath"):
+        await _create(client, url=url)
+    await _create(other_client)
+
+    # Changing another loop's URL to this one is the same conflict; a loop keeps its own URL.
+    second = (await client.get(LOOPS)).json()["loops"][1]
+    doc = assert_problem(await client.patch(f"{LOOPS}/{second['id']}", json={"url": URL}), 409, "conflict", "url")
+    assert doc["existing"] == first["id"]
+    assert (await client.get(f"{LOOPS}/{second['id']}")).json() == second
+    assert (await client.patch(f"{LOOPS}/{first['id']}", json={"url": URL, "events": ["delivery"]})).status_code == 200
+    assert_problem(await client.patch(f"{LOOPS}/{'0' * 26}", json={"url": URL}), 404, "not-found")
+
+    # Once the first is removed, the URL is free.
+    assert (await client.delete(f"{LOOPS}/{first['id']}")).status_code == 204
+    await _create(client)
 
 
 # ---- refused settings ----------------------------------------------------------------------
@@ -363,7 +403,7 @@ async def test_rotating_the_secret_shows_the_new_one_once(
 async def test_delete_removes_the_loop_and_its_items(
     client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
 ) -> None:
-    loop, kept = await _create(client), await _create(client)
+    loop, kept = await _create(client), await _create(client, url=URL + "/kept")
     assert (await _publish(store, account.account.id, EventKind.FAILURE))[1] == 2
     path = f"{LOOPS}/{loop['id']}"
     response = await client.delete(path)
@@ -524,7 +564,7 @@ async def test_pending_does_not_list_the_items_in_flight(
 
 
 async def test_replay_one_item(client: httpx.AsyncClient, store: SqliteStore, account: NewAccount) -> None:
-    loop, sibling = await _create(client), await _create(client)
+    loop, sibling = await _create(client), await _create(client, url=URL + "/sibling")
     await _publish(store, account.account.id, EventKind.BOUNCE)
     [item] = await _deliveries(client, loop["id"])
     [sibling_item] = await _deliveries(client, sibling["id"])
@@ -578,7 +618,7 @@ async def test_replaying_an_old_pending_item_says_it_is_pending(
 
 
 async def test_replay_every_dead_item(client: httpx.AsyncClient, store: SqliteStore, account: NewAccount) -> None:
-    loop, sibling = await _create(client), await _create(client)
+    loop, sibling = await _create(client), await _create(client, url=URL + "/sibling")
     for _ in range(3):
         await _publish(store, account.account.id, EventKind.FAILURE)
     first, second, third = await _deliveries(client, loop["id"])

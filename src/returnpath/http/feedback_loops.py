@@ -13,7 +13,9 @@
     POST   /v1/feedback-loops/{id}/posts/{item}/replay        post one again (or .../deliveries/...)
 
 The checks are those of ../loops.py, shared with the CLI; a bad setting is a 400 problem that
-names its `field`. Another account's loop is a 404, like one that does not exist.
+names its `field`. An account has one loop per URL: a second (created, or changed to the URL
+of another) is a 409 problem whose `existing` is the id of the loop with that URL. Another
+account's loop is a 404, like one that does not exist.
 """
 
 from __future__ import annotations
@@ -193,7 +195,9 @@ _settings = {
         "url": {
             "type": "string",
             "format": "uri",
-            "description": "http or https; public addresses only unless [webhooks] allow_private_targets",
+            "description": "http or https; public addresses only unless [webhooks] allow_private_targets. "
+            "An account has one loop per URL: the URL of another of its loops is a 409 conflict whose "
+            "`existing` is that loop's id (change its events instead)",
         },
         "events": _events,
         "format": {"enum": ["form", "json"], "default": "form"},
@@ -206,6 +210,7 @@ _errors = {
     "404": {"$ref": "#/components/responses/NotFound"},
     "503": {"$ref": "#/components/responses/Unavailable"},
 }
+_conflict = {"409": {"$ref": "#/components/responses/Conflict"}}  # where a URL is set: one loop per URL
 
 
 def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
@@ -263,7 +268,7 @@ paths: dict[str, Any] = {
         "post": _op(
             "createFeedbackLoop",
             "Register a URL for events; the answer holds its secret, shown once",
-            _ok("the new loop, with its secret", _loop, "201"),
+            {**_ok("the new loop, with its secret", _loop, "201"), **_conflict},
             params=(),
             body={**_settings, "required": ["url", "events"]},
         ),
@@ -273,7 +278,7 @@ paths: dict[str, Any] = {
         "patch": _op(
             "updateFeedbackLoop",
             "Change a loop; a paused loop (active false) keeps its events until it is resumed",
-            _ok("the loop", _loop),
+            {**_ok("the loop", _loop), **_conflict},
             body=_settings,
         ),
         "delete": _op(

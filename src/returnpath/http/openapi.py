@@ -72,6 +72,7 @@ COMPONENTS: dict[str, Any] = {
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
                 "field": {"type": "string", "description": "the request field or query parameter at fault"},
+                "existing": {"type": "string", "description": "a conflict's: the id of what it clashes with"},
             },
         },
         "Attempt": {
@@ -121,6 +122,7 @@ COMPONENTS: dict[str, Any] = {
             "the account is disabled, or the sender is outside its sender domains (`field` names it)"
         ),
         "NotFound": _problem_response("no such thing in this account"),
+        "Conflict": _problem_response("it clashes with something the account has (`existing` is its id)"),
         "TooLarge": _problem_response("the body exceeds http.max_body_size"),
         "UnsupportedMediaType": _problem_response("the body is not JSON"),
         "Unavailable": _problem_response("the store is unavailable; try again", "Retry-After"),

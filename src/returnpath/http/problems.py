@@ -3,7 +3,7 @@
 Each kind of problem has a `type` URI (`urn:returnpath:problem:<slug>`, stable: clients may
 compare it), a fixed `title`, the HTTP status, and a `detail` that says what was wrong with this
 request. Validation problems also name the `field` (a JSON field such as `recipients[1]`, or a
-query parameter).
+query parameter); a conflict names the field and, in `existing`, the id of what it clashes with.
 
 The project's exceptions (../errors.py) are translated here, at the boundary, and so are
 Starlette's own 404 and 405; anything else becomes a 500 that reveals nothing of the internals.
@@ -38,6 +38,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "account-disabled": (403, "The account is disabled"),
     "sender-not-allowed": (403, "The sender is outside the account's sender domains"),
     "not-found": (404, "Not found"),
+    "conflict": (409, "It clashes with something the account has"),  # names it in `existing`
     "method-not-allowed": (405, "Method not allowed"),
     "too-large": (413, "The request body is too large"),
     "unsupported-media-type": (415, "The request body must be JSON"),
@@ -53,6 +54,7 @@ _BY_ERROR: tuple[tuple[type[errors.ReturnpathError], str], ...] = (
     (errors.MessageError, "invalid-message"),
     (errors.OptionError, "invalid-option"),
     (errors.SenderError, "sender-not-allowed"),
+    (errors.Conflict, "conflict"),
     (errors.LoopError, "invalid-field"),
     (errors.InputError, "invalid-input"),
     (errors.AccountDisabled, "account-disabled"),
@@ -72,12 +74,19 @@ class Problem(Exception):
     """An HTTP answer of the API's own, raised from deep in a handler and sent as it is."""
 
     def __init__(
-        self, slug: str, detail: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        slug: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        existing: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
         self.field = field
+        self.existing = existing
         self.headers = dict(headers or {})
 
     @property
@@ -93,6 +102,8 @@ class Problem(Exception):
         }
         if self.field is not None:
             doc["field"] = self.field
+        if self.existing is not None:
+            doc["existing"] = self.existing
         return doc
 
     def response(self) -> Response:
@@ -102,8 +113,9 @@ class Problem(Exception):
 def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem:
     """The problem for one of the project's exceptions."""
     slug = next((slug for cls, slug in _BY_ERROR if isinstance(exc, cls)), "internal-error")
-    if field is None and isinstance(exc, (errors.LoopError, errors.SenderError)):
+    if field is None and isinstance(exc, (errors.LoopError, errors.SenderError, errors.Conflict)):
         field = exc.field
+    existing = exc.existing if isinstance(exc, errors.Conflict) else None
     headers: dict[str, str] = {}
     detail = str(exc)
     if slug == "unauthorized":
@@ -114,7 +126,7 @@ def from_error(exc: errors.ReturnpathError, field: str | None = None) -> Problem
         detail = KINDS[slug][1]  # the store's message may name files and tables
     elif slug == "internal-error":
         detail = "the server could not handle the request"
-    return Problem(slug, detail, field=field, headers=headers)
+    return Problem(slug, detail, field=field, existing=existing, headers=headers)
 
 
 # ---- exception handlers, installed by app.create_app --------------------------------------

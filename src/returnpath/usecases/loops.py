@@ -5,6 +5,11 @@ not exist. Settings are checked here, once for both doors (`LoopError` names the
 the URL by webhooks/targets.py (its form, and that it resolves to public addresses unless
 `[webhooks] allow_private_targets`), event types and format by webhooks/model.py.
 
+One loop per URL in an account: a second loop with the URL of one it has is a `Conflict`
+(HTTP 409) that names the one it has. Two loops with one URL post each event both want twice,
+and sign their posts with two secrets, of which the receiver at that URL checks one; more
+event types for a URL are a change of its loop's `events`.
+
 The secret is made here and shown only when a loop is created and when it is rotated.
 """
 
@@ -20,7 +25,7 @@ from ..core.events import Event, EventKind
 from ..core.feedback import Answer, Loop, PostView, parse_events, parse_format
 from ..core.model import Account
 from ..core.ports import LoopStore, Poster
-from ..errors import InputError, LoopError, NotFound
+from ..errors import Conflict, InputError, LoopError, NotFound
 from ..webhooks import signing, targets
 from ..webhooks.dispatcher import signed_request
 
@@ -48,7 +53,8 @@ class Loops:
     ) -> Loop:
         """A new loop with a new secret."""
         most = self.settings.webhooks.max_loops
-        if len(await self.store.loops(account.id)) >= most:
+        existing = await self.store.loops(account.id)
+        if len(existing) >= most:
             raise InputError(
                 f"this account has {most} feedback loops, the most it may have ([webhooks] max_loops); remove one first"
             )
@@ -61,6 +67,7 @@ class Loops:
             format=parse_format(_text(format, "format")),
             active=_flag(active, "active"),
         )
+        _refuse_a_second_loop(existing, loop.url)  # after the checks of its settings: a 400 comes first
         return await self.store.create_loop(loop, self.clock())
 
     async def list(self, account: Account) -> list[Loop]:
@@ -84,13 +91,22 @@ class Loops:
     ) -> Loop:
         """Change what is given. A paused loop keeps collecting its events; they are posted
         when it is resumed."""
+        checked_url = None if url is None else await self._checked_url(url)
+        kinds = None if events is None else parse_events(_names(events))
+        body_format = None if format is None else parse_format(_text(format, "format"))
+        flag = None if active is None else _flag(active, "active")
+        if checked_url is not None:  # after the checks of the settings: a 400 comes first
+            others = {loop.id: loop for loop in await self.store.loops(account.id)}
+            if others.pop(_loop_id(loop_id), None) is None:
+                raise NotFound(f"no feedback loop {loop_id!r} in this account")
+            _refuse_a_second_loop(others.values(), checked_url)
         loop = await self.store.update_loop(
             account.id,
             _loop_id(loop_id),
-            url=None if url is None else await self._checked_url(url),
-            events=None if events is None else parse_events(_names(events)),
-            format=None if format is None else parse_format(_text(format, "format")),
-            active=None if active is None else _flag(active, "active"),
+            url=checked_url,
+            events=kinds,
+            format=body_format,
+            active=flag,
             now=self.clock(),
         )
         if loop is None:
@@ -208,6 +224,23 @@ def sample_event(account: Account, kind: EventKind, now: float) -> Event:
     else:
         data.update(emailfrom="complainer@example.net", feedbacktype="abuse")
     return Event(kind, "test", "test", account.id, now, data)
+
+
+def _refuse_a_second_loop(loops: Iterable[Loop], url: str) -> None:
+    """Raise Conflict when one of the account's `loops` posts to `url` already.
+
+    Checked here, before the store writes, not by a unique key in the store: URLs written
+    differently name one endpoint, and loops made before this check may share one. Two
+    requests at the same moment can still both make their loop."""
+    for loop in loops:
+        if targets.same_endpoint(loop.url, url):
+            raise Conflict(
+                f"feedback loop {loop.id} of this account posts to {loop.url} already: change its events "
+                f"(PATCH /v1/feedback-loops/{loop.id}, `returnpath loops update {loop.id} --events ...`) "
+                "rather than adding a second loop, which would post each event twice",
+                "url",
+                loop.id,
+            )
 
 
 def _names(events: object) -> list[str]:

@@ -75,6 +75,18 @@ def parse(url: str) -> LoopUrl:
     return LoopUrl(url, scheme, host, port)
 
 
+def same_endpoint(a: str, b: str) -> bool:
+    """Whether two loop URLs (both passed `parse`) name one endpoint: the same scheme, host,
+    port, path and query, however the scheme and host were written (case, a final dot, the
+    default port)."""
+
+    def key(url: str) -> tuple[str, str, int, str, str]:
+        target, parts = parse(url), urlsplit(url)
+        return target.scheme, target.host.lower(), target.port, parts.path or "/", parts.query
+
+    return key(a) == key(b)
+
+
 # NAT64 (RFC 6052, RFC 8215): the IPv4 address a translator reaches is the last 32 bits.
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
