@@ -230,12 +230,13 @@ class Counted:
     ) -> list[Call]:
         return await self.outbox.claim(owner, now, lease_until, limit=limit, per_loop=per_loop, skip_loops=skip_loops)
 
-    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
-        await self.outbox.settle(owner, item_id, settlement)
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> Loop | None:
+        loop = await self.outbox.settle(owner, item_id, settlement)
         if settlement.state is PostState.DONE:
             self.done += 1
             if self.done >= self.n:
                 self.all_done.set()
+        return loop
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         await self.outbox.release(owner, item_ids, due_at)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,10 @@ from returnpath.core.ports import NewDelivery, NewMessage, Outbox, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
+from returnpath.webhooks.dispatcher import Dispatcher, Limits
+from returnpath.webhooks.h11poster import H11Poster
+from returnpath.webhooks.signing import new_secret
+from tests.webhooks.receiver import Hold, Receiver
 
 from .conftest import MakeStore
 
@@ -353,6 +358,39 @@ async def test_settles_committed_together_each_apply_as_alone(store: Store) -> N
     ]
 
 
+async def test_settle_answers_with_the_posts_loop_as_it_is_now(store: Store) -> None:
+    """What the dispatcher learns of a loop after each post, so that it posts no more of the
+    items it holds of a loop paused, moved or removed meanwhile: alone, and committed with
+    other settles (one statement on PostgreSQL), whether the lease was still held or not."""
+    outbox = store.outbox
+    account = await _account(store, "app")
+    loop = await _loop(store, account, EventKind.FAILURE)
+    other = await _loop(store, account, EventKind.FAILURE, url="https://other.example.com/rp")
+    for i in range(5):
+        await _publish(store, account, EventKind.FAILURE, NOW + i)
+    calls = {c.item.id: c for c in await outbox.claim("w1", NOW + 5, NOW + 60, limit=20, per_loop=10)}
+    mine = [c.item.id for c in calls.values() if c.loop.id == loop.id]
+    theirs = [c.item.id for c in calls.values() if c.loop.id == other.id]
+    assert len(mine) == len(theirs) == 5 and all(c.loop in (loop, other) for c in calls.values())
+
+    assert await outbox.settle("w1", mine[0], _done(1, NOW + 6)) == loop
+    paused = await store.update_loop(account.id, loop.id, active=False, url="https://moved.example.com/rp")
+    assert paused is not None and not paused.active
+    assert await outbox.settle("w1", mine[1], _done(1, NOW + 6)) == paused
+    assert await outbox.settle("w9", mine[2], _done(1, NOW + 6)) == paused  # not w9's lease: the loop all the same
+    together = await asyncio.gather(
+        outbox.settle("w1", mine[3], _done(1, NOW + 7)),
+        outbox.settle("w1", theirs[0], _done(1, NOW + 7)),
+        outbox.settle("w1", theirs[1], _done(1, NOW + 7)),
+    )
+    assert together == [paused, other, other]
+    assert await store.delete_loop(account.id, loop.id)
+    gone = await asyncio.gather(
+        outbox.settle("w1", mine[4], _done(1, NOW + 8)), outbox.settle("w1", theirs[2], _done(1, NOW + 8))
+    )
+    assert gone == [None, other]
+
+
 async def test_release_drops_only_the_owners_leases(store: Store) -> None:
     outbox = store.outbox
     account = await _account(store, "app")
@@ -487,6 +525,81 @@ async def test_the_dispatcher_posts_from_the_outbox(store: Store) -> None:
     flaky = [i for i, _ in await _items(store, loops["/flaky"])]
     assert sum(i.attempts for i in flaky) == 22 == len(receiver.at("/flaky"))
     assert sum(i.attempts for i, _ in await _items(store, loops["/ok"])) == 20
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
+    began = time.monotonic()
+    while not await condition():
+        assert time.monotonic() - began < within, f"not within {within:g} s: {what}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("change", ["pause", "remove"])
+async def test_a_loop_paused_or_removed_gets_none_of_the_posts_the_dispatcher_held(store: Store, change: str) -> None:
+    """A user who pauses a loop (its endpoint broke or moved) or removes it expects no more of
+    its posts to reach the endpoint, but the one on the wire. The dispatcher had claimed them
+    (up to 64 of a loop), and posted every one. Now: paused, they stay pending and go out on
+    resume, each once; removed, they are gone with the loop.
+
+    End to end over a real receiver. A loop of another account with the same URL is the
+    witness: its posts wait behind the loop's on the endpoint, so once they arrived, so would
+    have the loop's."""
+    receiver = Receiver()
+    await receiver.start()
+    url, secret = receiver.base_url + "/hook", new_secret()
+    account, other = await _account(store, "app"), await _account(store, "other")
+    kinds = frozenset({EventKind.FAILURE})
+    loop = await store.create_loop(Loop(ids.new_id(NOW), account.id, url, kinds, secret, Format.JSON), NOW)
+    witness = await store.create_loop(Loop(ids.new_id(NOW), other.id, url, kinds, secret, Format.JSON), NOW)
+    on_the_wire = asyncio.Event()
+    receiver.endpoint("/hook", secret, Hold(on_the_wire))
+    now = time.time()
+    for i in range(10):
+        await _publish(store, account, EventKind.FAILURE, now + i / 1000)
+    limits = Limits(timeout=5.0, poll_interval=0.02, lease=30.0, per_endpoint=1, allow_private_targets=True)
+    poster = H11Poster(timeout=limits.timeout, per_endpoint=limits.per_endpoint)
+    dispatcher = Dispatcher(store.outbox, poster, owner="w1", limits=limits)
+
+    async def held() -> bool:  # the first post on the wire, the other nine claimed behind it
+        return len(receiver.at("/hook")) == 1 and len(await _items(store, loop, "in_flight", now=time.time())) == 10
+
+    async def witnessed() -> bool:
+        return len(await _items(store, witness, "done")) == 3
+
+    await dispatcher.start()
+    try:
+        await _until(held, "the loop's posts claimed")
+        if change == "pause":
+            assert await store.update_loop(account.id, loop.id, active=False) is not None
+        else:
+            assert await store.delete_loop(account.id, loop.id)
+        on_the_wire.set()
+        for i in range(3):
+            await _publish(store, other, EventKind.FAILURE, time.time() + i / 1000)
+        await _until(witnessed, "the witness's posts done")
+        assert len(receiver.at("/hook")) == 1 + 3  # the loop's one on the wire, and the witness's
+
+        if change == "pause":
+            waiting = [item for item, in_flight in await _items(store, loop, now=time.time()) if not in_flight]
+            assert sorted(item.state.value for item in waiting) == ["done"] + ["pending"] * 9
+            assert all(item.attempts == 0 for item in waiting if item.state is PostState.PENDING)
+            assert await store.update_loop(account.id, loop.id, active=True) is not None
+
+            async def resumed() -> bool:
+                return all(item.state is PostState.DONE for item, _ in await _items(store, loop))
+
+            await _until(resumed, "the loop's posts done after it was resumed")
+    finally:
+        await dispatcher.stop(grace=0.5)
+        await poster.close()
+        await receiver.stop()
+    assert receiver.unverified == []
+    if change == "pause":
+        items = [item for item, _ in await _items(store, loop)]
+        assert len(receiver.at("/hook")) == 10 + 3  # each of the loop's posts once
+        assert {i.webhook_id for i in items} <= set(receiver.unique("/hook"))
+    else:
+        assert await store.loop_posts(account.id, loop.id) is None
 
 
 # ---- keeping ---------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ claimed with leases, SQLite and PostgreSQL passing one conformance suite): that 
 next step. Until it exists, this double lets the dispatcher run end to end against a real HTTP
 receiver. It keeps the contract the store must keep: due items only, leases (an expired one
 may be claimed again), paused loops and `skip_loops` left out, at most `per_loop` items of one
-loop, oldest event first, a settlement ignored from an owner that lost its lease.
+loop, oldest event first, a settlement ignored from an owner that lost its lease, and each
+settle answered with the item's loop as it is now (None once removed).
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class MemoryOutbox:
     def add_loop(self, loop: Loop) -> Loop:
         self.loops[loop.id] = loop
         return loop
+
+    def remove_loop(self, loop_id: str) -> None:
+        """Remove a loop with its items, as the store does."""
+        del self.loops[loop_id]
+        for item_id in self._pending.pop(loop_id, {}):
+            self._leases.pop(item_id, None)
+        self.items = {item_id: item for item_id, item in self.items.items() if item.loop_id != loop_id}
 
     def publish(self, event: Event, now: float, returned_mime: bytes | None = None) -> list[Post]:
         """Store an event and, with it, one item for each loop that wants it."""
@@ -96,14 +104,17 @@ class MemoryOutbox:
             calls.append(Call(item, self.loops[item.loop_id], item.event_id, event, mime))
         return calls
 
-    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> Loop | None:
+        if item_id not in self.items:  # its loop was removed
+            return None
         if self._leases.get(item_id, ("", 0.0))[0] != owner:
-            return
+            return self.loops[self.items[item_id].loop_id]
         del self._leases[item_id]
         self.items[item_id] = settlement.apply(self.items[item_id])
         self.attempts.append(Recorded(item_id, owner, settlement))
         if settlement.state is not PostState.PENDING:
             self._pending[self.items[item_id].loop_id].pop(item_id, None)
+        return self.loops[self.items[item_id].loop_id]
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         for item_id in item_ids:

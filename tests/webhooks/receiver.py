@@ -4,7 +4,8 @@ webhook endpoint would be.
 Each endpoint (a path) has a secret, and every request is verified with the `standardwebhooks`
 package as a receiver would; one that does not verify is answered 401 and kept apart. Each
 endpoint can be told to misbehave for its next requests — answer a status (500, 429 with
-Retry-After, 404...), answer too slowly, drop the connection — and answers 200 after that.
+Retry-After, 404...), answer too slowly, drop the connection, hold the answer until the test
+lets it go — and answers 200 after that.
 Every request that verified is kept as an `Arrival`, duplicates included: `unique` drops them
 by `webhook-id`, as a receiver would.
 """
@@ -50,7 +51,14 @@ class Drop:
     """Start the answer, then close the connection."""
 
 
-Behaviour = Reply | Slow | Drop
+@dataclass(frozen=True)
+class Hold:
+    """Answer 200 once the test sets `until` (the post is on the wire till then)."""
+
+    until: asyncio.Event
+
+
+Behaviour = Reply | Slow | Drop | Hold
 
 
 @dataclass
@@ -97,7 +105,7 @@ class Receiver:
 
     def unique(self, path: str) -> dict[str, Arrival]:
         """The arrivals at an endpoint that were answered 2xx, one per webhook-id."""
-        return {a.webhook_id: a for a in self.at(path) if a.answered in ("200", "slow")}
+        return {a.webhook_id: a for a in self.at(path) if a.answered in ("200", "slow", "held")}
 
     async def start(self, tls: tuple[Path, Path] | None = None) -> None:
         """Listen on a loopback port: http://127.0.0.1:port, or https://localhost:port with the
@@ -153,7 +161,9 @@ class Receiver:
             fields = form_fields(body)
         script = self.scripts[path]
         behaviour = script.popleft() if script else Reply(200, body=b"ok")
-        answered = {Slow: "slow", Drop: "drop"}.get(type(behaviour)) or str(getattr(behaviour, "status", ""))
+        answered = {Slow: "slow", Drop: "drop", Hold: "held"}.get(type(behaviour)) or str(
+            getattr(behaviour, "status", "")
+        )
         self.arrivals.append(
             Arrival(path, headers["webhook-id"], headers, body, fields, answered, client=tuple(scope["client"]))
         )
@@ -161,6 +171,9 @@ class Receiver:
             await _answer(send, behaviour.status, behaviour.headers, behaviour.body)
         elif isinstance(behaviour, Slow):
             await asyncio.sleep(behaviour.seconds)
+            await _answer(send, 200)
+        elif isinstance(behaviour, Hold):
+            await behaviour.until.wait()
             await _answer(send, 200)
         else:
             # uvicorn closes the connection when an application fails after starting its answer.

@@ -24,7 +24,7 @@ from returnpath.webhooks.payloads import encode, payload
 from . import samples
 from .conftest import FAST_BACKOFF, TIMEOUT, Start, eventually
 from .memory import MemoryOutbox
-from .receiver import Behaviour, Drop, Receiver, Reply, Slow
+from .receiver import Behaviour, Drop, Hold, Receiver, Reply, Slow
 
 
 def register(
@@ -271,6 +271,25 @@ async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(
     dispatcher.notify()
     await eventually(outbox.settled)
     assert len(receiver.unique("/paused")) == 2
+
+
+async def test_the_posts_held_for_a_loop_that_moved_go_to_its_new_url(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
+    """A user who changes a loop's URL because the endpoint moved expects the posts still to
+    come to go to the new one: of those the dispatcher held, only the one on the wire reaches
+    the old URL. (tests/store/test_loops.py pauses and removes a loop, on every store.)"""
+    on_the_wire = asyncio.Event()
+    loop = register(receiver, outbox, "/old", behaviours=(Hold(on_the_wire),))
+    publish(outbox, 5)
+    await start(per_endpoint=1)
+    await eventually(lambda: len(receiver.at("/old")) == 1)
+    receiver.endpoint("/new", loop.secret)
+    outbox.add_loop(replace(loop, url=receiver.base_url + "/new"))
+    on_the_wire.set()
+    await eventually(outbox.settled)
+    assert len(receiver.at("/old")) == 1 and len(receiver.at("/new")) == 4
+    assert set(receiver.unique("/old")) | set(receiver.unique("/new")) == {i.webhook_id for i in outbox.items.values()}
 
 
 async def test_stopping_gives_back_what_was_not_posted(receiver: Receiver, outbox: MemoryOutbox, start: Start) -> None:

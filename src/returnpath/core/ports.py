@@ -81,9 +81,11 @@ class Outbox(Protocol):
         `per_loop` of one loop; oldest event first."""
         ...
 
-    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> Loop | None:
         """Record an attempt (the item's new state, attempts, last status and error) and drop
-        the lease. Does nothing when `owner` no longer holds the lease."""
+        the lease; nothing is recorded when `owner` no longer holds the lease. Returns the
+        item's loop as it is now, None when it was removed (with its items): the dispatcher
+        posts no more of the items it holds of a loop that was paused, moved or removed."""
         ...
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:

@@ -277,12 +277,15 @@ paths: dict[str, Any] = {
         "get": _op("getFeedbackLoop", "One loop", _ok("the loop", _loop)),
         "patch": _op(
             "updateFeedbackLoop",
-            "Change a loop; a paused loop (active false) keeps its events until it is resumed",
+            "Change a loop; a paused loop (active false) keeps its events until it is resumed. Once "
+            "paused or moved to another URL, the old URL gets no more posts but those on the wire",
             {**_ok("the loop", _loop), **_conflict},
             body=_settings,
         ),
         "delete": _op(
-            "deleteFeedbackLoop", "Remove a loop and what it had still to post", {"204": {"description": "removed"}}
+            "deleteFeedbackLoop",
+            "Remove a loop and what it had still to post; its URL gets no more posts but those on the wire",
+            {"204": {"description": "removed"}},
         ),
     },
     "/v1/feedback-loops/{id}/secret": {

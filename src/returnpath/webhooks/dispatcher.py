@@ -26,6 +26,16 @@ Delivery is at least once. Items are leased while held here; a post is not start
 lease is about to run out (another process may have the item by then), and if this process
 dies its leases run out and the items are posted again. Receivers drop duplicates by the
 `webhook-id` header.
+
+A loop may be paused, moved to another URL or removed while its calls wait here (up to
+`held_per_endpoint` of them): a user who pauses a loop because its endpoint is broken expects
+no more posts to reach it. The outbox's settle of each post says what the post's loop is now,
+at no cost of its own (it is in the settle's statement); the calls of that loop still waiting
+then go: back to the outbox, due now, when it was paused (the claim leaves a paused loop's
+items alone until it is resumed) or moved (they are claimed again for the new URL); dropped
+when it was removed (its items went with it); and carry its new secret or format otherwise.
+A post starts only after the claim of its call or the settle of a post before it on its
+endpoint, so at most the posts in flight when the loop changed (`per_endpoint`) reach it after.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.events import Event
 from ..core.feedback import Answer, Call, Loop, PostSettlement
@@ -276,7 +286,9 @@ class Dispatcher:
             now = self.clock()
             settlement = settle(call.item, answer, now, self.jitter(), self.backoff)
             ep.breaker = ep.breaker.record(answer.ok, now, self.breaker_policy)
-            await self._record(call, settlement)
+            loop = await self._record(call, settlement)
+            if loop != call.loop:
+                await self._loop_changed(ep, call.loop, loop)
         except Exception:  # a bug: keep dispatching; the lease brings the item back
             log.exception("webhook dispatcher: posting item %s failed", call.item.id)
         finally:
@@ -318,11 +330,44 @@ class Dispatcher:
         )
         return await self.poster.post(call.loop.url, headers, body, address=address)
 
-    async def _record(self, call: Call, settlement: PostSettlement) -> None:
+    async def _record(self, call: Call, settlement: PostSettlement) -> Loop | None:
+        """Settle the item; its loop as it is now (None: removed). When the store cannot be
+        reached, nothing new is known of the loop: the call's."""
         try:
-            await self.outbox.settle(self.owner, call.item.id, settlement)
+            return await self.outbox.settle(self.owner, call.item.id, settlement)
         except ReturnpathError as exc:  # the lease runs out and the item is posted again
             log.warning("webhook dispatcher: cannot record item %s: %s", call.item.id, exc)
+            return call.loop
+
+    async def _loop_changed(self, ep: _Endpoint, was: Loop, now: Loop | None) -> None:
+        """The loop of a post changed while it was held: its calls waiting behind the endpoint
+        go back to the outbox (paused, moved), are dropped (removed), or take its new settings."""
+        kept: deque[tuple[Call, float]] = deque()
+        gone: list[str] = []
+        for call, lease_end in ep.waiting:
+            if call.loop.id != was.id:
+                kept.append((call, lease_end))
+            elif now is not None and now.active and now.url == call.loop.url:
+                kept.append((replace(call, loop=now), lease_end))  # a new secret, format or events
+            else:
+                gone.append(call.item.id)
+        ep.waiting = kept
+        if not gone:
+            return
+        self._held -= len(gone)
+        if now is None or now.url != was.url:  # claimed again (if at all) for another endpoint
+            ep.loops.discard(was.id)
+            if self._endpoint_of_loop.get(was.id) is ep:
+                del self._endpoint_of_loop[was.id]
+        if now is not None:
+            await self._give_back(gone, self.clock())
+        log.info(
+            "webhook dispatcher: feedback loop %s was %s; %d of its posts held here %s",
+            was.id,
+            "removed" if now is None else "paused" if not now.active else f"moved to {now.url}",
+            len(gone),
+            "dropped" if now is None else "given back",
+        )
 
     # ---- bookkeeping ------------------------------------------------------------------------
 

@@ -94,13 +94,13 @@ class PostgresOutbox:
         # the next group's commit.
         return await self.db.write_apart(op)
 
-    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> Loop | None:
         # Batched: the post settles a group commits are one statement (settle_posts). With a
         # loop, every event's post is settled: alone, each was an UPDATE of its own in the
         # group, 1 of the 2.6 statements a message made at `bench/relay.py --only
         # returnpath+loop --store postgresql --load lean:50 --pg-stats 12`.
         settle: _PostSettle = (owner, item_id, settlement)
-        await self.db.write(Batched(_settle_posts, settle, one_statement=_distinct_posts))
+        return await self.db.write(Batched(_settle_posts, settle, one_statement=_distinct_posts))
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         if not item_ids:
@@ -119,13 +119,20 @@ class PostgresOutbox:
 _PostSettle = tuple[str, str, PostSettlement]  # owner, post id, settlement
 
 
-async def _settle_posts(tx: Tx, settles: list[_PostSettle]) -> list[None]:
-    """Settle posts with settle_posts, a round of distinct posts at a time (database.rounds)."""
+async def _settle_posts(tx: Tx, settles: list[_PostSettle]) -> list[Loop | None]:
+    """Settle posts with settle_posts, a round of distinct posts at a time (database.rounds);
+    each post's loop as it is now, or None."""
+    found: list[Loop | None] = [None] * len(settles)
     for positions in rounds([item_id for _, item_id, _ in settles]):
         rows = [from_row.post_settle_params(*settles[index]) for index in positions]
         rows.sort(key=lambda row: row["id"])  # two groups lock their rows in one order
-        await tx.execute(Q["settle_posts"], (json.dumps(rows),))
-    return [None] * len(settles)
+        loops = {
+            row[0]: loop_from_row(row[1:])
+            for row in await (await tx.execute(Q["settle_posts"], (json.dumps(rows),))).fetchall()
+        }
+        for index in positions:
+            found[index] = loops.get(settles[index][1])
+    return found
 
 
 def _distinct_posts(settles: list[_PostSettle]) -> bool:

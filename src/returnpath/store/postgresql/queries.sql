@@ -418,17 +418,25 @@ ORDER BY c.event_time, c.event_id
 -- name: settle_posts
 -- The settles of posts a group commits (outbox.settle; the JSON's rows, at most one per post),
 -- in one statement: each post changes only while its settle's owner holds its lease. By id
--- through the primary key, as settle_deliveries (which says why the ANY(ARRAY(...))).
+-- through the primary key, as settle_deliveries (which says why the ANY(ARRAY(...))). Returns
+-- each post's loop as it is now (none: the loop was removed, its posts with it), read from the
+-- statement's snapshot, so that the dispatcher posts no more of a loop paused, moved or removed.
 WITH s AS (
     SELECT * FROM json_to_recordset(%s::json) AS s(
         id text, owner text, state text, attempts integer, next double precision, at double precision,
         status integer, error text)
+),
+settled AS (
+    UPDATE loop_posts o
+    SET state = s.state, attempts = s.attempts, next_attempt_at = s.next, last_attempt_at = s.at,
+        last_status = s.status, last_error = s.error, lease_owner = NULL, lease_until = NULL
+    FROM s
+    WHERE o.id = ANY(ARRAY(SELECT id FROM s)) AND o.id = s.id AND o.lease_owner = s.owner
 )
-UPDATE loop_posts o
-SET state = s.state, attempts = s.attempts, next_attempt_at = s.next, last_attempt_at = s.at,
-    last_status = s.status, last_error = s.error, lease_owner = NULL, lease_until = NULL
-FROM s
-WHERE o.id = ANY(ARRAY(SELECT id FROM s)) AND o.id = s.id AND o.lease_owner = s.owner
+SELECT o.id, l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       ARRAY(SELECT kind FROM loop_events k WHERE k.loop_id = l.id)
+FROM loop_posts o JOIN loops l ON l.id = o.loop_id
+WHERE o.id = ANY(ARRAY(SELECT id FROM s))
 
 -- name: release_posts
 UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL, next_attempt_at = %s

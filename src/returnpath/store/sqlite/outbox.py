@@ -76,9 +76,15 @@ class SqliteOutbox:
 
         return await self.db.write(op)
 
-    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> None:
+    async def settle(self, owner: str, item_id: str, settlement: PostSettlement) -> Loop | None:
         params = from_row.post_settle_params(owner, item_id, settlement)
-        await self.db.write(lambda conn: conn.execute(Q["settle_outbox"], params))
+
+        def op(conn: sqlite3.Connection) -> Loop | None:
+            conn.execute(Q["settle_outbox"], params)
+            row = conn.execute(Q["loop_of_post"], (item_id,)).fetchone()
+            return None if row is None else loop_from_row(row)
+
+        return await self.db.write(op)
 
     async def release(self, owner: str, item_ids: Sequence[str], due_at: float) -> None:
         if item_ids:

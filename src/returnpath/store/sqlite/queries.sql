@@ -299,6 +299,12 @@ SET state = :state, attempts = :attempts, next_attempt_at = :next, last_attempt_
     last_status = :status, last_error = :error, lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND lease_owner = :owner
 
+-- name: loop_of_post
+-- The loop of a post as it is now (no row: the loop was removed, its posts with it).
+SELECT l.id, l.account_id, l.url, l.format, l.active, l.secret, l.previous_secret, l.previous_until,
+       (SELECT json_group_array(kind) FROM loop_events e WHERE e.loop_id = l.id)
+FROM loop_posts o JOIN loops l ON l.id = o.loop_id WHERE o.id = ?
+
 -- name: release_posts
 UPDATE loop_posts SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
 WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))
