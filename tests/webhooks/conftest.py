@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from returnpath.webhooks import targets
 from returnpath.webhooks.dispatcher import Dispatcher, Limits
 from returnpath.webhooks.h11poster import H11Poster
 from returnpath.webhooks.policy import Backoff, BreakerPolicy
@@ -35,16 +36,17 @@ Start = Callable[..., Awaitable[Dispatcher]]
 
 @pytest.fixture
 async def start(outbox: MemoryOutbox) -> AsyncIterator[Start]:
-    """Start a dispatcher over the outbox (limits may be changed); stopped after the test."""
+    """Start a dispatcher over the outbox (limits may be changed, and the resolver of loop hosts:
+    a fake DNS); stopped after the test."""
     started: list[Dispatcher] = []
 
-    async def start(**limits: Any) -> Dispatcher:
+    async def start(resolve: targets.Resolver = targets.system_resolve, **limits: Any) -> Dispatcher:
         settings = Limits(
             **{"timeout": TIMEOUT, "poll_interval": 0.02, "lease": 30.0, "allow_private_targets": True, **limits}
         )
         poster = H11Poster(timeout=settings.timeout, per_endpoint=settings.per_endpoint)
         dispatcher = Dispatcher(
-            outbox, poster, owner="test", limits=settings, backoff=FAST_BACKOFF, breaker=FAST_BREAKER
+            outbox, poster, owner="test", limits=settings, backoff=FAST_BACKOFF, breaker=FAST_BREAKER, resolve=resolve
         )
         await dispatcher.start()
         started.append(dispatcher)

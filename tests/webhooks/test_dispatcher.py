@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -224,10 +225,10 @@ class _Recording:
     """A poster that answers 200 and notes where it was told to connect."""
 
     def __init__(self) -> None:
-        self.posts: list[tuple[str, str | None]] = []
+        self.posts: list[tuple[str, tuple[str, ...]]] = []
 
-    async def post(self, url: str, headers: object, body: bytes, *, address: str | None = None) -> Answer:
-        self.posts.append((url, address))
+    async def post(self, url: str, headers: object, body: bytes, *, addresses: Sequence[str] = ()) -> Answer:
+        self.posts.append((url, tuple(addresses)))
         return Answer(200, None)
 
     async def close(self) -> None:
@@ -254,7 +255,54 @@ async def test_the_poster_connects_to_the_address_that_was_checked(outbox: Memor
         await eventually(outbox.settled)
     finally:
         await dispatcher.stop()
-    assert poster.posts == [("https://hooks.example/in", "93.184.215.14")] * 3
+    assert poster.posts == [("https://hooks.example/in", ("93.184.215.14",))] * 3
+
+
+async def test_a_host_whose_first_address_is_unreachable_gets_its_posts_at_the_next(
+    receiver: Receiver, outbox: MemoryOutbox, start: Start
+) -> None:
+    """A host with an IPv6 and an IPv4 address, the first unreachable from here: the post went to
+    the first only, and failed for three days. The receiver listens on 127.0.0.1 alone, so [::1]
+    at its port refuses; the name resolves (fake DNS) to [::1] first, then 127.0.0.1."""
+    port = int(receiver.base_url.rsplit(":", 1)[1])
+    looked_up: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["::1", "127.0.0.1"]
+
+    loop = outbox.add_loop(samples.loop("dual", f"http://dual.example:{port}/dual", EventKind.FAILURE))
+    receiver.endpoint("/dual", loop.secret)
+    publish(outbox, 3)
+    await start(resolve=resolve)
+    await eventually(outbox.settled)
+    assert {i.state for i in outbox.items.values()} == {PostState.DONE}
+    assert all(i.attempts == 1 for i in outbox.items.values())
+    assert len(receiver.unique("/dual")) == 3 and looked_up == ["dual.example"]  # the look-up is kept
+
+
+async def test_the_poster_is_given_every_checked_address_in_the_resolvers_order(outbox: MemoryOutbox) -> None:
+    """Every address of the host is checked (one private address refuses the loop, test_targets.py),
+    and the poster is handed all of them, in order, to try one after the other."""
+    dual = ["2606:2800:21f:cb07:6820:80da:af6b:8b2c", "93.184.215.14"]
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return {"dual.example": dual, "half.example": ["93.184.215.14", "192.168.1.20"]}[host]
+
+    outbox.add_loop(samples.loop("dual", "https://dual.example/in", EventKind.FAILURE))
+    half = outbox.add_loop(samples.loop("half", "https://half.example/in", EventKind.FAILURE))
+    publish(outbox, 1)
+    poster = _Recording()
+    limits = Limits(poll_interval=0.02)
+    dispatcher = Dispatcher(outbox, poster, owner="test", limits=limits, backoff=FAST_BACKOFF, resolve=resolve)
+    await dispatcher.start()
+    try:
+        await eventually(outbox.settled)
+    finally:
+        await dispatcher.stop()
+    assert poster.posts == [("https://dual.example/in", tuple(dual))]
+    (refused,) = outbox.in_state(PostState.DEAD, half.id)
+    assert "192.168.1.20, which is a private address" in (refused.last_error or "")
 
 
 async def test_a_paused_loop_keeps_its_events_until_it_is_resumed(
@@ -366,4 +414,4 @@ async def test_a_host_whose_name_does_not_resolve_in_time_is_retried_like_a_post
     (done,) = outbox.in_state(PostState.DONE, loop.id)
     first, _ = outbox.attempts_of(done.id)
     assert first.error == "'https://hooks.example/in': cannot resolve hooks.example within 0.2s"
-    assert done.attempts == 2 and poster.posts == [("https://hooks.example/in", "93.184.215.14")]
+    assert done.attempts == 2 and poster.posts == [("https://hooks.example/in", ("93.184.215.14",))]

@@ -4,6 +4,7 @@ long answers. (What the dispatcher makes of their answers is in test_dispatcher.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -63,12 +64,40 @@ async def test_a_checked_address_is_connected_to_rather_than_the_name(receiver: 
     receiver.endpoint("/pinned", SECRET)
     poster = H11Poster(timeout=2)
     try:
-        answer = await poster.post(f"http://hooks.invalid:{port}/pinned", signed(b"{}"), b"{}", address="127.0.0.1")
+        answer = await poster.post(f"http://hooks.invalid:{port}/pinned", signed(b"{}"), b"{}", addresses=["127.0.0.1"])
     finally:
         await poster.close()
     assert answer.status == 200
     [arrival] = receiver.at("/pinned")
     assert arrival.headers["host"] == f"hooks.invalid:{port}"
+
+
+async def test_the_checked_addresses_are_tried_in_order_until_one_takes_the_connection(receiver: Receiver) -> None:
+    """A host with an IPv6 and an IPv4 address, the first unreachable from here, never got its
+    posts: the poster connected to the first address only. Here the first refuses (nothing
+    listens on [::1]), the second never answers (a listening socket whose backlog is full drops
+    the connection's SYN, as a black-holed route does) and takes its share of the timeout, and
+    the third is the receiver: the post arrives there, once."""
+    port = int(receiver.base_url.rsplit(":", 1)[1])
+    receiver.endpoint("/dual", SECRET)
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.2", port))
+    black_hole.listen(0)
+    queued = socket.create_connection(("127.0.0.2", port))  # the one connection its backlog holds
+    poster = H11Poster(timeout=4)
+    try:
+        url = f"http://dual.invalid:{port}/dual"
+        answer = await poster.post(url, signed(b"{}"), b"{}", addresses=["::1", "127.0.0.2", "127.0.0.1"])
+        # None takes it (another URL: no connection kept alive): every address is named in the error.
+        failed = await poster.post(url + "/2", signed(b"{}", 2), b"{}", addresses=["127.0.0.2", "::1"])
+    finally:
+        await poster.close()
+        queued.close()
+        black_hole.close()
+    assert answer.status == 200, answer.error
+    assert len(receiver.at("/dual")) == 1
+    assert failed.status is None and (failed.error or "").startswith("cannot connect: 127.0.0.2: no connection within ")
+    assert "s; ::1: " in (failed.error or "")
 
 
 async def test_connections_are_kept_alive_between_posts(receiver: Receiver) -> None:
@@ -117,7 +146,7 @@ async def test_a_url_with_an_international_host_and_path_is_posted_in_ascii(rece
     poster = H11Poster(timeout=2)
     try:
         answer = await poster.post(
-            f"http://bücher.invalid:{port}/hooks/ü?q=é", signed(b"{}"), b"{}", address="127.0.0.1"
+            f"http://bücher.invalid:{port}/hooks/ü?q=é", signed(b"{}"), b"{}", addresses=["127.0.0.1"]
         )
     finally:
         await poster.close()

@@ -173,9 +173,10 @@ class Poster(Protocol):
     """Posts one request and says what came of it. Never raises for what the network or the
     receiver did: that is an `Answer` without a status."""
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, *, address: str | None = None) -> Answer:
-        """Post to `url`; connect to `address` (checked already) rather than to the URL's host
-        name when it is given. TLS is still verified against the host name."""
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, *, addresses: Sequence[str] = ()) -> Answer:
+        """Post to `url`; connect to the first of `addresses` (checked already) that takes the
+        connection, in their order, rather than to the URL's host name when they are given.
+        TLS is still verified against the host name."""
         ...
 
     async def close(self) -> None: ...

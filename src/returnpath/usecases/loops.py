@@ -183,7 +183,7 @@ class Loops:
             SAMPLE_MIME if event_kind in (EventKind.BOUNCE, EventKind.ABUSE) else None,
             int(now),
         )
-        return await poster.post(loop.url, headers, body, address=None if allow_private else found[0])
+        return await poster.post(loop.url, headers, body, addresses=found)
 
     # ---- checks ------------------------------------------------------------------------------
 

@@ -129,7 +129,9 @@ class Dispatcher:
         self._held = 0  # calls waiting or in flight, over all endpoints
         self._in_flight = 0
         self._posts: set[asyncio.Task[None]] = set()
-        self._checked: dict[str, tuple[float, Answer | None, str | None]] = {}  # url -> (until, refusal, address)
+        self._checked: dict[
+            str, tuple[float, Answer | None, tuple[str, ...]]
+        ] = {}  # url -> (until, refusal, addresses)
         self._wake = asyncio.Event()
         self._notice: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -281,8 +283,8 @@ class Dispatcher:
     async def _post(self, ep: _Endpoint, call: Call) -> None:
         """Check the target, sign and send, settle, update the breaker, record."""
         try:
-            refusal, address = await self._check_target(call.loop.url)
-            answer = refusal or await self._send(call, address)
+            refusal, addresses = await self._check_target(call.loop.url)
+            answer = refusal or await self._send(call, addresses)
             now = self.clock()
             settlement = settle(call.item, answer, now, self.jitter(), self.backoff)
             ep.breaker = ep.breaker.record(answer.ok, now, self.breaker_policy)
@@ -300,13 +302,12 @@ class Dispatcher:
             if self._worth_a_turn(ep):
                 self._wake.set()
 
-    async def _check_target(self, url: str) -> tuple[Answer | None, str | None]:
-        """Whether the URL may be posted to, and where to connect: (None, an address that was
-        checked) when it may; (why not, as an answer, None) when not. A host's checked
-        addresses are trusted for `resolve_ttl`. With private targets allowed nothing is
-        checked, and the poster connects to the host name."""
-        if self.limits.allow_private_targets:
-            return None, None
+    async def _check_target(self, url: str) -> tuple[Answer | None, tuple[str, ...]]:
+        """Whether the URL may be posted to, and where to connect: (None, the host's addresses,
+        checked, in the resolver's order) when it may; (why not, as an answer, ()) when not. A
+        host's checked addresses are trusted for `resolve_ttl`. With private targets allowed
+        they are not checked, but looked up all the same: the poster connects to the same
+        addresses either way."""
         now = self.clock()
         cached = self._checked.get(url)
         if cached is not None and cached[0] > now:
@@ -314,21 +315,23 @@ class Dispatcher:
         try:
             # The look-up has the post's timeout, or it would hold the post's slot and item for
             # as long as the loop's name server takes to answer (forever, for one that never does).
-            _, found = await targets.check(url, allow_private=False, resolve=self.resolve, timeout=self.limits.timeout)
+            _, found = await targets.check(
+                url, allow_private=self.limits.allow_private_targets, resolve=self.resolve, timeout=self.limits.timeout
+            )
         except targets.ResolveError as exc:  # DNS may come back: a connection failure, retried
-            return Answer(None, str(exc)), None
+            return Answer(None, str(exc)), ()
         except TargetError as exc:
-            self._checked[url] = (now + self.limits.resolve_ttl, Answer(None, str(exc), refused=True), None)
+            self._checked[url] = (now + self.limits.resolve_ttl, Answer(None, str(exc), refused=True), ())
         else:
-            self._checked[url] = (now + self.limits.resolve_ttl, None, found[0])
+            self._checked[url] = (now + self.limits.resolve_ttl, None, tuple(found))
         return self._checked[url][1], self._checked[url][2]
 
-    async def _send(self, call: Call, address: str | None) -> Answer:
-        """Write the event in the loop's format, sign it, post it (to the checked address)."""
+    async def _send(self, call: Call, addresses: tuple[str, ...]) -> Answer:
+        """Write the event in the loop's format, sign it, post it (to the checked addresses)."""
         headers, body = signed_request(
             call.loop, call.item.webhook_id, call.event_id, call.event, call.returned_mime, int(self.clock())
         )
-        return await self.poster.post(call.loop.url, headers, body, address=address)
+        return await self.poster.post(call.loop.url, headers, body, addresses=addresses)
 
     async def _record(self, call: Call, settlement: PostSettlement) -> Loop | None:
         """Settle the item; its loop as it is now (None: removed). When the store cannot be

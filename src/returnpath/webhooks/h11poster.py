@@ -8,6 +8,12 @@ where this posts ~5,500), which is what lets one process post a few thousand eve
 - Redirects are not followed: a 3xx is an answer like any other (see policy.py).
 - A post that has not answered within `timeout` in all has failed, so a receiver that drips
   its answer cannot hold a slot.
+- The checked addresses of the host are tried in their order until one takes the connection
+  (a host with an IPv6 and an IPv4 address, the first unreachable from here, is reached at
+  the second): one after the other, not raced as RFC 8305's happy eyeballs would, each but
+  the last with its share of what is left of the timeout, so that one that never answers
+  leaves time for the next. Only connecting moves on to the next address: a request that was
+  sent is never sent again to another.
 - Only the start of an answer's body is read: it goes into the error of a failed post.
 - Proxy settings of the environment are ignored: the target checks of targets.py are about
   the host we connect to.
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -121,12 +127,13 @@ class H11Poster:
         self._targets: dict[str, _Target] = {}
         self._idle: dict[str, list[_Connection]] = {}  # by URL, as the dispatcher counts endpoints
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, *, address: str | None = None) -> Answer:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, *, addresses: Sequence[str] = ()) -> Answer:
         target = self._target(url)
         connection: _Connection | None = None
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                connection = self._take(url) or await self._connect(target, address)
+            async with asyncio.timeout_at(deadline):
+                connection = self._take(url) or await self._connect(target, addresses, deadline)
                 response, start, reusable = await connection.exchange(self._request(target, headers, body), body)
         except TimeoutError:
             answer = Answer(None, f"no answer within {self.timeout:g}s")
@@ -135,7 +142,7 @@ class H11Poster:
         except (h11.LocalProtocolError, UnicodeError) as exc:  # a URL or header h11 will not send: no retry cures it
             answer = Answer(None, f"cannot send: {exc}", refused=True)
         except _ConnectError as exc:
-            answer = Answer(None, f"cannot connect: {exc.__cause__ or exc}")
+            answer = Answer(None, f"cannot connect: {exc}")
         except (OSError, EOFError) as exc:
             answer = Answer(None, f"connection dropped: {exc or type(exc).__name__}")
         except asyncio.CancelledError:  # the dispatcher is stopping
@@ -183,21 +190,33 @@ class H11Poster:
             connection.close()
         return None
 
-    async def _connect(self, target: _Target, address: str | None) -> _Connection:
-        """A new connection to the target: to `address` when given (the dispatcher checked it),
-        else to the host name; TLS verified against the host name either way."""
+    async def _connect(self, target: _Target, addresses: Sequence[str], deadline: float) -> _Connection:
+        """A new connection to the target: to the first of `addresses` (the dispatcher checked
+        them) that takes it, else to the host name; TLS verified against the host name either
+        way. Each address but the last may take its share of the time left before `deadline`."""
         tls = self.ssl_context if target.scheme == "https" else None
-        try:
-            reader, writer = await asyncio.open_connection(
-                address or target.host,
-                target.port,
-                ssl=tls,
-                server_hostname=target.host if tls else None,
-                limit=2 * READ_AT_MOST,
-            )
-        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, certificate
-            raise _ConnectError() from exc
-        return _Connection(reader, writer)
+        tried = list(addresses) or [target.host]
+        failures: list[str] = []
+        clock = asyncio.get_running_loop()
+        for index, address in enumerate(tried):
+            left = len(tried) - index
+            share = (deadline - clock.time()) / left
+            try:
+                async with asyncio.timeout(share if left > 1 else None):
+                    reader, writer = await asyncio.open_connection(
+                        address,
+                        target.port,
+                        ssl=tls,
+                        server_hostname=target.host if tls else None,
+                        limit=2 * READ_AT_MOST,
+                    )
+            except TimeoutError:  # this address's share ran out (the post's own timeout is the last's)
+                failures.append(f"{address}: no connection within {share:.1f}s")
+            except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, certificate
+                failures.append(f"{address}: {exc}" if len(tried) > 1 else str(exc))
+            else:
+                return _Connection(reader, writer)
+        raise _ConnectError("; ".join(failures))
 
     def _give_back(self, url: str, connection: _Connection, reusable: bool) -> None:
         idle = self._idle.setdefault(url, [])

@@ -140,7 +140,7 @@ def refusal(address: str) -> str | None:
 async def system_resolve(host: str, port: int) -> list[str]:
     """The addresses of a host, in the system resolver's order, once each. That order puts
     first what this host can reach (RFC 6724 section 6, rule 1: no IPv6 first on a host without
-    IPv6 routes), and the post goes to the first."""
+    IPv6 routes); the post tries them in it, until one takes the connection."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
