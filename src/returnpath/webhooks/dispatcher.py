@@ -83,6 +83,9 @@ class Limits:
     resolve_ttl: float = 60.0  # how long a host's checked addresses are trusted
 
 
+_Checked = tuple[float, Answer | None, tuple[str, ...]]  # a URL's check: (until, refusal, addresses)
+
+
 @dataclass(eq=False, slots=True)
 class _Endpoint:
     """One loop URL: its waiting calls, its posts in flight and its circuit."""
@@ -129,9 +132,7 @@ class Dispatcher:
         self._held = 0  # calls waiting or in flight, over all endpoints
         self._in_flight = 0
         self._posts: set[asyncio.Task[None]] = set()
-        self._checked: dict[
-            str, tuple[float, Answer | None, tuple[str, ...]]
-        ] = {}  # url -> (until, refusal, addresses)
+        self._checked: dict[str, _Checked] = {}  # by URL
         self._wake = asyncio.Event()
         self._notice: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
