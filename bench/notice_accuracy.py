@@ -10,13 +10,14 @@ Runs `returnpath.bounces.recognise` on every `.eml` there and compares with `exp
 - statuses:        of the found rows whose notice gives an RFC 3463 status, the share equal;
 - reasons:         of the found rows, the share with the expected reason;
 - hard/soft:       of the found failed rows, the share with the expected hard flag;
-- non-bounces:     replies, auto-replies, challenges, receipts: the right kind, and the number
-                   marked failed (must be 0).
+- non-bounces:     replies, auto-replies, complaints, challenges, receipts: the right kind,
+                   and the number marked failed (must be 0). A complaint's row must also have
+                   the expected feedback type (abuse, fraud, ...) to count as a right reason.
 
 With Sisimai installed (Debian: `apt-get install libsisimai-perl`, 4.25), the same table
 has a second column, Sisimai's own answers for the same files in the same run: the mature
 parser this recognition is compared with. (Its rows become a verdict: a `vacation` row an
-auto-reply, any other row a bounce, none "other".)
+auto-reply, a `feedback` row a complaint, any other row a bounce, none "other".)
 
     python bench/notice_accuracy.py             # the table
     python bench/notice_accuracy.py --misses    # and every miss, one line each
@@ -70,7 +71,7 @@ for my $f (@ARGV) {
   my $d = Sisimai->make($f, vacation => 1, delivered => 1) || [];
   $out{$f} = [ map { { address => $_->recipient->address, action => $_->action,
     status => $_->deliverystatus, reason => $_->reason, soft => $_->softbounce,
-    diagnostic => $_->diagnosticcode } } @$d ];
+    diagnostic => $_->diagnosticcode, feedback => $_->feedbacktype } } @$d ];
 }
 print JSON::PP->new->canonical->utf8->encode(\%out);
 """
@@ -89,7 +90,7 @@ def sisimai(names: list[str]) -> dict[str, BounceVerdict] | None:
         recipients = tuple(
             Recipient(
                 r["address"],
-                r["action"] or ("" if r["reason"] == "vacation" else "failed"),
+                r["action"] or ("" if r["reason"] in ("vacation", "feedback") else "failed"),
                 r["status"] or None,
                 None,
                 r["diagnostic"] or "",
@@ -98,11 +99,14 @@ def sisimai(names: list[str]) -> dict[str, BounceVerdict] | None:
                 r["reason"],
                 str(r["soft"]) == "0",
                 "sisimai",
+                r["feedback"] or None,
             )
             for r in rows
         )
         if any(r.reason == "vacation" for r in recipients):
             kind = Kind.AUTOREPLY
+        elif any(r.reason == "feedback" for r in recipients):
+            kind = Kind.COMPLAINT
         elif recipients:
             kind = Kind.BOUNCE
         else:
@@ -182,17 +186,19 @@ def score(
                 count["status ok"] += r.status == row["status"]
                 if r.status != row["status"]:
                     misses.append(f"status   {name}: {r.status} (expected {row['status']})")
-            count["reason ok"] += r.reason == row["reason"]
-            if r.reason != row["reason"]:
+            same = r.reason == row["reason"] and r.feedback_type == row.get("feedback_type")
+            count["reason ok"] += same
+            if not same:
                 wrong = True
                 misses.append(
-                    f"reason   {name}: {r.reason} (expected {row['reason']}) [{r.status}] "
+                    f"reason   {name}: {r.reason}/{r.feedback_type} (expected {row['reason']}/"
+                    f"{row.get('feedback_type')}) [{r.status}] "
                     f"{r.rule[:60]} | {r.diagnostic[:90]!r}"
                 )
             if row["action"] == "failed":
                 count["hard rows"] += 1
                 count["hard ok"] += r.hard == row["hard"]
-        fam["wrong"] += wrong or bool(verdict.failed and expected in ("autoreply", "other"))
+        fam["wrong"] += wrong or bool(verdict.failed and expected in ("autoreply", "complaint", "other"))
 
     return count, misses, families
 
