@@ -45,11 +45,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("hotmail-02.eml", "reasons"): "issue 9: a notice that gives no cause at all is undefined, not onhold",
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
-    (
-        "domino-de-01.eml",
-        "reasons",
-    ): "issue 9: Domino's German layout ('Ihr Dokument:', 'wurde nicht zugestellt an:', 'weil:') is not read; "
-    "the generic reading has no status or SMTP step, so its userunknown becomes filtered",
     # third blind batch (plain-text notices), as measured before any fix
     ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
     "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
@@ -57,14 +52,6 @@ MISSING: dict[tuple[str, str], str] = {
     "Sisimai's Reason::Filtered makes it filtered, and recognition follows Sisimai (as for groupwise-01)",
     # sixth blind batch (auto-replies, complaints, challenges, notices without a DSN part),
     # as measured before any fix
-    **{
-        (name, aspect): f"issue 9: Domino's {layout} layout under a localised subject is not read as a failure"
-        for name, layout in (
-            ("domino-fr-01.eml", "French ('Votre document :', 'n'a pas été remis à :', 'car :')"),
-            ("domino-es-01.eml", "Spanish ('Su documento:', 'no se entregó a:', 'porque:')"),
-        )
-        for aspect in ("kind", "recipients", "reasons")
-    },
     ("osticket-01.eml", "kind"): "issue 9: a help desk's new-ticket acknowledgement ('Support Ticket Opened [#...]', "
     "no RFC 3834 header) is not read as an auto-reply",
     ("zendesk-01.eml", "kind"): "issue 9: Zendesk's 'Your request (...) has been received' acknowledgement "
