@@ -54,6 +54,28 @@ def test_not_auto_replies(headers: str) -> None:
     assert recognise(_mail(headers)).kind is Kind.OTHER
 
 
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        # help desks mark theirs auto-generated where RFC 3834 says auto-replied
+        ("Subject: [Support] Re: hello\nAuto-Submitted: auto-generated", "Your request (4711) has been received."),
+        ("Subject: Re: hello\nAuto-Submitted: auto-generated", "We have received your message and will reply soon."),
+        ("Subject: Support Ticket Opened [#482913]", "A request for support has been created."),
+        ("Subject: Ticket Received - hello", "Thanks, we will get back to you."),
+    ],
+)
+def test_acknowledgements_are_auto_replies(headers: str, body: str) -> None:
+    verdict = recognise(_mail(headers, body))
+    assert verdict.kind is Kind.AUTOREPLY
+    assert not verdict.failed
+
+
+def test_a_person_saying_the_message_was_received_is_no_auto_reply() -> None:
+    # the words alone are no sign: only a program's message (Auto-Submitted) is read by them
+    mail = _mail("Subject: Re: hello", "Hi, we have received your message, thanks! Kim")
+    assert recognise(mail).kind is Kind.OTHER
+
+
 def test_a_dsn_marked_auto_replied_is_a_dsn() -> None:
     # Postfix writes "Auto-Submitted: auto-replied" on its own DSNs
     assert b"Auto-Submitted: auto-replied" in DSN

@@ -50,12 +50,6 @@ MISSING: dict[tuple[str, str], str] = {
     "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
     ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown; "
     "Sisimai's Reason::Filtered makes it filtered, and recognition follows Sisimai (as for groupwise-01)",
-    # sixth blind batch (auto-replies, complaints, challenges, notices without a DSN part),
-    # as measured before any fix
-    ("osticket-01.eml", "kind"): "issue 9: a help desk's new-ticket acknowledgement ('Support Ticket Opened [#...]', "
-    "no RFC 3834 header) is not read as an auto-reply",
-    ("zendesk-01.eml", "kind"): "issue 9: Zendesk's 'Your request (...) has been received' acknowledgement "
-    "(Auto-Submitted: auto-generated) is not read as an auto-reply",
 }
 
 
