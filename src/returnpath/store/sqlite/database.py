@@ -14,6 +14,7 @@ makes their writers take turns.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import StoreError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -61,9 +64,20 @@ class Database:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            migrate(conn)
+            before = schema_version(conn)
+            after = migrate(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
+        if 0 < before < after:
+            # Any command migrates an SQLite file it opens (one node: nobody else to wait for),
+            # so say it: from now on the returnpath that wrote the file refuses it, and only a
+            # backup taken before brings that one back (README, Upgrading).
+            log.warning(
+                "%s migrated from schema version %d to %d: an earlier returnpath no longer opens it",
+                self.path,
+                before,
+                after,
+            )
         self._readers = ThreadPoolExecutor(max_workers=self._reader_count, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="sqlite-write", daemon=True)

@@ -1,0 +1,159 @@
+"""Upgrading, as an operator does it: a data folder of the first release that had `returnpath
+migrate` (SQLite schema version 4; tests/e2e/store_v4.sql, written by that release itself, not
+by this code) gets this returnpath: `migrate`, then `serve`. Nothing accepted before is lost:
+the mail it had deferred is delivered once its route works, its loop's pending posts are sent
+and verify with the loop's secret, its events, deliveries and returned mail are still read, and
+its accounts still log in with the credentials it printed. No old wheel is needed: the rows are
+the old release's own.
+
+A store migrated by any command says so (an earlier returnpath refuses it from then on), and a
+file of a newer returnpath is refused, untouched, with the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from returnpath import config
+from returnpath.store.sqlite.database import migrations
+from tests.delivery.sinks import Sink
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Server, run_cli, wait_for
+from tests.webhooks.receiver import Receiver, ThreadedReceiver
+
+DUMP = Path(__file__).with_name("store_v4.sql")
+# What the old release's `init`, `accounts add shop` and `loops add` printed (store_v4.sql).
+SECRET = "LSwAiCVxm1GDSI7M4lrht2s11bYN4H6fysZ_k0_DBFU"
+DEFAULT = {"smtp_username": "default", "smtp_password": "Sx-g9DkSnnvMLC7ySgfPZBCXrs8DV8Hc"}
+DEFAULT_TOKEN = "rp_QGffbtwzU4bPYxFLHeb06-N9jJR-2y0EOoTP30GryzE"
+SHOP = {"smtp_username": "shop", "smtp_password": "ibYhzCX6r2HXCHVkQflJKNJZoFm-EZik"}
+LOOP_SECRET = "whsec_lAJHZS/RrDcTW73Ga51JraZdvHkBhEmd"
+DEFERRED = {"c@later.example", "d@later.example", "f@later.example"}  # to a port that was closed
+FAILED = "01m8t0hnxfw0a5mwaft2jw91ma"  # b@sink.example, failed by the DSN
+RETURNED = "01m8t0hx1r4jhhvqmvh5ma0k0j"  # that DSN
+
+
+def newest() -> int:
+    return migrations()[-1][0]
+
+
+def old_store(server: Server, receiver: Receiver) -> Path:
+    """The old release's store in `server`'s data folder, in place of the one `init` made. The
+    operator upgrades within the retry windows, so the deferred deliveries and the pending posts
+    are due now rather than at the times of the dump (which a later run of the test would pass);
+    the loop posts to the test's receiver rather than the closed port."""
+    path = server.data / "returnpath.db"
+    for leftover in (path, path.with_name("returnpath.db-wal"), path.with_name("returnpath.db-shm")):
+        leftover.unlink(missing_ok=True)
+    now = time.time()
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(DUMP.read_text(encoding="utf-8"))
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        conn.execute("PRAGMA journal_mode = WAL")  # as the old release kept it
+        with conn:
+            conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ?, expires_at = ? WHERE state = 'deferred'",
+                (now, now + 86400),
+            )
+            conn.execute(
+                "UPDATE loop_posts SET next_attempt_at = ?, expires_at = ? WHERE state = 'pending'",
+                (now, now + 86400),
+            )
+            conn.execute("UPDATE loops SET url = ?", (receiver.endpoint("/hook", LOOP_SECRET),))
+    finally:
+        conn.close()
+    path.chmod(0o600)  # as the old release made it
+    return path
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Receiver]:
+    with ThreadedReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def old(make_server: ServerFactory, sink: Sink, hooks: Receiver) -> Server:
+    """A data folder as the old release left it, configured as the operator had it: its secret,
+    routes (now to a sink that works), loopback loop targets allowed; not started."""
+    server = make_server(
+        start=False,
+        secret=SECRET,
+        bounce_domain="bounces.example.com",
+        delivery__routes={"*": sink.route},
+        webhooks__allow_private_targets=True,
+        webhooks__retry_first=config.Duration(0.2),
+        webhooks__poll_interval=config.Duration(0.1),
+    )
+    old_store(server, hooks)
+    return server
+
+
+def test_migrate_then_serve_keeps_everything_the_old_release_accepted(old: Server, sink: Sink, hooks: Receiver) -> None:
+    conn = sqlite3.connect(old.data / "returnpath.db")
+    pending = {f"msg_{post}" for (post,) in conn.execute("SELECT id FROM loop_posts WHERE state = 'pending'")}
+    conn.close()
+    assert len(pending) == 6
+    migrated = run_cli("migrate", "--config", str(old.config_path))
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"migrated from schema version 4 to {newest()}" in migrated.stdout
+
+    old.start()
+    # The mail it had deferred goes out now, once each.
+    sink.wait(3, timeout=30)
+    assert sorted(sink.recipients()) == sorted(DEFERRED)
+    # Its loop's pending posts are sent, signed with the loop's secret (the receiver verifies).
+    wait_for(lambda: pending <= set(hooks.unique("/hook")), timeout=30, what="the old pending posts")
+    assert hooks.unverified == []
+
+    # Its accounts log in with what it printed, over SMTP and HTTP.
+    for credentials in (DEFAULT, SHOP):
+        with old.smtp(starttls=True, credentials=credentials) as smtp:
+            assert smtp.noop()[0] == 250
+    with httpx.Client(base_url=old.http_url, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}) as api:
+        failed = api.get(f"/v1/deliveries/{FAILED}")
+        # Its events and returned mail are still read.
+        failures = api.get("/v1/events", params={"type": "failure"})
+    assert failed.status_code == 200, failed.text
+    assert failed.json()["state"] == "failed"
+    assert failures.status_code == 200, failures.text
+    assert FAILED in {event["id"] for event in failures.json()["events"]}
+    returned = run_cli("returned", RETURNED, "--config", str(old.config_path))
+    assert returned.returncode == 0, returned.stderr
+    assert "Status: 5.1.1" in returned.stdout
+    queue = old.queue()
+    assert queue["delivered"] == 4 and queue["failed"] == 1, queue
+
+
+def test_any_command_that_migrates_the_store_says_so(old: Server) -> None:
+    queue = run_cli("queue", "--config", str(old.config_path))
+    assert queue.returncode == 0, queue.stderr
+    assert json.loads(queue.stdout)["deferred"] == 3
+    assert f"migrated from schema version 4 to {newest()}" in queue.stderr
+    assert "an earlier returnpath no longer opens it" in queue.stderr
+    again = run_cli("queue", "--config", str(old.config_path))
+    assert "migrated" not in again.stderr
+
+
+def test_a_store_of_a_newer_returnpath_is_refused_untouched(old: Server) -> None:
+    path = old.data / "returnpath.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"PRAGMA user_version = {newest() + 1}")
+    conn.close()
+    before = path.read_bytes()
+    for command in (["migrate"], ["serve"], ["queue"]):
+        result = run_cli(*command, "--config", str(old.config_path))
+        assert result.returncode != 0
+        assert f"schema version {newest() + 1}, newer than this returnpath" in result.stderr
+        assert "upgrade returnpath" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert path.read_bytes() == before
