@@ -19,6 +19,7 @@ from . import __version__, private
 from .core.events import LOGS, EventKind, format_time
 from .errors import ConfigError, Conflict, InputError, LoopError, NotFound, ReturnpathError, StartError
 from .private import warn_if_loose
+from .store import schema_versions
 
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
@@ -32,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="returnpath", description="An outbound mail relay that knows what happened to every message it sent."
     )
-    parser.add_argument("--version", action="version", version=f"returnpath {__version__}")
+    schema = schema_versions()
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"returnpath {__version__} (store schema: SQLite {schema['sqlite']}, PostgreSQL {schema['postgresql']})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -41,9 +47,10 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--config",
                 default=DEFAULT_CONFIG,
-                # `store copy` reads no configuration (both stores are given as URLs): accepted
-                # as before, but not offered, lest it be taken for the source.
-                help=argparse.SUPPRESS
+                # `store copy` reads no configuration (both stores are given as URLs): offered
+                # for `store backup` alone, lest it be taken for the source of a copy.
+                help=f"store backup: the configuration file whose store is backed up (default: "
+                f"$RETURNPATH_CONFIG or {DEFAULT_CONFIG}); store copy reads none"
                 if name == "store"
                 else f"the configuration file (default: $RETURNPATH_CONFIG or {DEFAULT_CONFIG})",
             )
@@ -72,23 +79,31 @@ def _parser() -> argparse.ArgumentParser:
         help="remove a node gone for good from the list; refused while it may be alive or any of its events "
         "waits for a log writer",
     )
-    p = command("store", "copy a store's data to another (from SQLite to PostgreSQL, say)")
-    p.add_argument("action", choices=["copy"], help="copy: every row of --from into --to, DKIM keys still sealed")
+    p = command(
+        "store",
+        "copy a store's data to another (from SQLite to PostgreSQL, say), or back up the SQLite store while serve runs",
+    )
+    p.add_argument(
+        "action",
+        choices=["copy", "backup"],
+        help="copy: every row of --from into --to, DKIM keys still sealed; backup: the SQLite store of --config "
+        "into the new file --to, one consistent snapshot, also while serve runs",
+    )
     # The URLs are given whole: a relative sqlite:///PATH is relative to the current folder
-    # here, not to a data folder (--config is not read).
+    # here, not to a data folder (--config is not read by copy).
     p.add_argument(
         "--from",
         dest="source",
-        required=True,
         metavar="URL",
-        help="sqlite:///PATH (relative to the current folder) or postgresql://...",
+        help="copy: sqlite:///PATH (relative to the current folder) or postgresql://...",
     )
     p.add_argument(
         "--to",
         dest="target",
         required=True,
         metavar="URL",
-        help="an empty store: sqlite:///PATH (relative to the current folder; made if missing) or postgresql://...",
+        help="copy: an empty store: sqlite:///PATH (relative to the current folder; made if missing) or "
+        "postgresql://...; backup: a new file (PATH)",
     )
 
     p = command("send", "submit a message from a file (- for standard input)")
@@ -463,6 +478,10 @@ def cmd_store(args: argparse.Namespace) -> int:
     from .node.supervisor import serving_pid
     from .store.copy import copy_store
 
+    if args.action == "backup":
+        return _backup(args)
+    if args.source is None:
+        raise InputError("store copy needs --from: the store to copy")
     for option, url in (("--from", args.source), ("--to", args.target)):
         try:
             store_backend(url)
@@ -490,6 +509,26 @@ def cmd_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """`store backup`: the SQLite store, whole, into a new file, while serve may run."""
+    from . import config
+    from .store.sqlite.database import backup
+
+    settings = config.load(args.config)
+    if args.source is not None:
+        raise InputError("store backup takes no --from: it backs up the store of --config")
+    if settings.store_backend != "sqlite":
+        raise InputError(
+            f"store backup copies an SQLite store; {config.display_url(settings.storage.url)} is PostgreSQL: "
+            "back it up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving)"
+        )
+    target = Path(args.target[len("sqlite:///") :] if args.target.startswith("sqlite:///") else args.target)
+    source = settings.sqlite_path
+    version = backup(source, target)
+    print(json.dumps({"store": str(source), "backup": str(target.resolve()), "schema_version": version}))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import config
     from .node.supervisor import serve
@@ -507,6 +546,27 @@ def _store_must_exist(settings: Settings) -> None:
         raise InputError(
             f"there is no store at {settings.sqlite_path} ([storage] url {settings.storage.url!r}): set [storage] url "
             "to the node's returnpath.db, or make a new data folder with `returnpath init`"
+        )
+    if settings.store_backend == "sqlite":
+        _not_under_a_serve(settings)
+
+
+def _not_under_a_serve(settings: Settings) -> None:
+    """Refuse to migrate an SQLite store beneath a running `serve`: one that runs while a new
+    wheel is installed is the earlier returnpath, which goes on writing the file as it knows it
+    and whose restarted workers refuse the migrated file (and then serve stops)."""
+    from .node.supervisor import serving_pid
+    from .store.sqlite.database import pending_migration
+
+    pending = pending_migration(settings.sqlite_path)
+    if pending is None:
+        return
+    pid = serving_pid(settings.path("."))
+    if pid is not None:
+        raise InputError(
+            f"{settings.sqlite_path} is at schema version {pending[0]} and this returnpath migrates it to "
+            f"{pending[1]}, but a `returnpath serve` (pid {pid}) runs on it, with the code that wrote it: stop that "
+            "serve, back up the store, then run `returnpath migrate` (README: Backups and upgrades)"
         )
 
 

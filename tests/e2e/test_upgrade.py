@@ -12,8 +12,12 @@ file of a newer returnpath is refused, untouched, with the fix.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +26,7 @@ import httpx
 import pytest
 
 from returnpath import config
+from returnpath.store.postgresql import database as postgresql
 from returnpath.store.sqlite.database import migrations
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
@@ -157,3 +162,46 @@ def test_a_store_of_a_newer_returnpath_is_refused_untouched(old: Server) -> None
         assert "upgrade returnpath" in result.stderr
         assert "Traceback" not in result.stderr
     assert path.read_bytes() == before
+
+
+def test_the_version_names_the_schema_the_installed_code_brings() -> None:
+    """pip keeps the installed code when a wheel has the same version string: the schema
+    versions tell the operator which code is installed, and what `migrate` will bring."""
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert f"store schema: SQLite {newest()}, PostgreSQL {postgresql.newest()}" in result.stdout
+
+
+def test_migrate_refuses_while_the_old_release_serves_the_store(old: Server) -> None:
+    """The old release's `serve` still runs (the operator installed the new wheel beside it):
+    it holds the data folder's lock, as every `serve` does. Migrated beneath it, the file would
+    change under code that does not know the new schema, and its restarted workers would refuse
+    it. Held here by `flock`, as the README's logrotate script reads it."""
+    lock = old.data / "returnpath.lock"
+    holder = subprocess.Popen(["flock", "-n", str(lock), "sleep", "60"], start_new_session=True)
+    try:
+        wait_for(lambda: _held(lock), what="the lock to be held")
+        lock.write_text(str(holder.pid))
+        for command in ("migrate", "queue"):
+            refused = run_cli(command, "--config", str(old.config_path))
+            assert refused.returncode == 1, refused.stderr
+            assert f"is at schema version 4 and this returnpath migrates it to {newest()}" in refused.stderr
+            assert f"a `returnpath serve` (pid {holder.pid}) runs on it" in refused.stderr
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep that holds the lock with it
+        holder.wait()
+    with sqlite3.connect(old.data / "returnpath.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    conn.close()
+    migrated = run_cli("migrate", "--config", str(old.config_path))
+    assert migrated.returncode == 0, migrated.stderr
+
+
+def _held(lock: Path) -> bool:
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from ..config import Settings
 from ..core.ports import Store
 
@@ -20,3 +22,16 @@ def open_store(settings: Settings, *, node: str | None = None) -> Store:
     from .sqlite import SqliteStore
 
     return SqliteStore(settings.sqlite_path, node=node, loop_window=window)
+
+
+def schema_versions() -> dict[str, int]:
+    """The newest schema version of each backend, by the numbers of its migration files, read
+    without importing the backends (psycopg): what `returnpath --version` shows, so that an
+    operator sees which schema an installed wheel brings even when its version string did not
+    change (pip then keeps the old code: README, Backups and upgrades)."""
+    versions = {}
+    for backend in ("sqlite", "postgresql"):
+        folder = resources.files(__package__).joinpath(backend, "migrations")
+        numbers = [int(entry.name[:4]) for entry in folder.iterdir() if entry.name[:4].isdigit()]
+        versions[backend] = max(numbers, default=1)  # SQLite's schema.sql is version 1
+    return versions

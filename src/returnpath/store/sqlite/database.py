@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -221,6 +222,24 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def pending_migration(path: Path) -> tuple[int, int] | None:
+    """(the file's schema version, this code's) when opening the file would migrate it; None
+    when it is at this code's version, newer (refused at open), or not there. Reads only."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            version = schema_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # opening says what is wrong
+    steps = migrations()
+    newest = steps[-1][0] if steps else 1
+    return (version, newest) if 0 < version < newest else None
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the file's schema to the newest version this code knows (`PRAGMA user_version`),
     one version per transaction, and return that version. A file written by a newer returnpath
@@ -294,3 +313,50 @@ def _add_columns(conn: sqlite3.Connection) -> None:
         for name, kind in columns:
             if name not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def backup(path: Path, target: Path) -> int:
+    """Copy the store at `path` into the new file `target` as one consistent snapshot, while
+    `serve` goes on writing to it, and return the copy's schema version.
+
+    A `cp` of the file is no backup of a live store: in WAL mode the latest commits are in the
+    -wal file until a checkpoint moves them into the file, so a copy of the file alone lacks
+    them (mail already answered 250), and one of both files taken while they change may catch
+    either half written. SQLite's online backup reads every page through a read transaction of
+    its own (https://www.sqlite.org/backup.html; one step, so the snapshot is whole) and the
+    writers go on meanwhile. The copy is written beside `target`, checked, synced and renamed
+    into place, so `target` is never a partial file."""
+    if not path.is_file():
+        raise StoreError(f"there is no store at {path}")
+    if target.exists():
+        raise StoreError(f"{target} exists already: a backup goes to a new file")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.unlink(missing_ok=True)
+        source = connect(path)
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+            check = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreError(f"the backup of {path} does not check out: {check}")
+            version = schema_version(copy)
+        finally:
+            copy.close()
+            source.close()
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, target)
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot back up {path} to {target}: {exc}") from None
+    except StoreError:
+        partial.unlink(missing_ok=True)
+        raise
+    return version
