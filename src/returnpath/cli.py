@@ -23,7 +23,7 @@ from .store import schema_versions
 
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
-    from .core.ports import Store
+    from .core.ports import NodeStatus, Store
     from .core.senders import SendingDomain
 
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
@@ -389,7 +389,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = config.load(args.config)
     _store_must_exist(settings)
-    before, after = asyncio.run(open_store(settings).migrate())
+    before, after = asyncio.run(open_store(settings).migrate(lambda nodes: _none_alive(settings, nodes)))
     where = config.display_url(settings.storage.url)
     if before == after:
         print(f"returnpath: {where} is at schema version {after}, the newest this returnpath knows")
@@ -400,6 +400,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if imported:
         print(f"returnpath: {imported} DKIM key file(s) of {settings.path('domains')} stored (the files stay)")
     return 0
+
+
+def _none_alive(settings: Settings, nodes: list[NodeStatus]) -> None:
+    """Refuse to migrate a shared store while a node runs on it: this returnpath refuses to
+    start on the older schema, so a node alive now runs the code that wrote it, which would go
+    on writing what the new schema does not expect, and whose restarted workers refuse it. A
+    node of this machine whose process is gone stopped a moment ago (as `serve` reads it)."""
+    from .config import display_url
+    from .node.supervisor import pid_alive
+
+    now = time.time()
+    alive = [
+        node
+        for node in nodes
+        if now - node.heartbeat_at <= settings.node.alive_for
+        and not (node.host == socket.gethostname() and not pid_alive(node.pid))
+    ]
+    if alive:
+        named = ", ".join(
+            f"{node.name} (host {node.host}, pid {node.pid}, returnpath {node.version}, heartbeat "
+            f"{now - node.heartbeat_at:.0f} s ago)"
+            for node in alive
+        )
+        raise InputError(
+            f"{len(alive)} node(s) still run on {display_url(settings.storage.url)}: {named}; stop every node, back up the "
+            "database, then run `returnpath migrate` (README: Backups and upgrades). A node that has just "
+            f"stopped on another machine counts as alive for {settings.node.alive_for:.0f} s after its last heartbeat"
+        )
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

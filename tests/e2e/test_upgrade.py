@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from returnpath import config
@@ -205,3 +206,34 @@ def _held(lock: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
+
+
+def test_migrate_refuses_while_a_node_runs_on_the_older_postgresql_schema(
+    make_server: ServerFactory, pg_url: str
+) -> None:
+    """A shared store at the schema before this code's, as `migrate` of the earlier release left
+    it, and a node of that release on another machine heard from a moment ago: `migrate` waits
+    for every node to stop, naming it, and migrates once its heartbeats are old."""
+    server = make_server(start=False, storage__url=pg_url)
+    *older, _ = postgresql.migrations()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for _number, script in older:
+            conn.execute(script.encode())
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (older[-1][0],))
+        conn.execute(
+            "INSERT INTO nodes (name, host, pid, version, listen, started_at, heartbeat_at) "
+            "VALUES ('node1', 'elsewhere.example', 4242, '0.1.0', 'submission=192.0.2.1:587', %s, %s)",
+            (time.time() - 600, time.time()),
+        )
+    refused = run_cli("migrate", "--config", str(server.config_path))
+    assert refused.returncode == 1, refused.stderr
+    assert "1 node(s) still run on" in refused.stderr
+    assert "node1 (host elsewhere.example, pid 4242, returnpath 0.1.0" in refused.stderr
+    assert "stop every node" in refused.stderr
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (older[-1][0],)
+        conn.execute("UPDATE nodes SET heartbeat_at = heartbeat_at - 3600")  # it stopped an hour ago
+    migrated = run_cli("migrate", "--config", str(server.config_path))
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"migrated from schema version {older[-1][0]} to {postgresql.newest()}" in migrated.stdout

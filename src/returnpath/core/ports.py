@@ -231,9 +231,10 @@ class Store(LoopStore, Protocol):
 
     async def close(self) -> None: ...
 
-    async def migrate(self) -> tuple[int, int]:
+    async def migrate(self, vet: Callable[[list[NodeStatus]], None] | None = None) -> tuple[int, int]:
         """Bring the schema to the newest version this code knows, one version per transaction
-        (several nodes may run it at once: one does the work). Returns (before, after)."""
+        (several nodes may run it at once: one does the work). Returns (before, after). When
+        there is something to migrate, `vet` is given the nodes first and may raise to refuse."""
         ...
 
     # nodes

@@ -86,7 +86,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ...config import display_url
-from ...core.ports import WorkKind
+from ...core.ports import NodeStatus, WorkKind
 from ...errors import StoreError
 
 T = TypeVar("T")
@@ -548,7 +548,20 @@ async def check(conn: Connection) -> int:
     return version
 
 
-async def migrate(conn: Connection) -> tuple[int, int]:
+async def nodes(conn: Connection) -> list[NodeStatus]:
+    """Every node's last heartbeat, read as any schema version has it (none before the nodes
+    table)."""
+    cur = await conn.execute("SELECT to_regclass('nodes') IS NOT NULL")
+    if (await cur.fetchone()) != (True,):
+        return []
+    cur = await conn.execute("SELECT name, host, pid, version, listen, started_at, heartbeat_at FROM nodes")
+    return [
+        NodeStatus(str(name), str(host), int(pid), str(version), str(listen), float(started), float(beat))
+        for name, host, pid, version, listen, started, beat in await cur.fetchall()
+    ]
+
+
+async def migrate(conn: Connection, vet: Callable[[list[NodeStatus]], None] | None = None) -> tuple[int, int]:
     """Apply the migrations the database lacks, one per transaction under MIGRATE_LOCK: of
     several nodes migrating at once, the first does each step and the others then find it
     done. Returns (before, after)."""
@@ -558,6 +571,11 @@ async def migrate(conn: Connection) -> tuple[int, int]:
     known = newest()
     if before > known:
         await check(conn)  # raises: written by a newer returnpath
+    if vet is not None and 0 < before < known:
+        # The nodes that may still run on the schema the database has: `vet` refuses while one
+        # is alive (returnpath migrate), for migrated beneath it, a node writes what the new
+        # schema does not expect, and its restarted workers refuse the database.
+        vet(await nodes(conn))
     version = before
     for number, script in migrations():
         if number <= version:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -105,12 +105,13 @@ class PostgresStore:
         await self.wakeups.close()
         await self.db.close()
 
-    async def migrate(self) -> tuple[int, int]:
+    async def migrate(self, vet: Callable[[list[NodeStatus]], None] | None = None) -> tuple[int, int]:
         """Bring the schema to the newest version; (before, after). Works on a store that is
-        not open too (`returnpath migrate` with an older database, which `open` refuses)."""
+        not open too (`returnpath migrate` with an older database, which `open` refuses).
+        When there is something to migrate, `vet` sees the nodes first and may refuse."""
         try:
             async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                return await database.migrate(conn)
+                return await database.migrate(conn, vet)
         except psycopg.Error as exc:
             raise database.unavailable(exc) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,9 @@ class SqliteStore:
     async def close(self) -> None:
         self.db.close()
 
-    async def migrate(self) -> tuple[int, int]:
-        """Bring the file to the newest schema (`open` does it too: nothing else uses the file)."""
+    async def migrate(self, vet: Callable[[list[NodeStatus]], None] | None = None) -> tuple[int, int]:
+        """Bring the file to the newest schema (`open` does it too: nothing else uses the file).
+        No `vet`: the one node's `serve` holds the data folder's lock, which `returnpath` checks."""
         return self.db.migrate()
 
     # ---- nodes -----------------------------------------------------------------------------
