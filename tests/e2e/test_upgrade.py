@@ -1,5 +1,5 @@
 """Upgrading, as an operator does it: a data folder of the first release that had `returnpath
-migrate` (SQLite schema version 4; tests/e2e/store_v4.sql, written by that release itself, not
+migrate` (SQLite schema version 4; tests/e2e/upgrade/sqlite-v4.sql, written by that release itself, not
 by this code) gets this returnpath: `migrate`, then `serve`. Nothing accepted before is lost:
 the mail it had deferred is delivered once its route works, its loop's pending posts are sent
 and verify with the loop's secret, its events, deliveries and returned mail are still read, and
@@ -15,6 +15,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -25,7 +27,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from bench.postgres import PrivateCluster
 
+import dkim
 from returnpath import config
 from returnpath.store.postgresql import database as postgresql
 from returnpath.store.sqlite.database import migrations
@@ -34,8 +38,8 @@ from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Server, run_cli, wait_for
 from tests.webhooks.receiver import Receiver, ThreadedReceiver
 
-DUMP = Path(__file__).with_name("store_v4.sql")
-# What the old release's `init`, `accounts add shop` and `loops add` printed (store_v4.sql).
+DUMP = Path(__file__).parent / "upgrade" / "sqlite-v4.sql"
+# What the old release's `init`, `accounts add shop` and `loops add` printed (upgrade/sqlite-v4.sql).
 SECRET = "LSwAiCVxm1GDSI7M4lrht2s11bYN4H6fysZ_k0_DBFU"
 DEFAULT = {"smtp_username": "default", "smtp_password": "Sx-g9DkSnnvMLC7ySgfPZBCXrs8DV8Hc"}
 DEFAULT_TOKEN = "rp_QGffbtwzU4bPYxFLHeb06-N9jJR-2y0EOoTP30GryzE"
@@ -44,6 +48,14 @@ LOOP_SECRET = "whsec_lAJHZS/RrDcTW73Ga51JraZdvHkBhEmd"
 DEFERRED = {"c@later.example", "d@later.example", "f@later.example"}  # to a port that was closed
 FAILED = "01m8t0hnxfw0a5mwaft2jw91ma"  # b@sink.example, failed by the DSN
 RETURNED = "01m8t0hx1r4jhhvqmvh5ma0k0j"  # that DSN
+# The settings of the old data folders (both made with this bounce domain, their loops posting
+# to loopback), and quick retries of posts for the test.
+AS_THE_OPERATOR_HAD_IT: dict[str, object] = {
+    "bounce_domain": "bounces.example.com",
+    "webhooks__allow_private_targets": True,
+    "webhooks__retry_first": config.Duration(0.2),
+    "webhooks__poll_interval": config.Duration(0.1),
+}
 
 
 def newest() -> int:
@@ -90,15 +102,7 @@ def hooks() -> Iterator[Receiver]:
 def old(make_server: ServerFactory, sink: Sink, hooks: Receiver) -> Server:
     """A data folder as the old release left it, configured as the operator had it: its secret,
     routes (now to a sink that works), loopback loop targets allowed; not started."""
-    server = make_server(
-        start=False,
-        secret=SECRET,
-        bounce_domain="bounces.example.com",
-        delivery__routes={"*": sink.route},
-        webhooks__allow_private_targets=True,
-        webhooks__retry_first=config.Duration(0.2),
-        webhooks__poll_interval=config.Duration(0.1),
-    )
+    server = make_server(start=False, secret=SECRET, delivery__routes={"*": sink.route}, **AS_THE_OPERATOR_HAD_IT)
     old_store(server, hooks)
     return server
 
@@ -237,3 +241,85 @@ def test_migrate_refuses_while_a_node_runs_on_the_older_postgresql_schema(
     migrated = run_cli("migrate", "--config", str(server.config_path))
     assert migrated.returncode == 0, migrated.stderr
     assert f"migrated from schema version {older[-1][0]} to {postgresql.newest()}" in migrated.stdout
+
+
+# ---- PostgreSQL, from the release with sending domains whose keys were files ------------------
+
+PG_DUMP = Path(__file__).parent / "upgrade" / "postgresql-v6.sql"
+PG_KEYS = Path(__file__).parent / "upgrade" / "pg6-domains"
+# What that release's `init --store` and `loops add` printed (upgrade/postgresql-v6.sql).
+PG_SECRET = "EptgcVORMiH26RAhBo3ljO76vWE2_usjCTRGRYyeYV8"
+PG_TOKEN = "rp_fYGIc_rMgnzoPzn80iblkyVyGjmL3EB1W8MyGg3m3XI"
+PG_LOGIN = {"smtp_username": "default", "smtp_password": "dJbU2N2Uz5ppzdfaq0yZ78x20-B1nJny"}
+PG_LOOP_SECRET = "whsec_ynb7/9u2YE8PDBJA9CAdws6+YoJUwjNY"
+
+
+def test_a_postgresql_store_with_key_files_is_migrated_and_served(
+    make_server: ServerFactory, pg_cluster: PrivateCluster, pg_url: str, sink: Sink, hooks: Receiver
+) -> None:
+    server = make_server(
+        start=False, storage__url=pg_url, secret=PG_SECRET, delivery__routes={"*": sink.route}, **AS_THE_OPERATOR_HAD_IT
+    )
+    loaded = subprocess.run(
+        [str(pg_cluster.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-f", str(PG_DUMP)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    shutil.copytree(PG_KEYS, server.data / "domains")
+    for path in (server.data / "domains").rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)  # as the old release made them
+    now = time.time()
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # due now, as in old_store
+        conn.execute(
+            "UPDATE deliveries SET next_attempt_at = %s, expires_at = %s WHERE state = 'deferred'", (now, now + 86400)
+        )
+        conn.execute(
+            "UPDATE loop_posts SET next_attempt_at = %s, expires_at = %s WHERE state = 'pending'", (now, now + 86400)
+        )
+        conn.execute("UPDATE loops SET url = %s", (hooks.endpoint("/pg", PG_LOOP_SECRET),))
+        pending = {f"msg_{post}" for (post,) in conn.execute("SELECT id FROM loop_posts WHERE state = 'pending'")}
+    assert len(pending) == 6
+
+    # serve before migrate: refused, naming the command (README: a PostgreSQL store only by migrate).
+    early = run_cli("serve", "--config", str(server.config_path))
+    assert early.returncode != 0
+    assert "older than this returnpath's" in early.stderr and "run `returnpath migrate`" in early.stderr
+    migrated = run_cli("migrate", "--config", str(server.config_path))
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"migrated from schema version 6 to {postgresql.newest()}" in migrated.stdout
+    assert "2 DKIM key file(s)" in migrated.stdout
+    shutil.rmtree(server.data / "domains")  # README: delete them once every node runs this version
+
+    server.start()
+    sink.wait(2, timeout=30)
+    assert sorted(sink.recipients()) == ["c@later.example", "d@later.example"]
+    signed = next(t for t in sink.transactions if t.rcpt_to == ["c@later.example"])
+    assert _dkim_passes(server, signed.data)
+    wait_for(lambda: pending <= set(hooks.unique("/pg")), timeout=30, what="the old pending posts")
+    assert hooks.unverified == []
+    with server.smtp(starttls=True, credentials=PG_LOGIN) as smtp:
+        assert smtp.noop()[0] == 250
+    with httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {PG_TOKEN}"}) as api:
+        failures = api.get("/v1/events", params={"type": "failure"})
+    assert failures.status_code == 200, failures.text
+    assert [event["recipient"] for event in failures.json()["events"]] == ["b@sink.example"]
+
+
+def _dkim_passes(server: Server, message: bytes) -> bool:
+    """The RSA signature of `message` verifies against the record `domains show` prints (the
+    store's key, since the files are gone)."""
+    shown = run_cli("domains", "show", "example.com", "--json", "--config", str(server.config_path))
+    assert shown.returncode == 0, shown.stderr
+    records = {
+        record["name"].rstrip("."): record["value"]
+        for record in json.loads(shown.stdout)["records"]
+        if record["type"] == "TXT"
+    }
+
+    def txt(name: bytes, timeout: float = 5) -> bytes | None:
+        value = records.get(name.decode("ascii").rstrip("."))
+        return "".join(re.findall(r'"([^"]*)"', value)).encode("ascii") if value else None
+
+    return bool(dkim.DKIM(message).verify(idx=0, dnsfunc=txt))
