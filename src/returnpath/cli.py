@@ -19,7 +19,6 @@ from . import __version__, private
 from .core.events import LOGS, EventKind, format_time
 from .errors import ConfigError, Conflict, InputError, LoopError, NotFound, ReturnpathError, StartError
 from .private import warn_if_loose
-from .store import schema_versions
 
 if TYPE_CHECKING:  # the commands import what they use: `parse` starts without the relay's parts
     from .config import Settings
@@ -29,16 +28,26 @@ if TYPE_CHECKING:  # the commands import what they use: `parse` starts without t
 DEFAULT_CONFIG = os.environ.get("RETURNPATH_CONFIG", "rp-data/returnpath.toml")
 
 
+class _Version(argparse.Action):
+    """`--version`: returnpath's version and its store schema versions, read only when asked
+    (the store package is not imported by `parse`, which starts without the relay's parts)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .store import schema_versions
+
+        schema = schema_versions()
+        print(f"returnpath {__version__} (store schema: SQLite {schema['sqlite']}, PostgreSQL {schema['postgresql']})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="returnpath", description="An outbound mail relay that knows what happened to every message it sent."
     )
-    schema = schema_versions()
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"returnpath {__version__} (store schema: SQLite {schema['sqlite']}, PostgreSQL {schema['postgresql']})",
-    )
+    parser.add_argument("--version", action=_Version, help="show the version and the store schema it brings, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
