@@ -7,6 +7,9 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
                 mail) -> complaint
    `challenge` a challenge/response message ("confirm you are a person") -> other, before
                 the DSN reader: some wrap a delivery-status part that says failed
+   digest      a mailing list's digest (multipart/digest) -> other: a bounce among its
+                messages was sent to the list, not to us; and a person's forward of a
+                notice about his own mail -> other
 2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
                 (also one forwarded as an attachment; one without recipient blocks names
                 them in X-Failed-Recipients or the returned message's To)
@@ -30,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from . import arf, autoreply, challenge, dsn, evidence, rules
-from .mail import Mail, clean_address
+from . import arf, autoreply, challenge, dsn, evidence, notice, rules
+from .mail import Mail, addresses, clean_address
 from .reasons import Classification, classify, is_hard, normalise_text, receiving_hosts
 from .rules import Detector, Found
 from .verdict import BounceVerdict, Kind, Recipient
@@ -65,6 +68,10 @@ def _recognise(mail: Mail) -> BounceVerdict:
 
     if challenge.is_challenge(mail):  # before the DSN reader: some wrap an "Action: failed" part
         return BounceVerdict(Kind.OTHER)
+    if mail.is_digest:  # a list's digest of messages, one of which may be a bounce sent to the list
+        return BounceVerdict(Kind.OTHER)
+    if _forwards_own_notice(mail):
+        return BounceVerdict(Kind.OTHER)
 
     report, text = dsn.read(mail), mail.body
     if report is None:
@@ -91,6 +98,23 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if report is not None:  # a delivery-status report without readable recipient fields
         return BounceVerdict(Kind.DSN)
     return BounceVerdict(Kind.OTHER)
+
+
+def _forwards_own_notice(mail: Mail) -> bool:
+    """A person's forward of a notice about his own mail: a mail system's notice, attached as a
+    message, that was sent to the person who forwards it. Notices go to the envelope sender
+    of the mail they report on (RFC 5321 section 4.5.5, RFC 3461 section 6), so this one
+    reports on the forwarder's message, not on ours — unlike a help desk or postmaster
+    passing on a notice that came to our tracking address, which is read as that notice.
+    (An inline forward, with the notice quoted in the text, is still read as the notice: the
+    Sisimai corpus counts one, maildir/bsd/lhost-sendmail-14.eml, as the bounce it quotes.)"""
+    forwarder = mail.sender
+    if not forwarder or notice.from_daemon(mail, null_return_path=False):
+        return False
+    return any(
+        notice.from_daemon(inner) and inner.sender != forwarder and forwarder in addresses(inner.header("to"))
+        for inner in mail.attached_mails()
+    )
 
 
 def _report_kind(recipients: Sequence[Recipient], failure: Kind) -> Kind:

@@ -12,7 +12,8 @@ of "Field: value" lines; a recipient starts at each Final-/Original-Recipient fi
 current block already has (some MTAs leave out the blank line between recipients).
 
 Per recipient: the address (Final-Recipient, else X-Actual-Recipient or Original-Recipient;
-Sendmail's "RFC822; @host" is completed from the prose), Action (misspellings mended, or
+Sendmail's "RFC822; @host" is completed from the prose; RFC 6533's "utf-8" addresses keep
+their non-ASCII characters), Action (misspellings mended, or
 inferred from the status class), Status (a vague one, or one the remote reply contradicts,
 is replaced by the reply's own), Diagnostic-Code split into type, reply code and text,
 Remote-MTA (else the "host X[ip] said:" of the text), the SMTP command (from the diagnostic,
@@ -236,7 +237,8 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
     address = ""
     for name in ("final-recipient", "x-actual-recipient", "original-recipient"):
         if name in fields:
-            address = clean_address(typed_value(fields[name])[1])
+            kind, value = typed_value(fields[name])  # RFC 6533's "utf-8" type: non-ASCII
+            address = clean_address(value, utf8=kind == "utf-8")
             if address:
                 break
     if not address:

@@ -52,6 +52,13 @@ MAX_PARSE = 16 * 1024 * 1024  # bytes split into parts: reports come first, and 
 # beyond 16 MB is the returned message's payload (a report after it is not read)
 
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+# An internationalised address (RFC 6531: UTF-8 in the local part and domain), read only where
+# a report says its address is one: the "utf-8" address type of RFC 6533. Elsewhere letters
+# of the text around an address are not taken into it.
+_ADDRESS_UTF8 = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# RFC 6533 section 3: in a message/delivery-status (not -global) part, a "utf-8" address writes
+# each non-ASCII character as embedded-unicode-char, "\x{HEXPOINT}".
+_UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
 _ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 
@@ -144,26 +151,35 @@ def addresses(text: str) -> list[str]:
     return [a for a in seen if a]
 
 
-def clean_address(value: str) -> str:
+def clean_address(value: str, utf8: bool = False) -> str:
     """An address as written in a report, reduced to local@domain, lower-cased ("" if none).
 
     Reports write `rfc822; <a@b>`, `"a@b"`, `a@b.`, `<a@b>...`, `Name <a@b>`; a quoted local
-    part (`"a..b"@example.org`) keeps its quotes, without which it is no address.
+    part (`"a..b"@example.org`) keeps its quotes, without which it is no address. `utf8` (or
+    a `utf-8;` type) reads it as RFC 6533's utf-8 address type: non-ASCII allowed, its
+    `\\x{...}` escapes decoded.
     """
     value = value.strip()
     quoted = _QUOTED.search(value)
     if quoted:
         return quoted.group(0).lower()
     if ";" in value and value.split(";", 1)[0].strip().lower() in ("rfc822", "rfc-822", "x400", "utf-8"):
-        value = value.split(";", 1)[1]
+        kind, value = value.split(";", 1)
+        utf8 = utf8 or kind.strip().lower() == "utf-8"
+    if utf8:
+        value = _UNICODE_CHAR.sub(lambda m: _char(int(m.group(1), 16)), value)
     m = _ANGLED.search(value)
     if m:
         value = m.group(1)
     value = value.strip().strip("<>\"'()[],;:.").strip()
-    m = _ADDRESS.search(value)
+    m = (_ADDRESS_UTF8 if utf8 else _ADDRESS).search(value)
     if not m:
         return ""
     return m.group(0).rstrip(".").lower()
+
+
+def _char(point: int) -> str:
+    return chr(point) if point <= 0x10FFFF else ""
 
 
 # ---- parts ---------------------------------------------------------------------------------
@@ -518,6 +534,20 @@ class Mail:
     @property
     def parts(self) -> list[Part]:
         return self._walk[0]
+
+    @cached_property
+    def is_digest(self) -> bool:
+        """Whether the message itself (not a message attached to it) holds a multipart/digest:
+        a collection of messages (RFC 2046 section 5.1.5), as mailing lists send their digests
+        (Mailman, Sympa, LISTSERV). No mail system writes its notice as one."""
+        stack = [self.root]
+        while stack:
+            part = stack.pop()
+            if part.ctype == "multipart/digest":
+                return True
+            if part.ctype not in _ATTACHED_TYPES:
+                stack.extend(part.children)
+        return False
 
     @property
     def attached(self) -> list[Part]:
