@@ -53,3 +53,12 @@ def test_an_rfc822_address_takes_no_letters_from_the_text_around_it() -> None:
     raw = (NOTICES / "enc-global-01.eml").read_bytes()
     ascii_only = raw.replace("utf-8; josé.garcía@example.org".encode(), "rfc822; 宛先:jgarcia@example.org".encode())
     assert "jgarcia@example.org" in _failed(ascii_only)
+
+
+def test_a_bounce_forwarded_inline_by_the_deliverys_own_recipient_is_no_failure() -> None:
+    # Marc got our mail (the tracking address is his delivery's) and forwards a bounce of his
+    # own mail to it: he wrote this message himself, so his mailbox is alive
+    forward = (NOTICES / "fwd-inline-01.eml").read_bytes()
+    verdict = recognise(forward, recipient="marc.girard@example.com")
+    assert verdict.kind is Kind.OTHER
+    assert not verdict.failed

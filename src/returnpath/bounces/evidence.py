@@ -9,6 +9,8 @@ auto-reply, a complaint a complaint):
 - it names nobody (a detector knew the notice but found no address, or a report without
   recipient fields): the recipient gets the failed row, with the notice's error text as its
   diagnostic;
+- the recipient wrote it himself, as a person (a forward of his own bounce): no failure at
+  all, but other;
 - it names one address that is the recipient mangled (an alias domain, a truncated or
   rewritten local part), or a detector read another address out of its prose while the
   recipient appears in it: that row becomes the recipient's. (A DSN's Final-Recipient
@@ -40,6 +42,8 @@ def apply(verdict: BounceVerdict, mail: Mail, recipient: str | None) -> BounceVe
     """The verdict, with the delivery's `recipient` taken as evidence (see the module)."""
     known = clean_address(recipient) if recipient else ""
     rows = verdict.recipients
+    if known and verdict.kind in _FAILURE_KINDS and _written_by(mail, known):
+        return BounceVerdict(Kind.OTHER)
     if not known or verdict.kind not in _FAILURE_KINDS:
         return _without_unnamed(verdict)
     if any(r.address == known for r in rows):
@@ -65,6 +69,15 @@ def apply(verdict: BounceVerdict, mail: Mail, recipient: str | None) -> BounceVe
             verdict.kind, tuple(replace(r, address=known, rule=r.rule + note) if r is row else r for r in rows)
         )
     return verdict
+
+
+def _written_by(mail: Mail, known: str) -> bool:
+    """Whether the delivery's recipient wrote the message himself, as a person (From is his
+    address, no mail system's): a report of his mailbox failing cannot come from him. What
+    it quotes is someone else's notice — his own bounce forwarded inline ("Fwd: Undelivered
+    Mail Returned to Sender", Gmail's "---------- Forwarded message ---------"), which is
+    read as a bounce when nothing says who wrote it (the Sisimai corpus counts one)."""
+    return mail.sender == known and not notice.from_daemon(mail, null_return_path=False)
 
 
 def _without_unnamed(verdict: BounceVerdict) -> BounceVerdict:
