@@ -306,3 +306,23 @@ def test_a_complaint_to_abuse_is_linked_through_the_quoted_return_path(server: S
     abuse = next(e for e in events(server, delivery_id) if e["event"] == "abuse")
     assert abuse["emailfrom"] == "complainer@example.net" and abuse["feedbacktype"] == "abuse"
     assert not [f for f in server.log("failures") if f["id"] == delivery_id]
+
+
+def test_returned_events_name_the_envelope_the_delivery_was_sent_with(server: Server, module_sink: Sink) -> None:
+    """`envelope` is the MAIL FROM of the delivery in every event, as in the delivery event and
+    a failure refused during our own dialogue: an application that looks a bounce up by it, or
+    compares it with the delivery's, finds the same address (it was the application's own
+    envelope, or null, in returned mail's events). The application's own is `own_envelope`."""
+    delivery_id = send(server, "gone3@example.net", envelope="bounces@app.example")
+    envelope = envelope_seen_by(module_sink, "gone3@example.net")
+    give_back(server, envelope, DSN, recipient="gone3@example.net")
+    wait_for(
+        lambda: any(f["id"] == delivery_id and f["type"] == "async" for f in server.log("failures")),
+        what="the async failure",
+    )
+    seen = {e["event"]: e for e in events(server, delivery_id)}
+    assert set(seen) == {"delivery", "bounce", "failure"}
+    assert {kind: e["envelope"] for kind, e in seen.items()} == dict.fromkeys(seen, envelope)
+    assert seen["bounce"]["own_envelope"] == seen["failure"]["own_envelope"] == "bounces@app.example"
+    failure = next(f for f in server.log("failures") if f["id"] == delivery_id)
+    assert failure["envelope"] == envelope

@@ -85,7 +85,14 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
     failed: list[str] = []
     forward: list[DeliveryView] = []
     for view in targets:
-        common = {"recipient": view.recipient, "envelope": view.envelope, "tags": list(view.tags)}
+        # `envelope` is the MAIL FROM the delivery went out with, as in its delivery event and a
+        # failure refused during our dialogue; the application's own address is `own_envelope`.
+        common = {
+            "recipient": view.recipient,
+            "envelope": view.envelope_sender,
+            "own_envelope": view.envelope,
+            "tags": list(view.tags),
+        }
 
         def event(kind: EventKind, data: dict[str, Any]) -> Event:  # called in this iteration only
             return Event(kind, view.id, view.message_id, view.account_id, now, {**common, **data})  # noqa: B023

@@ -103,6 +103,14 @@ COMPONENTS: dict[str, Any] = {
                 "message": {"type": "string"},
                 "time": _time,
                 "timestamp": _timestamp,
+                "envelope": {
+                    **_nullable_string,
+                    "description": "the MAIL FROM the delivery was sent with (null: returned mail naming none)",
+                },
+                "own_envelope": {
+                    **_nullable_string,
+                    "description": "bounce and async failure: the application's own envelope, if it gave one",
+                },
             },
         },
         "DeliverySummary": {"type": "object", "properties": _summary_properties},

@@ -146,7 +146,9 @@ def _bounce(data: Mapping[str, Any], returned_mime: bytes | None) -> Payload:
     rcptto = data.get("rcptto") or ()
     return {
         "recipient": _text(data.get("recipient")),
-        "envelope": _text(data.get("envelope")),
+        # SMTPeter's `envelope` is the application's own envelope address (the tracking one is
+        # `rcptto`); events recorded before it was kept as `own_envelope` held it in `envelope`.
+        "envelope": _text(data["own_envelope"] if "own_envelope" in data else data.get("envelope")),
         "mailfrom": _text(data.get("mailfrom")),
         # One address in practice: the tracking address the message came back to.
         "rcptto": ",".join(rcptto) if isinstance(rcptto, (list, tuple)) else _text(rcptto),

@@ -69,7 +69,8 @@ def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
     )
     assert failure.data == {
         "recipient": "Gone@example.net",
-        "envelope": None,
+        "envelope": "b…@bounces.test",
+        "own_envelope": None,
         "tags": ["t"],
         "type": "async",
         "state": "bounce",
