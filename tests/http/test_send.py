@@ -56,6 +56,30 @@ async def test_send_to_a_single_recipient_and_both_fields(client: httpx.AsyncCli
         )
     ).json()
     assert list(both["recipients"]) == ["x@example.net", "y@example.net"]
+    # SMTPeter's clients also give `recipients` one address as a string.
+    string = await client.post("/v1/send", json={"recipients": "z@example.net", "mime": MESSAGE})
+    assert string.status_code == 200, string.text
+    assert list(string.json()["recipients"]) == ["z@example.net"]
+
+
+async def test_presentation_fields_are_ignored_and_empty_attachments_are_no_attachments(
+    client: httpx.AsyncClient, store: SqliteStore
+) -> None:
+    """trackclicks, trackopens, inlinecss and preview change nothing returnpath sends (it
+    rewrites no message): accepted, the message stored as given; so are attachments and images
+    that hold nothing."""
+    fields = {
+        "trackclicks": True,
+        "trackopens": True,
+        "inlinecss": True,
+        "preview": "p",
+        "attachments": [],
+        "images": [],
+    }
+    response = await client.post("/v1/send", json={"recipient": "x@example.net", "mime": MESSAGE, **fields})
+    assert response.status_code == 200, response.text
+    stored = without_trace(await store.mime(response.json()["id"]) or b"", "HTTP")
+    assert stored == MESSAGE.replace("\n", "\r\n").encode()
 
 
 async def test_crlf_and_utf8_are_kept(client: httpx.AsyncClient, store: SqliteStore) -> None:

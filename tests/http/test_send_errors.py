@@ -19,7 +19,20 @@ OK = {"recipients": ["x@example.net"], "mime": MESSAGE}
 CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("no recipients", {"mime": MESSAGE}, 400, "invalid-field", "recipients"),
     ("empty recipients", {"recipients": [], "mime": MESSAGE}, 400, "invalid-field", "recipients"),
-    ("recipients not a list", {"recipients": "x@example.net", "mime": MESSAGE}, 400, "invalid-field", "recipients"),
+    (
+        "recipients not a list",
+        {"recipients": {"x": "x@example.net"}, "mime": MESSAGE},
+        400,
+        "invalid-field",
+        "recipients",
+    ),
+    (
+        "recipients a bad string",
+        {"recipients": "x@example.net, y", "mime": MESSAGE},
+        400,
+        "invalid-address",
+        "recipients",
+    ),
     ("recipient not a string", {"recipient": ["x@example.net"], "mime": MESSAGE}, 400, "invalid-field", "recipient"),
     (
         "bad recipient",
@@ -79,6 +92,21 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
         400,
         "invalid-field",
         "attachments",
+    ),
+    # Beside mime too: dropped in silence, the file would be missing from mail answered 200.
+    (
+        "attachments with mime",
+        {**OK, "attachments": [{"name": "résumé.pdf", "type": "application/pdf", "data": "aGVsbG8="}]},
+        400,
+        "invalid-field",
+        "attachments",
+    ),
+    (
+        "inline images with mime",
+        {**OK, "images": [{"name": "logo.png", "data": "aGVsbG8="}]},
+        400,
+        "invalid-field",
+        "images",
     ),
 ]
 

@@ -25,10 +25,14 @@ from .problems import Problem, from_error
 # The options core.intake.build takes, all in SMTPeter's names.
 OPTIONS = ("envelope", "trackbounces", "tags", "maxdelivertime", "dsn")
 OWN = ("recipients", "recipient", "mime", *OPTIONS)
-# SMTPeter fields we do not act on but that do not change what is sent: accepted and ignored.
+# SMTPeter fields we do not act on, accepted and ignored: returnpath rewrites no links, adds no
+# pixel, inlines no CSS and adds no preview text; the message goes out as it was given.
 PRESENTATION = ("trackclicks", "trackopens", "inlinecss", "preview")
 # SMTPeter fields that describe content; with `mime` they are ignored (as SMTPeter does).
 CONTENT = (*compose.FIELDS, "images", "attachments")
+# Content we cannot add: refused when given, with or without `mime`, for dropped in silence a
+# file the recipient was meant to get would be missing from mail that was answered 200.
+UNSUPPORTED = ("images", "attachments")
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 
@@ -72,31 +76,34 @@ def _check_fields(payload: Mapping[str, Any]) -> None:
     for name in payload:
         if name not in known:
             raise Problem("invalid-field", f"unknown field {name!r}", field=name)
-    if payload.get("mime") is None:
-        for name in ("images", "attachments"):
-            if payload.get(name):
-                raise Problem(
-                    "invalid-field",
-                    f"{name} is not supported when building the message "
-                    "from fields; build it yourself and send it as mime",
-                    field=name,
-                )
+    for name in UNSUPPORTED:
+        if payload.get(name):
+            raise Problem(
+                "invalid-field",
+                f"{name} is not supported: build the message with them yourself and send it as mime"
+                if payload.get("mime") is None
+                else f"{name} is not supported: put them in the mime message itself",
+                field=name,
+            )
 
 
 def _recipients(payload: Mapping[str, Any]) -> list[str]:
-    """`recipients` (a list) and `recipient` (one), both allowed at once."""
+    """`recipients` (a list, or one address as a string) and `recipient` (one), both allowed
+    at once. SMTPeter's clients send `recipients` both ways."""
     recipients = payload.get("recipients")
     if recipients is None:
         recipients = []
+    elif isinstance(recipients, str):
+        recipients = [recipients]
     elif not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-        raise Problem("invalid-field", "recipients must be a list of addresses", field="recipients")
+        raise Problem("invalid-field", "recipients must be an address or a list of addresses", field="recipients")
     single = payload.get("recipient")
     if single is not None and not isinstance(single, str):
         raise Problem("invalid-field", "recipient must be an address", field="recipient")
     if not recipients and single is None:
         raise Problem("invalid-field", "recipients (a list) or recipient (one address) is required", field="recipients")
     for index, address in enumerate(recipients):
-        with blame(f"recipients[{index}]"):
+        with blame("recipients" if isinstance(payload["recipients"], str) else f"recipients[{index}]"):
             checks.validate_recipient(address)
     if single is not None:
         with blame("recipient"):

@@ -16,7 +16,7 @@ from ..core.model import Accepted, Trace
 from ..errors import SenderError
 from .auth import authenticate
 from .body import read_json_object
-from .payload import from_field, submission_from
+from .payload import PRESENTATION, UNSUPPORTED, from_field, submission_from
 from .problems import from_error
 from .state import relay_of, settings_of
 
@@ -72,7 +72,10 @@ paths: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "properties": {
-                                "recipients": {"type": "array", "items": _address, "description": "the recipients"},
+                                "recipients": {
+                                    "oneOf": [_address, {"type": "array", "items": _address}],
+                                    "description": "the recipients: a list, or one address",
+                                },
                                 "recipient": {**_address, "description": "one recipient (added to recipients)"},
                                 "mime": {"type": "string", "description": "the complete message, header and body"},
                                 "envelope": {
@@ -119,15 +122,20 @@ paths: dict[str, Any] = {
                                 "text": {"type": "string", "description": "text body (fields only)"},
                                 "html": {"type": "string", "description": "HTML body (fields only)"},
                                 **{
-                                    name: {"description": "accepted for SMTPeter compatibility; ignored"}
-                                    for name in (
-                                        "trackclicks",
-                                        "trackopens",
-                                        "inlinecss",
-                                        "preview",
-                                        "images",
-                                        "attachments",
-                                    )
+                                    name: {
+                                        "description": "accepted for SMTPeter compatibility and ignored: "
+                                        "the message is sent as given"
+                                    }
+                                    for name in PRESENTATION
+                                },
+                                **{
+                                    name: {
+                                        "type": ["array", "null"],
+                                        "maxItems": 0,
+                                        "description": "not supported: a non-empty list is refused (400), "
+                                        "with or without mime; attach files in mime",
+                                    }
+                                    for name in UNSUPPORTED
                                 },
                             },
                             "additionalProperties": False,
