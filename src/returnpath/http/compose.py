@@ -3,7 +3,9 @@
 
 The standard library's `EmailMessage` does the MIME work: RFC 2047 for non-ASCII header text,
 multipart/alternative when both `text` and `html` are given, quoted-printable bodies so the
-result is 7-bit clean, CRLF line endings.
+result is 7-bit clean, CRLF line endings. It has no Message-ID or Date: those come from the
+relay, as for a message given whole that lacks them (core/intake.py), so that its Message-ID is
+`<message id@hostname>` and names the message id the API answers with.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def _addresses(payload: Mapping[str, Any], name: str) -> str | None:
     return ", ".join(items)
 
 
-def compose(payload: Mapping[str, Any], *, hostname: str, now: float) -> bytes:
+def compose(payload: Mapping[str, Any]) -> bytes:
     """The message the fields describe, as CRLF bytes; a 400 problem naming a bad field."""
     sender = _addresses(payload, "from")
     if sender is None:
@@ -71,8 +73,6 @@ def compose(payload: Mapping[str, Any], *, hostname: str, now: float) -> bytes:
             message[header] = value
         except (ValueError, MimeError) as exc:
             raise Problem("invalid-field", f"{header.lower()}: {exc}", field=header.lower()) from None
-    message["Date"] = email.utils.formatdate(now, usegmt=True)
-    message["Message-ID"] = email.utils.make_msgid(domain=hostname)
     text, html = _text(payload, "text"), _text(payload, "html")
     if html is None:
         message.set_content(text or "", cte="quoted-printable")

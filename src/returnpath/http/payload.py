@@ -50,7 +50,7 @@ def submission_from(payload: Mapping[str, Any], settings: Settings, now: float) 
     """Validate a send request and make the Submission; raise a Problem saying what is wrong."""
     _check_fields(payload)
     recipients = _recipients(payload)
-    mime = _mime(payload, settings, now)
+    mime = _mime(payload)
     options = {name: payload[name] for name in OPTIONS if payload.get(name) is not None}
     _check_options(options, now)
     mail_from = options.get("envelope") or _from_address(mime, from_field(payload))
@@ -111,12 +111,12 @@ def _recipients(payload: Mapping[str, Any]) -> list[str]:
     return [*recipients, *([single] if single is not None else [])]
 
 
-def _mime(payload: Mapping[str, Any], settings: Settings, now: float) -> bytes:
+def _mime(payload: Mapping[str, Any]) -> bytes:
     """The message as it will be stored: given as `mime`, or built from SMTPeter's fields."""
     mime = payload.get("mime")
     if mime is None:
         if compose.wants_composing(payload):
-            return compose.compose(payload, hostname=settings.hostname, now=now)
+            return compose.compose(payload)
         raise Problem(
             "invalid-field",
             "mime is required (or subject, text, html and from to build the message from)",
