@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import Any
 
@@ -10,6 +11,8 @@ from starlette.routing import Route
 
 from returnpath.config import Settings
 from returnpath.http import create_app, serve_http
+from returnpath.store.sqlite import SqliteStore
+from returnpath.usecases import accounts
 from returnpath.usecases.relay import Relay
 
 from .conftest import assert_problem
@@ -106,3 +109,39 @@ async def test_an_unexpected_error_is_500_without_internals(
     response = await client.post("/v1/send", json={"recipient": "x@example.net", "mime": "From: a@b.example\n\nx\n"})
     assert_problem(response, 500, "internal-error")
     assert "secret" not in response.text
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation that takes a token, with its path parameters filled in."""
+    return [
+        (method, re.sub(r"\{[^}]+\}", "01m8t4000000000000000000zz", path), operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS and operation["security"]
+    ]
+
+
+async def test_every_operation_answers_as_documented_to_what_any_call_can_get_wrong(
+    anonymous: httpx.AsyncClient, client: httpx.AsyncClient, store: SqliteStore
+) -> None:
+    """An unknown query parameter (a misspelt filter) is a 400 naming it on every endpoint, not
+    only on the listings; a disabled account gets 403 from every one; a body that is not JSON
+    415. Each of these answers is in the operation's description, as a problem document."""
+    spec = (await anonymous.get("/v1/openapi.json")).json()
+    operations = _operations(spec)
+    assert len(operations) > 15
+    for method, path, operation in operations:
+        body = {"json": {}} if "requestBody" in operation else {}
+        assert_problem(
+            await client.request(method, path, params={"colour": "red"}, **body), 400, "invalid-field", "colour"
+        )
+        assert "400" in operation["responses"], (method, path)
+        if "requestBody" in operation:
+            form = await client.request(method, path, content=b"a=1", headers={"Content-Type": "text/plain"})
+            assert_problem(form, 415, "unsupported-media-type")
+            assert {"413", "415"} <= set(operation["responses"]), (method, path)
+    await accounts.set_disabled(store, "app", True)
+    for method, path, operation in operations:
+        body = {"json": {}} if "requestBody" in operation else {}
+        assert_problem(await client.request(method, path, **body), 403, "account-disabled")
+        assert {"401", "403"} <= set(operation["responses"]), (method, path)

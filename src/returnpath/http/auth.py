@@ -32,8 +32,25 @@ def token_of(request: Request) -> str | None:
     return request.query_params.get(ACCESS_TOKEN) or None
 
 
-async def authenticate(request: Request) -> Account:
-    """The calling account; raises a 401 problem when there is no valid token."""
+async def authenticate(request: Request, *params: str) -> Account:
+    """The calling account; raises a 401 problem when there is no valid token, and then a 400
+    one for a query parameter other than `params` (and access_token)."""
+    account = await _account(request)
+    known_params(request, *params)
+    return account
+
+
+def known_params(request: Request, *names: str) -> None:
+    """Refuse a query parameter the endpoint does not take (`access_token` aside, which any
+    takes). Dropped in silence, a misspelt filter (`types=bounce`) would get an answer holding
+    all it was meant to leave out, with nothing to say so; and every endpoint answers alike."""
+    for name in request.query_params:
+        if name not in names and name != ACCESS_TOKEN:
+            known = f"known: {', '.join(names)}" if names else "it takes none"
+            raise Problem("invalid-field", f"unknown query parameter {name!r}; {known}", field=name)
+
+
+async def _account(request: Request) -> Account:
     token = token_of(request)
     if token is None:
         raise Problem(

@@ -30,7 +30,7 @@ from ..usecases.loops import ITEM_STATES, MAX_LISTED, Loops
 from ..webhooks.h11poster import H11Poster
 from .auth import authenticate
 from .body import read_json_object
-from .event_feed import KINDS, int_param, known_params
+from .event_feed import KINDS, int_param
 from .openapi import times
 from .problems import Problem
 from .state import settings_of
@@ -99,8 +99,7 @@ async def rotate_secret(request: Request) -> JSONResponse:
 
 
 async def post_sample(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    known_params(request, "event")
+    account = await authenticate(request, "event")
     kind = request.query_params.get("event")
     timeout = settings_of(request).webhooks.timeout
     poster = H11Poster(timeout=timeout, per_endpoint=1)
@@ -112,8 +111,7 @@ async def post_sample(request: Request) -> JSONResponse:
 
 
 async def posts(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    known_params(request, "state", "limit")
+    account = await authenticate(request, "state", "limit")
     state = request.query_params.get("state") or None
     limit = int_param(request, "limit", 100, 1, MAX_LISTED)
     items = await loops_of(request).deliveries(account, request.path_params["id"], state=state, limit=limit)

@@ -138,8 +138,32 @@ COMPONENTS: dict[str, Any] = {
 }
 
 
+# What any call with a token can be answered (http/auth.py: a bad token, a disabled account, an
+# unknown query parameter), and any call with a body (http/body.py).
+_AUTHENTICATED = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+}
+_WITH_BODY = {
+    "413": {"$ref": "#/components/responses/TooLarge"},
+    "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+}
+
+
+def _complete(operation: Any) -> Any:
+    """The operation with the answers every operation of its kind can give, where its own
+    description leaves them out."""
+    if not isinstance(operation, dict) or not operation.get("security"):
+        return operation
+    common = {**_AUTHENTICATED, **(_WITH_BODY if "requestBody" in operation else {})}
+    responses = {**common, **operation["responses"]}
+    return {**operation, "responses": dict(sorted(responses.items()))}
+
+
 def document(paths: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAPI document for these paths."""
+    paths = {path: {method: _complete(op) for method, op in item.items()} for path, item in paths.items()}
     return {
         "openapi": "3.1.0",
         "info": {
