@@ -523,6 +523,33 @@ async def test_deliveries_list_the_loops_posts_newest_first(
     assert [d["event_id"] for d in await _deliveries(client, loop["id"])] == [delivery, bounce, failure]
 
 
+async def test_the_posts_are_read_page_by_page(
+    client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
+) -> None:
+    """`limit` alone showed the newest posts only: with more than 1000 (dead ones, say) the rest
+    could not be listed. `next` names the last post of a full page; given as `before`, it gives
+    the page after it, until a page that is not full says null. Posts of one event time (a
+    message to many recipients) are neither skipped nor repeated."""
+    loop = await _create(client)
+    now = time.time()
+    published = [(await _publish(store, account.account.id, EventKind.FAILURE, now - i // 2))[0] for i in range(7)]
+    path = f"{LOOPS}/{loop['id']}/posts"
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 3}
+    while True:
+        page = (await client.get(path, params=params)).json()
+        seen.extend(post["event_id"] for post in page["posts"])
+        if page["next"] is None:
+            break
+        assert page["next"] == page["posts"][-1]["id"]
+        params = {"limit": 3, "before": page["next"]}
+    assert sorted(seen) == sorted(published) and len(seen) == 7
+    assert (await client.get(path)).json()["next"] is None
+    old = (await client.get(f"{LOOPS}/{loop['id']}/deliveries", params={"limit": 3})).json()
+    assert old["next"] == old["deliveries"][-1]["id"]
+    assert_problem(await client.get(path, params={"before": "nope"}), 400, "invalid-field", "before")
+
+
 async def test_dead_and_in_flight_items_show_their_last_status_and_error(
     client: httpx.AsyncClient, store: SqliteStore, account: NewAccount
 ) -> None:

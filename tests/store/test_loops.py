@@ -93,6 +93,26 @@ async def _items(store: Store, loop: Loop, state: str | None = None, now: float 
     return [(view.item, view.in_flight) for view in found]
 
 
+async def test_loop_posts_are_listed_a_page_at_a_time(store: Store) -> None:
+    """`before` (the event time and id of a page's last post) gives the posts after it, newest
+    event first; posts of one event time are told apart by the event id."""
+    account = await _account(store, "pages")
+    loop = await _loop(store, account, EventKind.BOUNCE)
+    published = [await _publish(store, account, EventKind.BOUNCE, NOW - i // 2) for i in range(5)]
+    pages: list[list[int]] = []
+    before: tuple[float, int] | None = None
+    while True:
+        page = await store.loop_posts(account.id, loop.id, now=NOW, limit=2, before=before)
+        assert page is not None
+        if not page:
+            break
+        pages.append([view.item.event_id for view in page])
+        before = (page[-1].item.event_time, page[-1].item.event_id)
+    times = {event: NOW - i // 2 for i, event in enumerate(published)}  # two by two the same time
+    assert [e for page in pages for e in page] == sorted(published, key=lambda e: (-times[e], -e))
+    assert [len(page) for page in pages] == [2, 2, 1]
+
+
 # ---- loops ---------------------------------------------------------------------------------
 
 

@@ -154,8 +154,10 @@ class LoopStore(Protocol):
         state: PostState | str | None = None,
         now: float | None = None,
         limit: int = 100,
+        before: tuple[float, int] | None = None,
     ) -> list[PostView] | None:
-        """The loop's items, newest event first; `state` is an PostState or "in_flight"."""
+        """The loop's items, newest event first; `state` is an PostState or "in_flight";
+        `before` the (event time, event id) of the last item of the page before."""
         ...
 
     async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:

@@ -111,13 +111,17 @@ async def post_sample(request: Request) -> JSONResponse:
 
 
 async def posts(request: Request) -> JSONResponse:
-    account = await authenticate(request, "state", "limit")
+    account = await authenticate(request, "state", "limit", "before")
     state = request.query_params.get("state") or None
     limit = int_param(request, "limit", 100, 1, MAX_LISTED)
-    items = await loops_of(request).deliveries(account, request.path_params["id"], state=state, limit=limit)
+    before = request.query_params.get("before") or None
+    loops = loops_of(request)
+    items = await loops.deliveries(account, request.path_params["id"], state=state, limit=limit, before=before)
     # `/posts` is the name; `/deliveries` (and its key) stays for the clients of version 0.1.
     key = "posts" if request.url.path.endswith("/posts") else "deliveries"
-    return JSONResponse({key: [loop_delivery_json(view) for view in items]})
+    # `next`: the `before` of the following page, null when this page is the last.
+    after = items[-1].item.id if len(items) == limit else None
+    return JSONResponse({key: [loop_delivery_json(view) for view in items], "next": after})
 
 
 async def replay_one(request: Request) -> JSONResponse:
@@ -224,12 +228,31 @@ _listing = (
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 100},
     },
+    {
+        "name": "before",
+        "in": "query",
+        "description": "the `next` of the previous page: the posts of older events than that post's",
+        "schema": {"type": "string"},
+    },
 )
 
 
 def _posts(key: str) -> dict[str, Any]:
     """The answer of a listing of posts, under `key`."""
-    return _ok("the posts", {"type": "object", "properties": {key: {"type": "array", "items": _delivery}}})
+    return _ok(
+        "the posts, newest event first",
+        {
+            "type": "object",
+            "required": [key, "next"],
+            "properties": {
+                key: {"type": "array", "items": _delivery},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "pass as `before` for the next page; null: this page is the last",
+                },
+            },
+        },
+    )
 
 
 _replayed = _ok("replayed", {"type": "object", "properties": {"replayed": {"type": "integer"}}}, "202")

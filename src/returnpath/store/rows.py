@@ -211,3 +211,10 @@ def post(row: Sequence[Any]) -> Post:
         last_status=row[10],
         last_error=row[11],
     )
+
+
+def page_after(before: tuple[float, int] | None) -> dict[str, Any]:
+    """The parameters of a listing's cursor: the event time and id of the last post of the page
+    before (NULL for the first page), compared as a pair, for posts of one event time differ."""
+    time, event = before if before is not None else (None, None)
+    return {"before_time": time, "before_event": event}

@@ -131,15 +131,32 @@ class Loops:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
 
     async def deliveries(
-        self, account: Account, loop_id: str, *, state: str | None = None, limit: int = 100
+        self,
+        account: Account,
+        loop_id: str,
+        *,
+        state: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> builtins.list[PostView]:
         """The loop's posts (outbox items), newest event first, each with whether it is in
-        flight and what its event was; `state` is one of ITEM_STATES."""
+        flight and what its event was; `state` is one of ITEM_STATES; `before` the id of the
+        last post of the page before (its event, not the post, is the cursor: a replayed post
+        keeps its place)."""
         if state is not None and state not in ITEM_STATES:
             raise LoopError(f"unknown state {state!r}: expected one of {', '.join(ITEM_STATES)}", "state")
         if not 1 <= limit <= MAX_LISTED:
             raise LoopError(f"limit must be from 1 to {MAX_LISTED}", "limit")
-        items = await self.store.loop_posts(account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit)
+        cursor = None
+        if before is not None:
+            await self.get(account, loop_id)
+            last = await self.store.loop_post(account.id, _loop_id(loop_id), _item_id(before))
+            if last is None:
+                raise LoopError(f"before: no post {before!r} in feedback loop {loop_id!r}", "before")
+            cursor = (last.event_time, last.event_id)
+        items = await self.store.loop_posts(
+            account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit, before=cursor
+        )
         if items is None:
             raise NotFound(f"no feedback loop {loop_id!r} in this account")
         return items

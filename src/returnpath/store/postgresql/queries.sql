@@ -460,7 +460,8 @@ DELETE FROM loop_posts WHERE id IN (
 
 -- name: loop_posts
 -- A loop's posts, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
--- 'in_flight' (pending and leased now), 'done' or 'dead'.
+-- 'in_flight' (pending and leased now), 'done' or 'dead'; :before_time and :before_event (or
+-- NULL) the event of the last post of the page before, for the next page.
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
        o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > %(now)s,
@@ -471,6 +472,8 @@ WHERE o.loop_id = %(loop_id)s
        OR (%(state)s = 'in_flight' AND o.state = 'pending' AND o.lease_until > %(now)s)
        OR (%(state)s = 'pending' AND o.state = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= %(now)s))
        OR (%(state)s IN ('done', 'dead') AND o.state = %(state)s))
+  AND (%(before_time)s::double precision IS NULL OR o.event_time < %(before_time)s
+       OR (o.event_time = %(before_time)s AND o.event_id < %(before_event)s::bigint))
 ORDER BY o.event_time DESC, o.event_id DESC
 LIMIT %(limit)s
 

@@ -683,6 +683,7 @@ class PostgresStore:
         state: PostState | str | None = None,
         now: float | None = None,
         limit: int = 100,
+        before: tuple[float, int] | None = None,
     ) -> list[PostView] | None:
         """A loop's posts, newest event first, each with whether it is in flight (leased now)
         and its event's kind and delivery. None when the account has no such loop."""
@@ -691,6 +692,7 @@ class PostgresStore:
             "state": None if state is None else str(state),
             "now": _time.time() if now is None else now,
             "limit": limit,
+            **from_row.page_after(before),
         }
 
         async def op(tx: Tx) -> list[PostView] | None:

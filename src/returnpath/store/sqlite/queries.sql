@@ -383,7 +383,8 @@ DELETE FROM loop_posts WHERE id IN (
 
 -- name: outbox_items
 -- A loop's items, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
--- 'in_flight' (pending and leased now), 'done' or 'dead'.
+-- 'in_flight' (pending and leased now), 'done' or 'dead'; :before_time and :before_event (or
+-- NULL) the event of the last post of the page before, for the next page.
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
        o.state = 'pending' AND o.lease_until IS NOT NULL AND o.lease_until > :now,
@@ -394,6 +395,8 @@ WHERE o.loop_id = :loop_id
        OR (:state = 'in_flight' AND o.state = 'pending' AND o.lease_until > :now)
        OR (:state = 'pending' AND o.state = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= :now))
        OR (:state IN ('done', 'dead') AND o.state = :state))
+  AND (:before_time IS NULL OR o.event_time < :before_time
+       OR (o.event_time = :before_time AND o.event_id < :before_event))
 ORDER BY o.event_time DESC, o.event_id DESC
 LIMIT :limit
 

@@ -577,10 +577,12 @@ class SqliteStore:
         state: PostState | str | None = None,
         now: float | None = None,
         limit: int = 100,
+        before: tuple[float, int] | None = None,
     ) -> list[PostView] | None:
         """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
         in flight (leased now) and its event's kind and delivery. `state` is an PostState or
-        "in_flight". None when the account has no such loop."""
+        "in_flight"; `before` the event time and id of the last post of the page before. None
+        when the account has no such loop."""
         at = _time.time() if now is None else now
         wanted = None if state is None else str(state)
 
@@ -588,7 +590,8 @@ class SqliteStore:
             if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
                 return None
             rows = conn.execute(
-                Q["outbox_items"], {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit}
+                Q["outbox_items"],
+                {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit, **from_row.page_after(before)},
             ).fetchall()
             return [PostView(from_row.post(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
 
