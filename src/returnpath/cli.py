@@ -257,6 +257,9 @@ def _loops_parser(sub: Any) -> None:
     )
     p.add_argument("--state", help="only these: pending, in_flight, done or dead")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    p.add_argument(
+        "--before", metavar="ITEM_ID", help="the page after this post (the last one listed), as the API's ?before="
+    )
     p = action("replay", "post a done or dead post again (or every dead one, with --dead)")
     p.add_argument("item", nargs="?", metavar="ITEM_ID", help="the post's id, from `loops posts`")
     p.add_argument("--dead", action="store_true", help="replay every dead post of the loop")
@@ -917,7 +920,7 @@ async def _loop_action(store: Store, settings: Settings, args: argparse.Namespac
                 await poster.close()
             return [{"status": answer.status, "ok": answer.ok, "error": answer.error}], 0 if answer.ok else 1
         case "posts" | "deliveries":
-            items = await loops.deliveries(account, args.id, state=args.state, limit=args.limit)
+            items = await loops.deliveries(account, args.id, state=args.state, limit=args.limit, before=args.before)
             return [loop_delivery_json(view) for view in items], 0
         case "replay":
             if (args.item is None) == (not args.dead):

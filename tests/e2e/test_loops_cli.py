@@ -318,7 +318,11 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     assert [item["event_timestamp"] for item in items] == sorted((i["event_timestamp"] for i in items), reverse=True)
     assert all(item["webhook_id"] == f"msg_{item['id']}" for item in items)
     dead, also_dead, leased, pending = (item["id"] for item in items)
-    assert len(ok(data.cli("posts", loop["id"], "--account", "replays", "--limit", "2"))) == 2
+    first = ok(data.cli("posts", loop["id"], "--account", "replays", "--limit", "2"))
+    assert [item["id"] for item in first] == [dead, also_dead]
+    # The next page starts after the last post listed, as the API's ?before= does.
+    then = ok(data.cli("posts", loop["id"], "--account", "replays", "--limit", "2", "--before", also_dead))
+    assert [item["id"] for item in then] == [leased, pending]
 
     for item_id in (dead, also_dead):
         _sql(
