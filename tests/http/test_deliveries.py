@@ -95,6 +95,11 @@ async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: Sqlit
     ]
     last = (await client.get("/v1/events", params={"after": everything["next"]})).json()
     assert last == {"events": [], "next": everything["next"]}
+    # A cursor beyond the newest event (kept from before a restore from a backup) is refused,
+    # rather than answered with empty pages until the store's ids pass it.
+    beyond = await client.get("/v1/events", params={"after": everything["next"] + 1})
+    assert_problem(beyond, 400, "invalid-field", "after")
+    assert "restored from a backup" in beyond.json()["detail"]
 
     future = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 3600))
     assert (await client.get("/v1/events", params={"since": future})).json()["events"] == []

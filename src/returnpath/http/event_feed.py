@@ -3,6 +3,8 @@
 Filters: `type` (repeatable or comma-separated: delivery, deferred, failure, bounce, abuse),
 `since` (UTC `YYYY-MM-DD hh:mm:ss`, or Unix seconds) and `after` (an event id). The answer's
 `next` is the `after` of the following page; an empty page means there is nothing newer yet.
+An `after` beyond the store's newest event is a 400: a cursor kept from before a restore of the
+store from a backup would otherwise wait, unaware, for ids already given to newer events.
 """
 
 from __future__ import annotations
@@ -65,7 +67,15 @@ async def events(request: Request) -> JSONResponse:
     kinds, since = _kinds(request), _since(request)
     after = int_param(request, "after", 0, 0, 2**63 - 1)
     limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    page = await relay_of(request).events(account, kinds=kinds, since=since, after=after, limit=limit)
+    relay = relay_of(request)
+    page = await relay.events(account, kinds=kinds, since=since, after=after, limit=limit)
+    if not page and not await relay.cursor_known(after):
+        raise Problem(
+            "invalid-field",
+            f"after: no event of this store has id {after} or higher: a cursor from another store, or from before "
+            "this one was restored from a backup; start again from since= (a time) or after=0",
+            field="after",
+        )
     return JSONResponse({"events": [event_json(e) for e in page], "next": page[-1].id if page else after})
 
 
@@ -95,7 +105,8 @@ paths: dict[str, Any] = {
                 {
                     "name": "after",
                     "in": "query",
-                    "description": "only events after this event id (`next` of the previous page)",
+                    "description": "only events after this event id (`next` of the previous page); one beyond "
+                    "the store's newest event (a cursor kept from before a restore) is a 400",
                     "schema": {"type": "integer", "minimum": 0, "default": 0},
                 },
                 {
