@@ -12,6 +12,9 @@ followed by "--" and SNS's unsubscribe footer. Lore:
   read with the folds removed, and field by field when it still does not parse;
 - "bounceType": "Transient" means SES gave up on a soft failure; the per-recipient "status"
   and "diagnosticCode" are the remote server's when there was one;
+- with SNS's "email-json" protocol the body is SNS's own envelope instead, {"Type":
+  "Notification", "TopicArn": ..., "Message": "<the SES document as a JSON string>", ...}
+  (Amazon SNS developer guide, "Parsing message formats"): the document is its "Message";
 - "notificationType": "Delivery" reports success ("delivered"); "Complaint" is a complaint
   (reason "feedback", "complaintFeedbackType" as the feedback type, no action), never a
   failure.
@@ -54,6 +57,14 @@ def _document(body: str) -> dict[str, object] | None:
     return None
 
 
+def _unwrapped(body: str) -> str:
+    """The SES document itself: the "Message" of an SNS envelope ("email-json"), else the body."""
+    envelope = _document(body) if '"TopicArn"' in body else None
+    if envelope is not None and envelope.get("Type") == "Notification" and isinstance(envelope.get("Message"), str):
+        return str(envelope["Message"])
+    return body
+
+
 def _rows(body: str, kind: str) -> tuple[list[dict[str, str]], dict[str, str]]:
     """The per-recipient rows and the event's own fields (JSON, else read field by field)."""
     event_key, list_key = _EVENTS[kind]
@@ -90,7 +101,7 @@ def _rows(body: str, kind: str) -> tuple[list[dict[str, str]], dict[str, str]]:
 
 
 def detect(mail: Mail) -> list[Found] | None:
-    body = text(mail)
+    body = _unwrapped(text(mail))
     kind = re.search(_FIELD.format("notificationType"), body)
     if not kind or kind.group(1) not in _EVENTS:
         return None
