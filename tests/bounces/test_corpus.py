@@ -60,7 +60,6 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/lhost-amazonses-01.eml", "reasons"): "Sisimai's Amazon SES table",
     ("bsd/lhost-bigfoot-02.eml", "reasons"): "'Invalid recipient' with 5.7.1: Sisimai finds RCPT",
     ("bsd/lhost-dragonfly-18.eml", "reasons"): "'Policy violation' with 5.7.0 is securityerror to Sisimai",
-    ("bsd/lhost-exim-38.eml", "reasons"): "'permits 2 unverifyable sending IPs' is requireptr to Sisimai",
     ("bsd/lhost-exim-46.eml", "reasons"): "'Missing reverse DNS' is blocked to Sisimai here, requireptr elsewhere",
     ("bsd/lhost-gmail-05.eml", "reasons"): "Sisimai's Gmail table (state 13)",
     ("bsd/lhost-postfix-74.eml", "reasons"): "Yahoo's TSS04 is rejected here, badreputation in lhost-qmail-19",
