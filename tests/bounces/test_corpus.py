@@ -45,8 +45,6 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/lhost-apachejames-01.eml", "recipients"): "expected.json has 11 zeros, the email 12",
     ("bsd/lhost-domino-03.eml", "recipients"): "Sisimai takes the address of the text, not of Final-Recipient",
     ("bsd/lhost-office365-04.eml", "recipients"): "expected.json's address is cut in the middle",
-    ("bsd/lhost-postfix-64.eml", "reasons"): "'Delivery report unavailable': Postfix's prose is "
-    "onhold to us, no diagnostic (undefined) to Sisimai",
     ("bsd/lhost-v5sendmail-01.eml", "recipients"): "the recipient is only in the returned message",
     ("bsd/rfc3464-28.eml", "recipients"): "two reports concatenated in one file",
     ("not/rb-issue-368-bug.eml", "kind"): "a postmaster's 'reject reason: Mailbox full' notice "

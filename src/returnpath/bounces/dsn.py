@@ -293,6 +293,9 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
     )
 
 
+_NO_REPORT = "--- delivery report unavailable ---"
+
+
 def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
     """For a report that names no recipient at all (a delivery-status part without
     recipient blocks: Postfix's "Delivery report unavailable", Google Workspace's group
@@ -306,6 +309,11 @@ def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
         if len(found) != 1:
             return []  # several (or no) recipients: which one failed is unknown
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
+    if _NO_REPORT in diagnostic.lower():
+        # Postfix writes "--- Delivery report unavailable ---" where its per-recipient log of
+        # the failure was lost (bounce_notify_util.c): its words are boilerplate, no cause
+        # is known (Sisimai: undefined)
+        diagnostic = ""
     return [prose_row(address, diagnostic, f"dsn:{where}") for address in found]
 
 
