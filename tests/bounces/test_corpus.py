@@ -78,8 +78,6 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/rhost-aol-06.eml", "reasons"): "'Malformed name server reply' is notaccept here, "
     "networkerror in lhost-postfix-17",
     ("bsd/rhost-messagelabs-03.eml", "reasons"): "'542 ... Rejected': MessageLabs' table",
-    ("bsd/rhost-nttdocomo-02.eml", "reasons"): "NTT docomo's table",
-    ("bsd/rhost-nttdocomo-03.eml", "reasons"): "NTT docomo's table",
 }
 
 

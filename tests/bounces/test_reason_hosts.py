@@ -194,3 +194,19 @@ def test_a_refusal_during_our_own_delivery_reads_the_host_too(remote: str | None
     assert sync["reason"] == reason, sync["rule"]
     [row] = recognise(_dsn(recipient, remote.split("[")[0] if remote else None)).recipients
     assert row.reason == sync["reason"]
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("DATA", "rejected"),  # the address exists: the recipient's reception settings refused us
+        ("RCPT", "userunknown"),  # refused as an address: there is no such mailbox
+        (None, "userunknown"),  # the step unknown: the words, read as anywhere else
+    ],
+)
+def test_a_providers_code_that_names_a_step_holds_only_at_that_step(command: str | None, reason: str) -> None:
+    # NTT DOCOMO answers "550 Unknown user" both at RCPT (no such address) and at DATA (the
+    # recipient's domain or address filter refused the sender); Sisimai's Rhost/NTTDOCOMO.pm
+    decided = classify("5.0.0", 550, "550 Unknown user kijitora@docomo.ne.jp", command, hosts=("mfsmax.docomo.ne.jp",))
+    assert decided.reason == reason
+    assert decided.rule.startswith("host docomo") == (command == "DATA")

@@ -56,6 +56,7 @@ KNOWN_MISSES: dict[str, str] = {
     "expired -> networkerror": ("954"),
     "expired -> systemerror": ("133"),
     "filtered -> policyviolation": ("370"),
+    "filtered -> rejected": ("1023"),  # NTTDOCOMO.pm's own table says rejected, as Sisimai 5 does
     "filtered -> spamdetected": ("371"),
     "filtered -> suspend": ("546"),
     "hostunknown -> networkerror": ("156"),

@@ -54,6 +54,7 @@ class Rule:
     provider: str = ""  # a [[host]] rule: the provider whose codes these are
     hosts: tuple[str, ...] = ()  # ... its host names (suffixes); the rule applies to them
     anywhere: bool = False  # ... and also without the host: the codes are the provider's alone
+    command: str = ""  # ... and only in a refusal at this SMTP step ("DATA"), when one is set
 
     def key(self, pattern: Pattern) -> str:
         """How the verdict's `rule` names a pattern of this rule: "text mailboxfull [over the
@@ -129,6 +130,7 @@ def _rule(entry: dict[str, Any], providers: dict[str, dict[str, Any]] | None = N
         provider,
         hosts,
         bool(entry.get("anywhere", False)),
+        str(entry.get("command", "")).upper(),
     )
 
 
@@ -266,16 +268,19 @@ def _served_by(names: tuple[str, ...]) -> set[str]:
     return found
 
 
-def match(diagnostic: str, hosts: Sequence[str] = ()) -> tuple[str, str] | None:
+def match(diagnostic: str, hosts: Sequence[str] = (), command: str | None = None) -> tuple[str, str] | None:
     """(reason, rule) of the first wording rule that matches, or None: first the codes of a
     provider that serves one of `hosts` and those written `anywhere = true` (codes no one
-    else writes), then the text rules. (A match of the first kind names "host <provider>".)"""
+    else writes), then the text rules. (A match of the first kind names "host <provider>".)
+    A provider's rule that names an SMTP step holds only for a refusal at that `command`."""
     text = diagnostic[:MAX_DIAGNOSTIC].lower()
     served = _providers(tuple(hosts)) if hosts else frozenset()
     entries = RULES.index.entries
     for n in RULES.index.candidates(text):
         pattern, rule = entries[n]
         if rule.provider and not (rule.anywhere or rule.provider in served):
+            continue
+        if rule.command and rule.command != (command or "").upper():
             continue
         if pattern.search(text):
             return rule.reason, rule.key(pattern)
@@ -309,17 +314,23 @@ def classify(
             status = mined
     if code is None:
         code = find_code(text)
-    reason, rule = _decide(status, code, text, action, (diagnostic_type or "").lower(), hosts)
+    reason, rule = _decide(status, code, text, action, (diagnostic_type or "").lower(), hosts, command)
     reason, rule = _adjust(reason, rule, status, command)
     return Classification(reason, is_hard(reason, status, code, action), status, rule)
 
 
 def _decide(
-    status: str | None, code: int | None, text: str, action: str, diagnostic_type: str, hosts: Sequence[str]
+    status: str | None,
+    code: int | None,
+    text: str,
+    action: str,
+    diagnostic_type: str,
+    hosts: Sequence[str],
+    command: str | None,
 ) -> tuple[str, str]:
     if status and status.startswith("2"):
         return "delivered", f"status {status}"
-    matched = match(text, hosts)
+    matched = match(text, hosts, command)
     if matched and matched[1].startswith("host"):
         return matched  # the receiving provider's own code says more than status or wording
     decisive = _status_key(RULES.decisive, status)
