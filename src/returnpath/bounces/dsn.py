@@ -56,6 +56,13 @@ _STATUS_FIELD = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 # alias, not the cause, nor the next recipient.
 GENERATED_FROM = regex.compile(r"^\s*\((?:ultimately )?generated from [^)]*\)\s*$", re.MULTILINE | re.IGNORECASE)
 _HOST_SAID = re.compile(r"\bhost\s+([\w.-]+\.[a-z]{2,})\s*\[[^\]]*\]\s*said:", re.IGNORECASE)
+# Sendmail's "Transcript of session follows" (and the MTAs that copied it, Bigfoot's LiteMail
+# among them) writes what it sent as ">>> RCPT To:<address>" and the reply as "<<< 550 ...":
+# the step a Diagnostic-Code answered is the ">>>" line before the "<<<" line that repeats it
+# (as Sisimai's Lhost/Sendmail.pm reads the command).
+_SENT = regex.compile(r"^[ \t]*>>> ?(\S+)")
+_GOT = regex.compile(r"^[ \t]*<<< ?(.+)$")
+_SENT_STEP = {"RCPT": "RCPT", "MAIL": "MAIL", "DATA": "DATA", ".": "DATA", "HELO": "HELO", "EHLO": "EHLO"}
 # The SMTP step a diagnostic names, in order of precedence (the first listed that matches
 # wins: "... after RCPT TO ... (in reply to end of DATA command)" is about DATA). Plain
 # substrings of the lower-cased text: this runs for every recipient of every report.
@@ -209,6 +216,20 @@ def find_command(text: str) -> str | None:
     return None
 
 
+def _transcript_step(human_text: str, diagnostic: str) -> str | None:
+    """The SMTP step of a session transcript whose reply is this diagnostic (see `_SENT`)."""
+    if ">>>" not in human_text or not diagnostic:
+        return None
+    low = diagnostic.lower()
+    sent: str | None = None
+    for line in human_text.splitlines():
+        if m := _SENT.match(line):
+            sent = _SENT_STEP.get(m.group(1).split(":")[0].upper())
+        elif (m := _GOT.match(line)) and sent and " ".join(m.group(1).split()).lower()[:32] in low:
+            return sent
+    return None
+
+
 def _action(value: str, status: str | None) -> str:
     word = re.sub(r"[^a-z]", " ", value.lower()).split()
     action = word[0] if word else ""
@@ -272,7 +293,7 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
         remote = m.group(1) if m else None
     command = find_command(diagnostic)
     if command is None and human_text:  # Postfix: "(in reply to RCPT TO command)" in prose
-        command = find_command(_about(human_text, address))
+        command = find_command(_about(human_text, address)) or _transcript_step(human_text, diagnostic)
     if action in ("delivered", "relayed", "expanded"):
         return Recipient(
             address, action, status, code, diagnostic, remote, command, "delivered", False, f"dsn:Action {action}"
