@@ -60,8 +60,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("halon-delay-01.eml", "reasons"): "issue 9: greylisting (450 4.7.1 'Greylisted') has no Sisimai reason; a delay "
     "no rule reads is expired. The blind expectation (blocked, low confidence) would call a greylisting a block",
     ("kumomta-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (451 4.7.1 'Greylisting in action')",
-    ("postfix-to-docomo-01.eml", "reasons"): "issue 9: docomo's '550 Unknown user <addr>' after DATA is rejected to "
-    "Sisimai (rhost-nttdocomo-02/03 in its corpus), filtered to us (user unknown said at DATA): the corpus work's",
 }
 
 
