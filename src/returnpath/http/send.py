@@ -94,17 +94,32 @@ paths: dict[str, Any] = {
                                     "description": "UTC `YYYY-MM-DD hh:mm:ss`, still to come: stop retrying after this",
                                 },
                                 "dsn": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "notify": {
-                                            "type": "array",
-                                            "items": {"enum": ["NEVER", "SUCCESS", "FAILURE", "DELAY"]},
+                                    "description": "delivery status notifications asked of the receivers (RFC "
+                                    "3461); also as the header's text, `notify=FAILURE,DELAY; ret=HDRS; envid=abc`. "
+                                    "Keywords in any case",
+                                    "oneOf": [
+                                        {
+                                            "type": "object",
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "notify": {
+                                                    "description": "NEVER alone, or any of SUCCESS, FAILURE, DELAY; "
+                                                    'also one comma-separated string, "FAILURE,DELAY"',
+                                                    "oneOf": [
+                                                        {
+                                                            "type": "array",
+                                                            "items": {"enum": ["NEVER", "SUCCESS", "FAILURE", "DELAY"]},
+                                                        },
+                                                        {"type": "string"},
+                                                    ],
+                                                },
+                                                "ret": {"enum": ["FULL", "HDRS"]},
+                                                "envid": {"type": "string", "maxLength": 100},
+                                                "orcpt": {"type": "string", "maxLength": 100},
+                                            },
                                         },
-                                        "ret": {"enum": ["FULL", "HDRS"]},
-                                        "envid": {"type": "string"},
-                                        "orcpt": {"type": "string"},
-                                    },
+                                        {"type": "string"},
+                                    ],
                                 },
                                 "from": {
                                     "type": "string",
