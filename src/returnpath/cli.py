@@ -562,8 +562,11 @@ def _backup(args: argparse.Namespace) -> int:
             f"store backup copies an SQLite store; {config.display_url(settings.storage.url)} is PostgreSQL: "
             "back it up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving)"
         )
-    target = Path(args.target[len("sqlite:///") :] if args.target.startswith("sqlite:///") else args.target)
-    source = settings.sqlite_path
+    named = args.target[len("sqlite:///") :] if args.target.startswith("sqlite:///") else args.target
+    if not named.strip():
+        raise InputError("store backup --to: give the path of the new file to write the backup to")
+    _store_is_there(settings)
+    target, source = Path(named), settings.sqlite_path
     version = backup(source, target)
     print(json.dumps({"store": str(source), "backup": str(target.resolve()), "schema_version": version}))
     return 0
@@ -582,13 +585,17 @@ def _store_must_exist(settings: Settings) -> None:
     """Refuse an SQLite store that is not there: opened, it would be made afresh, empty (no
     accounts, no queue), and a mistyped [storage] url or a lost file would go unnoticed
     until every client's login failed. `init` makes the store."""
+    _store_is_there(settings)
+    if settings.store_backend == "sqlite":
+        _not_under_a_serve(settings)
+
+
+def _store_is_there(settings: Settings) -> None:
     if settings.store_backend == "sqlite" and not settings.sqlite_path.exists():
         raise InputError(
             f"there is no store at {settings.sqlite_path} ([storage] url {settings.storage.url!r}): set [storage] url "
             "to the node's returnpath.db, or make a new data folder with `returnpath init`"
         )
-    if settings.store_backend == "sqlite":
-        _not_under_a_serve(settings)
 
 
 def _not_under_a_serve(settings: Settings) -> None:

@@ -8,13 +8,34 @@ own tools.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from returnpath import config
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import free_port, run_cli
+from tests.hostile.tmpfs import mounted
+
+
+def backup_command(config_path: Path, target: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "returnpath.cli",
+        "store",
+        "backup",
+        "--to",
+        str(target),
+        "--config",
+        str(config_path),
+    ]
 
 
 def backup(config_path: Path, target: Path) -> dict[str, object]:
@@ -65,6 +86,95 @@ def test_a_backup_never_overwrites_a_file(make_server: ServerFactory, tmp_path: 
     assert f"{there} exists already: a backup goes to a new file" in result.stderr
     assert there.read_bytes() == b"not yours"
     assert not list(tmp_path.glob("there.db.*"))
+
+
+def grown(store: Path, megabytes: int) -> None:
+    """Make the store big enough that a backup of it takes a while (rows of a table of its own)."""
+    with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+        conn.execute("CREATE TABLE ballast (b BLOB)")
+        conn.executemany("INSERT INTO ballast VALUES (randomblob(1048576))", [()] * megabytes)
+
+
+def test_ctrl_c_during_a_backup_leaves_no_file_behind(make_server: ServerFactory, tmp_path: Path) -> None:
+    """Interrupted, the half-written copy stayed beside the target as TARGET.partial, and the
+    next backup to that name removed it: a file nobody asked for, as big as the store."""
+    server = make_server(start=False)
+    grown(server.data / "returnpath.db", 150)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    command = backup_command(server.config_path, folder / "b.db")
+    backing_up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(folder.iterdir()) and backing_up.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    backing_up.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = backing_up.communicate(timeout=60)
+    # Interrupted (130), unless the signal came as it finished: then the backup is whole.
+    assert backing_up.returncode in (130, 0), stderr
+    assert b"Traceback" not in stderr
+    left = [p.name for p in folder.iterdir()]
+    assert left in ([], ["b.db"]), left  # never a partial file, under any name
+    if left:
+        with contextlib.closing(sqlite3.connect(folder / "b.db")) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_backup_leaves_the_files_beside_its_target_alone(make_server: ServerFactory, tmp_path: Path) -> None:
+    """The copy was written to TARGET.partial, first removing whatever had that name: a file of
+    the user's, or the copy another backup to the same target was writing at that moment."""
+    server = make_server(start=False)
+    mine = tmp_path / "b.db.partial"
+    mine.write_bytes(b"mine")
+    backup(server.config_path, tmp_path / "b.db")
+    assert mine.read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("b.db")) == ["b.db", "b.db.partial"]
+
+
+def test_two_backups_to_one_target_at_once_give_one_whole_backup(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = make_server(start=False)
+    grown(server.data / "returnpath.db", 40)
+    target = tmp_path / "b.db"
+    command = backup_command(server.config_path, target)
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    results = []
+    for process in both:
+        _, stderr = process.communicate(timeout=120)
+        results.append((process.returncode, stderr.decode()))
+    assert sorted(code for code, _ in results) == [0, 1], results
+    refusal = next(err for code, err in results if code == 1)
+    assert str(target) in refusal and "a backup goes to a new file" in refusal and "Traceback" not in refusal
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM ballast").fetchone()[0] == 40
+    assert [p.name for p in tmp_path.iterdir() if p.name != "rp-data"] == ["b.db"]
+
+
+def test_a_backup_to_a_full_disk_says_so_and_leaves_nothing(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = make_server(start=False)
+    with mounted(tmp_path / "small") as disk:
+        disk.fill()
+        result = run_cli("store", "backup", "--to", str(disk.path / "b.db"), "--config", str(server.config_path))
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1 and "full" in result.stderr, result.stderr
+        assert "name a new file in a folder this user may write, with room for the store" in result.stderr
+        assert [p.name for p in disk.path.iterdir()] == ["filler"]
+    with contextlib.closing(sqlite3.connect(server.data / "returnpath.db")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_backup_of_nothing_or_to_nothing_says_what_to_give(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = make_server(start=False)
+    result = run_cli("store", "backup", "--to", "", "--config", str(server.config_path))
+    assert result.returncode == 1
+    assert result.stderr == "returnpath: store backup --to: give the path of the new file to write the backup to\n"
+    result = run_cli("store", "backup", "--to", str(tmp_path), "--config", str(server.config_path))
+    assert f"{tmp_path} is a folder: name the new file to write, e.g. {tmp_path / 'returnpath.db'}" in result.stderr
+    (server.data / "returnpath.db").unlink()
+    result = run_cli("store", "backup", "--to", str(tmp_path / "b.db"), "--config", str(server.config_path))
+    assert result.returncode == 1
+    assert f"there is no store at {server.data / 'returnpath.db'}" in result.stderr
+    assert "make a new data folder with `returnpath init`" in result.stderr
+    assert not (tmp_path / "b.db").exists()
 
 
 def test_a_postgresql_store_is_backed_up_with_its_own_tools(make_server: ServerFactory, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import queue
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -324,16 +325,26 @@ def backup(path: Path, target: Path) -> int:
     them (mail already answered 250), and one of both files taken while they change may catch
     either half written. SQLite's online backup reads every page through a read transaction of
     its own (https://www.sqlite.org/backup.html; one step, so the snapshot is whole) and the
-    writers go on meanwhile. The copy is written beside `target`, checked, synced and renamed
-    into place, so `target` is never a partial file."""
+    writers go on meanwhile.
+
+    The copy is written to a file of its own beside `target` (a new name each time, so that two
+    backups at once, or a file of the user's that happens to bear the name, are never written
+    over or removed), checked and synced, then linked to `target`, which fails rather than
+    replaces a file that appeared there meanwhile. Whatever stops it, Ctrl-C included, removes
+    that file: `target` is a whole backup or nothing."""
     if not path.is_file():
         raise StoreError(f"there is no store at {path}")
+    size = path.stat().st_size
+    if target.is_dir():
+        raise StoreError(f"{target} is a folder: name the new file to write, e.g. {target / 'returnpath.db'}")
     if target.exists():
         raise StoreError(f"{target} exists already: a backup goes to a new file")
-    partial = target.with_name(target.name + ".partial")
+    partial: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        os.close(fd)
+        partial = Path(name)
         source = connect(path)
         copy = sqlite3.connect(partial)
         try:
@@ -347,16 +358,22 @@ def backup(path: Path, target: Path) -> int:
             source.close()
         with open(partial, "rb") as written:
             os.fsync(written.fileno())
-        os.replace(partial, target)
+        try:
+            os.link(partial, target)  # unlike rename, refuses a target that is there (link(2))
+        except FileExistsError:
+            raise StoreError(f"{target} was made by something else meanwhile: a backup goes to a new file") from None
         folder = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
         finally:
             os.close(folder)
     except (sqlite3.Error, OSError) as exc:
-        partial.unlink(missing_ok=True)
-        raise StoreError(f"cannot back up {path} to {target}: {exc}") from None
-    except StoreError:
-        partial.unlink(missing_ok=True)
-        raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StoreError(
+            f"cannot back up {path} to {target}: {reason}; name a new file in a folder this user may write, "
+            f"with room for the store ({size / 1e6:.1f} MB)"
+        ) from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return version
