@@ -42,6 +42,8 @@ HOSTS: dict[str, list[str]] = {
     "metadata.example.com": ["169.254.169.254"],
     "v6-loopback.example.com": ["::1"],
     "half-private.example.com": ["93.184.215.14", "192.168.1.20"],
+    "bücher.example.com": ["93.184.215.14"],  # an internationalised name, and as DNS knows it:
+    "xn--bcher-kva.example.com": ["93.184.215.14"],
 }
 
 
@@ -197,6 +199,33 @@ async def test_a_second_loop_with_a_url_of_the_account_is_a_conflict_naming_the_
     # Once the first is removed, the URL is free.
     assert (await client.delete(f"{LOOPS}/{first['id']}")).status_code == 204
     await _create(client)
+
+
+async def test_urls_written_differently_that_rfc_3986_makes_one_are_one_endpoint(client: httpx.AsyncClient) -> None:
+    """RFC 3986 section 6.2.2 makes these one URL: the hex digits of a percent-encoding in either
+    case, an unreserved character percent-encoded or not, '.' and '..' segments removed; and one
+    host written as Unicode or as its A-label (RFC 5890), an IPv6 address written shorter or
+    longer. Each was a second loop, posting every event twice."""
+    for first, same in (
+        ("https://hooks.example.com/a%2fb", "https://hooks.example.com/a%2Fb"),
+        ("https://hooks.example.com/hook?x=%7e", "https://hooks.example.com/%68ook?x=~"),
+        ("https://hooks.example.com/in/hook", "https://hooks.example.com/in/./old/../hook"),
+        ("https://bücher.example.com/h", "https://xn--bcher-kva.example.com/h"),
+        ("https://[2606:4700::1111]/h", "https://[2606:4700:0:0::1111]/h"),
+    ):
+        made = await _create(client, url=first)
+        doc = assert_problem(
+            await client.post(LOOPS, json={"url": same, "events": ["failure"]}), 409, "conflict", "url"
+        )
+        assert doc["existing"] == made["id"], same
+    # Not the same by RFC 3986: another resource may answer at a path with a final slash, and
+    # a query's parameters in another order (or with '+' for a space) are another query.
+    for other in (
+        "https://hooks.example.com/in/hook/",
+        "https://hooks.example.com/a/b",  # %2F is a reserved character encoded: not a slash
+        "https://hooks.example.com/hook?x=%7e&y=1",
+    ):
+        await _create(client, url=other)
 
 
 # ---- refused settings ----------------------------------------------------------------------

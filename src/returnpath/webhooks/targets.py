@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
+import string
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -76,15 +78,53 @@ def parse(url: str) -> LoopUrl:
 
 
 def same_endpoint(a: str, b: str) -> bool:
-    """Whether two loop URLs (both passed `parse`) name one endpoint: the same scheme, host,
-    port, path and query, however the scheme and host were written (case, a final dot, the
-    default port)."""
+    """Whether two loop URLs (both passed `parse`) name one endpoint, by RFC 3986 section 6.2's
+    syntax- and scheme-based normalisation: the scheme and host in any case, the host with a
+    final dot, as Unicode or as its A-label, an IP address however written, the default port
+    given or not, an empty path as "/", percent-encodings in either case, unreserved characters
+    percent-encoded or not, and '.' and '..' segments. A final slash, or a query's parameters in
+    another order, is another URL (section 6.2.4: only the server knows if it is the same)."""
+    return _endpoint(a) == _endpoint(b)
 
-    def key(url: str) -> tuple[str, str, int, str, str]:
-        target, parts = parse(url), urlsplit(url)
-        return target.scheme, target.host.lower(), target.port, parts.path or "/", parts.query
 
-    return key(a) == key(b)
+def _endpoint(url: str) -> tuple[str, str, int, str, str]:
+    target, parts = parse(url), urlsplit(url)
+    host = target.host.lower()
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        host = host.encode("idna").decode("ascii").lower()  # parse checked that it encodes
+    path = _remove_dot_segments(_percent_normalised(parts.path or "/"))
+    return target.scheme, host, target.port, path, _percent_normalised(parts.query)
+
+
+_PERCENT = re.compile("%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")  # RFC 3986 section 2.3
+
+
+def _percent_normalised(text: str) -> str:
+    """RFC 3986 sections 6.2.2.1 and 6.2.2.2: hex digits upper case, unreserved characters decoded."""
+
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else match.group(0).upper()
+
+    return _PERCENT.sub(one, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4 for an absolute path: '/a/./b/../c' is '/a/c'."""
+    out: list[str] = []
+    segments = path.split("/")
+    for segment in segments:
+        if segment == "..":
+            if len(out) > 1:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if segments[-1] in (".", ".."):
+        out.append("")  # '/a/b/..' is '/a/', a folder
+    return "/".join(out)
 
 
 # NAT64 (RFC 6052, RFC 8215): the IPv4 address a translator reaches is the last 32 bits.
