@@ -106,6 +106,25 @@ async def test_events_filtered_and_paged(client: httpx.AsyncClient, store: Sqlit
     assert len((await client.get("/v1/events", params={"since": "0"})).json()["events"]) == 5
 
 
+async def test_an_events_cursor_stays_good_after_retention_purged_its_events(
+    client: httpx.AsyncClient, store: SqliteStore, settings: Settings
+) -> None:
+    """Once [retention] events had purged every event (an account quiet for 90 days), the cursor
+    of the application that had read them all was refused as one from another store, or from
+    before a restore: it is this store's, and the next event comes after it."""
+    await client.post("/v1/send", json={"recipient": "a@example.net", "mime": MESSAGE})
+    await _attempt(store, settings, Verdict.PERMANENT, 550, Step.RCPT)
+    read = (await client.get("/v1/events")).json()
+    cursor = read["next"]
+    assert await store.purge_events(time.time() + 1, cursor, 100) == 1
+    assert (await client.get("/v1/events", params={"after": cursor})).json() == {"events": [], "next": cursor}
+    assert_problem(await client.get("/v1/events", params={"after": cursor + 1}), 400, "invalid-field", "after")
+    await client.post("/v1/send", json={"recipient": "b@example.net", "mime": MESSAGE})
+    await _attempt(store, settings, Verdict.PERMANENT, 550, Step.RCPT)
+    [event] = (await client.get("/v1/events", params={"after": cursor})).json()["events"]
+    assert event["recipient"] == "b@example.net" and event["event_id"] > cursor
+
+
 async def test_bad_event_queries(client: httpx.AsyncClient) -> None:
     for params, field in (
         ({"type": "bounced"}, "type"),

@@ -178,6 +178,23 @@ async def test_events_are_purged_when_old_logged_and_posted(store: Store) -> Non
     assert [s.event.time for s in await store.events()] == [NOW + 3]
 
 
+async def test_the_newest_event_id_given_is_known_after_every_event_is_purged(store: Store) -> None:
+    """GET /v1/events refuses a cursor beyond it (one from before a restore of the store); a
+    cursor at an event that retention purged since is still this store's, and its ids go on."""
+    assert await store.newest_event_id() == 0
+    account = await _account(store)
+    message_id, [delivery] = await _submit(store, account, ["x@example.net"])
+    returned = _returned((delivery.id,))
+    await store.receive(returned)
+    *_, last = await store.finish_return(
+        returned.id, "dsn", [_bounce(delivery, message_id, account.id, NOW + n) for n in range(3)], [], [], NOW
+    )
+    assert await store.newest_event_id() == last
+    assert await store.purge_events(NOW + 100, last, 10) == 3
+    assert await store.events() == []
+    assert await store.newest_event_id() == last
+
+
 async def test_an_event_a_loop_still_has_a_post_of_is_kept(store: Store) -> None:
     account = await _account(store)
     loop = Loop(

@@ -442,6 +442,11 @@ class Store(LoopStore, Protocol):
         recorded by that node's workers."""
         ...
 
+    async def newest_event_id(self) -> int:
+        """The highest event id this store has given (0: none yet), also once that event is
+        purged: ids are never given twice, so a reader's cursor is at most this."""
+        ...
+
     async def purge_posts(self, done_before: float, dead_before: float, batch: int = 5000) -> int:
         """Delete feedback-loop posts done before `done_before` or dead before `dead_before`."""
         ...

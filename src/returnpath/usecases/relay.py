@@ -335,12 +335,12 @@ class Relay:
         return await self.store.events(after=after, limit=limit, kinds=kinds, account_id=account.id, since=since)
 
     async def cursor_known(self, after: int) -> bool:
-        """Whether an events cursor (`after`) can have come from this store: 0, or an event with
-        that id or a higher one exists, in any account (ids are the store's, and only old
-        events are purged). One beyond the newest came from another store, or from before this
-        one was restored from a backup: its holder would wait, unaware, for ids already given to
-        the events recorded since."""
-        return after == 0 or bool(await self.store.events(after=after - 1, limit=1))
+        """Whether an events cursor (`after`) can have come from this store: at most the highest
+        event id it has given, in any account (ids are the store's). One beyond came from another
+        store, or from before this one was restored from a backup: its holder would wait,
+        unaware, for ids already given to the events recorded since. The events themselves may
+        be gone, purged by [retention] events: a cursor at them is good, and its ids go on."""
+        return after == 0 or after <= await self.store.newest_event_id()
 
 
 @functools.cache

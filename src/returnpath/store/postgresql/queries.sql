@@ -290,6 +290,16 @@ FROM events WHERE delivery_id = %s ORDER BY id
 -- name: queue_summary
 SELECT state, count(*) FROM deliveries GROUP BY state
 
+-- name: newest_event_id
+-- The identity sequence's last value: the highest id given, also once its row is deleted (NULL
+-- before the first; https://www.postgresql.org/docs/current/view-pg-sequences.html).
+SELECT GREATEST(
+    COALESCE((SELECT s.last_value FROM pg_sequences s
+              JOIN pg_namespace n ON n.nspname = s.schemaname
+              JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
+              WHERE c.oid = pg_get_serial_sequence('events', 'id')::regclass), 0),
+    COALESCE((SELECT max(id) FROM events), 0))
+
 -- name: cursor
 SELECT value FROM cursors WHERE name = %s
 

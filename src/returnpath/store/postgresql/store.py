@@ -572,6 +572,10 @@ class PostgresStore:
 
         return [from_row.stored_event(row) for row in await self.db.read(op)]
 
+    async def newest_event_id(self) -> int:
+        row = await self._one(Q["newest_event_id"])
+        return int(row[0]) if row else 0
+
     async def cursor(self, name: str) -> int:
         row = await self._one(Q["cursor"], (name,))
         return int(row[0]) if row else 0

@@ -167,6 +167,12 @@ FROM events WHERE delivery_id = ? ORDER BY id
 -- name: queue_summary
 SELECT state, count(*) FROM deliveries GROUP BY state
 
+-- name: newest_event_id
+-- AUTOINCREMENT keeps the highest id given in sqlite_sequence, also once its row is deleted
+-- (https://www.sqlite.org/autoinc.html); max(id) for a file whose rows came in with their ids.
+SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+           COALESCE((SELECT max(id) FROM events), 0))
+
 -- name: cursor
 SELECT value FROM cursors WHERE name = ?
 

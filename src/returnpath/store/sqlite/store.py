@@ -469,6 +469,10 @@ class SqliteStore:
         rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
         return [from_row.stored_event(row) for row in rows]
 
+    async def newest_event_id(self) -> int:
+        row = await self.db.read(lambda c: c.execute(Q["newest_event_id"]).fetchone())
+        return int(row[0])
+
     async def cursor(self, name: str) -> int:
         row = await self.db.read(lambda c: c.execute(Q["cursor"], (name,)).fetchone())
         return int(row[0]) if row else 0
