@@ -323,6 +323,14 @@ def test_deliveries_show_dead_and_in_flight_posts_and_replay_them(data: Data) ->
     # The next page starts after the last post listed, as the API's ?before= does.
     then = ok(data.cli("posts", loop["id"], "--account", "replays", "--limit", "2", "--before", also_dead))
     assert [item["id"] for item in then] == [leased, pending]
+    # Not a post of this loop: said once, with what to give instead.
+    other = ok(data.cli("add", PUBLIC_URL + "/other", "--events", "failure", "--account", "replays"))[0]
+    for wrong in ("nope", pending):
+        said = failed(data.cli("posts", other["id"], "--account", "replays", "--before", wrong))
+        assert said == (
+            f"returnpath: before: no post {wrong!r} in feedback loop {other['id']!r}: give the id of a post "
+            "of this loop, the last one of the page before (`next`)"
+        )
 
     for item_id in (dead, also_dead):
         _sql(

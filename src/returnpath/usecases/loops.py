@@ -152,7 +152,11 @@ class Loops:
             await self.get(account, loop_id)
             last = await self.store.loop_post(account.id, _loop_id(loop_id), _item_id(before))
             if last is None:
-                raise LoopError(f"before: no post {before!r} in feedback loop {loop_id!r}", "before")
+                raise LoopError(
+                    f"no post {before!r} in feedback loop {loop_id!r}: give the id of a post of this loop, "
+                    "the last one of the page before (`next`)",
+                    "before",
+                )
             cursor = (last.event_time, last.event_id)
         items = await self.store.loop_posts(
             account.id, _loop_id(loop_id), state=state, now=self.clock(), limit=limit, before=cursor
