@@ -17,8 +17,8 @@ import asyncio
 import logging
 import os
 import queue
+import secrets
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -342,9 +342,15 @@ def backup(path: Path, target: Path) -> int:
     partial: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-        os.close(fd)
-        partial = Path(name)
+        # Named before it is made, not by mkstemp: a Ctrl-C between mkstemp's return and the
+        # assignment of its name left the file behind (seen in CI). A name is random enough to
+        # be nobody else's; one that is taken is given up unremoved, and another drawn.
+        while partial is None:
+            partial = target.parent / f".{target.name}.{secrets.token_hex(8)}.partial"
+            try:
+                os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                partial = None
         source = connect(path)
         copy = sqlite3.connect(partial)
         try:
