@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from ..config import Settings
 from ..core.ports import Store
@@ -31,7 +32,17 @@ def schema_versions() -> dict[str, int]:
     change (pip then keeps the old code: README, Backups and upgrades)."""
     versions = {}
     for backend in ("sqlite", "postgresql"):
-        folder = resources.files(__package__).joinpath(backend, "migrations")
-        numbers = [int(entry.name[:4]) for entry in folder.iterdir() if entry.name[:4].isdigit()]
-        versions[backend] = max(numbers, default=1)  # SQLite's schema.sql is version 1
+        steps = migration_files(resources.files(__package__).joinpath(backend, "migrations"))
+        versions[backend] = steps[-1][0] if steps else 1  # SQLite's schema.sql is version 1
     return versions
+
+
+def migration_files(folder: Traversable) -> list[tuple[int, str]]:
+    """A backend's schema versions, in order: (version, SQL) from `folder`'s `NNNN_what.sql`."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        (int(entry.name[:4]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql") and entry.name[:4].isdigit()
+    )

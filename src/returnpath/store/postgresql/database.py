@@ -88,6 +88,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from ...config import display_url
 from ...core.ports import NodeStatus, WorkKind
 from ...errors import StoreError
+from .. import migration_files
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -503,13 +504,7 @@ async def _guarded(write: Awaitable[T]) -> T:
 
 def migrations() -> list[tuple[int, str]]:
     """The schema's versions, in order: (version, SQL) from `migrations/NNNN_what.sql`."""
-    folder = resources.files(__package__).joinpath("migrations")
-    found = [
-        (int(entry.name[:4]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql") and entry.name[:4].isdigit()
-    ]
-    return sorted(found)
+    return migration_files(resources.files(__package__).joinpath("migrations"))
 
 
 def newest() -> int:

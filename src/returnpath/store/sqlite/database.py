@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import StoreError
+from .. import migration_files
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +208,13 @@ def _resolve(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 def migrations() -> list[tuple[int, str]]:
     """The schema's versions after the first, in order: (version, SQL) from
     `migrations/NNNN_what.sql`. Version 1 is `schema.sql` as released before versioning."""
-    folder = resources.files(__package__).joinpath("migrations")
-    found: list[tuple[int, str]] = []
-    if not folder.is_dir():
-        return found
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    found.sort()
-    return found
+    return migration_files(resources.files(__package__).joinpath("migrations"))
+
+
+def newest() -> int:
+    """The newest schema version this code knows (1, schema.sql, when there is no migration)."""
+    steps = migrations()
+    return steps[-1][0] if steps else 1
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -236,9 +234,8 @@ def pending_migration(path: Path) -> tuple[int, int] | None:
             conn.close()
     except sqlite3.Error:
         return None  # opening says what is wrong
-    steps = migrations()
-    newest = steps[-1][0] if steps else 1
-    return (version, newest) if 0 < version < newest else None
+    known = newest()
+    return (version, known) if 0 < version < known else None
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -246,12 +243,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     one version per transaction, and return that version. A file written by a newer returnpath
     is refused rather than used with a schema this code does not know."""
     steps = migrations()
-    newest = steps[-1][0] if steps else 1
+    known = steps[-1][0] if steps else 1
     version = schema_version(conn)
-    if version > newest:
+    if version > known:
         raise StoreError(
             f"the database is at schema version {version}, newer than this returnpath "
-            f"knows ({newest}): upgrade returnpath"
+            f"knows ({known}): upgrade returnpath"
         )
     if version == 0:
         # A new file, or one from before versioning: schema.sql is idempotent and the columns
