@@ -420,15 +420,10 @@ def _none_alive(settings: Settings, nodes: list[NodeStatus]) -> None:
     on writing what the new schema does not expect, and whose restarted workers refuse it. A
     node of this machine whose process is gone stopped a moment ago (as `serve` reads it)."""
     from .config import display_url
-    from .node.supervisor import pid_alive
+    from .node.supervisor import node_alive
 
     now = time.time()
-    alive = [
-        node
-        for node in nodes
-        if now - node.heartbeat_at <= settings.node.alive_for
-        and not (node.host == socket.gethostname() and not pid_alive(node.pid))
-    ]
+    alive = [node for node in nodes if node_alive(node, settings.node.alive_for, now)]
     if alive:
         named = ", ".join(
             f"{node.name} (host {node.host}, pid {node.pid}, returnpath {node.version}, heartbeat "

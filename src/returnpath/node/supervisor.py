@@ -182,6 +182,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def node_alive(node: NodeStatus, alive_for: float, now: float) -> bool:
+    """Whether a node of a shared store runs: a heartbeat within `alive_for` seconds, unless
+    it is of this machine and its process is gone (its own earlier run, killed a moment ago)."""
+    return now - node.heartbeat_at <= alive_for and not (node.host == socket.gethostname() and not pid_alive(node.pid))
+
+
 def opens(cipher: AESGCM, key: SealedKey) -> bool:
     try:
         sealing.unseal(cipher, key)
@@ -323,9 +329,7 @@ class Supervisor:
         alive = self.settings.node.alive_for  # as `returnpath nodes` counts a node alive
         for node in await store.nodes():
             age = now - node.heartbeat_at
-            if node.name == self.node and age <= alive:
-                if node.host == socket.gethostname() and not pid_alive(node.pid):
-                    continue  # this node's own previous run, killed a moment ago
+            if node.name == self.node and node_alive(node, alive, now):
                 raise StartError(
                     f"[node] name = {self.node!r} is in use: the node on host {node.host} (pid {node.pid}, "
                     f"{node.listen}) sent a heartbeat {age:.0f} s ago; give every node its own [node] name "

@@ -242,8 +242,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the file's schema to the newest version this code knows (`PRAGMA user_version`),
     one version per transaction, and return that version. A file written by a newer returnpath
     is refused rather than used with a schema this code does not know."""
-    steps = migrations()
-    known = steps[-1][0] if steps else 1
+    known = newest()
     version = schema_version(conn)
     if version > known:
         raise StoreError(
@@ -266,7 +265,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.rollback()
             raise
         version = 1
-    for number, sql in steps:
+    for number, sql in migrations():
         if number <= version:
             continue
         conn.execute("BEGIN IMMEDIATE")
