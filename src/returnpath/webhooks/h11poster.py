@@ -36,6 +36,7 @@ import h11
 
 from .. import __version__
 from ..core.feedback import Answer
+from . import targets
 
 USER_AGENT = f"returnpath/{__version__}"
 ERROR_BODY = 512  # bytes of a failed answer's body kept in its error
@@ -168,7 +169,7 @@ class H11Poster:
         target = self._targets.get(url)
         if target is None:
             parts = urlsplit(url)
-            scheme, host = parts.scheme.lower(), _ascii_host(parts.hostname or "")
+            scheme, host = parts.scheme.lower(), targets.ascii_host(parts.hostname or "")
             port = parts.port or (443 if scheme == "https" else 80)
             default = port == (443 if scheme == "https" else 80)
             shown = f"[{host}]" if ":" in host else host
@@ -241,17 +242,6 @@ class H11Poster:
 # The characters of a URL's path and query that stay as they are (RFC 3986 2.2, 2.3), and "%"
 # for what is already percent-encoded.
 _URL_CHARACTERS = "/?#[]@!$&'()*+,;=:-._~%"
-
-
-def _ascii_host(host: str) -> str:
-    """The host as it goes into the Host header and the TLS server name: an international
-    name in its IDNA form (RFC 5891: `bücher.example` is `xn--bcher-kva.example`)."""
-    if host.isascii():
-        return host
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:  # targets.parse refuses such a name; h11 refuses to send it
-        return host
 
 
 class _ConnectError(Exception):

@@ -77,6 +77,18 @@ def parse(url: str) -> LoopUrl:
     return LoopUrl(url, scheme, host, port)
 
 
+def ascii_host(host: str) -> str:
+    """The host as it goes into the Host header and the TLS server name, and as endpoints are
+    compared: an international name in its IDNA form (RFC 5891: `bücher.example` is
+    `xn--bcher-kva.example`)."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # parse refuses such a name; h11 refuses to send it
+        return host
+
+
 def same_endpoint(a: str, b: str) -> bool:
     """Whether two loop URLs (both passed `parse`) name one endpoint, by RFC 3986 section 6.2's
     syntax- and scheme-based normalisation: the scheme and host in any case, the host with a
@@ -93,7 +105,7 @@ def _endpoint(url: str) -> tuple[str, str, int, str, str]:
     try:
         host = str(ipaddress.ip_address(host))
     except ValueError:
-        host = host.encode("idna").decode("ascii").lower()  # parse checked that it encodes
+        host = ascii_host(host).lower()
     path = _remove_dot_segments(_percent_normalised(parts.path or "/"))
     return target.scheme, host, target.port, path, _percent_normalised(parts.query)
 
