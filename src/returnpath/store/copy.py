@@ -298,7 +298,7 @@ class _Sqlite(_Side):
         return self.conn
 
     async def check_source(self) -> None:
-        from .sqlite.database import migrations
+        from .sqlite.database import newest as newest_version
 
         if not self.path.is_file():
             hint = ""
@@ -312,7 +312,7 @@ class _Sqlite(_Side):
             version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the source {self.path}: {exc}") from None
-        newest = migrations()[-1][0]
+        newest = newest_version()
         if version != newest:
             raise StoreError(
                 f"the source {self.path} is at schema version {version}, this returnpath's is {newest}: "

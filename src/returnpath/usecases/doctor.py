@@ -139,7 +139,7 @@ async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], 
 
 
 def _sqlite_problem(settings: Settings) -> Check | None:
-    from ..store.sqlite.database import migrations
+    from ..store.sqlite.database import newest as newest_version
 
     path = settings.sqlite_path
     what = f"store {path}"
@@ -158,7 +158,7 @@ def _sqlite_problem(settings: Settings) -> Check | None:
             f"cannot be read: {exc}",
             "restore it from a backup, or set [storage] url to the node's returnpath.db",
         )
-    newest = migrations()[-1][0]
+    newest = newest_version()
     if version > newest:
         return fail(what, f"at schema version {version}, newer than this returnpath's {newest}", "upgrade returnpath")
     return None
