@@ -61,7 +61,6 @@ MISSING: dict[tuple[str, str], str] = {
     "no rule reads is expired. The blind expectation (blocked, low confidence) would call a greylisting a block",
     ("kumomta-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (451 4.7.1 'Greylisting in action')",
     # ninth blind batch (by Sisimai reason), as measured before any fix
-    ("exchange2016-04.eml", "reasons"): "issue 9: 5.6.11 (bare linefeeds) is a content error; no rule reads it",
     (
         "postfix-to-icloud-01.eml",
         "reasons",

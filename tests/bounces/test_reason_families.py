@@ -172,6 +172,8 @@ FAMILIES = [
     ("NTT DOCOMO", None, 552, "552 too many recipients", "RCPT", "toomanyconn"),
     ("Exchange", "5.5.3", 550, "550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients", "RCPT", "toomanyconn"),
     ("Gmail", "4.5.3", 452, "452-4.5.3 Your message has too many recipients. For more information regarding Google's sending limits", "RCPT", "toomanyconn"),
+    # ---- the ninth notice batch (tests/bounces/notices, by Sisimai reason)
+    ("Exchange", "5.6.11", 550, "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds, which cannot be sent via DATA and receiving system does not support BDAT", "DATA", "contenterror"),
 ]  # fmt: skip
 
 
