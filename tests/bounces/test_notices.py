@@ -69,10 +69,6 @@ MISSING: dict[tuple[str, str], str] = {
         "qmail-10.eml",
         "reasons",
     ): "issue 9: qmail 'sender was rejected' wins over Sendmail's 'Fix reverse DNS for' (requireptr)",
-    (
-        "sendmail-11.eml",
-        "reasons",
-    ): "issue 9: Sendmail 'config error: mail loops back to me' (5.3.5) read as networkerror",
 }
 
 
