@@ -62,10 +62,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("kumomta-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (451 4.7.1 'Greylisting in action')",
     # ninth blind batch (by Sisimai reason), as measured before any fix
     (
-        "postfix-to-icloud-01.eml",
-        "reasons",
-    ): "issue 9: iCloud '550 5.1.1 ... inactive email address' read as userunknown",
-    (
         "qmail-10.eml",
         "reasons",
     ): "issue 9: qmail 'sender was rejected' wins over Sendmail's 'Fix reverse DNS for' (requireptr)",
