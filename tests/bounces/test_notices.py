@@ -60,11 +60,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("halon-delay-01.eml", "reasons"): "issue 9: greylisting (450 4.7.1 'Greylisted') has no Sisimai reason; a delay "
     "no rule reads is expired. The blind expectation (blocked, low confidence) would call a greylisting a block",
     ("kumomta-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (451 4.7.1 'Greylisting in action')",
-    # ninth blind batch (by Sisimai reason), as measured before any fix
-    (
-        "qmail-10.eml",
-        "reasons",
-    ): "issue 9: qmail 'sender was rejected' wins over Sendmail's 'Fix reverse DNS for' (requireptr)",
 }
 
 

@@ -31,7 +31,7 @@ from dataclasses import replace
 from .. import regex
 from ..mail import Mail
 from ..rules import Found
-from ._text import Phrases, by_phrase, detector, found, has, sections, text
+from ._text import Phrases, by_phrase, command, detector, found, has, sections, text
 
 NAME = "qmail"
 
@@ -146,16 +146,23 @@ def read(body: str) -> list[Found]:
     """The recipients of a bounce in qmail's layout, one per "<address>:" block."""
     out = []
     for address, block in blocks(body):
-        # qmail ends blocks with sentences that say nothing about the cause: leave them out.
+        # qmail frames the remote reply with sentences that say nothing about the cause: the
+        # queue's "in the queue too long" and "Giving up on", and qmail-remote's "Connected to
+        # X but sender was rejected." / "... but my name was rejected." (qmail-remote.c), which
+        # name only the SMTP step (MAIL, HELO), not why. Leave them out of the diagnostic, so
+        # the reply's own words decide ("550 5.7.1 Fix reverse DNS for ..." at MAIL is
+        # requireptr, as the same reply reported by Exim is); the step still reads from the
+        # block, and a reply without a cause of its own stays `rejected`/`blocked` for it.
         diagnostic = re.sub(
             r"I'm not going to try again; this message has been in the queue "
-            r"too long\.|Giving up on [\w.:-]+\.",
+            r"too long\.|Giving up on [\w.:-]+\.|Connected to [\w.:-]+ but (?:sender|my name) was rejected\.",
             "",
             block,
         )
         low = block.lower()
         pattern = next((p for p in PHRASES if p.lower() in low), "<address>: block")
-        out.append(_by_phrase(found(address, diagnostic, pattern, remote_mta=_remote(block)), block))
+        f = found(address, diagnostic, pattern, command_=command(block), remote_mta=_remote(block))
+        out.append(_by_phrase(f, block))
     return out
 
 
