@@ -173,6 +173,7 @@ FAMILIES = [
     ("Exchange", "5.5.3", 550, "550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients", "RCPT", "toomanyconn"),
     ("Gmail", "4.5.3", 452, "452-4.5.3 Your message has too many recipients. For more information regarding Google's sending limits", "RCPT", "toomanyconn"),
     # ---- the ninth notice batch (tests/bounces/notices, by Sisimai reason)
+    ("Sendmail FEATURE(redirect)", "5.1.1", 551, "551 5.1.1 <p.nakamura@example.com>... User has moved; please try <p.nakamura@newco.example>", "RCPT", "hasmoved"),
     ("iCloud", "5.1.1", 550, "550 5.1.1 <old@icloud.com>: inactive email address", "RCPT", "suspend"),
     ("Sendmail", "5.7.13", 525, "525 5.7.13 Disabled recipient address", "RCPT", "suspend"),
     ("Sendmail, an MX naming itself", "5.3.5", 553, "553 5.3.5 mail.example.org. config error: mail loops back to me (MX problem?)", None, "systemerror"),
