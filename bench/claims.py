@@ -15,7 +15,12 @@ PostgreSQL runs in a private cluster (bench/postgres.py: loopback, fsync on). SQ
 in a temporary folder (WAL, `synchronous = FULL`). `--max-batch 1` makes the PostgreSQL store
 commit every write on its own (no group commit), to see what grouping buys.
 
-    python bench/claims.py [--n 100000] [--store sqlite,postgresql] [--concurrency 100]
+`--processes` (default: one per core, as a node runs its workers) drains the queue with that
+many processes at once, each claiming and settling as one worker's engine does, timed from the
+moment all of them have opened the store; `--processes 1` is the figure of one worker alone,
+as this benchmark measured before 2 Dec 2026.
+
+    python bench/claims.py [--n 100000] [--store sqlite,postgresql] [--concurrency 100] [--processes 2]
 
 Last measured (2-CPU development machine, busy with other work too: load about 4; runs vary
 by half), `PYTHONPATH=src python bench/claims.py --store sqlite,postgresql`:
@@ -42,12 +47,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -56,7 +65,7 @@ if __package__ in (None, ""):
 from bench.postgres import DATABASE, PrivateCluster, private_postgres
 from bench.relay import cpu_seconds, process_cpu, process_tree
 from returnpath.core import ids
-from returnpath.core.model import Account, Attempt, DeliveryState, Outcome, Step, Submission, Verdict
+from returnpath.core.model import Account, Attempt, DeliveryJob, DeliveryState, Outcome, Step, Submission, Verdict
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.store.postgresql import PostgresStore
@@ -78,6 +87,7 @@ class Result:
     #: CPU seconds spent while claiming and settling: this process's, the database server's.
     relay_cpu: float = 0.0
     server_cpu: float = 0.0
+    processes: int = 1  # draining at once
 
     @property
     def per_second(self) -> float:
@@ -103,29 +113,13 @@ async def fill(store: Store, n: int) -> float:
     return time.perf_counter() - began
 
 
-async def drain(store: Store, n: int, concurrency: int, max_held: int) -> tuple[float, int]:
-    """Claim and settle until n deliveries are settled, as the engine does; (seconds, claims)."""
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    held = 0
-    settled = 0
-    claims = 0
-    done = asyncio.Event()
+async def drain(store: Store, concurrency: int, max_held: int, owner: str = "bench/1") -> tuple[int, int]:
+    """Claim and settle, as the engine does, until nothing is left to claim and nothing is
+    held; (deliveries settled, claims). With several processes draining one store, each stops
+    when the others hold what is left."""
+    queue: asyncio.Queue[DeliveryJob] = asyncio.Queue()
+    held = settled = claims = 0
     policy = RetryPolicy()
-
-    async def poller() -> None:
-        nonlocal held, claims
-        while not done.is_set():
-            room = max_held - held
-            jobs = []
-            if room > 0:
-                now = time.time()
-                jobs = await store.claim("bench/1", now, now + 300, room)
-                claims += 1
-                held += len(jobs)
-                for job in jobs:
-                    queue.put_nowait(job)
-            if not jobs:
-                await asyncio.sleep(0.005)  # the engine sleeps poll_interval; here: soon again
 
     async def session() -> None:
         nonlocal held, settled
@@ -133,44 +127,125 @@ async def drain(store: Store, n: int, concurrency: int, max_held: int) -> tuple[
             job = await queue.get()
             now = time.time()
             attempt = Attempt(1, now, ACCEPTED.remote, Step.EOM, 250, "2.0.0", ACCEPTED.text, Verdict.ACCEPTED)
-            await store.settle(job, attempt, settle(job, ACCEPTED, now, policy))  # type: ignore[arg-type]
+            await store.settle(job, attempt, settle(job, ACCEPTED, now, policy))
             held -= 1
             settled += 1
-            if settled == n:
-                done.set()
 
-    began = time.perf_counter()
-    tasks = [asyncio.create_task(poller())] + [asyncio.create_task(session()) for _ in range(concurrency)]
-    await done.wait()
-    elapsed = time.perf_counter() - began
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return elapsed, claims
+    sessions = [asyncio.create_task(session()) for _ in range(concurrency)]
+    try:
+        while True:  # the poller: claims up to max_held - held at a time
+            room = max_held - held
+            jobs: list[DeliveryJob] = []
+            if room > 0:
+                now = time.time()
+                jobs = await store.claim(owner, now, now + 300, room)
+                claims += 1
+                held += len(jobs)
+                for job in jobs:
+                    queue.put_nowait(job)
+            if not jobs:
+                if held == 0 and room > 0:
+                    return settled, claims
+                await asyncio.sleep(0.005)  # the engine sleeps poll_interval; here: soon again
+    finally:
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class Drainer:
+    """What a process of its own needs to open the store and drain it (`--processes`)."""
+
+    kind: str  # "sqlite" or "postgresql"
+    where: str  # the SQLite file, or the PostgreSQL URL
+    concurrency: int
+    max_held: int
+    max_batch: int = pg_database.MAX_BATCH
+
+    def open(self) -> Store:
+        pg_database.MAX_BATCH = self.max_batch  # a spawned process starts from the module's own
+        if self.kind == "sqlite":
+            return SqliteStore(Path(self.where))  # type: ignore[return-value]
+        return PostgresStore(self.where)  # type: ignore[return-value]
+
+
+def drain_process(drainer: Drainer, k: int, start: Barrier, results: Queue) -> None:  # type: ignore[type-arg]
+    """One worker process: open the store, wait for the others, drain, report
+    (settled, claims, CPU seconds, the wall clock at the end)."""
+
+    async def run() -> tuple[int, int, float, float]:
+        store = drainer.open()
+        await store.open()
+        try:
+            await asyncio.to_thread(start.wait)
+            cpu = process_cpu()
+            settled, claims = await drain(store, drainer.concurrency, drainer.max_held, f"bench/{k}")
+            return settled, claims, process_cpu() - cpu, time.time()
+        finally:
+            await store.close()
+
+    results.put(asyncio.run(run()))
 
 
 async def measure(
     name: str,
     store: Store,
     n: int,
-    concurrency: int,
-    max_held: int,
+    drainer: Drainer,
+    processes: int = 1,
     analyze: Callable[[], object] = lambda: None,
     server: Callable[[], list[int]] = list,
 ) -> Result:
-    """``server``: the database server's processes now (none for SQLite)."""
+    """``server``: the database server's processes now (none for SQLite). With ``processes``
+    > 1 the queue is drained by that many processes at once, as a node's workers do."""
     await store.open()
     try:
         fill_s = await fill(store, n)
         analyze()
-        relay_cpu, server_cpu = process_cpu(), cpu_seconds(server())
-        run_s, claims = await drain(store, n, concurrency, max_held)
-        relay_cpu, server_cpu = process_cpu() - relay_cpu, cpu_seconds(server()) - server_cpu
+        if processes == 1:
+            relay_cpu, server_cpu = process_cpu(), cpu_seconds(server())
+            began = time.perf_counter()
+            settled, claims = await drain(store, drainer.concurrency, drainer.max_held)
+            run_s = time.perf_counter() - began
+            relay_cpu, server_cpu = process_cpu() - relay_cpu, cpu_seconds(server()) - server_cpu
+        else:
+            settled, claims, run_s, relay_cpu, server_cpu = await asyncio.to_thread(
+                drain_apart, drainer, processes, server
+            )
         summary = await store.queue_summary()
-        assert summary[DeliveryState.DELIVERED.value] == n, summary
+        assert settled == n and summary[DeliveryState.DELIVERED.value] == n, (settled, summary)
     finally:
         await store.close()
-    return Result(name, n, fill_s, run_s, claims, relay_cpu, server_cpu)
+    return Result(name, n, fill_s, run_s, claims, relay_cpu, server_cpu, processes)
+
+
+def drain_apart(
+    drainer: Drainer, processes: int, server: Callable[[], list[int]]
+) -> tuple[int, int, float, float, float]:
+    """Drain with `processes` processes at once, timed from the moment all have opened the
+    store; (settled, claims, seconds, their CPU seconds, the server's)."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(processes + 1)
+    results = context.Queue()
+    workers = [
+        context.Process(target=drain_process, args=(drainer, k, start, results)) for k in range(1, processes + 1)
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    began, server_cpu = time.time(), cpu_seconds(server())
+    reports = [results.get(timeout=3600) for _ in workers]
+    server_cpu = cpu_seconds(server()) - server_cpu
+    for worker in workers:
+        worker.join()
+    return (
+        sum(r[0] for r in reports),
+        sum(r[1] for r in reports),
+        max(r[3] for r in reports) - began,
+        sum(r[2] for r in reports),
+        server_cpu,
+    )
 
 
 def postmaster_tree(cluster: PrivateCluster) -> list[int]:
@@ -185,6 +260,12 @@ def main() -> int:
     parser.add_argument("--store", default="sqlite,postgresql", help="which stores, comma-separated")
     parser.add_argument("--concurrency", type=int, default=100, help="session tasks settling ([delivery] concurrency)")
     parser.add_argument("--max-held", type=int, default=500, help="deliveries held at most (engine.MAX_HELD)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes claiming and settling at once, as a node's workers (default: one per core, a node's default)",
+    )
     parser.add_argument("--max-batch", type=int, default=pg_database.MAX_BATCH, help="PostgreSQL: writes per commit")
     args = parser.parse_args()
     pg_database.MAX_BATCH = args.max_batch
@@ -193,23 +274,26 @@ def main() -> int:
         print(f"{name}: queueing {args.n} deliveries, then claiming and settling them ...", file=sys.stderr)
         if name == "sqlite":
             with tempfile.TemporaryDirectory(prefix="rp-claims-") as folder:
-                store: Store = SqliteStore(Path(folder) / "store.db")  # type: ignore[assignment]
-                results.append(asyncio.run(measure(name, store, args.n, args.concurrency, args.max_held)))
+                path = Path(folder) / "store.db"
+                drainer = Drainer(name, str(path), args.concurrency, args.max_held, args.max_batch)
+                results.append(asyncio.run(measure(name, drainer.open(), args.n, drainer, args.processes)))
         elif name == "postgresql":
             with private_postgres() as cluster:
-                store = PostgresStore(cluster.url)
+                drainer = Drainer(name, cluster.url, args.concurrency, args.max_held, args.max_batch)
                 # ANALYZE after the fill, as autovacuum does within a minute of a table's
                 # growth: the statements' cached plans are otherwise those of empty tables.
                 analyze = partial(cluster.psql, "ANALYZE", DATABASE)
                 server = partial(postmaster_tree, cluster)
-                result = measure(name, store, args.n, args.concurrency, args.max_held, analyze, server)
+                result = measure(name, drainer.open(), args.n, drainer, args.processes, analyze, server)
                 results.append(asyncio.run(result))
         else:
             parser.error(f"unknown store {name!r}")
-    header = f"{'store':<12}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}"
+    header = f"{'store':<12}{'processes':>10}{'deliveries':>11}{'queue s':>9}{'claim+settle s':>16}{'per second':>12}{'claims':>8}"
     print(f"\n{header}{'relay CPU us':>14}{'server CPU us':>15}  (per settle)")
     for r in results:
-        row = f"{r.store:<12}{r.n:>11}{r.fill_s:>9.1f}{r.run_s:>16.1f}{r.per_second:>12.0f}{r.claims:>8}"
+        row = (
+            f"{r.store:<12}{r.processes:>10}{r.n:>11}{r.fill_s:>9.1f}{r.run_s:>16.1f}{r.per_second:>12.0f}{r.claims:>8}"
+        )
         print(f"{row}{r.relay_cpu / r.n * 1e6:>14.0f}{r.server_cpu / r.n * 1e6:>15.0f}")
     by_name = {r.store: r for r in results}
     if "sqlite" in by_name and "postgresql" in by_name:
