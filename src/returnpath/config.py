@@ -365,6 +365,13 @@ class Settings:
     worker_max_quick_deaths: int = setting(
         5, "`serve` gives up (exit 3) when a worker dies this many times in a row within a minute of its start"
     )
+    message_memory: Size = setting(
+        Size(256 * 1024 * 1024),
+        "most message data one worker process holds at once, in bytes: messages being received over SMTP and "
+        "HTTP bodies, counted as they arrive until they are stored (each byte costs about four of memory "
+        "meanwhile); a message that would go over it is refused with 452 4.3.1 (HTTP: 503), to be sent again "
+        "later; at least the largest message or body allowed; 0: no limit",
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -630,6 +637,13 @@ def _validate_servers(settings: Settings) -> None:
     # Nothing we send is larger than submission allows, so nothing larger is one of ours coming
     # back (bounces that quote a message whole are a little larger; most MTAs quote headers or
     # a part). Refused rather than clamped: a limit the file states must be the one applied.
+    # A message the size limits let in must fit in message_memory alone, or it could never be taken.
+    largest = max(int(submission.max_message_size), int(http.max_body_size))
+    if settings.message_memory and settings.message_memory < largest:
+        raise ConfigError(
+            f"message_memory ({int(settings.message_memory)} bytes) must be at least the largest message or body "
+            f"allowed (smtp.submission.max_message_size, http.max_body_size: {largest} bytes), or 0 for no limit"
+        )
     if inbound.max_message_size < 0 or inbound.max_message_size > submission.max_message_size:
         raise ConfigError(
             f"smtp.inbound.max_message_size ({int(inbound.max_message_size)} bytes) must not be larger than "

@@ -95,3 +95,50 @@ class RateLimit:
         """Forget addresses with nothing in the window, so that memory follows the active clients."""
         self.swept = now
         self.recent = {a: t for a, t in self.recent.items() if t and t[-1] > now - WINDOW}
+
+
+class MessageMemory:
+    """Message data this process holds in memory (the top-level `message_memory`), against its
+    limit: a message's bytes are counted as they arrive, over SMTP DATA or as an HTTP body, and
+    given back once it is stored or refused. Past the limit the message whose bytes would go
+    over it is refused, to be sent again later (SMTP 452 4.3.1, HTTP 503), and its bytes are
+    no longer kept: so many clients sending large messages at once cannot take the process's
+    memory, whatever max_connections allows (1,000 connections of 25 MB each would be 25 GB,
+    four times that once parsed). Those already being received go on. 0: no limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def hold(self) -> Held:
+        """A new message's share, empty so far."""
+        return Held(self)
+
+
+class Held:
+    """What one message holds of its process's MessageMemory; `release` gives it back."""
+
+    def __init__(self, memory: MessageMemory) -> None:
+        self.memory = memory
+        self.size = 0
+
+    def take(self, size: int) -> bool:
+        """Count `size` more bytes, or say (False) that they would go over the limit: then
+        nothing is counted, and what this message held is given back."""
+        memory = self.memory
+        if memory.limit and memory.held + size > memory.limit:
+            self.release()
+            return False
+        memory.held += size
+        self.size += size
+        return True
+
+    def release(self) -> None:
+        self.memory.held -= self.size
+        self.size = 0
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

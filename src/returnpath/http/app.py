@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from ..config import Settings
-from ..core.limits import ConnectionLimit
+from ..core.limits import ConnectionLimit, MessageMemory
 from ..core.ports import LoopStore
 from ..errors import ReturnpathError
 from ..logs import LogWatch
@@ -33,8 +33,12 @@ from .problems import Problem, error_handler, http_exception_handler, internal_e
 RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, event_feed, feedback_loops, sending_domains, openapi)
 
 
-def create_app(relay: Relay, settings: Settings, *, log_watch: LogWatch | None = None) -> Starlette:
-    """The API over `relay`; `log_watch` (the worker's view of the log writer) feeds /healthz."""
+def create_app(
+    relay: Relay, settings: Settings, *, log_watch: LogWatch | None = None, memory: MessageMemory | None = None
+) -> Starlette:
+    """The API over `relay`; `log_watch` (the worker's view of the log writer) feeds /healthz;
+    `memory`, the process's message_memory (one of its own when not given), bounds the bodies
+    of messages sent (/v1/send) being received at once."""
     app = Starlette(
         routes=[route for resource in RESOURCES for route in resource.routes],
         exception_handlers={
@@ -48,6 +52,7 @@ def create_app(relay: Relay, settings: Settings, *, log_watch: LogWatch | None =
     app.state.relay = relay
     app.state.settings = settings
     app.state.log_watch = log_watch
+    app.state.memory = memory if memory is not None else MessageMemory(int(settings.message_memory))
     app.state.loops = Loops(cast(LoopStore, relay.store), settings)
     app.state.openapi = openapi.document(
         {path: item for resource in RESOURCES for path, item in resource.paths.items()}

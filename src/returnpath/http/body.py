@@ -8,15 +8,18 @@ from typing import Any, NoReturn
 
 from starlette.requests import ClientDisconnect, Request
 
-from .problems import Problem
+from ..core.limits import Held
+from .problems import RETRY_AFTER_BUSY, Problem
 
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body; a 413 problem as soon as it is known to exceed `limit` bytes."""
+async def read_body(request: Request, limit: int, held: Held | None = None) -> bytes:
+    """The whole body; a 413 problem as soon as it is known to exceed `limit` bytes. With
+    `held`, its bytes are counted there as they arrive: a 503 problem (too-much-mail) as soon
+    as they would go over the process's message_memory."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Problem("too-large", f"the body is {int(declared)} bytes; the limit is {limit}")
@@ -27,6 +30,13 @@ async def read_body(request: Request, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise Problem("too-large", f"the body is over the limit of {limit} bytes")
+            if held is not None and not held.take(len(chunk)):
+                raise Problem(
+                    "too-much-mail",
+                    "this server holds as many messages being received as its message_memory allows; "
+                    "send it again later",
+                    headers={"Retry-After": str(RETRY_AFTER_BUSY)},
+                )
             chunks.append(chunk)
     except ClientDisconnect:
         # The connection ended before the body did: the client went away, or h11 refused the
@@ -37,15 +47,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object, or a 400/413/415 problem saying why not."""
+async def read_json_object(request: Request, limit: int, held: Held | None = None) -> dict[str, Any]:
+    """The body as a JSON object, or a 400/413/415 problem saying why not (503: `held`, as
+    read_body's)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if not media_type:
         # Guessing would read a form or a file as JSON; RFC 9110 15.5.16: say what we take.
         raise Problem("unsupported-media-type", "the body must be application/json; the request has no Content-Type")
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise Problem("unsupported-media-type", f"the body must be application/json, not {media_type}")
-    raw = await read_body(request, limit)
+    raw = await read_body(request, limit, held)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -37,11 +37,10 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.limits import ConnectionLimit, Refusal, client_address
-from .problems import MEDIA_TYPE, Problem
+from .problems import MEDIA_TYPE, RETRY_AFTER_BUSY, Problem
 
 log = logging.getLogger("returnpath.http")
 
-RETRY_AFTER_BUSY = 5  # seconds a refused client should wait
 LINGER = 2.0  # seconds a refused connection stays half-open, so that the client reads the 503
 
 

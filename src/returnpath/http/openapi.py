@@ -134,6 +134,11 @@ COMPONENTS: dict[str, Any] = {
         "TooLarge": _problem_response("the body exceeds http.max_body_size"),
         "UnsupportedMediaType": _problem_response("the body is not JSON"),
         "Unavailable": _problem_response("the store is unavailable; try again", "Retry-After"),
+        "UnavailableOrBusy": _problem_response(
+            "the store is unavailable (`unavailable`), or this server holds as many messages being received as "
+            "its message_memory allows (`too-much-mail`); try again after Retry-After",
+            "Retry-After",
+        ),
     },
 }
 

@@ -25,6 +25,7 @@ log = logging.getLogger("returnpath.http")
 TYPE_PREFIX = "urn:returnpath:problem:"
 MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_OUTAGE = 5  # seconds a client should wait after a store outage
+RETRY_AFTER_BUSY = 5  # seconds a client refused for the load (too many connections, too much mail) should wait
 
 # slug: (status, title)
 KINDS: dict[str, tuple[int, str]] = {
@@ -44,6 +45,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "unsupported-media-type": (415, "The request body must be JSON"),
     "unavailable": (503, "The store is unavailable; try again later"),
     "too-many-connections": (503, "Too many connections; try again later"),  # http/guard.py
+    # message_memory (core/limits.py) is held by messages being received
+    "too-much-mail": (503, "Too much mail is being received at once; try again later"),
     "request-timeout": (408, "The request's line and headers did not arrive in time"),  # http/guard.py
     "malformed-request": (400, "The request is not valid HTTP/1.1"),  # http/guard.py
     "internal-error": (500, "Internal server error"),

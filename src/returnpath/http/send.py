@@ -18,7 +18,7 @@ from .auth import authenticate
 from .body import read_json_object
 from .payload import PRESENTATION, UNSUPPORTED, from_field, submission_from
 from .problems import from_error
-from .state import relay_of, settings_of
+from .state import memory_of, relay_of, settings_of
 
 
 def accepted_json(accepted: Accepted) -> dict[str, Any]:
@@ -32,13 +32,14 @@ def accepted_json(accepted: Accepted) -> dict[str, Any]:
 async def send(request: Request) -> JSONResponse:
     account = await authenticate(request)
     relay, settings = relay_of(request), settings_of(request)
-    payload = await read_json_object(request, settings.http.max_body_size)
-    submission = submission_from(payload, settings, relay.clock())
-    client = request.client.host if request.client else None
-    try:
-        accepted = await relay.submit(account, submission, Trace("HTTP", client))
-    except SenderError as exc:
-        raise from_error(exc, _sender_field(exc, payload)) from None
+    with memory_of(request).hold() as held:  # the body counts until the message is stored
+        payload = await read_json_object(request, settings.http.max_body_size, held)
+        submission = submission_from(payload, settings, relay.clock())
+        client = request.client.host if request.client else None
+        try:
+            accepted = await relay.submit(account, submission, Trace("HTTP", client))
+        except SenderError as exc:
+            raise from_error(exc, _sender_field(exc, payload)) from None
     return JSONResponse(accepted_json(accepted))
 
 
@@ -190,7 +191,7 @@ paths: dict[str, Any] = {
                 "403": {"$ref": "#/components/responses/Forbidden"},
                 "413": {"$ref": "#/components/responses/TooLarge"},
                 "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-                "503": {"$ref": "#/components/responses/Unavailable"},
+                "503": {"$ref": "#/components/responses/UnavailableOrBusy"},
             },
         }
     }

@@ -10,6 +10,7 @@ from typing import cast
 from starlette.requests import Request
 
 from ..config import Settings
+from ..core.limits import MessageMemory
 from ..usecases.relay import Relay
 
 
@@ -19,3 +20,8 @@ def relay_of(request: Request) -> Relay:
 
 def settings_of(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
+
+
+def memory_of(request: Request) -> MessageMemory:
+    """The process's message_memory (core/limits.py), which message bodies take from."""
+    return cast(MessageMemory, request.app.state.memory)

@@ -18,6 +18,7 @@ import sys
 
 from .. import config
 from ..config import Settings
+from ..core.limits import MessageMemory
 from ..delivery.engine import DeliveryEngine
 from ..http.app import create_app, serve_http
 from ..logs import LogWatch
@@ -57,14 +58,18 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     poster = H11Poster(timeout=hooks.timeout, per_endpoint=hooks.per_endpoint)
     dispatcher = Dispatcher(store.outbox, poster, owner=owner, limits=hooks.limits(), backoff=hooks.backoff())
     store.outbox.subscribe(dispatcher.notify)  # post at once what this process commits (and others give back)
+    # One message_memory for the process: its two SMTP servers and its HTTP API take from it.
+    memory = MessageMemory(int(settings.message_memory))
     submission = await start_submission_server(
-        relay, settings, socket.socket(fileno=fds["submission"]), workers=workers
+        relay, settings, socket.socket(fileno=fds["submission"]), workers=workers, memory=memory
     )
-    inbound = await start_inbound_server(store, settings, socket.socket(fileno=fds["inbound"]), workers=workers)
+    inbound = await start_inbound_server(
+        store, settings, socket.socket(fileno=fds["inbound"]), workers=workers, memory=memory
+    )
     log_watch = LogWatch(store, settings.logs.stall_after, node=settings.node_name if store.shared else None)
     await log_watch.check()
     watching = asyncio.create_task(log_watch.run(stop), name="log watch")
-    app = create_app(relay, settings, log_watch=log_watch)
+    app = create_app(relay, settings, log_watch=log_watch, memory=memory)
     http = await serve_http(app, settings, socket.socket(fileno=fds["http"]), workers=workers)
     await engine.start()
     await returns.start()

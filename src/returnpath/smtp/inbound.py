@@ -29,7 +29,7 @@ from aiosmtpd.smtp import Envelope, Session
 from ..config import Settings
 from ..core import ids, senders, tokens
 from ..core.intake import check_data
-from ..core.limits import RateLimit, client_address
+from ..core.limits import MessageMemory, RateLimit, client_address
 from ..core.model import Returned
 from ..core.ports import Store
 from ..errors import MessageError, StoreError, StoreFull
@@ -214,10 +214,16 @@ def unstorable_sender(address: str) -> str | None:
 
 
 async def start_inbound_server(
-    store: Store, settings: Settings, sock: socket.socket, *, workers: int = 1, **kw: Any
+    store: Store,
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    workers: int = 1,
+    memory: MessageMemory | None = None,
+    **kw: Any,
 ) -> asyncio.Server:
     """Serve the bounce domain's SMTP on `sock`, a bound, listening socket shared by `workers`
-    processes (and so their `max_connections`)."""
+    processes (and so their `max_connections`); `memory`: as start_submission_server's."""
     handler = InboundHandler(store, settings, **kw)
     return await serve_smtp(
         handler,
@@ -226,4 +232,5 @@ async def start_inbound_server(
         sock,
         data_size_limit=settings.smtp.inbound_message_size,
         workers=workers,
+        memory=memory,
     )

@@ -38,6 +38,8 @@ S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try aga
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+# RFC 3463 X.3.1 "mail system full"; RFC 5321 452 "insufficient system storage", as Postfix says it.
+S452_NO_MEMORY = "452 4.3.1 Insufficient system storage: too much mail is being received at once; try again later"
 S452_NO_ROOM = "452 4.3.1 Insufficient system storage for returned mail; try again later"
 S454_AUTH_UNAVAILABLE = "454 4.7.0 Temporary authentication failure; try again later"
 # Too many failures from the client's address or for the username, over all connections: the

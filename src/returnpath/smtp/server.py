@@ -17,7 +17,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
 
 from ..config import Settings, SmtpServerSettings
 from ..core.intake import has_long_line
-from ..core.limits import ConnectionLimit, Refusal, client_address
+from ..core.limits import ConnectionLimit, Held, MessageMemory, Refusal, client_address
 from ..errors import ConfigError
 from . import replies as R
 from .upstream import stream_reader
@@ -80,6 +80,7 @@ class DataState(enum.Enum):
     NOMINAL = "nominal"
     TOO_LONG = "too long"  # a line over the line length limit
     TOO_MUCH = "too much"  # more than data_size_limit
+    NO_ROOM = "no room"  # more than the process's message_memory has left (core/limits.py)
 
 
 class ServerSMTP(SMTP):
@@ -94,6 +95,9 @@ class ServerSMTP(SMTP):
       only a backstop here, longer than both.)
     - a limit on connections in total and per client address (`limits`): over it, 421 4.7.0
       instead of the greeting, and the connection is closed;
+    - a limit on the message data all connections of the process hold at once (`memory`,
+      shared with the other server and the HTTP API): a message that would go over it is read
+      to its end, not kept, and refused with 452 4.3.1, to be sent again later;
     - at most JUNK_COMMAND_LIMIT commands that send no mail (NOOP, RSET, VRFY, HELP) between
       two messages, then 421 4.7.0 and the connection is closed;
     - DATA is read in blocks rather than line by line (`smtp_DATA` below), with the same
@@ -106,6 +110,7 @@ class ServerSMTP(SMTP):
         handler: Any,
         *,
         limits: ConnectionLimit | None = None,
+        memory: MessageMemory | None = None,
         command_timeout: float = 300.0,
         data_timeout: float = 600.0,
         **kwargs: Any,
@@ -116,6 +121,7 @@ class ServerSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.failed_logins = 0
         self.limits = limits
+        self.memory = memory if memory is not None else MessageMemory(0)
         self.command_timeout = command_timeout
         self.data_timeout = data_timeout
         self.client: str | None = None  # the client's address, while `limits` counts it
@@ -328,11 +334,17 @@ class ServerSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
 
+        with self.memory.hold() as held:  # given back when the message is stored or refused
+            await self._data(held)
+
+    async def _data(self, held: Held) -> None:
+        """DATA from its 354 on, the message's bytes counted in `held`."""
+        assert self.envelope is not None
         self.reading_data = True
         self.arm(self.data_timeout, "message data")
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            stuffed, state = await self._read_data()
+            stuffed, state = await self._read_data(held)
         except asyncio.CancelledError:
             # The connection got reset during the DATA command (aiosmtpd cancels the
             # handler on EOF and on connection loss): nothing is stored.
@@ -354,6 +366,13 @@ class ServerSMTP(SMTP):
             if state is not DataState.NOMINAL:
                 if state is DataState.TOO_LONG:
                     await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+                elif state is DataState.NO_ROOM:
+                    log.warning(
+                        "refused a message of %s: message_memory (%d bytes) is held by messages being received",
+                        self.session and self.session.peer,
+                        self.memory.limit,
+                    )
+                    await self.push(R.S452_NO_MEMORY)
                 else:
                     await self.push("552 Error: Too much mail data")
                 self.envelope = Envelope()
@@ -373,14 +392,15 @@ class ServerSMTP(SMTP):
         finally:
             self.arm(self.command_timeout, "command line")
 
-    async def _read_data(self) -> tuple[bytes, DataState]:
+    async def _read_data(self, held: Held) -> tuple[bytes, DataState]:
         """Read the data after the 354 up to and including <CRLF>.<CRLF>, and no further (a
         pipelining client may send its next command right behind it).
 
         Returns the data as sent (dot-stuffed, ending in the CRLF of its last line, without
         the final `.<CRLF>`) and whether it kept within the limits. Data past the size limit
         is read to the end but not kept (aiosmtpd's reply comes only after the end, as RFC
-        5321 section 4.2.5 implies), so memory stays bounded by the limit.
+        5321 section 4.2.5 implies), so memory stays bounded by the limit. So is data that would
+        take `held` over the process's message_memory: its state is then NO_ROOM.
         """
         reader = stream_reader(self)
         limit = self.data_size_limit
@@ -418,6 +438,8 @@ class ServerSMTP(SMTP):
                     too_long = has_long_line(seen, self.line_length_limit - 2)
                     state = DataState.TOO_LONG if too_long else DataState.TOO_MUCH
                     parts = []
+                elif not held.take(len(piece)):
+                    state, parts = DataState.NO_ROOM, []  # (what it held is given back)
                 else:
                     parts.append(piece)
             if done:
@@ -457,13 +479,17 @@ async def serve_smtp(
     *,
     data_size_limit: int,
     workers: int = 1,
+    memory: MessageMemory | None = None,
 ) -> asyncio.Server:
     """Serve `handler` (the submission or the inbound handler) with ServerSMTP on `sock`, a
     bound, listening socket shared by `workers` processes, with `server`'s deadlines and this
-    process's share of its connection limits. Close the returned server to stop accepting."""
+    process's share of its connection limits, and `memory`, the process's message_memory (one
+    of its own when not given). Close the returned server to stop accepting."""
     loop = asyncio.get_running_loop()
     tls = load_tls_context(settings, warn=False)  # the supervisor's preflight said it, once
     connections = connection_limit(server.max_connections, server.max_connections_per_address, workers)
+    if memory is None:
+        memory = MessageMemory(int(settings.message_memory))
 
     def connection() -> ServerSMTP:
         return ServerSMTP(
@@ -476,6 +502,7 @@ async def serve_smtp(
             decode_data=False,
             tls_context=tls,
             limits=connections,
+            memory=memory,
             command_timeout=float(server.command_timeout),
             data_timeout=float(server.data_timeout),
             # The handlers decide where AUTH is allowed (auth_over_cleartext) and that MAIL

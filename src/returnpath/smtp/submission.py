@@ -23,6 +23,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from ..config import Settings
 from ..core.intake import build, check_data, split_option_headers, validate_address, validate_recipient
+from ..core.limits import MessageMemory
 from ..core.model import Accepted, Account, Submission, Trace
 from ..errors import (
     AccountDisabled,
@@ -323,16 +324,23 @@ async def _client_response(server: ServerSMTP, args: list[str], challenge: str) 
 
 
 async def start_submission_server(
-    relay: Relay, settings: Settings, sock: socket.socket, *, auth_delay: float = AUTH_DELAY, workers: int = 1
+    relay: Relay,
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    auth_delay: float = AUTH_DELAY,
+    workers: int = 1,
+    memory: MessageMemory | None = None,
 ) -> asyncio.Server:
     """Serve SMTP submission on `sock`, a bound, listening socket (shared by the worker processes).
 
     `auth_delay` is the wait before the first failed-AUTH reply (tests make it small);
-    `workers` the number of processes sharing the socket (and `max_connections`).
+    `workers` the number of processes sharing the socket (and `max_connections`); `memory` the
+    process's message_memory, shared with its other servers (server.serve_smtp).
     Close the returned server to stop accepting connections.
     """
     handler = SubmissionHandler(relay, settings, auth_delay=auth_delay)
     limits = settings.smtp.submission
     return await serve_smtp(
-        handler, settings, limits, sock, data_size_limit=int(limits.max_message_size), workers=workers
+        handler, settings, limits, sock, data_size_limit=int(limits.max_message_size), workers=workers, memory=memory
     )
