@@ -96,6 +96,11 @@ async def test_messages_past_message_memory_wait_for_the_sender_to_try_again(
     assert "try again later" in reply
     assert (await second.command("NOOP")).startswith("250")
 
+    # A client that says the size first (RFC 1870) is told before it sends the message.
+    reply = await second.command(f"MAIL FROM:<app@example.com> SIZE={OTHER}")
+    assert reply.startswith("452 4.3.1 "), reply
+    assert (await second.command("RSET")).startswith("250")
+
     # Over HTTP: 503, a problem that says why, and when to come back.
     payload = {
         "recipients": ["user@example.net"],

@@ -114,6 +114,10 @@ class MessageMemory:
         """A new message's share, empty so far."""
         return Held(self)
 
+    def fits(self, size: int) -> bool:
+        """Whether a message of `size` bytes would fit in what is free now."""
+        return not self.limit or self.held + size <= self.limit
+
 
 class Held:
     """What one message holds of its process's MessageMemory; `release` gives it back."""

@@ -94,6 +94,8 @@ class InboundHandler:
             return R.S451_TOO_MANY_MESSAGES  # each MAIL counts, accepted or not: it is what costs us
         if problem := unstorable_sender(address):
             return R.S553_BAD_SENDER.format(problem)
+        if not server.has_room(mail_options):
+            return R.S452_NO_MEMORY
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK

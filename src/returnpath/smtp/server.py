@@ -452,6 +452,16 @@ class ServerSMTP(SMTP):
             return b"", DataState.TOO_LONG
         return data, state
 
+    def has_room(self, mail_options: list[str]) -> bool:
+        """Whether the message a MAIL command announces, by its SIZE (RFC 1870), fits in what
+        the process's message_memory has free now: if not, it is refused before it is sent,
+        with 452 (RFC 1870 section 6.1: "insufficient system storage", temporary)."""
+        for option in mail_options:
+            name, _, value = option.partition("=")
+            if name.upper() == "SIZE" and value.isascii() and value.isdigit():
+                return self.memory.fits(int(value))
+        return True
+
     def hang_up(self) -> None:
         """Close the connection (after the last reply has been pushed)."""
         if self.transport is not None:

@@ -173,6 +173,8 @@ class SubmissionHandler:
             return R.S530_AUTH_REQUIRED  # never an open relay
         if address != NULL_SENDER and (refusal := _address_refusal(address, "sender", envelope)):
             return refusal
+        if not server.has_room(mail_options):
+            return R.S452_NO_MEMORY
         try:
             # As the account is now: it may have been disabled or bound to other sender
             # domains since this connection logged in.
