@@ -124,6 +124,7 @@ FAMILIES = [
     ("Domino", None, 554, "554 Relay rejected for policy reasons.", "RCPT", "norelaying"),
     ("Gmail, the sender's own quota", "5.4.5", 550, "550 5.4.5 Daily sending quota exceeded.", "MAIL", "toomanyconn"),
     ("Gmail", "4.2.1", 450, "450-4.2.1 The user you are trying to contact is receiving mail too quickly.", "RCPT", "speeding"),
+    ("iCloud", "4.7.1", 421, "421 4.7.1 Messages to someone@icloud.com deferred due to excessive volume. Try again later - https://support.apple.com/en-us/HT204137", "RCPT", "speeding"),
     ("Gmail", "4.7.0", 421, "421-4.7.0 This message does not have authentication information or fails to pass authentication checks", "DATA", "authfailure"),
     ("Yahoo", None, 421, "421 Max message per connection exceeded, closing transmission channel", "DATA", "toomanyconn"),
     ("Yahoo TSS09", "5.7.2", 553, "553 5.7.2 [TSS09] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed.", "MAIL", "blocked"),
