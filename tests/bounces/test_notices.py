@@ -60,11 +60,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("halon-delay-01.eml", "reasons"): "issue 9: greylisting (450 4.7.1 'Greylisted') has no Sisimai reason; a delay "
     "no rule reads is expired. The blind expectation (blocked, low confidence) would call a greylisting a block",
     ("kumomta-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (451 4.7.1 'Greylisting in action')",
-    # tenth blind batch (the big receivers' documented refusal codes), as measured before any fix
-    ("postfix-to-outlook-delay-01.eml", "reasons"): "issue 9: Outlook.com's 4.7.650 'temporarily rate limited due "
-    "to IP reputation' is read badreputation, the blind expectation says blocked",
-    ("postfix-to-secureserver-01.eml", "reasons"): "issue 9: GoDaddy's IB103 'This IP has a poor reputation on "
-    "Cloudmark Sender Intelligence' is read badreputation, the blind expectation says blocked",
 }
 
 
