@@ -669,6 +669,21 @@ WHERE = {
         "bob@example.org",
         reason="userunknown",
     ),
+    # a list that passes bounces on to its owner adds its RFC 2369 List-* headers (GNU
+    # Mailman 2.0 did: flufl.bounce's newmail.ru and HotPOP test emails); a mail system's
+    # own mailbox still sent it, no newsletter does
+    "notice-passed-on-by-a-list": Case(
+        notice(
+            "MAILER-DAEMON@mx.example.net",
+            "failure notice",
+            "Unfortunately, we were not able to deliver your message to the following address(es):\n\n"
+            "<bob@example.org>:\nThis person's account is exceeding their quota.\n",
+            headers="List-Id: Announce <announce.lists.example.org>\n"
+            "List-Unsubscribe: <mailto:announce-request@lists.example.org?subject=unsubscribe>\n",
+        ),
+        "bob@example.org",
+        reason="mailboxfull",
+    ),
 }
 
 

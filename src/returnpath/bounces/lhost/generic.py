@@ -297,7 +297,7 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
         return None
     if notice.SUCCESS_TEXT.search(own) and not notice.FAILURE_TEXT.search(own):
         return None  # a delivery or read receipt
-    if mail.has_header("list-unsubscribe") or mail.has_header("list-id"):
+    if _list_mail(mail):
         return None  # a newsletter or a list's mail, whatever its sender and subject say
     points, says_error = _points(own, daemon, titled, bool(mail.attached or inline.strip()))
     if not says_error or points < CLAIM - 1:
@@ -318,6 +318,17 @@ def read(mail: Mail, where: str = "") -> list[Found] | None:
         rows = [("", general or " ".join(own.split())[:MAX_DIAGNOSTIC], "notice without recipient")]
     action = "delayed" if delayed else "failed"
     return [found(address, text, where + pattern, action=action) for address, text, pattern in rows]
+
+
+def _list_mail(mail: Mail) -> bool:
+    """A newsletter or a list's mail (RFC 2369 List-* headers), not a notice: unless it comes
+    from a mail system's own mailbox (MAILER-DAEMON@, postmaster@), which no list sends its
+    posts from. Mailing lists that pass their bounces on to their owners add their List-*
+    headers to them (GNU Mailman 2.0 did, as flufl.bounce's test emails show: newmail.ru's,
+    HotPOP's, usa.net's, Yale's notices with X-Mailman-Version: 2.0)."""
+    if not (mail.has_header("list-unsubscribe") or mail.has_header("list-id")):
+        return False
+    return not notice.DAEMON_LOCAL.match(mail.sender)
 
 
 def _rows(
