@@ -747,6 +747,82 @@ def test_a_notice_gives_the_failed_recipient(name: str) -> None:
     check(ALL[name])
 
 
+# ---- delivery-status reports without recipient blocks: the human-readable part names them ----
+
+
+def blockless_report(sender: str, subject: str, text: str) -> bytes:
+    """An RFC 3464 report whose delivery-status part has its per-message fields only."""
+    head = f"From: {sender}\n" if sender else "Return-Path: <MAILER-DAEMON@mx.example.net>\n"
+    head += f"Subject: {subject}\n" if subject else ""
+    return (
+        f"{head}To: {TRACKING}\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+        f"--R\nContent-Type: text/plain\n\n{text}\n"
+        "--R\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.net\nArrival-Date: Tue, 1 Dec 2026 10:00:00 +0100\n\n"
+        f"--R\nContent-Type: message/rfc822\n\n{ORIGINAL}\n--R--\n"
+    ).encode()
+
+
+BLOCKLESS = {
+    # Netscape Messaging Server: the heading once per recipient (flufl.bounce's netscape_01)
+    "netscape-heading-per-recipient": (
+        blockless_report(
+            "Mail Administrator <Postmaster@mx.example.net>",
+            "Mail System Error - Returned Mail",
+            """This Message was undeliverable due to the following reason:
+
+Your message was not delivered within 2 days.
+Host example.org is not responding.
+
+The following recipients did not receive your message:
+
+     <bob@example.org>
+The following recipients did not receive your message:
+
+     <carol@example.org>
+""",
+        ),
+        ["bob@example.org", "carol@example.org"],
+    ),
+    # MIMEsweeper: no From, no notice subject, the address under its heading (flufl's simple_13)
+    "mimesweeper-no-subject": (
+        blockless_report(
+            "",
+            "Utilisateur non recensé dans l'annuaire",
+            "A message could not be delivered to:\nbob@example.org\n"
+            "L'adresse de messagerie référencée ci-dessus n'existe pas.\n",
+        ),
+        ["bob@example.org"],
+    ),
+    # an "automatically generated Delivery Status Notification" (flufl's simple_31)
+    "dsn-prose-list": (
+        blockless_report(
+            "Mail Delivery System <>",
+            "Delivery status notification",
+            "This is an automatically generated Delivery Status Notification.\n\n"
+            "Delivery to the following recipients failed permanently:\n\n   * bob@example.org\n",
+        ),
+        ["bob@example.org"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKLESS))
+def test_a_report_without_recipient_blocks_gives_those_its_text_names(name: str) -> None:
+    raw, expected = BLOCKLESS[name]
+    verdict = recognise(raw)
+    assert verdict.kind is Kind.DSN
+    assert sorted(r.address for r in verdict.failed) == expected
+
+
+def test_a_report_without_recipient_blocks_naming_nobody_has_no_rows() -> None:
+    raw = blockless_report("MAILER-DAEMON@mx.example.net", "Returned mail", "Your message could not be delivered.\n")
+    verdict = recognise(raw.replace(b"To: bob@example.org\n", b""))
+    assert verdict.kind is Kind.DSN
+    assert not verdict.recipients
+
+
 @pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
 @pytest.mark.parametrize("name", ["hmailserver", "german", "address-failed-next-line"])
 def test_line_endings_do_not_change_the_answer(name: str, newline: str) -> None:

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from . import arf, autoreply, challenge, dsn, evidence, notice, rules
+from .lhost import generic
 from .mail import Mail, addresses, clean_address
 from .reasons import Classification, classify, is_hard, normalise_text, receiving_hosts
 from .rules import Detector, Found
@@ -73,15 +74,15 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if _forwards_own_notice(mail):
         return BounceVerdict(Kind.OTHER)
 
-    report, text = dsn.read(mail), mail.body
+    report, text, holder = dsn.read(mail), mail.body, mail
     if report is None:
         # a report forwarded as an attachment (a help desk, or a filter that wraps bounces)
         for inner in mail.attached_mails(containing=b"elivery-status"):
-            report, text = dsn.read(inner), inner.body
+            report, text, holder = dsn.read(inner), inner.body, inner
             if report is not None:
                 break
     if report is not None:
-        found = dsn.recipients(report, text) or (dsn.unnamed(mail, text) if not report.recipients else [])
+        found = dsn.recipients(report, text) or (_unnamed(mail, holder, text) if not report.recipients else [])
         if found:
             return BounceVerdict(_report_kind(found, Kind.DSN), tuple(found))
 
@@ -98,6 +99,22 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if report is not None:  # a delivery-status report without readable recipient fields
         return BounceVerdict(Kind.DSN)
     return BounceVerdict(Kind.OTHER)
+
+
+def _unnamed(mail: Mail, holder: Mail, text: str) -> list[Recipient]:
+    """The recipients of a report (in `holder`) without recipient blocks: those its headers
+    or its returned message name (`dsn.unnamed`), else those its human-readable part names
+    next to an error text, read as the generic layer reads any notice. RFC 3464 section 2
+    makes that first part the explanation for people; servers that drop the per-recipient
+    fields still write it: Netscape Messaging Server's "The following recipients did not
+    receive your message:", MIMEsweeper's "A message could not be delivered to:" (flufl.bounce's
+    netscape_01, simple_13 and simple_31 test emails)."""
+    if not mail.header("x-failed-recipients"):
+        found = [f for f in generic.read(holder, declared=True) or [] if f.pattern in generic.NAMED_IN_TEXT]
+        rows = [r for r in _dedupe(_recipient(generic.DETECTOR, f) for f in found) if r.address]
+        if rows:
+            return rows
+    return dsn.unnamed(mail, text)
 
 
 def _forwards_own_notice(mail: Mail) -> bool:

@@ -61,6 +61,8 @@ MAX_DIAGNOSTIC = 500  # characters of a row's error text
 MAX_LINE = 1000  # characters of a line read: a notice's lines are short; the rest is payload
 MAX_CANDIDATES = 100  # addresses weighed: a notice is about one delivery, rarely many
 MAX_MENTIONS = 10  # mentions of one address weighed (its list line, transcript, reply...)
+# the structural signs of rows whose address the notice's own text names
+NAMED_IN_TEXT = ("address + error paragraph", "address + notice text")
 
 # Terms only mail systems use in an error text.
 MAIL_TERMS = regex.compile(
@@ -255,6 +257,10 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
             weak = bool(_TO_LINE.match(lines[i]) or _ROLE.match(address))
             here = re.sub(re.escape(address), " ", lines[i], flags=re.IGNORECASE).strip()
             after = _after(lines, i, stop, address)
+            if after.endswith(":") and not _coded(after):
+                # a heading below the address introduces the next list ("The following
+                # recipients did not receive your message:" once per recipient, Netscape)
+                after = ""
             before, adjacent = _before(lines, i, stop, address)
             if _errorish(here + " " + after):
                 rank, text = 0, (here + " " + after).strip()
@@ -285,11 +291,14 @@ def _with(text: str, general: str) -> str:
     return f"{text} {general}"[:MAX_DIAGNOSTIC]
 
 
-def read(mail: Mail, where: str = "") -> list[Found] | None:
-    """The rows of a failure or delay notice, or None when `mail` is not one."""
+def read(mail: Mail, where: str = "", declared: bool = False) -> list[Found] | None:
+    """The rows of a failure or delay notice, or None when `mail` is not one.
+
+    `declared`: the mail is a delivery-status report (RFC 3464) whose recipient blocks are
+    missing; its being one counts as a notice's subject does."""
     subject = mail.subject
     daemon = notice.from_daemon(mail)
-    titled = notice.failure_subject(subject) or notice.warning_subject(subject)
+    titled = declared or notice.failure_subject(subject) or notice.warning_subject(subject)
     if not (daemon or titled):
         return None  # the cheap test that lets every other message through
     own, inline = notice.split_copy(mail.body[:MAX_TEXT])
@@ -343,7 +352,7 @@ def _rows(
     strong = [c for c in candidates if c[0] < 3]
     if strong:
         best = [c for c in strong if c[0] == strong[0][0]]
-        pattern = "address + error paragraph" if best[0][0] < 2 else "address + notice text"
+        pattern = NAMED_IN_TEXT[0] if best[0][0] < 2 else NAMED_IN_TEXT[1]
         return [(address, _with(text, general), pattern) for _, address, text in best]
     named = [a for a in (clean_address(x) for x in ADDRESS.findall(mail.subject)) if a and a not in excluded]
     if named and not _ROLE.match(named[0]):
