@@ -228,6 +228,27 @@ bob@example.org on Tue, 1 Dec 2026 10:00:05 +0100
         "bob@example.org",
         status="5.1.1",
     ),
+    # Exchange 5.5's Internet Mail Service names the recipient by its X.400 O/R address, the
+    # Internet address a domain-defined attribute in it (flufl.bounce's microsoft_01)
+    "exchange-5.5-x400": Case(
+        notice(
+            "System Administrator <postmaster@corp.example.net>",
+            "Undeliverable: Our December offers",
+            """Your message
+
+  To:      bob@example.org
+  Subject: Our December offers
+
+did not reach the following recipient(s):
+
+c=US;a= ;p=CORP;o=Exch1;dda:SMTP=bob@example.org; on Tue, 1 Dec 2026 10:00:05 +0100
+    The recipient name is not recognized
+    MSEXCH:IMS:CORP:Exch1:MAIL01 0 (000C05A6) Unknown Recipient
+""",
+            attach="message/rfc822",
+        ),
+        "bob@example.org",
+    ),
     "hmailserver": Case(
         notice(
             "mailer-daemon@mail.example.net",

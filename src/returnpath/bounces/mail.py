@@ -61,6 +61,11 @@ _ADDRESS_UTF8 = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
 _ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
+# An Internet address inside an X.400 O/R address, as a domain-defined attribute: Exchange
+# 5.5's "c=US;a= ;p=IKON;o=Nexus2;dda:SMTP=bob@example.com" (its NDRs, flufl.bounce's
+# microsoft_01), the "DDA:RFC-822=bob@example.com" of X.400 gateways (RFC 2156, MIXER).
+# '=' may stand in a local part, so the address pattern takes the attribute's type with it.
+_X400_ATTRIBUTE = re.compile(r"^(?:dda:)?(?:smtp|rfc-?822)=", re.IGNORECASE)
 
 # A header block: an optional mbox "From " line, then fields and their continuation lines.
 _HEADER_BLOCK = re.compile(rb"(?:From [^\n]*\n)?(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
@@ -175,7 +180,7 @@ def clean_address(value: str, utf8: bool = False) -> str:
     m = (_ADDRESS_UTF8 if utf8 else _ADDRESS).search(value)
     if not m:
         return ""
-    return m.group(0).rstrip(".").lower()
+    return _X400_ATTRIBUTE.sub("", m.group(0).rstrip(".")).lower()
 
 
 def _char(point: int) -> str:
