@@ -17,6 +17,7 @@ import pytest
 
 from returnpath.bounces import WEAK_REASONS, lhost, recognise
 from returnpath.bounces.dsn import find_command
+from returnpath.bounces.lhost import exim
 from returnpath.bounces.mail import Mail
 from returnpath.bounces.rules import Found
 from tests import corpus
@@ -271,6 +272,29 @@ def test_hand_made_samples(
     assert claimed[0] == name
     got = [(f.address, f.status, f.code, f.command) for f in claimed[1] or []]
     assert got == rows
+
+
+def test_exim_names_the_generating_address_of_an_undisclosed_one() -> None:
+    # a router with hide_child_in_errmsg (Exim's specification, "Generic options for
+    # routers") hides the failed child address; the one it was generated from is our
+    # recipient (flufl.bounce's simple_16 test email)
+    raw = b"""From: Mail Delivery System <Mailer-Daemon@mx.example.net>
+To: me@example.net
+Subject: Mail delivery failed: returning message to sender
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  an undisclosed address
+    (generated from bob@example.com)
+
+------ This is a copy of the message, including all the headers. ------
+"""
+    found = exim.DETECTOR.detect(Mail.parse(raw))
+    assert [f.address for f in found or []] == ["bob@example.com"]
+    assert [r.address for r in recognise(raw).failed] == ["bob@example.com"]
 
 
 def test_command_phrases_survive_lower_casing() -> None:

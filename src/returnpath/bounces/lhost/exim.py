@@ -22,7 +22,8 @@ Lore:
 - local outcomes are Exim's own words: "retry timeout exceeded", "all hosts have been
   failing for a long time", "Unrouteable address", "mailbox is full";
 - "(generated from X)" / "(ultimately generated from X)" name the alias that expanded into
-  the failed address: not the cause, left out of the diagnostic;
+  the failed address: not the cause, left out of the diagnostic; under "an undisclosed
+  address" (a router's hide_child_in_errmsg hides the child) X is the recipient named;
 - a pipe or file delivery ("save to ...", "|/usr/bin/procmail") stands where an address
   would: then the X-Failed-Recipients header, which Exim always adds, names the recipient.
   The header is not preferred otherwise: forwarders rewrite it (the body is the report).
@@ -161,6 +162,12 @@ def read(mail: Mail, body: str) -> list[Found]:
     out = []
     for i, (head, explanation) in enumerate(_blocks(body)):
         address, same_line = _split(head)
+        if address is None and head.lower() == "an undisclosed address":
+            # a router's hide_child_in_errmsg (Exim's specification, "Generic options for
+            # routers"): the failed child is not named, the address that generated it is
+            parent = GENERATED_FROM.search(explanation)
+            named = addresses(parent.group(0)) if parent else []
+            address = named[0] if named else None
         if address is None:  # a pipe or a file: the header names the recipient
             if i >= len(failed):
                 continue
