@@ -249,6 +249,44 @@ c=US;a= ;p=CORP;o=Exch1;dda:SMTP=bob@example.org; on Tue, 1 Dec 2026 10:00:05 +0
         ),
         "bob@example.org",
     ),
+    # usa.net: the recipient on an "Intended recipient:" line, the copy after "RETURNED MAIL
+    # FOLLOWS" (flufl.bounce's simplematch patterns, simple_02)
+    "usa-net-returned-mail-follows": Case(
+        notice(
+            "MAILER-DAEMON@usa.example.net",
+            "Processing Error",
+            """Intended recipient: bob@example.org
+
+The following mail has been returned because it encountered an error
+while being processed.  Please try to resend this message.
+
+--------RETURNED MAIL FOLLOWS--------
+
+From: Shop News <news@shop.example.com>
+Subject: Our December offers
+
+Hello Bob, our offers.
+""",
+        ),
+        "bob@example.org",
+    ),
+    # "encountered delivery problems" (as Sendmail's "had delivery problems") and "User not
+    # known" (flufl.bounce's simplematch pattern for dadoservice.it, simple_23)
+    "delivery-problems-user-not-known": Case(
+        notice(
+            "postmaster@mx.example.it",
+            "Delivery failure",
+            """Your message has encountered delivery problems
+to local user bob.
+(Originally addressed to bob@example.org)
+
+User not known
+
+Your message reads (in part):
+""",
+        ),
+        "bob@example.org",
+    ),
     "hmailserver": Case(
         notice(
             "mailer-daemon@mail.example.net",
