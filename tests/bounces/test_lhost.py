@@ -255,6 +255,28 @@ The reason for the problem:
 """,
         [("f@example.com", "5.2.2", 552, None), ("g@example.com", "5.1.2", None, None)],
     ),
+    (
+        # L-Soft LSMTP's fields for LISTSERV (flufl.bounce's simplematch list, simple_18)
+        "lsmtp",
+        "Undelivered mail",
+        """An error was detected while processing the enclosed message.  A list of
+the affected recipients follows.   This list is in a special format that
+allows software like LISTSERV to automatically take action on incorrect
+addresses; you can safely ignore the numeric codes.
+
+--> Error description:
+Error-for:  h@example.com
+Error-Code: 0
+Error-Text: Mailer mx.example.com said:
+            "554 Message looping (received 6 times)"
+Error-for:  i@example.com
+Error-Code: 3
+Error-Text: Mailer mx.example.com said: "550 5.1.1 User unknown"
+
+Error-End:  Two errors reported.
+""",
+        [("h@example.com", None, 554, None), ("i@example.com", "5.1.1", 550, None)],
+    ),
 ]
 
 
