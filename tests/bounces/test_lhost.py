@@ -277,6 +277,29 @@ Error-End:  Two errors reported.
 """,
         [("h@example.com", None, 554, None), ("i@example.com", "5.1.1", 550, None)],
     ),
+    (
+        # phquery's nameserver error report: an address, or the bare directory name (a row
+        # without address), never the example addresses of the Error Detail (flufl.bounce's
+        # yale detector and simplematch pattern for mta1.service.uci.edu; yale_01, simple_37)
+        "phquery",
+        "Returned mail - nameserver error report",
+        """ --------Message not delivered to the following:
+
+ j@example.edu
+ kijitora    No matches to nameserver query
+
+ --------Error Detail (phquery V4.1):
+
+ The message, "No matches to nameserver query," is generated whenever
+ the on-line directory fails to locate a ph alias.  If mike.fox@example.edu
+ fails, try michael.j.fox@example.edu.
+
+ --------Unsent Message below:
+
+From: me@example.net
+""",
+        [("j@example.edu", None, None, None), ("", None, None, None)],
+    ),
 ]
 
 
