@@ -795,6 +795,45 @@ Grund: 451 4.7.1 Greylisted, please try again later
         "bob@example.de",
         action="delayed",
     ),
+    # Symantec AntiVirus for SMTP Gateways: "could not be delivered", then that the attempts
+    # go on (flufl.bounce's simplewarning list, its simple_22)
+    "symantec-attempts-will-continue": Case(
+        notice(
+            "Symantec_AntiVirus_for_SMTP_Gateways@mx.example.net",
+            "Delivery failure notification",
+            """Your message with Subject: Our December offers
+could not be delivered to the following recipients:
+
+bob@example.org
+
+Please do not resend your original message.
+
+Delivery attempts will continue to be made for 5  day(s).
+""",
+        ),
+        "bob@example.org",
+        action="delayed",
+    ),
+    # "This is an advisory-only email" ... "has been postponed" (flufl.bounce's simplewarning
+    # list calls it Exchange's; its simple_35, whose sender is mangled as here)
+    "advisory-only-postponed": Case(
+        notice(
+            "<Postmaster\\@example.net@mx.example.net>",
+            "Mail Delivery Warning",
+            """This is an advisory-only email.  Please do not reply to it.
+
+Delivery of email to this address
+
+"bob@example.org"
+
+has been postponed due to a full mailbox.
+
+We will continue to try to deliver your message over the next few days.
+""",
+        ),
+        "bob@example.org",
+        action="delayed",
+    ),
 }
 
 

@@ -32,7 +32,7 @@ DAEMON_LOCAL = regex.compile(
     r"mail\.?admin|mailadmin|mail-?router|smtp-?gateway|"
     r"microsoftexchange[0-9a-f]*|internet-?mail-?service|mailsystem|mail-?system|"
     r"postoffice|post-?office|mail-?notify|notify-?mail|returned-?mail|daemon|"
-    r"messaging-?service)(?:[+.=-][^@]*)?@",
+    r"messaging-?service|symantec_antivirus_for_smtp_gateways)(?:[+.=-][^@]*)?@",
     re.IGNORECASE,
 )
 # Display names of the same ("Mail Delivery Subsystem", "System Administrator", ...).
@@ -128,7 +128,7 @@ FAILURE_TEXT = regex.compile(
 # Sentences of delay warnings: the server keeps the message and tries again.
 WARNING_TEXT = regex.compile(
     r"has not yet been delivered|have not yet been delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
-    r"will continue to be attempted|"
+    r"will continue to be attempted|(?:has|have) been postponed|"
     r"(?:delivery|message) (?:to the following recipients? )?(?:has been|is|was) delayed|delivery delayed|"
     r"will (?:continue to try|keep trying|retry|be retried|try again)(?: to deliver| for| until| at)|"
     r"still (?:trying to deliver|being retried)|warning message only|do not need to resend|"
@@ -146,6 +146,15 @@ PERMANENT_TEXT = regex.compile(
     r"permanent(?:ly)?\b|i've given up|i have given up|giving up|gave up|will not (?:be )?retr|"
     r"no (?:further|more) (?:attempts|retries)|could not be delivered|failed permanently|"
     r"undeliverable|unzustellbar|non remis|definitiv|d[ée]finitive",
+    re.IGNORECASE,
+)
+# ... except that "could not be delivered" (and its like) is also how some warnings begin,
+# when they go on to say in so many words that the attempts go on: Symantec AntiVirus for
+# SMTP Gateways' "could not be delivered to the following recipients: ... Delivery attempts
+# will continue to be made for 5 day(s)" (flufl.bounce's simplewarning list, its simple_22).
+_NOT_YET_FINAL = regex.compile(r"could not be delivered|undeliverable|unzustellbar|non remis", re.IGNORECASE)
+STILL_TRYING_TEXT = regex.compile(
+    r"(?:delivery )?attempts will continue to be made|will continue to (?:try|attempt) (?:to deliver|delivery)",
     re.IGNORECASE,
 )
 # Delivery and read receipts, relays: a notice about a message that arrived.
@@ -212,7 +221,10 @@ def warning_subject(subject: str) -> bool:
 def is_warning(subject: str, own: str) -> bool:
     """A delay warning: its subject or its own words say the message is still being tried,
     and nothing in them says the server gave up."""
-    return (warning_subject(subject) or bool(WARNING_TEXT.search(own))) and not PERMANENT_TEXT.search(own)
+    if not (warning_subject(subject) or WARNING_TEXT.search(own)):
+        return False
+    final = PERMANENT_TEXT.search(_NOT_YET_FINAL.sub(" ", own) if STILL_TRYING_TEXT.search(own) else own)
+    return final is None
 
 
 def split_copy(body: str) -> tuple[str, str]:
