@@ -159,10 +159,10 @@ def main() -> int:
         kind = "none" if entry.none else "addressed"
         counts[kind] += 1
         counts[kind + " ok"] += ok
-        if not entry.none:
-            counts["known ok"] += with_recipient(raw, entry)
+        known = not entry.none and with_recipient(raw, entry)
+        counts["known ok"] += known
         if not ok:
-            misses.append(describe(name, entry, verdict))
+            misses.append(describe(name, entry, verdict) + ("  (found with the recipient known)" if known else ""))
     unused = sorted(p.name for p in (tests / "data").glob("*.txt") if p.name not in expected)
     print(f"flufl.bounce {VERSION}: {len(expected)} emails with expectations ({len(unused)} without: {unused})")
     print(f"{'addresses expected: all found, right action':<48}{counts['addressed ok']:>5}/{counts['addressed']}")

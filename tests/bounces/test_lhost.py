@@ -17,7 +17,7 @@ import pytest
 
 from returnpath.bounces import WEAK_REASONS, lhost, recognise
 from returnpath.bounces.dsn import find_command
-from returnpath.bounces.lhost import exim
+from returnpath.bounces.lhost import exim, yahoo
 from returnpath.bounces.mail import Mail
 from returnpath.bounces.rules import Found
 from tests import corpus
@@ -340,6 +340,31 @@ recipients. This is a permanent error. The following address(es) failed:
     found = exim.DETECTOR.detect(Mail.parse(raw))
     assert [f.address for f in found or []] == ["bob@example.com"]
     assert [r.address for r in recognise(raw).failed] == ["bob@example.com"]
+
+
+def test_yahoo_names_the_recipient_in_its_summary_of_the_message() -> None:
+    # Yahoo's newer notice: qmail's words about "the following message", the recipient in a
+    # summary's To line, not in a "<address>:" block (flufl.bounce's simplematch list, its
+    # yahoo_12); the returned copy's own To lines are not read
+    raw = b"""From: MAILER-DAEMON@yahoo.com
+To: me@example.net
+Content-Type: text/plain
+
+I'm afraid I wasn't able to deliver the following message.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+Subject: Our offers
+To: kijitora@yahoo.com
+
+---Below this line is a copy of the message.
+
+Received: from mx.example.net by mta.yahoo.com
+Subject: Our offers
+To: kijitora@yahoo.com, other@example.org
+"""
+    assert [r.address for r in recognise(raw).failed] == ["kijitora@yahoo.com"]
+    elsewhere = raw.replace(b"MAILER-DAEMON@yahoo.com", b"MAILER-DAEMON@mx.example.net")
+    assert yahoo.DETECTOR.detect(Mail.parse(elsewhere)) is None  # Yahoo's own notice only
 
 
 def test_command_phrases_survive_lower_casing() -> None:
