@@ -952,6 +952,26 @@ carol@example.org
     assert rows["carol@example.org"].reason == "mailboxfull"
 
 
+def test_a_list_of_addresses_one_per_paragraph_are_all_failed() -> None:
+    # qmail's "<address>:" blocks left without explanation under one heading (Sina's
+    # notices, flufl.bounce's sina_01): each address of the list failed, not the first only
+    raw = notice(
+        "MAILER-DAEMON@mx.example.cn",
+        "failure notice",
+        """邮件无法发送到您指定的地址中。
+在邮件传输过程中由于外部的无法避免的错误导致邮件无法送达。
+
+<bob@example.org>:
+
+<carol@example.org>:
+
+--- 附件中的内容是原信件的一份拷贝
+""",
+        attach="message/rfc822",
+    )
+    assert sorted(r.address for r in recognise(raw).failed) == ["bob@example.org", "carol@example.org"]
+
+
 def test_only_the_failed_recipient_of_a_to_line() -> None:
     verdict = recognise(PRODUCTS["exchange-2000"].raw)
     assert [r.address for r in verdict.recipients] == ["bob@example.org"]

@@ -249,6 +249,7 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
         per_line.append(list(named))
     stop = {a for addrs in per_line for a in addrs}
     mentions: dict[str, int] = {}
+    listed: dict[int, tuple[int, str]] = {}  # lines that name one address and nothing else
     for i, addrs in enumerate(per_line):
         for address in addrs:
             mentions[address] = mentions.get(address, 0) + 1
@@ -268,6 +269,14 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
                 rank, text = (0 if adjacent else 1), (before + " " + here).strip()
             else:
                 rank, text = 2, ""
+            alone = len(addrs) == 1 and not re.sub(r"[\W_]", "", here)
+            above = _skip_blank(lines, i - 1, -1)
+            if rank == 2 and alone and above in listed:
+                # the next of a list of addresses, one per paragraph, under one heading
+                # (qmail's "<address>:" blocks left without explanation, Sina's notices)
+                rank, text = listed[above]
+            if alone and not weak:
+                listed[i] = (rank, text)
             if text and not _coded(text) and before and before not in text:
                 # an address listed under its heading ("The following destination addresses
                 # were unknown:"): the heading is part of its error text
