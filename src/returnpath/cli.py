@@ -509,7 +509,7 @@ def _forget_node(settings: Settings, name: str) -> int:
 def cmd_store(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import display_url, store_backend
+    from .config import store_backend
     from .node.supervisor import serving_pid
     from .store.copy import copy_store
 
@@ -520,10 +520,8 @@ def cmd_store(args: argparse.Namespace) -> int:
     for option, url in (("--from", args.source), ("--to", args.target)):
         try:
             store_backend(url)
-        except ConfigError:  # it names [storage] url, which is not what was given here
-            raise InputError(
-                f"{option} {display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE"
-            ) from None
+        except ConfigError as exc:  # it names [storage] url, which is not what was given here
+            raise InputError(f"{option}{str(exc).removeprefix('storage.url')}") from None
     if args.source == args.target:
         raise InputError("--from and --to are the same store")
     if store_backend(args.source) == "sqlite":

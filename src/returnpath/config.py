@@ -423,6 +423,13 @@ def store_backend(url: str) -> str:
     """The backend a store URL names: "sqlite" or "postgresql"; ConfigError for anything else."""
     for prefix, backend in STORE_SCHEMES.items():
         if url.startswith(prefix) and len(url) > len(prefix):
+            if backend == "postgresql":
+                try:
+                    urlsplit(url)
+                except ValueError as exc:  # an unclosed IPv6 bracket: libpq would refuse it too, later
+                    raise ConfigError(
+                        f"storage.url {display_url(url)!r}: {exc}; expected postgresql://USER@HOST/DATABASE"
+                    ) from None
             return backend
     raise ConfigError(f"storage.url {display_url(url)!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
@@ -438,9 +445,18 @@ def public_addresses(settings: Settings) -> list[str]:
     return found
 
 
+#: The password of a URL's user part, ``scheme://user:PASSWORD@``.
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@]*:)[^/]*@")
+
+
 def display_url(url: str) -> str:
     """A store URL as messages show it: its password, if it has one, as ***."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Not a URL urllib can split (so that message is about to say it is wrong): hide
+        # whatever stands between the user's name and the @.
+        return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)

@@ -391,6 +391,31 @@ def test_init_with_a_bad_option_leaves_no_folder_behind(tmp_path: Path) -> None:
     assert not data.exists()
 
 
+def test_a_store_url_that_is_no_url_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A PostgreSQL URL that urllib cannot split (an unclosed IPv6 bracket) is refused like any
+    other wrong URL, in one line naming where it was given, its password hidden: before, the
+    code that hides the password raised itself, and every command ended in a traceback."""
+    url = "postgresql://rp:hunter2@[::1/returnpath"
+    shown = "'postgresql://rp:***@[::1/returnpath'"
+    config = tmp_path / "returnpath.toml"
+    config.write_text(f'bounce_domain = "bounces.example.test"\nsecret = "{"s" * 32}"\n[storage]\nurl = "{url}"\n')
+    for command, code, start in (
+        (["queue", "--config", str(config)], 2, f"returnpath: configuration error: storage.url {shown}: "),
+        (["nodes", "--config", str(config)], 2, f"returnpath: configuration error: storage.url {shown}: "),
+        (["migrate", "--config", str(config)], 2, f"returnpath: configuration error: storage.url {shown}: "),
+        (["init", "--data", str(tmp_path / "d"), "--bounce-domain", "b.example.test", "--store", url], 1,
+         f"returnpath: --store {shown}: "),
+        (["store", "copy", "--from", url, "--to", f"sqlite:///{tmp_path / 'c.db'}"], 1, f"returnpath: --from {shown}: "),
+        (["store", "copy", "--from", f"sqlite:///{tmp_path / 'c.db'}", "--to", url], 1, f"returnpath: --to {shown}: "),
+    ):  # fmt: skip
+        result = run_cli(*command)
+        assert result.returncode == code, (command, result.stderr)
+        assert result.stderr.startswith(start), (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr, result.stderr
+        assert "Invalid IPv6 URL" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "d").exists() and not (tmp_path / "c.db").exists()
+
+
 def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
     """`returnpath parse DIR | head`: the output's reader closes the pipe before the end. No
     traceback, and the exit status of a command that did its work."""
