@@ -442,3 +442,26 @@ def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_reco
         listed = nodes(two)
         assert all(n["alive"] and n["heartbeat_age"] < time.time() - started_at for n in listed.values()), listed
         assert sorted(nodes(one)) == ["node-1", "node-2"]
+
+
+def test_a_node_stopped_while_the_database_is_away_stops_cleanly(
+    tmp_path: Path, pg_cluster: PrivateCluster, pg_url: str, sink: Sink
+) -> None:
+    """An operator stops `serve` during an outage of the database (to restart it, or because
+    the machine shuts down): each worker cannot give back its leases, which then run out as a
+    killed node's do. That is said in one line, not in a traceback per worker, and `serve`
+    stops as asked; `returnpath nodes` meanwhile names the database it cannot reach."""
+    server = Server(tmp_path / "node1", store=pg_url, node__name="node-1", **node_changes(sink))
+    server.start()
+    try:
+        pg_cluster.stop()
+        listed = server.cli("nodes")
+        assert listed.returncode == 1 and listed.stdout == "", listed
+        assert listed.stderr.startswith(f"returnpath: cannot connect to the database {config.display_url(pg_url)}: ")
+        assert listed.stderr.count("\n") == 1, listed.stderr
+        assert server.stop(timeout=60) == 0, server.stderr()
+    finally:
+        pg_cluster.start()
+    stderr = server.stderr()
+    assert "Traceback" not in stderr, stderr
+    assert "leases run out instead of being released" in stderr, stderr

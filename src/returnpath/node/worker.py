@@ -20,6 +20,7 @@ from .. import config
 from ..config import Settings
 from ..core.limits import MessageMemory
 from ..delivery.engine import DeliveryEngine
+from ..errors import ReturnpathError
 from ..http.app import create_app, serve_http
 from ..logs import LogWatch
 from ..returns.processor import ReturnsWorker
@@ -85,7 +86,10 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     await dispatcher.stop(STOP_GRACE / 4)
     await poster.close()
     await watching
-    await store.release(owner)
+    try:
+        await store.release(owner)
+    except ReturnpathError as exc:  # the database away: the leases run out, as a killed node's do
+        log.warning("worker %d's leases run out instead of being released: %s", index, exc)
     await store.close()
 
 
