@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.postgres import PrivateCluster
 
 import returnpath
 from tests.delivery.sinks import Sink
 from tests.dkim.verifiers import dkimpy
 from tests.dns_server import DnsServer, dns_server, txt  # noqa: F401 - a fixture
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Server, wait_for
+from tests.e2e.harness import Server, run_cli, wait_for
 
 
 def _nodes(result: Any) -> list[dict[str, Any]]:
@@ -187,3 +189,41 @@ def test_a_node_with_another_secret_is_refused(tmp_path: Path, pg_url: str, sink
         same = Server(tmp_path / "node3", like=one, node__name="node-3", **changes)
         with same:
             assert same.running
+
+
+def test_a_role_that_may_not_create_the_tables_is_told_so(
+    tmp_path: Path, pg_cluster: PrivateCluster, pg_url: str
+) -> None:
+    """The README asks for a database made beforehand for the role (`createdb -O rp
+    returnpath`). One made by another role (PostgreSQL 15 lets only the owner create tables in
+    it) fails at the first CREATE TABLE: `init` and `migrate` say that the role lacks the
+    right, and how to give it, in one line; not that the database is unavailable, which sends
+    the operator looking for an outage. Nothing is left half made."""
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    pg_cluster.psql(f'CREATE ROLE "{role}" LOGIN')
+    url = re.sub(r"//[^@]*@", f"//{role}@", pg_url, count=1)
+    try:
+        data = tmp_path / "node1"
+        made = run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test", "--store", url)
+        config_path = tmp_path / "returnpath.toml"
+        config_path.write_text(
+            f'bounce_domain = "bounces.example.test"\nsecret = "{"s" * 32}"\n[storage]\nurl = "{url}"\n'
+        )
+        migrated = run_cli("migrate", "--config", str(config_path))
+        for result in (made, migrated):
+            assert result.returncode == 1 and result.stdout == "", result
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+            assert result.stderr.startswith(f"returnpath: the role {role!r} may not create returnpath's tables in "), (
+                result.stderr
+            )
+            assert "permission denied for schema public" in result.stderr
+            assert "createdb -O" in result.stderr and "unavailable" not in result.stderr
+        assert not data.exists()
+        assert (
+            pg_cluster.psql(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", pg_url.rsplit("/", 1)[1]
+            ).strip()
+            == "0"
+        )
+    finally:
+        pg_cluster.psql(f'DROP ROLE "{role}"')

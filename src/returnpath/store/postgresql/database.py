@@ -198,6 +198,19 @@ def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {one_line(exc)}")
 
 
+def cannot_create(conn: Connection, exc: psycopg.errors.InsufficientPrivilege) -> StoreError:
+    """A migration the server refused for want of a right: no outage, and no retry will help.
+    PostgreSQL 15 lets only a database's owner create tables in its schema public (release
+    notes, "Remove PUBLIC creation permission on the public schema"), hence the README's
+    `createdb -O`."""
+    role, name = conn.info.user, conn.info.dbname
+    return StoreError(
+        f"the role {role!r} may not create returnpath's tables in the database {name!r}: "
+        f"{exc.diag.message_primary or one_line(exc)}; make the role its owner "
+        f"(`createdb -O {role} {name}` for a new one, `ALTER DATABASE {name} OWNER TO {role}`), then run this again"
+    )
+
+
 class Database:
     """A PostgreSQL database opened for asyncio callers."""
 
@@ -579,7 +592,10 @@ async def migrate(conn: Connection, vet: Callable[[list[NodeStatus]], None] | No
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
             now = await schema_version(conn)
             if now is not None and now < number:  # nobody did it meanwhile
-                await conn.execute(script)
+                try:
+                    await conn.execute(script)
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise cannot_create(conn, exc) from None
                 await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
                 await conn.execute("DELETE FROM schema_version")
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
