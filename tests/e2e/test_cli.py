@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -414,6 +415,44 @@ def test_a_store_url_that_is_no_url_is_one_line_naming_it(tmp_path: Path) -> Non
         assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr, result.stderr
         assert "Invalid IPv6 URL" in result.stderr and result.stdout == ""
     assert not (tmp_path / "d").exists() and not (tmp_path / "c.db").exists()
+
+
+def test_another_programs_sqlite_file_is_left_alone(tmp_path: Path) -> None:
+    """A [storage] url (or `store copy --to`/`--from`) that names another program's SQLite
+    file, by a slip of the path: returnpath says it is not a returnpath database and writes
+    nothing into it, as it refuses such a PostgreSQL database. Before, any command (`queue`)
+    created returnpath's eighteen tables beside the other program's, without a word."""
+    other = tmp_path / "app.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.execute("INSERT INTO users VALUES ('ann')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    config = tmp_path / "returnpath.toml"
+    config.write_text(
+        f'bounce_domain = "bounces.example.test"\nsecret = "{"s" * 32}"\n[storage]\nurl = "sqlite:///{other}"\n'
+    )
+    made = run_cli("init", "--data", str(tmp_path / "node"), "--bounce-domain", "bounces.example.test")
+    assert made.returncode == 0, made.stderr
+    store = f"sqlite:///{tmp_path / 'node' / 'returnpath.db'}"
+    said = f"{other} is not a returnpath database: it has tables (users) but none of returnpath's\n"
+    for command, start in (
+        (["queue", "--config", str(config)], "returnpath: "),
+        (["migrate", "--config", str(config)], "returnpath: "),
+        (["serve", "--config", str(config)], "returnpath: "),
+        (["store", "copy", "--from", store, "--to", f"sqlite:///{other}"], "returnpath: "),
+        (["store", "copy", "--from", f"sqlite:///{other}", "--to", f"sqlite:///{tmp_path / 'copy.db'}"],
+         "returnpath: the source "),
+    ):  # fmt: skip
+        result = run_cli(*command)
+        assert result.returncode in (1, 2) and result.stdout == "", (command, result)
+        # (serve may warn first that others can read the folder: not what is tested here)
+        last = result.stderr.splitlines(keepends=True)[-1]
+        assert last.startswith(start) and last.endswith(said), (command, result.stderr)
+        assert "Traceback" not in result.stderr and "configuration error" not in result.stderr
+        assert other.read_bytes() == before, command
+    assert not (tmp_path / "copy.db").exists()
 
 
 def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:

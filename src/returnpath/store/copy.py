@@ -298,6 +298,7 @@ class _Sqlite(_Side):
         return self.conn
 
     async def check_source(self) -> None:
+        from .sqlite.database import foreign
         from .sqlite.database import newest as newest_version
 
         if not self.path.is_file():
@@ -310,8 +311,11 @@ class _Sqlite(_Side):
         try:
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            why = foreign(self.conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the source {self.path}: {exc}") from None
+        if why is not None:
+            raise StoreError(f"the source {why}")
         newest = newest_version()
         if version != newest:
             raise StoreError(

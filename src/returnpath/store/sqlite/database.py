@@ -41,6 +41,9 @@ BUSY_TIMEOUT_MS = 30_000
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if (why := foreign(conn)) is not None:  # before WAL mode, which would change the file already
+        conn.close()
+        raise StoreError(why)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -236,6 +239,28 @@ def pending_migration(path: Path) -> tuple[int, int] | None:
         return None  # opening says what is wrong
     known = newest()
     return (version, known) if 0 < version < known else None
+
+
+#: The tables of the first schema (0.1's, before user_version counted), which every file
+#: returnpath has written since has.
+FIRST_TABLES = frozenset({"accounts", "messages", "deliveries", "attempts", "events", "cursors"})
+
+
+def foreign(conn: sqlite3.Connection) -> str | None:
+    """Why the file is no returnpath database, or None. A file at version 0 is new or from
+    before versioning, which `migrate` brings up to date; but one with tables and none of
+    FIRST_TABLES is another program's database (a [storage] url or `store copy --to` that
+    names the wrong file): returnpath's tables are not to be written into it. PostgreSQL
+    refuses such a database likewise (postgresql/database.py, migrate)."""
+    if schema_version(conn) != 0:
+        return None
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    tables = [name for name in tables if not name.startswith("sqlite_")]
+    if not tables or FIRST_TABLES.intersection(tables):
+        return None
+    file = conn.execute("PRAGMA database_list").fetchone()[2]
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    return f"{file} is not a returnpath database: it has tables ({shown}) but none of returnpath's"
 
 
 def migrate(conn: sqlite3.Connection) -> int:
