@@ -441,6 +441,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import config
+    from .node.supervisor import node_alive
 
     settings = config.load(args.config)
     if args.forget is not None:
@@ -449,7 +450,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     now = time.time()
     for node in nodes:
         age = now - node.heartbeat_at
-        alive = age <= settings.node.alive_for
+        # As serve and migrate judge it: a recent heartbeat, unless of a process of this
+        # machine that is gone (killed since).
+        alive = node_alive(node, settings.node.alive_for, now)
         if args.json:
             record = {
                 "name": node.name,
@@ -465,7 +468,12 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             }
             print(json.dumps(record))
         else:
-            state = "alive" if alive else f"silent for {age:.0f} s"
+            if alive:
+                state = "alive"
+            elif age <= settings.node.alive_for:
+                state = f"pid {node.pid} gone"
+            else:
+                state = f"silent for {age:.0f} s"
             print(
                 f"{node.name:<20} {state:<18} heartbeat {format_time(node.heartbeat_at)} UTC  "
                 f"holds {node.deliveries} deliveries, {node.returns} returned, {node.posts} posts  "

@@ -227,3 +227,25 @@ def test_a_role_that_may_not_create_the_tables_is_told_so(
         )
     finally:
         pg_cluster.psql(f'DROP ROLE "{role}"')
+
+
+def test_a_node_killed_on_this_machine_is_not_listed_alive(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+    """After `kill -9` of a node, `returnpath nodes` on the same machine must not call it alive
+    until its heartbeat is old: `serve` and `migrate` already take a node of this machine whose
+    process is gone for stopped (node_alive), and the operator who reads `nodes` to see whether
+    the node is down, before starting it again or migrating, is to read the same."""
+    changes: dict[str, Any] = {
+        "workers": 1,
+        "node__heartbeat": 60,
+        "node__takeover_after": 600,
+        "delivery__routes": {"*": sink.route},
+    }
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+        [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
+        assert node["alive"] is True
+        one.kill()
+        [node] = _nodes(one.cli("nodes", "--json"))
+        assert node["alive"] is False and node["heartbeat_age"] < 180, node
+        shown = one.cli("nodes")
+        assert shown.returncode == 0 and shown.stdout.startswith("node-1 "), shown
+        assert " alive " not in shown.stdout and f"pid {node['pid']} gone" in shown.stdout, shown.stdout
