@@ -455,6 +455,26 @@ def test_another_programs_sqlite_file_is_left_alone(tmp_path: Path) -> None:
     assert not (tmp_path / "copy.db").exists()
 
 
+def test_store_copy_given_a_data_folder_names_the_file_meant(tmp_path: Path) -> None:
+    """`store copy --from sqlite:///old` for the node's data folder `old`: before, the copy
+    said that old did not exist (it does), and as the target that SQLite was unable to open
+    the database file. Now either says that a store is a file, and which one was likely meant."""
+    made = run_cli("init", "--data", str(tmp_path / "old"), "--bounce-domain", "bounces.example.test")
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "empty").mkdir()
+    store = f"sqlite:///{tmp_path / 'old' / 'returnpath.db'}"
+    for args, said in (
+        (["--from", f"sqlite:///{tmp_path / 'old'}", "--to", f"sqlite:///{tmp_path / 'copy.db'}"],
+         f"the source {tmp_path / 'old'} is a folder; a store is a file: sqlite:///{tmp_path / 'old' / 'returnpath.db'}"),
+        (["--from", store, "--to", f"sqlite:///{tmp_path / 'empty'}"],
+         f"the target {tmp_path / 'empty'} is a folder; a store is a file: sqlite:///{tmp_path / 'empty' / 'returnpath.db'}"),
+    ):  # fmt: skip
+        result = run_cli("store", "copy", *args)
+        assert result.returncode == 1 and result.stdout == "", result
+        assert result.stderr == f"returnpath: {said}, if it is a node's data folder\n", result.stderr
+    assert not (tmp_path / "copy.db").exists() and not list((tmp_path / "empty").iterdir())
+
+
 def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
     """`returnpath parse DIR | head`: the output's reader closes the pipe before the end. No
     traceback, and the exit status of a command that did its work."""

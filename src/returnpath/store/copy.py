@@ -297,10 +297,19 @@ class _Sqlite(_Side):
         assert self.conn is not None, "not connected"
         return self.conn
 
+    def _not_a_folder(self, side: str) -> None:
+        """sqlite:///old for a node's data folder, not its file: say which URL was meant."""
+        if self.path.is_dir():
+            raise InputError(
+                f"the {side} {self.path} is a folder; a store is a file: "
+                f"sqlite:///{self.path / 'returnpath.db'}, if it is a node's data folder"
+            )
+
     async def check_source(self) -> None:
         from .sqlite.database import foreign
         from .sqlite.database import newest as newest_version
 
+        self._not_a_folder("source")
         if not self.path.is_file():
             hint = ""
             if not self.path.is_absolute() and Path("/", self.path).is_file():
@@ -326,6 +335,7 @@ class _Sqlite(_Side):
     async def prepare_target(self) -> None:
         from .sqlite import SqliteStore
 
+        self._not_a_folder("target")
         store = SqliteStore(self.path)
         await store.open()  # creates the file or brings it to the newest schema
         await store.close()
