@@ -249,3 +249,16 @@ def test_a_node_killed_on_this_machine_is_not_listed_alive(tmp_path: Path, pg_ur
         shown = one.cli("nodes")
         assert shown.returncode == 0 and shown.stdout.startswith("node-1 "), shown
         assert " alive " not in shown.stdout and f"pid {node['pid']} gone" in shown.stdout, shown.stdout
+
+
+def test_a_node_with_a_pool_of_one_connection_relays(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+    """`[storage] pool_size = 1` is allowed (at least 1), and is what a small PostgreSQL
+    (max_connections) shared by many worker processes may need: each process then keeps one
+    connection, takes mail and delivers it. Before, every command ended in psycopg_pool's
+    ValueError: the pool's minimum (2) was above its maximum."""
+    changes: dict[str, Any] = {"workers": 1, "storage__pool_size": 1, "delivery__routes": {"*": sink.route}}
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+        [delivery_id] = one.submit_smtp("shop@example.com", ["b@example.net"], MESSAGE).values()
+        assert one.wait_final([delivery_id])[delivery_id]["state"] == "delivered"
+        queue = one.cli("queue")
+        assert queue.returncode == 0 and json.loads(queue.stdout)["delivered"] == 1, queue

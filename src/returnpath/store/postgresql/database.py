@@ -242,7 +242,7 @@ class Database:
     def _new_pool(self) -> AsyncConnectionPool[Connection]:
         return AsyncConnectionPool(
             self.url,
-            min_size=self.min_connections,
+            min_size=min(self.min_connections, self.max_connections),  # pool_size may be 1
             max_size=self.max_connections,
             open=False,
             kwargs={"autocommit": True},
