@@ -541,6 +541,9 @@ def cmd_store(args: argparse.Namespace) -> int:
                 f"a `returnpath serve` (pid {pid}) is running on {folder.resolve()}: stop it first, so that "
                 "the copy holds everything it accepted"
             )
+    if store_backend(args.target) == "postgresql":
+        # (An SQLite target that a node serves is not empty: `serve` makes no store, `init` does, with an account.)
+        asyncio.run(_refuse_a_served_target(args.target))
 
     def progress(table: str, rows: int) -> None:
         print(f"returnpath: {table}: {rows} row{'' if rows == 1 else 's'}", file=sys.stderr)
@@ -548,6 +551,39 @@ def cmd_store(args: argparse.Namespace) -> int:
     copied = asyncio.run(copy_store(args.source, args.target, progress=progress))
     print(json.dumps(copied))
     return 0
+
+
+async def _refuse_a_served_target(url: str) -> None:
+    """`store copy` into a PostgreSQL database a node serves (started before the copy: `serve`
+    makes the tables of an empty database): the copy replaces the bookkeeping rows the node
+    writes (its heartbeat, its log cursor) under it, and brings mail and DKIM keys made with a
+    secret the node did not check at its start. Refused while a node is alive on it."""
+    from .config import Settings
+    from .node.supervisor import node_alive
+    from .store import open_store
+
+    settings = Settings()
+    settings.storage.url = url
+    store = open_store(settings, node="store copy")
+    await store.open()
+    try:
+        nodes = await store.nodes()
+    finally:
+        await store.close()
+    now = time.time()
+    # The nodes' own [node] heartbeat is not known here: the longest a live one may be silent.
+    within = settings.node.takeover_after
+    alive = [node for node in nodes if node_alive(node, within, now)]
+    if alive:
+        named = ", ".join(
+            f"{node.name} (host {node.host}, pid {node.pid}, heartbeat {now - node.heartbeat_at:.0f} s ago)"
+            for node in alive
+        )
+        raise InputError(
+            f"{named} {'is' if len(alive) == 1 else 'are'} serving the target: stop every node on it first; a copy "
+            f"goes only into a store that no node uses (one stopped on another machine counts for {within:.0f} s "
+            "after its last heartbeat)"
+        )
 
 
 def _backup(args: argparse.Namespace) -> int:

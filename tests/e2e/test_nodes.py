@@ -262,3 +262,29 @@ def test_a_node_with_a_pool_of_one_connection_relays(tmp_path: Path, pg_url: str
         assert one.wait_final([delivery_id])[delivery_id]["state"] == "delivered"
         queue = one.cli("queue")
         assert queue.returncode == 0 and json.loads(queue.stdout)["delivered"] == 1, queue
+
+
+def test_store_copy_refuses_a_database_a_node_is_serving(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+    """`store copy` into the PostgreSQL database while a node already serves it (started before
+    the copy, a natural slip: `serve` makes the tables of an empty database): the copy would
+    replace that node's heartbeat and log cursors under it, and hand it mail and DKIM keys made
+    with another secret than the one it checked at its start. It is refused, naming the node;
+    nothing is copied. Stopped, the node no longer holds the copy back."""
+    changes: dict[str, Any] = {"workers": 1, "delivery__routes": {"*": sink.route}}
+    old = Server(tmp_path / "old", **changes)  # an SQLite node: the data to move
+    target = Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes)
+    removed = target.cli("accounts", "remove", "default")
+    assert removed.returncode == 0, removed.stderr  # nothing in it but what serve writes itself
+    source = f"sqlite:///{old.data / 'returnpath.db'}"
+    with target:
+        wait_for(lambda: _nodes(target.cli("nodes", "--json")), what="a heartbeat")
+        refused = run_cli("store", "copy", "--from", source, "--to", pg_url)
+        assert refused.returncode == 1 and refused.stdout == "", refused
+        assert refused.stderr.startswith("returnpath: node-1 (host "), refused.stderr
+        assert "is serving the target: stop every node on it first" in refused.stderr, refused.stderr
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        accounts = target.cli("accounts", "list")
+        assert accounts.returncode == 0 and accounts.stdout == "", accounts
+    copied = run_cli("store", "copy", "--from", source, "--to", pg_url)
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["accounts"] == 1
