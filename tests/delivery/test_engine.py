@@ -333,6 +333,39 @@ async def test_leases_are_renewed_while_an_attempt_takes_long(
     assert len(slow.transactions) == 1
 
 
+async def test_an_attempt_whose_lease_was_taken_over_is_not_recorded_and_says_so(
+    store: SqliteStore, fast: Settings, engines: Engines, account: NewAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose lease ran out during an attempt (a paused process, an outage longer than
+    the lease) and was taken over records nothing, and its log says so, not that it recorded."""
+    with Sink(slow=1.0) as slow:
+        fast.delivery.routes = {"*": slow.route}
+        engine = await started(engines())
+        accepted = await submit(store, fast, engine, account, "a@example.test")
+        deadline = time.monotonic() + 10
+        while slow.concurrent == 0:  # until the attempt is under way
+            assert time.monotonic() < deadline, "no attempt started"
+            await asyncio.sleep(0.01)
+        caplog.set_level("INFO", logger="returnpath")
+        # What another worker does once the lease has run out: it claims the delivery.
+        await store.release(OWNER)
+        now = time.time()
+        [taken] = await store.claim("other-worker", now, now + 300, 10)
+        while not slow.transactions:  # the first worker's attempt ends, 250
+            assert time.monotonic() < deadline + 5, "the attempt did not end"
+            await asyncio.sleep(0.01)
+        await engine.stop(2)
+    [delivery_id] = [d for _, d in accepted.deliveries]
+    assert taken.delivery_id == delivery_id
+    view = await store.delivery(account.account.id, delivery_id)
+    assert view is not None and view.state is DeliveryState.QUEUED  # the other worker's to record
+    said = [r.getMessage() for r in caplog.records if delivery_id in r.getMessage()]
+    assert said == [
+        f"delivery {delivery_id}: its attempt (250 accepted) was not recorded: its lease ran out and another "
+        "worker holds the delivery now"
+    ]
+
+
 async def test_an_outage_of_the_store_is_said_once_and_its_end_too(
     store: SqliteStore, fast: Settings, sink: Sink, account: NewAccount, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -342,7 +342,7 @@ class DeliveryEngine:
         failing_since: float | None = None
         while True:
             try:
-                await self.store.settle(job, attempt, settlement)
+                event_id = await self.store.settle(job, attempt, settlement)
             except StoreError as exc:
                 if failing_since is None:
                     failing_since = time.monotonic()
@@ -354,7 +354,17 @@ class DeliveryEngine:
                 await asyncio.sleep(delay)
                 delay = max(0.05, min(delay * 2, RECORD_RETRY_MAX, self.settings.delivery.lease / 6))
                 continue
-            if failing_since is not None:
+            if event_id is None and settlement.event is not None:
+                # The store kept nothing: the lease ran out meanwhile (a long outage, a paused
+                # process) and another worker claimed the delivery, which records its own.
+                log.warning(
+                    "delivery %s: its attempt (%s %s) was not recorded: its lease ran out and another "
+                    "worker holds the delivery now",
+                    job.delivery_id,
+                    attempt.code if attempt.code is not None else "no reply",
+                    attempt.verdict.value,
+                )
+            elif failing_since is not None:
                 log.warning(
                     "delivery %s: attempt recorded after %.1f s of trying",
                     job.delivery_id,
