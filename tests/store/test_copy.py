@@ -311,6 +311,26 @@ async def test_sources_and_urls_that_cannot_be_copied_say_why(tmp_path: Path, pg
         await copy_store(_sqlite_url(same), "sqlite:///" + str(tmp_path / "." / "same.db"))
 
 
+async def test_a_store_of_a_newer_returnpath_is_named_as_the_source_or_the_target(tmp_path: Path, pg_url: str) -> None:
+    """Refused, and the refusal says which of the two stores was written by a newer release."""
+    source = tmp_path / "source.db"
+    await _fill(source)
+    store = PostgresStore(pg_url)
+    await store.open()  # the schema, empty
+    await store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match=r"^the target postgresql://\S+: the database is at schema version 99"):
+        await copy_store(_sqlite_url(source), pg_url)
+    with pytest.raises(StoreError, match=r"^the source postgresql://\S+: the database is at schema version 99"):
+        await copy_store(pg_url, _sqlite_url(tmp_path / "t.db"))
+    newer = tmp_path / "newer.db"
+    await _fill(newer, messages=1)
+    sqlite3.connect(newer).execute("PRAGMA user_version = 99").connection.close()
+    with pytest.raises(StoreError, match=r"^the target \S+newer\.db: the database is at schema version 99"):
+        await copy_store(_sqlite_url(source), _sqlite_url(newer))
+
+
 async def test_the_schemas_share_every_table_and_column(tmp_path: Path, pg_url: str) -> None:
     """TABLES lists every table, and both backends have the same columns: a migration that
     adds one to a backend alone, or a table copy.py does not know, fails here."""

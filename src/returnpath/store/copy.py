@@ -337,7 +337,10 @@ class _Sqlite(_Side):
 
         self._not_a_folder("target")
         store = SqliteStore(self.path)
-        await store.open()  # creates the file or brings it to the newest schema
+        try:
+            await store.open()  # creates the file or brings it to the newest schema
+        except StoreError as exc:  # say which of the two stores (a schema newer than this code's)
+            raise StoreError(f"the target {self.path}: {exc}") from None
         await store.close()
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -489,10 +492,18 @@ class _Postgres(_Side):
             await conn.close()
         if not has_schema:
             raise InputError(f"the source {self.display} holds no returnpath store")
-        await _ready_postgres(self.url)  # writes nothing to a database that has a schema: checks it
+        await self._ready("source")  # writes nothing to a database that has a schema: checks it
 
     async def prepare_target(self) -> None:
-        await _ready_postgres(self.url)
+        await self._ready("target")
+
+    async def _ready(self, role: str) -> None:
+        """_ready_postgres, its refusal (a schema too old or too new) naming which store it is."""
+        try:
+            await _ready_postgres(self.url)
+        except StoreError as exc:
+            named = self.display in str(exc)  # (a connection's failure names the URL already)
+            raise StoreError(f"the {role}{'' if named else ' ' + self.display}: {exc}") from None
 
     async def begin_read(self) -> None:
         from psycopg import IsolationLevel
