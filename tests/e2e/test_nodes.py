@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from bench.postgres import PrivateCluster
 
@@ -249,6 +250,37 @@ def test_a_node_killed_on_this_machine_is_not_listed_alive(tmp_path: Path, pg_ur
         shown = one.cli("nodes")
         assert shown.returncode == 0 and shown.stdout.startswith("node-1 "), shown
         assert " alive " not in shown.stdout and f"pid {node['pid']} gone" in shown.stdout, shown.stdout
+
+
+def test_a_node_stopped_cleanly_is_listed_no_more_and_migrate_need_not_wait(
+    tmp_path: Path, pg_url: str, sink: Sink
+) -> None:
+    """The upgrade as the README gives it: stop every node, then `migrate`. A node on another
+    machine stopped cleanly used to stay listed alive, and `migrate` refused, until its last
+    heartbeat was three heartbeats old; a stopped node now leaves, its events all written."""
+    changes: dict[str, Any] = {
+        "workers": 1,
+        "node__heartbeat": 60,
+        "node__takeover_after": 600,
+        "delivery__routes": {"*": sink.route},
+    }
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+        [delivery_id] = one.submit_smtp("shop@example.com", ["b@example.net"], MESSAGE).values()
+        one.wait_logged("deliveries", [delivery_id])
+        [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
+        assert node["alive"] is True
+        # As if on another machine: `nodes` and `migrate` cannot see that its process is gone.
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE nodes SET host = 'elsewhere.example'")
+        assert one.stop() == 0
+        assert _nodes(one.cli("nodes", "--json")) == []  # so `migrate` (node_alive) waits for nothing
+        # Started again, it is back, and its log goes on where it was.
+        one.start()
+        [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
+        assert node["name"] == "node-1" and node["alive"] is True
+        [again] = one.submit_smtp("shop@example.com", ["c@example.net"], MESSAGE).values()
+        one.wait_logged("deliveries", [again])
+        assert [line["id"] for line in one.log("deliveries")] == [delivery_id, again]
 
 
 def test_a_node_with_a_pool_of_one_connection_relays(tmp_path: Path, pg_url: str, sink: Sink) -> None:
