@@ -230,18 +230,24 @@ def test_a_role_that_may_not_create_the_tables_is_told_so(
         pg_cluster.psql(f'DROP ROLE "{role}"')
 
 
-def test_a_node_killed_on_this_machine_is_not_listed_alive(tmp_path: Path, pg_url: str, sink: Sink) -> None:
-    """After `kill -9` of a node, `returnpath nodes` on the same machine must not call it alive
-    until its heartbeat is old: `serve` and `migrate` already take a node of this machine whose
-    process is gone for stopped (node_alive), and the operator who reads `nodes` to see whether
-    the node is down, before starting it again or migrating, is to read the same."""
+def _quiet_node(tmp_path: Path, pg_url: str, sink: Sink) -> Server:
+    """One node of one worker whose heartbeat comes once a minute: what a test reads of the
+    nodes is what the node did at its start or stop, not a heartbeat between."""
     changes: dict[str, Any] = {
         "workers": 1,
         "node__heartbeat": 60,
         "node__takeover_after": 600,
         "delivery__routes": {"*": sink.route},
     }
-    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+    return Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes)
+
+
+def test_a_node_killed_on_this_machine_is_not_listed_alive(tmp_path: Path, pg_url: str, sink: Sink) -> None:
+    """After `kill -9` of a node, `returnpath nodes` on the same machine must not call it alive
+    until its heartbeat is old: `serve` and `migrate` already take a node of this machine whose
+    process is gone for stopped (node_alive), and the operator who reads `nodes` to see whether
+    the node is down, before starting it again or migrating, is to read the same."""
+    with _quiet_node(tmp_path, pg_url, sink) as one:
         [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
         assert node["alive"] is True
         one.kill()
@@ -258,13 +264,7 @@ def test_a_node_stopped_cleanly_is_listed_no_more_and_migrate_need_not_wait(
     """The upgrade as the README gives it: stop every node, then `migrate`. A node on another
     machine stopped cleanly used to stay listed alive, and `migrate` refused, until its last
     heartbeat was three heartbeats old; a stopped node now leaves, its events all written."""
-    changes: dict[str, Any] = {
-        "workers": 1,
-        "node__heartbeat": 60,
-        "node__takeover_after": 600,
-        "delivery__routes": {"*": sink.route},
-    }
-    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", **changes) as one:
+    with _quiet_node(tmp_path, pg_url, sink) as one:
         [delivery_id] = one.submit_smtp("shop@example.com", ["b@example.net"], MESSAGE).values()
         one.wait_logged("deliveries", [delivery_id])
         [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
