@@ -70,6 +70,26 @@ def test_acknowledgements_are_auto_replies(headers: str, body: str) -> None:
     assert not verdict.failed
 
 
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        # Mailman 3 (list:user:notice:hold.txt), Mailman 2.1 (postheld.txt), LISTSERV, Google Groups
+        ("Your message to customers@lists.example.org awaits moderator approval", "Your mail to 'customers'"),
+        ("Held message", "Your mail to 'Customers'\nIs being held until the list moderator can review it."),
+        (
+            "Your message to SHOP-L",
+            'Your message dated Mon with subject "hello" has been submitted to the moderator of the SHOP-L list.',
+        ),
+        ("Your message to announcements", "Your message has been received and is awaiting moderator approval."),
+    ],
+)
+def test_a_post_held_for_a_lists_moderator_is_no_auto_reply(subject: str, body: str) -> None:
+    # held for a person's decision, like a challenge: other, though marked auto-replied
+    verdict = recognise(_mail(f"Subject: {subject}\nAuto-Submitted: auto-replied", body))
+    assert verdict.kind is Kind.OTHER
+    assert not verdict.failed
+
+
 def test_a_person_saying_the_message_was_received_is_no_auto_reply() -> None:
     # the words alone are no sign: only a program's message (Auto-Submitted) is read by them
     mail = _mail("Subject: Re: hello", "Hi, we have received your message, thanks! Kim")

@@ -1,5 +1,5 @@
 """Where a notice's shape decides what it reports: a bounce carried by a list digest or by a
-person's forward of his own mail is no failure of ours, while the same notice on its own (or
+person's forward of his own mail, or quoted in a person's reply, is no failure of ours, while the same notice on its own (or
 passed on by whoever got it at our tracking address) is; RFC 6533's "utf-8" addresses keep
 their non-ASCII characters. Built from the notices in tests/bounces/notices/."""
 
@@ -62,3 +62,18 @@ def test_a_bounce_forwarded_inline_by_the_deliverys_own_recipient_is_no_failure(
     verdict = recognise(forward, recipient="marc.girard@example.com")
     assert verdict.kind is Kind.OTHER
     assert not verdict.failed
+
+
+def test_delivery_status_fields_quoted_in_a_persons_reply_are_no_failure_but_forwarded_are() -> None:
+    # human-06: a help desk answers "fixed" and quotes, with ">", the fields of Monday's
+    # failure; the same quoted fields in a "Fwd:" pass that failure on and are read
+    reply = (NOTICES / "human-06.eml").read_bytes()
+    assert b"> Action: failed" in reply
+    assert recognise(reply).kind is Kind.OTHER
+    assert not _failed(reply)
+    forward = reply.replace(b"Subject: RE: delivery problem", b"Subject: Fwd: delivery problem", 1)
+    assert forward != reply
+    assert _failed(forward) == {"accounts@example.org"}
+    # unquoted fields in a reply (a report pasted without quoting) are still read
+    pasted = reply.replace(b"\n> ", b"\n")
+    assert _failed(pasted) == {"accounts@example.org"}

@@ -16,6 +16,11 @@ program, not a person) whose text opens by saying our message was received. Help
 theirs `auto-generated` where RFC 3834 would have `auto-replied`, so the mark alone is no sign:
 newsletters and notifications carry it as well.
 
+A mailing list's notice that it holds a post for its moderator is no auto-reply either, though
+some list managers mark it `Auto-Submitted: auto-replied`: the post waits for a person's
+decision, as a challenge does (`challenge.py`), and is `Kind.OTHER` like the list notices
+that carry no such mark.
+
 Mind: mail servers mark their own failure reports `Auto-Submitted: auto-replied` as well
 (Postfix on DSNs, Exim on its bounces), so a header alone does not make an auto-reply when the
 message comes from a mailer daemon or is titled as a delivery failure. The caller runs the
@@ -97,6 +102,23 @@ _REPORT_SUBJECT = re.compile(
 )
 
 
+# A list manager holding a post for its moderator, in the lists' own templates: GNU Mailman 2.1
+# (templates/en/postheld.txt: 'Is being held until the list moderator can review it for
+# approval'), Mailman 3 (list:user:notice:hold.txt: 'Your message to $listname awaits moderator
+# approval'), L-Soft LISTSERV ('has been submitted to the moderator of the X list'), Google
+# Groups ('awaiting moderator approval').
+_MODERATION = re.compile(
+    r"awaits? moderator approval|awaiting (?:the )?moderator(?:'s|s')? approval|"
+    r"held until the list moderator|submitted to the (?:list )?moderators? of\b",
+    re.IGNORECASE,
+)
+
+
+def held_for_moderation(mail: Mail) -> bool:
+    """A mailing list's notice that our post waits for its moderator (see the module docstring)."""
+    return bool(_MODERATION.search(mail.subject) or _MODERATION.search(mail.body[:_RECEIVED_WINDOW]))
+
+
 def looks_like_report(mail: Mail) -> bool:
     """Written by a mail server about a delivery, not by a person's auto-responder.
 
@@ -129,7 +151,7 @@ def sign(mail: Mail) -> str | None:
 
 def read(mail: Mail) -> list[Recipient] | None:
     found = sign(mail)
-    if found is None or looks_like_report(mail):
+    if found is None or looks_like_report(mail) or held_for_moderation(mail):
         return None
     address = mail.sender
     if not address:

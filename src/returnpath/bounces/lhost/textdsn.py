@@ -7,6 +7,11 @@ would hope, with the fields still there as text:
   whole report is one text part;
 - a person forwards the bounce ("> Final-Recipient: rfc822; ...");
 - a product writes the fields as its "technical report" (Amazon WorkMail).
+But a person's reply ("Re:", "AW:" — `notice.REPLY_PREFIX` — from no mail system) that quotes
+the fields with ">" quotes history: RFC 3676 section 4.5 quoting marks what the reply
+answers, and a reply answers a message that reached him. Such a reply has only the
+unquoted lines read (where nothing is, it is no report: a help desk's "fixed; for reference,
+this is what our server logged: > Action: failed").
 The fields are read as a DSN would be: one group per Final-Recipient, with Action, Status,
 Diagnostic-Code and Remote-MTA. When Status is vague (x.0.0) and the diagnostic holds a
 specific status of the same class, the diagnostic's is reported: it is the remote server's.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+from .. import notice
 from ..mail import Mail
 from ..rules import Found
 from ._text import clean, detector, found, reply, text
@@ -74,8 +80,13 @@ def read_fields(body: str, pattern: str = "Final-Recipient field in text") -> li
     return out
 
 
+_QUOTED = re.compile(r"^[ \t]*>.*(?:\n|$)", re.MULTILINE)
+
+
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
+    if notice.REPLY_PREFIX.match(mail.subject) and not notice.from_daemon(mail):
+        body = _QUOTED.sub("", body)  # a person's reply: what he quotes is history (see above)
     if not re.search(r"^[ \t>]*Final-Recipient\s*:", body, re.IGNORECASE | re.MULTILINE):
         return None
     return read_fields(body) or None
