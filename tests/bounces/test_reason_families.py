@@ -180,6 +180,22 @@ FAMILIES = [
     ("Sendmail, an MX naming itself", "5.3.5", 553, "553 5.3.5 mail.example.org. config error: mail loops back to me (MX problem?)", None, "systemerror"),
     ("Exim", None, None, "Too many \"Received\" headers - suspected mail loop", None, "networkerror"),
     ("Exchange", "5.6.11", 550, "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds, which cannot be sent via DATA and receiving system does not support BDAT", "DATA", "contenterror"),
+    # ---- the twelfth notice batch (the reasons earlier batches covered least)
+    ("Sendmail check_mail", "5.5.4", 553, "553 5.5.4 <bounces>... Domain name required for sender address bounces", "MAIL", "rejected"),
+    ("Sendmail check_mail, no step named", None, 553, "553 5.5.4 <bounces>... Domain name required for sender address bounces", None, "rejected"),
+    ("Postfix reject_non_fqdn_sender", "5.5.2", 504, "504 5.5.2 <bounces>: Sender address rejected: need fully-qualified address", "RCPT", "rejected"),
+    ("Postfix reject_unknown_sender_domain", "5.1.8", 550, "550 5.1.8 <s@example.com>: Sender address rejected: Domain not found", "RCPT", "rejected"),
+    ("Exim sender callout", None, 550, "550-Verification failed for <s@example.com> 550-Called: 192.0.2.9 550 Sender verify failed", "RCPT", "rejected"),
+    ("Sendmail prog mailer", "5.3.0", 554, "554 5.3.0 unknown mailer error 1", None, "mailererror"),
+    ("Exim pipe transport", None, None, "Child process of address_pipe transport returned 1 from command: /usr/local/bin/import", None, "mailererror"),
+    ("Sendmail FEATURE(dnsbl) SpamCop", "5.7.1", 550, "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "MAIL", "blocked"),
+    ("Postfix reject_rbl_client UCEPROTECT", "5.7.1", 554, "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using dnsbl-1.uceprotect.net; IP 192.0.2.1 is UCEPROTECT-Level 1 listed.", "RCPT", "blocked"),
+    ("amavisd-new", "5.7.0", 554, "554 5.7.0 Reject, id=21904-07 - spam", "DATA", "spamdetected"),
+    ("Exim spec, SpamAssassin ACL", None, 550, "550 This message scored 14.2 spam points.", "DATA", "spamdetected"),
+    ("Gmail, RFC 5322 headers", "5.7.1", 550, "550-5.7.1 [192.0.2.1] This message is not RFC 5322 compliant. There are multiple Message-ID headers.", "DATA", "notcompliantrfc"),
+    ("Gmail, Message-ID", "5.7.1", 550, "550-5.7.1 [192.0.2.1] Messages missing a valid Message-ID header are not accepted.", "DATA", "notcompliantrfc"),
+    ("Exim dnslookup", None, None, "all relevant MX records point to non-existent hosts", None, "hostunknown"),
+    ("Sun/Oracle Messaging Server", "5.1.1", 550, "550 5.1.1 unknown or illegal alias: gone@example.org", "RCPT", "userunknown"),
 ]  # fmt: skip
 
 
@@ -269,6 +285,10 @@ def test_gmails_wrapper_is_not_the_recipient_refusing() -> None:
 def test_onhold_and_undefined_when_there_is_nothing_to_go_on() -> None:
     assert classify(None, None, "").reason == "undefined"
     assert classify("5.0.0", 550, "550 something nobody has ever written").reason == "onhold"
+    # a reply code, a status and an address, and no word of cause: as little as no text
+    assert classify("5.0.0", 550, "550 5.0.0").reason == "undefined"
+    assert classify(None, None, "554 <a@example.org>...").reason == "undefined"
+    assert classify(None, 550, "550 nope").reason == "onhold"  # a word, which no rule reads
 
 
 # ---- the scanner that keeps the rules cheap ------------------------------------------------

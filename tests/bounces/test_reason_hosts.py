@@ -51,6 +51,8 @@ def test_the_same_words_from_another_host_are_not_that_providers_code(hosts: tup
         ("451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", "badreputation", "microsoft"),
         ("550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", "blocked", "microsoft"),
         ("550 5.7.512 Access denied, message must be RFC 5322 section 3.6.2 compliant", "notcompliantrfc", "microsoft"),
+        ("550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated for group", "rejected", "microsoft"),
+        ("550 5.7.134 RESOLVER.RST.SenderNotAuthenticatedForMailbox; authentication required; Delivery restriction check failed as sender not authenticated for mailbox", "rejected", "microsoft"),
         ("421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1", "badreputation", "yahoo"),
         ("421 4.7.0 [TS03] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed.", "blocked", "yahoo"),
         ("550 5.1.0 <s@example.com> sender rejected. Refer to Error Codes section at https://www.cox.com/residential/support/email-error-codes.html for more information. AUP#CXDNS", "requireptr", "cox"),

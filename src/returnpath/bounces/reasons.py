@@ -351,7 +351,16 @@ def _decide(
         return vague, f"vague status {status}"
     if not text:
         return "undefined", "no diagnostic"
+    if not _WORD.search(_NOT_WORDS.sub(" ", text)):
+        # "550 5.0.0", "554 <addr>...": a reply code, a status, an address and no word of
+        # cause — as little as no diagnostic (Sisimai's undefined), nothing a rule could read
+        return "undefined", "no words in the diagnostic"
     return "onhold", "no rule matched"
+
+
+# What a diagnostic without words of its own still carries: reply codes, statuses, addresses.
+_NOT_WORDS = re.compile(r"<[^<>]*>|\S+@\S+|\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 # A decisive status -> the reasons whose words win over it.
