@@ -196,6 +196,11 @@ FAMILIES = [
     ("Gmail, Message-ID", "5.7.1", 550, "550-5.7.1 [192.0.2.1] Messages missing a valid Message-ID header are not accepted.", "DATA", "notcompliantrfc"),
     ("Exim dnslookup", None, None, "all relevant MX records point to non-existent hosts", None, "hostunknown"),
     ("Sun/Oracle Messaging Server", "5.1.1", 550, "550 5.1.1 unknown or illegal alias: gone@example.org", "RCPT", "userunknown"),
+    # ---- the thirteenth notice batch (the sending software the Sisimai corpus has least)
+    ("amavisd-new, a banned part", "5.7.0", 554, "554 5.7.0 Reject, id=31337-07 - BANNED: invoice.exe", "DATA", "policyviolation"),
+    ("amavisd-new, no verdict named", "5.7.0", 554, "554 5.7.0 Reject, id=31337-07", "DATA", "spamdetected"),
+    ("Lotus Domino router", None, None, "No route found to domain example.org from server SMTP/Example. Check Server, Connection and Domain documents in Name & Address Book.", None, "hostunknown"),
+    ("Apache James RemoteDelivery", None, None, "There are no DNS entries for the hostname example.org.  I cannot determine where to send this message.", None, "hostunknown"),
 ]  # fmt: skip
 
 

@@ -28,6 +28,8 @@ NAME = "amavis"
 MESSAGES: Phrases = (
     ("spamdetected", (" - spam",)),
     ("virusdetected", (" - infected",)),
+    # amavisd %smtp_reason_by_ccat CC_BANNED 'id=%n - BANNED: %F' (a part its policy bans)
+    ("policyviolation", (" - banned:",)),
     ("contenterror", (" - bad header:",)),
     ("exceedlimit", (" - message size exceeds recipient",)),
     (

@@ -14,7 +14,9 @@ copy of the message starts at "--- The header of the original message is followi
 
 1&1 (kundenserver.de) writes "For the following reason:" between the address and the
 explanation, and "SMTP error from remote server for TEXT command, host: ... reason: ..." on
-one line (TEXT is the message data: the DATA step).
+one line (TEXT is the message data: the DATA step). When one reason holds for several
+recipients, the addresses stand one under another and the reason follows the last: it is
+each one's.
 """
 
 from __future__ import annotations
@@ -48,11 +50,17 @@ def detect(mail: Mail) -> list[Found] | None:
         return None
     report = cut(body[start.end() :], _END)
     out = []
+    listed: list[str] = []  # addresses listed one under another, waiting for their reason
     for h, block in sections(_ADDRESS_LINE, report):
         block = re.sub(r"^\s*For the following reason:\s*$", "", block, flags=re.MULTILINE)
+        listed.append(h.group(1))
+        if not block.strip() and h.end() < len(report):
+            continue
         host = _HOST.search(block)
-        f = found(h.group(1), block, "address block", remote_mta=host.group(1) if host else None)
-        out.append(by_phrase(f, MESSAGES))
+        for address in listed:
+            f = found(address, block, "address block", remote_mta=host.group(1) if host else None)
+            out.append(by_phrase(f, MESSAGES))
+        listed = []
     return out
 
 

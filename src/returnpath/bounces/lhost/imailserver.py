@@ -1,7 +1,7 @@
 """Ipswitch IMail Server: "Undeliverable Mail", one sentence per recipient.
 
 X-Mailer: <SMTP32 vN>. The report is IMail's sentence with the address after a colon, then
-"Original message follows.": "Unknown user: a@b", "Delivery failed 20 attempts: a@b" (gave up
+"Original message follows.": "Unknown user: a@b", "Invalid final delivery userid: a@b", "Delivery failed 20 attempts: a@b" (gave up
 after retries), "User mailbox exceeds allowed size: a@b", "Host unknown: ...". When the remote
 server answered, the report says "undeliverable to a@b" and quotes the reply under "Body of
 message generated response:" (or "... generated response:" for other steps).
@@ -18,9 +18,11 @@ from ._text import ADDRESS, cut, detector, found, header, text
 
 NAME = "imailserver"
 _SENTENCE = regex.compile(r"^[ \t]*([A-Z][^:\n]{3,60}): *(" + ADDRESS.pattern + r")[ \t]*$", re.MULTILINE)
-# IMail's own sentences, whose meaning is fixed (the remote server was not involved).
+# IMail's own sentences, whose meaning is fixed (the remote server was not involved); Sisimai
+# 4.25 Lhost/IMailServer.pm (BSD-2-Clause) lists "Invalid final delivery userid" (IMail's local
+# delivery finding no such account) beside "Unknown user" as userunknown.
 _OWN = (
-    (r"Unknown user", "userunknown"),
+    (r"Unknown user|Invalid final delivery userid", "userunknown"),
     (r"Delivery failed \d+ attempts", "expired"),
     (r"User mailbox exceeds allowed size", "mailboxfull"),
 )
