@@ -242,8 +242,9 @@ def pending_migration(path: Path) -> tuple[int, int] | None:
 
 
 #: The tables of the first schema (0.1's, before user_version counted), which every file
-#: returnpath has written since has.
-FIRST_TABLES = frozenset({"accounts", "messages", "deliveries", "attempts", "events", "cursors"})
+#: returnpath has written since has; any one of them makes a file returnpath's (a file of 0.1
+#: that has some only, as a test or a repair left it, is brought up to date, not refused).
+FIRST_TABLES = frozenset({"accounts", "messages", "deliveries", "attempts", "events", "cursors", "loops"})
 
 
 def foreign(conn: sqlite3.Connection) -> str | None:
