@@ -71,22 +71,33 @@ async def open_data(server: Server) -> RawClient:
     return client
 
 
-async def test_messages_past_message_memory_wait_for_the_sender_to_try_again(
-    make_server: ServerFactory,  # noqa: F811
-    sink: Sink,  # noqa: F811
-) -> None:
-    server = make_server(
+def small(make_server: ServerFactory, sink: Sink) -> Server:  # noqa: F811
+    """A `serve` of one worker with a small message_memory and size limits just below it."""
+    return make_server(
         workers=1,
         message_memory=Size(MEMORY),
         smtp__submission__max_message_size=Size(LIMIT),
         http__max_body_size=Size(LIMIT),
         delivery__routes={"*": sink.route},
     )
-    first = await open_data(server)
-    first.writer.write(message("first", HELD))
-    await first.writer.drain()
-    sock = first.writer.get_extra_info("socket")
-    wait_for(lambda: unread(server.submission_port, sock) == 0, what="the server to read the first message so far")
+
+
+async def hold_most(server: Server, subject: str) -> RawClient:
+    """A connection that has sent HELD bytes of a message, not its end, all read by the server."""
+    client = await open_data(server)
+    client.writer.write(message(subject, HELD))
+    await client.writer.drain()
+    sock = client.writer.get_extra_info("socket")
+    wait_for(lambda: unread(server.submission_port, sock) == 0, what="the server to read the message so far")
+    return client
+
+
+async def test_messages_past_message_memory_wait_for_the_sender_to_try_again(
+    make_server: ServerFactory,  # noqa: F811
+    sink: Sink,  # noqa: F811
+) -> None:
+    server = small(make_server, sink)
+    first = await hold_most(server, "first")
 
     # Over SMTP: the whole message is read, then refused for now; the connection goes on.
     second = await open_data(server)
@@ -139,6 +150,25 @@ async def test_messages_past_message_memory_wait_for_the_sender_to_try_again(
     )
     assert subjects == ["first", "second", "third"]
     assert "message_memory" in server.stderr()  # the operator is told why mail was refused
+
+
+async def test_a_client_that_hangs_up_mid_data_gives_its_share_back(
+    make_server: ServerFactory,  # noqa: F811
+    sink: Sink,  # noqa: F811
+) -> None:
+    """A share never given back would shrink message_memory for good, until every message is
+    refused: a client that hangs up halfway through its data, again and again, frees all it held."""
+    server = small(make_server, sink)
+    for _ in range(3):
+        quitter = await hold_most(server, "gone")
+        quitter.writer.transport.abort()  # a reset, mid-data
+    # A message larger than what is free while a share is held still gets in: nothing was kept.
+    client = await open_data(server)
+    client.writer.write(message("after", HELD) + b".\r\n")
+    assert (await client.reply()).startswith("250 ")
+    client.writer.close()
+    wait_for(lambda: len(sink.transactions) >= 1, what="the message at the sink")
+    assert [b"Subject: after" in t.data for t in sink.transactions] == [True]
 
 
 @pytest.mark.parametrize(
