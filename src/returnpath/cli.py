@@ -377,7 +377,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 async def _refuse_a_used_store(settings: Settings) -> None:
     """`init` on a shared store: only an empty one. A second node shares the first node's
     secret and accounts, so it is set up from that node's returnpath.toml, not by `init`."""
-    from .config import display_url
     from .store import open_store
 
     store = open_store(settings)
@@ -385,7 +384,7 @@ async def _refuse_a_used_store(settings: Settings) -> None:
     try:
         if await store.accounts():
             raise InputError(
-                f"{display_url(settings.storage.url)} is in use already: to add a node, copy the first node's "
+                f"{settings.store_display} is in use already: to add a node, copy the first node's "
                 "returnpath.toml (same secret and store) and change its [node] name and listen addresses"
             )
     finally:
@@ -402,7 +401,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     _store_must_exist(settings)
     before, after = asyncio.run(open_store(settings).migrate(lambda nodes: _none_alive(settings, nodes)))
-    where = config.display_url(settings.storage.url)
+    where = settings.store_display
     if before == after:
         print(f"returnpath: {where} is at schema version {after}, the newest this returnpath knows")
     else:
@@ -419,7 +418,6 @@ def _none_alive(settings: Settings, nodes: list[NodeStatus]) -> None:
     start on the older schema, so a node alive now runs the code that wrote it, which would go
     on writing what the new schema does not expect, and whose restarted workers refuse it. A
     node of this machine whose process is gone stopped a moment ago (as `serve` reads it)."""
-    from .config import display_url
     from .node.supervisor import node_alive
 
     now = time.time()
@@ -431,7 +429,7 @@ def _none_alive(settings: Settings, nodes: list[NodeStatus]) -> None:
             for node in alive
         )
         raise InputError(
-            f"{len(alive)} node(s) still run on {display_url(settings.storage.url)}: {named}; stop every node, back up the "
+            f"{len(alive)} node(s) still run on {settings.store_display}: {named}; stop every node, back up the "
             "database, then run `returnpath migrate` (README: Backups and upgrades). A node that has just "
             f"stopped on another machine counts as alive for {settings.node.alive_for:.0f} s after its last heartbeat"
         )
@@ -596,7 +594,7 @@ def _backup(args: argparse.Namespace) -> int:
         raise InputError("store backup takes no --from: it backs up the store of --config")
     if settings.store_backend != "sqlite":
         raise InputError(
-            f"store backup copies an SQLite store; {config.display_url(settings.storage.url)} is PostgreSQL: "
+            f"store backup copies an SQLite store; {settings.store_display} is PostgreSQL: "
             "back it up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving)"
         )
     named = args.target[len("sqlite:///") :] if args.target.startswith("sqlite:///") else args.target
@@ -1073,7 +1071,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
                         {
                             "removed": domain.domain,
                             # In the store now, sealed (usecases/domains.py): never used again.
-                            "keys_kept_in": config.display_url(settings.storage.url),
+                            "keys_kept_in": settings.store_display,
                             # DSNs of mail sent before the removal still come back there.
                             "bounce_domain_accepted_until": now + kept,
                         }

@@ -409,6 +409,15 @@ class Settings:
         return store_backend(self.storage.url)
 
     @property
+    def store_display(self) -> str:
+        """The store as messages name it: an SQLite store by its file's whole path (its URL is
+        relative to the data folder, which the reader of a message may not be in), a PostgreSQL
+        one by its URL with the password hidden."""
+        if store_backend(self.storage.url) == "sqlite":
+            return str(self.sqlite_path)
+        return display_url(self.storage.url)
+
+    @property
     def sqlite_path(self) -> Path:
         url = self.storage.url
         if store_backend(url) != "sqlite":

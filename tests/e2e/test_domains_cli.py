@@ -15,7 +15,6 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from returnpath import config
 from returnpath.core.ports import SealedKey
 from returnpath.dkim import keys, records, sealing
 from returnpath.dkim.keys import DomainKey
@@ -162,7 +161,7 @@ def test_list_show_and_remove(server: Server) -> None:
     )
     # The keys stay (a selector once published is never used again): adding the domain back
     # makes the month's next pair.
-    assert removed["keys_kept_in"] == config.display_url(server.settings.storage.url)
+    assert removed["keys_kept_in"] == server.settings.store_display
     assert len(stored_keys(server)) == 2
     again = json.loads(ok(server.cli("domains", "add", "example.com", "--json"))[0])
     assert again["selectors"]["rsa"] == listed[0]["selectors"]["rsa"] + "b"

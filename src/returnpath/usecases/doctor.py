@@ -27,7 +27,7 @@ from ..checks.host import (
 )
 from ..checks.lookups import Lookups
 from ..checks.sending import KeyOf, domain_checks, mx_check
-from ..config import Settings, display_url
+from ..config import Settings
 from ..core.ports import Store
 from ..core.senders import SendingDomain
 from ..errors import NotFound, ReturnpathError
@@ -114,7 +114,7 @@ async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], 
     """Whether the store can be opened at this returnpath's schema; its domains and their keys
     if so. An SQLite file is read first without writing (opening it as the store would migrate
     it)."""
-    what = f"store {display_url(settings.storage.url)}"
+    what = f"store {settings.store_display}"
     if settings.store_backend == "sqlite":
         problem = _sqlite_problem(settings)
         if problem is not None:
