@@ -31,6 +31,17 @@ def _mail(headers: str, body: str = "I am away until Monday.") -> bytes:
         "Subject: =?utf-8?q?R=C3=A9ponse_automatique=3A_hello?=",
         "Subject: Risposta automatica: hello",
         "Subject: =?utf-8?b?6Ieq5YuV5b+c562UOiBoZWxsbw==?=",  # 自動応答: hello
+        # Outlook's Automatic Replies prefix in pl-PL, sv-SE, nb-NO/da-DK, tr-TR, hu-HU, ro-RO
+        "Subject: =?utf-8?q?Odpowied=C5=BA_automatyczna=3A_hello?=",
+        "Subject: Automatiskt svar: hello",
+        "Subject: Automatisk svar: hello",
+        "Subject: =?utf-8?q?Otomatik_yan=C4=B1t=3A_hello?=",
+        "Subject: =?utf-8?q?Automatikus_v=C3=A1lasz=3A_hello?=",
+        "Subject: =?utf-8?q?R=C4=83spuns_automat=3A_hello?=",
+        # vacation(1): Solaris's default subject, the BSD manual's example message and header
+        "Subject: away from my mail\nPrecedence: bulk",
+        "Subject: I am on vacation\nPrecedence: bulk",
+        "Subject: hello\nDelivered-By-The-Graces-Of: The Vacation program\nPrecedence: bulk",
     ],
 )
 def test_auto_replies(headers: str) -> None:
@@ -42,9 +53,27 @@ def test_auto_replies(headers: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        "Jonathan Price is no longer with Contoso. This mailbox is not monitored.",
+        "This address is no longer in use. Please write to shop@example.org instead.",
+        "Ich bin nicht mehr bei der Beispiel GmbH tätig. Ihre E-Mail wird nicht weitergeleitet.",
+        "Claire Dubois ne fait plus partie de la société. Votre message ne sera pas transmis.",
+    ],
+)
+def test_a_departure_notice_is_an_auto_reply_not_a_failure(body: str) -> None:
+    # the replier's mailbox took our message: saying the person left marks no one failed
+    verdict = recognise(_mail("Subject: Automatic reply: hello\nAuto-Submitted: auto-generated", body))
+    assert verdict.kind is Kind.AUTOREPLY
+    assert not verdict.failed
+
+
+@pytest.mark.parametrize(
     "headers",
     [
         "Subject: Re: hello",
+        "Subject: away from home? our winter sale",
+        "Subject: Re: hello\nPrecedence: bulk",  # newsletters carry it too
         "Subject: Re: hello\nX-Auto-Response-Suppress: All",  # Exchange puts it on ordinary mail
         "Subject: Re: hello\nAuto-Submitted: no",
         "Subject: Re: hello\nAuto-Submitted: auto-generated",  # generated, not a reply

@@ -69,12 +69,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("einsundeins-01.eml", "reasons"): "issue 9: 1&1's 'Requested action not taken: mailbox unavailable' without a "
     "status or SMTP step is userunknown; recognition follows Sisimai, whose Reason::Filtered makes it filtered "
     "(as smail-01)",
-    # fourteenth blind batch (auto-replies about an absence or a departure), as measured before any fix
-    ("bsd-vacation-01.eml", "kind"): "issue 9: vacation(1)'s reply (the user's own subject, only 'Precedence: bulk')",
-    ("oof-pl-02.eml", "kind"): "issue 9: Exchange's pl-PL prefix 'Odpowiedź automatyczna:' with Auto-Submitted: "
-    "auto-generated",
-    ("oof-sv-01.eml", "kind"): "issue 9: Exchange's sv-SE prefix 'Automatiskt svar:' with Auto-Submitted: auto-generated",
-    ("oof-tr-01.eml", "kind"): "issue 9: Exchange's tr-TR prefix 'Otomatik yanıt:' with Auto-Submitted: auto-generated",
 }
 
 

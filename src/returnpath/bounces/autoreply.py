@@ -50,23 +50,34 @@ _HEADER_SIGNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("x-precedence", re.compile(r"^\s*auto[_-]?reply\b", re.IGNORECASE)),
     ("x-ms-exchange-generated-message-source", re.compile(r"autoreply|oof|mailbox rules", re.IGNORECASE)),
     ("x-fc-machinegenerated", re.compile(r"^\s*true", re.IGNORECASE)),  # FirstClass
+    # vacation(1)'s manual (BSD, and Sendmail's and Postfix's ports) gives the example
+    # ~/.vacation.msg with 'Delivered-By-The-Graces-Of: The Vacation program', which users copy
+    ("delivered-by-the-graces-of", re.compile(r"vacation", re.IGNORECASE)),
 )
 
 # Subjects written by auto-responders (start of subject, any case), in several languages.
 _SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]*\]\s*)?(?:"
     r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer)|autoreply|"
-    r"auto:|away from (?:the |my )?(?:office|desk|email)|on vacation|vacation (?:reply|notice|message)|"
-    r"i am (?:out|away)|i'm (?:out|away)|"
+    # vacation(1): Solaris's default ~/.vacation.msg is 'Subject: away from my mail', the BSD
+    # manual's example 'Subject: I am on vacation'
+    r"auto:|away from (?:the |my )?(?:office|desk|e-?mail|mail)|on vacation|vacation (?:reply|notice|message)|"
+    r"i am (?:out|away|on vacation)|i'm (?:out|away|on vacation)|"
     r"abwesenheitsnotiz|automatische antwort|abwesend|"  # German
     r"r[ée]ponse automatique|absence du bureau|message d'absence|absent|"  # French
     r"risposta automatica|fuori ufficio|"  # Italian
     r"respuesta autom[áa]tica|fuera de la oficina|"  # Spanish
     r"resposta autom[áa]tica|aus[êe]ncia|"  # Portuguese
     r"automatisch antwoord|afwezig|"  # Dutch
-    r"autosvar|frånvaro|fraværende|automaattinen vastaus|poissa|"  # Nordic
-    r"automatyczna odpowied[źz]|automatick[áa] odpov[ěe][ďd]|"  # Polish, Czech
-    r"автоответ|автоматический ответ|"  # Russian
+    # Nordic; Outlook's Automatic Replies prefix in sv-SE 'Automatiskt svar:', nb-NO and da-DK
+    # 'Automatisk svar:'
+    r"autosvar|automatiskt? svar|frånvaro|fraværende|automaattinen vastaus|poissa|"
+    # Polish (Outlook pl-PL: 'Odpowiedź automatyczna:'), Czech, Hungarian (hu-HU 'Automatikus
+    # válasz:'), Romanian (ro-RO 'Răspuns automat:'), Turkish (tr-TR 'Otomatik yanıt:')
+    r"automatyczna odpowied[źz]|odpowied[źz] automatyczna|automatick[áa] odpov[ěe][ďd]|"
+    r"automatikus v[áa]lasz|r[ăa]spuns automat|otomatik yan[ıi]t|"
+    r"автоответ|автоматический ответ|автоматична відповідь|"  # Russian, Ukrainian
+    r"αυτόματη απάντηση|"  # Greek (el-GR)
     r"自動応答|自動返信|不在|自动回复|自動回覆|자동 응답|"  # Japanese, Chinese, Korean
     # help desks' default acknowledgement subjects: osTicket's ticket.autoresp 'Support Ticket
     # Opened [#%{ticket.number}]', Freshdesk's 'Ticket Received - {{ticket.subject}}'
