@@ -834,6 +834,50 @@ We will continue to try to deliver your message over the next few days.
         "bob@example.org",
         action="delayed",
     ),
+    # the same warnings in their languages' other standard wordings (Italian's usual word
+    # order, Japanese 配送 beside 配信, Korean 전송 beside 전달)
+    "italian-not-yet-delivered": Case(
+        notice(
+            "Mail Delivery System <MAILER-DAEMON@mail.example.it>",
+            "Avviso: messaggio non ancora recapitato",
+            """Il messaggio non è stato ancora recapitato al destinatario:
+
+  bob@example.it
+
+Il server del destinatario non risponde. Il sistema continuerà a tentare la consegna per 5 giorni.
+""",
+        ),
+        "bob@example.it",
+        action="delayed",
+    ),
+    "japanese-not-yet-delivered": Case(
+        notice(
+            "MAILER-DAEMON@mail.example.jp",
+            "【配送遅延】メールがまだ届いていません",
+            """お送りいただいたメールは、まだ以下の宛先に配送されていません。
+
+宛先: bob@example.jp
+
+配送は引き続き試みます。再送の必要はありません。
+""",
+        ),
+        "bob@example.jp",
+        action="delayed",
+    ),
+    "korean-not-yet-delivered": Case(
+        notice(
+            "MAILER-DAEMON@mail.example.kr",
+            "메일 전송 지연 안내",
+            """보내신 메일이 아직 전달되지 않았습니다. 다시 보내실 필요는 없습니다.
+
+받는 사람: bob@example.kr
+
+시스템이 3일 동안 계속 전송을 시도합니다.
+""",
+        ),
+        "bob@example.kr",
+        action="delayed",
+    ),
 }
 
 
@@ -843,6 +887,29 @@ ALL = {**QMAIL_LIKE, **ADDRESS_FAILED, **PRODUCTS, **LANGUAGES, **WHERE, **WARNI
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_a_notice_gives_the_failed_recipient(name: str) -> None:
     check(ALL[name])
+
+
+@pytest.mark.parametrize(
+    ("failure", "unknown"),
+    [
+        ("Ihre E-Mail konnte nicht zugestellt werden.", "ist nicht bekannt (Benutzer unbekannt)."),
+        ("Votre message n'a pas pu être remis.", "Destinataire inconnu."),
+        ("Il messaggio non è stato recapitato.", "Motivo: utente inesistente."),
+        ("No se ha podido entregar su mensaje.", "Motivo: usuario desconocido."),
+        ("Sua mensagem não pôde ser entregue.", "Motivo: usuário inexistente."),
+        ("Uw bericht kon niet worden afgeleverd.", "Reden: onbekende ontvanger."),
+    ],
+    ids=["de", "fr", "it", "es", "pt", "nl"],
+)
+def test_user_unknown_in_the_notices_language_is_the_rows_error_text(failure: str, unknown: str) -> None:
+    """A line under the address that says "user unknown" in the notice's own language, with
+    no reply code, is that recipient's error text (freenet's "(Benutzer unbekannt)")."""
+    raw = notice(
+        "MAILER-DAEMON@mail.example.net", "Mail delivery failed", f"{failure}\n\n  bob@example.org\n{unknown}\n"
+    )
+    (row,) = recognise(raw).recipients
+    assert (row.address, row.action) == ("bob@example.org", "failed")
+    assert unknown.rstrip(".").split(": ")[-1] in row.diagnostic, row
 
 
 # ---- delivery-status reports without recipient blocks: the human-readable part names them ----

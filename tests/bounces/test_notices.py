@@ -69,6 +69,15 @@ MISSING: dict[tuple[str, str], str] = {
     ("einsundeins-01.eml", "reasons"): "issue 9: 1&1's 'Requested action not taken: mailbox unavailable' without a "
     "status or SMTP step is userunknown; recognition follows Sisimai, whose Reason::Filtered makes it filtered "
     "(as smail-01)",
+    # fifteenth blind batch (ISP and webmail notices in their own languages), left
+    ("freenet-01.eml", "reasons"): "issue 9: freenet's '(Benutzer unbekannt)' without a status or SMTP step is "
+    "userunknown; recognition follows Sisimai, whose Reason::Filtered makes it filtered (as smail-01)",
+    ("sina-02.eml", "reasons"): "issue 9: Sina's '550 User not found' without a status or SMTP step is userunknown; "
+    "filtered by Sisimai's Reason::Filtered, as smail-01",
+    ("tiscali-delay-01.eml", "reasons"): "issue 9: the blind expectation (networkerror, low confidence) for a delay "
+    "over 'Connection timed out'; Sisimai's Reason::Expired lists 'connection timed out', so recognition says "
+    "expired (as earlier 4.4.2 delays expect)",
+    ("kakao-delay-01.eml", "reasons"): "issue 9: as tiscali-delay-01 ('421 4.4.2 Connection timed out' in a delay)",
 }
 
 

@@ -87,7 +87,10 @@ WARNING_SUBJECT = regex.compile(
     r"distribution retard[ée]e|entrega retrasada|retraso en la entrega|consegna ritardata|"
     r"recapito ritardato|bezorging vertraagd|vertraagde bezorging|entrega atrasada|"
     r"leverans f[öo]rsenad|levering forsinket|dostarczenie opó[źz]nione|задержка доставки|"
-    r"доставка задерживается|配信遅延|配信が遅延|投递延迟|延迟投递|延遲投遞|전달 지연",
+    r"доставка задерживается|配信遅延|配信が遅延|投递延迟|延迟投递|延遲投遞|전달 지연|"
+    # Italian "non ancora recapitato", Japanese 配送 (delivery) beside 配信, Korean 전송/발송
+    # (sending) beside 전달: the other standard words of each language for the same warning
+    r"non ancora (?:recapitat|consegnat)|配送遅延|配送が遅延|(?:전송|발송|배달) 지연",
     re.IGNORECASE,
 )
 REPLY_PREFIX = regex.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
@@ -105,6 +108,12 @@ FAILURE_TEXT = regex.compile(
     r"address(?:es)? failed|recipients? failed|failed recipient|message (?:was )?(?:rejected|bounced|refused)|"
     r"(?:was|were|been) rejected|returned to (?:the )?sender|is being returned|has been returned|"
     r"user unknown|unknown user|user not known|no such (?:user|mailbox|recipient|address)|"
+    # "user unknown" as German, French, Italian, Spanish, Portuguese and Dutch notices say it
+    # (freenet's "(Benutzer unbekannt)", La Poste's "Destinataire inconnu", Libero's "utente
+    # inesistente"): a notice's line that says it is its error text
+    r"(?:benutzer|empf[äa]nger) unbekannt|unbekannte[rs]? (?:benutzer|empf[äa]nger)|destinataire inconnu|"
+    r"utente (?:inesistente|sconosciuto)|usuario (?:desconocido|inexistente)|"
+    r"usu[áa]rio (?:desconhecido|inexistente)|onbekende (?:ontvanger|gebruiker)|"
     r"(?:had|encountered) delivery problems|mailbox (?:is )?(?:full|unavailable|"
     r"not found|does not exist|disabled|inactive)|over ?quota|quota exceeded|does not exist|"
     r"not (?:a )?(?:valid|known) (?:user|recipient|address|mailbox)|invalid (?:recipient|address|mailbox)|"
@@ -138,7 +147,14 @@ WARNING_TEXT = regex.compile(
     r"no se ha (?:podido )?entregar? todav[íi]a|entrega (?:ha sido |est[áa] )?retrasada|"
     r"non [èe] ancora stato (?:recapitat|consegnat)|consegna ritardata|nog niet (?:bezorgd|afgeleverd)|"
     r"ainda n[ãa]o foi entregue|entrega atrasada|ещё не доставлен|еще не доставлен|доставка задерживается|"
-    r"まだ配信されていません|配信が遅延|尚未投递|尚未送达|尚未投遞|投递延迟|延迟投递",
+    r"まだ配信されていません|配信が遅延|尚未投递|尚未送达|尚未投遞|投递延迟|延迟投递|"
+    # the same sentences in their other common forms: Italian's usual word order "non è stato
+    # ancora recapitato" and "continuerà a tentare"; Japanese "まだ(以下の宛先に)配送されていません"
+    # and "引き続き試みます"; Korean "아직 전달되지 않았습니다" (not yet delivered) and "계속 전송을
+    # 시도합니다" (keeps trying), as ISP and webmail delay warnings word them
+    r"non [èe] stato ancora (?:recapitat|consegnat)|continuer[àa] a tentare|"
+    r"まだ.{0,20}?(?:配信|配送)されていません|(?:配信|配送)(?:は|を)引き続き試み|"
+    r"아직 (?:전달|전송|발송|배달)되지 않았|계속 (?:전달|전송|발송|배달)(?:을|를)? 시도",
     re.IGNORECASE,
 )
 # What only a final failure says: a warning that says one of these is a failure after all.
