@@ -129,11 +129,10 @@ class Held:
     def take(self, size: int) -> bool:
         """Count `size` more bytes, or say (False) that they would go over the limit: then
         nothing is counted, and what this message held is given back."""
-        memory = self.memory
-        if memory.limit and memory.held + size > memory.limit:
+        if not self.memory.fits(size):
             self.release()
             return False
-        memory.held += size
+        self.memory.held += size
         self.size += size
         return True
 
