@@ -40,7 +40,7 @@ settles runs without BEGIN and COMMIT and a settle no longer locks its row befor
     sqlite           100000      4.2            32.2        3104     994
     postgresql       100000      5.5            18.8        5315     997
 
-docs/scaling.md ("The latest figures") has the code before, alternated with it. With two
+docs/scaling.md ("The figures", "History of the figures") has the runs before. With two
 processes draining, as a node of two workers does (2 Dec 2026, 03:42 and 03:56 UTC, a quiet
 machine; `python bench/claims.py --store sqlite,postgresql`, then `--store postgresql
 --processes 1`):

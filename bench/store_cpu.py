@@ -11,7 +11,7 @@ which is the part of bench/relay.py's "relay CPU" that the store decides.
 
     python bench/store_cpu.py [--n 2000] [--concurrency 1,50] [--store sqlite,postgresql]
 
-docs/scaling.md ("The latest figures") has what it measured.
+docs/scaling.md ("What was tried, and did not help", and what did, at its end) has what it measured.
 """
 
 from __future__ import annotations
