@@ -30,7 +30,7 @@ by half), `PYTHONPATH=src python bench/claims.py --store sqlite,postgresql`:
     postgresql       100000     11.3            32.3        3100     998
 
 Before PostgreSQL settled a group in one statement and claimed beside the groups, it was 941/s
-(SQLite 2,859/s). store/postgresql/database.py says where the time goes. Since a group of
+(SQLite 2,859/s). store/postgresql/postgres_database.py says where the time goes. Since a group of
 settles runs without BEGIN and COMMIT and a settle no longer locks its row before updating it
 (1 Dec 2026, 15:46-15:54 UTC, load 1.1-1.5 at the starts):
 
@@ -78,7 +78,7 @@ from returnpath.core.model import Account, Attempt, DeliveryJob, DeliveryState, 
 from returnpath.core.ports import NewDelivery, NewMessage, Store
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.store.postgresql import PostgresStore
-from returnpath.store.postgresql import database as pg_database
+from returnpath.store.postgresql import postgres_database as pg_database
 from returnpath.store.sqlite import SqliteStore
 
 MIME = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: bench\r\n\r\n" + b"x" * 2000 + b"\r\n"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How many wake-up notices (LISTEN/NOTIFY, store/postgresql/wakeups.py) PostgreSQL work sends:
+"""How many wake-up notices (LISTEN/NOTIFY, store/postgresql/postgres_wakeups.py) PostgreSQL work sends:
 bench/claims.py's two phases, one run, with a second store (another process, as far as the
 server can tell) listening and counting what it hears.
 

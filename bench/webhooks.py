@@ -90,7 +90,7 @@ from returnpath.core.feedback import Call, Format, Loop, PostSettlement, PostSta
 from returnpath.core.model import Account
 from returnpath.core.ports import Outbox
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.store import _insert_event
+from returnpath.store.sqlite.sqlite_store import _insert_event
 from returnpath.webhooks.dispatcher import Dispatcher, Limits
 from returnpath.webhooks.h11poster import H11Poster
 from returnpath.webhooks.payloads import encode, payload

@@ -587,7 +587,7 @@ async def _refuse_a_served_target(url: str) -> None:
 def _backup(args: argparse.Namespace) -> int:
     """`store backup`: the SQLite store, whole, into a new file, while serve may run."""
     from . import config
-    from .store.sqlite.database import backup
+    from .store.sqlite.sqlite_database import backup
 
     settings = config.load(args.config)
     if args.source is not None:
@@ -638,7 +638,7 @@ def _not_under_a_serve(settings: Settings) -> None:
     wheel is installed is the earlier returnpath, which goes on writing the file as it knows it
     and whose restarted workers refuse the migrated file (and then serve stops)."""
     from .node.supervisor import serving_pid
-    from .store.sqlite.database import pending_migration
+    from .store.sqlite.sqlite_database import pending_migration
 
     pending = pending_migration(settings.sqlite_path)
     if pending is None:

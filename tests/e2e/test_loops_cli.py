@@ -30,7 +30,7 @@ from returnpath import config
 from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
 from returnpath.store import open_store
-from returnpath.store.sqlite.store import _insert_event
+from returnpath.store.sqlite.sqlite_store import _insert_event
 from tests.e2e.harness import BOUNCE_DOMAIN, run_cli
 from tests.webhooks.receiver import Receiver, Reply, ThreadedReceiver
 

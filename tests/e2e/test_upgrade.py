@@ -31,8 +31,8 @@ from bench.postgres import PrivateCluster
 
 import dkim
 from returnpath import config
-from returnpath.store.postgresql import database as postgresql
-from returnpath.store.sqlite.database import migrations
+from returnpath.store.postgresql import postgres_database as postgresql
+from returnpath.store.sqlite.sqlite_database import migrations
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Server, run_cli, wait_for

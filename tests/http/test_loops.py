@@ -24,7 +24,7 @@ from returnpath.core import ids
 from returnpath.core.events import Event, EventKind
 from returnpath.http import create_app
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.store import _insert_event
+from returnpath.store.sqlite.sqlite_store import _insert_event
 from returnpath.usecases.accounts import NewAccount
 from returnpath.usecases.loops import ROTATION_GRACE
 from returnpath.usecases.relay import Relay

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from returnpath.core.ports import Store
 from returnpath.store.postgresql import PostgresStore
-from returnpath.store.postgresql.database import Tx
+from returnpath.store.postgresql.postgres_database import Tx
 from returnpath.store.sqlite import SqliteStore
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -34,7 +34,7 @@ from returnpath.store import copy as copy_module
 from returnpath.store.copy import BOOKKEEPING, TABLES, copy_store
 from returnpath.store.postgresql import PostgresStore
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.database import migrations as sqlite_migrations
+from returnpath.store.sqlite.sqlite_database import migrations as sqlite_migrations
 from returnpath.usecases.accounts import create_account
 
 from .test_store import _outcome

@@ -9,7 +9,7 @@ import pytest
 
 from returnpath.errors import StoreError
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.database import migrate, migrations
+from returnpath.store.sqlite.sqlite_database import migrate, migrations
 
 
 def newest() -> int:

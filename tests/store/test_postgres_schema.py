@@ -14,8 +14,9 @@ from bench.postgres import PrivateCluster
 from returnpath.core import ids
 from returnpath.core.model import Account
 from returnpath.errors import StoreError
-from returnpath.store.postgresql import PostgresStore, database
-from returnpath.store.postgresql.database import migrations, newest
+from returnpath.store.postgresql import PostgresStore
+from returnpath.store.postgresql import postgres_database as database
+from returnpath.store.postgresql.postgres_database import migrations, newest
 
 NOW = 1_800_000_000.0
 

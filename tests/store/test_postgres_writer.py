@@ -1,4 +1,4 @@
-"""The PostgreSQL store's writer (store/postgresql/database.py): writes asked for together are
+"""The PostgreSQL store's writer (store/postgresql/postgres_database.py): writes asked for together are
 committed together, Batched writes of one kind in one call, and a write that fails fails alone."""
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from returnpath.core.ports import NewDelivery, NewMessage
 from returnpath.core.retry import RetryPolicy, settle
 from returnpath.errors import StoreError
 from returnpath.store.postgresql import PostgresStore
-from returnpath.store.postgresql.database import Batched, Database, Tx
+from returnpath.store.postgresql.postgres_database import Batched, PostgresDatabase, Tx
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
+async def db(pg_url: str) -> AsyncIterator[PostgresDatabase]:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE numbers (n integer PRIMARY KEY)")
         conn.execute("INSERT INTO numbers VALUES (3)")
-    database = Database(pg_url)
+    database = PostgresDatabase(pg_url)
     await database.open()
     yield database
     await database.close()
@@ -43,7 +43,7 @@ class Inserts:
         return [row[0] for row in await cur.fetchall()]
 
 
-async def numbers(db: Database) -> list[int]:
+async def numbers(db: PostgresDatabase) -> list[int]:
     async def op(tx: Tx) -> list[int]:
         return [row[0] for row in await (await tx.execute("SELECT n FROM numbers ORDER BY n")).fetchall()]
 
@@ -54,7 +54,7 @@ async def insert(tx: Tx, n: int) -> None:
     await tx.execute("INSERT INTO numbers VALUES (%s)", (n,))
 
 
-async def test_batched_writes_of_a_kind_run_in_one_call_each_with_its_own_value(db: Database) -> None:
+async def test_batched_writes_of_a_kind_run_in_one_call_each_with_its_own_value(db: PostgresDatabase) -> None:
     inserts, others = Inserts(), Inserts()
     values = await asyncio.gather(
         db.write(Batched(inserts.run, 1)),
@@ -69,7 +69,7 @@ async def test_batched_writes_of_a_kind_run_in_one_call_each_with_its_own_value(
     assert await numbers(db) == [1, 2, 3, 4, 10, 11, 20]
 
 
-async def test_a_failing_batched_write_fails_alone(db: Database) -> None:
+async def test_a_failing_batched_write_fails_alone(db: PostgresDatabase) -> None:
     """3 is taken: its insert fails the batch's statement, so the group is rolled back and each
     write run again alone; only 3's caller hears of the failure, and each other number is
     inserted once."""
@@ -87,7 +87,7 @@ async def test_a_failing_batched_write_fails_alone(db: Database) -> None:
     assert await numbers(db) == [1, 2, 3, 20]
 
 
-async def test_a_group_of_one_statement_runs_without_a_transaction_when_its_items_allow(db: Database) -> None:
+async def test_a_group_of_one_statement_runs_without_a_transaction_when_its_items_allow(db: PostgresDatabase) -> None:
     """Batched.one_statement may be a function of the group's items (a settle's is: one
     statement only while every settle is of another delivery): when it says yes, the
     statement runs without BEGIN and COMMIT, else in a transaction, and either way each

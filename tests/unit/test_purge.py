@@ -18,7 +18,7 @@ from returnpath.core.senders import SendingDomain
 from returnpath.logs import CURSOR
 from returnpath.node import supervisor as app
 from returnpath.store.sqlite import SqliteStore
-from returnpath.store.sqlite.store import _insert_event
+from returnpath.store.sqlite.sqlite_store import _insert_event
 
 
 async def test_the_supervisor_purges_in_batches_until_nothing_is_left(

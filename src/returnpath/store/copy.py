@@ -306,8 +306,8 @@ class _Sqlite(_Side):
             )
 
     async def check_source(self) -> None:
-        from .sqlite.database import foreign
-        from .sqlite.database import newest as newest_version
+        from .sqlite.sqlite_database import foreign
+        from .sqlite.sqlite_database import newest as newest_version
 
         self._not_a_folder("source")
         if not self.path.is_file():
@@ -478,7 +478,7 @@ class _Postgres(_Side):
         try:
             return await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
         except psycopg.Error as exc:
-            from .postgresql.database import one_line
+            from .postgresql.postgres_database import one_line
 
             raise StoreError(f"cannot connect to the database {self.display}: {one_line(exc)}") from None
 
@@ -524,7 +524,7 @@ class _Postgres(_Side):
         try:
             return await self._conn().execute(query, params)
         except psycopg.Error as exc:
-            from .postgresql.database import one_line
+            from .postgresql.postgres_database import one_line
 
             raise StoreError(f"the database {self.display} failed: {one_line(exc)}") from None
 

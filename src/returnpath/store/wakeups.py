@@ -1,7 +1,7 @@
 """`core.ports.Wakeups` within one process: the callbacks subscribed to each kind of work, called
 after a commit of this process that created such work. SQLite's store uses it as it is (other
 processes of the node find the work by polling); PostgreSQL's adds LISTEN/NOTIFY to it
-(postgresql/wakeups.py)."""
+(postgresql/postgres_wakeups.py)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], 
         problem = _sqlite_problem(settings)
         if problem is not None:
             return problem, [], {}
-    from ..store.postgresql.database import CannotConnect
+    from ..store.postgresql.postgres_database import CannotConnect
 
     store = open_store(settings)
     try:
@@ -139,7 +139,7 @@ async def _store_check(settings: Settings) -> tuple[Check, list[SendingDomain], 
 
 
 def _sqlite_problem(settings: Settings) -> Check | None:
-    from ..store.sqlite.database import newest as newest_version
+    from ..store.sqlite.sqlite_database import newest as newest_version
 
     path = settings.sqlite_path
     what = f"store {path}"

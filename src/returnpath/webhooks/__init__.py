@@ -9,6 +9,6 @@
     h11poster.py   the Poster over h11 and asyncio streams
     dispatcher.py  claims due items, posts them within limits, records what came of each
 
-The first five are pure. The SQLite outbox is store/sqlite/outbox.py; ../loops.py has the
+The first five are pure. The SQLite outbox is store/sqlite/sqlite_outbox.py; ../loops.py has the
 use cases the API and CLI share.
 """

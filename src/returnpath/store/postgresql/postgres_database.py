@@ -3,7 +3,7 @@
 Durability: PostgreSQL's own (`synchronous_commit = on`): a commit is flushed to the WAL before
 any caller hears "OK".
 
-Writes are group-committed, as in SQLite's Database: every write is a function queued to this
+Writes are group-committed, as in SqliteDatabase: every write is a function queued to this
 process's writer, which runs all functions waiting at that moment in one transaction on one
 connection and commits once. Why: event ids must ascend in commit order (EVENTS_LOCK below),
 which makes event-writing transactions take turns until their commit, fsync included. Unlike
@@ -16,9 +16,9 @@ What a group costs is its round trips more than the server's work: psycopg spend
 sending a statement and reading its answer than the server spends on a small one, and both
 share the machine's CPUs. So a write that comes in numbers may be `Batched`: the writes of one
 kind in a group go to one call, one statement for the lot. Settles are: one statement per
-group instead of three per settle (store.py; queries.sql, settle_deliveries); so are
+group instead of three per settle (postgres_store.py; queries.sql, settle_deliveries); so are
 submissions, messages and deliveries together (insert_messages), and the settles of
-feedback-loop posts (outbox.py; settle_posts). Those statements take their
+feedback-loop posts (postgres_outbox.py; settle_posts). Those statements take their
 rows as one JSON parameter: psycopg adapts a list parameter in Python, element by element, and
 the 22 lists of a submission (one per column) cost the client more CPU than the rest of it
 (measured: about 0.25 ms of 13 one-element lists against 0.2 ms for a whole statement's round
@@ -55,7 +55,7 @@ writers (each group split in two, in flight at once) did worse: 3,992, 3,840 and
 
 A group that made work other processes may claim (`Tx.wake`: deliveries queued without a
 lease or released, returned mail received, posts replayed or released) sends one NOTIFY per
-kind of work in its transaction, just before its commit; wakeups.py says what, when and why
+kind of work in its transaction, just before its commit; postgres_wakeups.py says what, when and why
 polling remains. Settling deliveries sends none.
 
 Library errors do not leave this module: a lost connection, a server that is down or a pool
@@ -109,7 +109,7 @@ CONNECT_TIMEOUT = 5.0  # seconds a call waits for a connection before StoreError
 CHECK_IDLE = 1.0  # seconds a connection lies in the pool before it is checked as it is taken
 REVIVE_EVERY = 1.0  # seconds between tries of a connection of its own while the pool has none
 MAX_BATCH = 256  # writes in one transaction at most
-ROLLED_BACK_RETRIES = 3  # times a write alone is run again after a deadlock broke it (Database._alone)
+ROLLED_BACK_RETRIES = 3  # times a write alone is run again after a deadlock broke it (PostgresDatabase._alone)
 # The SQLSTATEs of a transaction the server rolled back to break a deadlock (40P01) or a
 # serialization failure (40001). By code: psycopg 3.3 makes DeadlockDetected an
 # OperationalError, not a TransactionRollback, so a test of the class missed deadlocks.
@@ -123,7 +123,7 @@ class Tx:
 
     conn: Connection
     posts: int = 0  # feedback-loop posts inserted: this process's dispatcher hears of them
-    # Work this transaction made claimable for other processes too (wakeups.py sends a NOTIFY).
+    # Work this transaction made claimable for other processes too (postgres_wakeups.py sends a NOTIFY).
     wake: set[WorkKind] = field(default_factory=set)
 
     async def execute(
@@ -211,7 +211,7 @@ def cannot_create(conn: Connection, exc: psycopg.errors.InsufficientPrivilege) -
     )
 
 
-class Database:
+class PostgresDatabase:
     """A PostgreSQL database opened for asyncio callers."""
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
@@ -221,7 +221,7 @@ class Database:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._queue: list[tuple[Write[Any], asyncio.Future[Any]]] = []
         self._writing = False
-        # The wake-ups (wakeups.py): run in a group's transaction before its commit when the
+        # The wake-ups (postgres_wakeups.py): run in a group's transaction before its commit when the
         # group made work for other processes (Tx.wake), and after every commit.
         self.before_commit: Callable[[Tx], Awaitable[None]] | None = None
         self.after_commit: Callable[[Tx], None] | None = None
@@ -503,7 +503,7 @@ async def _guarded(write: Awaitable[T]) -> T:
     try:
         return await write
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if exc.sqlstate in ROLLED_BACK:  # give way, then run again (Database._alone)
+        if exc.sqlstate in ROLLED_BACK:  # give way, then run again (PostgresDatabase._alone)
             raise _OneFailed(unavailable(exc), rolled_back=True) from None
         raise
     except psycopg.Error as exc:

@@ -14,7 +14,7 @@ from ...core.feedback import Call, Loop, PostSettlement
 from ...core.ports import Wakeups
 from .. import rows as from_row
 from ..sql import load_queries
-from .database import EVENTS_LOCK, Batched, Database, Tx, one_round, rounds
+from .postgres_database import EVENTS_LOCK, Batched, PostgresDatabase, Tx, one_round, rounds
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -63,13 +63,13 @@ def loop_from_row(row: Sequence[Any]) -> Loop:
 class PostgresOutbox:
     """`core.ports.Outbox` over the store's database."""
 
-    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+    def __init__(self, db: PostgresDatabase, wakeups: Wakeups) -> None:
         self.db = db
         self.wakeups = wakeups
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener` (a dispatcher's `notify`) whenever this process has committed new
-        posts, and when another process replayed or released some (wakeups.py)."""
+        posts, and when another process replayed or released some (postgres_wakeups.py)."""
         self.wakeups.subscribe("posts", listener)
 
     async def claim(

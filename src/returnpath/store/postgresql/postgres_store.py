@@ -1,5 +1,5 @@
 """`core.ports.Store` on PostgreSQL, for several nodes sharing one database. The SQL lives in
-queries.sql; this module maps rows to values. Semantics are SQLite's (../sqlite/store.py) in
+queries.sql; this module maps rows to values. Semantics are SQLite's (../sqlite/sqlite_store.py) in
 every method: the conformance suite (tests/store) runs against both."""
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from ...core.throttle import AuthCounts, AuthLimits
 from ...errors import InputError, StoreError, StoreFull
 from .. import rows as from_row
 from ..sql import load_queries
-from . import database
-from .database import Database, Tx
-from .outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
-from .wakeups import PostgresWakeups
+from . import postgres_database as database
+from .postgres_database import PostgresDatabase, Tx
+from .postgres_outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
+from .postgres_wakeups import PostgresWakeups
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -82,7 +82,7 @@ class PostgresStore:
         self.url = url
         self.node = node  # written into the events and attempts this store records
         self.loop_window = loop_window  # the retry window of a feedback loop's post
-        self.db = Database(url, min_connections=min_connections, max_connections=max_connections)
+        self.db = PostgresDatabase(url, min_connections=min_connections, max_connections=max_connections)
         self.wakeups = PostgresWakeups(self.db)  # LISTEN/NOTIFY: work for other processes
         self.outbox: Outbox = PostgresOutbox(self.db, self.wakeups)  # for the dispatcher
 
@@ -173,7 +173,7 @@ class PostgresStore:
 
         async def op(tx: Tx) -> None:
             # ON CONFLICT DO NOTHING rather than catching the IntegrityError: an error would
-            # roll back the group of writes this one is committed with (database.py).
+            # roll back the group of writes this one is committed with (postgres_database.py).
             if await (await tx.execute(Q["insert_account"], params)).fetchone() is None:
                 raise InputError(f"an account named {account.name!r} exists already")
 
@@ -340,7 +340,7 @@ class PostgresStore:
 
     async def settle(self, job: DeliveryJob, attempt: Attempt, settlement: Settlement) -> int | None:
         # Batched: the settles a group commits are recorded by one statement (_settle_many),
-        # where each alone would cost three round trips (database.py's docstring has figures),
+        # where each alone would cost three round trips (postgres_database.py's docstring has figures),
         # and a group of nothing but settles of distinct deliveries needs no BEGIN and COMMIT.
         settle: _Settle = (job, attempt, settlement)
         return await self.db.write(database.Batched(self._settle_many, settle, one_statement=_one_round))

@@ -17,7 +17,7 @@ that a process does not hear its own notices twice; no personal data):
 
 Sending. NOTIFY is not free: at commit it takes a lock that every notifying transaction of the
 cluster waits for, and it writes to a queue that every listener must read. So it is never sent
-per event: a group of writes (database.py) sends at most one per channel, inside its
+per event: a group of writes (postgres_database.py) sends at most one per channel, inside its
 transaction (delivered only if it commits, and after its commit is visible), only when one of
 its writes made such work (`Tx.wake`), and one process sends at most one per channel per GAP:
 work committed within GAP of the last notice is notified once GAP has passed. Settling
@@ -51,7 +51,7 @@ from psycopg import sql
 from ...core.ports import WORK_KINDS, WorkKind
 from ...errors import StoreError
 from ..wakeups import LocalWakeups
-from .database import CONNECT_TIMEOUT, Connection, Database, Tx
+from .postgres_database import CONNECT_TIMEOUT, Connection, PostgresDatabase, Tx
 
 log = logging.getLogger("returnpath.store")
 
@@ -68,7 +68,7 @@ NOTIFY = "SELECT pg_notify(channel, %(token)s) FROM unnest(%(channels)s::text[])
 class PostgresWakeups(LocalWakeups):
     """`core.ports.Wakeups` over LISTEN/NOTIFY for one store (one process)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: PostgresDatabase) -> None:
         super().__init__()
         self.db = db
         self.token = secrets.token_hex(8)  # names this store's notices

@@ -107,7 +107,7 @@ DELETE FROM auth_logins WHERE at <= %s
 
 -- name: insert_messages
 -- Messages with their deliveries (insert_message and insert_delivery in SQLite's file) in one
--- statement, for the submissions a group commits (store.submit; database.py says why). The rows
+-- statement, for the submissions a group commits (store.submit; postgres_database.py says why). The rows
 -- come as JSON, one parameter for the lot, where a list per column would cost the client more
 -- CPU than the statement itself (psycopg adapts each list in Python); the bodies, bytes, as an
 -- array beside them, body n for the message at position n (1-based). The deliveries' foreign
@@ -182,7 +182,7 @@ UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner I
 -- name: settle_deliveries
 -- A group's settles (store.settle; the JSON's rows, at most one per delivery, each with its
 -- position n, 1-based; as JSON for insert_messages' reason) in one statement, where SQLite
--- runs lease_owner, settle_delivery, insert_event and insert_post for each (database.py says
+-- runs lease_owner, settle_delivery, insert_event and insert_post for each (postgres_database.py says
 -- why). A settle that names an owner is kept only if that owner still holds the lease, the
 -- row locked until the commit (`changed`; claims skip locked rows); otherwise its lease ran
 -- out and another worker took the delivery over, which records its own attempts, and this one
@@ -215,12 +215,12 @@ changed AS (
     -- By id through the primary key: joined on `d.id = s.id` alone, the planner (which takes
     -- json_to_recordset for 100 rows) scanned the whole table by hash join up to some ten
     -- thousand deliveries, 0.5-1 ms a lone settle at a few thousand; ANY(ARRAY(...)) it takes
-    -- for 10. The rows are locked in the order the settles drive the join, and store.py
+    -- for 10. The rows are locked in the order the settles drive the join, and postgres_store.py
     -- gives them sorted by id, so that two groups lock in one order, as the SELECT ... FOR
     -- UPDATE before did with its ORDER BY. A plan driven by a scan of the table instead (a
     -- table too small for the index to pay) could lock them in another order; a deadlock
     -- between two nodes settling the same deliveries (a lease that ran out) is then broken by
-    -- PostgreSQL, and the writer runs each write again alone (database.py).
+    -- PostgreSQL, and the writer runs each write again alone (postgres_database.py).
     WHERE d.id = ANY(ARRAY(SELECT id FROM settle)) AND d.id = s.id
       AND d.state NOT IN ('delivered', 'failed') AND (s.owner IS NULL OR d.lease_owner = s.owner)
     RETURNING d.id

@@ -1,5 +1,5 @@
 """The embedded SQLite backend (one node, any number of worker processes)."""
 
-from .store import SqliteStore
+from .sqlite_store import SqliteStore
 
 __all__ = ["SqliteStore"]

@@ -50,7 +50,7 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Database:
+class SqliteDatabase:
     """An SQLite file opened for asyncio callers."""
 
     def __init__(self, path: Path, readers: int = 4) -> None:

@@ -14,7 +14,7 @@ from ...core.feedback import Call, Loop, PostSettlement
 from .. import rows as from_row
 from ..sql import load_queries
 from ..wakeups import LocalWakeups
-from .database import Database
+from .sqlite_database import SqliteDatabase
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -42,7 +42,7 @@ def loop_from_row(row: Sequence[Any]) -> Loop:
 class SqliteOutbox:
     """`core.ports.Outbox` over the store's SQLite file."""
 
-    def __init__(self, db: Database, wakeups: LocalWakeups) -> None:
+    def __init__(self, db: SqliteDatabase, wakeups: LocalWakeups) -> None:
         self.db = db
         self.wakeups = wakeups
 

@@ -29,8 +29,8 @@ from ...errors import InputError, StoreFull
 from .. import rows as from_row
 from ..sql import load_queries
 from ..wakeups import LocalWakeups
-from .database import Database
-from .outbox import WINDOW, SqliteOutbox, fan_out, loop_from_row
+from .sqlite_database import SqliteDatabase
+from .sqlite_outbox import WINDOW, SqliteOutbox, fan_out, loop_from_row
 
 Q = load_queries(__package__, "queries.sql")
 
@@ -43,7 +43,7 @@ class SqliteStore:
     def __init__(self, path: Path | str, *, node: str = "", loop_window: float = WINDOW) -> None:
         self.path = Path(path)
         self.node = node  # written into the attempts and events recorded here
-        self.db = Database(self.path)
+        self.db = SqliteDatabase(self.path)
         self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
         # In-process only: this process's workers hear of the work it commits at once; the other
         # worker processes of the node find it by polling (SQLite has no LISTEN/NOTIFY).
