@@ -201,6 +201,19 @@ FAMILIES = [
     ("amavisd-new, no verdict named", "5.7.0", 554, "554 5.7.0 Reject, id=31337-07", "DATA", "spamdetected"),
     ("Lotus Domino router", None, None, "No route found to domain example.org from server SMTP/Example. Check Server, Connection and Domain documents in Name & Address Book.", None, "hostunknown"),
     ("Apache James RemoteDelivery", None, None, "There are no DNS entries for the hostname example.org.  I cannot determine where to send this message.", None, "hostunknown"),
+    # ---- the sixteenth notice batch (receiving servers' stock refusal texts)
+    ("Postfix reject_unknown_helo_hostname", "4.7.1", 450, "450 4.7.1 <mail.example.net>: Helo command rejected: Host not found", "RCPT", "blocked"),
+    ("Postfix reject_unknown_helo_hostname, 550", "5.7.1", 550, "550 5.7.1 <mail.example.net>: Helo command rejected: Host not found", "RCPT", "blocked"),
+    ("Postfix reject_invalid_helo_hostname", "5.5.2", 501, "501 5.5.2 <mail_01>: Helo command rejected: Invalid name", "RCPT", "blocked"),
+    ("Postfix reject_non_fqdn_helo_hostname", "5.5.2", 504, "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname", "RCPT", "blocked"),
+    ("Postfix reject_rhsbl_sender, Spamhaus DBL", "5.7.1", 554, "554 5.7.1 Service unavailable; Sender address [s@example.com] blocked using dbl.spamhaus.org; https://www.spamhaus.org/query/domain/example.com", "RCPT", "rejected"),
+    ("Postfix reject_rhsbl_sender, URIBL", "5.7.1", 554, "554 5.7.1 Service unavailable; Sender address [s@example.com] blocked using multi.uribl.com", "RCPT", "rejected"),
+    ("Postfix reject_rhsbl_helo, Spamhaus DBL", "5.7.1", 554, "554 5.7.1 Service unavailable; Helo command [mail.example.com] blocked using dbl.spamhaus.org", "RCPT", "blocked"),
+    ("Postfix reject_rhsbl_client, Spamhaus DBL", "5.7.1", 554, "554 5.7.1 Service unavailable; Client host [mail.example.com] blocked using dbl.spamhaus.org", "RCPT", "blocked"),
+    ("Postfix queue_minfree", "4.3.1", 452, "452 4.3.1 Insufficient system storage", "MAIL", "systemfull"),
+    ("Exchange back pressure", None, 452, "452 4.3.1 Insufficient system resources", "MAIL", "systemfull"),
+    ("Exchange 2016 back pressure", None, 452, "452 4.3.1 Insufficient system resources (UsedDiskSpace[C:\\Program Files\\Microsoft\\Exchange Server\\V15\\TransportRoles\\data\\Queue])", "MAIL", "systemfull"),
+    ("Exim smtp transport", None, None, "all host address lookups failed permanently", None, "hostunknown"),
 ]  # fmt: skip
 
 
@@ -285,6 +298,19 @@ def test_gmails_wrapper_is_not_the_recipient_refusing() -> None:
         "The error that the other server returned was: 550 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org"
     )
     assert classify(None, None, text).reason == "blocked"
+
+
+def test_a_full_spool_in_a_delay_is_systemfull_not_expired() -> None:
+    # a delay's reason is read from its words before the delay's own fallback (expired):
+    # Exchange's back pressure, Postfix's queue_minfree and Sendmail's MinFreeBlocks refuse
+    # new mail until the disk frees up
+    for text in (
+        "452 4.3.1 Insufficient system resources",
+        "452 Insufficient system resources",
+        "452 4.3.1 Insufficient system storage",
+        "452 4.4.5 Insufficient disk space; try again later",
+    ):
+        assert classify(None, 452, text, "MAIL", "delayed").reason == "systemfull", text
 
 
 def test_onhold_and_undefined_when_there_is_nothing_to_go_on() -> None:
