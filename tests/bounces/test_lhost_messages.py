@@ -251,6 +251,46 @@ def test_a_weak_phrase_stands_when_the_words_say_nothing_more() -> None:
     assert r.reason == "userunknown"
 
 
+def _exim_delay(explanation: str) -> bytes:
+    return _mail(
+        "Mail Delivery System <Mailer-Daemon@mx.example.net>",
+        "Warning: message 1vR0Zy-000Jp9-7c delayed 24 hours",
+        "This message was created automatically by mail delivery software.\n"
+        "A message that you sent has not yet been delivered to one or more of its\n"
+        "recipients after more than 24 hours on the queue on mx.example.net.\n\n"
+        "The address to which the message has not yet been delivered is:\n\n"
+        f"  kijitora@example.org\n    {explanation}\n\n"
+        "No action is required on your part. Delivery attempts will continue for\n"
+        "some time, and this warning may be repeated at intervals if the message\n"
+        "remains undelivered.\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        # Dovecot LMTP with quota_full_tempfail: its quota_exceeded_message
+        ("452 4.2.2 <kijitora@example.org> Quota exceeded (mailbox for user is full)", "mailboxfull"),
+        # Cyrus lmtpd's over-quota reply (imap/lmtpengine.c)
+        ("452 4.2.2 Over quota", "mailboxfull"),
+        # a server short of spool space (Sendmail's srvrsmtp.c wording)
+        ("452 4.4.5 Insufficient disk space; try again later", "systemfull"),
+    ],
+)
+def test_a_delays_weak_phrase_gives_way_to_the_quoted_servers_words(reply: str, reason: str) -> None:
+    # Exim's lmtp transport quotes the LMTP server: "LMTP error after RCPT TO:<a>: <reply>";
+    # the phrase is Sisimai's systemerror, the reply says more, in a delay as in a failure
+    raw = _exim_delay(f"LMTP error after RCPT TO:<kijitora@example.org>: {reply}")
+    (r,) = recognise(raw).recipients
+    assert (r.action, r.reason) == ("delayed", reason)
+
+
+def test_a_delays_weak_phrase_stands_when_the_words_say_nothing_more() -> None:
+    # the delay's own fallback (expired) is no reading of the words: the phrase stands
+    (r,) = recognise(_exim_delay("LMTP error after end of data: 451 4.0.0 try later")).recipients
+    assert (r.action, r.reason) == ("delayed", "systemerror")
+
+
 def test_the_phrase_itself_is_no_sign_of_another_reason() -> None:
     # "not listed in" is no block list: the phrase's userunknown stands
     (r,) = recognise(_notes("User not listed in public Name & Address Book")).recipients

@@ -162,7 +162,10 @@ def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> B
 # Sisimai's Reason->get reconsiders them); otherwise the phrase's reason stands. The words
 # besides the phrase are read first; the whole text next, where a reason of Sisimai's first
 # class order (`_ORDER`) wins only over a weak one it comes before ("User not listed in
-# public Name & Address Book" is no block list).
+# public Name & Address Book" is no block list). A delay's rows are reconsidered the same
+# way (Exim's "LMTP error after RCPT TO:<a>: 452 4.2.2 <a> Quota exceeded" quotes the LMTP
+# server, whose words say more than the phrase), but the delay's own fallback, expired, is
+# no reading of the words and does not displace the phrase.
 WEAK_REASONS = frozenset(
     {"undefined", "onhold", "systemerror", "securityerror", "networkerror", "hostunknown", "userunknown"}
 )
@@ -175,7 +178,8 @@ _ORDER = (
 def _specific(decided: Classification) -> bool:
     # (not one of reasons._adjust's conventions about the SMTP step: those are for wording)
     adjusted = "; at " in decided.rule or "; not at " in decided.rule
-    return decided.reason not in WEAK_REASONS and decided.reason != "delivered" and not adjusted
+    by_default = decided.rule == "action delayed"
+    return decided.reason not in WEAK_REASONS and decided.reason != "delivered" and not (adjusted or by_default)
 
 
 def _reconsider(found: Found, diagnostic: str, hosts: tuple[str, str]) -> Found:
@@ -214,7 +218,7 @@ def _recipient(detector: Detector, found: Found) -> Recipient | None:
             where,
         )
     hosts = receiving_hosts(found.remote_mta, address)
-    if found.reason in WEAK_REASONS and found.action == "failed":
+    if found.reason in WEAK_REASONS and found.action in ("failed", "delayed"):
         found = _reconsider(found, diagnostic, hosts)
         where = f"lhost/{detector.name}: {found.pattern}"
     if found.reason:
