@@ -285,6 +285,27 @@ def test_a_delays_weak_phrase_gives_way_to_the_quoted_servers_words(reply: str, 
     assert (r.action, r.reason) == ("delayed", reason)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Dovecot LMTP's refusal of a user it does not have (src/lmtp)
+        "550 5.1.1 <kijitora@example.org> User doesn't exist: kijitora@example.org",
+        # Cyrus lmtpd's IMAP_MAILBOX_NONEXISTENT (imap/lmtpengine.c), its three lines joined
+        "550-Mailbox unknown.  Either there is no mailbox associated with this 550-name or you do not have "
+        "authorization to see it. 550 5.1.1 User unknown",
+    ],
+)
+def test_a_weak_phrase_gives_way_to_a_decisive_status_of_the_quoted_reply(reply: str) -> None:
+    # userunknown is itself weak, but the LMTP server's 5.1.1 says it, not Exim's wrapper
+    (r,) = recognise(_exim(f"LMTP error after RCPT TO:<kijitora@example.org>: {reply}")).recipients
+    assert (r.reason, r.hard) == ("userunknown", True)
+
+
+def test_a_weak_phrase_stands_over_a_status_that_says_nothing() -> None:
+    (r,) = recognise(_exim("LMTP error after end of data: 554 5.0.0 unable to deliver")).recipients
+    assert r.reason == "systemerror"
+
+
 def test_a_delays_weak_phrase_stands_when_the_words_say_nothing_more() -> None:
     # the delay's own fallback (expired) is no reading of the words: the phrase stands
     (r,) = recognise(_exim_delay("LMTP error after end of data: 451 4.0.0 try later")).recipients

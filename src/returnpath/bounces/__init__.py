@@ -162,7 +162,10 @@ def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> B
 # Sisimai's Reason->get reconsiders them); otherwise the phrase's reason stands. The words
 # besides the phrase are read first; the whole text next, where a reason of Sisimai's first
 # class order (`_ORDER`) wins only over a weak one it comes before ("User not listed in
-# public Name & Address Book" is no block list). A delay's rows are reconsidered the same
+# public Name & Address Book" is no block list). A decisive status in the words (5.1.1)
+# decides even a weak reason: Exim's "LMTP error after RCPT TO:<a>: 550 5.1.1 <a> User
+# doesn't exist" is the LMTP server's unknown user, not the wrapper's systemerror, as Sisimai
+# recomputes a retry reason from the status. A delay's rows are reconsidered the same
 # way (Exim's "LMTP error after RCPT TO:<a>: 452 4.2.2 <a> Quota exceeded" quotes the LMTP
 # server, whose words say more than the phrase), but the delay's own fallback, expired, is
 # no reading of the words and does not displace the phrase.
@@ -179,7 +182,9 @@ def _specific(decided: Classification) -> bool:
     # (not one of reasons._adjust's conventions about the SMTP step: those are for wording)
     adjusted = "; at " in decided.rule or "; not at " in decided.rule
     by_default = decided.rule == "action delayed"
-    return decided.reason not in WEAK_REASONS and decided.reason != "delivered" and not (adjusted or by_default)
+    if adjusted or by_default or decided.reason == "delivered":
+        return False
+    return decided.reason not in WEAK_REASONS or decided.rule.startswith("status ")
 
 
 def _reconsider(found: Found, diagnostic: str, hosts: tuple[str, str]) -> Found:
