@@ -51,6 +51,15 @@ MAX_PROSE = 500  # characters of a report's prose kept as the diagnostic when no
 _TYPE = re.compile(r"\s*[\w-]+\s*")
 _HAS_RECIPIENT = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
 _STATUS_FIELD = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+# A comment after the status (RFC 822 comments are allowed in structured fields): the
+# reporting MTA's own words for this recipient. Oracle Communications Messaging Server
+# (iPlanet, Sun Java System, PMDF) writes "Status: 4.4.1 (Remote system is not responding
+# ...)" and, for a delay, no Diagnostic-Code at all.
+_STATUS_COMMENT = re.compile(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*)\)\s*$", re.DOTALL)
+# A line of the prose's summary of the returned message's header fields ("This report
+# relates to a message you sent with the following header fields: ... To: addr"): it
+# names the recipient, and says nothing about what happened to it.
+_SUMMARY_LINE = re.compile(r"\s*(?:to|cc|bcc|from|sender|reply-to)\s*:", re.IGNORECASE)
 # Exim's line under a failed address that was reached through an alias: "(generated from
 # X)", "(ultimately generated from X)" (deliver.c, print_address_information). It names the
 # alias, not the cause, nor the next recipient.
@@ -273,6 +282,9 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
     diagnostic = normalise_text(diagnostic)
     if not diagnostic and human_text:
         diagnostic = normalise_text(_about(human_text, address))
+    if not diagnostic:
+        m = _STATUS_COMMENT.match(fields.get("status", ""))
+        diagnostic = normalise_text(m.group(1)) if m else ""
     code = find_code(diagnostic) if diagnostic else None
     if code is None and diag_type == "smtp":
         m = re.match(r"\s*([245]\d\d)\b", diagnostic)
@@ -368,7 +380,7 @@ def _about(text: str, address: str) -> str:
     Diagnostic-Code): the line naming it and the few after, up to a blank line or the next
     recipient (Exim's alias line, which names another address, is neither: it is skipped)."""
     low = text.lower()
-    at = low.find(address) if len(low) == len(text) else text.find(address)
+    at = _mention(low if len(low) == len(text) else text, address)
     if at < 0:
         return ""
     lines = text[text.rfind("\n", 0, at) + 1 :].split("\n", 5)
@@ -382,3 +394,15 @@ def _about(text: str, address: str) -> str:
             break  # the next recipient's paragraph
         chunk.append(line.strip())
     return " ".join(chunk)
+
+
+def _mention(text: str, address: str) -> int:
+    """Where `text` first names `address` on a line of its own account, not in its summary of
+    the returned message's header fields ("To: addr"); that line if there is no other."""
+    first = at = text.find(address)
+    while at >= 0:
+        if not _SUMMARY_LINE.match(text, text.rfind("\n", 0, at) + 1, at):
+            return at
+        end = text.find("\n", at)  # the line's other mentions are in the summary too
+        at = text.find(address, end) if end >= 0 else -1
+    return first
