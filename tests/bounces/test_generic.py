@@ -1056,6 +1056,31 @@ For help, write to helpdesk@mx.example.net.
     assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
 
 
+@pytest.mark.parametrize(
+    "contact",
+    [
+        # Postal's BounceMessage (its support address in place of the one below)
+        "For further assistance please contact support@shop.example.com. Please include the details below.",
+        "If you need help, please contact us at help@mx.example.net",
+        "Please contact <postbox@mx.example.net> for assistance.",
+    ],
+)
+def test_the_help_desk_a_notice_asks_you_to_contact_is_no_recipient(contact: str) -> None:
+    # the notice names no failed address of its own: the returned message's To is the one
+    raw = notice(
+        "Mail Delivery Service <mailer-daemon@mx.example.net>",
+        "Mail Delivery Failed (Our December offers)",
+        f"""This is the mail delivery service responsible for delivering mail to example.org.
+
+The message you've sent cannot be delivered. Your original message is attached to this message.
+
+{contact}
+""",
+        attach="message/rfc822",
+    )
+    assert [r.address for r in recognise(raw).recipients] == ["bob@example.org"]
+
+
 def test_the_address_in_the_subject_when_the_text_names_none() -> None:
     raw = notice(
         "MAILER-DAEMON@cgp.example.net",

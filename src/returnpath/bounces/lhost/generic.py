@@ -30,7 +30,8 @@ The recipient is the address that failed, by the surest sign there is: X-Failed-
 else the addresses of the notice's own text (before the returned copy) next to an error text
 (on their line, below, or as the heading of their list), never the notice's sender, its To
 (our tracking address), the returned message's sender or Message-ID, a sender named in the
-prose ("not accepting mail from <a>"), nor a postmaster, MAILER-DAEMON or abuse mailbox; else
+prose ("not accepting mail from <a>"), nor a postmaster, MAILER-DAEMON or abuse mailbox, nor
+the help desk the reader is asked to contact ("please contact support@..."); else
 an address in the subject; else the one address of the notice's "To:" summary (Exchange's
 "Your message To: ... did not reach the following recipient(s): Bob Smith") or of a help
 desk; else the returned message's only To. Each row's diagnostic is its own error text, with
@@ -223,6 +224,11 @@ _SENT_FROM = regex.compile(
     re.IGNORECASE,
 )
 
+# A help desk the notice sends the reader to ("For further assistance please contact
+# support@example.io", Postal's BounceMessage; "please contact us at help@..."): whoever
+# it is, it is not the address that failed.
+_CONTACT = regex.compile(r"\bplease\s+contact(?:\s+us)?(?:\s+(?:at|on|via))?\s*[:<'\"(\[]*$", re.IGNORECASE)
+
 
 def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
     """(rank, address, error text) for each address of the notice's text; lower rank is
@@ -243,6 +249,7 @@ def _candidates(own: str, excluded: set[str]) -> list[tuple[int, str, str]]:
                     and address not in excluded
                     and not _SYSTEM.match(address)
                     and not _SENT_FROM.search(line[max(0, m.start() - 40) : m.start()])
+                    and not _CONTACT.search(line[max(0, m.start() - 40) : m.start()])
                 ):
                     named.setdefault(address, None)
             seen.update(named)
