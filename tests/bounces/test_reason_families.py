@@ -157,8 +157,16 @@ FAMILIES = [
     ("Earthlink", None, 554, "554 5.7.1 Too much spam.", "DATA", "spamdetected"),
     ("Sendmail", None, 451, "451 4.4.1 reply: read error from mx.example.org.; delivery attempts will continue to be made for 5 days", None, "expired"),
     ("Domino", None, None, "Message was not reachable within the allowed queue period", None, "expired"),
+    # greylisting, given up on by the sender's queue (Haraka's "Too many failures (...)")
+    ("postgrey", "4.7.1", 451, "451 4.7.1 <bob@example.nl>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.nl.html", "RCPT", "expired"),
+    ("postgrey, Postfix's 450", "4.2.0", 450, "450 4.2.0 <bob@example.nl>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.nl.html", "RCPT", "expired"),
+    ("rspamd", "4.7.1", 451, "451 4.7.1 Greylisting in action, please come back later", "DATA", "expired"),
+    ("Exim greylistd, Halon", None, 451, "451 4.7.1 Greylisted, please try again later", "RCPT", "expired"),
+    ("Sisimai's SpamDetected wording", None, 550, "550 5.0.0 <bob@example.jp>... greylisted, please try again in 300 seconds", "RCPT", "spamdetected"),
     ("Sendmail", None, 451, "451 Local configuration error", None, "systemerror"),
     ("Sendmail", None, 451, "451 4.0.0 queue file write error", None, "systemerror"),
+    ("Postfix, a table it cannot read", "4.3.0", 451, "451 4.3.0 <bob@example.org>: Temporary lookup failure", "RCPT", "systemerror"),
+    ("a resolver's own failure", None, 451, "451 Temporary DNS failure, try again later", None, "networkerror"),
     ("Exchange", "5.2.122", 550, "550 5.2.122 The recipient has exceeded their limit for the number of messages they can receive per hour", "RCPT", "toomanyconn"),
     ("Gmail", "5.4.5", 550, "550 5.4.5 Daily SMTP relay limit exceeded for user", "MAIL", "toomanyconn"),
     ("Gmail", "4.2.1", 450, "450 4.2.1 Peak SMTP relay limit exceeded for customer", "MAIL", "toomanyconn"),
@@ -214,6 +222,9 @@ FAMILIES = [
     ("Exchange back pressure", None, 452, "452 4.3.1 Insufficient system resources", "MAIL", "systemfull"),
     ("Exchange 2016 back pressure", None, 452, "452 4.3.1 Insufficient system resources (UsedDiskSpace[C:\\Program Files\\Microsoft\\Exchange Server\\V15\\TransportRoles\\data\\Queue])", "MAIL", "systemfull"),
     ("Exim smtp transport", None, None, "all host address lookups failed permanently", None, "hostunknown"),
+    ("Exchange 2010-2019", "5.4.4", 554, "554 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", None, "hostunknown"),
+    ("Exchange, a vague status", "5.0.0", 554, "554 5.0.0 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", None, "hostunknown"),
+    ("Exchange Online 5.4.310", "5.4.310", 550, "550 5.4.310 DNS domain exmaple.ie does not exist [Message=InfoDomainNonexistent]", None, "hostunknown"),
 ]  # fmt: skip
 
 
