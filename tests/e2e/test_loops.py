@@ -180,6 +180,28 @@ def test_a_refused_delivery_reaches_the_loops_that_want_failures_in_both_formats
     assert item["type"] == "failure" and item["delivery"] == delivery_id
 
 
+def test_a_deferral_during_smtp_is_posted_with_its_reason_and_command_as_a_failure_is(
+    server: Server, hooks: Receiver
+) -> None:
+    # An application that mails a full mailbox learns why it waits in the words a failure
+    # would use (reason, command), not empty fields; nothing is hard while it is retried.
+    add_loop(server, hooks, "/deferred/json", ["deferred"], "json")
+    delivery_id = send(server, "rcpt-452-4.2.2@example.net")
+    deferred = posted(hooks, "/deferred/json", delivery_id, "deferred").fields
+    assert {k: deferred[k] for k in ("action", "state", "code", "extended", "async", "reason", "hard", "command")} == {
+        "action": "delayed",
+        "state": "rcpt",
+        "code": 452,
+        "extended": "4.2.2",
+        "async": False,
+        "reason": "mailboxfull",
+        "hard": False,
+        "command": "RCPT",
+    }
+    [event] = [e for e in server.delivery(delivery_id)["events"] if e["event"] == "deferred"]
+    assert (event["type"], event["reason"], event["command"], event["hard"]) == ("sync", "mailboxfull", "RCPT", False)
+
+
 def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(
     server: Server, module_sink: Sink, hooks: Receiver
 ) -> None:
