@@ -516,13 +516,28 @@ def json_line(record: dict[str, Any]) -> str:
 
 
 def format_record(record: dict[str, Any]) -> str:
-    """One human-readable line for a log record, control and bidi characters escaped."""
+    """One human-readable line for a log record, control and bidi characters escaped.
+
+    A bounce line says what came back (its `kind`: dsn, bounce, autoreply, complaint, other,
+    ...) and the reason of a recognised failure, so that an out-of-office and a complaint are
+    told apart without --json. A returned message that names no delivery (a report sent to
+    postmaster@ that quotes no tracking address) has no id nor recipient: its line shows "-"
+    and the address it came to instead.
+    """
     reply = " ".join(str(record[k]) for k in ("code", "status") if record.get(k) is not None)
-    parts = [record.get("time", "?"), record.get("event", "?"), record.get("id", "?"), record.get("recipient", "?")]
+    recipient = record.get("recipient", "?")
+    if recipient is None:  # a returned message that names no delivery
+        came_to = ", ".join(str(r) for r in record.get("rcptto") or ())
+        recipient = f"to {came_to}" if came_to else "-"
+    parts = [record.get("time", "?"), record.get("event", "?"), record.get("id") or "-", recipient]
+    if record.get("kind"):
+        parts.append(record["kind"])
     if record.get("state"):
         parts.append(f"at {record['state']}")
     if reply:
         parts.append(reply)
+    if record.get("event") == "bounce" and record.get("reason"):
+        parts.append(record["reason"])
     if record.get("description"):
         parts.append(str(record["description"]).replace("\n", " ")[:200])
     return "  ".join(_escape(str(p)) for p in parts)

@@ -250,6 +250,23 @@ def test_logs_bounces_reads_the_bounce_log(server: Server, module_sink: Sink) ->
     assert result.returncode == 0 and '"event": "bounce"' in result.stdout
 
 
+def test_logs_bounces_says_what_came_back(server: Server, module_sink: Sink) -> None:
+    delivery_id = send(server, "away@example.net")
+    envelope = envelope_seen_by(module_sink, "away@example.net")
+    give_back(server, envelope, AUTOREPLY, recipient="away@example.net")
+    # A report to postmaster@ that quotes no tracking address names no delivery.
+    postmaster = f"postmaster@{server.settings.bounce_domain}"
+    give_back(server, postmaster, DSN, recipient="someone-else@example.net")
+    wait_for(lambda: [b for b in server.log("bounces") if b["id"] == delivery_id], what="the autoreply's line")
+    wait_for(lambda: [b for b in server.log("bounces") if b["rcptto"] == [postmaster]], what="the report's line")
+
+    result = server.cli("logs", "bounces")
+    assert result.returncode == 0, result.stderr
+    assert f"  bounce  {delivery_id}  away@example.net  autoreply" in result.stdout
+    assert f"  bounce  -  to {postmaster}  dsn\n" in result.stdout
+    assert "None" not in result.stdout
+
+
 def test_events_api_lists_bounces_and_failures(server: Server, module_sink: Sink) -> None:
     wait_for(lambda: server.log("failures"), what="a failure line")
     reply = httpx.get(

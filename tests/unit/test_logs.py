@@ -52,3 +52,39 @@ def test_an_ordinary_record_reads_as_before() -> None:
         "2027-01-15 08:00:00  failure  d1  x@example.net  at rcpt  550 5.1.1  no such user — Empfänger unbekannt"
     )
     assert json_line(RECORD) == json.dumps(RECORD, ensure_ascii=False)
+
+
+BOUNCE = {
+    "time": "2027-01-15 08:00:00",
+    "event": "bounce",
+    "id": "d1",
+    "recipient": "x@example.net",
+    "rcptto": ["b0123@bounces.example.com"],
+    "kind": "dsn",
+    "reason": "userunknown",
+    "status": "5.1.1",
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        (BOUNCE, "2027-01-15 08:00:00  bounce  d1  x@example.net  dsn  5.1.1  userunknown"),
+        (
+            {**BOUNCE, "kind": "autoreply", "reason": None, "status": None},
+            "2027-01-15 08:00:00  bounce  d1  x@example.net  autoreply",
+        ),
+        (
+            {**BOUNCE, "kind": "complaint", "reason": None, "status": None},
+            "2027-01-15 08:00:00  bounce  d1  x@example.net  complaint",
+        ),
+        # A report to postmaster@ that names no delivery: no id nor recipient, the address it came to.
+        (
+            {**BOUNCE, "id": "", "recipient": None, "rcptto": ["postmaster@bounces.example.com"]},
+            "2027-01-15 08:00:00  bounce  -  to postmaster@bounces.example.com  dsn  5.1.1  userunknown",
+        ),
+    ],
+    ids=["dsn", "autoreply", "complaint", "no-delivery"],
+)
+def test_a_bounce_line_says_what_came_back(record: dict[str, object], line: str) -> None:
+    assert format_record(record) == line
