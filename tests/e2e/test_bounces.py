@@ -250,6 +250,30 @@ def test_logs_bounces_reads_the_bounce_log(server: Server, module_sink: Sink) ->
     assert result.returncode == 0 and '"event": "bounce"' in result.stdout
 
 
+# The fields of a failures.log line that the README names ("What gets recorded").
+FAILURE_LINE = {"id", "recipient", "envelope", "time", "attempt", "state", "code", "status", "description"}
+FAILURE_LINE |= {"remote", "tags", "type", "reason", "hard", "command", "rule"}
+
+
+def test_a_failure_line_has_the_same_fields_refused_during_smtp_or_reported_later(
+    server: Server, module_sink: Sink
+) -> None:
+    refused = send(server, "rcpt-550-5.1.1@example.net")
+    reported = send(server, "gone-later@example.net")
+    envelope = envelope_seen_by(module_sink, "gone-later@example.net")
+    give_back(server, envelope, DSN, recipient="gone-later@example.net")
+
+    def line(delivery_id: str) -> dict[str, object] | None:
+        return next((f for f in server.log("failures") if f["id"] == delivery_id), None)
+
+    sync = wait_for(lambda: line(refused), what="the failure refused at RCPT")
+    later = wait_for(lambda: line(reported), what="the failure reported by a DSN")
+    assert set(sync) >= FAILURE_LINE and set(later) >= FAILURE_LINE
+    assert (sync["type"], sync["attempt"]) == ("sync", 1)
+    # The report is about the copy the remote accepted: the delivery's one attempt.
+    assert (later["type"], later["attempt"]) == ("async", 1)
+
+
 def test_logs_bounces_says_what_came_back(server: Server, module_sink: Sink) -> None:
     delivery_id = send(server, "away@example.net")
     envelope = envelope_seen_by(module_sink, "away@example.net")

@@ -49,6 +49,9 @@ def _pick(verdict: BounceVerdict, view: DeliveryView, action: str) -> Recipient 
 
 def _report_fields(row: Recipient, view: DeliveryView) -> dict[str, Any]:
     data: dict[str, Any] = {
+        # The attempt whose copy the report is about: the last one made, which a remote took.
+        # A failures.log line has an `attempt` whether it was refused during SMTP or later.
+        "attempt": view.attempts,
         "status": row.status,
         "code": row.code,
         "description": row.diagnostic,

@@ -76,6 +76,7 @@ def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
         "state": "bounce",
         "action": "failed",
         "dsn": True,
+        "attempt": 1,
         "status": "5.1.1",
         "code": 550,
         "description": "550 5.1.1 no such user",
