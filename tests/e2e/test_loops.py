@@ -236,6 +236,59 @@ def test_a_dsn_on_the_inbound_port_posts_the_bounce_and_the_failure(
     assert "User unknown" in failure["description"]
 
 
+# Exim's delay warning (its default warn_message_file text): no DSN, but a delay all the same.
+EXIM_DELAY = """\
+From: Mail Delivery System <Mailer-Daemon@mail.example.net>
+To: {envelope}
+Subject: Warning: message 1abcDE-0001xY-Ab delayed 24 hours
+Auto-Submitted: auto-replied
+
+This message was created automatically by mail delivery software.
+A message that you sent has not yet been delivered to one or more of its
+recipients after more than 24 hours on the queue on mail.example.net.
+
+The message identifier is:     1abcDE-0001xY-Ab
+The subject of the message is: hello
+
+The address to which the message has not yet been delivered is:
+
+  {recipient}
+    Delay reason: SMTP error from remote mail server after RCPT TO:<{recipient}>:
+    452 4.2.2 Mailbox full
+
+No action is required on your part. Delivery attempts will continue for
+some time, and this warning may be repeated at intervals if the message
+remains undelivered. Eventually the mail delivery software will give up,
+and when that happens, the message will be returned to you.
+"""
+
+
+def test_a_delay_notice_that_is_no_dsn_is_posted_as_a_deferral_marked_not_dsn(
+    server: Server, module_sink: Sink, hooks: Receiver
+) -> None:
+    # As a recognised non-standard failure is a failure (dsn 0), a recognised non-standard
+    # delay is a deferral: the application hears of it on its deferred loop, not only as a bounce.
+    add_loop(server, hooks, "/delay/all", ["bounce", "deferred", "failure"], "json")
+    delivery_id = send(server, "slow@example.net")
+    envelope = envelope_seen_by(module_sink, "slow@example.net")
+    give_back(server, "", envelope, EXIM_DELAY, envelope=envelope, recipient="slow@example.net")
+
+    deferred = posted(hooks, "/delay/all", delivery_id, "deferred").fields
+    assert {k: deferred[k] for k in ("action", "state", "async", "dsn", "reason", "hard", "code", "extended")} == {
+        "action": "delayed",
+        "state": "bounce",
+        "async": True,
+        "dsn": False,
+        "reason": "mailboxfull",
+        "hard": False,
+        "code": 452,
+        "extended": "4.2.2",
+    }
+    assert posted(hooks, "/delay/all", delivery_id, "bounce").fields["kind"] == "bounce"
+    assert server.delivery(delivery_id)["state"] == "delivered"  # a delay fails nothing
+    assert not [a for a in hooks.at("/delay/all") if a.fields["id"] == delivery_id and a.fields["type"] == "failure"]
+
+
 def test_an_autoreply_is_posted_as_a_bounce_of_kind_autoreply_and_nothing_else(
     server: Server, module_sink: Sink, hooks: Receiver
 ) -> None:

@@ -3,13 +3,13 @@
 This is the lower half of the table in ../shared/DESIGN.md ("Which outcome goes where"), as a
 pure function from the stored message, its verdict and the deliveries its tokens name:
 
-| verdict                                  | events                                         |
-|------------------------------------------|------------------------------------------------|
-| anything at all                          | `bounce` (every returned message, always)      |
-| DSN or non-standard bounce, failed rcpt  | + `failure` (type async; the delivery fails)   |
-| DSN with Action: delayed                 | + `deferred` (type async)                      |
-| ARF complaint                            | + `abuse`                                      |
-| DSN reporting success / relay            | noted in the `bounce` event (`dsn_action`)     |
+| verdict                                   | events                                         |
+|-------------------------------------------|------------------------------------------------|
+| anything at all                           | `bounce` (every returned message, always)      |
+| DSN or non-standard bounce, failed rcpt   | + `failure` (type async; the delivery fails)   |
+| DSN or non-standard bounce, delayed rcpt  | + `deferred` (type async)                      |
+| ARF complaint                             | + `abuse`                                      |
+| DSN reporting success / relay             | noted in the `bounce` event (`dsn_action`)     |
 
 A delivery fails once: a report about a delivery that has failed already (the same DSN sent
 again, a copy to postmaster@ that quotes the tracking address) is a `bounce` event only, with
@@ -123,8 +123,12 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
             )
             failed.append(view.id)
         elif (
-            not failed_before and verdict.kind is Kind.DSN and (delayed := _pick(verdict, view, "delayed")) is not None
+            not failed_before
+            and verdict.kind in (Kind.DSN, Kind.BOUNCE)
+            and (delayed := _pick(verdict, view, "delayed")) is not None
         ):
+            # A delay notice that is no DSN (Exim's "Warning: message ... delayed", a webmail's
+            # notice in its language) is a deferral too, marked not-DSN as such a failure is.
             events.append(
                 event(
                     EventKind.DEFERRED,
@@ -132,7 +136,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                         "type": "async",
                         "state": "bounce",
                         "action": "delayed",
-                        "dsn": True,
+                        "dsn": verdict.kind is Kind.DSN,
                         **_report_fields(delayed, view),
                     },
                 )

@@ -115,6 +115,12 @@ def test_a_delayed_dsn_is_an_async_deferral() -> None:
     assert outcome.events[1].data["type"] == "async" and outcome.events[1].data["status"] == "4.4.7"
 
 
+def test_a_delay_notice_that_is_no_dsn_is_an_async_deferral_marked_not_dsn() -> None:
+    outcome = route(returned(), BounceVerdict(Kind.BOUNCE, (row("delayed", status="4.2.2"),)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.DEFERRED] and outcome.failed == ()
+    assert (outcome.events[1].data["type"], outcome.events[1].data["dsn"]) == ("async", False)
+
+
 def test_a_complaint_is_an_abuse_event() -> None:
     complaint = row("failed", address="complainer@example.org", feedback_type="abuse", reason="feedback")
     outcome = route(returned(), BounceVerdict(Kind.COMPLAINT, (complaint,)), {DELIVERY: view()}, NOW)
