@@ -366,6 +366,16 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(first_account())))
     warn_if_loose(folder)
+    if "." not in settings.hostname.strip("."):
+        # The default is the resolver's name for this host, which is "localhost" where /etc/hosts
+        # gives the host's name on 127.0.0.1 (many containers): remote servers would meet it in
+        # EHLO (Postfix's reject_non_fqdn_helo_hostname refuses it) and in Message-IDs.
+        print(
+            f"returnpath: hostname {settings.hostname!r} is no name the world can look up: remote servers meet it in "
+            f"EHLO and in Message-IDs, and the bounce domain's MX needs it; set hostname in {path} to this host's "
+            "public DNS name (or give init --hostname)",
+            file=sys.stderr,
+        )
     print(
         f"returnpath: created {path}; the credentials above are shown only now (`accounts rotate` makes new "
         f"ones); run `returnpath serve --config {path}`",

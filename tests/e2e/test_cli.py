@@ -362,6 +362,27 @@ def test_a_store_that_is_not_there_is_not_made_afresh(tmp_path: Path) -> None:
     assert not (data / "returnpath.db").exists()
 
 
+@pytest.mark.parametrize("hostname", ["localhost", "vm"])
+def test_init_warns_of_a_hostname_the_world_cannot_look_up(tmp_path: Path, hostname: str) -> None:
+    """Where the system's resolver names the host "localhost" (its name on 127.0.0.1 in
+    /etc/hosts, as in many containers), that is what `init` takes by default: remote servers
+    then meet it in EHLO and in Message-IDs. It says so at once, not only in `doctor`."""
+    data = tmp_path / "rp-data"
+    result = run_cli("init", "--data", str(data), "--bounce-domain", "bounces.example.test", "--hostname", hostname)
+    assert result.returncode == 0, result.stderr
+    assert f"returnpath: hostname {hostname!r} is no name the world can look up" in result.stderr
+    assert f"hostname in {data / 'returnpath.toml'}" in result.stderr
+    assert f'hostname = "{hostname}"' in (data / "returnpath.toml").read_text()
+
+
+def test_init_is_quiet_about_a_fully_qualified_hostname(tmp_path: Path) -> None:
+    data = tmp_path / "rp-data"
+    result = run_cli(
+        "init", "--data", str(data), "--bounce-domain", "bounces.example.test", "--hostname", "mail.example.test"
+    )
+    assert result.returncode == 0 and "no name the world can look up" not in result.stderr
+
+
 def test_init_says_when_it_cannot_make_the_data_folder(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     for data, message in (
