@@ -3,8 +3,9 @@
 Pure code: no I/O, no clock. `recognise` never raises — a message nothing can read is
 `Kind.OTHER`. The steps, in order (the first that recognises the message decides):
 
-1. `arf`       an RFC 5965 feedback report (or Microsoft's JMRP, Apple's unsubscribe
-                mail) -> complaint
+1. `arf`       an RFC 5965 feedback report, or a digest of them (or Microsoft's JMRP,
+                Apple's unsubscribe mail, SpamCop's plain-text report) -> complaint;
+                an X-ARF network abuse report -> other
    `challenge` a challenge/response message ("confirm you are a person") -> other, before
                 the DSN reader: some wrap a delivery-status part that says failed
    digest      a mailing list's digest (multipart/digest) -> other: a bounce among its
@@ -64,8 +65,12 @@ def _recognise(mail: Mail) -> BounceVerdict:
         complaint = arf.read_jmrp(mail)
     if complaint is None:
         complaint = arf.read_unsubscribe(mail)
+    if complaint is None:
+        complaint = arf.read_spamcop(mail)
     if complaint is not None:
         return BounceVerdict(Kind.COMPLAINT, tuple(complaint))
+    if arf.is_xarf(mail):  # a network's abuse report, with report fields no bounce reader should take
+        return BounceVerdict(Kind.OTHER)
 
     if challenge.is_challenge(mail):  # before the DSN reader: some wrap an "Action: failed" part
         return BounceVerdict(Kind.OTHER)
