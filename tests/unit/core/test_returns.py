@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from returnpath.bounces import recognise
 from returnpath.bounces.verdict import BounceVerdict, Kind, Recipient
 from returnpath.core.events import EventKind
 from returnpath.core.model import DeliveryState, DeliveryView, DsnOptions, Returned
@@ -203,3 +208,24 @@ def test_a_complaint_about_a_failed_delivery_is_still_an_abuse_event() -> None:
     complaint = row("failed", feedback_type="abuse", reason="feedback")
     outcome = route(returned(), BounceVerdict(Kind.COMPLAINT, (complaint,)), {DELIVERY: failed_before()}, NOW)
     assert kinds(outcome) == [EventKind.BOUNCE, EventKind.ABUSE]
+
+
+NOTICES = Path(__file__).parents[2] / "bounces" / "notices"
+EXPECTED: dict[str, dict[str, Any]] = json.loads((NOTICES / "expected.json").read_text(encoding="utf-8"))["emails"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e["kind"] in ("complaint", "other")))
+def test_what_the_parser_reads_as_a_complaint_reaches_the_abuse_event(name: str) -> None:
+    # the notices set's complaints (ARF of every type, JMRP, digests, SpamCop) through
+    # recognise and route: an `abuse` event naming the complainer and the report's type;
+    # replies, abuse desks' letters, DMARC and TLS aggregate reports make none
+    entry = EXPECTED[name]
+    outcome = route(returned(), recognise((NOTICES / name).read_bytes()), {DELIVERY: view()}, NOW)
+    if entry["kind"] == "other":
+        assert EventKind.ABUSE not in kinds(outcome)
+        return
+    assert kinds(outcome) == [EventKind.BOUNCE, EventKind.ABUSE] and outcome.failed == ()
+    abuse = outcome.events[1].data
+    if entry["recipients"]:
+        first = entry["recipients"][0]
+        assert (abuse["emailfrom"], abuse["feedbacktype"]) == (first["address"], first["feedback_type"])
