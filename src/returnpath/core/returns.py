@@ -8,7 +8,7 @@ pure function from the stored message, its verdict and the deliveries its tokens
 | anything at all                           | `bounce` (every returned message, always)      |
 | DSN or non-standard bounce, failed rcpt   | + `failure` (type async; the delivery fails)   |
 | DSN or non-standard bounce, delayed rcpt  | + `deferred` (type async)                      |
-| ARF complaint                             | + `abuse`                                      |
+| ARF complaint                             | + `abuse` (not for not-spam or auth-failure)   |
 | DSN reporting success / relay             | noted in the `bounce` event (`dsn_action`)     |
 
 A delivery fails once: a report about a delivery that has failed already (the same DSN sent
@@ -141,8 +141,9 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                     },
                 )
             )
-        elif verdict.kind is Kind.COMPLAINT:
-            row = verdict.recipients[0] if verdict.recipients else None
+        elif verdict.kind is Kind.COMPLAINT and _complains(row := _complainer(verdict, view)):
+            # The complainer of this delivery: in a digest of reports about several deliveries,
+            # each delivery's own (the row naming its recipient), else the report's first.
             events.append(
                 event(
                     EventKind.ABUSE,
@@ -158,6 +159,29 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
         if not repeated and _should_forward(view, verdict):
             forward.append(view)
     return ReturnOutcome(tuple(events), tuple(failed), tuple(forward))
+
+
+# Feedback types (RFC 5965 section 7.3 and its registry) whose report is no complaint about the
+# mail: "not-spam" (RFC 6650 section 4: a user marked it as not spam) and "auth-failure" (RFC
+# 6591: a DMARC or SPF/DKIM failure report, written by a machine about authentication). Such a
+# report is recorded (its `bounce` event, kind complaint, with its feedback type in the stored
+# report) but makes no `abuse` event: an application that stops mailing an address on `abuse`
+# must not stop because its reader rescued the mail from the spam folder.
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
+
+
+def _complainer(verdict: BounceVerdict, view: DeliveryView) -> Recipient | None:
+    """The complaint's row about this delivery: the one naming its recipient, else the first."""
+    for row in verdict.recipients:
+        if row.address.lower() == view.recipient.lower():
+            return row
+    return verdict.recipients[0] if verdict.recipients else None
+
+
+def _complains(row: Recipient | None) -> bool:
+    """Whether a complaint verdict's row is a complaint (a report that names nobody, as
+    SpamCop's or a redacted one may, is taken for one)."""
+    return row is None or (row.feedback_type or "abuse").lower() not in NOT_COMPLAINTS
 
 
 # What is forwarded to an application's own envelope: what a mail server or an auto-responder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from returnpath.bounces import recognise
 from returnpath.bounces.verdict import BounceVerdict, Kind, Recipient
 from returnpath.core.events import EventKind
 from returnpath.core.model import DeliveryState, DeliveryView, DsnOptions, Returned
-from returnpath.core.returns import route
+from returnpath.core.returns import NOT_COMPLAINTS, route
 
 NOW = 1_800_000_000.0
 DELIVERY = "0" * 25 + "1"
@@ -134,6 +135,30 @@ def test_a_complaint_is_an_abuse_event() -> None:
     assert outcome.events[1].data["feedbacktype"] == "abuse"
 
 
+@pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure", "Not-Spam"])
+def test_a_report_that_complains_of_nothing_makes_no_abuse_event(feedback_type: str) -> None:
+    # RFC 6650's not-spam (the reader rescued the mail) and RFC 6591's auth-failure (a DMARC
+    # failure report): an application that stops mailing on `abuse` must not stop for these
+    report = row("", address="reader@example.org", feedback_type=feedback_type, reason="feedback")
+    outcome = route(returned(), BounceVerdict(Kind.COMPLAINT, (report,)), {DELIVERY: view()}, NOW)
+    assert kinds(outcome) == [EventKind.BOUNCE] and outcome.events[0].data["kind"] == "complaint"
+
+
+def test_each_delivery_of_a_digest_gets_its_own_complainer() -> None:
+    # a digest of reports about two deliveries names two complainers: each delivery's abuse
+    # event names the one who complained of it, not the digest's first
+    first = row("", address="first@example.org", feedback_type="abuse", reason="feedback")
+    second = row("", address="second@example.org", feedback_type="fraud", reason="feedback")
+    other = "0" * 25 + "2"
+    views = {
+        DELIVERY: replace(view(), recipient="first@example.org"),
+        other: replace(view(), id=other, recipient="Second@example.org"),
+    }
+    outcome = route(returned((DELIVERY, other)), BounceVerdict(Kind.COMPLAINT, (first, second)), views, NOW)
+    abuse = {e.delivery_id: e.data["emailfrom"] for e in outcome.events if e.kind is EventKind.ABUSE}
+    assert abuse == {DELIVERY: "first@example.org", other: "second@example.org"}
+
+
 def test_a_success_dsn_is_noted_on_the_bounce() -> None:
     outcome = route(
         returned(), BounceVerdict(Kind.DELIVERY, (row("delivered", status="2.0.0"),)), {DELIVERY: view()}, NOW
@@ -218,10 +243,12 @@ EXPECTED: dict[str, dict[str, Any]] = json.loads((NOTICES / "expected.json").rea
 def test_what_the_parser_reads_as_a_complaint_reaches_the_abuse_event(name: str) -> None:
     # the notices set's complaints (ARF of every type, JMRP, digests, SpamCop) through
     # recognise and route: an `abuse` event naming the complainer and the report's type;
-    # replies, abuse desks' letters, DMARC and TLS aggregate reports make none
+    # replies, abuse desks' letters, DMARC and TLS aggregate reports make none, and neither do
+    # the ARF reports that complain of nothing (a not-spam mark, a DMARC failure report)
     entry = EXPECTED[name]
     outcome = route(returned(), recognise((NOTICES / name).read_bytes()), {DELIVERY: view()}, NOW)
-    if entry["kind"] == "other":
+    types = {r.get("feedback_type") for r in entry["recipients"]}
+    if entry["kind"] == "other" or (types and types <= NOT_COMPLAINTS):
         assert EventKind.ABUSE not in kinds(outcome)
         return
     assert kinds(outcome) == [EventKind.BOUNCE, EventKind.ABUSE] and outcome.failed == ()
