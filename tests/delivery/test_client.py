@@ -285,6 +285,43 @@ async def test_smtputf8_address_to_a_server_without_it(settings: Settings) -> No
     assert (outcome.verdict, outcome.step, outcome.status) == (Verdict.PERMANENT, Step.MAIL, "5.6.7")
 
 
+@pytest.mark.parametrize(
+    ("recipient", "sent"),
+    [
+        ("jo@b\u00fccher.example", "jo@xn--bcher-kva.example"),
+        ("jo@stra\u00dfe.example", "jo@xn--strae-oqa.example"),  # IDNA 2008: ß stays (2003 made it ss)
+        ("jo@B\u00dcCHER.example", "jo@xn--bcher-kva.example"),  # UTS #46 maps case
+    ],
+)
+async def test_a_unicode_domain_goes_in_a_labels_to_a_server_without_smtputf8(
+    recipient: str, sent: str, settings: Settings
+) -> None:
+    with Sink(smtputf8=False) as ascii_only:
+        session = session_for(ascii_only, settings)
+        outcome = await session.send(job(recipient))
+        await session.close()
+    assert outcome.accepted, outcome
+    assert ascii_only.transactions[0].rcpt_to == [sent]
+    assert "SMTPUTF8" not in ascii_only.transactions[0].mail_options
+
+
+async def test_a_unicode_domain_goes_as_it_is_to_a_server_with_smtputf8(sink: Sink, settings: Settings) -> None:
+    session = session_for(sink, settings)
+    outcome = await session.send(job("jo@b\u00fccher.example"))
+    await session.close()
+    assert outcome.accepted
+    assert sink.transactions[0].rcpt_to == ["jo@b\u00fccher.example"]
+    assert "SMTPUTF8" in sink.transactions[0].mail_options
+
+
+async def test_a_unicode_local_part_still_needs_smtputf8_whatever_its_domain(settings: Settings) -> None:
+    with Sink(smtputf8=False) as ascii_only:
+        session = session_for(ascii_only, settings)
+        outcome = await session.send(job("j\u00f6rg@b\u00fccher.example"))
+        await session.close()
+    assert (outcome.verdict, outcome.step, outcome.status) == (Verdict.PERMANENT, Step.MAIL, "5.6.7")
+
+
 async def test_message_over_the_servers_size_limit(settings: Settings) -> None:
     with Sink(size_limit=100) as small:
         session = session_for(small, settings)

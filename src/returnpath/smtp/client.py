@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
+import idna
 from aiosmtplib import SMTPResponse
 
 from ..config import Settings
@@ -112,6 +113,7 @@ class Session:
         self._target: Target | None = None
         self._plaintext: set[Target] = set()  # where STARTTLS failed: plaintext from now on
         self._in_transaction = False  # a transaction ended early: RSET before the next MAIL
+        self._recipient = ""  # the RCPT TO of the transaction under way, as _mail chose its form
         self._lost = False  # the last failure was the server closing the connection
         self.sent = 0  # messages accepted over the current connection
         self.connections = 0  # connections opened by this session
@@ -282,7 +284,15 @@ class Session:
 
     async def _mail(self, job: DeliveryJob) -> Outcome | None:
         smtp = self._live()
+        self._recipient = job.recipient
         utf8 = not (job.envelope_sender.isascii() and job.recipient.isascii())
+        if utf8 and not smtp.supports_extension("smtputf8") and job.envelope_sender.isascii():
+            # Only the domain is not ASCII: its A-label names the same mailbox (RFC 5890
+            # section 2.3.2.1), and a server without SMTPUTF8 takes it, as Postfix's client
+            # sends it (SMTPUTF8_README, "Compatibility with pre-SMTPUTF8 environments").
+            ascii_address = a_label_address(job.recipient)
+            if ascii_address is not None:
+                self._recipient, utf8 = ascii_address, False
         if utf8 and not smtp.supports_extension("smtputf8"):
             return self._no_reply(
                 Step.MAIL,
@@ -335,9 +345,10 @@ class Session:
             if job.dsn.orcpt:
                 addr_type, sep, address = job.dsn.orcpt.partition(";")
                 options.append(f"ORCPT={addr_type};{xtext(address)}" if sep else f"ORCPT=rfc822;{xtext(job.dsn.orcpt)}")
-        encoding = "ascii" if job.recipient.isascii() else "utf-8"
+        recipient = self._recipient  # as _mail chose it: the A-label form for a server without SMTPUTF8
+        encoding = "ascii" if recipient.isascii() else "utf-8"
         reply = await self._call(
-            Step.RCPT, smtp.rcpt(job.recipient, options=options, encoding=encoding, timeout=self.timeouts.rcpt)
+            Step.RCPT, smtp.rcpt(recipient, options=options, encoding=encoding, timeout=self.timeouts.rcpt)
         )
         return reply if isinstance(reply, Outcome) else None
 
@@ -431,6 +442,20 @@ class Session:
         if self._smtp is None:
             raise aiosmtplib.SMTPServerDisconnected("not connected")
         return self._smtp
+
+
+def a_label_address(address: str) -> str | None:
+    """`address` with its domain in A-labels (`jo@bücher.example` -> `jo@xn--bcher-kva.example`),
+    by IDNA 2008 with UTS #46's mapping (the `idna` package; Python's own codec is IDNA 2003,
+    which turns a German ß into ss and so names another domain); None when the local part is not
+    ASCII (no ASCII form names that mailbox) or the domain is no valid IDN."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return None
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return None
 
 
 def xtext(value: str) -> str:
