@@ -366,7 +366,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(first_account())))
     warn_if_loose(folder)
-    if "." not in settings.hostname.strip("."):
+    from .checks import is_public_name
+
+    if not is_public_name(settings.hostname):
         # The default is the resolver's name for this host, which is "localhost" where /etc/hosts
         # gives the host's name on 127.0.0.1 (many containers): remote servers would meet it in
         # EHLO (Postfix's reject_non_fqdn_helo_hostname refuses it) and in Message-IDs.

@@ -178,3 +178,15 @@ def test_a_dmarc_record_at_the_parent_domain_counts(
     dmarc = run(lookups, keys, sending)[-1]
     assert dmarc.status is Status.OK and dmarc.detail.startswith("_dmarc.example.com p=none")
     assert "SPF aligns (relaxed" in dmarc.detail  # bounces.example.com is under the organisational domain
+
+
+def test_a_host_without_a_public_name_is_not_offered_as_the_mx_nor_in_spf(
+    good_zone: DnsServer, lookups: Lookups, keys: dict[str, DomainKey], sending: SendingDomain
+) -> None:
+    # hostname "localhost" (what init writes where the resolver knows no other name): an MX or
+    # an SPF `a:` naming it would send the bounces nowhere and pass no SPF check
+    good_zone.zone[BOUNCE] = [txt("v=spf1 -all")]
+    checks = domain_checks(lookups, keys.__getitem__, sending, [ADDRESS], "localhost")
+    fixes = {c.what.split()[0]: c.fix for c in checks if c.status is Status.FAIL}
+    assert "MX 10 localhost" not in fixes["MX"] and "public DNS name" in fixes["MX"]
+    assert "a:localhost" not in fixes["SPF"] and f"ip4:{ADDRESS}" in fixes["SPF"]

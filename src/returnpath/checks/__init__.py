@@ -45,6 +45,12 @@ def ok(what: str, detail: str) -> Check:
     return Check(Status.OK, what, detail)
 
 
+def is_public_name(hostname: str) -> bool:
+    """Whether `hostname` may be a name the world looks up: not "localhost" nor a bare machine
+    name without a dot (what Python's lookup of this host gives in many containers)."""
+    return "." in hostname.strip(".")
+
+
 def warn(what: str, detail: str, fix: str) -> Check:
     return Check(Status.WARN, what, detail, fix)
 

@@ -31,7 +31,7 @@ from cryptography import x509
 
 from ..config import Settings, public_addresses
 from ..private import loose
-from . import Check, fail, ok, warn
+from . import Check, fail, is_public_name, ok, warn
 from .lookups import Lookups, Unanswered
 from .sending import cannot_check
 
@@ -82,7 +82,7 @@ def hostname_check(lookups: Lookups, hostname: str, addresses: Sequence[str]) ->
         return cannot_check(what, exc)
     if not found:
         fix = f"publish {hostname}'s address"
-        if "." not in hostname.strip("."):  # "localhost", a bare machine name: no name the world can look up
+        if not is_public_name(hostname):
             fix = "set hostname in returnpath.toml to this host's public DNS name, and publish its address"
         return fail(what, "no A or AAAA record: the MX of the bounce domains leads nowhere", fix)
     if addresses and not set(found) & set(addresses):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from ..core.senders import SendingDomain
 from ..dkim import keys, records
 from ..errors import StoreError
-from . import Check, fail, ok, warn
+from . import Check, fail, is_public_name, ok, warn
 from .dmarc import alignment, tree_walk
 from .lookups import Lookups, Unanswered
 from .spf import evaluate
@@ -71,6 +71,8 @@ def mx_check(lookups: Lookups, bounce_domain: str, hostname: str) -> Check:
     """The bounce domain's MX must lead to this host (by name, or by an address of this host's name)."""
     what = f"MX {bounce_domain}"
     fix = f"publish `{bounce_domain} MX 10 {hostname}`"
+    if not is_public_name(hostname):  # an MX naming "localhost" would send the bounces nowhere
+        fix = f"set hostname in returnpath.toml to this host's public DNS name, and publish `{bounce_domain} MX 10 <that name>`"
     try:
         hosts = [host for _, host in lookups.mx(bounce_domain)]
         if not hosts:
@@ -96,7 +98,8 @@ def spf_checks(
     found, passes = [], 0
     for address in addresses:
         what = f"SPF {bounce_domain} for {address}"
-        fix = f'publish `{bounce_domain} TXT "v=spf1 a:{hostname} -all"` (or add ip{"6" if ":" in address else "4"}:{address} to its record)'
+        mechanism = f"a:{hostname}" if is_public_name(hostname) else f"ip{'6' if ':' in address else '4'}:{address}"
+        fix = f'publish `{bounce_domain} TXT "v=spf1 {mechanism} -all"` (or add ip{"6" if ":" in address else "4"}:{address} to its record)'
         result = evaluate(lookups, address, bounce_domain)
         if result.result == "pass":
             passes += 1
