@@ -499,3 +499,63 @@ def test_sendmail_reason_folded_over_lines_is_read_whole() -> None:
     (row,) = recognise(raw).recipients
     assert "yahoo.com account (m@yahoo.com)" in row.diagnostic
     assert (row.address, row.remote_mta, row.reason) == ("m@yahoo.com", "mta7.am0.yahoodns.net", "userunknown")
+
+
+def _ezweb(sender: str, report: str) -> list[tuple[str, str]]:
+    raw = (
+        f"From: <{sender}>\nTo: <me@example.net>\nSubject: Mail System Error - Returned Mail\n"
+        f"Content-Type: text/plain; charset=us-ascii\n\n{report}\n"
+        "---------------------------------------------------\nFrom: me@example.net\n"
+    )
+    return [(r.address, r.reason) for r in recognise(raw.encode()).recipients]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("The user(s) account is temporarily over quota.", "mailboxfull"),
+        ("The user(s) account is disabled.", "suspend"),
+        ("The user(s) account is temporarily limited.", "suspend"),
+        ("Your message was not delivered within 3 days and 0 hours.", "expired"),
+        ("Each of the following recipients was rejected by a remote mail server.", "filtered"),
+    ],
+)
+@pytest.mark.parametrize("sender", ["Postmaster@ezweb.ne.jp", "Postmaster@au.com"])
+@pytest.mark.parametrize("reply", ["", ": 550 user unknown"], ids=["bare", "with-reply"])
+def test_ezweb_own_sentence_decides(sentence: str, reason: str, sender: str, reply: str) -> None:
+    # EZweb's sentence (Sisimai's EZweb.pm refailures) says more than a bare reply after the
+    # address; "Your mail sent on:" is KDDI's opening too, but without its "Could not be
+    # delivered to:" line the notice is EZweb's
+    report = f"Your mail sent on: Mon, 30 Nov 2026 19:15:00 +0900\n\n{sentence}\n\n<taro.7@ezweb.ne.jp>{reply}\n"
+    assert _ezweb(sender, report) == [("taro.7@ezweb.ne.jp", reason)]
+
+
+def test_ezweb_reply_after_the_address_is_read_without_a_sentence() -> None:
+    assert _ezweb("Postmaster@ezweb.ne.jp", "<hana@example.jp>: 552 5.2.2 Mailbox full\n") == [
+        ("hana@example.jp", "mailboxfull")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        (
+            "ERROR_CODE :554, ERROR_CODE :5.7.1 Service unavailable; Client host [192.0.2.5] blocked using "
+            "zen.spamhaus.org",
+            "blocked",
+        ),
+        ("ERROR_CODE :550, ERROR_CODE :5.2.2 <a@example.org>... Mailbox Full", "mailboxfull"),
+        ("ERROR_CODE :552, ERROR_CODE :5.3.4 Message size exceeds fixed maximum message size", "mesgtoobig"),
+        ("ERROR_CODE :550, ERROR_CODE :5.1.1 <a@example.org>... User Unknown", "userunknown"),
+    ],
+)
+def test_zoho_invalid_address_is_a_label_not_the_reason(said: str, reason: str) -> None:
+    # Zoho writes "Invalid Address" before every failed recipient's reply, a full mailbox too
+    raw = (
+        "From: mailer-daemon@mail.zoho.com\nTo: me@example.net\nSubject: Undelivered Mail Returned to Sender\n"
+        "X-Mailer: Zoho Mail\nContent-Type: text/plain; charset=us-ascii\n\n"
+        "This message was created automatically by mail delivery software.\n"
+        "A message that you sent could not be delivered to one or more of its recipients. "
+        f"This is a permanent error.\n\na@example.org Invalid Address, {said}\n"
+    )
+    assert [(r.address, r.reason) for r in recognise(raw.encode()).recipients] == [("a@example.org", reason)]

@@ -46,8 +46,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-01.eml", "reasons"): "issue 9: 'user not found' without a status or SMTP step is userunknown",
     ("aol-03.eml", "reasons"): "issue 9: a recipient 'not accepting mail from' the sender is filtered",
     # third blind batch (plain-text notices), as measured before any fix
-    ("ezweb-01.eml", "reasons"): "issue 9: EZweb's reader wants a bare '<address>' line; '<addr>: 550 ...' falls "
-    "to the generic reading, which misses 'The user(s) account is disabled' (suspend)",
     ("smail-01.eml", "reasons"): "issue 9: Smail's '... unknown user' without a status or SMTP step is userunknown; "
     "Sisimai's Reason::Filtered makes it filtered, and recognition follows Sisimai (as for groupwise-01)",
     # seventh blind batch (the shapes of returned mail), as measured before any fix

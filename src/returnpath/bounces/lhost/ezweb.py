@@ -23,14 +23,29 @@ from ..rules import Found
 from ._text import ADDRESS, detector, found, has, sections, text
 
 NAME = "ezweb"
-_RECIPIENT = regex.compile(r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>[ \t]*$", re.MULTILINE)
+# "<address>" alone, or "<address>: 550 user unknown" with the reply after it (Sisimai's
+# EZweb.pm reads both forms).
+_RECIPIENT = regex.compile(
+    r"^[ \t]*(?:Recipient: )?<(" + ADDRESS.pattern + r")>(?::[ \t]*(\S.*?))?[ \t]*$", re.MULTILINE
+)
 _END = regex.compile(r"^-{10,}|^Received: ", re.MULTILINE)
-_OWN = ("The user(s) account is disabled", "Each of the following recipients was rejected by a remote")
+# EZweb's own sentences and what each means (Sisimai 4.25 Lhost/EZweb.pm refailures,
+# BSD-2-Clause): the account over its quota, disabled or limited by the carrier, a message
+# kept past the retry time; the bare "rejected by a remote mail server" is read below.
+_OWN = (
+    ("The user(s) account is temporarily over quota", "mailboxfull"),
+    ("The user(s) account is disabled", "suspend"),
+    ("The user(s) account is temporarily limited", "suspend"),
+    ("Your message was not delivered within", "expired"),
+    ("Each of the following recipients was rejected by a remote", "filtered"),
+)
 
 
 def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
-    if not (mail.sender.endswith("ezweb.ne.jp") and has(mail.subject, "Mail System Error")):
+    # au moved its mail from ezweb.ne.jp to au.com; the notice kept its form (Sisimai's
+    # EZweb.pm matches Postmaster@au.com alike).
+    if not (mail.sender.endswith(("ezweb.ne.jp", "au.com")) and has(mail.subject, "Mail System Error")):
         return None
     end = _END.search(body)
     report = body[: end.start()] if end else body
@@ -41,16 +56,17 @@ def detect(mail: Mail) -> list[Found] | None:
         if said:
             out.append(found(h.group(1), " ".join(said), "<<< reply", command_=sent.group(1) if sent else None))
         else:
-            own = next((p for p in _OWN if has(report, p)), "")
             # The bare "rejected by a remote mail server", with no reply quoted, is what EZweb
             # writes when the recipient's own reception filter (domain or address list set on
             # the phone) refused the sender.
-            bare = own.startswith("Each of the following")
-            out.append(
-                found(
-                    h.group(1), own + "." if own else "", own or "recipient line", reason="filtered" if bare else None
-                )
-            )
+            # EZweb's own sentence, where there is one, says more than the bare reply after
+            # the address: "The user(s) account is disabled." above "<addr>: 550 user unknown"
+            # is a contract that ended, not an address that never was.
+            own, reason = next(((p, r) for p, r in _OWN if has(report, p)), ("", None))
+            if own or not h.group(2):
+                out.append(found(h.group(1), own + "." if own else "", own or "recipient line", reason=reason))
+            else:
+                out.append(found(h.group(1), h.group(2), "<address>: reply"))
     return out
 
 

@@ -33,9 +33,11 @@ def detect(mail: Mail) -> list[Found] | None:
     body = text(mail)
     if "Your mail sent on:" not in body:
         return None
+    # EZweb's notice opens with the same "Your mail sent on:" line but lists "<address>"
+    # lines of its own: without KDDI's "Could not be delivered to:" the notice is not ours.
     return [
         by_phrase(found(m.group(1), m.group(2), "Could not be delivered to"), MESSAGES) for m in _LINE.finditer(body)
-    ]
+    ] or None
 
 
 DETECTOR = detector(NAME, detect)

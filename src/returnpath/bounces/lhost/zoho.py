@@ -22,6 +22,7 @@ NAME = "zoho"
 # Sisimai 4.25 Lhost/Zoho.pm messagesof (BSD-2-Clause).
 MESSAGES: Phrases = (("expired", ("host not reachable",)),)
 _LINE = regex.compile(r"^(" + ADDRESS.pattern + r") +(.*ERROR_CODE.*)$", re.MULTILINE)
+_LABEL = regex.compile(r"^Invalid Address,\s*(?=\S)")
 _DELAY = regex.compile(
     r"^\[Status: \w+, Address: <(" + ADDRESS.pattern + r")>, ResponseCode (\d{3}),"
     r"[ ,]*(.*?)\]?$",
@@ -37,6 +38,10 @@ def detect(mail: Mail) -> list[Found] | None:
     for m in _LINE.finditer(body):
         codes = re.findall(r"ERROR_CODE :\s*([\d.]+)", m.group(2))
         said = re.sub(r"ERROR_CODE :\s*[\d.]+,?\s*", "", m.group(2)).strip()
+        # "Invalid Address" is Zoho's label for every failed recipient, whatever the
+        # remote server said after it (Sisimai's set: "... Invalid Address, ERROR_CODE :550,
+        # ERROR_CODE :5.2.2 ... Mailbox Full"); the reply decides, the label only when alone.
+        said = _LABEL.sub("", said) or said
         code = next((int(c) for c in codes if re.fullmatch(r"[245]\d\d", c)), None)
         status = next((c for c in codes if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", c)), None)
         out.append(found(m.group(1), said, "ERROR_CODE line", code=code, status=status))
