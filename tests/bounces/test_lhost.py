@@ -501,13 +501,18 @@ def test_sendmail_reason_folded_over_lines_is_read_whole() -> None:
     assert (row.address, row.remote_mta, row.reason) == ("m@yahoo.com", "mta7.am0.yahoodns.net", "userunknown")
 
 
-def _ezweb(sender: str, report: str) -> list[tuple[str, str]]:
+def _rows(sender: str, subject: str, body: str, headers: str = "") -> list[tuple[str, str]]:
+    """(address, reason) of each recipient of a plain-text notice."""
     raw = (
-        f"From: <{sender}>\nTo: <me@example.net>\nSubject: Mail System Error - Returned Mail\n"
-        f"Content-Type: text/plain; charset=us-ascii\n\n{report}\n"
-        "---------------------------------------------------\nFrom: me@example.net\n"
+        f"From: {sender}\nTo: me@example.net\nSubject: {subject}\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}"
     )
     return [(r.address, r.reason) for r in recognise(raw.encode()).recipients]
+
+
+def _ezweb(sender: str, report: str) -> list[tuple[str, str]]:
+    original = "---------------------------------------------------\nFrom: me@example.net\n"
+    return _rows(f"<{sender}>", "Mail System Error - Returned Mail", f"{report}\n{original}")
 
 
 @pytest.mark.parametrize(
@@ -551,11 +556,38 @@ def test_ezweb_reply_after_the_address_is_read_without_a_sentence() -> None:
 )
 def test_zoho_invalid_address_is_a_label_not_the_reason(said: str, reason: str) -> None:
     # Zoho writes "Invalid Address" before every failed recipient's reply, a full mailbox too
-    raw = (
-        "From: mailer-daemon@mail.zoho.com\nTo: me@example.net\nSubject: Undelivered Mail Returned to Sender\n"
-        "X-Mailer: Zoho Mail\nContent-Type: text/plain; charset=us-ascii\n\n"
+    body = (
         "This message was created automatically by mail delivery software.\n"
         "A message that you sent could not be delivered to one or more of its recipients. "
         f"This is a permanent error.\n\na@example.org Invalid Address, {said}\n"
     )
-    assert [(r.address, r.reason) for r in recognise(raw.encode()).recipients] == [("a@example.org", reason)]
+    rows = _rows("mailer-daemon@mail.zoho.com", "Undelivered Mail Returned to Sender", body, "X-Mailer: Zoho Mail\n")
+    assert rows == [("a@example.org", reason)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (
+            "550 5.1.90 Your message can't be sent because you've reached your daily limit for message "
+            "recipients. For more information, see https://aka.ms/ex-limits",
+            "toomanyconn",
+        ),
+        (
+            "550 5.7.1 Unfortunately, messages from [192.0.2.7] weren't sent. Please contact your Internet "
+            "service provider since part of their network is on our block list (S3150).",
+            "blocked",
+        ),
+        ("550 5.2.2 The recipient's mailbox is full and can't accept messages now", "mailboxfull"),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "userunknown"),
+    ],
+)
+def test_exchange_quoted_reply_keeps_its_apostrophes(reply: str, reason: str) -> None:
+    # "Remote Server returned '...'" closes its quote at the end of the line, not at the
+    # reply's first "can't"
+    body = (
+        "Delivery has failed to these recipients or groups:\n\nk@example.no\nYour message couldn't be delivered.\n\n"
+        "Diagnostic information for administrators:\n\nGenerating server: AM6PR04MB5731.eurprd04.prod.outlook.com\n\n"
+        f"k@example.no\nRemote Server returned '{reply}'\n\nOriginal message headers:\n\nTo: k@example.no\n"
+    )
+    assert _rows("postmaster@example.net", "Undeliverable: hello", body) == [("k@example.no", reason)]

@@ -75,6 +75,11 @@ CASES = [
     (("4.4.7", None, "Delivery expired (message too old)", None), ("expired", False)),
     (("5.4.6", 554, "554 5.4.6 Too many hops", None), ("networkerror", False)),
     (("5.0.0", 550, "550 Access denied", "CONN"), ("blocked", False)),
+    # a "sender on blocklist" before any recipient was named is the connecting host's, not a
+    # recipient's filter; at RCPT it stays the recipient's own block list
+    (("5.7.1", 550, "550 5.7.1 Connection refused - 192.0.2.7 - Sender is on blocklist", "CONN"), ("blocked", False)),
+    (("5.7.1", 554, "554 5.7.1 Sender is on block list", "EHLO"), ("blocked", False)),
+    (("5.7.1", 550, "550 5.7.1 Sender is on the recipient's block list", "RCPT"), ("filtered", False)),
     (("5.0.0", None, "", None), ("undefined", False)),
     (("5.0.0", 550, "550 something nobody has ever written", None), ("onhold", False)),
     (("5.1.10", 550, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", None), ("userunknown", True)),

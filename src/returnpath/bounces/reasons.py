@@ -390,9 +390,11 @@ def _adjust(reason: str, rule: str, status: str | None, command: str | None) -> 
         # refused at MAIL FROM: whatever the words, it is the sender that was refused
         return "rejected", rule + "; at MAIL"
     if cmd in ("HELO", "EHLO", "CONN") and (
-        reason in ("hostunknown", "userunknown", "onhold", "undefined") or rule.startswith("vague status")
+        reason in ("hostunknown", "userunknown", "filtered", "onhold", "undefined") or rule.startswith("vague status")
     ):
-        # refused before any address was given: it is this client that was refused
+        # refused before any address was given: it is this client that was refused (no
+        # recipient's filter either: "Connection refused - <ip> - Sender is on blocklist"
+        # names the connecting host, the only sender known at that step)
         return "blocked", rule + f"; at {cmd}"
     if (
         reason == "userunknown"

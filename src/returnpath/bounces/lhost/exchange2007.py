@@ -61,8 +61,11 @@ _END = regex.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _RECIPIENT = regex.compile(r"^[ \t]*<?(" + ADDRESS.pattern + r")>?(?:<mailto:[^>]*>)?[ \t]*$", re.MULTILINE)
+# The quoted reply ends at a quote closing its line: replies have apostrophes of their own
+# ("550 5.1.90 Your message can't be sent because you've reached your daily limit ...",
+# learn.microsoft.com "Fix NDR error 5.1.90"; "weren't sent", "doesn't meet")
 _REPLY = regex.compile(
-    r"Remote Server returned '(.*?)'|#([245]\d\d .*?)\s*##|"
+    r"Remote Server returned '(.*?)'[ \t]*$|#([245]\d\d .*?)\s*##|"
     r"^[ \t]*([245]\.\d+\.\d+ [^\n]*)$",
     re.DOTALL | re.IGNORECASE | re.MULTILINE,
 )
