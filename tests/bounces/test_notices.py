@@ -86,6 +86,18 @@ MISSING: dict[tuple[str, str], str] = {
     ("postal-01.eml", "reasons"): "issue 9: as hotmail-02 (Postal's notice gives no cause: undefined, not onhold)",
     ("mdaemon-03.eml", "reasons"): "issue 9: MDaemon's transcript ends in 'Error: Host not found' (from memory), past "
     "the lines the generic reading keeps of it: hostunknown",
+    # twenty-first blind batch (email security gateways), left: the gateways' own notices to the
+    # sender, written from memory, with no documented text to write a rule from
+    ("proofpoint-02.eml", "kind"): "issue 9: a gateway's own 'Email Blocked: <subject>' notice (from memory; null "
+    "return path, no-reply@ sender, Auto-Submitted) is a failure for the address it names, not an auto-reply",
+    ("proofpoint-02.eml", "recipients"): "issue 9: as proofpoint-02 kind",
+    ("proofpoint-02.eml", "reasons"): "issue 9: as proofpoint-02 kind",
+    ("sophos-01.eml", "kind"): "issue 9: a gateway's own 'Message blocked: <subject>' notice (from memory) scores 4 "
+    "of the generic notice's 5 points: its subject is no failure subject and it quotes no reply or copy",
+    ("sophos-01.eml", "recipients"): "issue 9: as sophos-01 kind",
+    ("sophos-01.eml", "reasons"): "issue 9: as sophos-01 kind",
+    ("postfix-to-mimecast-delay-01.eml", "reasons"): "issue 9: as halon-delay-01 (Mimecast's '451 Message "
+    "temporarily deferred - [ref]', greylisting or a reputation hold, names no cause a rule reads)",
 }
 
 

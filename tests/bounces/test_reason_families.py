@@ -88,6 +88,10 @@ FAMILIES = [
     ("Gmail", "5.7.26", 550, "550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's DMARC policy.", "DATA", "authfailure"),
     ("policyd-spf, at MAIL", "5.7.1", 550, "550 5.7.1 <s@example.com>: Sender address rejected: SPF check failed", "MAIL", "authfailure"),
     ("Exim", None, 550, "550 SPF check failed for 192.0.2.1: example.com is not allowed to send mail from this host", "MAIL", "authfailure"),
+    # Cisco Secure Email Gateway's SPF and DMARC verification defaults (AsyncOS user guide)
+    ("Cisco ESA SPF", "5.7.1", 550, "550 #5.7.1 SPF unauthorized mail is prohibited.", "DATA", "authfailure"),
+    ("Cisco ESA SPF, at MAIL", "5.7.1", 550, "550 #5.7.1 SPF unauthorised mail is prohibited", "MAIL", "authfailure"),
+    ("Cisco ESA DMARC", "5.7.1", 550, "550 #5.7.1 DMARC unauthenticated mail is prohibited", "DATA", "authfailure"),
     # ---- too many connections, too fast
     ("Postfix", "4.7.0", 421, "421 4.7.0 mx.example.org Error: too many connections from 192.0.2.1", "CONN", "toomanyconn"),
     ("Exim", None, 421, "421 Too many concurrent SMTP connections from this IP address; please try again later.", "CONN", "toomanyconn"),

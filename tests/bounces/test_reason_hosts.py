@@ -86,6 +86,12 @@ def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: s
         ("example-jp.mail.protection.outlook.com", "5.7.136", "550 5.7.136 Sender was not authenticated", "rejected"),
         ("example-jp.mail.protection.outlook.com", "5.7.700", "550 5.7.700 Access denied, tenant has exceeded threshold", "toomanyconn"),
         ("eu-smtp-inbound-1.mimecast.com", None, "451 Account inbounds disabled", "notaccept"),
+        # Mimecast DOC-1369 writes its greylisting reply in the singular, Sisimai's table in the plural
+        ("eu-smtp-inbound-2.mimecast.com", None, "451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451", "blocked"),
+        ("us-smtp-inbound-1.mimecast.com", None, "451 Internal resources are temporarily unavailable", "blocked"),
+        # and its Blocked Senders policy refusal with and without the hyphen
+        ("us-smtp-inbound-2.mimecast.com", None, "550 Rejected by header based Blocked Senders - block policy for Header From - https://community.mimecast.com/docs/DOC-1369#550", "rejected"),
+        ("eu-smtp-inbound-1.mimecast.com", None, "550 Rejected by header-based manually Blocked Senders - block for manual block", "rejected"),
         ("mx3.qq.com", None, "550 Connection denied", "toomanyconn"),
         ("mx.east.cox.net", None, "550 recipient rejected", "userunknown"),
         ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),
