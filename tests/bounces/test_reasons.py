@@ -72,6 +72,16 @@ CASES = [
     (("5.1.8", 553, "553 5.1.8 Domain of sender address a@b.example does not exist", "MAIL"), ("rejected", False)),
     (("5.0.0", 550, "550 5.0.0 No such domain", "MAIL"), ("rejected", False)),
     (("5.2.1", 550, "550 5.2.1 The email account that you tried to reach is disabled", None), ("suspend", False)),
+    # a privacy relay's address its owner switched off (and may switch on again): suspend, under
+    # whatever status the relay gives it
+    (("5.7.1", 550, "550 5.7.1 Recipient address deactivated", "RCPT"), ("suspend", False)),
+    (("5.1.1", 550, "550 5.1.1 Recipient address has been disabled", "RCPT"), ("suspend", False)),
+    (("5.0.0", 550, "550 This alias is disabled", "RCPT"), ("suspend", False)),
+    (("5.1.1", 550, "550 5.1.1 The alias has been deactivated by its owner", "RCPT"), ("suspend", False)),
+    # a moderator refused the post: the list or group refuses this sender, whatever the status
+    (("5.2.1", 550, "550 5.2.1 APPROVAL.InvalidExpiry; the moderator rejected the message", None), ("rejected", False)),
+    (("5.0.0", None, "Your message was rejected by one of the moderators of this group", None), ("rejected", False)),
+    (("5.7.1", 550, "550 5.7.1 Message rejected by the list moderator", "DATA"), ("rejected", False)),
     (("4.4.7", None, "Delivery expired (message too old)", None), ("expired", False)),
     (("5.4.6", 554, "554 5.4.6 Too many hops", None), ("networkerror", False)),
     (("5.0.0", 550, "550 Access denied", "CONN"), ("blocked", False)),
