@@ -144,3 +144,64 @@ def test_parse_recipient_must_be_an_address(tmp_path: Path, bad: str, capsys: py
         main(["parse", "--recipient", bad, str(tmp_path / "nameless.eml")])
     assert exit.value.code == 2
     assert "--recipient" in capsys.readouterr().err
+
+
+EXIM_HEAD = b"""\
+From: Mail Delivery System <Mailer-Daemon@mail.example.org>
+To: b0123@bounces.example.com
+Subject: Mail delivery failed: returning message to sender
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+"""
+POSTFIX_HEAD = b"""\
+From: MAILER-DAEMON@mail.example.org (Mail Delivery System)
+To: b0123@bounces.example.com
+Subject: Undelivered Mail Returned to Sender
+
+This is the mail system at host mail.example.org.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+"""
+SENDMAIL_HEAD = b"""\
+From: Mail Delivery Subsystem <MAILER-DAEMON@mail.example.org>
+To: b0123@bounces.example.com
+Subject: Returned mail: see transcript for details
+
+   ----- The following addresses had permanent fatal errors -----
+"""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        EXIM_HEAD + b"  kim.private@elsewhere.example\n    (generated from kim@example.net)\n"
+        b"    host mx.elsewhere.example [192.0.2.9]\n"
+        b"    SMTP error from remote mail server after RCPT TO:<kim.private@elsewhere.example>:\n"
+        b"    550 5.1.1 User unknown\n\n",
+        EXIM_HEAD + b"  kim.private@elsewhere.example\n    (ultimately generated from kim@example.net)\n"
+        b"    host mx.elsewhere.example [192.0.2.9]\n"
+        b"    SMTP error from remote mail server after RCPT TO:<kim.private@elsewhere.example>:\n"
+        b"    550 5.1.1 User unknown\n\n",
+        POSTFIX_HEAD + b"<kim.private@elsewhere.example> (expanded from\n    <kim@example.net>): host\n"
+        b"    mx.elsewhere.example[192.0.2.9] said: 550 5.1.1 User unknown (in reply to RCPT\n"
+        b"    TO command)\n\n",
+        SENDMAIL_HEAD + b"<kim.private@elsewhere.example>\n    (reason: 550 5.1.1 User unknown)\n"
+        b"    (expanded from: <kim@example.net>)\n\n   ----- Transcript of session follows -----\n"
+        b"... while talking to mx.elsewhere.example.:\n>>> RCPT To:<kim.private@elsewhere.example>\n"
+        b"<<< 550 5.1.1 User unknown\n\n   ----- Original message follows -----\n",
+    ],
+    ids=["exim-generated", "exim-ultimately", "postfix-expanded", "sendmail-expanded"],
+)
+def test_an_address_the_recipient_was_expanded_into_is_kept(raw: bytes) -> None:
+    # without a delivery-status part the text is all there is: it names the recipient only as
+    # the alias the failed address came from, which is no misreading to mend
+    mail = raw + b"\nFrom: app@example.com\nSubject: hello\n\nhi\n"
+    [row] = recognise(mail).failed
+    assert row.address == "kim.private@elsewhere.example" and row.reason == "userunknown"
+    assert recognise(mail, recipient="kim@example.net").failed == (row,)

@@ -14,7 +14,9 @@ auto-reply, a complaint a complaint):
 - it names one address that is the recipient mangled (an alias domain, a truncated or
   rewritten local part), or a detector read another address out of its prose while the
   recipient appears in it: that row becomes the recipient's. (A DSN's Final-Recipient
-  naming another address is where the mail went, an alias or a forward: it stays.)
+  naming another address is where the mail went, an alias or a forward: it stays; so does
+  an address the text says the recipient was expanded into, Postfix's "(expanded from
+  <recipient>)" or Exim's "(generated from recipient)", with or without a DSN part.)
 
 Every row changed here says so in its `rule`, after the rule that read the report.
 """
@@ -59,7 +61,7 @@ def apply(verdict: BounceVerdict, mail: Mail, recipient: str | None) -> BounceVe
         row = failures[0]
         if _mangled(row.address, known):
             note = f"; recipient: the delivery's (the report reads {row.address!r})"
-        elif known in mail.lower_body and not row.rule.startswith("dsn:"):
+        elif known in mail.lower_body and not row.rule.startswith("dsn:") and known not in _expanded_from(mail):
             # a detector read the wrong address out of prose; a DSN's Final-Recipient is not
             # prose: it names where the mail went (an alias, a forward), and the events keep both
             note = f"; recipient: the delivery's, named in the text (the report's field reads {row.address!r})"
@@ -69,6 +71,19 @@ def apply(verdict: BounceVerdict, mail: Mail, recipient: str | None) -> BounceVe
             verdict.kind, tuple(replace(r, address=known, rule=r.rule + note) if r is row else r for r in rows)
         )
     return verdict
+
+
+# Where the text names the address an alias (or a .forward) expanded into, beside the alias
+# the mail was sent to: Postfix "<final> (expanded from <alias>)" (bounce(8)), Sendmail
+# "(expanded from: <alias>)" (savemail.c), Exim "(generated from alias)" and "(ultimately
+# generated from alias)" (deliver.c, print_address_information). The row then names where
+# the mail went, as a DSN's Final-Recipient does, and is right as it is.
+_EXPANDED_FROM = re.compile(r"\((?:ultimately )?(?:expanded|generated) from:?\s*<?([^\s<>()]+)>?\)")
+
+
+def _expanded_from(mail: Mail) -> set[str]:
+    """The aliases the notice's text says its addresses were expanded from (lower case)."""
+    return {clean_address(m.group(1)) for m in _EXPANDED_FROM.finditer(mail.lower_body)}
 
 
 def _written_by(mail: Mail, known: str) -> bool:
