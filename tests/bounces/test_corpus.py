@@ -66,11 +66,8 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ("bsd/lhost-v5sendmail-05.eml", "reasons"): "'You cannot send E-Mail to yourself'",
     ("bsd/lhost-x2-06.eml", "reasons"): "qmail's 'wasn't able to establish an SMTP connection' is "
     "expired here, networkerror in lhost-qmail-07",
-    ("bsd/lhost-yahoo-07.eml", "reasons"): "'user unknown' without status: Sisimai finds RCPT",
-    ("bsd/lhost-messagingserver-08.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
     ("bsd/lhost-surfcontrol-01.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
     ("bsd/rfc3464-42.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
-    ("bsd/rfc3464-57.eml", "reasons"): _USERUNKNOWN_AT_UNKNOWN_STEP,
     ("bsd/rfc3464-35.eml", "reasons"): "a delayed report without diagnostic; a gateway's words",
     ("bsd/rfc3464-39.eml", "reasons"): "no diagnostic at all: onhold to Sisimai",
     ("bsd/rhost-aol-06.eml", "reasons"): "'Malformed name server reply' is notaccept here, "

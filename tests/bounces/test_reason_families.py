@@ -229,6 +229,12 @@ FAMILIES = [
     ("Exchange 2010-2019", "5.4.4", 554, "554 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", None, "hostunknown"),
     ("Exchange, a vague status", "5.0.0", 554, "554 5.0.0 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", None, "hostunknown"),
     ("Exchange Online 5.4.310", "5.4.310", 550, "550 5.4.310 DNS domain exmaple.ie does not exist [Message=InfoDomainNonexistent]", None, "hostunknown"),
+    # ---- the twenty-third notice batch (Japanese, Chinese and Korean carriers): the
+    # recipient's reception settings refused the sender (Sisimai's Reason/Filtered.pm)
+    ("a carrier's receive restriction", "5.7.1", 550, "550 5.7.1 Recipient rejected mail from you by recipient's setting", "RCPT", "filtered"),
+    ("Sisimai Filtered.pm's description", None, 550, "550 Your address is rejected by recipient's email configuration", None, "filtered"),
+    ("a reception setting", "5.2.0", 550, "550 5.2.0 Message refused by the recipient's receiving settings", "DATA", "filtered"),
+    ("Japanese: refused by the receive-refusal setting", None, 550, "550 受信拒否設定により配信できませんでした", None, "filtered"),
 ]  # fmt: skip
 
 

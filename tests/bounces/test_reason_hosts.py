@@ -218,3 +218,25 @@ def test_a_providers_code_that_names_a_step_holds_only_at_that_step(command: str
     decided = classify("5.0.0", 550, "550 Unknown user kijitora@docomo.ne.jp", command, hosts=("mfsmax.docomo.ne.jp",))
     assert decided.reason == reason
     assert decided.rule.startswith("host docomo") == (command == "DATA")
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "command", "hosts", "reason"),
+    [
+        # no address in the reply: au's answer for a sender the recipient's reception settings
+        # refuse (Sisimai's Rhost/KDDI.pm), at whatever step the report names
+        ("550 : User unknown", None, ("lsean.ezweb.ne.jp",), "filtered"),
+        ("550 : User unknown", "RCPT", ("au.com",), "filtered"),
+        ("smtp;550 : User unknown", "DATA", ("lsean.ezweb.ne.jp", "ezweb.ne.jp"), "filtered"),
+        # the reply names the address: there is no such mailbox, even with no step named
+        ("550 <taro@ezweb.ne.jp>: User unknown", None, ("ezweb.ne.jp",), "userunknown"),
+        ("550: <hanako@au.com>: User unknown", "DATA", ("au.com",), "userunknown"),
+        # another server's bare "550 : User unknown" is read by its words
+        ("550 : User unknown", "RCPT", ("mx.example.org",), "userunknown"),
+    ],
+)
+def test_au_kddi_tells_a_refused_sender_from_a_missing_mailbox_by_the_address_in_its_reply(
+    diagnostic: str, command: str | None, hosts: tuple[str, ...], reason: str
+) -> None:
+    decided = classify("5.0.0", 550, diagnostic, command, hosts=hosts)
+    assert decided.reason == reason, decided.rule
