@@ -535,6 +535,27 @@ def test_ezweb_own_sentence_decides(sentence: str, reason: str, sender: str, rep
     assert _ezweb(sender, report) == [("taro.7@ezweb.ne.jp", reason)]
 
 
+@pytest.mark.parametrize(
+    ("report", "unsigned"),
+    [
+        (
+            "Each of the following recipients was rejected by a remote mail server.\n\n    Recipient: "
+            "<ken@example.jp>\n    >>> RCPT TO:<ken@example.jp>\n    <<< 550 <ken@example.jp>: User unknown\n",
+            "userunknown",
+        ),
+        ("The user(s) account is temporarily over quota.\n\n<ken@example.jp>\n", "mailboxfull"),
+    ],
+    ids=["transcript", "sentence"],
+)
+def test_ezweb_spam_sign_makes_any_refusal_the_recipients_filter(report: str, unsigned: str) -> None:
+    # "X-SPASIGN: NG": EZweb's spam filter refused it, whatever the words (Sisimai's EZweb.pm);
+    # without the sign the words decide
+    body = f"{report}\n---------------------------------------------------\nFrom: me@example.net\n"
+    subject = "Mail System Error - Returned Mail"
+    assert _rows("<Postmaster@ezweb.ne.jp>", subject, body, "X-SPASIGN: NG\n") == [("ken@example.jp", "filtered")]
+    assert _rows("<Postmaster@ezweb.ne.jp>", subject, body) == [("ken@example.jp", unsigned)]
+
+
 def test_ezweb_reply_after_the_address_is_read_without_a_sentence() -> None:
     assert _ezweb("Postmaster@ezweb.ne.jp", "<hana@example.jp>: 552 5.2.2 Mailbox full\n") == [
         ("hana@example.jp", "mailboxfull")

@@ -49,6 +49,14 @@ def detect(mail: Mail) -> list[Found] | None:
         return None
     end = _END.search(body)
     report = body[: end.start()] if end else body
+    # "X-SPASIGN: NG" is EZweb's mark on a notice its spam filter caused: whatever reply or
+    # sentence follows, the recipient's filter refused the message (Sisimai 4.25
+    # Lhost/EZweb.pm, BSD-2-Clause, sets filtered for it before reading any words)
+    if mail.header("X-SPASIGN").strip().upper() == "NG":
+        named: dict[str, str | None] = {}
+        for h in _RECIPIENT.finditer(report):  # "Recipient: <a>" and "<a>: reply" name one row
+            named[h.group(1)] = named.get(h.group(1)) or h.group(2)
+        return [found(a, said or "X-SPASIGN: NG", "X-SPASIGN: NG", reason="filtered") for a, said in named.items()]
     out = []
     for h, block in sections(_RECIPIENT, report):
         said = re.findall(r"^[ \t]*<<< (.*)$", block, re.MULTILINE)
