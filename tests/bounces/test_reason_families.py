@@ -108,6 +108,9 @@ FAMILIES = [
     ("Postfix", "4.4.1", None, "connect to mx.example.org[192.0.2.1]:25: Connection refused", None, "networkerror"),
     ("Postfix", "5.4.6", None, "mail for example.org loops back to myself", None, "networkerror"),
     ("Sendmail", None, None, "Host is unreachable", None, "networkerror"),
+    ("Exchange Online", "4.4.0", 451, "451 4.4.0 DNS query failed. The error was: DNS query failed with error: ServerFailure", None, "networkerror"),
+    ("Exchange 2016", "4.4.0", 451, "451 4.4.0 DNS query failed. The error was: DNS query failed with error: ErrorRetry", None, "networkerror"),
+    ("Exchange 2019", "4.4.0", 451, "451 4.4.0 DNS query failed with error ErrorTimeout", None, "networkerror"),
     ("Exchange", "4.4.7", None, "Message expired, connection refused", None, "expired"),
     ("qmail", None, None, "I'm not going to try again; this message has been in the queue too long.", None, "expired"),
     # ---- a local delivery program failed (before any mailbox words in its output)
@@ -118,6 +121,7 @@ FAMILIES = [
     ("Exim", None, 550, "550 Verification failed for <s@example.com>: Unrouteable address; Sender verify failed", "MAIL", "rejected"),
     # ---- the domain
     ("Exim", None, 550, "550 Unrouteable address", "RCPT", "hostunknown"),
+    ("Exchange", "5.4.4", 550, "550 5.4.4 DNS query failed. The error was: SMTPSEND.DNS.NonExistentDomain; nonexistent domain", None, "hostunknown"),
     ("Postfix", None, 550, "550 5.1.2 <a@nowhere.example>: Recipient address rejected: Domain not found", "RCPT", "hostunknown"),
     ("a generic server", None, 550, "550 nowhere.example is not a valid domain", "RCPT", "hostunknown"),
     # ---- reverse DNS

@@ -109,6 +109,27 @@ def test_a_vague_status_is_made_precise_from_the_text() -> None:
     assert classify(None, None, "Sorry, I couldn't find any host named x. (#5.1.2)").status == "5.1.2"
 
 
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ('451 4.4.0 Primary target IP address responded with: "452 4.2.2 Mailbox full"', "4.2.2"),
+        (
+            '451 4.4.0 Primary target IP address responded with: "421 4.4.2 Connection dropped due to SocketError."',
+            "4.4.2",
+        ),
+        (
+            "451 4.4.0 Primary target IP address responded with: '451 4.7.1 Greylisted, please try again in 300 seconds'",
+            "4.7.1",
+        ),
+        # the remote's reply gave no status: Exchange's own is all there is
+        ('451 4.4.0 Primary target IP address responded with: "421 Service not available, closing channel"', "4.4.0"),
+    ],
+)
+def test_exchange_reports_the_status_of_the_reply_it_quotes(text: str, status: str) -> None:
+    # Exchange wraps a next hop's refusal in its own 4.4.0 summary; the quoted reply says why
+    assert reasons.find_status(text) == status
+
+
 def test_multiline_replies_are_joined() -> None:
     assert normalise_text("550-5.7.1 Messages with multiple\n550-5.7.1 addresses in From: header are not accepted") == (
         "550-5.7.1 Messages with multiple addresses in From: header are not accepted"

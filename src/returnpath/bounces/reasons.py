@@ -198,8 +198,21 @@ def normalise_text(text: str) -> str:
     return text
 
 
+# Exchange (2013 and later, and Exchange Online) reports a next hop's temporary refusal inside
+# its own "451 4.4.0 Primary target IP address responded with: "<the remote's reply>"" (the
+# wording of its delay notices and their Diagnostic-Code, as learn.microsoft.com's NDR pages
+# quote it, e.g. 'responded with: "421 4.4.2 Connection dropped due to SocketError"'): the
+# 4.4.0 is Exchange's own summary, the quoted reply's status is the remote's and says why.
+_WRAPPED_REPLY = re.compile(r"primary target ip address responded with:?", re.IGNORECASE)
+
+
 def find_status(text: str) -> str | None:
     """The most precise RFC 3463 status written in a text (not x.0.0 if a better one is there)."""
+    wrapper = _WRAPPED_REPLY.search(text)
+    if wrapper:
+        inner = find_status(text[wrapper.end() :])
+        if not is_vague(inner):
+            return inner
     best: str | None = None
     for m in _STATUS.finditer(text):
         found = f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
