@@ -795,6 +795,44 @@ Grund: 451 4.7.1 Greylisted, please try again later
         "bob@example.de",
         action="delayed",
     ),
+    # Exchange's delay notice in Spanish and Portuguese, and the same sentences as a webmail
+    # provider words them: "not delivered yet", "delivery will continue to be attempted"
+    "delivery-delayed-spanish": Case(
+        notice(
+            "Microsoft Outlook <postmaster@example.es>",
+            "No se puede entregar: Pedido 4411",
+            """La entrega se ha retrasado para estos destinatarios o grupos:
+
+bob@example.es
+
+Este mensaje aún no se ha entregado. Se seguirá intentando entregarlo.
+""",
+        ),
+        "bob@example.es",
+        action="delayed",
+    ),
+    "delivery-delayed-spanish-prose": Case(
+        notice(
+            "Mail Delivery System <MAILER-DAEMON@mail.example.com.ar>",
+            "Mensaje no entregado: Pedido 4411",
+            """Su mensaje para bob@example.com.ar todavía no se ha entregado: el servidor
+de destino no responde. Se seguirá intentando durante 3 días.
+""",
+        ),
+        "bob@example.com.ar",
+        action="delayed",
+    ),
+    "delivery-delayed-portuguese": Case(
+        notice(
+            "Mail Delivery System <MAILER-DAEMON@mail.example.com.br>",
+            "Mensagem não entregue: Pedido 4411",
+            """Não foi possível entregar sua mensagem para bob@example.com.br por enquanto.
+O servidor continuará tentando por mais 2 dias.
+""",
+        ),
+        "bob@example.com.br",
+        action="delayed",
+    ),
     # Symantec AntiVirus for SMTP Gateways: "could not be delivered", then that the attempts
     # go on (flufl.bounce's simplewarning list, its simple_22)
     "symantec-attempts-will-continue": Case(

@@ -153,6 +153,12 @@ WARNING_TEXT = regex.compile(
     # and "引き続き試みます"; Korean "아직 전달되지 않았습니다" (not yet delivered) and "계속 전송을
     # 시도합니다" (keeps trying), as ISP and webmail delay warnings word them
     r"non [èe] stato ancora (?:recapitat|consegnat)|continuer[àa] a tentare|"
+    # Spanish and Portuguese in the usual order of Exchange's "This message hasn't been delivered
+    # yet. Delivery will continue to be attempted." and of ordinary prose: "aún/todavía no se ha
+    # entregado", "la entrega se ha retrasado", "se seguirá intentando (entregar)", "continuará
+    # tentando / sendo tentada"
+    r"(?:a[úu]n|todav[íi]a) no se ha entregado|(?:la )?entrega se ha retrasado|se seguir[áa] intentando|"
+    r"continuar[áa] (?:tentando|sendo tentad)|"
     r"まだ.{0,20}?(?:配信|配送)されていません|(?:配信|配送)(?:は|を)引き続き試み|"
     r"아직 (?:전달|전송|발송|배달)되지 않았|계속 (?:전달|전송|발송|배달)(?:을|를)? 시도",
     re.IGNORECASE,
