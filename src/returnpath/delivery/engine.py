@@ -235,7 +235,8 @@ class DeliveryEngine:
         """Wait for a job to arrive; False when `reuse_idle` passed without one."""
         queue.arrived.clear()
         try:
-            await asyncio.wait_for(queue.arrived.wait(), self.settings.delivery.reuse_idle)
+            async with asyncio.timeout(self.settings.delivery.reuse_idle):  # not wait_for: see _poll
+                await queue.arrived.wait()
         except TimeoutError:
             return False
         return True
@@ -398,8 +399,12 @@ class DeliveryEngine:
                 with outage:
                     jobs = await self.store.claim(self.owner, now, now + delivery.lease, room)
                 self.enqueue(jobs)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the wait as a task of its
+            # own, and a stop() that cancelled this poller as that wait ended left the poller
+            # "cancelling" for ever, waiting on the inner task (seen once in CI: engine.stop hung).
             try:
-                await asyncio.wait_for(self._due.wait(), delivery.poll_interval)
+                async with asyncio.timeout(delivery.poll_interval):
+                    await self._due.wait()
             except TimeoutError:
                 pass
 
