@@ -73,8 +73,9 @@ class ReturnsWorker:
             with outage:
                 done = await self.work_once()
             if done < BATCH:
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), interval)
+                try:  # asyncio.timeout, not wait_for: stop() cancels here (delivery/engine.py, _poll)
+                    async with asyncio.timeout(interval):
+                        await self._arrived.wait()
                 except TimeoutError:
                     pass
 
