@@ -31,7 +31,7 @@ from ..core.ports import Store
 from ..core.retry import Settlement, settle
 from ..dkim.signer import DkimSigner
 from ..errors import ReturnpathError, StoreError
-from ..polling import Outage
+from ..polling import Outage, woken
 from ..smtp.client import Session
 from ..usecases.domains import signing_keys
 from .routes import Destination, DnsResolver, Routes
@@ -234,12 +234,7 @@ class DeliveryEngine:
     async def _idle(self, queue: _Queue) -> bool:
         """Wait for a job to arrive; False when `reuse_idle` passed without one."""
         queue.arrived.clear()
-        try:
-            async with asyncio.timeout(self.settings.delivery.reuse_idle):  # not wait_for: see _poll
-                await queue.arrived.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await woken(queue.arrived, self.settings.delivery.reuse_idle)
 
     # ---- one attempt -------------------------------------------------------------------------
 
@@ -399,14 +394,7 @@ class DeliveryEngine:
                 with outage:
                     jobs = await self.store.claim(self.owner, now, now + delivery.lease, room)
                 self.enqueue(jobs)
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the wait as a task of its
-            # own, and a stop() that cancelled this poller as that wait ended left the poller
-            # "cancelling" for ever, waiting on the inner task (seen once in CI: engine.stop hung).
-            try:
-                async with asyncio.timeout(delivery.poll_interval):
-                    await self._due.wait()
-            except TimeoutError:
-                pass
+            await woken(self._due, delivery.poll_interval)
 
     async def _keep_leases(self) -> None:
         """Renew the leases of everything held, a few times per lease period."""

@@ -29,7 +29,7 @@ from ..core.events import Event, EventKind
 from ..core.model import DeliveryView, Returned, Submission
 from ..core.ports import NewMessage, Store
 from ..core.returns import route
-from ..polling import Outage
+from ..polling import Outage, woken
 from ..usecases.relay import Relay
 
 log = logging.getLogger("returnpath.returns")
@@ -73,11 +73,7 @@ class ReturnsWorker:
             with outage:
                 done = await self.work_once()
             if done < BATCH:
-                try:  # asyncio.timeout, not wait_for: stop() cancels here (delivery/engine.py, _poll)
-                    async with asyncio.timeout(interval):
-                        await self._arrived.wait()
-                except TimeoutError:
-                    pass
+                await woken(self._arrived, interval)
 
     async def work_once(self) -> int:
         """Claim and process one batch; returns how many messages it processed."""
