@@ -98,8 +98,9 @@ def spf_checks(
     found, passes = [], 0
     for address in addresses:
         what = f"SPF {bounce_domain} for {address}"
-        mechanism = f"a:{hostname}" if is_public_name(hostname) else f"ip{'6' if ':' in address else '4'}:{address}"
-        fix = f'publish `{bounce_domain} TXT "v=spf1 {mechanism} -all"` (or add ip{"6" if ":" in address else "4"}:{address} to its record)'
+        ip = f"ip{'6' if ':' in address else '4'}:{address}"
+        mechanism = f"a:{hostname}" if is_public_name(hostname) else ip
+        fix = f'publish `{bounce_domain} TXT "v=spf1 {mechanism} -all"` (or add {ip} to its record)'
         result = evaluate(lookups, address, bounce_domain)
         if result.result == "pass":
             passes += 1

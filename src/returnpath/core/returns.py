@@ -38,9 +38,10 @@ class ReturnOutcome:
     forward: tuple[DeliveryView, ...] = field(default=())  # deliveries whose application gets a copy
 
 
-def _pick(verdict: BounceVerdict, view: DeliveryView, action: str) -> Recipient | None:
-    """The report's row about this delivery: the one naming its recipient, else the first."""
-    rows = [r for r in verdict.recipients if r.action == action]
+def _pick(verdict: BounceVerdict, view: DeliveryView, action: str | None) -> Recipient | None:
+    """The report's row about this delivery (of those with `action`; None: of any): the one
+    naming its recipient, else the first."""
+    rows = [r for r in verdict.recipients if action is None or r.action == action]
     for row in rows:
         if row.address.lower() == view.recipient.lower():
             return row
@@ -141,7 +142,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                     },
                 )
             )
-        elif verdict.kind is Kind.COMPLAINT and _complains(row := _complainer(verdict, view)):
+        elif verdict.kind is Kind.COMPLAINT and _complains(row := _pick(verdict, view, None)):
             # The complainer of this delivery: in a digest of reports about several deliveries,
             # each delivery's own (the row naming its recipient), else the report's first.
             events.append(
@@ -168,14 +169,6 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
 # report) but makes no `abuse` event: an application that stops mailing an address on `abuse`
 # must not stop because its reader rescued the mail from the spam folder.
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
-
-
-def _complainer(verdict: BounceVerdict, view: DeliveryView) -> Recipient | None:
-    """The complaint's row about this delivery: the one naming its recipient, else the first."""
-    for row in verdict.recipients:
-        if row.address.lower() == view.recipient.lower():
-            return row
-    return verdict.recipients[0] if verdict.recipients else None
 
 
 def _complains(row: Recipient | None) -> bool:
