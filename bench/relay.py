@@ -103,6 +103,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -731,7 +732,6 @@ class Databases:
         self._stack = contextlib.ExitStack()
         self._cluster: PrivateCluster | None = None
         self._made = 0
-        self._wal_at = "0/0"  # the WAL position at the last reset
 
     def create(self) -> tuple[str, str]:
         """A new, empty database: (its name, its URL)."""
@@ -773,14 +773,26 @@ class Databases:
         return int(self.sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}'")[0])
 
     def reset_statements(self) -> None:
-        """Start counting statements and WAL anew (with ``statements``)."""
+        """Start counting statements anew (with ``statements``)."""
         if self.statements and self._cluster is not None:
             self.sql("SELECT pg_stat_statements_reset()")
-            self._wal_at = self.sql("SELECT pg_current_wal_lsn()")[0]
 
-    def statements_report(self, dbname: str, messages: int, top: int) -> list[str]:
+    def wal_position(self) -> str:
+        """Where the server's WAL is now (with ``statements``; else "0/0")."""
+        if self.statements and self._cluster is not None:
+            return self.sql("SELECT pg_current_wal_lsn()")[0]
+        return "0/0"
+
+    def wal_since(self, position: str) -> float:
+        """Bytes of WAL written since ``position`` (with ``statements``; else 0)."""
+        if self.statements and self._cluster is not None:
+            return float(self.sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{position}')")[0])
+        return 0.0
+
+    def statements_report(self, dbname: str, messages: int, top: int, wal: float) -> list[str]:
         """Statements and commits per message since the last reset, and the ``top`` statements
-        by time spent executing them (the server's time, without the round trips)."""
+        by time spent executing them (the server's time, without the round trips); ``wal``:
+        the bytes of WAL written while the relay on ``dbname`` was measured (the others idle)."""
         if not self.statements:
             return []
         of_db = f"dbid = (SELECT oid FROM pg_database WHERE datname = '{dbname}')"
@@ -789,8 +801,6 @@ class Databases:
             " coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0)"
             f" FROM pg_stat_statements WHERE {of_db}"
         )[0].split("|")
-        # The cluster is this run's alone, and serves one relay at a time: its WAL is the relay's.
-        wal = float(self.sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{self._wal_at}')")[0])
         lines = [
             f"    postgres: {int(calls) / messages:.1f} statements and {int(commits) / messages:.2f} commits per "
             f"message, planning {float(plan_ms) / messages:.2f} ms, executing {float(ms) / messages:.2f} ms and writing {wal / messages / 1024:.1f} KB of WAL "
@@ -1058,6 +1068,16 @@ RELAYS = {
 }
 
 
+@dataclass
+class Running:
+    """A relay started for the run, with its sink and the variants measured on it (label and
+    envelope sender of each)."""
+
+    relay: Relay
+    sink: Sink
+    variants: list[tuple[str, str]]
+
+
 def bench(
     names: Sequence[str],
     n: int,
@@ -1074,6 +1094,12 @@ def bench(
     """Measure each relay in ``names`` (returnpath's on each of ``stores``; none: SQLite, as
     before ``--store``) under each load shape at each size; print a table and the ratios.
 
+    Every relay is started (and warmed up) first, and they are then measured in turns: for
+    each load shape and size, one run of each relay, then one of each in the reverse order
+    (ABBA), and so on ``repeat`` times. A figure's relays so share the moment, where one after
+    the other they would each meet the machine's load of their own minutes (on this shared
+    machine the same figure moved by up to 1.5 times from one minute to the next). While one
+    is measured the others are idle; the CPU they spend meanwhile is counted as "others".
     With ``repeat`` > 1 each figure is the best of that many runs: on a shared machine the
     noise only ever slows a run down, so the fastest run is the closest to the truth.
     Results are keyed (relay label, load shape, size).
@@ -1083,81 +1109,99 @@ def bench(
     out(
         f"# {n} messages per size and load shape, {os.cpu_count()} cores, load average {load:.2f} at the start"
         + (f", best of {repeat}" if repeat > 1 else "")
+        + ", the relays measured in turns"
     )
     databases = Databases(statements=pg_stats > 0)
     labels: list[str] = []
-    try:
+    running: list[Running] = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(databases.close)
         for name in names:
             runs_on: list[str | None] = list(stores) if stores and name != "postfix" else [None]
             for store in runs_on:
                 label = name if store is None else f"{name}/{store}"
                 labels.append(label)
                 setup = Setup(STORES[store or "sqlite"], databases, workers)
-                with Sink() as sink, RELAYS[name](sink.port, setup) as relay:
-                    out(f"## {label}: {relay.description}")
-                    if warmup:
-                        # Let the relay start its processes and (Postfix) ramp up its concurrency.
-                        measure(relay.ports, sink, warmup, 2048, relay.auth)
-                    if relay.database is not None:
-                        # The tables as they are in a node that has run for a while: analyzed.
-                        # A fresh database's statistics say its tables are empty, and the plans
-                        # the workers' connections cache for their prepared statements stay the
-                        # ones for empty tables (a settle's hash join scanned every delivery)
-                        # until autovacuum's first ANALYZE, up to a minute later: longer than a
-                        # figure takes.
-                        databases.analyze(relay.database)
-                    if relay.check is not None:
-                        out(f"    {relay.check()}")
-                    # Who sends: returnpath+dkim is measured unsigned too (its load from a domain
-                    # that is not a sending domain), in turns with signed, on the same relay.
-                    variants = [(label, SENDER)]
-                    if name == "returnpath+dkim":
-                        unsigned = label.replace("returnpath+dkim", "returnpath")
-                        labels.insert(-1, unsigned)
-                        variants.insert(0, (unsigned, UNSIGNED_SENDER))
-                    for shape in shapes:
-                        for size in sizes:
-                            databases.reset_statements()
-                            runs: dict[str, list[Measurement]] = {variant: [] for variant, _ in variants}
-                            left = ""
-                            for k in range(repeat):
-                                # Alternate who goes first (ABBA), so that neither always runs on
-                                # the fuller database or in the same moment of a neighbour's load.
-                                for variant, sender in variants if k % 2 == 0 else variants[::-1]:
-                                    runs[variant].append(
-                                        measure(
-                                            relay.ports,
-                                            sink,
-                                            n,
-                                            size,
-                                            relay.auth,
-                                            shape=shape,
-                                            processes=relay.processes,
-                                            sender=sender,
-                                        )
-                                    )
-                                    left = _wait_drained(relay)
-                            for variant, done in runs.items():
-                                m = max(done, key=lambda r: r.rate)
-                                results[(variant, str(shape), size)] = m
-                                out(
-                                    f"{variant:<30} {shape!s:<11}{size // 1024:>3} KB {m.rate:7.0f} msgs/s end to end  "
-                                    f"({m.submit_rate:.0f}/s accepted, {m.elapsed:.1f} s){left}  {m.cpu_report()}"
-                                    + (f"  runs: {', '.join(f'{r.rate:.0f}' for r in done)}" if repeat > 1 else "")
-                                )
-                            if relay.database is not None:
-                                messages = n * repeat * len(variants)
-                                for line in databases.statements_report(relay.database, messages, pg_stats):
-                                    out(line)
-                    if "relay" in relay.processes:
-                        out(f"    peak memory (sum of VmHWM): {peak_rss(relay.processes['relay']()) / 2**20:.0f} MB")
-                    if relay.database is not None:
-                        out(f"    connections to its database now: {databases.connections(relay.database)}")
-                    if relay.database is not None and pg_stats:
-                        for line in databases.tables_report(relay.database):
+                sink = stack.enter_context(Sink())
+                relay = stack.enter_context(RELAYS[name](sink.port, setup))
+                out(f"## {label}: {relay.description}")
+                if warmup:
+                    # Let the relay start its processes and (Postfix) ramp up its concurrency.
+                    measure(relay.ports, sink, warmup, 2048, relay.auth)
+                    _wait_drained(relay)
+                if relay.database is not None:
+                    # The tables as they are in a node that has run for a while: analyzed.
+                    # A fresh database's statistics say its tables are empty, and the plans
+                    # the workers' connections cache for their prepared statements stay the
+                    # ones for empty tables (a settle's hash join scanned every delivery)
+                    # until autovacuum's first ANALYZE, up to a minute later: longer than a
+                    # figure takes.
+                    databases.analyze(relay.database)
+                if relay.check is not None:
+                    out(f"    {relay.check()}")
+                # Who sends: returnpath+dkim is measured unsigned too (its load from a domain
+                # that is not a sending domain), in turns with signed, on the same relay.
+                variants = [(label, SENDER)]
+                if name == "returnpath+dkim":
+                    unsigned = label.replace("returnpath+dkim", "returnpath")
+                    labels.insert(-1, unsigned)
+                    variants.insert(0, (unsigned, UNSIGNED_SENDER))
+                running.append(Running(relay, sink, variants))
+        turns = [(r, variant, sender) for r in running for variant, sender in r.variants]
+        for shape in shapes:
+            for size in sizes:
+                databases.reset_statements()
+                runs: dict[str, list[Measurement]] = {variant: [] for _, variant, _ in turns}
+                left: dict[str, str] = {}
+                wal = dict.fromkeys(runs, 0.0)
+                for k in range(repeat):
+                    # Alternate who goes first (ABBA), so that none always runs on the
+                    # fuller database or in the same moment of a neighbour's load.
+                    for r, variant, sender in turns if k % 2 == 0 else turns[::-1]:
+                        others = [o for o in running if o is not r]
+                        processes: Processes = {**r.relay.processes}
+                        if others:
+                            processes["others"] = functools.partial(_pids_of, others, r)
+                        wal_at = databases.wal_position()
+                        runs[variant].append(
+                            measure(
+                                r.relay.ports,
+                                r.sink,
+                                n,
+                                size,
+                                r.relay.auth,
+                                shape=shape,
+                                processes=processes,
+                                sender=sender,
+                            )
+                        )
+                        left[variant] = _wait_drained(r.relay)
+                        wal[variant] += databases.wal_since(wal_at)
+                for r in running:
+                    for variant, _ in r.variants:
+                        done = runs[variant]
+                        m = max(done, key=lambda run: run.rate)
+                        results[(variant, str(shape), size)] = m
+                        out(
+                            f"{variant:<30} {shape!s:<11}{size // 1024:>3} KB {m.rate:7.0f} msgs/s end to end  "
+                            f"({m.submit_rate:.0f}/s accepted, {m.elapsed:.1f} s){left[variant]}  {m.cpu_report()}"
+                            + (f"  runs: {', '.join(f'{run.rate:.0f}' for run in done)}" if repeat > 1 else "")
+                        )
+                    if r.relay.database is not None:
+                        messages = n * repeat * len(r.variants)
+                        wal_bytes = sum(wal[variant] for variant, _ in r.variants)
+                        for line in databases.statements_report(r.relay.database, messages, pg_stats, wal_bytes):
                             out(line)
-    finally:
-        databases.close()
+        for r in running:
+            relay = r.relay
+            out(f"## {r.variants[-1][0]}: after the runs")
+            if "relay" in relay.processes:
+                out(f"    peak memory (sum of VmHWM): {peak_rss(relay.processes['relay']()) / 2**20:.0f} MB")
+            if relay.database is not None:
+                out(f"    connections to its database now: {databases.connections(relay.database)}")
+            if relay.database is not None and pg_stats:
+                for line in databases.tables_report(relay.database):
+                    out(line)
     for a, b in _comparisons(labels):
         for shape in shapes:
             for size in sizes:
@@ -1165,6 +1209,15 @@ def bench(
                 out(f"ratio {a} / {b}  {shape!s:<11}{size // 1024:>3} KB: {ratio:.2f}")
     out(f"# load average {os.getloadavg()[0]:.2f} at the end")
     return results
+
+
+def _pids_of(relays: Sequence[Running], but: Running) -> list[int]:
+    """The processes of these relays (all their groups) and of their sinks, but those of
+    ``but`` (the PostgreSQL relays of a run share one server, which is counted as theirs)."""
+    pids = {pid for r in relays for group in r.relay.processes.values() for pid in group()}
+    pids |= {pid for r in relays for pid in process_tree(r.sink.pid)}
+    pids -= {pid for group in but.relay.processes.values() for pid in group()}
+    return sorted(pids)
 
 
 def _wait_drained(relay: Relay) -> str:
