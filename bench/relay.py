@@ -35,7 +35,10 @@ database of a private cluster, bench/postgres.py, started once for the run), or
 ``postgresql-2nodes`` (a second node made from the first one's returnpath.toml as the README
 says, the load generator's clients shared out between the two submission ports) with the same
 workers per node as one node, or ``postgresql-2nodes-half`` with half as many each (as many
-processes in all as one node). The ratios PostgreSQL / SQLite and two nodes / one are printed.
+processes in all as one node), or ``postgresql-doubled``, one node with twice the workers (as
+many processes as two full-size nodes: what more processes than cores cost without a second
+node). The ratios PostgreSQL / SQLite and two nodes / one (at equal processes too) are printed.
+All relays of a run are started first and measured in turns (``bench``).
 Every figure comes with the CPU each group of processes spent per message (the relay's, the
 database's, the load generator's, the sink's) and how busy that kept the cores; ``--pg-stats
 TOP`` adds pg_stat_statements' view of each figure (statements, commits and WAL per message,
@@ -705,9 +708,11 @@ class StoreShape:
     name: str
     postgresql: bool = False
     nodes: int = 1
-    #: Each node runs half the workers of a single node, so that two nodes run as many
-    #: processes as one: the fair comparison of the store, on a machine whose cores are the limit.
-    half: bool = False
+    #: Workers of each node, times those of a single node: 0.5 for two nodes that run as many
+    #: processes as one (the fair comparison of the store, on a machine whose cores are the
+    #: limit); 2 for one node that runs as many as two full-size nodes (what more processes
+    #: than cores cost, with no second node).
+    scale: float = 1.0
 
 
 STORES = {
@@ -716,7 +721,8 @@ STORES = {
         StoreShape("sqlite"),
         StoreShape("postgresql", postgresql=True),
         StoreShape("postgresql-2nodes", postgresql=True, nodes=2),
-        StoreShape("postgresql-2nodes-half", postgresql=True, nodes=2, half=True),
+        StoreShape("postgresql-2nodes-half", postgresql=True, nodes=2, scale=0.5),
+        StoreShape("postgresql-doubled", postgresql=True, scale=2.0),
     )
 }
 
@@ -892,8 +898,7 @@ def returnpath_nodes(sink_port: int, setup: Setup, **changes: Any) -> Iterator[t
     listen addresses). Yields the servers and the relay (named "returnpath" here)."""
     store = setup.store
     per_node = setup.workers or os.cpu_count() or 1
-    if store.half:
-        per_node = max(1, per_node // 2)
+    per_node = max(1, int(per_node * store.scale))
     dbname, url = setup.databases.create() if store.postgresql else (None, None)
     with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
         routes = {**changes.pop("delivery__routes", {}), "*": f"127.0.0.1:{sink_port}"}
@@ -1251,6 +1256,8 @@ def _comparisons(labels: Sequence[str]) -> list[tuple[str, str]]:
         ("postgresql-2nodes", "postgresql"),
         ("postgresql-2nodes-half", "postgresql"),
         ("postgresql-2nodes", "postgresql-2nodes-half"),
+        ("postgresql-doubled", "postgresql"),
+        ("postgresql-2nodes", "postgresql-doubled"),
     ]
     found = []
     for label in labels:
