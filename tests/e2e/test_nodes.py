@@ -169,6 +169,24 @@ def test_a_second_node_with_a_live_nodes_name_is_refused_and_takes_nothing_from_
         assert copy.running
 
 
+def test_a_second_node_on_the_same_machine_with_a_worker_per_core_is_warned(
+    tmp_path: Path, pg_url: str, sink: Sink
+) -> None:
+    """A copied returnpath.toml keeps `workers = 0`: every node on the machine then starts a
+    worker per core, more processes than cores (docs/scaling.md). The node says so at start,
+    and a node whose `workers` is set, or that runs alone, does not."""
+    warning = "run on this machine too, and with `workers = 0` this node starts one worker per core"
+    changes: dict[str, Any] = {"node__heartbeat": 0.5, "delivery__routes": {"*": sink.route}}
+    with Server(tmp_path / "node1", store=pg_url, node__name="node-1", workers=0, **changes) as one:
+        wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="node-1's heartbeat")
+        with Server(tmp_path / "node2", like=one, node__name="node-2", workers=0, **changes) as two:
+            assert f"node(s) 'node-1' {warning} ({two.workers})" in two.stderr()
+            assert "give each node its share of the cores with `workers`" in two.stderr()
+        with Server(tmp_path / "node3", like=one, node__name="node-3", workers=1, **changes) as three:
+            assert "run on this machine too" not in three.stderr()
+    assert "run on this machine too" not in one.stderr()
+
+
 @pytest.mark.parametrize("made", ["mail sent", "a domain added"])
 def test_a_node_with_another_secret_is_refused(tmp_path: Path, pg_url: str, sink: Sink, made: str) -> None:
     """A second node whose secret is not the first's would send envelopes that the first

@@ -326,10 +326,12 @@ class Supervisor:
         `secret` is not the one the store's mail was sent with (its envelopes would be refused
         by the other nodes' inbound servers, and theirs by its own). Both are mistakes of a
         copied returnpath.toml (README, "Several nodes"), said at start rather than found out
-        from doubled mail and lost bounces."""
+        from doubled mail and lost bounces. A third, that every node of the machine starts one
+        worker per core, is only warned of."""
         now = time.time()
         alive = self.settings.node.alive_for  # as `returnpath nodes` counts a node alive
-        for node in await store.nodes():
+        nodes = await store.nodes()
+        for node in nodes:
             age = now - node.heartbeat_at
             if node.name == self.node and node_alive(node, alive, now):
                 raise StartError(
@@ -338,6 +340,21 @@ class Supervisor:
                     "in its returnpath.toml (`returnpath nodes` lists them), or, when that node has just "
                     f"stopped on another machine, start this one again in {max(1.0, alive - age):.0f} s"
                 )
+        here = sorted(
+            node.name
+            for node in nodes
+            if node.name != self.node and node.host == socket.gethostname() and node_alive(node, alive, now)
+        )
+        if here and self.settings.workers == 0:
+            # docs/scaling.md: on two cores one node of four workers did less than one of two,
+            # and two nodes of two workers as much as that one of four.
+            log.warning(
+                "node(s) %s run on this machine too, and with `workers = 0` this node starts one worker per core "
+                "(%d), as a copied returnpath.toml makes every node do; more worker processes than cores cost CPU "
+                "per message: give each node its share of the cores with `workers` (docs/scaling.md)",
+                ", ".join(repr(name) for name in here),
+                self.settings.worker_count,
+            )
         if await self.another_secret(store):
             raise StartError(
                 "secret differs from the one the store's mail and DKIM keys were made with: every node of a shared "
