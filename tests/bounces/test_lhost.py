@@ -319,11 +319,9 @@ def test_hand_made_samples(
     assert got == rows
 
 
-def test_exim_names_the_generating_address_of_an_undisclosed_one() -> None:
-    # a router with hide_child_in_errmsg (Exim's specification, "Generic options for
-    # routers") hides the failed child address; the one it was generated from is our
-    # recipient (flufl.bounce's simple_16 test email)
-    raw = b"""From: Mail Delivery System <Mailer-Daemon@mx.example.net>
+def _exim_bounce(block: str) -> bytes:
+    """Exim's failure bounce (deliver.c's default text) around one recipient block."""
+    return f"""From: Mail Delivery System <Mailer-Daemon@mx.example.net>
 To: me@example.net
 Subject: Mail delivery failed: returning message to sender
 
@@ -332,11 +330,17 @@ This message was created automatically by mail delivery software.
 A message that you sent could not be delivered to one or more of its
 recipients. This is a permanent error. The following address(es) failed:
 
-  an undisclosed address
-    (generated from bob@example.com)
+{block}
 
 ------ This is a copy of the message, including all the headers. ------
-"""
+""".encode()
+
+
+def test_exim_names_the_generating_address_of_an_undisclosed_one() -> None:
+    # a router with hide_child_in_errmsg (Exim's specification, "Generic options for
+    # routers") hides the failed child address; the one it was generated from is our
+    # recipient (flufl.bounce's simple_16 test email)
+    raw = _exim_bounce("  an undisclosed address\n    (generated from bob@example.com)")
     found = exim.DETECTOR.detect(Mail.parse(raw))
     assert [f.address for f in found or []] == ["bob@example.com"]
     assert [r.address for r in recognise(raw).failed] == ["bob@example.com"]
@@ -612,3 +616,34 @@ def test_exchange_quoted_reply_keeps_its_apostrophes(reply: str, reason: str) ->
         f"k@example.no\nRemote Server returned '{reply}'\n\nOriginal message headers:\n\nTo: k@example.no\n"
     )
     assert _rows("postmaster@example.net", "Undeliverable: hello", body) == [("k@example.no", reason)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        # the remote's last reply names a cause: it decides, as in Postfix's bounce after
+        # maximal_queue_lifetime quoting the same reply (Gmail SMTP error reference, Yahoo
+        # Sender Hub error codes, Dovecot's quota text)
+        (
+            "421-4.7.0 The IP address sending this message does not have a PTR record setup, or the\n"
+            "    421 4.7.0 corresponding forward DNS entry does not point to the sending IP. - gsmtp",
+            "requireptr",
+        ),
+        (
+            "421 4.7.0 [TSS04] Messages from 192.0.2.31 temporarily deferred due to unexpected volume or "
+            "user complaints - 4.16.55.1",
+            "badreputation",
+        ),
+        ("452 4.2.2 <a@example.org> Quota exceeded (mailbox for user is full)", "mailboxfull"),
+        # no cause, or only one of Sisimai's retry reasons: Exim's give-up words say it, expired
+        ("451 4.7.1 Please try again later", "expired"),
+        ("450 4.1.1 <a@example.org>: Recipient address rejected: unverified address", "expired"),
+    ],
+)
+def test_exim_gives_the_cause_of_a_retry_timeout_when_the_reply_names_one(reply: str, reason: str) -> None:
+    raw = _exim_bounce(
+        "  a@example.org\n    host mx.example.org [192.0.2.20]\n"
+        f"    SMTP error from remote mail server after RCPT TO:<a@example.org>:\n    {reply}\n"
+        "    retry timeout exceeded"
+    )
+    assert [(r.address, r.action, r.reason) for r in recognise(raw).recipients] == [("a@example.org", "failed", reason)]

@@ -239,6 +239,25 @@ FAMILIES = [
     ("Sisimai Filtered.pm's description", None, 550, "550 Your address is rejected by recipient's email configuration", None, "filtered"),
     ("a reception setting", "5.2.0", 550, "550 5.2.0 Message refused by the recipient's receiving settings", "DATA", "filtered"),
     ("Japanese: refused by the receive-refusal setting", None, 550, "550 受信拒否設定により配信できませんでした", None, "filtered"),
+    # ---- the twenty-fourth notice batch (providers' documented error texts): Gmail's 2024
+    # sender requirements name the cause after a rate limit or refusal; the cause decides
+    ("Gmail 4.7.27 SPF", "4.7.27", 421, "421-4.7.27 Your email has been rate limited because SPF authentication didn't pass for this message. Gmail requires all bulk email senders to authenticate with SPF.", "DATA", "authfailure"),
+    ("Gmail 5.7.27 SPF, over a null-MX status", "5.7.27", 550, "550-5.7.27 Your email has been blocked because SPF authentication didn't pass for this message.", "DATA", "authfailure"),
+    ("RFC 7505 null MX keeps its 5.7.27", "5.7.27", 550, "550 5.7.27 Sender address has null MX", "MAIL", "notaccept"),
+    ("Gmail 4.7.30 DKIM", "4.7.30", 421, "421-4.7.30 Your email has been rate limited because DKIM authentication didn't pass for this message. Gmail requires all email bulk senders to authenticate with DKIM.", "DATA", "authfailure"),
+    ("Gmail 4.7.26", "4.7.26", 421, "421-4.7.26 Your email has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", "DATA", "authfailure"),
+    ("Gmail 5.7.32 alignment", "5.7.32", 550, "550-5.7.32 Your email has been blocked because the From: header (RFC5322) in this message isn't aligned with either the authenticated SPF or DKIM organizational domain.", "DATA", "authfailure"),
+    ("Gmail 4.7.29 TLS", "4.7.29", 421, "421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections.", "DATA", "failedstarttls"),
+    ("Gmail 5.7.29 TLS", "5.7.29", 550, "550-5.7.29 Your email has been blocked because this message was not sent over a TLS connection.", "DATA", "failedstarttls"),
+    ("Gmail 4.7.28, a rate with no other cause", "4.7.28", 421, "421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited.", "DATA", "toomanyconn"),
+    ("Zoho Mail, a domain not set up there", None, 553, "553 Relaying disallowed. Invalid Domain - example.in", "RCPT", "norelaying"),
+    ("relaying disallowed, plainly", "5.7.1", 550, "550 5.7.1 Relaying disallowed", "RCPT", "norelaying"),
+    ("Yahoo TSS11", "4.7.0", 421, "421 4.7.0 [TSS11] Excessive unknown recipients - possible Open Relay (#4.7.0)", "RCPT", "badreputation"),
+    ("AOL RLY:B1", None, 554, "554- (RLY:B1) The information presently available to AOL indicates this server is transmitting unsolicited e-mail to AOL. Based on AOL's Unsolicited Bulk E-mail policy at http://www.aol.com/info/bulk.html AOL cannot accept further e-mail transactions from this server.", "CONN", "blocked"),
+    ("a server named a spam source", "5.7.1", 550, "550 5.7.1 Your server has been sending spam; mail from it is refused", "RCPT", "blocked"),
+    ("unsolicited content stays content", "5.7.1", 550, "550 5.7.1 Unsolicited mail rejected", "DATA", "spamdetected"),
+    ("Exchange Online 5.7.520", "5.7.520", 550, "550 5.7.520 Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)", "DATA", "policyviolation"),
+    ("external forwarding, without the tenant's AS code", None, 550, "550 Access denied, the recipient's organization does not allow automatic forwarding", "DATA", "policyviolation"),
 ]  # fmt: skip
 
 

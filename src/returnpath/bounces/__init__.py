@@ -37,7 +37,7 @@ from dataclasses import replace
 from . import arf, autoreply, challenge, dsn, evidence, notice, rules
 from .lhost import generic
 from .mail import Mail, addresses, clean_address
-from .reasons import Classification, classify, is_hard, normalise_text, receiving_hosts
+from .reasons import WEAK_REASONS, Classification, classify, is_hard, normalise_text, receiving_hosts
 from .rules import Detector, Found
 from .verdict import BounceVerdict, Kind, Recipient
 
@@ -173,10 +173,8 @@ def _run_detectors(mail: Mail, detectors: Sequence[Detector] | None = None) -> B
 # recomputes a retry reason from the status. A delay's rows are reconsidered the same
 # way (Exim's "LMTP error after RCPT TO:<a>: 452 4.2.2 <a> Quota exceeded" quotes the LMTP
 # server, whose words say more than the phrase), but the delay's own fallback, expired, is
-# no reading of the words and does not displace the phrase.
-WEAK_REASONS = frozenset(
-    {"undefined", "onhold", "systemerror", "securityerror", "networkerror", "hostunknown", "userunknown"}
-)
+# no reading of the words and does not displace the phrase. (`WEAK_REASONS` is defined in
+# reasons.py, where the detectors' own reconsiderations read it too.)
 _ORDER = (
     "mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying", "userunknown",
     "filtered", "rejected", "hostunknown", "spamdetected", "toomanyconn", "blocked",

@@ -31,6 +31,11 @@ RULES_FILE = Path(__file__).with_name("reasons.toml")
 
 # Reasons that are never a failure to deliver (kept apart so callers can tell).
 NOT_FAILURES = frozenset({"delivered", "vacation", "feedback", "expanded"})
+# Sisimai's "retry" reasons (Reason->get reconsiders them): a detector's phrase that says one
+# gives way to a specific reason the same recipient's words or status show (see __init__.py).
+WEAK_REASONS = frozenset(
+    {"undefined", "onhold", "systemerror", "securityerror", "networkerror", "hostunknown", "userunknown"}
+)
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _REPLY_PREFIX = re.compile(r"\b([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3}) )?")

@@ -38,10 +38,12 @@ Lore:
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .. import regex
 from ..dsn import GENERATED_FROM
 from ..mail import Mail
+from ..reasons import WEAK_REASONS, classify, receiving_hosts
 from ..rules import Found
 from ._text import ADDRESS, Phrases, addresses, by_phrase, detector, found, has, header, text
 
@@ -153,7 +155,31 @@ def _by_phrase(f: Found, block: str) -> Found:
     if f.command in ("HELO", "EHLO", "MAIL"):
         return f
     # a delay warning is "expired" anyway unless its words say more: leave it to them
-    return by_phrase(f, MESSAGES[:-1] if f.action == "delayed" else MESSAGES, block)
+    read = by_phrase(f, MESSAGES[:-1] if f.action == "delayed" else MESSAGES, block)
+    return _given_up(read, block) if read.reason == "expired" else read
+
+
+def _given_up(f: Found, block: str) -> Found:
+    """`f`, read "expired" from Exim's give-up words ("retry timeout exceeded"), with the
+    reason the remote's last reply shows instead, when the block quotes one that says a
+    specific cause. The retry rules' cutoff says when Exim stopped trying, the reply why the
+    tries failed: Gmail's "421-4.7.0 The IP address sending this message does not have a PTR
+    record setup" before "retry timeout exceeded" is requireptr, as Postfix's bounce after
+    maximal_queue_lifetime quoting the same reply is. A reply that names no cause ("451 4.7.1
+    Please try again later"), or only one of Sisimai's retry reasons (a 4.1.1 deferral), leaves
+    it expired, as Sisimai's Lhost/Exim.pm reads the phrase."""
+    if "SMTP error from remote mail server" not in block:
+        return f
+    low = " ".join(f.diagnostic.split()).lower()
+    rest = low.replace(f.phrase, " ") if f.phrase else low
+    decided = classify(f.status, f.code, rest, f.command, f.action, hosts=receiving_hosts(f.remote_mta, f.address))
+    if (
+        decided.reason in WEAK_REASONS
+        or decided.reason == "expired"
+        or not decided.rule.startswith(("text ", "host ", "status "))
+    ):
+        return f
+    return replace(f, reason=decided.reason, pattern=f"{f.pattern}; the reply's {decided.rule}", phrase="")
 
 
 def read(mail: Mail, body: str) -> list[Found]:
