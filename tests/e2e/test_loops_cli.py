@@ -2,8 +2,8 @@
 command works on the store directly. Loops are added, listed, paused, resumed, updated, rotated
 and removed; a bad setting is refused with a message that names it and nothing is created;
 another account's loop is not found; `test` posts one signed sample to a real receiver; the
-deliveries of a loop (outbox items, made here through the store as `serve` would make them)
-are listed by state and replayed one by one or all dead ones at once.
+posts of a loop (made here through the store as `serve` would make them) are listed by state
+and replayed one by one or all dead ones at once.
 
 The data folder has two configuration files on the same store: returnpath.toml as `init` wrote
 it, which refuses loopback targets, and private.toml, which allows them (the receiver listens

@@ -2,7 +2,7 @@
 
 The app is served with a resolver of its own (HOSTS), so that names which look public resolve
 without DNS; a name it does not know does not resolve. Events are stored the way the relay
-stores them (`_insert_event`, with the fan-out into the loops' outbox), and outbox items are
+stores them (`_insert_event`, with the fan-out into the loops' outbox), and posts are
 made dead or in flight with SQL, as the dispatcher would leave them.
 """
 
@@ -99,7 +99,7 @@ async def _deliveries(client: httpx.AsyncClient, loop_id: str, **params: Any) ->
 
 
 async def _set(store: SqliteStore, item_id: str, sql: str, *params: Any) -> None:
-    """Change one outbox item as the dispatcher would have left it."""
+    """Change one post as the dispatcher would have left it."""
     await store.db.write(lambda c: c.execute(f"UPDATE loop_posts SET {sql} WHERE id = ?", (*params, item_id)))
 
 

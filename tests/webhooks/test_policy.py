@@ -1,4 +1,4 @@
-"""What an answer does to an outbox item, and to its endpoint's circuit."""
+"""What an answer does to a post, and to its endpoint's circuit."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
-"""The values of feedback loops: a loop (one webhook registration) and its outbox items.
+"""The values of feedback loops: a loop (one webhook registration) and its posts.
 
 Glossary (../core/model.py has the rest):
 - a *loop* is one URL an account registered, with the event kinds it wants, the body format
   and a signing secret;
-- an *outbox item* is one event to be posted to one loop. It is written in the same
-  transaction as its event, then posted, retried and finally kept as done or dead. The API
-  and CLI call them the loop's "deliveries", as webhook services do; in the code a delivery
-  stays one message to one recipient.
+- a *post* is one event to be posted to one loop. It is written in the same transaction as
+  its event, then posted, retried and finally kept as done or dead. The posts waiting are the
+  loops' *outbox* (the store's `Outbox`, which the dispatcher claims from). The API and CLI
+  of version 0.1 called them the loop's "deliveries" (those paths and commands still
+  answer); a delivery is one message to one recipient.
 
 Values only: no I/O. The store keeps them, the dispatcher posts them.
 """
@@ -30,7 +31,7 @@ class Format(enum.StrEnum):
 
 
 class PostState(enum.StrEnum):
-    """Where an outbox item stands."""
+    """Where a post stands."""
 
     PENDING = "pending"  # waiting for its first or next attempt (or in flight, under a lease)
     DONE = "done"  # the loop answered 2xx
@@ -61,7 +62,7 @@ class Loop:
     def wants(self, event: Event) -> bool:
         """True when this loop receives `event`: its account's, and of a kind it asked for.
 
-        Pausing does not matter here: a paused loop still gets its outbox items, posted when it
+        Pausing does not matter here: a paused loop still gets its posts, posted when it
         is resumed.
         """
         return event.account_id == self.account_id and event.kind in self.events
@@ -138,7 +139,7 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A claimed outbox item with everything posting it needs."""
+    """A claimed post with everything posting it needs."""
 
     item: Post
     loop: Loop
@@ -148,7 +149,7 @@ class Call:
 
 
 class PostView(NamedTuple):
-    """An outbox item as the API and CLI list it (a loop's "delivery"): whether it is in flight
+    """A post as the API and CLI list it: whether it is in flight
     now, and what its event was (its kind and the delivery it is about)."""
 
     item: Post

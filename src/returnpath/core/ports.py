@@ -143,7 +143,7 @@ class LoopStore(Protocol):
         ...
 
     async def delete_loop(self, account_id: str, loop_id: str) -> bool:
-        """Remove the loop with its outbox items."""
+        """Remove the loop with its posts."""
         ...
 
     async def loop_posts(

@@ -79,7 +79,7 @@ def loop_json(loop: Loop, *, secret: bool = False) -> dict[str, Any]:
 
 
 def loop_delivery_json(view: PostView) -> dict[str, Any]:
-    """One event posted (or to be posted) to a loop: an outbox item. `state` is pending,
+    """One event posted (or to be posted) to a loop: a post. `state` is pending,
     in_flight (being posted now), done or dead; `webhook_id` is the header receivers see;
     `type` and `delivery` say what the event was."""
     item = view.item

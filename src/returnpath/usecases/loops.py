@@ -139,7 +139,7 @@ class Loops:
         limit: int = 100,
         before: str | None = None,
     ) -> builtins.list[PostView]:
-        """The loop's posts (outbox items), newest event first, each with whether it is in
+        """The loop's posts, newest event first, each with whether it is in
         flight and what its event was; `state` is one of ITEM_STATES; `before` the id of the
         last post of the page before (its event, not the post, is the cursor: a replayed post
         keeps its place)."""
@@ -181,7 +181,7 @@ class Loops:
 
     async def test(self, account: Account, loop_id: str, poster: Poster, kind: str | None = None) -> Answer:
         """Post one sample event to the loop now, signed, in its format, and say what came of
-        it. Nothing is stored: the sample has no outbox item and is not retried."""
+        it. Nothing is stored: the sample is no post and is not retried."""
         loop = await self.get(account, loop_id)
         try:
             wanted = parse_events([kind]) if kind else loop.events

@@ -1,4 +1,4 @@
-"""The dispatcher: posts the outbox's items to their loops, and records what came of each.
+"""The dispatcher: sends the posts waiting in the outbox to their loops, and records what came of each.
 
 Each turn (`turn`) reads as its steps: claim what is due, queue each call behind its endpoint
 (one loop URL), give back the calls of endpoints whose circuit is open, start the posts that

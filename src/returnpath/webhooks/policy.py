@@ -1,4 +1,4 @@
-"""What an answer means for an outbox item, and for its endpoint. Pure: `now` and the random
+"""What an answer means for a post, and for its endpoint. Pure: `now` and the random
 value of the jitter are arguments.
 
 An item:

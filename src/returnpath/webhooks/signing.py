@@ -2,7 +2,7 @@
 
 Each loop has a secret `whsec_<base64 of 24 random bytes>`. Each request carries
 
-    webhook-id         msg_<outbox item id>: the same on every retry, so receivers can drop
+    webhook-id         msg_<post id>: the same on every retry, so receivers can drop
                        duplicates (delivery is at least once)
     webhook-timestamp  the Unix seconds of this attempt (receivers refuse ones too far off)
     webhook-signature  v1,<base64 of HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>

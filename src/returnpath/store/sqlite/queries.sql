@@ -33,7 +33,7 @@ SELECT count(*) FROM deliveries WHERE account_id = ?
 DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE account_id = ?)
 
 -- name: delete_account_events
--- Their outbox items are the account's loops', which go with the loops.
+-- Their posts are the account's loops', which go with the loops.
 DELETE FROM events WHERE account_id = ?
 
 -- name: delete_account_deliveries
@@ -263,7 +263,7 @@ DELETE FROM loops WHERE id = ? AND account_id = ?
 SELECT l.id FROM loops l JOIN loop_events e ON e.loop_id = l.id
 WHERE l.account_id = ? AND e.kind = ?
 
--- name: insert_outbox
+-- name: insert_post
 INSERT INTO loop_posts (id, loop_id, event_id, event_time, created_at, expires_at, state, attempts,
                          next_attempt_at)
 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
@@ -283,11 +283,11 @@ WHERE o.loop_id = :loop_id AND o.state = 'pending' AND o.next_attempt_at <= :now
 ORDER BY o.event_time, o.event_id
 LIMIT :per_loop
 
--- name: lease_outbox
+-- name: lease_posts
 UPDATE loop_posts SET lease_owner = :owner, lease_until = :until
 WHERE id IN (SELECT value FROM json_each(:ids))
 
--- name: outbox_calls
+-- name: post_calls
 -- The claimed items with their event; filled with the ids of a claim.
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error,
@@ -299,7 +299,7 @@ ORDER BY o.event_time, o.event_id
 -- name: return_raw
 SELECT raw FROM returns WHERE id = ?
 
--- name: settle_outbox
+-- name: settle_post
 UPDATE loop_posts
 SET state = :state, attempts = :attempts, next_attempt_at = :next, last_attempt_at = :at,
     last_status = :status, last_error = :error, lease_owner = NULL, lease_until = NULL
@@ -387,7 +387,7 @@ DELETE FROM loop_posts WHERE id IN (
       AND ((state = 'done' AND last_attempt_at < :done) OR (state = 'dead' AND last_attempt_at < :dead))
     LIMIT :batch)
 
--- name: outbox_items
+-- name: loop_posts
 -- A loop's items, newest event first; :state is NULL (all), 'pending' (waiting, not leased),
 -- 'in_flight' (pending and leased now), 'done' or 'dead'; :before_time and :before_event (or
 -- NULL) the event of the last post of the page before, for the next page.
@@ -406,7 +406,7 @@ WHERE o.loop_id = :loop_id
 ORDER BY o.event_time DESC, o.event_id DESC
 LIMIT :limit
 
--- name: outbox_item
+-- name: loop_post
 SELECT o.id, o.loop_id, o.event_id, o.event_time, o.created_at, o.expires_at, o.state, o.attempts,
        o.next_attempt_at, o.last_attempt_at, o.last_status, o.last_error
 FROM loop_posts o JOIN loops l ON l.id = o.loop_id

@@ -18,17 +18,17 @@ from .sqlite_database import SqliteDatabase
 
 Q = load_queries(__package__, "queries.sql")
 
-WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) outbox item; [webhooks] retry_window
+WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) post; [webhooks] retry_window
 
 
 def fan_out(conn: sqlite3.Connection, event_id: int, event: Event, now: float, window: float) -> int:
-    """Insert one outbox item per loop (paused ones too) of the event's account that wants its
+    """Insert one post per loop (paused ones too) of the event's account that wants its
     kind, in the caller's transaction. Events of no account go nowhere. Returns the count."""
     if not event.account_id:
         return 0
     loop_ids = [row[0] for row in conn.execute(Q["fan_out_loops"], (event.account_id, event.kind.value))]
     conn.executemany(
-        Q["insert_outbox"],
+        Q["insert_post"],
         [(ids.new_id(now), loop_id, event_id, event.time, now, now + window, now) for loop_id in loop_ids],
     )
     return len(loop_ids)
@@ -71,7 +71,7 @@ class SqliteOutbox:
             claimed = [item_id for _, _, item_id in sorted(due)[:limit]]
             if not claimed:
                 return []
-            conn.execute(Q["lease_outbox"], {"owner": owner, "until": lease_until, "ids": json.dumps(claimed)})
+            conn.execute(Q["lease_posts"], {"owner": owner, "until": lease_until, "ids": json.dumps(claimed)})
             return _calls(conn, claimed)
 
         return await self.db.write(op)
@@ -80,7 +80,7 @@ class SqliteOutbox:
         params = from_row.post_settle_params(owner, item_id, settlement)
 
         def op(conn: sqlite3.Connection) -> Loop | None:
-            conn.execute(Q["settle_outbox"], params)
+            conn.execute(Q["settle_post"], params)
             row = conn.execute(Q["loop_of_post"], (item_id,)).fetchone()
             return None if row is None else loop_from_row(row)
 
@@ -93,7 +93,7 @@ class SqliteOutbox:
 
 
 def _calls(conn: sqlite3.Connection, item_ids: list[str]) -> list[Call]:
-    rows = conn.execute(Q["outbox_calls"], (json.dumps(item_ids),)).fetchall()
+    rows = conn.execute(Q["post_calls"], (json.dumps(item_ids),)).fetchall()
     loop_ids = sorted({row[1] for row in rows})
     loops = {row[0]: loop_from_row(row) for row in conn.execute(Q["loops_by_id"], (json.dumps(loop_ids),))}
     raws: dict[str, bytes | None] = {}

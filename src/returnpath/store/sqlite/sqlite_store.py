@@ -44,7 +44,7 @@ class SqliteStore:
         self.path = Path(path)
         self.node = node  # written into the attempts and events recorded here
         self.db = SqliteDatabase(self.path)
-        self.loop_window = loop_window  # the retry window of a feedback loop's outbox item
+        self.loop_window = loop_window  # the retry window of a feedback loop's post
         # In-process only: this process's workers hear of the work it commits at once; the other
         # worker processes of the node find it by polling (SQLite has no LISTEN/NOTIFY).
         self.wakeups = LocalWakeups()  # core.ports.Wakeups
@@ -570,7 +570,7 @@ class SqliteStore:
         return await self.db.write(op)
 
     async def delete_loop(self, account_id: str, loop_id: str) -> bool:
-        """Remove the loop with its outbox items; False when the account has no such loop."""
+        """Remove the loop with its posts; False when the account has no such loop."""
         return await self.db.write(lambda c: c.execute(Q["delete_loop"], (loop_id, account_id)).rowcount > 0)
 
     async def loop_posts(
@@ -583,7 +583,7 @@ class SqliteStore:
         limit: int = 100,
         before: tuple[float, int] | None = None,
     ) -> list[PostView] | None:
-        """A loop's outbox items (its "deliveries"), newest event first, each with whether it is
+        """A loop's posts, newest event first, each with whether it is
         in flight (leased now) and its event's kind and delivery. `state` is an PostState or
         "in_flight"; `before` the event time and id of the last post of the page before. None
         when the account has no such loop."""
@@ -594,7 +594,7 @@ class SqliteStore:
             if conn.execute(Q["loop"], (loop_id, account_id)).fetchone() is None:
                 return None
             rows = conn.execute(
-                Q["outbox_items"],
+                Q["loop_posts"],
                 {"loop_id": loop_id, "state": wanted, "now": at, "limit": limit, **from_row.page_after(before)},
             ).fetchall()
             return [PostView(from_row.post(row[:12]), bool(row[12]), EventKind(row[13]), row[14]) for row in rows]
@@ -609,7 +609,7 @@ class SqliteStore:
 
     async def loop_post(self, account_id: str, loop_id: str, item_id: str) -> Post | None:
         """One item of the account's loop; None when there is none by that id there."""
-        row = await self.db.read(lambda c: c.execute(Q["outbox_item"], (item_id, loop_id, account_id)).fetchone())
+        row = await self.db.read(lambda c: c.execute(Q["loop_post"], (item_id, loop_id, account_id)).fetchone())
         return from_row.post(row) if row else None
 
     async def replay_post(self, account_id: str, loop_id: str, item_id: str, now: float | None = None) -> bool:
@@ -763,8 +763,8 @@ def _auth_counts(conn: sqlite3.Connection, address: str, username: str, now: flo
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event, now: float, window: float, node: str = "") -> tuple[int, int]:
-    """Insert an event and, in the same transaction, its feedback-loop outbox items. Returns
-    the event's id and how many outbox items it got."""
+    """Insert an event and, in the same transaction, its feedback-loop posts. Returns the
+    event's id and how many posts it got."""
     row = conn.execute(
         Q["insert_event"],
         (
