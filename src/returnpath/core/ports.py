@@ -1,8 +1,10 @@
-"""The small interfaces (ports) between the core and its adapters.
+"""The small interfaces (ports) between the core and its adapters, all of them here.
 
-Workers and services depend on these Protocols, never on a concrete adapter; `app.py` picks
-the adapters. The store has two backends (SQLite now, PostgreSQL later) that must both pass
-tests/store.
+The use cases, the HTTP app and the node's processes depend on these Protocols, never on a
+concrete adapter; node/worker.py and the CLI pick the adapters (`store.open_store` the
+store's backend from `[storage] url`). The store has two backends, SQLite and PostgreSQL,
+which both pass tests/store. The DNS as delivery asks it is delivery/routes.py's `Resolver`,
+delivery's own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from .model import Account, Attempt, DeliveryJob, DeliveryView, Returned, Submis
 from .retry import Settlement
 from .senders import SendingDomain
 from .throttle import AuthLimits
+
+
+class JobSink(Protocol):
+    """Where freshly accepted deliveries go: the delivery engine of this process."""
+
+    owner: str
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

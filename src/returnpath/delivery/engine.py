@@ -73,7 +73,7 @@ class _Link:
 
 
 class DeliveryEngine:
-    """Delivers the deliveries of one process. Implements `service.JobSink`."""
+    """Delivers the deliveries of one process. Implements `core.ports.JobSink`."""
 
     def __init__(
         self,

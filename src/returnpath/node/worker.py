@@ -1,7 +1,7 @@
 """One worker process of `serve`: submission and inbound SMTP, HTTP API, delivery, returned mail,
 feedback loops.
 
-Started by the supervisor (app.py) with the listening sockets inherited as file descriptors.
+Started by the supervisor (supervisor.py) with the listening sockets inherited as file descriptors.
 It dies with the supervisor (PR_SET_PDEATHSIG, set by node/launch.py before this module is
 imported), so a killed `serve` leaves nothing running.
 """

@@ -16,14 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
 
 from ..config import Settings
 from ..core import credentials, ids, senders, throttle, tokens
 from ..core.events import EventKind
 from ..core.intake import origin_fields, received_header
 from ..core.model import Accepted, Account, DeliveryJob, DeliveryView, Submission, Trace
-from ..core.ports import NewDelivery, NewMessage, Store, StoredEvent
+from ..core.ports import JobSink, NewDelivery, NewMessage, Store, StoredEvent
 from ..core.retry import expires_at
 from ..core.senders import SendingDomain, from_domain, signing_domain
 from ..dkim.signer import DkimSigner
@@ -37,14 +36,6 @@ _THROTTLED = {
     "at once": "too many logins being checked at once from this address or for this username; try again later",
     "username": "too many failed logins for this username; try again later",
 }
-
-
-class JobSink(Protocol):
-    """Where freshly accepted deliveries go: the delivery engine of this process."""
-
-    owner: str
-
-    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None: ...
 
 
 def envelope_sender(
