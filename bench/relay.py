@@ -124,6 +124,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self, cast
+from urllib.parse import quote
 
 try:
     from bench.postfix import (
@@ -133,7 +134,7 @@ try:
         private_postfix,
         wait_for_port,
     )
-    from bench.postgres import DATABASE, PrivateCluster, postgres_version, private_postgres
+    from bench.postgres import DATABASE, SUPERUSER, PrivateCluster, postgres_version, private_postgres
 except ImportError:  # run as a script: bench/ is on sys.path, the repository root is not
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.postfix import (
@@ -143,7 +144,7 @@ except ImportError:  # run as a script: bench/ is on sys.path, the repository ro
         private_postfix,
         wait_for_port,
     )
-    from bench.postgres import DATABASE, PrivateCluster, postgres_version, private_postgres
+    from bench.postgres import DATABASE, SUPERUSER, PrivateCluster, postgres_version, private_postgres
 
 import tempfile
 
@@ -713,6 +714,8 @@ class StoreShape:
     #: limit); 2 for one node that runs as many as two full-size nodes (what more processes
     #: than cores cost, with no second node).
     scale: float = 1.0
+    #: Connect through the server's Unix-domain socket, not TCP.
+    socket: bool = False
 
 
 STORES = {
@@ -723,6 +726,7 @@ STORES = {
         StoreShape("postgresql-2nodes", postgresql=True, nodes=2),
         StoreShape("postgresql-2nodes-half", postgresql=True, nodes=2, scale=0.5),
         StoreShape("postgresql-doubled", postgresql=True, scale=2.0),
+        StoreShape("postgresql-socket", postgresql=True, socket=True),
     )
 }
 
@@ -739,8 +743,9 @@ class Databases:
         self._cluster: PrivateCluster | None = None
         self._made = 0
 
-    def create(self) -> tuple[str, str]:
-        """A new, empty database: (its name, its URL)."""
+    def create(self, socket: bool = False) -> tuple[str, str]:
+        """A new, empty database: (its name, its URL: over TCP to 127.0.0.1, or with ``socket``
+        through the server's Unix-domain socket, as a node on the database's machine connects)."""
         if self._cluster is None:
             options = (
                 {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_planning": "on"}
@@ -752,7 +757,10 @@ class Databases:
                 self.sql("CREATE EXTENSION pg_stat_statements")
         self._made += 1
         name = f"relay_{self._made}"
-        return name, self._cluster.create_database(name)
+        url = self._cluster.create_database(name)
+        if socket:
+            url = f"postgresql://{SUPERUSER}@/{name}?host={quote(str(self._cluster.base))}&port={self._cluster.port}"
+        return name, url
 
     @property
     def description(self) -> str:
@@ -899,7 +907,7 @@ def returnpath_nodes(sink_port: int, setup: Setup, **changes: Any) -> Iterator[t
     store = setup.store
     per_node = setup.workers or os.cpu_count() or 1
     per_node = max(1, int(per_node * store.scale))
-    dbname, url = setup.databases.create() if store.postgresql else (None, None)
+    dbname, url = setup.databases.create(store.socket) if store.postgresql else (None, None)
     with tempfile.TemporaryDirectory(prefix="returnpath-bench-") as folder:
         routes = {**changes.pop("delivery__routes", {}), "*": f"127.0.0.1:{sink_port}"}
         first = Server(
@@ -1253,6 +1261,8 @@ def _comparisons(labels: Sequence[str]) -> list[tuple[str, str]]:
         return [(labels[0], labels[1])]
     pairs = [
         ("postgresql", "sqlite"),
+        ("postgresql-socket", "sqlite"),
+        ("postgresql-socket", "postgresql"),
         ("postgresql-2nodes", "postgresql"),
         ("postgresql-2nodes-half", "postgresql"),
         ("postgresql-2nodes", "postgresql-2nodes-half"),
