@@ -42,6 +42,10 @@ def _mail(headers: str, body: str = "I am away until Monday.") -> bytes:
         "Subject: away from my mail\nPrecedence: bulk",
         "Subject: I am on vacation\nPrecedence: bulk",
         "Subject: hello\nDelivered-By-The-Graces-Of: The Vacation program\nPrecedence: bulk",
+        # Lotus Notes/Domino's out-of-office agent names the person first
+        "Subject: Kim Lee/EXAMPLE is out of the office.",
+        "Subject: Kim Lee is out of the office",
+        "Subject: Kim Lee/Sales/EXAMPLE@EXAMPLE is out of the office.\nAuto-Submitted: auto-generated",
     ],
 )
 def test_auto_replies(headers: str) -> None:
@@ -77,6 +81,7 @@ def test_a_departure_notice_is_an_auto_reply_not_a_failure(body: str) -> None:
         "Subject: Re: hello\nX-Auto-Response-Suppress: All",  # Exchange puts it on ordinary mail
         "Subject: Re: hello\nAuto-Submitted: no",
         "Subject: Re: hello\nAuto-Submitted: auto-generated",  # generated, not a reply
+        "Subject: Re: Kim Lee/EXAMPLE is out of the office.",  # a person answering one
     ],
 )
 def test_not_auto_replies(headers: str) -> None:
@@ -110,6 +115,12 @@ def test_acknowledgements_are_auto_replies(headers: str, body: str) -> None:
             'Your message dated Mon with subject "hello" has been submitted to the moderator of the SHOP-L list.',
         ),
         ("Your message to announcements", "Your message has been received and is awaiting moderator approval."),
+        # Sympa calls its moderators editors; other list managers say it of moderators
+        (
+            "Message for list members forwarded to moderators",
+            "Your message for list 'members' has been forwarded to editor(s)",
+        ),
+        ("Your post to members", "Your message has been forwarded to the list moderators for approval."),
     ],
 )
 def test_a_post_held_for_a_lists_moderator_is_no_auto_reply(subject: str, body: str) -> None:

@@ -1344,3 +1344,18 @@ def test_not_a_notice(name: str) -> None:
     verdict = recognise(raw)
     assert verdict.kind is Kind.OTHER
     assert not verdict.failed
+
+
+@pytest.mark.parametrize(
+    ("subject", "sentence", "action"),
+    [
+        # MMDF's wording: "fully" delivered, and its attempts "to deliver the message" go on
+        ("Waiting mail  (msg.aa01234)", "After 2 days (51 hours), your message has not yet been fully delivered.", "delayed"),
+        ("Waiting mail  (msg.aa01234)", "Attempts to deliver the message will continue for 5 more days.", "delayed"),
+        ("Failed mail  (msg.aa01234)", "After 7 days (168 hours), your message could not be fully delivered.", "failed"),
+    ],
+)  # fmt: skip
+def test_a_notice_that_says_fully_delivered_or_not(subject: str, sentence: str, action: str) -> None:
+    body = f"    {sentence}\n\n    The following address(es):\n\n        k@example.org (host: example.org) (queue: smtp)\n\n"
+    verdict = recognise(notice("MMDF Mail System <mmdf@relay.example.edu>", subject, body, attach="message/rfc822"))
+    assert [(r.address, r.action) for r in verdict.recipients] == [("k@example.org", action)]

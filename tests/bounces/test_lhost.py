@@ -647,3 +647,22 @@ def test_exim_gives_the_cause_of_a_retry_timeout_when_the_reply_names_one(reply:
         "    retry timeout exceeded"
     )
     assert [(r.address, r.action, r.reason) for r in recognise(raw).recipients] == [("a@example.org", "failed", reason)]
+
+
+def test_sendmail_timeout_return_is_the_verdict_on_every_address() -> None:
+    # Sendmail 8.8 without MIME at Timeout.queuereturn: the last attempt's reply per address,
+    # then its own "Message could not be delivered for 5 days": each address expired
+    body = (
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<a@example.org>\n<b@example.com>\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "451 <a@example.org>... reply: read error from mx.example.org.\n"
+        "<b@example.com>... Deferred: Connection refused by mx.example.com.\n"
+        "Message could not be delivered for 5 days\n"
+        "Message will be deleted from queue\n\n"
+        "   ----- Original message follows -----\n"
+    )
+    rows = _rows(
+        "Mail Delivery Subsystem <MAILER-DAEMON@mta.example.net>", "Returned mail: Cannot send message for 5 days", body
+    )
+    assert rows == [("a@example.org", "expired"), ("b@example.com", "expired")]

@@ -110,6 +110,24 @@ MISSING: dict[tuple[str, str], str] = {
     "Groups text that lhost/googlegroups reads: rejected",
     ("m365-group-03.eml", "reasons"): "issue 9: 'RESOLVER.RST.RecipNotAuthorized' (from memory; only "
     "RESOLVER.RST.NotAuthorized is documented) is a delivery restriction of the recipient: filtered",
+    # twenty-fifth blind batch (legacy plain-text notices and look-alikes), left
+    ("postoffice-01.eml", "reasons"): "issue 9: Post.Office's 'Each of the following recipients was rejected by a "
+    "remote mail server' quoting '<addr>... User unknown' without a status or SMTP step is userunknown; recognition "
+    "follows Sisimai, whose Reason::Filtered makes it filtered (as smail-01)",
+    ("mmdf-01.eml", "reasons"): "issue 9: MMDF's '(USER) Unknown user name in \"addr\"' (from memory) is userunknown; "
+    "filtered by Sisimai's Reason::Filtered, as smail-01",
+    ("exchange55-de-01.eml", "reasons"): "issue 9: Exchange 5.5's German NDR ('hat folgende(n) Empfänger nicht "
+    "erreicht', from memory) is not read by lhost/exchange2003, whose MSEXCH code 000C05A6 would say userunknown; "
+    "the generic reading's 'Empfängername ... nicht erkannt' is filtered as smail-01",
+    ("exim3-02.eml", "reasons"): "issue 9: Exim 3's 'unrouteable mail domain' (a domain its router found no host "
+    "for) is hostunknown to the blind reader; Sisimai's Reason::NetworkError lists the phrase, and recognition "
+    "follows it",
+    ("compuserve-01.eml", "reasons"): "issue 9: CompuServe's 'Receiver not found: <user id>' (from memory) is "
+    "userunknown; no rule reads it, and one would be filtered as smail-01",
+    ("listserv-02.eml", "kind"): "issue 9: LISTSERV's 'Rejected posting to LIST@HOST' ('You are not authorized to "
+    "send mail to the LIST list') is no recognised notice; the list refusing a post is a failure (as sympa-01)",
+    ("listserv-02.eml", "recipients"): "issue 9: as listserv-02 kind",
+    ("listserv-02.eml", "reasons"): "issue 9: as listserv-02 kind (rejected, as mailman-01)",
 }
 
 

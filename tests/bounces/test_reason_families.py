@@ -258,6 +258,13 @@ FAMILIES = [
     ("unsolicited content stays content", "5.7.1", 550, "550 5.7.1 Unsolicited mail rejected", "DATA", "spamdetected"),
     ("Exchange Online 5.7.520", "5.7.520", 550, "550 5.7.520 Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)", "DATA", "policyviolation"),
     ("external forwarding, without the tenant's AS code", None, 550, "550 Access denied, the recipient's organization does not allow automatic forwarding", "DATA", "policyviolation"),
+    # ---- the twenty-fifth notice batch (legacy plain-text notices)
+    ("Exchange 2000/2003, #5.4.0", "5.4.0", None, "The message could not be delivered because the recipient's destination email system is unknown or invalid. Please check the address and try again", None, "hostunknown"),
+    ("Exchange 2003, #5.1.2", "5.1.2", None, "The message could not be delivered because the recipient's destination e-mail system is unknown or invalid.", None, "hostunknown"),
+    ("Exchange 2003, no MX", "5.4.0", None, "The destination server for this recipient could not be found in Domain Name Service (DNS). Please verify the email address and retry.", None, "hostunknown"),
+    ("MMDF, gave up", None, None, "After 7 days (168 hours), your message could not be fully delivered.", None, "expired"),
+    ("MMDF, a shorter queue", None, None, "After 3 days (72 hours), your message could not be delivered.", None, "expired"),
+    ("Sendmail 8.8, Timeout.queuereturn", None, 451, "451 <a@example.org>... reply: read error from mx.example.org. Message could not be delivered for 5 days Message will be deleted from queue", None, "expired"),
 ]  # fmt: skip
 
 

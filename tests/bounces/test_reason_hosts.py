@@ -66,6 +66,17 @@ def test_the_same_words_from_another_host_are_not_that_providers_code(hosts: tup
         ("554 5.7.1 Email sending limited due to suspicious account activity. AUP#CXTHRT", "securityerror", "cox"),
         ("550 Mailbox was not used for more than 3 months. https://mail.i.ua/err/3/", "suspend", "iua"),
         ("550 Letter sending limit is exceeded. https://mail.i.ua/err/5/", "toomanyconn", "iua"),
+        # X.400 gateways' delivery reports: the X.411 diagnostic names, however the gateway
+        # spells them (ISODE PP's text and its administrator block, a gateway's one line)
+        ("Unable to transfer Unrecognised O/R name", "userunknown", "x400"),
+        ("FAILURE reason Unable-To-Transfer (0); diagnostic Unrecognised-ORName (0);", "userunknown", "x400"),
+        ("Diagnostic was Unable to transfer, Ambiguous O/R name", "userunknown", "x400"),
+        ("Unable to transfer Maximum time expired", "expired", "x400"),
+        ("FAILURE reason Unable-To-Transfer (0); diagnostic Maximum-Time-Expired (5);", "expired", "x400"),
+        # OpenVMS condition codes quoted by VMS MAIL, PMDF and MX
+        ("%MAIL-E-NOSUCHUSR, no such user JSMITH at node VAX1", "userunknown", "openvms"),
+        ("%MAIL-E-OPENOUT, error opening DKA300:[USERS.KLEIN]MAIL.MAI; as output -RMS-E-EXT, ACP file extend failed -SYSTEM-F-EXDISKQUOTA, disk quota exceeded", "mailboxfull", "openvms"),
+        ("%MAIL-E-OPENOUT, error opening MAIL.MAI as output -RMS-E-CRE, ACP file create failed -SYSTEM-W-EXDISKQUOTA, disk quota exceeded", "mailboxfull", "openvms"),
     ],
 )  # fmt: skip
 def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: str) -> None:
@@ -97,6 +108,10 @@ def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: s
         ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),
         ("aspmx.l.google.com", "5.6.0", "554 5.6.0 Message exceeded 50 hops, this may indicate a mail loop. - gsmtp", "networkerror"),
         ("aspmx.l.google.com", "4.7.0", "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp", "blocked"),
+        # AOL's own refusal codes of the 2000s (postmaster.info.aol.com 'SMTP error codes')
+        ("mailin-01.mx.aol.com", None, "554- (RTR:BL) http://postmaster.info.aol.com/errors/554rtrbl.html 554 Connecting IP: 192.0.2.1", "blocked"),
+        ("mailin-03.mx.aol.com", None, "554- (RLY:B1) http://postmaster.info.aol.com/errors/554rlyb1.html", "blocked"),
+        ("mailin-02.mx.aol.com", None, "421 (DYN:T1) http://postmaster.info.aol.com/errors/421dynt1.html", "blocked"),
     ],
 )  # fmt: skip
 def test_sisimais_per_host_tables(host: str, status: str | None, text: str, reason: str) -> None:

@@ -117,10 +117,13 @@ _REPORT_SUBJECT = re.compile(
 # (templates/en/postheld.txt: 'Is being held until the list moderator can review it for
 # approval'), Mailman 3 (list:user:notice:hold.txt: 'Your message to $listname awaits moderator
 # approval'), L-Soft LISTSERV ('has been submitted to the moderator of the X list'), Google
-# Groups ('awaiting moderator approval').
+# Groups ('awaiting moderator approval'), Sympa ('Your message for list '%s' has been forwarded
+# to editor(s)': Sympa calls its moderators editors) and list managers that say the post was
+# sent on to the list's moderators.
 _MODERATION = re.compile(
     r"awaits? moderator approval|awaiting (?:the )?moderator(?:'s|s')? approval|"
-    r"held until the list moderator|submitted to the (?:list )?moderators? of\b",
+    r"held until the list moderator|submitted to the (?:list )?moderators? of\b|"
+    r"(?:forwarded|sent) to (?:the )?(?:list(?:'s)? )?(?:editors?|moderators?)(?:\(s\))?(?![\w-])",
     re.IGNORECASE,
 )
 
@@ -147,12 +150,20 @@ def looks_like_report(mail: Mail) -> bool:
     return titled or bool(notice.WARNING_TEXT.search(mail.body[:_WARNING_WINDOW]))
 
 
+# Subjects that name the person first: Lotus Notes/Domino's out-of-office agent writes
+# "<Notes name> is out of the office." (its default subject, in the English client; the
+# user's own text follows in the body).
+_NAMED_SUBJECT = re.compile(r"^[^:]{1,80}\bis out of (?:the )?office\b", re.IGNORECASE)
+
+
 def sign(mail: Mail) -> str | None:
     """The sign that marks `mail` as an auto-reply ("Auto-Submitted", "subject", ...), or None."""
     for name, pattern in _HEADER_SIGNS:
         if mail.has_header(name) and pattern.search(mail.header(name)):
             return name
     if _SUBJECT.search(mail.subject):
+        return "subject"
+    if _NAMED_SUBJECT.search(mail.subject) and not notice.REPLY_PREFIX.match(mail.subject):
         return "subject"
     marked = mail.header("auto-submitted").strip().lower()
     if marked and not marked.startswith("no") and _RECEIVED.search(mail.body[:_RECEIVED_WINDOW]):

@@ -97,7 +97,8 @@ REPLY_PREFIX = regex.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+
 
 # Sentences of failure notices (the notice's own words and the remote servers' replies).
 FAILURE_TEXT = regex.compile(
-    r"could not be delivered|couldn't be delivered|cannot be delivered|can't be delivered|"
+    # (MMDF: "After 7 days (168 hours), your message could not be fully delivered.")
+    r"could not be (?:fully |completely )?delivered|couldn't be delivered|cannot be delivered|can't be delivered|"
     r"was not delivered|were not delivered|has not been delivered|wasn't able to deliver|"
     r"unable to deliver|not able to deliver|could not deliver|failed to deliver|"
     r"couldn't deliver|cannot deliver|"
@@ -136,12 +137,14 @@ FAILURE_TEXT = regex.compile(
 )
 # Sentences of delay warnings: the server keeps the message and tries again.
 WARNING_TEXT = regex.compile(
-    r"has not yet been delivered|have not yet been delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
+    # "fully" as MMDF's warning has it ("After 2 days (51 hours), your message has not yet been
+    # fully delivered. Attempts to deliver the message will continue for 5 more days.")
+    r"ha(?:s|ve) not yet been (?:fully |completely )?delivered|(?:has not|hasn't|have not|haven't) been delivered yet|"
     r"will continue to be attempted|(?:has|have) been postponed|"
     r"(?:delivery|message) (?:to the following recipients? )?(?:has been|is|was) delayed|delivery delayed|"
     r"will (?:continue to try|keep trying|retry|be retried|try again)(?: to deliver| for| until| at)|"
     r"still (?:trying to deliver|being retried)|warning message only|do not need to resend|"
-    r"(?:delivery )?attempts will continue|retry(?:ing)? until|will be returned to you (?:after|if)|"
+    r"(?:delivery )?attempts (?:to deliver (?:the|your|this) message )?will continue|retry(?:ing)? until|will be returned to you (?:after|if)|"
     r"noch nicht zugestellt|wird (?:weiterhin|erneut) versucht|zustellung (?:ist |wurde )?verz[öo]gert|"
     r"n'a pas encore (?:pu )?[êe]tre (?:remis|distribu|d[ée]livr)|remise (?:a [ée]t[ée] |est )?retard[ée]e|"
     r"no se ha (?:podido )?entregar? todav[íi]a|entrega (?:ha sido |est[áa] )?retrasada|"

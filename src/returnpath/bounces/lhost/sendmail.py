@@ -73,6 +73,14 @@ _UNSENT = regex.compile(
 _SENT = regex.compile(r"^>>> ([A-Za-z]+)")
 _GOT = regex.compile(r"^<<< (.*)$")
 _TALKING = regex.compile(r"^\.*\s*while talking to ([\w.-]+?)\.?:", re.IGNORECASE)
+# Sendmail's own last word when the queue time ran out (Timeout.queuereturn), written under
+# the last verdict of the transcript: 8.8's "Message could not be delivered for 5 days" /
+# "Message will be deleted from queue", the "Cannot send message for 5 days" of the subject.
+# It says why every listed address failed, whatever the last attempt's reply was.
+_GAVE_UP = regex.compile(
+    r"^(?:message could not be delivered for|cannot send message for|message will be deleted from queue)",
+    re.IGNORECASE,
+)
 
 
 class _Said:
@@ -124,6 +132,10 @@ def _transcript(body: str) -> tuple[dict[str, _Said], _Said | None]:
         elif line:
             notes.append(line)
     whole = _Said(" ".join(all_got) or " ".join(notes), None, last_sent, host)
+    gave_up = [line for line in notes if _GAVE_UP.match(line)]
+    if gave_up:  # the queue's time ran out: that is the verdict on each address
+        for said in verdicts.values():
+            said.text = " ".join([said.text, *gave_up]).strip()
     return verdicts, whole
 
 
