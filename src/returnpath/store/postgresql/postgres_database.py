@@ -194,6 +194,16 @@ class CannotConnect(StoreError):
     nothing about the schema is known yet, and `returnpath migrate` cannot help."""
 
 
+async def connect(url: str) -> Connection:
+    """One connection of its own (autocommit), or CannotConnect naming the URL (its password
+    hidden) and libpq's reason: a wrong password or database name is no outage, and is said
+    as every command says it."""
+    try:
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
+    except psycopg.Error as exc:
+        raise CannotConnect(f"cannot connect to the database {display_url(url)}: {one_line(exc)}") from None
+
+
 def unavailable(exc: Exception) -> StoreError:
     return StoreError(f"the database is unavailable: {one_line(exc)}")
 
@@ -266,10 +276,7 @@ class PostgresDatabase:
         (refused, no such host, a wrong password, no such database) at once. The pool would
         try again and again for CONNECT_TIMEOUT, log a warning each time, and then say only
         that it had timed out."""
-        try:
-            probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(CONNECT_TIMEOUT))
-        except psycopg.Error as exc:
-            raise CannotConnect(f"cannot connect to the database {display_url(self.url)}: {one_line(exc)}") from None
+        probe = await connect(self.url)
         await probe.close()
         self._pool = self._new_pool()
         try:

@@ -109,8 +109,9 @@ class PostgresStore:
         """Bring the schema to the newest version; (before, after). Works on a store that is
         not open too (`returnpath migrate` with an older database, which `open` refuses).
         When there is something to migrate, `vet` sees the nodes first and may refuse."""
+        conn = await database.connect(self.url)
         try:
-            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            async with conn:
                 return await database.migrate(conn, vet)
         except psycopg.Error as exc:
             raise database.unavailable(exc) from None
