@@ -490,7 +490,11 @@ def cmd_nodes(args: argparse.Namespace) -> int:
                 f"(host {node.host}, pid {node.pid}, returnpath {node.version}, {node.listen})"
             )
     if not nodes:
-        print("returnpath: no node has sent a heartbeat yet (`returnpath serve` does)", file=sys.stderr)
+        # Not "none has run yet": on a shared store a node stopped cleanly leaves the list.
+        print(
+            "returnpath: no node is running (`returnpath serve` starts one; one stopped cleanly is not listed)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -293,6 +293,10 @@ def test_a_node_stopped_cleanly_is_listed_no_more_and_migrate_need_not_wait(
             conn.execute("UPDATE nodes SET host = 'elsewhere.example'")
         assert one.stop() == 0
         assert _nodes(one.cli("nodes", "--json")) == []  # so `migrate` (node_alive) waits for nothing
+        # And the operator is not told that no node ever ran (it used to say "no heartbeat yet").
+        empty = one.cli("nodes")
+        assert empty.returncode == 0 and empty.stdout == "", empty
+        assert "no node is running" in empty.stderr and "stopped cleanly" in empty.stderr, empty.stderr
         # Started again, it is back, and its log goes on where it was.
         one.start()
         [node] = wait_for(lambda: _nodes(one.cli("nodes", "--json")), what="a heartbeat")
