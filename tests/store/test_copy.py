@@ -418,6 +418,7 @@ async def test_the_log_writers_cursors_follow_each_backends_scheme(tmp_path: Pat
     try:
         assert await target.cursor(cursor_name("node-a")) == newest - 1
         assert [e.id for e in await target.events(after=newest - 1, limit=10, node="node-a")] == [newest]
+        assert [n.name for n in await target.nodes()] == ["node-a"]  # listed while one waits
         await target.set_cursor(cursor_name("node-a"), newest)  # the PostgreSQL node wrote it
     finally:
         await target.close()
@@ -429,3 +430,32 @@ async def test_the_log_writers_cursors_follow_each_backends_scheme(tmp_path: Pat
         assert await again.cursor(cursor_name(None)) == newest
     finally:
         await again.close()
+
+
+async def test_an_sqlite_node_whose_events_are_all_written_is_not_listed_on_the_shared_store(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """SQLite keeps a stopped node's row in `nodes`; copied, it was listed by `returnpath nodes`
+    on the PostgreSQL nodes as silent for ever (until `nodes --forget`), though the node had
+    stopped cleanly with every event in its log files: a node that stops on a shared store
+    leaves the list. Its cursor still goes along, for a PostgreSQL node of its name."""
+    source = tmp_path / "source.db"
+    await _fill(source)
+    store = SqliteStore(source, node="node-a")
+    await store.open()
+    try:
+        assert [n.name for n in await store.nodes()] == ["node-a"]
+        newest = max(event.id for event in await store.events(after=0, limit=100))
+        await store.set_cursor(cursor_name(None), newest)  # every event in the files
+    finally:
+        await store.close()
+
+    copied = await copy_store(_sqlite_url(source), pg_url)
+    assert copied["nodes"] == 0
+    target = PostgresStore(pg_url, node="node-b")
+    await target.open()
+    try:
+        assert await target.nodes() == []
+        assert await target.cursor(cursor_name("node-a")) == newest
+    finally:
+        await target.close()

@@ -22,7 +22,9 @@ What it does, in order:
    per node (`logs/<node>`). From SQLite, each node that recorded events gets `logs`'s value,
    so that a PostgreSQL node of the same name does not write the copied events to its log
    files again; to SQLite, `logs` gets the least of the nodes' cursors (an event no node had
-   written yet is written by the SQLite node).
+   written yet is written by the SQLite node). The SQLite node's row in `nodes` goes to a
+   shared store only while some of its events are not written yet: one that stopped cleanly
+   is listed no more there, as a PostgreSQL node that stops leaves the list.
 5. Commits. Any failure before that rolls the target back to empty (its schema stays): both
    SQLite and PostgreSQL hold a transaction of any size (PostgreSQL in its heap, SQLite in
    its WAL, which grows to about the size of the data until the next checkpoint).
@@ -146,6 +148,8 @@ async def _copy(src: _Side, dst: _Side, batch: int, progress: Progress | None) -
         rows = _batches(src.read(table, columns), columns, batch)
         if table == "cursors" and src.shared != dst.shared:
             rows = _one_batch(_log_cursors(await _all(rows), await src.event_nodes(), to_shared=dst.shared))
+        if table == "nodes" and dst.shared and not src.shared:
+            rows = _one_batch(await _nodes_with_unwritten_events(await _all(rows), columns, src, have["cursors"]))
         try:
             copied[table] = await dst.write(table, targets, _converted(rows, columns, targets), progress)
         except (TypeError, ValueError, OverflowError) as exc:  # a value the target's type refuses
@@ -161,6 +165,23 @@ async def _all(batches: AsyncIterator[list[Row]]) -> list[Row]:
 async def _one_batch(rows: list[Row]) -> AsyncIterator[list[Row]]:
     if rows:
         yield rows
+
+
+async def _nodes_with_unwritten_events(
+    rows: list[Row], columns: list[Column], src: _Side, cursors: list[Column]
+) -> list[Row]:
+    """The SQLite node's row in `nodes`, for a shared store, only while some of its events are
+    not in its log files yet. SQLite keeps a stopped node's row; on a shared store a node that
+    stopped cleanly leaves the list (supervisor.leave), and its row, copied, would be listed by
+    `returnpath nodes` as silent, for ever, until forgotten. A row of a node with events still
+    to write stays, so that `nodes` shows it and a node of its name writes them."""
+    from ..logs import cursor_name
+
+    values: dict[str, int] = dict(await _all(src.read("cursors", cursors)))
+    written = values.get(cursor_name(None), 0)
+    waiting = set(await src.event_nodes(after=written))
+    name = [c.name for c in columns].index("name")
+    return [row for row in rows if row[name] in waiting]
 
 
 def _log_cursors(rows: list[Row], nodes: list[str], *, to_shared: bool) -> list[Row]:
@@ -260,7 +281,7 @@ class _Side(Protocol):
         progress: Progress | None,
     ) -> int: ...
     async def finish(self, tables: list[str]) -> None: ...
-    async def event_nodes(self) -> list[str]: ...
+    async def event_nodes(self, after: int = 0) -> list[str]: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
     async def close(self) -> None: ...
@@ -408,9 +429,9 @@ class _Sqlite(_Side):
                 progress(table, done)
         return done
 
-    async def event_nodes(self) -> list[str]:
-        query = "SELECT DISTINCT node FROM events WHERE node IS NOT NULL ORDER BY node"
-        return [name for (name,) in self._conn().execute(query)]
+    async def event_nodes(self, after: int = 0) -> list[str]:
+        query = "SELECT DISTINCT node FROM events WHERE node IS NOT NULL AND id > ? ORDER BY node"
+        return [name for (name,) in self._conn().execute(query, (after,))]
 
     async def finish(self, tables: list[str]) -> None:
         pass  # rowids and AUTOINCREMENT (sqlite_sequence) go on after the highest id by themselves
@@ -611,8 +632,10 @@ class _Postgres(_Side):
             raise StoreError(f"cannot write {table} to the target {self.display}: {exc}") from None
         return done
 
-    async def event_nodes(self) -> list[str]:
-        cur = await self._execute("SELECT DISTINCT node FROM events WHERE node IS NOT NULL ORDER BY node")
+    async def event_nodes(self, after: int = 0) -> list[str]:
+        cur = await self._execute(
+            "SELECT DISTINCT node FROM events WHERE node IS NOT NULL AND id > %s ORDER BY node", (after,)
+        )
         return [name for (name,) in await cur.fetchall()]
 
     async def finish(self, tables: list[str]) -> None:
