@@ -126,7 +126,17 @@ def _parser() -> argparse.ArgumentParser:
     p = command("logs", f"read a log: {', '.join(logs[:-1])} or {logs[-1]}")
     p.add_argument("log", choices=logs, help="which log")
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM:SS" (UTC) or an age such as 30m, 2h, 1d')
-    p.add_argument("--follow", "-f", action="store_true", help="wait for new lines")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="wait for new lines (after the last --lines ones, as tail -f)"
+    )
+    p.add_argument(
+        "--lines",
+        "-n",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the last N lines before what comes new (with --follow and no --since: 10 by default)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON lines as they are")
     p.add_argument(
         "--local",
@@ -757,22 +767,29 @@ def cmd_logs(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     path = settings.path(settings.logs.dir) / f"{args.log}.log"
     since = _since(args.since)
+    if args.lines is not None and args.lines < 0:
+        raise InputError(f"--lines {args.lines}: give 0 or more")
+    # As tail -f: following a log of months shows its last lines, not all of it first.
+    last = args.lines if args.lines is not None else 10 if args.follow and since is None else None
     if settings.store_backend == "postgresql" and not args.local:
         # Each node writes only its own workers' events to its files: every node's are in the store.
-        return _logs_from_store(settings, args.log, since, args.follow, args.json)
+        return _logs_from_store(settings, args.log, since, args.follow, args.json, last)
     if not path.exists() and not args.follow:
         print(f"returnpath: {path} has no lines yet", file=sys.stderr)
         return 0
     try:
-        for record in read_records(path, since=since, follow=args.follow):
+        for record in read_records(path, since=since, follow=args.follow, last=last):
             print(json_line(record) if args.json else format_record(record), flush=True)
     except BrokenPipeError:
         pass
     return 0
 
 
-def _logs_from_store(settings: Settings, name: str, since: float | None, follow: bool, as_json: bool) -> int:
-    """A log's lines as the log writers of every node write them, read from the store."""
+def _logs_from_store(
+    settings: Settings, name: str, since: float | None, follow: bool, as_json: bool, last: int | None = None
+) -> int:
+    """A log's lines as the log writers of every node write them, read from the store; with
+    `last`, only the last that many of what is there now."""
     import asyncio
 
     from .core.events import log_record
@@ -781,7 +798,7 @@ def _logs_from_store(settings: Settings, name: str, since: float | None, follow:
     kinds = [kind for kind, log_name in LOGS.items() if log_name == name]
 
     async def read(store: Store) -> None:
-        after = 0
+        after = 0 if last is None else await _before_last(store, kinds, since, last)
         while True:
             batch = await store.events(after=after, limit=1000, kinds=kinds, since=since)
             for stored in batch:
@@ -799,6 +816,26 @@ def _logs_from_store(settings: Settings, name: str, since: float | None, follow:
     except BrokenPipeError:
         pass
     return 0
+
+
+async def _before_last(store: Store, kinds: Sequence[EventKind], since: float | None, count: int) -> int:
+    """The event id after which the last `count` events of `kinds` (since `since`) are: read
+    back from the newest id in windows that grow fourfold, so that the last lines of a long
+    history cost a few reads, not all of it."""
+    newest = await store.newest_event_id()
+    window = max(1000, 10 * count)
+    while True:
+        start = max(0, newest - window)
+        ids: list[int] = []
+        after = start
+        while batch := await store.events(after=after, limit=1000, kinds=kinds, since=since):
+            ids += [stored.id for stored in batch]
+            after = batch[-1].id
+        if count == 0:
+            return ids[-1] if ids else start
+        if len(ids) >= count or start == 0:
+            return ids[-count] - 1 if len(ids) >= count else 0
+        window *= 4
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:

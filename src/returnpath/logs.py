@@ -58,6 +58,7 @@ import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -456,9 +457,16 @@ class LogWatch:
 
 
 def read_records(
-    path: Path, *, since: float | None = None, follow: bool = False, poll: float = 0.5, stop_after: float | None = None
+    path: Path,
+    *,
+    since: float | None = None,
+    follow: bool = False,
+    poll: float = 0.5,
+    stop_after: float | None = None,
+    last: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The records of a log file, oldest first; with `follow`, wait for new ones (tail -f).
+    With `last`, of the records there now only the last that many (those since `since`).
 
     A rotated or truncated file is reopened from its start. Lines that are not JSON (a torn
     last line, say) are skipped. `stop_after` bounds how long `follow` waits (for tests).
@@ -466,36 +474,74 @@ def read_records(
     deadline = None if stop_after is None else time.monotonic() + stop_after
     handle: BinaryIO | None = None
     inode = None
-    while True:
-        if handle is None and path.exists():
+    try:
+        if last is not None and path.exists():
             handle = open(path, "rb")  # noqa: SIM115
             inode = os.fstat(handle.fileno()).st_ino
-        if handle is not None:
-            while line := handle.readline():
-                if not line.endswith(b"\n"):
-                    # A line still being written: read it whole next time.
-                    handle.seek(-len(line), os.SEEK_CUR)
-                    break
+            if since is None:  # the last lines are the last records: start there, as tail does
+                handle.seek(_tail_offset(handle, last))
+            kept: deque[dict[str, Any]] = deque(maxlen=last)
+            kept.extend(_records(handle, since))
+            yield from kept
+            if not follow:
+                return
+        while True:
+            if handle is None and path.exists():
+                handle = open(path, "rb")  # noqa: SIM115
+                inode = os.fstat(handle.fileno()).st_ino
+            if handle is not None:
+                yield from _records(handle, since)
+            if not follow or (deadline is not None and time.monotonic() > deadline):
+                break
+            time.sleep(poll)
+            if handle is not None:
                 try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue
-                if since is None or record.get("timestamp", 0) >= since:
-                    yield record
-        if not follow or (deadline is not None and time.monotonic() > deadline):
-            break
-        time.sleep(poll)
+                    stat = path.stat()
+                    moved = stat.st_ino != inode or stat.st_size < handle.tell()
+                except FileNotFoundError:
+                    moved = True
+                if moved:
+                    handle.close()
+                    handle = None
+    finally:  # also when the reader stops early (Ctrl-C, a closed pipe, generator.close())
         if handle is not None:
-            try:
-                stat = path.stat()
-                moved = stat.st_ino != inode or stat.st_size < handle.tell()
-            except FileNotFoundError:
-                moved = True
-            if moved:
-                handle.close()
-                handle = None
-    if handle is not None:
-        handle.close()
+            handle.close()
+
+
+def _records(handle: BinaryIO, since: float | None) -> Iterator[dict[str, Any]]:
+    """The records of the whole lines from `handle`'s position on (since `since`); a line
+    still being written is left to be read whole next time."""
+    while line := handle.readline():
+        if not line.endswith(b"\n"):
+            handle.seek(-len(line), os.SEEK_CUR)
+            break
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if since is None or record.get("timestamp", 0) >= since:
+            yield record
+
+
+def _tail_offset(handle: BinaryIO, lines: int, block: int = 65536) -> int:
+    """Where the last `lines` whole lines of the file begin (0: it has no more than that),
+    found by reading back from its end a block at a time."""
+    end = handle.seek(0, os.SEEK_END)
+    position = end
+    handle.seek(max(0, end - 1))
+    # A line still being written (no newline yet) is not one of the last whole lines.
+    newlines = 0 if handle.read(1) == b"\n" else -1
+    while position > 0:
+        start = max(0, position - block)
+        handle.seek(start)
+        chunk = handle.read(position - start)
+        index = len(chunk)
+        while (index := chunk.rfind(b"\n", 0, index)) >= 0:
+            newlines += 1
+            if newlines > lines:
+                return start + index + 1
+        position = start
+    return 0
 
 
 # What a value from outside (a remote server's reply, a recipient address) must not bring into

@@ -4,6 +4,7 @@ with a message that says what is wrong, and `init` never overwrites."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,27 +153,50 @@ def test_logs_since(server: Server, sent: dict[str, Any]) -> None:
     assert "--since 'yesterday'" in bad.stderr
 
 
-def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> None:
+def test_logs_lines_shows_the_last_ones(server: Server, sent: dict[str, Any]) -> None:
+    everything = [json.loads(line)["id"] for line in ok(server.cli("logs", "deliveries", "--json")).splitlines()]
+    assert set(everything) >= set(sent["recipients"].values())
+    for count in ("0", "1", "500"):
+        last = ok(server.cli("logs", "deliveries", "--json", "--lines", count)).splitlines()
+        assert [json.loads(line)["id"] for line in last] == everything[len(everything) - int(count) :]
+    bad = server.cli("logs", "deliveries", "--lines", "-1")
+    assert bad.returncode == 1 and "--lines -1: give 0 or more" in bad.stderr
+
+
+@contextlib.contextmanager
+def _following(server: Server, *options: str) -> Iterator[list[dict[str, Any]]]:
+    """`returnpath logs deliveries --follow --json` with `options`, running: the records it has
+    printed so far, read by a thread as they come."""
+    command = [sys.executable, "-m", "returnpath.cli", "logs", "deliveries", "--follow", "--json", *options]
     follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "returnpath.cli",
-            "logs",
-            "deliveries",
-            "--follow",
-            "--json",
-            "--config",
-            str(server.config_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        [*command, "--config", str(server.config_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     assert follower.stdout is not None
     lines: list[dict[str, Any]] = []
     reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in follower.stdout))  # type: ignore[union-attr]
     reader.start()
     try:
+        yield lines
+        assert follower.poll() is None  # still following
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        reader.join(10)
+        follower.stdout.close()
+
+
+def test_logs_follow_starts_with_the_last_lines_as_tail_does(server: Server, sent: dict[str, Any]) -> None:
+    everything = [json.loads(line)["id"] for line in ok(server.cli("logs", "deliveries", "--json")).splitlines()]
+    with _following(server, "-n", "1") as lines:
+        wait_for(lambda: lines, what="the last line")
+        answer = server.send_http({"recipient": "tail@example.net", "mime": "From: ops@example.com\n\nhi\n"})
+        new_id = answer["recipients"]["tail@example.net"]
+        wait_for(lambda: any(r["id"] == new_id for r in lines), what="the new line")
+    assert [r["id"] for r in lines] == [everything[-1], new_id]
+
+
+def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> None:
+    with _following(server, "--lines", "1000") as lines:
         # The lines already there come first; then, while it waits, a new delivery's line.
         wait_for(lambda: {r["id"] for r in lines} >= set(sent["recipients"].values()), what="the old lines")
         answer = server.send_http(
@@ -179,12 +204,6 @@ def test_logs_follow_shows_new_lines(server: Server, sent: dict[str, Any]) -> No
         )
         new_id = answer["recipients"]["followed@example.net"]
         wait_for(lambda: any(r["id"] == new_id for r in lines), what="the new line")
-        assert follower.poll() is None  # still following
-    finally:
-        follower.terminate()
-        follower.wait(10)
-        reader.join(10)
-        follower.stdout.close()
     (new,) = [r for r in lines if r["id"] == new_id]
     assert (new["event"], new["recipient"], new["state"], new["code"]) == (
         "delivery",

@@ -77,7 +77,14 @@ def test_two_nodes_on_one_postgresql_share_the_work_and_log_each_event_once(
             assert {line["node"] for line in one.log("deliveries")} == {"node-1"}
             # `returnpath logs` on either node reads every node's events from the store.
             shown = two.cli("logs", "deliveries", "--json")
-            assert sorted(json.loads(line)["id"] for line in shown.stdout.splitlines()) == sorted(ids)
+            everything = [json.loads(line)["id"] for line in shown.stdout.splitlines()]
+            assert sorted(everything) == sorted(ids)
+            # --lines: the last ones of them, in the same order (as --follow starts, like tail -f).
+            for count in (0, 3, 50):
+                last = two.cli("logs", "deliveries", "--json", "--lines", str(count))
+                assert [json.loads(line)["id"] for line in last.stdout.splitlines()] == everything[
+                    len(everything) - count :
+                ]
             names = {node["name"]: node for node in _nodes(one.cli("nodes", "--json"))}
             assert sorted(names) == ["node-1", "node-2"] and all(n["alive"] for n in names.values())
 
