@@ -172,14 +172,23 @@ def preflight(settings: Settings) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of that id runs on this machine (signal 0 checks without sending)."""
+    """Whether a process of that id runs on this machine (signal 0 checks without sending).
+    A zombie does not: a `serve` killed by a shell that has not reaped it yet has ended, and
+    its pid still answers signal 0 until it is reaped (Linux's /proc says Z)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except FileNotFoundError:  # it ended just now, or there is no /proc (not Linux): signal 0 said
+        return not os.path.exists("/proc/self")
+    except OSError:
+        return True
+    return state not in ([b"Z"], [b"X"])
 
 
 def node_alive(node: NodeStatus, alive_for: float, now: float) -> bool:
