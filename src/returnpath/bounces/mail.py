@@ -59,7 +59,10 @@ _ADDRESS_UTF8 = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 # RFC 6533 section 3: in a message/delivery-status (not -global) part, a "utf-8" address writes
 # each non-ASCII character as embedded-unicode-char, "\x{HEXPOINT}".
 _UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
-_QUOTED = re.compile(r'"[^"\s@]+"@[\w-]+(?:\.[\w-]+)+')
+# A quoted local part (RFC 5321 section 4.1.2, Quoted-string): its qtextSMTP includes the
+# space, and MTAs report such addresses as sent (Postfix's quote_822_local() writes
+# `"anna maria"@example.org` in its bounce text and DSN fields); not across a line end.
+_QUOTED = re.compile(r'"[^"\r\n@]+"@[\w-]+(?:\.[\w-]+)+')
 _ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 # An Internet address inside an X.400 O/R address, as a domain-defined attribute: Exchange
 # 5.5's "c=US;a= ;p=IKON;o=Nexus2;dda:SMTP=bob@example.com" (its NDRs, flufl.bounce's

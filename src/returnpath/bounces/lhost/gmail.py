@@ -23,7 +23,12 @@ Lore:
   the MAIL command (after STARTTLS/EHLO), 13 the EHLO, 18 the end of DATA; other numbers
   are not documented and are left unread;
 - "The recipient server did not accept our requests to connect." is a connection failure,
-  with "[host ip: socket error]" lines below naming the hosts tried.
+  with "[host ip: socket error]" lines below naming the hosts tried;
+- a notice about several recipients says "Delivery to the following recipients failed
+  permanently:" and lists them one per indented line (Sisimai's Lhost/Gmail.pm takes each
+  such line as a recipient), then gives one "Google tried to deliver your message ... The
+  error that the other server returned was:" paragraph per refusal: a recipient's cause is
+  the paragraph whose reply names it, the whole of them when none does.
 
 Since 2015 Gmail (and Google Workspace) send RFC 3464 reports whose text reads "** Address
 not found ** / Your message wasn't delivered to X because ... / The response from the remote
@@ -43,9 +48,14 @@ from ._text import Phrases, by_phrase, cut, detector, found, has, text
 NAME = "gmail"
 _HEAD = regex.compile(
     r"Delivery to the following recipients? (failed permanently|has been delayed|"
-    r"failed temporarily):?\s*\n\s*(.+?)\s*\n",
+    r"failed temporarily):?[ \t]*\n",
     re.IGNORECASE,
 )
+# The list under the heading: indented lines naming an address each, up to the first other line.
+_LISTED = regex.compile(r"\A(?:[ \t]*\n)*((?:[^\n@]*@[^\n]*(?:\n|\Z))+)")
+# Where one refusal's account begins ("Google tried to deliver your message, but it was
+# rejected by the server for the recipient domain ..."), when there are several.
+_ATTEMPT = regex.compile(r"^[ \t]*Google tried to deliver your message", re.MULTILINE | re.IGNORECASE)
 _STATES = {"6": "MAIL", "13": "EHLO", "18": "DATA"}
 # Sisimai 4.25 Lhost/Gmail.pm statetable and messagesof (BSD-2-Clause): Gmail's "(state N)"
 # and its own DNS and connection phrases -> the reason. A precise status in the text
@@ -149,16 +159,22 @@ def detect(mail: Mail) -> list[Found] | None:
     out = []
     for m in _HEAD.finditer(report):
         delayed = "delayed" in m.group(1).lower() or "temporarily" in m.group(1).lower()
-        details = report[m.end() :]
-        nxt = _HEAD.search(details)
+        rest = report[m.end() :]
+        nxt = _HEAD.search(rest)
         if nxt:
-            details = details[: nxt.start()]
-        state = re.search(r"\(state (\d+)\)", details)
-        by = _BY.search(details)
-        said = re.search(r"The error that the other server returned was:\s*(.*)", details, re.DOTALL | re.IGNORECASE)
-        for address in re.split(r"[\s,]+", m.group(2).strip()):
+            rest = rest[: nxt.start()]
+        listed = _LISTED.match(rest)
+        if not listed:
+            continue
+        for address in re.split(r"[\s,]+", listed.group(1).strip()):
             if "@" not in address:
                 continue
+            details = _about(rest, address)
+            state = re.search(r"\(state (\d+)\)", details)
+            by = _BY.search(details)
+            said = re.search(
+                r"The error that the other server returned was:\s*(.*)", details, re.DOTALL | re.IGNORECASE
+            )
             f = found(
                 address,
                 details,
@@ -170,6 +186,18 @@ def detect(mail: Mail) -> list[Found] | None:
             )
             out.append(_by_phrase(f, state.group(1) if state else None, details))
     return out
+
+
+def _about(details: str, address: str) -> str:
+    """The part of the technical details about `address`: of several refusals, the one whose
+    text names it; all of them when there is one, or none names it."""
+    starts = [m.start() for m in _ATTEMPT.finditer(details)]
+    if len(starts) < 2:
+        return details
+    head = details[: starts[0]]
+    attempts = [details[a:b] for a, b in zip(starts, [*starts[1:], len(details)], strict=True)]
+    naming = [a for a in attempts if address.lower() in a.lower()]
+    return head + naming[0] if len(naming) == 1 else details
 
 
 DETECTOR = detector(NAME, detect)
