@@ -132,6 +132,13 @@ MISSING: dict[tuple[str, str], str] = {
     ("groupwise-multi-01.eml", "recipients"): "issue 9: GroupWise names a local user by its user id ('d.morales "
     "(user not found)'); with several recipients the returned message's To no longer tells which one it is",
     ("groupwise-multi-01.eml", "reasons"): "issue 9: as groupwise-multi-01 recipients",
+    # twenty-seventh blind batch (shared hosting and small-business mail hosts), left
+    ("bluehost-01.eml", "reasons"): "issue 9: Exim's 'Too many \"Received\" headers - suspected mail loop' is a "
+    "mail loop (networkerror, as qmail-18's) to the blind reader; Sisimai's Lhost/Exim.pm files the phrase as "
+    "contenterror, and lhost/exim follows it (as exim3-02)",
+    ("postfix-delay-to-smartermail-01.eml", "reasons"): "issue 9: a greylisting deferral ('451 Greylisted, please "
+    "try again in 180 seconds', from memory) is blocked to the blind reader, as halon-delay-01; Sisimai's "
+    "Reason/SpamDetected.pm lists 'greylisted, please try again in', and recognition follows it: spamdetected",
 }
 
 

@@ -83,6 +83,51 @@ CASES = [
     (("5.0.0", None, "Your message was rejected by one of the moderators of this group", None), ("rejected", False)),
     (("5.7.1", 550, "550 5.7.1 Message rejected by the list moderator", "DATA"), ("rejected", False)),
     (("4.4.7", None, "Delivery expired (message too old)", None), ("expired", False)),
+    # a hosting panel's limits on the sender's own account, in the bounce its host returns
+    (
+        (
+            None,
+            None,
+            "Domain shop.example has exceeded the max emails per hour (250/250 (100%)) allowed.  Message discarded.",
+            None,
+        ),
+        ("toomanyconn", False),
+    ),
+    (
+        (
+            None,
+            None,
+            "Domain shop.example has exceeded the max defers and failures per hour (5/5 (100%)) allowed.  Message discarded.",
+            None,
+        ),
+        ("toomanyconn", False),
+    ),
+    (
+        (
+            "4.0.0",
+            None,
+            "The email account info@shop.example has exceeded the max emails per hour (50/50 (100%)) allowed.",
+            None,
+        ),
+        ("toomanyconn", False),
+    ),
+    ((None, 550, "550 You (shopuser) have reached your daily email limit of 200 emails", None), ("toomanyconn", False)),
+    # a recipient the receiver's verification could not confirm, refused at RCPT
+    (
+        (
+            None,
+            550,
+            "550-The recipient cannot be verified.  Please check all recipients of this\n550 message to verify they are valid.",
+            "RCPT",
+        ),
+        ("userunknown", True),
+    ),
+    (("5.0.0", 550, "550 Recipient address could not be verified", "RCPT"), ("userunknown", True)),
+    # ... but a sender that did not verify is the sender refused
+    (
+        ("5.0.0", 550, "550-Verification failed for <a@example.org>\n550 Sender verify failed", "RCPT"),
+        ("rejected", False),
+    ),
     (("5.4.6", 554, "554 5.4.6 Too many hops", None), ("networkerror", False)),
     (("5.0.0", 550, "550 Access denied", "CONN"), ("blocked", False)),
     # a "sender on blocklist" before any recipient was named is the connecting host's, not a
