@@ -468,12 +468,13 @@ def read_records(
     """The records of a log file, oldest first; with `follow`, wait for new ones (tail -f).
     With `last`, of the records there now only the last that many (those since `since`).
 
-    A rotated or truncated file is reopened from its start. Lines that are not JSON (a torn
-    last line, say) are skipped. `stop_after` bounds how long `follow` waits (for tests).
+    A rotated file is read to its end, then the new one at its path from its start; a
+    truncated file is read again from its start. Lines that are not JSON (a torn last line,
+    say) are skipped. `stop_after` bounds how long `follow` waits (for tests).
     """
     deadline = None if stop_after is None else time.monotonic() + stop_after
     handle: BinaryIO | None = None
-    inode = None
+    inode = 0
     try:
         if last is not None and path.exists():
             handle = open(path, "rb")  # noqa: SIM115
@@ -494,15 +495,12 @@ def read_records(
             if not follow or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(poll)
-            if handle is not None:
-                try:
-                    stat = path.stat()
-                    moved = stat.st_ino != inode or stat.st_size < handle.tell()
-                except FileNotFoundError:
-                    moved = True
-                if moved:
-                    handle.close()
-                    handle = None
+            if handle is not None and _replaced(path, handle, inode):
+                # The lines written to the old file since the last read come first: a rotation
+                # between two reads must not lose them.
+                yield from _records(handle, since)
+                handle.close()
+                handle = None
     finally:  # also when the reader stops early (Ctrl-C, a closed pipe, generator.close())
         if handle is not None:
             handle.close()
@@ -521,6 +519,16 @@ def _records(handle: BinaryIO, since: float | None) -> Iterator[dict[str, Any]]:
             continue
         if since is None or record.get("timestamp", 0) >= since:
             yield record
+
+
+def _replaced(path: Path, handle: BinaryIO, inode: int) -> bool:
+    """Whether the file a follower reads is no longer the one at `path`: moved away (`serve`
+    notices that before its next line and writes that line to a new file) or truncated."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return True
+    return stat.st_ino != inode or stat.st_size < handle.tell()
 
 
 def _tail_offset(handle: BinaryIO, lines: int, block: int = 65536) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from returnpath.logs import LogWriter
@@ -81,3 +83,54 @@ def test_serve_follows_rotation_with_and_without_sighup(
     # Stopped, serve holds no lock: postrotate signals nobody (the pid in the file is stale).
     result = subprocess.run(["sh", "-c", POSTROTATE.format(data=server.data)], capture_output=True, text=True)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_logs_follow_loses_no_line_across_a_rotation(
+    make_server: ServerFactory,  # noqa: F811
+    sink: Sink,  # noqa: F811
+) -> None:
+    # `returnpath logs --follow` reads the file every half second; a line written just before
+    # logrotate moves the file is in the old file only. The follower must read the old file to
+    # its end before it goes on with the new one.
+    server = make_server(workers=1, delivery__routes={"*": sink.route})
+    log = server.data / "logs" / "deliveries.log"
+    sent = list(server.submit_smtp("app@example.com", ["first@example.net"], MESSAGE).values())
+    server.wait_logged("deliveries", sent)
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "returnpath.cli",
+            "logs",
+            "deliveries",
+            "--follow",
+            "--json",
+            "--config",
+            str(server.config_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert follower.stdout is not None
+    followed: list[str] = []
+    reader = threading.Thread(target=lambda: followed.extend(json.loads(line)["id"] for line in follower.stdout))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_for(lambda: followed == sent, what="the follower to print the line already there")
+        for rotation in range(3):
+            [delivery_id] = server.submit_smtp("app@example.com", [f"r{rotation}@example.net"], MESSAGE).values()
+            sent.append(delivery_id)
+            server.wait_logged("deliveries", [delivery_id])
+            # At once, most likely before the follower's next read; then postrotate.
+            os.rename(log, log.with_name(f"deliveries.log.{rotation + 1}"))
+            subprocess.run(["sh", "-c", POSTROTATE.format(data=server.data)], check=True)
+            wait_for(lambda: delivery_id in followed, what="the follower to print the line of the moved file")  # noqa: B023
+        [last] = server.submit_smtp("app@example.com", ["last@example.net"], MESSAGE).values()
+        sent.append(last)
+        wait_for(lambda: last in followed, what="the follower to print the line after the rotations")
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        reader.join(10)
+        follower.stdout.close()
+    assert followed == sent
