@@ -13,6 +13,7 @@
     │   └── Conflict           it clashes with something the account has (HTTP 409, names it)
     ├── AuthError              wrong or missing credentials (HTTP 401, SMTP 535)
     │   ├── AccountDisabled    right credentials of a disabled account (HTTP 403, SMTP 535)
+    │   ├── CredentialsChanged an SMTP connection's password was rotated since it logged in (SMTP 421)
     │   └── AuthThrottled      too many failed attempts; not checked (SMTP 454 4.7.0)
     ├── NotFound               no such thing for this account (HTTP 404)
     └── StoreError             the store could not do what was asked (outage, corruption)
@@ -97,6 +98,11 @@ class AuthError(ReturnpathError):
 
 class AccountDisabled(AuthError):
     """The credentials are right, but the account is disabled."""
+
+
+class CredentialsChanged(AuthError):
+    """The SMTP password an open connection logged in with is no longer the account's
+    (`accounts rotate`): the connection must log in again, with the new one."""
 
 
 class AuthThrottled(AuthError):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import smtplib
 import subprocess
+import time
 from typing import Any
 
 import pytest
 
 from returnpath import config
+from returnpath.usecases.relay import ACCOUNT_FRESH
 from tests.delivery.sinks import Sink
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Server, wait_for
@@ -131,6 +133,30 @@ def test_rotate_prints_new_credentials_once_and_the_old_stop_working(server: Ser
     assert set(token_only) == {"account", "name", "api_token"}
     server.smtp(credentials=new).quit()  # the password stays
     assert refused(server.cli("accounts", "rotate", "nobody")) == "returnpath: no account named 'nobody'"
+
+
+def test_rotate_ends_the_connections_logged_in_with_the_old_password(server: Server) -> None:
+    # A password rotated because it leaked: a connection that logged in with it before must
+    # not go on sending. At its next MAIL FROM (it reads its account again at most once every
+    # ACCOUNT_FRESH) it hears 421 and is closed, so that a client connects again and logs in
+    # with the password it has now.
+    [old] = ok(server.cli("accounts", "add", "leaked"))
+    before = server.smtp(credentials=old)
+    ok(server.cli("accounts", "rotate", "leaked", "--token"))  # the password stays: goes on
+    time.sleep(ACCOUNT_FRESH)
+    assert before.mail("shop@example.com")[0] == 250
+    before.rset()
+    [new] = ok(server.cli("accounts", "rotate", "leaked", "--password"))
+    time.sleep(ACCOUNT_FRESH)
+    assert before.mail("shop@example.com") == (
+        421,
+        b"4.7.0 relay.example.test The SMTP password of this connection's login was changed; "
+        b"log in again; closing connection",
+    )
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        before.noop()
+    with server.smtp(credentials=new) as client:
+        assert client.mail("shop@example.com")[0] == 250
 
 
 def test_a_disabled_account_cannot_submit_but_its_queued_mail_goes_out(server: Server, module_sink: Sink) -> None:

@@ -33,6 +33,11 @@ S421_TIMEOUT = "421 4.4.2 {} Timeout waiting for the {}; closing connection"
 # Never seen by the client (the connection is closed): what aiosmtpd is handed after a failed
 # TLS handshake.
 S421_TLS_FAILED = "421 4.7.0 {} TLS handshake failed; closing connection"
+# At MAIL FROM on a connection that logged in with an SMTP password since rotated: closed, so
+# that the client connects again and logs in with the password it has now ({} the server's name).
+S421_CREDENTIALS_CHANGED = (
+    "421 4.7.0 {} The SMTP password of this connection's login was changed; log in again; closing connection"
+)
 S421_TOO_MANY_JUNK = "421 4.7.0 {} Too many commands that send no mail; closing connection"
 S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"

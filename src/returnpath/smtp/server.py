@@ -205,6 +205,8 @@ class ServerSMTP(SMTP):
         if isinstance(status, str):
             status = R.with_enhanced_code(status)
         await super().push(status)
+        if status[:4] in ("421 ", b"421 "):
+            self.hang_up()  # RFC 5321 3.8: a 421 reply is the server closing the channel
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):

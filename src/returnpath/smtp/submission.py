@@ -30,12 +30,13 @@ from ..errors import (
     AddressError,
     AuthError,
     AuthThrottled,
+    CredentialsChanged,
     MessageError,
     OptionError,
     SenderError,
     StoreError,
 )
-from ..usecases.relay import Relay
+from ..usecases.relay import Login, Relay
 from . import replies as R
 from .server import ServerSMTP, is_loopback_peer, serve_smtp
 
@@ -128,7 +129,7 @@ class SubmissionHandler:
     async def _verify(self, server: ServerSMTP, login: bytes, password: bytes) -> AuthResult:
         peer = server.session.peer if server.session else None
         try:
-            account = await self.relay.account_for_login(
+            verified = await self.relay.account_for_login(
                 login.decode("utf-8", "replace"),
                 password.decode("utf-8", "replace"),
                 peer[0] if isinstance(peer, tuple) else None,
@@ -144,7 +145,7 @@ class SubmissionHandler:
             log.warning("cannot check credentials: %s", exc)
             await server.push(R.S454_AUTH_UNAVAILABLE)
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=True, auth_data=account)
+        return AuthResult(success=True, auth_data=verified)
 
     async def _refuse(self, server: ServerSMTP, login: bytes, reply: str = R.S535_AUTH_INVALID) -> AuthResult:
         """Reply 535 (or `reply`) after a delay that grows with each failure on the connection;
@@ -175,17 +176,20 @@ class SubmissionHandler:
             return refusal
         if not server.has_room(mail_options):
             return R.S452_NO_MEMORY
+        login = cast(Login, session.auth_data)  # what _verify gave aiosmtpd
         try:
-            # As the account is now: it may have been disabled or bound to other sender
-            # domains since this connection logged in.
-            account = await self.relay.current(cast(Account, session.auth_data))
-            self.relay.check_sender(account, "" if address == NULL_SENDER else address)
+            # As the account is now: it may have been disabled, bound to other sender domains
+            # or given a new password since this connection logged in.
+            login = await self.relay.current_login(login)
+            self.relay.check_sender(login.account, "" if address == NULL_SENDER else address)
+        except CredentialsChanged:
+            return R.S421_CREDENTIALS_CHANGED.format(server.hostname)  # and closed: see ServerSMTP.push
         except (AuthError, SenderError) as exc:
             return R.S550_NOT_AUTHORIZED.format(R.one_line(str(exc)))
         except StoreError as exc:
-            log.warning("cannot read account %s: %s", cast(Account, session.auth_data).id, exc)
+            log.warning("cannot read account %s: %s", login.account.id, exc)
             return R.S451_STORE_FAILED
-        cast(Any, session).auth_data = account  # (aiosmtpd declares it None)
+        cast(Any, session).auth_data = login  # (aiosmtpd declares it None)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -207,7 +211,7 @@ class SubmissionHandler:
 
     async def handle_DATA(self, server: ServerSMTP, session: Session, envelope: Envelope) -> str:
         """The end of DATA: make a Submission, store it, and only then say OK."""
-        account = cast(Account, session.auth_data)  # what _verify gave aiosmtpd
+        account = cast(Login, session.auth_data).account  # as handle_MAIL last read it
         try:
             submission = self.submission(envelope)
         except AddressError as exc:

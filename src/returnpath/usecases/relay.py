@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..config import Settings
 from ..core import credentials, ids, senders, throttle, tokens
@@ -26,7 +26,7 @@ from ..core.ports import JobSink, NewDelivery, NewMessage, Store, StoredEvent
 from ..core.retry import expires_at
 from ..core.senders import SendingDomain, from_domain, signing_domain
 from ..dkim.signer import DkimSigner
-from ..errors import AccountDisabled, AuthError, AuthThrottled, NotFound, SenderError, StoreError
+from ..errors import AccountDisabled, AuthError, AuthThrottled, CredentialsChanged, NotFound, SenderError, StoreError
 from .domains import signing_keys
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,15 @@ ACCOUNT_FRESH = 1.0
 DOMAINS_FRESH = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Login:
+    """An SMTP connection's login: the account, and the stored hash of the password it gave,
+    so that a password rotated since ends the connections that logged in with the old one."""
+
+    account: Account
+    password_hash: str
+
+
 class Relay:
     def __init__(
         self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time, sink: JobSink | None = None
@@ -73,6 +82,8 @@ class Relay:
         self._checking: dict[tuple[str, bytes], asyncio.Task[bool]] = {}
         # Accounts as `current` last read them, and when: (time, account or None if removed).
         self._current: dict[str, tuple[float, Account | None]] = {}
+        # The same for `current_login`, by SMTP username: (time, (account, password hash) or None).
+        self._logins: dict[str, tuple[float, tuple[Account, str] | None]] = {}
         # Sending domains by account as last read, and when; signers by domain and selectors.
         self._domains: dict[str, tuple[float, list[SendingDomain]]] = {}
         self._signers: dict[tuple[str, tuple[str, ...]], DkimSigner] = {}
@@ -87,8 +98,8 @@ class Relay:
             raise AccountDisabled(f"the account {account.name!r} is disabled")
         return account
 
-    async def account_for_login(self, username: str, password: str, client: str | None = None) -> Account:
-        """The account of SMTP credentials given from the address `client`.
+    async def account_for_login(self, username: str, password: str, client: str | None = None) -> Login:
+        """The login of SMTP credentials given from the address `client`.
 
         Failed attempts are counted in the store per client address and per username (see
         core/throttle.py): past the limits an attempt is refused with AuthThrottled before its
@@ -123,9 +134,10 @@ class Relay:
         assert found is not None  # only found accounts are verified
         account = found[0]  # as stored now, not as cached
         self._current[account.id] = (self.clock(), account)  # what `current` knows is no older
+        self._logins[account.smtp_username] = (self.clock(), found)
         if account.disabled:
             raise AccountDisabled(f"the account {account.name!r} is disabled")
-        return account
+        return Login(account, found[1])
 
     async def _check(
         self, address: str, login: str, password: str, found: tuple[Account, str] | None, limits: throttle.AuthLimits
@@ -163,12 +175,23 @@ class Relay:
         seen = self._current.get(account.id)
         if seen is None or not 0 <= at - seen[0] < ACCOUNT_FRESH:
             seen = self._current[account.id] = (at, await self.store.account(account.id))
-        now = seen[1]
-        if now is None:
-            raise AuthError(f"the account {account.name!r} no longer exists")
-        if now.disabled:
-            raise AccountDisabled(f"the account {account.name!r} is disabled")
-        return now
+        return _usable(account, seen[1])
+
+    async def current_login(self, login: Login) -> Login:
+        """`current` for a connection that logged in over SMTP, read as often; CredentialsChanged
+        when the account's SMTP password is no longer the one it logged in with (rotated)."""
+        at, username = self.clock(), login.account.smtp_username
+        seen = self._logins.get(username)
+        if seen is None or not 0 <= at - seen[0] < ACCOUNT_FRESH:
+            seen = self._logins[username] = (at, await self.store.account_by_username(username))
+        found = seen[1]
+        if found is None or found[0].id != login.account.id:  # removed (its name free for another)
+            return Login(_usable(login.account, None), login.password_hash)
+        if found[1] != login.password_hash:
+            raise CredentialsChanged(
+                f"the SMTP password of account {login.account.name!r} was changed since this connection logged in"
+            )
+        return Login(_usable(login.account, found[0]), login.password_hash)
 
     @staticmethod
     def check_sender(account: Account, address: str, field: str = "envelope") -> None:
@@ -337,3 +360,12 @@ class Relay:
 @functools.cache
 def _dummy_hash() -> str:
     return credentials.hash_password("not a password", salt=b"returnpath-dummy")
+
+
+def _usable(account: Account, now: Account | None) -> Account:
+    """`account` as it is `now`: AuthError when it was removed, AccountDisabled when disabled."""
+    if now is None:
+        raise AuthError(f"the account {account.name!r} no longer exists")
+    if now.disabled:
+        raise AccountDisabled(f"the account {account.name!r} is disabled")
+    return now
