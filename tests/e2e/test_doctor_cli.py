@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from returnpath.config import Duration
+from returnpath.config import Duration, Size
 from tests.dns_server import DnsServer, a, dns_server, mx, ptr, reverse, txt
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import BOUNCE_DOMAIN, Server, free_port
+from tests.hostile.tmpfs import SmallDisk, small_disk
 
-__all__ = ["dns_server"]
+__all__ = ["dns_server", "small_disk"]
 
 HOST = "relay.example.test"
 ADDRESS = "192.0.2.10"
@@ -143,3 +144,19 @@ def test_a_postgresql_store_it_cannot_connect_to_is_not_told_to_migrate(
     reason = 'database "nosuchdb" does not exist' if wrong == "no such database" else "Connection refused"
     assert store["status"] == "fail" and reason in store["detail"], store
     assert "migrate" not in store["fix"] and "correct [storage] url" in store["fix"], store
+
+
+def test_free_disk_below_the_reserve_is_shown_in_comparable_sizes(
+    make_server: ServerFactory, small_disk: SmallDisk
+) -> None:
+    # A 1 MB disk against a 2 MB reserve: "0.0 GB free, below reserve_free_space" told the
+    # operator nothing they could compare; the line gives both, in MB.
+    server = make_server(
+        start=False, logs__dir=str(small_disk.path), smtp__inbound__reserve_free_space=Size(2 * 1024**2)
+    )
+    result = server.cli("doctor", "--json")
+    [disk] = [line for line in lines(result) if line["what"] == f"free disk {small_disk.path}"]
+    assert (disk["status"], disk["detail"]) == (
+        "fail",
+        "1.0 MB free, below [smtp.inbound] reserve_free_space (2.0 MB): returned mail is refused",
+    )

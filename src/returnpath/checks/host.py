@@ -201,15 +201,24 @@ def disk_checks(settings: Settings) -> list[Check]:
         seen.add(device)
         free = shutil.disk_usage(existing).free
         what = f"free disk {existing}"
-        shown = f"{free / 1024**3:.1f} GB free"
+        shown = f"{_size(free)} free"
+        setting = f"[smtp.inbound] reserve_free_space ({_size(reserve)})"
         fix = "free some space or move the data folder to a larger disk"
         if free < reserve:
-            lines.append(fail(what, f"{shown}, below [smtp.inbound] reserve_free_space: returned mail is refused", fix))
+            lines.append(fail(what, f"{shown}, below {setting}: returned mail is refused", fix))
         elif free < 2 * reserve:
-            lines.append(warn(what, f"{shown}, less than twice [smtp.inbound] reserve_free_space", fix))
+            lines.append(warn(what, f"{shown}, less than twice {setting}", fix))
         else:
             lines.append(ok(what, shown))
     return lines
+
+
+def _size(octets: int) -> str:
+    """A disk size to compare at a glance: GB from 1 GB on, MB below (where "0.1 GB" could be
+    more or less than a reserve of 62 MB)."""
+    if octets >= 1024**3:
+        return f"{octets / 1024**3:.1f} GB"
+    return f"{octets / 1024**2:.1f} MB"
 
 
 TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
