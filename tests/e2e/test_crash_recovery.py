@@ -166,3 +166,14 @@ def test_a_worker_killed_mid_load_is_replaced_and_loses_nothing(make_server: Ser
         stop_mid_load(server, sink, lambda: os.kill(workers[0], signal.SIGKILL), restart=False)
         assert server.running
         assert re.search(r"worker [01] exited with -9; released \d+ deliveries; restarting", server.stderr())
+
+
+def test_a_clean_stop_says_421_to_connected_clients(make_server: ServerFactory) -> None:
+    """SIGTERM: a client logged in and between messages hears 421 4.3.2 before `serve` ends,
+    instead of a connection cut without a word (tests/smtp/test_shutdown.py has the rest)."""
+    server = make_server(workers=1)
+    client = server.smtp()
+    assert server.stop() == 0
+    code, text = client.getreply()
+    assert code == 421 and text.startswith(b"4.3.2 ") and b"shutting down" in text
+    client.close()

@@ -25,6 +25,7 @@ from ..http.app import create_app, serve_http
 from ..logs import LogWatch
 from ..returns.processor import ReturnsWorker
 from ..smtp.inbound import start_inbound_server
+from ..smtp.server import shut_down
 from ..smtp.submission import start_submission_server
 from ..store import open_store
 from ..usecases.relay import Relay
@@ -77,14 +78,16 @@ async def run(settings: Settings, fds: dict[str, int], owner: str, index: int, w
     await dispatcher.start()
     log.info("worker %d ready (owner %s)", index, owner)
     await stop.wait()
-    # Stop taking new work, let what is under way finish, then give back what is left.
-    submission.close()
-    inbound.close()
+    # Stop taking new work, let what is under way finish, then give back what is left. The SMTP
+    # clients hear 421 4.3.2 (at once, or after the message they are sending), while the rest
+    # stops beside them; the store stays open until they are done.
+    smtp_closing = asyncio.gather(shut_down(submission, STOP_GRACE / 2), shut_down(inbound, STOP_GRACE / 2))
     await http.stop()
     await returns.stop()
     await engine.stop(STOP_GRACE / 2)
     await dispatcher.stop(STOP_GRACE / 4)
     await poster.close()
+    await smtp_closing
     await watching
     try:
         await store.release(owner)

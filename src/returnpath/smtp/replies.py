@@ -39,6 +39,11 @@ S421_CREDENTIALS_CHANGED = (
     "421 4.7.0 {} The SMTP password of this connection's login was changed; log in again; closing connection"
 )
 S421_TOO_MANY_JUNK = "421 4.7.0 {} Too many commands that send no mail; closing connection"
+# To each connection when its worker stops (SIGTERM): at once to one between two messages, to one
+# in the middle of a message after that message's reply, or when the grace runs out (RFC 5321
+# 3.8 and 4.2.3: 421 is how a server says it is going away; X.3.2, system not accepting
+# network messages, RFC 3463). Postfix's postscreen and smtpd say the same on a reload.
+S421_SHUTTING_DOWN = "421 4.3.2 {} Service shutting down; try again later; closing connection"
 S451_TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address; try again later"
 S451_STORE_FAILED = "451 4.3.0 Could not store the message; nothing was accepted, try again later"
 S451_INTERNAL_ERROR = "451 4.3.0 Internal error; nothing was accepted, try again later"

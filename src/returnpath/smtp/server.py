@@ -10,6 +10,7 @@ import logging
 import re
 import socket
 import ssl
+import weakref
 from base64 import b64decode, b64encode
 from typing import Any, AnyStr
 
@@ -113,6 +114,7 @@ class ServerSMTP(SMTP):
         memory: MessageMemory | None = None,
         command_timeout: float = 300.0,
         data_timeout: float = 600.0,
+        sessions: set[ServerSMTP] | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("decode_data"):
@@ -130,6 +132,8 @@ class ServerSMTP(SMTP):
         self.deadline: asyncio.TimerHandle | None = None
         self.junk = 0  # commands that sent no mail since the last message
         self.half_closed = False  # the client has sent its last byte (eof_received)
+        self.sessions = sessions  # the server's open connections, this one among them while open
+        self.shutting_down = False  # the worker stops: close once no message is under way
 
     # ---- the connection and its deadlines -------------------------------------------------
 
@@ -150,12 +154,16 @@ class ServerSMTP(SMTP):
                 return
             self.client = address
         super().connection_made(transport)
+        if self.sessions is not None:
+            self.sessions.add(self)
         self.arm(self.command_timeout, "command line")
 
     def connection_lost(self, error: Exception | None) -> None:
         if self.refused:
             return  # aiosmtpd never started on it
         self.disarm()
+        if self.sessions is not None:
+            self.sessions.discard(self)
         if self.limits is not None:
             self.limits.close(self.client)
         super().connection_lost(error)
@@ -207,6 +215,13 @@ class ServerSMTP(SMTP):
         await super().push(status)
         if status[:4] in ("421 ", b"421 "):
             self.hang_up()  # RFC 5321 3.8: a 421 reply is the server closing the channel
+        elif (
+            self.shutting_down
+            and status[3:4] in (" ", b" ")
+            and status[:1] not in ("3", b"3")
+            and self.between_messages
+        ):
+            self.say_goodbye()  # the last reply of a command, and no message under way: now
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):
@@ -469,6 +484,46 @@ class ServerSMTP(SMTP):
         if self.transport is not None:
             self.transport.close()
 
+    # ---- stopping -------------------------------------------------------------------------
+
+    @property
+    def between_messages(self) -> bool:
+        """Whether no message is under way: no MAIL taken since the last message's reply (or
+        RSET), no data being read. A message whose data is being stored is under way: its
+        reply must come, or the client sends it again and it goes out twice."""
+        return not self.reading_data and (self.envelope is None or self.envelope.mail_from is None)
+
+    def say_goodbye(self) -> None:
+        """421 4.3.2 and close (the worker stops)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(R.S421_SHUTTING_DOWN.format(self.hostname).encode() + b"\r\n")
+            transport.close()
+
+
+# The open connections of each server serve_smtp made (shut_down reads them).
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.Server, set[ServerSMTP]] = weakref.WeakKeyDictionary()
+
+
+async def shut_down(server: asyncio.Server, grace: float) -> None:
+    """Stop a server of serve_smtp's as a worker stops: take no new connection; say 421 4.3.2
+    and close each connection at once where no message is under way, and where one is, after
+    that message's reply (so that a message being stored is answered, and not sent again by
+    its client); close what is left after `grace` seconds, with the same 421."""
+    server.close()
+    sessions = _SESSIONS.get(server, set())
+    for session in list(sessions):
+        session.shutting_down = True
+        if session.between_messages:
+            session.say_goodbye()
+    deadline = asyncio.get_running_loop().time() + grace
+    while sessions and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    for session in list(sessions):
+        log.info("closing %s with its message unfinished: the worker stops", session.session and session.session.peer)
+        session.say_goodbye()
+
 
 def is_loopback_peer(peer: Any) -> bool:
     """Whether a peer address (as asyncio gives it) is on 127.0.0.0/8 or ::1."""
@@ -503,9 +558,12 @@ async def serve_smtp(
     if memory is None:
         memory = MessageMemory(int(settings.message_memory))
 
+    sessions: set[ServerSMTP] = set()
+
     def connection() -> ServerSMTP:
         return ServerSMTP(
             handler,
+            sessions=sessions,
             hostname=settings.hostname,
             ident="ESMTP returnpath",
             loop=loop,
@@ -523,7 +581,9 @@ async def serve_smtp(
             auth_required=False,
         )
 
-    return await loop.create_server(connection, sock=sock)
+    listening = await loop.create_server(connection, sock=sock)
+    _SESSIONS[listening] = sessions
+    return listening
 
 
 def connection_limit(max_connections: int, per_address: int, workers: int) -> ConnectionLimit:
