@@ -139,6 +139,9 @@ MISSING: dict[tuple[str, str], str] = {
     ("postfix-delay-to-smartermail-01.eml", "reasons"): "issue 9: a greylisting deferral ('451 Greylisted, please "
     "try again in 180 seconds', from memory) is blocked to the blind reader, as halon-delay-01; Sisimai's "
     "Reason/SpamDetected.pm lists 'greylisted, please try again in', and recognition follows it: spamdetected",
+    # twenty-eighth blind batch (regional providers in their own languages), left
+    ("mailru-03.eml", "reasons"): "issue 9: Mail.ru's 'Пользователь не найден (user not found)' without a status or "
+    "SMTP step is userunknown; recognition follows Sisimai, whose Reason::Filtered makes it filtered (as groupwise-01)",
 }
 
 

@@ -73,6 +73,20 @@ FAILURE_SUBJECT = regex.compile(
     r"nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edilemedi|iletilemedi|"
     r"недоставлен|не доставлен|не удается доставить|невозможно доставить|не удалось доставить|"
     r"ошибка доставки|"
+    # the regional ISPs' and localised servers' own subjects (blind batch 28): Outlook/Exchange's
+    # "Undeliverable:" in tr-TR "Teslim Edilemiyor:", el-GR "Δεν είναι δυνατή η παράδοση:",
+    # ro-RO "Nelivrabil:", ar "تعذر التسليم:" / "غير قابل للتسليم:", he-IL "לא ניתן למסירה:",
+    # fa-IR "قابل تحویل نیست:"; Polish and Czech webmail "Wiadomość nie została dostarczona",
+    # "Zpráva nebyla doručena" (Gmail's cs-CZ heading too; the message, not a courier's parcel,
+    # "przesyłka", "zásilka"); Ukrainian "Лист не доставлено" and
+    # "не вдалося доставити"; Indonesian/Malay "tidak terkirim", "tidak dapat dihantar", Greek
+    # "Αδυναμία παράδοσης" (the Outlook strings as the localised clients show them, the ISPs'
+    # from their notices; from memory, the set's notices written blind)
+    r"teslim edilemiyor|teslim edilemeyen|wiadomo[śs][ćc] nie zosta[łl]a dostarczon|zpr[áa]va nebyla doru[čc]ena|"
+    r"не вдалося доставити|не може бути доставлен|"
+    r"δεν είναι δυνατή η παράδοση|αδυναμία παράδοσης|δεν παραδόθηκε|nelivrabil|nu a putut fi livrat|"
+    r"تعذر التسليم|تعذر تسليم|غير قابل للتسليم|לא ניתן למסירה|לא נמסר|قابل تحویل نیست|تحویل داده نشد|"
+    r"tidak terkirim|gagal terkirim|tidak dapat dikirim|tidak dapat dihantar|gagal dihantar|"
     # Japanese, Chinese, Korean
     r"配信不能|配信エラー|配信できません|送信できません|送信エラー|不達|エラーメール|"
     r"退信|系统退信|退回|无法投递|無法投遞|无法传递|無法傳遞|未送达|未送達|投递失败|投遞失敗|"
@@ -90,7 +104,12 @@ WARNING_SUBJECT = regex.compile(
     r"доставка задерживается|配信遅延|配信が遅延|投递延迟|延迟投递|延遲投遞|전달 지연|"
     # Italian "non ancora recapitato", Japanese 配送 (delivery) beside 配信, Korean 전송/발송
     # (sending) beside 전달: the other standard words of each language for the same warning
-    r"non ancora (?:recapitat|consegnat)|配送遅延|配送が遅延|(?:전송|발송|배달) 지연",
+    r"non ancora (?:recapitat|consegnat)|配送遅延|配送が遅延|(?:전송|발송|배달) 지연|"
+    # Postfix's delay_template subject "Delayed Mail (still being retried)" as ISPs translate
+    # it: pt "Mensagem atrasada", es "Mensaje retrasado", ru "Письмо задерживается", ar "رسالة
+    # متأخرة", tr "Gecikmiş ileti" (translations from memory, blind batch 28)
+    r"mensagem atrasada|mensaje retrasado|(?:письмо|сообщение) задерживается|رسالة متأخرة|"
+    r"gecikmi[şs] (?:ileti|posta)",
     re.IGNORECASE,
 )
 REPLY_PREFIX = regex.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r|ref|rif)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
@@ -132,7 +151,23 @@ FAILURE_TEXT = regex.compile(
     r"kunde inte levereras|kunne ikke leveres|ikke levert|kon ei|nie mo[żz]na dostarczy[ćc]|"
     r"nie zosta[łl]a dostarczon|nelze doru[čc]it|не (?:может быть|удалось|удается) доставить|"
     r"не доставлен|не существует|配信できませんでした|送信できませんでした|届きませんでした|"
-    r"存在しません|无法投递|無法投遞|无法送达|無法送達|不存在|投递失败|退信|전달되지 않|배달되지 않",
+    r"存在しません|无法投递|無法投遞|无法送达|無法送達|不存在|投递失败|退信|전달되지 않|배달되지 않|"
+    # the regional providers' and localised servers' sentence for "could not be delivered" in
+    # each of its common forms (blind batch 28, notices written from memory): Russian "не может
+    # быть доставлено" (Mail.ru's "Ваше письмо не может быть доставлено"), Ukrainian "не може
+    # бути доставлено", "не вдалося доставити"; Turkish "teslim edilemedi" and Exchange tr-TR's
+    # "teslim başarısız oldu"; Czech "nepodařilo doručit", "nemohla být doručena", "nebyla
+    # doručena"; Hungarian "nem sikerült kézbesíteni"; Greek "δεν ήταν δυνατό να παραδοθεί" and
+    # Exchange el-GR's "Η παράδοση ... απέτυχε"; Exchange ro-RO "Livrarea a eșuat", ar "فشل
+    # التسليم", he-IL "המסירה ... נכשלה", fa-IR "تحویل ... انجام نشد"; Indonesian "tidak dapat
+    # dikirim(kan)", Malay "tidak dapat dihantar"; the English "user not found" (Mail.ru's
+    # gloss, GroupWise's "user not found")
+    r"не (?:может|могло|могут) быть доставлен|не може бути доставлен|не вдалося доставити|"
+    r"teslim edilemedi|teslim ba[şs]ar[ıi]s[ıi]z|nepoda[řr]ilo doru[čc]it|nemohla b[ýy]t doru[čc]ena|"
+    r"nebyla doru[čc]ena|nem siker[üu]lt k[ée]zbes[íi]teni|δεν ήταν δυνατ[όή] να παραδοθ|"
+    r"παράδοση σε αυτούς τους παραλήπτες|livrarea a e[șşs]uat|nu a putut fi livrat|فشل التسليم|تعذر تسليم|"
+    r"המסירה לנמענים|לא ניתן למסור|تحویل به این گیرندگان|تحویل داده نشد|"
+    r"tidak dapat (?:di)?kirim|gagal (?:di)?kirim|tidak dapat dihantar|gagal dihantar|user not found",
     re.IGNORECASE,
 )
 # Sentences of delay warnings: the server keeps the message and tries again.
@@ -163,7 +198,15 @@ WARNING_TEXT = regex.compile(
     r"(?:a[úu]n|todav[íi]a) no se ha entregado|(?:la )?entrega se ha retrasado|se seguir[áa] intentando|"
     r"continuar[áa] (?:tentando|sendo tentad)|"
     r"まだ.{0,20}?(?:配信|配送)されていません|(?:配信|配送)(?:は|を)引き続き試み|"
-    r"아직 (?:전달|전송|발송|배달)되지 않았|계속 (?:전달|전송|발송|배달)(?:을|를)? 시도",
+    r"아직 (?:전달|전송|발송|배달)되지 않았|계속 (?:전달|전송|발송|배달)(?:을|를)? 시도|"
+    # Postfix's delay_template ("THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR
+    # MESSAGE.", "It will be retried until it is 5 day(s) old") as ISPs translate it (blind
+    # batch 28, from memory): pt "ISTO É APENAS UM AVISO", "Novas tentativas serão feitas";
+    # es "ESTO ES SOLO UNA ADVERTENCIA"; ru "Это только предупреждение", "Попытки доставки
+    # будут продолжаться"; ar "هذا تحذير فقط"; tr "Bu yalnızca bir uyarıdır"
+    r"(?:isto|este) [ée] apenas um aviso|novas tentativas ser[ãa]o feitas|"
+    r"esto es s[óo]lo una advertencia|это только предупреждение|попытки доставки будут продолжаться|"
+    r"هذا تحذير فقط|yaln[ıi]zca bir uyar[ıi]d[ıi]r",
     re.IGNORECASE,
 )
 # What only a final failure says: a warning that says one of these is a failure after all.

@@ -71,7 +71,16 @@ MAIL_TERMS = regex.compile(
     r"recipient address|e-?mail (?:address|account)|\bsmtp\b|\bmx\b|mail ?server|mail exchanger|"
     r"remote (?:host|server|system)|over ?quota|quota|relay(?:ing)? (?:denied|not permitted)|"
     r"\bdns\b|domain|postfach|empf[äa]nger|destinataire|bo[îi]te aux lettres|buz[óo]n|destinatario|"
-    r"casella|ontvanger|postvak|caixa postal|почтов|адресат|メールボックス|宛先|邮箱|信箱|收件人",
+    r"casella|ontvanger|postvak|caixa postal|почтов|адресат|メールボックス|宛先|邮箱|信箱|收件人|"
+    # "mailbox" and "recipient" in the languages of the regional providers' notices (blind
+    # batch 28): Russian/Ukrainian ящик, получатель, скринька, одержувач; Turkish posta kutusu,
+    # alıcı; Polish skrzynka, odbiorca; Czech schránka, adresát/příjemce; Hungarian postafiók,
+    # címzett; Greek γραμματοκιβώτιο, παραλήπτης; Romanian cutia/căsuța poștală, destinatar;
+    # Indonesian/Malay kotak surat/mel, penerima; Arabic صندوق البريد, المستلم; Hebrew תיבת
+    # הדואר, נמען; Persian صندوق پستی, گیرنده
+    r"ящик|получател|скриньк|одержувач|posta kutusu|\bal[ıi]c[ıi](?:n[ıi]n)?\b|skrzynk|odbiorc|schr[áa]nk|"
+    r"adres[áa]t|p[řr][íi]jemc|postafi[óo]k|c[íi]mzett|γραμματοκιβ|παραλήπτ|po[șşs]tal[ăa]|destinatar|"
+    r"kotak (?:surat|mel)|penerima|صندوق البريد|المستلم|תיבת הדואר|נמען|صندوق پستی|گیرنده",
     re.IGNORECASE,
 )
 # Lines whose addresses are no recipients: Message-IDs, trace lines.
