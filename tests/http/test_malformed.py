@@ -80,3 +80,51 @@ async def test_a_body_that_breaks_off_is_no_server_error(
         await server.stop()  # lets the broken request's handler run to its end
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert sum((await store.queue_summary()).values()) == 0
+
+
+async def _exchange(base_url: str, data: bytes) -> bytes:
+    """Send `data` at once and read until the server closes; a reset is a failure."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return answer
+
+
+async def test_a_head_too_large_gets_its_answer_not_a_reset(base_url: str) -> None:
+    """Before: h11 refused a head past 16 KiB after reading the first 64 KiB, uvicorn's 400 was
+    written and the socket closed with the rest of the request unread, so the kernel sent a
+    reset that destroyed the answer: the client saw 'connection reset by peer', nothing else."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 400_000
+    answer = await _exchange(base_url, head)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large"
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert problem["type"] == "urn:returnpath:problem:header-too-large" and problem["status"] == 431
+    assert "16384 bytes" in problem["detail"]
+
+
+async def test_content_length_beside_transfer_encoding_is_refused_and_the_connection_closed(
+    base_url: str, account: NewAccount
+) -> None:
+    """RFC 9112 section 6.1: a request with both may be an attempt to smuggle a second request
+    past a proxy that reads the other length; the server must close the connection after it.
+    Before: h11 read the chunked body, the request was answered, and the bytes after the empty
+    chunk were answered as a request of their own on the same connection."""
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = (
+        f"POST /v1/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {account.api_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {5 + len(smuggled)}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ).encode() + smuggled
+    answer = await _exchange(base_url, request)
+    assert answer.count(b"HTTP/1.1 ") == 1, answer  # the smuggled request got no answer
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert b"connection: close" in headers.lower()
+    problem = json.loads(body)
+    assert problem["type"] == "urn:returnpath:problem:malformed-request"
+    assert "Transfer-Encoding" in problem["detail"]

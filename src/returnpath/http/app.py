@@ -28,7 +28,7 @@ from ..polling import woken
 from ..usecases.loops import Loops
 from ..usecases.relay import Relay
 from . import deliveries, event_feed, feedback_loops, health, openapi, send, sending_domains
-from .guard import guarded_protocol
+from .guard import HEAD_LIMIT, framing_check, guarded_protocol
 from .problems import Problem, error_handler, http_exception_handler, internal_error_handler, problem_handler
 
 RESOURCES: tuple[ModuleType, ...] = (health, send, deliveries, event_feed, feedback_loops, sending_domains, openapi)
@@ -115,13 +115,14 @@ async def serve_http(
         # client's delayed ACK add some 40 ms to every response sent in two segments.
         sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
     config = uvicorn.Config(
-        app,
+        framing_check(app),
         lifespan="off",
         access_log=access_log,
         log_config=None,
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=grace,
+        h11_max_incomplete_event_size=HEAD_LIMIT,
         http=guarded_protocol(
             ConnectionLimit(
                 -(-settings.http.max_connections // max(1, workers)), settings.http.max_connections_per_address

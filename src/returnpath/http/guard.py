@@ -18,7 +18,14 @@ uvicorn's HTTP/1.1 protocol (h11) with two additions, as a subclass that uvicorn
   the connection is closed; the API, waiting for the body, sees the client gone;
 - a request h11 cannot parse (a bad Content-Length, say), which uvicorn answers itself before
   any application runs, is answered 400 with a problem document (`malformed-request`), not
-  uvicorn's plain text.
+  uvicorn's plain text; a head over `HEAD_LIMIT` (h11's own limit, which uvicorn applies) 431
+  (`header-too-large`). Like the 503 above, the answer is followed by a half-close and a
+  linger, not a close: closing a socket with the rest of a request still unread makes the
+  kernel send a reset, which destroys the answer before the client reads it;
+- a request with both Content-Length and Transfer-Encoding (`framing_check`, the one piece
+  that sits in front of the app, as h11 takes such a request and reads the chunked body) is
+  answered 400 and the connection closed, as RFC 9112 section 6.1 requires: the two lengths
+  are how a request is smuggled past a proxy that reads the other one.
 
 uvicorn is pinned to the minor version the tests cover: `send_400_response`, `conn` and
 `on_response_complete` are its protocol's, and tests/hostile/test_slow_clients.py and
@@ -34,6 +41,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import h11
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.limits import ConnectionLimit, Refusal, client_address
@@ -41,7 +49,8 @@ from .problems import MEDIA_TYPE, RETRY_AFTER_BUSY, Problem
 
 log = logging.getLogger("returnpath.http")
 
-LINGER = 2.0  # seconds a refused connection stays half-open, so that the client reads the 503
+LINGER = 2.0  # seconds a refused connection stays half-open, so that the client reads its answer
+HEAD_LIMIT = 16 * 1024  # bytes of request line and headers: h11's default, given to uvicorn
 
 
 def _answer(problem: Problem) -> bytes:
@@ -96,17 +105,21 @@ class GuardedProtocol(H11Protocol):
         refusal = self.limits.open(self.address)
         if refusal is not None:
             log.info("refused an HTTP connection from %s: %s", self.address, refusal.value)
-            self.refused = True
-            transport.write(BUSY[refusal])
-            # Close our side of it and read (and drop) what the client sends until it closes:
-            # closing at once would reset a connection whose request is unread, and the reset
-            # can destroy the 503 before the client reads it.
-            if transport.can_write_eof():
-                transport.write_eof()
-            self.loop.call_later(LINGER, transport.close)
+            self.refuse(BUSY[refusal])
             return
         self.counted = True
         self.arm()
+
+    def refuse(self, answer: bytes) -> None:
+        """Send `answer` and end the connection without reading another request."""
+        self.refused = True
+        self.transport.write(answer)
+        # Close our side of it and read (and drop) what the client sends until it closes:
+        # closing at once would reset a connection whose request is unread, and the reset
+        # can destroy the answer before the client reads it.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
@@ -120,8 +133,12 @@ class GuardedProtocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         """What uvicorn sends when h11 refuses the request (`msg` is uvicorn's own few words)."""
         self.disarm()
-        self.transport.write(_answer(Problem("malformed-request", f"the request is not valid HTTP/1.1: {msg}")))
-        self.transport.close()
+        self.disarm_body()
+        unread, _ = self.conn.trailing_data
+        if len(unread) > HEAD_LIMIT and b"\r\n\r\n" not in unread:  # h11's "receive buffer too long"
+            self.refuse(HEAD_TOO_LARGE)
+        else:
+            self.refuse(_answer(Problem("malformed-request", f"the request is not valid HTTP/1.1: {msg}")))
 
     def on_response_complete(self) -> None:
         self.disarm_body()
@@ -171,6 +188,31 @@ class GuardedProtocol(H11Protocol):
 
 TIMED_OUT = _answer(Problem("request-timeout", "the request line and headers did not arrive in time"))
 BODY_TIMED_OUT = _answer(Problem("request-timeout", "the request body did not arrive in time"))
+HEAD_TOO_LARGE = _answer(
+    Problem("header-too-large", f"the request line and headers are longer than {HEAD_LIMIT} bytes")
+)
+
+
+def framing_check(app: ASGIApp) -> ASGIApp:
+    """`app` behind the refusal of a request that gives both Content-Length and
+    Transfer-Encoding (RFC 9112 section 6.1: a server may refuse it, and must close the
+    connection after answering it). Connection: close in the answer makes uvicorn close it."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            names = {name for name, _ in scope["headers"]}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                problem = Problem(
+                    "malformed-request",
+                    "the request has both Content-Length and Transfer-Encoding, which RFC 9112 "
+                    "section 6.1 makes ambiguous; send one of them",
+                    headers={"Connection": "close"},
+                )
+                await problem.response()(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return checked
 
 
 def guarded_protocol(limits: ConnectionLimit, header_timeout: float, body_timeout: float) -> type[GuardedProtocol]:

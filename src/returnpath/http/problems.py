@@ -49,6 +49,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "too-much-mail": (503, "Too much mail is being received at once; try again later"),
     "request-timeout": (408, "The request's line and headers did not arrive in time"),  # http/guard.py
     "malformed-request": (400, "The request is not valid HTTP/1.1"),  # http/guard.py
+    "header-too-large": (431, "The request's line and headers are too large"),  # http/guard.py
     "internal-error": (500, "Internal server error"),
 }
 
