@@ -170,3 +170,34 @@ async def test_too_many_recipients(client: httpx.AsyncClient, settings: Settings
     settings.smtp.submission.max_recipients = 2
     body = {**OK, "recipients": ["a@example.net", "b@example.net", "c@example.net"]}
     assert_problem(await client.post("/v1/send", json=body), 400, "invalid-address", "recipients")
+
+
+async def test_a_field_given_twice_is_refused_not_half_read(client: httpx.AsyncClient, store: SqliteStore) -> None:
+    """RFC 8259 section 4 leaves duplicate names to the parser: Python's keeps the last, other
+    parsers (a gateway's, a log's) the first, so what was checked and what is sent may differ.
+    Before: the last `mime` was sent, with a 200."""
+    first, second = json.dumps(MESSAGE), json.dumps(MESSAGE.replace("hello", "other"))
+    raw = f'{{"recipients": ["x@example.net"], "mime": {first}, "mime": {second}}}'.encode()
+    response = await client.post("/v1/send", content=raw, headers={"Content-Type": "application/json"})
+    doc = assert_problem(response, 400, "invalid-body", "mime")
+    assert "twice" in str(doc["detail"])
+    nested = b'{"recipients": ["x@example.net"], "mime": "x", "dsn": {"ret": "FULL", "ret": "HDRS"}}'
+    response = await client.post("/v1/send", content=nested, headers={"Content-Type": "application/json"})
+    assert_problem(response, 400, "invalid-body", "dsn.ret")
+    assert (await store.queue_summary())["queued"] == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"", "the body is empty"),
+        (b"  \r\n", "the body is empty"),
+        (b'{"recipients": 1' + b"0" * 5000 + b"}", "a number in the body has more than 4300 digits"),
+    ],
+    ids=["empty", "blank", "huge number"],
+)
+async def test_a_body_that_is_no_json_says_why_in_its_words(client: httpx.AsyncClient, raw: bytes, detail: str) -> None:
+    """Before: an empty body was 'Expecting value at line 1 column 1', and a number of 5000
+    digits told the client to 'use sys.set_int_max_str_digits() to increase the limit'."""
+    response = await client.post("/v1/send", content=raw, headers={"Content-Type": "application/json"})
+    assert assert_problem(response, 400, "invalid-body")["detail"] == detail

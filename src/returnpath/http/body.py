@@ -1,9 +1,12 @@
-"""Request bodies: read within the size limit, strictly UTF-8, one JSON object."""
+"""Request bodies: read within the size limit, strictly UTF-8, one JSON object, each of its
+names given once."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from starlette.requests import ClientDisconnect, Request
@@ -14,6 +17,36 @@ from .problems import RETRY_AFTER_BUSY, Problem
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _whole_number(text: str) -> int:
+    # Python refuses to convert more digits than this (CVE-2020-10735), in words of its own.
+    if len(text) - text.startswith("-") > sys.get_int_max_str_digits():
+        raise Problem("invalid-body", f"a number in the body has more than {sys.get_int_max_str_digits()} digits")
+    return int(text)
+
+
+class _Twice(dict[str, Any]):
+    """A JSON object that gives the name `twice` more than once."""
+
+    twice = ""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a `_Twice` when it repeats a name, which json would settle in
+    silence by keeping the last value. RFC 8259 section 4 leaves that to each parser, and
+    others keep the first: a gateway or log in front could read another message than ours."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    repeated = _Twice(value)
+    for name, _ in pairs:
+        if name in seen:
+            repeated.twice = name
+            break
+        seen.add(name)
+    return repeated
 
 
 async def read_body(request: Request, limit: int, held: Held | None = None) -> bytes:
@@ -61,8 +94,10 @@ async def read_json_object(request: Request, limit: int, held: Held | None = Non
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem("invalid-body", f"the body is not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise Problem("invalid-body", "the body is empty")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_whole_number, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise Problem(
             "invalid-body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -72,8 +107,13 @@ async def read_json_object(request: Request, limit: int, held: Held | None = Non
         raise Problem("invalid-body", f"the body is not valid JSON: {reason}") from None
     if not isinstance(value, dict):
         raise Problem("invalid-body", f"the body must be a JSON object, not {json_type(value)}")
-    if _SURROGATE_ESCAPE.search(text):
-        _check_strings(value, "")
+    check_surrogates = bool(_SURROGATE_ESCAPE.search(text))
+    for path, node in _nodes(value):
+        if isinstance(node, _Twice):
+            name = f"{path}.{node.twice}" if path else node.twice
+            raise Problem("invalid-body", f"the body gives {name} twice: give each field once", field=name)
+        if check_surrogates and isinstance(node, str):
+            _check_string(node, path)
     return value
 
 
@@ -82,25 +122,32 @@ async def read_json_object(request: Request, limit: int, held: Held | None = Non
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _check_strings(value: object, path: str) -> None:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            where = path or "a field name"
-            raise Problem(
-                "invalid-field",
-                f"{where} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at "
-                f"offset {exc.start}): it is not a character and has no UTF-8 form",
-                field=path or None,
-            ) from None
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_strings(item, f"{path}[{i}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_strings(key, path)
-            _check_strings(item, f"{path}.{key}" if path else key)
+def _nodes(value: object) -> Iterator[tuple[str, object]]:
+    """Every value in a decoded body with its path (`dsn.notify[1]`), and each object's names at
+    the object's path. Iterative: a body may be nested as deep as json.loads goes."""
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        yield path, node
+        if isinstance(node, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(node))))
+        elif isinstance(node, dict):
+            for key, item in reversed(node.items()):
+                stack.append((f"{path}.{key}" if path else key, item))
+                stack.append((path, key))
+
+
+def _check_string(value: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = path or "a field name"
+        raise Problem(
+            "invalid-field",
+            f"{where} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at "
+            f"offset {exc.start}): it is not a character and has no UTF-8 form",
+            field=path or None,
+        ) from None
 
 
 def json_type(value: object) -> str:
