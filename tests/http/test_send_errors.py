@@ -68,6 +68,11 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("envelope not a string", {**OK, "envelope": 1}, 400, "invalid-field", "envelope"),
     ("bad trackbounces", {**OK, "trackbounces": "maybe"}, 400, "invalid-option", "trackbounces"),
     ("tags not strings", {**OK, "tags": [1, 2]}, 400, "invalid-option", "tags"),
+    # Before, only C0 controls were refused in a tag: these went on to the loops' receivers.
+    ("tag with DEL", {**OK, "tags": ["a\x7fb"]}, 400, "invalid-option", "tags"),
+    ("tag with a C1 control", {**OK, "tags": ["a\x85b"]}, 400, "invalid-option", "tags"),
+    ("tag with a bidi override", {**OK, "tags": ["invoice\u202egpj.exe"]}, 400, "invalid-option", "tags"),
+    ("tag with a line separator", {**OK, "tags": ["a\u2028b"]}, 400, "invalid-option", "tags"),
     ("bad maxdelivertime", {**OK, "maxdelivertime": "tomorrow"}, 400, "invalid-option", "maxdelivertime"),
     ("past maxdelivertime", {**OK, "maxdelivertime": "2020-01-01 00:00:00"}, 400, "invalid-option", "maxdelivertime"),
     ("bad dsn notify", {**OK, "dsn": {"notify": ["SOMETIMES"]}}, 400, "invalid-option", "dsn"),

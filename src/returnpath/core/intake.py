@@ -210,7 +210,9 @@ def parse_tags(value: Any) -> tuple[str, ...]:
     if len(value) > MAX_TAGS:
         raise OptionError(f"at most {MAX_TAGS} tags are allowed")
     for tag in value:
-        if not tag or len(tag) > MAX_TAG_LENGTH or any(ord(c) < 0x20 for c in tag):
+        # As in addresses (validate_address): DEL, C1 controls, separators and bidi overrides
+        # were let through by a check for C0 alone, and reach the loops' receivers raw.
+        if not tag or len(tag) > MAX_TAG_LENGTH or any(unicodedata.category(c) in _INVISIBLE for c in tag):
             raise OptionError(f"tag {tag!r} must be 1 to {MAX_TAG_LENGTH} printable characters")
     return tuple(value)
 
