@@ -215,8 +215,28 @@ _errors = {
 _conflict = {"409": {"$ref": "#/components/responses/Conflict"}}  # where a URL is set: one loop per URL
 
 
-def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
-    return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
+def _ok(
+    description: str, schema: dict[str, Any], status: str = "200", *, links: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if links:
+        response["links"] = links
+    return {status: response}
+
+
+# What a new loop's id leads to (OpenAPI links: clients and test generators follow them).
+_loop_links = {
+    op_id: {"operationId": op_id, "parameters": {"id": "$response.body#/id"}}
+    for op_id in (
+        "getFeedbackLoop",
+        "updateFeedbackLoop",
+        "deleteFeedbackLoop",
+        "rotateFeedbackLoopSecret",
+        "testFeedbackLoop",
+        "listFeedbackLoopPosts",
+        "replayDeadFeedbackLoopDeliveries",
+    )
+}
 
 
 # What /posts and its 0.1 name /deliveries share.
@@ -289,7 +309,7 @@ paths: dict[str, Any] = {
         "post": _op(
             "createFeedbackLoop",
             "Register a URL for events; the answer holds its secret, shown once",
-            {**_ok("the new loop, with its secret", _loop, "201"), **_conflict},
+            {**_ok("the new loop, with its secret", _loop, "201", links=_loop_links), **_conflict},
             params=(),
             body={**_settings, "required": ["url", "events"]},
         ),

@@ -90,6 +90,7 @@ COMPONENTS: dict[str, Any] = {
                 "status": _nullable_string,
                 "description": {"type": "string", "description": "the remote reply, or what went wrong"},
                 "verdict": {"enum": ["accepted", "temporary", "permanent"]},
+                "node": {"type": "string", "description": "the node that made the attempt"},
             },
         },
         "Event": {

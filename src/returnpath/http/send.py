@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..core.intake import MAX_TAG_LENGTH, MAX_TAGS
 from ..core.model import Accepted, Trace
 from ..errors import SenderError
 from .auth import authenticate
@@ -55,6 +56,7 @@ routes = [Route("/v1/send", send, methods=["POST"])]
 
 _address = {"type": "string", "format": "email"}
 _strings = {"type": "array", "items": {"type": "string"}}
+_tag = {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "description": "no control characters"}
 
 paths: dict[str, Any] = {
     "/v1/send": {
@@ -84,11 +86,22 @@ paths: dict[str, Any] = {
                                     "description": "your own bounce address instead of a tracking one",
                                 },
                                 "trackbounces": {
-                                    "type": "boolean",
+                                    "oneOf": [
+                                        {"type": "boolean"},
+                                        {"enum": [0, 1]},
+                                        {"type": "string", "description": "true/false, yes/no, on/off, 1/0, any case"},
+                                    ],
                                     "default": True,
-                                    "description": "use a tracking envelope address per delivery",
+                                    "description": "use a tracking envelope address per delivery; also 0/1 and "
+                                    "the words of the X-Returnpath-Trackbounces header (true/false, yes/no, on/off)",
                                 },
-                                "tags": {**_strings, "maxItems": 32, "description": "labels kept with every event"},
+                                "tags": {
+                                    "oneOf": [
+                                        {"type": "array", "maxItems": MAX_TAGS, "items": _tag},
+                                        {"type": "string", "description": "comma-separated, as the header writes them"},
+                                    ],
+                                    "description": "labels kept with every event: a list, or one comma-separated string",
+                                },
                                 "maxdelivertime": {
                                     "type": "string",
                                     "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
@@ -155,6 +168,11 @@ paths: dict[str, Any] = {
                                 },
                             },
                             "additionalProperties": False,
+                            # At least one recipient, and the message: whole, or the From to build it with.
+                            "allOf": [
+                                {"anyOf": [{"required": ["recipients"]}, {"required": ["recipient"]}]},
+                                {"anyOf": [{"required": ["mime"]}, {"required": ["from"]}]},
+                            ],
                         }
                     }
                 },
@@ -162,6 +180,18 @@ paths: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "stored; every recipient has a delivery",
+                    "links": {
+                        "message": {
+                            "operationId": "getMessage",
+                            "parameters": {"id": "$response.body#/id"},
+                            "description": "where the message's deliveries stand",
+                        },
+                        "firstDelivery": {
+                            "operationId": "getDelivery",
+                            "parameters": {"id": "$response.body#/deliveries/0/id"},
+                            "description": "the first recipient's delivery, with its attempts and events",
+                        },
+                    },
                     "content": {
                         "application/json": {
                             "schema": {

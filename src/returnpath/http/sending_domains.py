@@ -156,12 +156,27 @@ _errors = {
 }
 
 
+# What an added domain's name leads to (OpenAPI links).
+_domain_links = {
+    op_id: {"operationId": op_id, "parameters": {"domain": "$response.body#/domain"}}
+    for op_id in ("getDomain", "rotateDomain", "deleteDomain")
+}
+
+
 def _op(
-    op_id: str, summary: str, status: str, description: str, schema: dict[str, Any] | None, **extra: Any
+    op_id: str,
+    summary: str,
+    status: str,
+    description: str,
+    schema: dict[str, Any] | None,
+    links: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     if schema is not None:
         response["content"] = {"application/json": {"schema": schema}}
+    if links:
+        response["links"] = links
     return {
         "operationId": op_id,
         "summary": summary,
@@ -187,6 +202,7 @@ paths: dict[str, Any] = {
             "201",
             "the domain and its records",
             _with,
+            _domain_links,
             parameters=[],
             requestBody={
                 "required": True,
