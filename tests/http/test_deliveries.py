@@ -145,3 +145,20 @@ async def test_the_token_may_come_as_a_query_parameter_beside_the_filters(
 ) -> None:
     answer = await anonymous.get("/v1/events", params={"access_token": account.api_token, "type": "bounce"})
     assert answer.status_code == 200 and answer.json() == {"events": [], "next": 0}
+
+
+async def test_a_query_parameter_that_takes_one_value_given_twice_is_refused(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, account: NewAccount
+) -> None:
+    """Before: the last of them was taken and the others dropped in silence (`limit=10&limit=500`
+    answered 500 events), and of two tokens in the query the last one was tried."""
+    doc = assert_problem(await client.get("/v1/events?limit=10&limit=500"), 400, "invalid-field", "limit")
+    assert "2 times" in str(doc["detail"])
+    assert_problem(await client.get("/v1/events?after=0&since=0&after=5"), 400, "invalid-field", "after")
+    assert_problem(await client.get("/v1/feedback-loops?x=1&x=2"), 400, "invalid-field", "x")  # unknown, first
+    token = account.api_token
+    doubled = await anonymous.get(f"/v1/events?access_token=wrong&access_token={token}")
+    assert_problem(doubled, 400, "invalid-field", "access_token")
+    # `type` is a list: repeating it is how a client asks for several
+    answer = await client.get("/v1/events?type=bounce&type=failure")
+    assert answer.status_code == 200 and answer.json() == {"events": [], "next": 0}

@@ -63,7 +63,7 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 async def events(request: Request) -> JSONResponse:
-    account = await authenticate(request, "type", "since", "after", "limit")
+    account = await authenticate(request, "type", "since", "after", "limit", repeatable=("type",))
     kinds, since = _kinds(request), _since(request)
     after = int_param(request, "after", 0, 0, 2**63 - 1)
     limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
