@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from ..usecases.loops import ITEM_STATES, MAX_LISTED, Loops
 from ..webhooks.h11poster import H11Poster
+from ..webhooks.targets import MAX_URL_LENGTH
 from .auth import authenticate
 from .body import read_json_object
 from .event_feed import KINDS, int_param
@@ -197,6 +198,8 @@ _settings = {
         "url": {
             "type": "string",
             "format": "uri",
+            "pattern": "^[hH][tT][tT][pP][sS]?://",
+            "maxLength": MAX_URL_LENGTH,
             "description": "http or https; public addresses only unless [webhooks] allow_private_targets. "
             "An account has one loop per URL: the URL of another of its loops is a 409 conflict whose "
             "`existing` is that loop's id (change its events instead)",

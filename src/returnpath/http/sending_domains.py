@@ -211,10 +211,16 @@ paths: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["domain"],
+                            "additionalProperties": False,
                             "properties": {
-                                "domain": {"type": "string"},
+                                "domain": {
+                                    "type": "string",
+                                    "format": "hostname",
+                                    "description": "an internationalised name as its A-label (xn--...)",
+                                },
                                 "bounce_domain": {
                                     "type": ["string", "null"],
+                                    "format": "hostname",
                                     "description": "default: the first label of the instance's bounce domain under it",
                                 },
                             },
