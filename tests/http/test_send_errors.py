@@ -53,6 +53,17 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("no mime", {"recipients": ["x@example.net"]}, 400, "invalid-field", "mime"),
     ("mime not a string", {**OK, "mime": 42}, 400, "invalid-field", "mime"),
     ("empty mime", {**OK, "mime": "\n"}, 400, "invalid-message", "mime"),
+    # Before, these were taken and sent with returnpath's fields on top of a line that is none.
+    ("mime is a text", {**OK, "mime": "Hello Jane,\n\nyour order has shipped.\n"}, 400, "invalid-message", "mime"),
+    (
+        "mime with a line no field",
+        {**OK, "mime": "From: a@example.com\nnot a field\n\nx\n"},
+        400,
+        "invalid-message",
+        "mime",
+    ),
+    ("mime starting folded", {**OK, "mime": " Subject: x\n\nx\n"}, 400, "invalid-message", "mime"),
+    ("mime field without name", {**OK, "mime": ": x\n\nx\n"}, 400, "invalid-message", "mime"),
     ("bare CR", {**OK, "mime": "From: a@example.com\r\rSubject: x\n\nbody\n"}, 400, "invalid-message", "mime"),
     ("lone surrogate", {**OK, "mime": "From: a@example.com\n\n\ud800\n"}, 400, "invalid-field", "mime"),
     ("bad From header", {**OK, "mime": "From: someone <not an address>\n\nx\n"}, 400, "invalid-address", "mime"),

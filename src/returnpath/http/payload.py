@@ -126,7 +126,33 @@ def _mime(payload: Mapping[str, Any]) -> bytes:
         raise Problem("invalid-field", "mime must be a string: the whole message", field="mime")
     # JSON clients write "\n"; on the wire a line ends with CRLF. body.py has refused lone
     # surrogates already, so this encoding cannot fail.
-    return _BARE_LF.sub(b"\r\n", mime.encode("utf-8"))
+    message = _BARE_LF.sub(b"\r\n", mime.encode("utf-8"))
+    _check_header_section(message)
+    return message
+
+
+# RFC 5322 section 2.2 and 3.6.8: a field name is printable ASCII but the colon (obs-syntax
+# allows blanks before the colon); a line starting with a blank continues the field above.
+_FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")
+
+
+def _check_header_section(message: bytes) -> None:
+    """Refuse a `mime` whose lines before the first empty one are not header fields: text
+    given as `mime` instead of `text` (a client's slip), or a message cut at the top. Relays
+    pass such data on as it is, and the fields returnpath puts on top (Received, Message-ID,
+    Date) would make its first line a header line that is none."""
+    header, _, _ = message.partition(b"\r\n\r\n")
+    for number, line in enumerate(header.split(b"\r\n"), 1):
+        if _FIELD.match(line) or (number > 1 and line[:1] in (b" ", b"\t")):
+            continue
+        shown = line[:60].decode("utf-8", "replace")
+        hint = "; to send a text, give it as text with from and subject" if number == 1 else ""
+        raise Problem(
+            "invalid-message",
+            f"mime must be a whole message, header fields first (RFC 5322): line {number}, {shown!r}, "
+            f"is no header field and no continuation of one{hint}",
+            field="mime",
+        )
 
 
 def _check_options(options: Mapping[str, Any], now: float) -> None:

@@ -80,7 +80,12 @@ paths: dict[str, Any] = {
                                     "description": "the recipients: a list, or one address",
                                 },
                                 "recipient": {**_address, "description": "one recipient (added to recipients)"},
-                                "mime": {"type": "string", "description": "the complete message, header and body"},
+                                "mime": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "description": "the complete message: header fields, an empty line, the "
+                                    "body; a first line that is no header field is a 400",
+                                },
                                 "envelope": {
                                     **_address,
                                     "description": "your own bounce address instead of a tracking one",
