@@ -88,7 +88,10 @@ def test_sender_domains_are_kept_listed_and_enforced_at_mail_from(server: Server
         )
         assert client.mail("shop@news.example.org")[0] == 250
     with server.api(created["api_token"]) as api:
-        response = api.post("/v1/send", json={"recipient": "a@example.net", "envelope": "b@example.net", "mime": "x"})
+        message = "From: shop@example.com\nSubject: hi\n\nhi\n"
+        response = api.post(
+            "/v1/send", json={"recipient": "a@example.net", "envelope": "b@example.net", "mime": message}
+        )
     assert response.status_code == 403
     assert (response.json()["type"], response.json()["field"]) == (
         "urn:returnpath:problem:sender-not-allowed",
