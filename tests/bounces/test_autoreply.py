@@ -38,6 +38,14 @@ def _mail(headers: str, body: str = "I am away until Monday.") -> bytes:
         "Subject: =?utf-8?q?Otomatik_yan=C4=B1t=3A_hello?=",
         "Subject: =?utf-8?q?Automatikus_v=C3=A1lasz=3A_hello?=",
         "Subject: =?utf-8?q?R=C4=83spuns_automat=3A_hello?=",
+        # ... in ko-KR, ar-SA, he-IL (blind batch 29)
+        "Subject: =?utf-8?b?7J6Q64+ZIO2ajOyLoDogaGVsbG8=?=",  # 자동 회신: hello
+        "Subject: =?utf-8?b?2LHYryDYqtmE2YLYp9im2Yo6IGhlbGxv?=",  # رد تلقائي: hello
+        "Subject: =?utf-8?b?16rXqdeV15HXlCDXkNeV15jXldee15jXmdeqOiBoZWxsbw==?=",  # תשובה אוטומטית: hello
+        # the absence subjects German users give their replies
+        "Subject: Urlaub bis 11.12.",
+        "Subject: =?utf-8?q?Au=C3=9Fer_Haus_bis_Montag?=",
+        "Subject: =?utf-8?q?Nicht_im_B=C3=BCro?=",
         # vacation(1): Solaris's default subject, the BSD manual's example message and header
         "Subject: away from my mail\nPrecedence: bulk",
         "Subject: I am on vacation\nPrecedence: bulk",
@@ -96,6 +104,16 @@ def test_not_auto_replies(headers: str) -> None:
         ("Subject: Re: hello\nAuto-Submitted: auto-generated", "We have received your message and will reply soon."),
         ("Subject: Support Ticket Opened [#482913]", "A request for support has been created."),
         ("Subject: Ticket Received - hello", "Thanks, we will get back to you."),
+        # ServiceNow's 'opened on your behalf', and the acknowledgements as accounts translate them
+        ("Subject: Incident INC0012345\nAuto-Submitted: auto-generated", "INC0012345 has been opened on your behalf."),
+        ("Subject: Ihre Anfrage\nAuto-Submitted: auto-generated", "Wir haben Ihre Anfrage erhalten."),
+        ("Subject: Ticket 4711\nAuto-Submitted: auto-generated", "Ihre Nachricht ist bei uns eingegangen."),
+        ("Subject: Re: hello\nAuto-Submitted: auto-generated", "Nous avons bien reçu votre message."),
+        ("Subject: Caso 12873\nAuto-Submitted: auto-generated", "Hemos recibido su consulta."),
+        ("Subject: Re: hello\nAuto-Submitted: auto-generated", "Abbiamo ricevuto la tua richiesta."),
+        ("Subject: Re: hello\nAuto-Submitted: auto-generated", "Recebemos a sua mensagem."),
+        ("Subject: Re: hello\nAuto-Submitted: auto-generated", "Wij hebben uw bericht goed ontvangen."),
+        ("Subject: [Gear] Re: hello\nAuto-Submitted: auto-generated", "お問い合わせ（88213）を受け付けました。"),
     ],
 )
 def test_acknowledgements_are_auto_replies(headers: str, body: str) -> None:
@@ -121,6 +139,9 @@ def test_acknowledgements_are_auto_replies(headers: str, body: str) -> None:
             "Your message for list 'members' has been forwarded to editor(s)",
         ),
         ("Your post to members", "Your message has been forwarded to the list moderators for approval."),
+        # a subscription held for the list's owners (Sympa, in English and French)
+        ("Subscription to members", "Your subscription request has been forwarded to the list owner(s)."),
+        ("Abonnement", "Votre demande d'abonnement à la liste doctorants a été transmise au(x) propriétaire(s)."),
     ],
 )
 def test_a_post_held_for_a_lists_moderator_is_no_auto_reply(subject: str, body: str) -> None:
@@ -128,6 +149,52 @@ def test_a_post_held_for_a_lists_moderator_is_no_auto_reply(subject: str, body: 
     verdict = recognise(_mail(f"Subject: {subject}\nAuto-Submitted: auto-replied", body))
     assert verdict.kind is Kind.OTHER
     assert not verdict.failed
+
+
+# Openings of replies that say what they are, as people's rules and stock texts word it
+SAYS_AUTOMATIC = (
+    "This is an automatic reply. I am on parental leave until February.",
+    "This is an automated response: the office is closed until 4 January.",
+    "Dies ist eine automatische Antwort. Ich bin bis Montag nicht im Haus.",
+    "Ceci est une réponse automatique. Je suis absente jusqu'au 7 décembre.",
+    "Esta es una respuesta automática. Estoy de vacaciones.",
+    "Questa è una risposta automatica: sono fuori ufficio.",
+    "Dit is een automatisch antwoord. Ik ben afwezig tot maandag.",
+)
+
+
+@pytest.mark.parametrize("body", SAYS_AUTOMATIC)
+def test_a_reply_that_says_it_is_automatic_is_an_auto_reply(body: str) -> None:
+    # no header and no known subject (a client's or webmail's rule): the opening tells, and
+    # the row is the replier's, by the text's sign
+    verdict = recognise(_mail("Subject: Re: hello", body))
+    assert [(r.address, r.reason, r.rule) for r in verdict.recipients] == [
+        ("kim@example.org", "vacation", "autoreply:text")
+    ]
+    assert verdict.kind is Kind.AUTOREPLY and not verdict.failed
+
+
+def test_a_gateway_notice_that_calls_itself_automated_is_no_auto_reply() -> None:
+    # "This is an automated message from <gateway>" opens failure notices, too
+    mail = _mail("Subject: Re: hello", "This is an automated message from Example Gateway. Please do not reply.")
+    assert recognise(mail).kind is Kind.OTHER
+
+
+def test_a_mailer_daemon_notice_that_says_automatic_reply_is_a_failure() -> None:
+    # the text's sign gives way to a mail system's sender and a failure subject
+    lines = [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>",
+        "To: app@example.com",
+        "Subject: Undelivered Mail Returned to Sender",
+        "",
+        "This is an automatic reply from the mail system at mx.example.net.",
+        "",
+        "<bob@example.org>: host mx.example.org[192.0.2.1] said: 550 5.1.1 <bob@example.org>:",
+        "    Recipient address rejected: User unknown (in reply to RCPT TO command)",
+    ]
+    verdict = recognise("\n".join(lines).encode())
+    assert verdict.kind in (Kind.BOUNCE, Kind.DSN)
+    assert [r.address for r in verdict.failed] == ["bob@example.org"]
 
 
 def test_a_person_saying_the_message_was_received_is_no_auto_reply() -> None:

@@ -145,6 +145,23 @@ Diagnostic-Code: smtp; 550 5.7.1 Message held for sender verification
 """.encode()
 
 
+CHALLENGES["german-held"] = _mail(
+    "Spamschutz <spamschutz@example.de>",
+    "Bestätigung erforderlich: Our December offers",
+    """Ihre Nachricht an bob@example.de wurde vorläufig zurückgehalten und noch nicht zugestellt.
+Bitte bestätigen Sie einmalig Ihre Nachricht über diesen Link:
+https://mx.example.de/bestaetigen/81f0c2
+""",
+)
+CHALLENGES["german-sent"] = _mail(
+    "Bob Beispiel <bob@example.de>",
+    "Re: Our December offers",
+    """Zum Schutz vor Spam: bitte bestätigen Sie kurz, dass Sie die Nachricht gesendet haben.
+Antworten Sie einfach auf diese E-Mail.
+""",
+)
+
+
 @pytest.mark.parametrize("name", sorted(CHALLENGES))
 def test_a_challenge_is_other_without_recipients(name: str) -> None:
     raw = CHALLENGES[name]
@@ -222,4 +239,39 @@ def test_a_report_that_mentions_verifying_is_still_a_failure(raw: bytes, kind: K
     assert sign(Mail.parse(raw)) is None
     verdict = recognise(raw)
     assert verdict.kind is kind
+    assert [r.address for r in verdict.failed] == ["bob@example.org"]
+
+
+# ---- quarantine digests: other senders' held mail, listed for the mailbox or its admin --
+
+DIGESTS = {
+    "spamtitan": (
+        "Quarantine Report for app@example.com",
+        "These have not been delivered. Click Release or Blacklist.",
+    ),
+    "barracuda": (
+        "Barracuda Email Security Service - Quarantine Summary for admin@example.com",
+        "2 messages were quarantined and were not delivered: Deliver, Whitelist or Delete.",
+    ),
+    "proofpoint": ("End User Digest: 3 New Messages", "Blocked by the spam filter. Release | Release and Allow Sender"),
+    "m365": ("Microsoft 365 security: You have messages in quarantine", "Review them: Release, Block sender"),
+    "cisco": ("Spam Quarantine Notification", "The message(s) below have been blocked. Release"),
+    "mimecast": ("Mimecast Hold Summary: 2 messages on hold", "Release, Block or Permit the sender."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIGESTS))
+def test_a_quarantine_digest_is_other(name: str) -> None:
+    subject, text = DIGESTS[name]
+    body = f"{text}\n\nFrom: promo@spammer.example\nSubject: Undelivered Mail Returned to Sender\nScore: 18.2\n"
+    verdict = recognise(_mail("Quarantine <quarantine@filter.example.net>", subject, body, "Return-Path: <>\n"))
+    assert verdict.kind is Kind.OTHER
+    assert not verdict.failed
+
+
+def test_a_notice_that_the_senders_message_was_quarantined_is_no_digest() -> None:
+    # to the sender, about his own message: a refusal (QUARANTINE_NOTICE above, with a digest's word)
+    raw = QUARANTINE_NOTICE.replace(b"reply to this", b"ask us to release it, reply to this")
+    verdict = recognise(raw)
+    assert verdict.kind is Kind.BOUNCE
     assert [r.address for r in verdict.failed] == ["bob@example.org"]

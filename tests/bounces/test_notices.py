@@ -142,6 +142,10 @@ MISSING: dict[tuple[str, str], str] = {
     # twenty-eighth blind batch (regional providers in their own languages), left
     ("mailru-03.eml", "reasons"): "issue 9: Mail.ru's 'Пользователь не найден (user not found)' without a status or "
     "SMTP step is userunknown; recognition follows Sisimai, whose Reason::Filtered makes it filtered (as groupwise-01)",
+    # twenty-ninth blind batch (what comes back that is no failure), left
+    ("leaver-02.eml", "kind"): "issue 9: a farewell sent by a mailbox rule with no header and a person's subject ('I "
+    "have left ...') says 'This is an automatic message'; gateways open their failure notices with 'an automated "
+    "message' too, so those words are no sign of an auto-reply (read as other: no one is failed)",
 }
 
 

@@ -7,7 +7,8 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
                 Apple's unsubscribe mail, SpamCop's plain-text report) -> complaint;
                 an X-ARF network abuse report -> other
    `challenge` a challenge/response message ("confirm you are a person") -> other, before
-                the DSN reader: some wrap a delivery-status part that says failed
+                the DSN reader: some wrap a delivery-status part that says failed; and a
+                quarantine filter's digest of the mail it holds for a mailbox -> other
    digest      a mailing list's digest (multipart/digest) -> other: a bounce among its
                 messages was sent to the list, not to us; and a person's forward of a
                 notice about his own mail -> other
@@ -73,6 +74,8 @@ def _recognise(mail: Mail) -> BounceVerdict:
         return BounceVerdict(Kind.OTHER)
 
     if challenge.is_challenge(mail):  # before the DSN reader: some wrap an "Action: failed" part
+        return BounceVerdict(Kind.OTHER)
+    if challenge.is_quarantine_digest(mail):  # other senders' held mail, listed as "blocked"
         return BounceVerdict(Kind.OTHER)
     if mail.is_digest:  # a list's digest of messages, one of which may be a bounce sent to the list
         return BounceVerdict(Kind.OTHER)

@@ -18,6 +18,15 @@ Only strong signs count, so that a real report is never taken for a challenge:
 
 A remote server's "Sender verify failed" (a callout that failed) is a refusal, not a
 challenge: it is none of these sentences.
+
+A quarantine digest is the other side of the same hold: a filter's summary, to a mailbox or
+its admin, of the messages it keeps for them until someone releases them (Proofpoint's "End
+User Digest", Microsoft 365's "You have messages in quarantine", Barracuda's and SpamTitan's
+"Quarantine Summary/Report", Cisco's "Spam Quarantine Notification", Mimecast's "Hold
+Summary"). Its lines name other senders next to "blocked" and "not delivered", so it looks
+like a notice; it is `Kind.OTHER` (`is_quarantine_digest`), known by its subject and its
+offer to release. A filter's notice to the *sender* that his message was quarantined is a
+refusal, and has neither.
 """
 
 from __future__ import annotations
@@ -93,6 +102,16 @@ _ASKS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
             ("mensch", "bestätigen", "bestatigen"),
             r"best[äa]tigen sie,? dass sie (?:ein )?mensch|(?:absender|ihre (?:e-?mail-?)?adresse) (?:zu )?best[äa]tigen",
         ),
+        (
+            # the German of the held-until-you-confirm sentence above ('Ihre Nachricht an
+            # <address> wurde zurückgehalten ... bitte bestätigen Sie'), and of 'confirm that
+            # you sent it'
+            ("zurückgehalten", "angehalten", "gesendet haben", "geschickt haben"),
+            r"(?:ihre|diese|die) (?:nachricht|e-?mail|mail)\b[^\n]{0,80}?\b(?:wurde|wird|ist) (?:\w+ )?"
+            r"(?:zur[üu]ckgehalten|angehalten)\b[\s\S]{0,160}?(?:best[äa]tig|freigeb)|"
+            r"best[äa]tigen sie[^.\n]{0,40}, dass sie (?:die|diese) (?:nachricht|e-?mail|mail) "
+            r"(?:gesendet|geschickt|verschickt) haben",
+        ),
         (("humano", "verifica"), r"confirme que eres (?:un )?humano|verifica (?:tu|su) (?:direcci[óo]n|mensaje)"),
     )
 )
@@ -140,3 +159,18 @@ def sign(mail: Mail) -> str | None:
 
 def is_challenge(mail: Mail) -> bool:
     return sign(mail) is not None
+
+
+# A digest's subject (after the product's name, if any): the families above.
+_DIGEST_SUBJECT = re.compile(
+    r"\b(?:(?:spam |e-?mail )?quarantine (?:report|summary|digest)|spam quarantine notification|"
+    r"end user digest|hold (?:summary|digest)|you have (?:\d+ )?(?:new )?messages? (?:held )?in (?:your )?quarantine)",
+    re.IGNORECASE,
+)
+# The offer every digest makes for each held message.
+_RELEASE = re.compile(r"\brelease\b|\bdeliver\b|freigeben|lib[ée]rer|liberar|rilascia", re.IGNORECASE)
+
+
+def is_quarantine_digest(mail: Mail) -> bool:
+    """A quarantine filter's digest of the mail it holds for a mailbox (see the docstring)."""
+    return bool(_DIGEST_SUBJECT.search(mail.subject)) and bool(_RELEASE.search(mail.body[:MAX_TEXT]))
