@@ -100,8 +100,12 @@ class LogWriter:
         node: str | None = None,
         poll_interval: float = 0.2,
         takeover_after: float = TAKEOVER_AFTER,
+        idle_poll: float = IDLE_POLL,
     ) -> None:
         self.store = store
+        # The longest wait between reads while nothing new comes (run); the supervisor keeps it
+        # well under `[logs] stall_after`, lest an event waiting for it look like a stall.
+        self.idle_poll = max(poll_interval, idle_poll)
         # On a store several nodes share, each node writes the events its own workers
         # recorded (`node`), so that every event is in the files of exactly one node.
         self.node = node
@@ -311,7 +315,7 @@ class LogWriter:
             elif written:
                 delay = self.poll_interval
             else:  # nothing new: read less often while the relay is idle, up to IDLE_POLL
-                delay = min(max(delay, self.poll_interval) * 2, max(self.poll_interval, IDLE_POLL))
+                delay = min(max(delay, self.poll_interval) * 2, self.idle_poll)
             await woken(stop, delay)
         if await self.attempt() is None:
             log.error("log writer stopped with events not yet in the log files; they are written at the next start")

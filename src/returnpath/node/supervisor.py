@@ -268,6 +268,9 @@ class Supervisor:
             self.settings.path(self.settings.logs.dir),
             node=self.node if store.shared else None,
             takeover_after=self.settings.node.takeover_after,
+            # The workers' LogWatch calls events waiting stall_after a stall: an idle
+            # writer's wait must stay far below it (a test sets 1 s).
+            idle_poll=min(logs.IDLE_POLL, float(self.settings.logs.stall_after) / 8),
         )
         loop.add_signal_handler(signal.SIGHUP, writer.reopen)  # logrotate's postrotate
         if store.shared:
