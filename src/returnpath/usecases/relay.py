@@ -14,8 +14,9 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from ..config import Settings
 from ..core import credentials, ids, senders, throttle, tokens
@@ -30,6 +31,9 @@ from ..errors import AccountDisabled, AuthError, AuthThrottled, CredentialsChang
 from .domains import signing_keys
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _THROTTLED = {
     "address": "too many failed logins from this address; try again later",
@@ -171,20 +175,16 @@ class Relay:
     async def current(self, account: Account) -> Account:
         """The account as it is now, or at most ACCOUNT_FRESH ago (a connection may outlive a
         change); AccountDisabled when it has been disabled, AuthError when removed."""
-        at = self.clock()
-        seen = self._current.get(account.id)
-        if seen is None or not 0 <= at - seen[0] < ACCOUNT_FRESH:
-            seen = self._current[account.id] = (at, await self.store.account(account.id))
-        return _usable(account, seen[1])
+        now = await self._fresh(self._current, account.id, ACCOUNT_FRESH, lambda: self.store.account(account.id))
+        return _usable(account, now)
 
     async def current_login(self, login: Login) -> Login:
         """`current` for a connection that logged in over SMTP, read as often; CredentialsChanged
         when the account's SMTP password is no longer the one it logged in with (rotated)."""
-        at, username = self.clock(), login.account.smtp_username
-        seen = self._logins.get(username)
-        if seen is None or not 0 <= at - seen[0] < ACCOUNT_FRESH:
-            seen = self._logins[username] = (at, await self.store.account_by_username(username))
-        found = seen[1]
+        username = login.account.smtp_username
+        found = await self._fresh(
+            self._logins, username, ACCOUNT_FRESH, lambda: self.store.account_by_username(username)
+        )
         if found is None or found[0].id != login.account.id:  # removed (its name free for another)
             return Login(_usable(login.account, None), login.password_hash)
         if found[1] != login.password_hash:
@@ -192,6 +192,18 @@ class Relay:
                 f"the SMTP password of account {login.account.name!r} was changed since this connection logged in"
             )
         return Login(_usable(login.account, found[0]), login.password_hash)
+
+    async def _fresh(
+        self, cache: dict[K, tuple[float, V]], key: K, fresh: float, read: Callable[[], Awaitable[V]]
+    ) -> V:
+        """`read()`'s value as `cache` holds it for `key`, read again when it is `fresh` seconds
+        old or more (or the clock went back): what a connection checks at every message, the
+        store is asked at most once in `fresh` seconds."""
+        at = self.clock()
+        seen = cache.get(key)
+        if seen is None or not 0 <= at - seen[0] < fresh:
+            seen = cache[key] = (at, await read())
+        return seen[1]
 
     @staticmethod
     def check_sender(account: Account, address: str, field: str = "envelope") -> None:
@@ -300,11 +312,8 @@ class Relay:
         name = from_domain(mime)
         if name is None:
             return None
-        at = self.clock()
-        seen = self._domains.get(account.id)
-        if seen is None or not 0 <= at - seen[0] < DOMAINS_FRESH:
-            seen = self._domains[account.id] = (at, await self.store.domains(account.id))
-        domain = signing_domain(name, seen[1])
+        domains = await self._fresh(self._domains, account.id, DOMAINS_FRESH, lambda: self.store.domains(account.id))
+        domain = signing_domain(name, domains)
         if domain is None:
             return None
         key = (domain.domain, domain.selectors)
