@@ -203,10 +203,15 @@ class ServerSMTP(SMTP):
     def timed_out(self, what: str) -> None:
         log.info("%s timeout for %s; closing", what, self.session and self.session.peer)
         self.deadline = None
+        self.close_with(R.S421_TIMEOUT.format(self.hostname, what))
+
+    def close_with(self, reply: str) -> None:
+        """Write `reply` (a 421) straight to the connection and close it, whatever the session
+        is waiting for: for when the server, not the client, ends the dialogue."""
         transport = self.transport
         if transport is not None and not transport.is_closing():
             assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(R.S421_TIMEOUT.format(self.hostname, what).encode() + b"\r\n")
+            transport.write(reply.encode() + b"\r\n")
             transport.close()
 
     async def push(self, status: AnyStr) -> None:
@@ -495,11 +500,7 @@ class ServerSMTP(SMTP):
 
     def say_goodbye(self) -> None:
         """421 4.3.2 and close (the worker stops)."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(R.S421_SHUTTING_DOWN.format(self.hostname).encode() + b"\r\n")
-            transport.close()
+        self.close_with(R.S421_SHUTTING_DOWN.format(self.hostname))
 
 
 # The open connections of each server serve_smtp made (shut_down reads them).
