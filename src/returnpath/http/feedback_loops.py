@@ -32,7 +32,7 @@ from ..webhooks.targets import MAX_URL_LENGTH
 from .auth import authenticate
 from .body import read_json_object
 from .event_feed import KINDS, int_param
-from .openapi import times
+from .openapi import links, times
 from .problems import Problem
 from .state import settings_of
 from .views import loop_delivery_json, loop_json
@@ -227,19 +227,18 @@ def _ok(
     return {status: response}
 
 
-# What a new loop's id leads to (OpenAPI links: clients and test generators follow them).
-_loop_links = {
-    op_id: {"operationId": op_id, "parameters": {"id": "$response.body#/id"}}
-    for op_id in (
-        "getFeedbackLoop",
-        "updateFeedbackLoop",
-        "deleteFeedbackLoop",
-        "rotateFeedbackLoopSecret",
-        "testFeedbackLoop",
-        "listFeedbackLoopPosts",
-        "replayDeadFeedbackLoopDeliveries",
-    )
-}
+# What a new loop's id leads to.
+_loop_links = links(
+    "id",
+    "id",
+    "getFeedbackLoop",
+    "updateFeedbackLoop",
+    "deleteFeedbackLoop",
+    "rotateFeedbackLoopSecret",
+    "testFeedbackLoop",
+    "listFeedbackLoopPosts",
+    "replayDeadFeedbackLoopDeliveries",
+)
 
 
 # What /posts and its 0.1 name /deliveries share.

@@ -39,6 +39,13 @@ def times(*names: str) -> dict[str, Any]:
     return {k: v for name in names for k, v in ((name, _time), (f"{name}_timestamp", _timestamp))}
 
 
+def links(parameter: str, source: str, *operations: str) -> dict[str, Any]:
+    """OpenAPI links from a response to `operations`, each given `parameter` from the response
+    body's `source` field: what a new thing's id or name leads to (clients and test
+    generators follow them)."""
+    return {op: {"operationId": op, "parameters": {parameter: f"$response.body#/{source}"}} for op in operations}
+
+
 _summary_properties: dict[str, Any] = {
     "id": {"type": "string"},
     "message": {"type": "string"},

@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..usecases import domains
 from .auth import authenticate
 from .body import read_json_object
+from .openapi import links
 from .problems import Problem
 from .state import relay_of, settings_of
 
@@ -156,11 +157,8 @@ _errors = {
 }
 
 
-# What an added domain's name leads to (OpenAPI links).
-_domain_links = {
-    op_id: {"operationId": op_id, "parameters": {"domain": "$response.body#/domain"}}
-    for op_id in ("getDomain", "rotateDomain", "deleteDomain")
-}
+# What an added domain's name leads to.
+_domain_links = links("domain", "domain", "getDomain", "rotateDomain", "deleteDomain")
 
 
 def _op(
