@@ -1255,6 +1255,28 @@ def test_a_notice_without_recipient_gives_its_error_text() -> None:
     assert row.pattern == "notice without recipient"
 
 
+def test_a_long_transcript_gives_its_failure_reply_not_its_head() -> None:
+    # MDaemon's "--- Session Transcript ---", one timestamped line per step, refused at MAIL
+    # FROM: the address is only in the transcript's echo of the headers, far above the reply
+    steps = "".join(f" Tue 2026-12-01 10:02:16.{i:03d}: Resolving step {i} for [example.org]...\n" for i in range(12))
+    raw = notice(
+        "MDaemon@mail.example.net",
+        "Permanent Delivery Failure",
+        "The attached message had PERMANENT fatal delivery errors!\n\n"
+        "--- Session Transcript ---\n"
+        " Tue 2026-12-01 10:02:16.203: *  To: bob@example.org\n"
+        f"{steps}"
+        " Tue 2026-12-01 10:02:16.375: <-- 250 8BITMIME\n"
+        " Tue 2026-12-01 10:02:16.375: --> MAIL From:<news@shop.example.com> SIZE=15897344\n"
+        " Tue 2026-12-01 10:02:16.406: <-- 552 5.3.4 Message size exceeds fixed limit\n"
+        " Tue 2026-12-01 10:02:16.406: --> QUIT\n"
+        "--- End Transcript ---\n",
+        attach=ORIGINAL,
+    )
+    (r,) = recognise(raw).recipients
+    assert (r.address, r.status, r.reason) == ("bob@example.org", "5.3.4", "mesgtoobig")
+
+
 # ---- what must not be claimed ---------------------------------------------------------------
 
 NOT_NOTICES = {

@@ -146,6 +146,11 @@ MISSING: dict[tuple[str, str], str] = {
     ("leaver-02.eml", "kind"): "issue 9: a farewell sent by a mailbox rule with no header and a person's subject ('I "
     "have left ...') says 'This is an automatic message'; gateways open their failure notices with 'an automated "
     "message' too, so those words are no sign of an auto-reply (read as other: no one is failed)",
+    # thirtieth blind batch (failures about the route, not the mailbox), left
+    ("powermta-03.eml", "reasons"): "issue 9: the report's Status 4.4.7 says PowerMTA's queue gave up (expired); "
+    "its Diagnostic-Code is PowerMTA's own last deferral '421 4.4.0 [internal] no MXs for this domain could be "
+    "reached at this time' (from memory), whose 4.4.0 the DSN reader takes for the remote's more precise status "
+    "and reads as networkerror",
 }
 
 

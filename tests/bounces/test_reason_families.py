@@ -265,6 +265,27 @@ FAMILIES = [
     ("MMDF, gave up", None, None, "After 7 days (168 hours), your message could not be fully delivered.", None, "expired"),
     ("MMDF, a shorter queue", None, None, "After 3 days (72 hours), your message could not be delivered.", None, "expired"),
     ("Sendmail 8.8, Timeout.queuereturn", None, 451, "451 <a@example.org>... reply: read error from mx.example.org. Message could not be delivered for 5 days Message will be deleted from queue", None, "expired"),
+    # ---- the thirtieth notice batch (the route, not the mailbox): the sender's TLS policy
+    ("Exim, hosts_require_tls", None, None, "host mx.example.fr [192.0.2.1]: a TLS session is required, but the server did not offer TLS support", None, "failedstarttls"),
+    ("Exim, hosts_require_tls, STARTTLS failed", None, None, "a TLS session is required, but an attempt to start TLS failed", None, "failedstarttls"),
+    ("OpenSMTPD, relay tls", "4.7.0", None, "TLS required but not supported by remote host", None, "failedstarttls"),
+    ("Postfix, dane/verify", "4.7.5", None, "Server certificate not verified", None, "failedstarttls"),
+    ("Postfix, secure", "4.7.5", None, "Server certificate not trusted", None, "failedstarttls"),
+    ("Exim, OpenSSL", None, None, "TLS session: (SSL_connect): error:0A000086:SSL routines::certificate verify failed", None, "failedstarttls"),
+    ("Stalwart, rustls", "4.7.5", None, "TLS error from 'mx.example.nz': invalid peer certificate: NotValidForName", None, "failedstarttls"),
+    ("Google Workspace, secure transport", None, None, "TLS Negotiation failed, the certificate doesn't match the host.", None, "failedstarttls"),
+    ("Exchange Online DANE 5.7.323", "5.7.323", 550, "550 5.7.323 tlsa-invalid: The domain failed DANE validation.", None, "failedstarttls"),
+    ("Exchange Online DANE 4.7.322", "4.7.322", 451, "451 4.7.322 certificate-expired: Destination mail server's certificate is expired.", None, "failedstarttls"),
+    ("Exchange Online DANE 5.7.324", "5.7.324", 550, "550 5.7.324 dnssec-invalid: Destination domain returned invalid DNSSEC records", None, "failedstarttls"),
+    ("Exchange Online DANE 5.7.325", "5.7.325", 550, "550 5.7.325 certificate-host-mismatch: Remote certificate MUST have a common name or subject alternative name matching the hostname (DANE)", None, "failedstarttls"),
+    ("Stalwart, DANE", "4.7.5", None, "DANE failed to authenticate 'mx.example.fi': No matching certificates found in TLSA records", None, "failedstarttls"),
+    # ... the DNS and the MX
+    ("Exim dnslookup, a SERVFAIL", None, None, "host lookup did not complete", None, "networkerror"),
+    ("Exim smtp transport, a DNS timeout", None, None, "host lookup for mx.example.org did not complete (DNS timeout?)", None, "networkerror"),
+    ("hMailServer, no MX nor A", None, None, "No mail servers appear to exists for the recipients address.", None, "hostunknown"),
+    ("Exim router, self = fail", None, None, "lowest numbered MX record points to local host", None, "systemerror"),
+    ("Exim manualroute, self = fail", None, None, "remote host address is the local host", None, "systemerror"),
+    ("Exchange 2013+ MxLoopback", "5.4.4", 554, "554 5.4.4 SMTPSEND.DNS.MxLoopback; DNS records for the destination domain are configured in a loop", None, "systemerror"),
 ]  # fmt: skip
 
 

@@ -30,7 +30,11 @@ KNOWN_MISSES: dict[str, str] = {
     "blocked -> requireptr": ("1 3 4 12 13 16 27 38 49 60 63 66 71 72 73 75 76 80 92 101 658 720 892 918 936"),
     "blocked -> authfailure": ("44 46 52 53 64 84 85 86 87 659 660 661 662 731 738 740 840 841 842 875 885 969"),
     "blocked -> badreputation": ("48 58 68 69 88 663 741 839 932"),
-    "blocked -> onhold": ("23 734 735 736 737 739"),
+    # Exchange Online's DANE codes (4.7.321-4.7.325) and "TLS required but not supported":
+    # Sisimai 4.25 says blocked or securityerror; TLS the sender's policy requires and could not
+    # have is failedstarttls here (the reason Sisimai 5 added for 4.7.321)
+    "blocked -> failedstarttls": ("734 735 736 737 739"),
+    "securityerror -> failedstarttls": ("358 732 733 789 790"),
     "undefined -> onhold": ("963 966 967 980 985"),
     "blocked -> networkerror": ("20 21 22 718"),
     "rejected -> onhold": ("298 309 322 324"),
@@ -42,12 +46,12 @@ KNOWN_MISSES: dict[str, str] = {
     "networkerror -> hostunknown": ("755 758"),
     "policyviolation -> authfailure": ("277 987"),
     "rejected -> securityerror": ("308 775"),
-    "securityerror -> failedstarttls": ("789 790"),
     "spamdetected -> blocked": ("380 383"),
     "systemerror -> networkerror": ("486 490"),
     "userunknown -> onhold": ("532 623"),
     "userunknown -> suspend": ("545 552"),
     "blocked -> filtered": ("722"),
+    "blocked -> onhold": ("23"),
     "blocked -> policyviolation": ("42"),
     "blocked -> suspend": ("984"),
     "blocked -> virusdetected": ("57"),

@@ -217,8 +217,14 @@ def _error_paragraph(own: str) -> str:
     coded: list[str] = []
     worded: list[str] = []
     for para in re.split(r"\n[ \t]*\n", own):
+        lines = para.split("\n")
         para = " ".join(para.split())
         if para and _coded(para):
+            if len(para) > MAX_DIAGNOSTIC:
+                # a long paragraph with reply codes is a session transcript or a log (MDaemon's
+                # "--- Session Transcript ---", one timestamped line per step): what went wrong
+                # is in its lines with a failure reply ("<-- 552 5.3.4 ..."), not in its head
+                para = " ".join(" ".join(ln.split()) for ln in lines if _coded(ln)) or para
             coded.append(para)
         elif para and _errorish(para):
             worded.append(para)
@@ -313,6 +319,10 @@ def _with(text: str, general: str) -> str:
         return general
     if _coded(text) or not general or general in text:
         return text
+    if _coded(general):
+        # the reply is in the notice's paragraphs: a long text of the row's own (the lines
+        # around its address in a transcript) must not crowd it out of the diagnostic
+        text = text[: max(MAX_DIAGNOSTIC // 2, MAX_DIAGNOSTIC - len(general) - 1)]
     return f"{text} {general}"[:MAX_DIAGNOSTIC]
 
 
