@@ -88,3 +88,24 @@ def test_the_status_comment_when_the_prose_names_no_one(status: str, action: str
     (row,) = recognise(report("Your message could not be delivered.\n", status, action)).recipients
     assert (row.address, row.action, row.reason) == ("bob@example.org", action, expected)
     assert row.diagnostic == status.split("(", 1)[1].rstrip(")")
+
+
+def test_a_recipient_the_prose_names_by_its_display_name() -> None:
+    # Exchange 2000/2003 names a recipient its directory resolved by display name, writes the
+    # name in X-Display-Name and gives no Diagnostic-Code: the prose under the name is the
+    # recipient's error text
+    raw = report(
+        "The following recipient(s) could not be reached:\n\n"
+        "      Board of Directors on 12/12/2026 2:03 PM\n"
+        "            You do not have permission to send to this recipient.  For assistance, contact your "
+        "system administrator.\n"
+        "            <exch.example.org #5.7.1>\n",
+        "5.7.1",
+        "failed",
+    ).replace(
+        b"Final-recipient: rfc822;bob@example.org\n",
+        b"Final-recipient: rfc822;bob@example.org\nX-Display-Name: Board of Directors\n",
+    )
+    (row,) = recognise(raw).recipients
+    assert (row.address, row.reason) == ("bob@example.org", "filtered")
+    assert "You do not have permission to send to this recipient" in row.diagnostic

@@ -324,6 +324,48 @@ def test_a_specific_phrase_is_not_reconsidered() -> None:
     assert r.reason == "mailboxfull"
 
 
+def test_exims_text_generated_during_the_delivery_attempt_is_its_addresses_diagnostic() -> None:
+    # deliver.c: a local transport's output (return_fail_output: dovecot-lda -e's rejection)
+    # after the blocks, one "------ <address> ------" section per address; the program's
+    # words say more than Exim's "Child process of ... transport returned 77"
+    raw = _exim(
+        "Child process of dovecot_delivery transport returned 77 from command:\n    /usr/lib/dovecot/dovecot-lda"
+    ).replace(
+        b"\n\n------ This is a copy",
+        b"\n\nThe following text was generated during the delivery attempt:\n\n"
+        b"------ kijitora@example.org ------\n\nQuota exceeded (mailbox for user is full)\n\n------ This is a copy",
+    )
+    (r,) = recognise(raw).recipients
+    assert (r.address, r.reason) == ("kijitora@example.org", "mailboxfull")
+    assert "Quota exceeded (mailbox for user is full)" in r.diagnostic
+    # without the section the transport's failure is all there is
+    (r,) = recognise(
+        _exim("Child process of dovecot_delivery transport returned 77 from command:\n    /usr/lib/dovecot/dovecot-lda")
+    ).recipients
+    assert r.reason == "mailererror"
+
+
+def test_mdaemons_transcript_arrow_marks_the_servers_reply() -> None:
+    # MDaemon's session transcript writes the server's lines after "<--": a reply code there
+    # is the remote's, and the line with it is the recipient's error text
+    body = (
+        "The attached message had PERMANENT fatal delivery errors!\n\n"
+        "The following addresses did NOT receive a copy of your message:\n\n"
+        ">    kijitora@mail.ru\n\n"
+        "--- Session Transcript ---\n"
+        " Thu 2026-12-10 10:05:05.281: Parsing message <mail.example.org\\pd50001000871.msg>\n"
+        " Thu 2026-12-10 10:05:05.328: Attempting SMTP connection to [94.100.180.31:25]\n"
+        " Thu 2026-12-10 10:05:05.609: --> RCPT To:<kijitora@mail.ru>\n"
+        " Thu 2026-12-10 10:05:05.671: <-- 550 Message was not accepted -- invalid mailbox.  Local mailbox "
+        "kijitora@mail.ru is unavailable: account is disabled\n"
+        " Thu 2026-12-10 10:05:05.671: --> QUIT\n"
+        "--- End Transcript ---\n"
+    )
+    (r,) = recognise(_mail("MDaemon@mail.example.org", "Permanent Delivery Failure", body)).recipients
+    assert (r.address, r.reason) == ("kijitora@mail.ru", "suspend")
+    assert r.code == 550
+
+
 def test_james_gives_its_one_error_to_every_failed_recipient() -> None:
     raw = _james("550 5.1.1 <kijitora@example.org>... User unknown").replace(
         b"kijitora@example.org\n\nError", b"kijitora@example.org\nshironeko@example.org\n\nError"

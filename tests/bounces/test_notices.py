@@ -108,8 +108,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("googlegroups-03.eml", "reasons"): "issue 9: a Workspace group's delivery-status part with a diagnostic no "
     "rule reads ('Rejected by the group; non-member posting is not allowed', from memory) wins over the Google "
     "Groups text that lhost/googlegroups reads: rejected",
-    ("m365-group-03.eml", "reasons"): "issue 9: 'RESOLVER.RST.RecipNotAuthorized' (from memory; only "
-    "RESOLVER.RST.NotAuthorized is documented) is a delivery restriction of the recipient: filtered",
     # twenty-fifth blind batch (legacy plain-text notices and look-alikes), left
     ("postoffice-01.eml", "reasons"): "issue 9: Post.Office's 'Each of the following recipients was rejected by a "
     "remote mail server' quoting '<addr>... User unknown' without a status or SMTP step is userunknown; recognition "

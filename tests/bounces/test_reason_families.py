@@ -44,6 +44,7 @@ FAMILIES = [
     ("Orange", "5.1.1", 550, "550 5.1.1 Adresse d au moins un destinataire invalide. Invalid recipient. OFR_416 [416]", "RCPT", "userunknown"),
     # ---- the mailbox is full
     ("Gmail", "4.2.2", 452, "452-4.2.2 The recipient's inbox is out of storage space. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp", "RCPT", "mailboxfull"),
+    ("Gmail, its last line only", None, 552, "552 5.2.2  https://support.google.com/mail/?p=OverQuotaPerm 5b1f17b1804b1-4347c1a2b3dsi1234567f.99 - gsmtp", "DATA", "mailboxfull"),
     ("Dovecot LMTP", None, 552, "552 5.2.2 <full@example.org> Quota exceeded (mailbox for user is full)", "DATA", "mailboxfull"),
     ("RFC 5321 552", None, 552, "552 Requested mail action aborted: exceeded storage allocation", "DATA", "mailboxfull"),
     ("qmail", None, None, "The users mailfolder is over the allowed quota (size). (#5.2.2)", None, "mailboxfull"),
@@ -55,6 +56,22 @@ FAMILIES = [
     ("Mail.ru", None, 550, "550 Message was not accepted -- invalid mailbox. Local mailbox off@mail.ru is unavailable: account is disabled", "RCPT", "suspend"),
     ("5.2.1 and 'disabled'", "5.2.1", 550, "550 5.2.1 <off@example.org>: Recipient address rejected: Account disabled", "RCPT", "suspend"),
     ("a 5.1.1 for everything", "5.1.1", 550, "550 5.1.1 <off@example.org>: mailbox is inactive", "RCPT", "suspend"),
+    ("Mail.ru, a closed account", None, 550, "550 Message was not accepted -- invalid mailbox.  Local mailbox off@mail.ru is unavailable: user is terminated", "RCPT", "suspend"),
+    ("Gmail, its last line only", None, 550, "550 5.2.1  https://support.google.com/mail/?p=DisabledUser 5b1f17b1804b1-4347c1a2b3dsi1234568f.100 - gsmtp", "RCPT", "suspend"),
+    # ---- the recipient receives too fast
+    ("Gmail", "4.2.1", 450, "450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.", "RCPT", "speeding"),
+    ("Gmail, the older words", "4.2.1", 450, "450-4.2.1 The user you are trying to contact is receiving mail too quickly. Please resend your message at a later time.", "RCPT", "speeding"),
+    ("Gmail, its last line only", None, 450, "450 4.2.1  https://support.google.com/mail/?p=ReceivingRate 4fb4d7f45d1cf-5d0a1b2c3d4si2233445566a.40 - gsmtp", "RCPT", "speeding"),
+    ("Gmail, permanent, its last line only", None, 550, "550 5.2.1  https://support.google.com/mail/?p=ReceivingRatePerm p131si8414989oif.118 - gsmtp", "RCPT", "speeding"),
+    ("iCloud", "4.7.1", 421, "421 4.7.1 Messages to a@icloud.com deferred due to excessive volume. Try again later - https://support.apple.com/en-us/HT204137", "RCPT", "speeding"),
+    ("Mail.ru", None, 451, "451 Ratelimit exceeded for mailbox a@mail.ru. Try again later.", "RCPT", "speeding"),
+    ("Yandex", "4.2.1", 450, "450 4.2.1 The recipient has exceeded their message rate limit. Try again later.", "RCPT", "speeding"),
+    ("Exchange Online 5.2.122 (Sisimai: the limit, not a rate)", "5.2.122", 550, "550 5.2.122 The recipient's per hour message receive limit exceeded", None, "toomanyconn"),
+    # ---- the recipient accepts mail only from some senders
+    ("Exchange 2003", "5.7.1", None, "You do not have permission to send to this recipient.  For assistance, contact your system administrator. <exch.example.org #5.7.1>", None, "filtered"),
+    ("Exchange, a restricted mailbox", "5.7.1", 550, "550 5.7.1 RESOLVER.RST.RecipNotAuthorized; not authorized ; Delivery restriction check failed because the sender was not authorized to send to this recipient", None, "filtered"),
+    ("Exchange 2010, a restricted group", "5.7.1", 550, "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized", None, "filtered"),
+    ("Exchange Online 5.7.133 (Sisimai: rejected)", "5.7.133", 550, "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated for group", None, "rejected"),
     # ---- the content is spam
     ("Exchange", "5.7.1", 550, "550 5.7.1 Message rejected as spam by Content Filtering.", "DATA", "spamdetected"),
     ("Mail.ru", None, 550, "550 spam message rejected. Please visit http://help.mail.ru/notspam-support/id?c=AbCd", "DATA", "spamdetected"),
@@ -383,6 +400,21 @@ def test_a_full_spool_in_a_delay_is_systemfull_not_expired() -> None:
         "452 4.4.5 Insufficient disk space; try again later",
     ):
         assert classify(None, 452, text, "MAIL", "delayed").reason == "systemfull", text
+
+
+def test_a_mailbox_lock_in_a_delay_is_a_local_failure_not_expired_nor_a_locked_account() -> None:
+    # the local delivery agent could not lock the mbox (a POP server or a mail client holds
+    # it) and tries again: the receiving system's trouble for now (systemerror), read before
+    # the delay's fallback (expired); an account the provider locked stays suspend
+    for text in (
+        "failed to lock mailbox /var/mail/hbauer (lock file)",  # Exim appendfile
+        "failed to lock mailbox /var/mail/hbauer (fcntl/flock)",
+        "cannot update mailbox /var/mail/mruiz for user mruiz. unable to lock for exclusive access: "
+        "Resource temporarily unavailable",  # Postfix local(8)
+    ):
+        assert classify(None, None, text, None, "delayed").reason == "systemerror", text
+    assert classify("4.2.0", None, "unable to lock for exclusive access", None, "delayed").reason == "systemerror"
+    assert classify(None, 550, "550 5.2.1 <a@example.org>: mailbox is locked", "RCPT").reason == "suspend"
 
 
 def test_onhold_and_undefined_when_there_is_nothing_to_go_on() -> None:

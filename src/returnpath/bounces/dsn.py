@@ -281,7 +281,8 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
     diag_type, diagnostic = typed_value(fields.get("diagnostic-code", ""))
     diagnostic = normalise_text(diagnostic)
     if not diagnostic and human_text:
-        diagnostic = normalise_text(_about(human_text, address))
+        name = _display_name(fields)
+        diagnostic = normalise_text(_about(human_text, address) or (_about(human_text, name) if name else ""))
     if not diagnostic:
         m = _STATUS_COMMENT.match(fields.get("status", ""))
         diagnostic = normalise_text(m.group(1)) if m else ""
@@ -394,6 +395,16 @@ def _about(text: str, address: str) -> str:
             break  # the next recipient's paragraph
         chunk.append(line.strip())
     return " ".join(chunk)
+
+
+def _display_name(fields: dict[str, str]) -> str:
+    """The recipient's display name from Exchange's X-Display-Name field (Exchange 2000 and
+    later write it in each recipient block), lower case; "" when absent or too short to look
+    for. Exchange 2000/2003's text names a recipient its directory resolved by that name
+    ("Board of Directors on 12/12/2026 2:03 PM" / "You do not have permission to send to
+    this recipient." / "<server #5.7.1>"), and its report then has no Diagnostic-Code."""
+    name = " ".join(fields.get("x-display-name", "").split()).lower()
+    return name if len(name) >= 3 else ""
 
 
 def _mention(text: str, address: str) -> int:

@@ -26,9 +26,11 @@ ADDRESS = re.compile(
 _CODE_STATUS = re.compile(r"(?<![\d.])([245]\d\d)[ :-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]\d)")
 # An enhanced status on its own: "5.1.1", "(#5.1.1)", "[#4.1.9]". Not part of an IP address.
 _STATUS = re.compile(r"(?<![\d.])#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]*\d)")
-# A reply code on its own, where it stands as one: at the start, after a colon, "said:", "<<<".
+# A reply code on its own, where it stands as one: at the start, after a colon, "said:", "<<<",
+# and after the "<--" that marks the server's lines in a session transcript (MDaemon's
+# "Mon 2026-11-30 10:15:05.343: <-- 550 ...", its "-->" the client's).
 _CODE = re.compile(
-    r"(?:^|[:>]\s*|\bsaid:?\s+|\bwas:?\s+|\breason:\s*|\bbecause of\s+)"
+    r"(?:^|[:>]\s*|<--\s*|\bsaid:?\s+|\bwas:?\s+|\breason:\s*|\bbecause of\s+)"
     r"([45]\d\d)(?=[\s:-]|$)",
     re.MULTILINE | re.IGNORECASE,
 )
