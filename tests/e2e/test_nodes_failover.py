@@ -369,6 +369,14 @@ def test_a_node_killed_under_load_has_its_work_finished_by_the_other_once_its_le
 OUTAGE = 10.0
 
 
+def readiness(server: Server) -> tuple[int, Any]:
+    """`GET /readyz` of a node, and `/healthz` with it, which stays 200 throughout."""
+    with server.api() as api:
+        assert api.get("/healthz").status_code == 200
+        response = api.get("/readyz", timeout=10)
+        return response.status_code, response.json()
+
+
 def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_recovers(
     tmp_path: Path, pg_cluster: PrivateCluster, pg_url: str, hooks: Receiver, sink: Sink
 ) -> None:
@@ -384,9 +392,13 @@ def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_reco
             stopping_at = time.time()  # the server refuses new sessions from here on
             pg_cluster.stop()
             stopped_at = time.time()  # and is gone from here on
-            time.sleep(OUTAGE)
+            # A load balancer asking /readyz takes the nodes out; /healthz keeps them alive.
+            ready = {server.settings.node.name: readiness(server) for server in (one, two)}
+            time.sleep(max(0.0, stopped_at + OUTAGE - time.time()))
             started_at = time.time()
             pg_cluster.start()
+            for name, (status, problem) in ready.items():
+                assert status == 503 and problem["type"] == "urn:returnpath:problem:unavailable", (name, problem)
 
             # Every node takes submissions again, through both doors, by itself.
             def recovered() -> bool:
@@ -431,6 +443,7 @@ def test_a_database_outage_refuses_submissions_loses_nothing_and_every_node_reco
 
         wait_for(lambda: posted() >= set(accepted), timeout=30, what="a post of every event")
 
+        assert [readiness(server) for server in (one, two)] == [(200, {"status": "ready"})] * 2
         # Every node carried on without a restart: the same supervisor and workers, beating again.
         for server in (one, two):
             name = server.settings.node.name

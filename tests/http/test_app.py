@@ -25,6 +25,11 @@ async def test_healthz_needs_no_token(anonymous: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
+async def test_readyz_needs_no_token_and_says_ready_while_the_store_answers(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.get("/readyz")
+    assert response.status_code == 200 and response.json() == {"status": "ready"}
+
+
 async def test_unknown_routes_and_methods_are_problems(anonymous: httpx.AsyncClient) -> None:
     assert_problem(await anonymous.get("/v1/nothing"), 404, "not-found")
     assert_problem(await anonymous.post("/v1/send/"), 404, "not-found")

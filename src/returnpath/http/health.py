@@ -1,20 +1,34 @@
-"""`GET /healthz`: the process answers HTTP, and how the log writer is doing. No authentication,
-no store access (the log writer's state is what the worker's `LogWatch` last read).
+"""Health, without authentication: `GET /healthz` (liveness) and `GET /readyz` (readiness).
 
-It answers 200 while the process serves, also when the log writer is stalled: the API and
-delivery work on, nothing is lost, and a load balancer should not take the relay out of
-service for it. Monitoring reads `status`: "degraded" says that something needs a person.
+`/healthz`: the process answers HTTP, and how the log writer is doing; no store access (the log
+writer's state is what the worker's `LogWatch` last read). It answers 200 while the process
+serves, also when the log writer is stalled: the API and delivery work on, nothing is lost, and
+a load balancer should not take the relay out of service for it. Monitoring reads `status`:
+"degraded" says that something needs a person.
+
+`/readyz`: whether this node can take mail now, that is, whether its store answers. While the
+database is away every submission is refused (SMTP 4xx, HTTP 503), so a load balancer that asks
+`/readyz` sends the traffic to a node that can take it, and a process supervisor that asks
+`/healthz` does not restart a node that only waits for its database: it recovers by itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import StoreError
 from ..logs import LogWatch
+from ..usecases.relay import Relay
+from .problems import RETRY_AFTER_OUTAGE, Problem
+
+#: Seconds the store has to answer /readyz: a load balancer's probe waits some seconds, and a
+#: store that takes longer is as good as away for a client that submits.
+READY_WITHIN = 2.0
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -25,7 +39,18 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if logs["state"] == "ok" else "degraded", "logs": logs})
 
 
-routes = [Route("/healthz", healthz, methods=["GET"])]
+async def readyz(request: Request) -> Response:
+    relay: Relay = request.app.state.relay
+    try:
+        await asyncio.wait_for(relay.store.newest_event_id(), READY_WITHIN)
+    except (StoreError, TimeoutError) as exc:
+        why = f"did not answer within {READY_WITHIN:g} s" if isinstance(exc, TimeoutError) else "is unavailable"
+        headers = {"Retry-After": str(RETRY_AFTER_OUTAGE)}
+        return Problem("unavailable", f"the store {why}: submissions are refused", headers=headers).response()
+    return JSONResponse({"status": "ready"})
+
+
+routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
 
 paths: dict[str, Any] = {
     "/healthz": {
@@ -66,5 +91,27 @@ paths: dict[str, Any] = {
                 }
             },
         }
-    }
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "readiness",
+            "summary": "Readiness: 200 while the store answers and this node takes mail; a 503 problem while it does not",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "the store answered: submissions are taken",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"const": "ready"}},
+                            }
+                        }
+                    },
+                },
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    },
 }
