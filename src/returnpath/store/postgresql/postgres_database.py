@@ -184,6 +184,17 @@ def one_round(keys: Sequence[Hashable]) -> bool:
     return len(set(keys)) == len(keys)
 
 
+def lone(query: str, rows: str) -> str:
+    """`query` for a single row: `rows`, the ANY over the ids of the rows it is given (queries.sql,
+    settle_deliveries says why), made the one row's id, the parameter `%(one)s`. The planner
+    takes the ANY for ten rows, and a plan for ten may scan a table that one row is found in
+    by its primary key."""
+    one = query.replace(f"= ANY(ARRAY(SELECT id FROM {rows}))", "= %(one)s")
+    if one == query:
+        raise ValueError(f"no ANY over {rows}'s ids in the query")
+    return one
+
+
 def one_line(exc: BaseException) -> str:
     """A psycopg error on one line: libpq puts its hint on a line of its own, after a tab."""
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

@@ -14,9 +14,10 @@ from ...core.feedback import Call, Loop, PostSettlement
 from ...core.ports import Wakeups
 from .. import rows as from_row
 from ..sql import load_queries
-from .postgres_database import EVENTS_LOCK, Batched, PostgresDatabase, Tx, one_round, rounds
+from .postgres_database import EVENTS_LOCK, Batched, PostgresDatabase, Tx, lone, one_round, rounds
 
 Q = load_queries(__package__, "queries.sql")
+_SETTLE_ONE = lone(Q["settle_posts"], "s")
 
 WINDOW = 3 * 86400.0  # the retry window of a new (or replayed) post; [webhooks] retry_window
 
@@ -126,10 +127,11 @@ async def _settle_posts(tx: Tx, settles: list[_PostSettle]) -> list[Loop | None]
     for positions in rounds([item_id for _, item_id, _ in settles]):
         rows = [from_row.post_settle_params(*settles[index]) for index in positions]
         rows.sort(key=lambda row: row["id"])  # two groups lock their rows in one order
-        loops = {
-            row[0]: loop_from_row(row[1:])
-            for row in await (await tx.execute(Q["settle_posts"], (json.dumps(rows),))).fetchall()
-        }
+        params = {"settles": json.dumps(rows)}
+        query = Q["settle_posts"]
+        if len(rows) == 1:
+            query, params["one"] = _SETTLE_ONE, rows[0]["id"]
+        loops = {row[0]: loop_from_row(row[1:]) for row in await (await tx.execute(query, params)).fetchall()}
         for index in positions:
             found[index] = loops.get(settles[index][1])
     return found

@@ -38,6 +38,7 @@ from .postgres_outbox import WINDOW, PostgresOutbox, insert_event, loop_from_row
 from .postgres_wakeups import PostgresWakeups
 
 Q = load_queries(__package__, "queries.sql")
+_SETTLE_ONE = database.lone(Q["settle_deliveries"], "settle")
 
 _Settle = tuple[DeliveryJob, Attempt, Settlement]  # the arguments of one store.settle
 _Submit = tuple[NewMessage, str | None, float | None]  # a message, its deliveries' owner, their lease
@@ -387,7 +388,10 @@ class PostgresStore:
             "lock": database.EVENTS_LOCK,
             "window": self.loop_window,
         }
-        stored = await (await tx.execute(Q["settle_deliveries"], params)).fetchall()
+        query = Q["settle_deliveries"]
+        if len(rows) == 1:
+            query, params["one"] = _SETTLE_ONE, rows[0]["id"]
+        stored = await (await tx.execute(query, params)).fetchall()
         for n, event_id, _ in stored:
             results[positions[n - 1]] = int(event_id)
         if stored:

@@ -215,7 +215,13 @@ changed AS (
     -- By id through the primary key: joined on `d.id = s.id` alone, the planner (which takes
     -- json_to_recordset for 100 rows) scanned the whole table by hash join up to some ten
     -- thousand deliveries, 0.5-1 ms a lone settle at a few thousand; ANY(ARRAY(...)) it takes
-    -- for 10. The rows are locked in the order the settles drive the join, and postgres_store.py
+    -- for 10. But ten rows are worth a scan of a table of fewer than some 40 pages (a thousand
+    -- deliveries), and a prepared statement keeps the plan it was given until the table is
+    -- analyzed again: analyzed at 500 deliveries, a lone settle scanned all 1,800 of them a
+    -- minute later (0.9 of its 1.1 ms, auto_explain, bench/relay.py --load lean:1). So a lone
+    -- settle, the most common group under a light load, names its delivery as a parameter of
+    -- its own (lone() in postgres_database.py makes `d.id = %(one)s` of the ANY below), which the
+    -- planner knows finds one row by the primary key. The rows are locked in the order the settles drive the join, and postgres_store.py
     -- gives them sorted by id, so that two groups lock in one order, as the SELECT ... FOR
     -- UPDATE before did with its ORDER BY. A plan driven by a scan of the table instead (a
     -- table too small for the index to pay) could lock them in another order; a deadlock
@@ -428,11 +434,12 @@ ORDER BY c.event_time, c.event_id
 -- name: settle_posts
 -- The settles of posts a group commits (outbox.settle; the JSON's rows, at most one per post),
 -- in one statement: each post changes only while its settle's owner holds its lease. By id
--- through the primary key, as settle_deliveries (which says why the ANY(ARRAY(...))). Returns
+-- through the primary key, as settle_deliveries (which says why the ANY(ARRAY(...)), and why a
+-- lone settle names its post as %(one)s, lone() in postgres_database.py). Returns
 -- each post's loop as it is now (none: the loop was removed, its posts with it), read from the
 -- statement's snapshot, so that the dispatcher posts no more of a loop paused, moved or removed.
 WITH s AS (
-    SELECT * FROM json_to_recordset(%s::json) AS s(
+    SELECT * FROM json_to_recordset(%(settles)s::json) AS s(
         id text, owner text, state text, attempts integer, next double precision, at double precision,
         status integer, error text)
 ),
