@@ -20,8 +20,7 @@ import pytest
 from returnpath.core import ids
 from returnpath.core.model import Account, Submission
 from returnpath.core.ports import NewDelivery, NewMessage
-from returnpath.store.postgresql import PostgresStore
-from returnpath.store.postgresql import postgres_outbox, postgres_store
+from returnpath.store.postgresql import PostgresStore, postgres_outbox, postgres_store
 
 NOW = 1_800_000_000.0
 

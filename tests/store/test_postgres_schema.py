@@ -12,7 +12,8 @@ import pytest
 from bench.postgres import PrivateCluster
 
 from returnpath.core import ids
-from returnpath.core.model import Account
+from returnpath.core.model import Account, Submission
+from returnpath.core.ports import NewDelivery, NewMessage
 from returnpath.errors import StoreError
 from returnpath.store.postgresql import PostgresStore
 from returnpath.store.postgresql import postgres_database as database
@@ -104,6 +105,49 @@ async def test_an_older_database_is_refused_at_open_and_brought_up_by_migrate(
     finally:
         await store.close()
     assert await store.migrate() == (step[0], step[0])  # nothing left to do
+
+
+async def test_bodies_stored_after_version_10_are_compressed_with_lz4_and_older_ones_still_read(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = migrations()
+    assert known[9][0] == 10
+    monkeypatch.setattr(database, "migrations", lambda: known[:9])  # a database of version 9
+    store = PostgresStore(pg_url)
+    await store.open()
+    account = Account(ids.new_id(NOW), "app", "app")
+    await store.create_account(account, "token", "hash", NOW)
+
+    async def submit(text: bytes) -> str:
+        mime = b"Subject: big\r\n\r\n" + text * (60_000 // len(text)) + b"\r\n"
+        message = NewMessage(
+            account.id,
+            ids.new_id(NOW),
+            Submission("a@example.com", ("b@example.net",), mime),
+            (NewDelivery(ids.new_id(NOW), "b@example.net", "b@bounces.test"),),
+            NOW,
+            NOW + 100,
+        )
+        await store.submit(message, owner=None, lease_until=NOW)
+        assert await store.mime(message.id) == mime
+        return message.id
+
+    older = await submit(b"the body of a message of version 9, ")
+    await store.close()
+    monkeypatch.setattr(database, "migrations", lambda: known)
+    assert await store.migrate() == (9, newest())
+    await store.open()
+    try:
+        newer = await submit(b"the body of a message of version 10, ")
+        with psycopg.connect(pg_url) as conn:
+            method = "SELECT pg_column_compression(mime) FROM messages WHERE id = %s"
+            assert conn.execute(method, (older,)).fetchone() == ("pglz",)
+            assert conn.execute(method, (newer,)).fetchone() == ("lz4",)
+            column = "SELECT attcompression FROM pg_attribute WHERE attrelid = 'returns'::regclass AND attname = 'raw'"
+            assert conn.execute(column).fetchone() == ("l",)
+        assert (await store.mime(older) or b"").startswith(b"Subject: big\r\n\r\nthe body of a message of version 9")
+    finally:
+        await store.close()
 
 
 async def test_a_database_with_tables_but_no_version_is_refused(pg_url: str) -> None:
