@@ -181,9 +181,14 @@ async def test_the_store_works_again_after_the_server_comes_back(pg_cluster: Pri
             # come at 0, 1, 3, 7, 15 and 31 s, so that on its own it would find the server
             # back only some 13 s after it came back.
             away = time.monotonic() + 17
+            calls = 0
             while time.monotonic() < away:
                 with pytest.raises(StoreError, match="the database is unavailable"):
                     await store.account(account.id)
+                calls += 1
+            # Once the pool had waited CONNECT_TIMEOUT in vain, each call waited for the next
+            # try of a connection (REVIVE_EVERY), not for the pool again: a client is told sooner.
+            assert calls > 17 / database.CONNECT_TIMEOUT + 2
             with pytest.raises(StoreError, match="the database is unavailable"):
                 await store.set_cursor("logs", 1)
         finally:

@@ -340,8 +340,16 @@ class PostgresDatabase:
     async def _connected(self, run: Callable[[Connection], Awaitable[T]]) -> T:
         """`run` on a connection of the pool; when no connection comes for CONNECT_TIMEOUT,
         PoolTimeout (and the watch for the server's return begins); when the pool was replaced
-        while this waited, again on the new one."""
+        while this waited, again on the new one. While the watch is on (the server has not
+        answered for CONNECT_TIMEOUT), a call waits for the watch's next try, not the pool's
+        CONNECT_TIMEOUT: during an outage a client hears its 451 or 503 after REVIVE_EVERY
+        rather than five times that, and a call made as the server comes back gets the new pool."""
         while True:
+            watch = self._reviving
+            if watch is not None and not watch.done():
+                await asyncio.wait({watch}, timeout=REVIVE_EVERY)
+                if not watch.done():
+                    raise PoolTimeout(f"no connection could be made for {CONNECT_TIMEOUT:g} s or more")
             pool = self.pool
             try:
                 async with pool.connection() as conn:
