@@ -11,10 +11,13 @@ Pure code: no I/O, no clock. `recognise` never raises — a message nothing can 
                 quarantine filter's digest of the mail it holds for a mailbox -> other
    digest      a mailing list's digest (multipart/digest) -> other: a bounce among its
                 messages was sent to the list, not to us; and a person's forward of a
-                notice about his own mail -> other
+                notice about his own mail, or a list's notice to its owner of a bounce that
+                came to the list -> other
 2. `dsn`       an RFC 3464 delivery-status report, read by its fields -> dsn / delivery
-                (also one forwarded as an attachment; one without recipient blocks names
-                them in X-Failed-Recipients or the returned message's To)
+                (also one forwarded as an attachment, or several attached together; one
+                without recipient blocks names them in X-Failed-Recipients or the returned
+                message's To; a bounce of a bounce passed on to the address it says
+                failed is read as the bounce it returns)
 3. `autoreply` RFC 3834 and the non-standard signs of auto-responders -> autoreply
 4. `lhost`     the rules of the software that wrote a non-standard bounce -> bounce; the
                 last, `lhost/generic`, reads any failure or delay notice by its shape (and
@@ -32,10 +35,11 @@ Why (reason, hard/soft) is decided for every recipient by `reasons.classify`; ea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from . import arf, autoreply, challenge, dsn, evidence, notice, rules
+from . import arf, autoreply, challenge, dsn, evidence, notice, regex, rules
 from .lhost import generic
 from .mail import Mail, addresses, clean_address
 from .reasons import WEAK_REASONS, Classification, classify, is_hard, normalise_text, receiving_hosts
@@ -82,17 +86,22 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if _forwards_own_notice(mail):
         return BounceVerdict(Kind.OTHER)
 
-    report, text, holder = dsn.read(mail), mail.body, mail
-    if report is None:
-        # a report forwarded as an attachment (a help desk, or a filter that wraps bounces)
-        for inner in mail.attached_mails(containing=b"elivery-status"):
-            report, text, holder = dsn.read(inner), inner.body, inner
-            if report is not None:
-                break
+    report = dsn.read(mail)
+    found: list[Recipient] = []
     if report is not None:
-        found = dsn.recipients(report, text) or (_unnamed(mail, holder, text) if not report.recipients else [])
-        if found:
-            return BounceVerdict(_report_kind(found, Kind.DSN), tuple(found))
+        found = _report_rows(mail, report, mail.body, mail)
+    else:
+        # a report forwarded as an attachment (a help desk, or a filter that wraps bounces),
+        # or several: a relay that collects the notices for one sender and sends them on
+        # together, each a message/rfc822 part (blind batch 32's exim-batched-01)
+        for inner in mail.attached_mails(containing=b"elivery-status"):
+            inner_report = dsn.read(inner)
+            if inner_report is not None:
+                report = report or inner_report
+                found += _report_rows(mail, inner_report, inner.body, inner)
+        found = _dedupe(found)
+    if found:
+        return BounceVerdict(_report_kind(found, Kind.DSN), tuple(found))
 
     replier = autoreply.read(mail)
     if replier is not None:
@@ -107,6 +116,53 @@ def _recognise(mail: Mail) -> BounceVerdict:
     if report is not None:  # a delivery-status report without readable recipient fields
         return BounceVerdict(Kind.DSN)
     return BounceVerdict(Kind.OTHER)
+
+
+def _report_rows(mail: Mail, report: dsn.Report, text: str, holder: Mail) -> list[Recipient]:
+    """The rows of a delivery-status report found in `holder` (`mail` itself or a message
+    attached to it) — or, when it is a bounce of a bounce passed on, of the bounce it returns."""
+    found = dsn.recipients(report, text, holder) or (_unnamed(mail, holder, text) if not report.recipients else [])
+    returned = _returned_notice(mail, holder, found)
+    return list(returned.recipients) if returned is not None else found
+
+
+def _returned_notice(mail: Mail, holder: Mail, found: Sequence[Recipient]) -> BounceVerdict | None:
+    """A bounce of a bounce passed on to the address it says failed: the verdict of the
+    bounce it returns. A bounce that could not be delivered goes to the postmaster as a
+    double bounce (sendmail's "Postmaster notify: see transcript for details", Postfix's
+    "Postmaster Copy: Undelivered Mail" with notify_classes = 2bounce), whose report names
+    the first bounce's recipient — the envelope sender of the mail that failed, our tracking
+    address — and whose returned message is that first bounce. Kept by the postmaster, it
+    reports that address (as Sisimai reads lhost-sendmail-41); sent on to that very address
+    (a postmaster's forward, a redirect), the address evidently takes mail, and what the
+    message tells it is what the first bounce reports."""
+    failed = {r.address for r in found if r.action in _FAILURES}
+    head = mail.root.head.lower()
+    if not any(a.encode("utf-8", "replace") in head for a in failed) or failed.isdisjoint(_delivered_to(mail)):
+        return None  # (the first test, on the raw header block, spares most reports the second)
+    for inner in holder.attached_mails():
+        if notice.from_daemon(inner) and failed <= set(addresses(inner.header("to"))):
+            verdict = _recognise(inner)
+            if verdict.kind in (Kind.BOUNCE, Kind.DSN) and verdict.recipients:
+                return verdict
+    return None
+
+
+_FOR = regex.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?", re.IGNORECASE)
+
+
+def _delivered_to(mail: Mail) -> set[str]:
+    """The addresses a message says it was delivered to: its To, Resent-To, Delivered-To
+    and X-Original-To, and the "for <address>" of the Received field the last hop added."""
+    found = {a for name in _DELIVERY_FIELDS for a in addresses(mail.header(name))}
+    received = mail.root.get("received") or ""
+    m = _FOR.search(received)
+    if m:
+        found.add(clean_address(m.group(1)))
+    return found - {""}
+
+
+_DELIVERY_FIELDS = ("to", "resent-to", "delivered-to", "x-original-to", "envelope-to")
 
 
 def _unnamed(mail: Mail, holder: Mail, text: str) -> list[Recipient]:
@@ -136,8 +192,17 @@ def _forwards_own_notice(mail: Mail) -> bool:
     forwarder = mail.sender
     if not forwarder or notice.from_daemon(mail, null_return_path=False):
         return False
+    # the forwarder's addresses: its From, and those a mailing list sends its own mail from
+    # (Sender, the envelope's Return-Path), the list's bounce address among them. Mailman's
+    # "Uncaught bounce notification" to the list owner attaches a notice that came to the
+    # list's -bounces address about a member's copy of a post: the list's mail, not ours
+    # (as a list's digest that holds a bounce, `Mail.is_digest`)
+    own = {forwarder} | {clean_address(mail.header(name)) for name in ("sender", "return-path")} - {""}
     return any(
-        notice.from_daemon(inner) and inner.sender != forwarder and forwarder in addresses(inner.header("to"))
+        notice.from_daemon(inner)
+        and inner.sender not in own
+        and not own.isdisjoint(addresses(inner.header("to")))
+        and not any(notice.from_daemon(returned) for returned in inner.attached_mails())
         for inner in mail.attached_mails()
     )
 

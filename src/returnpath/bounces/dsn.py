@@ -24,7 +24,7 @@ else from the prose about this recipient: Postfix's "(in reply to RCPT TO comman
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import regex
 from .evidence import prose_row
@@ -123,9 +123,12 @@ class Report:
 
 def find_report(mail: Mail) -> Report | None:
     """The delivery-status fields of a message, or None when it has no such report."""
-    for part in mail.parts:
-        if part.ctype in ("message/delivery-status", "message/global-delivery-status"):
-            return _report(_blocks_of_text(part.text()))
+    # RFC 6522 puts one delivery-status part in a report; a gateway that rebuilds a report
+    # per recipient leaves one part each (blind batch 32's postfix-twodsn-01): their blocks
+    # are read as one report, the later parts' per-message fields giving way to the first's
+    status_parts = [p for p in mail.parts if p.ctype in ("message/delivery-status", "message/global-delivery-status")]
+    if status_parts:
+        return _report([block for part in status_parts for block in _blocks_of_text(part.text())])
     if mail.content_type == "multipart/report" and mail.param("report-type").lower() in ("delivery-status", ""):
         # a report whose status part is text/plain (or misnamed), or whose report-type was
         # left out: the part with the recipient fields
@@ -299,6 +302,10 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
         # the remote server's own status is more precise than the reporting MTA's summary
         # (Sendmail writes "Status: 5.1.1" over a "552 5.2.2 Over quota" reply)
         status = text_status
+    if status is None and fields.get("status") and human_text:
+        # a Status field that is no status: cut short ("Status: 5.2" where a notice was
+        # truncated in transit, blind batch 32's exchange2010-truncated-01) or garbled
+        status = _status_in_prose(human_text, address)
     action = _action(fields.get("action", ""), status)
     remote = typed_value(fields.get("remote-mta", ""))[1] or None
     if not remote:
@@ -311,8 +318,19 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
         return Recipient(
             address, action, status, code, diagnostic, remote, command, "delivered", False, f"dsn:Action {action}"
         )
-    decided = classify(status, code, diagnostic, command, action, diag_type, hosts=receiving_hosts(remote, address))
+    hosts = receiving_hosts(remote, address)
+    decided = classify(status, code, diagnostic, command, action, diag_type, hosts=hosts)
     rule = "dsn:Status" if decided.rule.startswith("status") else "dsn:Diagnostic-Code"
+    if decided.rule.startswith(_NO_CAUSE) and fields.get("diagnostic-code") and human_text:
+        # the fields give no cause beyond a vague status, the prose about this recipient may:
+        # a report cut short in transit ends inside its Diagnostic-Code ("554 5.7.1
+        # <a@example.ch", blind batch 32's postfix-truncated-01) while the notification above
+        # it quotes the whole reply ("554 5.7.1 <a@example.ch>: Relay access denied")
+        prose = normalise_text(_about(human_text, address))
+        if prose and diagnostic and prose != diagnostic and diagnostic[: len(diagnostic) // 2] in prose:
+            again = classify(status, code, prose, command, action, diag_type, hosts=hosts)
+            if not again.rule.startswith(_NO_CAUSE) and again.reason != decided.reason:
+                decided, rule = again, "dsn:prose about the recipient"
     return Recipient(
         address,
         action,
@@ -328,20 +346,31 @@ def recipient(fields: dict[str, str], message_fields: dict[str, str], human_text
 
 
 _NO_REPORT = "--- delivery report unavailable ---"
+# What `classify` decides when the words of a diagnostic name no cause: a vague status's
+# reason, or none at all
+_NO_CAUSE = ("vague status", "no rule matched", "no words in the diagnostic")
+
+
+def named(mail: Mail) -> tuple[list[str], str]:
+    """The recipients a report's message names outside its recipient blocks, and where:
+    the `X-Failed-Recipients` header (Exim, Google), else the one recipient of the returned
+    message (none when it has several: which one failed is unknown)."""
+    found = addresses(mail.header("x-failed-recipients"))
+    if found:
+        return found, "X-Failed-Recipients"
+    head = mail.original.split("\n\n", 1)[0]
+    found = [a for m in _TO.finditer(head) for a in addresses(m.group(1))]
+    return (found, "returned message's To") if len(found) == 1 else ([], "")
 
 
 def unnamed(mail: Mail, human_text: str) -> list[Recipient]:
     """For a report that names no recipient at all (a delivery-status part without
     recipient blocks: Postfix's "Delivery report unavailable", Google Workspace's group
-    notices): the `X-Failed-Recipients` header (Exim, Google), else the one recipient of the
-    returned message; with the report's words as diagnostic."""
-    found, where = addresses(mail.header("x-failed-recipients")), "X-Failed-Recipients"
+    notices): the recipients `named` elsewhere in the message; with the report's words as
+    diagnostic."""
+    found, where = named(mail)
     if not found:
-        head = mail.original.split("\n\n", 1)[0]
-        found = [a for m in _TO.finditer(head) for a in addresses(m.group(1))]
-        where = "returned message's To"
-        if len(found) != 1:
-            return []  # several (or no) recipients: which one failed is unknown
+        return []
     diagnostic = normalise_text(human_text)[:MAX_PROSE]
     if _NO_REPORT in diagnostic.lower():
         # Postfix writes "--- Delivery report unavailable ---" where its per-recipient log of
@@ -367,21 +396,33 @@ def read(mail: Mail) -> Report | None:
     return find_report(mail)
 
 
-def recipients(report: Report, human_text: str = "") -> list[Recipient]:
+def recipients(report: Report, human_text: str = "", mail: Mail | None = None) -> list[Recipient]:
+    """A Recipient for each per-recipient block that names an address. With `mail` (the
+    message that holds the report), a report of one block whose recipient field is empty
+    takes the one recipient the message names elsewhere (`named`): Exchange 2007 writes
+    "Final-Recipient: rfc822;<>" (or nothing after the type) for a recipient it resolved to
+    a directory entry, with only an X-Display-Name beside it and the address in its text."""
     out: list[Recipient] = []
     for fields in report.recipients:
         r = recipient(fields, report.message_fields, human_text)
+        if r is None and mail is not None and len(report.recipients) == 1:
+            found, where = named(mail)
+            if len(found) == 1:
+                r = recipient({**fields, "final-recipient": f"rfc822; {found[0]}"}, report.message_fields, human_text)
+                r = replace(r, rule=f"{r.rule}; recipient: the {where}'s (Final-Recipient empty)") if r else None
         if r is not None:
             out.append(r)
     return out
 
 
-def _about(text: str, address: str) -> str:
+def _about(text: str, address: str, at: int | None = None) -> str:
     """The lines of the human-readable part about one address (for reports that give no
     Diagnostic-Code): the line naming it and the few after, up to a blank line or the next
-    recipient (Exim's alias line, which names another address, is neither: it is skipped)."""
-    low = text.lower()
-    at = _mention(low if len(low) == len(text) else text, address)
+    recipient (Exim's alias line, which names another address, is neither: it is skipped).
+    `at`: the mention to read, the first of its own account if not given."""
+    if at is None:
+        low = text.lower()
+        at = _mention(low if len(low) == len(text) else text, address)
     if at < 0:
         return ""
     lines = text[text.rfind("\n", 0, at) + 1 :].split("\n", 5)
@@ -405,6 +446,22 @@ def _display_name(fields: dict[str, str]) -> str:
     this recipient." / "<server #5.7.1>"), and its report then has no Diagnostic-Code."""
     name = " ".join(fields.get("x-display-name", "").split()).lower()
     return name if len(name) >= 3 else ""
+
+
+def _status_in_prose(text: str, address: str) -> str | None:
+    """The first precise status in the paragraphs of the human-readable part that name
+    `address`, every one of them: Exchange's NDR names a recipient twice, over its words for
+    people and again under "Diagnostic information for administrators:" with the reply
+    ("#554 5.2.2 mailbox full; ... ##")."""
+    low = text.lower()
+    at = low.find(address) if len(low) == len(text) else -1
+    while at >= 0:
+        status = find_status(normalise_text(_about(text, address, at)))
+        if status and not is_vague(status):
+            return status
+        end = low.find("\n", at)
+        at = low.find(address, end) if end >= 0 else -1
+    return None
 
 
 def _mention(text: str, address: str) -> int:

@@ -136,19 +136,40 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Rough text of an HTML part: enough to read a bounce written in HTML only."""
+    """Rough text of an HTML part: enough to read a bounce written in HTML only.
+
+    Lines are where the markup breaks them (br, p, div, tr, li, headings) and, inside <pre>,
+    where its source does; elsewhere a line end of the source is white space (HTML 4.01
+    section 9.1), as a mail client shows it. Servers that write their notice as HTML wrap
+    its source anywhere: Domino's "because:<br>\\n<br><font>&nbsp; reason" and Exchange's
+    "<br>\\n<a href=...>address</a><br>\\nThe email address ..." put a source line end
+    between a label and its value, which read as text would be a blank line that ends the
+    paragraph. A part with no such markup (text labelled text/html) keeps its lines."""
 
     def replace(m: re.Match[str]) -> str:
         if m.group(1):  # script, style: dropped with their content
             return ""
         return "\n" if m.group(2) or m.group(3) else ""
 
-    return html.unescape(_TAG.sub(replace, markup))
+    def flow(piece: str) -> str:
+        # a source line end is a space; white space at either end of a line is not shown
+        # (a &nbsp; is, and stays)
+        return _LINE_END_SPACE.sub("\n", _TAG.sub(replace, _SOURCE_BREAK.sub(" ", piece)))
+
+    if not _LINE_MARKUP.search(markup):
+        return html.unescape(_TAG.sub(replace, markup))
+    pieces = _PRE.split(markup)  # odd pieces: <pre> elements, whose lines are the source's
+    text = "".join(_TAG.sub(replace, p) if i % 2 else flow(p) for i, p in enumerate(pieces))
+    return html.unescape(text.lstrip(" \t"))
 
 
 _TAG = re.compile(
     r"<(script|style)\b.*?</\1\s*>|<(?:(br|p|div|tr|li|h\d)\b|/(p|div|tr|li|h\d)\b)?[^>]*>", re.IGNORECASE | re.DOTALL
 )
+_LINE_MARKUP = re.compile(r"<(?:br|p|div|tr|li|h\d)\b", re.IGNORECASE)
+_PRE = re.compile(r"(<pre\b[^>]*>.*?</pre\s*>)", re.IGNORECASE | re.DOTALL)
+_SOURCE_BREAK = re.compile(r"[ \t]*\n\s*")
+_LINE_END_SPACE = re.compile(r"[ \t]*\n[ \t]*")
 
 
 def addresses(text: str) -> list[str]:
@@ -424,6 +445,20 @@ def attached_text(part: Part, limit: int = MAX_TEXT) -> str:
     return part.text(limit)
 
 
+# An enhanced status code (RFC 3463) as a notice writes it, not part of a version or address
+_ENHANCED_STATUS = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.]*\d)")
+
+
+def _more_statuses(markup: str, read: list[str]) -> bool:
+    """Whether an HTML alternative names a status the text parts read before it do not. The
+    alternatives of a notice should say the same (RFC 2046 section 5.1.4); some do not: a
+    gateway that rebuilds an Exchange NDR's text/plain part from its user text leaves the
+    "Diagnostic information for administrators" ("#550 5.1.1 RESOLVER.ADR.RecipNotFound;
+    not found ##") in the HTML alone (blind batch 32's exchange2010-alt-01)."""
+    found = set(_ENHANCED_STATUS.findall(markup))
+    return bool(found) and not found <= set(_ENHANCED_STATUS.findall("\n".join(read)))
+
+
 # ---- the message ---------------------------------------------------------------------------
 
 
@@ -599,9 +634,10 @@ class Mail:
         for part in self.parts:
             ctype = part.ctype
             if ctype == "text/html":
-                if plain_seen:  # an alternative of the plain text just read
-                    continue
-                text = html_to_text(part.text(MAX_TEXT))
+                markup = part.text(MAX_TEXT)
+                if plain_seen and not _more_statuses(markup, chunks):
+                    continue  # an alternative of the plain text just read
+                text = html_to_text(markup)
             elif ctype.startswith("text/"):
                 text = part.text(MAX_TEXT)
                 plain_seen = plain_seen or ctype == "text/plain"
