@@ -58,6 +58,8 @@ def test_the_same_words_from_another_host_are_not_that_providers_code(hosts: tup
         ("550 5.1.0 <s@example.com> sender rejected. Refer to Error Codes section at https://www.cox.com/residential/support/email-error-codes.html for more information. AUP#CXDNS", "requireptr", "cox"),
         ("550 5.1.0 <s@example.com> sender rejected. Please see https://www.spectrum.net/support/internet/understanding-email-error-codes for more information. AUP#In-1310", "toomanyconn", "spectrum"),
         ("554 resimta-ch2-18v.sys.comcast.net comcast 192.0.2.1 Comcast block for spam. Please see http://postmaster.comcast.net/smtp-error-codes.php#RL000001", "toomanyconn", "comcast"),
+        ("421 resimta-po-33v.sys.comcast.net comcast 192.0.2.1 Comcast requires that all mail servers must have a PTR record with a valid Reverse DNS entry. Currently your mail server does not fit this criteria. For more information, please visit https://postmaster.comcast.net/smtp-error-codes.php#RL000001", "requireptr", "comcast"),
+        ("554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster for help or to contact tosa@rx.t-online.de to clarify.) (BL)", "blocked", "tonline"),
         ("550 RP:TRC 163 mx3,bMCowAB3X8Kx: recipients of this sender exceed the limit today", "toomanyconn", "netease"),
         ("553 DT:SUM envelope sender does not match the header From", "policyviolation", "netease"),
         ("550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]", "spamdetected", "orange"),
@@ -108,6 +110,7 @@ def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: s
         ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),
         ("aspmx.l.google.com", "5.6.0", "554 5.6.0 Message exceeded 50 hops, this may indicate a mail loop. - gsmtp", "networkerror"),
         ("aspmx.l.google.com", "4.7.0", "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp", "blocked"),
+        ("aspmx.l.google.com", "4.7.0", "421-4.7.0 [192.0.2.1      15] Your IP address isn't in the allowlist for the 421-4.7.0 RCPT domain, closing connection. - gsmtp", "blocked"),
         # AOL's own refusal codes of the 2000s (postmaster.info.aol.com 'SMTP error codes')
         ("mailin-01.mx.aol.com", None, "554- (RTR:BL) http://postmaster.info.aol.com/errors/554rtrbl.html 554 Connecting IP: 192.0.2.1", "blocked"),
         ("mailin-03.mx.aol.com", None, "554- (RLY:B1) http://postmaster.info.aol.com/errors/554rlyb1.html", "blocked"),
