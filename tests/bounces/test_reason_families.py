@@ -213,6 +213,17 @@ FAMILIES = [
     ("Sendmail, an MX naming itself", "5.3.5", 553, "553 5.3.5 mail.example.org. config error: mail loops back to me (MX problem?)", None, "systemerror"),
     ("Exim", None, None, "Too many \"Received\" headers - suspected mail loop", None, "networkerror"),
     ("Exchange", "5.6.11", 550, "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds, which cannot be sent via DATA and receiving system does not support BDAT", "DATA", "contenterror"),
+    # ---- the thirty-fourth notice batch (refusals for the message's content): bare LF line
+    # endings in other servers' words
+    ("Postfix 3.9 smtpd_forbid_bare_newline", "5.5.2", 550, "550 5.5.2 Error: bare <LF> received", "DATA", "contenterror"),
+    ("qmail-smtpd straynewline", None, 451, "451 See http://pobox.com/~djb/docs/smtplf.html.", "DATA", "contenterror"),
+    # a content scanner that failed is the receiver's local trouble, not a virus
+    ("amavisd-new, no scanner answering", "4.5.0", 451, "451 4.5.0 Error in processing, id=09213-04, virus_scan FAILED: AV: ALL VIRUS SCANNERS FAILED", "DATA", "systemerror"),
+    ("RFC 5321 451 reply", None, 451, "451 Requested action aborted: error in processing", "DATA", "systemerror"),
+    # the content itself: spam, a blocked attachment type, a virus in an encrypted archive
+    ("Gmail, content deferral", "4.7.0", 421, "421-4.7.0 This message is suspicious due to the nature of the content and/or the links within. To best protect our users from spam, the message has been blocked.", "DATA", "spamdetected"),
+    ("Exchange Online attachment filter", "5.7.1", 550, "550 5.7.1 Your message couldn't be delivered because it contains an attachment type that is blocked", "DATA", "policyviolation"),
+    ("amavisd-new, a virus", "5.7.0", 554, "554 5.7.0 Reject, id=04721-12 - INFECTED: Heuristics.Encrypted.Zip", "DATA", "virusdetected"),
     # ---- the twelfth notice batch (the reasons earlier batches covered least)
     ("Sendmail check_mail", "5.5.4", 553, "553 5.5.4 <bounces>... Domain name required for sender address bounces", "MAIL", "rejected"),
     ("Sendmail check_mail, no step named", None, 553, "553 5.5.4 <bounces>... Domain name required for sender address bounces", None, "rejected"),
