@@ -126,7 +126,7 @@ def test_envelope_options_as_headers(make_server: ServerFactory, sink: Sink) -> 
     it gave, or `X-Returnpath-Envelope`; the null sender stays null. With tracking (the
     default), even a null sender gets a tracking envelope."""
     server = make_server(workers=1, delivery__routes={"*": sink.route})
-    body = b"Subject: envelope\r\n\r\nhello\r\n"
+    body = b"From: app@example.com\r\nSubject: envelope\r\n\r\nhello\r\n"
     cases = [  # MAIL FROM, option headers, recipient, MAIL FROM the sink should see (None: tracking)
         ("app@example.com", b"X-Returnpath-Trackbounces: false\r\n", "own@example.net", "app@example.com"),
         (

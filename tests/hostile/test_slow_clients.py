@@ -161,7 +161,7 @@ async def test_commands_that_send_no_mail_cannot_hold_a_connection_forever(
     for _ in range(JUNK_COMMAND_LIMIT - 10):
         assert (await client.command("NOOP")).startswith("250")
     await open_transaction(smtp.name, client, small, account)
-    await client.send(b"Subject: real mail\r\n\r\nbody\r\n.\r\n")
+    await client.send(b"From: a@example.com\r\nSubject: real mail\r\n\r\nbody\r\n.\r\n")
     assert (await client.reply()).startswith("250")
     junk = ["NOOP", "RSET", "VRFY <someone@example.net>", "HELP"]
     for n in range(JUNK_COMMAND_LIMIT):

@@ -67,6 +67,15 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bare CR", {**OK, "mime": "From: a@example.com\r\rSubject: x\n\nbody\n"}, 400, "invalid-message", "mime"),
     ("lone surrogate", {**OK, "mime": "From: a@example.com\n\n\ud800\n"}, 400, "invalid-field", "mime"),
     ("bad From header", {**OK, "mime": "From: someone <not an address>\n\nx\n"}, 400, "invalid-address", "mime"),
+    # Receiving servers refuse these at every delivery (core/intake.py, check_from).
+    ("mime without From", {**OK, "mime": "Subject: x\n\nx\n"}, 400, "invalid-message", "mime"),
+    (
+        "mime with two Froms",
+        {**OK, "mime": "From: a@example.com\nFrom: b@example.com\n\nx\n"},
+        400,
+        "invalid-message",
+        "mime",
+    ),
     (
         "bad from field",
         {"recipients": ["x@example.net"], "from": "not-an-address", "text": "x"},

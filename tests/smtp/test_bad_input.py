@@ -276,6 +276,27 @@ async def test_bad_option_headers(
     assert await nothing_stored(store)
 
 
+@pytest.mark.parametrize(
+    ("header", "reply"),
+    [
+        (b"Subject: no sender\r\n", "550 5.6.0 the message has no From: field; RFC 5322 section 3.6 requires one"),
+        (
+            b"From: a@example.com\r\nFrom: b@example.com\r\n",
+            "550 5.6.0 the message has 2 From: fields; RFC 5322 section 3.6 allows one",
+        ),
+        (b"From: root\r\n", "550 5.6.0 the From: field names no address (local-part@domain): 'root'"),
+    ],
+)
+async def test_a_message_without_one_from_naming_an_address_is_refused(
+    client: RawClient, account: NewAccount, store: SqliteStore, header: bytes, reply: str
+) -> None:
+    await client.login(account)
+    await start_data(client)
+    await client.send(header + b"\r\nbody\r\n.\r\n")
+    assert await client.reply() == reply
+    assert await nothing_stored(store)
+
+
 async def test_a_line_over_998_octets_is_refused(client: RawClient, account: NewAccount) -> None:
     await client.login(account)
     await start_data(client)

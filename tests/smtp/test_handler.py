@@ -14,7 +14,7 @@ from returnpath.smtp.replies import one_line
 from returnpath.smtp.submission import SubmissionHandler, is_loopback_peer, queued_reply
 from returnpath.usecases.relay import Relay
 
-MIME = b"Subject: hi\r\n\r\nbody\r\n"
+MIME = b"From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
 
 
 def test_one_recipient_gets_a_one_line_reply() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import AddressError, MessageError, OptionError
 from .model import DsnOptions, Submission, Trace
+from .senders import fields
 
 # RFC 5321 section 4.1.2 / 4.5.3.1: local part up to 64 octets, a path up to 256.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
@@ -105,6 +106,21 @@ def check_data(raw: bytes) -> None:
             "the message has a line longer than 998 octets (RFC 5322 section 2.1.1); "
             "use a transfer encoding such as quoted-printable or base64"
         )
+
+
+def check_from(mime: bytes) -> None:
+    """Refuse a message without exactly one From: field naming an address (RFC 5322 section
+    3.6: one From, of one or more mailboxes). Receiving servers refuse such mail at the end of
+    its data, at every delivery (Google's SMTP error reference: "550 5.7.1 Messages missing a
+    valid address in From: header, or having no From: header, aren't accepted"; DMARC cannot
+    pick among several From fields, RFC 7489 section 6.6.1); better to say so now."""
+    froms = fields(mime, b"from")
+    if not froms:
+        raise MessageError("the message has no From: field; RFC 5322 section 3.6 requires one")
+    if len(froms) > 1:
+        raise MessageError(f"the message has {len(froms)} From: fields; RFC 5322 section 3.6 allows one")
+    if not any("@" in address.strip("@") for _, address in email.utils.getaddresses(froms)):
+        raise MessageError(f"the From: field names no address (local-part@domain): {froms[0].strip()[:100]!r}")
 
 
 def has_long_line(raw: bytes, longest: int = MAX_LINE) -> bool:
@@ -284,6 +300,7 @@ def build(
     if len(mime) > max_size:
         raise MessageError(f"the message is {len(mime)} bytes; the limit is {max_size}")
     check_data(mime)
+    check_from(mime)
     envelope = options.get("envelope")
     if envelope is not None:
         if not isinstance(envelope, str):

@@ -193,33 +193,32 @@ def signing_domain(address_domain: str, domains: Iterable[SendingDomain]) -> Sen
 def from_domain(mime: bytes) -> str | None:
     """The domain of the (first) address in the message's ``From:`` field, lowercase; None
     when the message has no From field or no address with a domain in it."""
-    value = _field(mime, b"from")
-    if value is None:
+    values = fields(mime, b"from")
+    if not values:
         return None
-    for _, address in email.utils.getaddresses([value]):
+    for _, address in email.utils.getaddresses(values[:1]):
         _, at, domain = address.rpartition("@")
         if at and domain:
             return domain.lower().rstrip(".")
     return None
 
 
-def _field(mime: bytes, name: bytes) -> str | None:
-    """The unfolded value of the first header field called `name` (lowercase), or None."""
+def fields(mime: bytes, name: bytes) -> list[str]:
+    """The unfolded values of the header fields called `name` (lowercase), in order."""
     end = mime.find(b"\r\n\r\n")
     header = mime if end < 0 else mime[: end + 2]
-    found: list[bytes] | None = None
+    found: list[list[bytes]] = []
+    continued = False  # whether a folded line continues the last field found
     for line in header.split(b"\r\n"):
-        if found is not None:
-            if line[:1] in (b" ", b"\t"):
-                found.append(line)
-                continue
-            break
+        if line[:1] in (b" ", b"\t"):
+            if continued:
+                found[-1].append(line)
+            continue
         field, colon, value = line.partition(b":")
-        if colon and line[:1] not in (b" ", b"\t") and field.strip().lower() == name:
-            found = [value]
-    if found is None:
-        return None
-    return b" ".join(part.strip() for part in found).decode("utf-8", "replace")
+        continued = bool(colon) and field.strip().lower() == name
+        if continued:
+            found.append([value])
+    return [b" ".join(part.strip() for part in parts).decode("utf-8", "replace") for parts in found]
 
 
 def taken(existing: SendingDomain, account_id: str) -> InputError:

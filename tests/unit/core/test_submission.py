@@ -10,6 +10,7 @@ import pytest
 from returnpath.core.intake import (
     build,
     check_data,
+    check_from,
     origin_fields,
     parse_dsn,
     parse_maxdelivertime,
@@ -177,6 +178,39 @@ def test_build_limits() -> None:
         build("", ["r@example.net"], MIME, {}, max_recipients=2, max_size=10, now=NOW)
     with pytest.raises(AddressError, match="no recipients"):
         build("", [], MIME, {}, max_recipients=2, max_size=1000, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"From: a@example.com\r\n",
+        b'FROM:  "Ann Example" <ann@example.com>\r\n',
+        b"From: =?utf-8?q?J=C3=B6rg?=\r\n <jorg@example.de>\r\n",  # folded, an encoded display name
+        b"From: a@example.com, b@example.com\r\nSender: a@example.com\r\n",  # several mailboxes, one field
+        b"Resent-From: x@example.org\r\nFrom: a@example.com\r\n",
+    ],
+)
+def test_a_message_with_one_from_field_naming_an_address_passes(header: bytes) -> None:
+    check_from(header + b"Subject: hi\r\n\r\nFrom: in the body, not a field\r\n")
+
+
+@pytest.mark.parametrize(
+    ("mime", "message"),
+    [
+        (b"Subject: hi\r\n\r\nbody\r\n", "no From: field"),
+        (b"Subject: hi\r\n\r\nFrom: a@example.com\r\n", "no From: field"),  # only in the body
+        (b"X-From: a@example.com\r\n\r\nbody\r\n", "no From: field"),
+        (b"From: a@example.com\r\nFrom: b@example.com\r\n\r\nbody\r\n", "2 From: fields"),
+        (b"From: undisclosed\r\n\r\nbody\r\n", "names no address"),
+        (b"From: Ann <ann>\r\n\r\nbody\r\n", "names no address"),
+        (b"From: \r\n\r\nbody\r\n", "names no address"),
+    ],
+)
+def test_a_message_without_exactly_one_from_field_naming_an_address_is_refused(mime: bytes, message: str) -> None:
+    with pytest.raises(MessageError, match=message):
+        check_from(mime)
+    with pytest.raises(MessageError, match=message):
+        build("a@example.com", ["b@example.net"], mime, {}, max_recipients=2, max_size=1000, now=NOW)
 
 
 # ---- the Received line ------------------------------------------------------------------------
