@@ -42,6 +42,18 @@ FAMILIES = [
     ("Comcast", None, 551, "551 5.1.1 <gone@comcast.net> Not our Customer", "RCPT", "userunknown"),
     ("RFC 5321 551", "5.1.6", 551, "551 5.1.6 User not local; please try <someone@example.net>", "RCPT", "userunknown"),
     ("Orange", "5.1.1", 550, "550 5.1.1 Adresse d au moins un destinataire invalide. Invalid recipient. OFR_416 [416]", "RCPT", "userunknown"),
+    # blind batch 35: a recipient callout that found no mailbox, X.400's "addressee", "not valid"
+    ("a gateway's recipient callout", None, 550, "550 Recipient verification failed for <gone@example.org>", "RCPT", "userunknown"),
+    ("Exim recipient callout", None, 550, "550 Recipient verify failed", "RCPT", "userunknown"),
+    ("Exim sender callout stays the sender's", None, 550, "550 Sender verify failed", "RCPT", "rejected"),
+    ("an X.400 gateway", None, 550, "550 5.1.1 Addressee unknown", "RCPT", "userunknown"),
+    ("a hosting panel", None, 550, "550 Delivery to the following recipient failed permanently: user not valid", "RCPT", "userunknown"),
+    ("SmarterMail", None, 550, "550 <gone@example.org> No such user here", "RCPT", "userunknown"),
+    ("hMailServer", None, 550, "550 Unknown user", "RCPT", "userunknown"),
+    ("NetEase 163.com", None, 550, "550 User not found: gone@163.com", "RCPT", "userunknown"),
+    ("Mimecast", None, 550, "550 Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550 [abc.uk123]", "RCPT", "userunknown"),
+    ("Barracuda", None, 550, "550 No such user (gone@example.org)", "RCPT", "userunknown"),
+    ("Dovecot LMTP", None, 550, "550 5.1.1 <gone@example.org> User doesn't exist: gone@example.org", "RCPT", "userunknown"),
     # ---- the mailbox is full
     ("Gmail", "4.2.2", 452, "452-4.2.2 The recipient's inbox is out of storage space. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp", "RCPT", "mailboxfull"),
     ("Gmail, its last line only", None, 552, "552 5.2.2  https://support.google.com/mail/?p=OverQuotaPerm 5b1f17b1804b1-4347c1a2b3dsi1234567f.99 - gsmtp", "DATA", "mailboxfull"),
