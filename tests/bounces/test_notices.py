@@ -149,6 +149,12 @@ MISSING: dict[tuple[str, str], str] = {
     "its Diagnostic-Code is PowerMTA's own last deferral '421 4.4.0 [internal] no MXs for this domain could be "
     "reached at this time' (from memory), whose 4.4.0 the DSN reader takes for the remote's more precise status "
     "and reads as networkerror",
+    # thirty-sixth blind batch (mail gateways and hosted filtering services), left
+    ("gw-hornetsecurity-02.eml", "reasons"): "issue 9: '554 5.7.1 Rejected by policy: spam' (Hornetsecurity's style, "
+    "wording from memory) reads as policyviolation by its 'rejected by policy'; the cause after the colon says spam, "
+    "but one guessed wording is no family to read it by",
+    ("gw-proofpoint-02.eml", "reasons"): "issue 9: '550 5.7.1 Blocked by sender list' (a Proofpoint Essentials "
+    "sender block list, wording from memory) is a sender refused (rejected); the bare 'blocked' reads as a host ban",
 }
 
 

@@ -326,6 +326,15 @@ FAMILIES = [
     ("Exim router, self = fail", None, None, "lowest numbered MX record points to local host", None, "systemerror"),
     ("Exim manualroute, self = fail", None, None, "remote host address is the local host", None, "systemerror"),
     ("Exchange 2013+ MxLoopback", "5.4.4", 554, "554 5.4.4 SMTPSEND.DNS.MxLoopback; DNS records for the destination domain are configured in a loop", None, "systemerror"),
+    # ---- mail gateways and hosted filters (blind batch 36)
+    ("Symantec Email Security.cloud", None, 553, "553-Message filtered. Refer to the Troubleshooting page at 553-http://www.symanteccloud.com/troubleshooting for more 553 information. (#5.7.1)", "DATA", "spamdetected"),
+    ("MessageLabs, older", None, 553, "553 Message filtered. Please see the FAQs section on spam", "DATA", "spamdetected"),
+    ("Amazon SES receiving", "5.7.1", 554, "554 5.7.1 Message filtered", "DATA", "filtered"),
+    ("SpamExperts / Mail Assure", None, 550, "550 A URL in this email (cheap-deals.example) is listed on https://spamrl.com/. Please resolve and retry", "DATA", "spamdetected"),
+    ("Cisco Secure Email content filter", "5.7.1", 550, "550 5.7.1 Message rejected due to content", "DATA", "spamdetected"),
+    ("Mimecast content examination", None, 550, "550 Message bounced due to content examination policy", "DATA", "policyviolation"),
+    ("Sophos Central Email", "5.7.1", 550, "550 5.7.1 Sender has been blocked", "MAIL", "rejected"),
+    ("Google Workspace admin rule", "5.7.1", 550, "550 5.7.1 Message rejected by the domain administrator's policy. Please contact the administrator of example.org for more information. - gsmtp", "DATA", "policyviolation"),
 ]  # fmt: skip
 
 

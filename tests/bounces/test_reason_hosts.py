@@ -105,6 +105,7 @@ def test_codes_that_only_one_provider_writes(text: str, reason: str, provider: s
         # and its Blocked Senders policy refusal with and without the hyphen
         ("us-smtp-inbound-2.mimecast.com", None, "550 Rejected by header based Blocked Senders - block policy for Header From - https://community.mimecast.com/docs/DOC-1369#550", "rejected"),
         ("eu-smtp-inbound-1.mimecast.com", None, "550 Rejected by header-based manually Blocked Senders - block for manual block", "rejected"),
+        ("us-smtp-inbound-2.mimecast.com", None, "550 Rejected by Inbound Sender Policy - https://community.mimecast.com/docs/DOC-1369#550", "rejected"),
         ("mx3.qq.com", None, "550 Connection denied", "toomanyconn"),
         ("mx.east.cox.net", None, "550 recipient rejected", "userunknown"),
         ("gmail-smtp-in.l.google.com", "5.7.0", "530 5.7.0 Must issue a STARTTLS command first. x1si123456qkb.12 - gsmtp", "syntaxerror"),

@@ -39,7 +39,7 @@ KNOWN_MISSES: dict[str, str] = {
     "blocked -> networkerror": ("20 21 22 718"),
     "rejected -> onhold": ("298 309 322 324"),
     "policyviolation -> notcompliantrfc": ("280 287 672"),
-    "spamdetected -> filtered": ("392 393 394"),
+    "spamdetected -> filtered": ("392"),
     "toomanyconn -> speeding": ("709 710 711"),
     "undefined -> blocked": ("964 965 979"),
     "blocked -> rejected": ("5 11"),
