@@ -93,14 +93,17 @@ def attempt_event(kind: EventKind, job: DeliveryJob, outcome: Outcome, attempt: 
         "remote": outcome.remote,
         "tags": list(job.tags),
     }
+    # A refusal's line has the fields of one reported later (core/returns.py): its `action`
+    # (failed, delayed) and `dsn` (false: our own dialogue, no report), so that a log reader's
+    # filter on them finds both.
     if kind is EventKind.FAILURE:
-        data["type"] = "sync"
+        data.update(type="sync", action="failed", dsn=False)
         data.update(refusal_fields(outcome, expired=bool(extra.get("expired")), recipient=job.recipient))
     elif kind is EventKind.DEFERRED:
         # A deferral has the fields of a failure (a deferral reported later by a DSN has them
         # too), so that an application learns why its mail waits: a 452 4.2.2 at RCPT is
         # mailboxfull there as it would be in a failure. Nothing is hard while it is retried.
-        data["type"] = "sync"
+        data.update(type="sync", action="delayed", dsn=False)
         data.update(refusal_fields(outcome, recipient=job.recipient), hard=False)
     data.update(extra)
     return Event(kind, job.delivery_id, job.message_id, job.account_id, now, data)

@@ -106,8 +106,13 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
         failed_before = view.state is DeliveryState.FAILED
         if verdict.kind is Kind.DELIVERY and verdict.recipients:
             bounce["dsn_action"] = verdict.recipients[0].action
-        if failure_row is not None:
-            bounce.update({"reason": failure_row.reason, "status": failure_row.status})
+        # The bounce line says why, as the failure or deferral beside it does: a delay's reason
+        # and status too (a `dsn` bounce line without them left a log reader to look further).
+        reported = failure_row
+        if reported is None and verdict.kind in (Kind.DSN, Kind.BOUNCE):
+            reported = _pick(verdict, view, "delayed")
+        if reported is not None:
+            bounce.update({"action": reported.action, "reason": reported.reason, "status": reported.status})
         events.append(event(EventKind.BOUNCE, bounce))
         if failure_row is not None and not failed_before:
             events.append(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from returnpath.bounces import recognise
-from returnpath.core.events import refusal_fields
-from returnpath.core.model import Outcome, Step, Verdict
+from returnpath.core.events import EventKind, attempt_event, refusal_fields
+from returnpath.core.model import DeliveryJob, Outcome, Step, Verdict
 
 # (step, code, status, text, reason, hard): replies as the receiving servers document them.
 REFUSALS = [
@@ -58,3 +58,16 @@ def test_the_same_refusal_reported_later_in_a_dsn_gets_the_same_reason(
 def test_a_delivery_whose_retry_window_closed_is_expired_and_soft() -> None:
     fields = refusal_fields(Outcome(Verdict.TEMPORARY, Step.RCPT, 452, "4.2.2", "4.2.2 Mailbox full"), expired=True)
     assert (fields["reason"], fields["hard"], fields["command"]) == ("expired", False, "RCPT")
+
+
+@pytest.mark.parametrize(
+    ("kind", "action", "hard"), [(EventKind.FAILURE, "failed", True), (EventKind.DEFERRED, "delayed", False)]
+)
+def test_a_refusal_during_smtp_has_the_fields_of_one_reported_later(kind: EventKind, action: str, hard: bool) -> None:
+    """A log reader's filter on `action` or `dsn` finds the refusals of our own dialogue and the
+    ones a DSN reported (core/returns.py) alike."""
+    job = DeliveryJob("d" * 26, "m" * 26, "a" * 26, "gone@example.net", "b…@bounces.test", b"", 0, 0.0, 100.0, ("t",))
+    outcome = Outcome(Verdict.PERMANENT, Step.RCPT, 550, "5.1.1", "5.1.1 User unknown", "mx.example.net")
+    data = attempt_event(kind, job, outcome, 1, 1.0).data
+    assert (data["type"], data["action"], data["dsn"], data["state"]) == ("sync", action, False, "rcpt")
+    assert (data["reason"], data["hard"], data["command"]) == ("userunknown", hard, "RCPT")

@@ -68,6 +68,7 @@ def test_a_failed_dsn_is_a_bounce_and_an_async_failure() -> None:
     assert kinds(outcome) == [EventKind.BOUNCE, EventKind.FAILURE]
     assert outcome.failed == (DELIVERY,)
     bounce, failure = outcome.events
+    assert (bounce.data["action"], bounce.data["status"], bounce.data["reason"]) == ("failed", "5.1.1", "userunknown")
     assert (
         bounce.data["kind"] == "dsn"
         and bounce.data["mailfrom"] == ""
@@ -119,6 +120,9 @@ def test_a_delayed_dsn_is_an_async_deferral() -> None:
     outcome = route(returned(), BounceVerdict(Kind.DSN, (row("delayed", status="4.4.7"),)), {DELIVERY: view()}, NOW)
     assert kinds(outcome) == [EventKind.BOUNCE, EventKind.DEFERRED] and outcome.failed == ()
     assert outcome.events[1].data["type"] == "async" and outcome.events[1].data["status"] == "4.4.7"
+    # The bounce line says what it reports, as a failure's does.
+    bounce = outcome.events[0].data
+    assert (bounce["action"], bounce["status"], bounce["reason"]) == ("delayed", "4.4.7", "userunknown")
 
 
 def test_a_delay_notice_that_is_no_dsn_is_an_async_deferral_marked_not_dsn() -> None:
