@@ -33,11 +33,14 @@ per message, as a web application sends mail.
 Stores (``--store``, issue 10): returnpath on ``sqlite``, on ``postgresql`` (one node on a fresh
 database of a private cluster, bench/postgres.py, started once for the run), or
 ``postgresql-2nodes`` (a second node made from the first one's returnpath.toml as the README
-says, the load generator's clients shared out between the two submission ports) with the same
-workers per node as one node, or ``postgresql-2nodes-half`` with half as many each (as many
-processes in all as one node), or ``postgresql-doubled``, one node with twice the workers (as
-many processes as two full-size nodes: what more processes than cores cost without a second
-node). The ratios PostgreSQL / SQLite and two nodes / one (at equal processes too) are printed.
+says for two nodes on one machine: each with its share of the cores, half a node's workers, as
+many processes in all as one node; the load generator's clients shared out between the two
+submission ports; ``postgresql-2nodes-half`` is the same), or ``postgresql-2nodes-full``, two
+nodes of a whole node's workers each (a copied returnpath.toml whose `workers` was left at one
+per core: twice the processes on the same cores, which `serve` warns of), or
+``postgresql-doubled``, one node with twice the workers (as many processes as two full-size
+nodes: what more processes than cores cost without a second node). Until 2 Dec 2026, 14:00
+UTC, ``postgresql-2nodes`` was the full-size pair (docs/scaling.md's runs 1-22). The ratios PostgreSQL / SQLite and two nodes / one (at equal processes too) are printed.
 All relays of a run are started first and measured in turns (``bench``).
 Every figure comes with the CPU each group of processes spent per message (the relay's, the
 database's, the load generator's, the sink's) and how busy that kept the cores; ``--pg-stats
@@ -723,8 +726,9 @@ STORES = {
     for shape in (
         StoreShape("sqlite"),
         StoreShape("postgresql", postgresql=True),
-        StoreShape("postgresql-2nodes", postgresql=True, nodes=2),
+        StoreShape("postgresql-2nodes", postgresql=True, nodes=2, scale=0.5),
         StoreShape("postgresql-2nodes-half", postgresql=True, nodes=2, scale=0.5),
+        StoreShape("postgresql-2nodes-full", postgresql=True, nodes=2),
         StoreShape("postgresql-doubled", postgresql=True, scale=2.0),
         StoreShape("postgresql-socket", postgresql=True, socket=True),
     )
@@ -1265,9 +1269,10 @@ def _comparisons(labels: Sequence[str]) -> list[tuple[str, str]]:
         ("postgresql-socket", "postgresql"),
         ("postgresql-2nodes", "postgresql"),
         ("postgresql-2nodes-half", "postgresql"),
-        ("postgresql-2nodes", "postgresql-2nodes-half"),
+        ("postgresql-2nodes-full", "postgresql"),
+        ("postgresql-2nodes-full", "postgresql-2nodes"),
         ("postgresql-doubled", "postgresql"),
-        ("postgresql-2nodes", "postgresql-doubled"),
+        ("postgresql-2nodes-full", "postgresql-doubled"),
     ]
     found = []
     for label in labels:
