@@ -106,11 +106,12 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
         failed_before = view.state is DeliveryState.FAILED
         if verdict.kind is Kind.DELIVERY and verdict.recipients:
             bounce["dsn_action"] = verdict.recipients[0].action
+        delayed_row = (
+            _pick(verdict, view, "delayed") if failure_row is None and verdict.kind in (Kind.DSN, Kind.BOUNCE) else None
+        )
         # The bounce line says why, as the failure or deferral beside it does: a delay's reason
         # and status too (a `dsn` bounce line without them left a log reader to look further).
-        reported = failure_row
-        if reported is None and verdict.kind in (Kind.DSN, Kind.BOUNCE):
-            reported = _pick(verdict, view, "delayed")
+        reported = failure_row if failure_row is not None else delayed_row
         if reported is not None:
             bounce.update({"action": reported.action, "reason": reported.reason, "status": reported.status})
         events.append(event(EventKind.BOUNCE, bounce))
@@ -128,11 +129,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                 )
             )
             failed.append(view.id)
-        elif (
-            not failed_before
-            and verdict.kind in (Kind.DSN, Kind.BOUNCE)
-            and (delayed := _pick(verdict, view, "delayed")) is not None
-        ):
+        elif not failed_before and delayed_row is not None:
             # A delay notice that is no DSN (Exim's "Warning: message ... delayed", a webmail's
             # notice in its language) is a deferral too, marked not-DSN as such a failure is.
             events.append(
@@ -143,7 +140,7 @@ def route(returned: Returned, verdict: BounceVerdict, views: Mapping[str, Delive
                         "state": "bounce",
                         "action": "delayed",
                         "dsn": verdict.kind is Kind.DSN,
-                        **_report_fields(delayed, view),
+                        **_report_fields(delayed_row, view),
                     },
                 )
             )

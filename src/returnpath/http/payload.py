@@ -7,8 +7,6 @@ core.intake, the same code the SMTP door uses.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import email.utils
 import re
 from collections.abc import Iterator, Mapping
@@ -18,6 +16,7 @@ from typing import Any
 from ..config import Settings
 from ..core import intake as checks
 from ..core.model import Submission
+from ..core.senders import fields
 from ..errors import AddressError, InputError, MessageError
 from . import compose
 from .problems import Problem, from_error
@@ -182,12 +181,8 @@ def from_field(payload: Mapping[str, Any]) -> str:
 def _from_address(mime: bytes, field: str) -> str:
     """The address of the message's From header, or "" when it has none; a problem naming
     `field` (the request field the header came from) when it is no address."""
-    end = mime.find(b"\r\n\r\n")
-    header = mime if end < 0 else mime[: end + 2]
     # RFC 6532 allows UTF-8 in headers; anything that is not UTF-8 cannot be an address we use.
-    parsed = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(header.decode("utf-8", "replace"))
-    values = [str(v) for v in parsed.get_all("From", [])]
-    address = next((addr for _, addr in email.utils.getaddresses(values) if addr), "")
+    address = next((addr for _, addr in email.utils.getaddresses(fields(mime, b"from")) if addr), "")
     if address:
         with blame(field):
             checks.validate_address(address, "the From header's address" if field == "mime" else "from")
